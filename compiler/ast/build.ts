@@ -1,0 +1,399 @@
+// CST → AST, and syntax errors → diagnostics. The entry point is parseFile(); it never throws.
+// The CST may be incomplete after error recovery, so every child is treated as possibly missing.
+import type { CstNode, IToken } from "chevrotain";
+import { parseText } from "../../grammar/parser.js";
+import * as T from "../../grammar/tokens.js";
+import { diag, type Diagnostic } from "../diagnostics.js";
+import type { Arg, BinaryOp, Decl, DimDecl, Expr, FieldDecl, FileAst, Name, ParamDecl, PhaseDecl, Setting, Span, Stage, Stmt, TensorType } from "./types.js";
+
+type Children = Record<string, (CstNode | IToken)[] | undefined>;
+
+class Builder {
+  readonly diagnostics: Diagnostic[] = [];
+  private docs: IToken[];
+  constructor(readonly file: string, readonly text: string, comments: IToken[]) {
+    this.docs = comments.filter((c) => c.tokenType === T.DocComment);
+  }
+
+  span(start: number, end: number): Span {
+    if (!Number.isFinite(start)) start = Number.isFinite(end) ? end : this.text.length;
+    if (!Number.isFinite(end) || end < start) end = start;
+    return { file: this.file, start, end: Math.min(end, this.text.length) };
+  }
+  tokSpan(t: IToken): Span {
+    return this.span(t.startOffset, (t.endOffset ?? t.startOffset) + 1);
+  }
+  nodeSpan(n: CstNode): Span {
+    const loc = n.location;
+    return this.span(loc?.startOffset ?? NaN, (loc?.endOffset ?? NaN) + 1);
+  }
+
+  private ch(n: CstNode): Children {
+    return n.children as Children;
+  }
+  private tok(n: CstNode, name: string, i = 0): IToken | undefined {
+    const t = this.ch(n)[name]?.[i] as IToken | undefined;
+    return t && !t.isInsertedInRecovery && Number.isFinite(t.startOffset) ? t : undefined;
+  }
+  private toks(n: CstNode, name: string): IToken[] {
+    return ((this.ch(n)[name] ?? []) as IToken[]).filter((t) => !t.isInsertedInRecovery && Number.isFinite(t.startOffset));
+  }
+  private node(n: CstNode, name: string, i = 0): CstNode | undefined {
+    return this.ch(n)[name]?.[i] as CstNode | undefined;
+  }
+  private nodes(n: CstNode, name: string): CstNode[] {
+    return (this.ch(n)[name] ?? []) as CstNode[];
+  }
+  private name(t: IToken | undefined, fallback: Span): Name {
+    return t ? { name: t.image, span: this.tokSpan(t) } : { name: "", span: fallback };
+  }
+  /** The doc comment (`///` lines) directly above a declaration starting at `offset`. */
+  private docFor(offset: number): string | undefined {
+    const lines: string[] = [];
+    let at = offset;
+    for (let i = this.docs.length - 1; i >= 0; i--) {
+      const d = this.docs[i]!;
+      if (d.startOffset >= at) continue;
+      const between = this.text.slice(d.endOffset! + 1, at);
+      if (between.trim() !== "") break;
+      lines.unshift(d.image.replace(/^\/\/\/ ?/, ""));
+      at = d.startOffset;
+    }
+    return lines.length ? lines.join("\n") : undefined;
+  }
+
+  build(csts: CstNode[]): FileAst {
+    const decls: Decl[] = [];
+    for (const cst of csts) {
+      const all = [
+        ...this.nodes(cst, "importDecl").map((n) => this.importDecl(n)),
+        ...this.nodes(cst, "modelDecl").map((n) => this.modelDecl(n)),
+        ...this.nodes(cst, "blockDecl").map((n) => this.blockDecl(n)),
+        ...this.nodes(cst, "datasetDecl").map((n) => this.datasetDecl(n)),
+        ...this.nodes(cst, "trainDecl").map((n) => this.trainDecl(n)),
+      ];
+      decls.push(...all);
+    }
+    decls.sort((a, b) => a.span.start - b.span.start);
+    return { path: this.file, decls };
+  }
+
+  importDecl(n: CstNode): Decl {
+    const span = this.nodeSpan(n);
+    const str = this.tok(n, "String");
+    return {
+      kind: "import",
+      names: this.toks(n, "Identifier").map((t) => this.name(t, span)),
+      from: str ? this.stringValue(str) : "",
+      fromSpan: str ? this.tokSpan(str) : span,
+      span,
+    };
+  }
+
+  modelDecl(n: CstNode): Decl {
+    const span = this.nodeSpan(n);
+    const doc = this.docFor(span.start);
+    return { kind: "model", name: this.name(this.tok(n, "Identifier"), span), body: this.body(this.node(n, "body")), span, ...(doc ? { doc } : {}) };
+  }
+
+  blockDecl(n: CstNode): Decl {
+    const span = this.nodeSpan(n);
+    const doc = this.docFor(span.start);
+    const params: ParamDecl[] = this.nodes(n, "paramDecl").map((p) => {
+      const ps = this.nodeSpan(p);
+      const e = this.node(p, "expression");
+      return { name: this.name(this.tok(p, "Identifier"), ps), type: this.name(this.tok(p, "TypeName"), ps), ...(e ? { default: this.expression(e) } : {}), span: ps };
+    });
+    return { kind: "block", name: this.name(this.tok(n, "Identifier"), span), params, body: this.body(this.node(n, "body")), span, ...(doc ? { doc } : {}) };
+  }
+
+  datasetDecl(n: CstNode): Decl {
+    const span = this.nodeSpan(n);
+    const doc = this.docFor(span.start);
+    const fields: FieldDecl[] = this.nodes(n, "fieldStmt").map((f) => {
+      const fs = this.nodeSpan(f);
+      const tt = this.node(f, "tensorType");
+      const e = this.node(f, "expression");
+      return {
+        name: this.name(this.tok(f, "Identifier"), fs),
+        type: tt ? this.tensorType(tt) : { dtype: { name: "", span: fs }, dims: null, span: fs },
+        value: e ? this.expression(e) : { kind: "name", name: "", span: fs },
+        span: fs,
+      };
+    });
+    return { kind: "dataset", name: this.name(this.tok(n, "Identifier"), span), fields, settings: this.settings(n), span, ...(doc ? { doc } : {}) };
+  }
+
+  trainDecl(n: CstNode): Decl {
+    const span = this.nodeSpan(n);
+    const doc = this.docFor(span.start);
+    const phases: PhaseDecl[] = this.nodes(n, "phaseDecl").map((p) => {
+      const ps = this.nodeSpan(p);
+      const pdoc = this.docFor(ps.start);
+      return { name: this.name(this.tok(p, "Identifier"), ps), settings: this.settings(p), span: ps, ...(pdoc ? { doc: pdoc } : {}) };
+    });
+    return {
+      kind: "train",
+      name: this.name(this.tok(n, "Identifier", 0), span),
+      dataset: this.name(this.tok(n, "Identifier", 1), span),
+      settings: this.settings(n),
+      phases,
+      span,
+      ...(doc ? { doc } : {}),
+    };
+  }
+
+  settings(n: CstNode): Setting[] {
+    return this.nodes(n, "setting").map((s) => {
+      const ss = this.nodeSpan(s);
+      return { key: this.name(this.tok(s, "Identifier"), ss), args: this.nodes(s, "argument").map((a) => this.argument(a)), span: ss };
+    });
+  }
+
+  body(n: CstNode | undefined): Stmt[] {
+    if (!n) return [];
+    const out: Stmt[] = [];
+    for (const s of this.nodes(n, "statement")) {
+      const st = this.statement(s);
+      if (st) out.push(st);
+    }
+    return out;
+  }
+
+  statement(n: CstNode): Stmt | undefined {
+    const c = this.ch(n);
+    const inner = (Object.values(c).flat()[0] ?? undefined) as CstNode | IToken | undefined;
+    if (!inner || !("children" in inner)) return undefined; // a lone ';'
+    const span = this.nodeSpan(inner);
+    switch (inner.name) {
+      case "inputStmt": {
+        const tt = this.node(inner, "tensorType");
+        return { kind: "input", name: this.name(this.tok(inner, "Identifier"), span), ...(tt ? { type: this.tensorType(tt) } : {}), span };
+      }
+      case "outputStmt": {
+        const e = this.node(inner, "expression");
+        return { kind: "output", name: this.name(this.tok(inner, "Identifier"), span), ...(e ? { value: this.expression(e) } : {}), span };
+      }
+      case "layerStmt":
+        return { kind: "layer", name: this.name(this.tok(inner, "Identifier"), span), value: this.exprOr(this.node(inner, "expression"), span), span };
+      case "repeatStmt": {
+        const idx = this.tok(inner, "Identifier");
+        const count = this.node(inner, "additive");
+        return {
+          kind: "repeat",
+          count: count ? this.additive(count) : { kind: "num", value: 0, isInt: true, span },
+          ...(idx ? { index: this.name(idx, span) } : {}),
+          body: this.body(this.node(inner, "body")),
+          span,
+        };
+      }
+      case "binding":
+        return { kind: "bind", name: this.name(this.tok(inner, "Identifier"), span), value: this.exprOr(this.node(inner, "expression"), span), span };
+    }
+    return undefined;
+  }
+
+  tensorType(n: CstNode): TensorType {
+    const span = this.nodeSpan(n);
+    const dims: DimDecl[] | null = this.tok(n, "LBracket")
+      ? this.nodes(n, "dimDecl").map((d) => {
+          const ds = this.nodeSpan(d);
+          const id = this.tok(d, "Identifier");
+          const nums = this.toks(d, "Number");
+          if (id) {
+            const max = nums[0] ? Number(nums[0].image) : undefined;
+            return { kind: "sym", name: id.image, value: NaN, ...(max !== undefined ? { max } : {}), span: ds };
+          }
+          return { kind: "const", name: "", value: nums[0] ? Number(nums[0].image) : NaN, span: ds };
+        })
+      : null;
+    return { dtype: this.name(this.tok(n, "TypeName"), span), dims, span };
+  }
+
+  exprOr(n: CstNode | undefined, span: Span): Expr {
+    return n ? this.expression(n) : { kind: "name", name: "", span };
+  }
+
+  expression(n: CstNode): Expr {
+    const span = this.nodeSpan(n);
+    const t = this.node(n, "ternary");
+    const head = t ? this.ternary(t) : ({ kind: "name", name: "", span } as Expr);
+    const stages = this.nodes(n, "stage").map((s) => this.stage(s));
+    return stages.length ? { kind: "chain", head, stages, span } : head;
+  }
+
+  stage(n: CstNode): Stage {
+    const span = this.nodeSpan(n);
+    const ids = this.toks(n, "Identifier");
+    const al = this.node(n, "argList");
+    const alias = this.tok(n, "As") ? ids[1] : undefined;
+    return { callee: this.name(ids[0], span), args: al ? this.argList(al) : null, ...(alias ? { alias: this.name(alias, span) } : {}), span };
+  }
+
+  ternary(n: CstNode): Expr {
+    const span = this.nodeSpan(n);
+    const c = this.node(n, "comparison");
+    const cond = c ? this.comparison(c) : ({ kind: "name", name: "", span } as Expr);
+    const branches = this.nodes(n, "expression");
+    if (!this.tok(n, "Question")) return cond;
+    return { kind: "ternary", cond, then: this.exprOr(branches[0], span), else: this.exprOr(branches[1], span), span };
+  }
+
+  comparison(n: CstNode): Expr {
+    const parts = this.nodes(n, "additive").map((a) => this.additive(a));
+    const ops = this.operators(n, ["EqEq", "NotEq", "LtEq", "GtEq", "Lt", "Gt"]);
+    return this.fold(parts, ops, this.nodeSpan(n));
+  }
+  additive(n: CstNode): Expr {
+    const parts = this.nodes(n, "multiplicative").map((a) => this.multiplicative(a));
+    return this.fold(parts, this.operators(n, ["Plus", "Minus"]), this.nodeSpan(n));
+  }
+  multiplicative(n: CstNode): Expr {
+    const parts = this.nodes(n, "unary").map((a) => this.unary(a));
+    return this.fold(parts, this.operators(n, ["Star", "Slash", "At"]), this.nodeSpan(n));
+  }
+  private operators(n: CstNode, names: string[]): IToken[] {
+    return names.flatMap((k) => this.toks(n, k)).sort((a, b) => a.startOffset - b.startOffset);
+  }
+  private fold(parts: Expr[], ops: IToken[], span: Span): Expr {
+    if (parts.length === 0) return { kind: "name", name: "", span };
+    let acc = parts[0]!;
+    for (let i = 1; i < parts.length; i++) {
+      const op = ops[i - 1];
+      const right = parts[i]!;
+      if (!op) break;
+      acc = { kind: "binary", op: op.image as BinaryOp, left: acc, right, opSpan: this.tokSpan(op), span: this.span(acc.span.start, right.span.end) };
+    }
+    return acc;
+  }
+
+  unary(n: CstNode): Expr {
+    const span = this.nodeSpan(n);
+    const inner = this.node(n, "unary");
+    if (this.tok(n, "Minus") && inner) {
+      const operand = this.unary(inner);
+      if (operand.kind === "num") return { ...operand, value: -operand.value, span };
+      return { kind: "unary", op: "-", operand, span };
+    }
+    const p = this.node(n, "primary");
+    return p ? this.primary(p) : { kind: "name", name: "", span };
+  }
+
+  primary(n: CstNode): Expr {
+    const span = this.nodeSpan(n);
+    const num = this.tok(n, "Number");
+    if (num) {
+      const value = Number(num.image);
+      if (!Number.isFinite(value)) this.diagnostics.push(diag("badNumber", span, { text: num.image }));
+      return { kind: "num", value: Number.isFinite(value) ? value : 0, isInt: /^\d+$/.test(num.image), span };
+    }
+    const str = this.tok(n, "String");
+    if (str) return { kind: "str", value: this.stringValue(str), span };
+    if (this.tok(n, "True")) return { kind: "bool", value: true, span };
+    if (this.tok(n, "False")) return { kind: "bool", value: false, span };
+    const id = this.tok(n, "Identifier");
+    if (id) {
+      const al = this.node(n, "argList");
+      if (this.ch(n)["LParen"]?.length) {
+        return { kind: "call", callee: this.name(id, span), args: al ? this.argList(al) : [], span };
+      }
+      return { kind: "name", name: id.image, span };
+    }
+    const paren = this.node(n, "expression");
+    if (paren && this.ch(n)["LParen"]?.length) return this.expression(paren);
+    if (this.ch(n)["LBracket"]?.length) return { kind: "list", items: this.nodes(n, "expression").map((e) => this.expression(e)), span };
+    return { kind: "name", name: "", span };
+  }
+
+  argList(n: CstNode): Arg[] {
+    return this.nodes(n, "argument").map((a) => this.argument(a));
+  }
+  argument(n: CstNode): Arg {
+    const span = this.nodeSpan(n);
+    const name = this.tok(n, "Colon") ? this.tok(n, "Identifier") : undefined;
+    return { ...(name ? { name: this.name(name, span) } : {}), value: this.exprOr(this.node(n, "expression"), span), span };
+  }
+
+  stringValue(t: IToken): string {
+    try {
+      return JSON.parse(t.image) as string;
+    } catch {
+      return t.image.slice(1, -1);
+    }
+  }
+}
+
+export interface ParsedFile {
+  ast: FileAst;
+  diagnostics: Diagnostic[];
+}
+
+/** Text → AST plus syntax diagnostics. Never throws. */
+export function parseFile(file: string, text: string): ParsedFile {
+  const parsed = parseText(text);
+  const b = new Builder(file, text, parsed.comments);
+  const diagnostics: Diagnostic[] = [];
+  for (const e of parsed.lexErrors) {
+    const span = b.span(e.offset, e.offset + Math.max(1, e.kind === "char" ? 1 : e.length));
+    if (e.kind === "string") diagnostics.push(diag("unterminatedString", b.span(e.offset, e.offset + e.length), {}));
+    else if (e.kind === "comment") diagnostics.push(diag("unterminatedComment", b.span(e.offset, e.offset + 2), {}));
+    else diagnostics.push(diag("unexpectedChar", span, { text: text.slice(e.offset, e.offset + 1) }));
+  }
+  for (const e of parsed.parseErrors) {
+    const t = e.token;
+    if (e.name === "NotAllInputParsedException" || e.message.includes("--> EOF <--")) {
+      diagnostics.push(diag("unexpectedDecl", b.tokSpan(t), { found: describeToken(t) }));
+      continue;
+    }
+    const atEnd = t.tokenType.name === "EOF" || !Number.isFinite(t.startOffset);
+    const prev = (e as unknown as { previousToken?: IToken }).previousToken;
+    // At the end of input, point just past the last real token rather than at nothing.
+    const span = atEnd ? b.span(prev && Number.isFinite(prev.endOffset) ? prev.endOffset! + 1 : text.length, text.length) : b.tokSpan(t);
+    diagnostics.push(diag("unexpectedToken", atEnd ? { ...span, end: span.start } : span, { found: describeToken(t), expected: expectedFrom(e) }));
+  }
+  for (const s of parsed.skipped) {
+    diagnostics.push(diag("unexpectedDecl", b.tokSpan(s.token), { found: describeToken(s.token) }));
+  }
+  const ast = b.build(parsed.csts);
+  diagnostics.push(...b.diagnostics);
+  // One error per position is enough: recovery can report the same spot twice.
+  const seen = new Set<string>();
+  const unique = diagnostics.filter((d) => {
+    const k = `${d.span.start}:${d.code}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+  unique.sort((a, b2) => a.span.start - b2.span.start);
+  return { ast, diagnostics: unique };
+}
+
+function describeToken(t: IToken): string {
+  if (t.tokenType.name === "EOF" || !Number.isFinite(t.startOffset)) return "end of file";
+  const info = T.TOKENS.find((i) => i.token === t.tokenType);
+  if (info?.scope === "keyword") return `keyword "${t.image}"`;
+  if (t.tokenType === T.Identifier) return `name "${t.image}"`;
+  if (t.tokenType === T.NumberLit) return `number ${t.image}`;
+  if (t.tokenType === T.StringLit) return `string ${t.image}`;
+  return `"${t.image}"`;
+}
+
+/** Chevrotain's message lists expected token sequences; turn them into words a user reads. */
+function expectedFrom(e: { message: string; name: string }): string {
+  const names = [...e.message.matchAll(/<?\[?([A-Za-z]+)\]?>?/g)].map((m) => m[1]!);
+  const spelled = new Set<string>();
+  for (const n of names) {
+    const info = T.TOKENS.find((i) => i.token.name === n);
+    if (!info) continue;
+    if (info.spelling) spelled.add(info.scope === "keyword" ? info.spelling : `"${info.spelling}"`);
+    else if (info.token === T.Identifier) spelled.add("a name");
+    else if (info.token === T.NumberLit) spelled.add("a number");
+    else if (info.token === T.StringLit) spelled.add("a string");
+    else if (info.token === T.TypeName) spelled.add("a type (f32, i32, int, …)");
+  }
+  const list = [...spelled];
+  if (spelled.has("a number") && spelled.has("a name")) return "an expression";
+  if (list.length === 0) return e.name === "NoViableAltException" ? "an expression" : "something else";
+  if (list.length > 6) return list.slice(0, 5).join(", ") + " or another token";
+  return list.length === 1 ? list[0]! : list.slice(0, -1).join(", ") + " or " + list[list.length - 1];
+}

@@ -1,0 +1,203 @@
+// The checker: infers every node's shape and dtype through the op registry's rules, creates the
+// weights each layer owns, and checks training plans against the model and its dataset.
+// Pure: it returns a new module and diagnostics; every error in the file is reported, not only the first.
+import { diag, suggest, type Diagnostic } from "../diagnostics.js";
+import { fmtShape, isConst, type Dim } from "../ir/dims.js";
+import { OPS, PROBABILITY_OPS, type InferCtx, type OpKind, type TensorInfo } from "../ir/ops.js";
+import type { DType, IRDataset, IRModel, IRModule, IRParam, IRPlan, IRSpan } from "../ir/types.js";
+import type { Constraint } from "../lower/index.js";
+import { LOSSES, METRICS } from "../plan/tables.js";
+
+export interface CheckResult {
+  module: IRModule;
+  diagnostics: Diagnostic[];
+}
+
+const spanOf = (s: IRSpan) => ({ file: s.file, start: s.start, end: s.end });
+
+export function check(input: IRModule, constraints: Constraint[] = []): CheckResult {
+  const module: IRModule = structuredClone(input);
+  const diagnostics: Diagnostic[] = [];
+  for (const m of module.models) checkModel(m, constraints.filter((c) => c.model === m.name), diagnostics);
+  for (const p of module.plans) {
+    const model = module.models.find((m) => m.name === p.model);
+    if (model) checkPlan(p, model, module.datasets, diagnostics);
+  }
+  return { module, diagnostics };
+}
+
+function checkModel(m: IRModel, constraints: Constraint[], diagnostics: Diagnostic[]): void {
+  const byId = new Map(m.nodes.map((n) => [n.id, n]));
+  const dims = new Map(m.dims.map((d) => [d.name, d]));
+  const params: IRParam[] = [];
+  const paramsByLayer = new Map<string, IRParam[]>();
+  for (const n of m.nodes) {
+    if (n.op === "input") continue;
+    const ins: TensorInfo[] = [];
+    for (const i of n.inputs) {
+      const src = byId.get(i);
+      if (!src?.shape || !src.dtype) break;
+      ins.push({ shape: src.shape, dtype: src.dtype });
+    }
+    if (ins.length !== n.inputs.length) continue; // an upstream error already explains this
+    const ctx: InferCtx = { ins, attrs: n.attrs, dims, paramsOf: (l) => paramsByLayer.get(l) ?? [], span: n.span, diagnostics: [] };
+    const out = OPS[n.op as OpKind].infer(ctx);
+    for (const d of ctx.diagnostics) diagnostics.push(withSpan(d, n.span));
+    if (!out) continue;
+    n.shape = out.shape;
+    n.dtype = out.dtype;
+    const weights = out.weights ?? [];
+    const existing = paramsByLayer.get(n.name);
+    if (existing) {
+      // A shared layer applied again: its weights must fit this input too.
+      const before = existing.map((w) => fmtShape(w.shape)).join(", ");
+      const now = weights.map((w) => fmtShape(w.shape)).join(", ");
+      if (before !== now) diagnostics.push(diag("sharedShapeChanged", spanOf(n.span), { layer: n.name, before, now }));
+      continue;
+    }
+    if (weights.length === 0) continue;
+    const mine = weights.map((w): IRParam => ({ name: `${n.name}/${w.role}`, layer: n.name, role: w.role, shape: w.shape, dtype: n.dtype === "f16" ? "f16" : "f32", init: w.init, trainable: w.trainable }));
+    paramsByLayer.set(n.name, mine);
+    params.push(...mine);
+  }
+  m.params = params;
+  for (const c of constraints) {
+    const n = byId.get(c.node);
+    if (!n?.shape || !n.dtype) continue;
+    const dtypeOk = n.dtype === c.dtype;
+    const dimsOk = !c.dims || (c.dims.length === n.shape.length && c.dims.every((d, i) => d === null || typeof d === "string" && !isConst(n.shape![i]!) || d === n.shape![i]));
+    if (!dtypeOk || !dimsOk) {
+      const declared = `${c.dtype}${c.dims ? `[${c.dims.map((d) => d ?? "_").join(", ")}]` : ""}`;
+      diagnostics.push(diag("inputMismatch", spanOf(c.span), { name: c.name, declared, got: `${n.dtype}${fmtShape(n.shape)}` }));
+    }
+  }
+}
+
+function withSpan(d: Diagnostic, s: IRSpan): Diagnostic {
+  return { ...d, span: spanOf(s) };
+}
+
+// ── plans ─────────────────────────────────────────────────────────────────────────────────────────
+
+function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Diagnostic[]): void {
+  const ds = datasets.find((d) => d.name === p.dataset);
+  if (!ds) return;
+  const nodes = new Map(m.nodes.map((n) => [n.id, n]));
+  const outputs = new Map(m.outputs.map((o) => [o.name, nodes.get(o.node)!]));
+  const fields = new Map(ds.fields.map((f) => [f.name, f]));
+  const refHint = (name: string, span: IRSpan) =>
+    diagnostics.push(diag("unknownTensorRef", spanOf(span), { name, outputs: [...outputs.keys()].join(", "), fields: [...fields.keys()].join(", "), ...opt(suggest(name, [...outputs.keys(), ...fields.keys()])) }));
+
+  // Every phase's dataset must provide the model's inputs, with the same types.
+  for (const dsName of new Set([p.dataset, ...p.phases.map((ph) => ph.dataset)])) {
+    const d = datasets.find((x) => x.name === dsName);
+    if (!d) continue;
+    const fs = new Map(d.fields.map((f) => [f.name, f]));
+    for (const inp of m.inputs) {
+      const f = fs.get(inp.name);
+      if (!f) {
+        diagnostics.push(diag("inputWithoutField", spanOf(p.span), { input: inp.name, dataset: d.name, fields: [...fs.keys()].join(", "), ...opt(suggest(inp.name, fs.keys())) }));
+        continue;
+      }
+      const sample = inp.shape.slice(1);
+      const fits = f.dtype === inp.dtype && f.shape.length === sample.length && f.shape.every((dim, i) => dim === sample[i] || !isConst(sample[i]!) || !isConst(dim));
+      if (!fits) diagnostics.push(diag("fieldTypeMismatch", spanOf(f.span), { input: inp.name, inputType: `${inp.dtype}${fmtShape(inp.shape)}`, field: f.name, fieldType: `${f.dtype}${fmtShape(["batch", ...f.shape])}` }));
+    }
+  }
+
+  for (const t of p.loss) {
+    const out = outputs.get(t.prediction);
+    const field = fields.get(t.target);
+    if (!out) refHint(t.prediction, t.span);
+    if (!field) refHint(t.target, t.span);
+    if (!out?.shape || !out.dtype || !field) continue;
+    const def = LOSSES[t.fn]!;
+    const pred = out.shape.slice(1);
+    const tgt = field.shape;
+    const predS = fmtShape(out.shape);
+    const tgtS = `${field.dtype}${fmtShape(["batch", ...tgt])}`;
+    if (def.target === "classes") {
+      const classes = pred[pred.length - 1];
+      const ids = ["i8", "i32", "i64"].includes(field.dtype) && (sameDims(tgt, pred.slice(0, -1)) || (tgt.length === 1 && tgt[0] === 1 && pred.length === 1));
+      const oneHot = !["i8", "i32", "i64"].includes(field.dtype) && sameDims(tgt, pred);
+      if (pred.length < 1 || !(ids || oneHot)) {
+        diagnostics.push(diag("targetMismatch", spanOf(t.span), { loss: t.fn, output: `${t.prediction} ${predS}`, target: `${t.target} ${tgtS}`, hint: `cross_entropy takes scores [batch, classes] and class ids i32[batch] or one-hot rows f32[batch, ${String(classes)}]` }));
+      }
+    } else if (!sameDims(tgt, pred) && !(tgt.length === 0 && pred.length === 1 && pred[0] === 1)) {
+      diagnostics.push(diag("targetMismatch", spanOf(t.span), { loss: t.fn, output: `${t.prediction} ${predS}`, target: `${t.target} ${tgtS}`, hint: "the target must have the prediction's shape" }));
+    }
+    if (t.args.from_logits !== false && (def.target === "classes" || def.target === "binary")) {
+      const act = PROBABILITY_OPS.has(out.op) ? out.op : typeof out.attrs.activation === "string" && PROBABILITY_OPS.has(out.attrs.activation) ? out.attrs.activation : null;
+      if (act) diagnostics.push(diag("logitsExpected", spanOf(t.span), { loss: t.fn, output: t.prediction, act }));
+    }
+  }
+
+  // Metrics default to the first loss term's prediction and target.
+  const first = p.loss[0];
+  for (const mt of p.metrics) {
+    for (const k of ["prediction", "target"] as const) {
+      if (mt.args[k] === null && first) mt.args[k] = first[k];
+      const ref = mt.args[k];
+      if (typeof ref === "string" && !(k === "prediction" ? outputs.has(ref) : fields.has(ref))) refHint(ref, mt.span);
+    }
+    const out = typeof mt.args.prediction === "string" ? outputs.get(mt.args.prediction) : undefined;
+    if (METRICS[mt.fn]!.classification && out?.shape) {
+      const classes = out.shape[out.shape.length - 1];
+      if (mt.fn === "top_k" && typeof classes === "number" && (mt.args.k as number) >= classes) {
+        diagnostics.push(diag("notComparable", spanOf(mt.span), { what: `top_k: k = ${String(mt.args.k)} is not below the ${classes} classes of "${String(mt.args.prediction)}"`, hint: "choose a smaller k" }));
+      }
+    }
+  }
+
+  // Quantities that early stopping and checkpoints may monitor.
+  const measured = ["loss", ...p.metrics.map((x) => x.fn)];
+  const monitors = p.validation > 0 ? [...measured, ...measured.map((x) => `val_${x}`)] : measured;
+  const checkMonitor = (name: string | null, span: IRSpan) => {
+    if (name === null || monitors.includes(name)) return;
+    const hint = name.startsWith("val_") && p.validation === 0 && measured.includes(name.slice(4)) ? { suggestion: undefined } : opt(suggest(name, monitors));
+    const d = diag("unknownMonitor", spanOf(span), { name, options: monitors.join(", "), ...hint });
+    if (name.startsWith("val_") && p.validation === 0) d.hint = "validation quantities need a validation split: add validation 0.1";
+    diagnostics.push(d);
+  };
+  checkMonitor(p.checkpoint.monitor, p.span);
+
+  // Freeze patterns resolve to layers that own weights.
+  const layers = [...new Set(m.params.filter((w) => w.trainable).map((w) => w.layer))];
+  for (const ph of p.phases) {
+    if (ph.earlyStop) checkMonitor(ph.earlyStop.monitor, ph.span);
+    const frozen = new Set<string>();
+    for (const pat of ph.freeze) {
+      const matched = layers.filter((l) => globMatches(pat, l));
+      if (matched.length === 0) diagnostics.push(diag("freezeMatchesNothing", spanOf(ph.span), { pattern: pat, layers: layers.slice(0, 8).join(", ") + (layers.length > 8 ? ", …" : "") }));
+      for (const l of matched) frozen.add(l);
+    }
+    ph.frozenLayers = layers.filter((l) => frozen.has(l));
+    if (layers.length && ph.frozenLayers.length === layers.length) diagnostics.push(diag("allFrozen", spanOf(ph.span), { phase: ph.name }));
+  }
+}
+
+function sameDims(a: readonly Dim[], b: readonly Dim[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i] || !isConst(d) || !isConst(b[i]!));
+}
+
+function opt(s: string | undefined): { suggestion?: string } {
+  return s ? { suggestion: s } : {};
+}
+
+/**
+ * Does a freeze pattern select a layer? `*` matches within one path segment, `**` across segments;
+ * a pattern that matches a block instance selects every layer inside it.
+ */
+export function globMatches(pattern: string, layer: string): boolean {
+  const re = new RegExp(
+    "^" +
+      pattern
+        .split("**")
+        .map((part) => part.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[^/]*"))
+        .join(".*") +
+      "(/.*)?$",
+  );
+  return re.test(layer);
+}
+
+export type { DType };

@@ -1,0 +1,328 @@
+// THE table of diagnostics. Every message the compiler can print is declared here once, with its number.
+// NN1xxx syntax · NN2xxx names and arguments · NN3xxx shapes and dtypes · NN4xxx training plans ·
+// NN5xxx datasets · NN9xxx internal. spec/diagnostics/ holds a failing example of every code.
+import type { Span } from "./ast/types.js";
+
+export type Severity = "error" | "warning";
+
+export interface Related {
+  span: Span;
+  message: string;
+}
+
+export interface Diagnostic {
+  code: string;
+  severity: Severity;
+  message: string;
+  hint?: string;
+  span: Span;
+  related?: Related[];
+}
+
+interface Def<A> {
+  code: string;
+  severity: Severity;
+  /** One line saying what the code means, for the reference table in spec/language.md. */
+  title: string;
+  render: (a: A) => { message: string; hint?: string };
+}
+
+function def<A>(code: string, severity: Severity, title: string, render: (a: A) => { message: string; hint?: string }): Def<A> {
+  return { code, severity, title, render };
+}
+
+const didYouMean = (s?: string) => (s ? `did you mean "${s}"?` : undefined);
+
+export const DIAGNOSTICS = {
+  // ── NN1xxx: syntax ────────────────────────────────────────────────────────────────────────────
+  unexpectedChar: def<{ text: string }>("NN1001", "error", "a character that cannot start any token", (a) => ({
+    message: `unexpected character ${JSON.stringify(a.text)}`,
+    hint: "remove it; comments start with // or /*",
+  })),
+  unexpectedToken: def<{ found: string; expected: string }>("NN1002", "error", "a token where the grammar expects something else", (a) => ({
+    message: `expected ${a.expected}, found ${a.found}`,
+  })),
+  unterminatedString: def<{}>("NN1003", "error", "a string literal without its closing quote", () => ({
+    message: "unterminated string literal",
+    hint: 'close it with " on the same line',
+  })),
+  unterminatedComment: def<{}>("NN1004", "error", "a block comment without its closing */", () => ({
+    message: "unterminated block comment",
+    hint: "close it with */",
+  })),
+  unexpectedDecl: def<{ found: string }>("NN1005", "error", "something other than a declaration at the top level of a file", (a) => ({
+    message: `expected a declaration (model, block, dataset, train or import), found ${a.found}`,
+    hint: "statements belong inside a model or block body: model Name { … }",
+  })),
+  badNumber: def<{ text: string }>("NN1006", "error", "a number literal that is not a finite number", (a) => ({
+    message: `invalid number ${a.text}`,
+  })),
+
+  // ── NN2xxx: names and arguments ──────────────────────────────────────────────────────────────────
+  unknownLayer: def<{ name: string; suggestion?: string }>("NN2001", "error", "a call to a layer, block or function that does not exist", (a) => ({
+    message: `unknown layer or block "${a.name}"`,
+    hint: didYouMean(a.suggestion) ?? "see spec/language.md for the list of layers, or declare a block",
+  })),
+  undefinedName: def<{ name: string; suggestion?: string }>("NN2002", "error", "a name used before any binding, input or parameter defines it", (a) => ({
+    message: `"${a.name}" is not defined`,
+    hint: didYouMean(a.suggestion),
+  })),
+  duplicateDecl: def<{ kind: string; name: string }>("NN2003", "error", "two declarations or bindings that must be unique share a name", (a) => ({
+    message: `${a.kind} "${a.name}" is declared more than once`,
+    hint: "rename one of them",
+  })),
+  unknownArgument: def<{ callee: string; name: string; suggestion?: string; accepted: string }>("NN2004", "error", "a named argument the callee does not take", (a) => ({
+    message: `${a.callee} has no parameter "${a.name}"`,
+    hint: didYouMean(a.suggestion) ?? `it takes: ${a.accepted}`,
+  })),
+  missingArgument: def<{ callee: string; name: string; signature: string }>("NN2005", "error", "a required argument that is not given", (a) => ({
+    message: `${a.callee} needs the argument "${a.name}"`,
+    hint: `signature: ${a.signature}`,
+  })),
+  tooManyArguments: def<{ callee: string; max: number; signature: string }>("NN2006", "error", "more positional arguments than the callee takes", (a) => ({
+    message: `${a.callee} takes at most ${a.max} positional argument${a.max === 1 ? "" : "s"}`,
+    hint: `signature: ${a.signature}`,
+  })),
+  argumentType: def<{ callee: string; name: string; expected: string; got: string; hint?: string }>("NN2007", "error", "an argument of the wrong kind of value", (a) => ({
+    message: `argument "${a.name}" of ${a.callee} must be ${a.expected}, got ${a.got}`,
+    hint: a.hint,
+  })),
+  importNotFound: def<{ path: string; reason: string }>("NN2008", "error", "an import whose file cannot be read", (a) => ({
+    message: `cannot import "${a.path}": ${a.reason}`,
+    hint: "import paths are relative to the importing file",
+  })),
+  importMissingName: def<{ name: string; path: string; available: string; suggestion?: string }>("NN2009", "error", "an imported name that the imported file does not declare", (a) => ({
+    message: `"${a.path}" declares no block "${a.name}"`,
+    hint: didYouMean(a.suggestion) ?? (a.available ? `it declares: ${a.available}` : "it declares no blocks"),
+  })),
+  unknownModel: def<{ name: string; suggestion?: string }>("NN2010", "error", "a train plan or command naming a model that is not declared", (a) => ({
+    message: `no model named "${a.name}"`,
+    hint: didYouMean(a.suggestion),
+  })),
+  unknownDataset: def<{ name: string; suggestion?: string }>("NN2011", "error", "a train plan naming a dataset that is not declared", (a) => ({
+    message: `no dataset named "${a.name}"`,
+    hint: didYouMean(a.suggestion) ?? "declare it: dataset Name { source …; field … }",
+  })),
+  unknownSetting: def<{ where: string; name: string; suggestion?: string; accepted: string }>("NN2012", "error", "a setting that the enclosing declaration does not have", (a) => ({
+    message: `unknown ${a.where} setting "${a.name}"`,
+    hint: didYouMean(a.suggestion) ?? `settings here: ${a.accepted}`,
+  })),
+  duplicateSetting: def<{ name: string }>("NN2013", "error", "a setting given twice in one place", (a) => ({
+    message: `"${a.name}" is set more than once`,
+    hint: "keep one; a phase can override a plan-level setting",
+  })),
+  freezeMatchesNothing: def<{ pattern: string; layers: string }>("NN2014", "error", "a freeze pattern that matches no layer with weights", (a) => ({
+    message: `freeze pattern "${a.pattern}" matches no layer with weights`,
+    hint: a.layers ? `layers with weights include: ${a.layers}` : "the model has no layers with weights",
+  })),
+  recursiveBlock: def<{ name: string; path: string }>("NN2015", "error", "a block that uses itself, directly or through others", (a) => ({
+    message: `block "${a.name}" uses itself (${a.path})`,
+    hint: "use repeat for stacks of the same block",
+  })),
+  noOutputs: def<{ model: string }>("NN2016", "error", "a model that declares no output", (a) => ({
+    message: `model "${a.model}" has no output`,
+    hint: "declare one: output logits = …",
+  })),
+  blockWithoutOut: def<{ block: string }>("NN2017", "error", "a block body that never binds `out`", (a) => ({
+    message: `block "${a.block}" never binds "out"`,
+    hint: "a block's result is the binding named out: out = …",
+  })),
+  badEnum: def<{ callee: string; name: string; value: string; options: string; suggestion?: string }>("NN2018", "error", "a word that is not one of the values an argument accepts", (a) => ({
+    message: `${a.callee}: "${a.value}" is not a valid ${a.name}`,
+    hint: didYouMean(a.suggestion) ?? `one of: ${a.options}`,
+  })),
+  outOfRange: def<{ callee: string; name: string; value: string; range: string }>("NN2019", "error", "a number outside the range an argument accepts", (a) => ({
+    message: `${a.callee}: ${a.name} = ${a.value} is out of range`,
+    hint: `it must be ${a.range}`,
+  })),
+  importCycle: def<{ path: string }>("NN2020", "error", "files that import each other in a cycle", (a) => ({
+    message: `import cycle through "${a.path}"`,
+    hint: "move the shared blocks into a file that both import",
+  })),
+  unusedBinding: def<{ name: string }>("NN2021", "warning", "a binding whose value never reaches an output", (a) => ({
+    message: `"${a.name}" is computed but never reaches an output`,
+    hint: "use it, or remove it",
+  })),
+  notATensor: def<{ what: string; got: string }>("NN2022", "error", "a plain value used where a tensor is needed", (a) => ({
+    message: `${a.what} needs a tensor, got ${a.got}`,
+  })),
+  notAValue: def<{ what: string; got: string }>("NN2023", "error", "a tensor used where a compile-time value is needed", (a) => ({
+    message: `${a.what} must be known at compile time, got ${a.got}`,
+    hint: "block parameters, repeat counts and layer arguments are compile-time values",
+  })),
+  wrongInputCount: def<{ callee: string; expected: string; got: number }>("NN2024", "error", "a layer or block given the wrong number of tensor inputs", (a) => ({
+    message: `${a.callee} takes ${a.expected} tensor input${a.expected === "1" ? "" : "s"}, got ${a.got}`,
+  })),
+  notALayer: def<{ name: string }>("NN2025", "error", "a name applied as a layer that is not a layer instance", (a) => ({
+    message: `"${a.name}" is not a layer`,
+    hint: "only layer instances (layer name = …), layers and blocks can be applied with ->",
+  })),
+  misplacedStatement: def<{ what: string; where: string }>("NN2026", "error", "a statement where it is not allowed", (a) => ({
+    message: `${a.what} is not allowed in ${a.where}`,
+  })),
+  ambiguousModel: def<{ models: string }>("NN2027", "error", "a command that needs one model given a file with several", (a) => ({
+    message: `the file declares several models (${a.models})`,
+    hint: "choose one with --model NAME",
+  })),
+
+  // ── NN3xxx: shapes and dtypes ────────────────────────────────────────────────────────────────────
+  rankMismatch: def<{ op: string; expected: string; got: string; hint?: string }>("NN3001", "error", "an input of the wrong rank", (a) => ({
+    message: `${a.op} expects ${a.expected}, got ${a.got}`,
+    hint: a.hint,
+  })),
+  broadcastMismatch: def<{ op: string; left: string; right: string; axis: number }>("NN3002", "error", "operands whose shapes do not broadcast", (a) => ({
+    message: `cannot ${a.op} ${a.left} and ${a.right}: dimension ${a.axis} differs`,
+    hint: "shapes broadcast when each dimension is equal or 1",
+  })),
+  dtypeMismatch: def<{ op: string; expected: string; got: string; hint?: string }>("NN3003", "error", "an input of the wrong element type", (a) => ({
+    message: `${a.op} expects ${a.expected}, got ${a.got}`,
+    hint: a.hint,
+  })),
+  windowTooLarge: def<{ op: string; axis: string; size: string; window: string }>("NN3004", "error", "a kernel or pooling window larger than its (padded) input", (a) => ({
+    message: `${a.op}: window ${a.window} does not fit in ${a.axis} of size ${a.size}`,
+    hint: 'use padding: same, a smaller kernel, or remove a downsampling step before it',
+  })),
+  headsDivide: def<{ dim: string; heads: number }>("NN3005", "error", "an attention width that the number of heads does not divide", (a) => ({
+    message: `attention: model width ${a.dim} is not divisible by ${a.heads} heads`,
+    hint: "choose heads that divide the width, or set key_dim",
+  })),
+  reshapeCount: def<{ from: string; to: string }>("NN3006", "error", "a reshape that changes the number of elements", (a) => ({
+    message: `cannot reshape ${a.from} to ${a.to}: element counts differ`,
+  })),
+  concatMismatch: def<{ axis: number; shapes: string }>("NN3007", "error", "concat operands that differ outside the concat axis", (a) => ({
+    message: `concat along axis ${a.axis}: shapes ${a.shapes} differ outside that axis`,
+  })),
+  matmulMismatch: def<{ left: string; right: string }>("NN3008", "error", "matmul operands whose inner dimensions differ", (a) => ({
+    message: `matmul: inner dimensions of ${a.left} and ${a.right} differ`,
+  })),
+  badAxis: def<{ op: string; axis: number; rank: number }>("NN3009", "error", "an axis outside the tensor's rank", (a) => ({
+    message: `${a.op}: axis ${a.axis} is out of range for a rank-${a.rank} tensor`,
+  })),
+  groupsDivide: def<{ op: string; what: string; value: string; groups: number }>("NN3010", "error", "channel counts that the number of groups does not divide", (a) => ({
+    message: `${a.op}: ${a.what} ${a.value} is not divisible by groups = ${a.groups}`,
+  })),
+  seqTooLong: def<{ op: string; dim: string; max: number }>("NN3011", "error", "a sequence longer than a positional embedding's table", (a) => ({
+    message: `${a.op}: sequence length ${a.dim} may exceed max_len = ${a.max}`,
+    hint: "bound the input dimension (seq <= N) with N at most max_len, or raise max_len",
+  })),
+  targetMismatch: def<{ loss: string; output: string; target: string; hint?: string }>("NN3012", "error", "a loss whose prediction and target shapes do not fit", (a) => ({
+    message: `${a.loss}: prediction ${a.output} and target ${a.target} do not fit`,
+    hint: a.hint,
+  })),
+  badPermutation: def<{ perm: string; rank: number }>("NN3013", "error", "a transpose permutation that is not a permutation of the axes", (a) => ({
+    message: `transpose: ${a.perm} is not a permutation of ${a.rank} axes`,
+  })),
+  sharedShapeChanged: def<{ layer: string; before: string; now: string }>("NN3014", "error", "a shared layer applied to inputs that need different weight shapes", (a) => ({
+    message: `shared layer "${a.layer}" needs weights ${a.now} here but ${a.before} where it was first used`,
+    hint: "a shared layer must see inputs of the same feature size every time",
+  })),
+  inputShape: def<{ name: string; problem: string }>("NN3015", "error", "a model input whose declared type is not usable", (a) => ({
+    message: `input "${a.name}": ${a.problem}`,
+  })),
+  inputMismatch: def<{ name: string; declared: string; got: string }>("NN3016", "error", "a block input that does not match its declared type", (a) => ({
+    message: `block input "${a.name}" is declared ${a.declared}, got ${a.got}`,
+  })),
+  indexOutOfRange: def<{ op: string; index: number; size: number }>("NN3017", "error", "an index outside its axis", (a) => ({
+    message: `${a.op}: index ${a.index} is out of range for an axis of size ${a.size}`,
+  })),
+
+  // ── NN4xxx: training plans ───────────────────────────────────────────────────────────────────────
+  unknownPlanFunction: def<{ kind: string; name: string; suggestion?: string; options: string }>("NN4001", "error", "an unknown loss, metric, optimizer, schedule, source or preprocessing step", (a) => ({
+    message: `unknown ${a.kind} "${a.name}"`,
+    hint: didYouMean(a.suggestion) ?? `one of: ${a.options}`,
+  })),
+  unknownTensorRef: def<{ name: string; outputs: string; fields: string; suggestion?: string }>("NN4002", "error", "a loss or metric naming neither a model output nor a dataset field", (a) => ({
+    message: `"${a.name}" is neither a model output nor a dataset field`,
+    hint: didYouMean(a.suggestion) ?? `outputs: ${a.outputs || "none"}; fields: ${a.fields || "none"}`,
+  })),
+  missingSetting: def<{ where: string; name: string; example: string }>("NN4003", "error", "a required setting that is missing", (a) => ({
+    message: `${a.where} has no ${a.name}`,
+    hint: `add one, e.g. ${a.example}`,
+  })),
+  badLoss: def<{ problem: string }>("NN4004", "error", "a loss expression that is not a weighted sum of losses", (a) => ({
+    message: `loss: ${a.problem}`,
+    hint: "write a loss call, or a weighted sum such as 0.5 * mse(a, x) + cross_entropy(logits, label)",
+  })),
+  logitsExpected: def<{ loss: string; output: string; act: string }>("NN4005", "warning", "a loss that expects logits applied to probabilities", (a) => ({
+    message: `${a.loss} expects logits, but "${a.output}" ends with ${a.act}`,
+    hint: `remove the final ${a.act}, or pass from_logits: false`,
+  })),
+  allFrozen: def<{ phase: string }>("NN4006", "warning", "a phase that freezes every layer with weights", (a) => ({
+    message: `phase "${a.phase}" freezes every layer: nothing will train`,
+  })),
+  unknownMonitor: def<{ name: string; options: string; suggestion?: string }>("NN4007", "error", "early stopping or checkpointing that monitors a quantity the plan never measures", (a) => ({
+    message: `cannot monitor "${a.name}": the plan does not measure it`,
+    hint: didYouMean(a.suggestion) ?? `measured: ${a.options}`,
+  })),
+  notComparable: def<{ what: string; hint: string }>("NN4008", "error", "a metric or loss that does not fit the model's outputs", (a) => ({
+    message: a.what,
+    hint: a.hint,
+  })),
+
+  // ── NN5xxx: datasets ─────────────────────────────────────────────────────────────────────────────
+  unknownColumn: def<{ name: string; source: string; columns: string; suggestion?: string }>("NN5001", "error", "a field reading a column its source does not have", (a) => ({
+    message: `${a.source} source has no column "${a.name}"`,
+    hint: didYouMean(a.suggestion) ?? `columns: ${a.columns}`,
+  })),
+  fieldShape: def<{ field: string; problem: string }>("NN5002", "error", "a field whose preprocessing does not produce its declared type", (a) => ({
+    message: `field "${a.field}": ${a.problem}`,
+  })),
+  inputWithoutField: def<{ input: string; dataset: string; fields: string; suggestion?: string }>("NN5003", "error", "a model input that the dataset does not provide", (a) => ({
+    message: `model input "${a.input}" has no field in dataset "${a.dataset}"`,
+    hint: didYouMean(a.suggestion) ?? `fields: ${a.fields || "none"}`,
+  })),
+  fieldTypeMismatch: def<{ input: string; inputType: string; field: string; fieldType: string }>("NN5004", "error", "a model input whose type differs from its dataset field", (a) => ({
+    message: `model input "${a.input}" is ${a.inputType} but dataset field "${a.field}" is ${a.fieldType}`,
+  })),
+
+  // ── NN9xxx: internal ─────────────────────────────────────────────────────────────────────────────
+  internal: def<{ message: string }>("NN9001", "error", "a compiler bug: please report it with the input file", (a) => ({
+    message: `internal compiler error: ${a.message}`,
+    hint: "this is a bug in nnetc; please report it with the file that triggers it",
+  })),
+} as const;
+
+export type DiagnosticKey = keyof typeof DIAGNOSTICS;
+type ArgsOf<K extends DiagnosticKey> = (typeof DIAGNOSTICS)[K] extends Def<infer A> ? A : never;
+
+/** Make a diagnostic from the table. The only way diagnostics are created. */
+export function diag<K extends DiagnosticKey>(key: K, span: Span, args: ArgsOf<K>, related?: Related[]): Diagnostic {
+  const d = DIAGNOSTICS[key] as Def<ArgsOf<K>>;
+  const { message, hint } = d.render(args);
+  const out: Diagnostic = { code: d.code, severity: d.severity, message, span };
+  if (hint) out.hint = hint;
+  if (related?.length) out.related = related;
+  return out;
+}
+
+/** Closest candidate by edit distance, if it is close enough to be a plausible typo. */
+export function suggest(name: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  const lower = name.toLowerCase();
+  for (const c of candidates) {
+    if (c === name) continue;
+    const d = c.toLowerCase() === lower ? 0 : editDistance(lower, c.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  const limit = Math.max(1, Math.floor(name.length / 3));
+  return best !== undefined && bestD <= limit ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 3) return 99;
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diagPrev = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diagPrev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagPrev = tmp;
+    }
+  }
+  return prev[b.length]!;
+}

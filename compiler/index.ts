@@ -1,0 +1,112 @@
+// The public API of the compiler. The CLI, the language server and the formatter all go through here.
+// parse → lower → check; each returns a value plus diagnostics and never throws on user input.
+import * as path from "node:path";
+import { parseFile } from "./ast/build.js";
+import type { Decl, FileAst } from "./ast/types.js";
+import { check } from "./check/index.js";
+import { diag, suggest, type Diagnostic } from "./diagnostics.js";
+import type { IRModule } from "./ir/types.js";
+import { lower, type BlockRef, type LoadedFile } from "./lower/index.js";
+import { SourceFile } from "./source.js";
+
+export interface Host {
+  /** The file's text, or why it cannot be read. */
+  readFile(file: string): { text: string } | { error: string };
+}
+
+export interface CompileResult {
+  /** The checked IR; present even when there are errors (with unknown shapes where they occurred). */
+  module: IRModule;
+  diagnostics: Diagnostic[];
+  sources: Map<string, SourceFile>;
+}
+
+/** Parse one text into an AST (no imports followed). */
+export function parse(file: string, text: string): { ast: FileAst; diagnostics: Diagnostic[] } {
+  return guard(file, () => parseFile(file, text), (d) => ({ ast: { path: file, decls: [] }, diagnostics: [d] }));
+}
+
+/** Parse, follow imports, lower and check. */
+export function compile(file: string, text: string, host: Host): CompileResult {
+  const sources = new Map<string, SourceFile>();
+  return guard(
+    file,
+    () => {
+      const diagnostics: Diagnostic[] = [];
+      const files = new Map<string, LoadedFile>();
+      const main = load(file, text, host, files, sources, diagnostics, []);
+      const lowered = lower(main, files);
+      diagnostics.push(...lowered.diagnostics);
+      const checked = check(lowered.module, lowered.constraints);
+      diagnostics.push(...checked.diagnostics);
+      return { module: checked.module, diagnostics: sortDiagnostics(diagnostics), sources };
+    },
+    (d) => {
+      if (!sources.has(file)) sources.set(file, new SourceFile(file, text));
+      return { module: { irVersion: 1, file, models: [], datasets: [], plans: [] }, diagnostics: [d], sources };
+    },
+  );
+}
+
+function load(file: string, text: string, host: Host, files: Map<string, LoadedFile>, sources: Map<string, SourceFile>, diagnostics: Diagnostic[], stack: string[]): LoadedFile {
+  const source = new SourceFile(file, text);
+  sources.set(file, source);
+  const parsed = parseFile(file, text);
+  diagnostics.push(...parsed.diagnostics);
+  const loaded: LoadedFile = { source, ast: parsed.ast, blocks: new Map() };
+  files.set(file, loaded);
+  for (const d of parsed.ast.decls) {
+    if (d.kind === "block" && d.name.name && !loaded.blocks.has(d.name.name)) loaded.blocks.set(d.name.name, { decl: d, file });
+  }
+  for (const d of parsed.ast.decls) {
+    if (d.kind !== "import") continue;
+    const target = path.resolve(path.dirname(file), d.from);
+    const rel = path.relative(process.cwd(), target) || target;
+    let dep = files.get(target) ?? files.get(rel);
+    if ([...stack, file].includes(target) || [...stack, file].includes(rel)) {
+      diagnostics.push(diag("importCycle", d.fromSpan, { path: d.from }));
+      continue;
+    }
+    if (!dep) {
+      const r = host.readFile(rel);
+      if ("error" in r) {
+        diagnostics.push(diag("importNotFound", d.fromSpan, { path: d.from, reason: r.error }));
+        continue;
+      }
+      dep = load(rel, r.text, host, files, sources, diagnostics, [...stack, file]);
+    }
+    const available = [...dep.blocks.keys()];
+    for (const n of d.names) {
+      const ref: BlockRef | undefined = dep.blocks.get(n.name);
+      if (!ref) {
+        const s = suggest(n.name, available);
+        diagnostics.push(diag("importMissingName", n.span, { name: n.name, path: d.from, available: available.join(", "), ...(s ? { suggestion: s } : {}) }));
+        continue;
+      }
+      if (loaded.blocks.has(n.name) && loaded.blocks.get(n.name) !== ref) {
+        diagnostics.push(diag("duplicateDecl", n.span, { kind: "block", name: n.name }));
+        continue;
+      }
+      loaded.blocks.set(n.name, ref);
+    }
+  }
+  return loaded;
+}
+
+/** Diagnostics in file order, then by position; errors before warnings at the same spot. */
+export function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {
+  return [...ds].sort((a, b) => (a.span.file === b.span.file ? a.span.start - b.span.start || (a.severity === b.severity ? 0 : a.severity === "error" ? -1 : 1) : a.span.file < b.span.file ? -1 : 1));
+}
+
+/** The last line of defence: a compiler bug becomes an NN9001 diagnostic, never a stack trace. */
+function guard<T>(file: string, f: () => T, onError: (d: Diagnostic) => T): T {
+  try {
+    return f();
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    return onError(diag("internal", { file, start: 0, end: 0 }, { message }));
+  }
+}
+
+export type { Decl, Diagnostic, IRModule };
+export { SourceFile };

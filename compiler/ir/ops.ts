@@ -1,0 +1,687 @@
+// THE op registry: every layer and tensor operation of the language, with its signature, its shape and
+// dtype rule, the weights it owns and its FLOP count. Record<OpKind, OpDef> makes tsc flag a missing rule.
+import { diag, type Diagnostic, type DiagnosticKey } from "../diagnostics.js";
+import { ceilDiv, divExact, fmtShape, isConst, mulDim, productDims, windowOut, type Dim, type Shape } from "./dims.js";
+import { ACTIVATIONS, p, type Signature } from "./signature.js";
+import { FLOAT_DTYPES, INT_DTYPES, type AttrValue, type DType, type IRDimSymbol, type IRParam, type IRSpan } from "./types.js";
+
+export interface TensorInfo {
+  shape: Shape;
+  dtype: DType;
+}
+
+export interface WeightSpec {
+  role: string;
+  shape: number[];
+  init: string;
+  trainable: boolean;
+}
+
+export interface InferResult extends TensorInfo {
+  weights?: WeightSpec[];
+}
+
+export interface InferCtx {
+  ins: TensorInfo[];
+  attrs: Record<string, AttrValue>;
+  dims: ReadonlyMap<string, IRDimSymbol>;
+  /** Weights already created for another layer (tied_dense reads its embedding's table). */
+  paramsOf(layer: string): IRParam[];
+  span: IRSpan;
+  diagnostics: Diagnostic[];
+}
+
+export type OpCategory = "core" | "conv" | "pool" | "norm" | "recurrent" | "attention" | "embedding" | "shape" | "math" | "activation";
+
+export interface OpDef extends Signature {
+  category: OpCategory;
+  /** How many tensor inputs: [min, max]. */
+  inputs: readonly [number, number];
+  /** Internal ops cannot be called from .nnet source. */
+  internal?: boolean;
+  infer(c: InferCtx): InferResult | null;
+  /** FLOPs for one sample: input and output shapes have the batch dimension set to 1. */
+  flops?(ins: number[][], out: number[], a: Record<string, AttrValue>): number;
+}
+
+// ── helpers shared by the rules ───────────────────────────────────────────────────────────────────
+
+function fail<K extends DiagnosticKey>(c: InferCtx, key: K, args: Parameters<typeof diag<K>>[2]): null {
+  c.diagnostics.push(diag(key, c.span, args));
+  return null;
+}
+
+const isFloat = (d: DType) => FLOAT_DTYPES.includes(d);
+const isInt = (d: DType) => INT_DTYPES.includes(d);
+
+function needFloat(c: InferCtx, op: string, i = 0): boolean {
+  const d = c.ins[i]!.dtype;
+  if (isFloat(d)) return true;
+  fail(c, "dtypeMismatch", { op, expected: "a float tensor", got: `${d}${fmtShape(c.ins[i]!.shape)}`, hint: isInt(d) ? "integer inputs are token ids: use embedding, or cast(f32)" : "add cast(f32)" });
+  return false;
+}
+
+function needRank(c: InferCtx, op: string, ranks: number[], layout: string, hint?: string): boolean {
+  const s = c.ins[0]!.shape;
+  if (ranks.includes(s.length)) return true;
+  fail(c, "rankMismatch", { op, expected: layout, got: fmtShape(s), ...(hint ? { hint } : {}) });
+  return false;
+}
+
+/** A feature dimension that weights depend on must be a known number. */
+function knownDim(c: InferCtx, op: string, d: Dim, what: string): d is number {
+  if (isConst(d)) return true;
+  fail(c, "rankMismatch", { op, expected: `a known ${what}`, got: `"${d}"`, hint: "weights need a fixed size: reshape or project to a numeric size first" });
+  return false;
+}
+
+const int = (v: AttrValue) => v as number;
+const pair = (v: AttrValue) => v as [number, number];
+const last = <T>(a: readonly T[]) => a[a.length - 1]!;
+const prod = (a: readonly number[]) => a.reduce((x, y) => x * y, 1);
+
+function normAxis(c: InferCtx, op: string, axis: number, rank: number): number | null {
+  const a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) return fail(c, "badAxis", { op, axis, rank });
+  return a;
+}
+
+const glorot = (role: string, shape: number[]): WeightSpec => ({ role, shape, init: "glorot_uniform", trainable: true });
+const zeros = (role: string, shape: number[], trainable = true): WeightSpec => ({ role, shape, init: "zeros", trainable });
+const ones = (role: string, shape: number[], trainable = true): WeightSpec => ({ role, shape, init: "ones", trainable });
+
+const activationParam = p("activation", "enum", { values: ACTIVATIONS, default: "linear", doc: "applied to the result" });
+const bias = p("bias", "bool", { default: true, doc: "add a learned bias" });
+
+/** Spatial output size for convs and pools, reporting a window that does not fit. */
+function spatial(c: InferCtx, op: string, n: Dim, window: number, stride: number, padding: string, axis: string): Dim | null {
+  if (padding === "same" || padding === "causal") return ceilDiv(n, stride);
+  const out = windowOut(n, window, stride, 0);
+  if (isConst(out) && out < 1) return fail(c, "windowTooLarge", { op, axis, size: String(n), window: String(window) });
+  return out;
+}
+
+function elementwise(name: string, doc: string, cost = 1, extra: Signature["params"] = []): OpDef {
+  return {
+    category: "activation",
+    doc,
+    inputs: [1, 1],
+    params: extra,
+    infer: (c) => (needFloat(c, name) ? { ...c.ins[0]! } : null),
+    flops: (_i, out) => cost * prod(out),
+  };
+}
+
+/** Numpy broadcasting of two shapes. */
+function broadcast(c: InferCtx, op: string, a: Shape, b: Shape): Shape | null {
+  const r = Math.max(a.length, b.length);
+  const out: Dim[] = [];
+  for (let i = 0; i < r; i++) {
+    const da = a[a.length - r + i] ?? 1;
+    const db = b[b.length - r + i] ?? 1;
+    if (da === db || db === 1) out.push(da);
+    else if (da === 1) out.push(db);
+    else return fail(c, "broadcastMismatch", { op, left: fmtShape(a), right: fmtShape(b), axis: i });
+  }
+  return out;
+}
+
+function binary(name: string, doc: string): OpDef {
+  return {
+    category: "math",
+    doc,
+    inputs: [2, 2],
+    params: [],
+    infer(c) {
+      const [a, b] = c.ins as [TensorInfo, TensorInfo];
+      if (a.dtype !== b.dtype) return fail(c, "dtypeMismatch", { op: name, expected: `operands of one type`, got: `${a.dtype} and ${b.dtype}`, hint: "cast one of them" });
+      const shape = broadcast(c, name, a.shape, b.shape);
+      return shape ? { shape, dtype: a.dtype } : null;
+    },
+    flops: (_i, out) => prod(out),
+  };
+}
+
+function pool(name: string, dims: 1 | 2, kind: "max" | "avg"): OpDef {
+  const layout = dims === 2 ? "[batch, height, width, channels]" : "[batch, steps, channels]";
+  return {
+    category: "pool",
+    doc: `${kind} pooling over ${dims === 2 ? "height and width" : "steps"}`,
+    inputs: [1, 1],
+    params: [
+      p("size", dims === 2 ? "int2" : "int", { default: 2, min: 1 }),
+      p("stride", dims === 2 ? "int2" : "int", { default: null, min: 1, doc: "defaults to size" }),
+      p("padding", "enum", { values: ["valid", "same"], default: "valid" }),
+    ],
+    infer(c) {
+      if (!needRank(c, name, [dims + 2], layout) || !needFloat(c, name)) return null;
+      const s = c.ins[0]!.shape;
+      const size = dims === 2 ? pair(c.attrs.size!) : [int(c.attrs.size!)];
+      const stride = c.attrs.stride === null ? size : dims === 2 ? pair(c.attrs.stride!) : [int(c.attrs.stride!)];
+      const out: Dim[] = [s[0]!];
+      for (let i = 0; i < dims; i++) {
+        const o = spatial(c, name, s[1 + i]!, size[i]!, stride[i]!, c.attrs.padding as string, dims === 2 ? (i === 0 ? "height" : "width") : "steps");
+        if (o === null) return null;
+        out.push(o);
+      }
+      out.push(last(s));
+      return { shape: out, dtype: c.ins[0]!.dtype };
+    },
+    flops: (_i, out, a) => prod(out) * prod(dims === 2 ? pair(a.size!) : [int(a.size!)]),
+  };
+}
+
+function globalPool(name: string, dims: 1 | 2, kind: "max" | "avg"): OpDef {
+  return {
+    category: "pool",
+    doc: `${kind} over all ${dims === 2 ? "positions" : "steps"}: [batch, …, channels] → [batch, channels]`,
+    inputs: [1, 1],
+    params: [],
+    infer(c) {
+      if (!needRank(c, name, [dims + 2], dims === 2 ? "[batch, height, width, channels]" : "[batch, steps, channels]") || !needFloat(c, name)) return null;
+      const s = c.ins[0]!.shape;
+      return { shape: [s[0]!, last(s)], dtype: c.ins[0]!.dtype };
+    },
+    flops: (ins) => prod(ins[0]!),
+  };
+}
+
+function recurrent(name: "lstm" | "gru", gates: number): OpDef {
+  return {
+    category: "recurrent",
+    doc: `${name.toUpperCase()} over [batch, steps, features]`,
+    inputs: [1, 1],
+    params: [
+      p("units", "int", { min: 1 }),
+      p("return_sequences", "bool", { default: false }),
+      p("bidirectional", "bool", { default: false }),
+      ...(name === "gru" ? [p("reset_after", "bool", { default: true })] : []),
+    ],
+    infer(c) {
+      if (!needRank(c, name, [3], "[batch, steps, features]") || !needFloat(c, name)) return null;
+      const s = c.ins[0]!.shape;
+      const f = last(s);
+      if (!knownDim(c, name, f, "feature size")) return null;
+      const u = int(c.attrs.units!);
+      const dirs = c.attrs.bidirectional ? 2 : 1;
+      const weights: WeightSpec[] = [];
+      for (const dir of dirs === 2 ? ["forward/", "backward/"] : [""]) {
+        weights.push(glorot(`${dir}kernel`, [f, gates * u]));
+        weights.push({ role: `${dir}recurrent_kernel`, shape: [u, gates * u], init: "orthogonal", trainable: true });
+        const resetAfter = name === "gru" && c.attrs.reset_after !== false;
+        weights.push(name === "lstm" ? { role: `${dir}bias`, shape: [gates * u], init: "lstm_bias", trainable: true } : zeros(`${dir}bias`, resetAfter ? [2, gates * u] : [gates * u]));
+      }
+      const out = c.attrs.return_sequences ? [s[0]!, s[1]!, u * dirs] : [s[0]!, u * dirs];
+      return { shape: out, dtype: c.ins[0]!.dtype, weights };
+    },
+    flops(ins, _out, a) {
+      const [, t, f] = ins[0]! as [number, number, number];
+      const u = int(a.units!);
+      return (a.bidirectional ? 2 : 1) * t * (2 * gates * u * (f + u) + 10 * u);
+    },
+  };
+}
+
+// ── the registry ─────────────────────────────────────────────────────────────────────────────────
+
+export type OpKind =
+  | "input" | "constant"
+  | "dense" | "tied_dense"
+  | "conv1d" | "conv2d" | "depthwise_conv2d" | "separable_conv2d"
+  | "max_pool1d" | "avg_pool1d" | "max_pool2d" | "avg_pool2d"
+  | "global_avg_pool1d" | "global_max_pool1d" | "global_avg_pool2d" | "global_max_pool2d"
+  | "zero_pad2d" | "upsample2d"
+  | "batchnorm" | "layernorm" | "dropout"
+  | "embedding" | "pos_embedding"
+  | "lstm" | "gru" | "attention"
+  | "flatten" | "reshape" | "transpose" | "concat" | "take" | "cast"
+  | "add" | "sub" | "mul" | "div" | "matmul"
+  | "relu" | "relu6" | "gelu" | "silu" | "sigmoid" | "tanh" | "softmax" | "leaky_relu" | "elu" | "identity";
+
+function convCommon(c: InferCtx, name: string, dims: 1 | 2, layout: string): { s: Shape; ch: number; out: Dim[]; k: number[] } | null {
+  if (!needRank(c, name, [dims + 2], layout, dims === 2 && c.ins[0]!.shape.length === 2 ? "reshape the features into an image first, e.g. reshape([28, 28, 1])" : undefined)) return null;
+  if (!needFloat(c, name)) return null;
+  const s = c.ins[0]!.shape;
+  const ch = last(s);
+  if (!knownDim(c, name, ch, "channel count")) return null;
+  const k = dims === 2 ? pair(c.attrs.kernel!) : [int(c.attrs.kernel!)];
+  const st = dims === 2 ? pair(c.attrs.stride!) : [int(c.attrs.stride!)];
+  const dl = dims === 2 ? pair(c.attrs.dilation!) : [int(c.attrs.dilation!)];
+  const out: Dim[] = [s[0]!];
+  for (let i = 0; i < dims; i++) {
+    const eff = (k[i]! - 1) * dl[i]! + 1;
+    const o = spatial(c, name, s[1 + i]!, eff, st[i]!, c.attrs.padding as string, dims === 2 ? (i === 0 ? "height" : "width") : "steps");
+    if (o === null) return null;
+    out.push(o);
+  }
+  return { s, ch, out, k };
+}
+
+function convParams(dims: 1 | 2, filters: boolean, extra: Signature["params"] = []): Signature["params"] {
+  const t = dims === 2 ? "int2" : "int";
+  return [
+    ...(filters ? [p("filters", "int", { min: 1 })] : []),
+    p("kernel", t, { min: 1 }),
+    p("stride", t, { default: 1, min: 1 }),
+    p("padding", "enum", { values: dims === 1 ? ["valid", "same", "causal"] : ["valid", "same"], default: "valid" }),
+    p("dilation", t, { default: 1, min: 1 }),
+    ...extra,
+    bias,
+    activationParam,
+  ];
+}
+
+export const OPS: Record<OpKind, OpDef> = {
+  input: { category: "core", doc: "a model or block input", inputs: [0, 0], params: [], internal: true, infer: () => null },
+  constant: {
+    category: "core",
+    doc: "a scalar constant from an expression such as x * 0.5",
+    inputs: [0, 0],
+    params: [p("value", "float")],
+    internal: true,
+    infer: () => ({ shape: [], dtype: "f32" }),
+  },
+
+  dense: {
+    category: "core",
+    doc: "fully connected layer on the last axis: [batch, …, in] → [batch, …, units]",
+    inputs: [1, 1],
+    params: [p("units", "int", { min: 1 }), activationParam, bias],
+    infer(c) {
+      const s = c.ins[0]!.shape;
+      if (s.length < 2 || s.length > 3) {
+        return fail(c, "rankMismatch", { op: "dense", expected: "[batch, features] or [batch, steps, features]", got: fmtShape(s), hint: s.length > 3 ? `add flatten before dense to get [${s[0]}, ${String(productDims(s.slice(1)))}]` : "dense needs a batch dimension and a feature dimension" });
+      }
+      if (!needFloat(c, "dense")) return null;
+      const f = last(s);
+      if (!knownDim(c, "dense", f, "feature size")) return null;
+      const u = int(c.attrs.units!);
+      const weights = [glorot("kernel", [f, u]), ...(c.attrs.bias ? [zeros("bias", [u])] : [])];
+      return { shape: [...s.slice(0, -1), u], dtype: c.ins[0]!.dtype, weights };
+    },
+    flops: (ins, out, a) => 2 * last(ins[0]!) * prod(out) + (a.bias ? prod(out) : 0),
+  },
+  tied_dense: {
+    category: "core",
+    doc: "projection onto an embedding's table transposed (tied input/output embeddings): [batch, …, dim] → [batch, …, vocab]",
+    inputs: [1, 1],
+    params: [p("layer", "layer", { doc: "the embedding layer whose table is shared" }), p("bias", "bool", { default: false })],
+    infer(c) {
+      const table = c.paramsOf(String(c.attrs.layer)).find((w) => w.role === "embeddings");
+      if (!table) return fail(c, "argumentType", { callee: "tied_dense", name: "layer", expected: "an embedding layer instance that is used before this point", got: `"${String(c.attrs.layer)}"` });
+      if (!needFloat(c, "tied_dense")) return null;
+      const s = c.ins[0]!.shape;
+      const [vocab, dim] = table.shape as [number, number];
+      if (last(s) !== dim) return fail(c, "matmulMismatch", { left: fmtShape(s), right: `${fmtShape([dim, vocab])} (the transposed table of "${String(c.attrs.layer)}")` });
+      return { shape: [...s.slice(0, -1), vocab], dtype: c.ins[0]!.dtype, weights: c.attrs.bias ? [zeros("bias", [vocab])] : [] };
+    },
+    flops: (ins, out) => 2 * last(ins[0]!) * prod(out),
+  },
+
+  conv1d: {
+    category: "conv",
+    doc: "1-D convolution: [batch, steps, channels] → [batch, steps', filters]",
+    inputs: [1, 1],
+    params: convParams(1, true, [p("groups", "int", { default: 1, min: 1 })]),
+    infer(c) {
+      const r = convCommon(c, "conv1d", 1, "[batch, steps, channels]");
+      if (!r) return null;
+      const g = int(c.attrs.groups!);
+      const f = int(c.attrs.filters!);
+      if (r.ch % g) return fail(c, "groupsDivide", { op: "conv1d", what: "input channels", value: String(r.ch), groups: g });
+      if (f % g) return fail(c, "groupsDivide", { op: "conv1d", what: "filters", value: String(f), groups: g });
+      return { shape: [...r.out, f], dtype: c.ins[0]!.dtype, weights: [glorot("kernel", [r.k[0]!, r.ch / g, f]), ...(c.attrs.bias ? [zeros("bias", [f])] : [])] };
+    },
+    flops: (ins, out, a) => 2 * int(a.kernel!) * (last(ins[0]!) / int(a.groups!)) * prod(out) + (a.bias ? prod(out) : 0),
+  },
+  conv2d: {
+    category: "conv",
+    doc: "2-D convolution, NHWC: [batch, height, width, channels] → [batch, height', width', filters]",
+    inputs: [1, 1],
+    params: convParams(2, true, [p("groups", "int", { default: 1, min: 1 })]),
+    infer(c) {
+      const r = convCommon(c, "conv2d", 2, "[batch, height, width, channels]");
+      if (!r) return null;
+      const g = int(c.attrs.groups!);
+      const f = int(c.attrs.filters!);
+      if (r.ch % g) return fail(c, "groupsDivide", { op: "conv2d", what: "input channels", value: String(r.ch), groups: g });
+      if (f % g) return fail(c, "groupsDivide", { op: "conv2d", what: "filters", value: String(f), groups: g });
+      return { shape: [...r.out, f], dtype: c.ins[0]!.dtype, weights: [glorot("kernel", [r.k[0]!, r.k[1]!, r.ch / g, f]), ...(c.attrs.bias ? [zeros("bias", [f])] : [])] };
+    },
+    flops: (ins, out, a) => 2 * prod(pair(a.kernel!)) * (last(ins[0]!) / int(a.groups!)) * prod(out) + (a.bias ? prod(out) : 0),
+  },
+  depthwise_conv2d: {
+    category: "conv",
+    doc: "depthwise 2-D convolution: each channel convolved on its own (times multiplier)",
+    inputs: [1, 1],
+    params: convParams(2, false, [p("multiplier", "int", { default: 1, min: 1 })]),
+    infer(c) {
+      const r = convCommon(c, "depthwise_conv2d", 2, "[batch, height, width, channels]");
+      if (!r) return null;
+      const m = int(c.attrs.multiplier!);
+      return { shape: [...r.out, r.ch * m], dtype: c.ins[0]!.dtype, weights: [glorot("depthwise_kernel", [r.k[0]!, r.k[1]!, r.ch, m]), ...(c.attrs.bias ? [zeros("bias", [r.ch * m])] : [])] };
+    },
+    flops: (_ins, out, a) => 2 * prod(pair(a.kernel!)) * prod(out) + (a.bias ? prod(out) : 0),
+  },
+  separable_conv2d: {
+    category: "conv",
+    doc: "depthwise 2-D convolution followed by a 1×1 pointwise convolution",
+    inputs: [1, 1],
+    params: convParams(2, true, [p("multiplier", "int", { default: 1, min: 1 })]),
+    infer(c) {
+      const r = convCommon(c, "separable_conv2d", 2, "[batch, height, width, channels]");
+      if (!r) return null;
+      const m = int(c.attrs.multiplier!);
+      const f = int(c.attrs.filters!);
+      return {
+        shape: [...r.out, f],
+        dtype: c.ins[0]!.dtype,
+        weights: [glorot("depthwise_kernel", [r.k[0]!, r.k[1]!, r.ch, m]), glorot("pointwise_kernel", [1, 1, r.ch * m, f]), ...(c.attrs.bias ? [zeros("bias", [f])] : [])],
+      };
+    },
+    flops(ins, out, a) {
+      const cm = last(ins[0]!) * int(a.multiplier!);
+      const pos = prod(out.slice(0, -1));
+      return 2 * prod(pair(a.kernel!)) * cm * pos + 2 * cm * prod(out) + (a.bias ? prod(out) : 0);
+    },
+  },
+
+  max_pool1d: pool("max_pool1d", 1, "max"),
+  avg_pool1d: pool("avg_pool1d", 1, "avg"),
+  max_pool2d: pool("max_pool2d", 2, "max"),
+  avg_pool2d: pool("avg_pool2d", 2, "avg"),
+  global_avg_pool1d: globalPool("global_avg_pool1d", 1, "avg"),
+  global_max_pool1d: globalPool("global_max_pool1d", 1, "max"),
+  global_avg_pool2d: globalPool("global_avg_pool2d", 2, "avg"),
+  global_max_pool2d: globalPool("global_max_pool2d", 2, "max"),
+
+  zero_pad2d: {
+    category: "shape",
+    doc: "pads height and width with zeros: padding p or [ph, pw] on each side",
+    inputs: [1, 1],
+    params: [p("padding", "int2", { default: 1, min: 0 })],
+    infer(c) {
+      if (!needRank(c, "zero_pad2d", [4], "[batch, height, width, channels]")) return null;
+      const s = c.ins[0]!.shape;
+      const [ph, pw] = pair(c.attrs.padding!);
+      const add = (d: Dim, n: number) => (isConst(d) ? d + 2 * n : n === 0 ? d : `${d}+${2 * n}`);
+      return { shape: [s[0]!, add(s[1]!, ph), add(s[2]!, pw), s[3]!], dtype: c.ins[0]!.dtype };
+    },
+  },
+  upsample2d: {
+    category: "shape",
+    doc: "nearest-neighbour upsampling of height and width by an integer factor",
+    inputs: [1, 1],
+    params: [p("size", "int2", { default: 2, min: 1 })],
+    infer(c) {
+      if (!needRank(c, "upsample2d", [4], "[batch, height, width, channels]")) return null;
+      const s = c.ins[0]!.shape;
+      const [a, b] = pair(c.attrs.size!);
+      return { shape: [s[0]!, mulDim(s[1]!, a), mulDim(s[2]!, b), s[3]!], dtype: c.ins[0]!.dtype };
+    },
+  },
+
+  batchnorm: {
+    category: "norm",
+    doc: "batch normalization over the last axis; moving statistics count as non-trainable weights",
+    inputs: [1, 1],
+    params: [
+      p("momentum", "float", { default: 0.99, min: 0, max: 1 }),
+      p("epsilon", "float", { default: 1e-3, min: 0, exclusive: true }),
+      p("center", "bool", { default: true }),
+      p("scale", "bool", { default: true }),
+    ],
+    infer(c) {
+      if (!needFloat(c, "batchnorm")) return null;
+      const s = c.ins[0]!.shape;
+      if (s.length < 2) return fail(c, "rankMismatch", { op: "batchnorm", expected: "[batch, …, channels]", got: fmtShape(s) });
+      const ch = last(s);
+      if (!knownDim(c, "batchnorm", ch, "channel count")) return null;
+      const w: WeightSpec[] = [];
+      if (c.attrs.scale) w.push(ones("gamma", [ch]));
+      if (c.attrs.center) w.push(zeros("beta", [ch]));
+      w.push(zeros("moving_mean", [ch], false), ones("moving_variance", [ch], false));
+      return { shape: s, dtype: c.ins[0]!.dtype, weights: w };
+    },
+    flops: (_i, out) => 2 * prod(out),
+  },
+  layernorm: {
+    category: "norm",
+    doc: "layer normalization over the last axis",
+    inputs: [1, 1],
+    params: [p("epsilon", "float", { default: 1e-5, min: 0, exclusive: true })],
+    infer(c) {
+      if (!needFloat(c, "layernorm")) return null;
+      const s = c.ins[0]!.shape;
+      const ch = last(s);
+      if (s.length < 2 || !knownDim(c, "layernorm", ch, "feature size")) return s.length < 2 ? fail(c, "rankMismatch", { op: "layernorm", expected: "[batch, …, features]", got: fmtShape(s) }) : null;
+      return { shape: s, dtype: c.ins[0]!.dtype, weights: [ones("gamma", [ch]), zeros("beta", [ch])] };
+    },
+    flops: (_i, out) => 5 * prod(out),
+  },
+  dropout: {
+    category: "norm",
+    doc: "randomly zeroes a fraction of the values while training; identity at inference",
+    inputs: [1, 1],
+    params: [p("rate", "float", { min: 0, max: 1, doc: "fraction dropped, in [0, 1)" })],
+    infer: (c) => (needFloat(c, "dropout") ? { ...c.ins[0]! } : null),
+  },
+
+  embedding: {
+    category: "embedding",
+    doc: "looks up integer ids in a learned table: [batch, …] → [batch, …, dim]",
+    inputs: [1, 1],
+    params: [p("vocab", "int", { min: 1 }), p("dim", "int", { min: 1 })],
+    infer(c) {
+      const t = c.ins[0]!;
+      if (!isInt(t.dtype)) return fail(c, "dtypeMismatch", { op: "embedding", expected: "integer ids (i32)", got: `${t.dtype}${fmtShape(t.shape)}`, hint: "declare the input as i32[…], or use dense for float features" });
+      const d = int(c.attrs.dim!);
+      return { shape: [...t.shape, d], dtype: "f32", weights: [{ role: "embeddings", shape: [int(c.attrs.vocab!), d], init: "embedding_uniform", trainable: true }] };
+    },
+  },
+  pos_embedding: {
+    category: "embedding",
+    doc: "adds a learned positional embedding: [batch, steps, dim] → same shape",
+    inputs: [1, 1],
+    params: [p("max_len", "int", { min: 1 })],
+    infer(c) {
+      if (!needRank(c, "pos_embedding", [3], "[batch, steps, dim]") || !needFloat(c, "pos_embedding")) return null;
+      const s = c.ins[0]!.shape;
+      const max = int(c.attrs.max_len!);
+      const seq = s[1]!;
+      const bound = isConst(seq) ? seq : c.dims.get(seq)?.max;
+      if (bound === undefined || bound > max) return fail(c, "seqTooLong", { op: "pos_embedding", dim: String(seq), max });
+      const d = last(s);
+      if (!knownDim(c, "pos_embedding", d, "width")) return null;
+      return { shape: s, dtype: c.ins[0]!.dtype, weights: [{ role: "embeddings", shape: [max, d], init: "embedding_uniform", trainable: true }] };
+    },
+    flops: (_i, out) => prod(out),
+  },
+
+  lstm: recurrent("lstm", 4),
+  gru: recurrent("gru", 3),
+  attention: {
+    category: "attention",
+    doc: "multi-head attention: self-attention on one input [batch, steps, dim], cross-attention on (query, context)",
+    inputs: [1, 2],
+    params: [
+      p("heads", "int", { min: 1 }),
+      p("key_dim", "int", { default: null, min: 1, doc: "per-head width; defaults to dim / heads" }),
+      p("causal", "bool", { default: false, doc: "mask future positions" }),
+      p("dropout", "float", { default: 0, min: 0, max: 1 }),
+      bias,
+    ],
+    infer(c) {
+      const q = c.ins[0]!;
+      const kv = c.ins[1] ?? q;
+      for (const t of [q, kv]) {
+        if (t.shape.length !== 3) return fail(c, "rankMismatch", { op: "attention", expected: "[batch, steps, dim]", got: fmtShape(t.shape) });
+        if (!isFloat(t.dtype)) return fail(c, "dtypeMismatch", { op: "attention", expected: "a float tensor", got: t.dtype, hint: "embed token ids first" });
+      }
+      const d = last(q.shape);
+      const dk = last(kv.shape);
+      if (!knownDim(c, "attention", d, "width") || !knownDim(c, "attention", dk, "width")) return null;
+      const h = int(c.attrs.heads!);
+      let kd = c.attrs.key_dim as number | null;
+      if (kd === null) {
+        if (d % h) return fail(c, "headsDivide", { dim: String(d), heads: h });
+        kd = d / h;
+      }
+      const b = !!c.attrs.bias;
+      const proj = (role: string, i: number, o: number) => [glorot(`${role}/kernel`, [i, o]), ...(b ? [zeros(`${role}/bias`, [o])] : [])];
+      return {
+        shape: q.shape,
+        dtype: q.dtype,
+        weights: [...proj("query", d, h * kd), ...proj("key", dk, h * kd), ...proj("value", dk, h * kd), ...proj("output", h * kd, d)],
+      };
+    },
+    flops(ins, out, a) {
+      const [, tq, d] = ins[0] as [number, number, number];
+      const [, tk, dk] = (ins[1] ?? ins[0]) as [number, number, number];
+      const h = int(a.heads!);
+      const kd = (a.key_dim as number | null) ?? d / h;
+      const proj = 2 * tq * d * h * kd + 2 * 2 * tk * dk * h * kd + 2 * tq * h * kd * d;
+      return proj + 2 * 2 * h * tq * tk * kd + 3 * h * tq * tk + (a.bias ? h * kd * (tq + 2 * tk) + prod(out) : 0);
+    },
+  },
+
+  flatten: {
+    category: "shape",
+    doc: "[batch, a, b, …] → [batch, a·b·…]",
+    inputs: [1, 1],
+    params: [],
+    infer(c) {
+      const s = c.ins[0]!.shape;
+      if (s.length < 2) return fail(c, "rankMismatch", { op: "flatten", expected: "[batch, …]", got: fmtShape(s) });
+      return { shape: [s[0]!, productDims(s.slice(1))], dtype: c.ins[0]!.dtype };
+    },
+  },
+  reshape: {
+    category: "shape",
+    doc: "reshapes each sample (the batch dimension is kept); one entry may be -1",
+    inputs: [1, 1],
+    params: [p("shape", "shape", { doc: "per-sample shape, e.g. [7, 7, 64] or [seq, 12, 64]" })],
+    infer(c) {
+      const s = c.ins[0]!.shape;
+      const target = c.attrs.shape as (number | string)[];
+      const total = productDims(s.slice(1));
+      const known = productDims(target.filter((d) => d !== -1));
+      const holes = target.filter((d) => d === -1).length;
+      const to = `[${s[0]}, ${target.join(", ")}]`;
+      if (holes > 1) return fail(c, "reshapeCount", { from: fmtShape(s), to });
+      let out: Dim[] = target;
+      if (holes === 1) {
+        const rest = divExact(total, known);
+        if (rest === undefined) return fail(c, "reshapeCount", { from: fmtShape(s), to });
+        out = target.map((d) => (d === -1 ? rest : d));
+      } else if (total !== known) return fail(c, "reshapeCount", { from: fmtShape(s), to });
+      return { shape: [s[0]!, ...out], dtype: c.ins[0]!.dtype };
+    },
+  },
+  transpose: {
+    category: "shape",
+    doc: "permutes axes; the permutation covers every axis and keeps the batch axis first",
+    inputs: [1, 1],
+    params: [p("perm", "ints")],
+    infer(c) {
+      const s = c.ins[0]!.shape;
+      const perm = c.attrs.perm as number[];
+      const ok = perm.length === s.length && perm[0] === 0 && [...perm].sort((a, b) => a - b).every((v, i) => v === i);
+      if (!ok) return fail(c, "badPermutation", { perm: `[${perm.join(", ")}]`, rank: s.length });
+      return { shape: perm.map((i) => s[i]!), dtype: c.ins[0]!.dtype };
+    },
+  },
+  concat: {
+    category: "shape",
+    doc: "joins tensors along an axis",
+    inputs: [2, Infinity],
+    params: [p("axis", "int", { default: -1 })],
+    infer(c) {
+      const first = c.ins[0]!.shape;
+      const axis = normAxis(c, "concat", int(c.attrs.axis!), first.length);
+      if (axis === null) return null;
+      if (axis === 0) return fail(c, "badAxis", { op: "concat", axis: 0, rank: first.length });
+      let along: Dim = 0;
+      for (const t of c.ins) {
+        const same = t.shape.length === first.length && t.shape.every((d, i) => i === axis || d === first[i]);
+        if (!same) return fail(c, "concatMismatch", { axis, shapes: c.ins.map((x) => fmtShape(x.shape)).join(" and ") });
+        if (t.dtype !== c.ins[0]!.dtype) return fail(c, "dtypeMismatch", { op: "concat", expected: "operands of one type", got: c.ins.map((x) => x.dtype).join(" and ") });
+        const d = t.shape[axis]!;
+        along = isConst(along) && isConst(d) ? along + d : `${along}+${d}`;
+      }
+      const shape = [...first];
+      shape[axis] = along;
+      return { shape, dtype: c.ins[0]!.dtype };
+    },
+  },
+  take: {
+    category: "shape",
+    doc: "selects one index along an axis and removes that axis (e.g. the first token: take(0, axis: 1))",
+    inputs: [1, 1],
+    params: [p("index", "int"), p("axis", "int", { default: 1 })],
+    infer(c) {
+      const s = c.ins[0]!.shape;
+      const axis = normAxis(c, "take", int(c.attrs.axis!), s.length);
+      if (axis === null) return null;
+      if (axis === 0) return fail(c, "badAxis", { op: "take", axis: 0, rank: s.length });
+      const n = s[axis]!;
+      const i = int(c.attrs.index!);
+      if (isConst(n) && (i >= n || i < -n)) return fail(c, "indexOutOfRange", { op: "take", index: i, size: n });
+      return { shape: s.filter((_, k) => k !== axis), dtype: c.ins[0]!.dtype };
+    },
+  },
+  cast: {
+    category: "shape",
+    doc: "converts the element type",
+    inputs: [1, 1],
+    params: [p("dtype", "dtype")],
+    infer: (c) => ({ shape: c.ins[0]!.shape, dtype: c.attrs.dtype as DType }),
+  },
+
+  add: binary("add", "elementwise sum with broadcasting (also written a + b)"),
+  sub: binary("sub", "elementwise difference with broadcasting (also written a - b)"),
+  mul: binary("mul", "elementwise product with broadcasting (also written a * b)"),
+  div: binary("div", "elementwise quotient with broadcasting (also written a / b)"),
+  matmul: {
+    category: "math",
+    doc: "matrix product over the last two axes, batched over the rest (also written a @ b)",
+    inputs: [2, 2],
+    params: [],
+    infer(c) {
+      const [a, b] = c.ins as [TensorInfo, TensorInfo];
+      if (a.shape.length < 2 || b.shape.length < 2) return fail(c, "rankMismatch", { op: "matmul", expected: "operands of rank 2 or more", got: `${fmtShape(a.shape)} and ${fmtShape(b.shape)}` });
+      if (a.dtype !== b.dtype) return fail(c, "dtypeMismatch", { op: "matmul", expected: "operands of one type", got: `${a.dtype} and ${b.dtype}` });
+      if (a.shape[a.shape.length - 1] !== b.shape[b.shape.length - 2]) return fail(c, "matmulMismatch", { left: fmtShape(a.shape), right: fmtShape(b.shape) });
+      const batch = broadcast(c, "matmul", a.shape.slice(0, -2), b.shape.slice(0, -2));
+      if (!batch) return null;
+      return { shape: [...batch, a.shape[a.shape.length - 2]!, last(b.shape)], dtype: a.dtype };
+    },
+    flops: (ins, out) => 2 * last(ins[0]!) * prod(out),
+  },
+
+  relu: elementwise("relu", "max(x, 0)"),
+  relu6: elementwise("relu6", "min(max(x, 0), 6)"),
+  gelu: elementwise("gelu", "Gaussian error linear unit; approximate: true uses the tanh form (GPT-2)", 8, [p("approximate", "bool", { default: false })]),
+  silu: elementwise("silu", "x · sigmoid(x) (swish)", 4),
+  sigmoid: elementwise("sigmoid", "1 / (1 + e^-x)", 3),
+  tanh: elementwise("tanh", "hyperbolic tangent", 3),
+  softmax: {
+    ...elementwise("softmax", "normalized exponentials along an axis", 3, [p("axis", "int", { default: -1 })]),
+    infer(c) {
+      if (!needFloat(c, "softmax")) return null;
+      return normAxis(c, "softmax", int(c.attrs.axis!), c.ins[0]!.shape.length) === null ? null : { ...c.ins[0]! };
+    },
+  },
+  leaky_relu: elementwise("leaky_relu", "x for x > 0, alpha · x otherwise", 1, [p("alpha", "float", { default: 0.2, min: 0 })]),
+  elu: elementwise("elu", "x for x > 0, alpha · (e^x - 1) otherwise", 3, [p("alpha", "float", { default: 1, min: 0 })]),
+  identity: { category: "core", doc: "returns its input", inputs: [1, 1], params: [], infer: (c) => ({ ...c.ins[0]! }) },
+};
+
+export const OP_NAMES: readonly string[] = Object.keys(OPS).filter((k) => !OPS[k as OpKind].internal);
+
+export function isOp(name: string): name is OpKind {
+  return Object.prototype.hasOwnProperty.call(OPS, name) && !OPS[name as OpKind].internal;
+}
+
+/** Activations that may end a classifier head; used to warn when a loss expects logits. */
+export const PROBABILITY_OPS: ReadonlySet<string> = new Set(["softmax", "sigmoid"]);

@@ -1,0 +1,62 @@
+// Signatures: the typed parameter lists shared by layers, losses, metrics, optimizers, schedules,
+// sources and preprocessing steps. One checker (compiler/lower/args.ts) validates every call against them.
+import type { AttrValue } from "./types.js";
+
+export type ParamType =
+  | "int"
+  | "float"
+  | "bool"
+  | "string"
+  /** one of `values`, written as a bare word: padding: same */
+  | "enum"
+  /** an int, or a list of two ints: kernel: 3 or kernel: [3, 5] — normalised to a pair */
+  | "int2"
+  /** a list of ints */
+  | "ints"
+  /** a list of ints, dimension names and at most one -1: reshape([seq, 12, 64]) */
+  | "shape"
+  /** a layer instance declared with `layer name = …` */
+  | "layer"
+  /** a tensor element type: f32, i32, … */
+  | "dtype"
+  /** a model output or dataset field, by name (losses and metrics) */
+  | "ref"
+  /** a bare word naming something the plan measures (early stopping monitor) */
+  | "word";
+
+export interface ParamSpec {
+  name: string;
+  type: ParamType;
+  values?: readonly string[];
+  /** Absent means required; null means optional with no value. */
+  default?: AttrValue;
+  min?: number;
+  max?: number;
+  /** min and max exclude the bound itself. */
+  exclusive?: boolean;
+  doc?: string;
+}
+
+export interface Signature {
+  params: readonly ParamSpec[];
+  doc: string;
+}
+
+export function p(name: string, type: ParamType, extra: Partial<ParamSpec> = {}): ParamSpec {
+  return { name, type, ...extra };
+}
+
+export function isRequired(s: ParamSpec): boolean {
+  return !("default" in s);
+}
+
+/** `conv2d(filters: int, kernel: int2, stride: int2 = 1, …)` for hints and hover text. */
+export function formatSignature(name: string, sig: Signature, tensorInputs = ""): string {
+  const parts = sig.params.map((s) => {
+    const t = s.type === "enum" ? (s.values ?? []).join("|") : s.type;
+    return isRequired(s) ? `${s.name}: ${t}` : `${s.name}: ${t} = ${s.default === null ? "none" : JSON.stringify(s.default)}`;
+  });
+  return `${name}(${[tensorInputs, ...parts].filter(Boolean).join(", ")})`;
+}
+
+export const ACTIVATIONS = ["relu", "relu6", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "linear"] as const;

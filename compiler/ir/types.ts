@@ -1,0 +1,140 @@
+// The IR: the one representation every later stage (checker, passes, runtime, emitters) consumes.
+// spec/ir.schema.json describes its JSON form; a test validates every zoo model against it.
+import type { Dim } from "./dims.js";
+
+export const IR_VERSION = 1;
+
+export type DType = "f16" | "f32" | "f64" | "i8" | "i32" | "i64" | "bool";
+export const FLOAT_DTYPES: readonly DType[] = ["f16", "f32", "f64"];
+export const INT_DTYPES: readonly DType[] = ["i8", "i32", "i64"];
+
+/** A source location: offsets into the file's text plus 1-based line and column of the start. */
+export interface IRSpan {
+  file: string;
+  start: number;
+  end: number;
+  line: number;
+  col: number;
+}
+
+export type AttrValue = number | string | boolean | null | AttrValue[];
+
+export interface IRNode {
+  /** Unique within the model: "n0", "n1", … in topological order. */
+  id: string;
+  op: string;
+  /** The layer path: "conv2d_1", "Stage_2/Bottleneck_1/conv2d". Shared layers keep one name for every use. */
+  name: string;
+  inputs: string[];
+  attrs: Record<string, AttrValue>;
+  /** Filled in by the checker; null while unknown (or after an error upstream). */
+  shape: Dim[] | null;
+  dtype: DType | null;
+  /** The binding whose value this node is the last step of, if any. */
+  binding?: string;
+  span: IRSpan;
+}
+
+export interface IRParam {
+  /** `${layer}/${role}`, unique within the model. */
+  name: string;
+  layer: string;
+  role: string;
+  shape: number[];
+  dtype: DType;
+  init: string;
+  trainable: boolean;
+}
+
+export interface IRDimSymbol {
+  name: string;
+  max?: number;
+}
+
+export interface IRModel {
+  name: string;
+  doc?: string;
+  span: IRSpan;
+  dims: IRDimSymbol[];
+  inputs: { name: string; node: string; dtype: DType; shape: Dim[] }[];
+  outputs: { name: string; node: string }[];
+  nodes: IRNode[];
+  params: IRParam[];
+}
+
+export interface IRCall {
+  fn: string;
+  args: Record<string, AttrValue>;
+  span: IRSpan;
+}
+
+export interface IRField {
+  name: string;
+  dtype: DType;
+  /** Per-sample shape (no batch dimension). */
+  shape: Dim[];
+  column: string;
+  steps: IRCall[];
+  span: IRSpan;
+}
+
+export interface IRDataset {
+  name: string;
+  doc?: string;
+  span: IRSpan;
+  source: IRCall | null;
+  test: IRCall | null;
+  fields: IRField[];
+  split: Record<string, AttrValue>;
+}
+
+export interface IRLossTerm {
+  weight: number;
+  fn: string;
+  prediction: string;
+  target: string;
+  args: Record<string, AttrValue>;
+  span: IRSpan;
+}
+
+/** Settings that a phase may override; a plan without phases has one phase named "main". */
+export interface IRPhaseSettings {
+  epochs: number;
+  batch: number;
+  optimizer: IRCall;
+  schedule: IRCall[];
+  weightDecay: number;
+  clip: { norm?: number; value?: number } | null;
+  earlyStop: { monitor: string; patience: number; minDelta: number; mode: "min" | "max"; restoreBest: boolean } | null;
+  /** Freeze patterns as written, and the layers they resolve to. */
+  freeze: string[];
+  frozenLayers: string[];
+  dataset: string;
+}
+
+export interface IRPhase extends IRPhaseSettings {
+  name: string;
+  span: IRSpan;
+}
+
+export interface IRPlan {
+  name: string;
+  model: string;
+  dataset: string;
+  doc?: string;
+  span: IRSpan;
+  loss: IRLossTerm[];
+  metrics: IRCall[];
+  validation: number;
+  seed: number | null;
+  checkpoint: { every: number; keep: number; monitor: string | null };
+  phases: IRPhase[];
+}
+
+export interface IRModule {
+  irVersion: typeof IR_VERSION;
+  file: string;
+  models: IRModel[];
+  datasets: IRDataset[];
+  plans: IRPlan[];
+}

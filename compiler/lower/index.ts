@@ -1,0 +1,907 @@
+// AST → IR. Resolves names, expands blocks and repeat, binds arguments to signatures, and lowers
+// datasets and training plans. Shapes are left for the checker (compiler/check/).
+import type { Arg, Decl, Expr, FileAst, Name, Setting, Span, Stage, Stmt } from "../ast/types.js";
+import { diag, suggest, type Diagnostic } from "../diagnostics.js";
+import { isOp, OP_NAMES, OPS, type OpKind } from "../ir/ops.js";
+import { formatSignature } from "../ir/signature.js";
+import type { AttrValue, DType, IRCall, IRDataset, IRDimSymbol, IRField, IRLossTerm, IRModel, IRModule, IRNode, IRPhase, IRPlan, IRSpan } from "../ir/types.js";
+import { IR_VERSION } from "../ir/types.js";
+import { LOSSES, METRICS, OPTIMIZERS, PREPROCESS, SCHEDULES, SETTINGS, SOURCES } from "../plan/tables.js";
+import type { SourceFile } from "../source.js";
+import { bindArgs, describe, ERROR, type BoundArg, type Value } from "./values.js";
+
+export interface LoadedFile {
+  source: SourceFile;
+  ast: FileAst;
+  /** Blocks visible in this file: its own and the ones it imports, by name. */
+  blocks: Map<string, BlockRef>;
+}
+
+export interface BlockRef {
+  decl: Extract<Decl, { kind: "block" }>;
+  file: string;
+}
+
+/** A block input with a declared type, checked once shapes are known. */
+export interface Constraint {
+  model: string;
+  node: string;
+  name: string;
+  dtype: string;
+  dims: (number | string | null)[] | null;
+  span: IRSpan;
+}
+
+export interface LowerResult {
+  module: IRModule;
+  constraints: Constraint[];
+}
+
+const MAX_NODES = 200_000;
+
+class ModelLowering {
+  nodes: IRNode[] = [];
+  dims = new Map<string, IRDimSymbol>();
+  private names = new Set<string>();
+  private counters = new Map<string, number>();
+  layers = new Map<string, { op: OpKind; attrs: Record<string, AttrValue>; used: boolean }>();
+  topBindings: { name: string; node: string; span: Span }[] = [];
+  tooBig = false;
+
+  constructor(readonly lw: Lowering, readonly modelName: string) {}
+
+  /** Keras-style unique names: conv2d, conv2d_1, conv2d_2 … within one path prefix. */
+  uniqueName(prefix: string, base: string): string {
+    const key = prefix + base;
+    let n = this.counters.get(key) ?? 0;
+    let name = n === 0 ? key : `${key}_${n}`;
+    while (this.names.has(name)) name = `${key}_${++n}`;
+    this.counters.set(key, n + 1);
+    this.names.add(name);
+    return name;
+  }
+  claimName(name: string, span: Span): boolean {
+    if (this.names.has(name)) {
+      this.lw.diagnostics.push(diag("duplicateDecl", span, { kind: "layer", name }));
+      return false;
+    }
+    this.names.add(name);
+    return true;
+  }
+
+  addNode(op: string, name: string, inputs: string[], attrs: Record<string, AttrValue>, span: Span): Value {
+    if (this.nodes.length >= MAX_NODES) {
+      if (!this.tooBig) this.lw.diagnostics.push(diag("outOfRange", span, { callee: `model ${this.modelName}`, name: "node count", value: `over ${MAX_NODES}`, range: `at most ${MAX_NODES} (check repeat counts)` }));
+      this.tooBig = true;
+      return ERROR;
+    }
+    const id = `n${this.nodes.length}`;
+    this.nodes.push({ id, op, name, inputs, attrs, shape: null, dtype: null, span: this.lw.irSpan(span) });
+    return { k: "tensor", node: id };
+  }
+}
+
+interface Frame {
+  vars: Map<string, Value>;
+  /** Layer-name prefix: "" at model level, "Stage_1/Bottleneck/" inside blocks. */
+  path: string;
+  /** Blocks being expanded, to detect recursion. */
+  stack: string[];
+  file: LoadedFile;
+  m: ModelLowering;
+  inBlock: boolean;
+}
+
+export class Lowering {
+  diagnostics: Diagnostic[] = [];
+  constraints: Constraint[] = [];
+  private current!: LoadedFile;
+
+  constructor(readonly files: Map<string, LoadedFile>) {}
+
+  irSpan(span: Span): IRSpan {
+    const f = this.files.get(span.file) ?? this.current;
+    return f.source.irSpan(span);
+  }
+
+  run(main: LoadedFile): IRModule {
+    this.current = main;
+    const models: IRModel[] = [];
+    const datasets: IRDataset[] = [];
+    const plans: IRPlan[] = [];
+    const seen = new Map<string, string>();
+    for (const d of main.ast.decls) {
+      if (d.kind === "import" || !d.name.name) continue;
+      const kind = d.kind === "train" ? "train plan for" : d.kind;
+      const key = `${d.kind}:${d.name.name}`;
+      if (seen.has(key) || (d.kind === "block" && main.blocks.get(d.name.name)?.decl !== d)) {
+        this.diagnostics.push(diag("duplicateDecl", d.name.span, { kind, name: d.name.name }));
+        continue;
+      }
+      seen.set(key, kind);
+    }
+    const modelDecls = main.ast.decls.filter((d): d is Extract<Decl, { kind: "model" }> => d.kind === "model");
+    const datasetDecls = main.ast.decls.filter((d): d is Extract<Decl, { kind: "dataset" }> => d.kind === "dataset");
+    const done = new Set<string>();
+    for (const d of modelDecls) {
+      if (done.has(d.name.name)) continue;
+      done.add(d.name.name);
+      models.push(this.model(d, main));
+    }
+    const dsDone = new Set<string>();
+    for (const d of datasetDecls) {
+      if (dsDone.has(d.name.name)) continue;
+      dsDone.add(d.name.name);
+      datasets.push(this.dataset(d));
+    }
+    const planDone = new Set<string>();
+    for (const d of main.ast.decls) {
+      if (d.kind !== "train" || planDone.has(d.name.name)) continue;
+      planDone.add(d.name.name);
+      const plan = this.plan(d, models, datasets);
+      if (plan) plans.push(plan);
+    }
+    return { irVersion: IR_VERSION, file: main.source.path, models, datasets, plans };
+  }
+
+  // ── models ─────────────────────────────────────────────────────────────────────────────────────
+
+  model(d: Extract<Decl, { kind: "model" }>, file: LoadedFile): IRModel {
+    const m = new ModelLowering(this, d.name.name);
+    const frame: Frame = { vars: new Map(), path: "", stack: [], file, m, inBlock: false };
+    const inputs: IRModel["inputs"] = [];
+    const outputs: IRModel["outputs"] = [];
+    this.body(d.body, frame, inputs, outputs);
+    if (outputs.length === 0) this.diagnostics.push(diag("noOutputs", d.name.span, { model: d.name.name }));
+    // Bindings whose value reaches no output are worth a warning: usually a forgotten rebinding.
+    const live = new Set<string>();
+    const byId = new Map(m.nodes.map((n) => [n.id, n]));
+    const stack = outputs.map((o) => o.node);
+    while (stack.length) {
+      const id = stack.pop()!;
+      if (live.has(id)) continue;
+      live.add(id);
+      for (const i of byId.get(id)?.inputs ?? []) stack.push(i);
+    }
+    if (outputs.length && !m.tooBig) {
+      for (const b of m.topBindings) if (!live.has(b.node)) this.diagnostics.push(diag("unusedBinding", b.span, { name: b.name }));
+    }
+    return {
+      name: d.name.name,
+      ...(d.doc ? { doc: d.doc } : {}),
+      span: this.irSpan(d.name.span),
+      dims: [...m.dims.values()],
+      inputs,
+      outputs,
+      nodes: m.nodes,
+      params: [],
+    };
+  }
+
+  private body(stmts: Stmt[], f: Frame, inputs: IRModel["inputs"] | null, outputs: IRModel["outputs"] | null): void {
+    for (const s of stmts) {
+      if (f.m.tooBig) return;
+      switch (s.kind) {
+        case "input": {
+          if (!inputs) {
+            this.diagnostics.push(diag("misplacedStatement", s.span, { what: "input", where: "a repeat body" }));
+            break;
+          }
+          this.modelInput(s, f, inputs);
+          break;
+        }
+        case "output": {
+          if (!outputs) {
+            this.diagnostics.push(diag("misplacedStatement", s.span, { what: "output", where: f.inBlock ? "a block (a block's result is out = …)" : "a repeat body" }));
+            break;
+          }
+          const v = s.value ? this.tensorOf(this.expr(s.value, f), s.value.span, `output "${s.name.name}"`) : this.lookupTensor(s.name, f);
+          if (v === null) break;
+          if (outputs.some((o) => o.name === s.name.name)) {
+            this.diagnostics.push(diag("duplicateDecl", s.name.span, { kind: "output", name: s.name.name }));
+            break;
+          }
+          outputs.push({ name: s.name.name, node: v });
+          if (s.value) this.label(f, s.name.name, v);
+          f.vars.set(s.name.name, { k: "tensor", node: v });
+          break;
+        }
+        case "layer": {
+          const inst = this.layerInstance(s.name, s.value, f);
+          if (inst) f.vars.set(s.name.name, inst);
+          break;
+        }
+        case "bind": {
+          if (!s.name.name) break;
+          const v = this.expr(s.value, f);
+          f.vars.set(s.name.name, v);
+          if (v.k === "tensor") {
+            this.label(f, s.name.name, v.node);
+            if (!f.inBlock) f.m.topBindings.push({ name: s.name.name, node: v.node, span: s.name.span });
+          }
+          break;
+        }
+        case "repeat": {
+          const n = this.expr(s.count, f);
+          if (n.k === "error") break;
+          if (n.k !== "num" || !n.int || n.v < 0) {
+            this.diagnostics.push(diag("argumentType", s.count.span, { callee: "repeat", name: "count", expected: "a non-negative integer", got: describe(n) }));
+            break;
+          }
+          const saved = s.index ? f.vars.get(s.index.name) : undefined;
+          for (let i = 0; i < n.v && !f.m.tooBig; i++) {
+            if (s.index) f.vars.set(s.index.name, { k: "num", v: i, int: true });
+            this.body(s.body, f, null, null);
+          }
+          if (s.index) {
+            if (saved) f.vars.set(s.index.name, saved);
+            else f.vars.delete(s.index.name);
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  private label(f: Frame, name: string, node: string): void {
+    const n = f.m.nodes[Number(node.slice(1))];
+    if (n && n.binding === undefined && n.op !== "input") n.binding = f.path + name;
+  }
+
+  private modelInput(s: Extract<Stmt, { kind: "input" }>, f: Frame, inputs: IRModel["inputs"]): void {
+    const name = s.name.name;
+    if (!s.type) {
+      this.diagnostics.push(diag("inputShape", s.name.span, { name, problem: "a model input needs a type, e.g. f32[batch, 784]" }));
+      return;
+    }
+    const dtype = s.type.dtype.name as DType;
+    if (!["f16", "f32", "f64", "i8", "i32", "i64", "bool"].includes(dtype)) {
+      this.diagnostics.push(diag("inputShape", s.type.dtype.span, { name, problem: `"${dtype}" is not a tensor element type (f32, i32, …)` }));
+      return;
+    }
+    const dims = s.type.dims ?? [];
+    if (dims.length === 0) {
+      this.diagnostics.push(diag("inputShape", s.type.span, { name, problem: "an input needs at least a batch dimension, e.g. f32[batch, 784]" }));
+      return;
+    }
+    const shape: (number | string)[] = [];
+    for (const d of dims) {
+      if (d.kind === "const") {
+        if (!Number.isInteger(d.value) || d.value < 1) {
+          this.diagnostics.push(diag("inputShape", d.span, { name, problem: `dimension ${d.value} is not a positive integer` }));
+          return;
+        }
+        shape.push(d.value);
+      } else {
+        const prev = f.m.dims.get(d.name);
+        if (d.max !== undefined && (!Number.isInteger(d.max) || d.max < 1)) {
+          this.diagnostics.push(diag("inputShape", d.span, { name, problem: `the bound of "${d.name}" must be a positive integer` }));
+          return;
+        }
+        if (prev && d.max !== undefined && prev.max !== undefined && prev.max !== d.max) {
+          this.diagnostics.push(diag("inputShape", d.span, { name, problem: `"${d.name}" is bounded by ${prev.max} elsewhere and by ${d.max} here` }));
+          return;
+        }
+        if (!prev || (d.max !== undefined && prev.max === undefined)) f.m.dims.set(d.name, { name: d.name, ...(d.max !== undefined ? { max: d.max } : {}) });
+        shape.push(d.name);
+      }
+    }
+    if (inputs.some((i) => i.name === name) || f.vars.has(name)) {
+      this.diagnostics.push(diag("duplicateDecl", s.name.span, { kind: "input", name }));
+      return;
+    }
+    if (!f.m.claimName(name, s.name.span)) return;
+    const v = f.m.addNode("input", name, [], {}, s.name.span);
+    if (v.k !== "tensor") return;
+    const node = f.m.nodes[f.m.nodes.length - 1]!;
+    node.shape = shape;
+    node.dtype = dtype;
+    inputs.push({ name, node: v.node, dtype, shape });
+    f.vars.set(name, v);
+  }
+
+  private layerInstance(name: Name, e: Expr, f: Frame): Value | null {
+    const callee = e.kind === "call" ? e.callee : e.kind === "name" ? { name: e.name, span: e.span } : null;
+    if (!callee || !isOp(callee.name)) {
+      this.diagnostics.push(diag("notALayer", name.span, { name: name.name }));
+      return null;
+    }
+    const args = e.kind === "call" ? this.args(e.args, f) : [];
+    const op = OPS[callee.name];
+    if (args.some((a) => !a.name && a.value.k === "tensor")) {
+      this.diagnostics.push(diag("notAValue", e.span, { what: `layer "${name.name}"`, got: "a tensor argument (apply the layer with -> instead)" }));
+      return null;
+    }
+    const attrs = bindArgs(callee.name, op, args, e.span, this.diagnostics, new Set(f.m.dims.keys()));
+    if (!attrs) return null;
+    const full = f.path + name.name;
+    if (!f.m.claimName(full, name.span)) return null;
+    f.m.layers.set(full, { op: callee.name, attrs, used: false });
+    return { k: "layer", name: full, op: callee.name };
+  }
+
+  private args(args: Arg[], f: Frame): BoundArg[] {
+    return args.map((a) => ({ ...(a.name ? { name: a.name } : {}), value: this.expr(a.value, f), span: a.value.span }));
+  }
+
+  private lookupTensor(n: Name, f: Frame): string | null {
+    const v = f.vars.get(n.name);
+    if (!v) {
+      this.diagnostics.push(diag("undefinedName", n.span, { name: n.name, ...sugg(n.name, tensorNames(f)) }));
+      return null;
+    }
+    return this.tensorOf(v, n.span, `"${n.name}"`);
+  }
+
+  private tensorOf(v: Value, span: Span, what: string): string | null {
+    if (v.k === "tensor") return v.node;
+    if (v.k === "error") return null;
+    this.diagnostics.push(diag("notATensor", span, { what, got: describe(v) }));
+    return null;
+  }
+
+  // ── expressions ──────────────────────────────────────────────────────────────────────────────────
+
+  expr(e: Expr, f: Frame): Value {
+    switch (e.kind) {
+      case "num":
+        return { k: "num", v: e.value, int: e.isInt };
+      case "str":
+        return { k: "str", v: e.value };
+      case "bool":
+        return { k: "bool", v: e.value };
+      case "name": {
+        if (!e.name) return ERROR;
+        return f.vars.get(e.name) ?? { k: "word", v: e.name };
+      }
+      case "list":
+        return { k: "list", items: e.items.map((i) => this.expr(i, f)) };
+      case "unary": {
+        const v = this.expr(e.operand, f);
+        if (v.k === "num") return { ...v, v: -v.v };
+        if (v.k === "tensor") return this.tensorArith("mul", v, { k: "num", v: -1, int: true }, e.span, f);
+        return this.needNumber(v, e.operand.span, "negation", f);
+      }
+      case "binary":
+        return this.binary(e, f);
+      case "ternary": {
+        const c = this.expr(e.cond, f);
+        if (c.k === "error") return ERROR;
+        if (c.k !== "bool") {
+          this.diagnostics.push(diag("argumentType", e.cond.span, { callee: "a conditional", name: "condition", expected: "true or false, known at compile time", got: describe(c) }));
+          return ERROR;
+        }
+        return this.expr(c.v ? e.then : e.else, f);
+      }
+      case "call":
+        return this.apply(e.callee, e.args, [], e.span, undefined, f, null);
+      case "chain": {
+        let cur = this.expr(e.head, f);
+        for (const st of e.stages) {
+          if (cur.k === "error") return ERROR;
+          const piped = this.pipedInputs(cur, e.head.span, st, f);
+          if (!piped) return ERROR;
+          cur = this.apply(st.callee, st.args ?? [], piped, st.span, st.alias, f, st);
+        }
+        return cur;
+      }
+    }
+  }
+
+  private pipedInputs(v: Value, span: Span, st: Stage, f: Frame): string[] | null {
+    if (v.k === "tensor") return [v.node];
+    if (v.k === "list" && v.items.length && v.items.every((i) => i.k === "tensor")) return v.items.map((i) => (i as { node: string }).node);
+    if (v.k === "word") {
+      this.diagnostics.push(diag("undefinedName", span, { name: v.v, ...sugg(v.v, tensorNames(f)) }));
+      return null;
+    }
+    if (v.k === "error" || (v.k === "list" && v.items.some((i) => i.k === "error"))) return null;
+    this.diagnostics.push(diag("notATensor", span, { what: `-> ${st.callee.name}`, got: describe(v) }));
+    return null;
+  }
+
+  private needNumber(v: Value, span: Span, what: string, f: Frame): Value {
+    if (v.k === "error") return ERROR;
+    if (v.k === "word") this.diagnostics.push(diag("undefinedName", span, { name: v.v, ...sugg(v.v, [...f.vars.keys()]) }));
+    else this.diagnostics.push(diag("argumentType", span, { callee: what, name: "operand", expected: "a number or a tensor", got: describe(v) }));
+    return ERROR;
+  }
+
+  private binary(e: Extract<Expr, { kind: "binary" }>, f: Frame): Value {
+    const l = this.expr(e.left, f);
+    const r = this.expr(e.right, f);
+    if (l.k === "error" || r.k === "error") return ERROR;
+    const cmp = ["==", "!=", "<", ">", "<=", ">="].includes(e.op);
+    if (cmp) {
+      if (l.k === "num" && r.k === "num") {
+        const a = l.v;
+        const b = r.v;
+        const v = e.op === "==" ? a === b : e.op === "!=" ? a !== b : e.op === "<" ? a < b : e.op === ">" ? a > b : e.op === "<=" ? a <= b : a >= b;
+        return { k: "bool", v };
+      }
+      const simple = (x: Value) => (x.k === "str" || x.k === "word" || x.k === "bool" ? String(x.v) : undefined);
+      if ((e.op === "==" || e.op === "!=") && simple(l) !== undefined && simple(r) !== undefined) return { k: "bool", v: (simple(l) === simple(r)) === (e.op === "==") };
+      this.diagnostics.push(diag("argumentType", e.opSpan, { callee: `"${e.op}"`, name: "operands", expected: "two numbers (or two names for == and !=), known at compile time", got: `${describe(l)} and ${describe(r)}` }));
+      return ERROR;
+    }
+    if (l.k === "num" && r.k === "num") {
+      switch (e.op) {
+        case "+": return { k: "num", v: l.v + r.v, int: l.int && r.int };
+        case "-": return { k: "num", v: l.v - r.v, int: l.int && r.int };
+        case "*": return { k: "num", v: l.v * r.v, int: l.int && r.int };
+        case "/": {
+          if (r.v === 0) {
+            this.diagnostics.push(diag("outOfRange", e.right.span, { callee: "division", name: "divisor", value: "0", range: "non-zero" }));
+            return ERROR;
+          }
+          const q = l.v / r.v;
+          return { k: "num", v: q, int: l.int && r.int && Number.isInteger(q) };
+        }
+        default:
+          this.diagnostics.push(diag("notATensor", e.opSpan, { what: "@ (matmul)", got: "numbers" }));
+          return ERROR;
+      }
+    }
+    const op = ({ "+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul" } as const)[e.op as "+"];
+    if ((l.k === "tensor" || l.k === "num") && (r.k === "tensor" || r.k === "num")) return this.tensorArith(op, l, r, e.opSpan, f);
+    const badSide = l.k !== "tensor" && l.k !== "num" ? { v: l, span: e.left.span } : { v: r, span: e.right.span };
+    return this.needNumber(badSide.v, badSide.span, `"${e.op}"`, f);
+  }
+
+  private tensorArith(op: string, l: Value, r: Value, span: Span, f: Frame): Value {
+    const asNode = (v: Value): string | null => {
+      if (v.k === "tensor") return v.node;
+      if (v.k === "num") {
+        const c = f.m.addNode("constant", f.m.uniqueName(f.path, "constant"), [], { value: v.v }, span);
+        return c.k === "tensor" ? c.node : null;
+      }
+      return null;
+    };
+    if (op === "matmul" && (l.k !== "tensor" || r.k !== "tensor")) {
+      this.diagnostics.push(diag("notATensor", span, { what: "@ (matmul)", got: "a number" }));
+      return ERROR;
+    }
+    const a = asNode(l);
+    const b = asNode(r);
+    if (a === null || b === null) return ERROR;
+    return f.m.addNode(op, f.m.uniqueName(f.path, op), [a, b], {}, span);
+  }
+
+  /** Apply a layer, layer instance or block to piped inputs and arguments. */
+  private apply(callee: Name, rawArgs: Arg[], piped: string[], span: Span, alias: Name | undefined, f: Frame, stage: Stage | null): Value {
+    const m = f.m;
+    const inst = f.vars.get(callee.name);
+    if (inst && inst.k === "layer") {
+      if (rawArgs.length) {
+        this.diagnostics.push(diag("tooManyArguments", span, { callee: callee.name, max: 0, signature: `${callee.name} is a layer instance: apply it without arguments` }));
+        return ERROR;
+      }
+      const def = m.layers.get(inst.name)!;
+      const inputs = piped;
+      const op = OPS[def.op];
+      if (inputs.length < op.inputs[0] || inputs.length > op.inputs[1]) {
+        this.diagnostics.push(diag("wrongInputCount", span, { callee: callee.name, expected: range(op.inputs), got: inputs.length }));
+        return ERROR;
+      }
+      def.used = true;
+      return m.addNode(def.op, inst.name, inputs, def.attrs, span);
+    }
+    if (inst && inst.k === "tensor" && stage) {
+      this.diagnostics.push(diag("notALayer", callee.span, { name: callee.name }));
+      return ERROR;
+    }
+    const args = this.args(rawArgs, f);
+    // Leading positional tensors are inputs: f(x, 3) is x -> f(3).
+    const inputs = [...piped];
+    let firstParam = 0;
+    while (firstParam < args.length && !args[firstParam]!.name && args[firstParam]!.value.k === "tensor") {
+      inputs.push((args[firstParam]!.value as { node: string }).node);
+      firstParam++;
+    }
+    if (args.some((a) => a.value.k === "error")) return ERROR;
+    const rest = args.slice(firstParam);
+    const block = f.file.blocks.get(callee.name);
+    if (block) return this.expandBlock(block, callee, rest, inputs, span, alias, f);
+    if (!isOp(callee.name)) {
+      const candidates = [...OP_NAMES, ...f.file.blocks.keys(), ...[...f.vars.entries()].filter(([, v]) => v.k === "layer").map(([k]) => k)];
+      this.diagnostics.push(diag("unknownLayer", callee.span, { name: callee.name, ...sugg(callee.name, candidates) }));
+      return ERROR;
+    }
+    const op = OPS[callee.name];
+    if (inputs.length < op.inputs[0] || inputs.length > op.inputs[1]) {
+      this.diagnostics.push(diag("wrongInputCount", span, { callee: callee.name, expected: range(op.inputs), got: inputs.length }));
+      return ERROR;
+    }
+    const attrs = bindArgs(callee.name, op, rest, span, this.diagnostics, new Set(m.dims.keys()), op.inputs[1] === 0 ? "" : "x");
+    if (!attrs) return ERROR;
+    let name: string;
+    if (alias) {
+      name = f.path + alias.name;
+      if (!m.claimName(name, alias.span)) return ERROR;
+    } else name = m.uniqueName(f.path, callee.name);
+    return m.addNode(callee.name, name, inputs, attrs, span);
+  }
+
+  private expandBlock(ref: BlockRef, callee: Name, args: BoundArg[], inputs: string[], span: Span, alias: Name | undefined, f: Frame): Value {
+    const d = ref.decl;
+    if (f.stack.includes(d.name.name)) {
+      this.diagnostics.push(diag("recursiveBlock", callee.span, { name: d.name.name, path: [...f.stack, d.name.name].join(" → ") }));
+      return ERROR;
+    }
+    const file = this.files.get(ref.file)!;
+    const declaredInputs = d.body.filter((s): s is Extract<Stmt, { kind: "input" }> => s.kind === "input");
+    const inputNames = declaredInputs.length ? declaredInputs.map((s) => s.name.name) : ["in"];
+    if (inputs.length !== inputNames.length) {
+      this.diagnostics.push(diag("wrongInputCount", span, { callee: d.name.name, expected: String(inputNames.length), got: inputs.length }));
+      return ERROR;
+    }
+    // Block parameters: evaluate defaults in the block's own scope, in order.
+    const vars = new Map<string, Value>();
+    for (const pd of d.params) {
+      if (!["int", "float", "bool", "string"].includes(pd.type.name) && pd.type.name) {
+        this.diagnostics.push(diag("argumentType", pd.type.span, { callee: `block ${d.name.name}`, name: pd.name.name, expected: "typed int, float, bool or string", got: `the type ${pd.type.name}`, hint: "tensors reach a block as inputs: input x: f32[…] in its body" }));
+        return ERROR;
+      }
+    }
+    const sig = { doc: "", params: d.params.map((p) => ({ name: p.name.name, type: paramType(p.type.name), ...(p.default ? { default: null } : {}) })) };
+    const attrs = bindArgs(d.name.name, sig, args, span, this.diagnostics, new Set(f.m.dims.keys()), inputNames.join(", "));
+    if (!attrs) return ERROR;
+    const given = new Set(args.map((a, i) => a.name?.name ?? d.params[i]?.name.name));
+    const innerFrame: Frame = { vars, path: "", stack: [...f.stack, d.name.name], file, m: f.m, inBlock: true };
+    for (const pdecl of d.params) {
+      const n = pdecl.name.name;
+      if (given.has(n)) {
+        const a = args.find((x, i) => (x.name?.name ?? d.params[i]?.name.name) === n)!;
+        vars.set(n, a.value);
+      } else if (pdecl.default) {
+        const v = this.expr(pdecl.default, innerFrame);
+        if (v.k === "tensor") {
+          this.diagnostics.push(diag("notAValue", pdecl.default.span, { what: `the default of "${n}"`, got: "a tensor" }));
+          return ERROR;
+        }
+        vars.set(n, v);
+      }
+    }
+    let instName: string;
+    if (alias) {
+      instName = f.path + alias.name;
+      if (!f.m.claimName(instName, alias.span)) return ERROR;
+    } else instName = f.m.uniqueName(f.path, d.name.name);
+    innerFrame.path = instName + "/";
+    inputNames.forEach((n, i) => vars.set(n, { k: "tensor", node: inputs[i]! }));
+    for (const s of declaredInputs) {
+      if (!s.type) continue;
+      const idx = inputNames.indexOf(s.name.name);
+      this.constraints.push({
+        model: f.m.modelName,
+        node: inputs[idx]!,
+        name: s.name.name,
+        dtype: s.type.dtype.name,
+        dims: s.type.dims ? s.type.dims.map((x) => (x.kind === "const" ? x.value : x.name === "_" ? null : x.name)) : null,
+        span: this.irSpan(s.span),
+      });
+    }
+    const saved = this.current;
+    this.current = file;
+    this.body(d.body.filter((s) => s.kind !== "input"), innerFrame, null, null);
+    this.current = saved;
+    const out = vars.get("out");
+    if (!out) {
+      this.diagnostics.push(diag("blockWithoutOut", d.name.span, { block: d.name.name }));
+      return ERROR;
+    }
+    return out;
+  }
+
+  // ── datasets ─────────────────────────────────────────────────────────────────────────────────────
+
+  dataset(d: Extract<Decl, { kind: "dataset" }>): IRDataset {
+    const settings = this.settings(d.settings, "dataset");
+    const ds: IRDataset = { name: d.name.name, ...(d.doc ? { doc: d.doc } : {}), span: this.irSpan(d.name.span), source: null, test: null, fields: [], split: {} };
+    const src = settings.get("source");
+    if (src) ds.source = this.call(src, SOURCES, "source");
+    else this.diagnostics.push(diag("missingSetting", d.name.span, { where: `dataset "${d.name.name}"`, name: "source", example: SETTINGS.source!.example }));
+    const test = settings.get("test");
+    if (test) ds.test = this.call(test, SOURCES, "source");
+    const split = settings.get("split");
+    if (split) ds.split = bindArgs("split", SETTINGS.split!.sig!, this.planArgs(split.args), split.span, this.diagnostics) ?? {};
+    const columns = ds.source ? SOURCES[ds.source.fn]?.columns ?? null : null;
+    const fieldNames = new Set<string>();
+    for (const fd of d.fields) {
+      if (fieldNames.has(fd.name.name)) {
+        this.diagnostics.push(diag("duplicateDecl", fd.name.span, { kind: "field", name: fd.name.name }));
+        continue;
+      }
+      fieldNames.add(fd.name.name);
+      const field = this.field(fd, columns, ds.source?.fn ?? "the");
+      if (field) ds.fields.push(field);
+    }
+    return ds;
+  }
+
+  private field(fd: Extract<Decl, { kind: "dataset" }>["fields"][number], columns: readonly string[] | null, sourceName: string): IRField | null {
+    const dtype = fd.type.dtype.name as DType;
+    if (!["f16", "f32", "f64", "i8", "i32", "i64", "bool"].includes(dtype)) {
+      this.diagnostics.push(diag("fieldShape", fd.type.dtype.span, { field: fd.name.name, problem: `"${dtype}" is not a tensor element type` }));
+      return null;
+    }
+    const shape: (number | string)[] = [];
+    for (const dd of fd.type.dims ?? []) {
+      if (dd.kind === "const" && (!Number.isInteger(dd.value) || dd.value < 1)) {
+        this.diagnostics.push(diag("fieldShape", dd.span, { field: fd.name.name, problem: `dimension ${dd.value} is not a positive integer` }));
+        return null;
+      }
+      shape.push(dd.kind === "const" ? dd.value : dd.name);
+    }
+    // A field is a column piped through preprocessing steps: column -> step(…) -> step(…)
+    const head = fd.value.kind === "chain" ? fd.value.head : fd.value;
+    const stages = fd.value.kind === "chain" ? fd.value.stages : [];
+    if (head.kind !== "name" || !head.name) {
+      this.diagnostics.push(diag("fieldShape", head.span, { field: fd.name.name, problem: "a field starts with a source column name, e.g. images -> scale(1 / 255)" }));
+      return null;
+    }
+    if (columns && !columns.includes(head.name)) {
+      this.diagnostics.push(diag("unknownColumn", head.span, { name: head.name, source: sourceName, columns: columns.join(", "), ...sugg(head.name, columns) }));
+      return null;
+    }
+    const steps: IRCall[] = [];
+    type Produced = { dtype: string; shape: number[] };
+    let produced = null as Produced | null;
+    for (const st of stages) {
+      const c = this.call({ key: st.callee, args: st.args ?? [], span: st.span }, PREPROCESS, "preprocessing step", true);
+      if (!c) return null;
+      steps.push(c);
+      const prev: Produced | null = produced;
+      const made = PREPROCESS[c.fn]!.produces?.(c.args);
+      if (made) produced = made;
+      else if (c.fn === "reshape") produced = { dtype: prev?.dtype ?? dtype, shape: c.args.shape as number[] };
+      else if (c.fn === "cast" && prev) produced = { dtype: String(c.args.dtype), shape: prev.shape };
+    }
+    if (produced && (produced.dtype !== dtype || produced.shape.join(",") !== shape.join(","))) {
+      this.diagnostics.push(diag("fieldShape", fd.type.span, { field: fd.name.name, problem: `its steps produce ${produced.dtype}[${produced.shape.join(", ")}] but it is declared ${dtype}[${shape.join(", ")}]` }));
+      return null;
+    }
+    return { name: fd.name.name, dtype, shape, column: head.name, steps, span: this.irSpan(fd.name.span) };
+  }
+
+  // ── training plans ──────────────────────────────────────────────────────────────────────────────
+
+  private settings(list: Setting[], where: "train" | "phase" | "dataset"): Map<string, Setting> {
+    const out = new Map<string, Setting>();
+    const allowed = Object.entries(SETTINGS).filter(([, s]) => s.in.includes(where)).map(([k]) => k);
+    for (const s of list) {
+      if (!s.key.name) continue;
+      if (!allowed.includes(s.key.name)) {
+        const elsewhere = SETTINGS[s.key.name];
+        if (elsewhere) this.diagnostics.push(diag("misplacedStatement", s.key.span, { what: `"${s.key.name}"`, where: `a ${where}${elsewhere.in.length ? ` (it belongs in a ${elsewhere.in.join(" or ")})` : ""}` }));
+        else this.diagnostics.push(diag("unknownSetting", s.key.span, { where, name: s.key.name, accepted: allowed.join(", "), ...sugg(s.key.name, allowed) }));
+        continue;
+      }
+      if (out.has(s.key.name)) {
+        this.diagnostics.push(diag("duplicateSetting", s.key.span, { name: s.key.name }));
+        continue;
+      }
+      out.set(s.key.name, s);
+    }
+    return out;
+  }
+
+  /** Plan arguments are compile-time values; bare words stay words (outputs, fields, metric names). */
+  private planArgs(args: Arg[]): BoundArg[] {
+    const f = this.planFrame();
+    return args.map((a) => ({ ...(a.name ? { name: a.name } : {}), value: this.expr(a.value, f), span: a.value.span }));
+  }
+  private planFrame(): Frame {
+    return { vars: new Map(), path: "", stack: [], file: this.current, m: new ModelLowering(this, ""), inBlock: false };
+  }
+
+  /** Lower a call such as adam(lr: 1e-3), or a bare name such as cosine, against a table of signatures. */
+  private call(s: { key: Name; args: Arg[]; span: Span } | Setting | Expr, table: Record<string, { params: readonly import("../ir/signature.js").ParamSpec[]; doc: string }>, kind: string, isStep = false): IRCall | null {
+    let e: Expr | undefined;
+    let callee: Name;
+    let args: Arg[];
+    let span: Span;
+    if ("key" in s && !isStep) {
+      // A setting whose single argument is the call.
+      if (s.args.length !== 1 || s.args[0]!.name) {
+        this.diagnostics.push(diag("argumentType", s.span, { callee: s.key.name, name: "value", expected: `one ${kind}`, got: `${s.args.length} arguments` }));
+        return null;
+      }
+      e = s.args[0]!.value;
+    } else if (!("key" in s)) e = s;
+    if (e) {
+      if (e.kind === "call") ({ callee, args, span } = { callee: e.callee, args: e.args, span: e.span });
+      else if (e.kind === "name") ({ callee, args, span } = { callee: { name: e.name, span: e.span }, args: [], span: e.span });
+      else {
+        this.diagnostics.push(diag("argumentType", e.span, { callee: kind, name: "value", expected: `a ${kind} such as ${Object.keys(table)[0]}(…)`, got: "an expression" }));
+        return null;
+      }
+    } else {
+      const st = s as { key: Name; args: Arg[]; span: Span };
+      ({ callee, args, span } = { callee: st.key, args: st.args, span: st.span });
+    }
+    const def = table[callee.name];
+    if (!def) {
+      this.diagnostics.push(diag("unknownPlanFunction", callee.span, { kind, name: callee.name, options: Object.keys(table).join(", "), ...sugg(callee.name, Object.keys(table)) }));
+      return null;
+    }
+    const attrs = bindArgs(callee.name, def, this.planArgs(args), span, this.diagnostics);
+    return attrs ? { fn: callee.name, args: attrs, span: this.irSpan(callee.span) } : null;
+  }
+
+  plan(d: Extract<Decl, { kind: "train" }>, models: IRModel[], datasets: IRDataset[]): IRPlan | null {
+    const model = models.find((m) => m.name === d.name.name);
+    if (!model) this.diagnostics.push(diag("unknownModel", d.name.span, { name: d.name.name, ...sugg(d.name.name, models.map((m) => m.name)) }));
+    const dataset = datasets.find((x) => x.name === d.dataset.name);
+    if (!dataset) this.diagnostics.push(diag("unknownDataset", d.dataset.span, { name: d.dataset.name, ...sugg(d.dataset.name, datasets.map((x) => x.name)) }));
+    const s = this.settings(d.settings, "train");
+    const where = `train ${d.name.name}`;
+    const loss = s.get("loss");
+    const terms: IRLossTerm[] = [];
+    if (!loss) this.diagnostics.push(diag("missingSetting", d.name.span, { where, name: "loss", example: SETTINGS.loss!.example }));
+    else if (loss.args.length !== 1 || loss.args[0]!.name) this.diagnostics.push(diag("badLoss", loss.span, { problem: "expected one loss expression" }));
+    else this.lossTerms(loss.args[0]!.value, 1, terms);
+    const metrics: IRCall[] = [];
+    const ms = s.get("metrics");
+    if (ms) {
+      for (const a of ms.args) {
+        if (a.name) {
+          this.diagnostics.push(diag("argumentType", a.span, { callee: "metrics", name: a.name.name, expected: "a metric such as accuracy or f1(average: macro)", got: "a named argument" }));
+          continue;
+        }
+        const c = this.call(a.value, METRICS, "metric");
+        if (c) metrics.push(c);
+      }
+    }
+    const base = this.phaseSettings(s, d.dataset.name, null);
+    const phases: IRPhase[] = [];
+    const phaseNames = new Set<string>();
+    for (const ph of d.phases) {
+      if (phaseNames.has(ph.name.name)) {
+        this.diagnostics.push(diag("duplicateDecl", ph.name.span, { kind: "phase", name: ph.name.name }));
+        continue;
+      }
+      phaseNames.add(ph.name.name);
+      const ps = this.settings(ph.settings, "phase");
+      const data = ps.get("data");
+      if (data) {
+        const v = data.args[0]?.value;
+        if (data.args.length !== 1 || v?.kind !== "name") this.diagnostics.push(diag("argumentType", data.span, { callee: "data", name: "value", expected: "a dataset name", got: "something else" }));
+        else if (!datasets.some((x) => x.name === v.name)) this.diagnostics.push(diag("unknownDataset", v.span, { name: v.name, ...sugg(v.name, datasets.map((x) => x.name)) }));
+      }
+      phases.push({ name: ph.name.name, span: this.irSpan(ph.name.span), ...this.phaseSettings(ps, d.dataset.name, base) });
+    }
+    if (phases.length === 0) phases.push({ name: "main", span: this.irSpan(d.name.span), ...base });
+    const ck = s.get("checkpoint");
+    const ckArgs = ck ? bindArgs("checkpoint", SETTINGS.checkpoint!.sig!, this.planArgs(ck.args), ck.span, this.diagnostics) : null;
+    const validation = s.get("validation");
+    const seed = s.get("seed");
+    if (!model || !dataset) return null;
+    return {
+      name: d.name.name,
+      model: d.name.name,
+      dataset: d.dataset.name,
+      ...(d.doc ? { doc: d.doc } : {}),
+      span: this.irSpan(d.name.span),
+      loss: terms,
+      metrics,
+      validation: validation ? (this.scalar(validation, "float") ?? 0) : 0,
+      seed: seed ? this.scalar(seed, "int") : null,
+      checkpoint: { every: (ckArgs?.every as number) ?? 1, keep: (ckArgs?.keep as number) ?? 3, monitor: (ckArgs?.monitor as string | null) ?? null },
+      phases,
+    };
+  }
+
+  private scalar(s: Setting, kind: "int" | "float"): number | null {
+    const def = SETTINGS[s.key.name]!;
+    const sig = { doc: "", params: [{ name: s.key.name, type: kind, ...(def.min !== undefined ? { min: def.min } : {}), ...(def.max !== undefined ? { max: def.max } : {}), ...(s.key.name === "lr" ? { exclusive: true } : {}) }] };
+    const a = bindArgs(s.key.name, sig, this.planArgs(s.args), s.span, this.diagnostics);
+    return a ? (a[s.key.name] as number) : null;
+  }
+
+  private phaseSettings(s: Map<string, Setting>, dataset: string, base: Omit<IRPhase, "name" | "span"> | null): Omit<IRPhase, "name" | "span"> {
+    const get = <T>(k: string, f: (x: Setting) => T, dflt: T): T => {
+      const x = s.get(k);
+      return x ? f(x) : dflt;
+    };
+    let optimizer = get("optimizer", (x) => this.call(x, OPTIMIZERS, "optimizer"), base?.optimizer ?? null);
+    if (!optimizer) optimizer = { fn: "adam", args: { lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weight_decay: 0 }, span: base?.optimizer.span ?? this.irSpan({ file: this.current.source.path, start: 0, end: 0 }) };
+    const lr = s.get("lr");
+    if (lr) {
+      const v = this.scalar(lr, "float");
+      if (v !== null) optimizer = { ...optimizer, args: { ...optimizer.args, lr: v } };
+    }
+    const schedule = get("schedule", (x) => this.schedule(x), base?.schedule ?? []);
+    const es = s.get("early_stop");
+    const esArgs = es ? bindArgs("early_stop", SETTINGS.early_stop!.sig!, this.planArgs(es.args), es.span, this.diagnostics) : null;
+    const clip = s.get("clip");
+    const clipArgs = clip ? bindArgs("clip", SETTINGS.clip!.sig!, this.planArgs(clip.args), clip.span, this.diagnostics) : null;
+    const freeze = s.get("freeze");
+    const patterns: string[] = [];
+    for (const a of freeze?.args ?? []) {
+      if (a.value.kind === "str" && !a.name) patterns.push(a.value.value);
+      else if (a.value.kind === "name" && !a.name) patterns.push(a.value.name);
+      else this.diagnostics.push(diag("argumentType", a.span, { callee: "freeze", name: "pattern", expected: 'a layer name or a quoted glob such as "conv*"', got: "something else" }));
+    }
+    const data = s.get("data")?.args[0]?.value;
+    return {
+      epochs: get("epochs", (x) => this.scalar(x, "int") ?? 1, base?.epochs ?? 1),
+      batch: get("batch", (x) => this.scalar(x, "int") ?? 32, base?.batch ?? 32),
+      optimizer,
+      schedule,
+      weightDecay: get("weight_decay", (x) => this.scalar(x, "float") ?? 0, base?.weightDecay ?? 0),
+      clip: clipArgs ? { ...(clipArgs.norm !== null ? { norm: clipArgs.norm as number } : {}), ...(clipArgs.value !== null ? { value: clipArgs.value as number } : {}) } : base?.clip ?? null,
+      earlyStop: esArgs
+        ? { monitor: esArgs.monitor as string, patience: esArgs.patience as number, minDelta: esArgs.min_delta as number, mode: esArgs.mode === "auto" ? monitorMode(esArgs.monitor as string) : (esArgs.mode as "min" | "max"), restoreBest: esArgs.restore_best as boolean }
+        : base?.earlyStop ?? null,
+      freeze: patterns,
+      frozenLayers: [],
+      dataset: data?.kind === "name" ? data.name : base?.dataset ?? dataset,
+    };
+  }
+
+  private schedule(s: Setting): IRCall[] {
+    if (s.args.length !== 1 || s.args[0]!.name) {
+      this.diagnostics.push(diag("argumentType", s.span, { callee: "schedule", name: "value", expected: "one schedule, or several chained with ->", got: `${s.args.length} arguments` }));
+      return [];
+    }
+    const e = s.args[0]!.value;
+    const parts: Expr[] = e.kind === "chain" ? [e.head, ...e.stages.map((st): Expr => (st.args ? { kind: "call", callee: st.callee, args: st.args, span: st.span } : { kind: "name", name: st.callee.name, span: st.callee.span }))] : [e];
+    const out: IRCall[] = [];
+    for (const part of parts) {
+      const c = this.call(part, SCHEDULES, "schedule");
+      if (c) out.push(c);
+    }
+    return out;
+  }
+
+  /** Flatten a loss expression into weighted terms: 0.5 * mse(a, x) + cross_entropy(l, y). */
+  private lossTerms(e: Expr, weight: number, out: IRLossTerm[]): void {
+    if (e.kind === "binary" && (e.op === "+" || e.op === "-")) {
+      this.lossTerms(e.left, weight, out);
+      this.lossTerms(e.right, e.op === "-" ? -weight : weight, out);
+      return;
+    }
+    if (e.kind === "binary" && e.op === "*") {
+      const [num, rest] = e.left.kind === "num" ? [e.left, e.right] : e.right.kind === "num" ? [e.right, e.left] : [null, null];
+      if (num && rest) return this.lossTerms(rest, weight * num.value, out);
+    }
+    if (e.kind === "call" || e.kind === "name") {
+      const c = this.call(e, LOSSES, "loss");
+      if (c) out.push({ weight, fn: c.fn, prediction: String(c.args.prediction), target: String(c.args.target), args: Object.fromEntries(Object.entries(c.args).filter(([k]) => k !== "prediction" && k !== "target")), span: c.span });
+      return;
+    }
+    this.diagnostics.push(diag("badLoss", e.span, { problem: "this is not a loss, a number times a loss, or a sum of those" }));
+  }
+}
+
+/** Whether larger is better for a monitored quantity: loss and error metrics go down, scores go up. */
+export function monitorMode(monitor: string): "min" | "max" {
+  const metric = METRICS[monitor.replace(/^val_/, "")];
+  return metric?.higherIsBetter ? "max" : "min";
+}
+
+function range([lo, hi]: readonly [number, number]): string {
+  return lo === hi ? String(lo) : hi === Infinity ? `${lo} or more` : `${lo} to ${hi}`;
+}
+
+function paramType(t: string): "int" | "float" | "bool" | "string" {
+  return t === "int" ? "int" : t === "float" ? "float" : t === "bool" ? "bool" : "string";
+}
+
+function tensorNames(f: Frame): string[] {
+  return [...f.vars.entries()].filter(([, v]) => v.k === "tensor").map(([k]) => k);
+}
+
+function sugg(name: string, candidates: Iterable<string>): { suggestion?: string } {
+  const s = suggest(name, candidates);
+  return s ? { suggestion: s } : {};
+}
+
+export function lower(main: LoadedFile, files: Map<string, LoadedFile>): LowerResult & { diagnostics: Diagnostic[] } {
+  const lw = new Lowering(files);
+  const module = lw.run(main);
+  return { module, constraints: lw.constraints, diagnostics: lw.diagnostics };
+}
+
+export { formatSignature };

