@@ -4,8 +4,9 @@ import { CstParser, EOF, type CstNode, type IRecognitionException, type IToken }
 import * as T from "./tokens.js";
 
 class NnetParser extends CstParser {
-  constructor() {
-    super(T.TOKENS.map((t) => t.token), { recoveryEnabled: true, maxLookahead: 3, nodeLocationTracking: "onlyOffset" });
+  /** Grammar validation costs start-up time on every run; spec/unit/grammar.test.ts runs it once instead. */
+  constructor(validate = false) {
+    super(T.TOKENS.map((t) => t.token), { recoveryEnabled: true, maxLookahead: 3, nodeLocationTracking: "onlyOffset", skipValidations: !validate });
     this.performSelfAnalysis();
   }
 
@@ -321,6 +322,11 @@ class NnetParser extends CstParser {
     this.CONSUME(T.Identifier);
     this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.argument) });
   });
+}
+
+/** Build the parser with Chevrotain's grammar validations on: throws if the grammar is ambiguous or broken. */
+export function validateGrammar(): void {
+  new NnetParser(true);
 }
 
 let instance: NnetParser | undefined;

@@ -109,7 +109,12 @@ export const TOKENS: readonly TokenInfo[] = (() => {
 
 export const KEYWORDS: readonly string[] = TOKENS.filter((t) => t.scope === "keyword").map((t) => t.spelling!);
 
+/** The lexer with Chevrotain's token validations on (for tests): throws if a pattern is broken. */
+export function validateLexer(): void {
+  new Lexer(TOKENS.map((t) => t.token), { positionTracking: "full" });
+}
+
 export const lexer = new Lexer(
   TOKENS.map((t) => t.token),
-  { ensureOptimizations: false, positionTracking: "full" },
+  { ensureOptimizations: false, positionTracking: "full", skipValidations: true },
 );

@@ -37,7 +37,7 @@ function checkModel(m: IRModel, constraints: Constraint[], diagnostics: Diagnost
     for (const i of n.inputs) {
       const src = byId.get(i);
       if (!src?.shape || !src.dtype) break;
-      ins.push({ shape: src.shape, dtype: src.dtype });
+      ins.push({ shape: src.shape, dtype: src.dtype, ...(src.op === "constant" ? { weak: true } : {}) });
     }
     if (ins.length !== n.inputs.length) continue; // an upstream error already explains this
     const ctx: InferCtx = { ins, attrs: n.attrs, dims, paramsOf: (l) => paramsByLayer.get(l) ?? [], span: n.span, diagnostics: [] };
@@ -166,14 +166,38 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
   for (const ph of p.phases) {
     if (ph.earlyStop) checkMonitor(ph.earlyStop.monitor, ph.span);
     const frozen = new Set<string>();
-    for (const pat of ph.freeze) {
-      const matched = layers.filter((l) => globMatches(pat, l));
-      if (matched.length === 0) diagnostics.push(diag("freezeMatchesNothing", spanOf(ph.span), { pattern: pat, layers: layers.slice(0, 8).join(", ") + (layers.length > 8 ? ", …" : "") }));
+    for (const { pattern: pat, span } of ph.freeze) {
+      let matched = layers.filter((l) => globMatches(pat, l));
+      // A model-level binding name freezes every layer that computes it: freeze features.
+      if (matched.length === 0) {
+        const upstream = upstreamLayers(m, pat);
+        matched = layers.filter((l) => upstream.has(l));
+      }
+      if (matched.length === 0) diagnostics.push(diag("freezeMatchesNothing", spanOf(span), { pattern: pat, layers: layers.slice(0, 8).join(", ") + (layers.length > 8 ? ", …" : "") }));
       for (const l of matched) frozen.add(l);
     }
     ph.frozenLayers = layers.filter((l) => frozen.has(l));
     if (layers.length && ph.frozenLayers.length === layers.length) diagnostics.push(diag("allFrozen", spanOf(ph.span), { phase: ph.name }));
   }
+}
+
+/** Layers of every node that the (top-level) binding `name` depends on, itself included. */
+function upstreamLayers(m: IRModel, name: string): Set<string> {
+  const byId = new Map(m.nodes.map((n) => [n.id, n]));
+  const starts = m.nodes.filter((n) => n.binding === name);
+  const seen = new Set<string>();
+  const layers = new Set<string>();
+  const stack = starts.map((n) => n.id);
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const n = byId.get(id);
+    if (!n) continue;
+    layers.add(n.name);
+    stack.push(...n.inputs);
+  }
+  return layers;
 }
 
 function sameDims(a: readonly Dim[], b: readonly Dim[]): boolean {
@@ -189,15 +213,40 @@ function opt(s: string | undefined): { suggestion?: string } {
  * a pattern that matches a block instance selects every layer inside it.
  */
 export function globMatches(pattern: string, layer: string): boolean {
-  const re = new RegExp(
+  let re: RegExp;
+  try {
+    re = globRegex(pattern);
+  } catch {
+    return false; // a malformed class such as [z-a] matches nothing, and is reported as such
+  }
+  return re.test(layer);
+}
+
+function globRegex(pattern: string): RegExp {
+  return new RegExp(
     "^" +
       pattern
         .split("**")
-        .map((part) => part.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[^/]*"))
+        .map((part) => part.split("*").map(escapeGlobText).join("[^/]*"))
         .join(".*") +
       "(/.*)?$",
   );
-  return re.test(layer);
+}
+
+/** Escape regex syntax in literal glob text, keeping [a-z] character classes; ? matches one character. */
+function escapeGlobText(s: string): string {
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    const close = ch === "[" ? s.indexOf("]", i + 2) : -1;
+    if (close > 0) {
+      const body = s.slice(i + 1, close).replace(/[\\^\]]/g, "\\$&");
+      out += `[${s[i + 1] === "!" ? "^" + body.slice(1) : body}]`;
+      i = close;
+    } else if (ch === "?") out += "[^/]";
+    else out += ch.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+  }
+  return out;
 }
 
 export type { DType };

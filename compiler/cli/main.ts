@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // argv → compiler API → stdout/stderr and an exit code. No logic of its own beyond I/O.
 // Exit codes: 0 clean (warnings allowed), 1 errors in the input, 2 usage or I/O problems.
 import { Command, CommanderError } from "commander";

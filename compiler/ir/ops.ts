@@ -8,6 +8,8 @@ import { FLOAT_DTYPES, INT_DTYPES, type AttrValue, type DType, type IRDimSymbol,
 export interface TensorInfo {
   shape: Shape;
   dtype: DType;
+  /** A literal scalar from the source (x * 0.5): it takes the type of the other operand. */
+  weak?: boolean;
 }
 
 export interface WeightSpec {
@@ -134,9 +136,10 @@ function binary(name: string, doc: string): OpDef {
     params: [],
     infer(c) {
       const [a, b] = c.ins as [TensorInfo, TensorInfo];
-      if (a.dtype !== b.dtype) return fail(c, "dtypeMismatch", { op: name, expected: `operands of one type`, got: `${a.dtype} and ${b.dtype}`, hint: "cast one of them" });
+      const dtype = a.weak ? b.dtype : a.dtype;
+      if (!a.weak && !b.weak && a.dtype !== b.dtype) return fail(c, "dtypeMismatch", { op: name, expected: `operands of one type`, got: `${a.dtype} and ${b.dtype}`, hint: "cast one of them" });
       const shape = broadcast(c, name, a.shape, b.shape);
-      return shape ? { shape, dtype: a.dtype } : null;
+      return shape ? { shape, dtype } : null;
     },
     flops: (_i, out) => prod(out),
   };

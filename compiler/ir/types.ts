@@ -107,7 +107,7 @@ export interface IRPhaseSettings {
   clip: { norm?: number; value?: number } | null;
   earlyStop: { monitor: string; patience: number; minDelta: number; mode: "min" | "max"; restoreBest: boolean } | null;
   /** Freeze patterns as written, and the layers they resolve to. */
-  freeze: string[];
+  freeze: { pattern: string; span: IRSpan }[];
   frozenLayers: string[];
   dataset: string;
 }

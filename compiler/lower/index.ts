@@ -817,10 +817,10 @@ export class Lowering {
     const clip = s.get("clip");
     const clipArgs = clip ? bindArgs("clip", SETTINGS.clip!.sig!, this.planArgs(clip.args), clip.span, this.diagnostics) : null;
     const freeze = s.get("freeze");
-    const patterns: string[] = [];
+    const patterns: IRPhase["freeze"] = [];
     for (const a of freeze?.args ?? []) {
-      if (a.value.kind === "str" && !a.name) patterns.push(a.value.value);
-      else if (a.value.kind === "name" && !a.name) patterns.push(a.value.name);
+      if (a.value.kind === "str" && !a.name) patterns.push({ pattern: a.value.value, span: this.irSpan(a.value.span) });
+      else if (a.value.kind === "name" && !a.name) patterns.push({ pattern: a.value.name, span: this.irSpan(a.value.span) });
       else this.diagnostics.push(diag("argumentType", a.span, { callee: "freeze", name: "pattern", expected: 'a layer name or a quoted glob such as "conv*"', got: "something else" }));
     }
     const data = s.get("data")?.args[0]?.value;

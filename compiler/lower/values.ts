@@ -169,7 +169,7 @@ export function bindArgs(callee: string, sig: Signature, args: BoundArg[], callS
     if (isRequired(s)) {
       diagnostics.push(diag("missingArgument", callSpan, { callee, name: s.name, signature }));
       ok = false;
-    } else attrs[s.name] = s.default ?? null;
+    } else attrs[s.name] = s.type === "int2" && typeof s.default === "number" ? [s.default, s.default] : s.default ?? null;
   }
   return ok ? attrs : null;
 }

