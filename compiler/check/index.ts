@@ -40,7 +40,11 @@ function checkModel(m: IRModel, constraints: Constraint[], diagnostics: Diagnost
       ins.push({ shape: src.shape, dtype: src.dtype, ...(src.op === "constant" ? { weak: true } : {}) });
     }
     if (ins.length !== n.inputs.length) continue; // an upstream error already explains this
-    const ctx: InferCtx = { ins, attrs: n.attrs, dims, paramsOf: (l) => paramsByLayer.get(l) ?? [], span: n.span, diagnostics: [] };
+    const inputNames = n.inputs.map((i) => {
+      const src = byId.get(i)!;
+      return src.op === "constant" ? String(src.attrs.value) : src.binding ?? src.name;
+    });
+    const ctx: InferCtx = { ins, attrs: n.attrs, dims, paramsOf: (l) => paramsByLayer.get(l) ?? [], span: n.span, diagnostics: [], inputNames };
     const out = OPS[n.op as OpKind].infer(ctx);
     for (const d of ctx.diagnostics) diagnostics.push(withSpan(d, n.span));
     if (!out) continue;
@@ -159,12 +163,12 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
     if (name.startsWith("val_") && p.validation === 0) d.hint = "validation quantities need a validation split: add validation 0.1";
     diagnostics.push(d);
   };
-  checkMonitor(p.checkpoint.monitor, p.span);
+  checkMonitor(p.checkpoint.monitor, p.checkpoint.span);
 
   // Freeze patterns resolve to layers that own weights.
   const layers = [...new Set(m.params.filter((w) => w.trainable).map((w) => w.layer))];
   for (const ph of p.phases) {
-    if (ph.earlyStop) checkMonitor(ph.earlyStop.monitor, ph.span);
+    if (ph.earlyStop) checkMonitor(ph.earlyStop.monitor, ph.earlyStop.span);
     const frozen = new Set<string>();
     for (const { pattern: pat, span } of ph.freeze) {
       let matched = layers.filter((l) => globMatches(pat, l));

@@ -31,6 +31,8 @@ export interface InferCtx {
   paramsOf(layer: string): IRParam[];
   span: IRSpan;
   diagnostics: Diagnostic[];
+  /** How to name each input in messages: its binding, else its layer name. */
+  inputNames: string[];
 }
 
 export type OpCategory = "core" | "conv" | "pool" | "norm" | "recurrent" | "attention" | "embedding" | "shape" | "math" | "activation";
@@ -115,7 +117,7 @@ function elementwise(name: string, doc: string, cost = 1, extra: Signature["para
 }
 
 /** Numpy broadcasting of two shapes. */
-function broadcast(c: InferCtx, op: string, a: Shape, b: Shape): Shape | null {
+function broadcast(c: InferCtx, op: string, a: Shape, b: Shape, names?: [string, string]): Shape | null {
   const r = Math.max(a.length, b.length);
   const out: Dim[] = [];
   for (let i = 0; i < r; i++) {
@@ -123,7 +125,7 @@ function broadcast(c: InferCtx, op: string, a: Shape, b: Shape): Shape | null {
     const db = b[b.length - r + i] ?? 1;
     if (da === db || db === 1) out.push(da);
     else if (da === 1) out.push(db);
-    else return fail(c, "broadcastMismatch", { op, left: fmtShape(a), right: fmtShape(b), axis: i });
+    else return fail(c, "broadcastMismatch", { op, left: `${names ? `"${names[0]}" ` : ""}${fmtShape(a)}`, right: `${names ? `"${names[1]}" ` : ""}${fmtShape(b)}`, axis: i });
   }
   return out;
 }
@@ -138,7 +140,8 @@ function binary(name: string, doc: string): OpDef {
       const [a, b] = c.ins as [TensorInfo, TensorInfo];
       const dtype = a.weak ? b.dtype : a.dtype;
       if (!a.weak && !b.weak && a.dtype !== b.dtype) return fail(c, "dtypeMismatch", { op: name, expected: `operands of one type`, got: `${a.dtype} and ${b.dtype}`, hint: "cast one of them" });
-      const shape = broadcast(c, name, a.shape, b.shape);
+      const [na, nb] = c.inputNames;
+      const shape = broadcast(c, name, a.shape, b.shape, na && nb ? [na, nb] : undefined);
       return shape ? { shape, dtype } : null;
     },
     flops: (_i, out) => prod(out),

@@ -105,7 +105,7 @@ export interface IRPhaseSettings {
   schedule: IRCall[];
   weightDecay: number;
   clip: { norm?: number; value?: number } | null;
-  earlyStop: { monitor: string; patience: number; minDelta: number; mode: "min" | "max"; restoreBest: boolean } | null;
+  earlyStop: { monitor: string; patience: number; minDelta: number; mode: "min" | "max"; restoreBest: boolean; span: IRSpan } | null;
   /** Freeze patterns as written, and the layers they resolve to. */
   freeze: { pattern: string; span: IRSpan }[];
   frozenLayers: string[];
@@ -127,7 +127,7 @@ export interface IRPlan {
   metrics: IRCall[];
   validation: number;
   seed: number | null;
-  checkpoint: { every: number; keep: number; monitor: string | null };
+  checkpoint: { every: number; keep: number; monitor: string | null; span: IRSpan };
   phases: IRPhase[];
 }
 

@@ -152,7 +152,8 @@ export class Lowering {
     const inputs: IRModel["inputs"] = [];
     const outputs: IRModel["outputs"] = [];
     this.body(d.body, frame, inputs, outputs);
-    if (outputs.length === 0) this.diagnostics.push(diag("noOutputs", d.name.span, { model: d.name.name }));
+    const declaresOutput = d.body.some((s) => s.kind === "output");
+    if (outputs.length === 0 && !declaresOutput) this.diagnostics.push(diag("noOutputs", d.name.span, { model: d.name.name }));
     // Bindings whose value reaches no output are worth a warning: usually a forgotten rebinding.
     const live = new Set<string>();
     const byId = new Map(m.nodes.map((n) => [n.id, n]));
@@ -787,7 +788,7 @@ export class Lowering {
       metrics,
       validation: validation ? (this.scalar(validation, "float") ?? 0) : 0,
       seed: seed ? this.scalar(seed, "int") : null,
-      checkpoint: { every: (ckArgs?.every as number) ?? 1, keep: (ckArgs?.keep as number) ?? 3, monitor: (ckArgs?.monitor as string | null) ?? null },
+      checkpoint: { every: (ckArgs?.every as number) ?? 1, keep: (ckArgs?.keep as number) ?? 3, monitor: (ckArgs?.monitor as string | null) ?? null, span: this.irSpan(ck?.span ?? d.name.span) },
       phases,
     };
   }
@@ -832,7 +833,7 @@ export class Lowering {
       weightDecay: get("weight_decay", (x) => this.scalar(x, "float") ?? 0, base?.weightDecay ?? 0),
       clip: clipArgs ? { ...(clipArgs.norm !== null ? { norm: clipArgs.norm as number } : {}), ...(clipArgs.value !== null ? { value: clipArgs.value as number } : {}) } : base?.clip ?? null,
       earlyStop: esArgs
-        ? { monitor: esArgs.monitor as string, patience: esArgs.patience as number, minDelta: esArgs.min_delta as number, mode: esArgs.mode === "auto" ? monitorMode(esArgs.monitor as string) : (esArgs.mode as "min" | "max"), restoreBest: esArgs.restore_best as boolean }
+        ? { monitor: esArgs.monitor as string, patience: esArgs.patience as number, minDelta: esArgs.min_delta as number, mode: esArgs.mode === "auto" ? monitorMode(esArgs.monitor as string) : (esArgs.mode as "min" | "max"), restoreBest: esArgs.restore_best as boolean, span: this.irSpan(es!.span) }
         : base?.earlyStop ?? null,
       freeze: patterns,
       frozenLayers: [],
