@@ -1,0 +1,91 @@
+// Golden diagnostic cases: spec/diagnostics/<CODE>-<slug>/ holds input.nnet (plus any file it imports)
+// and expected.txt, the diagnostics rendered as text without colour. UPDATE=1 (npm run test:update)
+// rewrites expected.txt. A folder with a cli.txt is a command-line case instead: cli.txt holds the
+// nnetc subcommand and options, and expected.txt the command's stderr and exit code.
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { compile } from "../../compiler/index.js";
+import { DIAGNOSTICS } from "../../compiler/diagnostics.js";
+import { renderDiagnostic } from "../../compiler/render.js";
+import { golden, memoryHost, ROOT } from "../helpers.js";
+
+const DIR = "spec/diagnostics";
+
+/** Codes without a folder, and why. The coverage test fails for any other code without one. */
+const EXCLUDED: Record<string, string> = {
+  NN9001: "internal compiler errors are compiler bugs: no input is meant to trigger one (compile() turns a thrown exception into NN9001)",
+};
+
+/** The recovery case: several syntax errors in one file, each reported, and nothing but syntax errors. */
+const RECOVERY = "NN1002-recovery-several-errors";
+
+// Imports resolve relative to the working directory, and expected.txt shows paths relative to the root.
+if (process.cwd() !== ROOT) process.chdir(ROOT);
+
+const folders = readdirSync(path.join(ROOT, DIR), { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name)
+  .sort();
+
+const codeOf = (folder: string) => /^(NN\d{4})-[a-z0-9]+(?:-[a-z0-9]+)*$/.exec(folder)?.[1];
+
+function compileCase(folder: string) {
+  const file = `${DIR}/${folder}/input.nnet`;
+  const result = compile(file, readFileSync(path.join(ROOT, file), "utf8"), memoryHost());
+  const text = result.diagnostics.map((d) => renderDiagnostic(d, result.sources, { color: false })).join("\n\n") + "\n";
+  return { result, text, codes: result.diagnostics.map((d) => d.code) };
+}
+
+for (const folder of folders) {
+  const code = codeOf(folder);
+  const cli = path.join(ROOT, DIR, folder, "cli.txt");
+  if (existsSync(cli)) {
+    test(`${folder}: nnetc reports ${code}`, () => {
+      const file = `${DIR}/${folder}/input.nnet`;
+      const args = [...readFileSync(cli, "utf8").trim().split(/\s+/), file];
+      // The file itself is clean: the diagnostic comes from the command.
+      assert.equal(compileCase(folder).codes, [], `${file} should compile without diagnostics`);
+      const r = spawnSync(process.execPath, [path.join(ROOT, "dist/compiler/cli/main.js"), ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" } });
+      golden(`${DIR}/${folder}/expected.txt`, `$ nnetc ${args.join(" ")}\n${r.stderr}exit code: ${r.status}\n`);
+      assert.ok(code && r.stderr.includes(code), `stderr should mention ${code}:\n${r.stderr}`);
+      assert.is(r.stdout, "", "nothing on stdout");
+    });
+    continue;
+  }
+  test(`${folder}: reports ${code}`, () => {
+    const { text, codes } = compileCase(folder);
+    golden(`${DIR}/${folder}/expected.txt`, text);
+    assert.ok(code && codes.includes(code), `expected ${code} among ${codes.join(", ") || "no diagnostics"}`);
+    assert.not.ok(codes.includes("NN9001"), "an internal compiler error");
+  });
+}
+
+test("the recovery case reports each syntax error and nothing else", () => {
+  const { codes } = compileCase(RECOVERY);
+  assert.ok(codes.length >= 3, `expected at least 3 diagnostics, got ${codes.join(", ")}`);
+  assert.ok(codes.every((c) => c.startsWith("NN1")), `expected only syntax errors, got ${codes.join(", ")}`);
+});
+
+test("every diagnostic code has a case in spec/diagnostics/", () => {
+  const all = Object.values(DIAGNOSTICS).map((d) => d.code);
+  const covered = new Set(folders.map(codeOf));
+  const missing = all.filter((c) => !covered.has(c) && !(c in EXCLUDED));
+  assert.equal(missing, [], `codes without a folder in ${DIR}/`);
+  for (const c of Object.keys(EXCLUDED)) assert.ok(all.includes(c), `EXCLUDED names ${c}, which is not in DIAGNOSTICS`);
+});
+
+test("every case folder is named <CODE>-<slug> after a known code and holds input.nnet", () => {
+  const known = new Set(Object.values(DIAGNOSTICS).map((d) => d.code));
+  for (const folder of folders) {
+    const code = codeOf(folder);
+    assert.ok(code, `${folder}: name it <CODE>-<short-slug>, e.g. NN3002-residual-channels`);
+    assert.ok(known.has(code!), `${folder}: ${code} is not in DIAGNOSTICS`);
+    assert.not.ok(code! in EXCLUDED, `${folder}: ${code} is listed as not triggerable`);
+    assert.ok(existsSync(path.join(ROOT, DIR, folder, "input.nnet")), `${folder}: input.nnet is missing`);
+  }
+});
+
+test.run();
