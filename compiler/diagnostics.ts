@@ -35,9 +35,9 @@ const didYouMean = (s?: string) => (s ? `did you mean "${s}"?` : undefined);
 
 export const DIAGNOSTICS = {
   // ── NN1xxx: syntax ────────────────────────────────────────────────────────────────────────────
-  unexpectedChar: def<{ text: string }>("NN1001", "error", "a character that cannot start any token", (a) => ({
-    message: `unexpected character ${JSON.stringify(a.text)}`,
-    hint: "remove it; comments start with // or /*",
+  unexpectedChar: def<{ text: string; hint?: string }>("NN1001", "error", "a character that cannot start any token", (a) => ({
+    message: `unexpected character ${/^[\x21-\x7e]$/.test(a.text) ? `"${a.text}"` : JSON.stringify(a.text)}`,
+    hint: a.hint ?? "remove it; comments start with // or /*",
   })),
   unexpectedToken: def<{ found: string; expected: string }>("NN1002", "error", "a token where the grammar expects something else", (a) => ({
     message: `expected ${a.expected}, found ${a.found}`,
@@ -50,9 +50,9 @@ export const DIAGNOSTICS = {
     message: "unterminated block comment",
     hint: "close it with */",
   })),
-  unexpectedDecl: def<{ found: string }>("NN1005", "error", "something other than a declaration at the top level of a file", (a) => ({
+  unexpectedDecl: def<{ found: string; hint?: string }>("NN1005", "error", "something other than a declaration at the top level of a file", (a) => ({
     message: `expected a declaration (model, block, dataset, train or import), found ${a.found}`,
-    hint: "statements belong inside a model or block body: model Name { … }",
+    hint: a.hint ?? "statements belong inside a model or block body: model Name { … }",
   })),
   badNumber: def<{ text: string }>("NN1006", "error", "a number literal that is not a finite number", (a) => ({
     message: `invalid number ${a.text}`,

@@ -190,8 +190,12 @@ function diagnosticsSection(): string {
   ].join("\n");
 }
 
-/** The Markdown of every reference table, in the order spec/language.md presents them. Ends with a newline. */
-export function referenceTables(): string {
+/**
+ * The Markdown of every reference table, in the order spec/language.md presents them, as subsections
+ * `### 13.1 …`, `### 13.2 …` of the section numbered `section`. Ends with a newline.
+ */
+export function referenceTables(section = 13): string {
+  let n = 0;
   return (
     [
       opsSection(),
@@ -203,6 +207,8 @@ export function referenceTables(): string {
       signatureTable("Preprocessing steps", "Steps of a dataset field, applied left to right: `field image: f32[784] = images -> scale(1 / 255) -> reshape([784])`.", PREPROCESS, "Step"),
       settingsSection(),
       diagnosticsSection(),
-    ].join("\n\n") + "\n"
+    ]
+      .map((md) => md.replace(/^### /, () => `### ${section}.${++n} `))
+      .join("\n\n") + "\n"
   );
 }

@@ -39,7 +39,7 @@ export function compile(file: string, text: string, host: Host): CompileResult {
       diagnostics.push(...lowered.diagnostics);
       const checked = check(lowered.module, lowered.constraints);
       diagnostics.push(...checked.diagnostics);
-      return { module: checked.module, diagnostics: sortDiagnostics(diagnostics), sources };
+      return { module: checked.module, diagnostics: sortDiagnostics(dedupe(withoutCascades(diagnostics, files))), sources };
     },
     (d) => {
       if (!sources.has(file)) sources.set(file, new SourceFile(file, text));
@@ -53,7 +53,7 @@ function load(file: string, text: string, host: Host, files: Map<string, LoadedF
   sources.set(file, source);
   const parsed = parseFile(file, text);
   diagnostics.push(...parsed.diagnostics);
-  const loaded: LoadedFile = { source, ast: parsed.ast, blocks: new Map() };
+  const loaded: LoadedFile = { source, ast: parsed.ast, blocks: new Map(), failedImports: new Set() };
   files.set(file, loaded);
   for (const d of parsed.ast.decls) {
     if (d.kind === "block" && d.name.name && !loaded.blocks.has(d.name.name)) loaded.blocks.set(d.name.name, { decl: d, file });
@@ -63,14 +63,21 @@ function load(file: string, text: string, host: Host, files: Map<string, LoadedF
     const target = path.resolve(path.dirname(file), d.from);
     const rel = path.relative(process.cwd(), target) || target;
     let dep = files.get(target) ?? files.get(rel);
+    const fail = () => d.names.forEach((n) => loaded.failedImports.add(n.name));
+    if (!d.from) {
+      fail(); // an unterminated or empty path: the syntax error says enough
+      continue;
+    }
     if ([...stack, file].includes(target) || [...stack, file].includes(rel)) {
       diagnostics.push(diag("importCycle", d.fromSpan, { path: d.from }));
+      fail();
       continue;
     }
     if (!dep) {
       const r = host.readFile(rel);
       if ("error" in r) {
         diagnostics.push(diag("importNotFound", d.fromSpan, { path: d.from, reason: r.error }));
+        fail();
         continue;
       }
       dep = load(rel, r.text, host, files, sources, diagnostics, [...stack, file]);
@@ -81,6 +88,7 @@ function load(file: string, text: string, host: Host, files: Map<string, LoadedF
       if (!ref) {
         const s = suggest(n.name, available);
         diagnostics.push(diag("importMissingName", n.span, { name: n.name, path: d.from, available: available.join(", "), ...(s ? { suggestion: s } : {}) }));
+        loaded.failedImports.add(n.name);
         continue;
       }
       if (loaded.blocks.has(n.name) && loaded.blocks.get(n.name) !== ref) {
@@ -91,6 +99,42 @@ function load(file: string, text: string, host: Host, files: Map<string, LoadedF
     }
   }
   return loaded;
+}
+
+/**
+ * A declaration with a syntax error was only partly understood, so what later stages say about it is
+ * noise: keep its syntax errors and drop the rest, including plan errors about a broken model or dataset.
+ */
+function withoutCascades(ds: Diagnostic[], files: Map<string, LoadedFile>): Diagnostic[] {
+  const broken: { file: string; start: number; end: number }[] = [];
+  const brokenNames = new Set<string>();
+  for (const [file, f] of files) {
+    const decls = f.ast.decls;
+    decls.forEach((d, i) => {
+      const start = d.span.start;
+      const end = decls[i + 1]?.span.start ?? Infinity;
+      const hasSyntaxError = ds.some((x) => x.code.startsWith("NN1") && x.span.file === file && x.span.start >= start && x.span.start < end);
+      if (!hasSyntaxError) return;
+      broken.push({ file, start, end });
+      if (d.kind !== "import") brokenNames.add(d.name.name);
+    });
+    for (const d of decls) {
+      if (d.kind === "train" && (brokenNames.has(d.name.name) || brokenNames.has(d.dataset.name))) broken.push({ file, start: d.span.start, end: d.span.end });
+    }
+  }
+  // Syntax errors before the first declaration belong to no declaration and suppress nothing.
+  return ds.filter((d) => d.code.startsWith("NN1") || !broken.some((b) => b.file === d.span.file && d.span.start >= b.start && d.span.start < b.end));
+}
+
+/** The same diagnostic at the same place once (repeat bodies are expanded several times). */
+function dedupe(ds: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return ds.filter((d) => {
+    const k = `${d.span.file}:${d.span.start}:${d.span.end}:${d.code}:${d.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 /** Diagnostics in file order, then by position; errors before warnings at the same spot. */

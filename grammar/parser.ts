@@ -341,7 +341,7 @@ export interface ParseResult {
   /** One `file` CST per contiguous stretch that parsed; stretches are split where recovery had to skip. */
   csts: CstNode[];
   comments: IToken[];
-  lexErrors: { offset: number; length: number; kind: "char" | "string" | "comment" }[];
+  lexErrors: { offset: number; length: number; kind: "char" | "string" | "comment" | "hash" }[];
   parseErrors: IRecognitionException[];
   /** Tokens skipped between top-level declarations after an unrecoverable error. */
   skipped: { token: IToken; expected: string }[];
@@ -352,7 +352,10 @@ export function parseText(text: string): ParseResult {
   const lexed = T.lexer.tokenize(text);
   const lexErrors: ParseResult["lexErrors"] = lexed.errors.map((e) => ({ offset: e.offset, length: e.length, kind: "char" as const }));
   for (const t of lexed.groups.errors ?? []) {
-    lexErrors.push({ offset: t.startOffset, length: t.image.length, kind: t.tokenType === T.UnterminatedString ? "string" : "comment" });
+    lexErrors.push({ offset: t.startOffset, length: t.image.length, kind: t.tokenType === T.HashComment ? "hash" : "comment" });
+  }
+  for (const t of lexed.tokens) {
+    if (t.tokenType === T.UnterminatedString) lexErrors.push({ offset: t.startOffset, length: t.image.length, kind: "string" });
   }
   const p = parser();
   const tokens = lexed.tokens;

@@ -67,8 +67,13 @@ export const TypeName = tok("TypeName", new RegExp(TYPE_NAMES.join("|")), "type"
 
 export const NumberLit = tok("Number", /(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/, "number");
 export const StringLit = tok("String", /"(?:[^"\\\n\r]|\\.)*"/, "string");
-/** An unterminated string: lexed so that the error points at the opening quote. */
-export const UnterminatedString = tok("UnterminatedString", /"(?:[^"\\\n\r]|\\.)*/, "invalid", { group: "errors" });
+/**
+ * An unterminated string: a String to the parser (so that one missing quote is one error, not a cascade),
+ * reported as NN1003 by the AST builder.
+ */
+export const UnterminatedString = tok("UnterminatedString", /"(?:[^"\\\n\r]|\\.)*/, "invalid", { categories: [StringLit] });
+/** A `#` comment, as in Python: reported as NN1001 once, then skipped to the end of the line. */
+export const HashComment = tok("HashComment", /#[^\n\r]*/, "invalid", { group: "errors" });
 
 export const Arrow = tok("Arrow", "->", "operator");
 export const EqEq = tok("EqEq", "==", "operator");
@@ -99,7 +104,7 @@ export const TOKENS: readonly TokenInfo[] = (() => {
   const order = [
     WhiteSpace, DocComment, LineComment, BlockComment, UnterminatedComment,
     Model, Block, Train, Dataset, Import, From, Input, Output, Layer, Repeat, As, On, Phase, Field, True, False,
-    TypeName, Identifier, NumberLit, StringLit, UnterminatedString,
+    TypeName, Identifier, NumberLit, StringLit, UnterminatedString, HashComment,
     Arrow, EqEq, NotEq, LtEq, GtEq, Lt, Gt, Equals, Plus, Minus, Star, Slash, At, Question,
     LBrace, RBrace, LParen, RParen, LBracket, RBracket, Comma, Colon, Semicolon,
   ];

@@ -3,7 +3,7 @@
 import type { CstNode, IToken } from "chevrotain";
 import { parseText } from "../../grammar/parser.js";
 import * as T from "../../grammar/tokens.js";
-import { diag, type Diagnostic } from "../diagnostics.js";
+import { diag, suggest, type Diagnostic } from "../diagnostics.js";
 import type { Arg, BinaryOp, Decl, DimDecl, Expr, FieldDecl, FileAst, Name, ParamDecl, PhaseDecl, Setting, Span, Stage, Stmt, TensorType } from "./types.js";
 
 type Children = Record<string, (CstNode | IToken)[] | undefined>;
@@ -315,6 +315,7 @@ class Builder {
   }
 
   stringValue(t: IToken): string {
+    if (t.tokenType === T.UnterminatedString) return t.image.slice(1);
     try {
       return JSON.parse(t.image) as string;
     } catch {
@@ -337,22 +338,26 @@ export function parseFile(file: string, text: string): ParsedFile {
     const span = b.span(e.offset, e.offset + Math.max(1, e.kind === "char" ? 1 : e.length));
     if (e.kind === "string") diagnostics.push(diag("unterminatedString", b.span(e.offset, e.offset + e.length), {}));
     else if (e.kind === "comment") diagnostics.push(diag("unterminatedComment", b.span(e.offset, e.offset + 2), {}));
+    else if (e.kind === "hash") diagnostics.push(diag("unexpectedChar", span, { text: "#", hint: "comments start with // (or /* … */ for several lines)" }));
     else diagnostics.push(diag("unexpectedChar", span, { text: text.slice(e.offset, e.offset + 1) }));
   }
   for (const e of parsed.parseErrors) {
     const t = e.token;
     if (e.name === "NotAllInputParsedException" || e.message.includes("--> EOF <--")) {
-      diagnostics.push(diag("unexpectedDecl", b.tokSpan(t), { found: describeToken(t) }));
+      diagnostics.push(diag("unexpectedDecl", b.tokSpan(t), { found: describeToken(t), ...declHint(t) }));
       continue;
     }
     const atEnd = t.tokenType.name === "EOF" || !Number.isFinite(t.startOffset);
     const prev = (e as unknown as { previousToken?: IToken }).previousToken;
-    // At the end of input, point just past the last real token rather than at nothing.
-    const span = atEnd ? b.span(prev && Number.isFinite(prev.endOffset) ? prev.endOffset! + 1 : text.length, text.length) : b.tokSpan(t);
-    diagnostics.push(diag("unexpectedToken", atEnd ? { ...span, end: span.start } : span, { found: describeToken(t), expected: expectedFrom(e) }));
+    const prevOk = prev && Number.isFinite(prev.endOffset) && !prev.isInsertedInRecovery;
+    // At the end of input, or when the offending token starts a later line, the mistake is just past the
+    // previous token (a missing ")" at the end of a line): point there rather than at the next line.
+    const newline = !atEnd && prevOk && text.slice(prev!.endOffset! + 1, t.startOffset).includes("\n");
+    const span = atEnd || newline ? b.span(prevOk ? prev!.endOffset! + 1 : text.length, prevOk ? prev!.endOffset! + 1 : text.length) : b.tokSpan(t);
+    diagnostics.push(diag("unexpectedToken", span, { found: describeToken(t) + (newline ? " on the next line" : ""), expected: expectedFrom(e) }));
   }
   for (const s of parsed.skipped) {
-    diagnostics.push(diag("unexpectedDecl", b.tokSpan(s.token), { found: describeToken(s.token) }));
+    diagnostics.push(diag("unexpectedDecl", b.tokSpan(s.token), { found: describeToken(s.token), ...declHint(s.token) }));
   }
   const ast = b.build(parsed.csts);
   diagnostics.push(...b.diagnostics);
@@ -366,6 +371,18 @@ export function parseFile(file: string, text: string): ParsedFile {
   });
   unique.sort((a, b2) => a.span.start - b2.span.start);
   return { ast, diagnostics: unique };
+}
+
+const DECL_WORDS = ["model", "block", "dataset", "train", "import"];
+
+/** A hint for something found where a declaration should start. */
+function declHint(t: IToken): { hint?: string } {
+  if (t.tokenType === T.RBrace) return { hint: "this } closes nothing: check the braces above" };
+  if (t.tokenType === T.Identifier) {
+    const s = suggest(t.image, DECL_WORDS);
+    if (s) return { hint: `did you mean "${s}"?` };
+  }
+  return {};
 }
 
 function describeToken(t: IToken): string {

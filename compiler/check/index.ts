@@ -72,7 +72,7 @@ function checkModel(m: IRModel, constraints: Constraint[], diagnostics: Diagnost
     const dimsOk = !c.dims || (c.dims.length === n.shape.length && c.dims.every((d, i) => d === null || typeof d === "string" && !isConst(n.shape![i]!) || d === n.shape![i]));
     if (!dtypeOk || !dimsOk) {
       const declared = `${c.dtype}${c.dims ? `[${c.dims.map((d) => d ?? "_").join(", ")}]` : ""}`;
-      diagnostics.push(diag("inputMismatch", spanOf(c.span), { name: c.name, declared, got: `${n.dtype}${fmtShape(n.shape)}` }));
+      diagnostics.push(diag("inputMismatch", spanOf(c.span), { name: c.name, declared, got: `${n.dtype}${fmtShape(n.shape)}` }, [{ span: c.declared, message: `the block declares input ${c.name} here` }]));
     }
   }
 }

@@ -15,6 +15,8 @@ export interface LoadedFile {
   ast: FileAst;
   /** Blocks visible in this file: its own and the ones it imports, by name. */
   blocks: Map<string, BlockRef>;
+  /** Names whose import failed (already reported): uses of them are not reported again. */
+  failedImports: Set<string>;
 }
 
 export interface BlockRef {
@@ -29,7 +31,10 @@ export interface Constraint {
   name: string;
   dtype: string;
   dims: (number | string | null)[] | null;
+  /** The call that passes the tensor. */
   span: IRSpan;
+  /** The block's input statement. */
+  declared: Span;
 }
 
 export interface LowerResult {
@@ -188,7 +193,7 @@ export class Lowering {
             this.diagnostics.push(diag("misplacedStatement", s.span, { what: "input", where: "a repeat body" }));
             break;
           }
-          this.modelInput(s, f, inputs);
+          if (!this.modelInput(s, f, inputs)) f.vars.set(s.name.name, ERROR);
           break;
         }
         case "output": {
@@ -209,7 +214,7 @@ export class Lowering {
         }
         case "layer": {
           const inst = this.layerInstance(s.name, s.value, f);
-          if (inst) f.vars.set(s.name.name, inst);
+          f.vars.set(s.name.name, inst ?? ERROR);
           break;
         }
         case "bind": {
@@ -225,6 +230,10 @@ export class Lowering {
         case "repeat": {
           const n = this.expr(s.count, f);
           if (n.k === "error") break;
+          if (n.k === "tensor") {
+            this.diagnostics.push(diag("notAValue", s.count.span, { what: "a repeat count", got: "a tensor" }));
+            break;
+          }
           if (n.k !== "num" || !n.int || n.v < 0) {
             this.diagnostics.push(diag("argumentType", s.count.span, { callee: "repeat", name: "count", expected: "a non-negative integer", got: describe(n) }));
             break;
@@ -249,39 +258,41 @@ export class Lowering {
     if (n && n.binding === undefined && n.op !== "input") n.binding = f.path + name;
   }
 
-  private modelInput(s: Extract<Stmt, { kind: "input" }>, f: Frame, inputs: IRModel["inputs"]): void {
+  private modelInput(s: Extract<Stmt, { kind: "input" }>, f: Frame, inputs: IRModel["inputs"]): boolean {
     const name = s.name.name;
     if (!s.type) {
       this.diagnostics.push(diag("inputShape", s.name.span, { name, problem: "a model input needs a type, e.g. f32[batch, 784]" }));
-      return;
+      return false;
     }
     const dtype = s.type.dtype.name as DType;
     if (!["f16", "f32", "f64", "i8", "i32", "i64", "bool"].includes(dtype)) {
-      this.diagnostics.push(diag("inputShape", s.type.dtype.span, { name, problem: `"${dtype}" is not a tensor element type (f32, i32, …)` }));
-      return;
+      const alias: Record<string, string> = { int: "i32", float: "f32", double: "f64", long: "i64", half: "f16" };
+      const better = alias[dtype];
+      this.diagnostics.push(diag("inputShape", s.type.dtype.span, { name, problem: `"${dtype}" is not a tensor element type (f32, i32, …)${better ? `; did you mean "${better}"?` : ""}` }));
+      return false;
     }
     const dims = s.type.dims ?? [];
     if (dims.length === 0) {
       this.diagnostics.push(diag("inputShape", s.type.span, { name, problem: "an input needs at least a batch dimension, e.g. f32[batch, 784]" }));
-      return;
+      return false;
     }
     const shape: (number | string)[] = [];
     for (const d of dims) {
       if (d.kind === "const") {
         if (!Number.isInteger(d.value) || d.value < 1) {
           this.diagnostics.push(diag("inputShape", d.span, { name, problem: `dimension ${d.value} is not a positive integer` }));
-          return;
+          return false;
         }
         shape.push(d.value);
       } else {
         const prev = f.m.dims.get(d.name);
         if (d.max !== undefined && (!Number.isInteger(d.max) || d.max < 1)) {
           this.diagnostics.push(diag("inputShape", d.span, { name, problem: `the bound of "${d.name}" must be a positive integer` }));
-          return;
+          return false;
         }
         if (prev && d.max !== undefined && prev.max !== undefined && prev.max !== d.max) {
           this.diagnostics.push(diag("inputShape", d.span, { name, problem: `"${d.name}" is bounded by ${prev.max} elsewhere and by ${d.max} here` }));
-          return;
+          return false;
         }
         if (!prev || (d.max !== undefined && prev.max === undefined)) f.m.dims.set(d.name, { name: d.name, ...(d.max !== undefined ? { max: d.max } : {}) });
         shape.push(d.name);
@@ -289,16 +300,17 @@ export class Lowering {
     }
     if (inputs.some((i) => i.name === name) || f.vars.has(name)) {
       this.diagnostics.push(diag("duplicateDecl", s.name.span, { kind: "input", name }));
-      return;
+      return false;
     }
-    if (!f.m.claimName(name, s.name.span)) return;
+    if (!f.m.claimName(name, s.name.span)) return false;
     const v = f.m.addNode("input", name, [], {}, s.name.span);
-    if (v.k !== "tensor") return;
+    if (v.k !== "tensor") return false;
     const node = f.m.nodes[f.m.nodes.length - 1]!;
     node.shape = shape;
     node.dtype = dtype;
     inputs.push({ name, node: v.node, dtype, shape });
     f.vars.set(name, v);
+    return true;
   }
 
   private layerInstance(name: Name, e: Expr, f: Frame): Value | null {
@@ -310,7 +322,7 @@ export class Lowering {
     const args = e.kind === "call" ? this.args(e.args, f) : [];
     const op = OPS[callee.name];
     if (args.some((a) => !a.name && a.value.k === "tensor")) {
-      this.diagnostics.push(diag("notAValue", e.span, { what: `layer "${name.name}"`, got: "a tensor argument (apply the layer with -> instead)" }));
+      this.diagnostics.push(diag("notAValue", e.span, { what: `the arguments of layer "${name.name}"`, got: `a tensor: declare layer ${name.name} = ${callee.name}(…) without it, and apply it with x -> ${name.name}` }));
       return null;
     }
     const attrs = bindArgs(callee.name, op, args, e.span, this.diagnostics, new Set(f.m.dims.keys()));
@@ -472,6 +484,7 @@ export class Lowering {
   private apply(callee: Name, rawArgs: Arg[], piped: string[], span: Span, alias: Name | undefined, f: Frame, stage: Stage | null): Value {
     const m = f.m;
     const inst = f.vars.get(callee.name);
+    if (inst?.k === "error" || f.file.failedImports.has(callee.name)) return ERROR; // already reported
     if (inst && inst.k === "layer") {
       if (rawArgs.length) {
         this.diagnostics.push(diag("tooManyArguments", span, { callee: callee.name, max: 0, signature: `${callee.name} is a layer instance: apply it without arguments` }));
@@ -579,7 +592,8 @@ export class Lowering {
         name: s.name.name,
         dtype: s.type.dtype.name,
         dims: s.type.dims ? s.type.dims.map((x) => (x.kind === "const" ? x.value : x.name === "_" ? null : x.name)) : null,
-        span: this.irSpan(s.span),
+        span: this.irSpan(callee.span),
+        declared: s.span,
       });
     }
     const saved = this.current;
