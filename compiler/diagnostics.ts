@@ -99,9 +99,9 @@ export const DIAGNOSTICS = {
     message: `no model named "${a.name}"`,
     hint: didYouMean(a.suggestion),
   })),
-  unknownDataset: def<{ name: string; suggestion?: string }>("NN2011", "error", "a train plan naming a dataset that is not declared", (a) => ({
+  unknownDataset: def<{ name: string; suggestion?: string; available: string }>("NN2011", "error", "a train plan naming a dataset that is not declared", (a) => ({
     message: `no dataset named "${a.name}"`,
-    hint: didYouMean(a.suggestion) ?? "declare it: dataset Name { source …; field … }",
+    hint: didYouMean(a.suggestion) ?? (a.available ? `declared datasets: ${a.available}` : "declare it: dataset Name { source …; field … }"),
   })),
   unknownSetting: def<{ where: string; name: string; suggestion?: string; accepted: string }>("NN2012", "error", "a setting that the enclosing declaration does not have", (a) => ({
     message: `unknown ${a.where} setting "${a.name}"`,
@@ -192,8 +192,9 @@ export const DIAGNOSTICS = {
   concatMismatch: def<{ axis: number; shapes: string }>("NN3007", "error", "concat operands that differ outside the concat axis", (a) => ({
     message: `concat along axis ${a.axis}: shapes ${a.shapes} differ outside that axis`,
   })),
-  matmulMismatch: def<{ left: string; right: string }>("NN3008", "error", "matmul operands whose inner dimensions differ", (a) => ({
-    message: `matmul: inner dimensions of ${a.left} and ${a.right} differ`,
+  matmulMismatch: def<{ left: string; right: string; sizes: string; hint?: string }>("NN3008", "error", "matmul operands whose inner dimensions differ", (a) => ({
+    message: `matmul: inner dimensions of ${a.left} and ${a.right} differ (${a.sizes})`,
+    hint: a.hint,
   })),
   badAxis: def<{ op: string; axis: number; rank: number }>("NN3009", "error", "an axis outside the tensor's rank", (a) => ({
     message: `${a.op}: axis ${a.axis} is out of range for a rank-${a.rank} tensor`,

@@ -29,14 +29,14 @@ function describe(sig: Signature, skip: readonly string[] = []): string {
 
 /**
  * A parameter's accepted range as compile-time checking applies it (compiler/lower/values.ts): `exclusive`
- * excludes both bounds, and a parameter named `rate` excludes its upper bound.
+ * excludes both bounds, `maxExclusive` only the upper one.
  */
-function bounds(p: { name: string; min?: number; max?: number; exclusive?: boolean }): string {
+function bounds(p: { name: string; min?: number; max?: number; exclusive?: boolean; maxExclusive?: boolean }): string {
   const lo = p.min;
   const hi = p.max;
   if (lo === undefined && hi === undefined) return "";
   const loEx = !!p.exclusive;
-  const hiEx = !!p.exclusive || p.name === "rate";
+  const hiEx = !!p.exclusive || !!p.maxExclusive;
   if (lo !== undefined && hi !== undefined) return `${loEx ? "(" : "["}${lo}, ${hi}${hiEx ? ")" : "]"}`;
   if (lo !== undefined) return `${loEx ? ">" : "≥"} ${lo}`;
   return `${hiEx ? "<" : "≤"} ${hi}`;
@@ -85,7 +85,7 @@ function opsSection(): string {
     const ops = byCategory.get(cat);
     if (!ops?.length) continue;
     out.push("", `#### ${title}`, "");
-    out.push(table(["Op", "Inputs", "Signature", "Ranges", "Description"], ops.map(([name, def]) => [code(name), inputCount(def.inputs), code(formatSignature(name, def)), ranges(def.params), describe(def)])));
+    out.push(table(["Op", "Inputs", "Signature", "Ranges", "Description"], ops.map(([name, def]) => [code(name), inputCount(def.inputs), code(formatSignature(name, def, "", true)), ranges(def.params), describe(def)])));
   }
   return out.join("\n");
 }
@@ -101,7 +101,7 @@ function lossesSection(): string {
     "",
     "`prediction` names a model output and `target` a dataset field (type `ref`).",
     "",
-    table(["Loss", "Signature", "Ranges", "Target", "Description"], Object.entries(LOSSES).map(([name, l]) => [code(name), code(formatSignature(name, l)), ranges(l.params), target[l.target] ?? l.target, describe(l, ["prediction", "target"])])),
+    table(["Loss", "Signature", "Ranges", "Target", "Description"], Object.entries(LOSSES).map(([name, l]) => [code(name), code(formatSignature(name, l, "", true)), ranges(l.params), target[l.target] ?? l.target, describe(l, ["prediction", "target"])])),
   ].join("\n");
 }
 
@@ -113,7 +113,7 @@ function metricsSection(): string {
     "",
     table(
       ["Metric", "Signature", "Better", "Kind", "Description"],
-      Object.entries(METRICS).map(([name, m]) => [code(name), code(formatSignature(name, m)), m.higherIsBetter ? "higher" : "lower", m.classification ? "classification" : "regression", describe(m, ["prediction", "target"])]),
+      Object.entries(METRICS).map(([name, m]) => [code(name), code(formatSignature(name, m, "", true)), m.higherIsBetter ? "higher" : "lower", m.classification ? "classification" : "regression", describe(m, ["prediction", "target"])]),
     ),
   ].join("\n");
 }
@@ -124,7 +124,7 @@ function signatureTable(title: string, intro: string, entries: Record<string, Si
     "",
     intro,
     "",
-    table([head, "Signature", "Ranges", "Description"], Object.entries(entries).map(([name, s]) => [code(name), code(formatSignature(name, s)), ranges(s.params), describe(s)])),
+    table([head, "Signature", "Ranges", "Description"], Object.entries(entries).map(([name, s]) => [code(name), code(formatSignature(name, s, "", true)), ranges(s.params), describe(s)])),
   ].join("\n");
 }
 
@@ -134,7 +134,7 @@ function sourcesSection(): string {
     "",
     "Used by the dataset settings `source` and `test`. **Columns** are what a field may read; `—` means the columns come from the file (CSV header, JSON keys) and are not checked at compile time.",
     "",
-    table(["Source", "Signature", "Columns", "Description"], Object.entries(SOURCES).map(([name, s]) => [code(name), code(formatSignature(name, s)), s.columns ? s.columns.map(code).join(", ") : "—", describe(s)])),
+    table(["Source", "Signature", "Columns", "Description"], Object.entries(SOURCES).map(([name, s]) => [code(name), code(formatSignature(name, s, "", true)), s.columns ? s.columns.map(code).join(", ") : "—", describe(s)])),
   ].join("\n");
 }
 
@@ -143,12 +143,12 @@ function settingValue(name: string): string {
   switch (s.kind) {
     case "int":
     case "float": {
-      // The scalar settings are checked like parameters; lr, like the optimizers' lr, excludes 0.
-      const r = bounds({ name, ...s, ...(name === "lr" ? { exclusive: true } : {}) });
+      // The scalar settings are checked like parameters.
+      const r = bounds({ name, ...s });
       return `${s.kind}${r ? ` ${r}` : ""}`;
     }
     case "args": {
-      const sig = formatSignature(name, s.sig!);
+      const sig = formatSignature(name, s.sig!, "", true);
       return `named arguments: ${code(sig.slice(name.length + 1, -1))}`;
     }
     case "call":

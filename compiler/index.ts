@@ -82,9 +82,11 @@ function load(file: string, text: string, host: Host, files: Map<string, LoadedF
       }
       dep = load(rel, r.text, host, files, sources, diagnostics, [...stack, file]);
     }
-    const available = [...dep.blocks.keys()];
+    const depFile = dep.source.path;
+    const own = new Map([...dep.blocks].filter(([, r]) => r.file === depFile));
+    const available = [...own.keys()];
     for (const n of d.names) {
-      const ref: BlockRef | undefined = dep.blocks.get(n.name);
+      const ref: BlockRef | undefined = own.get(n.name);
       if (!ref) {
         const s = suggest(n.name, available);
         diagnostics.push(diag("importMissingName", n.span, { name: n.name, path: d.from, available: available.join(", "), ...(s ? { suggestion: s } : {}) }));

@@ -40,7 +40,8 @@ export function summarize(m: IRModel): Summary {
     const out: number[] = [];
     for (const d of s) {
       const v = evalDim(d, env);
-      if (v === undefined) return null;
+      // Unknown, or not positive when an unbounded symbol stands at 1: this node's FLOPs are not counted.
+      if (v === undefined || v < 1) return null;
       out.push(v);
     }
     return out;

@@ -227,6 +227,7 @@ class NnetParser extends CstParser {
       { ALT: () => this.CONSUME(T.StringLit) },
       { ALT: () => this.CONSUME(T.True) },
       { ALT: () => this.CONSUME(T.False) },
+      { ALT: () => this.CONSUME(T.TypeName) },
       {
         ALT: () => {
           this.CONSUME(T.Identifier);

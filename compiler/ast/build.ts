@@ -55,7 +55,7 @@ class Builder {
       const d = this.docs[i]!;
       if (d.startOffset >= at) continue;
       const between = this.text.slice(d.endOffset! + 1, at);
-      if (between.trim() !== "") break;
+      if (between.trim() !== "" || (between.match(/\n/g)?.length ?? 0) > 1) break;
       lines.unshift(d.image.replace(/^\/\/\/ ?/, ""));
       at = d.startOffset;
     }
@@ -291,6 +291,8 @@ class Builder {
     if (str) return { kind: "str", value: this.stringValue(str), span };
     if (this.tok(n, "True")) return { kind: "bool", value: true, span };
     if (this.tok(n, "False")) return { kind: "bool", value: false, span };
+    const typeName = this.tok(n, "TypeName");
+    if (typeName) return { kind: "name", name: typeName.image, span };
     const id = this.tok(n, "Identifier");
     if (id) {
       const al = this.node(n, "argList");
@@ -361,9 +363,12 @@ export function parseFile(file: string, text: string): ParsedFile {
   }
   const ast = b.build(parsed.csts);
   diagnostics.push(...b.diagnostics);
+  // An unterminated string swallows the rest of its line; what the parser then misses there is the same error.
+  const strings = parsed.lexErrors.filter((e) => e.kind === "string");
+  const relevant = diagnostics.filter((d) => d.code !== "NN1002" || !strings.some((s) => d.span.start >= s.offset && d.span.start <= s.offset + s.length));
   // One error per position is enough: recovery can report the same spot twice.
   const seen = new Set<string>();
-  const unique = diagnostics.filter((d) => {
+  const unique = relevant.filter((d) => {
     const k = `${d.span.start}:${d.code}`;
     if (seen.has(k)) return false;
     seen.add(k);

@@ -65,11 +65,25 @@ function checkModel(m: IRModel, constraints: Constraint[], diagnostics: Diagnost
     params.push(...mine);
   }
   m.params = params;
+  const bound = new Map<number, Map<string, Dim>>();
   for (const c of constraints) {
     const n = byId.get(c.node);
     if (!n?.shape || !n.dtype) continue;
     const dtypeOk = n.dtype === c.dtype;
-    const dimsOk = !c.dims || (c.dims.length === n.shape.length && c.dims.every((d, i) => d === null || typeof d === "string" && !isConst(n.shape![i]!) || d === n.shape![i]));
+    // A name in the annotation binds to the actual size at its first use in this call; later uses must agree.
+    const env = bound.get(c.call) ?? new Map<string, Dim>();
+    bound.set(c.call, env);
+    const dimsOk =
+      !c.dims ||
+      (c.dims.length === n.shape.length &&
+        c.dims.every((d, i) => {
+          const actual = n.shape![i]!;
+          if (d === null) return true;
+          if (typeof d === "number") return d === actual;
+          const prev = env.get(d);
+          if (prev === undefined) env.set(d, actual);
+          return prev === undefined || prev === actual;
+        }));
     if (!dtypeOk || !dimsOk) {
       const declared = `${c.dtype}${c.dims ? `[${c.dims.map((d) => d ?? "_").join(", ")}]` : ""}`;
       diagnostics.push(diag("inputMismatch", spanOf(c.span), { name: c.name, declared, got: `${n.dtype}${fmtShape(n.shape)}` }, [{ span: c.declared, message: `the block declares input ${c.name} here` }]));
@@ -112,8 +126,8 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
   for (const t of p.loss) {
     const out = outputs.get(t.prediction);
     const field = fields.get(t.target);
-    if (!out) refHint(t.prediction, t.span);
-    if (!field) refHint(t.target, t.span);
+    if (!out) refHint(t.prediction, t.predictionSpan);
+    if (!field) refHint(t.target, t.targetSpan);
     if (!out?.shape || !out.dtype || !field) continue;
     const def = LOSSES[t.fn]!;
     const pred = out.shape.slice(1);
@@ -125,14 +139,15 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
       const ids = ["i8", "i32", "i64"].includes(field.dtype) && (sameDims(tgt, pred.slice(0, -1)) || (tgt.length === 1 && tgt[0] === 1 && pred.length === 1));
       const oneHot = !["i8", "i32", "i64"].includes(field.dtype) && sameDims(tgt, pred);
       if (pred.length < 1 || !(ids || oneHot)) {
-        diagnostics.push(diag("targetMismatch", spanOf(t.span), { loss: t.fn, output: `${t.prediction} ${predS}`, target: `${t.target} ${tgtS}`, hint: `cross_entropy takes scores [batch, classes] and class ids i32[batch] or one-hot rows f32[batch, ${String(classes)}]` }));
+        diagnostics.push(diag("targetMismatch", spanOf(t.targetSpan), { loss: t.fn, output: `${t.prediction} ${predS}`, target: `${t.target} ${tgtS}`, hint: `cross_entropy takes scores [batch, classes] and class ids i32[batch] or one-hot rows f32[batch, ${String(classes)}]` }));
       }
     } else if (!sameDims(tgt, pred) && !(tgt.length === 0 && pred.length === 1 && pred[0] === 1)) {
-      diagnostics.push(diag("targetMismatch", spanOf(t.span), { loss: t.fn, output: `${t.prediction} ${predS}`, target: `${t.target} ${tgtS}`, hint: "the target must have the prediction's shape" }));
+      const classIds = ["i8", "i32", "i64"].includes(field.dtype) && tgt.length === 0 && pred.length === 1;
+      diagnostics.push(diag("targetMismatch", spanOf(t.targetSpan), { loss: t.fn, output: `${t.prediction} ${predS}`, target: `${t.target} ${tgtS}`, hint: classIds ? `${t.target} holds class ids: use cross_entropy(${t.prediction}, ${t.target}) for classification` : "the target must have the prediction's shape" }));
     }
     if (t.args.from_logits !== false && (def.target === "classes" || def.target === "binary")) {
       const act = PROBABILITY_OPS.has(out.op) ? out.op : typeof out.attrs.activation === "string" && PROBABILITY_OPS.has(out.attrs.activation) ? out.attrs.activation : null;
-      if (act) diagnostics.push(diag("logitsExpected", spanOf(t.span), { loss: t.fn, output: t.prediction, act }));
+      if (act) diagnostics.push(diag("logitsExpected", spanOf(t.predictionSpan), { loss: t.fn, output: t.prediction, act }));
     }
   }
 

@@ -92,8 +92,10 @@ function pickModel(res: CompileResult, file: string, name: string | undefined) {
   }
   if (models.length === 1) return models[0]!;
   if (models.length === 0) throw new UsageError(`${file} declares no model`);
-  const d = diag("ambiguousModel", { file, start: 0, end: 0 }, { models: models.map((x) => x.name).join(", ") });
-  throw new UsageError(`${d.code}: ${d.message}; ${d.hint}`);
+  const second = models[1]!.span;
+  const d = diag("ambiguousModel", { file, start: second.start, end: second.end }, { models: models.map((x) => x.name).join(", ") });
+  process.stderr.write(renderDiagnostic(d, res.sources, { color: color() }) + "\n");
+  throw new UsageError(""); // the diagnostic above says it all
 }
 
 function program(): Command {
@@ -179,7 +181,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (e instanceof UsageError) {
-      process.stderr.write(`nnetc: ${e.message}\n`);
+      if (e.message) process.stderr.write(`nnetc: ${e.message}\n`);
       return 2;
     }
     process.stderr.write(`nnetc: internal error: ${(e as Error).message}\nThis is a bug in nnetc; please report it with the command and input.\n`);

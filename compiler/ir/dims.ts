@@ -104,8 +104,12 @@ export function divExact(a: Dim, b: Dim): Dim | undefined {
 
 export function addDim(a: Dim, b: number): Dim {
   if (typeof a === "number") return a + b;
-  if (b === 0) return a;
-  return b > 0 ? `${a}+${b}` : `${a}-${-b}`;
+  // Merge with a trailing constant: (h-7)+1 is h-6.
+  const m = /^(.*[^+-])([+-]\d+)$/.exec(a);
+  const base = m && balanced(m[1]!) ? m[1]! : a;
+  const total = (m && balanced(m[1]!) ? Number(m[2]) : 0) + b;
+  if (total === 0) return base;
+  return total > 0 ? `${base}+${total}` : `${base}-${-total}`;
 }
 
 /** floor((n + padTotal - effectiveWindow) / stride) + 1, the output length of a conv or pool. */

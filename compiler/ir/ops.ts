@@ -318,10 +318,10 @@ export const OPS: Record<OpKind, OpDef> = {
       if (!needFloat(c, "tied_dense")) return null;
       const s = c.ins[0]!.shape;
       const [vocab, dim] = table.shape as [number, number];
-      if (last(s) !== dim) return fail(c, "matmulMismatch", { left: fmtShape(s), right: `${fmtShape([dim, vocab])} (the transposed table of "${String(c.attrs.layer)}")` });
+      if (last(s) !== dim) return fail(c, "matmulMismatch", { left: fmtShape(s), right: `${fmtShape([dim, vocab])} (the transposed table of "${String(c.attrs.layer)}")`, sizes: `${String(last(s))} vs ${dim}` });
       return { shape: [...s.slice(0, -1), vocab], dtype: c.ins[0]!.dtype, weights: c.attrs.bias ? [zeros("bias", [vocab])] : [] };
     },
-    flops: (ins, out) => 2 * last(ins[0]!) * prod(out),
+    flops: (ins, out, a) => 2 * last(ins[0]!) * prod(out) + (a.bias ? prod(out) : 0),
   },
 
   conv1d: {
@@ -469,7 +469,7 @@ export const OPS: Record<OpKind, OpDef> = {
     category: "norm",
     doc: "randomly zeroes a fraction of the values while training; identity at inference",
     inputs: [1, 1],
-    params: [p("rate", "float", { min: 0, max: 1, doc: "fraction dropped, in [0, 1)" })],
+    params: [p("rate", "float", { min: 0, max: 1, maxExclusive: true, doc: "fraction dropped" })],
     infer: (c) => (needFloat(c, "dropout") ? { ...c.ins[0]! } : null),
   },
 
@@ -514,7 +514,7 @@ export const OPS: Record<OpKind, OpDef> = {
       p("heads", "int", { min: 1 }),
       p("key_dim", "int", { default: null, min: 1, doc: "per-head width; defaults to dim / heads" }),
       p("causal", "bool", { default: false, doc: "mask future positions" }),
-      p("dropout", "float", { default: 0, min: 0, max: 1 }),
+      p("dropout", "float", { default: 0, min: 0, max: 1, maxExclusive: true }),
       bias,
     ],
     infer(c) {
@@ -655,9 +655,16 @@ export const OPS: Record<OpKind, OpDef> = {
     params: [],
     infer(c) {
       const [a, b] = c.ins as [TensorInfo, TensorInfo];
-      if (a.shape.length < 2 || b.shape.length < 2) return fail(c, "rankMismatch", { op: "matmul", expected: "operands of rank 2 or more", got: `${fmtShape(a.shape)} and ${fmtShape(b.shape)}` });
+      if (a.shape.length < 3 || a.shape.length !== b.shape.length) {
+        return fail(c, "rankMismatch", { op: "matmul", expected: "two operands of the same rank, at least 3 ([batch, …, m, k] @ [batch, …, k, n])", got: `${fmtShape(a.shape)} and ${fmtShape(b.shape)}`, hint: "the first axis is the batch; for a learned projection use dense" });
+      }
       if (a.dtype !== b.dtype) return fail(c, "dtypeMismatch", { op: "matmul", expected: "operands of one type", got: `${a.dtype} and ${b.dtype}` });
-      if (a.shape[a.shape.length - 1] !== b.shape[b.shape.length - 2]) return fail(c, "matmulMismatch", { left: fmtShape(a.shape), right: fmtShape(b.shape) });
+      const k1 = a.shape[a.shape.length - 1]!;
+      const k2 = b.shape[b.shape.length - 2]!;
+      if (k1 !== k2) {
+        const swap = b.shape[b.shape.length - 1] === k1;
+        return fail(c, "matmulMismatch", { left: fmtShape(a.shape), right: fmtShape(b.shape), sizes: `${k1} vs ${k2}`, ...(swap ? { hint: `transpose the right operand's last two axes first, e.g. -> transpose([${[...b.shape.keys()].slice(0, -2).join(", ")}, ${b.shape.length - 1}, ${b.shape.length - 2}])` } : {}) });
+      }
       const batch = broadcast(c, "matmul", a.shape.slice(0, -2), b.shape.slice(0, -2));
       if (!batch) return null;
       return { shape: [...batch, a.shape[a.shape.length - 2]!, last(b.shape)], dtype: a.dtype };

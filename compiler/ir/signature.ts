@@ -34,6 +34,8 @@ export interface ParamSpec {
   max?: number;
   /** min and max exclude the bound itself. */
   exclusive?: boolean;
+  /** Only max is excluded: a rate in [0, 1). */
+  maxExclusive?: boolean;
   doc?: string;
 }
 
@@ -51,9 +53,10 @@ export function isRequired(s: ParamSpec): boolean {
 }
 
 /** `conv2d(filters: int, kernel: int2, stride: int2 = 1, …)` for hints and hover text. */
-export function formatSignature(name: string, sig: Signature, tensorInputs = ""): string {
+export function formatSignature(name: string, sig: Signature, tensorInputs = "", full = false): string {
   const parts = sig.params.map((s) => {
-    const t = s.type === "enum" ? (s.values ?? []).join("|") : s.type;
+    const values = s.values ?? [];
+    const t = s.type === "enum" ? (full || values.length <= 4 ? values.join("|") : `${values.slice(0, 3).join("|")}|…`) : s.type;
     return isRequired(s) ? `${s.name}: ${t}` : `${s.name}: ${t} = ${s.default === null ? "none" : JSON.stringify(s.default)}`;
   });
   return `${name}(${[tensorInputs, ...parts].filter(Boolean).join(", ")})`;

@@ -95,6 +95,9 @@ export interface IRLossTerm {
   target: string;
   args: Record<string, AttrValue>;
   span: IRSpan;
+  /** Where the prediction and target are named, for diagnostics. */
+  predictionSpan: IRSpan;
+  targetSpan: IRSpan;
 }
 
 /** Settings that a phase may override; a plan without phases has one phase named "main". */
@@ -114,6 +117,7 @@ export interface IRPhaseSettings {
 
 export interface IRPhase extends IRPhaseSettings {
   name: string;
+  doc?: string;
   span: IRSpan;
 }
 

@@ -3,7 +3,6 @@
 import type { Arg, Decl, Expr, FileAst, Name, Setting, Span, Stage, Stmt } from "../ast/types.js";
 import { diag, suggest, type Diagnostic } from "../diagnostics.js";
 import { isOp, OP_NAMES, OPS, type OpKind } from "../ir/ops.js";
-import { formatSignature } from "../ir/signature.js";
 import type { AttrValue, DType, IRCall, IRDataset, IRDimSymbol, IRField, IRLossTerm, IRModel, IRModule, IRNode, IRPhase, IRPlan, IRSpan } from "../ir/types.js";
 import { IR_VERSION } from "../ir/types.js";
 import { LOSSES, METRICS, OPTIMIZERS, PREPROCESS, SCHEDULES, SETTINGS, SOURCES } from "../plan/tables.js";
@@ -35,6 +34,8 @@ export interface Constraint {
   span: IRSpan;
   /** The block's input statement. */
   declared: Span;
+  /** Constraints of one block call share dimension names: input q: f32[batch, n, d] and kv: f32[batch, m, d]. */
+  call: number;
 }
 
 export interface LowerResult {
@@ -100,6 +101,7 @@ interface Frame {
 export class Lowering {
   diagnostics: Diagnostic[] = [];
   constraints: Constraint[] = [];
+  private calls = 0;
   private current!: LoadedFile;
 
   constructor(readonly files: Map<string, LoadedFile>) {}
@@ -124,6 +126,9 @@ export class Lowering {
         continue;
       }
       seen.set(key, kind);
+    }
+    for (const f of this.files.values()) {
+      for (const d of f.ast.decls) if (d.kind === "block") this.checkBlockParams(d);
     }
     const modelDecls = main.ast.decls.filter((d): d is Extract<Decl, { kind: "model" }> => d.kind === "model");
     const datasetDecls = main.ast.decls.filter((d): d is Extract<Decl, { kind: "dataset" }> => d.kind === "dataset");
@@ -171,6 +176,7 @@ export class Lowering {
     }
     if (outputs.length && !m.tooBig) {
       for (const b of m.topBindings) if (!live.has(b.node)) this.diagnostics.push(diag("unusedBinding", b.span, { name: b.name }));
+      for (const s of d.body) if (s.kind === "layer" && m.layers.get(s.name.name)?.used === false) this.diagnostics.push(diag("unusedBinding", s.name.span, { name: s.name.name }));
     }
     return {
       name: d.name.name,
@@ -432,8 +438,10 @@ export class Lowering {
         const v = e.op === "==" ? a === b : e.op === "!=" ? a !== b : e.op === "<" ? a < b : e.op === ">" ? a > b : e.op === "<=" ? a <= b : a >= b;
         return { k: "bool", v };
       }
-      const simple = (x: Value) => (x.k === "str" || x.k === "word" || x.k === "bool" ? String(x.v) : undefined);
-      if ((e.op === "==" || e.op === "!=") && simple(l) !== undefined && simple(r) !== undefined) return { k: "bool", v: (simple(l) === simple(r)) === (e.op === "==") };
+      const simple = (x: Value) => (x.k === "str" || x.k === "word" || x.k === "bool" ? `${x.k === "word" ? "str" : x.k}:${String(x.v)}` : undefined);
+      const sl = simple(l);
+      const sr = simple(r);
+      if ((e.op === "==" || e.op === "!=") && sl !== undefined && sr !== undefined && sl.split(":")[0] === sr.split(":")[0]) return { k: "bool", v: (sl === sr) === (e.op === "==") };
       this.diagnostics.push(diag("argumentType", e.opSpan, { callee: `"${e.op}"`, name: "operands", expected: "two numbers (or two names for == and !=), known at compile time", got: `${describe(l)} and ${describe(r)}` }));
       return ERROR;
     }
@@ -486,12 +494,15 @@ export class Lowering {
     const inst = f.vars.get(callee.name);
     if (inst?.k === "error" || f.file.failedImports.has(callee.name)) return ERROR; // already reported
     if (inst && inst.k === "layer") {
-      if (rawArgs.length) {
-        this.diagnostics.push(diag("tooManyArguments", span, { callee: callee.name, max: 0, signature: `${callee.name} is a layer instance: apply it without arguments` }));
+      // x -> enc, or enc(x): a layer instance takes tensors only; its arguments were fixed when declared.
+      const given = this.args(rawArgs, f);
+      if (given.some((a) => a.value.k === "error")) return ERROR;
+      if (given.some((a) => a.name || a.value.k !== "tensor")) {
+        this.diagnostics.push(diag("tooManyArguments", span, { callee: callee.name, max: 0, signature: `${callee.name} is a layer instance: its arguments were fixed where it was declared; pass only tensors` }));
         return ERROR;
       }
       const def = m.layers.get(inst.name)!;
-      const inputs = piped;
+      const inputs = [...piped, ...given.map((a) => (a.value as { node: string }).node)];
       const op = OPS[def.op];
       if (inputs.length < op.inputs[0] || inputs.length > op.inputs[1]) {
         this.diagnostics.push(diag("wrongInputCount", span, { callee: callee.name, expected: range(op.inputs), got: inputs.length }));
@@ -500,7 +511,7 @@ export class Lowering {
       def.used = true;
       return m.addNode(def.op, inst.name, inputs, def.attrs, span);
     }
-    if (inst && inst.k === "tensor" && stage) {
+    if (inst && inst.k === "tensor" && stage && !isOp(callee.name) && !f.file.blocks.has(callee.name)) {
       this.diagnostics.push(diag("notALayer", callee.span, { name: callee.name }));
       return ERROR;
     }
@@ -551,12 +562,7 @@ export class Lowering {
     }
     // Block parameters: evaluate defaults in the block's own scope, in order.
     const vars = new Map<string, Value>();
-    for (const pd of d.params) {
-      if (!["int", "float", "bool", "string"].includes(pd.type.name) && pd.type.name) {
-        this.diagnostics.push(diag("argumentType", pd.type.span, { callee: `block ${d.name.name}`, name: pd.name.name, expected: "typed int, float, bool or string", got: `the type ${pd.type.name}`, hint: "tensors reach a block as inputs: input x: f32[…] in its body" }));
-        return ERROR;
-      }
-    }
+    if (!this.checkBlockParams(d)) return ERROR;
     const sig = { doc: "", params: d.params.map((p) => ({ name: p.name.name, type: paramType(p.type.name), ...(p.default ? { default: null } : {}) })) };
     const attrs = bindArgs(d.name.name, sig, args, span, this.diagnostics, new Set(f.m.dims.keys()), inputNames.join(", "));
     if (!attrs) return ERROR;
@@ -573,6 +579,7 @@ export class Lowering {
           this.diagnostics.push(diag("notAValue", pdecl.default.span, { what: `the default of "${n}"`, got: "a tensor" }));
           return ERROR;
         }
+        if (!this.defaultFits(d, pdecl, v)) return ERROR;
         vars.set(n, v);
       }
     }
@@ -594,8 +601,10 @@ export class Lowering {
         dims: s.type.dims ? s.type.dims.map((x) => (x.kind === "const" ? x.value : x.name === "_" ? null : x.name)) : null,
         span: this.irSpan(callee.span),
         declared: s.span,
+        call: this.calls,
       });
     }
+    this.calls++;
     const saved = this.current;
     this.current = file;
     this.body(d.body.filter((s) => s.kind !== "input"), innerFrame, null, null);
@@ -606,6 +615,29 @@ export class Lowering {
       return ERROR;
     }
     return out;
+  }
+
+  /** Block parameters are int, float, bool or string; literal defaults must have that type. */
+  checkBlockParams(d: BlockRef["decl"]): boolean {
+    let ok = true;
+    for (const pd of d.params) {
+      if (pd.type.name && !["int", "float", "bool", "string"].includes(pd.type.name)) {
+        this.diagnostics.push(diag("argumentType", pd.type.span, { callee: `block ${d.name.name}`, name: pd.name.name, expected: "typed int, float, bool or string", got: `the type ${pd.type.name}`, hint: "tensors reach a block as inputs: input x: f32[…] in its body" }));
+        ok = false;
+      } else if (pd.default && ["num", "str", "bool"].includes(pd.default.kind)) {
+        const e = pd.default;
+        const v: Value = e.kind === "num" ? { k: "num", v: e.value, int: e.isInt } : e.kind === "str" ? { k: "str", v: e.value } : { k: "bool", v: (e as { value: boolean }).value };
+        ok = this.defaultFits(d, pd, v) && ok;
+      }
+    }
+    return ok;
+  }
+
+  private defaultFits(d: BlockRef["decl"], pd: BlockRef["decl"]["params"][number], v: Value): boolean {
+    const t = pd.type.name;
+    const fits = v.k === "error" || (t === "int" ? v.k === "num" && v.int : t === "float" ? v.k === "num" : t === "bool" ? v.k === "bool" : t === "string" ? v.k === "str" : true);
+    if (!fits) this.diagnostics.push(diag("argumentType", pd.default!.span, { callee: `block ${d.name.name}`, name: pd.name.name, expected: t === "int" ? "an integer" : t === "float" ? "a number" : t === "bool" ? "true or false" : "a string", got: describe(v) }));
+    return fits;
   }
 
   // ── datasets ─────────────────────────────────────────────────────────────────────────────────────
@@ -748,7 +780,7 @@ export class Lowering {
     const model = models.find((m) => m.name === d.name.name);
     if (!model) this.diagnostics.push(diag("unknownModel", d.name.span, { name: d.name.name, ...sugg(d.name.name, models.map((m) => m.name)) }));
     const dataset = datasets.find((x) => x.name === d.dataset.name);
-    if (!dataset) this.diagnostics.push(diag("unknownDataset", d.dataset.span, { name: d.dataset.name, ...sugg(d.dataset.name, datasets.map((x) => x.name)) }));
+    if (!dataset) this.diagnostics.push(diag("unknownDataset", d.dataset.span, { name: d.dataset.name, available: datasets.map((x) => x.name).join(", "), ...sugg(d.dataset.name, datasets.map((x) => x.name)) }));
     const s = this.settings(d.settings, "train");
     const where = `train ${d.name.name}`;
     const loss = s.get("loss");
@@ -782,9 +814,9 @@ export class Lowering {
       if (data) {
         const v = data.args[0]?.value;
         if (data.args.length !== 1 || v?.kind !== "name") this.diagnostics.push(diag("argumentType", data.span, { callee: "data", name: "value", expected: "a dataset name", got: "something else" }));
-        else if (!datasets.some((x) => x.name === v.name)) this.diagnostics.push(diag("unknownDataset", v.span, { name: v.name, ...sugg(v.name, datasets.map((x) => x.name)) }));
+        else if (!datasets.some((x) => x.name === v.name)) this.diagnostics.push(diag("unknownDataset", v.span, { name: v.name, available: datasets.map((x) => x.name).join(", "), ...sugg(v.name, datasets.map((x) => x.name)) }));
       }
-      phases.push({ name: ph.name.name, span: this.irSpan(ph.name.span), ...this.phaseSettings(ps, d.dataset.name, base) });
+      phases.push({ name: ph.name.name, ...(ph.doc ? { doc: ph.doc } : {}), span: this.irSpan(ph.name.span), ...this.phaseSettings(ps, d.dataset.name, base) });
     }
     if (phases.length === 0) phases.push({ name: "main", span: this.irSpan(d.name.span), ...base });
     const ck = s.get("checkpoint");
@@ -809,7 +841,7 @@ export class Lowering {
 
   private scalar(s: Setting, kind: "int" | "float"): number | null {
     const def = SETTINGS[s.key.name]!;
-    const sig = { doc: "", params: [{ name: s.key.name, type: kind, ...(def.min !== undefined ? { min: def.min } : {}), ...(def.max !== undefined ? { max: def.max } : {}), ...(s.key.name === "lr" ? { exclusive: true } : {}) }] };
+    const sig = { doc: "", params: [{ name: s.key.name, type: kind, min: def.min, max: def.max, exclusive: def.exclusive, maxExclusive: def.maxExclusive }] };
     const a = bindArgs(s.key.name, sig, this.planArgs(s.args), s.span, this.diagnostics);
     return a ? (a[s.key.name] as number) : null;
   }
@@ -874,16 +906,38 @@ export class Lowering {
   private lossTerms(e: Expr, weight: number, out: IRLossTerm[]): void {
     if (e.kind === "binary" && (e.op === "+" || e.op === "-")) {
       this.lossTerms(e.left, weight, out);
-      this.lossTerms(e.right, e.op === "-" ? -weight : weight, out);
+      if (e.op === "-") {
+        this.diagnostics.push(diag("badLoss", e.opSpan, { problem: "losses are added, not subtracted (a negative loss is maximized)" }));
+        return;
+      }
+      this.lossTerms(e.right, weight, out);
       return;
     }
     if (e.kind === "binary" && e.op === "*") {
       const [num, rest] = e.left.kind === "num" ? [e.left, e.right] : e.right.kind === "num" ? [e.right, e.left] : [null, null];
-      if (num && rest) return this.lossTerms(rest, weight * num.value, out);
+      if (num && rest) {
+        if (num.value <= 0) {
+          this.diagnostics.push(diag("badLoss", num.span, { problem: `a loss weight must be positive, got ${num.value}` }));
+          return;
+        }
+        return this.lossTerms(rest, weight * num.value, out);
+      }
     }
     if (e.kind === "call" || e.kind === "name") {
       const c = this.call(e, LOSSES, "loss");
-      if (c) out.push({ weight, fn: c.fn, prediction: String(c.args.prediction), target: String(c.args.target), args: Object.fromEntries(Object.entries(c.args).filter(([k]) => k !== "prediction" && k !== "target")), span: c.span });
+      if (!c) return;
+      const args = e.kind === "call" ? e.args : [];
+      const at = (name: string, index: number) => (args.find((a) => a.name?.name === name) ?? args.filter((a) => !a.name)[index])?.value.span ?? e.span;
+      out.push({
+        weight,
+        fn: c.fn,
+        prediction: String(c.args.prediction),
+        target: String(c.args.target),
+        args: Object.fromEntries(Object.entries(c.args).filter(([k]) => k !== "prediction" && k !== "target")),
+        span: c.span,
+        predictionSpan: this.irSpan(at("prediction", 0)),
+        targetSpan: this.irSpan(at("target", 1)),
+      });
       return;
     }
     this.diagnostics.push(diag("badLoss", e.span, { problem: "this is not a loss, a number times a loss, or a sum of those" }));
@@ -919,4 +973,3 @@ export function lower(main: LoadedFile, files: Map<string, LoadedFile>): LowerRe
   return { module, constraints: lw.constraints, diagnostics: lw.diagnostics };
 }
 
-export { formatSignature };

@@ -47,9 +47,15 @@ function convert(spec: ParamSpec, v: Value, ctx: ArgCtx): AttrValue | undefined 
     const hi = spec.max;
     const ex = spec.exclusive;
     const tooLow = lo !== undefined && (ex ? n <= lo : n < lo);
-    const tooHigh = hi !== undefined && (ex || spec.name === "rate" ? n >= hi : n > hi);
+    const hiEx = ex || !!spec.maxExclusive;
+    const tooHigh = hi !== undefined && (hiEx ? n >= hi : n > hi);
     if (!tooLow && !tooHigh) return undefined;
-    const desc = lo !== undefined && hi !== undefined ? `${ex ? "strictly " : ""}between ${lo} and ${hi}${spec.name === "rate" ? " (1 excluded)" : ""}` : lo !== undefined ? `${ex ? "greater than" : "at least"} ${lo}` : `at most ${hi}`;
+    const desc =
+      lo !== undefined && hi !== undefined
+        ? `${ex ? "strictly " : ""}between ${lo} and ${hi}${!ex && hiEx ? ` (${hi} excluded)` : ""}`
+        : lo !== undefined
+          ? `${ex ? "greater than" : "at least"} ${lo}`
+          : `${hiEx ? "below" : "at most"} ${hi}`;
     return { error: diag("outOfRange", ctx.spanOf, { callee: ctx.callee, name: spec.name, value: String(n), range: desc }) };
   };
   if (v.k === "error") return undefined;

@@ -114,16 +114,18 @@ export interface SettingDef {
   sig?: Signature;
   min?: number;
   max?: number;
+  exclusive?: boolean;
+  maxExclusive?: boolean;
 }
 
 export const SETTINGS: Record<string, SettingDef> = {
   loss: { kind: "loss", in: ["train"], doc: "the loss, or a weighted sum of losses", example: "loss cross_entropy(logits, label)" },
   optimizer: { kind: "call", in: ["train", "phase"], doc: "the optimizer", example: "optimizer adam(lr: 1e-3)" },
-  lr: { kind: "float", in: ["train", "phase"], min: 0, doc: "overrides the optimizer's learning rate", example: "lr 1e-4" },
+  lr: { kind: "float", in: ["train", "phase"], min: 0, exclusive: true, doc: "overrides the optimizer's learning rate", example: "lr 1e-4" },
   schedule: { kind: "chain", in: ["train", "phase"], doc: "learning-rate schedule; chain with ->", example: "schedule warmup(epochs: 1) -> cosine" },
   epochs: { kind: "int", in: ["train", "phase"], min: 1, doc: "passes over the training data", example: "epochs 10" },
   batch: { kind: "int", in: ["train", "phase"], min: 1, doc: "samples per step", example: "batch 128" },
-  validation: { kind: "float", in: ["train"], min: 0, max: 1, doc: "fraction of the training data held out for validation", example: "validation 0.1" },
+  validation: { kind: "float", in: ["train"], min: 0, max: 1, maxExclusive: true, doc: "fraction of the training data held out for validation", example: "validation 0.1" },
   metrics: { kind: "calls", in: ["train"], doc: "what to measure besides the loss", example: "metrics accuracy, f1(average: macro)" },
   weight_decay: { kind: "float", in: ["train", "phase"], min: 0, doc: "L2 weight decay applied by the optimizer", example: "weight_decay 5e-4" },
   clip: { kind: "args", in: ["train", "phase"], doc: "gradient clipping by global norm or by value", example: "clip norm: 1.0", sig: { doc: "", params: [p("norm", "float", { default: null, min: 0, exclusive: true }), p("value", "float", { default: null, min: 0, exclusive: true })] } },
