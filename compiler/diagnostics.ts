@@ -56,6 +56,7 @@ export const DIAGNOSTICS = {
   })),
   badNumber: def<{ text: string }>("NN1006", "error", "a number literal that is not a finite number", (a) => ({
     message: `invalid number ${a.text}`,
+    hint: "numbers must be finite, and integers at most 9007199254740991",
   })),
 
   // ── NN2xxx: names and arguments ──────────────────────────────────────────────────────────────────
@@ -313,17 +314,17 @@ export function suggest(name: string, candidates: Iterable<string>): string | un
   return best !== undefined && bestD <= limit ? best : undefined;
 }
 
+/** Optimal-string-alignment distance: insertions, deletions, substitutions and swaps of neighbours. */
 function editDistance(a: string, b: string): number {
   if (Math.abs(a.length - b.length) > 3) return 99;
-  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let diagPrev = prev[0]!;
-    prev[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diagPrev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagPrev = tmp;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
     }
   }
-  return prev[b.length]!;
+  return d[a.length]![b.length]!;
 }

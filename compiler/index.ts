@@ -34,7 +34,7 @@ export function compile(file: string, text: string, host: Host): CompileResult {
     () => {
       const diagnostics: Diagnostic[] = [];
       const files = new Map<string, LoadedFile>();
-      const main = load(file, text, host, files, sources, diagnostics, []);
+      const main = load(path.normalize(file), text, host, files, sources, diagnostics, []);
       const lowered = lower(main, files);
       diagnostics.push(...lowered.diagnostics);
       const checked = check(lowered.module, lowered.constraints);
@@ -68,7 +68,7 @@ function load(file: string, text: string, host: Host, files: Map<string, LoadedF
       fail(); // an unterminated or empty path: the syntax error says enough
       continue;
     }
-    if ([...stack, file].includes(target) || [...stack, file].includes(rel)) {
+    if ([...stack, file].some((f) => path.resolve(f) === target)) {
       diagnostics.push(diag("importCycle", d.fromSpan, { path: d.from }));
       fail();
       continue;

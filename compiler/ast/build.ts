@@ -284,7 +284,8 @@ class Builder {
     const num = this.tok(n, "Number");
     if (num) {
       const value = Number(num.image);
-      if (!Number.isFinite(value)) this.diagnostics.push(diag("badNumber", span, { text: num.image }));
+      const isInt = /^\d+$/.test(num.image);
+      if (!Number.isFinite(value) || (isInt && !Number.isSafeInteger(value))) this.diagnostics.push(diag("badNumber", span, { text: num.image }));
       return { kind: "num", value: Number.isFinite(value) ? value : 0, isInt: /^\d+$/.test(num.image), span };
     }
     const str = this.tok(n, "String");

@@ -32,16 +32,24 @@ function readText(file: string): { text: string } | { error: string } {
   try {
     return { text: new TextDecoder("utf-8", { fatal: true }).decode(buf).replace(/^\uFEFF/, "") };
   } catch {
-    let bad = 0;
-    for (; bad < buf.length; bad++) {
-      try {
-        new TextDecoder("utf-8", { fatal: true }).decode(buf.subarray(0, bad + 1), { stream: true });
-      } catch {
-        break;
-      }
-    }
-    return { error: `it is not UTF-8 text (invalid byte at offset ${bad})` };
+    return { error: `it is not UTF-8 text (invalid byte at offset ${firstInvalidUtf8(buf)})` };
   }
+}
+
+/** Offset of the first byte that does not belong to a well-formed UTF-8 sequence. */
+function firstInvalidUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    const n = c < 0x80 ? 0 : c >= 0xc2 && c < 0xe0 ? 1 : c >= 0xe0 && c < 0xf0 ? 2 : c >= 0xf0 && c < 0xf5 ? 3 : -1;
+    if (n < 0) return i;
+    for (let k = 1; k <= n; k++) {
+      if (i + k >= b.length || (b[i + k]! & 0xc0) !== 0x80) return i;
+    }
+    if ((c === 0xe0 && b[i + 1]! < 0xa0) || (c === 0xed && b[i + 1]! > 0x9f) || (c === 0xf0 && b[i + 1]! < 0x90) || (c === 0xf4 && b[i + 1]! > 0x8f)) return i;
+    i += n + 1;
+  }
+  return b.length;
 }
 
 const host: Host = { readFile: readText };
@@ -173,6 +181,11 @@ function plural(n: number, w: string): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // A reader that stops early (nnetc compile … | head) is not an error.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(0);
+    throw e;
+  });
   const prog = program();
   prog.configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
   try {

@@ -607,14 +607,19 @@ export const OPS: Record<OpKind, OpDef> = {
       const axis = normAxis(c, "concat", int(c.attrs.axis!), first.length);
       if (axis === null) return null;
       if (axis === 0) return fail(c, "badAxis", { op: "concat", axis: 0, rank: first.length });
-      let along: Dim = 0;
+      const parts: Dim[] = [];
       for (const t of c.ins) {
         const same = t.shape.length === first.length && t.shape.every((d, i) => i === axis || d === first[i]);
         if (!same) return fail(c, "concatMismatch", { axis, shapes: c.ins.map((x) => fmtShape(x.shape)).join(" and ") });
         if (t.dtype !== c.ins[0]!.dtype) return fail(c, "dtypeMismatch", { op: "concat", expected: "operands of one type", got: c.ins.map((x) => x.dtype).join(" and ") });
-        const d = t.shape[axis]!;
-        along = isConst(along) && isConst(d) ? along + d : `${along}+${d}`;
+        parts.push(t.shape[axis]!);
       }
+      const known = parts.filter(isConst).reduce((x, y) => x + y, 0);
+      const syms = parts.filter((d): d is string => !isConst(d));
+      const counts = new Map<string, number>();
+      for (const s of syms) counts.set(s, (counts.get(s) ?? 0) + 1);
+      const terms = [...counts].map(([s, k]) => String(mulDim(k, s)));
+      const along: Dim = terms.length === 0 ? known : [...terms, ...(known ? [String(known)] : [])].join("+");
       const shape = [...first];
       shape[axis] = along;
       return { shape, dtype: c.ins[0]!.dtype };

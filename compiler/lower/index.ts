@@ -44,6 +44,9 @@ export interface LowerResult {
 }
 
 const MAX_NODES = 200_000;
+/** Bounds on expansion, so that no input can make the compiler run for long. */
+const MAX_REPEAT = 10_000;
+const MAX_STEPS = 200_000;
 
 class ModelLowering {
   nodes: IRNode[] = [];
@@ -53,6 +56,8 @@ class ModelLowering {
   layers = new Map<string, { op: OpKind; attrs: Record<string, AttrValue>; used: boolean }>();
   topBindings: { name: string; node: string; span: Span }[] = [];
   tooBig = false;
+  /** repeat iterations so far. */
+  steps = 0;
 
   constructor(readonly lw: Lowering, readonly modelName: string) {}
 
@@ -244,8 +249,17 @@ export class Lowering {
             this.diagnostics.push(diag("argumentType", s.count.span, { callee: "repeat", name: "count", expected: "a non-negative integer", got: describe(n) }));
             break;
           }
+          if (n.v > MAX_REPEAT) {
+            this.diagnostics.push(diag("outOfRange", s.count.span, { callee: "repeat", name: "count", value: String(n.v), range: `at most ${MAX_REPEAT}` }));
+            break;
+          }
           const saved = s.index ? f.vars.get(s.index.name) : undefined;
           for (let i = 0; i < n.v && !f.m.tooBig; i++) {
+            if (++f.m.steps > MAX_STEPS) {
+              f.m.tooBig = true;
+              this.diagnostics.push(diag("outOfRange", s.count.span, { callee: `model ${f.m.modelName}`, name: "expansion", value: `over ${MAX_STEPS} repeat iterations`, range: `at most ${MAX_STEPS} in all (check nested repeat counts)` }));
+              break;
+            }
             if (s.index) f.vars.set(s.index.name, { k: "num", v: i, int: true });
             this.body(s.body, f, null, null);
           }
