@@ -1,8 +1,9 @@
 // argv → compiler API → stdout/stderr and an exit code. No logic of its own beyond I/O.
 // Exit codes: 0 clean (warnings allowed), 1 errors in the input, 2 usage or I/O problems.
 import { Command, CommanderError } from "commander";
-import { readFileSync, statSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync, unlinkSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync, unlinkSync } from "node:fs";
 import * as path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { compile, type CompileResult, type Host } from "../index.js";
 import { diag } from "../diagnostics.js";
 import { diagnosticToJson, renderDiagnostic, summaryLine } from "../render.js";
@@ -173,7 +174,104 @@ function program(): Command {
       if (o.out) writeAtomic(o.out, text);
       else process.stdout.write(text);
     });
+  prog
+    .command("train")
+    .description("train a model with the file's training plan (phases, schedule, early stopping, checkpoints)")
+    .argument("<file>", ".nnet file")
+    .option("--model <name>", "whose plan to run (when the file has several)")
+    .option("--data <dir>", "folder holding the dataset's files (default: next to the .nnet file, then system locations)")
+    .option("--epochs <n>", "override the epochs of every phase", int("epochs"))
+    .option("--batch <n>", "override the batch size", int("batch"))
+    .option("--backend <name>", "tensorflow, wasm or cpu (default: the fastest present)")
+    .option("--out <dir>", "output folder for checkpoints, metrics.jsonl and the model (default: runs/<model>)")
+    .option("--resume", "continue the run in --out from its newest checkpoint")
+    .option("--seed <n>", "random seed (default: the plan's seed)", int("seed"))
+    .option("--json", "one JSON object per event instead of text")
+    .action(async (file: string, o: { model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; seed?: number; json?: boolean }) => {
+      const res = compiled(file);
+      if (!res) return;
+      const rt = await runtime();
+      process.exitCode = await rt.trainCommand({ file, module: res.module, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.seed !== undefined ? { seed: o.seed } : {}), json: !!o.json });
+    });
+
+  prog
+    .command("eval")
+    .description("evaluate trained weights on the dataset's test split with the plan's loss and metrics")
+    .argument("<file>", ".nnet file")
+    .requiredOption("--weights <dir>", "a run folder (model.safetensors or checkpoints) or a checkpoint folder")
+    .option("--model <name>", "which model (when the file has several)")
+    .option("--data <dir>", "folder holding the dataset's files")
+    .option("--backend <name>", "tensorflow, wasm or cpu")
+    .option("--json", "print the result as JSON")
+    .action(async (file: string, o: { weights: string; model?: string; data?: string; backend?: string; json?: boolean }) => {
+      const res = compiled(file);
+      if (!res) return;
+      const rt = await runtime();
+      process.exitCode = await rt.evalCommand({ file, module: res.module, weights: o.weights, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: !!o.json });
+    });
+
+  prog
+    .command("predict")
+    .description("run trained weights on inputs and print one JSON line per sample")
+    .argument("<file>", ".nnet file")
+    .requiredOption("--weights <dir>", "a run folder or a checkpoint folder")
+    .requiredOption("--input <what>", 'a JSON file ({"image": […]} or a list of such objects), or test:N for the first N test samples')
+    .option("--model <name>", "which model (when the file has several)")
+    .option("--data <dir>", "folder holding the dataset's files (for --input test:N)")
+    .option("--backend <name>", "tensorflow, wasm or cpu")
+    .action(async (file: string, o: { weights: string; input: string; model?: string; data?: string; backend?: string }) => {
+      const res = compiled(file);
+      if (!res) return;
+      const rt = await runtime();
+      process.exitCode = await rt.predictCommand({ file, module: res.module, weights: o.weights, input: o.input, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: true });
+    });
+
+  prog
+    .command("plot")
+    .description("render a run's loss and metric curves (its metrics.jsonl) as an SVG file")
+    .argument("<dir>", "a run folder")
+    .option("-o, --out <file>", "where to write the SVG (default: DIR/curves.svg)")
+    .action(async (dir: string, o: { out?: string }) => {
+      const file = path.join(dir, "metrics.jsonl");
+      if (!existsSync(file)) throw new UsageError(`${dir} has no metrics.jsonl (is it a folder written by nnetc train?)`);
+      const { plotSvg, readMetrics } = await import("../../runtime/plot.js");
+      const records = readMetrics(file);
+      if (records.length === 0) throw new UsageError(`${file} holds no epochs yet`);
+      const target = o.out ?? path.join(dir, "curves.svg");
+      writeAtomic(target, plotSvg(records, `${path.basename(path.resolve(dir))}: ${records.length} epoch${records.length === 1 ? "" : "s"}`));
+      process.stdout.write(`wrote ${target}\n`);
+    });
   return prog;
+}
+
+/**
+ * The runtime, loaded only by the commands that need tensors. Found beside this file whether it runs as
+ * dist/compiler/cli/main.js or as the bundle dist/nnetc.mjs.
+ */
+async function runtime(): Promise<typeof import("../../runtime/commands.js")> {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const file = [path.join(here, "runtime/commands.js"), path.join(here, "../../runtime/commands.js")].find((f) => existsSync(f));
+  if (!file) throw new UsageError("the runtime is missing from this installation (dist/runtime); run npm run build");
+  return (await import(pathToFileURL(file).href)) as typeof import("../../runtime/commands.js");
+}
+
+function int(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < (name === "seed" ? 0 : 1)) throw new UsageError(`--${name} needs a${name === "seed" ? " non-negative" : " positive"} integer, got "${v}"`);
+    return n;
+  };
+}
+
+/** Compile for a runtime command: errors are printed and end the command with exit code 1. */
+function compiled(file: string): CompileResult | null {
+  const res = load(file);
+  if (!report(res, false)) {
+    process.stderr.write(`${file}: ${summaryLine(res.diagnostics)}\n`);
+    process.exitCode = 1;
+    return null;
+  }
+  return res;
 }
 
 function plural(n: number, w: string): string {

@@ -253,6 +253,10 @@ function convCommon(c: InferCtx, name: string, dims: 1 | 2, layout: string): { s
   const k = dims === 2 ? pair(c.attrs.kernel!) : [int(c.attrs.kernel!)];
   const st = dims === 2 ? pair(c.attrs.stride!) : [int(c.attrs.stride!)];
   const dl = dims === 2 ? pair(c.attrs.dilation!) : [int(c.attrs.dilation!)];
+  if (st.some((v) => v > 1) && dl.some((v) => v > 1)) {
+    c.diagnostics.push(diag("outOfRange", c.span, { callee: name, name: "stride", value: String(st.join("×")), range: "1 when dilation is above 1 (a dilated convolution cannot also be strided; add a pooling or strided layer after it)" }));
+    return null;
+  }
   const out: Dim[] = [s[0]!];
   for (let i = 0; i < dims; i++) {
     const eff = (k[i]! - 1) * dl[i]! + 1;

@@ -1,0 +1,85 @@
+// Backend selection: the best TensorFlow.js backend present, in the order tensorflow (tfjs-node, or
+// tfjs-node-gpu for CUDA) → wasm (SIMD) → cpu, overridable with --backend. The run says which and why.
+import * as tf from "@tensorflow/tfjs-core";
+// The gradients of tfjs-core's ops are registered by the union package's Node bundle (tfjs-core's own
+// Node bundle leaves them out); importing it also brings the cpu backend.
+import "@tensorflow/tfjs";
+
+export type BackendName = "tensorflow" | "wasm" | "cpu";
+export const BACKENDS: readonly BackendName[] = ["tensorflow", "wasm", "cpu"];
+
+export interface BackendChoice {
+  name: BackendName;
+  /** One line for the user: what runs and why (and how to get something faster). */
+  reason: string;
+}
+
+/** A requested backend that cannot be used: reported with exit code 2. */
+export class BackendError extends Error {}
+
+async function tryNode(): Promise<string | null> {
+  for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    try {
+      await import(pkg);
+      if (tf.findBackend("tensorflow")) return pkg;
+    } catch {
+      // not installed, or its native library is missing: try the next
+    }
+  }
+  return null;
+}
+
+async function tryWasm(): Promise<boolean> {
+  try {
+    await import("@tensorflow/tfjs-backend-wasm");
+    const { registerWasmTrainingKernels } = await import("./kernels/index.js");
+    const { registerMaxPoolGrad } = await import("./kernels/max_pool_grad.js");
+    registerWasmTrainingKernels();
+    registerMaxPoolGrad();
+    return await tf.setBackend("wasm");
+  } catch {
+    return false;
+  }
+}
+
+/** The cpu backend greets Node users with a banner about tfjs-node on first use; we say it ourselves. */
+function quietCpu(): void {
+  const cpu = tf.findBackend("cpu") as unknown as { firstUse?: boolean } | null;
+  if (cpu) cpu.firstUse = false;
+}
+
+/** Pick and initialise a backend. `requested` is --backend; undefined means the best one present. */
+export async function initBackend(requested?: string): Promise<BackendChoice> {
+  if (requested !== undefined && !BACKENDS.includes(requested as BackendName)) {
+    throw new BackendError(`unknown backend "${requested}": choose one of ${BACKENDS.join(", ")}`);
+  }
+  tf.env().set("PROD", true); // no debug checks on every op
+  quietCpu();
+  if (requested === undefined || requested === "tensorflow") {
+    const pkg = await tryNode();
+    if (pkg && (await tf.setBackend("tensorflow"))) {
+      await tf.ready();
+      return { name: "tensorflow", reason: `${requested ? "requested" : "the fastest present"}: native TensorFlow through ${pkg}` };
+    }
+    if (requested === "tensorflow") {
+      throw new BackendError("the tensorflow backend needs @tensorflow/tfjs-node (or -gpu for CUDA) and its native library: npm install @tensorflow/tfjs-node (it downloads libtensorflow while installing)");
+    }
+  }
+  if (requested === undefined || requested === "wasm") {
+    if (await tryWasm()) {
+      await tf.ready();
+      const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT");
+      const threads = tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT");
+      const why = requested ? "requested" : "@tensorflow/tfjs-node is not installed (npm install @tensorflow/tfjs-node for native speed)";
+      return { name: "wasm", reason: `${why}; WebAssembly${simd ? " with SIMD" : ""}, ${threads ? "multithreaded" : "one thread"}` };
+    }
+    if (requested === "wasm") throw new BackendError("the wasm backend could not start (@tensorflow/tfjs-backend-wasm is missing or its .wasm file cannot be loaded)");
+  }
+  await import("@tensorflow/tfjs-backend-cpu");
+  quietCpu();
+  if (!(await tf.setBackend("cpu"))) throw new BackendError("no TensorFlow.js backend could start");
+  await tf.ready();
+  return { name: "cpu", reason: requested ? "requested; plain JavaScript, slow for convolutions" : "neither tfjs-node nor the wasm backend could start; plain JavaScript, slow" };
+}
+
+export { tf };

@@ -1,0 +1,230 @@
+// The runtime's commands (train, eval, predict) as the CLI calls them: options in, printed results and
+// an exit code out. Loaded lazily by the CLI, so commands that need no tensors never load TensorFlow.js.
+import * as tf from "@tensorflow/tfjs-core";
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import type { IRModule } from "../compiler/ir/types.js";
+import { initBackend, BackendError } from "./backend.js";
+import { CheckpointError, decodeSafetensors, latestCheckpoint, readCheckpoint, type HostTensor } from "./checkpoint/index.js";
+import { DataError, loadDataset, type LoadedData } from "./data/index.js";
+import { initWeights } from "./init.js";
+import { run } from "./interpret.js";
+import { DivergedError, evaluate, fingerprint, InterruptedError, loadHostWeights, RunError, train } from "./train.js";
+
+export interface RunCommandOptions {
+  file: string;
+  module: IRModule;
+  model?: string;
+  backend?: string;
+  dataDir?: string;
+  json?: boolean;
+  out?: (s: string) => void;
+  err?: (s: string) => void;
+}
+
+const stdout = (s: string) => process.stdout.write(s);
+const stderr = (s: string) => process.stderr.write(s);
+
+/** Map the runtime's errors to exit codes: user-fixable problems 2, divergence 1, Ctrl-C 130. */
+async function guarded(o: RunCommandOptions, f: () => Promise<number>): Promise<number> {
+  const err = o.err ?? stderr;
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof InterruptedError) {
+      err(`nnetc: ${e.message}\n`);
+      return 130;
+    }
+    if (e instanceof DivergedError) {
+      err(`nnetc: ${e.message}\n`);
+      return 1;
+    }
+    if (e instanceof RunError || e instanceof BackendError || e instanceof DataError || e instanceof CheckpointError) {
+      err(`nnetc: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+async function backend(o: RunCommandOptions): Promise<void> {
+  const b = await initBackend(o.backend);
+  const line = o.json ? JSON.stringify({ event: "backend", backend: b.name, reason: b.reason }) : `backend: ${b.name} (${b.reason})`;
+  (o.json ? o.out ?? stdout : o.err ?? stderr)(line + "\n");
+}
+
+export interface TrainCommandOptions extends RunCommandOptions {
+  epochs?: number;
+  batch?: number;
+  outDir?: string;
+  resume?: boolean;
+  seed?: number;
+}
+
+export async function trainCommand(o: TrainCommandOptions): Promise<number> {
+  return guarded(o, async () => {
+    const out = o.out ?? stdout;
+    const err = o.err ?? stderr;
+    const plan = o.model ? o.module.plans.find((p) => p.model === o.model) : o.module.plans[0];
+    if (!plan) throw new RunError(o.model ? `no training plan for model "${o.model}" in ${o.file}` : `${o.file} has no training plan: add train Model on dataset { … }`);
+    await backend(o);
+    const outDir = o.outDir ?? path.join("runs", plan.model.toLowerCase());
+    const stop = { requested: false };
+    const onSigint = () => {
+      if (stop.requested) process.exit(130);
+      stop.requested = true;
+      err("\nstopping: saving a checkpoint (Ctrl-C again to quit without saving)\n");
+    };
+    process.on("SIGINT", onSigint);
+    const tty = !o.json && !!process.stderr.isTTY;
+    let lastDraw = 0;
+    try {
+      const r = await train({
+        file: o.file,
+        module: o.module,
+        plan: plan.name,
+        dataDir: o.dataDir ?? null,
+        ...(o.epochs !== undefined ? { epochs: o.epochs } : {}),
+        ...(o.batch !== undefined ? { batch: o.batch } : {}),
+        outDir,
+        resume: !!o.resume,
+        ...(o.seed !== undefined ? { seed: o.seed } : {}),
+        json: !!o.json,
+        log: (line) => {
+          if (tty) err("\r\x1b[2K");
+          out(line + "\n");
+        },
+        ...(tty
+          ? {
+              progress: (line: string) => {
+                const now = Date.now();
+                if (now - lastDraw < 100) return;
+                lastDraw = now;
+                err(`\r\x1b[2K${line.slice(0, (process.stderr.columns ?? 120) - 1)}`);
+              },
+            }
+          : {}),
+        stop,
+      });
+      if (tty) err("\r\x1b[2K");
+      if (o.json) out(JSON.stringify({ event: "done", outDir: r.outDir, samplesPerSec: r.samplesPerSec, test: r.test }) + "\n");
+      else {
+        out(`saved ${path.join(r.outDir, "model.safetensors")} (metrics: ${path.join(r.outDir, "metrics.jsonl")})\n`);
+        if (r.test) out(`test ${Object.entries(r.test).map(([k, v]) => `${k} ${v.toFixed(4)}`).join("  ")}\n`);
+      }
+      return 0;
+    } finally {
+      process.off("SIGINT", onSigint);
+    }
+  });
+}
+
+/** Weights and vocabularies of a trained run: DIR/model.safetensors, else the newest checkpoint. */
+function loadTrained(dir: string, fp: string): { weights: Record<string, HostTensor>; vocab?: LoadedData["vocab"]; from: string } {
+  if (!existsSync(dir)) throw new RunError(`--weights ${dir}: no such folder`);
+  const model = path.join(dir, "model.safetensors");
+  if (existsSync(model)) {
+    const { tensors, metadata } = decodeSafetensors(new Uint8Array(readFileSync(model)));
+    if (metadata.fingerprint && metadata.fingerprint !== fp) throw new RunError(`${model} was trained for a different model (its weights do not match this file's layers)`);
+    const info = existsSync(path.join(dir, "model.json")) ? (JSON.parse(readFileSync(path.join(dir, "model.json"), "utf8")) as { vocab?: LoadedData["vocab"] }) : {};
+    return { weights: tensors, ...(info.vocab ? { vocab: info.vocab } : {}), from: model };
+  }
+  const ck = existsSync(path.join(dir, "manifest.json")) ? dir : latestCheckpoint(dir);
+  if (!ck) throw new RunError(`--weights ${dir}: no model.safetensors and no checkpoint in it`);
+  const c = readCheckpoint(ck, { fingerprint: fp });
+  const vocab = (c.state.extra as { vocab?: LoadedData["vocab"] } | undefined)?.vocab;
+  return { weights: c.weights, ...(vocab ? { vocab } : {}), from: ck };
+}
+
+export interface EvalCommandOptions extends RunCommandOptions {
+  weights: string;
+}
+
+export async function evalCommand(o: EvalCommandOptions): Promise<number> {
+  return guarded(o, async () => {
+    const out = o.out ?? stdout;
+    const plan = o.model ? o.module.plans.find((p) => p.model === o.model) : o.module.plans[0];
+    if (!plan) throw new RunError(`${o.file} has no training plan, so there is no test data or metric to evaluate`);
+    const m = o.module.models.find((x) => x.name === plan.model)!;
+    await backend(o);
+    const trained = loadTrained(o.weights, fingerprint(m));
+    const ds = o.module.datasets.find((d) => d.name === plan.dataset)!;
+    const data = await loadDataset(ds, { dataDir: o.dataDir ?? null, baseDir: path.dirname(o.file), seed: 0, ...(trained.vocab ? { vocab: trained.vocab } : {}) });
+    const split = data.test ?? data.train;
+    const weights = initWeights(m.params, () => 0.5);
+    loadHostWeights(weights, trained.weights, trained.from);
+    const r = evaluate(m, plan, weights, split, 256);
+    const res = { split: data.test ? "test" : "train", samples: split.size, loss: r.loss, ...r.metrics };
+    out(o.json ? JSON.stringify(res) + "\n" : `${res.split} (${split.size.toLocaleString("en-US")} samples): ${Object.entries(res).filter(([k]) => k !== "split" && k !== "samples").map(([k, v]) => `${k} ${(v as number).toFixed(4)}`).join("  ")}\n`);
+    return 0;
+  });
+}
+
+export interface PredictCommandOptions extends RunCommandOptions {
+  weights: string;
+  /** A JSON file ({"input": [[…], …]} or a list of {"input": …} objects), or "test" / "test:N". */
+  input: string;
+}
+
+export async function predictCommand(o: PredictCommandOptions): Promise<number> {
+  return guarded(o, async () => {
+    const out = o.out ?? stdout;
+    const m = o.model ? o.module.models.find((x) => x.name === o.model) : o.module.models[0];
+    if (!m) throw new RunError(`${o.file} has no model${o.model ? ` named "${o.model}"` : ""}`);
+    await backend(o);
+    const trained = loadTrained(o.weights, fingerprint(m));
+    const weights = initWeights(m.params, () => 0.5);
+    loadHostWeights(weights, trained.weights, trained.from);
+    let inputs: Record<string, tf.Tensor>;
+    const test = /^test(?::(\d+))?$/.exec(o.input);
+    if (test) {
+      const plan = o.module.plans.find((p) => p.model === m.name);
+      const ds = plan && o.module.datasets.find((d) => d.name === plan.dataset);
+      if (!ds) throw new RunError(`--input ${o.input}: model "${m.name}" has no training plan with a dataset`);
+      const data = await loadDataset(ds, { dataDir: o.dataDir ?? null, baseDir: path.dirname(o.file), seed: 0, ...(trained.vocab ? { vocab: trained.vocab } : {}) });
+      const split = data.test ?? data.train;
+      const n = Math.min(split.size, Number(test[1] ?? 10));
+      const raw = split.batch(Array.from({ length: n }, (_, i) => i));
+      inputs = Object.fromEntries(m.inputs.map((i) => [i.name, tf.tensor(raw[i.name]!.data, raw[i.name]!.shape, raw[i.name]!.dtype)]));
+    } else {
+      if (!existsSync(o.input)) throw new RunError(`--input ${o.input}: no such file (give a JSON file, or test:N for the first N test samples)`);
+      let json: unknown;
+      try {
+        json = JSON.parse(readFileSync(o.input, "utf8"));
+      } catch (e) {
+        throw new RunError(`--input ${o.input}: not valid JSON (${(e as Error).message})`);
+      }
+      const rows = Array.isArray(json) ? json : [json];
+      inputs = {};
+      for (const inp of m.inputs) {
+        const values = rows.flatMap((r) => {
+          const v = (r as Record<string, unknown>)[inp.name];
+          if (v === undefined) throw new RunError(`--input ${o.input}: no value for input "${inp.name}"`);
+          return Array.isArray(v) && Array.isArray(v[0]) && rows.length === 1 ? (v as unknown[]) : [v];
+        });
+        const t = tf.tensor(values as number[], undefined, inp.dtype.startsWith("i") ? "int32" : "float32");
+        const want = inp.shape.slice(1).map((d) => (typeof d === "number" ? d : -1));
+        try {
+          inputs[inp.name] = tf.reshape(t, [-1, ...want]);
+        } catch {
+          throw new RunError(`--input ${o.input}: input "${inp.name}" has shape [${t.shape}] but the model expects [batch, ${inp.shape.slice(1).join(", ")}]`);
+        }
+      }
+    }
+    const res = tf.tidy(() => {
+      const { outputs } = run(m, weights, inputs, { training: false });
+      return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { shape: v.shape, values: v.arraySync() }]));
+    });
+    const n = Object.values(inputs)[0]!.shape[0]!;
+    for (let i = 0; i < n; i++) {
+      const row: Record<string, unknown> = { index: i };
+      for (const [k, v] of Object.entries(res)) {
+        const val = (v.values as unknown[])[i];
+        row[k] = val;
+        if (Array.isArray(val) && typeof val[0] === "number" && v.shape.length === 2) row[`${k}_class`] = (val as number[]).indexOf(Math.max(...(val as number[])));
+      }
+      out(JSON.stringify(row) + "\n");
+    }
+    return 0;
+  });
+}

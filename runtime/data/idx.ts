@@ -1,0 +1,77 @@
+// IDX files (MNIST, Fashion-MNIST): magic 0 0 <type> <ndims>, ndims big-endian uint32 sizes, then the data,
+// big-endian. Gzip is recognized by its magic bytes, not the file name.
+import { readFile } from "node:fs/promises";
+import { promisify } from "node:util";
+import { gunzip } from "node:zlib";
+import type { NumStore } from "./columns.js";
+import { DataError } from "./errors.js";
+
+const gunzipAsync = promisify(gunzip);
+
+const TYPES: Record<number, { name: string; bytes: number; make: (n: number) => NumStore; get: (v: DataView, o: number) => number }> = {
+  0x08: { name: "unsigned byte", bytes: 1, make: (n) => new Uint8Array(n), get: (v, o) => v.getUint8(o) },
+  0x09: { name: "signed byte", bytes: 1, make: (n) => new Int8Array(n), get: (v, o) => v.getInt8(o) },
+  0x0b: { name: "short", bytes: 2, make: (n) => new Int16Array(n), get: (v, o) => v.getInt16(o) },
+  0x0c: { name: "int", bytes: 4, make: (n) => new Int32Array(n), get: (v, o) => v.getInt32(o) },
+  0x0d: { name: "float", bytes: 4, make: (n) => new Float32Array(n), get: (v, o) => v.getFloat32(o) },
+  0x0e: { name: "double", bytes: 8, make: (n) => new Float64Array(n), get: (v, o) => v.getFloat64(o) },
+};
+
+export interface IdxArray {
+  /** All dimensions, the first being the number of samples. */
+  dims: number[];
+  data: NumStore;
+}
+
+export function isGzip(buf: Uint8Array): boolean {
+  return buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b;
+}
+
+/** Parse an (already decompressed) IDX buffer; `file` names it in errors. */
+export function parseIdx(buf: Uint8Array, file: string): IdxArray {
+  const bad = (why: string) => new DataError(`${file} is not a valid IDX file: ${why}`);
+  if (buf.length < 4) throw bad(`it is only ${buf.length} bytes long`);
+  if (buf[0] !== 0 || buf[1] !== 0) {
+    const hex = [...buf.subarray(0, 4)].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+    throw bad(`bad magic number ${hex} (expected 00 00 <type> <dimensions>)`);
+  }
+  const type = TYPES[buf[2]!];
+  if (!type) throw bad(`unknown element type 0x${buf[2]!.toString(16).padStart(2, "0")}`);
+  const ndims = buf[3]!;
+  if (ndims < 1) throw bad("it declares no dimensions");
+  const header = 4 + 4 * ndims;
+  if (buf.length < header) throw bad(`the header needs ${header} bytes but the file has ${buf.length}`);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const dims: number[] = [];
+  for (let i = 0; i < ndims; i++) dims.push(view.getUint32(4 + 4 * i));
+  const count = dims.reduce((a, b) => a * b, 1);
+  const expected = header + count * type.bytes;
+  if (buf.length !== expected) {
+    throw bad(`dimensions [${dims.join(", ")}] of ${type.name}s need ${expected} bytes but the file has ${buf.length}${buf.length < expected ? " (truncated?)" : ""}`);
+  }
+  let data: NumStore;
+  if (type.bytes === 1 && buf[2] === 0x08) data = buf.subarray(header, expected);
+  else {
+    data = type.make(count);
+    for (let i = 0, o = header; i < count; i++, o += type.bytes) data[i] = type.get(view, o);
+  }
+  return { dims, data };
+}
+
+/** Read an IDX file, raw or gzip-compressed. */
+export async function readIdx(file: string): Promise<IdxArray> {
+  let buf: Uint8Array;
+  try {
+    buf = await readFile(file);
+  } catch (e) {
+    throw new DataError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (isGzip(buf)) {
+    try {
+      buf = await gunzipAsync(buf);
+    } catch (e) {
+      throw new DataError(`${file} looks gzip-compressed but cannot be decompressed: ${(e as Error).message}`);
+    }
+  }
+  return parseIdx(buf, file);
+}

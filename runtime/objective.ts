@@ -1,0 +1,243 @@
+// Losses (as tensors, for gradients) and metrics (in plain JavaScript, over a whole split).
+import * as tf from "@tensorflow/tfjs-core";
+import type { IRCall, IRLossTerm } from "../compiler/ir/types.js";
+
+const EPS = 1e-7;
+
+/** Flatten [batch, …, classes] scores to [N, classes] and integer targets to [N]. */
+function classRows(pred: tf.Tensor, target: tf.Tensor): { logits: tf.Tensor2D; onehot: tf.Tensor2D } {
+  const classes = pred.shape[pred.shape.length - 1]!;
+  const logits = tf.reshape(pred, [-1, classes]) as tf.Tensor2D;
+  const onehot = target.dtype === "int32" ? (tf.oneHot(tf.reshape(target, [-1]) as tf.Tensor1D, classes) as tf.Tensor2D) : (tf.reshape(target, [-1, classes]) as tf.Tensor2D);
+  return { logits, onehot: tf.cast(onehot, "float32") };
+}
+
+/** One loss term, averaged over the batch (and over positions, for sequence outputs). */
+export function lossTensor(t: IRLossTerm, pred: tf.Tensor, target: tf.Tensor): tf.Scalar {
+  const a = t.args;
+  switch (t.fn) {
+    case "cross_entropy": {
+      const { logits, onehot } = classRows(pred, target);
+      const classes = logits.shape[1];
+      const s = typeof a.smoothing === "number" ? a.smoothing : 0;
+      const y = s > 0 ? (tf.add(tf.mul(onehot, 1 - s), s / classes) as tf.Tensor2D) : onehot;
+      const logp = a.from_logits === false ? tf.log(tf.clipByValue(logits, EPS, 1)) : tf.logSoftmax(logits);
+      return tf.neg(tf.mean(tf.sum(tf.mul(y, logp), 1))) as tf.Scalar;
+    }
+    case "binary_cross_entropy": {
+      const x = tf.reshape(pred, [-1]);
+      let y = tf.cast(tf.reshape(target, [-1]), "float32") as tf.Tensor1D;
+      const s = typeof a.smoothing === "number" ? a.smoothing : 0;
+      if (s > 0) y = tf.add(tf.mul(y, 1 - s), s / 2) as tf.Tensor1D;
+      if (a.from_logits === false) {
+        const p = tf.clipByValue(x, EPS, 1 - EPS);
+        return tf.neg(tf.mean(tf.add(tf.mul(y, tf.log(p)), tf.mul(tf.sub(1, y), tf.log(tf.sub(1, p)))))) as tf.Scalar;
+      }
+      // max(x, 0) - x·y + log(1 + e^-|x|): stable for large |x|
+      return tf.mean(tf.add(tf.sub(tf.relu(x), tf.mul(x, y)), tf.log1p(tf.exp(tf.neg(tf.abs(x))))));
+    }
+    case "mse":
+      return tf.mean(tf.squaredDifference(tf.reshape(pred, [-1]), tf.cast(tf.reshape(target, [-1]), "float32")));
+    case "mae":
+      return tf.mean(tf.abs(tf.sub(tf.reshape(pred, [-1]), tf.cast(tf.reshape(target, [-1]), "float32"))));
+    case "huber": {
+      const d = typeof a.delta === "number" ? a.delta : 1;
+      const err = tf.abs(tf.sub(tf.reshape(pred, [-1]), tf.cast(tf.reshape(target, [-1]), "float32")));
+      const quad = tf.minimum(err, d);
+      return tf.mean(tf.add(tf.mul(0.5, tf.square(quad)), tf.mul(d, tf.sub(err, quad))));
+    }
+  }
+  throw new Error(`unknown loss ${t.fn}`);
+}
+
+/** Predictions and targets gathered over a split, for metrics. */
+export interface Collected {
+  /** Rows of scores: N × classes (classes = 1 for binary or regression outputs). */
+  scores: Float32Array;
+  classes: number;
+  /** Class ids (classification) or values (regression), one per row times `classes` for regression. */
+  targets: Float32Array;
+  rows: number;
+}
+
+export function collect(pred: tf.Tensor, target: tf.Tensor): Collected {
+  const classes = pred.shape[pred.shape.length - 1] ?? 1;
+  const scores = pred.dataSync() as Float32Array;
+  const rows = scores.length / classes;
+  let t = target.dataSync();
+  if (target.dtype !== "int32" && t.length === scores.length && classes > 1) {
+    // one-hot rows → class ids
+    const ids = new Float32Array(rows);
+    for (let r = 0; r < rows; r++) {
+      let best = 0;
+      for (let c = 1; c < classes; c++) if (t[r * classes + c]! > t[r * classes + best]!) best = c;
+      ids[r] = best;
+    }
+    t = ids;
+  }
+  return { scores: Float32Array.from(scores), classes, targets: Float32Array.from(t), rows };
+}
+
+export function concatCollected(parts: Collected[]): Collected {
+  if (parts.length === 0) return { scores: new Float32Array(0), classes: 1, targets: new Float32Array(0), rows: 0 };
+  const classes = parts[0]!.classes;
+  const rows = parts.reduce((a, p) => a + p.rows, 0);
+  const scores = new Float32Array(rows * classes);
+  const targets = new Float32Array(parts.reduce((a, p) => a + p.targets.length, 0));
+  let o = 0;
+  let ot = 0;
+  for (const p of parts) {
+    scores.set(p.scores, o);
+    targets.set(p.targets, ot);
+    o += p.scores.length;
+    ot += p.targets.length;
+  }
+  return { scores, classes, targets, rows };
+}
+
+/** Predicted class per row: argmax, or score > 0.5 / logit > 0 for a single binary column. */
+function predicted(c: Collected, logits: boolean): Int32Array {
+  const out = new Int32Array(c.rows);
+  for (let r = 0; r < c.rows; r++) {
+    if (c.classes === 1) {
+      out[r] = c.scores[r]! > (logits ? 0 : 0.5) ? 1 : 0;
+      continue;
+    }
+    let best = 0;
+    for (let k = 1; k < c.classes; k++) if (c.scores[r * c.classes + k]! > c.scores[r * c.classes + best]!) best = k;
+    out[r] = best;
+  }
+  return out;
+}
+
+function confusion(c: Collected, pred: Int32Array): { tp: Float64Array; fp: Float64Array; fn: Float64Array; k: number } {
+  const k = Math.max(2, c.classes);
+  const tp = new Float64Array(k);
+  const fp = new Float64Array(k);
+  const fn = new Float64Array(k);
+  for (let r = 0; r < c.rows; r++) {
+    const y = c.targets[r]! | 0;
+    const p = pred[r]!;
+    if (p === y) tp[y]!++;
+    else {
+      fp[p]!++;
+      fn[y]!++;
+    }
+  }
+  return { tp, fp, fn, k };
+}
+
+const safe = (a: number, b: number) => (b === 0 ? 0 : a / b);
+
+function prf(c: Collected, pred: Int32Array, average: string, positive: number, which: "precision" | "recall" | "f1"): number {
+  const { tp, fp, fn, k } = confusion(c, pred);
+  const score = (t: number, f1: number, f2: number) => {
+    const p = safe(t, t + f1);
+    const r = safe(t, t + f2);
+    return which === "precision" ? p : which === "recall" ? r : safe(2 * p * r, p + r);
+  };
+  if (average === "binary") return score(tp[positive]!, fp[positive]!, fn[positive]!);
+  if (average === "micro") {
+    const sum = (a: Float64Array) => a.reduce((x, y) => x + y, 0);
+    return score(sum(tp), sum(fp), sum(fn));
+  }
+  let total = 0;
+  for (let i = 0; i < k; i++) total += score(tp[i]!, fp[i]!, fn[i]!);
+  return total / k;
+}
+
+/** Area under the ROC curve (or average precision for curve: pr) of one score column against a 0/1 label. */
+function auc1(scores: Float64Array, labels: Uint8Array, curve: string): number {
+  const idx = [...scores.keys()].sort((a, b) => scores[b]! - scores[a]!);
+  const pos = labels.reduce((a, b) => a + b, 0);
+  const neg = labels.length - pos;
+  if (pos === 0 || neg === 0) return NaN;
+  if (curve === "pr") {
+    let tp = 0;
+    let ap = 0;
+    idx.forEach((i, rank) => {
+      if (labels[i]) {
+        tp++;
+        ap += tp / (rank + 1);
+      }
+    });
+    return ap / pos;
+  }
+  // Mann–Whitney U with average ranks for ties.
+  const ranks = new Float64Array(scores.length);
+  const asc = [...idx].reverse();
+  for (let i = 0; i < asc.length; ) {
+    let j = i;
+    while (j + 1 < asc.length && scores[asc[j + 1]!] === scores[asc[i]!]) j++;
+    for (let k = i; k <= j; k++) ranks[asc[k]!] = (i + j) / 2 + 1;
+    i = j + 1;
+  }
+  let sum = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i]) sum += ranks[i]!;
+  return (sum - (pos * (pos + 1)) / 2) / (pos * neg);
+}
+
+function auc(c: Collected, curve: string): number {
+  const columns = c.classes === 1 ? [0] : c.classes === 2 ? [1] : [...Array(c.classes).keys()];
+  let total = 0;
+  let counted = 0;
+  for (const col of columns) {
+    const s = new Float64Array(c.rows);
+    const l = new Uint8Array(c.rows);
+    for (let r = 0; r < c.rows; r++) {
+      s[r] = c.scores[r * c.classes + col]!;
+      l[r] = (c.targets[r]! | 0) === (c.classes === 1 ? 1 : col) ? 1 : 0;
+    }
+    const v = auc1(s, l, curve);
+    if (!Number.isNaN(v)) {
+      total += v;
+      counted++;
+    }
+  }
+  return counted ? total / counted : NaN;
+}
+
+/** A metric's name in logs and for monitoring: the function name (accuracy, f1, top_k, …). */
+export function metricName(m: IRCall): string {
+  return m.fn;
+}
+
+export function metricValue(m: IRCall, c: Collected, logits: boolean): number {
+  const a = m.args;
+  switch (m.fn) {
+    case "accuracy": {
+      const p = predicted(c, logits);
+      let ok = 0;
+      for (let r = 0; r < c.rows; r++) if (p[r] === (c.targets[r]! | 0)) ok++;
+      return safe(ok, c.rows);
+    }
+    case "top_k": {
+      const k = Number(a.k ?? 5);
+      let ok = 0;
+      for (let r = 0; r < c.rows; r++) {
+        const y = c.targets[r]! | 0;
+        const sy = c.scores[r * c.classes + y]!;
+        let higher = 0;
+        for (let j = 0; j < c.classes; j++) if (c.scores[r * c.classes + j]! > sy) higher++;
+        if (higher < k) ok++;
+      }
+      return safe(ok, c.rows);
+    }
+    case "precision":
+    case "recall":
+    case "f1":
+      return prf(c, predicted(c, logits), String(a.average ?? "macro"), Number(a.positive ?? 1), m.fn);
+    case "auc":
+      return auc(c, String(a.curve ?? "roc"));
+    case "mse":
+    case "mae": {
+      let s = 0;
+      for (let i = 0; i < c.scores.length; i++) {
+        const d = c.scores[i]! - (c.targets[i] ?? 0);
+        s += m.fn === "mse" ? d * d : Math.abs(d);
+      }
+      return safe(s, c.scores.length);
+    }
+  }
+  throw new Error(`unknown metric ${m.fn}`);
+}

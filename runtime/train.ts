@@ -1,0 +1,397 @@
+// The training loop of a plan: phases (with frozen layers and their own optimizer, rate and schedule),
+// validation, metrics, early stopping with restore-best, checkpoints every epoch, resume, Ctrl-C and
+// NaN handling. Every run writes metrics.jsonl to its output folder.
+import * as tf from "@tensorflow/tfjs-core";
+import { createHash } from "node:crypto";
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import type { IRDataset, IRModel, IRModule, IRPhase, IRPlan } from "../compiler/ir/types.js";
+import { latestCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
+import { loadDataset, subset, type LoadedData, type Split } from "./data/index.js";
+import { Rng, shuffledIndices } from "./data/rng.js";
+import { initWeights } from "./init.js";
+import { run, type Weights } from "./interpret.js";
+import { collect, concatCollected, lossTensor, metricName, metricValue, type Collected } from "./objective.js";
+import { clipGradients, makeOptimizer, Schedule, type Optimizer } from "./optim.js";
+
+/** A problem the user can fix (bad data, refused checkpoint, existing run): exit code 2. */
+export class RunError extends Error {}
+/** Training diverged (NaN or Inf loss): exit code 1, with the last good checkpoint kept. */
+export class DivergedError extends Error {}
+/** Interrupted by Ctrl-C after saving: exit code 130. */
+export class InterruptedError extends Error {}
+
+export interface TrainOptions {
+  file: string;
+  module: IRModule;
+  plan?: string;
+  dataDir: string | null;
+  epochs?: number;
+  batch?: number;
+  outDir: string;
+  resume: boolean;
+  seed?: number;
+  /** Called with one line of human-readable progress, or one JSON object per event with --json. */
+  log: (line: string) => void;
+  json: boolean;
+  /** Live progress on a terminal: called often with one line to overwrite. */
+  progress?: (line: string) => void;
+  /** Set to true (e.g. by a SIGINT handler) to stop at the next step with a checkpoint. */
+  stop?: { requested: boolean };
+}
+
+export interface EpochRecord {
+  phase: string;
+  epoch: number;
+  step: number;
+  lr: number;
+  loss: number;
+  samplesPerSec: number;
+  seconds: number;
+  [metric: string]: number | string;
+}
+
+export interface TrainResult {
+  epochs: EpochRecord[];
+  test: Record<string, number> | null;
+  outDir: string;
+  samplesPerSec: number;
+}
+
+interface Cursor {
+  phase: number;
+  /** Completed epochs within the phase. */
+  epoch: number;
+  /** Completed epochs over all phases. */
+  globalEpoch: number;
+  /** Batches done in the current epoch (non-zero only for a checkpoint taken by Ctrl-C). */
+  batch: number;
+  step: number;
+  /** RNG state at the start of the current epoch, before its shuffle. */
+  epochRng: number[];
+}
+
+const MAX_TRAIN_METRIC_FLOATS = 4_000_000;
+
+/** A fingerprint of the model's weights (names and shapes): a checkpoint only loads into the same model. */
+export function fingerprint(m: IRModel): string {
+  return createHash("sha256").update(JSON.stringify(m.params.map((p) => [p.name, p.shape, p.trainable]))).digest("hex").slice(0, 16);
+}
+
+export function hostWeights(weights: Weights): Record<string, HostTensor> {
+  const out: Record<string, HostTensor> = {};
+  for (const [k, v] of weights) out[k] = { dtype: "F32", shape: v.shape, data: Float32Array.from(v.dataSync() as Float32Array) };
+  return out;
+}
+
+export function loadHostWeights(weights: Weights, host: Record<string, HostTensor>, source: string): void {
+  for (const [k, v] of weights) {
+    const h = host[k];
+    if (!h) throw new RunError(`${source} has no weight "${k}"`);
+    if (h.shape.join(",") !== v.shape.join(",")) throw new RunError(`${source}: weight "${k}" has shape [${h.shape}] but the model needs [${v.shape}]`);
+    v.assign(tf.tensor(h.data as Float32Array, h.shape, "float32"));
+  }
+}
+
+function snapshot(weights: Weights): Map<string, Float32Array> {
+  return new Map([...weights].map(([k, v]) => [k, Float32Array.from(v.dataSync() as Float32Array)]));
+}
+
+function restore(weights: Weights, snap: Map<string, Float32Array>): void {
+  for (const [k, v] of weights) v.assign(tf.tensor(snap.get(k)!, v.shape, "float32"));
+}
+
+/** Tensors for one batch of a split: model inputs and loss targets by field name. */
+function batchTensors(split: Split, idx: ArrayLike<number>): Record<string, tf.Tensor> {
+  const raw = split.batch(idx);
+  const out: Record<string, tf.Tensor> = {};
+  for (const [k, v] of Object.entries(raw)) out[k] = tf.tensor(v.data, v.shape, v.dtype);
+  return out;
+}
+
+function disposeAll(ts: Record<string, tf.Tensor>): void {
+  for (const t of Object.values(ts)) t.dispose();
+}
+
+/** Deterministic dropout seeds from (seed, step): a resumed run draws the same masks. */
+function seeder(seed: number, step: number): () => number {
+  let k = 0;
+  return () => {
+    let h = (seed ^ Math.imul(step + 1, 0x9e3779b1) ^ Math.imul(++k, 0x85ebca6b)) >>> 0;
+    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
+    return h ^ (h >>> 12);
+  };
+}
+
+export interface Evaluation {
+  loss: number;
+  metrics: Record<string, number>;
+}
+
+/** Loss and metrics of the model over a split, in inference mode. */
+export function evaluate(m: IRModel, plan: IRPlan, weights: Weights, split: Split, batch: number): Evaluation {
+  let lossSum = 0;
+  let seen = 0;
+  const parts = new Map<string, Collected[]>();
+  for (let start = 0; start < split.size; start += batch) {
+    const idx = Array.from({ length: Math.min(batch, split.size - start) }, (_, i) => start + i);
+    const data = batchTensors(split, idx);
+    tf.tidy(() => {
+      const { outputs } = run(m, weights, data, { training: false });
+      let l = tf.scalar(0);
+      for (const t of plan.loss) l = tf.add(l, tf.mul(lossTensor(t, outputs[t.prediction]!, data[t.target]!), t.weight));
+      lossSum += l.dataSync()[0]! * idx.length;
+      for (const mt of plan.metrics) {
+        const key = `${String(mt.args.prediction)}|${String(mt.args.target)}`;
+        if (!parts.has(key)) parts.set(key, []);
+        parts.get(key)!.push(collect(outputs[String(mt.args.prediction)]!, data[String(mt.args.target)]!));
+      }
+    });
+    disposeAll(data);
+    seen += idx.length;
+  }
+  const joined = new Map([...parts].map(([k, v]) => [k, concatCollected(v)]));
+  const logits = plan.loss[0]?.args.from_logits !== false;
+  const metrics: Record<string, number> = {};
+  for (const mt of plan.metrics) metrics[metricName(mt)] = metricValue(mt, joined.get(`${String(mt.args.prediction)}|${String(mt.args.target)}`)!, logits);
+  return { loss: seen ? lossSum / seen : NaN, metrics };
+}
+
+function fmt(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  return Math.abs(x) >= 100 ? x.toFixed(1) : Math.abs(x) >= 0.001 || x === 0 ? x.toFixed(4) : x.toExponential(2);
+}
+
+/** Train a plan end to end. */
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const plan = o.plan ? o.module.plans.find((p) => p.name === o.plan) : o.module.plans[0];
+  if (!plan) throw new RunError(o.plan ? `no training plan for model "${o.plan}"` : `${o.file} has no training plan (train Model on dataset { … })`);
+  const model = o.module.models.find((m) => m.name === plan.model)!;
+  const datasets = new Map(o.module.datasets.map((d) => [d.name, d]));
+  const fp = fingerprint(model);
+  const ckptDir = path.join(o.outDir, "checkpoints");
+  const metricsFile = path.join(o.outDir, "metrics.jsonl");
+
+  // An existing run is never overwritten: continue it with --resume, or choose another --out.
+  const previous = existsSync(ckptDir) ? latestCheckpoint(o.outDir) : null;
+  if (previous && !o.resume) throw new RunError(`${o.outDir} already holds a training run (${path.basename(previous)}); continue it with --resume, or pass --out DIR for a new one`);
+  if (o.resume && !previous) throw new RunError(`--resume: ${o.outDir} has no checkpoint to resume from`);
+  mkdirSync(o.outDir, { recursive: true });
+
+  const ckpt = previous ? readCheckpoint(previous, { fingerprint: fp }) : null;
+  const extra = (ckpt?.state.extra ?? {}) as { seed?: number; cursor?: Cursor; best?: unknown; vocab?: LoadedData["vocab"]; schedule?: Schedule["state"] };
+  const seed = extra.seed ?? o.seed ?? plan.seed ?? Math.floor(Math.random() * 2 ** 31);
+
+  // Data: the plan's dataset, and any other dataset a phase trains on.
+  const loaded = new Map<string, LoadedData>();
+  const loadData = async (ds: IRDataset) => {
+    if (!loaded.has(ds.name)) {
+      loaded.set(ds.name, await loadDataset(ds, { dataDir: o.dataDir, baseDir: path.dirname(o.file), seed, ...(extra.vocab ? { vocab: extra.vocab } : {}), log: (m) => o.log(o.json ? JSON.stringify({ event: "note", message: m }) : m) }));
+    }
+    return loaded.get(ds.name)!;
+  };
+  const main = await loadData(datasets.get(plan.dataset)!);
+  for (const n of main.notes) o.log(o.json ? JSON.stringify({ event: "note", message: n }) : `note: ${n}`);
+
+  // A seeded validation split held out from the training data (the same on resume).
+  const splitFor = (d: LoadedData) => {
+    if (plan.validation <= 0) return { train: d.train, val: null as Split | null };
+    const order = shuffledIndices(d.train.size, new Rng(seed ^ 0x5eed));
+    const nVal = Math.max(1, Math.round(d.train.size * plan.validation));
+    return { train: subset(d.train, order.subarray(nVal)), val: subset(d.train, order.subarray(0, nVal)) };
+  };
+
+  const rng = new Rng(seed);
+  const weights = initWeights(model.params, () => rng.next());
+  if (ckpt) loadHostWeights(weights, ckpt.weights, previous!);
+  const names = new Map([...weights].map(([k, v]) => [v, k]));
+  const paramByName = new Map(model.params.map((p) => [p.name, p]));
+
+  let cursor: Cursor = extra.cursor ?? { phase: 0, epoch: 0, globalEpoch: 0, batch: 0, step: 0, epochRng: rng.state() };
+  if (ckpt && (ckpt.state.rng as number[] | undefined)) Object.assign(rng, Rng.from(ckpt.state.rng as number[]));
+
+  // metrics.jsonl keeps exactly the epochs the checkpoint has: a resumed run continues the same curve.
+  const history: EpochRecord[] = [];
+  if (existsSync(metricsFile)) {
+    for (const line of readFileSync(metricsFile, "utf8").split("\n")) {
+      if (!line.trim()) continue;
+      try {
+        const r = JSON.parse(line) as EpochRecord;
+        if (typeof r.epoch === "number" && r.epoch <= cursor.globalEpoch) history.push(r);
+      } catch {
+        /* a line cut by a crash */
+      }
+    }
+  }
+  writeFileAtomic(metricsFile, history.map((r) => JSON.stringify(r) + "\n").join(""));
+
+  let totalSamples = 0;
+  let totalSeconds = 0;
+  const save = (data: { optimizer: Optimizer; schedule: Schedule; best: unknown }) => {
+    const slots = data.optimizer.slots(names);
+    const optimizer: Record<string, HostTensor> = {};
+    for (const [k, v] of Object.entries(slots)) optimizer[k] = { dtype: "F32", shape: v.shape, data: Float32Array.from(v.dataSync() as Float32Array) };
+    slots.step?.dispose();
+    writeCheckpoint(
+      o.outDir,
+      {
+        weights: hostWeights(weights),
+        optimizer,
+        state: { step: cursor.step, epoch: cursor.globalEpoch, phase: plan.phases[cursor.phase]?.name ?? null, schedule: data.schedule.state, dataCursor: { batch: cursor.batch }, rng: rng.state(), fingerprint: fp, extra: { seed, cursor, best: data.best, vocab: main.vocab, schedule: data.schedule.state } },
+      },
+      { keep: plan.checkpoint.keep },
+    );
+  };
+
+  for (let pi = cursor.phase; pi < plan.phases.length; pi++) {
+    const phase: IRPhase = plan.phases[pi]!;
+    const data = splitFor(await loadData(datasets.get(phase.dataset)!));
+    const epochs = o.epochs ?? phase.epochs;
+    const batch = o.batch ?? phase.batch;
+    const frozen = new Set(phase.frozenLayers);
+    const trainable = model.params.filter((p) => p.trainable && !frozen.has(p.layer)).map((p) => weights.get(p.name)!);
+    const stepsPerEpoch = Math.max(1, Math.ceil(data.train.size / batch));
+    const optimizer = makeOptimizer(phase.optimizer, phase.weightDecay, (v) => /(kernel|embeddings)$/.test(paramByName.get(names.get(v)!)?.role ?? ""));
+    const schedule = new Schedule(phase.schedule, Number(phase.optimizer.args.lr ?? 1e-3), stepsPerEpoch, epochs);
+    const resuming = ckpt && pi === cursor.phase && (cursor.epoch > 0 || cursor.batch > 0);
+    if (resuming) {
+      optimizer.load(Object.fromEntries(Object.entries(ckpt!.optimizer).map(([k, v]) => [k, { shape: v.shape, data: v.data as Float32Array }])), names);
+      if (extra.schedule) schedule.state = extra.schedule;
+    }
+    const es = phase.earlyStop;
+    let best = (resuming ? (extra.best as { value: number; epoch: number; wait: number } | undefined) : undefined) ?? { value: NaN, epoch: -1, wait: 0 };
+    let bestWeights: Map<string, Float32Array> | null = es?.restoreBest && resuming && Number.isFinite(best.value) ? snapshot(weights) : null;
+    if (o.json) o.log(JSON.stringify({ event: "phase", phase: phase.name, epochs, batch, frozen: phase.frozenLayers.length, trainableWeights: trainable.length }));
+    else if (plan.phases.length > 1 || frozen.size) o.log(`phase ${phase.name}: ${epochs} epoch${epochs === 1 ? "" : "s"}, batch ${batch}${frozen.size ? `, ${frozen.size} layer${frozen.size === 1 ? "" : "s"} frozen` : ""}`);
+    let stopped = false;
+
+    for (let ep = cursor.epoch; ep < epochs && !stopped; ep++) {
+      // The epoch's order comes from the RNG state saved at its start, so a resumed epoch replays it.
+      if (cursor.batch === 0) cursor.epochRng = rng.state();
+      const order = shuffledIndices(data.train.size, Rng.from(cursor.epochRng));
+      const t0 = performance.now();
+      let lossSum = 0;
+      let lossCount = 0;
+      const trainParts: Collected[] = [];
+      let lr = 0;
+      for (let b = cursor.batch; b < stepsPerEpoch; b++) {
+        if (o.stop?.requested) {
+          cursor.batch = b;
+          save({ optimizer, schedule, best });
+          throw new InterruptedError(`interrupted: saved a checkpoint at epoch ${cursor.globalEpoch + 1}, batch ${b} of ${stepsPerEpoch}; continue with --resume`);
+        }
+        const idx = order.subarray(b * batch, Math.min((b + 1) * batch, data.train.size));
+        const inputs = batchTensors(data.train, idx);
+        lr = schedule.lr(ep * stepsPerEpoch + b);
+        let updates: [tf.Variable, tf.Tensor][] = [];
+        let kept: Record<string, tf.Tensor> = {};
+        const lossValue = tf.tidy(() => {
+          const { value, grads } = tf.variableGrads(() => {
+            const r = run(model, weights, inputs, { training: true, frozen, seed: seeder(seed, cursor.step) });
+            updates = r.updates;
+            let total = tf.scalar(0);
+            for (const t of plan.loss) total = tf.add(total, tf.mul(lossTensor(t, r.outputs[t.prediction]!, inputs[t.target]!), t.weight));
+            kept = Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, tf.keep(v)]));
+            return total as tf.Scalar;
+          }, trainable);
+          const list = trainable.map((v) => grads[v.name]!);
+          optimizer.step(trainable, clipGradients(list, phase.clip), lr);
+          return value.dataSync()[0]!;
+        });
+        for (const [v, t] of updates) {
+          v.assign(t);
+          t.dispose();
+        }
+        if (!Number.isFinite(lossValue)) {
+          disposeAll(kept);
+          disposeAll(inputs);
+          throw new DivergedError(
+            `the loss became ${lossValue} at epoch ${cursor.globalEpoch + 1}, step ${b + 1} (global step ${cursor.step + 1}); training stopped and the last good checkpoint is kept in ${ckptDir}. ` +
+              `Try a lower learning rate (now ${lr.toExponential(2)}), gradient clipping (clip norm: 1.0), or check the data for NaN values.`,
+          );
+        }
+        lossSum += lossValue * idx.length;
+        lossCount += idx.length;
+        const first = plan.loss[0];
+        if (plan.metrics.length && first && kept[first.prediction] && kept[first.prediction]!.size <= MAX_TRAIN_METRIC_FLOATS / stepsPerEpoch) {
+          trainParts.push(collect(kept[first.prediction]!, inputs[first.target]!));
+        }
+        disposeAll(kept);
+        disposeAll(inputs);
+        cursor.step++;
+        cursor.batch = b + 1;
+        if (o.progress) {
+          const secs = (performance.now() - t0) / 1000;
+          const rate = lossCount / Math.max(secs, 1e-9);
+          const done = (b + 1) / stepsPerEpoch;
+          const width = 24;
+          const bar = "=".repeat(Math.floor(done * width)).padEnd(width, " ");
+          const eta = ((stepsPerEpoch - b - 1) * batch) / Math.max(rate, 1e-9);
+          o.progress(`epoch ${cursor.globalEpoch + 1} [${bar}] ${b + 1}/${stepsPerEpoch}  loss ${fmt(lossSum / lossCount)}  ${Math.round(rate).toLocaleString("en-US")} samples/s  ETA ${eta.toFixed(0)}s`);
+        }
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      totalSamples += lossCount;
+      totalSeconds += seconds;
+      cursor.batch = 0;
+      cursor.epoch = ep + 1;
+      cursor.globalEpoch++;
+
+      const record: EpochRecord = { phase: phase.name, epoch: cursor.globalEpoch, step: cursor.step, lr, loss: lossSum / Math.max(lossCount, 1), samplesPerSec: lossCount / Math.max(seconds, 1e-9), seconds };
+      if (trainParts.length && plan.loss[0]) {
+        const joined = concatCollected(trainParts);
+        const logits = plan.loss[0].args.from_logits !== false;
+        for (const mt of plan.metrics) if (mt.args.prediction === plan.loss[0].prediction && mt.args.target === plan.loss[0].target) record[metricName(mt)] = metricValue(mt, joined, logits);
+      }
+      if (data.val) {
+        const v = evaluate(model, plan, weights, data.val, Math.max(batch, 256));
+        record.val_loss = v.loss;
+        for (const [k, x] of Object.entries(v.metrics)) record[`val_${k}`] = x;
+      }
+      history.push(record);
+      appendFileSync(metricsFile, JSON.stringify(record) + "\n");
+      if (o.json) o.log(JSON.stringify({ event: "epoch", ...record }));
+      else {
+        const parts = Object.entries(record)
+          .filter(([k]) => !["phase", "epoch", "step", "lr", "samplesPerSec", "seconds"].includes(k))
+          .map(([k, x]) => `${k} ${fmt(x as number)}`);
+        o.log(`epoch ${cursor.globalEpoch}${plan.phases.length > 1 ? ` (${phase.name} ${ep + 1}/${epochs})` : `/${epochs}`}  ${parts.join("  ")}  lr ${lr.toExponential(1)}  ${Math.round(record.samplesPerSec).toLocaleString("en-US")} samples/s  ${seconds.toFixed(1)}s`);
+      }
+
+      // Schedules and early stopping look at the monitored quantity.
+      if (schedule.monitor) schedule.endEpoch(record[schedule.monitor] as number | undefined, /accuracy|f1|auc|precision|recall|top_k/.test(schedule.monitor) ? "max" : "min");
+      if (es) {
+        const value = record[es.monitor] as number | undefined;
+        const improved = value !== undefined && Number.isFinite(value) && (!Number.isFinite(best.value) || (es.mode === "min" ? value < best.value - es.minDelta : value > best.value + es.minDelta));
+        if (improved) {
+          best = { value: value!, epoch: cursor.globalEpoch, wait: 0 };
+          if (es.restoreBest) bestWeights = snapshot(weights);
+        } else if (++best.wait > es.patience) {
+          stopped = true;
+          o.log(o.json ? JSON.stringify({ event: "early_stop", monitor: es.monitor, best: best.value, bestEpoch: best.epoch }) : `early stopping: ${es.monitor} has not improved for ${es.patience + 1} epochs (best ${fmt(best.value)} at epoch ${best.epoch})`);
+        }
+      }
+      if (stopped || cursor.epoch % plan.checkpoint.every === 0 || cursor.epoch === epochs) save({ optimizer, schedule, best });
+    }
+    if (es?.restoreBest && bestWeights) {
+      restore(weights, bestWeights);
+      o.log(o.json ? JSON.stringify({ event: "restore_best", epoch: best.epoch, [es.monitor]: best.value }) : `restored the weights of epoch ${best.epoch} (${es.monitor} ${fmt(best.value)})`);
+    }
+    optimizer.dispose();
+    cursor = { phase: pi + 1, epoch: 0, globalEpoch: cursor.globalEpoch, batch: 0, step: cursor.step, epochRng: rng.state() };
+  }
+
+  // The final model, beside the checkpoints: what eval, predict and deployment read.
+  const { encodeSafetensors } = await import("./checkpoint/index.js");
+  writeFileAtomic(path.join(o.outDir, "model.safetensors"), encodeSafetensors(hostWeights(weights), { format: "nnetc", model: model.name, fingerprint: fp }));
+  writeFileAtomic(path.join(o.outDir, "model.json"), JSON.stringify({ model: model.name, fingerprint: fp, source: path.resolve(o.file), seed, vocab: main.vocab }, null, 2) + "\n");
+
+  let test: Record<string, number> | null = null;
+  if (main.test) {
+    const r = evaluate(model, plan, weights, main.test, 256);
+    test = { loss: r.loss, ...r.metrics };
+    writeFileAtomic(path.join(o.outDir, "test.json"), JSON.stringify(test, null, 2) + "\n");
+  }
+  for (const w of weights.values()) w.dispose();
+  return { epochs: history, test, outDir: o.outDir, samplesPerSec: totalSeconds > 0 ? totalSamples / totalSeconds : 0 };
+}
