@@ -34,8 +34,10 @@ async function tryWasm(): Promise<boolean> {
     await import("@tensorflow/tfjs-backend-wasm");
     const { registerWasmTrainingKernels } = await import("./kernels/index.js");
     const { registerMaxPoolGrad } = await import("./kernels/max_pool_grad.js");
+    const { registerConv2DBackpropInput } = await import("./kernels/conv2d_backprop_input.js");
     registerWasmTrainingKernels();
     registerMaxPoolGrad();
+    registerConv2DBackpropInput();
     return await tf.setBackend("wasm");
   } catch {
     return false;

@@ -1,7 +1,8 @@
-// A correct MaxPoolGrad for the wasm backend. tfjs-backend-wasm 4.22's own kernel drops gradients for
-// windows that are not square (e.g. the [1, k] windows of 1-D pooling), so training a text CNN on wasm
-// silently learns from wrong gradients. This one routes each output gradient to the first maximum of its
-// window, as the cpu backend does.
+// A correct and faster MaxPoolGrad for the wasm backend. tfjs-backend-wasm 4.22's own kernel drops
+// gradients for windows that are not square (e.g. the [1, k] windows of 1-D pooling), so a text CNN on
+// wasm silently learned from wrong gradients, and it took a quarter of a CNN training step. This one
+// routes each output gradient to the first maximum of its window, as the cpu backend does, scanning
+// channels innermost.
 import * as tf from "@tensorflow/tfjs-core";
 import type { KernelArgs, WasmBackend } from "./wasm_ops.js";
 
@@ -13,37 +14,42 @@ function maxPoolGradWasm(args: KernelArgs): tf.TensorInfo {
   const { batchSize, inHeight, inWidth, inChannels: ch, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth } = info;
   const top = info.padInfo.top;
   const left = info.padInfo.left;
+  // Allocate the output first: allocating can grow the heap, which invalidates earlier views of it.
+  const out = backend.makeOutput(input.shape, "float32");
+  const acc = backend.typedArrayFromHeap(out) as Float32Array;
+  acc.fill(0);
   const x = backend.typedArrayFromHeap(input) as Float32Array;
   const g = backend.typedArrayFromHeap(dy) as Float32Array;
-  const acc = new Float32Array(batchSize * inHeight * inWidth * ch);
+  // Channels are innermost (NHWC): scan each window position across all channels at once.
+  const best = new Float32Array(ch);
+  const at = new Int32Array(ch);
   for (let b = 0; b < batchSize; b++) {
     for (let oh = 0; oh < outHeight; oh++) {
       const h0 = oh * strideHeight - top;
       for (let ow = 0; ow < outWidth; ow++) {
         const w0 = ow * strideWidth - left;
-        for (let c = 0; c < ch; c++) {
-          let best = -Infinity;
-          let at = -1;
-          for (let fh = 0; fh < filterHeight; fh++) {
-            const h = h0 + fh;
-            if (h < 0 || h >= inHeight) continue;
-            for (let fw = 0; fw < filterWidth; fw++) {
-              const w = w0 + fw;
-              if (w < 0 || w >= inWidth) continue;
-              const i = ((b * inHeight + h) * inWidth + w) * ch + c;
-              if (x[i]! > best || at < 0) {
-                best = x[i]!;
-                at = i;
+        at.fill(-1);
+        for (let fh = 0; fh < filterHeight; fh++) {
+          const h = h0 + fh;
+          if (h < 0 || h >= inHeight) continue;
+          for (let fw = 0; fw < filterWidth; fw++) {
+            const w = w0 + fw;
+            if (w < 0 || w >= inWidth) continue;
+            const base = ((b * inHeight + h) * inWidth + w) * ch;
+            for (let c = 0; c < ch; c++) {
+              const v = x[base + c]!;
+              if (at[c]! < 0 || v > best[c]!) {
+                best[c] = v;
+                at[c] = base + c;
               }
             }
           }
-          if (at >= 0) acc[at] += g[((b * outHeight + oh) * outWidth + ow) * ch + c]!;
         }
+        const gBase = ((b * outHeight + oh) * outWidth + ow) * ch;
+        for (let c = 0; c < ch; c++) if (at[c]! >= 0) acc[at[c]!] += g[gBase + c]!;
       }
     }
   }
-  const out = backend.makeOutput(input.shape, "float32");
-  backend.typedArrayFromHeap(out).set(acc);
   return out;
 }
 
@@ -52,5 +58,5 @@ export function registerMaxPoolGrad(): void {
   const existing = tf.getKernel(tf.MaxPoolGrad, "wasm");
   if (existing?.kernelFunc === (maxPoolGradWasm as unknown)) return;
   if (existing) tf.unregisterKernel(tf.MaxPoolGrad, "wasm");
-  tf.registerKernel({ kernelName: tf.MaxPoolGrad, backendName: "wasm", kernelFunc: maxPoolGradWasm as unknown as tf.KernelFunc });
+  tf.registerKernel({ kernelName: tf.MaxPoolGrad, backendName: "wasm", kernelFunc: maxPoolGradWasm as unknown as tf.KernelFunc, ...(existing?.setupFunc ? { setupFunc: existing.setupFunc } : {}) });
 }

@@ -1,0 +1,104 @@
+// npm run bench:train — training speed of our runtime beside the peers, in one run on one machine:
+// samples/s for one epoch of Fashion-MNIST, batch 128, Adam 1e-3, for the MLP and the CNN, against the
+// same model hand-written in tfjs-layers (same backend) and in PyTorch on the CPU (../shared/peers).
+// Prints medians of --repeats runs and the ratios. A benchmark, not a test: nothing is asserted.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const PEERS = [path.join(ROOT, "../shared/peers"), path.join(ROOT, "shared/peers")].find((p) => existsSync(p));
+const args = process.argv.slice(2);
+const opt = (name: string, d: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1]! : d;
+};
+const REPEATS = Number(opt("repeats", "3"));
+const BACKEND = opt("backend", "wasm");
+const MODELS = opt("models", "mlp,cnn").split(",");
+const CPU_PEER_SAMPLES = Number(opt("cpu-peer-samples", "1024"));
+
+function median(xs: number[]): number {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)]! : NaN;
+}
+
+function sh(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}): { out: string; ok: boolean } {
+  const r = spawnSync(cmd, argv, { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8", maxBuffer: 64 << 20 });
+  return { out: `${r.stdout ?? ""}${r.stderr ?? ""}`, ok: r.status === 0 };
+}
+
+/** Our runtime: one epoch on the full training set (no validation split), samples/s of the training loop. */
+function ours(model: string): number {
+  const file = path.join(ROOT, "models", model === "mlp" ? "mlp.nnet" : "fashion_cnn.nnet");
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "nnetc-bench-"));
+  try {
+    // The zoo plans hold out 10% for validation; the peers train on all 60k, so does this copy.
+    const src = readFileSync(file, "utf8").replace(/\n\s*validation\s+[\d.]+/, "").replace(/\n\s*early_stop[^\n]*/, "").replace(/\n\s*schedule[^\n]*/, "");
+    const copy = path.join(path.dirname(file), `.bench-${model}-${process.pid}.nnet`);
+    writeFileSync(copy, src);
+    try {
+      const r = sh(process.execPath, [path.join(ROOT, "dist/nnetc.mjs"), "train", copy, "--backend", BACKEND, "--epochs", "1", "--batch", "128", "--out", path.join(tmp, "run"), "--json", "--seed", "1"]);
+      const line = r.out.split("\n").find((l) => l.includes('"event":"epoch"'));
+      if (!line) {
+        console.log(`  ours failed:\n${r.out.slice(-2000)}`);
+        return NaN;
+      }
+      return (JSON.parse(line) as { samplesPerSec: number }).samplesPerSec;
+    } finally {
+      rmSync(copy, { force: true });
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function tfjsPeer(model: string, backend: string, n?: number): { rate: number; note: string } {
+  if (!PEERS) return { rate: NaN, note: "no ../shared/peers" };
+  const r = sh(process.execPath, [path.join(PEERS, "tfjs_fmnist.js"), model, backend, ...(n ? [String(n)] : [])], { NODE_PATH: path.join(ROOT, "node_modules") });
+  const m = /samples_per_s=(\d+)/.exec(r.out);
+  if (m) return { rate: Number(m[1]), note: "" };
+  const fail = /fit failed: ([^\n]*)/.exec(r.out);
+  return { rate: NaN, note: fail ? `fails: ${fail[1]}` : `failed: ${r.out.trim().split("\n").slice(-1)[0]}` };
+}
+
+function torchPeer(model: string): { rate: number; note: string } {
+  if (!PEERS) return { rate: NaN, note: "no ../shared/peers" };
+  const env: NodeJS.ProcessEnv = { OMP_NUM_THREADS: "2" };
+  const clean = { ...process.env, ...env };
+  delete clean.OPENBLAS_CORETYPE;
+  delete clean.OPENBLAS_L2_SIZE;
+  const r = spawnSync("/usr/bin/python3", [path.join(PEERS, "torch_fmnist.py"), model], { cwd: ROOT, env: clean, encoding: "utf8" });
+  const m = /samples_per_s=(\d+)/.exec(`${r.stdout}${r.stderr}`);
+  return m ? { rate: Number(m[1]), note: "" } : { rate: NaN, note: `unavailable (${`${r.stderr ?? ""}`.trim().split("\n").slice(-1)[0] || "python3-torch not installed"})` };
+}
+
+const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "—");
+const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "—");
+
+console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}; backend ${BACKEND}; medians of ${REPEATS} run(s)`);
+for (const model of MODELS) {
+  const o: number[] = [];
+  const t: number[] = [];
+  const p: number[] = [];
+  let tNote = "";
+  let pNote = "";
+  for (let i = 0; i < REPEATS; i++) {
+    o.push(ours(model));
+    const tr = tfjsPeer(model, BACKEND);
+    t.push(tr.rate);
+    tNote = tr.note;
+    const pr = torchPeer(model);
+    p.push(pr.rate);
+    pNote = pr.note;
+    console.log(`  ${model} run ${i + 1}: ours ${fmt(o[i]!)}, tfjs-layers ${fmt(t[i]!)}${tr.note ? ` (${tr.note})` : ""}, pytorch ${fmt(p[i]!)}${pr.note ? ` (${pr.note})` : ""}`);
+  }
+  const [mo, mt, mp] = [median(o), median(t), median(p)];
+  console.log(`${model}: ours ${fmt(mo)} samples/s | tfjs-layers ${BACKEND} ${fmt(mt)}${tNote ? ` (${tNote})` : ""} → ${ratio(mo, mt)} | pytorch cpu ${fmt(mp)}${pNote ? ` (${pNote})` : ""} → ${ratio(mo, mp)}`);
+  if (!Number.isFinite(mt) && BACKEND === "wasm") {
+    const cpu = tfjsPeer(model, "cpu", CPU_PEER_SAMPLES);
+    console.log(`${model}: tfjs-layers cpu (${CPU_PEER_SAMPLES} samples) ${fmt(cpu.rate)} samples/s${cpu.note ? ` (${cpu.note})` : ""} → ours ${ratio(mo, cpu.rate)}`);
+  }
+}
