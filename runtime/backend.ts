@@ -35,7 +35,9 @@ async function tryWasm(): Promise<boolean> {
     const { registerWasmTrainingKernels } = await import("./kernels/index.js");
     const { registerMaxPoolGrad } = await import("./kernels/max_pool_grad.js");
     const { registerConv2DBackpropInput } = await import("./kernels/conv2d_backprop_input.js");
+    const { registerTransposedMatMul } = await import("./kernels/batch_matmul.js");
     registerWasmTrainingKernels();
+    registerTransposedMatMul();
     registerMaxPoolGrad();
     registerConv2DBackpropInput();
     return await tf.setBackend("wasm");
