@@ -36,8 +36,10 @@ async function tryWasm(): Promise<boolean> {
     const { registerMaxPoolGrad } = await import("./kernels/max_pool_grad.js");
     const { registerConv2DBackpropInput } = await import("./kernels/conv2d_backprop_input.js");
     const { registerTransposedMatMul } = await import("./kernels/batch_matmul.js");
+    const { registerFastSlicing } = await import("./kernels/slice.js");
     registerWasmTrainingKernels();
     registerTransposedMatMul();
+    registerFastSlicing();
     registerMaxPoolGrad();
     registerConv2DBackpropInput();
     return await tf.setBackend("wasm");

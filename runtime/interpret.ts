@@ -155,8 +155,11 @@ function recurrent(c: Ctx, kind: "lstm" | "gru"): tf.Tensor {
     const outs: tf.Tensor2D[] = [];
     const order = [...Array(steps).keys()];
     if (reverse) order.reverse();
+    // One split of the time-major projections, not a slice per step: each slice's gradient would be a
+    // full-size padded tensor (O(steps²) memory). Time-major pieces are contiguous.
+    const perStep = tf.split(tf.transpose(proj, [1, 0, 2]), steps, 0).map((t) => tf.reshape(t, [batch, -1]) as tf.Tensor2D);
     for (const t of order) {
-      const xt = tf.squeeze(tf.slice(proj, [0, t, 0], [batch, 1, -1]), [1]) as tf.Tensor2D;
+      const xt = perStep[t]!;
       if (kind === "lstm") {
         const z = tf.add(tf.add(xt, tf.matMul(h, rec)), bias);
         const [i, f, g, o] = tf.split(z, 4, 1) as tf.Tensor2D[];
