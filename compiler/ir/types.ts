@@ -86,6 +86,8 @@ export interface IRDataset {
   test: IRCall | null;
   fields: IRField[];
   split: Record<string, AttrValue>;
+  /** Keep only samples whose integer field `field` is one of `values` (e.g. five of ten classes). */
+  filter: { field: string; values: number[] } | null;
 }
 
 export interface IRLossTerm {

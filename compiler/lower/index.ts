@@ -658,7 +658,7 @@ export class Lowering {
 
   dataset(d: Extract<Decl, { kind: "dataset" }>): IRDataset {
     const settings = this.settings(d.settings, "dataset");
-    const ds: IRDataset = { name: d.name.name, ...(d.doc ? { doc: d.doc } : {}), span: this.irSpan(d.name.span), source: null, test: null, fields: [], split: {} };
+    const ds: IRDataset = { name: d.name.name, ...(d.doc ? { doc: d.doc } : {}), span: this.irSpan(d.name.span), source: null, test: null, fields: [], split: {}, filter: null };
     const src = settings.get("source");
     if (src) ds.source = this.call(src, SOURCES, "source");
     else this.diagnostics.push(diag("missingSetting", d.name.span, { where: `dataset "${d.name.name}"`, name: "source", example: SETTINGS.source!.example }));
@@ -666,6 +666,8 @@ export class Lowering {
     if (test) ds.test = this.call(test, SOURCES, "source");
     const split = settings.get("split");
     if (split) ds.split = bindArgs("split", SETTINGS.split!.sig!, this.planArgs(split.args), split.span, this.diagnostics) ?? {};
+    const filter = settings.get("filter");
+    const filterArgs = filter ? bindArgs("filter", SETTINGS.filter!.sig!, this.planArgs(filter.args), filter.span, this.diagnostics) : null;
     const columns = ds.source ? SOURCES[ds.source.fn]?.columns ?? null : null;
     const fieldNames = new Set<string>();
     for (const fd of d.fields) {
@@ -676,6 +678,13 @@ export class Lowering {
       fieldNames.add(fd.name.name);
       const field = this.field(fd, columns, ds.source?.fn ?? "the");
       if (field) ds.fields.push(field);
+    }
+    if (filter && filterArgs) {
+      const name = String(filterArgs.field);
+      const f = ds.fields.find((x) => x.name === name);
+      if (!f) this.diagnostics.push(diag("unknownTensorRef", filter.args[0]?.value.span ?? filter.span, { name, outputs: "", fields: ds.fields.map((x) => x.name).join(", "), ...sugg(name, ds.fields.map((x) => x.name)) }));
+      else if (!f.dtype.startsWith("i") || f.shape.length > 0) this.diagnostics.push(diag("fieldShape", filter.span, { field: name, problem: "filter needs a scalar integer field, such as a class label" }));
+      else ds.filter = { field: name, values: filterArgs.values as number[] };
     }
     return ds;
   }

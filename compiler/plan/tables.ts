@@ -148,6 +148,13 @@ export const SETTINGS: Record<string, SettingDef> = {
   data: { kind: "name", in: ["phase"], doc: "train this phase on another dataset", example: "data fashion_b" },
   source: { kind: "call", in: ["dataset"], doc: "where the training samples come from", example: 'source idx(images: "train-images-idx3-ubyte.gz", labels: "train-labels-idx1-ubyte.gz")' },
   test: { kind: "call", in: ["dataset"], doc: "where the test samples come from", example: 'test idx(images: "t10k-images-idx3-ubyte.gz", labels: "t10k-labels-idx1-ubyte.gz")' },
+  filter: {
+    kind: "args",
+    in: ["dataset"],
+    doc: "keep only the samples whose (integer) field takes one of the listed values, in every split",
+    example: "filter label, [0, 1, 2, 3, 4]",
+    sig: { doc: "", params: [p("field", "word"), p("values", "ints")] },
+  },
   split: {
     kind: "args",
     in: ["dataset"],

@@ -8,7 +8,7 @@ import { DataError } from "./errors.js";
 import { FULL_SET_HINT, resolveDataDir } from "./resolve.js";
 import { Rng, shuffledIndices } from "./rng.js";
 import { loadSource } from "./sources.js";
-import { type Split, TableSplit } from "./split.js";
+import { type Split, subset, TableSplit } from "./split.js";
 import { compileField, type FieldPipeline } from "./steps.js";
 import { buildVocabulary, type SplitMode, type Vocabularies, type Vocabulary, vocabularyProblem } from "./tokenize.js";
 
@@ -166,8 +166,22 @@ export async function loadDataset(ds: IRDataset, opts: LoadOptions): Promise<Loa
     }
   }
 
-  const train = new TableSplit(trainTable, trainRows, trainPipes);
-  const test = testSource ? new TableSplit(testSource, testRows, testPipes) : null;
+  let train: Split = new TableSplit(trainTable, trainRows, trainPipes);
+  let test: Split | null = testSource ? new TableSplit(testSource, testRows, testPipes) : null;
+  if (ds.filter) {
+    const { field, values } = ds.filter;
+    const keep = new Set(values);
+    const only = (s: Split): Split => {
+      const labels = s.batch(Uint32Array.from({ length: s.size }, (_, i) => i), [field])[field]!.data;
+      const rows: number[] = [];
+      for (let i = 0; i < labels.length; i++) if (keep.has(labels[i]!)) rows.push(i);
+      return subset(s, rows);
+    };
+    const before = train.size;
+    train = only(train);
+    if (test) test = only(test);
+    notes.push(`Kept the samples whose ${field} is ${values.join(", ")}: ${train.size} of ${before} training${test ? ` and ${test.size} test` : ""} samples.`);
+  }
   // Small numeric fields (labels) are checked in full now rather than failing mid-training.
   for (const split of test ? [train, test] : [train]) {
     const p = split === train ? trainPipes : testPipes;

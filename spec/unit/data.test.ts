@@ -52,7 +52,7 @@ function tmp(files: Record<string, string | Uint8Array> = {}): string {
 const SPAN = { file: "t.nnet", start: 0, end: 0, line: 1, col: 1 };
 const call = (fn: string, args: Record<string, AttrValue> = {}): IRCall => ({ fn, args, span: SPAN });
 const fld = (name: string, dtype: DType, shape: Dim[], column: string, ...steps: IRCall[]): IRField => ({ name, dtype, shape, column, steps, span: SPAN });
-const dataset = (source: IRCall, fields: IRField[], extra: Partial<IRDataset> = {}): IRDataset => ({ name: "d", span: SPAN, source, test: null, fields, split: {}, ...extra });
+const dataset = (source: IRCall, fields: IRField[], extra: Partial<IRDataset> = {}): IRDataset => ({ name: "d", span: SPAN, source, test: null, fields, split: {}, filter: null, ...extra });
 const opts = (dataDir: string | null, more: Partial<LoadOptions> = {}): LoadOptions => ({ dataDir, baseDir: TMP, seed: 0, fallbackDirs: [], embeddedDir: null, ...more });
 const all = (n: number) => Uint32Array.from({ length: n }, (_, i) => i);
 const f32 = (xs: number[]) => Array.from(Float32Array.from(xs));
