@@ -121,6 +121,24 @@ function conv(c: Ctx, x: tf.Tensor4D): tf.Tensor4D {
   return activate(bias ? tf.add(y, bias) : y, act) as tf.Tensor4D;
 }
 
+/** The depthwise part of depthwise and separable convolutions (dilated ones through space-to-batch). */
+function depthwise(c: Ctx): tf.Tensor4D {
+  const k = c.w("depthwise_kernel") as tf.Tensor4D;
+  const dil = pair(c.a.dilation);
+  const x = c.x[0] as tf.Tensor4D;
+  if (dil[0] > 1 || dil[1] > 1) return dilated(x, [k.shape[0], k.shape[1]], dil, c.a.padding as "same", (xs) => tf.depthwiseConv2d(xs, k, 1, "valid"));
+  return tf.depthwiseConv2d(x, k, pair(c.a.stride), c.a.padding as "same", "NHWC");
+}
+
+/** conv1d as conv2d over a height of 1; causal padding pads the start of the sequence only. */
+function conv1d(c: Ctx): tf.Tensor {
+  const causal = c.a.padding === "causal";
+  const x = causal ? tf.pad(c.x[0]!, [[0, 0], [(num(c.a.kernel) - 1) * num(c.a.dilation), 0], [0, 0]]) : c.x[0]!;
+  const kernel2d = (role: string) => (role === "kernel" ? (tf.expandDims(c.w("kernel"), 0) as unknown as tf.Variable) : c.w(role));
+  const a = { ...c.a, stride: [1, num(c.a.stride)], dilation: [1, num(c.a.dilation)], padding: causal ? "valid" : c.a.padding! };
+  return from2d(conv({ ...c, w: kernel2d, a }, as2d(x)));
+}
+
 /** 1-D ops run as 2-D ops over a height of 1. */
 function as2d(x: tf.Tensor): tf.Tensor4D {
   return tf.expandDims(x, 1) as tf.Tensor4D;
@@ -275,24 +293,14 @@ export const IMPLS: Record<OpKind, Impl> = {
     const y = dense2d(c.x[0]!, c.w(`@${String(c.a.layer)}/embeddings`), undefined, "linear", true);
     return c.a.bias ? tf.add(y, c.w("bias")) : y;
   },
-  conv1d: (c) => from2d(conv({ ...c, w: (r) => (r === "kernel" ? (tf.expandDims(c.w("kernel"), 0) as unknown as tf.Variable) : c.w(r)), a: { ...c.a, stride: [1, num(c.a.stride)], dilation: [1, num(c.a.dilation)], padding: c.a.padding === "causal" ? "valid" : c.a.padding! } }, as2d(c.a.padding === "causal" ? tf.pad(c.x[0]!, [[0, 0], [(num(c.a.kernel) - 1) * num(c.a.dilation), 0], [0, 0]]) : c.x[0]!))),
+  conv1d: (c) => conv1d(c),
   conv2d: (c) => conv(c, c.x[0] as tf.Tensor4D),
   depthwise_conv2d: (c) => {
-    const k = c.w("depthwise_kernel") as tf.Tensor4D;
-    const dil = pair(c.a.dilation);
-    const y =
-      dil[0] > 1 || dil[1] > 1
-        ? dilated(c.x[0] as tf.Tensor4D, [k.shape[0], k.shape[1]], dil, c.a.padding as "same", (xs) => tf.depthwiseConv2d(xs, k, 1, "valid"))
-        : tf.depthwiseConv2d(c.x[0] as tf.Tensor4D, k, pair(c.a.stride), c.a.padding as "same", "NHWC");
+    const y = depthwise(c);
     return activate(c.a.bias ? tf.add(y, c.w("bias")) : y, c.a.activation as string);
   },
   separable_conv2d: (c) => {
-    const k = c.w("depthwise_kernel") as tf.Tensor4D;
-    const dil = pair(c.a.dilation);
-    const depth =
-      dil[0] > 1 || dil[1] > 1
-        ? dilated(c.x[0] as tf.Tensor4D, [k.shape[0], k.shape[1]], dil, c.a.padding as "same", (xs) => tf.depthwiseConv2d(xs, k, 1, "valid"))
-        : tf.depthwiseConv2d(c.x[0] as tf.Tensor4D, k, pair(c.a.stride), c.a.padding as "same", "NHWC");
+    const depth = depthwise(c);
     const y = tf.conv2d(depth, c.w("pointwise_kernel") as tf.Tensor4D, 1, "valid");
     return activate(c.a.bias ? tf.add(y, c.w("bias")) : y, c.a.activation as string);
   },
