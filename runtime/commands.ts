@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { IRModule } from "../compiler/ir/types.js";
 import { initBackend, BackendError } from "./backend.js";
-import { CheckpointError, decodeSafetensors, latestCheckpoint, readCheckpoint, type HostTensor } from "./checkpoint/index.js";
+import { CheckpointError, decodeSafetensors, latestCheckpoint, loadTfjsWeights, readCheckpoint, type HostTensor } from "./checkpoint/index.js";
 import { DataError, loadDataset, type LoadedData } from "./data/index.js";
 import { initWeights } from "./init.js";
 import { run } from "./interpret.js";
@@ -121,7 +121,9 @@ export async function trainCommand(o: TrainCommandOptions): Promise<number> {
 
 /** Weights and vocabularies of a trained run: DIR/model.safetensors, else the newest checkpoint. */
 function loadTrained(dir: string, fp: string): { weights: Record<string, HostTensor>; vocab?: LoadedData["vocab"]; from: string } {
-  if (!existsSync(dir)) throw new RunError(`--weights ${dir}: no such folder`);
+  if (!existsSync(dir)) throw new RunError(`--weights ${dir}: no such file or folder`);
+  // A TensorFlow.js model.json (+ its weight shards): weights are matched by name.
+  if (dir.endsWith(".json") && !existsSync(path.join(dir, "manifest.json"))) return { weights: loadTfjsWeights(dir), from: dir };
   const model = path.join(dir, "model.safetensors");
   if (existsSync(model)) {
     const { tensors, metadata } = decodeSafetensors(new Uint8Array(readFileSync(model)));

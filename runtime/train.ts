@@ -275,6 +275,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const trainParts: Collected[] = [];
       let lr = 0;
       for (let b = cursor.batch; b < stepsPerEpoch; b++) {
+        // Training is synchronous; let the event loop run now and then so that Ctrl-C (SIGINT) and
+        // output reach us mid-epoch.
+        if (b % 4 === 0) await new Promise((r) => setImmediate(r));
         if (o.stop?.requested) {
           cursor.batch = b;
           save({ optimizer, schedule, best });

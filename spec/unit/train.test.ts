@@ -97,6 +97,32 @@ test("a run killed with SIGKILL mid-epoch resumes and ends as an uninterrupted r
   assert.match(again.err, "--resume");
 });
 
+test("Ctrl-C saves a checkpoint mid-epoch and exits 130; --resume finishes the run", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "nnetc-sigint-"));
+  dataset(dir, 6000);
+  const file = program(dir, "  optimizer adam(lr: 1e-2)\n  batch 4\n  epochs 2");
+  const out = path.join(dir, "run");
+  const { code, err } = await new Promise<{ code: number | null; err: string }>((resolve) => {
+    const child = spawn(process.execPath, [CLI, "train", file, "--backend", "cpu", "--out", out, "--json"]);
+    let err = "";
+    let sent = false;
+    child.stderr.on("data", (b: Buffer) => (err += b.toString()));
+    child.stdout.on("data", (b: Buffer) => {
+      if (!sent && b.toString().includes('"event":"backend"')) {
+        sent = true;
+        setTimeout(() => child.kill("SIGINT"), 1200);
+      }
+    });
+    child.on("close", (c) => resolve({ code: c, err }));
+  });
+  assert.is(code, 130, err);
+  assert.match(err, "--resume");
+  assert.ok(listCheckpoints(out).length >= 1, "a checkpoint was saved");
+  const resumed = cli(["train", file, "--backend", "cpu", "--out", out, "--resume"]);
+  assert.is(resumed.code, 0, resumed.err);
+  assert.equal(epochs(out).map((e) => e.epoch), [1, 2]);
+});
+
 test("a checkpoint with one corrupt byte is refused with a clear message", () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "nnetc-corrupt-"));
   dataset(dir, 300);
