@@ -9,7 +9,7 @@ import { CheckpointError, decodeSafetensors, latestCheckpoint, loadTfjsWeights, 
 import { DataError, loadDataset, type LoadedData } from "./data/index.js";
 import { initWeights } from "./init.js";
 import { run } from "./interpret.js";
-import { DivergedError, evaluate, fingerprint, InterruptedError, loadHostWeights, RunError, train } from "./train.js";
+import { batchTensors, DivergedError, evaluate, fingerprint, InterruptedError, loadHostWeights, RunError, train } from "./train.js";
 
 export interface RunCommandOptions {
   file: string;
@@ -186,8 +186,8 @@ export async function predictCommand(o: PredictCommandOptions): Promise<number> 
       const data = await loadDataset(ds, { dataDir: o.dataDir ?? null, baseDir: path.dirname(o.file), seed: 0, ...(trained.vocab ? { vocab: trained.vocab } : {}) });
       const split = data.test ?? data.train;
       const n = Math.min(split.size, Number(test[1] ?? 10));
-      const raw = split.batch(Array.from({ length: n }, (_, i) => i));
-      inputs = Object.fromEntries(m.inputs.map((i) => [i.name, tf.tensor(raw[i.name]!.data, raw[i.name]!.shape, raw[i.name]!.dtype)]));
+      const batch = batchTensors(split, Array.from({ length: n }, (_, i) => i));
+      inputs = Object.fromEntries(m.inputs.map((i) => [i.name, batch[i.name]!]));
     } else {
       if (!existsSync(o.input)) throw new RunError(`--input ${o.input}: no such file (give a JSON file, or test:N for the first N test samples)`);
       let json: unknown;

@@ -78,9 +78,10 @@ export function fingerprint(m: IRModel): string {
   return createHash("sha256").update(JSON.stringify(m.params.map((p) => [p.name, p.shape, p.trainable]))).digest("hex").slice(0, 16);
 }
 
-export function hostWeights(weights: Weights): Record<string, HostTensor> {
+/** Named tensors (weights, optimizer slots) copied off the backend as float32 host tensors. */
+export function hostWeights(tensors: Iterable<[string, tf.Tensor]>): Record<string, HostTensor> {
   const out: Record<string, HostTensor> = {};
-  for (const [k, v] of weights) out[k] = { dtype: "F32", shape: v.shape, data: Float32Array.from(v.dataSync() as Float32Array) };
+  for (const [k, v] of tensors) out[k] = { dtype: "F32", shape: v.shape, data: Float32Array.from(v.dataSync() as Float32Array) };
   return out;
 }
 
@@ -102,7 +103,7 @@ function restore(weights: Weights, snap: Map<string, Float32Array>): void {
 }
 
 /** Tensors for one batch of a split: model inputs and loss targets by field name. */
-function batchTensors(split: Split, idx: ArrayLike<number>): Record<string, tf.Tensor> {
+export function batchTensors(split: Split, idx: ArrayLike<number>): Record<string, tf.Tensor> {
   const raw = split.batch(idx);
   const out: Record<string, tf.Tensor> = {};
   for (const [k, v] of Object.entries(raw)) out[k] = tf.tensor(v.data, v.shape, v.dtype);
@@ -229,8 +230,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let totalSeconds = 0;
   const save = (data: { optimizer: Optimizer; schedule: Schedule; best: unknown }) => {
     const slots = data.optimizer.slots(names);
-    const optimizer: Record<string, HostTensor> = {};
-    for (const [k, v] of Object.entries(slots)) optimizer[k] = { dtype: "F32", shape: v.shape, data: Float32Array.from(v.dataSync() as Float32Array) };
+    const optimizer = hostWeights(Object.entries(slots));
     slots.step?.dispose();
     writeCheckpoint(
       o.outDir,
