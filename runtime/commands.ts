@@ -5,10 +5,11 @@ import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { IRModule } from "../compiler/ir/types.js";
 import { initBackend, BackendError } from "./backend.js";
-import { CheckpointError, decodeSafetensors, latestCheckpoint, loadTfjsWeights, readCheckpoint, type HostTensor } from "./checkpoint/index.js";
-import { DataError, loadDataset, type LoadedData } from "./data/index.js";
+import { CheckpointError } from "./checkpoint/index.js";
+import { DataError, loadDataset } from "./data/index.js";
 import { initWeights } from "./init.js";
-import { run } from "./interpret.js";
+import { interpreted, run } from "./interpret.js";
+import { loadTrained } from "./weights.js";
 import { batchTensors, DivergedError, evaluate, fingerprint, InterruptedError, loadHostWeights, RunError, train } from "./train.js";
 
 export interface RunCommandOptions {
@@ -119,24 +120,6 @@ export async function trainCommand(o: TrainCommandOptions): Promise<number> {
   });
 }
 
-/** Weights and vocabularies of a trained run: DIR/model.safetensors, else the newest checkpoint. */
-function loadTrained(dir: string, fp: string): { weights: Record<string, HostTensor>; vocab?: LoadedData["vocab"]; from: string } {
-  if (!existsSync(dir)) throw new RunError(`--weights ${dir}: no such file or folder`);
-  // A TensorFlow.js model.json (+ its weight shards): weights are matched by name.
-  if (dir.endsWith(".json") && !existsSync(path.join(dir, "manifest.json"))) return { weights: loadTfjsWeights(dir), from: dir };
-  const model = path.join(dir, "model.safetensors");
-  if (existsSync(model)) {
-    const { tensors, metadata } = decodeSafetensors(new Uint8Array(readFileSync(model)));
-    if (metadata.fingerprint && metadata.fingerprint !== fp) throw new RunError(`${model} was trained for a different model (its weights do not match this file's layers)`);
-    const info = existsSync(path.join(dir, "model.json")) ? (JSON.parse(readFileSync(path.join(dir, "model.json"), "utf8")) as { vocab?: LoadedData["vocab"] }) : {};
-    return { weights: tensors, ...(info.vocab ? { vocab: info.vocab } : {}), from: model };
-  }
-  const ck = existsSync(path.join(dir, "manifest.json")) ? dir : latestCheckpoint(dir);
-  if (!ck) throw new RunError(`--weights ${dir}: no model.safetensors and no checkpoint in it`);
-  const c = readCheckpoint(ck, { fingerprint: fp });
-  const vocab = (c.state.extra as { vocab?: LoadedData["vocab"] } | undefined)?.vocab;
-  return { weights: c.weights, ...(vocab ? { vocab } : {}), from: ck };
-}
 
 export interface EvalCommandOptions extends RunCommandOptions {
   weights: string;
@@ -155,7 +138,7 @@ export async function evalCommand(o: EvalCommandOptions): Promise<number> {
     const split = data.test ?? data.train;
     const weights = initWeights(m.params, () => 0.5);
     loadHostWeights(weights, trained.weights, trained.from);
-    const r = evaluate(m, plan, weights, split, 256);
+    const r = evaluate(interpreted(m), plan, weights, split, 256);
     const res = { split: data.test ? "test" : "train", samples: split.size, loss: r.loss, ...r.metrics };
     out(o.json ? JSON.stringify(res) + "\n" : `${res.split} (${split.size.toLocaleString("en-US")} samples): ${Object.entries(res).filter(([k]) => k !== "split" && k !== "samples").map(([k, v]) => `${k} ${(v as number).toFixed(4)}`).join("  ")}\n`);
     return 0;

@@ -1,12 +1,19 @@
 // Weight initialisation from the IR's initializer names, Keras-compatible, driven by a seeded generator
 // so that `--seed` reproduces a run exactly.
 import * as tf from "@tensorflow/tfjs-core";
-import type { IRParam } from "../compiler/ir/types.js";
 
 export type Random = () => number;
 
+/** What initialisation needs of a weight. */
+export interface ParamInit {
+  name: string;
+  shape: readonly number[];
+  init: string;
+  trainable: boolean;
+}
+
 /** Fan-in and fan-out as Keras computes them: receptive field × channels for kernels. */
-function fans(shape: number[]): [number, number] {
+function fans(shape: readonly number[]): [number, number] {
   if (shape.length < 1) return [1, 1];
   if (shape.length === 1) return [shape[0]!, shape[0]!];
   if (shape.length === 2) return [shape[0]!, shape[1]!];
@@ -44,7 +51,7 @@ function orthogonal(rows: number, cols: number, rand: Random): Float32Array {
 }
 
 /** The initial values of one weight. */
-export function initialValues(p: IRParam, rand: Random): Float32Array {
+export function initialValues(p: ParamInit, rand: Random): Float32Array {
   const n = p.shape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(n);
   switch (p.init) {
@@ -76,8 +83,8 @@ export function initialValues(p: IRParam, rand: Random): Float32Array {
 }
 
 /** Create a variable per weight. Non-trainable weights (moving statistics) are variables too. */
-export function initWeights(params: IRParam[], rand: Random): Map<string, tf.Variable> {
+export function initWeights(params: readonly ParamInit[], rand: Random): Map<string, tf.Variable> {
   const out = new Map<string, tf.Variable>();
-  for (const p of params) out.set(p.name, tf.variable(tf.tensor(initialValues(p, rand), p.shape, "float32"), p.trainable));
+  for (const p of params) out.set(p.name, tf.variable(tf.tensor(initialValues(p, rand), [...p.shape], "float32"), p.trainable));
   return out;
 }

@@ -1,6 +1,6 @@
 // Losses (as tensors, for gradients) and metrics (in plain JavaScript, over a whole split).
 import * as tf from "@tensorflow/tfjs-core";
-import type { IRCall, IRLossTerm } from "../compiler/ir/types.js";
+import type { CallSpec, LossSpec } from "./spec.js";
 
 const EPS = 1e-7;
 
@@ -13,7 +13,7 @@ function classRows(pred: tf.Tensor, target: tf.Tensor): { logits: tf.Tensor2D; o
 }
 
 /** One loss term, averaged over the batch (and over positions, for sequence outputs). */
-export function lossTensor(t: IRLossTerm, pred: tf.Tensor, target: tf.Tensor): tf.Scalar {
+export function lossTensor(t: LossSpec, pred: tf.Tensor, target: tf.Tensor): tf.Scalar {
   const a = t.args;
   switch (t.fn) {
     case "cross_entropy": {
@@ -198,11 +198,11 @@ function auc(c: Collected, curve: string): number {
 }
 
 /** A metric's name in logs and for monitoring: the function name (accuracy, f1, top_k, …). */
-export function metricName(m: IRCall): string {
+export function metricName(m: CallSpec): string {
   return m.fn;
 }
 
-export function metricValue(m: IRCall, c: Collected, logits: boolean): number {
+export function metricValue(m: CallSpec, c: Collected, logits: boolean): number {
   const a = m.args;
   switch (m.fn) {
     case "accuracy": {

@@ -2,7 +2,7 @@
 // that checkpoints can save and restore them exactly; schedules are pure functions of the step plus a
 // small serialisable state (reduce_on_plateau).
 import * as tf from "@tensorflow/tfjs-core";
-import type { IRCall } from "../compiler/ir/types.js";
+import type { CallSpec } from "./spec.js";
 
 export interface Optimizer {
   /** Apply one update. `decay` names the weights that weight decay applies to. */
@@ -19,7 +19,7 @@ const n = (v: unknown, d: number) => (typeof v === "number" ? v : d);
  * Build the optimizer a phase asks for. `weightDecay` is the plan's L2 decay (added to the gradient of
  * kernels and embeddings, not biases or normalisation scales); adamw applies its own decay decoupled.
  */
-export function makeOptimizer(call: IRCall, weightDecay: number, decays: (v: tf.Variable) => boolean): Optimizer {
+export function makeOptimizer(call: CallSpec, weightDecay: number, decays: (v: tf.Variable) => boolean): Optimizer {
   const a = call.args;
   const slotVars = new Map<tf.Variable, Map<string, tf.Variable>>();
   let t = 0;
@@ -118,10 +118,10 @@ export interface ScheduleState {
 export class Schedule {
   state: ScheduleState = { plateauFactor: 1, plateauBest: null, plateauWait: 0 };
   private readonly warmupSteps: number;
-  private readonly main: IRCall | undefined;
+  private readonly main: CallSpec | undefined;
 
   constructor(
-    private readonly calls: IRCall[],
+    private readonly calls: CallSpec[],
     private readonly baseLr: number,
     private readonly stepsPerEpoch: number,
     private readonly epochs: number,

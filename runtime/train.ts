@@ -5,25 +5,31 @@ import * as tf from "@tensorflow/tfjs-core";
 import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import type { IRDataset, IRModel, IRModule, IRPhase, IRPlan } from "../compiler/ir/types.js";
+import type { IRModel } from "../compiler/ir/types.js";
+import type { DatasetSpec, LossSpec, PhaseSpec, PlanSpec } from "./spec.js";
 import { latestCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
 import { loadDataset, subset, type LoadedData, type Split } from "./data/index.js";
 import { Rng, shuffledIndices } from "./data/rng.js";
 import { initWeights } from "./init.js";
-import { run, type Weights } from "./interpret.js";
+import { interpreted, type Net, type RunOptions, type Weights } from "./interpret.js";
 import { collect, concatCollected, lossTensor, metricName, metricValue, type Collected } from "./objective.js";
 import { clipGradients, makeOptimizer, Schedule, type Optimizer } from "./optim.js";
 
-/** A problem the user can fix (bad data, refused checkpoint, existing run): exit code 2. */
-export class RunError extends Error {}
-/** Training diverged (NaN or Inf loss): exit code 1, with the last good checkpoint kept. */
-export class DivergedError extends Error {}
-/** Interrupted by Ctrl-C after saving: exit code 130. */
-export class InterruptedError extends Error {}
+export { DivergedError, InterruptedError, RunError } from "./errors.js";
+import { DivergedError, InterruptedError, RunError } from "./errors.js";
 
 export interface TrainOptions {
+  /** The .nnet file: data paths resolve against its folder, and model.json records it. */
   file: string;
-  module: IRModule;
+  /** The plans and datasets (a compiled IRModule, or what an emitted module embeds). */
+  module: { plans: PlanSpec[]; datasets: DatasetSpec[]; models?: IRModel[] };
+  /** The model to train; by default the plan's model from module.models, interpreted. */
+  net?: Net;
+  /**
+   * Train these weights (an emitted module's model) instead of fresh ones, with the generator state that
+   * initialised them; they are left alive at the end. Without it the weights are made from the seed.
+   */
+  start?: { weights: Weights; rng: number[] };
   plan?: string;
   dataDir: string | null;
   epochs?: number;
@@ -36,6 +42,8 @@ export interface TrainOptions {
   json: boolean;
   /** Live progress on a terminal: called often with one line to overwrite. */
   progress?: (line: string) => void;
+  /** Called after every epoch with its record. */
+  onEpoch?: (record: EpochRecord) => void;
   /** Set to true (e.g. by a SIGINT handler) to stop at the next step with a checkpoint. */
   stop?: { requested: boolean };
 }
@@ -74,7 +82,7 @@ interface Cursor {
 const MAX_TRAIN_METRIC_FLOATS = 4_000_000;
 
 /** A fingerprint of the model's weights (names and shapes): a checkpoint only loads into the same model. */
-export function fingerprint(m: IRModel): string {
+export function fingerprint(m: Pick<Net, "params">): string {
   return createHash("sha256").update(JSON.stringify(m.params.map((p) => [p.name, p.shape, p.trainable]))).digest("hex").slice(0, 16);
 }
 
@@ -114,8 +122,36 @@ function disposeAll(ts: Record<string, tf.Tensor>): void {
   for (const t of Object.values(ts)) t.dispose();
 }
 
+/**
+ * One optimizer step on one batch: forward in training mode, the plan's loss, gradients of the trainable
+ * weights, clipping, the update, then batchnorm's moving statistics. Returns the loss and the outputs
+ * (kept tensors: dispose them).
+ */
+export function trainBatch(net: Net, weights: Weights, loss: readonly LossSpec[], trainable: tf.Variable[], optimizer: Optimizer, clip: PhaseSpec["clip"], lr: number, inputs: Record<string, tf.Tensor>, opts: RunOptions): { loss: number; outputs: Record<string, tf.Tensor> } {
+  let updates: [tf.Variable, tf.Tensor][] = [];
+  let kept: Record<string, tf.Tensor> = {};
+  const value = tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() => {
+      const r = net.forward(weights, inputs, opts);
+      updates = r.updates;
+      let total = tf.scalar(0);
+      for (const t of loss) total = tf.add(total, tf.mul(lossTensor(t, r.outputs[t.prediction]!, inputs[t.target]!), t.weight));
+      kept = Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, tf.keep(v)]));
+      return total as tf.Scalar;
+    }, trainable);
+    const list = trainable.map((v) => grads[v.name]!);
+    optimizer.step(trainable, clipGradients(list, clip), lr);
+    return value.dataSync()[0]!;
+  });
+  for (const [v, t] of updates) {
+    v.assign(t);
+    t.dispose();
+  }
+  return { loss: value, outputs: kept };
+}
+
 /** Deterministic dropout seeds from (seed, step): a resumed run draws the same masks. */
-function seeder(seed: number, step: number): () => number {
+export function seeder(seed: number, step: number): () => number {
   let k = 0;
   return () => {
     let h = (seed ^ Math.imul(step + 1, 0x9e3779b1) ^ Math.imul(++k, 0x85ebca6b)) >>> 0;
@@ -130,7 +166,7 @@ export interface Evaluation {
 }
 
 /** Loss and metrics of the model over a split, in inference mode. */
-export function evaluate(m: IRModel, plan: IRPlan, weights: Weights, split: Split, batch: number): Evaluation {
+export function evaluate(m: Net, plan: PlanSpec, weights: Weights, split: Split, batch: number): Evaluation {
   let lossSum = 0;
   let seen = 0;
   const parts = new Map<string, Collected[]>();
@@ -138,7 +174,7 @@ export function evaluate(m: IRModel, plan: IRPlan, weights: Weights, split: Spli
     const idx = Array.from({ length: Math.min(batch, split.size - start) }, (_, i) => start + i);
     const data = batchTensors(split, idx);
     tf.tidy(() => {
-      const { outputs } = run(m, weights, data, { training: false });
+      const { outputs } = m.forward(weights, data, { training: false });
       let l = tf.scalar(0);
       for (const t of plan.loss) l = tf.add(l, tf.mul(lossTensor(t, outputs[t.prediction]!, data[t.target]!), t.weight));
       lossSum += l.dataSync()[0]! * idx.length;
@@ -167,7 +203,7 @@ function fmt(x: number): string {
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const plan = o.plan ? o.module.plans.find((p) => p.name === o.plan) : o.module.plans[0];
   if (!plan) throw new RunError(o.plan ? `no training plan for model "${o.plan}"` : `${o.file} has no training plan (train Model on dataset { … })`);
-  const model = o.module.models.find((m) => m.name === plan.model)!;
+  const model = o.net ?? interpreted(o.module.models!.find((m) => m.name === plan.model)!);
   const datasets = new Map(o.module.datasets.map((d) => [d.name, d]));
   const fp = fingerprint(model);
   const ckptDir = path.join(o.outDir, "checkpoints");
@@ -185,7 +221,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   // Data: the plan's dataset, and any other dataset a phase trains on.
   const loaded = new Map<string, LoadedData>();
-  const loadData = async (ds: IRDataset) => {
+  const loadData = async (ds: DatasetSpec) => {
     if (!loaded.has(ds.name)) {
       loaded.set(ds.name, await loadDataset(ds, { dataDir: o.dataDir, baseDir: path.dirname(o.file), seed, ...(extra.vocab ? { vocab: extra.vocab } : {}), log: (m) => o.log(o.json ? JSON.stringify({ event: "note", message: m }) : m) }));
     }
@@ -202,8 +238,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     return { train: subset(d.train, order.subarray(nVal)), val: subset(d.train, order.subarray(0, nVal)) };
   };
 
-  const rng = new Rng(seed);
-  const weights = initWeights(model.params, () => rng.next());
+  const rng = o.start ? Rng.from(o.start.rng) : new Rng(seed);
+  const weights = o.start ? o.start.weights : initWeights(model.params, () => rng.next());
   if (ckpt) loadHostWeights(weights, ckpt.weights, previous!);
   const names = new Map([...weights].map(([k, v]) => [v, k]));
   const paramByName = new Map(model.params.map((p) => [p.name, p]));
@@ -244,7 +280,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   };
 
   for (let pi = cursor.phase; pi < plan.phases.length; pi++) {
-    const phase: IRPhase = plan.phases[pi]!;
+    const phase: PhaseSpec = plan.phases[pi]!;
     const data = splitFor(await loadData(datasets.get(phase.dataset)!));
     const epochs = o.epochs ?? phase.epochs;
     const batch = o.batch ?? phase.batch;
@@ -286,25 +322,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const idx = order.subarray(b * batch, Math.min((b + 1) * batch, data.train.size));
         const inputs = batchTensors(data.train, idx);
         lr = schedule.lr(ep * stepsPerEpoch + b);
-        let updates: [tf.Variable, tf.Tensor][] = [];
-        let kept: Record<string, tf.Tensor> = {};
-        const lossValue = tf.tidy(() => {
-          const { value, grads } = tf.variableGrads(() => {
-            const r = run(model, weights, inputs, { training: true, frozen, seed: seeder(seed, cursor.step) });
-            updates = r.updates;
-            let total = tf.scalar(0);
-            for (const t of plan.loss) total = tf.add(total, tf.mul(lossTensor(t, r.outputs[t.prediction]!, inputs[t.target]!), t.weight));
-            kept = Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, tf.keep(v)]));
-            return total as tf.Scalar;
-          }, trainable);
-          const list = trainable.map((v) => grads[v.name]!);
-          optimizer.step(trainable, clipGradients(list, phase.clip), lr);
-          return value.dataSync()[0]!;
-        });
-        for (const [v, t] of updates) {
-          v.assign(t);
-          t.dispose();
-        }
+        const { loss: lossValue, outputs: kept } = trainBatch(model, weights, plan.loss, trainable, optimizer, phase.clip, lr, inputs, { training: true, frozen, seed: seeder(seed, cursor.step) });
         if (!Number.isFinite(lossValue)) {
           disposeAll(kept);
           disposeAll(inputs);
@@ -353,6 +371,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       }
       history.push(record);
       appendFileSync(metricsFile, JSON.stringify(record) + "\n");
+      o.onEpoch?.(record);
       if (o.json) o.log(JSON.stringify({ event: "epoch", ...record }));
       else {
         const parts = Object.entries(record)
@@ -395,6 +414,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     test = { loss: r.loss, ...r.metrics };
     writeFileAtomic(path.join(o.outDir, "test.json"), JSON.stringify(test, null, 2) + "\n");
   }
-  for (const w of weights.values()) w.dispose();
+  if (!o.start) for (const w of weights.values()) w.dispose();
   return { epochs: history, test, outDir: o.outDir, samplesPerSec: totalSeconds > 0 ? totalSamples / totalSeconds : 0 };
 }

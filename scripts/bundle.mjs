@@ -13,7 +13,7 @@ await build({
   target: "node20",
   outfile,
   // Optional runtime backends are loaded lazily and never bundled.
-  external: ["@tensorflow/*", "@stdlib/*"],
+  external: ["@tensorflow/*", "@stdlib/*", "prettier", "prettier/*"],
   banner: { js: "#!/usr/bin/env node\nimport { createRequire as __nnetcRequire } from 'node:module'; const require = __nnetcRequire(import.meta.url);" },
   logLevel: "warning",
 });

@@ -158,22 +158,47 @@ function program(): Command {
 
   prog
     .command("compile")
-    .description("compile a .nnet file; --emit ir prints the checked IR as JSON")
-    .argument("<file>", ".nnet file")
-    .option("--emit <what>", "what to produce: ir", "ir")
-    .option("-o, --out <file>", "write to a file instead of stdout")
-    .action((file: string, o: { emit: string; out?: string }) => {
-      if (o.emit !== "ir") throw new UsageError(`--emit ${o.emit} is not supported; use --emit ir`);
-      const res = load(file);
-      if (!report(res, false)) {
-        process.stderr.write(`${file}: ${summaryLine(res.diagnostics)}\n`);
-        process.exitCode = 1;
+    .description("compile .nnet files to TypeScript modules (or JavaScript, or declarations); --emit ir prints the checked IR as JSON")
+    .argument("<files...>", ".nnet files")
+    .option("--target <kind>", "ts: a TypeScript module; js: the same as JavaScript; dts: FILE.d.nnet.ts declarations for importing the .nnet file itself", "ts")
+    .option("--emit <what>", "ir: the checked IR as JSON instead of code")
+    .option("-o, --out <path>", "output folder for code (default: beside each .nnet file; - for stdout); for --emit ir, a file")
+    .option("-w, --watch", "compile again whenever a file (or a file it imports) changes")
+    .action(async (files: string[], o: { target: string; emit?: string; out?: string; watch?: boolean }) => {
+      if (o.emit !== undefined && o.emit !== "ir") throw new UsageError(`--emit ${o.emit} is not supported: use --emit ir for the IR, or --target ts|js|dts for code`);
+      if (!["ts", "js", "dts"].includes(o.target)) throw new UsageError(`--target ${o.target} is not supported: choose ts, js or dts`);
+      if (o.emit === "ir") {
+        if (files.length > 1) throw new UsageError("--emit ir takes one file");
+        if (o.watch) throw new UsageError("--watch works with code targets, not --emit ir");
+        const file = files[0]!;
+        const res = load(file);
+        if (!report(res, false)) {
+          process.stderr.write(`${file}: ${summaryLine(res.diagnostics)}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        const text = JSON.stringify(res.module, null, 2) + "\n";
+        if (o.out && o.out !== "-") writeAtomic(o.out, text);
+        else process.stdout.write(text);
         return;
       }
-      const text = JSON.stringify(res.module, null, 2) + "\n";
-      if (o.out) writeAtomic(o.out, text);
-      else process.stdout.write(text);
+      if (o.out === "-" && files.length > 1) throw new UsageError("-o - (stdout) takes one file");
+      if (o.out && o.out !== "-" && existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UsageError(`-o ${o.out} is a file; code goes into a folder`);
+      const target = o.target as "ts" | "js" | "dts";
+      const { compileToCode, watchFiles } = await import("./codegen.js");
+      const once = async () => {
+        let ok = true;
+        for (const f of files) ok = (await compileToCode(f, target, o.out, { load, report, writeAtomic })) && ok;
+        return ok;
+      };
+      const ok = await once();
+      if (!o.watch) {
+        process.exitCode = ok ? 0 : 1;
+        return;
+      }
+      await watchFiles(files, target, o.out, { load, report, writeAtomic });
     });
+
   prog
     .command("train")
     .description("train a model with the file's training plan (phases, schedule, early stopping, checkpoints)")

@@ -1,7 +1,7 @@
 // The data layer of the runtime, independent of TensorFlow.js: loadDataset turns an IR dataset into train
 // and test splits whose batch() yields plain typed arrays. Raw columns stay compact (Fashion-MNIST is 47 MB
 // of bytes); preprocessing runs per batch. See runtime/data/README.md.
-import type { IRCall, IRDataset, IRField } from "../../compiler/ir/types.js";
+import type { CallSpec, DatasetSpec, FieldSpec } from "../spec.js";
 import type { Column, Table } from "./columns.js";
 import { prod } from "./columns.js";
 import { DataError } from "./errors.js";
@@ -62,7 +62,7 @@ export function holdOut(n: number, fraction: number, seed: number, shuffle = tru
   return { train: order.slice(0, n - nTest).sort(), test: order.slice(n - nTest).sort() };
 }
 
-function columnFor(table: Table, field: IRField): Column {
+function columnFor(table: Table, field: FieldSpec): Column {
   const c = table.columns.get(field.column);
   if (!c) {
     const have = [...table.columns.keys()];
@@ -74,7 +74,7 @@ function columnFor(table: Table, field: IRField): Column {
 const pct = (f: number) => `${Math.round(f * 1000) / 10}%`;
 
 /** Load a dataset: resolve its files, read the sources, split, build vocabularies and compile the fields. */
-export async function loadDataset(ds: IRDataset, opts: LoadOptions): Promise<LoadedData> {
+export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<LoadedData> {
   const log = opts.log ?? (() => {});
   const resolved = resolveDataDir(ds, opts);
   const notes = [...resolved.notes];
@@ -115,7 +115,7 @@ export async function loadDataset(ds: IRDataset, opts: LoadOptions): Promise<Loa
   // Vocabularies: from the training rows only, shared by fields that tokenize one column alike.
   const vocab: Vocabularies = {};
   const built = new Map<string, Vocabulary>();
-  const vocabFor = (field: IRField, column: Column) => (step: IRCall): Vocabulary => {
+  const vocabFor = (field: FieldSpec, column: Column) => (step: CallSpec): Vocabulary => {
     const size = step.args.vocab;
     const split: SplitMode = step.args.split === "char" ? "char" : "word";
     const lowercase = step.args.lowercase !== false;

@@ -5,7 +5,7 @@
 import { existsSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { IRCall, IRDataset } from "../../compiler/ir/types.js";
+import type { CallSpec, DatasetSpec } from "../spec.js";
 import { DataError } from "./errors.js";
 
 /** Where Debian's dataset-fashion-mnist package installs the four files. */
@@ -57,8 +57,8 @@ export interface ResolveOptions {
 
 export interface ResolvedSources {
   /** The dataset's source and test calls with their file arguments replaced by absolute paths. */
-  source: IRCall | null;
-  test: IRCall | null;
+  source: CallSpec | null;
+  test: CallSpec | null;
   /**
    * Set when the training files were found nowhere and the Fashion-MNIST test set stands in as the only
    * source (then `test` is null and the caller splits `source` 80/20): which files were missing, where they
@@ -109,12 +109,12 @@ function fashionTrainName(file: string): boolean {
 }
 
 /** Resolve the files of a dataset's sources; a DataError names any file that cannot be found. */
-export function resolveDataDir(ds: IRDataset, opts: ResolveOptions): ResolvedSources {
+export function resolveDataDir(ds: DatasetSpec, opts: ResolveOptions): ResolvedSources {
   const embeddedDir = opts.embeddedDir === undefined ? embeddedDataDir() : opts.embeddedDir;
   const fallbacks = [...(opts.fallbackDirs ?? [DEBIAN_FASHION_MNIST]), ...(embeddedDir ? [embeddedDir] : [])];
   const notes: string[] = [];
   const where = opts.dataDir ? `the data folder ${path.resolve(opts.dataDir)}` : `${path.resolve(opts.baseDir)} (the .nnet file's folder; use --data DIR for another)`;
-  const resolveCall = (call: IRCall | null) => {
+  const resolveCall = (call: CallSpec | null) => {
     if (!call) return { call: null, missing: [] as { file: string; tried: string[] }[], via: [] as { file: string; dir: string }[] };
     const spec = FILE_ARGS[call.fn];
     if (!spec) return { call, missing: [], via: [] };
@@ -142,10 +142,10 @@ export function resolveDataDir(ds: IRDataset, opts: ResolveOptions): ResolvedSou
   let testCall = test.call;
   if (src.missing.length) {
     const fashion = ds.source?.fn === "idx" && src.missing.every((m) => fashionTrainName(m.file));
-    let standIn: IRCall | null = null;
+    let standIn: CallSpec | null = null;
     if (fashion && test.call?.fn === "idx" && test.missing.length === 0) standIn = test.call;
     else if (fashion && embeddedDir) {
-      standIn = { fn: "idx", args: { images: path.join(embeddedDir, FASHION_TEST_FILES.images), labels: path.join(embeddedDir, FASHION_TEST_FILES.labels) }, span: ds.source!.span };
+      standIn = { fn: "idx", args: { images: path.join(embeddedDir, FASHION_TEST_FILES.images), labels: path.join(embeddedDir, FASHION_TEST_FILES.labels) } };
     }
     if (!standIn) throw missingError(src.missing[0]!, "training");
     embeddedOnly = { missing: src.missing.map((m) => m.file), tried: src.missing.flatMap((m) => m.tried), from: path.dirname(String(standIn.args.images)) };

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
-import type { IRCall } from "../../compiler/ir/types.js";
+import type { CallSpec } from "../spec.js";
 import { type Column, numbersColumn, type NumColumn, prod, storedColumn, type Table } from "./columns.js";
 import { parseCsvWithLines, parseNumber } from "./csv.js";
 import { DataError } from "./errors.js";
@@ -25,13 +25,13 @@ export interface SourceContext {
   baseDir: string;
 }
 
-function strArg(call: IRCall, name: string): string {
+function strArg(call: CallSpec, name: string): string {
   const v = call.args[name];
   if (typeof v !== "string") throw new DataError(`${call.fn}() needs a ${name} argument`);
   return v;
 }
 
-export async function loadSource(call: IRCall, ctx: SourceContext): Promise<Table> {
+export async function loadSource(call: CallSpec, ctx: SourceContext): Promise<Table> {
   switch (call.fn) {
     case "idx":
       return loadIdx(strArg(call, "images"), strArg(call, "labels"), ctx);

@@ -1,7 +1,8 @@
 // Preprocessing: a field is a column piped through steps (scale, normalize, reshape, cast, pad, one_hot,
 // tokenize, shift). compileField checks the chain once against the column's per-sample type and the
 // field's declared type, then runs it on the requested samples only, at batch time.
-import type { AttrValue, DType, IRCall, IRField } from "../../compiler/ir/types.js";
+import type { AttrValue, DType } from "../../compiler/ir/types.js";
+import type { CallSpec, FieldSpec } from "../spec.js";
 import { type Column, prod } from "./columns.js";
 import { DataError } from "./errors.js";
 import { encodeText, type Vocabulary } from "./tokenize.js";
@@ -71,11 +72,11 @@ function num(v: Val): NumVal {
   return v as NumVal;
 }
 
-function args(c: IRCall): Record<string, AttrValue> {
+function args(c: CallSpec): Record<string, AttrValue> {
   return c.args ?? {};
 }
 
-function numArg(c: IRCall, name: string, dflt: number | null, field: string): number {
+function numArg(c: CallSpec, name: string, dflt: number | null, field: string): number {
   const v = args(c)[name];
   if (v === undefined || v === null) {
     if (dflt !== null) return dflt;
@@ -89,7 +90,7 @@ function numArg(c: IRCall, name: string, dflt: number | null, field: string): nu
  * Check a field's steps against its column and declared type; `vocabFor` supplies the vocabulary of a
  * tokenize step (built from the training split, or reused).
  */
-export function compileField(field: IRField, column: Column, vocabFor: (step: IRCall) => Vocabulary): FieldPipeline {
+export function compileField(field: FieldSpec, column: Column, vocabFor: (step: CallSpec) => Vocabulary): FieldPipeline {
   const name = field.name;
   const err = (msg: string) => new DataError(`field "${name}": ${msg}`);
   let t: VType = column.kind === "text" ? { kind: "text" } : { kind: "num", int: column.int, shape: [...column.shape] };
@@ -140,7 +141,7 @@ export function compileField(field: IRField, column: Column, vocabFor: (step: IR
 }
 
 /** Convert to the declared element type, checking integer fields hold integers in range. */
-function finish(v: NumVal, int: boolean, field: IRField, rows: ArrayLike<number>, dtype: OutDType): Tensor {
+function finish(v: NumVal, int: boolean, field: FieldSpec, rows: ArrayLike<number>, dtype: OutDType): Tensor {
   const shape = [v.n, ...v.shape];
   const size = prod(v.shape);
   if (dtype === "float32") {
@@ -169,7 +170,7 @@ function finish(v: NumVal, int: boolean, field: IRField, rows: ArrayLike<number>
   return { dtype, shape, data: src instanceof Int32Array ? src : Int32Array.from(src) };
 }
 
-function stage(step: IRCall, t: VType, column: Column, field: string, err: (m: string) => DataError, vocabFor: (s: IRCall) => Vocabulary): Stage {
+function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m: string) => DataError, vocabFor: (s: CallSpec) => Vocabulary): Stage {
   const fn = step.fn;
   if (fn === "tokenize") {
     if (t.kind !== "text") throw err(`tokenize needs text, but its input is numbers of shape ${fmt(t.shape)}`);

@@ -263,7 +263,7 @@ test("--version and --help exit 0", () =>
 test("compile --emit ir -o writes the IR: valid, and the same as the golden file", () =>
   each(async (run, label) => {
     const out = at(`out-${label.replace(/\W+/g, "_")}.json`);
-    const [r, stdout] = await Promise.all([run(["compile", MLP, "--emit", "ir", "-o", out]), run(["compile", MLP])]);
+    const [r, stdout] = await Promise.all([run(["compile", MLP, "--emit", "ir", "-o", out]), run(["compile", MLP, "--emit", "ir"])]);
     assert.is(r.code, 0, `${label}: ${r.stderr}`);
     assert.is(r.stdout, "", `${label}: nothing on stdout when writing a file`);
     assert.is(r.stderr, "", label);
@@ -280,7 +280,7 @@ test("compile: a reader that stops early (| head) gets no stack trace", () =>
     const entry = ENTRIES.find((e) => e.label === label)!.file;
     // The IR of 600 dense layers is far larger than a pipe's buffer, so the writer sees the pipe close.
     const r = await new Promise<Run>((resolve, reject) => {
-      const child = spawn(process.execPath, [path.join(ROOT, entry), "compile", at("big.nnet")], { cwd: ROOT, env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" }, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, [path.join(ROOT, entry), "compile", "--emit", "ir", at("big.nnet")], { cwd: ROOT, env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" }, stdio: ["ignore", "pipe", "pipe"] });
       let stderr = "";
       child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
       child.stdout.once("data", () => child.stdout.destroy());
@@ -294,7 +294,7 @@ test("compile: a reader that stops early (| head) gets no stack trace", () =>
 test("compile: errors exit 1 and write no file", () =>
   each(async (run, label) => {
     const out = at(`never-${label.replace(/\W+/g, "_")}.json`);
-    const r = await run(["compile", at("errors.nnet"), "-o", out]);
+    const r = await run(["compile", "--emit", "ir", at("errors.nnet"), "-o", out]);
     assert.is(r.code, 1, label);
     has(r.stderr, /error NN3001/, label);
     assert.not.ok(existsSync(out), `${label}: ${out} should not exist`);
@@ -302,7 +302,7 @@ test("compile: errors exit 1 and write no file", () =>
 
 test("compile -o into a folder that does not exist exits 2", () =>
   each(async (run, label) => {
-    usageError(await run(["compile", MLP, "-o", at("no/such/dir/out.json")]), label, /cannot write .*out\.json/);
+    usageError(await run(["compile", MLP, "--emit", "ir", "-o", at("no/such/dir/out.json")]), label, /cannot write .*out\.json/);
   }));
 
 // ── summary ───────────────────────────────────────────────────────────────────────────────────────

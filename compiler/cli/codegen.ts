@@ -1,0 +1,102 @@
+// `nnetc compile` for code targets: compile, emit, format, write (atomically, only when the text changed),
+// and --watch, which recompiles when the file or anything it imports changes. Loaded only by that command.
+import { existsSync, readFileSync, watch, type FSWatcher } from "node:fs";
+import * as path from "node:path";
+import { emitCode, formatTs, mainModel, type Flavor } from "../emit/index.js";
+import type { CompileResult } from "../index.js";
+import { summaryLine } from "../render.js";
+
+export interface CliIO {
+  load(file: string): CompileResult;
+  report(res: CompileResult, json: boolean): boolean;
+  writeAtomic(file: string, data: string): void;
+}
+
+/** Where the code for a .nnet file goes: FILE.ts, FILE.js or FILE.d.nnet.ts, in `out` or beside the file. */
+export function outputPath(file: string, target: Flavor, out: string | undefined): string {
+  const base = path.basename(file).replace(/\.nnet$/, "");
+  const ext = target === "ts" ? ".ts" : target === "js" ? ".js" : ".d.nnet.ts";
+  return path.join(out ?? path.dirname(file), base + ext);
+}
+
+/** Compile one file to code; false when it has errors (reported on stderr, nothing written). */
+export async function compileToCode(file: string, target: Flavor, out: string | undefined, io: CliIO): Promise<boolean> {
+  const res = io.load(file);
+  if (!io.report(res, false)) {
+    process.stderr.write(`${file}: ${summaryLine(res.diagnostics)}\n`);
+    return false;
+  }
+  if (res.module.models.length === 0) {
+    process.stderr.write(`${file}: declares no model, so there is no code to emit\n`);
+    return false;
+  }
+  const dest = out === "-" ? path.join(path.dirname(file), "stdout.ts") : outputPath(file, target, out);
+  const code = await formatTs(emitCode(res, { file, outFile: dest, flavor: target }));
+  if (out === "-") {
+    process.stdout.write(code);
+    return true;
+  }
+  const same = existsSync(dest) && readFileSync(dest, "utf8") === code;
+  if (!same) io.writeAtomic(dest, code);
+  const main = mainModel(res.module)!;
+  process.stdout.write(`${same ? "unchanged" : "wrote"} ${dest} (${res.module.models.map((m) => m.name).join(", ")}; default export ${main.name})\n`);
+  return true;
+}
+
+/** Recompile on every change of the files or their imports, until interrupted. */
+export async function watchFiles(files: string[], target: Flavor, out: string | undefined, io: CliIO): Promise<never> {
+  const watchers = new Map<string, FSWatcher>();
+  let timer: NodeJS.Timeout | null = null;
+  let running = false;
+  let again = false;
+
+  /** Watch the folders holding every source (editors often replace a file rather than write it). */
+  const rewatch = () => {
+    const wanted = new Set<string>();
+    for (const f of files) {
+      wanted.add(path.resolve(path.dirname(f)));
+      try {
+        for (const s of io.load(f).sources.keys()) wanted.add(path.resolve(path.dirname(s)));
+      } catch {
+        /* unreadable now: its folder is watched, so it is compiled when it comes back */
+      }
+    }
+    for (const [dir, w] of watchers) if (!wanted.has(dir)) (w.close(), watchers.delete(dir));
+    for (const dir of wanted) {
+      if (watchers.has(dir) || !existsSync(dir)) continue;
+      watchers.set(dir, watch(dir, (_event, name) => name && /\.nnet$/.test(String(name)) && schedule()));
+    }
+  };
+
+  const run = async () => {
+    if (running) return void (again = true);
+    running = true;
+    do {
+      again = false;
+      for (const f of files) {
+        try {
+          await compileToCode(f, target, out, io);
+        } catch (e) {
+          process.stderr.write(`nnetc: ${(e as Error).message}\n`);
+        }
+      }
+      rewatch();
+    } while (again);
+    running = false;
+    process.stdout.write(`watching ${files.length === 1 ? files[0] : `${files.length} files`} and their imports (Ctrl-C to stop)\n`);
+  };
+
+  const schedule = () => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => void run(), 60);
+  };
+
+  rewatch();
+  process.stdout.write(`watching ${files.length === 1 ? files[0] : `${files.length} files`} and their imports (Ctrl-C to stop)\n`);
+  return new Promise<never>(() => {
+    process.once("SIGINT", () => {
+      for (const w of watchers.values()) w.close();
+      process.exit(0);
+    });
+  });
+}

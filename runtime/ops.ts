@@ -1,0 +1,379 @@
+// The layer functions of the language, as plain functions of tensors: the interpreter (interpret.ts) and
+// every emitted TypeScript module call these same functions, so the two compute exactly the same thing.
+// Ops that are one TensorFlow.js call (relu, add, reshape…) are not here: both call tfjs directly.
+import * as tf from "@tensorflow/tfjs-core";
+
+/** Per-call state of a forward pass: training mode, frozen layers, dropout seeds, batchnorm updates. */
+export interface Step {
+  /** Training mode: dropout active, batchnorm uses batch statistics and updates its moving ones. */
+  training: boolean;
+  /** Layers that run in inference mode even while training (frozen batchnorm). */
+  frozen?: ReadonlySet<string>;
+  /** Seeds for dropout masks, one per call. */
+  seed?: () => number;
+  /** New values for non-trainable weights (batchnorm moving statistics), applied after the step. */
+  updates: [tf.Variable, tf.Tensor][];
+}
+
+export type Activation = "linear" | "relu" | "relu6" | "gelu" | "gelu_tanh" | "silu" | "sigmoid" | "tanh" | "softmax" | "leaky_relu" | "elu";
+export type Padding = "same" | "valid";
+type Pair = readonly [number, number];
+
+/** Activations by name; the ones tfjs can fuse with a gradient are applied inside matMul/conv2d. */
+export function activate(x: tf.Tensor, act: Activation): tf.Tensor {
+  switch (act) {
+    case "linear": return x;
+    case "relu": return tf.relu(x);
+    case "relu6": return tf.relu6(x);
+    case "gelu": return gelu(x, false);
+    case "gelu_tanh": return gelu(x, true);
+    case "silu": return silu(x);
+    case "sigmoid": return tf.sigmoid(x);
+    case "tanh": return tf.tanh(x);
+    case "softmax": return tf.softmax(x);
+    case "leaky_relu": return tf.leakyRelu(x, 0.2);
+    case "elu": return tf.elu(x);
+  }
+  throw new Error(`unknown activation ${String(act)}`);
+}
+
+export function gelu(x: tf.Tensor, approximate: boolean): tf.Tensor {
+  if (approximate) {
+    // 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))
+    const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
+    return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+  }
+  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.erf(tf.div(x, Math.SQRT2))));
+}
+
+export function silu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, tf.sigmoid(x));
+}
+
+/** alpha · (e^x − 1) below zero; tfjs's elu has alpha 1 only. */
+export function elu(x: tf.Tensor, alpha: number): tf.Tensor {
+  if (alpha === 1) return tf.elu(x);
+  return tf.where(tf.greater(x, 0), x, tf.mul(alpha, tf.sub(tf.exp(x), 1)));
+}
+
+function fusable(act: Activation): act is "linear" | "relu" {
+  return act === "linear" || act === "relu";
+}
+
+/** x · kernel (+ bias), then the activation; x may have any rank ≥ 2 (the last axis is contracted). */
+export function dense(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, act: Activation = "linear", transposeB = false): tf.Tensor {
+  const shape = x.shape;
+  const flat = shape.length === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [-1, shape[shape.length - 1]!]) as tf.Tensor2D);
+  const k = kernel as tf.Tensor2D;
+  const y = fusable(act)
+    ? tf.fused.matMul({ a: flat, b: k, transposeB, ...(bias ? { bias } : {}), activation: act })
+    : activate(bias ? tf.add(tf.matMul(flat, k, false, transposeB), bias) : tf.matMul(flat, k, false, transposeB), act);
+  return shape.length === 2 ? y : tf.reshape(y, [...shape.slice(0, -1), y.shape[1]!]);
+}
+
+/** A dense layer whose kernel is an embedding table, transposed (GPT-2's output projection). */
+export function tiedDense(x: tf.Tensor, table: tf.Tensor, bias: tf.Tensor | null): tf.Tensor {
+  const y = dense(x, table, null, "linear", true);
+  return bias ? tf.add(y, bias) : y;
+}
+
+/**
+ * tfjs has no gradient for dilated convolutions, so they run as TensorFlow runs them: space-to-batch,
+ * an undilated valid convolution, batch-to-space (all three differentiable).
+ */
+function dilated(x: tf.Tensor4D, k: Pair, dil: Pair, padding: Padding, f: (x: tf.Tensor4D) => tf.Tensor4D): tf.Tensor4D {
+  const paddings: [number, number][] = [];
+  const crops: [number, number][] = [];
+  for (let i = 0; i < 2; i++) {
+    const total = padding === "same" ? (k[i]! - 1) * dil[i]! : 0;
+    const start = Math.floor(total / 2);
+    const full = x.shape[1 + i]! + total;
+    const extra = (dil[i]! - (full % dil[i]!)) % dil[i]!;
+    paddings.push([start, total - start + extra]);
+    crops.push([0, extra]);
+  }
+  return tf.batchToSpaceND(f(tf.spaceToBatchND(x, [...dil], paddings)), [...dil], crops) as tf.Tensor4D;
+}
+
+export interface ConvOptions {
+  stride: Pair;
+  padding: Padding;
+  dilation: Pair;
+  groups: number;
+  activation: Activation;
+}
+
+/** 2-D convolution, NHWC, with groups and dilation. */
+export function conv2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, o: ConvOptions): tf.Tensor4D {
+  const x4 = x as tf.Tensor4D;
+  const k4 = kernel as tf.Tensor4D;
+  const { stride, dilation: dil, padding: pad, activation: act } = o;
+  if (dil[0] > 1 || dil[1] > 1) {
+    const inner: ConvOptions = { ...o, dilation: [1, 1], padding: "valid" };
+    return dilated(x4, [k4.shape[0], k4.shape[1]], dil, pad, (xs) => conv2d(xs, kernel, bias, inner));
+  }
+  if (o.groups > 1) {
+    const xs = tf.split(x4, o.groups, 3) as tf.Tensor4D[];
+    const ks = tf.split(k4, o.groups, 3) as tf.Tensor4D[];
+    const y = tf.concat(xs.map((xi, i) => tf.conv2d(xi, ks[i]!, [...stride], pad, "NHWC", [...dil])), 3);
+    return activate(bias ? tf.add(y, bias) : y, act) as tf.Tensor4D;
+  }
+  if (fusable(act)) return tf.fused.conv2d({ x: x4, filter: k4, strides: [...stride], pad, dataFormat: "NHWC", dilations: [...dil], ...(bias ? { bias } : {}), activation: act });
+  const y = tf.conv2d(x4, k4, [...stride], pad, "NHWC", [...dil]);
+  return activate(bias ? tf.add(y, bias) : y, act) as tf.Tensor4D;
+}
+
+export interface Conv1dOptions {
+  stride: number;
+  padding: Padding | "causal";
+  dilation: number;
+  groups: number;
+  activation: Activation;
+}
+
+/** conv1d as conv2d over a height of 1; causal padding pads the start of the sequence only. */
+export function conv1d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, o: Conv1dOptions): tf.Tensor3D {
+  const causal = o.padding === "causal";
+  const xp = causal ? tf.pad(x, [[0, 0], [(kernel.shape[0]! - 1) * o.dilation, 0], [0, 0]]) : x;
+  const k2 = tf.expandDims(kernel, 0);
+  const y = conv2d(as2d(xp), k2, bias, { stride: [1, o.stride], dilation: [1, o.dilation], padding: causal ? "valid" : (o.padding as Padding), groups: o.groups, activation: o.activation });
+  return from2d(y);
+}
+
+export interface DepthwiseOptions {
+  stride: Pair;
+  padding: Padding;
+  dilation: Pair;
+  activation: Activation;
+}
+
+function depthwisePart(x: tf.Tensor, k: tf.Tensor, o: DepthwiseOptions): tf.Tensor4D {
+  const k4 = k as tf.Tensor4D;
+  const x4 = x as tf.Tensor4D;
+  if (o.dilation[0] > 1 || o.dilation[1] > 1) return dilated(x4, [k4.shape[0], k4.shape[1]], o.dilation, o.padding, (xs) => tf.depthwiseConv2d(xs, k4, 1, "valid"));
+  return tf.depthwiseConv2d(x4, k4, [...o.stride], o.padding, "NHWC");
+}
+
+export function depthwiseConv2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, o: DepthwiseOptions): tf.Tensor {
+  const y = depthwisePart(x, kernel, o);
+  return activate(bias ? tf.add(y, bias) : y, o.activation);
+}
+
+export function separableConv2d(x: tf.Tensor, depthwiseKernel: tf.Tensor, pointwiseKernel: tf.Tensor, bias: tf.Tensor | null, o: DepthwiseOptions): tf.Tensor {
+  const y = tf.conv2d(depthwisePart(x, depthwiseKernel, o), pointwiseKernel as tf.Tensor4D, 1, "valid");
+  return activate(bias ? tf.add(y, bias) : y, o.activation);
+}
+
+/** 1-D ops run as 2-D ops over a height of 1. */
+function as2d(x: tf.Tensor): tf.Tensor4D {
+  return tf.expandDims(x, 1) as tf.Tensor4D;
+}
+function from2d(x: tf.Tensor): tf.Tensor3D {
+  return tf.squeeze(x, [1]) as tf.Tensor3D;
+}
+
+export function maxPool2d(x: tf.Tensor, size: Pair, stride: Pair, padding: Padding): tf.Tensor4D {
+  return tf.maxPool(x as tf.Tensor4D, [...size], [...stride], padding);
+}
+export function avgPool2d(x: tf.Tensor, size: Pair, stride: Pair, padding: Padding): tf.Tensor4D {
+  return tf.avgPool(x as tf.Tensor4D, [...size], [...stride], padding);
+}
+export function maxPool1d(x: tf.Tensor, size: number, stride: number, padding: Padding): tf.Tensor3D {
+  return from2d(tf.maxPool(as2d(x), [1, size], [1, stride], padding));
+}
+export function avgPool1d(x: tf.Tensor, size: number, stride: number, padding: Padding): tf.Tensor3D {
+  return from2d(tf.avgPool(as2d(x), [1, size], [1, stride], padding));
+}
+
+/** Zero padding of height and width (NHWC). */
+export function zeroPad2d(x: tf.Tensor, padding: Pair): tf.Tensor4D {
+  const [ph, pw] = padding;
+  return tf.pad(x as tf.Tensor4D, [[0, 0], [ph, ph], [pw, pw], [0, 0]]);
+}
+
+/** Nearest-neighbour upsampling by whole factors. */
+export function upsample2d(x: tf.Tensor, size: Pair): tf.Tensor4D {
+  return tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [x.shape[1]! * size[0], x.shape[2]! * size[1]]);
+}
+
+/** Inverted dropout; a no-op outside training. */
+export function dropout(x: tf.Tensor, rate: number, s: Step): tf.Tensor {
+  if (!s.training || rate <= 0) return x;
+  const seed = s.seed ? s.seed() : undefined;
+  const keep = tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, "float32", seed), rate);
+  return tf.mul(x, tf.mul(tf.cast(keep, x.dtype), 1 / (1 - rate)));
+}
+
+export interface BatchnormWeights {
+  gamma: tf.Tensor | null;
+  beta: tf.Tensor | null;
+  movingMean: tf.Variable;
+  movingVariance: tf.Variable;
+}
+
+/**
+ * Batch normalization over every axis but the last. Training (unless the layer is frozen) uses the
+ * batch's statistics and records new moving statistics in `s.updates`.
+ */
+export function batchnorm(x: tf.Tensor, w: BatchnormWeights, epsilon: number, momentum: number, s: Step, layer: string): tf.Tensor {
+  const inference = !s.training || s.frozen?.has(layer);
+  let mean: tf.Tensor = w.movingMean;
+  let variance: tf.Tensor = w.movingVariance;
+  if (!inference) {
+    const axes = [...Array(x.rank - 1).keys()];
+    const m = tf.moments(x, axes);
+    mean = m.mean;
+    variance = m.variance;
+    const mm = w.movingMean;
+    const mv = w.movingVariance;
+    // Moving statistics are not part of the loss, so no gradient flows through these updates.
+    s.updates.push([mm, tf.keep(tf.add(tf.mul(mm, momentum), tf.mul(mean, 1 - momentum)))]);
+    s.updates.push([mv, tf.keep(tf.add(tf.mul(mv, momentum), tf.mul(variance, 1 - momentum)))]);
+  }
+  return tf.batchNorm(x, mean, variance, w.beta ?? undefined, w.gamma ?? undefined, epsilon);
+}
+
+export function layernorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  const y = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, epsilon)));
+  return tf.add(tf.mul(y, gamma), beta);
+}
+
+/** Rows of an embedding table for integer ids. */
+export function embedding(ids: tf.Tensor, table: tf.Tensor): tf.Tensor {
+  return tf.gather(table, tf.cast(ids, "int32"));
+}
+
+/** Adds learned position vectors for the first `steps` positions. */
+export function posEmbedding(x: tf.Tensor, table: tf.Tensor): tf.Tensor {
+  return tf.add(x, tf.slice(table, [0, 0], [x.shape[1]!, -1]));
+}
+
+export interface RecurrentWeights {
+  kernel: tf.Tensor;
+  recurrentKernel: tf.Tensor;
+  bias: tf.Tensor;
+}
+
+export interface RecurrentOptions {
+  units: number;
+  returnSequences: boolean;
+  /** Run over time backwards (the backward half of a bidirectional layer); outputs stay in time order. */
+  reverse: boolean;
+  /** GRU only: apply the reset gate after the recurrent matmul (Keras's default, CuDNN's layout). */
+  resetAfter?: boolean;
+}
+
+/** Keras-compatible recurrent layers, unrolled over time with tfjs ops (gate order i, f, c, o / z, r, h). */
+function recurrent(kind: "lstm" | "gru", x: tf.Tensor, w: RecurrentWeights, o: RecurrentOptions): tf.Tensor {
+  const x3 = x as tf.Tensor3D;
+  const steps = x3.shape[1];
+  const batch = x3.shape[0];
+  const rec = w.recurrentKernel as tf.Tensor2D;
+  const bias = w.bias;
+  // Input projections for every step at once: [batch, steps, gates·units].
+  const proj = tf.reshape(tf.matMul(tf.reshape(x3, [-1, x3.shape[2]]), w.kernel as tf.Tensor2D), [batch, steps, -1]);
+  let h: tf.Tensor2D = tf.zeros([batch, o.units]);
+  let cell: tf.Tensor2D = tf.zeros([batch, o.units]);
+  const outs: tf.Tensor2D[] = [];
+  const order = [...Array(steps).keys()];
+  if (o.reverse) order.reverse();
+  // One split of the time-major projections, not a slice per step: each slice's gradient would be a
+  // full-size padded tensor (O(steps²) memory). Time-major pieces are contiguous.
+  const perStep = tf.split(tf.transpose(proj, [1, 0, 2]), steps, 0).map((t) => tf.reshape(t, [batch, -1]) as tf.Tensor2D);
+  for (const t of order) {
+    const xt = perStep[t]!;
+    if (kind === "lstm") {
+      const z = tf.add(tf.add(xt, tf.matMul(h, rec)), bias);
+      const [i, f, g, og] = tf.split(z, 4, 1) as tf.Tensor2D[];
+      cell = tf.add(tf.mul(tf.sigmoid(f!), cell), tf.mul(tf.sigmoid(i!), tf.tanh(g!)));
+      h = tf.mul(tf.sigmoid(og!), tf.tanh(cell));
+    } else {
+      const resetAfter = o.resetAfter !== false;
+      const b = resetAfter ? tf.unstack(bias) : [bias, tf.zerosLike(bias)];
+      const xz = tf.add(xt, b[0]!);
+      const [xzz, xr, xh] = tf.split(xz, 3, 1) as tf.Tensor2D[];
+      const [rz, rr, rh] = tf.split(rec, 3, 1) as tf.Tensor2D[];
+      if (resetAfter) {
+        const hr = tf.add(tf.matMul(h, rec), b[1]!);
+        const [hz, hrr, hh] = tf.split(hr, 3, 1) as tf.Tensor2D[];
+        const zg = tf.sigmoid(tf.add(xzz!, hz!));
+        const rg = tf.sigmoid(tf.add(xr!, hrr!));
+        const cand = tf.tanh(tf.add(xh!, tf.mul(rg, hh!)));
+        h = tf.add(tf.mul(zg, h), tf.mul(tf.sub(1, zg), cand));
+      } else {
+        const zg = tf.sigmoid(tf.add(xzz!, tf.matMul(h, rz!)));
+        const rg = tf.sigmoid(tf.add(xr!, tf.matMul(h, rr!)));
+        const cand = tf.tanh(tf.add(xh!, tf.matMul(tf.mul(rg, h), rh!)));
+        h = tf.add(tf.mul(zg, h), tf.mul(tf.sub(1, zg), cand));
+      }
+    }
+    outs.push(h);
+  }
+  if (!o.returnSequences) return h;
+  if (o.reverse) outs.reverse();
+  return tf.stack(outs, 1);
+}
+
+export function lstm(x: tf.Tensor, w: RecurrentWeights, o: RecurrentOptions): tf.Tensor {
+  return recurrent("lstm", x, w, o);
+}
+
+export function gru(x: tf.Tensor, w: RecurrentWeights, o: RecurrentOptions): tf.Tensor {
+  return recurrent("gru", x, w, o);
+}
+
+export interface Projection {
+  kernel: tf.Tensor;
+  bias: tf.Tensor | null;
+}
+
+export interface AttentionWeights {
+  query: Projection;
+  key: Projection;
+  value: Projection;
+  output: Projection;
+}
+
+export interface AttentionOptions {
+  heads: number;
+  /** Per-head width; null for dim / heads. */
+  keyDim: number | null;
+  causal: boolean;
+  dropout: number;
+}
+
+/** Multi-head scaled dot-product attention of q over kv (self-attention when kv is q). */
+export function attention(q: tf.Tensor, kv: tf.Tensor, w: AttentionWeights, o: AttentionOptions, s: Step): tf.Tensor {
+  const heads = o.heads;
+  const d = q.shape[2]!;
+  const kd = o.keyDim ?? d / heads;
+  const proj = (t: tf.Tensor, p: Projection) => dense(t, p.kernel, p.bias, "linear");
+  // [batch, steps, heads·kd] → [batch, heads, steps, kd]
+  const split = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [t.shape[0]!, t.shape[1]!, heads, kd]), [0, 2, 1, 3]) as tf.Tensor4D;
+  const Q = split(proj(q, w.query));
+  const K = split(proj(kv, w.key));
+  const V = split(proj(kv, w.value));
+  let scores = tf.mul(tf.matMul(Q, K, false, true), 1 / Math.sqrt(kd));
+  if (o.causal) {
+    const tq = q.shape[1]!;
+    const tk = kv.shape[1]!;
+    const mask = tf.linalg.bandPart(tf.ones([tq, tk]), -1, 0); // lower triangle
+    scores = tf.add(scores, tf.mul(tf.sub(1, mask), -1e9));
+  }
+  let probs = tf.softmax(scores);
+  if (o.dropout > 0) probs = dropout(probs, o.dropout, s);
+  const ctx = tf.reshape(tf.transpose(tf.matMul(probs, V), [0, 2, 1, 3]), [q.shape[0]!, q.shape[1]!, heads * kd]);
+  return dense(ctx, w.output.kernel, w.output.bias, "linear");
+}
+
+/** One index along an axis, that axis removed (negative index and axis count from the end). */
+export function take(x: tf.Tensor, index: number, axis: number): tf.Tensor {
+  const ax = axis < 0 ? axis + x.rank : axis;
+  const n = x.shape[ax]!;
+  const i = index < 0 ? index + n : index;
+  return tf.squeeze(tf.slice(x, x.shape.map((_, k) => (k === ax ? i : 0)), x.shape.map((_, k) => (k === ax ? 1 : -1))), [ax]);
+}
+
+/** The language's dtypes as TensorFlow.js holds them (it has no f16, f64, i8 or i64 tensors). */
+export const TFJS_DTYPE = { f16: "float32", f32: "float32", f64: "float32", i8: "int32", i32: "int32", i64: "int32", bool: "bool" } as const;
