@@ -254,6 +254,7 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
   if (dts) {
     out.push(`export declare const ${mn.object}: {`);
     out.push(`  readonly name: ${str(model.name)};`);
+    out.push(`  readonly def: nn.ModelDef<${mn.inputs}, ${mn.outputs}>;`);
     out.push(`  readonly inputs: nn.TensorSpec[];`);
     out.push(`  readonly outputs: nn.TensorSpec[];`);
     out.push(`  readonly params: nn.ParamSpec[];`);
@@ -272,6 +273,8 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
     const d = mn.def;
     out.push(`export const ${mn.object} = {`);
     out.push(`  name: ${str(model.name)}${T(" as const")},`);
+    out.push(`  /** What nnetc/runtime works from: specs, plan and forward pass (for nn.net(), nn.create(), …). */`);
+    out.push(`  def: ${d},`);
     out.push(`  inputs: ${d}.inputs,`);
     out.push(`  outputs: ${d}.outputs,`);
     out.push(`  params: ${d}.params,`);

@@ -134,6 +134,8 @@ const AutoencoderDef: nn.ModelDef<AutoencoderInputs, AutoencoderOutputs> = {
  */
 export const Autoencoder = {
   name: "Autoencoder" as const,
+  /** What nnetc/runtime works from: specs, plan and forward pass (for nn.net(), nn.create(), …). */
+  def: AutoencoderDef,
   inputs: AutoencoderDef.inputs,
   outputs: AutoencoderDef.outputs,
   params: AutoencoderDef.params,

@@ -1160,6 +1160,8 @@ const BertBaseDef: nn.ModelDef<BertBaseInputs, BertBaseOutputs> = {
  */
 export const BertBase = {
   name: "BertBase" as const,
+  /** What nnetc/runtime works from: specs, plan and forward pass (for nn.net(), nn.create(), …). */
+  def: BertBaseDef,
   inputs: BertBaseDef.inputs,
   outputs: BertBaseDef.outputs,
   params: BertBaseDef.params,
@@ -2432,6 +2434,8 @@ const BertSpamDef: nn.ModelDef<BertSpamInputs, BertSpamOutputs> = {
  */
 export const BertSpam = {
   name: "BertSpam" as const,
+  /** What nnetc/runtime works from: specs, plan and forward pass (for nn.net(), nn.create(), …). */
+  def: BertSpamDef,
   inputs: BertSpamDef.inputs,
   outputs: BertSpamDef.outputs,
   params: BertSpamDef.params,

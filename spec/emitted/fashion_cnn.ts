@@ -170,6 +170,8 @@ const FashionCNNDef: nn.ModelDef<FashionCNNInputs, FashionCNNOutputs> = {
  */
 export const FashionCNN = {
   name: "FashionCNN" as const,
+  /** What nnetc/runtime works from: specs, plan and forward pass (for nn.net(), nn.create(), …). */
+  def: FashionCNNDef,
   inputs: FashionCNNDef.inputs,
   outputs: FashionCNNDef.outputs,
   params: FashionCNNDef.params,

@@ -201,6 +201,8 @@ const TransferCNNDef: nn.ModelDef<TransferCNNInputs, TransferCNNOutputs> = {
  */
 export const TransferCNN = {
   name: "TransferCNN" as const,
+  /** What nnetc/runtime works from: specs, plan and forward pass (for nn.net(), nn.create(), …). */
+  def: TransferCNNDef,
   inputs: TransferCNNDef.inputs,
   outputs: TransferCNNDef.outputs,
   params: TransferCNNDef.params,

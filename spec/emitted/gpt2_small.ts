@@ -1092,6 +1092,8 @@ const GPT2SmallDef: nn.ModelDef<GPT2SmallInputs, GPT2SmallOutputs> = {
  */
 export const GPT2Small = {
   name: "GPT2Small" as const,
+  /** What nnetc/runtime works from: specs, plan and forward pass (for nn.net(), nn.create(), …). */
+  def: GPT2SmallDef,
   inputs: GPT2SmallDef.inputs,
   outputs: GPT2SmallDef.outputs,
   params: GPT2SmallDef.params,

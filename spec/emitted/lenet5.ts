@@ -167,6 +167,8 @@ const LeNet5Def: nn.ModelDef<LeNet5Inputs, LeNet5Outputs> = {
  */
 export const LeNet5 = {
   name: "LeNet5" as const,
+  /** What nnetc/runtime works from: specs, plan and forward pass (for nn.net(), nn.create(), …). */
+  def: LeNet5Def,
   inputs: LeNet5Def.inputs,
   outputs: LeNet5Def.outputs,
   params: LeNet5Def.params,

@@ -130,6 +130,8 @@ const MLPDef: nn.ModelDef<MLPInputs, MLPOutputs> = {
  */
 export const MLP = {
   name: "MLP" as const,
+  /** What nnetc/runtime works from: specs, plan and forward pass (for nn.net(), nn.create(), …). */
+  def: MLPDef,
   inputs: MLPDef.inputs,
   outputs: MLPDef.outputs,
   params: MLPDef.params,

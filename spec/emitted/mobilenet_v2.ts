@@ -1865,6 +1865,8 @@ const MobileNetV2Def: nn.ModelDef<MobileNetV2Inputs, MobileNetV2Outputs> = {
  */
 export const MobileNetV2 = {
   name: "MobileNetV2" as const,
+  /** What nnetc/runtime works from: specs, plan and forward pass (for nn.net(), nn.create(), …). */
+  def: MobileNetV2Def,
   inputs: MobileNetV2Def.inputs,
   outputs: MobileNetV2Def.outputs,
   params: MobileNetV2Def.params,

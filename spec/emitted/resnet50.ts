@@ -2015,6 +2015,8 @@ const ResNet50Def: nn.ModelDef<ResNet50Inputs, ResNet50Outputs> = {
  */
 export const ResNet50 = {
   name: "ResNet50" as const,
+  /** What nnetc/runtime works from: specs, plan and forward pass (for nn.net(), nn.create(), …). */
+  def: ResNet50Def,
   inputs: ResNet50Def.inputs,
   outputs: ResNet50Def.outputs,
   params: ResNet50Def.params,

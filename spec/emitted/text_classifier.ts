@@ -176,6 +176,8 @@ const SpamClassifierDef: nn.ModelDef<SpamClassifierInputs, SpamClassifierOutputs
  */
 export const SpamClassifier = {
   name: "SpamClassifier" as const,
+  /** What nnetc/runtime works from: specs, plan and forward pass (for nn.net(), nn.create(), …). */
+  def: SpamClassifierDef,
   inputs: SpamClassifierDef.inputs,
   outputs: SpamClassifierDef.outputs,
   params: SpamClassifierDef.params,

@@ -300,6 +300,8 @@ const VGG16Def: nn.ModelDef<VGG16Inputs, VGG16Outputs> = {
  */
 export const VGG16 = {
   name: "VGG16" as const,
+  /** What nnetc/runtime works from: specs, plan and forward pass (for nn.net(), nn.create(), …). */
+  def: VGG16Def,
   inputs: VGG16Def.inputs,
   outputs: VGG16Def.outputs,
   params: VGG16Def.params,
