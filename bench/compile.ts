@@ -1,11 +1,13 @@
-// npm run bench: parse + check time per zoo model (in-process, warm, median of many runs), and the
-// whole-process time of `nnetc check models/resnet50.nnet`. Prints a table; targets are checked by eye
+// npm run bench: parse + check time per zoo model (in-process, warm, median of many runs), compile time
+// to TypeScript (parse → check → emit, then prettier formatting, reported apart), and the whole-process
+// times of `nnetc check` and `nnetc compile` on ResNet-50. Prints a table; targets are checked by eye
 // and reported in closing notes, never asserted in tests.
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { emitCode, formatTs } from "../compiler/emit/index.js";
 import { compile, type Host } from "../compiler/index.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -47,3 +49,38 @@ for (let i = 0; i < 11; i++) {
   runs.push(performance.now() - t);
 }
 console.log(`whole process, nnetc check models/resnet50.nnet: median ${median(runs).toFixed(0)} ms of 11 runs (target: under 500 ms)`);
+
+console.log("");
+console.log("compile to TypeScript, in-process, warm (median of 15 after 3 warm-up runs)");
+console.log("model".padEnd(24) + "parse→emit ms".padStart(15) + "prettier ms".padStart(13) + "total ms".padStart(10) + "lines".padStart(8));
+for (const f of files) {
+  const rel = path.join("models", f);
+  const text = readFileSync(path.join(ROOT, rel), "utf8");
+  const once = () => emitCode(compile(rel, text, host), { file: rel, outFile: path.join(ROOT, "spec/emitted", f.replace(/\.nnet$/, ".ts")), flavor: "ts" });
+  for (let i = 0; i < 3; i++) await formatTs(once());
+  const emit: number[] = [];
+  const fmt: number[] = [];
+  const total: number[] = [];
+  let lines = 0;
+  for (let i = 0; i < 15; i++) {
+    const t0 = performance.now();
+    const code = once();
+    const t1 = performance.now();
+    const pretty = await formatTs(code);
+    const t2 = performance.now();
+    emit.push(t1 - t0);
+    fmt.push(t2 - t1);
+    total.push(t2 - t0);
+    lines = pretty.split("\n").length;
+  }
+  console.log(f.padEnd(24) + median(emit).toFixed(2).padStart(15) + median(fmt).toFixed(2).padStart(13) + median(total).toFixed(2).padStart(10) + String(lines).padStart(8));
+}
+console.log("target: ResNet-50 parse→emit under 50 ms (prettier formatting is reported apart: nnetc compile runs it)");
+
+const compiles: number[] = [];
+for (let i = 0; i < 7; i++) {
+  const t = performance.now();
+  execFileSync(process.execPath, [path.join(ROOT, "dist/nnetc.mjs"), "compile", "models/resnet50.nnet", "-o", "-"], { cwd: ROOT, stdio: "ignore" });
+  compiles.push(performance.now() - t);
+}
+console.log(`whole process, nnetc compile models/resnet50.nnet -o -: median ${median(compiles).toFixed(0)} ms of 7 runs`);

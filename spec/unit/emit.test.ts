@@ -1,0 +1,110 @@
+// The TypeScript emitter against the zoo: golden snapshots (UPDATE=1 rewrites them), byte-identical output,
+// strict type-checking of every emitted module, and equivalence with the interpreter — the same outputs
+// from the same weights and the same losses over three training steps with the same seed.
+import { spawn, spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import ts from "typescript";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { emitCode, formatTs } from "../../compiler/emit/index.js";
+import { compile } from "../../compiler/index.js";
+import { golden, memoryHost, ROOT } from "../helpers.js";
+
+const MODELS = path.join(ROOT, "models");
+const files = readdirSync(MODELS).filter((f) => f.endsWith(".nnet")).sort();
+const EMITTED = path.join(ROOT, "spec/emitted");
+
+function load(file: string) {
+  const rel = path.join("models", file);
+  return compile(rel, readFileSync(path.join(ROOT, rel), "utf8"), memoryHost());
+}
+
+/** What `nnetc compile models/F -o spec/emitted` writes. */
+async function emitted(file: string): Promise<string> {
+  const res = load(file);
+  return formatTs(emitCode(res, { file: path.join("models", file), outFile: path.join(EMITTED, file.replace(/\.nnet$/, ".ts")), flavor: "ts" }));
+}
+
+for (const f of files) {
+  test(`emit: models/${f} matches spec/emitted/${f.replace(/\.nnet$/, ".ts")}, byte for byte, every time`, async () => {
+    const a = await emitted(f);
+    const b = await emitted(f);
+    assert.ok(a === b, "two emissions of the same input differ");
+    golden(`spec/emitted/${f.replace(/\.nnet$/, ".ts")}`, a);
+  });
+}
+
+test("emit: every emitted module type-checks with tsc --strict (and noUnusedLocals)", () => {
+  const tsc = path.join(ROOT, "node_modules/typescript/bin/tsc");
+  const r = spawnSync(process.execPath, [tsc, "-p", EMITTED], { cwd: ROOT, encoding: "utf8" });
+  assert.is(r.status, 0, r.stdout + r.stderr);
+});
+
+test("emit: the js and dts flavours of every zoo model parse, and js carries no type syntax", () => {
+  for (const f of files) {
+    const res = load(f);
+    for (const flavor of ["js", "dts"] as const) {
+      const code = emitCode(res, { file: path.join("models", f), outFile: path.join(EMITTED, "x.ts"), flavor });
+      const sf = ts.createSourceFile(`x.${flavor === "js" ? "mjs" : "d.ts"}`, code, ts.ScriptTarget.ES2022, false, flavor === "js" ? ts.ScriptKind.JS : ts.ScriptKind.TS);
+      const diags = (sf as unknown as { parseDiagnostics: ts.Diagnostic[] }).parseDiagnostics;
+      assert.equal(diags.map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n")), [], `${f} (${flavor})`);
+    }
+  }
+});
+
+// ── Equivalence with the interpreter ────────────────────────────────────────────────────────────────
+
+// VGG16, BERT-base and GPT-2 are 110–140 M weights: two models' worth, with Adam's slots and gradients, do
+// not fit in the wasm backend's heap, so they are compared on the forward pass (same weights, both ways).
+const FORWARD_ONLY = new Set(["vgg16.nnet", "bert_base.nnet", "gpt2_small.nnet"]);
+
+interface Equiv {
+  diffs: Record<string, number>;
+  emitted?: number[];
+  interpreted?: number[];
+  error?: string;
+}
+
+/** Each model in its own process, two at a time (one per core). */
+const results = new Map<string, Promise<Equiv>>();
+const slots: Promise<unknown>[] = [Promise.resolve(), Promise.resolve()];
+files.forEach((f, k) => {
+  const slot = k % 2;
+  const p = slots[slot]!.then(
+    () =>
+      new Promise<Equiv>((resolve) => {
+        const worker = path.join(ROOT, "dist/spec/unit/emit_equiv.worker.js");
+        const child = spawn(process.execPath, [worker, f, FORWARD_ONLY.has(f) ? "forward" : "train"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        let err = "";
+        child.stdout.on("data", (b) => (out += b));
+        child.stderr.on("data", (b) => (err += b));
+        child.on("close", (code) => {
+          try {
+            resolve(JSON.parse(out.trim().split("\n").pop()!) as Equiv);
+          } catch {
+            resolve({ diffs: {}, error: `exit ${code}: ${err.slice(-2000)}` });
+          }
+        });
+      }),
+  );
+  slots[slot] = p;
+  results.set(f, p);
+});
+
+for (const f of files) {
+  test(`emit ≡ interpret: models/${f}: same outputs (≤ 1e-5)${FORWARD_ONLY.has(f) ? "" : " and the same loss over three training steps"}`, async () => {
+    const r = await results.get(f)!;
+    assert.is(r.error, undefined, r.error);
+    assert.ok(Object.keys(r.diffs).length > 0, "no outputs compared");
+    for (const [k, d] of Object.entries(r.diffs)) assert.ok(d <= 1e-5, `output ${k}: max abs diff ${d}`);
+    if (FORWARD_ONLY.has(f)) return;
+    const [e, i] = [r.emitted!, r.interpreted!];
+    assert.ok(i.every(Number.isFinite), `losses ${i}`);
+    for (let k = 0; k < 3; k++) assert.ok(Math.abs(e[k]! - i[k]!) <= 1e-5 * Math.max(1, Math.abs(i[k]!)), `step ${k + 1}: emitted loss ${e[k]} vs interpreted ${i[k]}`);
+    assert.ok(i[2] !== i[0], "three training steps changed nothing");
+  });
+}
+
+test.run();
