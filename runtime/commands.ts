@@ -83,6 +83,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<number> {
       const r = await train({
         file: o.file,
         module: o.module,
+        net: interpreted(o.module.models.find((m) => m.name === plan.model)!),
         plan: plan.name,
         dataDir: o.dataDir ?? null,
         ...(o.epochs !== undefined ? { epochs: o.epochs } : {}),

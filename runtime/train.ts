@@ -5,13 +5,12 @@ import * as tf from "@tensorflow/tfjs-core";
 import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import type { IRModel } from "../compiler/ir/types.js";
 import type { DatasetSpec, LossSpec, PhaseSpec, PlanSpec } from "./spec.js";
 import { latestCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
 import { loadDataset, subset, type LoadedData, type Split } from "./data/index.js";
 import { Rng, shuffledIndices } from "./data/rng.js";
 import { initWeights } from "./init.js";
-import { interpreted, type Net, type RunOptions, type Weights } from "./interpret.js";
+import type { Net, RunOptions, Weights } from "./interpret.js";
 import { collect, concatCollected, lossTensor, metricName, metricValue, type Collected } from "./objective.js";
 import { clipGradients, makeOptimizer, Schedule, type Optimizer } from "./optim.js";
 
@@ -22,9 +21,9 @@ export interface TrainOptions {
   /** The .nnet file: data paths resolve against its folder, and model.json records it. */
   file: string;
   /** The plans and datasets (a compiled IRModule, or what an emitted module embeds). */
-  module: { plans: PlanSpec[]; datasets: DatasetSpec[]; models?: IRModel[] };
-  /** The model to train; by default the plan's model from module.models, interpreted. */
-  net?: Net;
+  module: { plans: PlanSpec[]; datasets: DatasetSpec[] };
+  /** The plan's model: the interpreter's (interpreted(irModel)) or an emitted module's (nn.net(def)). */
+  net: Net;
   /**
    * Train these weights (an emitted module's model) instead of fresh ones, with the generator state that
    * initialised them; they are left alive at the end. Without it the weights are made from the seed.
@@ -203,7 +202,7 @@ function fmt(x: number): string {
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const plan = o.plan ? o.module.plans.find((p) => p.name === o.plan) : o.module.plans[0];
   if (!plan) throw new RunError(o.plan ? `no training plan for model "${o.plan}"` : `${o.file} has no training plan (train Model on dataset { … })`);
-  const model = o.net ?? interpreted(o.module.models!.find((m) => m.name === plan.model)!);
+  const model = o.net;
   const datasets = new Map(o.module.datasets.map((d) => [d.name, d]));
   const fp = fingerprint(model);
   const ckptDir = path.join(o.outDir, "checkpoints");

@@ -53,6 +53,14 @@ test("emit: the js and dts flavours of every zoo model parse, and js carries no 
   }
 });
 
+test("nnetc/runtime, all an emitted module imports besides tfjs, loads nothing of the compiler", () => {
+  const probe = "export async function load(url, context, next) { if (url.includes('/dist/compiler/')) console.log('LOADED ' + url); return next(url, context); }";
+  const main = `import { register } from "node:module"; register(${JSON.stringify("data:text/javascript," + encodeURIComponent(probe))}); await import("nnetc/runtime"); console.log("ok");`;
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", main], { cwd: ROOT, encoding: "utf8" });
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout, "ok\n", r.stdout);
+});
+
 // ── Equivalence with the interpreter ────────────────────────────────────────────────────────────────
 
 // VGG16, BERT-base and GPT-2 are 110–140 M weights: two models' worth, with Adam's slots and gradients, do
