@@ -2,14 +2,22 @@
 // numbers, source lines) reaches emitted TypeScript only through these functions, which escape it.
 import type { AttrValue } from "../ir/types.js";
 
-/** Words that cannot name a local binding in an ES module (reserved, strict-mode and TS-contextual ones we avoid). */
+/**
+ * Words that no emitted binding may take: reserved, strict-mode and TS-contextual words; globals that emitted code
+ * uses or that readers expect to mean the global (a module-level `const URL` would break `new URL(…)`, a type alias
+ * `Record` every `Record<…>`); and names that mean something to module loaders (`__esModule`, `then`) or that set a
+ * prototype when a CommonJS build writes `exports.__proto__ = …`.
+ */
 const RESERVED = new Set(
   (
     "break case catch class const continue debugger default delete do else enum export extends false finally for function if import in " +
     "instanceof new null return super switch this throw true try typeof var void while with yield let static implements interface " +
     "package private protected public await arguments eval undefined NaN Infinity globalThis any as async boolean constructor declare " +
     "get module namespace never readonly require number object set string symbol type unique unknown from of keyof infer is asserts satisfies " +
-    "accessor out override abstract bigint global process console Math Object Array Promise JSON Error Function String Number Boolean"
+    "accessor out override abstract bigint global process console Math Object Array Promise JSON Error Function String Number Boolean " +
+    "URL Record Readonly Omit Partial Required Pick Exclude Extract NonNullable ReturnType Parameters InstanceType Awaited ArrayLike " +
+    "Map Set WeakMap WeakSet Symbol Date RegExp Reflect Proxy BigInt Intl Float32Array Int32Array Uint8Array ArrayBuffer " +
+    "window self document exports __dirname __filename __proto__ __esModule then"
   ).split(" "),
 );
 
@@ -36,9 +44,23 @@ export class Names {
   }
 }
 
-/** A string literal (JSON's escaping, plus the two line separators JSON leaves alone). */
+/**
+ * Characters that change how text reads without being seen: C1 controls, bidi controls and marks, zero-width and
+ * other invisible characters (the "Trojan Source" ones). Escaped in strings, shown as \uXXXX in comments.
+ */
+const INVISIBLE = /[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]/g;
+/** A surrogate without its other half (not well-formed UTF-16, written as U+FFFD). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const escape4 = (c: string) => `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+
+/**
+ * A string literal: JSON's escaping, plus the line separators U+2028/U+2029 and the invisible characters above, and
+ * "<" before "/" or "!" so that "</script>" or "<!--" cannot end or open anything when the code is inlined in HTML.
+ */
 export function str(s: string): string {
-  return JSON.stringify(s).replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+  return JSON.stringify(s)
+    .replace(INVISIBLE, escape4)
+    .replace(/<(?=[/!])/g, "\\u003C");
 }
 
 /** A number literal; non-finite values as expressions. */
@@ -76,18 +98,33 @@ export function lit(v: unknown): string {
   throw new Error(`cannot emit a ${typeof v}`);
 }
 
+/**
+ * One line of text as a comment may carry it: no C0 controls, invisible characters as visible \uXXXX, lone
+ * surrogates as U+FFFD, "</script" and "<!--" broken up, and no TypeScript directive ("@ts-ignore",
+ * "@ts-expect-error") where TypeScript would read one: at the start of a // comment or of a block comment's line.
+ */
+function commentLine(line: string): string {
+  return line
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "")
+    .replace(INVISIBLE, escape4)
+    .replace(LONE_SURROGATE, "\ufffd")
+    .replace(/<(?=\/script|!--)/gi, "<\\")
+    .replace(/^([\s/*]*)@(?=ts-)/i, "$1@ ");
+}
+
 /** Text for a // comment: one line, no line terminators of any kind, trimmed to `max` characters. */
 export function lineComment(text: string, max = 110): string {
-  const one = text.replace(/[\r\n\u2028\u2029\u0085]+/g, " ").replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, "").trimEnd();
-  return one.length > max ? one.slice(0, max - 1) + "…" : one;
+  const one = commentLine(text.replace(/[\r\n\u2028\u2029\u0085]+/g, " ")).trimEnd();
+  if (one.length <= max) return one;
+  // Cut between code points, not inside a surrogate pair.
+  let cut = max - 1;
+  if (/[\udc00-\udfff]/.test(one[cut] ?? "")) cut--;
+  return one.slice(0, cut) + "…";
 }
 
 /** Text for a /** … *\/ doc comment: "*\/" cannot close it early. */
 export function docComment(text: string, indent = ""): string {
-  const lines = text
-    .replace(/\*\//g, "*\\/")
-    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, "")
-    .split(/\r\n|[\r\n\u2028\u2029\u0085]/);
+  const lines = text.split(/\r\n|[\r\n\u2028\u2029\u0085]/).map((l) => commentLine(l).replace(/\*\//g, "*\\/"));
   if (lines.length === 1) return `${indent}/** ${lines[0]!.trim()} */`;
   return [`${indent}/**`, ...lines.map((l) => `${indent} * ${l.trimEnd()}`.trimEnd()), `${indent} */`].join("\n");
 }

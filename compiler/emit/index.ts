@@ -20,7 +20,9 @@ export interface EmitRequest {
 /** posix relative path from the emitted file's folder to the .nnet file, as a URL reference. */
 export function sourceRef(file: string, outFile: string): string {
   const rel = path.relative(path.dirname(path.resolve(outFile)), path.resolve(file)).split(path.sep);
-  const ref = rel.map((s) => (s === ".." || s === "." ? s : encodeURIComponent(s))).join("/");
+  // Unpaired surrogates (not possible in names read from disk, but possible in a string) cannot be URI-encoded.
+  const wellFormed = (s: string) => s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
+  const ref = rel.map((s) => (s === ".." || s === "." ? s : encodeURIComponent(wellFormed(s)))).join("/");
   return ref.startsWith(".") ? ref : `./${ref}`;
 }
 

@@ -404,9 +404,10 @@ function dimExpr(d: number | string, bound: ReadonlySet<string>, dimsVar: string
   if (typeof d === "number") return num(d);
   if (!/^[A-Za-z0-9_+\-*/() ]+$/.test(d)) return null;
   let ok = true;
-  const e = d.replace(/[A-Za-z_][A-Za-z0-9_]*|\d+/g, (t) => {
+  const e = d.replace(/[A-Za-z_][A-Za-z0-9_]*|\d+/g, (t: string, at: number) => {
     if (/^\d/.test(t)) return t;
-    if (t === "floor" || t === "ceil") return `Math.${t}`;
+    // floor( and ceil( are the functions; a dimension may be named floor or ceil too.
+    if ((t === "floor" || t === "ceil") && d[at + t.length] === "(") return `Math.${t}`;
     if (!bound.has(t)) ok = false;
     return `${dimsVar}${member(t)}`;
   });
