@@ -18,3 +18,17 @@ await build({
   logLevel: "warning",
 });
 chmodSync(outfile, 0o755);
+
+// The Node loader's hooks, bundled for the same reason: a cache miss compiles, and loading the compiler's
+// modules one by one would cost most of a second on the first import of a .nnet file.
+await build({
+  entryPoints: ["dist/compiler/loader/hooks.js"],
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  outfile: "dist/compiler/loader/hooks.bundle.mjs",
+  external: ["@tensorflow/*", "@stdlib/*", "prettier", "prettier/*"],
+  banner: { js: "import { createRequire as __nnetcRequire } from 'node:module'; const require = __nnetcRequire(import.meta.url);" },
+  logLevel: "warning",
+});

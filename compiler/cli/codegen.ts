@@ -1,6 +1,6 @@
 // `nnetc compile` for code targets: compile, emit, format, write (atomically, only when the text changed),
 // and --watch, which recompiles when the file or anything it imports changes. Loaded only by that command.
-import { existsSync, readFileSync, watch, type FSWatcher } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, watch, type FSWatcher } from "node:fs";
 import * as path from "node:path";
 import { emitCode, formatTs, mainModel, type Flavor } from "../emit/index.js";
 import type { CompileResult } from "../index.js";
@@ -37,7 +37,10 @@ export async function compileToCode(file: string, target: Flavor, out: string | 
     return true;
   }
   const same = existsSync(dest) && readFileSync(dest, "utf8") === code;
-  if (!same) io.writeAtomic(dest, code);
+  if (!same) {
+    mkdirSync(path.dirname(dest), { recursive: true });
+    io.writeAtomic(dest, code);
+  }
   const main = mainModel(res.module)!;
   process.stdout.write(`${same ? "unchanged" : "wrote"} ${dest} (${res.module.models.map((m) => m.name).join(", ")}; default export ${main.name})\n`);
   return true;

@@ -1,0 +1,74 @@
+// The bundler plugin: `import model from "./mlp.nnet"` in code bundled by esbuild or Vite (and, through
+// unplugin, Rollup, Rolldown, webpack, Rspack) becomes the file's main model module, compiled as the Node
+// loader does (compileForImport: the "js" flavor, the same disk cache). Compile errors are reported through
+// the bundler's own error mechanism, one rendered diagnostic each, located in the .nnet file.
+//
+// Where the module's `source` (the .nnet file, against which a training plan's data paths resolve and which
+// saved models name) points after bundling: emitted code says `new URL("./mlp.nnet", import.meta.url)`, and in
+// a bundle import.meta.url is the bundle's URL, not the .nnet file's. By default ("absolute") the plugin
+// replaces import.meta.url there with the .nnet file's own file: URL on the machine that bundled it, so a
+// bundle run in place finds the file and its data; a bundle moved to another machine keeps that path (data is
+// then found through fit({ data }) / evaluate({ data }), or the embedded Fashion-MNIST). With
+// `source: "relative"` the emitted code is kept, so the .nnet file is looked for beside the bundle (copy it
+// there). Either way the bundle runs on Node: nnetc/runtime reads files and is not a browser module.
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import { createUnplugin, type UnpluginInstance } from "unplugin";
+import { compileForImport, NnetCompileError } from "./hooks.js";
+
+export interface NnetPluginOptions {
+  /** Cache folder, or false for none (default: $NNETC_CACHE_DIR, else node_modules/.cache/nnetc). */
+  cache?: string | false;
+  /** What the module's `source` URL is in the bundle: the .nnet file's absolute URL (default), or relative to the bundle. */
+  source?: "absolute" | "relative";
+}
+
+/** .nnet ids, with the query a bundler may add (`?v=…`). */
+const NNET_ID = /\.nnet(?:\?.*)?$/;
+
+const SOURCE_LINE = /^const source = new URL\(("(?:[^"\\]|\\.)*"), import\.meta\.url\);$/m;
+
+/** Pin the module's `source` to the .nnet file itself: `new URL("./mlp.nnet", "file:///…/mlp.nnet")`. */
+export function pinSource(code: string, file: string): string {
+  if (!SOURCE_LINE.test(code)) throw new Error(`nnetc plugin: the code emitted for ${file} has no "const source = new URL(…, import.meta.url)" line to pin (nnetc's emitter and plugin disagree; please report it)`);
+  return code.replace(SOURCE_LINE, (_line, ref: string) => `const source = new URL(${ref}, ${JSON.stringify(pathToFileURL(file).href)});`);
+}
+
+export const unplugin: UnpluginInstance<NnetPluginOptions | undefined, false> = createUnplugin<NnetPluginOptions | undefined, false>((options = {}, meta) => ({
+  name: "nnetc",
+  enforce: "pre",
+  load: {
+    filter: { id: NNET_ID },
+    async handler(id) {
+      if (!NNET_ID.test(id) || id.startsWith("\0")) return null;
+      const file = id.replace(/\?.*$/, "");
+      try {
+        const r = await compileForImport(file, options.cache === undefined ? {} : { cache: options.cache });
+        for (const f of r.files) this.addWatchFile(f);
+        for (const w of r.warnings) this.warn({ message: w, id: file });
+        return { code: options.source === "relative" ? r.code : pinSource(r.code, file), map: null };
+      } catch (e) {
+        if (!(e instanceof NnetCompileError)) throw e;
+        const errors = e.diagnostics.filter((d) => d.severity === "error");
+        const first = errors[0];
+        if (meta.framework === "esbuild" && errors.length > 0) {
+          // esbuild collects errors and shows each with its location; the module is not used.
+          for (const d of errors) this.error({ message: d.rendered, id: file, loc: { file: d.file, line: d.line, column: d.column - 1 } });
+          return "";
+        }
+        // Rollup-style bundlers (Vite) stop at the first this.error: give it the whole report.
+        this.error({ message: e.message, id: file, ...(first ? { loc: { file: path.resolve(first.file), line: first.line, column: first.column - 1 } } : {}) });
+        return "";
+      }
+    },
+  },
+  esbuild: { loader: "js", onLoadFilter: /\.nnet$/ },
+}));
+
+/** esbuild plugin: `plugins: [nnetc()]`. */
+export const esbuild = unplugin.esbuild;
+/** Vite plugin: `plugins: [nnetc()]`. */
+export const vite = unplugin.vite;
+// unplugin.rollup(), unplugin.webpack(), unplugin.rspack()… are there too, from the same implementation, but
+// untested here.
+export default unplugin;
