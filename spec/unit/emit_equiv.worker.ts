@@ -60,9 +60,12 @@ function batchFor(mod: IRModule, m: IRModel, rand: () => number): Record<string,
   const ds = mod.datasets.find((d) => d.name === plan.dataset)!;
   for (const t of plan.loss) {
     if (out[t.target]) continue;
+    // Shaped like the prediction it is compared with (class ids: without the class axis).
     const f = ds.fields.find((x) => x.name === t.target)!;
-    const lead = size(m.inputs[0]!.shape[0]!, 0);
-    out[t.target] = fill([lead, ...f.shape.map((d, i) => size(d, i + 1))], f.dtype.startsWith("i"));
+    const pred = m.nodes.find((n) => n.id === m.outputs.find((o) => o.name === t.prediction)!.node)!;
+    const shape = pred.shape!.map((d, i) => size(d, i));
+    const int = f.dtype.startsWith("i");
+    out[t.target] = fill(int ? shape.slice(0, -1) : shape, int);
   }
   return out;
 }
@@ -85,12 +88,13 @@ async function trace(def: nn.ModelDef<unknown, unknown>, batch: Record<string, t
   return { outputs, losses };
 }
 
-// VGG16, BERT-base and GPT-2 are 110–140 M weights: twice that, with Adam's slots and gradients, does not
-// fit in the wasm backend's 4 GiB heap, so they are compared on the forward pass only (one model at a time).
-const FORWARD_ONLY = new Set(["vgg16.nnet", "bert_base.nnet", "gpt2_small.nnet"]);
-
-/** Models compared on the forward pass only (see FORWARD_ONLY in emit.test.ts). */
-const forwardOnly = process.argv[3] === "forward";
+/**
+ * "forward": outputs only, from one set of weights both ways.
+ * "train": both ways in this process, the plan's optimizer; "sgd": the same with plain SGD (no optimizer
+ * slots: less memory); "sgd-emitted" / "sgd-interpreted": one way only, printing outputs and losses for
+ * the parent to compare (for models too big to hold twice).
+ */
+const mode = process.argv[3] ?? "train";
 
 async function main(f: string): Promise<unknown> {
   await initBackend("wasm");
@@ -98,18 +102,24 @@ async function main(f: string): Promise<unknown> {
   const mod = await importEmitted(f);
   const plan = res.module.plans[0]!;
   const m = res.module.models.find((x) => x.name === plan.model)!;
-  const def = Object.values(mod).find((x) => x && typeof x === "object" && "def" in x && x.def.name === m.name)!.def;
+  const found = Object.values(mod).find((x) => x && typeof x === "object" && "def" in x && x.def.name === m.name)!.def;
+  const sgd = { ...found.plan!, phases: found.plan!.phases.map((p) => ({ ...p, optimizer: { fn: "sgd", args: { lr: 0.01 } } })) };
+  const def = mode.startsWith("sgd") ? { ...found, plan: sgd } : found;
   let s = 12345;
   const rand = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
   const batch = batchFor(res.module, m, rand);
   const diffs: Record<string, number> = {};
-  if (forwardOnly) {
+  if (mode === "forward") {
     // One set of weights, two forward passes.
     const a = await nn.create(def, { seed: 7 });
     const ya = nn.predict(a, batch) as Record<string, tf.Tensor>;
     const yb = nn.predict({ ...a, def: interpreted(def, m) }, batch) as Record<string, tf.Tensor>;
     for (const k of Object.keys(yb)) diffs[k] = maxAbsDiff(ya[k]!, yb[k]!);
     return { diffs };
+  }
+  if (mode === "sgd-emitted" || mode === "sgd-interpreted") {
+    const t = await trace(mode === "sgd-emitted" ? def : interpreted(def, m), batch);
+    return { outputs: Object.fromEntries(Object.entries(t.outputs).map(([k, v]) => [k, Array.from(v.dataSync())])), losses: t.losses };
   }
   const e = await trace(def, batch);
   const i = await trace(interpreted(def, m), batch);
