@@ -117,7 +117,7 @@ export function emitModule(m: IRModule, o: EmitOptions): string {
     for (const ph of p.phases) usedDatasets.add(ph.dataset);
   }
   for (const ds of m.datasets) {
-    if (!usedDatasets.has(ds.name)) continue;
+    if (!usedDatasets.has(ds.name) || dts) continue;
     out.push(docComment(ds.doc ? `Dataset ${ds.name}: ${ds.doc}` : `Dataset ${ds.name}.`));
     out.push(dts ? `declare const ${datasetVar.get(ds.name)}: nn.DatasetSpec;` : `const ${datasetVar.get(ds.name)}${ts ? ": nn.DatasetSpec" : ""} = ${lit(spanless(datasetData(ds)))};`);
     out.push("");
@@ -205,12 +205,12 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
         if (inputSpecs.some((i) => i.name === t.target)) continue;
         const f = ds?.fields.find((x) => x.name === t.target);
         const lead = model.inputs[0]?.shape[0] ?? "batch";
-        targets.set(t.target, f ? tensorType([lead, ...f.shape], dimNames) : "tf.Tensor");
+        targets.set(t.target, f ? `${docComment(`${TFJS[f.dtype]} [${[lead, ...f.shape].join(", ")}], the target of ${t.fn}(${t.prediction}, ${t.target})`, "  ")}\n  ${key(t.target)}: ${tensorType([lead, ...f.shape], dimNames)};` : `  ${key(t.target)}: tf.Tensor;`);
       }
     }
     out.push(docComment(`A training batch of ${model.name}: its inputs and the targets of its loss.`));
     out.push(`export interface ${mn.batch} extends ${mn.inputs} {`);
-    for (const [t, ty] of targets) out.push(`  ${key(t)}: ${ty};`);
+    for (const decl of targets.values()) out.push(decl);
     out.push(`}`);
     out.push("");
     out.push(docComment(`Names of ${model.name}'s weights ("layer/role"), as in checkpoints.`));

@@ -1203,6 +1203,7 @@ export interface BertSpamOutputs {
 
 /** A training batch of BertSpam: its inputs and the targets of its loss. */
 export interface BertSpamBatch extends BertSpamInputs {
+  /** int32 [batch], the target of cross_entropy(logits, label) */
   label: nn.Shaped<[batch]>;
 }
 

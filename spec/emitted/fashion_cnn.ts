@@ -50,6 +50,7 @@ export interface FashionCNNOutputs {
 
 /** A training batch of FashionCNN: its inputs and the targets of its loss. */
 export interface FashionCNNBatch extends FashionCNNInputs {
+  /** int32 [batch], the target of cross_entropy(logits, label) */
   label: nn.Shaped<[batch]>;
 }
 

@@ -72,6 +72,7 @@ export interface TransferCNNOutputs {
 
 /** A training batch of TransferCNN: its inputs and the targets of its loss. */
 export interface TransferCNNBatch extends TransferCNNInputs {
+  /** int32 [batch], the target of cross_entropy(logits, label) */
   label: nn.Shaped<[batch]>;
 }
 

@@ -58,6 +58,7 @@ export interface GPT2SmallOutputs {
 
 /** A training batch of GPT2Small: its inputs and the targets of its loss. */
 export interface GPT2SmallBatch extends GPT2SmallInputs {
+  /** int32 [batch, 1024], the target of cross_entropy(logits, next) */
   next: nn.Shaped<[batch, 1024]>;
 }
 

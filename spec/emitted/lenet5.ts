@@ -51,6 +51,7 @@ export interface LeNet5Outputs {
 
 /** A training batch of LeNet5: its inputs and the targets of its loss. */
 export interface LeNet5Batch extends LeNet5Inputs {
+  /** int32 [batch], the target of cross_entropy(logits, label) */
   label: nn.Shaped<[batch]>;
 }
 

@@ -50,6 +50,7 @@ export interface MLPOutputs {
 
 /** A training batch of MLP: its inputs and the targets of its loss. */
 export interface MLPBatch extends MLPInputs {
+  /** int32 [batch], the target of cross_entropy(logits, label) */
   label: nn.Shaped<[batch]>;
 }
 

@@ -47,6 +47,7 @@ export interface MobileNetV2Outputs {
 
 /** A training batch of MobileNetV2: its inputs and the targets of its loss. */
 export interface MobileNetV2Batch extends MobileNetV2Inputs {
+  /** int32 [batch], the target of cross_entropy(probs, label) */
   label: nn.Shaped<[batch]>;
 }
 

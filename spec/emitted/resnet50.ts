@@ -47,6 +47,7 @@ export interface ResNet50Outputs {
 
 /** A training batch of ResNet50: its inputs and the targets of its loss. */
 export interface ResNet50Batch extends ResNet50Inputs {
+  /** int32 [batch], the target of cross_entropy(probs, label) */
   label: nn.Shaped<[batch]>;
 }
 

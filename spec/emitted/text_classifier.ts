@@ -49,6 +49,7 @@ export interface SpamClassifierOutputs {
 
 /** A training batch of SpamClassifier: its inputs and the targets of its loss. */
 export interface SpamClassifierBatch extends SpamClassifierInputs {
+  /** int32 [batch], the target of cross_entropy(logits, label) */
   label: nn.Shaped<[batch]>;
 }
 

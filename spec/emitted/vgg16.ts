@@ -47,6 +47,7 @@ export interface VGG16Outputs {
 
 /** A training batch of VGG16: its inputs and the targets of its loss. */
 export interface VGG16Batch extends VGG16Inputs {
+  /** int32 [batch], the target of cross_entropy(probs, label) */
   label: nn.Shaped<[batch]>;
 }
 
