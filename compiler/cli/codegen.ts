@@ -2,7 +2,7 @@
 // and --watch, which recompiles when the file or anything it imports changes. Loaded only by that command.
 import { existsSync, mkdirSync, readFileSync, watch, type FSWatcher } from "node:fs";
 import * as path from "node:path";
-import { emitCode, formatTs, mainModel, type Flavor } from "../emit/index.js";
+import { emitCode, formatTs, inputDigest, isCurrent, mainModel, type Flavor } from "../emit/index.js";
 import type { CompileResult } from "../index.js";
 import { summaryLine } from "../render.js";
 
@@ -31,7 +31,15 @@ export async function compileToCode(file: string, target: Flavor, out: string | 
     return false;
   }
   const dest = out === "-" ? path.join(path.dirname(file), "stdout.ts") : outputPath(file, target, out);
-  const code = await formatTs(emitCode(res, { file, outFile: dest, flavor: target }));
+  const req = { file, outFile: dest, flavor: target };
+  const main = mainModel(res.module)!;
+  const what = `(${res.module.models.map((m) => m.name).join(", ")}; default export ${main.name})`;
+  // Unchanged input and an untouched output: nothing to emit or format (prettier is most of the cost).
+  if (out !== "-" && existsSync(dest) && isCurrent(readFileSync(dest, "utf8"), inputDigest(res, req))) {
+    process.stdout.write(`unchanged ${dest} ${what}\n`);
+    return true;
+  }
+  const code = await formatTs(emitCode(res, req));
   if (out === "-") {
     process.stdout.write(code);
     return true;
@@ -41,8 +49,7 @@ export async function compileToCode(file: string, target: Flavor, out: string | 
     mkdirSync(path.dirname(dest), { recursive: true });
     io.writeAtomic(dest, code);
   }
-  const main = mainModel(res.module)!;
-  process.stdout.write(`${same ? "unchanged" : "wrote"} ${dest} (${res.module.models.map((m) => m.name).join(", ")}; default export ${main.name})\n`);
+  process.stdout.write(`${same ? "unchanged" : "wrote"} ${dest} ${what}\n`);
   return true;
 }
 

@@ -44,6 +44,12 @@ test("compile -o DIR writes DIR/mlp.ts, the same text as the golden; a second ru
   assert.is(readFileSync(path.join(out, "mlp.ts"), "utf8"), readFileSync(path.join(ROOT, "spec/emitted/mlp.ts"), "utf8"));
   const again = await nnetc(["compile", "models/mlp.nnet", "-o", out]);
   assert.match(again.stdout, /^unchanged /m);
+  // A hand-edited output is not "unchanged": the header's output digest no longer matches, so it is rewritten.
+  const file = path.join(out, "mlp.ts");
+  writeFileSync(file, readFileSync(file, "utf8").replace('"relu"', '"tanh"'));
+  const edited = await nnetc(["compile", "models/mlp.nnet", "-o", out]);
+  assert.match(edited.stdout, /^wrote /m);
+  assert.is(readFileSync(file, "utf8"), readFileSync(path.join(ROOT, "spec/emitted/mlp.ts"), "utf8"));
 });
 
 test("compile --target js and --target dts: mlp.js and mlp.d.nnet.ts, both valid, js without types", async () => {
