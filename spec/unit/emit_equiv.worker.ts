@@ -91,8 +91,8 @@ async function trace(def: nn.ModelDef<unknown, unknown>, batch: Record<string, t
 /**
  * "forward": outputs only, from one set of weights both ways.
  * "train": both ways in this process, the plan's optimizer; "sgd": the same with plain SGD (no optimizer
- * slots: less memory); "sgd-emitted" / "sgd-interpreted": one way only, printing outputs and losses for
- * the parent to compare (for models too big to hold twice).
+ * slots: less memory); "train-emitted" / "train-interpreted" (or "sgd-…"): one way only, printing outputs
+ * and losses for the parent to compare (for models too big to hold twice).
  */
 const mode = process.argv[3] ?? "train";
 
@@ -117,8 +117,8 @@ async function main(f: string): Promise<unknown> {
     for (const k of Object.keys(yb)) diffs[k] = maxAbsDiff(ya[k]!, yb[k]!);
     return { diffs };
   }
-  if (mode === "sgd-emitted" || mode === "sgd-interpreted") {
-    const t = await trace(mode === "sgd-emitted" ? def : interpreted(def, m), batch);
+  if (mode.endsWith("-emitted") || mode.endsWith("-interpreted")) {
+    const t = await trace(mode.endsWith("-emitted") ? def : interpreted(def, m), batch);
     return { outputs: Object.fromEntries(Object.entries(t.outputs).map(([k, v]) => [k, Array.from(v.dataSync())])), losses: t.losses };
   }
   const e = await trace(def, batch);
