@@ -1,4 +1,5 @@
 // Test helpers: compile from memory, compare with golden files (UPDATE=1 rewrites them), one-line assertions.
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -47,4 +48,30 @@ export function golden(rel: string, actual: string): void {
   }
   const expected = readFileSync(file, "utf8");
   if (expected !== actual) assert.fixture(actual, expected, `${rel} differs (npm run test:update accepts the new output)`);
+}
+
+/** What a child process did: exit code (null when killed), its output, and how long it ran. */
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Run `node ARGS` (colour off), collecting its output; killed after `timeoutMs`. Rejects only if it cannot start. */
+export function runNode(args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Run> {
+  return new Promise((done, fail) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, args, { cwd: o.cwd ?? ROOT, env: { ...(o.env ?? process.env), NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+    const timer = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs ?? 120_000);
+    child.on("error", fail);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      done({ code, stdout, stderr, ms: performance.now() - t0 });
+    });
+  });
 }

@@ -6,29 +6,13 @@ import * as path from "node:path";
 import ts from "typescript";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ROOT } from "../helpers.js";
+import { ROOT, runNode } from "../helpers.js";
 
 const BIN = path.join(ROOT, "dist/nnetc.mjs");
 // Two levels below the root, like spec/emitted, so the emitted relative URL of models/mlp.nnet is the golden's.
 const TMP = path.join(ROOT, "dist/tmp-compile");
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function nnetc(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const nnetc = (args: string[]) => runNode([BIN, ...args]);
 
 test.before(() => {
   rmSync(TMP, { recursive: true, force: true });

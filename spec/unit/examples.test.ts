@@ -1,38 +1,20 @@
 // examples/fashion-app, run as its README says: the CLI compiles models/mlp.nnet into generated/, tsc
 // type-checks app.ts strictly (and writes app.js beside it), app.js trains, predicts, saves and loads; then
 // loader-app.mjs imports models/mlp.nnet itself with `node --import nnetc/register`.
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ROOT } from "../helpers.js";
+import { ROOT, runNode, type Run } from "../helpers.js";
 
 const APP = "examples/fashion-app";
 const CLASSES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
+/** node ARGS from the repository root, without FORCE_COLOR (the output is read, not shown). */
 function node(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((done, fail) => {
-    const { FORCE_COLOR: _, ...inherited } = process.env;
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...inherited, NO_COLOR: "1", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-    child.on("error", fail);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
+  const { FORCE_COLOR: _, ...inherited } = process.env;
+  return runNode(args, { env: { ...inherited, ...env } });
 }
 
 function ok(r: Run, what: string): string {

@@ -2,7 +2,6 @@
 // (nnetc/esbuild, nnetc/vite: real builds, then the bundles run) and the type declarations (x.d.nnet.ts with
 // allowArbitraryExtensions, and the loose nnetc/nnet-modules). Scenarios run in real processes inside a
 // temporary project whose node_modules links to this repository, as an installed nnetc would be.
-import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -12,7 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { compileForImport, isNnetUrl, load, NnetCompileError, resolve } from "../../compiler/loader/hooks.js";
 import { pinSource } from "../../compiler/loader/plugin.js";
-import { ROOT } from "../helpers.js";
+import { ROOT, runNode, type Run } from "../helpers.js";
 
 const FIXTURES = path.join(ROOT, "spec/fixtures/loader");
 let project = "";
@@ -20,31 +19,11 @@ let project = "";
 const timings: Record<string, number> = {};
 const at = (...p: string[]) => path.join(project, ...p);
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
 /** node ARGS in the temporary project, with only the environment given (plus PATH, HOME and TMPDIR). */
 function node(args: string[], env: Record<string, string> = {}, cwd = project): Promise<Run> {
-  const base: Record<string, string> = { NO_COLOR: "1" };
+  const base: Record<string, string> = {};
   for (const k of ["PATH", "HOME", "TMPDIR"]) if (process.env[k] !== undefined) base[k] = process.env[k]!;
-  return new Promise((done, fail) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, args, { cwd, env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("error", fail);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr, ms: performance.now() - t0 });
-    });
-  });
+  return runNode(args, { cwd, env: { ...base, ...env }, timeoutMs: 60_000 });
 }
 
 const show = (r: Run) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
