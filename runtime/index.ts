@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { initBackend, type BackendChoice } from "./backend.js";
 import { encodeSafetensors, writeFileAtomic } from "./checkpoint/index.js";
-import { loadDataset, Rng, type LoadedData } from "./data/index.js";
+import { loadDataset, Rng, type LoadedData, type Split } from "./data/index.js";
 import { RunError } from "./errors.js";
 import { initWeights } from "./init.js";
 import type { Net, RunOptions, RunResult, Weights } from "./interpret.js";
@@ -125,14 +125,16 @@ async function ensureBackend(requested?: string): Promise<BackendChoice> {
   return chosen;
 }
 
+/** Weights as the record emitted forward passes index (w["dense/kernel"]), made once per weight map. */
+const tables = new WeakMap<Weights, Record<string, tf.Variable>>();
+function table(w: Weights): Record<string, tf.Variable> {
+  let t = tables.get(w);
+  if (!t) tables.set(w, (t = Object.fromEntries(w)));
+  return t;
+}
+
 /** The emitted forward pass as the training loop's Net. */
 export function net<I, O>(def: ModelDef<I, O>): Net {
-  const tables = new WeakMap<Weights, Record<string, tf.Variable>>();
-  const table = (w: Weights) => {
-    let t = tables.get(w);
-    if (!t) tables.set(w, (t = Object.fromEntries(w)));
-    return t;
-  };
   return {
     name: def.name,
     params: def.params,
@@ -191,8 +193,8 @@ function checkInputs(def: ModelDef<unknown, unknown>, inputs: Record<string, unk
 /** Outputs for a batch of inputs, in inference mode (dropout off, batchnorm's moving statistics). */
 export function predict<I, O>(model: Model<I, O>, inputs: I): O {
   checkInputs(model.def, inputs as Record<string, unknown>, "predict");
-  const table = Object.fromEntries(model.weights);
-  return tf.tidy(() => model.def.forward(table, inputs, { training: false, updates: [] }) as unknown as tf.TensorContainer) as unknown as O;
+  const w = table(model.weights);
+  return tf.tidy(() => model.def.forward(w, inputs, { training: false, updates: [] }) as unknown as tf.TensorContainer) as unknown as O;
 }
 
 function planOf(def: ModelDef<unknown, unknown>, what: string): PlanSpec {
@@ -288,6 +290,17 @@ export async function fit<I, O>(model: Model<I, O>, options: FitOptions = {}): P
   return r;
 }
 
+/**
+ * A split of the plan's dataset (its test split unless "train" is asked for; the training data when there
+ * is no test split), read with the model's vocabulary, or else keeping the one the data builds.
+ */
+async function planSplit<I, O>(model: Model<I, O>, plan: PlanSpec, options: { data?: string; split?: "test" | "train" }): Promise<Split> {
+  const ds = model.def.datasets.find((d) => d.name === plan.dataset)!;
+  const data = await loadDataset(ds, { dataDir: options.data ?? null, baseDir: path.dirname(sourceFile(model.def)), seed: model.seed ?? 0, ...(model.vocab ? { vocab: model.vocab } : {}) });
+  if (!model.vocab && data.vocab) model.vocab = data.vocab;
+  return options.split === "train" ? data.train : data.test ?? data.train;
+}
+
 export interface EvaluateOptions {
   /** Folder holding the dataset's files. */
   data?: string;
@@ -299,9 +312,7 @@ export interface EvaluateOptions {
 /** Loss and metrics of the plan over the dataset's test split, in inference mode. */
 export async function evaluate<I, O>(model: Model<I, O>, options: EvaluateOptions = {}): Promise<Record<string, number>> {
   const plan = planOf(model.def, "evaluate");
-  const ds = model.def.datasets.find((d) => d.name === plan.dataset)!;
-  const data = await loadDataset(ds, { dataDir: options.data ?? null, baseDir: path.dirname(sourceFile(model.def)), seed: model.seed ?? 0, ...(model.vocab ? { vocab: model.vocab } : {}) });
-  const split = options.split === "train" ? data.train : data.test ?? data.train;
+  const split = await planSplit(model, plan, options);
   const r = evaluateSplit(net(model.def), plan, model.weights, split, options.batch ?? 256);
   return { loss: r.loss, ...r.metrics };
 }
@@ -333,10 +344,6 @@ export function dispose<I, O>(model: Model<I, O>): void {
 
 /** Tensors for the first `n` samples of a split of the plan's dataset (inputs and targets by field name). */
 export async function sampleBatch<I, O>(model: Model<I, O>, n: number, options: { data?: string; split?: "test" | "train" } = {}): Promise<Record<string, tf.Tensor>> {
-  const plan = planOf(model.def, "sampleBatch");
-  const ds = model.def.datasets.find((d) => d.name === plan.dataset)!;
-  const data = await loadDataset(ds, { dataDir: options.data ?? null, baseDir: path.dirname(sourceFile(model.def)), seed: model.seed ?? 0, ...(model.vocab ? { vocab: model.vocab } : {}) });
-  if (!model.vocab && data.vocab) model.vocab = data.vocab;
-  const split = options.split === "train" ? data.train : data.test ?? data.train;
+  const split = await planSplit(model, planOf(model.def, "sampleBatch"), options);
   return batchTensors(split, Array.from({ length: Math.min(n, split.size) }, (_, i) => i));
 }
