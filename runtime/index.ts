@@ -153,7 +153,8 @@ export async function create<I, O>(def: ModelDef<I, O>, options: CreateOptions =
   const b = await ensureBackend(options.backend);
   const seed = options.seed ?? def.plan?.seed ?? Math.floor(Math.random() * 2 ** 31);
   const rng = new Rng(seed);
-  const weights = initWeights(def.params, () => rng.next());
+  // Trained weights replace every value: start from zeros rather than drawing initial ones.
+  const weights = initWeights(options.weights ? def.params.map((p) => ({ ...p, init: "zeros" })) : def.params, () => rng.next());
   const model: Model<I, O> = { def, weights, backend: b.name, seed: options.weights ? null : seed, vocab: undefined, trainer: null, rng: rng.state() };
   if (options.weights) {
     const trained = loadTrained(options.weights, fingerprint(def), "weights");
