@@ -125,6 +125,23 @@ test("fit() runs the file's plan exactly as nnetc train does: same losses per ep
   mod.dispose(m);
 });
 
+test("fit() stops at an abort signal with a checkpoint, and { resume: true } ends where an uninterrupted fit ends", async () => {
+  const out = path.join(DIR, "run-abort");
+  const stop = new AbortController();
+  const m = await mod.create({ backend: "wasm" } as never);
+  await mod.fit(m, { out, log: false, signal: stop.signal, onEpoch: (r: { epoch: number }) => r.epoch === 1 && stop.abort() }).then(
+    () => assert.unreachable("fit should stop at the signal"),
+    (e: Error) => assert.match(e.message, /interrupted: saved a checkpoint at epoch 2, batch 0 .*--resume/),
+  );
+  mod.dispose(m);
+  const again = await mod.create({ backend: "wasm" } as never);
+  await mod.fit(again, { out, log: false, resume: true });
+  const [a, b] = [losses(path.join(DIR, "run-fit")), losses(out)];
+  assert.equal(b.map((x) => x.epoch), [1, 2, 3, 4], "each epoch once");
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]!.loss - b[i]!.loss) <= 1e-6, `epoch ${i + 1}: ${a[i]!.loss} uninterrupted vs ${b[i]!.loss} resumed`);
+  mod.dispose(again);
+});
+
 test("save() writes what nnetc eval reads; load() predicts the same; evaluate() agrees with nnetc eval", async () => {
   const m = await mod.create({ seed: 3 });
   const x = tf.tensor2d([[0.5, -0.2, 0.1, 0.9], [-1, 1, 0, 0.3]]);
