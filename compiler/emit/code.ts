@@ -1,6 +1,5 @@
 // Safe pieces of emitted code. Everything that comes from a .nnet file (names, strings, doc comments,
 // numbers, source lines) reaches emitted TypeScript only through these functions, which escape it.
-import type { AttrValue } from "../ir/types.js";
 
 /**
  * Words that no emitted binding may take: reserved, strict-mode and TS-contextual words; globals that emitted code
@@ -28,10 +27,6 @@ export class Names {
   private used = new Set<string>();
   constructor(taken: Iterable<string> = []) {
     for (const t of taken) this.used.add(t);
-  }
-  /** Reserve a name exactly (the emitter's own helpers). */
-  reserve(name: string): void {
-    this.used.add(name);
   }
   fresh(want: string): string {
     let base = want.replace(/[^A-Za-z0-9_]/g, "_");
@@ -129,4 +124,3 @@ export function docComment(text: string, indent = ""): string {
   return [`${indent}/**`, ...lines.map((l) => `${indent} * ${l.trimEnd()}`.trimEnd()), `${indent} */`].join("\n");
 }
 
-export type Literal = AttrValue;
