@@ -164,7 +164,11 @@ function program(): Command {
     .option("--emit <what>", "ir: the checked IR as JSON instead of code")
     .option("-o, --out <path>", "output folder for code (default: beside each .nnet file; - for stdout); for --emit ir, a file")
     .option("-w, --watch", "compile again whenever a file (or a file it imports) changes")
-    .action(async (files: string[], o: { target: string; emit?: string; out?: string; watch?: boolean }) => {
+    .option("-O, --opt <level>", "with --emit ir: optimization level 0, 1 or 2 (see --print-passes)", "0")
+    .option("--for <mode>", "with --emit ir: optimize for infer or train (training keeps every weight)", "infer")
+    .option("--after <pass>", "with --emit ir: the IR after this pass")
+    .option("--print-passes", "with --emit ir: list the passes of the level, what each changed, on stderr")
+    .action(async (files: string[], o: { target: string; emit?: string; out?: string; watch?: boolean; opt: string; for: string; after?: string; printPasses?: boolean }) => {
       if (o.emit !== undefined && o.emit !== "ir") throw new UsageError(`--emit ${o.emit} is not supported: use --emit ir for the IR, or --target ts|js|dts for code`);
       if (!["ts", "js", "dts"].includes(o.target)) throw new UsageError(`--target ${o.target} is not supported: choose ts, js or dts`);
       if (o.emit === "ir") {
@@ -177,7 +181,22 @@ function program(): Command {
           process.exitCode = 1;
           return;
         }
-        const text = JSON.stringify(res.module, null, 2) + "\n";
+        if (!["0", "1", "2"].includes(o.opt)) throw new UsageError(`-O${o.opt} is not a level: use -O0, -O1 or -O2`);
+        if (o.for !== "infer" && o.for !== "train") throw new UsageError(`--for ${o.for}: use infer or train`);
+        const { optimize, passesFor } = await import("../passes/index.js");
+        const level = Number(o.opt) as 0 | 1 | 2;
+        const list = passesFor(level, o.for);
+        if (o.after !== undefined && !list.some((p) => p.name === o.after)) {
+          throw new UsageError(`--after ${o.after}: no such pass at -O${level} for ${o.for}${list.length ? ` (passes: ${list.map((p) => p.name).join(", ")})` : " (-O0 runs none)"}`);
+        }
+        const opt = optimize(res.module, { level, mode: o.for, ...(o.after !== undefined ? { after: o.after } : {}) });
+        if (o.printPasses) {
+          process.stderr.write(`-O${level} for ${o.for}: ${list.length ? list.map((p) => p.name).join(" → ") : "no passes"}\n`);
+          for (const st of opt.stages) {
+            process.stderr.write(`  ${st.pass.padEnd(16)} ${st.model.padEnd(16)} ${st.changed ? "changed" : "unchanged"}  nodes ${st.nodesBefore} → ${st.nodesAfter}  weights ${st.paramsBefore} → ${st.paramsAfter}\n`);
+          }
+        }
+        const text = JSON.stringify(opt.module, null, 2) + "\n";
         if (o.out && o.out !== "-") writeAtomic(o.out, text);
         else process.stdout.write(text);
         return;

@@ -79,6 +79,29 @@ test("compile: a file with errors exits 1, prints the diagnostics and leaves the
   assert.is(readFileSync(path.join(dir, "m.ts"), "utf8"), before, "the earlier output is kept");
 });
 
+test("compile --emit ir -O1 --print-passes: the optimized IR, and what each pass changed on stderr", async () => {
+  const [o0, o1, after, bad, level] = await Promise.all([
+    nnetc(["compile", "spec/passes/noops.nnet", "--emit", "ir"]),
+    nnetc(["compile", "spec/passes/noops.nnet", "--emit", "ir", "-O1", "--print-passes"]),
+    nnetc(["compile", "spec/passes/dce.nnet", "--emit", "ir", "-O1", "--for", "train", "--after", "dce"]),
+    nnetc(["compile", "spec/passes/noops.nnet", "--emit", "ir", "-O1", "--after", "fuse-everything"]),
+    nnetc(["compile", "spec/passes/noops.nnet", "--emit", "ir", "-O3"]),
+  ]);
+  const nodes = (r: { stdout: string }) => (JSON.parse(r.stdout) as { models: { nodes: unknown[]; params: unknown[] }[] }).models[0]!;
+  assert.is(o0.code, 0, o0.stderr);
+  assert.is(o1.code, 0, o1.stderr);
+  assert.is(nodes(o0).nodes.length, 8);
+  assert.is(nodes(o1).nodes.length, 3, "identity, cast, reshape, transpose and dropout removed");
+  assert.match(o1.stderr, /^-O1 for infer: remove-noops → fold-constants → cse → dce$/m);
+  assert.match(o1.stderr, /remove-noops\s+Noops\s+changed\s+nodes 8 → 3/);
+  assert.is(after.code, 0, after.stderr);
+  assert.is(nodes(after).params.length, 4, "training keeps the dead branch's weights");
+  assert.is(bad.code, 2);
+  assert.match(bad.stderr, /^nnetc: --after fuse-everything: no such pass at -O1 for infer \(passes: remove-noops, /);
+  assert.is(level.code, 2);
+  assert.match(level.stderr, /^nnetc: -O3 is not a level/);
+});
+
 /** Lines of a running process's stdout, awaited one pattern at a time. */
 function lines(child: ChildProcess) {
   let buf = "";
