@@ -148,12 +148,24 @@ function bindDims(m: IRModel, inputs: Record<string, tf.Tensor>): Record<string,
   return env;
 }
 
-/** Run the model on a batch. Call inside tf.tidy (or a gradient function); updates are kept tensors. */
+/**
+ * Run the model on a batch. Call inside tf.tidy (or a gradient function); updates are kept tensors.
+ * In inference mode each node's temporaries are freed as it finishes, and each value once its last reader
+ * has run: memory holds what is still needed, not the whole forward pass (ResNet-50 at batch 32 fits).
+ */
 export function run(m: IRModel, weights: Weights, inputs: Record<string, tf.Tensor>, opts: RunOptions): RunResult {
   const values = new Map<string, tf.Tensor>();
   const updates: [tf.Variable, tf.Tensor][] = [];
   const dims = bindDims(m, inputs);
   const step: Step = { ...opts, updates };
+  // Readers still to come per tensor (one tensor can be several nodes' value: identity, dropout at inference).
+  const pending = opts.training ? null : new Map<tf.Tensor, number>();
+  const readers = new Map<string, number>();
+  if (pending) {
+    for (const n of m.nodes) for (const x of n.inputs) readers.set(x, (readers.get(x) ?? 0) + 1);
+    for (const o of m.outputs) readers.set(o.node, Infinity);
+  }
+  const given = new Set(Object.values(inputs));
   for (const n of m.nodes) {
     if (n.op === "input") {
       const t = inputs[n.name]!;
@@ -166,8 +178,19 @@ export function run(m: IRModel, weights: Weights, inputs: Record<string, tf.Tens
       if (!v) throw new Error(`no weight "${name}"`);
       return v;
     };
-    const out = IMPLS[n.op as OpKind]({ node: n, x: n.inputs.map((i) => values.get(i)!), a: n.attrs, w, step, dims });
+    const args: Ctx = { node: n, x: n.inputs.map((i) => values.get(i)!), a: n.attrs, w, step, dims };
+    const impl = IMPLS[n.op as OpKind];
+    const out = pending ? tf.tidy(() => impl(args)) : impl(args);
     values.set(n.id, out);
+    if (pending) {
+      pending.set(out, (pending.get(out) ?? 0) + (readers.get(n.id) ?? 0));
+      for (const x of args.x) {
+        const left = pending.get(x)! - 1;
+        pending.set(x, left);
+        if (left === 0 && !given.has(x)) x.dispose();
+      }
+      if (pending.get(out) === 0 && !given.has(out)) out.dispose();
+    }
   }
   const outputs: Record<string, tf.Tensor> = {};
   for (const o of m.outputs) outputs[o.name] = values.get(o.node)!;

@@ -4,13 +4,14 @@
 // invariants; the tests run it between every two passes.
 import type { IRModel, IRModule } from "../ir/types.js";
 import { PASS_LIST } from "./cleanup.js";
+import { FUSION_PASSES } from "./fusion.js";
 import type { OptLevel, Pass, PassMode } from "./types.js";
 
 export type { OptLevel, Pass, PassMode };
 export { printModel } from "./util.js";
 
 /** THE ordered list of passes. */
-export const PASSES: readonly Pass[] = PASS_LIST;
+export const PASSES: readonly Pass[] = [...PASS_LIST, ...FUSION_PASSES];
 
 export interface Stage {
   pass: string;
@@ -56,7 +57,9 @@ export function optimize(mod: IRModule, o: OptimizeOptions): { module: IRModule;
     }
     return m;
   });
-  return { module: { ...mod, models }, stages };
+  // A training plan describes the training IR: an inference IR (batchnorms folded, dead layers gone)
+  // carries none, so nothing refers to layers it no longer has.
+  return { module: { ...mod, models, plans: o.mode === "infer" && o.level > 0 ? [] : mod.plans }, stages };
 }
 
 /** Problems with a model's structure (empty when it is well formed). */

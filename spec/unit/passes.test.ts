@@ -11,8 +11,10 @@ import type { IRModel, IRModule } from "../../compiler/ir/types.js";
 import { optimize, passesFor, PASSES, printModel, verifyModel, type PassMode } from "../../compiler/passes/index.js";
 import { initBackend } from "../../runtime/backend.js";
 import { initWeights } from "../../runtime/init.js";
+import { deriveWeights, disposeDerived } from "../../runtime/derive.js";
 import { run } from "../../runtime/interpret.js";
 import { golden, memoryHost, ROOT } from "../helpers.js";
+import { irProblems } from "../ir-schema.js";
 
 const SAMPLES = path.join(ROOT, "spec/passes");
 const samples = readdirSync(SAMPLES).filter((f) => f.endsWith(".nnet")).sort();
@@ -37,9 +39,9 @@ for (const f of samples) {
     const mod = load(`spec/passes/${f}`);
     const parts: string[] = [];
     for (const mode of ["infer", "train"] as PassMode[]) {
-      parts.push(`== -O1, ${mode} ==`, "before:", printModel(mod.models[0]!));
+      parts.push(`== -O2, ${mode} ==`, "before:", printModel(mod.models[0]!));
       optimize(mod, {
-        level: 1,
+        level: 2,
         mode,
         onStage: (s, m) => {
           assert.equal(verifyModel(m), [], `${s.pass} (${mode})`);
@@ -63,6 +65,15 @@ test("passes: every zoo model stays well formed after every pass; training keeps
   }
 });
 
+test("passes: optimized IR (derived weights included) is valid against spec/ir.schema.json", () => {
+  for (const f of ["resnet50.nnet", "mobilenet_v2.nnet", "bert_base.nnet"]) {
+    const opt = optimize(load(`models/${f}`), { level: 2, mode: "infer" }).module;
+    assert.equal(irProblems(JSON.parse(JSON.stringify(opt))), [], f);
+  }
+  const derived = optimize(load("models/resnet50.nnet"), { level: 2, mode: "infer" }).module.models[0]!.params.filter((p) => p.derive);
+  assert.is(derived.length, 2 * 53, "ResNet-50's 53 batchnorms are folded (a kernel and a bias each)");
+});
+
 test("passes: --after NAME stops after that pass; an unknown name is refused", () => {
   const mod = load("spec/passes/noops.nnet");
   const { stages } = optimize(mod, { level: 1, mode: "infer", after: "remove-noops" });
@@ -72,25 +83,27 @@ test("passes: --after NAME stops after that pass; an unknown name is refused", (
 
 /** Outputs of a model on inputs, in inference mode, from weights by name. */
 function outputs(m: IRModel, weights: Map<string, tf.Variable>, inputs: Record<string, tf.Tensor>): Record<string, Float32Array> {
-  const w = new Map(m.params.map((p) => [p.name, weights.get(p.name)!]));
-  return tf.tidy(() => {
+  const w = deriveWeights(m.params, weights);
+  const out = tf.tidy(() => {
     const r = run(m, w, inputs, { training: false });
     return Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, v.dataSync() as Float32Array]));
   });
+  disposeDerived(w, weights);
+  return out;
 }
 
-const EQUIV = [...samples.map((f) => `spec/passes/${f}`), ...["bert_base.nnet", "fashion_cnn.nnet", "text_classifier.nnet", "gpt2_small.nnet"].map((f) => `models/${f}`)];
+const EQUIV = [...samples.map((f) => `spec/passes/${f}`), ...["bert_base.nnet", "fashion_cnn.nnet", "text_classifier.nnet", "gpt2_small.nnet", "mobilenet_v2.nnet", "resnet50.nnet"].map((f) => `models/${f}`)];
 
 for (const rel of EQUIV) {
-  test(`passes ≡: ${rel} computes the same after -O1 for inference (interpreter, same weights)`, async () => {
+  test(`passes ≡: ${rel} computes the same after -O2 for inference (interpreter, same weights; ≤ 1e-4)`, async () => {
     await initBackend("wasm");
     const mod = load(rel);
-    const opt = optimize(mod, { level: 1, mode: "infer" }).module;
+    const opt = optimize(mod, { level: 2, mode: "infer" }).module;
     let s = 99;
     const rand = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
     for (const [i, m] of mod.models.entries()) {
       // Small symbolic sizes; integer inputs are ids in {0, 1}.
-      const size = (d: number | string, k: number) => (typeof d === "number" ? d : k === 0 ? 2 : 5);
+      const size = (d: number | string, k: number) => (typeof d === "number" ? d : k === 0 ? (rel.includes("resnet") ? 1 : 2) : 5);
       const inputs = Object.fromEntries(
         m.inputs.map((inp) => {
           const shape = inp.shape.map(size);
@@ -99,12 +112,14 @@ for (const rel of EQUIV) {
         }),
       );
       const weights = initWeights(m.params, rand);
+      // Trained-looking batchnorm statistics (fresh ones are 0 and 1, which would hide a folding mistake).
+      for (const p of m.params) if (/moving_(mean|variance)$|gamma$|beta$/.test(p.role)) weights.get(p.name)!.assign(tf.add(tf.mul(tf.randomUniform(p.shape, 0, 1, "float32", 7), 0.5), p.role === "moving_mean" || p.role === "beta" ? -0.25 : 0.75));
       const a = outputs(m, weights, inputs);
       const b = outputs(opt.models[i]!, weights, inputs);
       for (const k of Object.keys(a)) {
         let d = 0;
         for (let j = 0; j < a[k]!.length; j++) d = Math.max(d, Math.abs(a[k]![j]! - b[k]![j]!));
-        assert.ok(d <= 1e-6, `${m.name}.${k}: max abs diff ${d}`);
+        assert.ok(d <= 1e-4, `${m.name}.${k}: max abs diff ${d}`);
       }
       tf.dispose([...weights.values(), ...Object.values(inputs)]);
     }
