@@ -3,7 +3,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import type { IRModule } from "../compiler/ir/types.js";
+import type { IRModel, IRModule } from "../compiler/ir/types.js";
+import { deriveWeights } from "./derive.js";
 import { initBackend, BackendError } from "./backend.js";
 import { CheckpointError } from "./checkpoint/index.js";
 import { DataError, loadDataset } from "./data/index.js";
@@ -15,6 +16,8 @@ import { batchTensors, DivergedError, evaluate, fingerprint, InterruptedError, l
 export interface RunCommandOptions {
   file: string;
   module: IRModule;
+  /** eval and predict: the module optimized for inference (-O1/-O2); its weights derive from `module`'s. */
+  inference?: IRModule;
   model?: string;
   backend?: string;
   dataDir?: string;
@@ -122,6 +125,11 @@ export async function trainCommand(o: TrainCommandOptions): Promise<number> {
 }
 
 
+/** The model to run for inference: its optimized form when the CLI made one, else the model itself. */
+function inferenceModel(o: RunCommandOptions, m: IRModel): IRModel {
+  return o.inference?.models.find((x) => x.name === m.name) ?? m;
+}
+
 export interface EvalCommandOptions extends RunCommandOptions {
   weights: string;
 }
@@ -139,7 +147,8 @@ export async function evalCommand(o: EvalCommandOptions): Promise<number> {
     const split = data.test ?? data.train;
     const weights = initWeights(m.params, () => 0.5);
     loadHostWeights(weights, trained.weights, trained.from);
-    const r = evaluate(interpreted(m), plan, weights, split, 256);
+    const fast = inferenceModel(o, m);
+    const r = evaluate(interpreted(fast), plan, deriveWeights(fast.params, weights), split, 256);
     const res = { split: data.test ? "test" : "train", samples: split.size, loss: r.loss, ...r.metrics };
     out(o.json ? JSON.stringify(res) + "\n" : `${res.split} (${split.size.toLocaleString("en-US")} samples): ${Object.entries(res).filter(([k]) => k !== "split" && k !== "samples").map(([k, v]) => `${k} ${(v as number).toFixed(4)}`).join("  ")}\n`);
     return 0;
@@ -197,8 +206,10 @@ export async function predictCommand(o: PredictCommandOptions): Promise<number> 
         }
       }
     }
+    const fast = inferenceModel(o, m);
+    const fastWeights = deriveWeights(fast.params, weights);
     const res = tf.tidy(() => {
-      const { outputs } = run(m, weights, inputs, { training: false });
+      const { outputs } = run(fast, fastWeights, inputs, { training: false });
       return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { shape: v.shape, values: v.arraySync() }]));
     });
     const n = Object.values(inputs)[0]!.shape[0]!;

@@ -247,11 +247,12 @@ function program(): Command {
     .option("--data <dir>", "folder holding the dataset's files")
     .option("--backend <name>", "tensorflow, wasm or cpu")
     .option("--json", "print the result as JSON")
-    .action(async (file: string, o: { weights: string; model?: string; data?: string; backend?: string; json?: boolean }) => {
+    .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2 (batchnorm folding, fused relu)", "1")
+    .action(async (file: string, o: { weights: string; model?: string; data?: string; backend?: string; json?: boolean; opt: string }) => {
       const res = compiled(file);
       if (!res) return;
       const rt = await runtime();
-      process.exitCode = await rt.evalCommand({ file, module: res.module, weights: o.weights, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: !!o.json });
+      process.exitCode = await rt.evalCommand({ file, module: res.module, inference: await forInference(res, o.opt), weights: o.weights, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: !!o.json });
     });
 
   prog
@@ -263,11 +264,12 @@ function program(): Command {
     .option("--model <name>", "which model (when the file has several)")
     .option("--data <dir>", "folder holding the dataset's files (for --input test:N)")
     .option("--backend <name>", "tensorflow, wasm or cpu")
-    .action(async (file: string, o: { weights: string; input: string; model?: string; data?: string; backend?: string }) => {
+    .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2", "1")
+    .action(async (file: string, o: { weights: string; input: string; model?: string; data?: string; backend?: string; opt: string }) => {
       const res = compiled(file);
       if (!res) return;
       const rt = await runtime();
-      process.exitCode = await rt.predictCommand({ file, module: res.module, weights: o.weights, input: o.input, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: true });
+      process.exitCode = await rt.predictCommand({ file, module: res.module, inference: await forInference(res, o.opt), weights: o.weights, input: o.input, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: true });
     });
 
   prog
@@ -305,6 +307,13 @@ function int(name: string) {
     if (!Number.isInteger(n) || n < (name === "seed" ? 0 : 1)) throw new UsageError(`--${name} needs a${name === "seed" ? " non-negative" : " positive"} integer, got "${v}"`);
     return n;
   };
+}
+
+/** The module optimized for inference at -O`level` (eval and predict run it; weights derive from the original's). */
+async function forInference(res: CompileResult, level: string) {
+  if (!["0", "1", "2"].includes(level)) throw new UsageError(`-O${level} is not a level: use -O0, -O1 or -O2`);
+  const { optimize } = await import("../passes/index.js");
+  return optimize(res.module, { level: Number(level) as 0 | 1 | 2, mode: "infer" }).module;
 }
 
 /** Compile for a runtime command: errors are printed and end the command with exit code 1. */

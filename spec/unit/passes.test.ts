@@ -2,7 +2,7 @@
 // rewrites them), the IR verified after every pass on every zoo model, training mode keeping every weight,
 // and equivalence: the interpreter gives the same outputs before and after optimization.
 import * as tf from "@tensorflow/tfjs-core";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -13,7 +13,7 @@ import { initBackend } from "../../runtime/backend.js";
 import { initWeights } from "../../runtime/init.js";
 import { deriveWeights, disposeDerived } from "../../runtime/derive.js";
 import { run } from "../../runtime/interpret.js";
-import { golden, memoryHost, ROOT } from "../helpers.js";
+import { golden, memoryHost, ROOT, runNode } from "../helpers.js";
 import { irProblems } from "../ir-schema.js";
 
 const SAMPLES = path.join(ROOT, "spec/passes");
@@ -125,5 +125,37 @@ for (const rel of EQUIV) {
     }
   });
 }
+
+test("nnetc eval and predict run the inference-optimized model: -O2 agrees with -O0 on a trained batchnorm model", async () => {
+  const dir = path.join(ROOT, "dist/tmp-passes-cli");
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  let s = 11;
+  const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+  const rows = ["features,label"];
+  for (let i = 0; i < 300; i++) {
+    const x = [rand(), rand(), rand(), rand()];
+    rows.push(`${x.map((v) => v.toFixed(4)).join(" ")},${x[0]! * x[1]! > 0 ? 1 : 0}`);
+  }
+  writeFileSync(path.join(dir, "data.csv"), rows.join("\n") + "\n");
+  writeFileSync(
+    path.join(dir, "bn.nnet"),
+    `model BN {\n  input x: f32[batch, 4]\n  h = x -> dense(16) -> batchnorm -> relu -> dense(16, bias: false) -> batchnorm -> relu\n  output logits = h -> dense(2)\n}\n` +
+      `dataset d {\n  source csv("data.csv")\n  split test: 0.2, seed: 1\n  field x: f32[4] = features\n  field label: i32 = label\n}\n` +
+      `train BN on d {\n  loss cross_entropy(logits, label)\n  metrics accuracy\n  optimizer adam(lr: 1e-2)\n  batch 32\n  epochs 3\n  seed 5\n}\n`,
+  );
+  const cli = (args: string[]) => runNode([path.join(ROOT, "dist/nnetc.mjs"), ...args]);
+  const trained = await cli(["train", path.join(dir, "bn.nnet"), "--out", path.join(dir, "run"), "--backend", "wasm"]);
+  assert.is(trained.code, 0, trained.stderr);
+  const evals = await Promise.all(["0", "2"].map((O) => cli(["eval", path.join(dir, "bn.nnet"), "--weights", path.join(dir, "run"), "--json", `-O${O}`, "--backend", "wasm"])));
+  const [e0, e2] = evals.map((r) => (assert.is(r.code, 0, r.stderr), JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, number>));
+  assert.ok(Math.abs(e0!.loss! - e2!.loss!) < 1e-5, `loss ${e0!.loss} at -O0, ${e2!.loss} at -O2`);
+  assert.is(e0!.accuracy, e2!.accuracy);
+  const preds = await Promise.all(["0", "2"].map((O) => cli(["predict", path.join(dir, "bn.nnet"), "--weights", path.join(dir, "run"), "--input", "test:20", `-O${O}`, "--backend", "wasm"])));
+  const [p0, p2] = preds.map((r) => (assert.is(r.code, 0, r.stderr), r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { index?: number; logits: number[] }).filter((x) => x.index !== undefined)));
+  assert.is(p0!.length, 20);
+  for (let i = 0; i < 20; i++) for (let k = 0; k < 2; k++) assert.ok(Math.abs(p0![i]!.logits[k]! - p2![i]!.logits[k]!) < 1e-4, `sample ${i}`);
+  rmSync(dir, { recursive: true, force: true });
+});
 
 test.run();
