@@ -143,7 +143,8 @@ function program(): Command {
     .argument("<file>", ".nnet file")
     .option("--model <name>", "the model to summarize (needed when the file declares several)")
     .option("--json", "print the summary as JSON")
-    .action((file: string, o: { model?: string; json?: boolean }) => {
+    .option("-O, --opt <level>", "summarize the model optimized for inference at this level (0, 1, 2), with the change from -O0", "0")
+    .action(async (file: string, o: { model?: string; json?: boolean; opt: string }) => {
       const res = load(file);
       const clean = report(res, !!o.json);
       if (!clean) {
@@ -152,8 +153,22 @@ function program(): Command {
         process.exitCode = 1;
         return;
       }
-      const s = summarize(pickModel(res, file, o.model));
-      process.stdout.write((o.json ? JSON.stringify(s, null, 2) : renderSummary(s)) + "\n");
+      const model = pickModel(res, file, o.model);
+      const s = summarize(model);
+      if (o.opt === "0") {
+        process.stdout.write((o.json ? JSON.stringify(s, null, 2) : renderSummary(s)) + "\n");
+        return;
+      }
+      // The optimized model's summary, and what the passes changed.
+      const opt = (await forInference(res, o.opt)).models.find((x) => x.name === model.name)!;
+      const t = summarize(opt);
+      const change = { level: Number(o.opt), nodes: [model.nodes.length, opt.nodes.length], params: [s.params.total, t.params.total], bytes: [s.bytes, t.bytes], flops: [s.flops, t.flops] };
+      if (o.json) process.stdout.write(JSON.stringify({ ...t, optimized: change }, null, 2) + "\n");
+      else {
+        const n = (x: number) => x.toLocaleString("en-US");
+        process.stdout.write(renderSummary(t) + "\n");
+        process.stdout.write(`-O${o.opt} for inference, from -O0: nodes ${n(model.nodes.length)} → ${n(opt.nodes.length)}, params ${n(s.params.total)} → ${n(t.params.total)}, bytes ${n(s.bytes)} → ${n(t.bytes)}, FLOPs per sample ${n(s.flops)} → ${n(t.flops)}\n`);
+      }
     });
 
   prog
