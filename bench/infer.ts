@@ -24,7 +24,7 @@ function median(xs: number[]): number {
 }
 
 const backend = await initBackend(process.env.BACKEND ?? "wasm");
-console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}, backend ${backend.name}; batch ${BATCH}, median of ${RUNS} after 1 warm-up`);
+console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}, backend ${backend.name}; batch ${BATCH}, median of ${RUNS} interleaved runs after 1 warm-up each`);
 console.log("model".padEnd(14) + "nodes -O0→-O2".padStart(16) + "-O0 samples/s".padStart(15) + "-O2 samples/s".padStart(15) + "speed-up".padStart(10) + "max |Δ|".padStart(11));
 
 for (const name of (process.env.MODELS ?? "fashion_cnn,resnet50").split(",")) {
@@ -41,19 +41,20 @@ for (const name of (process.env.MODELS ?? "fashion_cnn,resnet50").split(",")) {
   const input = m0.inputs[0]!;
   const x = tf.randomUniform([BATCH, ...input.shape.slice(1).map((d) => (typeof d === "number" ? d : 8))], 0, 1, "float32", 9);
   const forward = (m: IRModel, w: Map<string, tf.Variable>) => tf.tidy(() => Object.values(run(m, w, { [input.name]: x }, { training: false }).outputs)[0]!.dataSync());
-  const time = (m: IRModel, w: Map<string, tf.Variable>) => {
-    forward(m, w);
-    const ts: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
+  // Warm both up, then interleave their runs so that neither gets a warmer (or more fragmented) heap.
+  forward(m0, weights);
+  forward(m2, derived);
+  const t0: number[] = [];
+  const t2: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    for (const [m, w, ts] of [[m0, weights, t0], [m2, derived, t2]] as const) {
       const t = performance.now();
       forward(m, w);
       ts.push(performance.now() - t);
     }
-    return BATCH / (median(ts) / 1000);
-  };
-  // Alternate the two so that neither gets a warmer machine.
-  const a = time(m0, weights);
-  const b = time(m2, derived);
+  }
+  const a = BATCH / (median(t0) / 1000);
+  const b = BATCH / (median(t2) / 1000);
   const ya = forward(m0, weights);
   const yb = forward(m2, derived);
   let d = 0;
