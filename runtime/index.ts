@@ -157,9 +157,14 @@ export async function create<I, O>(def: ModelDef<I, O>, options: CreateOptions =
   const weights = initWeights(options.weights ? def.params.map((p) => ({ ...p, init: "zeros" })) : def.params, () => rng.next());
   const model: Model<I, O> = { def, weights, backend: b.name, seed: options.weights ? null : seed, vocab: undefined, trainer: null, rng: rng.state() };
   if (options.weights) {
-    const trained = loadTrained(options.weights, fingerprint(def), "weights");
-    loadHostWeights(weights, trained.weights, trained.from);
-    model.vocab = trained.vocab;
+    try {
+      const trained = loadTrained(options.weights, fingerprint(def), "weights");
+      loadHostWeights(weights, trained.weights, trained.from);
+      model.vocab = trained.vocab;
+    } catch (e) {
+      dispose(model); // refused weights leave no variables behind
+      throw e;
+    }
   }
   return model;
 }

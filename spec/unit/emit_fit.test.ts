@@ -179,6 +179,20 @@ test("predict() and trainStep() refuse inputs of the wrong shape, dtype or name,
   mod.dispose(m);
 });
 
+test("load() refuses what is not this model's weights, naming the path", async () => {
+  await mod.load(path.join(DIR, "no-such-run")).then(
+    () => assert.unreachable("loading nothing should fail"),
+    (e: Error) => assert.match(e.message, /^weights .*no-such-run: no such file or folder$/),
+  );
+  const other = path.join(DIR, "other.safetensors");
+  const { encodeSafetensors } = await import("../../runtime/checkpoint/index.js");
+  writeFileSync(other, encodeSafetensors({ "dense/kernel": { dtype: "F32", shape: [1], data: new Float32Array(1) } }, { format: "nnetc", model: "Other", fingerprint: "0123456789abcdef" }));
+  await mod.load(other).then(
+    () => assert.unreachable("another model's weights should be refused"),
+    (e: Error) => assert.match(e.message, /other\.safetensors was trained for a different model/),
+  );
+});
+
 test("the emitted module embeds the plan's constants, phases and frozen layers included", () => {
   assert.equal(mod.plan.phases.map((p) => p.name), ["warm", "head"]);
   assert.equal(mod.plan.phases[1]!.frozenLayers, ["dense"]);
