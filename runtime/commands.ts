@@ -6,7 +6,8 @@ import * as path from "node:path";
 import type { IRModel, IRModule } from "../compiler/ir/types.js";
 import { deriveWeights } from "./derive.js";
 import { initBackend, BackendError } from "./backend.js";
-import { CheckpointError } from "./checkpoint/index.js";
+import { CheckpointError, encodeSafetensors, writeFileAtomic } from "./checkpoint/index.js";
+import { quantizeWeights, type QuantKind } from "./quantize.js";
 import { DataError, loadDataset } from "./data/index.js";
 import { initWeights } from "./init.js";
 import { interpreted, run } from "./interpret.js";
@@ -222,6 +223,30 @@ export async function predictCommand(o: PredictCommandOptions): Promise<number> 
       }
       out(JSON.stringify(row) + "\n");
     }
+    return 0;
+  });
+}
+
+export interface QuantizeCommandOptions extends RunCommandOptions {
+  weights: string;
+  kind: QuantKind;
+  /** Folder for FILE.<kind>.safetensors (default: beside the .nnet file). */
+  outDir?: string;
+}
+
+/** Quantized weights for deployment: FILE.int8.safetensors or FILE.float16.safetensors, read by eval, predict and load(). */
+export async function quantizeCommand(o: QuantizeCommandOptions): Promise<number> {
+  return guarded(o, async () => {
+    const m = o.model ? o.module.models.find((x) => x.name === o.model) : (o.module.models.find((x) => x.name === o.module.plans[0]?.model) ?? o.module.models[0]);
+    if (!m) throw new RunError(`${o.file} has no model${o.model ? ` named "${o.model}"` : ""}`);
+    const fp = fingerprint(m);
+    const trained = loadTrained(o.weights, fp);
+    const q = quantizeWeights(trained.weights, o.kind);
+    const bytes = encodeSafetensors(q, { format: "nnetc", model: m.name, fingerprint: fp, quantized: o.kind, ...(trained.vocab ? { vocab: JSON.stringify(trained.vocab) } : {}) });
+    const full = encodeSafetensors(trained.weights, { format: "nnetc", model: m.name, fingerprint: fp });
+    const file = path.join(o.outDir ?? path.dirname(o.file), `${path.basename(o.file).replace(/\.nnet$/, "")}.${o.kind}.safetensors`);
+    writeFileAtomic(file, bytes);
+    (o.out ?? stdout)(`wrote ${file} (${o.kind}: ${bytes.length.toLocaleString("en-US")} bytes, ${((100 * bytes.length) / full.length).toFixed(1)}% of float32's ${full.length.toLocaleString("en-US")})\n`);
     return 0;
   });
 }

@@ -2,7 +2,6 @@
 // validation, metrics, early stopping with restore-best, checkpoints every epoch, resume, Ctrl-C and
 // NaN handling. Every run writes metrics.jsonl to its output folder.
 import * as tf from "@tensorflow/tfjs-core";
-import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { DatasetSpec, LossSpec, PhaseSpec, PlanSpec } from "./spec.js";
@@ -80,10 +79,8 @@ interface Cursor {
 
 const MAX_TRAIN_METRIC_FLOATS = 4_000_000;
 
-/** A fingerprint of the model's weights (names and shapes): a checkpoint only loads into the same model. */
-export function fingerprint(m: Pick<Net, "params">): string {
-  return createHash("sha256").update(JSON.stringify(m.params.map((p) => [p.name, p.shape, p.trainable]))).digest("hex").slice(0, 16);
-}
+export { fingerprint } from "./weights.js";
+import { fingerprint } from "./weights.js";
 
 /** Named tensors (weights, optimizer slots) copied off the backend as float32 host tensors. */
 export function hostWeights(tensors: Iterable<[string, tf.Tensor]>): Record<string, HostTensor> {

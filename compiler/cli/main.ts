@@ -183,7 +183,14 @@ function program(): Command {
     .option("--for <mode>", "with --emit ir: optimize for infer or train (training keeps every weight)", "infer")
     .option("--after <pass>", "with --emit ir: the IR after this pass")
     .option("--print-passes", "with --emit ir: list the passes of the level, what each changed, on stderr")
-    .action(async (files: string[], o: { target: string; emit?: string; out?: string; watch?: boolean; opt: string; for: string; after?: string; printPasses?: boolean }) => {
+    .option("--quantize <kind>", "also write the trained weights (--weights) quantized: int8 or float16, as FILE.<kind>.safetensors")
+    .option("--weights <run>", "with --quantize: a run folder, checkpoint or .safetensors file")
+    .action(async (files: string[], o: { target: string; emit?: string; out?: string; watch?: boolean; opt: string; for: string; after?: string; printPasses?: boolean; quantize?: string; weights?: string }) => {
+      if (o.quantize !== undefined) {
+        if (o.quantize !== "int8" && o.quantize !== "float16") throw new UsageError(`--quantize ${o.quantize}: choose int8 or float16`);
+        if (!o.weights) throw new UsageError("--quantize needs --weights RUN (the trained weights to quantize)");
+        if (files.length > 1 || o.watch || o.emit !== undefined || o.out === "-") throw new UsageError("--quantize takes one file, writes files (not -o -), and works without --watch and --emit");
+      }
       if (o.emit !== undefined && o.emit !== "ir") throw new UsageError(`--emit ${o.emit} is not supported: use --emit ir for the IR, or --target ts|js|dts for code`);
       if (!["ts", "js", "dts"].includes(o.target)) throw new UsageError(`--target ${o.target} is not supported: choose ts, js or dts`);
       if (o.emit === "ir") {
@@ -226,6 +233,12 @@ function program(): Command {
         return ok;
       };
       const ok = await once();
+      if (ok && o.quantize) {
+        const res = load(files[0]!);
+        const rt = await runtime();
+        process.exitCode = await rt.quantizeCommand({ file: files[0]!, module: res.module, weights: o.weights!, kind: o.quantize as "int8" | "float16", ...(o.out ? { outDir: o.out } : {}) });
+        return;
+      }
       if (!o.watch) {
         process.exitCode = ok ? 0 : 1;
         return;
