@@ -9,10 +9,9 @@ import { initBackend, BackendError } from "./backend.js";
 import { CheckpointError, encodeSafetensors, writeFileAtomic } from "./checkpoint/index.js";
 import { quantizeWeights, type QuantKind } from "./quantize.js";
 import { DataError, loadDataset } from "./data/index.js";
-import { initWeights } from "./init.js";
 import { interpreted, run } from "./interpret.js";
 import { loadTrained } from "./weights.js";
-import { batchTensors, DivergedError, evaluate, fingerprint, InterruptedError, loadHostWeights, RunError, train } from "./train.js";
+import { batchTensors, DivergedError, evaluate, fingerprint, InterruptedError, RunError, train, trainedWeights } from "./train.js";
 
 export interface RunCommandOptions {
   file: string;
@@ -146,8 +145,7 @@ export async function evalCommand(o: EvalCommandOptions): Promise<number> {
     const ds = o.module.datasets.find((d) => d.name === plan.dataset)!;
     const data = await loadDataset(ds, { dataDir: o.dataDir ?? null, baseDir: path.dirname(o.file), seed: 0, ...(trained.vocab ? { vocab: trained.vocab } : {}) });
     const split = data.test ?? data.train;
-    const weights = initWeights(m.params, () => 0.5);
-    loadHostWeights(weights, trained.weights, trained.from);
+    const weights = trainedWeights(m.params, trained);
     const fast = inferenceModel(o, m);
     const r = evaluate(interpreted(fast), plan, deriveWeights(fast.params, weights), split, 256);
     const res = { split: data.test ? "test" : "train", samples: split.size, loss: r.loss, ...r.metrics };
@@ -169,8 +167,7 @@ export async function predictCommand(o: PredictCommandOptions): Promise<number> 
     if (!m) throw new RunError(`${o.file} has no model${o.model ? ` named "${o.model}"` : ""}`);
     await backend(o);
     const trained = loadTrained(o.weights, fingerprint(m));
-    const weights = initWeights(m.params, () => 0.5);
-    loadHostWeights(weights, trained.weights, trained.from);
+    const weights = trainedWeights(m.params, trained);
     let inputs: Record<string, tf.Tensor>;
     const test = /^test(?::(\d+))?$/.exec(o.input);
     if (test) {
@@ -237,7 +234,8 @@ export interface QuantizeCommandOptions extends RunCommandOptions {
 /** Quantized weights for deployment: FILE.int8.safetensors or FILE.float16.safetensors, read by eval, predict and load(). */
 export async function quantizeCommand(o: QuantizeCommandOptions): Promise<number> {
   return guarded(o, async () => {
-    const m = o.model ? o.module.models.find((x) => x.name === o.model) : (o.module.models.find((x) => x.name === o.module.plans[0]?.model) ?? o.module.models[0]);
+    // Without --model: the model of the first plan, else the last (the emitted module's default export).
+    const m = o.model ? o.module.models.find((x) => x.name === o.model) : (o.module.models.find((x) => x.name === o.module.plans[0]?.model) ?? o.module.models[o.module.models.length - 1]);
     if (!m) throw new RunError(`${o.file} has no model${o.model ? ` named "${o.model}"` : ""}`);
     const fp = fingerprint(m);
     const trained = loadTrained(o.weights, fp);

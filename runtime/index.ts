@@ -15,7 +15,7 @@ import type { Net, RunOptions, RunResult, Weights } from "./interpret.js";
 import type { Step } from "./ops.js";
 import { makeOptimizer, Schedule, type Optimizer } from "./optim.js";
 import type { DatasetSpec, PlanSpec } from "./spec.js";
-import { batchTensors, evaluate as evaluateSplit, fingerprint, hostWeights, loadHostWeights, seeder, train, trainBatch, type EpochRecord, type TrainResult } from "./train.js";
+import { batchTensors, evaluate as evaluateSplit, fingerprint, hostWeights, seeder, train, trainBatch, trainedWeights, type EpochRecord, type TrainResult } from "./train.js";
 import { loadTrained } from "./weights.js";
 
 export * from "./ops.js";
@@ -153,20 +153,9 @@ export async function create<I, O>(def: ModelDef<I, O>, options: CreateOptions =
   const b = await ensureBackend(options.backend);
   const seed = options.seed ?? def.plan?.seed ?? Math.floor(Math.random() * 2 ** 31);
   const rng = new Rng(seed);
-  // Trained weights replace every value: start from zeros rather than drawing initial ones.
-  const weights = initWeights(options.weights ? def.params.map((p) => ({ ...p, init: "zeros" })) : def.params, () => rng.next());
-  const model: Model<I, O> = { def, weights, backend: b.name, seed: options.weights ? null : seed, vocab: undefined, trainer: null, rng: rng.state() };
-  if (options.weights) {
-    try {
-      const trained = loadTrained(options.weights, fingerprint(def), "weights");
-      loadHostWeights(weights, trained.weights, trained.from);
-      model.vocab = trained.vocab;
-    } catch (e) {
-      dispose(model); // refused weights leave no variables behind
-      throw e;
-    }
-  }
-  return model;
+  const trained = options.weights ? loadTrained(options.weights, fingerprint(def), "weights") : null;
+  const weights = trained ? trainedWeights(def.params, trained) : initWeights(def.params, () => rng.next());
+  return { def, weights, backend: b.name, seed: trained ? null : seed, vocab: trained?.vocab, trainer: null, rng: rng.state() };
 }
 
 /** create() from trained weights. */

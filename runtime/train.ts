@@ -8,7 +8,7 @@ import type { DatasetSpec, LossSpec, PhaseSpec, PlanSpec } from "./spec.js";
 import { latestCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
 import { loadDataset, subset, type LoadedData, type Split } from "./data/index.js";
 import { Rng, shuffledIndices } from "./data/rng.js";
-import { initWeights } from "./init.js";
+import { initWeights, type ParamInit } from "./init.js";
 import type { Net, RunOptions, Weights } from "./interpret.js";
 import { collect, concatCollected, lossTensor, metricName, metricValue, type Collected } from "./objective.js";
 import { clipGradients, makeOptimizer, Schedule, type Optimizer } from "./optim.js";
@@ -96,6 +96,21 @@ export function loadHostWeights(weights: Weights, host: Record<string, HostTenso
     if (h.shape.join(",") !== v.shape.join(",")) throw new RunError(`${source}: weight "${k}" has shape [${h.shape}] but the model needs [${v.shape}]`);
     v.assign(tf.tensor(h.data as Float32Array, h.shape, "float32"));
   }
+}
+
+/**
+ * Variables for a model's weights holding trained values. Nothing is drawn (every value is replaced), and a
+ * refused file leaves no variables behind.
+ */
+export function trainedWeights(params: readonly ParamInit[], trained: { weights: Record<string, HostTensor>; from: string }): Weights {
+  const weights = initWeights(params.map((p) => ({ ...p, init: "zeros" })), () => 0);
+  try {
+    loadHostWeights(weights, trained.weights, trained.from);
+  } catch (e) {
+    for (const w of weights.values()) w.dispose();
+    throw e;
+  }
+  return weights;
 }
 
 function snapshot(weights: Weights): Map<string, Float32Array> {
