@@ -19,16 +19,16 @@ export function outputPath(file: string, target: Flavor, out: string | undefined
   return path.join(out ?? path.dirname(file), base + ext);
 }
 
-/** Compile one file to code; false when it has errors (reported on stderr, nothing written). */
-export async function compileToCode(file: string, target: Flavor, out: string | undefined, io: CliIO): Promise<boolean> {
+/** Compile one file to code; null when it has errors (reported on stderr, nothing written). */
+export async function compileToCode(file: string, target: Flavor, out: string | undefined, io: CliIO): Promise<CompileResult | null> {
   const res = io.load(file);
   if (!io.report(res, false)) {
     process.stderr.write(`${file}: ${summaryLine(res.diagnostics)}\n`);
-    return false;
+    return null;
   }
   if (res.module.models.length === 0) {
     process.stderr.write(`${file}: declares no model, so there is no code to emit\n`);
-    return false;
+    return null;
   }
   const dest = out === "-" ? path.join(path.dirname(file), "stdout.ts") : outputPath(file, target, out);
   const req = { file, outFile: dest, flavor: target };
@@ -37,12 +37,12 @@ export async function compileToCode(file: string, target: Flavor, out: string | 
   // Unchanged input and an untouched output: nothing to emit or format (prettier is most of the cost).
   if (out !== "-" && existsSync(dest) && isCurrent(readFileSync(dest, "utf8"), inputDigest(res, req))) {
     process.stdout.write(`unchanged ${dest} ${what}\n`);
-    return true;
+    return res;
   }
   const code = await formatTs(emitCode(res, req));
   if (out === "-") {
     process.stdout.write(code);
-    return true;
+    return res;
   }
   const same = existsSync(dest) && readFileSync(dest, "utf8") === code;
   if (!same) {
@@ -50,7 +50,7 @@ export async function compileToCode(file: string, target: Flavor, out: string | 
     io.writeAtomic(dest, code);
   }
   process.stdout.write(`${same ? "unchanged" : "wrote"} ${dest} ${what}\n`);
-  return true;
+  return res;
 }
 
 /** Recompile on every change of the files or their imports, until interrupted. */

@@ -203,10 +203,9 @@ function program(): Command {
           process.exitCode = 1;
           return;
         }
-        if (!["0", "1", "2"].includes(o.opt)) throw new UsageError(`-O${o.opt} is not a level: use -O0, -O1 or -O2`);
+        const level = optLevel(o.opt);
         if (o.for !== "infer" && o.for !== "train") throw new UsageError(`--for ${o.for}: use infer or train`);
         const { optimize, passesFor } = await import("../passes/index.js");
-        const level = Number(o.opt) as 0 | 1 | 2;
         const list = passesFor(level, o.for);
         if (o.after !== undefined && !list.some((p) => p.name === o.after)) {
           throw new UsageError(`--after ${o.after}: no such pass at -O${level} for ${o.for}${list.length ? ` (passes: ${list.map((p) => p.name).join(", ")})` : " (-O0 runs none)"}`);
@@ -227,16 +226,15 @@ function program(): Command {
       if (o.out && o.out !== "-" && existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UsageError(`-o ${o.out} is a file; code goes into a folder`);
       const target = o.target as "ts" | "js" | "dts";
       const { compileToCode, watchFiles } = await import("./codegen.js");
-      const once = async () => {
-        let ok = true;
-        for (const f of files) ok = (await compileToCode(f, target, o.out, { load, report, writeAtomic })) && ok;
-        return ok;
-      };
-      const ok = await once();
+      const results = [];
+      for (const f of files) results.push(await compileToCode(f, target, o.out, { load, report, writeAtomic }));
+      const ok = results.every((r) => r !== null);
       if (ok && o.quantize) {
-        const res = load(files[0]!);
+        // The weights of the module's default export, the model its load() reads them into.
+        const res = results[0]!;
+        const { mainModel } = await import("../emit/index.js");
         const rt = await runtime();
-        process.exitCode = await rt.quantizeCommand({ file: files[0]!, module: res.module, weights: o.weights!, kind: o.quantize as "int8" | "float16", ...(o.out ? { outDir: o.out } : {}) });
+        process.exitCode = await rt.quantizeCommand({ file: files[0]!, module: res.module, model: mainModel(res.module)!.name, weights: o.weights!, kind: o.quantize as "int8" | "float16", ...(o.out ? { outDir: o.out } : {}) });
         return;
       }
       if (!o.watch) {
@@ -339,9 +337,14 @@ function int(name: string) {
 
 /** The module optimized for inference at -O`level` (eval and predict run it; weights derive from the original's). */
 async function forInference(res: CompileResult, level: string) {
-  if (!["0", "1", "2"].includes(level)) throw new UsageError(`-O${level} is not a level: use -O0, -O1 or -O2`);
   const { optimize } = await import("../passes/index.js");
-  return optimize(res.module, { level: Number(level) as 0 | 1 | 2, mode: "infer" }).module;
+  return optimize(res.module, { level: optLevel(level), mode: "infer" }).module;
+}
+
+/** -O0, -O1 or -O2 as given on the command line. */
+function optLevel(level: string): 0 | 1 | 2 {
+  if (!["0", "1", "2"].includes(level)) throw new UsageError(`-O${level} is not a level: use -O0, -O1 or -O2`);
+  return Number(level) as 0 | 1 | 2;
 }
 
 /** Compile for a runtime command: errors are printed and end the command with exit code 1. */
