@@ -48,6 +48,12 @@ class Printer {
   /** Tokens whose trailing comments the enclosing item prints after itself, outside its groups. */
   private readonly held = new Set<IToken>();
   private readonly tokens: IToken[];
+  /** Tokens the Doc follows with a possible line break (line, softline, hardline). */
+  private readonly lineAfter = new Set<IToken>();
+  /** Trailing line comments, filled in once the whole Doc is built and `lineAfter` is known. */
+  private readonly slots: { token: IToken; comment: IToken; doc: Doc[] }[] = [];
+  /** Line breaks before leading comments that were on their own line, where the Doc has none. */
+  private readonly pre: { token: IToken; doc: Doc[] }[] = [];
 
   constructor(
     private readonly text: string,
@@ -66,7 +72,10 @@ class Printer {
       const prevTrail = prev ? (this.trailing.get(prev) ?? []) : [];
       const after = prevTrail.length ? prevTrail[prevTrail.length - 1]!.endOffset! + 1 : prev ? prev.endOffset! + 1 : 0;
       const sameLine = prev && !/[\r\n]/.test(this.text.slice(after, c.startOffset));
-      if (sameLine && c.tokenType !== T.DocComment && !(this.leading.get(next!)?.length ?? 0)) {
+      // A block comment with a token after it on its line leads that token: `f(/* units */ 8)`.
+      const lineEnd = /^[^\r\n]*/.exec(this.text.slice(c.endOffset! + 1))![0];
+      const endsLine = c.tokenType !== T.BlockComment || !next || /^\s*(?:\/\/.*|\/\*.*|[,:)\]}].*)?$/.test(lineEnd);
+      if (sameLine && endsLine && c.tokenType !== T.DocComment && !(this.leading.get(next!)?.length ?? 0)) {
         this.trailing.set(prev, [...prevTrail, c]);
       } else if (next) {
         this.leading.set(next, [...(this.leading.get(next) ?? []), c]);
@@ -88,6 +97,19 @@ class Printer {
   /** Leading comments, each followed by what separated it from the next thing (a space, a line, a blank line). */
   private leadingDoc(cs: IToken[], next: number): Doc[] {
     const out: Doc[] = [];
+    const first = cs[0]!;
+    const i = this.tokens.findIndex((t) => t.startOffset > first.startOffset);
+    const prev = this.tokens[(i < 0 ? this.tokens.length : i) - 1];
+    if (prev) {
+      // A comment on its own line after a token the Doc does not break after starts a new line.
+      const trail = this.trailing.get(prev);
+      const from = trail?.length ? trail[trail.length - 1]!.endOffset! + 1 : prev.endOffset! + 1;
+      if (this.newlinesBetween(from, first.startOffset) > 0) {
+        const slot: Doc[] = [];
+        this.pre.push({ token: prev, doc: slot });
+        out.push(slot);
+      }
+    }
     cs.forEach((c, i) => {
       out.push(this.commentDoc(c));
       const to = cs[i + 1]?.startOffset ?? next;
@@ -97,10 +119,37 @@ class Printer {
     return out;
   }
 
-  private trailingDoc(cs: IToken[]): Doc[] {
-    return cs.map((c) =>
-      c.tokenType === T.BlockComment ? [" ", this.commentDoc(c)] : [lineSuffix([" ", this.commentDoc(c)]), breakParent],
-    );
+  /**
+   * Trailing comments of `t`. A line comment after a token the Doc may break the line after stays there
+   * (printed at the line's end, and the line is broken); after any other token it is followed by a
+   * forced line break, so that it never moves past the tokens that followed it on its line.
+   */
+  private trailingDoc(t: IToken, cs: IToken[]): Doc[] {
+    return cs.map((c) => {
+      if (c.tokenType === T.BlockComment) return [" ", this.commentDoc(c)];
+      const slot: Doc[] = [];
+      this.slots.push({ token: t, comment: c, doc: slot });
+      return slot;
+    });
+  }
+
+  private fillSlots(): void {
+    for (const { token, doc } of this.pre) if (!this.lineAfter.has(token) && this.trailing.get(token)?.at(-1)?.tokenType !== T.LineComment) doc.push(hardline);
+    for (const { token, comment, doc } of this.slots) {
+      if (this.lineAfter.has(token)) doc.push(lineSuffix([" ", this.commentDoc(comment)]), breakParent);
+      else doc.push(" ", this.commentDoc(comment), hardline);
+    }
+  }
+
+  /** Note that the Doc may break the line after `t`; returns `d`. */
+  private after<D extends Doc>(t: IToken | undefined, d: D): D {
+    if (t) this.lineAfter.add(t);
+    return d;
+  }
+  /** Note that the Doc may break the line before `t` (after the token printed before it); returns `d`. */
+  private before<D extends Doc>(t: IToken | undefined, d: D): D {
+    const i = t ? this.index.get(t.startOffset) : undefined;
+    return this.after(i === undefined ? undefined : this.tokens[i - 1], d);
   }
 
   /** A token with its comments. */
@@ -109,7 +158,7 @@ class Printer {
     const lead = this.leading.get(t);
     const trail = this.held.has(t) ? undefined : this.trailing.get(t);
     if (!lead && !trail) return t.image;
-    return [...(lead ? this.leadingDoc(lead, t.startOffset) : []), t.image, ...(trail ? this.trailingDoc(trail) : [])];
+    return [...(lead ? this.leadingDoc(lead, t.startOffset) : []), t.image, ...(trail ? this.trailingDoc(t, trail) : [])];
   }
 
   /** Where a token's text, including its leading comments, starts. */
@@ -160,7 +209,7 @@ class Printer {
     this.held.add(last);
     const d = print();
     this.held.delete(last);
-    return [d, ...this.trailingDoc(trail)];
+    return [d, ...this.trailingDoc(last, trail)];
   }
 
   // ── CST access ───────────────────────────────────────────────────────────────────────────────────
@@ -192,11 +241,23 @@ class Printer {
 
   /** `open item, item close`: on one line if it fits, else one item per line. */
   private delimited(open: IToken | undefined, items: Doc[], commas: IToken[], close: IToken | undefined): Doc {
+    // A comment after the closing token follows the whole list, so that it does not break the list.
+    const trail = close && !this.held.has(close) ? this.trailing.get(close) : undefined;
+    if (!trail) return this.delimitedList(open, items, commas, close);
+    this.held.add(close!);
+    const d = this.delimitedList(open, items, commas, close);
+    this.held.delete(close!);
+    return [d, ...this.trailingDoc(close!, trail)];
+  }
+
+  private delimitedList(open: IToken | undefined, items: Doc[], commas: IToken[], close: IToken | undefined): Doc {
     const inner: Doc[] = [];
     items.forEach((d, i) => {
       inner.push(d);
-      if (i < items.length - 1) inner.push(this.tk(commas[i]), line);
+      if (i < items.length - 1) inner.push(this.tk(commas[i]), this.after(commas[i], line));
     });
+    this.after(open, "");
+    this.before(close, "");
     const closeLead = close ? this.leading.get(close) : undefined;
     if (closeLead?.length) {
       // Comments before the closing token stay inside the list, after its last item.
@@ -218,23 +279,25 @@ class Printer {
   private braced(open: IToken | undefined, items: Child[], printItem: (c: Child, i: number) => Doc, close: IToken | undefined, oneLine = false): Doc {
     const parts: Doc[] = [];
     items.forEach((c, i) => {
-      if (i > 0) parts.push(oneLine ? [ifBreak("", ";"), line] : hardline);
+      if (i > 0) parts.push(this.before(this.firstToken(c), oneLine ? [ifBreak("", ";"), line] : hardline));
       if (i > 0 && this.blankBefore(this.firstToken(c))) parts.push(oneLine ? [breakParent, softline] : hardline);
       parts.push(printItem(c, i));
     });
     const closeLead = close ? this.leading.get(close) : undefined;
     let closing: Doc[] = [];
     if (closeLead?.length) {
+      const blank = items.length > 0 && this.blankBefore(close);
       this.leading.delete(close!);
       const comments = this.leadingDoc(closeLead, close!.startOffset);
       comments.pop();
-      const blank = items.length > 0 && this.blankBefore(close);
       closing = [items.length ? hardline : "", blank ? hardline : "", ...comments, breakParent];
     }
     const closeDoc = this.tk(close);
     if (closeLead?.length) this.leading.set(close!, closeLead);
     if (!items.length && !closing.length) return [this.tk(open), closeDoc];
     const sep = oneLine ? line : hardline;
+    this.after(open, "");
+    this.before(close, "");
     return group([this.tk(open), indent([sep, ...parts, ...closing]), sep, closeDoc]);
   }
 
@@ -253,7 +316,7 @@ class Printer {
     const decls = csts.flatMap((c) => this.ordered(c));
     const parts: Doc[] = [];
     decls.forEach((d, i) => {
-      if (i > 0) parts.push(hardline);
+      if (i > 0) parts.push(this.before(this.firstToken(d), hardline));
       if (i > 0 && this.blankBefore(this.firstToken(d))) parts.push(hardline);
       parts.push(this.decl(d as CstNode));
     });
@@ -266,6 +329,8 @@ class Printer {
       comments.pop();
       parts.push(...comments);
     }
+    this.after(this.tokens[this.tokens.length - 1], "");
+    this.fillSlots();
     if (!parts.length) return "";
     return [...parts, hardline];
   }
@@ -302,8 +367,10 @@ class Printer {
     const inner: Doc[] = [];
     items.forEach((d, i) => {
       inner.push(d);
-      if (i < items.length - 1) inner.push(this.tk(commas[i]), line);
+      if (i < items.length - 1) inner.push(this.tk(commas[i]), this.after(commas[i], line));
     });
+    this.after(open, "");
+    this.before(close, "");
     return group([this.tk(open), indent([line, ...inner]), line, this.tk(close)]);
   }
 
@@ -405,7 +472,7 @@ class Printer {
     const parts: Doc[] = [];
     args.forEach((a, i) => {
       parts.push(a);
-      if (i < args.length - 1) parts.push(this.tk(commas[i]), line);
+      if (i < args.length - 1) parts.push(this.tk(commas[i]), this.after(commas[i], line));
     });
     // One-line phase bodies print a single space after the key; broken ones align.
     const gap = pad === 1 ? " " : ifBreak(" ".repeat(pad), " ");
@@ -420,7 +487,7 @@ class Printer {
     const stages = this.nodes(n, "stage");
     if (!stages.length) return head;
     const arrows = this.toks(n, "Arrow");
-    return group([head, indent(stages.map((s, i) => [line, this.tk(arrows[i]), " ", this.stage(s)]))]);
+    return group([head, indent(stages.map((s, i) => [this.before(arrows[i], line), this.tk(arrows[i]), " ", this.stage(s)]))]);
   }
 
   private stage(n: CstNode): Doc {
@@ -444,18 +511,26 @@ class Printer {
     const q = this.tok(n, "Question");
     if (!q) return cond;
     const [a, e] = this.nodes(n, "expression");
-    return group([cond, indent([line, this.tk(q), " ", this.expression(a), line, this.tk(this.tok(n, "Colon")), " ", this.expression(e)])]);
+    const colon = this.tok(n, "Colon");
+    return group([cond, indent([this.before(q, line), this.tk(q), " ", this.expression(a), this.before(colon, line), this.tk(colon), " ", this.expression(e)])]);
   }
 
-  /** comparison, additive, multiplicative: operands and operators in source order, spaced. */
+  /**
+   * comparison, additive, multiplicative: operands and operators in source order, spaced; when too long,
+   * broken before the operators (indented), like a chain.
+   */
   private binary(n: CstNode | undefined): Doc {
     if (!n) return "";
-    const parts: Doc[] = [];
-    for (const c of this.ordered(n)) {
-      if (isToken(c)) parts.push(" ", this.tk(c), " ");
-      else parts.push(c.name === "unary" ? this.unary(c) : this.binary(c));
+    const kids = this.ordered(n);
+    const operand = (c: Child | undefined): Doc => (!c || isToken(c) ? "" : c.name === "unary" ? this.unary(c) : this.binary(c));
+    const first = operand(kids[0]);
+    if (kids.length === 1) return first;
+    const rest: Doc[] = [];
+    for (let i = 1; i < kids.length; i += 2) {
+      const op = kids[i] as IToken;
+      rest.push(this.before(op, line), this.tk(op), " ", operand(kids[i + 1]));
     }
-    return parts;
+    return group([first, indent(rest)]);
   }
 
   private additive(n: CstNode | undefined): Doc {

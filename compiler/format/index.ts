@@ -48,34 +48,36 @@ function internal(file: string, text: string, message: string): FormatResult {
 
 /**
  * The guard behind the promise that formatting changes only layout: the output has the input's tokens
- * (less `;`), its comments in the same order with the same text, and each comment between the same
- * two tokens (commas aside: a trailing comment may end up after the comma that followed it).
+ * (less `;`), its comments in the same order with the same text, and each comment either between the
+ * same two tokens or moved to the end of its line (a trailing comment printed after the rest of the line).
  * Returns what went wrong, or undefined.
  */
 export function sameProgram(before: string, after: string): string | undefined {
   const a = T.lexer.tokenize(before);
   const b = T.lexer.tokenize(after);
   if (b.errors.length || b.groups.errors?.length) return "produced text that does not lex";
-  const ta = printedTokens(a.tokens).map((t) => t.image);
-  const tb = printedTokens(b.tokens).map((t) => t.image);
-  if (ta.length !== tb.length || ta.some((x, i) => x !== tb[i])) {
-    const i = ta.findIndex((x, k) => x !== tb[k]);
-    return `changed the program's tokens (token ${i + 1}: ${JSON.stringify(ta[i])} became ${JSON.stringify(tb[i])})`;
+  const ta = printedTokens(a.tokens);
+  const tb = printedTokens(b.tokens);
+  if (ta.length !== tb.length || ta.some((x, i) => x.image !== tb[i]!.image)) {
+    const i = ta.findIndex((x, k) => x.image !== tb[k]?.image);
+    return `changed the program's tokens (token ${i + 1}: ${JSON.stringify(ta[i]?.image)} became ${JSON.stringify(tb[i]?.image)})`;
   }
-  const place = (text: ReturnType<typeof T.lexer.tokenize>) => {
-    const toks = printedTokens(text.tokens).filter((t) => t.tokenType !== T.Comma);
+  const place = (toks: typeof ta, comments: typeof ta) => {
     let k = 0;
-    return (text.groups.comments ?? []).map((c) => {
+    return comments.map((c) => {
       while (k < toks.length && toks[k]!.startOffset < c.startOffset) k++;
-      return { text: commentText(c), at: k };
+      return { text: commentText(c), at: k, line: c.startLine! };
     });
   };
-  const ca = place(a);
-  const cb = place(b);
+  const ca = place(ta, a.groups.comments ?? []);
+  const cb = place(tb, b.groups.comments ?? []);
   if (ca.length !== cb.length) return `lost or duplicated comments (${ca.length} before, ${cb.length} after)`;
   for (let i = 0; i < ca.length; i++) {
-    if (ca[i]!.text !== cb[i]!.text) return `changed comment ${i + 1} (${JSON.stringify(ca[i]!.text.slice(0, 40))})`;
-    if (ca[i]!.at !== cb[i]!.at) return `moved comment ${i + 1} (${JSON.stringify(ca[i]!.text.slice(0, 40))})`;
+    const x = ca[i]!;
+    const y = cb[i]!;
+    if (x.text !== y.text) return `changed comment ${i + 1} (${JSON.stringify(x.text.slice(0, 40))})`;
+    const moved = y.at < x.at || tb.slice(x.at, y.at).some((t) => t.startLine !== y.line);
+    if (moved) return `moved comment ${i + 1} (${JSON.stringify(x.text.slice(0, 40))}) away from its line`;
   }
   return undefined;
 }
