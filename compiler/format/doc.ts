@@ -91,7 +91,8 @@ class Printer {
   }
 
   private newlinesBetween(from: number, to: number): number {
-    return (this.text.slice(from, to).match(/\n|\r\n?/g) ?? []).length;
+    // Only \n counts, as for doc comments (compiler/ast/build.ts): a blank line ends a doc comment.
+    return (this.text.slice(from, to).match(/\n/g) ?? []).length;
   }
 
   /** Leading comments, each followed by what separated it from the next thing (a space, a line, a blank line). */
@@ -294,7 +295,10 @@ class Printer {
     }
     const closeDoc = this.tk(close);
     if (closeLead?.length) this.leading.set(close!, closeLead);
-    if (!items.length && !closing.length) return [this.tk(open), closeDoc];
+    if (!items.length && !closing.length) {
+      const spaced = open && this.trailing.get(open)?.at(-1)?.tokenType === T.BlockComment;
+      return [this.tk(open), spaced ? " " : "", closeDoc];
+    }
     const sep = oneLine ? line : hardline;
     this.after(open, "");
     this.before(close, "");

@@ -76,7 +76,8 @@ export function sameProgram(before: string, after: string): string | undefined {
     const x = ca[i]!;
     const y = cb[i]!;
     if (x.text !== y.text) return `changed comment ${i + 1} (${JSON.stringify(x.text.slice(0, 40))})`;
-    const moved = y.at < x.at || tb.slice(x.at, y.at).some((t) => t.startLine !== y.line);
+    // Moved past tokens: only those on the line of the token it followed, which it must still share.
+    const moved = y.at !== x.at && (y.at < x.at || x.at === 0 || tb.slice(x.at - 1, y.at).some((t) => t.startLine !== y.line));
     if (moved) return `moved comment ${i + 1} (${JSON.stringify(x.text.slice(0, 40))}) away from its line`;
   }
   return undefined;

@@ -110,6 +110,14 @@ test("idempotent, and the IR unchanged, over the zoo and every sample under spec
   assert.ok(refused >= 5 && refused < 15, `${refused} files refused`);
 });
 
+test("the samples of spec/language.md §14 (Formatting) are formatted", () => {
+  const md = read(path.join(ROOT, "spec/language.md"));
+  const section = md.slice(md.indexOf("## 14. Formatting"));
+  const samples = [...section.matchAll(/```nnet\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  assert.ok(samples.length > 0, "§14 has no nnet sample");
+  for (const s of samples) assert.is(formatted("language.md", s), s);
+});
+
 test("options: printWidth and indent", () => {
   const text = "model M { input x: f32[batch, 8]\n output y = x -> dense(16) -> relu -> dense(8) -> relu -> dense(2) }\n";
   const narrow = formatted("t.nnet", text);
