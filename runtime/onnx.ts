@@ -57,10 +57,18 @@ export async function exportWeights(model: IRModel, exported: IRModel, o: { weig
     for (const p of model.params) host[p.name] = { dtype: "F32", shape: [...p.shape], data: initialValues(p, () => rng.next()) };
     from = `initial weights, seed ${o.seed}`;
   }
+  return { ...(await finalWeights(exported, host, quantized)), from };
+}
+
+/**
+ * The export's weights from the unoptimized model's (`host`, float): int8 ones kept quantized where
+ * `quantized` has them, derived ones computed.
+ */
+export async function finalWeights(exported: IRModel, host: Record<string, HostTensor>, quantized: ReadonlyMap<string, Int8Weight> = new Map()): Promise<Omit<ExportWeights, "from">> {
   const float = (name: string): Float32Array => {
     const t = host[name];
     if (!t) throw new Error(`no weight "${name}"`);
-    return toFloat32(t);
+    return t.dtype === "F32" && t.data instanceof Float32Array ? t.data : toFloat32(t);
   };
   const weights = new Map<string, ExportWeight>();
   let int8 = 0;
@@ -86,5 +94,5 @@ export async function exportWeights(model: IRModel, exported: IRModel, o: { weig
     disposeDerived(values, source);
     for (const v of source.values()) v.dispose();
   }
-  return { weights, from, int8 };
+  return { weights, int8 };
 }

@@ -668,6 +668,9 @@ export function exportOnnx(model: IRModel, weights: ReadonlyMap<string, ExportWe
     g.nodes.push({ op: "Identity", inputs: [g.as(v, null)], outputs: [name], name, attrs: {} });
     outputs.push({ name, dtype: DTYPES[n.dtype ?? "f32"], shape: n.shape!.map(dimMsg) });
   }
+  // Constants that every reader replaced by one of its own (a literal operand takes its partner's type).
+  const read = new Set(g.nodes.flatMap((n) => n.inputs));
+  const initializers = g.inits.filter((t) => read.has(t.name));
   const bytes = encodeModel({
     irVersion: ONNX_IR_VERSION,
     opsets: [{ domain: "", version: OPSET }],
@@ -675,7 +678,7 @@ export function exportOnnx(model: IRModel, weights: ReadonlyMap<string, ExportWe
     producerVersion: o.producerVersion,
     ...(model.doc ? { doc: model.doc } : {}),
     metadata: { source: `${model.span.file}:${model.span.line}`, model: model.name, ...o.metadata },
-    graph: { name: model.name, nodes: g.nodes, initializers: g.inits, inputs, outputs },
+    graph: { name: model.name, nodes: g.nodes, initializers, inputs, outputs },
   });
   return { bytes, diagnostics, stats: stats() };
 }
