@@ -1,7 +1,7 @@
 // npm run bench:onnx: inference samples/s of the exported ONNX model in onnxruntime-node (CPU) against our
 // runtime (the interpreter at -O2 on the wasm backend), same weights, same batch, interleaved runs, median of
 // RUNS (default 5) after one warm-up each; the ratio and the largest output difference. Reported, never asserted.
-// MODELS=fashion_cnn,mlp,resnet50,mobilenet_v2 BATCH=32 RUNS=5 BACKEND=wasm by default.
+// MODELS=fashion_cnn,mlp,resnet50,mobilenet_v2 BATCH=32 RUNS=5 BACKEND=wasm by default; ORT_THREADS=N pins onnxruntime's threads.
 import * as tf from "@tensorflow/tfjs-core";
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
@@ -20,6 +20,8 @@ import type { HostTensor } from "../runtime/checkpoint/index.js";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const BATCH = Number(process.env.BATCH ?? 32);
 const RUNS = Number(process.env.RUNS ?? 5);
+/** ORT_THREADS=1 compares one thread with one thread (the wasm backend runs on one). */
+const THREADS = process.env.ORT_THREADS ? Number(process.env.ORT_THREADS) : undefined;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -27,7 +29,7 @@ function median(xs: number[]): number {
 }
 
 const backend = await initBackend(process.env.BACKEND ?? "wasm");
-console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}; ours: interpreter -O2 on ${backend.name} (${backend.reason}); onnxruntime-node ${ort.env.versions.common} CPU, default threads; batch ${BATCH}, median of ${RUNS} interleaved runs after 1 warm-up each`);
+console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}; ours: interpreter -O2 on ${backend.name} (${backend.reason}); onnxruntime-node ${ort.env.versions.common} CPU, ${THREADS ? `${THREADS} thread${THREADS > 1 ? "s" : ""}` : "default threads"}; batch ${BATCH}, median of ${RUNS} interleaved runs after 1 warm-up each`);
 console.log("model".padEnd(14) + "ours samples/s".padStart(16) + "ORT samples/s".padStart(15) + "ORT / ours".padStart(12) + "max |Δ|".padStart(10));
 
 for (const name of (process.env.MODELS ?? "fashion_cnn,mlp,resnet50,mobilenet_v2").split(",")) {
@@ -47,7 +49,7 @@ for (const name of (process.env.MODELS ?? "fashion_cnn,mlp,resnet50,mobilenet_v2
   }
   const { weights } = await finalWeights(m2, host);
   const bytes = exportOnnx(m2, weights, { producerVersion: "bench" }).bytes!;
-  const session = await ort.InferenceSession.create(bytes);
+  const session = await ort.InferenceSession.create(bytes, THREADS ? { intraOpNumThreads: THREADS, interOpNumThreads: 1 } : {});
   const tw = new Map([...weights].map(([k, w]) => [k, tf.variable(tf.tensor("data" in w ? w.data : new Float32Array(0), [...w.shape]), false)]));
   const input = m2.inputs[0]!;
   const shape = [BATCH, ...input.shape.slice(1).map((d) => (typeof d === "number" ? d : 8))];
