@@ -194,10 +194,6 @@ class Graph {
     return this.init(base, ONNX_DTYPE.FLOAT, dims, bytesOf(data));
   }
 
-  has(param: string): boolean {
-    return this.weights.has(param);
-  }
-
   /** A weight's values as float32 on the host (int8 dequantized), for constants computed at export. */
   hostFloat(param: string): FloatWeight {
     const w = this.weights.get(param);
@@ -275,7 +271,6 @@ class Graph {
 interface LowerCtx {
   g: Graph;
   node: IRNode;
-  model: IRModel;
   a: Record<string, IRAttr>;
   x: Value[];
   /** The input nodes (a constant operand's value is read from its node). */
@@ -642,7 +637,6 @@ export function exportOnnx(model: IRModel, weights: ReadonlyMap<string, ExportWe
     const ctx: LowerCtx = {
       g,
       node: n,
-      model,
       a: n.attrs,
       x,
       inNodes: n.inputs.map((i) => byId.get(i)!),
