@@ -1,6 +1,6 @@
 // THE table of diagnostics. Every message the compiler can print is declared here once, with its number.
 // NN1xxx syntax · NN2xxx names and arguments · NN3xxx shapes and dtypes · NN4xxx training plans ·
-// NN5xxx datasets · NN9xxx internal. spec/diagnostics/ holds a failing example of every code.
+// NN5xxx datasets · NN6xxx export · NN9xxx internal. spec/diagnostics/ holds a failing example of every code.
 import type { Span } from "./ast/types.js";
 
 export type Severity = "error" | "warning";
@@ -275,6 +275,12 @@ export const DIAGNOSTICS = {
   })),
   fieldTypeMismatch: def<{ input: string; inputType: string; field: string; fieldType: string }>("NN5004", "error", "a model input whose type differs from its dataset field", (a) => ({
     message: `model input "${a.input}" is ${a.inputType} but dataset field "${a.field}" is ${a.fieldType}`,
+  })),
+
+  // ── NN6xxx: export ───────────────────────────────────────────────────────────────────────────────
+  onnxUnsupported: def<{ op: string; layer: string; reason: string; hint?: string }>("NN6001", "error", "a layer that has no ONNX form (nnetc compile --target onnx)", (a) => ({
+    message: `cannot export ${a.op} layer "${a.layer}" to ONNX: ${a.reason}`,
+    hint: a.hint ?? "rewrite the layer with operations that export (spec/language.md §12), or use --target ts",
   })),
 
   // ── NN9xxx: internal ─────────────────────────────────────────────────────────────────────────────

@@ -11,6 +11,9 @@ import { quantizeWeights, type QuantKind } from "./quantize.js";
 import { DataError, loadDataset } from "./data/index.js";
 import { interpreted, run } from "./interpret.js";
 import { loadTrained } from "./weights.js";
+import { exportWeights } from "./onnx.js";
+import { exportOnnx } from "../compiler/emit/onnx/index.js";
+import type { Diagnostic } from "../compiler/diagnostics.js";
 import { batchTensors, DivergedError, evaluate, fingerprint, InterruptedError, RunError, train, trainedWeights } from "./train.js";
 
 export interface RunCommandOptions {
@@ -245,6 +248,42 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<number
     const file = path.join(o.outDir ?? path.dirname(o.file), `${path.basename(o.file).replace(/\.nnet$/, "")}.${o.kind}.safetensors`);
     writeFileAtomic(file, bytes);
     (o.out ?? stdout)(`wrote ${file} (${o.kind}: ${bytes.length.toLocaleString("en-US")} bytes, ${((100 * bytes.length) / full.length).toFixed(1)}% of float32's ${full.length.toLocaleString("en-US")})\n`);
+    return 0;
+  });
+}
+
+export interface OnnxCommandOptions extends RunCommandOptions {
+  /** The model to export (the module's default export). */
+  model: string;
+  /** The module optimized for inference at `level`: what is exported. */
+  inference: IRModule;
+  level: number;
+  weights?: string;
+  /** The .onnx file, or "-" for stdout. */
+  outFile: string;
+  version: string;
+  /** Reports NN6xxx diagnostics (the CLI renders them with the source). */
+  report: (d: Diagnostic[]) => void;
+}
+
+/** nnetc compile --target onnx: the inference model and its weights as one ONNX file (opset 17). */
+export async function onnxCommand(o: OnnxCommandOptions): Promise<number> {
+  return guarded(o, async () => {
+    const m = o.module.models.find((x) => x.name === o.model)!;
+    const fast = inferenceModel(o, m);
+    const seed = o.module.plans.find((p) => p.model === m.name)?.seed ?? 0;
+    const w = await exportWeights(m, fast, { ...(o.weights !== undefined ? { weights: o.weights } : {}), seed });
+    const r = exportOnnx(fast, w.weights, { producerVersion: o.version, metadata: { weights: w.from, optimization: `-O${o.level}` } });
+    if (!r.bytes) {
+      o.report(r.diagnostics);
+      return 1;
+    }
+    if (o.outFile === "-") process.stdout.write(r.bytes);
+    else writeFileAtomic(o.outFile, r.bytes);
+    const where = o.outFile === "-" ? "stdout" : o.outFile;
+    const int8 = w.int8 ? `, ${w.int8} int8 weights dequantized by DequantizeLinear` : "";
+    const note = o.weights === undefined ? " (untrained: pass --weights RUN for trained ones)" : "";
+    (o.err ?? stderr)(`wrote ${where} (ONNX opset 17, -O${o.level}: ${r.stats.nodes} nodes, ${r.stats.transposes} transposes, ${r.bytes.length.toLocaleString("en-US")} bytes; weights: ${w.from}${note}${int8})\n`);
     return 0;
   });
 }

@@ -176,24 +176,28 @@ function program(): Command {
     .command("compile")
     .description("compile .nnet files to TypeScript modules (or JavaScript, or declarations); --emit ir prints the checked IR as JSON")
     .argument("<files...>", ".nnet files")
-    .option("--target <kind>", "ts: a TypeScript module; js: the same as JavaScript; dts: FILE.d.nnet.ts declarations for importing the .nnet file itself", "ts")
+    .option("--target <kind>", "ts: a TypeScript module; js: the same as JavaScript; dts: FILE.d.nnet.ts declarations for importing the .nnet file itself; onnx: FILE.onnx, the inference model with its weights", "ts")
     .option("--emit <what>", "ir: the checked IR as JSON instead of code")
-    .option("-o, --out <path>", "output folder for code (default: beside each .nnet file; - for stdout); for --emit ir, a file")
+    .option("-o, --out <path>", "output folder for code (default: beside each .nnet file; - for stdout); for --emit ir and --target onnx, a file (onnx: - only when stdout is not a terminal)")
     .option("-w, --watch", "compile again whenever a file (or a file it imports) changes")
-    .option("-O, --opt <level>", "optimization level 0, 1 or 2 (see --print-passes): code defaults to 1, --emit ir to 0 (the checked IR)")
+    .option("-O, --opt <level>", "optimization level 0, 1 or 2 (see --print-passes): code and --target onnx default to 1, --emit ir to 0 (the checked IR)")
     .option("--for <mode>", "with --emit ir: optimize for infer or train (training keeps every weight)", "infer")
     .option("--after <pass>", "with --emit ir: the IR after this pass")
     .option("--print-passes", "with --emit ir: list the passes of the level, what each changed, on stderr")
     .option("--quantize <kind>", "also write the trained weights (--weights) quantized: int8 or float16, as FILE.<kind>.safetensors")
-    .option("--weights <run>", "with --quantize: a run folder, checkpoint or .safetensors file")
+    .option("--weights <run>", "with --quantize or --target onnx: a run folder, checkpoint or .safetensors file (onnx: also an int8 file from --quantize)")
     .action(async (files: string[], o: { target: string; emit?: string; out?: string; watch?: boolean; opt?: string; for: string; after?: string; printPasses?: boolean; quantize?: string; weights?: string }) => {
+      if (o.target === "onnx") {
+        await compileOnnx(files, o, o.opt ?? "1");
+        return;
+      }
       if (o.quantize !== undefined) {
         if (o.quantize !== "int8" && o.quantize !== "float16") throw new UsageError(`--quantize ${o.quantize}: choose int8 or float16`);
         if (!o.weights) throw new UsageError("--quantize needs --weights RUN (the trained weights to quantize)");
         if (files.length > 1 || o.watch || o.emit !== undefined || o.out === "-") throw new UsageError("--quantize takes one file, writes files (not -o -), and works without --watch and --emit");
       }
       if (o.emit !== undefined && o.emit !== "ir") throw new UsageError(`--emit ${o.emit} is not supported: use --emit ir for the IR, or --target ts|js|dts for code`);
-      if (!["ts", "js", "dts"].includes(o.target)) throw new UsageError(`--target ${o.target} is not supported: choose ts, js or dts`);
+      if (!["ts", "js", "dts"].includes(o.target)) throw new UsageError(`--target ${o.target} is not supported: choose ts, js, dts or onnx`);
       if (o.emit === "ir") {
         if (files.length > 1) throw new UsageError("--emit ir takes one file");
         if (o.watch) throw new UsageError("--watch works with code targets, not --emit ir");
@@ -410,6 +414,42 @@ function int(name: string) {
 async function forInference(res: CompileResult, level: string) {
   const { optimize } = await import("../passes/index.js");
   return optimize(res.module, { level: optLevel(level), mode: "infer" }).module;
+}
+
+/** compile --target onnx: one file's inference model (at -O`level`) and its weights as FILE.onnx. */
+async function compileOnnx(files: string[], o: { out?: string; watch?: boolean; emit?: string; quantize?: string; weights?: string; for: string; after?: string }, level: string): Promise<void> {
+  if (files.length > 1) throw new UsageError("--target onnx takes one file");
+  if (o.watch || o.emit !== undefined || o.quantize !== undefined || o.after !== undefined) throw new UsageError("--target onnx works without --watch, --emit, --quantize and --after (export a quantized file with --weights FILE.int8.safetensors)");
+  if (o.for !== "infer") throw new UsageError("--target onnx exports the inference model: --for train does not apply");
+  if (o.out === "-" && process.stdout.isTTY) throw new UsageError("-o -: an ONNX file is binary and stdout is a terminal; redirect it (> model.onnx) or pass -o model.onnx");
+  const file = files[0]!;
+  const opt = optLevel(level);
+  const res = load(file);
+  if (!report(res, false)) {
+    process.stderr.write(`${file}: ${summaryLine(res.diagnostics)}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const { mainModel } = await import("../emit/index.js");
+  const model = mainModel(res.module);
+  if (!model) throw new UsageError(`${file} declares no model`);
+  const base = `${path.basename(file).replace(/\.nnet$/, "")}.onnx`;
+  const outFile = o.out === undefined ? path.join(path.dirname(file), base) : o.out !== "-" && existsSync(o.out) && statSync(o.out).isDirectory() ? path.join(o.out, base) : o.out;
+  if (outFile !== "-" && !existsSync(path.dirname(path.resolve(outFile)))) throw new UsageError(`cannot write ${outFile}: its folder does not exist`);
+  const rt = await runtime();
+  process.exitCode = await rt.onnxCommand({
+    file,
+    module: res.module,
+    inference: await forInference(res, String(opt)),
+    model: model.name,
+    level: opt,
+    ...(o.weights !== undefined ? { weights: o.weights } : {}),
+    outFile,
+    version: VERSION,
+    report: (ds) => {
+      for (const d of ds) process.stderr.write(renderDiagnostic(d, res.sources, { color: color() }) + "\n\n");
+    },
+  });
 }
 
 /** -O0, -O1 or -O2 as given on the command line. */
