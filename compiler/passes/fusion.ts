@@ -1,9 +1,10 @@
 // Fusion passes (-O2): batchnorm folded into the convolution or dense layer before it, for inference (the
 // folded weights are *derived*: the runtime computes them from the trained ones); the written-out GELU
-// (gelu.ts); an activation folded into the layer before it, which TensorFlow.js then runs as one fused op;
+// (gelu.ts); chains of scalar multiplications or additions (chains.ts); an activation folded into the layer before it, which TensorFlow.js then runs as one fused op;
 // and zero padding folded into the convolution or max pooling after it, for inference.
 import type { IRModel, IRNode, IRParam } from "../ir/types.js";
 import type { Pass } from "./types.js";
+import { foldScalarChains } from "./chains.js";
 import { fuseGelu } from "./gelu.js";
 import { dropUnused, forward } from "./util.js";
 
@@ -178,4 +179,4 @@ const foldPadding: Pass = {
   },
 };
 
-export const FUSION_PASSES: Pass[] = [foldBatchnorm, fuseGelu, fuseActivation, foldPadding];
+export const FUSION_PASSES: Pass[] = [foldBatchnorm, fuseGelu, foldScalarChains, fuseActivation, foldPadding];

@@ -2,6 +2,7 @@
 // any order of its products and sums, with 0.5 as a factor or a division by 2, its inner constant
 // distributed or not, always becomes one gelu(approximate: true) node (no tanh left), in both modes; with
 // one constant off by 1 % it never does. And the optimized model computes what the written-out one does.
+// Chains of scalar multiplications and additions keep one op per run of one kind, with equal outputs.
 import * as tf from "@tensorflow/tfjs-core";
 import fc from "fast-check";
 import { test } from "uvu";
@@ -110,6 +111,32 @@ test("fuse-gelu: the gelu node computes what the written-out arithmetic computes
   for (let i = 0; i < a!.length; i++) d = Math.max(d, Math.abs(a![i]! - b![i]!));
   assert.ok(d <= 1e-5, `max abs diff ${d}`);
   tf.dispose([x, ...weights.values()]);
+});
+
+test("fold-scalar-chains: a chain of scalar ops keeps one op per run of its kind and computes the same (≤ 1e-4 relative)", async () => {
+  await initBackend("wasm");
+  const link = fc.record({ op: fc.constantFrom("+", "-", "*", "/"), c: fc.constantFrom("0.5", "1.5", "2", "3", "-1.25", "0.75", "1", "0") });
+  await fc.assert(
+    fc.asyncProperty(fc.array(link, { minLength: 1, maxLength: 8 }), async (links) => {
+      const ok = links.filter((l) => !(l.op === "/" && l.c === "0"));
+      fc.pre(ok.length > 0);
+      const expr = ok.reduce((e, l) => `(${e} ${l.op} ${l.c})`, "h");
+      const mod = load(program(expr));
+      const m0 = mod.models[0]!;
+      const m2 = optimize(mod, { level: 2, mode: "infer", onStage: (st, x) => assert.equal(verifyModel(x), [], st.pass) }).module.models[0]!;
+      const kind = (op: string) => (op === "*" || op === "/" ? "scale" : "shift");
+      const runs = ok.filter((l, i) => i === 0 || kind(l.op) !== kind(ok[i - 1]!.op)).length;
+      const arith = m2.nodes.filter((n) => ["add", "sub", "mul", "div"].includes(n.op)).length;
+      assert.ok(arith <= runs, `${expr}: ${arith} arithmetic nodes for ${runs} runs`);
+      let s = 9;
+      const weights = initWeights(m0.params, () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32));
+      const x = tf.randomNormal([4, 6], 0, 1, "float32", 4);
+      const [a, b] = [m0, m2].map((m) => tf.tidy(() => run(m, weights, { x }, { training: false }).outputs.y!.dataSync()));
+      for (let i = 0; i < a!.length; i++) assert.ok(Math.abs(a![i]! - b![i]!) <= 1e-4 * Math.max(1, Math.abs(a![i]!)), `${expr}: ${a![i]} vs ${b![i]}`);
+      tf.dispose([x, ...weights.values()]);
+    }),
+    { seed: SEED, numRuns: 40 },
+  );
 });
 
 test.run();
