@@ -6,7 +6,7 @@ import { evalDim } from "../compiler/ir/dims.js";
 import type { OpKind } from "../compiler/ir/ops.js";
 import type { AttrValue, IRModel, IRNode } from "../compiler/ir/types.js";
 import * as ops from "./ops.js";
-import type { Activation, Padding, Step } from "./ops.js";
+import type { Activation, ExplicitPadding, Padding, Step } from "./ops.js";
 
 export type Weights = Map<string, tf.Variable>;
 
@@ -50,6 +50,8 @@ const num = (v: AttrValue | undefined) => v as number;
 const pair = (v: AttrValue | undefined) => v as [number, number];
 const act = (v: AttrValue | undefined) => v as Activation;
 const pad = (v: AttrValue | undefined) => v as Padding;
+/** conv2d's and max_pool2d's padding: a name, or [top, bottom, left, right] after fold-padding. */
+const pad2d = (v: AttrValue | undefined) => v as Padding | ExplicitPadding;
 /** The weight of a role when the layer has it (bias: false layers have none). */
 const opt = (c: Ctx, role: string, has: AttrValue | undefined) => (has ? c.w(role) : null);
 
@@ -61,7 +63,7 @@ function target(c: Ctx): number[] {
 const binary = (f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): Impl => (c) => f(c.x[0]!, c.x[1]!);
 const unary = (f: (x: tf.Tensor, c: Ctx) => tf.Tensor): Impl => (c) => f(c.x[0]!, c);
 
-const convOpts = (c: Ctx) => ({ stride: pair(c.a.stride), padding: pad(c.a.padding), dilation: pair(c.a.dilation), groups: num(c.a.groups), activation: act(c.a.activation) });
+const convOpts = (c: Ctx) => ({ stride: pair(c.a.stride), padding: pad2d(c.a.padding), dilation: pair(c.a.dilation), groups: num(c.a.groups), activation: act(c.a.activation) });
 const depthOpts = (c: Ctx) => ({ stride: pair(c.a.stride), padding: pad(c.a.padding), dilation: pair(c.a.dilation), activation: act(c.a.activation) });
 const poolStride = (c: Ctx) => (c.a.stride === null ? c.a.size : c.a.stride);
 
@@ -93,7 +95,7 @@ export const IMPLS: Record<OpKind, Impl> = {
   separable_conv2d: (c) => ops.separableConv2d(c.x[0]!, c.w("depthwise_kernel"), c.w("pointwise_kernel"), opt(c, "bias", c.a.bias), depthOpts(c)),
   max_pool1d: (c) => ops.maxPool1d(c.x[0]!, num(c.a.size), num(poolStride(c)), pad(c.a.padding)),
   avg_pool1d: (c) => ops.avgPool1d(c.x[0]!, num(c.a.size), num(poolStride(c)), pad(c.a.padding)),
-  max_pool2d: (c) => ops.maxPool2d(c.x[0]!, pair(c.a.size), pair(poolStride(c)), pad(c.a.padding)),
+  max_pool2d: (c) => ops.maxPool2d(c.x[0]!, pair(c.a.size), pair(poolStride(c)), pad2d(c.a.padding)),
   avg_pool2d: (c) => ops.avgPool2d(c.x[0]!, pair(c.a.size), pair(poolStride(c)), pad(c.a.padding)),
   global_avg_pool1d: unary((x) => tf.mean(x, 1)),
   global_max_pool1d: unary((x) => tf.max(x, 1)),

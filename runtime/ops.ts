@@ -17,7 +17,14 @@ export interface Step {
 
 export type Activation = "linear" | "relu" | "relu6" | "gelu" | "gelu_tanh" | "silu" | "sigmoid" | "tanh" | "softmax" | "leaky_relu" | "elu";
 export type Padding = "same" | "valid";
+/** Explicit zero padding [top, bottom, left, right], set by the fold-padding pass (a zero_pad2d folded in). */
+export type ExplicitPadding = readonly [number, number, number, number];
 type Pair = readonly [number, number];
+
+/** tfjs's form of a padding: the name, or [[0, 0], [top, bottom], [left, right], [0, 0]] (NHWC). */
+function tfPadding(p: Padding | ExplicitPadding): Padding | [[number, number], [number, number], [number, number], [number, number]] {
+  return typeof p === "string" ? p : [[0, 0], [p[0], p[1]], [p[2], p[3]], [0, 0]];
+}
 
 /** Activations by name; the ones tfjs can fuse with a gradient are applied inside matMul/conv2d. */
 export function activate(x: tf.Tensor, act: Activation): tf.Tensor {
@@ -56,8 +63,24 @@ export function elu(x: tf.Tensor, alpha: number): tf.Tensor {
   return tf.where(tf.greater(x, 0), x, tf.mul(alpha, tf.sub(tf.exp(x), 1)));
 }
 
-function fusable(act: Activation): act is "linear" | "relu" {
-  return act === "linear" || act === "relu";
+/**
+ * Activations tfjs applies inside its fused conv2d / depthwiseConv2d / matMul (one pass over the output;
+ * in the wasm backend inside the XNNPACK call). Under a gradient tape tfjs itself falls back to the
+ * unfused ops for every activation but linear, so the gradient is always defined.
+ */
+const FUSED: Partial<Record<Activation, "linear" | "relu" | "relu6" | "sigmoid" | "elu" | "leakyrelu">> = {
+  linear: "linear",
+  relu: "relu",
+  relu6: "relu6",
+  sigmoid: "sigmoid",
+  elu: "elu",
+  leaky_relu: "leakyrelu",
+};
+/** The fused-op arguments for an activation (leaky_relu as a layer activation has alpha 0.2, as in activate). */
+function fusedAct(act: Activation): { activation: NonNullable<(typeof FUSED)[Activation]>; leakyreluAlpha?: number } | null {
+  const f = FUSED[act];
+  if (!f) return null;
+  return f === "leakyrelu" ? { activation: f, leakyreluAlpha: 0.2 } : { activation: f };
 }
 
 /** x · kernel (+ bias), then the activation; x may have any rank ≥ 2 (the last axis is contracted). */
@@ -65,8 +88,9 @@ export function dense(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, a
   const shape = x.shape;
   const flat = shape.length === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [-1, shape[shape.length - 1]!]) as tf.Tensor2D);
   const k = kernel as tf.Tensor2D;
-  const y = fusable(act)
-    ? tf.fused.matMul({ a: flat, b: k, transposeB, ...(bias ? { bias } : {}), activation: act })
+  const f = fusedAct(act);
+  const y = f
+    ? tf.fused.matMul({ a: flat, b: k, transposeB, ...(bias ? { bias } : {}), ...f })
     : activate(bias ? tf.add(tf.matMul(flat, k, false, transposeB), bias) : tf.matMul(flat, k, false, transposeB), act);
   return shape.length === 2 ? y : tf.reshape(y, [...shape.slice(0, -1), y.shape[1]!]);
 }
@@ -97,7 +121,7 @@ function dilated(x: tf.Tensor4D, k: Pair, dil: Pair, padding: Padding, f: (x: tf
 
 export interface ConvOptions {
   stride: Pair;
-  padding: Padding;
+  padding: Padding | ExplicitPadding;
   dilation: Pair;
   groups: number;
   activation: Activation;
@@ -107,10 +131,13 @@ export interface ConvOptions {
 export function conv2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, o: ConvOptions): tf.Tensor4D {
   const x4 = x as tf.Tensor4D;
   const k4 = kernel as tf.Tensor4D;
-  const { stride, dilation: dil, padding: pad, activation: act } = o;
+  const { stride, dilation: dil, activation: act } = o;
+  const pad = tfPadding(o.padding);
   if (dil[0] > 1 || dil[1] > 1) {
+    // fold-padding only folds into undilated convolutions.
+    if (typeof o.padding !== "string") throw new Error("explicit padding on a dilated convolution");
     const inner: ConvOptions = { ...o, dilation: [1, 1], padding: "valid" };
-    return dilated(x4, [k4.shape[0], k4.shape[1]], dil, pad, (xs) => conv2d(xs, kernel, bias, inner));
+    return dilated(x4, [k4.shape[0], k4.shape[1]], dil, o.padding, (xs) => conv2d(xs, kernel, bias, inner));
   }
   if (o.groups > 1) {
     const xs = tf.split(x4, o.groups, 3) as tf.Tensor4D[];
@@ -118,7 +145,8 @@ export function conv2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, 
     const y = tf.concat(xs.map((xi, i) => tf.conv2d(xi, ks[i]!, [...stride], pad, "NHWC", [...dil])), 3);
     return activate(bias ? tf.add(y, bias) : y, act) as tf.Tensor4D;
   }
-  if (fusable(act)) return tf.fused.conv2d({ x: x4, filter: k4, strides: [...stride], pad, dataFormat: "NHWC", dilations: [...dil], ...(bias ? { bias } : {}), activation: act });
+  const f = fusedAct(act);
+  if (f) return tf.fused.conv2d({ x: x4, filter: k4, strides: [...stride], pad, dataFormat: "NHWC", dilations: [...dil], ...(bias ? { bias } : {}), ...f });
   const y = tf.conv2d(x4, k4, [...stride], pad, "NHWC", [...dil]);
   return activate(bias ? tf.add(y, bias) : y, act) as tf.Tensor4D;
 }
@@ -155,12 +183,19 @@ function depthwisePart(x: tf.Tensor, k: tf.Tensor, o: DepthwiseOptions): tf.Tens
 }
 
 export function depthwiseConv2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, o: DepthwiseOptions): tf.Tensor {
+  const f = fusedAct(o.activation);
+  if (f && o.dilation[0] === 1 && o.dilation[1] === 1) {
+    return tf.fused.depthwiseConv2d({ x: x as tf.Tensor4D, filter: kernel as tf.Tensor4D, strides: [...o.stride], pad: o.padding, dataFormat: "NHWC", ...(bias ? { bias } : {}), ...f });
+  }
   const y = depthwisePart(x, kernel, o);
   return activate(bias ? tf.add(y, bias) : y, o.activation);
 }
 
 export function separableConv2d(x: tf.Tensor, depthwiseKernel: tf.Tensor, pointwiseKernel: tf.Tensor, bias: tf.Tensor | null, o: DepthwiseOptions): tf.Tensor {
-  const y = tf.conv2d(depthwisePart(x, depthwiseKernel, o), pointwiseKernel as tf.Tensor4D, 1, "valid");
+  const d = depthwisePart(x, depthwiseKernel, o);
+  const f = fusedAct(o.activation);
+  if (f) return tf.fused.conv2d({ x: d, filter: pointwiseKernel as tf.Tensor4D, strides: 1, pad: "valid", dataFormat: "NHWC", ...(bias ? { bias } : {}), ...f });
+  const y = tf.conv2d(d, pointwiseKernel as tf.Tensor4D, 1, "valid");
   return activate(bias ? tf.add(y, bias) : y, o.activation);
 }
 
@@ -172,8 +207,8 @@ function from2d(x: tf.Tensor): tf.Tensor3D {
   return tf.squeeze(x, [1]) as tf.Tensor3D;
 }
 
-export function maxPool2d(x: tf.Tensor, size: Pair, stride: Pair, padding: Padding): tf.Tensor4D {
-  return tf.maxPool(x as tf.Tensor4D, [...size], [...stride], padding);
+export function maxPool2d(x: tf.Tensor, size: Pair, stride: Pair, padding: Padding | ExplicitPadding): tf.Tensor4D {
+  return tf.maxPool(x as tf.Tensor4D, [...size], [...stride], tfPadding(padding));
 }
 export function avgPool2d(x: tf.Tensor, size: Pair, stride: Pair, padding: Padding): tf.Tensor4D {
   return tf.avgPool(x as tf.Tensor4D, [...size], [...stride], padding);

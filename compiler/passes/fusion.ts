@@ -1,8 +1,11 @@
 // Fusion passes (-O2): batchnorm folded into the convolution or dense layer before it, for inference (the
-// folded weights are *derived*: the runtime computes them from the trained ones), and a relu folded into
-// the layer before it, which TensorFlow.js then runs as one fused op (forward and gradient).
+// folded weights are *derived*: the runtime computes them from the trained ones); the written-out GELU
+// (gelu.ts); chains of scalar multiplications or additions (chains.ts); an activation folded into the layer before it, which TensorFlow.js then runs as one fused op;
+// and zero padding folded into the convolution or max pooling after it, for inference.
 import type { IRModel, IRNode, IRParam } from "../ir/types.js";
 import type { Pass } from "./types.js";
+import { foldScalarChains } from "./chains.js";
+import { fuseGelu } from "./gelu.js";
 import { dropUnused, forward } from "./util.js";
 
 /** How many times each node is read (by nodes and by outputs). */
@@ -69,23 +72,61 @@ const foldBatchnorm: Pass = {
   },
 };
 
-const fuseRelu: Pass = {
-  name: "fuse-relu",
+/**
+ * Activation ops a layer can apply itself, by what the op's attributes must be: the layer's `activation`
+ * value. tfjs runs these inside its fused conv2d / depthwiseConv2d / matMul (runtime/ops.ts FUSED); the
+ * others (tanh, gelu, silu, softmax) have no fused form, so moving them would gain nothing.
+ */
+function fusedActivation(n: IRNode): string | null {
+  switch (n.op) {
+    case "relu":
+    case "relu6":
+    case "sigmoid":
+      return n.op;
+    case "elu":
+      return n.attrs.alpha === 1 ? "elu" : null;
+    case "leaky_relu":
+      // A layer's leaky_relu activation has alpha 0.2 (runtime/ops.ts activate).
+      return n.attrs.alpha === 0.2 ? "leaky_relu" : null;
+    default:
+      return null;
+  }
+}
+
+/** Layers whose `activation` tfjs fuses into the op (grouped convolutions and dilated depthwise ones apply it afterwards). */
+function takesFusedActivation(n: IRNode): boolean {
+  if (n.attrs.activation !== "linear") return false;
+  const undilated = !Array.isArray(n.attrs.dilation) || (n.attrs.dilation as number[]).every((d) => d === 1);
+  switch (n.op) {
+    case "dense":
+    case "separable_conv2d":
+      return true;
+    case "conv1d":
+    case "conv2d":
+      return (n.attrs.groups as number) === 1;
+    case "depthwise_conv2d":
+      return undilated;
+    default:
+      return false;
+  }
+}
+
+const fuseActivation: Pass = {
+  name: "fuse-activation",
   level: 2,
   modes: ["train", "infer"],
-  doc: "a relu right after a linear conv2d or dense (its only reader) becomes that layer's activation: one fused tfjs op",
+  doc: "a relu, relu6, sigmoid, elu or leaky_relu(0.2) right after a linear conv1d, conv2d, depthwise_conv2d, separable_conv2d or dense (its only reader) becomes that layer's activation: one fused tfjs op",
   run(m, mode) {
     const u = uses(m);
     const byId = new Map(m.nodes.map((n) => [n.id, n]));
     const alias = new Map<string, string>();
     const replaced = new Map<string, IRNode>();
     for (const r of m.nodes) {
-      if (r.op !== "relu") continue;
+      const activation = fusedActivation(r);
+      if (!activation) continue;
       const prev = replaced.get(r.inputs[0]!) ?? byId.get(r.inputs[0]!)!;
-      if ((prev.op !== "conv2d" && prev.op !== "dense") || prev.attrs.activation !== "linear" || u.get(prev.id) !== 1) continue;
-      // Grouped convolutions apply their activation after the concat: same result, no fused op.
-      if (prev.op === "conv2d" && (prev.attrs.groups as number) > 1) continue;
-      replaced.set(prev.id, { ...prev, attrs: { ...prev.attrs, activation: "relu" }, binding: r.binding ?? prev.binding });
+      if (!takesFusedActivation(prev) || u.get(prev.id) !== 1) continue;
+      replaced.set(prev.id, { ...prev, attrs: { ...prev.attrs, activation }, binding: r.binding ?? prev.binding });
       alias.set(r.id, prev.id);
     }
     if (!alias.size) return m;
@@ -93,4 +134,49 @@ const fuseRelu: Pass = {
   },
 };
 
-export const FUSION_PASSES: Pass[] = [foldBatchnorm, fuseRelu];
+/** Ops whose every output value is ≥ 0 (as a layer activation or as an op). */
+const NONNEGATIVE = new Set(["relu", "relu6", "sigmoid", "softmax"]);
+function nonnegative(n: IRNode): boolean {
+  return NONNEGATIVE.has(n.op) || (typeof n.attrs.activation === "string" && NONNEGATIVE.has(n.attrs.activation));
+}
+
+/** A padding attribute as [top, bottom, left, right], or null for "same" (its amounts depend on the size). */
+function explicit(p: unknown): [number, number, number, number] | null {
+  if (p === "valid") return [0, 0, 0, 0];
+  if (Array.isArray(p) && p.length === 4) return p as [number, number, number, number];
+  return null;
+}
+
+const foldPadding: Pass = {
+  name: "fold-padding",
+  level: 2,
+  modes: ["infer"],
+  doc: "zero_pad2d before an undilated conv2d (valid or explicit padding) becomes the conv's explicit padding; before a max_pool2d too when its input is ≥ 0 and every window keeps a real value (max over zeros = max over nothing there); no copy of the padded tensor",
+  run(m) {
+    const byId = new Map(m.nodes.map((n) => [n.id, n]));
+    let changed = false;
+    const nodes = m.nodes.map((n0) => {
+      if (n0.op !== "conv2d" && n0.op !== "max_pool2d") return n0;
+      let n = n0;
+      // Fold a chain of paddings, nearest first.
+      for (;;) {
+        const zp = byId.get(n.inputs[0]!)!;
+        const own = explicit(n.attrs.padding);
+        if (zp.op !== "zero_pad2d" || !own) return n;
+        const [ph, pw] = zp.attrs.padding as [number, number];
+        const pads: [number, number, number, number] = [own[0] + ph, own[1] + ph, own[2] + pw, own[3] + pw];
+        if (n.op === "conv2d") {
+          if ((n.attrs.dilation as number[]).some((d) => d !== 1)) return n;
+        } else {
+          const size = n.attrs.size as [number, number];
+          if (!nonnegative(byId.get(zp.inputs[0]!)!) || pads[0] >= size[0] || pads[1] >= size[0] || pads[2] >= size[1] || pads[3] >= size[1]) return n;
+        }
+        changed = true;
+        n = { ...n, inputs: [zp.inputs[0]!], attrs: { ...n.attrs, padding: pads } };
+      }
+    });
+    return changed ? dropUnused({ ...m, nodes }, "infer") : m;
+  },
+};
+
+export const FUSION_PASSES: Pass[] = [foldBatchnorm, fuseGelu, foldScalarChains, fuseActivation, foldPadding];
