@@ -3,6 +3,7 @@
 // of start-up, which `nnetc check` cannot afford (target: under 0.5 s for the whole process).
 import { build } from "esbuild";
 import { chmodSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
 const outfile = "dist/nnetc.mjs";
 await build({
@@ -14,6 +15,9 @@ await build({
   outfile,
   // Optional runtime backends are loaded lazily and never bundled.
   external: ["@tensorflow/*", "@stdlib/*", "prettier", "prettier/*"],
+  // The formatter's printer (prettier/doc, 60 kB) is bundled, so that only `nnetc fmt` loads it: an external
+  // import would be loaded at start-up by every command.
+  alias: { "prettier/doc": fileURLToPath(import.meta.resolve("prettier/doc")) },
   banner: { js: "#!/usr/bin/env node\nimport { createRequire as __nnetcRequire } from 'node:module'; const require = __nnetcRequire(import.meta.url);" },
   logLevel: "warning",
 });
