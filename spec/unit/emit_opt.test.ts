@@ -117,7 +117,7 @@ test("-O2: predict() runs the folded inference pass, equal to the unoptimized mo
 test("nnetc compile --print-passes lists the passes for training and for inference", () => {
   const r = cli(["compile", path.join(DIR, "folded.nnet"), "-O2", "--print-passes", "-o", path.join(DIR, "passes")]);
   assert.is(r.code, 0, r.err);
-  assert.match(r.err, /-O2 for training \(forward, fit, trainStep\): .*fuse-relu/);
+  assert.match(r.err, /-O2 for training \(forward, fit, trainStep\): .*fuse-activation/);
   assert.match(r.err, /-O2 for inference \(predict, evaluate\): .*fold-batchnorm/);
 });
 
