@@ -261,6 +261,15 @@ export const DIAGNOSTICS = {
     hint: a.hint,
   })),
 
+  initMapEntry: def<{ entry: string }>("NN4020", "error", "an init map entry that is not \"SOURCE -> TARGET\"", (a) => ({
+    message: `init map entry ${JSON.stringify(a.entry)} is not of the form "SOURCE -> TARGET"`,
+    hint: 'write each entry as "name in the file -> layer" or "name in the file -> layer/role", e.g. "features.0 -> conv2d"',
+  })),
+  initUnknownTarget: def<{ entry: string; target: string; suggestion?: string; layers: string }>("NN4021", "error", "an init map entry naming a layer or weight the model does not have", (a) => ({
+    message: `init map entry ${JSON.stringify(a.entry)}: the model has no layer or weight "${a.target}"`,
+    hint: didYouMean(a.suggestion) ?? `layers with weights: ${a.layers}`,
+  })),
+
   // ── NN5xxx: datasets ─────────────────────────────────────────────────────────────────────────────
   unknownColumn: def<{ name: string; source: string; columns: string; suggestion?: string }>("NN5001", "error", "a field reading a column its source does not have", (a) => ({
     message: `${a.source} source has no column "${a.name}"`,
@@ -275,6 +284,12 @@ export const DIAGNOSTICS = {
   })),
   fieldTypeMismatch: def<{ input: string; inputType: string; field: string; fieldType: string }>("NN5004", "error", "a model input whose type differs from its dataset field", (a) => ({
     message: `model input "${a.input}" is ${a.inputType} but dataset field "${a.field}" is ${a.fieldType}`,
+  })),
+
+  // ── NN6xxx: export targets ───────────────────────────────────────────────────────────────────────
+  noKerasLayer: def<{ layer: string; op: string; reason: string }>("NN6020", "error", "a layer that TensorFlow.js layers (Keras) has no equivalent for", (a) => ({
+    message: `layer "${a.layer}" (${a.op}) has no TensorFlow.js layers (Keras) equivalent: ${a.reason}`,
+    hint: "--target tfjs-layers exports models built from Keras layers only; use --target ts (or js) for this model, or rewrite the layer with ones Keras has",
   })),
 
   // ── NN9xxx: internal ─────────────────────────────────────────────────────────────────────────────

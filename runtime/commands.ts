@@ -1,7 +1,7 @@
 // The runtime's commands (train, eval, predict) as the CLI calls them: options in, printed results and
 // an exit code out. Loaded lazily by the CLI, so commands that need no tensors never load TensorFlow.js.
 import * as tf from "@tensorflow/tfjs-core";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { IRModel, IRModule } from "../compiler/ir/types.js";
 import { deriveWeights } from "./derive.js";
@@ -11,7 +11,10 @@ import { quantizeWeights, type QuantKind } from "./quantize.js";
 import { DataError, loadDataset } from "./data/index.js";
 import { interpreted, run } from "./interpret.js";
 import { loadTrained } from "./weights.js";
-import { batchTensors, DivergedError, evaluate, fingerprint, InterruptedError, RunError, train, trainedWeights } from "./train.js";
+import { batchTensors, DivergedError, evaluate, fingerprint, hostWeights, InterruptedError, RunError, train, trainedWeights } from "./train.js";
+import { initWeights } from "./init.js";
+import { Rng } from "./data/rng.js";
+import { layersModelFiles, writeLayersModel } from "./layers_export.js";
 
 export interface RunCommandOptions {
   file: string;
@@ -245,6 +248,37 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<number
     const file = path.join(o.outDir ?? path.dirname(o.file), `${path.basename(o.file).replace(/\.nnet$/, "")}.${o.kind}.safetensors`);
     writeFileAtomic(file, bytes);
     (o.out ?? stdout)(`wrote ${file} (${o.kind}: ${bytes.length.toLocaleString("en-US")} bytes, ${((100 * bytes.length) / full.length).toFixed(1)}% of float32's ${full.length.toLocaleString("en-US")})\n`);
+    return 0;
+  });
+}
+
+export interface ExportLayersCommandOptions extends RunCommandOptions {
+  /** The model to export and its Keras topology (compiler/emit/keras.ts). */
+  model: string;
+  topology: Record<string, unknown>;
+  /** Trained weights (a run folder, checkpoint, .safetensors or model.json); without it, seeded initial weights. */
+  weights?: string;
+  outDir: string;
+}
+
+/** nnetc compile --target tfjs-layers: DIR/model.json + DIR/group1-shard1of1.bin for tf.loadLayersModel. */
+export async function exportLayersCommand(o: ExportLayersCommandOptions): Promise<number> {
+  return guarded(o, async () => {
+    const m = o.module.models.find((x) => x.name === o.model)!;
+    await initBackend(o.backend);
+    mkdirSync(o.outDir, { recursive: true });
+    let vars;
+    if (o.weights) vars = trainedWeights(m.params, loadTrained(o.weights, fingerprint(m)));
+    else {
+      // The weights a fresh training run starts from: the plan's seed, else 0.
+      const rng = new Rng(o.module.plans.find((p) => p.model === m.name)?.seed ?? 0);
+      vars = initWeights(m.params, () => rng.next());
+    }
+    const host = hostWeights(vars);
+    for (const v of vars.values()) v.dispose();
+    const files = layersModelFiles(o.topology, m.params.map((p) => [p.name, host[p.name]!]), "nnetc 0.1.0");
+    const file = writeLayersModel(o.outDir, files);
+    (o.out ?? stdout)(`wrote ${file} and ${path.join(o.outDir, "group1-shard1of1.bin")} (${m.params.length} weights, ${files.shard.length.toLocaleString("en-US")} bytes${o.weights ? "" : ", initial weights: pass --weights RUN for trained ones"})\n`);
     return 0;
   });
 }

@@ -175,7 +175,7 @@ function program(): Command {
     .command("compile")
     .description("compile .nnet files to TypeScript modules (or JavaScript, or declarations); --emit ir prints the checked IR as JSON")
     .argument("<files...>", ".nnet files")
-    .option("--target <kind>", "ts: a TypeScript module; js: the same as JavaScript; dts: FILE.d.nnet.ts declarations for importing the .nnet file itself", "ts")
+    .option("--target <kind>", "ts: a TypeScript module; js: the same as JavaScript; dts: FILE.d.nnet.ts declarations for importing the .nnet file itself; tfjs-layers: a Keras model.json + weights for tf.loadLayersModel (-o DIR)", "ts")
     .option("--emit <what>", "ir: the checked IR as JSON instead of code")
     .option("-o, --out <path>", "output folder for code (default: beside each .nnet file; - for stdout); for --emit ir, a file")
     .option("-w, --watch", "compile again whenever a file (or a file it imports) changes")
@@ -184,7 +184,7 @@ function program(): Command {
     .option("--after <pass>", "with --emit ir: the IR after this pass")
     .option("--print-passes", "with --emit ir: list the passes of the level, what each changed, on stderr")
     .option("--quantize <kind>", "also write the trained weights (--weights) quantized: int8 or float16, as FILE.<kind>.safetensors")
-    .option("--weights <run>", "with --quantize: a run folder, checkpoint or .safetensors file")
+    .option("--weights <run>", "with --quantize or --target tfjs-layers: a run folder, checkpoint or .safetensors file")
     .action(async (files: string[], o: { target: string; emit?: string; out?: string; watch?: boolean; opt: string; for: string; after?: string; printPasses?: boolean; quantize?: string; weights?: string }) => {
       if (o.quantize !== undefined) {
         if (o.quantize !== "int8" && o.quantize !== "float16") throw new UsageError(`--quantize ${o.quantize}: choose int8 or float16`);
@@ -192,7 +192,32 @@ function program(): Command {
         if (files.length > 1 || o.watch || o.emit !== undefined || o.out === "-") throw new UsageError("--quantize takes one file, writes files (not -o -), and works without --watch and --emit");
       }
       if (o.emit !== undefined && o.emit !== "ir") throw new UsageError(`--emit ${o.emit} is not supported: use --emit ir for the IR, or --target ts|js|dts for code`);
-      if (!["ts", "js", "dts"].includes(o.target)) throw new UsageError(`--target ${o.target} is not supported: choose ts, js or dts`);
+      if (!["ts", "js", "dts", "tfjs-layers"].includes(o.target)) throw new UsageError(`--target ${o.target} is not supported: choose ts, js, dts or tfjs-layers`);
+      if (o.target === "tfjs-layers") {
+        if (files.length > 1 || o.watch || o.emit !== undefined || o.quantize !== undefined) throw new UsageError("--target tfjs-layers takes one file, without --watch, --emit or --quantize");
+        if (!o.out || o.out === "-") throw new UsageError("--target tfjs-layers needs -o DIR: the folder for model.json and its weights");
+        if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UsageError(`-o ${o.out} is a file; tfjs-layers writes a folder (model.json + group1-shard1of1.bin)`);
+        const file = files[0]!;
+        const res = load(file);
+        if (!report(res, false)) {
+          process.stderr.write(`${file}: ${summaryLine(res.diagnostics)}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        const { mainModel } = await import("../emit/index.js");
+        const model = mainModel(res.module)!;
+        const { kerasModel } = await import("../emit/keras.js");
+        const k = kerasModel(model);
+        if (!k.model) {
+          report({ ...res, diagnostics: k.diagnostics }, false);
+          process.stderr.write(`${file}: ${summaryLine(k.diagnostics)}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        const rt = await runtime();
+        process.exitCode = await rt.exportLayersCommand({ file, module: res.module, model: model.name, topology: k.model.topology, ...(o.weights ? { weights: o.weights } : {}), outDir: o.out });
+        return;
+      }
       if (o.emit === "ir") {
         if (files.length > 1) throw new UsageError("--emit ir takes one file");
         if (o.watch) throw new UsageError("--watch works with code targets, not --emit ir");
