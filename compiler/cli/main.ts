@@ -215,7 +215,7 @@ function program(): Command {
           return;
         }
         const rt = await runtime();
-        process.exitCode = await rt.exportLayersCommand({ file, module: res.module, model: model.name, topology: k.model.topology, ...(o.weights ? { weights: o.weights } : {}), outDir: o.out });
+        process.exitCode = await rt.exportLayersCommand({ file, module: res.module, model: model.name, topology: k.model.topology, weightNames: k.model.weightNames, ...(o.weights ? { weights: o.weights } : {}), outDir: o.out });
         return;
       }
       if (o.emit === "ir") {
@@ -281,12 +281,19 @@ function program(): Command {
     .option("--out <dir>", "output folder for checkpoints, metrics.jsonl and the model (default: runs/<model>)")
     .option("--resume", "continue the run in --out from its newest checkpoint")
     .option("--seed <n>", "random seed (default: the plan's seed)", int("seed"))
+    .option("--init-from <file>", "start from pretrained weights: a .safetensors file, a run folder or a TensorFlow.js model.json (replaces the plan's init)")
+    .option("--map <file>", "with --init-from: a JSON object renaming tensors of the file to layers or weights, {\"fc\": \"head\", …}")
+    .option("--layout <layout>", "with --init-from: nnetc (layer/role names) or torch (a PyTorch state_dict, converted)")
+    .option("--allow-missing", "with --init-from: weights the file lacks keep their initial values")
+    .option("--allow-extra", "with --init-from: ignore tensors of the file that no weight takes")
     .option("--json", "one JSON object per event instead of text")
-    .action(async (file: string, o: { model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; seed?: number; json?: boolean }) => {
+    .action(async (file: string, o: { model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; seed?: number; json?: boolean; initFrom?: string; map?: string; layout?: string; allowMissing?: boolean; allowExtra?: boolean }) => {
+      if (!o.initFrom && (o.map !== undefined || o.layout !== undefined || o.allowMissing || o.allowExtra)) throw new UsageError("--map, --layout, --allow-missing and --allow-extra go with --init-from FILE");
+      if (o.initFrom && o.resume) throw new UsageError("--init-from starts a new run; --resume continues one from its checkpoint (drop one of them)");
       const res = compiled(file);
       if (!res) return;
       const rt = await runtime();
-      process.exitCode = await rt.trainCommand({ file, module: res.module, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.seed !== undefined ? { seed: o.seed } : {}), json: !!o.json });
+      process.exitCode = await rt.trainCommand({ file, module: res.module, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.initFrom ? { init: { from: o.initFrom, ...(o.map !== undefined ? { map: o.map } : {}), ...(o.layout !== undefined ? { layout: o.layout } : {}), allowMissing: !!o.allowMissing, allowExtra: !!o.allowExtra } } : {}), json: !!o.json });
     });
 
   prog

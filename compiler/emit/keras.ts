@@ -26,7 +26,7 @@ interface RuleCtx {
  * What one IR node becomes: a Keras layer (plus, for an activation Keras cannot fuse, a second layer that
  * applies it), nothing (`alias`: the node passes its input through), or the reason it cannot be exported.
  */
-type Rule = (c: RuleCtx) => { layer: KerasLayer; then?: KerasLayer } | { alias: true } | { none: string };
+type Rule = (c: RuleCtx) => { layer: KerasLayer; then?: KerasLayer; rename?: Record<string, string> } | { alias: true } | { none: string };
 
 /** Activations Keras applies inside a layer, by our name; leaky_relu (alpha 0.2) becomes its own layer. */
 const ACT: Record<string, string | null> = { linear: "linear", relu: "relu", relu6: "relu6", gelu: "gelu", gelu_tanh: "gelu_new", silu: "swish", sigmoid: "sigmoid", tanh: "tanh", softmax: "softmax", elu: "elu", leaky_relu: null };
@@ -58,11 +58,18 @@ function merge(class_name: string): Rule {
   return (c) => (c.inputOps.includes("constant") ? { none: "Keras merge layers combine two tensors, and this operand is a literal number" } : { layer: { class_name, config: {} } });
 }
 
+/** Initializers TensorFlow.js can run without chained ops (its Orthogonal cannot); the weights replace them. */
+const ZEROS = { class_name: "Zeros", config: {} };
+
 function recurrent(kind: "LSTM" | "GRU"): Rule {
   return (c) => {
-    if (c.a.bidirectional) return { none: "bidirectional recurrent layers are not exported yet (Keras's Bidirectional wrapper names its weights differently)" };
     if (kind === "GRU" && c.a.reset_after !== false) return { none: "TensorFlow.js's GRU supports only reset_after: false; declare gru(…, reset_after: false) to export it" };
-    return { layer: { class_name: kind, config: { units: c.a.units, return_sequences: !!c.a.return_sequences, activation: "tanh", recurrent_activation: "sigmoid", use_bias: true, ...(kind === "GRU" ? { reset_after: false } : {}) } } };
+    const config = { units: c.a.units, return_sequences: !!c.a.return_sequences, activation: "tanh", recurrent_activation: "sigmoid", use_bias: true, kernel_initializer: ZEROS, recurrent_initializer: ZEROS, bias_initializer: ZEROS, ...(kind === "GRU" ? { reset_after: false } : {}) };
+    if (!c.a.bidirectional) return { layer: { class_name: kind, config } };
+    // Bidirectional(RNN named "rnn") names its weights forward_rnn/… and backward_rnn/…; ours are forward/… and backward/….
+    const rename: Record<string, string> = {};
+    for (const dir of ["forward", "backward"]) for (const role of ["kernel", "recurrent_kernel", "bias"]) rename[`${dir}/${role}`] = `${dir}_rnn/${role}`;
+    return { layer: { class_name: "Bidirectional", config: { merge_mode: "concat", layer: { class_name: kind, config: { ...config, name: "rnn" } } } }, rename };
   };
 }
 
@@ -118,7 +125,7 @@ export const KERAS: Record<OpKind, Rule> = {
   tanh: activation("tanh"),
   softmax: (c) => (c.a.axis === -1 ? { layer: { class_name: "Activation", config: { activation: "softmax" } } } : { layer: { class_name: "Softmax", config: { axis: c.a.axis } } }),
   leaky_relu: plain("LeakyReLU", (c) => ({ alpha: c.a.alpha })),
-  elu: plain("ELU", (c) => ({ alpha: c.a.alpha })),
+  elu: (c) => (c.a.alpha === 1 ? { layer: { class_name: "ELU", config: { alpha: 1 } } } : { none: "TensorFlow.js's ELU layer supports only alpha: 1" }),
   identity: () => ({ alias: true }),
 };
 
@@ -127,6 +134,8 @@ const TFJS_DTYPE: Record<string, string> = { f16: "float32", f32: "float32", f64
 export interface KerasModel {
   /** The `modelTopology` of model.json. */
   topology: Record<string, unknown>;
+  /** The Keras name of each weight (`layer/role`), by IR weight name; the same name but for wrapped layers. */
+  weightNames: Record<string, string>;
 }
 
 /**
@@ -140,6 +149,7 @@ export function kerasModel(m: IRModel): { model: KerasModel | null; diagnostics:
   // Each IR node's value as a Keras tensor reference: [layer name, node index, tensor index].
   const ref = new Map<string, [string, number, number]>();
   const ops = new Map(m.nodes.map((n) => [n.id, n.op]));
+  const weightNames: Record<string, string> = Object.fromEntries(m.params.map((p) => [p.name, p.name]));
   const call = (name: string, spec: KerasLayer, inputs: [string, number, number][]): [string, number, number] => {
     let l = byName.get(name);
     if (!l) {
@@ -170,6 +180,7 @@ export function kerasModel(m: IRModel): { model: KerasModel | null; diagnostics:
       ref.set(n.id, ins[0]!);
       continue;
     }
+    for (const [role, keras] of Object.entries(r.rename ?? {})) if (weightNames[`${n.name}/${role}`]) weightNames[`${n.name}/${role}`] = `${n.name}/${keras}`;
     let out = call(n.name, r.layer, ins);
     if (r.then) out = call(`${n.name}__activation`, r.then, [out]);
     ref.set(n.id, out);
@@ -185,5 +196,5 @@ export function kerasModel(m: IRModel): { model: KerasModel | null; diagnostics:
     keras_version: "tfjs-layers 4.22.0",
     backend: "tensor_flow.js",
   };
-  return { model: { topology }, diagnostics: [] };
+  return { model: { topology, weightNames }, diagnostics: [] };
 }
