@@ -28,14 +28,20 @@ interface RuleCtx {
  */
 type Rule = (c: RuleCtx) => { layer: KerasLayer; then?: KerasLayer; rename?: Record<string, string> } | { alias: true } | { none: string };
 
-/** Activations Keras applies inside a layer, by our name; leaky_relu (alpha 0.2) becomes its own layer. */
-const ACT: Record<string, string | null> = { linear: "linear", relu: "relu", relu6: "relu6", gelu: "gelu", gelu_tanh: "gelu_new", silu: "swish", sigmoid: "sigmoid", tanh: "tanh", softmax: "softmax", elu: "elu", leaky_relu: null };
+/**
+ * Activations Keras applies inside a layer, by our name; leaky_relu (alpha 0.2) becomes its own layer. The
+ * tanh form of gelu has none: TensorFlow.js registers it as gelu_new but reads a model.json's "gelu_new"
+ * as "geluNew", which it does not know.
+ */
+const ACT: Record<string, string | null> = { linear: "linear", relu: "relu", relu6: "relu6", gelu: "gelu", silu: "swish", sigmoid: "sigmoid", tanh: "tanh", softmax: "softmax", elu: "elu", leaky_relu: null };
+const NO_GELU_TANH = "TensorFlow.js cannot load the tanh form of gelu from a model.json (it reads gelu_new as geluNew); use gelu without approximate";
 
 const pair = (v: AttrValue | undefined) => v as [number, number];
 
 /** A layer with a fused activation: Keras's own when it has it, else linear and a separate layer. */
-function withActivation(c: RuleCtx, class_name: string, config: Record<string, unknown>): { layer: KerasLayer; then?: KerasLayer } {
+function withActivation(c: RuleCtx, class_name: string, config: Record<string, unknown>): { layer: KerasLayer; then?: KerasLayer } | { none: string } {
   const act = (c.a.activation as string | undefined) ?? "linear";
+  if (act === "gelu_tanh") return { none: NO_GELU_TANH };
   const k = ACT[act];
   if (k !== null && k !== undefined) return { layer: { class_name, config: { ...config, activation: k } } };
   return { layer: { class_name, config: { ...config, activation: "linear" } }, then: { class_name: "LeakyReLU", config: { alpha: 0.2 } } };
@@ -119,7 +125,7 @@ export const KERAS: Record<OpKind, Rule> = {
   matmul: none("Keras's Dot layer is not a batched matrix product over the last two axes"),
   relu: activation("relu"),
   relu6: activation("relu6"),
-  gelu: (c) => ({ layer: { class_name: "Activation", config: { activation: c.a.approximate ? "gelu_new" : "gelu" } } }),
+  gelu: (c) => (c.a.approximate ? { none: NO_GELU_TANH } : { layer: { class_name: "Activation", config: { activation: "gelu" } } }),
   silu: activation("swish"),
   sigmoid: activation("sigmoid"),
   tanh: activation("tanh"),

@@ -121,7 +121,7 @@ model Images {
   d = concat(a, c, axis: -1) -> max_pool2d(3, stride: 2, padding: same)
   e = (d * (d -> sigmoid)) + d -> transpose([0, 2, 1, 3]) -> global_max_pool2d -> dense(6, activation: tanh)
   f = a -> global_avg_pool2d -> dense(6, activation: relu6) -> layernorm -> softmax
-  output y = e + f -> reshape([2, 3]) -> softmax(axis: 1) -> reshape([6]) -> elu -> leaky_relu(alpha: 0.1) -> gelu(approximate: true) -> relu6
+  output y = e + f -> reshape([2, 3]) -> softmax(axis: 2) -> reshape([6]) -> elu -> leaky_relu(alpha: 0.1) -> gelu -> relu6
 }
 
 model Sequences {

@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { compile } from "../../compiler/index.js";
@@ -18,6 +19,7 @@ import { run } from "../../runtime/interpret.js";
 import { mapPretrained, readWeightsFile, type InitSpec } from "../../runtime/pretrained.js";
 import { trainedWeights } from "../../runtime/train.js";
 import { memoryHost, ROOT, runNode } from "../helpers.js";
+import { irProblems } from "../ir-schema.js";
 
 const PYTHON = "/usr/bin/python3";
 const NNET = path.join(ROOT, "spec/interop/torchnet.nnet");
@@ -91,6 +93,13 @@ test("torch: nnetc train continues from PyTorch's weights with the plan's phase,
   const same = (k: string) => Array.from(saved[k]!.data as Float32Array).every((v, i) => v === (start[k]!.data as Float32Array)[i]);
   for (const k of ["conv1/kernel", "conv1/bias", "bn1/gamma", "bn1/beta", "bn1/moving_mean", "bn1/moving_variance"]) assert.ok(same(k), `${k} is frozen and should stay PyTorch's`);
   for (const k of ["fc/kernel", "conv2/kernel", "dw/depthwise_kernel"]) assert.not.ok(same(k), `${k} should have been fine-tuned`);
+});
+
+test("torch: the plan's init lowers to IR that validates against spec/ir.schema.json", () => {
+  const res = compile("torchnet.nnet", readFileSync(NNET, "utf8"), memoryHost());
+  const init = res.module.plans[0]!.init!;
+  assert.equal([init.from, init.layout, init.map.map((e) => `${e.from} -> ${e.to}`), init.allowMissing, init.allowExtra], ["torchnet.safetensors", "torch", ["classifier -> fc"], false, false]);
+  assert.equal(irProblems(JSON.parse(JSON.stringify(res.module))), []);
 });
 
 // ── mapping errors: names, shapes, allowances ──────────────────────────────────────────────────────
@@ -172,6 +181,26 @@ test("torch: nnetc train --init-from with --map and --layout, and its usage erro
   const noMap = await runNode([cli, "train", path.join(dir, "torchnet.nnet"), "--init-from", path.join(dir, "torchnet.safetensors"), "--layout", "torch", "--map", path.join(ROOT, "spec/interop/empty-map.json"), "--out", path.join(dir, "run3"), "--backend", "wasm"]);
   assert.is(noMap.code, 2, noMap.stderr);
   assert.match(noMap.stderr, /no values for 2 of the model's 16 weights: fc\/kernel, fc\/bias/);
+});
+
+test("torch: any file contents either map or give a RunError (property)", () => {
+  const name = fc.constantFrom("conv", "fc", "head", "conv.sub", "x", "rnn", "bn");
+  const role = fc.constantFrom("weight", "bias", "running_mean", "running_var", "num_batches_tracked", "weight_ih_l0", "bias_hh_l0_reverse", "kernel", "");
+  const shape = fc.array(fc.integer({ min: 1, max: 4 }), { maxLength: 4 });
+  const file = fc.dictionary(fc.tuple(name, role).map(([a, b]) => (b ? `${a}.${b}` : a)), shape, { maxKeys: 8 });
+  const opts = fc.record({ layout: fc.constantFrom("torch" as const, "nnetc" as const), allowMissing: fc.boolean(), allowExtra: fc.boolean(), map: fc.array(fc.record({ from: name, to: fc.constantFrom("conv", "head", "head/kernel", "nope") }), { maxLength: 3 }) });
+  fc.assert(
+    fc.property(file, opts, (f, o) => {
+      const tensors = Object.fromEntries(Object.entries(f).map(([k, s]) => [k, t(s)]));
+      try {
+        const r = mapPretrained(params, tensors, spec(o));
+        for (const [k, v] of Object.entries(r.weights)) assert.equal(v.shape, params.find((p) => p.name === k)!.shape);
+      } catch (e) {
+        if (!(e instanceof RunError)) throw e;
+      }
+    }),
+    { numRuns: 300, seed: 7 },
+  );
 });
 
 test.run();
