@@ -261,6 +261,15 @@ export const DIAGNOSTICS = {
     hint: a.hint,
   })),
 
+  initMapEntry: def<{ entry: string }>("NN4020", "error", "an init map entry that is not \"SOURCE -> TARGET\"", (a) => ({
+    message: `init map entry ${JSON.stringify(a.entry)} is not of the form "SOURCE -> TARGET"`,
+    hint: 'write each entry as "name in the file -> layer" or "name in the file -> layer/role", e.g. "features.0 -> conv2d"',
+  })),
+  initUnknownTarget: def<{ entry: string; target: string; suggestion?: string; layers: string }>("NN4021", "error", "an init map entry naming a layer or weight the model does not have", (a) => ({
+    message: `init map entry ${JSON.stringify(a.entry)}: the model has no layer or weight "${a.target}"`,
+    hint: didYouMean(a.suggestion) ?? `layers with weights: ${a.layers}`,
+  })),
+
   // ── NN5xxx: datasets ─────────────────────────────────────────────────────────────────────────────
   unknownColumn: def<{ name: string; source: string; columns: string; suggestion?: string }>("NN5001", "error", "a field reading a column its source does not have", (a) => ({
     message: `${a.source} source has no column "${a.name}"`,
@@ -281,6 +290,10 @@ export const DIAGNOSTICS = {
   onnxUnsupported: def<{ op: string; layer: string; reason: string; hint?: string }>("NN6001", "error", "a layer that has no ONNX form (nnetc compile --target onnx)", (a) => ({
     message: `cannot export ${a.op} layer "${a.layer}" to ONNX: ${a.reason}`,
     hint: a.hint ?? "rewrite the layer with operations that export (spec/language.md §12), or use --target ts",
+  })),
+  noKerasLayer: def<{ layer: string; op: string; reason: string }>("NN6020", "error", "a layer that TensorFlow.js layers (Keras) has no equivalent for", (a) => ({
+    message: `layer "${a.layer}" (${a.op}) has no TensorFlow.js layers (Keras) equivalent: ${a.reason}`,
+    hint: "--target tfjs-layers exports models built from Keras layers only; use --target ts (or js) for this model, or rewrite the layer with ones Keras has",
   })),
 
   // ── NN9xxx: internal ─────────────────────────────────────────────────────────────────────────────

@@ -1,7 +1,7 @@
 // The runtime's commands (train, eval, predict) as the CLI calls them: options in, printed results and
 // an exit code out. Loaded lazily by the CLI, so commands that need no tensors never load TensorFlow.js.
 import * as tf from "@tensorflow/tfjs-core";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { IRModel, IRModule } from "../compiler/ir/types.js";
 import { deriveWeights } from "./derive.js";
@@ -14,7 +14,11 @@ import { loadTrained } from "./weights.js";
 import { exportWeights } from "./onnx.js";
 import { exportOnnx } from "../compiler/emit/onnx/index.js";
 import type { Diagnostic } from "../compiler/diagnostics.js";
-import { batchTensors, DivergedError, evaluate, fingerprint, InterruptedError, RunError, train, trainedWeights } from "./train.js";
+import { batchTensors, DivergedError, evaluate, fingerprint, hostWeights, InterruptedError, RunError, train, trainedWeights } from "./train.js";
+import { initWeights } from "./init.js";
+import { Rng } from "./data/rng.js";
+import { layersModelFiles, writeLayersModel } from "./layers_export.js";
+import type { InitSpec } from "./pretrained.js";
 
 export interface RunCommandOptions {
   file: string;
@@ -61,6 +65,8 @@ async function backend(o: RunCommandOptions): Promise<void> {
 }
 
 export interface TrainCommandOptions extends RunCommandOptions {
+  /** --init-from FILE [--map MAP.json] [--layout nnetc|torch] [--allow-missing] [--allow-extra]: replaces the plan's init. */
+  init?: { from: string; map?: string; layout?: string; allowMissing?: boolean; allowExtra?: boolean };
   epochs?: number;
   batch?: number;
   outDir?: string;
@@ -97,6 +103,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<number> {
         outDir,
         resume: !!o.resume,
         ...(o.seed !== undefined ? { seed: o.seed } : {}),
+        ...(o.init ? { init: initFromOptions(o.init, plan.init) } : {}),
         json: !!o.json,
         log: (line) => {
           if (tty) err("\r\x1b[2K");
@@ -127,6 +134,25 @@ export async function trainCommand(o: TrainCommandOptions): Promise<number> {
   });
 }
 
+
+/** The init of --init-from and its companions; layout and allowances default to the plan's init setting. */
+function initFromOptions(o: NonNullable<TrainCommandOptions["init"]>, plan: IRModule["plans"][number]["init"]): InitSpec {
+  if (o.layout !== undefined && o.layout !== "nnetc" && o.layout !== "torch") throw new RunError(`--layout ${o.layout}: use nnetc (names as nnetc writes them) or torch (a PyTorch state_dict)`);
+  let map: InitSpec["map"] = plan?.map ?? [];
+  if (o.map !== undefined) {
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(o.map, "utf8"));
+    } catch (e) {
+      throw new RunError(`--map ${o.map}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : `not valid JSON (${(e as Error).message})`}; give a JSON object {"name in the file": "layer or layer/role", …}`);
+    }
+    if (!json || typeof json !== "object" || Array.isArray(json) || !Object.entries(json).every(([k, v]) => k !== "" && typeof v === "string" && v !== "")) {
+      throw new RunError(`--map ${o.map}: expected a JSON object of non-empty names, {"name in the file": "layer or layer/role", …}`);
+    }
+    map = Object.entries(json as Record<string, string>).map(([from, to]) => ({ from, to }));
+  }
+  return { from: o.from, layout: (o.layout as InitSpec["layout"] | undefined) ?? plan?.layout ?? "nnetc", map, allowMissing: !!o.allowMissing || !!plan?.allowMissing, allowExtra: !!o.allowExtra || !!plan?.allowExtra };
+}
 
 /** The model to run for inference: its optimized form when the CLI made one, else the model itself. */
 function inferenceModel(o: RunCommandOptions, m: IRModel): IRModel {
@@ -284,6 +310,39 @@ export async function onnxCommand(o: OnnxCommandOptions): Promise<number> {
     const int8 = w.int8 ? `, ${w.int8} int8 weights dequantized by DequantizeLinear` : "";
     const note = o.weights === undefined ? " (untrained: pass --weights RUN for trained ones)" : "";
     (o.err ?? stderr)(`wrote ${where} (ONNX opset 17, -O${o.level}: ${r.stats.nodes} nodes, ${r.stats.transposes} transposes, ${r.bytes.length.toLocaleString("en-US")} bytes; weights: ${w.from}${note}${int8})\n`);
+    return 0;
+  });
+}
+
+export interface ExportLayersCommandOptions extends RunCommandOptions {
+  /** The model to export and its Keras topology (compiler/emit/keras.ts). */
+  model: string;
+  topology: Record<string, unknown>;
+  /** Keras's name for each weight (compiler/emit/keras.ts). */
+  weightNames: Record<string, string>;
+  /** Trained weights (a run folder, checkpoint, .safetensors or model.json); without it, seeded initial weights. */
+  weights?: string;
+  outDir: string;
+}
+
+/** nnetc compile --target tfjs-layers: DIR/model.json + DIR/group1-shard1of1.bin for tf.loadLayersModel. */
+export async function exportLayersCommand(o: ExportLayersCommandOptions): Promise<number> {
+  return guarded(o, async () => {
+    const m = o.module.models.find((x) => x.name === o.model)!;
+    await initBackend(o.backend);
+    mkdirSync(o.outDir, { recursive: true });
+    let vars;
+    if (o.weights) vars = trainedWeights(m.params, loadTrained(o.weights, fingerprint(m)));
+    else {
+      // The weights a fresh training run starts from: the plan's seed, else 0.
+      const rng = new Rng(o.module.plans.find((p) => p.model === m.name)?.seed ?? 0);
+      vars = initWeights(m.params, () => rng.next());
+    }
+    const host = hostWeights(vars);
+    for (const v of vars.values()) v.dispose();
+    const files = layersModelFiles(o.topology, m.params.map((p) => [o.weightNames[p.name] ?? p.name, host[p.name]!]), "nnetc 0.1.0");
+    const file = writeLayersModel(o.outDir, files);
+    (o.out ?? stdout)(`wrote ${file} and ${path.join(o.outDir, "group1-shard1of1.bin")} (${m.params.length} weights, ${files.shard.length.toLocaleString("en-US")} bytes${o.weights ? "" : ", initial weights: pass --weights RUN for trained ones"})\n`);
     return 0;
   });
 }

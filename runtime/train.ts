@@ -12,6 +12,7 @@ import { initWeights, type ParamInit } from "./init.js";
 import type { Net, RunOptions, Weights } from "./interpret.js";
 import { collect, concatCollected, lossTensor, metricName, metricValue, type Collected } from "./objective.js";
 import { clipGradients, makeOptimizer, Schedule, type Optimizer } from "./optim.js";
+import { mapPretrained, readWeightsFile, type InitSpec } from "./pretrained.js";
 
 export { DivergedError, InterruptedError, RunError } from "./errors.js";
 import { DivergedError, InterruptedError, RunError } from "./errors.js";
@@ -44,6 +45,11 @@ export interface TrainOptions {
   onEpoch?: (record: EpochRecord) => void;
   /** Set to true (e.g. by a SIGINT handler) to stop at the next step with a checkpoint. */
   stop?: { requested: boolean };
+  /**
+   * Pretrained weights for a new run (nnetc train --init-from); null for none. Default: the plan's `init`,
+   * its path resolved against the .nnet file's folder. Not used when resuming or with `start`.
+   */
+  init?: InitSpec | null;
 }
 
 export interface EpochRecord {
@@ -252,6 +258,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const rng = o.start ? Rng.from(o.start.rng) : new Rng(seed);
   const weights = o.start ? o.start.weights : initWeights(model.params, () => rng.next());
   if (ckpt) loadHostWeights(weights, ckpt.weights, previous!);
+  // Pretrained weights replace the fresh ones (drawn all the same, so the run's random stream is unchanged).
+  const init = o.init !== undefined ? o.init : plan.init ? { ...plan.init, from: path.resolve(path.dirname(o.file), plan.init.from) } : null;
+  if (init && !ckpt && !o.start) {
+    const r = mapPretrained(model.params, readWeightsFile(init.from, "init"), init);
+    for (const [k, h] of Object.entries(r.weights)) weights.get(k)!.assign(tf.tensor(h.data as Float32Array, h.shape, "float32"));
+    const n = Object.keys(r.weights).length;
+    o.log(o.json ? JSON.stringify({ event: "init", from: init.from, layout: init.layout, loaded: n, kept: r.missing, ignored: r.ignored }) : `init: ${n} of ${model.params.length} weights from ${init.from} (layout ${init.layout})${r.missing.length ? `; ${r.missing.length} keep their initial values` : ""}${r.ignored.length ? `; ${r.ignored.length} tensors of the file ignored` : ""}`);
+  }
   const names = new Map([...weights].map(([k, v]) => [v, k]));
   const paramByName = new Map(model.params.map((p) => [p.name, p]));
 

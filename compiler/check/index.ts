@@ -198,6 +198,13 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
     ph.frozenLayers = layers.filter((l) => frozen.has(l));
     if (layers.length && ph.frozenLayers.length === layers.length) diagnostics.push(diag("allFrozen", spanOf(ph.span), { phase: ph.name }));
   }
+
+  // An init map target is a weight (layer/role), a layer, or a layer-path prefix (a block instance).
+  const withWeights = [...new Set(m.params.map((w) => w.layer))];
+  for (const e of p.init?.map ?? []) {
+    const known = m.params.some((w) => w.name === e.to || w.name.startsWith(`${e.to}/`));
+    if (!known) diagnostics.push(diag("initUnknownTarget", spanOf(e.span), { entry: `${e.from} -> ${e.to}`, target: e.to, layers: withWeights.slice(0, 8).join(", ") + (withWeights.length > 8 ? ", …" : ""), ...(suggest(e.to, [...withWeights, ...m.params.map((w) => w.name)]) ? { suggestion: suggest(e.to, [...withWeights, ...m.params.map((w) => w.name)])! } : {}) }));
+  }
 }
 
 /** Layers of every node that the (top-level) binding `name` depends on, itself included. */

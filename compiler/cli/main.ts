@@ -176,7 +176,7 @@ function program(): Command {
     .command("compile")
     .description("compile .nnet files to TypeScript modules (or JavaScript, or declarations); --emit ir prints the checked IR as JSON")
     .argument("<files...>", ".nnet files")
-    .option("--target <kind>", "ts: a TypeScript module; js: the same as JavaScript; dts: FILE.d.nnet.ts declarations for importing the .nnet file itself; onnx: FILE.onnx, the inference model with its weights", "ts")
+    .option("--target <kind>", "ts: a TypeScript module; js: the same as JavaScript; dts: FILE.d.nnet.ts declarations for importing the .nnet file itself; onnx: FILE.onnx, the inference model with its weights; tfjs-layers: a Keras model.json + weights for tf.loadLayersModel (-o DIR)", "ts")
     .option("--emit <what>", "ir: the checked IR as JSON instead of code")
     .option("-o, --out <path>", "output folder for code (default: beside each .nnet file; - for stdout); for --emit ir and --target onnx, a file (onnx: - only when stdout is not a terminal)")
     .option("-w, --watch", "compile again whenever a file (or a file it imports) changes")
@@ -185,7 +185,7 @@ function program(): Command {
     .option("--after <pass>", "with --emit ir: the IR after this pass")
     .option("--print-passes", "with --emit ir: list the passes of the level, what each changed, on stderr")
     .option("--quantize <kind>", "also write the trained weights (--weights) quantized: int8 or float16, as FILE.<kind>.safetensors")
-    .option("--weights <run>", "with --quantize or --target onnx: a run folder, checkpoint or .safetensors file (onnx: also an int8 file from --quantize)")
+    .option("--weights <run>", "with --quantize, --target onnx or --target tfjs-layers: a run folder, checkpoint or .safetensors file (onnx: also an int8 file from --quantize)")
     .action(async (files: string[], o: { target: string; emit?: string; out?: string; watch?: boolean; opt?: string; for: string; after?: string; printPasses?: boolean; quantize?: string; weights?: string }) => {
       if (o.target === "onnx") {
         await compileOnnx(files, o, o.opt ?? "1");
@@ -197,7 +197,32 @@ function program(): Command {
         if (files.length > 1 || o.watch || o.emit !== undefined || o.out === "-") throw new UsageError("--quantize takes one file, writes files (not -o -), and works without --watch and --emit");
       }
       if (o.emit !== undefined && o.emit !== "ir") throw new UsageError(`--emit ${o.emit} is not supported: use --emit ir for the IR, or --target ts|js|dts for code`);
-      if (!["ts", "js", "dts"].includes(o.target)) throw new UsageError(`--target ${o.target} is not supported: choose ts, js, dts or onnx`);
+      if (!["ts", "js", "dts", "tfjs-layers"].includes(o.target)) throw new UsageError(`--target ${o.target} is not supported: choose ts, js, dts, onnx or tfjs-layers`);
+      if (o.target === "tfjs-layers") {
+        if (files.length > 1 || o.watch || o.emit !== undefined || o.quantize !== undefined) throw new UsageError("--target tfjs-layers takes one file, without --watch, --emit or --quantize");
+        if (!o.out || o.out === "-") throw new UsageError("--target tfjs-layers needs -o DIR: the folder for model.json and its weights");
+        if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UsageError(`-o ${o.out} is a file; tfjs-layers writes a folder (model.json + group1-shard1of1.bin)`);
+        const file = files[0]!;
+        const res = load(file);
+        if (!report(res, false)) {
+          process.stderr.write(`${file}: ${summaryLine(res.diagnostics)}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        const { mainModel } = await import("../emit/index.js");
+        const model = mainModel(res.module)!;
+        const { kerasModel } = await import("../emit/keras.js");
+        const k = kerasModel(model);
+        if (!k.model) {
+          report({ ...res, diagnostics: k.diagnostics }, false);
+          process.stderr.write(`${file}: ${summaryLine(k.diagnostics)}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        const rt = await runtime();
+        process.exitCode = await rt.exportLayersCommand({ file, module: res.module, model: model.name, topology: k.model.topology, weightNames: k.model.weightNames, ...(o.weights ? { weights: o.weights } : {}), outDir: o.out });
+        return;
+      }
       if (o.emit === "ir") {
         if (files.length > 1) throw new UsageError("--emit ir takes one file");
         if (o.watch) throw new UsageError("--watch works with code targets, not --emit ir");
@@ -270,15 +295,22 @@ function program(): Command {
     .option("--out <dir>", "output folder for checkpoints, metrics.jsonl and the model (default: runs/<model>)")
     .option("--resume", "continue the run in --out from its newest checkpoint")
     .option("--seed <n>", "random seed (default: the plan's seed)", int("seed"))
+    .option("--init-from <file>", "start from pretrained weights: a .safetensors file, a run folder or a TensorFlow.js model.json (replaces the plan's init)")
+    .option("--map <file>", "with --init-from: a JSON object renaming tensors of the file to layers or weights, {\"fc\": \"head\", …}")
+    .option("--layout <layout>", "with --init-from: nnetc (layer/role names) or torch (a PyTorch state_dict, converted)")
+    .option("--allow-missing", "with --init-from: weights the file lacks keep their initial values")
+    .option("--allow-extra", "with --init-from: ignore tensors of the file that no weight takes")
     .option("--json", "one JSON object per event instead of text")
     .option("-O, --opt <level>", "optimization level of the training forward pass: 0, 1 or 2 (every weight is kept, so checkpoints are the same)", "1")
-    .action(async (file: string, o: { model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; seed?: number; json?: boolean; opt: string }) => {
+    .action(async (file: string, o: { model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; seed?: number; json?: boolean; initFrom?: string; map?: string; layout?: string; allowMissing?: boolean; allowExtra?: boolean; opt: string }) => {
+      if (!o.initFrom && (o.map !== undefined || o.layout !== undefined || o.allowMissing || o.allowExtra)) throw new UsageError("--map, --layout, --allow-missing and --allow-extra go with --init-from FILE");
+      if (o.initFrom && o.resume) throw new UsageError("--init-from starts a new run; --resume continues one from its checkpoint (drop one of them)");
       const res = compiled(file);
       if (!res) return;
       const { optimize } = await import("../passes/index.js");
       const module = optimize(res.module, { level: optLevel(o.opt), mode: "train" }).module;
       const rt = await runtime();
-      process.exitCode = await rt.trainCommand({ file, module, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.seed !== undefined ? { seed: o.seed } : {}), json: !!o.json });
+      process.exitCode = await rt.trainCommand({ file, module, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.initFrom ? { init: { from: o.initFrom, ...(o.map !== undefined ? { map: o.map } : {}), ...(o.layout !== undefined ? { layout: o.layout } : {}), allowMissing: !!o.allowMissing, allowExtra: !!o.allowExtra } } : {}), json: !!o.json });
     });
 
   prog

@@ -13,6 +13,8 @@ export type ParamType =
   | "int2"
   /** a list of ints */
   | "ints"
+  /** a list of double-quoted strings */
+  | "strings"
   /** a list of ints, dimension names and at most one -1: reshape([seq, 12, 64]) */
   | "shape"
   /** a layer instance declared with `layer name = …` */

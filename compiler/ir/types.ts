@@ -140,6 +140,21 @@ export interface IRPlan {
   seed: number | null;
   checkpoint: { every: number; keep: number; monitor: string | null; span: IRSpan };
   phases: IRPhase[];
+  /** Pretrained weights to start from (the `init` setting); absent when training starts from random weights. */
+  init?: IRInit;
+}
+
+/** The `init` setting: where pretrained weights come from and how their names map onto the model's. */
+export interface IRInit {
+  /** The file as written, relative to the .nnet file. */
+  from: string;
+  /** torch: PyTorch state_dict names and layouts, converted; nnetc: names and layouts as nnetc writes them. */
+  layout: "nnetc" | "torch";
+  /** Renames, in order: a tensor name (or a module prefix) of the file → a weight (or layer, or layer prefix) of the model. */
+  map: { from: string; to: string; span: IRSpan }[];
+  allowMissing: boolean;
+  allowExtra: boolean;
+  span: IRSpan;
 }
 
 export interface IRModule {

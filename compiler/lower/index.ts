@@ -3,7 +3,7 @@
 import type { Arg, Decl, Expr, FileAst, Name, Setting, Span, Stage, Stmt } from "../ast/types.js";
 import { diag, suggest, type Diagnostic } from "../diagnostics.js";
 import { isOp, OP_NAMES, OPS, type OpKind } from "../ir/ops.js";
-import type { AttrValue, DType, IRCall, IRDataset, IRDimSymbol, IRField, IRLossTerm, IRModel, IRModule, IRNode, IRPhase, IRPlan, IRSpan } from "../ir/types.js";
+import type { AttrValue, DType, IRCall, IRDataset, IRDimSymbol, IRField, IRLossTerm, IRModel, IRModule, IRNode, IRInit, IRPhase, IRPlan, IRSpan } from "../ir/types.js";
 import { IR_VERSION } from "../ir/types.js";
 import { LOSSES, METRICS, OPTIMIZERS, PREPROCESS, SCHEDULES, SETTINGS, SOURCES } from "../plan/tables.js";
 import type { SourceFile } from "../source.js";
@@ -846,6 +846,7 @@ export class Lowering {
     const ckArgs = ck ? bindArgs("checkpoint", SETTINGS.checkpoint!.sig!, this.planArgs(ck.args), ck.span, this.diagnostics) : null;
     const validation = s.get("validation");
     const seed = s.get("seed");
+    const init = this.init(s.get("init"));
     if (!model || !dataset) return null;
     return {
       name: d.name.name,
@@ -859,7 +860,24 @@ export class Lowering {
       seed: seed ? this.scalar(seed, "int") : null,
       checkpoint: { every: (ckArgs?.every as number) ?? 1, keep: (ckArgs?.keep as number) ?? 3, monitor: (ckArgs?.monitor as string | null) ?? null, span: this.irSpan(ck?.span ?? d.name.span) },
       phases,
+      ...(init ? { init } : {}),
     };
+  }
+
+  /** The init setting: its arguments, and each map entry split at "->" (NN4020 when it is not "A -> B"). */
+  private init(s: Setting | undefined): IRInit | null {
+    if (!s) return null;
+    const a = bindArgs("init", SETTINGS.init!.sig!, this.planArgs(s.args), s.span, this.diagnostics);
+    if (!a) return null;
+    const written = s.args.find((x) => x.name?.name === "map")?.value;
+    const spans = written?.kind === "list" ? written.items.map((i) => i.span) : [];
+    const map: IRInit["map"] = [];
+    (a.map as string[]).forEach((entry, i) => {
+      const parts = entry.split("->").map((x) => x.trim());
+      if (parts.length !== 2 || !parts[0] || !parts[1]) this.diagnostics.push(diag("initMapEntry", spans[i] ?? s.span, { entry }));
+      else map.push({ from: parts[0], to: parts[1], span: this.irSpan(spans[i] ?? s.span) });
+    });
+    return { from: a.from as string, layout: a.layout as IRInit["layout"], map, allowMissing: a.allow_missing as boolean, allowExtra: a.allow_extra as boolean, span: this.irSpan(s.span) };
   }
 
   private scalar(s: Setting, kind: "int" | "float"): number | null {

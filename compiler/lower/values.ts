@@ -95,6 +95,9 @@ function convert(spec: ParamSpec, v: Value, ctx: ArgCtx): AttrValue | undefined 
     case "ints":
       if (v.k === "list" && v.items.every((i) => i.k === "num" && i.int)) return v.items.map((i) => (i as { v: number }).v);
       return bad("a list of integers, e.g. [0, 2, 1]");
+    case "strings":
+      if (v.k === "list" && v.items.every((i) => i.k === "str")) return v.items.map((i) => (i as { v: string }).v);
+      return bad('a list of strings in double quotes, e.g. ["a", "b"]');
     case "shape": {
       if (v.k !== "list") return bad("a list of sizes, e.g. [7, 7, 64]");
       const out: AttrValue[] = [];

@@ -143,6 +143,22 @@ export const SETTINGS: Record<string, SettingDef> = {
     example: "checkpoint every: 1, keep: 3",
     sig: { doc: "", params: [p("every", "int", { default: 1, min: 1, doc: "epochs between checkpoints" }), p("keep", "int", { default: 3, min: 1 }), p("monitor", "word", { default: null, doc: "also keep the best by this quantity" })] },
   },
+  init: {
+    kind: "args",
+    in: ["train"],
+    doc: "start from pretrained weights (safetensors, a run folder, or a TensorFlow.js model.json) instead of random ones; the file's path is relative to the .nnet file",
+    example: 'init "resnet.safetensors", layout: torch, map: ["fc -> head"]',
+    sig: {
+      doc: "",
+      params: [
+        p("from", "string", { doc: "the weights file" }),
+        p("layout", "enum", { values: ["nnetc", "torch"], default: "nnetc", doc: "torch: PyTorch state_dict names and layouts (conv1.weight OIHW, fc.weight [out, in], running_mean…), converted" }),
+        p("map", "strings", { default: [], doc: '"SOURCE -> TARGET" renames: a name (or module prefix) in the file to a layer (or layer/role) of the model' }),
+        p("allow_missing", "bool", { default: false, doc: "weights the file lacks keep their initial values" }),
+        p("allow_extra", "bool", { default: false, doc: "tensors of the file that no weight takes are ignored" }),
+      ],
+    },
+  },
   seed: { kind: "int", in: ["train"], min: 0, doc: "random seed for initialization, shuffling and dropout", example: "seed 42" },
   freeze: { kind: "strings", in: ["phase"], doc: "layers whose weights stay fixed: names or globs (* within a path segment, ** across)", example: 'freeze "conv*", "Stage_0/**"' },
   data: { kind: "name", in: ["phase"], doc: "train this phase on another dataset", example: "data fashion_b" },
