@@ -231,6 +231,8 @@ export interface QuantizeCommandOptions extends RunCommandOptions {
   kind?: QuantKind;
   /** Post-training magnitude pruning (layer scope) of these kernels first. */
   prune?: { sparsity: number; weights: readonly string[] };
+  /** Kernels stored sparse where that is smaller (the model's prunable ones). */
+  sparse?: readonly string[];
   /** Folder for FILE.<kind>.safetensors (default: beside the .nnet file). */
   outDir?: string;
   /** Replace an existing file of that name. */
@@ -247,13 +249,13 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<number
     const m = o.model ? o.module.models.find((x) => x.name === o.model) : (o.module.models.find((x) => x.name === o.module.plans[0]?.model) ?? o.module.models[o.module.models.length - 1]);
     if (!m) throw new RunError(`${o.file} has no model${o.model ? ` named "${o.model}"` : ""}`);
     const fp = fingerprint(m);
-    const t: Transform = { ...(o.prune ? { prune: o.prune } : {}), ...(o.kind ? { quantize: o.kind } : {}) };
+    const t: Transform = { ...(o.prune ? { prune: o.prune } : {}), ...(o.kind ? { quantize: o.kind } : {}), ...(o.sparse ? { sparse: o.sparse } : {}) };
     const kind = weightKind(t);
     const file = path.join(o.outDir ?? path.dirname(o.file), `${path.basename(o.file).replace(/\.nnet$/, "")}.${kind}.safetensors`);
     if (existsSync(file) && !o.force) throw new RunError(`${file} already exists; pass --force to replace it, or -o DIR to write elsewhere`);
     const trained = loadTrained(o.weights, fp);
-    const { tensors, sparsity } = transformWeights(trained.weights, t);
-    const bytes = encodeSafetensors(tensors, { format: "nnetc", model: m.name, fingerprint: fp, ...(o.kind ? { quantized: o.kind } : {}), ...(o.prune ? { pruned: String(o.prune.sparsity) } : {}), ...(trained.vocab ? { vocab: JSON.stringify(trained.vocab) } : {}) });
+    const { tensors, metadata, sparsity } = transformWeights(trained.weights, t);
+    const bytes = encodeSafetensors(tensors, { ...metadata, format: "nnetc", model: m.name, fingerprint: fp, ...(o.kind ? { quantized: o.kind } : {}), ...(o.prune ? { pruned: String(o.prune.sparsity) } : {}), ...(trained.vocab ? { vocab: JSON.stringify(trained.vocab) } : {}) });
     const full = encodeSafetensors(trained.weights, { format: "nnetc", model: m.name, fingerprint: fp });
     writeFileAtomic(file, bytes);
     const zeros = sparsity !== null ? `, ${(100 * sparsity).toFixed(1)}% of ${o.prune!.weights.length} kernels zero` : "";

@@ -8,7 +8,7 @@ import { encodeSafetensors, writeFileAtomic, type HostTensor } from "./checkpoin
 import type { Split } from "./data/index.js";
 import type { Net, Weights } from "./interpret.js";
 import { pruneWeights, sparsityOf } from "./prune.js";
-import { quantizeWeights, type QuantKind } from "./quantize.js";
+import { encodeSparse, quantizeWeights, SPARSE_KEY, type QuantKind } from "./quantize.js";
 
 /** The metadata key of an int8 file's calibrated activation ranges. */
 export const ACTIVATION_RANGES_KEY = "activation_ranges";
@@ -27,6 +27,8 @@ export interface Transform {
   /** Post-training magnitude pruning (layer scope) of these kernels. */
   prune?: { sparsity: number; weights: readonly string[] };
   quantize?: QuantKind;
+  /** Tensors to store sparse where that is smaller (the prunable kernels). */
+  sparse?: readonly string[];
 }
 
 /** The file kind: "pruned", "int8", "float16", "pruned.int8", "pruned.float16". */
@@ -34,15 +36,19 @@ export function weightKind(t: Transform): string {
   return [...(t.prune ? ["pruned"] : []), ...(t.quantize ? [t.quantize] : [])].join(".");
 }
 
-/** Pruned and/or quantized host weights, and the fraction of the pruned kernels that is zero. */
-export function transformWeights(host: Record<string, HostTensor>, t: Transform): { tensors: Record<string, HostTensor>; sparsity: number | null } {
+/**
+ * Pruned and/or quantized host weights (kernels with enough zeros stored sparse), the metadata that says
+ * which are sparse, and the fraction of the pruned kernels that is zero.
+ */
+export function transformWeights(host: Record<string, HostTensor>, t: Transform): { tensors: Record<string, HostTensor>; metadata: Record<string, string>; sparsity: number | null } {
   let w = host;
   let sparsity: number | null = null;
   if (t.prune) {
     w = pruneWeights(host, { sparsity: t.prune.sparsity, scope: "layer", weights: t.prune.weights }).weights;
     sparsity = sparsityOf(w, t.prune.weights).sparsity;
   }
-  return { tensors: t.quantize ? quantizeWeights(w, t.quantize) : w, sparsity };
+  const { tensors, shapes } = encodeSparse(t.quantize ? quantizeWeights(w, t.quantize) : w, t.sparse ?? []);
+  return { tensors, metadata: Object.keys(shapes).length ? { [SPARSE_KEY]: JSON.stringify(shapes) } : {}, sparsity };
 }
 
 /** Min/max of each listed layer's input and output over a split, batch by batch, in inference mode. */
@@ -100,9 +106,9 @@ export interface ExportOptions {
 export function exportWeights(o: ExportOptions): ExportResult {
   const host: Record<string, HostTensor> = {};
   for (const [k, v] of o.weights) host[k] = { dtype: "F32", shape: v.shape, data: Float32Array.from(v.dataSync() as Float32Array) };
-  const t: Transform = { ...(o.spec.prune !== null ? { prune: { sparsity: o.spec.prune, weights: o.spec.weights } } : {}), ...(o.spec.quantize ? { quantize: o.spec.quantize } : {}) };
+  const t: Transform = { ...(o.spec.prune !== null ? { prune: { sparsity: o.spec.prune, weights: o.spec.weights } } : {}), ...(o.spec.quantize ? { quantize: o.spec.quantize } : {}), sparse: o.spec.weights };
   const kind = weightKind(t);
-  const { tensors, sparsity } = transformWeights(host, t);
+  const { tensors, metadata, sparsity } = transformWeights(host, t);
   let ranges: ActivationRanges | null = null;
   if (o.spec.quantize === "int8") {
     const byName = new Map(o.net.params.map((p) => [p.name, p.layer]));
@@ -117,6 +123,7 @@ export function exportWeights(o: ExportOptions): ExportResult {
     ...(o.spec.prune !== null ? { pruned: String(o.spec.prune) } : {}),
     ...(o.vocab ? { vocab: JSON.stringify(o.vocab) } : {}),
     ...(ranges && Object.keys(ranges.layers).length ? { [ACTIVATION_RANGES_KEY]: JSON.stringify(ranges) } : {}),
+    ...metadata,
   };
   const bytes = encodeSafetensors(tensors, meta);
   const file = path.join(o.outDir, `model.${kind}.safetensors`);

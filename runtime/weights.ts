@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { decodeSafetensors, encodeSafetensors, latestCheckpoint, loadTfjsWeights, readCheckpoint, toFloat32, WEIGHTS_FILE, type HostTensor } from "./checkpoint/index.js";
 import type { LoadedData } from "./data/index.js";
 import { RunError } from "./errors.js";
-import { dequantizeWeights } from "./quantize.js";
+import { densify, dequantizeWeights } from "./quantize.js";
 
 /** Weights and vocabularies of a trained run: DIR/model.safetensors, else the newest checkpoint. */
 export function loadTrained(dir: string, fp: string, what = "--weights"): { weights: Record<string, HostTensor>; vocab?: LoadedData["vocab"]; from: string } {
@@ -21,7 +21,7 @@ export function loadTrained(dir: string, fp: string, what = "--weights"): { weig
     if (metadata.fingerprint && metadata.fingerprint !== fp) throw new RunError(`${model} was trained for a different model (its weights do not match this file's layers)`);
     // A quantized file (nnetc compile --quantize) carries its vocabulary in its metadata.
     const meta = metadata.vocab ? { vocab: JSON.parse(metadata.vocab) as LoadedData["vocab"] } : existsSync(info) ? (JSON.parse(readFileSync(info, "utf8")) as { vocab?: LoadedData["vocab"] }) : {};
-    return { weights: dequantizeWeights(tensors), ...(meta.vocab ? { vocab: meta.vocab } : {}), from: model };
+    return { weights: dequantizeWeights(densify(tensors, metadata)), ...(meta.vocab ? { vocab: meta.vocab } : {}), from: model };
   }
   const ck = existsSync(path.join(dir, "manifest.json")) ? dir : latestCheckpoint(dir);
   if (!ck) throw new RunError(`${what} ${dir}: no model.safetensors and no checkpoint in it`);

@@ -269,6 +269,7 @@ function program(): Command {
           weights: o.weights!,
           ...(o.quantize ? { kind: o.quantize as "int8" | "float16" } : {}),
           ...(o.prune !== undefined ? { prune: { sparsity: Number(o.prune), weights: model.params.filter(isPrunable).map((p) => p.name) } } : {}),
+          sparse: model.params.filter(isPrunable).map((p) => p.name),
           ...(o.out ? { outDir: o.out } : {}),
           ...(o.force ? { force: true } : {}),
         });

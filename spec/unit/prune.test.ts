@@ -15,13 +15,32 @@ import { decodeSafetensors, encodeSafetensors, listCheckpoints, readCheckpoint, 
 import { ACTIVATION_RANGES_KEY, type ActivationRanges } from "../../runtime/export.js";
 import { interpreted, run } from "../../runtime/interpret.js";
 import { decodeMasks, encodeMasks, magnitudeMasks, pruneWeights } from "../../runtime/prune.js";
+import { densify, encodeSparse, SPARSE_KEY } from "../../runtime/quantize.js";
 import { InterruptedError, train, trainedWeights } from "../../runtime/train.js";
-import { loadTrained } from "../../runtime/weights.js";
+import { fingerprint, loadTrained } from "../../runtime/weights.js";
 import type { IRModule } from "../../compiler/ir/types.js";
 import { compileText, expectClean, ROOT } from "../helpers.js";
 import { irProblems } from "../ir-schema.js";
 
 const zerosOf = (d: ArrayLike<number>) => Array.prototype.filter.call(d, (x: number) => x === 0).length;
+
+test("sparse storage round-trips F32, F16 and I8 tensors through a safetensors file, and only where it is smaller", () => {
+  fc.assert(
+    fc.property(fc.array(fc.oneof(fc.constant(0), fc.integer({ min: -127, max: 127 })), { minLength: 1, maxLength: 80 }), fc.constantFrom("F32" as const, "F16" as const, "I8" as const), (ints, dtype) => {
+      const data = dtype === "I8" ? Int8Array.from(ints) : Float32Array.from(ints, (v) => v / 8);
+      const host: Record<string, HostTensor> = { "k/kernel": { dtype, shape: [ints.length], data } as HostTensor, "k/bias": { dtype: "F32", shape: [1], data: Float32Array.of(0) } };
+      const { tensors, shapes } = encodeSparse(host, ["k/kernel"]);
+      const file = decodeSafetensors(encodeSafetensors(tensors, Object.keys(shapes).length ? { [SPARSE_KEY]: JSON.stringify(shapes) } : {}));
+      const width = dtype === "F32" ? 4 : dtype === "F16" ? 2 : 1;
+      const nonzero = ints.filter((v) => v !== 0).length;
+      assert.is("k/kernel" in shapes, nonzero * width + Math.ceil(ints.length / 8) < ints.length * width);
+      const dense = densify(file.tensors, file.metadata);
+      assert.equal(Object.keys(dense).sort(), ["k/bias", "k/kernel"]);
+      assert.equal([...toFloat32(dense["k/kernel"]!)], [...toFloat32(host["k/kernel"]!)]);
+    }),
+    { numRuns: 200 },
+  );
+});
 
 test("magnitudeMasks: exactly floor(s·n) zeros, the smallest magnitudes, per layer or globally; previous masks are kept", () => {
   const arr = fc.array(fc.float({ noNaN: true, noDefaultInfinity: true, min: -100, max: 100 }), { minLength: 1, maxLength: 60 });
@@ -206,9 +225,20 @@ test("the export step: model.int8.safetensors with calibrated activation ranges,
   for (const r of Object.values(ranges.layers)) for (const [lo, hi] of [r.input, r.output]) assert.ok(lo! <= hi!);
   assert.ok(ranges.layers.dense_1!.input[0] >= 0, "dense_1 reads a relu output");
   assert.equal(ranges.layers.dense_1!.input, ranges.layers.dense!.output, "one layer's output is the next one's input");
-  assert.is(tensors["dense/kernel"]!.dtype, "I8");
+  // The pruned kernels are stored sparse (nonzero int8 values and a bit mask), dense_2 dense.
+  assert.equal(JSON.parse(metadata[SPARSE_KEY]!), { "dense/kernel": [8, 16], "dense_1/kernel": [16, 32] });
+  assert.is(tensors["dense_1/kernel"]!.dtype, "I8");
+  assert.equal(tensors["dense_2/kernel"]!.shape, [32, 4]);
   const f32 = weightsOf(path.join(dir, "a", "model.safetensors"));
-  assert.ok(zerosOf(tensors["dense_1/kernel"]!.data as Int8Array) >= zerosOf(toFloat32(f32["dense_1/kernel"]!)));
+  const dense = densify(tensors, metadata);
+  assert.equal(dense["dense_1/kernel"]!.shape, [16, 32]);
+  assert.is(zerosOf(dense["dense_1/kernel"]!.data as Int8Array), zerosOf(toFloat32(f32["dense_1/kernel"]!)), "int8 keeps exactly the pruned zeros");
+  const back = loadTrained(file, fingerprint(compiled().models[0]!)).weights;
+  for (const [name, t] of Object.entries(f32)) {
+    const a = toFloat32(t);
+    const b = toFloat32(back[name]!);
+    for (let i = 0; i < a.length; i++) assert.ok(a[i] === 0 ? b[i] === 0 : Math.abs(a[i]! - b[i]!) <= Math.abs(a[i]!) / 100 + 0.02, `${name}[${i}]`);
+  }
 });
 
 test("nnetc compile --prune writes FILE.pruned.safetensors, refuses to overwrite without --force; summary --weights", () => {
@@ -216,7 +246,10 @@ test("nnetc compile --prune writes FILE.pruned.safetensors, refuses to overwrite
   const run = path.join(dir, "a");
   const first = cli(["compile", FILE, "--prune", "0.75", "--weights", run]);
   assert.is(first.status, 0, first.stderr);
-  assert.match(first.stdout, /wrote .*p\.pruned\.safetensors \(pruned: [\d,]+ bytes, [\d.]+% of float32's [\d,]+, 75\.0% of 3 kernels zero\)/);
+  const m = /wrote .*p\.pruned\.safetensors \(pruned: [\d,]+ bytes, ([\d.]+)% of float32's [\d,]+, 75\.0% of 3 kernels zero\)/.exec(first.stdout);
+  assert.ok(m, first.stdout);
+  // Stored sparse: a quarter of the kernel values and a bit mask (the header weighs much in so small a model).
+  assert.ok(Number(m![1]) < 60, `stored sparse: ${m![1]}% of float32`);
   const again = cli(["compile", FILE, "--prune", "0.75", "--weights", run]);
   assert.is(again.status, 2);
   assert.match(again.stderr, /p\.pruned\.safetensors already exists; pass --force/);
