@@ -451,6 +451,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (plan.export) {
     exported = exportWeights({ outDir: o.outDir, net: model, weights, fingerprint: fp, vocab: main.vocab, spec: plan.export, calibration: subset(main.train, shuffledIndices(main.train.size, new Rng(seed ^ 0xca1b)).subarray(0, Math.min(plan.export.calibration, main.train.size))) });
     logLine({ event: "export", ...exported }, `exported ${exported.file} (${exported.kind}: ${exported.bytes.toLocaleString("en-US")} bytes, ${((100 * exported.bytes) / exported.float32Bytes).toFixed(1)}% of float32's ${exported.float32Bytes.toLocaleString("en-US")}${exported.sparsity !== null ? `, ${(100 * exported.sparsity).toFixed(1)}% of kernel weights zero` : ""}${exported.calibrated ? `, activation ranges of ${exported.calibrated} layers over ${exported.samples} samples` : ""})`);
+    if (plan.export.quantize === "int8" && !exported.calibrated) logLine({ event: "note", message: "no activation ranges recorded" }, "note: no activation ranges recorded in the int8 file: this model's forward pass does not report its layers (a compiled module's); nnetc train records them");
   }
   deviceMasks.dispose();
   if (!o.start) for (const w of weights.values()) w.dispose();
