@@ -260,6 +260,22 @@ export const DIAGNOSTICS = {
     message: a.what,
     hint: a.hint,
   })),
+  pruneSparsity: def<{ value: string }>("NN4009", "error", "a pruning sparsity outside [0, 1)", (a) => ({
+    message: `sparsity ${a.value} is outside [0, 1): it is the fraction of weights set to zero`,
+    hint: "write a fraction such as sparsity: 0.5 (half the weights); 1 would remove every weight",
+  })),
+  pruneMatchesNothing: def<{ pattern: string; layers: string }>("NN4010", "error", "a prune exclude pattern that matches no prunable layer", (a) => ({
+    message: `exclude "${a.pattern}" matches no layer that pruning would touch`,
+    hint: `prunable layers: ${a.layers || "none"}`,
+  })),
+  pruneSelectsNothing: def<{ why: string }>("NN4011", "error", "pruning that selects no weight", (a) => ({
+    message: `prune selects no weight: ${a.why}`,
+    hint: "pruning works on conv and dense kernels; remove the setting or an exclude pattern",
+  })),
+  exportNothing: def<Record<string, never>>("NN4012", "error", "an export setting that neither prunes nor quantizes", () => ({
+    message: "export writes nothing: give quantize, prune or both",
+    hint: "e.g. export quantize: int8, or export prune: 0.5, quantize: float16",
+  })),
 
   initMapEntry: def<{ entry: string }>("NN4020", "error", "an init map entry that is not \"SOURCE -> TARGET\"", (a) => ({
     message: `init map entry ${JSON.stringify(a.entry)} is not of the form "SOURCE -> TARGET"`,

@@ -2,6 +2,7 @@
 import { evalDim, fmtShape, symbolsOf } from "./ir/dims.js";
 import { OPS, type OpKind } from "./ir/ops.js";
 import type { IRModel } from "./ir/types.js";
+import { isPrunable } from "./plan/tables.js";
 
 export interface SummaryRow {
   name: string;
@@ -26,7 +27,11 @@ export interface Summary {
 
 const BYTES: Record<string, number> = { f16: 2, f32: 4, f64: 8, i8: 1, i32: 4, i64: 8, bool: 1 };
 
-export function summarize(m: IRModel): Summary {
+/**
+ * The summary of a model. With `density` (a layer's fraction of nonzero kernel weights), each layer's FLOPs
+ * are scaled by it: the work left when multiplications by zero weights are skipped.
+ */
+export function summarize(m: IRModel, density?: (layer: string) => number): Summary {
   const seen = new Set<string>();
   const perLayer = new Map<string, number>();
   for (const w of m.params) perLayer.set(w.layer, (perLayer.get(w.layer) ?? 0) + w.shape.reduce((a, b) => a * b, 1));
@@ -53,7 +58,7 @@ export function summarize(m: IRModel): Summary {
     const def = OPS[n.op as OpKind];
     const out = concrete(n.shape);
     const ins = n.inputs.map((i) => concrete(byId.get(i)?.shape ?? null));
-    if (def.flops && out && ins.every((x) => x)) flops += def.flops(ins as number[][], out, n.attrs);
+    if (def.flops && out && ins.every((x) => x)) flops += def.flops(ins as number[][], out, n.attrs) * (density?.(n.name) ?? 1);
     const first = !seen.has(n.name);
     seen.add(n.name);
     layers.push({ name: n.name, type: n.op, outputShape: n.shape, params: first ? perLayer.get(n.name) ?? 0 : 0, ...(first ? {} : { shared: true }) });
@@ -102,5 +107,58 @@ export function renderSummary(s: Summary): string {
     `Trainable params: ${num(s.params.trainable)}`,
     `Non-trainable params: ${num(s.params.nonTrainable)}`,
     `FLOPs per sample: ${num(s.flops)} (${human(s.flops, "FLOPs")})${dims ? ` with ${dims}` : ""}`,
+  ].join("\n");
+}
+
+/** What trained (possibly pruned or quantized) weights do to a model: `nnetc summary --weights`. */
+export interface WeightsEffect {
+  file: string;
+  kind: string;
+  params: { total: number; nonzero: number };
+  /** Fraction of zeros over all weights, and over the prunable kernels alone. */
+  sparsity: { all: number; kernels: number };
+  bytes: { float32: number; file: number };
+  /** FLOPs per sample at -O0 and -O2, counting every weight (dense) and skipping zero weights (sparse). */
+  flops: { dense: [number, number]; sparse: [number, number] };
+}
+
+export function weightsEffect(m: IRModel, o2: IRModel, w: { file: string; kind: string; bytes: number; float32Bytes: number; counts: Record<string, { count: number; zeros: number }> }): WeightsEffect {
+  let total = 0;
+  let zeros = 0;
+  let kTotal = 0;
+  let kZeros = 0;
+  const perLayer = new Map<string, { count: number; zeros: number }>();
+  for (const p of m.params) {
+    const c = w.counts[p.name];
+    if (!c) continue;
+    total += c.count;
+    zeros += c.zeros;
+    if (!isPrunable(p)) continue;
+    kTotal += c.count;
+    kZeros += c.zeros;
+    const l = perLayer.get(p.layer) ?? { count: 0, zeros: 0 };
+    perLayer.set(p.layer, { count: l.count + c.count, zeros: l.zeros + c.zeros });
+  }
+  const density = (layer: string) => {
+    const l = perLayer.get(layer);
+    return l && l.count ? 1 - l.zeros / l.count : 1;
+  };
+  return {
+    file: w.file,
+    kind: w.kind,
+    params: { total, nonzero: total - zeros },
+    sparsity: { all: total ? zeros / total : 0, kernels: kTotal ? kZeros / kTotal : 0 },
+    bytes: { float32: w.float32Bytes, file: w.bytes },
+    flops: { dense: [summarize(m).flops, summarize(o2).flops], sparse: [summarize(m, density).flops, summarize(o2, density).flops] },
+  };
+}
+
+export function renderWeightsEffect(e: WeightsEffect): string {
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  return [
+    `Weights: ${e.file} (${e.kind})`,
+    `  Params: ${num(e.params.total)} total, ${num(e.params.nonzero)} nonzero (${pct(e.sparsity.all)} zero; conv/dense kernels ${pct(e.sparsity.kernels)} zero)`,
+    `  Bytes on disk: ${num(e.bytes.float32)} as float32, ${num(e.bytes.file)} as ${e.kind} (${pct(e.bytes.file / e.bytes.float32)})`,
+    `  FLOPs per sample, -O0 → -O2: ${num(e.flops.dense[0])} → ${num(e.flops.dense[1])} dense; ${num(e.flops.sparse[0])} → ${num(e.flops.sparse[1])} skipping zero weights`,
   ].join("\n");
 }

@@ -7,7 +7,8 @@ import type { IRModel, IRModule } from "../compiler/ir/types.js";
 import { deriveWeights } from "./derive.js";
 import { initBackend, BackendError } from "./backend.js";
 import { CheckpointError, encodeSafetensors, writeFileAtomic } from "./checkpoint/index.js";
-import { quantizeWeights, type QuantKind } from "./quantize.js";
+import { transformWeights, weightKind, type Transform } from "./export.js";
+import type { QuantKind } from "./quantize.js";
 import { DataError, loadDataset } from "./data/index.js";
 import { interpreted, run } from "./interpret.js";
 import { loadTrained } from "./weights.js";
@@ -255,25 +256,39 @@ export async function predictCommand(o: PredictCommandOptions): Promise<number> 
 
 export interface QuantizeCommandOptions extends RunCommandOptions {
   weights: string;
-  kind: QuantKind;
+  /** Quantize to this kind (absent: prune only). */
+  kind?: QuantKind;
+  /** Post-training magnitude pruning (layer scope) of these kernels first. */
+  prune?: { sparsity: number; weights: readonly string[] };
+  /** Kernels stored sparse where that is smaller (the model's prunable ones). */
+  sparse?: readonly string[];
   /** Folder for FILE.<kind>.safetensors (default: beside the .nnet file). */
   outDir?: string;
+  /** Replace an existing file of that name. */
+  force?: boolean;
 }
 
-/** Quantized weights for deployment: FILE.int8.safetensors or FILE.float16.safetensors, read by eval, predict and load(). */
+/**
+ * Weights for deployment: FILE.<kind>.safetensors with kind int8, float16, pruned, pruned.int8 or
+ * pruned.float16, read by eval, predict and load(). An existing file is kept unless `force`.
+ */
 export async function quantizeCommand(o: QuantizeCommandOptions): Promise<number> {
   return guarded(o, async () => {
     // Without --model: the model of the first plan, else the last (the emitted module's default export).
     const m = o.model ? o.module.models.find((x) => x.name === o.model) : (o.module.models.find((x) => x.name === o.module.plans[0]?.model) ?? o.module.models[o.module.models.length - 1]);
     if (!m) throw new RunError(`${o.file} has no model${o.model ? ` named "${o.model}"` : ""}`);
     const fp = fingerprint(m);
+    const t: Transform = { ...(o.prune ? { prune: o.prune } : {}), ...(o.kind ? { quantize: o.kind } : {}), ...(o.sparse ? { sparse: o.sparse } : {}) };
+    const kind = weightKind(t);
+    const file = path.join(o.outDir ?? path.dirname(o.file), `${path.basename(o.file).replace(/\.nnet$/, "")}.${kind}.safetensors`);
+    if (existsSync(file) && !o.force) throw new RunError(`${file} already exists; pass --force to replace it, or -o DIR to write elsewhere`);
     const trained = loadTrained(o.weights, fp);
-    const q = quantizeWeights(trained.weights, o.kind);
-    const bytes = encodeSafetensors(q, { format: "nnetc", model: m.name, fingerprint: fp, quantized: o.kind, ...(trained.vocab ? { vocab: JSON.stringify(trained.vocab) } : {}) });
+    const { tensors, metadata, sparsity } = transformWeights(trained.weights, t);
+    const bytes = encodeSafetensors(tensors, { ...metadata, format: "nnetc", model: m.name, fingerprint: fp, ...(o.kind ? { quantized: o.kind } : {}), ...(o.prune ? { pruned: String(o.prune.sparsity) } : {}), ...(trained.vocab ? { vocab: JSON.stringify(trained.vocab) } : {}) });
     const full = encodeSafetensors(trained.weights, { format: "nnetc", model: m.name, fingerprint: fp });
-    const file = path.join(o.outDir ?? path.dirname(o.file), `${path.basename(o.file).replace(/\.nnet$/, "")}.${o.kind}.safetensors`);
     writeFileAtomic(file, bytes);
-    (o.out ?? stdout)(`wrote ${file} (${o.kind}: ${bytes.length.toLocaleString("en-US")} bytes, ${((100 * bytes.length) / full.length).toFixed(1)}% of float32's ${full.length.toLocaleString("en-US")})\n`);
+    const zeros = sparsity !== null ? `, ${(100 * sparsity).toFixed(1)}% of ${o.prune!.weights.length} kernels zero` : "";
+    (o.out ?? stdout)(`wrote ${file} (${kind}: ${bytes.length.toLocaleString("en-US")} bytes, ${((100 * bytes.length) / full.length).toFixed(1)}% of float32's ${full.length.toLocaleString("en-US")}${zeros})\n`);
     return 0;
   });
 }

@@ -17,6 +17,11 @@ export interface RunOptions {
   frozen?: ReadonlySet<string>;
   /** Seeds for dropout masks, one per call. */
   seed?: () => number;
+  /**
+   * Called with each layer's name, inputs and output as they are computed (calibration of activation
+   * ranges); the tensors are only valid during the call. Emitted modules' forward functions do not call it.
+   */
+  observe?: (layer: string, inputs: readonly tf.Tensor[], output: tf.Tensor) => void;
 }
 
 export interface RunResult {
@@ -183,6 +188,7 @@ export function run(m: IRModel, weights: Weights, inputs: Record<string, tf.Tens
     const args: Ctx = { node: n, x: n.inputs.map((i) => values.get(i)!), a: n.attrs, w, step, dims };
     const impl = IMPLS[n.op as OpKind];
     const out = pending ? tf.tidy(() => impl(args)) : impl(args);
+    opts.observe?.(n.name, args.x, out);
     values.set(n.id, out);
     if (pending) {
       pending.set(out, (pending.get(out) ?? 0) + (readers.get(n.id) ?? 0));

@@ -2,6 +2,7 @@
 // scale per output channel, for weights of rank ≥ 2: kernels and embedding tables; biases and batchnorm
 // statistics stay float32). Quantized weights are a safetensors file like any other; loading dequantizes.
 import { toFloat32, type HostTensor } from "./checkpoint/index.js";
+import { RunError } from "./errors.js";
 
 export type QuantKind = "int8" | "float16";
 
@@ -46,6 +47,67 @@ export function dequantizeWeights(host: Record<string, HostTensor>): Record<stri
       for (let i = 0; i < q.length; i++) data[i] = q[i]! * scale[i % scale.length]!;
       out[name] = { dtype: "F32", shape: t.shape, data };
     } else out[name] = t.dtype === "F32" ? t : { dtype: "F32", shape: t.shape, data: toFloat32(t) };
+  }
+  return out;
+}
+
+/** The metadata key listing sparse-stored tensors: JSON { name: dense shape }. */
+export const SPARSE_KEY = "sparse";
+
+/**
+ * Pruned tensors stored sparse where that is smaller: `name` holds only the nonzero values (1-D, same
+ * dtype: F32, F16 or I8) and `name:mask` their positions as packed bits (U8, bit i of byte i >> 3 is value
+ * i, least significant bit first). `shapes` (metadata SPARSE_KEY) gives each dense shape.
+ */
+export function encodeSparse(host: Record<string, HostTensor>, candidates: readonly string[]): { tensors: Record<string, HostTensor>; shapes: Record<string, number[]> } {
+  const tensors = { ...host };
+  const shapes: Record<string, number[]> = {};
+  for (const name of candidates) {
+    const t = host[name];
+    if (!t || !(t.dtype === "F32" || t.dtype === "F16" || t.dtype === "I8")) continue;
+    const values = toFloat32(t);
+    const n = values.length;
+    let nonzero = 0;
+    for (let i = 0; i < n; i++) if (values[i] !== 0) nonzero++;
+    const width = t.dtype === "F32" ? 4 : t.dtype === "F16" ? 2 : 1;
+    if (nonzero * width + Math.ceil(n / 8) >= n * width) continue;
+    const mask = new Uint8Array(Math.ceil(n / 8));
+    const raw = t.dtype === "F16" && t.data instanceof Float32Array ? null : t.data;
+    const kept = t.dtype === "F32" ? new Float32Array(nonzero) : t.dtype === "F16" ? (raw ? new Uint16Array(nonzero) : new Float32Array(nonzero)) : new Int8Array(nonzero);
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      if (values[i] === 0) continue;
+      mask[i >> 3]! |= 1 << (i & 7);
+      kept[at++] = raw ? (raw as ArrayLike<number>)[i]! : values[i]!;
+    }
+    tensors[name] = { dtype: t.dtype, shape: [nonzero], data: kept } as HostTensor;
+    tensors[`${name}:mask`] = { dtype: "U8", shape: [mask.length], data: mask };
+    shapes[name] = [...t.shape];
+  }
+  return { tensors, shapes };
+}
+
+/** Sparse-stored tensors (encodeSparse) back to dense ones of the same dtype, their masks dropped. */
+export function densify(host: Record<string, HostTensor>, metadata: Record<string, string>): Record<string, HostTensor> {
+  if (!metadata[SPARSE_KEY]) return host;
+  const shapes = JSON.parse(metadata[SPARSE_KEY]) as Record<string, number[]>;
+  const out: Record<string, HostTensor> = {};
+  for (const [name, t] of Object.entries(host)) {
+    if (name.endsWith(":mask") && shapes[name.slice(0, -":mask".length)]) continue;
+    const shape = shapes[name];
+    const mask = host[`${name}:mask`];
+    if (!shape || !mask) {
+      out[name] = t;
+      continue;
+    }
+    const n = shape.reduce((a, b) => a * b, 1);
+    const bits = mask.data as Uint8Array;
+    const src = t.data as ArrayLike<number>;
+    const dense = t.dtype === "I8" ? new Int8Array(n) : t.dtype === "F16" ? new Uint16Array(n) : new Float32Array(n);
+    let at = 0;
+    for (let i = 0; i < n; i++) if ((bits[i >> 3]! >> (i & 7)) & 1) dense[i] = src[at++]!;
+    if (at !== src.length) throw new RunError(`sparse tensor "${name}": its mask selects ${at} values but it holds ${src.length}; the file is damaged, write it again`);
+    out[name] = { dtype: t.dtype, shape, data: dense } as HostTensor;
   }
   return out;
 }

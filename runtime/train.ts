@@ -13,6 +13,8 @@ import type { Net, RunOptions, Weights } from "./interpret.js";
 import { collect, concatCollected, lossTensor, metricName, metricValue, type Collected } from "./objective.js";
 import { clipGradients, makeOptimizer, Schedule, type Optimizer } from "./optim.js";
 import { mapPretrained, readWeightsFile, type InitSpec } from "./pretrained.js";
+import { decodeMasks, DeviceMasks, encodeMasks, magnitudeMasks, sparsityOf, type Masks } from "./prune.js";
+import { exportWeights } from "./export.js";
 
 export { DivergedError, InterruptedError, RunError } from "./errors.js";
 import { DivergedError, InterruptedError, RunError } from "./errors.js";
@@ -68,6 +70,8 @@ export interface TrainResult {
   test: Record<string, number> | null;
   outDir: string;
   samplesPerSec: number;
+  /** What the plan's export step wrote, if it has one. */
+  exported: import("./export.js").ExportResult | null;
 }
 
 interface Cursor {
@@ -233,7 +237,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   mkdirSync(o.outDir, { recursive: true });
 
   const ckpt = previous ? readCheckpoint(previous, { fingerprint: fp }) : null;
-  const extra = (ckpt?.state.extra ?? {}) as { seed?: number; cursor?: Cursor; best?: unknown; vocab?: LoadedData["vocab"]; schedule?: Schedule["state"] };
+  const extra = (ckpt?.state.extra ?? {}) as { seed?: number; cursor?: Cursor; best?: unknown; vocab?: LoadedData["vocab"]; schedule?: Schedule["state"]; masks?: unknown };
   const seed = extra.seed ?? o.seed ?? plan.seed ?? Math.floor(Math.random() * 2 ** 31);
 
   // Data: the plan's dataset, and any other dataset a phase trains on.
@@ -269,6 +273,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const names = new Map([...weights].map(([k, v]) => [v, k]));
   const paramByName = new Map(model.params.map((p) => [p.name, p]));
 
+  // Pruning masks: once a phase prunes, its zeros stay zero in it and every later phase (and on resume).
+  let masks: Masks = decodeMasks(extra.masks, previous ?? o.outDir);
+  const shapes = new Map([...weights].map(([k, v]) => [k, v.shape] as const));
+  let deviceMasks = new DeviceMasks(masks, shapes);
+  const logLine = (json: Record<string, unknown>, text: string) => o.log(o.json ? JSON.stringify(json) : text);
+
   let cursor: Cursor = extra.cursor ?? { phase: 0, epoch: 0, globalEpoch: 0, batch: 0, step: 0, epochRng: rng.state() };
   if (ckpt && (ckpt.state.rng as number[] | undefined)) Object.assign(rng, Rng.from(ckpt.state.rng as number[]));
 
@@ -298,7 +308,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       {
         weights: hostWeights(weights),
         optimizer,
-        state: { step: cursor.step, epoch: cursor.globalEpoch, phase: plan.phases[cursor.phase]?.name ?? null, schedule: data.schedule.state, dataCursor: { batch: cursor.batch }, rng: rng.state(), fingerprint: fp, extra: { seed, cursor, best: data.best, vocab: main.vocab, schedule: data.schedule.state } },
+        state: { step: cursor.step, epoch: cursor.globalEpoch, phase: plan.phases[cursor.phase]?.name ?? null, schedule: data.schedule.state, dataCursor: { batch: cursor.batch }, rng: rng.state(), fingerprint: fp, extra: { seed, cursor, best: data.best, vocab: main.vocab, schedule: data.schedule.state, ...(masks.size ? { masks: encodeMasks(masks) } : {}) } },
       },
       { keep: plan.checkpoint.keep },
     );
@@ -318,6 +328,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (resuming) {
       optimizer.load(Object.fromEntries(Object.entries(ckpt!.optimizer).map(([k, v]) => [k, { shape: v.shape, data: v.data as Float32Array }])), names);
       if (extra.schedule) schedule.state = extra.schedule;
+    }
+    // Magnitude pruning at the start of the phase (a resumed phase has its masks from the checkpoint).
+    if (phase.prune && !resuming) {
+      const values = new Map(phase.prune.weights.map((n) => [n, Float32Array.from(weights.get(n)!.dataSync() as Float32Array)] as const));
+      masks = magnitudeMasks(values, phase.prune, masks);
+      deviceMasks.dispose();
+      deviceMasks = new DeviceMasks(masks, shapes);
+      deviceMasks.apply(weights);
+      const s = sparsityOf(hostWeights(phase.prune.weights.map((n) => [n, weights.get(n)!] as [string, tf.Tensor])));
+      logLine({ event: "prune", phase: phase.name, sparsity: s.sparsity, zeros: s.zeros, weights: s.total, scope: phase.prune.scope }, `pruned ${s.zeros.toLocaleString("en-US")} of ${s.total.toLocaleString("en-US")} kernel weights (${(100 * s.sparsity).toFixed(1)}% sparsity, ${phase.prune.scope} scope)`);
     }
     const es = phase.earlyStop;
     let best = (resuming ? (extra.best as { value: number; epoch: number; wait: number } | undefined) : undefined) ?? { value: NaN, epoch: -1, wait: 0 };
@@ -348,6 +368,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const inputs = batchTensors(data.train, idx);
         lr = schedule.lr(ep * stepsPerEpoch + b);
         const { loss: lossValue, outputs: kept } = trainBatch(model, weights, plan.loss, trainable, optimizer, phase.clip, lr, inputs, { training: true, frozen, seed: seeder(seed, cursor.step) });
+        if (deviceMasks.size) deviceMasks.apply(weights);
         if (!Number.isFinite(lossValue)) {
           disposeAll(kept);
           disposeAll(inputs);
@@ -439,6 +460,15 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     test = { loss: r.loss, ...r.metrics };
     writeFileAtomic(path.join(o.outDir, "test.json"), JSON.stringify(test, null, 2) + "\n");
   }
+  // The export step: the weights pruned and/or quantized beside model.safetensors.
+  let exported: TrainResult["exported"] = null;
+  if (plan.export) {
+    exported = exportWeights({ outDir: o.outDir, net: model, weights, fingerprint: fp, vocab: main.vocab, spec: plan.export, calibration: subset(main.train, shuffledIndices(main.train.size, new Rng(seed ^ 0xca1b)).subarray(0, Math.min(plan.export.calibration, main.train.size))) });
+    logLine({ event: "export", ...exported }, `exported ${exported.file} (${exported.kind}: ${exported.bytes.toLocaleString("en-US")} bytes, ${((100 * exported.bytes) / exported.float32Bytes).toFixed(1)}% of float32's ${exported.float32Bytes.toLocaleString("en-US")}${exported.sparsity !== null ? `, ${(100 * exported.sparsity).toFixed(1)}% of kernel weights zero` : ""}${exported.calibrated ? `, activation ranges of ${exported.calibrated} layers over ${exported.samples} samples` : ""})`);
+    if (plan.export.quantize === "int8" && !exported.calibrated) logLine({ event: "note", message: "no activation ranges recorded" }, "note: no activation ranges recorded in the int8 file: this model's forward pass does not report its layers (a compiled module's); nnetc train records them");
+  }
+  deviceMasks.dispose();
   if (!o.start) for (const w of weights.values()) w.dispose();
-  return { epochs: history, test, outDir: o.outDir, samplesPerSec: totalSeconds > 0 ? totalSamples / totalSeconds : 0 };
+  return {
+    exported, epochs: history, test, outDir: o.outDir, samplesPerSec: totalSeconds > 0 ? totalSamples / totalSeconds : 0 };
 }

@@ -3,10 +3,10 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
-import { decodeSafetensors, latestCheckpoint, loadTfjsWeights, readCheckpoint, type HostTensor } from "./checkpoint/index.js";
+import { decodeSafetensors, encodeSafetensors, latestCheckpoint, loadTfjsWeights, readCheckpoint, toFloat32, WEIGHTS_FILE, type HostTensor } from "./checkpoint/index.js";
 import type { LoadedData } from "./data/index.js";
 import { RunError } from "./errors.js";
-import { dequantizeWeights } from "./quantize.js";
+import { densify, dequantizeWeights } from "./quantize.js";
 
 /** Weights and vocabularies of a trained run: DIR/model.safetensors, else the newest checkpoint. */
 export function loadTrained(dir: string, fp: string, what = "--weights"): { weights: Record<string, HostTensor>; vocab?: LoadedData["vocab"]; from: string } {
@@ -21,7 +21,7 @@ export function loadTrained(dir: string, fp: string, what = "--weights"): { weig
     if (metadata.fingerprint && metadata.fingerprint !== fp) throw new RunError(`${model} was trained for a different model (its weights do not match this file's layers)`);
     // A quantized file (nnetc compile --quantize) carries its vocabulary in its metadata.
     const meta = metadata.vocab ? { vocab: JSON.parse(metadata.vocab) as LoadedData["vocab"] } : existsSync(info) ? (JSON.parse(readFileSync(info, "utf8")) as { vocab?: LoadedData["vocab"] }) : {};
-    return { weights: dequantizeWeights(tensors), ...(meta.vocab ? { vocab: meta.vocab } : {}), from: model };
+    return { weights: dequantizeWeights(densify(tensors, metadata)), ...(meta.vocab ? { vocab: meta.vocab } : {}), from: model };
   }
   const ck = existsSync(path.join(dir, "manifest.json")) ? dir : latestCheckpoint(dir);
   if (!ck) throw new RunError(`${what} ${dir}: no model.safetensors and no checkpoint in it`);
@@ -33,4 +33,36 @@ export function loadTrained(dir: string, fp: string, what = "--weights"): { weig
 /** A fingerprint of a model's weights (names and shapes): a checkpoint only loads into the same model. */
 export function fingerprint(m: { params: readonly { name: string; shape: readonly number[]; trainable: boolean }[] }): string {
   return createHash("sha256").update(JSON.stringify(m.params.map((p) => [p.name, p.shape, p.trainable]))).digest("hex").slice(0, 16);
+}
+
+/** What a weights file holds, for `nnetc summary --weights`: its kind, size on disk, and zeros per weight. */
+export interface WeightsInfo {
+  file: string;
+  /** float32, or what nnetc compile --prune/--quantize or an export step wrote: int8, pruned.float16, … */
+  kind: string;
+  bytes: number;
+  /** The size of the same weights as a float32 safetensors file. */
+  float32Bytes: number;
+  counts: Record<string, { count: number; zeros: number }>;
+}
+
+/** Reads no tensors library: summary stays a compile-time command. */
+export function weightsInfo(where: string, fp: string): WeightsInfo {
+  const trained = loadTrained(where, fp);
+  const from = trained.from;
+  const file = from.endsWith(".safetensors") || from.endsWith(".json") ? from : path.join(from, WEIGHTS_FILE);
+  let kind = "float32";
+  let meta: Record<string, string> = {};
+  if (file.endsWith(".safetensors")) {
+    meta = decodeSafetensors(new Uint8Array(readFileSync(file))).metadata;
+    kind = [...(meta.pruned !== undefined ? ["pruned"] : []), ...(meta.quantized ? [meta.quantized] : [])].join(".") || "float32";
+  }
+  const counts: WeightsInfo["counts"] = {};
+  for (const [name, t] of Object.entries(trained.weights)) {
+    const d = toFloat32(t);
+    let zeros = 0;
+    for (let i = 0; i < d.length; i++) if (d[i] === 0) zeros++;
+    counts[name] = { count: d.length, zeros };
+  }
+  return { file, kind, bytes: statSync(file).size, float32Bytes: encodeSafetensors(trained.weights, { format: "nnetc", ...(meta.model ? { model: meta.model } : {}), fingerprint: fp }).length, counts };
 }

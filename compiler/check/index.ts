@@ -6,7 +6,7 @@ import { fmtShape, isConst, type Dim } from "../ir/dims.js";
 import { OPS, PROBABILITY_OPS, type InferCtx, type OpKind, type TensorInfo } from "../ir/ops.js";
 import type { DType, IRDataset, IRModel, IRModule, IRParam, IRPlan, IRSpan } from "../ir/types.js";
 import type { Constraint } from "../lower/index.js";
-import { LOSSES, METRICS } from "../plan/tables.js";
+import { isPrunable, LOSSES, METRICS } from "../plan/tables.js";
 
 export interface CheckResult {
   module: IRModule;
@@ -186,12 +186,7 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
     if (ph.earlyStop) checkMonitor(ph.earlyStop.monitor, ph.earlyStop.span);
     const frozen = new Set<string>();
     for (const { pattern: pat, span } of ph.freeze) {
-      let matched = layers.filter((l) => globMatches(pat, l));
-      // A model-level binding name freezes every layer that computes it: freeze features.
-      if (matched.length === 0) {
-        const upstream = upstreamLayers(m, pat);
-        matched = layers.filter((l) => upstream.has(l));
-      }
+      const matched = layersMatching(m, pat, layers);
       if (matched.length === 0) diagnostics.push(diag("freezeMatchesNothing", spanOf(span), { pattern: pat, layers: layers.slice(0, 8).join(", ") + (layers.length > 8 ? ", …" : "") }));
       for (const l of matched) frozen.add(l);
     }
@@ -205,6 +200,41 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
     const known = m.params.some((w) => w.name === e.to || w.name.startsWith(`${e.to}/`));
     if (!known) diagnostics.push(diag("initUnknownTarget", spanOf(e.span), { entry: `${e.from} -> ${e.to}`, target: e.to, layers: withWeights.slice(0, 8).join(", ") + (withWeights.length > 8 ? ", …" : ""), ...(suggest(e.to, [...withWeights, ...m.params.map((w) => w.name)]) ? { suggestion: suggest(e.to, [...withWeights, ...m.params.map((w) => w.name)])! } : {}) }));
   }
+  // Pruning: the prunable kernels, less the layers its exclude patterns match (reported once per span,
+  // as a phase inherits the plan's setting).
+  const prunable = m.params.filter(isPrunable);
+  const prunableLayers = [...new Set(prunable.map((w) => w.layer))];
+  const list = (ls: string[]) => ls.slice(0, 8).join(", ") + (ls.length > 8 ? ", …" : "");
+  const reported = new Set<string>();
+  const once = (span: IRSpan, d: () => Diagnostic) => {
+    const key = `${span.file}:${span.start}`;
+    if (!reported.has(key)) diagnostics.push(d());
+    reported.add(key);
+  };
+  for (const ph of p.phases) {
+    if (!ph.prune) continue;
+    const excluded = new Set<string>();
+    for (const { pattern, span } of ph.prune.exclude) {
+      const matched = layersMatching(m, pattern, prunableLayers);
+      if (matched.length === 0) once(span, () => diag("pruneMatchesNothing", spanOf(span), { pattern, layers: list(prunableLayers) }));
+      for (const l of matched) excluded.add(l);
+    }
+    ph.prune = { ...ph.prune, weights: prunable.filter((w) => !excluded.has(w.layer)).map((w) => w.name) };
+    if (ph.prune.weights.length === 0) once(ph.prune.span, () => diag("pruneSelectsNothing", spanOf(ph.prune!.span), { why: prunable.length ? "every prunable layer is excluded" : `model "${m.name}" has no conv or dense kernel` }));
+  }
+  if (p.export) {
+    p.export.weights = prunable.map((w) => w.name);
+    if (p.export.prune !== null && prunable.length === 0) diagnostics.push(diag("pruneSelectsNothing", spanOf(p.export.span), { why: `model "${m.name}" has no conv or dense kernel` }));
+  }
+}
+
+/** Layers matched by a freeze or exclude pattern: a glob on layer paths, or a top-level binding's layers. */
+function layersMatching(m: IRModel, pattern: string, layers: readonly string[]): string[] {
+  const matched = layers.filter((l) => globMatches(pattern, l));
+  if (matched.length) return matched;
+  // A model-level binding name selects every layer that computes it: freeze features.
+  const upstream = upstreamLayers(m, pattern);
+  return layers.filter((l) => upstream.has(l));
 }
 
 /** Layers of every node that the (top-level) binding `name` depends on, itself included. */

@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { compile, type CompileResult, type Host } from "../index.js";
 import { diag } from "../diagnostics.js";
 import { diagnosticToJson, renderDiagnostic, summaryLine } from "../render.js";
-import { renderSummary, summarize } from "../summary.js";
+import { renderSummary, renderWeightsEffect, summarize, weightsEffect } from "../summary.js";
 import { SourceFile } from "../source.js";
 
 const VERSION = "0.1.0";
@@ -145,7 +145,8 @@ function program(): Command {
     .option("--model <name>", "the model to summarize (needed when the file declares several)")
     .option("--json", "print the summary as JSON")
     .option("-O, --opt <level>", "summarize the model optimized for inference at this level (0, 1, 2), with the change from -O0", "0")
-    .action(async (file: string, o: { model?: string; json?: boolean; opt: string }) => {
+    .option("--weights <run>", "also show what trained weights do: a run folder, checkpoint, or pruned/quantized .safetensors file (params nonzero, bytes on disk, FLOPs -O0 → -O2)")
+    .action(async (file: string, o: { model?: string; json?: boolean; opt: string; weights?: string }) => {
       const res = load(file);
       const clean = report(res, !!o.json);
       if (!clean) {
@@ -156,6 +157,27 @@ function program(): Command {
       }
       const model = pickModel(res, file, o.model);
       const s = summarize(model);
+      if (o.weights !== undefined) {
+        // Reads the file without TensorFlow.js: summary stays a compile-time command.
+        const rt = (await import(pathToFileURL(runtimeFile("weights.js")).href)) as typeof import("../../runtime/weights.js");
+        const errors = (await import(pathToFileURL(runtimeFile("errors.js")).href)) as typeof import("../../runtime/errors.js");
+        const ck = (await import(pathToFileURL(runtimeFile("checkpoint/index.js")).href)) as typeof import("../../runtime/checkpoint/index.js");
+        let info;
+        try {
+          info = rt.weightsInfo(o.weights, rt.fingerprint(model));
+        } catch (e) {
+          if (e instanceof errors.RunError || e instanceof ck.CheckpointError) {
+            process.stderr.write(`nnetc: ${e.message}\n`);
+            process.exitCode = 2;
+            return;
+          }
+          throw e;
+        }
+        const o2 = (await forInference(res, "2")).models.find((x) => x.name === model.name)!;
+        const effect = weightsEffect(model, o2, info);
+        process.stdout.write(o.json ? JSON.stringify({ ...s, weights: effect }, null, 2) + "\n" : renderSummary(s) + "\n" + renderWeightsEffect(effect) + "\n");
+        return;
+      }
       if (o.opt === "0") {
         process.stdout.write((o.json ? JSON.stringify(s, null, 2) : renderSummary(s)) + "\n");
         return;
@@ -185,16 +207,20 @@ function program(): Command {
     .option("--after <pass>", "with --emit ir: the IR after this pass")
     .option("--print-passes", "with --emit ir: list the passes of the level, what each changed, on stderr")
     .option("--quantize <kind>", "also write the trained weights (--weights) quantized: int8 or float16, as FILE.<kind>.safetensors")
-    .option("--weights <run>", "with --quantize, --target onnx or --target tfjs-layers: a run folder, checkpoint or .safetensors file (onnx: also an int8 file from --quantize)")
-    .action(async (files: string[], o: { target: string; emit?: string; out?: string; watch?: boolean; opt?: string; for: string; after?: string; printPasses?: boolean; quantize?: string; weights?: string }) => {
+    .option("--prune <sparsity>", "also write the trained weights (--weights) magnitude-pruned: this fraction of every conv/dense kernel set to zero, as FILE.pruned.safetensors (FILE.pruned.<kind>.safetensors with --quantize)")
+    .option("--weights <run>", "with --quantize, --prune, --target onnx or --target tfjs-layers: a run folder, checkpoint or .safetensors file (onnx: also an int8 file from --quantize)")
+    .option("--force", "with --quantize or --prune: replace an existing weights file")
+    .action(async (files: string[], o: { target: string; emit?: string; out?: string; watch?: boolean; opt?: string; for: string; after?: string; printPasses?: boolean; quantize?: string; prune?: string; weights?: string; force?: boolean }) => {
       if (o.target === "onnx") {
         await compileOnnx(files, o, o.opt ?? "1");
         return;
       }
-      if (o.quantize !== undefined) {
-        if (o.quantize !== "int8" && o.quantize !== "float16") throw new UsageError(`--quantize ${o.quantize}: choose int8 or float16`);
-        if (!o.weights) throw new UsageError("--quantize needs --weights RUN (the trained weights to quantize)");
-        if (files.length > 1 || o.watch || o.emit !== undefined || o.out === "-") throw new UsageError("--quantize takes one file, writes files (not -o -), and works without --watch and --emit");
+      if (o.quantize !== undefined && o.quantize !== "int8" && o.quantize !== "float16") throw new UsageError(`--quantize ${o.quantize}: choose int8 or float16`);
+      if (o.prune !== undefined && !(/^\s*[\d.eE+-]+\s*$/.test(o.prune) && Number(o.prune) >= 0 && Number(o.prune) < 1)) throw new UsageError(`--prune ${o.prune}: give the fraction of weights to set to zero, a number in [0, 1) such as 0.5`);
+      const flag = o.quantize !== undefined ? "--quantize" : "--prune";
+      if (o.quantize !== undefined || o.prune !== undefined) {
+        if (!o.weights) throw new UsageError(`${flag} needs --weights RUN (the trained weights to ${flag === "--quantize" ? "quantize" : "prune"})`);
+        if (files.length > 1 || o.watch || o.emit !== undefined || o.out === "-") throw new UsageError(`${flag} takes one file, writes files (not -o -), and works without --watch and --emit`);
       }
       if (o.emit !== undefined && o.emit !== "ir") throw new UsageError(`--emit ${o.emit} is not supported: use --emit ir for the IR, or --target ts|js|dts for code`);
       if (!["ts", "js", "dts", "tfjs-layers"].includes(o.target)) throw new UsageError(`--target ${o.target} is not supported: choose ts, js, dts, onnx or tfjs-layers`);
@@ -268,12 +294,24 @@ function program(): Command {
       const results = [];
       for (const f of files) results.push(await compileToCode(f, target, o.out, { load, report, writeAtomic }, level));
       const ok = results.every((r) => r !== null);
-      if (ok && o.quantize) {
+      if (ok && (o.quantize || o.prune !== undefined)) {
         // The weights of the module's default export, the model its load() reads them into.
         const res = results[0]!;
         const { mainModel } = await import("../emit/index.js");
+        const { isPrunable } = await import("../plan/tables.js");
+        const model = mainModel(res.module)!;
         const rt = await runtime();
-        process.exitCode = await rt.quantizeCommand({ file: files[0]!, module: res.module, model: mainModel(res.module)!.name, weights: o.weights!, kind: o.quantize as "int8" | "float16", ...(o.out ? { outDir: o.out } : {}) });
+        process.exitCode = await rt.quantizeCommand({
+          file: files[0]!,
+          module: res.module,
+          model: model.name,
+          weights: o.weights!,
+          ...(o.quantize ? { kind: o.quantize as "int8" | "float16" } : {}),
+          ...(o.prune !== undefined ? { prune: { sparsity: Number(o.prune), weights: model.params.filter(isPrunable).map((p) => p.name) } } : {}),
+          sparse: model.params.filter(isPrunable).map((p) => p.name),
+          ...(o.out ? { outDir: o.out } : {}),
+          ...(o.force ? { force: true } : {}),
+        });
         return;
       }
       if (!o.watch) {
@@ -428,10 +466,15 @@ function readStdin(): string {
  * dist/compiler/cli/main.js or as the bundle dist/nnetc.mjs.
  */
 async function runtime(): Promise<typeof import("../../runtime/commands.js")> {
+  return (await import(pathToFileURL(runtimeFile("commands.js")).href)) as typeof import("../../runtime/commands.js");
+}
+
+/** A runtime module's file, from the bundle (dist/nnetc.mjs) or from dist/compiler/cli. */
+function runtimeFile(name: string): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const file = [path.join(here, "runtime/commands.js"), path.join(here, "../../runtime/commands.js")].find((f) => existsSync(f));
+  const file = [path.join(here, "runtime", name), path.join(here, "../../runtime", name)].find((f) => existsSync(f));
   if (!file) throw new UsageError("the runtime is missing from this installation (dist/runtime); run npm run build");
-  return (await import(pathToFileURL(file).href)) as typeof import("../../runtime/commands.js");
+  return file;
 }
 
 function int(name: string) {

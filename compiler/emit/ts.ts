@@ -352,7 +352,7 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
 
 /** A plan as the runtime reads it. */
 function planData(p: IRPlan): unknown {
-  return { name: p.name, model: p.model, dataset: p.dataset, loss: p.loss, metrics: p.metrics, validation: p.validation, seed: p.seed, checkpoint: p.checkpoint, phases: p.phases, ...(p.init ? { init: p.init } : {}) };
+  return { name: p.name, model: p.model, dataset: p.dataset, loss: p.loss, metrics: p.metrics, validation: p.validation, seed: p.seed, checkpoint: p.checkpoint, phases: p.phases, ...(p.init ? { init: p.init } : {}), ...(p.export ? { export: p.export } : {}) };
 }
 
 // ── The forward pass ───────────────────────────────────────────────────────────────────────────────

@@ -120,6 +120,30 @@ export interface IRPhaseSettings {
   freeze: { pattern: string; span: IRSpan }[];
   frozenLayers: string[];
   dataset: string;
+  /**
+   * Magnitude pruning at the start of the phase (absent: none). `weights` are the kernels it prunes, filled
+   * in by the checker from the prunable weights minus the `exclude` patterns' layers.
+   */
+  prune?: IRPrune;
+}
+
+export interface IRPrune {
+  sparsity: number;
+  scope: "layer" | "global";
+  exclude: { pattern: string; span: IRSpan }[];
+  weights: string[];
+  span: IRSpan;
+}
+
+/** The plan's export step: weights written pruned and/or quantized after training. */
+export interface IRExport {
+  quantize: "int8" | "float16" | null;
+  prune: number | null;
+  /** Training samples whose activation ranges an int8 file records. */
+  calibration: number;
+  /** The kernels a post-training prune touches (every prunable weight), filled in by the checker. */
+  weights: string[];
+  span: IRSpan;
 }
 
 export interface IRPhase extends IRPhaseSettings {
@@ -140,6 +164,7 @@ export interface IRPlan {
   seed: number | null;
   checkpoint: { every: number; keep: number; monitor: string | null; span: IRSpan };
   phases: IRPhase[];
+  export?: IRExport;
   /** Pretrained weights to start from (the `init` setting); absent when training starts from random weights. */
   init?: IRInit;
 }

@@ -3,7 +3,7 @@
 import type { Arg, Decl, Expr, FileAst, Name, Setting, Span, Stage, Stmt } from "../ast/types.js";
 import { diag, suggest, type Diagnostic } from "../diagnostics.js";
 import { isOp, OP_NAMES, OPS, type OpKind } from "../ir/ops.js";
-import type { AttrValue, DType, IRCall, IRDataset, IRDimSymbol, IRField, IRLossTerm, IRModel, IRModule, IRNode, IRInit, IRPhase, IRPlan, IRSpan } from "../ir/types.js";
+import type { AttrValue, DType, IRCall, IRDataset, IRDimSymbol, IRExport, IRField, IRInit, IRLossTerm, IRModel, IRModule, IRNode, IRPhase, IRPlan, IRPrune, IRSpan } from "../ir/types.js";
 import { IR_VERSION } from "../ir/types.js";
 import { LOSSES, METRICS, OPTIMIZERS, PREPROCESS, SCHEDULES, SETTINGS, SOURCES } from "../plan/tables.js";
 import type { SourceFile } from "../source.js";
@@ -847,6 +847,7 @@ export class Lowering {
     const validation = s.get("validation");
     const seed = s.get("seed");
     const init = this.init(s.get("init"));
+    const exp = s.has("export") ? this.exportStep(s.get("export")!) : undefined;
     if (!model || !dataset) return null;
     return {
       name: d.name.name,
@@ -861,6 +862,7 @@ export class Lowering {
       checkpoint: { every: (ckArgs?.every as number) ?? 1, keep: (ckArgs?.keep as number) ?? 3, monitor: (ckArgs?.monitor as string | null) ?? null, span: this.irSpan(ck?.span ?? d.name.span) },
       phases,
       ...(init ? { init } : {}),
+      ...(exp ? { export: exp } : {}),
     };
   }
 
@@ -912,6 +914,7 @@ export class Lowering {
       else this.diagnostics.push(diag("argumentType", a.span, { callee: "freeze", name: "pattern", expected: 'a layer name or a quoted glob such as "conv*"', got: "something else" }));
     }
     const data = s.get("data")?.args[0]?.value;
+    const prune = s.has("prune") ? this.prune(s.get("prune")!) : base?.prune;
     return {
       epochs: get("epochs", (x) => this.scalar(x, "int") ?? 1, base?.epochs ?? 1),
       batch: get("batch", (x) => this.scalar(x, "int") ?? 32, base?.batch ?? 32),
@@ -925,7 +928,48 @@ export class Lowering {
       freeze: patterns,
       frozenLayers: [],
       dataset: data?.kind === "name" ? data.name : base?.dataset ?? dataset,
+      ...(prune ? { prune } : {}),
     };
+  }
+
+  /** A sparsity argument in [0, 1), or null (reported) when it is outside. */
+  private sparsity(value: AttrValue | undefined, args: BoundArg[], name: string, span: Span): number | null {
+    if (typeof value !== "number") return null;
+    if (value >= 0 && value < 1) return value;
+    const at = args.find((a) => a.name?.name === name)?.span ?? args.find((a) => !a.name)?.span ?? span;
+    this.diagnostics.push(diag("pruneSparsity", at, { value: String(value) }));
+    return null;
+  }
+
+  /** prune sparsity: 0.5, scope: layer, exclude: "head", exclude: "conv2d_1" (exclude may repeat). */
+  private prune(st: Setting): IRPrune | undefined {
+    const all = this.planArgs(st.args);
+    const exclude: IRPrune["exclude"] = [];
+    for (const a of all.filter((x) => x.name?.name === "exclude")) {
+      const v = a.value;
+      if ((v.k === "str" || v.k === "word") && v.v.length) exclude.push({ pattern: v.v, span: this.irSpan(a.span) });
+      else if (v.k !== "error") this.diagnostics.push(diag("argumentType", a.span, { callee: "prune", name: "exclude", expected: 'a layer name or a quoted glob such as "dense*"', got: describe(a.value) }));
+    }
+    const args = all.filter((x) => x.name?.name !== "exclude");
+    const bound = bindArgs("prune", SETTINGS.prune!.sig!, args, st.span, this.diagnostics);
+    if (!bound) return undefined;
+    const sparsity = this.sparsity(bound.sparsity, args, "sparsity", st.span);
+    if (sparsity === null) return undefined;
+    return { sparsity, scope: bound.scope as IRPrune["scope"], exclude, weights: [], span: this.irSpan(st.span) };
+  }
+
+  /** export quantize: int8, prune: 0.5, calibration: 512. */
+  private exportStep(st: Setting): IRExport | undefined {
+    const args = this.planArgs(st.args);
+    const bound = bindArgs("export", SETTINGS.export!.sig!, args, st.span, this.diagnostics);
+    if (!bound) return undefined;
+    const prune = bound.prune === null ? null : this.sparsity(bound.prune, args, "prune", st.span);
+    if (bound.prune !== null && prune === null) return undefined;
+    if (bound.quantize === null && prune === null) {
+      this.diagnostics.push(diag("exportNothing", st.span, {}));
+      return undefined;
+    }
+    return { quantize: bound.quantize as IRExport["quantize"], prune, calibration: bound.calibration as number, weights: [], span: this.irSpan(st.span) };
   }
 
   private schedule(s: Setting): IRCall[] {

@@ -102,6 +102,15 @@ export const PREPROCESS: Record<string, StepDef> = {
   },
 };
 
+/**
+ * The weights that pruning selects by default: conv and dense kernels (and attention projections,
+ * depthwise and pointwise kernels, recurrent input kernels), never biases, normalization, embeddings or
+ * recurrent state kernels.
+ */
+export function isPrunable(w: { role: string; trainable: boolean; derive?: unknown }): boolean {
+  return w.trainable && !w.derive && /(^|[/_])kernel$/.test(w.role) && !/recurrent_kernel$/.test(w.role);
+}
+
 export type SettingKind = "int" | "float" | "call" | "calls" | "chain" | "loss" | "args" | "strings" | "name" | "bool";
 
 export interface SettingDef {
@@ -161,6 +170,20 @@ export const SETTINGS: Record<string, SettingDef> = {
   },
   seed: { kind: "int", in: ["train"], min: 0, doc: "random seed for initialization, shuffling and dropout", example: "seed 42" },
   freeze: { kind: "strings", in: ["phase"], doc: "layers whose weights stay fixed: names or globs (* within a path segment, ** across)", example: 'freeze "conv*", "Stage_0/**"' },
+  prune: {
+    kind: "args",
+    in: ["train", "phase"],
+    doc: "magnitude pruning at the start of the phase: the smallest weights of every conv/dense kernel (per layer, or ranked over all of them with scope: global) become zero and stay zero in this and later phases; exclude (repeatable) keeps layers matching a pattern",
+    example: 'prune sparsity: 0.5, exclude: "dense_1"',
+    sig: { doc: "", params: [p("sparsity", "float", { doc: "fraction of the selected weights set to zero, in [0, 1)" }), p("scope", "enum", { values: ["layer", "global"], default: "layer" }), p("exclude", "string", { default: null, doc: "a layer name or glob, as for freeze; may be repeated" })] },
+  },
+  export: {
+    kind: "args",
+    in: ["train"],
+    doc: "after training, also write the weights pruned and/or quantized into the run folder (model.<kind>.safetensors); int8 files record activation ranges measured on `calibration` training samples",
+    example: "export quantize: int8, calibration: 512",
+    sig: { doc: "", params: [p("quantize", "enum", { values: ["int8", "float16"], default: null }), p("prune", "float", { default: null, doc: "post-training magnitude pruning, in [0, 1)" }), p("calibration", "int", { default: 512, min: 1, doc: "training samples whose activation ranges an int8 file records" })] },
+  },
   data: { kind: "name", in: ["phase"], doc: "train this phase on another dataset", example: "data fashion_b" },
   source: { kind: "call", in: ["dataset"], doc: "where the training samples come from", example: 'source idx(images: "train-images-idx3-ubyte.gz", labels: "train-labels-idx1-ubyte.gz")' },
   test: { kind: "call", in: ["dataset"], doc: "where the test samples come from", example: 'test idx(images: "t10k-images-idx3-ubyte.gz", labels: "t10k-labels-idx1-ubyte.gz")' },
