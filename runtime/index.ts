@@ -15,6 +15,7 @@ import { initWeights } from "./init.js";
 import type { Net, RunOptions, RunResult, Weights } from "./interpret.js";
 import type { Step } from "./ops.js";
 import { makeOptimizer, Schedule, type Optimizer } from "./optim.js";
+import { DeviceMasks, magnitudeMasks } from "./prune.js";
 import type { DatasetSpec, PlanSpec } from "./spec.js";
 import { batchTensors, evaluate as evaluateSplit, fingerprint, hostWeights, seeder, train, trainBatch, trainedWeights, type EpochRecord, type TrainResult } from "./train.js";
 import { loadTrained } from "./weights.js";
@@ -113,6 +114,8 @@ interface Trainer {
   frozen: Set<string>;
   step: number;
   seed: number;
+  /** Pruning masks of the first phase (its prune setting), re-applied after every step. */
+  masks: DeviceMasks | null;
 }
 
 export interface CreateOptions {
@@ -268,13 +271,21 @@ export function trainStep<I, O>(model: Model<I, O>, batch: I & Record<string, tf
       frozen,
       step: 0,
       seed: model.seed ?? 0,
+      masks: null,
     };
+    // A first phase that prunes: prune now (magnitude, from the current weights) and keep those zeros.
+    if (phase.prune) {
+      const values = new Map(phase.prune.weights.map((n) => [n, Float32Array.from(model.weights.get(n)!.dataSync() as Float32Array)] as const));
+      model.trainer.masks = new DeviceMasks(magnitudeMasks(values, phase.prune), new Map([...model.weights].map(([k, v]) => [k, v.shape] as const)));
+      model.trainer.masks.apply(model.weights);
+    }
   }
   const tr = model.trainer;
   staleInference(model);
   const lr = tr.schedule.lr(tr.step);
   const r = trainBatch(net(model.def), model.weights, plan.loss, tr.trainable, tr.optimizer, phase.clip, lr, batch, { training: true, frozen: tr.frozen, seed: seeder(tr.seed, tr.step) });
   for (const t of Object.values(r.outputs)) t.dispose();
+  tr.masks?.apply(model.weights);
   tr.step++;
   return r.loss;
 }
@@ -328,8 +339,15 @@ export async function fit<I, O>(model: Model<I, O>, options: FitOptions = {}): P
     // Its weights changed (also when stopped or failed part-way): inference weights derive anew.
     staleInference(model);
   }
-  model.trainer = null;
+  releaseTrainer(model);
   return r;
+}
+
+/** Drop trainStep()'s optimizer state and pruning masks (fit() starts its own; dispose() frees all). */
+function releaseTrainer<I, O>(model: Model<I, O>): void {
+  model.trainer?.optimizer.dispose();
+  model.trainer?.masks?.dispose();
+  model.trainer = null;
 }
 
 /**
@@ -381,8 +399,7 @@ export async function save<I, O>(model: Model<I, O>, dir: string, options: SaveO
 /** Release the model's weights and optimizer state. */
 export function dispose<I, O>(model: Model<I, O>): void {
   staleInference(model);
-  model.trainer?.optimizer.dispose();
-  model.trainer = null;
+  releaseTrainer(model);
   for (const w of model.weights.values()) w.dispose();
 }
 

@@ -121,6 +121,29 @@ test("nnetc compile --print-passes lists the passes for training and for inferen
   assert.match(r.err, /-O2 for inference \(predict, evaluate\): .*fold-batchnorm/);
 });
 
+test("trainStep() applies the first phase's pruning and keeps the pruned weights at zero", async () => {
+  writeFileSync(path.join(DIR, "pruned.nnet"), SOURCE.replace("seed      3", "seed      3\n  prune     sparsity: 0.5"));
+  const out = path.join(DIR, "pruned");
+  const r = cli(["compile", path.join(DIR, "pruned.nnet"), "--target", "js", "-o", out]);
+  assert.is(r.code, 0, r.err);
+  const api = ((await import(pathToFileURL(path.join(out, "pruned.js")).href)) as { default: Api }).default;
+  const m = await api.create({ seed: 5 });
+  const x = tf.randomUniform([4, 8, 8, 3], 0, 1, "float32", 1);
+  const batch = { image: x, label: tf.tensor1d([0, 1, 2, 1], "int32") };
+  const zeros = (name: string) => Array.from(m.weights.get(name)!.dataSync()).filter((v) => v === 0).length;
+  for (let i = 0; i < 3; i++) {
+    api.trainStep(m, batch);
+    for (const k of ["conv2d/kernel", "depthwise_conv2d/depthwise_kernel", "dense/kernel"]) {
+      const n = m.weights.get(k)!.size;
+      assert.is(zeros(k), Math.floor(n / 2), `${k} after step ${i + 1}`);
+    }
+    assert.is(zeros("dense/bias") < 3, true, "biases are not pruned");
+  }
+  x.dispose();
+  batch.label.dispose();
+  api.dispose(m);
+});
+
 test.after(() => rmSync(DIR, { recursive: true, force: true }));
 
 test.run();
