@@ -11,7 +11,7 @@ export interface Analysis {
   file: string;
   text: string;
   result: CompileResult;
-  ast: FileAst;
+  readonly ast: FileAst;
   source: SourceFile;
 }
 
@@ -166,7 +166,16 @@ export function nodesOfStmt(a: Analysis, decl: Decl, stmt: Stmt, depth = 0): { m
   const out: { model: IRModel; node: IRNode }[] = [];
   for (const model of a.result.module.models) {
     const inStmt = model.nodes.filter((n) => within(n.span, stmt.span));
-    const named = inStmt.filter((n) => (stmt.kind === "input" ? n.op === "input" : n.binding === name || n.binding?.endsWith(`/${name}`)));
+    let named = inStmt.filter((n) => (stmt.kind === "input" ? n.op === "input" : n.binding === name || n.binding?.endsWith(`/${name}`)));
+    if (!named.length && decl.kind === "model" && model.name === decl.name.name && stmt.kind !== "input") {
+      // The value's last step may be a block's node, whose span is in the block (perhaps in another file):
+      // an output names its node; otherwise follow the statement's last node through the block nodes after it.
+      const out = stmt.kind === "output" ? model.outputs.find((o) => o.name === name) : undefined;
+      let j = inStmt.length ? model.nodes.indexOf(inStmt.at(-1)!) : -1;
+      while (j >= 0 && j + 1 < model.nodes.length && !within(model.nodes[j + 1]!.span, decl.span)) j++;
+      const last = out ? model.nodes.find((n) => n.id === out.node) : j >= 0 ? model.nodes[j] : model.nodes.filter((n) => n.binding === name).at(-1);
+      if (last) named = [last];
+    }
     if (named.length) {
       named.forEach((node) => out.push({ model, node }));
       continue;

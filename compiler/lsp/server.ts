@@ -82,9 +82,19 @@ export class Workspace {
 
 export function analyzeText(file: string, text: string, host: Host): Analysis {
   const result = compile(file, text, host);
-  const ast = parse(path.normalize(file), text).ast;
-  const source = result.sources.get(path.normalize(file)) ?? new SourceFile(file, text);
-  return { file: path.normalize(file), text, result, ast, source };
+  const name = path.normalize(file);
+  const source = result.sources.get(name) ?? new SourceFile(file, text);
+  let ast: FileAst | undefined;
+  // The AST is parsed again only when a feature asks for it: publishing diagnostics after an edit does not.
+  return {
+    file: name,
+    text,
+    result,
+    source,
+    get ast() {
+      return (ast ??= parse(name, text).ast);
+    },
+  };
 }
 
 // ── diagnostics ───────────────────────────────────────────────────────────────────────────────────
@@ -112,7 +122,7 @@ function location(a: Analysis, span: Span): L.Location | null {
  * imported file is shown on the `import` that (directly or not) brings it in, with its own location.
  */
 export function lspDiagnostics(a: Analysis): L.Diagnostic[] {
-  const imports = a.ast.decls.filter((d): d is Extract<Decl, { kind: "import" }> => d.kind === "import");
+  const imports = () => a.ast.decls.filter((d): d is Extract<Decl, { kind: "import" }> => d.kind === "import");
   const out: L.Diagnostic[] = [];
   for (const d of a.result.diagnostics) {
     const own = d.span.file === a.file;
@@ -124,7 +134,7 @@ export function lspDiagnostics(a: Analysis): L.Diagnostic[] {
       message: d.hint ? `${d.message}\nhint: ${d.hint}` : d.message,
     };
     if (!own) {
-      const via = imports.find((i) => importTarget(a, i.from) === path.resolve(d.span.file)) ?? imports[0];
+      const via = imports().find((i) => importTarget(a, i.from) === path.resolve(d.span.file)) ?? imports()[0];
       if (!via) continue;
       x.range = range(a.source, via.fromSpan.start, via.fromSpan.end);
       const src = sourceOf(a, d.span.file);
@@ -305,22 +315,42 @@ function sourceText(a: Analysis, file: string): string {
 
 // ── completion ────────────────────────────────────────────────────────────────────────────────────
 
-/** The call whose argument list the cursor is in: callee name and the text of the current argument so far. */
-function enclosingCall(text: string, offset: number): { callee: string; arg: string } | null {
+/**
+ * The call whose argument list the cursor is in: callee name, the text of the current argument so far, how
+ * many positional arguments come before it and the names given so far.
+ */
+function enclosingCall(text: string, offset: number): { callee: string; stage: boolean; arg: string; positional: string[]; named: Set<string> } | null {
   let depth = 0;
   for (let i = offset - 1; i >= 0; i--) {
     const c = text[i];
-    if (c === "\n" && depth === 0 && /[{}]\s*$/.test(text.slice(0, i))) return null;
     if (c === "}" || c === "{") return null;
-    if (c === ")") depth++;
-    else if (c === "(") {
-      if (depth === 0) {
-        const m = /([A-Za-z_][A-Za-z0-9_]*)\s*$/.exec(text.slice(0, i));
-        if (!m) return null;
-        const argStart = Math.max(text.lastIndexOf(",", offset - 1), i) + 1;
-        return { callee: m[1]!, arg: text.slice(argStart, offset) };
+    if (c === ")" || c === "]") depth++;
+    else if (c === "(" || c === "[") {
+      if (depth > 0) {
+        depth--;
+        continue;
       }
-      depth--;
+      if (c === "[") return null;
+      const m = /([A-Za-z_][A-Za-z0-9_]*)\s*$/.exec(text.slice(0, i));
+      if (!m) return null;
+      // Split the arguments so far at top-level commas.
+      const parts: string[] = [""];
+      let d = 0;
+      for (const ch of text.slice(i + 1, offset)) {
+        if ("([".includes(ch)) d++;
+        if (")]".includes(ch)) d--;
+        if (ch === "," && d === 0) parts.push("");
+        else parts[parts.length - 1] += ch;
+      }
+      const done = parts.slice(0, -1);
+      const isNamed = (x: string) => /^\s*[A-Za-z_]\w*\s*:/.test(x);
+      return {
+        callee: m[1]!,
+        stage: /->\s*$/.test(text.slice(0, i - m[0].length)),
+        arg: parts.at(-1)!,
+        positional: done.filter((x) => !isNamed(x)),
+        named: new Set(done.filter(isNamed).map((x) => x.trim().split(/\s*:/)[0]!)),
+      };
     }
   }
   return null;
@@ -348,13 +378,19 @@ export function completion(a: Analysis, offset: number): L.CompletionItem[] {
   const inModel = decl.kind === "model" || decl.kind === "block";
   const call = enclosingCall(text, offset);
   if (call && !/:\s*[^\s]*$/.test(call.arg)) {
-    // Named arguments of the call around the cursor.
-    const argsText = text.slice(text.lastIndexOf(call.callee + "(", offset), offset);
-    const named = new Set([...argsText.matchAll(/([A-Za-z_]\w*)\s*:/g)].map((m) => m[1]!));
+    // Named arguments of the call around the cursor, less those given by position or by name.
     const b = inModel ? blocks.get(call.callee) : undefined;
-    if (b) return b.decl.params.filter((p) => !named.has(p.name.name)).map((p) => item(`${p.name.name}:`, ItemKind.Property, `${p.name.name}: ${p.type.name}`, undefined, `${p.name.name}: `));
-    const sig = inModel && OP_NAMES.includes(call.callee) ? OPS[call.callee as OpKind] : planSignature(call.callee);
-    return sig ? argItems(sig.params, named) : [];
+    if (b) return b.decl.params.slice(call.positional.length).filter((p) => !call.named.has(p.name.name)).map((p) => item(`${p.name.name}:`, ItemKind.Property, `${p.name.name}: ${p.type.name}`, undefined, `${p.name.name}: `));
+    const isOp = inModel && OP_NAMES.includes(call.callee);
+    const sig = isOp ? OPS[call.callee as OpKind] : planSignature(call.callee);
+    // Written as a call rather than a chain stage, a layer's leading positional arguments are its tensor
+    // inputs (concat(a, b, axis: 1)): names and expressions, not literals.
+    let given = call.positional.length;
+    if (isOp && !call.stage) {
+      const tensors = call.positional.slice(0, OPS[call.callee as OpKind].inputs[1]).findIndex((x) => /^\s*(?:[0-9."[]|-\s*[0-9.]|true\b|false\b)/.test(x));
+      given -= tensors === -1 ? Math.min(given, OPS[call.callee as OpKind].inputs[1]) : tensors;
+    }
+    return sig ? argItems(sig.params.slice(given), call.named) : [];
   }
   if (call) {
     // A value after `name:`: the parameter's enumerated values, or booleans.
