@@ -11,6 +11,8 @@ export interface Client {
   notify(method: string, params: unknown): void;
   /** The next publishDiagnostics for `uri` (optionally: for at least document version `version`). */
   nextDiagnostics(uri: string, version?: number): Promise<L.PublishDiagnosticsParams>;
+  /** Every publishDiagnostics so far, in order. */
+  published: L.PublishDiagnosticsParams[];
   close(): void;
 }
 
@@ -21,7 +23,9 @@ export async function connect(o: ServerOptions = {}): Promise<Client> {
   startServer(server, o);
   const client = node.createProtocolConnection(new node.StreamMessageReader(toClient), new node.StreamMessageWriter(toServer));
   const waiting: { uri: string; version: number; resolve: (p: L.PublishDiagnosticsParams) => void }[] = [];
+  const published: L.PublishDiagnosticsParams[] = [];
   client.onNotification("textDocument/publishDiagnostics", (p: L.PublishDiagnosticsParams) => {
+    published.push(p);
     for (const w of [...waiting]) {
       if (w.uri === p.uri && (p.version ?? 0) >= w.version) {
         waiting.splice(waiting.indexOf(w), 1);
@@ -35,6 +39,7 @@ export async function connect(o: ServerOptions = {}): Promise<Client> {
   return {
     request: (method, params) => client.sendRequest(method, params),
     notify: (method, params) => void client.sendNotification(method, params),
+    published,
     nextDiagnostics: (uri, version = 0) => new Promise((resolve) => waiting.push({ uri, version, resolve })),
     close: () => {
       client.dispose();

@@ -43,6 +43,8 @@ function readDisk(file: string): { text: string } | { error: string } {
 export class Workspace {
   readonly docs = new Map<string, TextDocument>();
   private cache = new Map<string, { version: number; analysis: Analysis }>();
+  /** The files (absolute paths) each document's last analysis read: itself and what it imports. */
+  readonly reads = new Map<string, Set<string>>();
   constructor(private readonly disk: (file: string) => { text: string } | { error: string } = readDisk) {}
 
   set(doc: TextDocument): void {
@@ -51,6 +53,7 @@ export class Workspace {
   }
   close(uri: string): void {
     this.docs.delete(uri);
+    this.reads.delete(uri);
     this.cache.clear();
   }
   private byPath(file: string): TextDocument | undefined {
@@ -76,6 +79,7 @@ export class Workspace {
     if ("error" in r) return null;
     const analysis = analyzeText(file, r.text, this.host);
     this.cache.set(uri, { version, analysis });
+    this.reads.set(uri, new Set([...analysis.result.sources.keys()].map((k) => path.resolve(k))));
     return analysis;
   }
 }
@@ -534,26 +538,28 @@ export function startServer(conn: L.Connection, o: ServerOptions = {}): Workspac
   const ws = new Workspace();
   const debounce = o.debounceMs ?? DEFAULT_DEBOUNCE_MS;
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
-  const publish = (uri: string) => {
+  /** Publish a document's diagnostics; after an edit of it (`edited`), re-check the documents importing it. */
+  const publish = (uri: string, edited: boolean) => {
     const doc = ws.docs.get(uri);
     if (!doc) return;
     const a = ws.analyze(uri);
     if (!a) return;
     void conn.sendDiagnostics({ uri, version: doc.version, diagnostics: lspDiagnostics(a) });
     // Documents importing this one see its new text too.
-    for (const other of ws.docs.keys()) {
-      if (other === uri) continue;
-      const b = ws.analyze(other);
-      if (b && [...b.result.sources.keys()].some((k) => path.resolve(k) === path.resolve(a.file))) schedule(other);
-    }
+    if (!edited) return; // an importer's re-check does not cascade (imports may form a cycle)
+    const changed = path.resolve(a.file);
+    for (const other of ws.docs.keys()) if (other !== uri && ws.reads.get(other)?.has(changed)) schedule(other, false);
   };
-  const schedule = (uri: string) => {
+  const pendingEdit = new Set<string>();
+  const schedule = (uri: string, edited = true) => {
     clearTimeout(timers.get(uri));
+    if (edited) pendingEdit.add(uri);
     timers.set(
       uri,
       setTimeout(() => {
         timers.delete(uri);
-        publish(uri);
+        const e = pendingEdit.delete(uri);
+        publish(uri, e);
       }, debounce),
     );
   };

@@ -229,6 +229,21 @@ test("a problem inside an imported file is shown on the import", async () => {
   assert.equal((await back).diagnostics, []);
 });
 
+test("documents that import each other are re-checked once per edit, not in a loop", async () => {
+  const a = pathToFileURL(path.join(dir, "cyc_a.nnet")).href;
+  const b = pathToFileURL(path.join(dir, "cyc_b.nnet")).href;
+  await open(a, 'import { B } from "cyc_b.nnet"\nblock A() { out = in }\n');
+  const d = await open(b, 'import { A } from "cyc_a.nnet"\nblock B() { out = in }\n');
+  assert.ok(d.diagnostics.some((x) => x.code === "NN2020"), JSON.stringify(d.diagnostics));
+  const before = client.published.length;
+  client.notify("textDocument/didChange", { textDocument: { uri: a, version: 2 }, contentChanges: [{ text: 'import { B } from "cyc_b.nnet"\nblock A() { out = in -> relu }\n' }] });
+  await new Promise((r) => setTimeout(r, 300));
+  const after = client.published.slice(before).map((p) => p.uri);
+  assert.equal(after.sort(), [a, b].sort());
+  client.notify("textDocument/didClose", { textDocument: { uri: a } });
+  client.notify("textDocument/didClose", { textDocument: { uri: b } });
+});
+
 test("models/resnet50.nnet: diagnostics follow 20 small edits (the median time is printed)", async () => {
   const file = path.join(ROOT, "models/resnet50.nnet");
   const uri = pathToFileURL(file).href;
