@@ -170,10 +170,15 @@ export function nodesOfStmt(a: Analysis, decl: Decl, stmt: Stmt, depth = 0): { m
     if (!named.length && decl.kind === "model" && model.name === decl.name.name && stmt.kind !== "input") {
       // The value's last step may be a block's node, whose span is in the block (perhaps in another file):
       // an output names its node; otherwise follow the statement's last node through the block nodes after it.
+      // an output names its node; otherwise the statement's value is the node just before the first node of
+      // a later statement (nodes are created in statement order, block nodes in between).
       const out = stmt.kind === "output" ? model.outputs.find((o) => o.name === name) : undefined;
-      let j = inStmt.length ? model.nodes.indexOf(inStmt.at(-1)!) : -1;
-      while (j >= 0 && j + 1 < model.nodes.length && !within(model.nodes[j + 1]!.span, decl.span)) j++;
-      const last = out ? model.nodes.find((n) => n.id === out.node) : j >= 0 ? model.nodes[j] : model.nodes.filter((n) => n.binding === name).at(-1);
+      const others = flatStmts(decl.body).filter((x) => x !== stmt && x.kind !== "repeat");
+      const indexIn = (pick: (x: Stmt) => boolean) => model.nodes.map((n, i) => (others.some((x) => pick(x) && within(n.span, x.span)) ? i : -1)).filter((i) => i >= 0);
+      const later = indexIn((x) => x.span.start >= stmt.span.end);
+      const earlier = indexIn((x) => x.span.end <= stmt.span.start);
+      const j = (later.length ? Math.min(...later) : model.nodes.length) - 1;
+      const last = out ? model.nodes.find((n) => n.id === out.node) : j > Math.max(-1, ...earlier) ? model.nodes[j] : undefined;
       if (last) named = [last];
     }
     if (named.length) {

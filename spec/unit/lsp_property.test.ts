@@ -1,5 +1,5 @@
-// Property: the language server's features never throw on any text, edits included, and every range they
-// return lies inside the document. Runs the feature functions directly (no protocol) over mutated zoo files.
+// The language server's feature functions without the protocol: they never throw on any text (edits
+// included) and every range they return lies inside the document (property), and hover over the zoo.
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -48,6 +48,22 @@ test("property: features never throw and return ranges inside the document", () 
     }),
     { numRuns: 120 },
   );
+});
+
+test("hover in models/resnet50.nnet: block-built bindings and layers inside blocks, one line per instance", () => {
+  const text = ZOO[4]!;
+  const uri = pathToFileURL(path.join(ROOT, "models/resnet50.nnet")).href;
+  const ws = new Workspace();
+  ws.set(TextDocument.create(uri, "nnet", 1, text));
+  const a = ws.analyze(uri)!;
+  const at = (needle: string) => {
+    const h = hover(a, text.indexOf(needle) + 1);
+    return h ? (h.contents as L.MarkupContent).value : "";
+  };
+  assert.ok(at("features =").includes("`Stage_3/Bottleneck_2/relu_2` (relu): `f32[batch, 7, 7, 2048]`"), at("features ="));
+  const conv = at("conv2d(filters, 3");
+  assert.ok(conv.includes("`Stage_1/Bottleneck/conv2d_2` (conv2d): `f32[batch, 28, 28, 128]` · 147,584 parameters") && conv.includes("… 8 more"), conv);
+  assert.ok(at("shortcut =").includes("`Stage_3/Bottleneck/batchnorm` (batchnorm): `f32[batch, 7, 7, 2048]`"));
 });
 
 test.run();
