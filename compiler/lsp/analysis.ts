@@ -34,7 +34,7 @@ export function flatStmts(body: Stmt[]): Stmt[] {
 }
 
 export type Found =
-  | { kind: "callee"; name: Name; decl: Decl; args: Arg[] | null }
+  | { kind: "callee"; name: Name; decl: Decl; args: Arg[] | null; alias?: Name }
   | { kind: "argName"; callee: Name; arg: Name; decl: Decl }
   | { kind: "ref"; name: Name; decl: Decl }
   | { kind: "stmtName"; stmt: Stmt; decl: Decl }
@@ -89,7 +89,7 @@ function inExprs(exprs: (Expr | undefined)[], decl: Decl, offset: number): Found
         args(e.callee, e.args);
       } else if (e.kind === "chain") {
         for (const s of e.stages) {
-          if (contains(s.callee.span, offset)) found = { kind: "callee", name: s.callee, decl, args: s.args };
+          if (contains(s.callee.span, offset)) found = { kind: "callee", name: s.callee, decl, args: s.args, ...(s.alias ? { alias: s.alias } : {}) };
           args(s.callee, s.args);
         }
       } else if (e.kind === "name" && contains(e.span, offset)) {
@@ -220,4 +220,47 @@ export function paramCounts(model: IRModel): Map<string, number> {
 /** The path of an imported file as compile() named it (relative to the working directory). */
 export function importTarget(a: Analysis, from: string): string {
   return path.resolve(path.dirname(a.file), from);
+}
+
+/** Every call and chain stage in expressions, with its `as` name: block call sites, in source order. */
+function callSites(exprs: (Expr | undefined)[]): { callee: Name; alias?: Name }[] {
+  const out: { callee: Name; alias?: Name }[] = [];
+  for (const root of exprs) {
+    walk(root, (e) => {
+      if (e.kind === "call") out.push({ callee: e.callee });
+      if (e.kind === "chain") for (const st of e.stages) out.push({ callee: st.callee, ...(st.alias ? { alias: st.alias } : {}) });
+    });
+  }
+  return out.sort((x, y) => x.callee.span.start - y.callee.span.start);
+}
+
+/**
+ * The nodes of the block instance a call in a model body creates (its layer-name prefix is the block's
+ * name numbered Keras-style in call order, or the call's `as` name). Null inside repeat bodies and blocks,
+ * where one call site makes several instances.
+ */
+export function blockInstance(a: Analysis, decl: Decl, callee: Name, alias?: Name): { model: IRModel; prefix: string; nodes: IRNode[] } | null {
+  if (decl.kind !== "model") return null;
+  const model = a.result.module.models.find((m) => m.name === decl.name.name);
+  if (!model) return null;
+  const top = decl.body.filter((x) => x.kind !== "repeat");
+  const inRepeat = callSites(flatStmts(decl.body.filter((x) => x.kind === "repeat")).map((x) => (x.kind === "repeat" ? x.count : x.kind === "input" ? undefined : x.value)));
+  if (inRepeat.some((c) => c.callee.name === callee.name)) return null;
+  const sites = callSites(top.map((x) => (x.kind === "input" ? undefined : x.value)));
+  const taken = new Set(sites.filter((c) => c.alias).map((c) => c.alias!.name));
+  let n = 0;
+  for (const c of sites) {
+    if (c.callee.name !== callee.name) continue;
+    let prefix = c.alias?.name;
+    if (!prefix) {
+      prefix = n === 0 ? callee.name : `${callee.name}_${n}`;
+      while (taken.has(prefix)) prefix = `${callee.name}_${++n}`;
+      n++;
+    }
+    if (c.callee.span.start === callee.span.start) {
+      const nodes = model.nodes.filter((x) => x.name.startsWith(`${prefix}/`));
+      return nodes.length ? { model, prefix, nodes } : null;
+    }
+  }
+  return null;
 }

@@ -14,7 +14,7 @@ import { formatSignature, type ParamSpec, type Signature } from "../ir/signature
 import { LOSSES, METRICS, OPTIMIZERS, PREPROCESS, SCHEDULES, SETTINGS, SOURCES } from "../plan/tables.js";
 import { SourceFile } from "../source.js";
 import { KEYWORDS } from "../../grammar/tokens.js";
-import { definitionOf, flatStmts, importTarget, locate, nodesAt, nodesOfStmt, paramCounts, type Analysis } from "./analysis.js";
+import { blockInstance, definitionOf, flatStmts, importTarget, locate, nodesAt, nodesOfStmt, paramCounts, type Analysis } from "./analysis.js";
 
 // LSP enum values (the protocol's numbers), so this module needs no runtime import of the protocol library.
 const Severity = { error: 1, warning: 2 } as const;
@@ -226,7 +226,16 @@ export function hover(a: Analysis, offset: number): L.Hover | null {
       const op = opSignature(name);
       const block = visibleBlocks(a).get(name);
       const inModel = f.decl.kind === "model" || f.decl.kind === "block";
-      if (inModel && block) md.push("```nnet\n" + blockSignature(block.decl, sourceText(a, block.file)) + "\n```", ...(block.decl.doc ? [block.decl.doc] : []));
+      if (inModel && block) {
+        md.push("```nnet\n" + blockSignature(block.decl, sourceText(a, block.file)) + "\n```", ...(block.decl.doc ? [block.decl.doc] : []));
+        const inst = blockInstance(a, f.decl, f.name, f.alias);
+        if (inst) {
+          const last = inst.nodes.at(-1)!;
+          const counts = paramCounts(inst.model);
+          const params = [...counts].filter(([layer]) => layer.startsWith(`${inst.prefix}/`)).reduce((x, [, c]) => x + c, 0);
+          md.push(`- instance \`${inst.prefix}\`: ${inst.nodes.length} nodes, output \`${last.shape ? `${last.dtype ?? "?"}${fmtShape(last.shape)}` : "unknown"}\` · ${fmtInt(params)} parameters`);
+        }
+      }
       else if (op && (inModel || !planSignature(name))) md.push("```nnet\n" + op + "\n```", OPS[name as OpKind].doc);
       else {
         const sig = planSignature(name);

@@ -63,6 +63,8 @@ test("hover in models/resnet50.nnet: block-built bindings and layers inside bloc
   assert.ok(at("features =").includes("`Stage_3/Bottleneck_2/relu_2` (relu): `f32[batch, 7, 7, 2048]`"), at("features ="));
   const conv = at("conv2d(filters, 3");
   assert.ok(conv.includes("`Stage_1/Bottleneck/conv2d_2` (conv2d): `f32[batch, 28, 28, 128]` · 147,584 parameters") && conv.includes("… 8 more"), conv);
+  assert.ok(at("Stage(128").includes("- instance `Stage_1`: 42 nodes, output `f32[batch, 28, 28, 512]`"), at("Stage(128"));
+  assert.ok(at("Stage(512").includes("- instance `Stage_3`: 32 nodes, output `f32[batch, 7, 7, 2048]`"), at("Stage(512"));
   assert.ok(at("shortcut =").includes("`Stage_3/Bottleneck/batchnorm` (batchnorm): `f32[batch, 7, 7, 2048]`"));
 });
 
