@@ -10,6 +10,7 @@ import { initBackend, type BackendChoice } from "./backend.js";
 import { encodeSafetensors, writeFileAtomic } from "./checkpoint/index.js";
 import { loadDataset, Rng, type LoadedData, type Split } from "./data/index.js";
 import { RunError } from "./errors.js";
+import { deriveWeights, disposeDerived, type DerivableParam } from "./derive.js";
 import { initWeights } from "./init.js";
 import type { Net, RunOptions, RunResult, Weights } from "./interpret.js";
 import type { Step } from "./ops.js";
@@ -80,6 +81,12 @@ export interface ModelDef<I, O> {
   plan: PlanSpec | null;
   datasets: DatasetSpec[];
   forward(w: Readonly<Record<string, tf.Variable>>, inputs: I, step: Step): O;
+  /**
+   * The forward pass optimized for inference (batchnorm folded, dropout gone…), when it differs from
+   * `forward`: predict() and evaluate() run it. Its weights are `params`, some derived from the model's
+   * (IRParam.derive), computed when first needed after the model's weights change.
+   */
+  infer?: { params: DerivableParam[]; forward(w: Readonly<Record<string, tf.Variable>>, inputs: I, step: Step): O };
 }
 
 /** A model with its weights, made by create() or load(). */
@@ -133,8 +140,12 @@ function table(w: Weights): Record<string, tf.Variable> {
   return t;
 }
 
-/** The emitted forward pass as the training loop's Net. */
+/** The emitted forward pass as the training loop's Net (its training form, which keeps every weight). */
 export function net<I, O>(def: ModelDef<I, O>): Net {
+  return asNet(def, def.forward);
+}
+
+function asNet<I, O>(def: ModelDef<I, O>, forward: ModelDef<I, O>["forward"]): Net {
   return {
     name: def.name,
     params: def.params,
@@ -142,10 +153,29 @@ export function net<I, O>(def: ModelDef<I, O>): Net {
     outputs: def.outputs,
     forward(weights: Weights, inputs: Record<string, tf.Tensor>, opts: RunOptions): RunResult {
       const step: Step = { ...opts, updates: [] };
-      const outputs = def.forward(table(weights), inputs as I, step) as Record<string, tf.Tensor>;
+      const outputs = forward(table(weights), inputs as I, step) as Record<string, tf.Tensor>;
       return { outputs, updates: step.updates };
     },
   };
+}
+
+// The inference form of a model: its forward pass and weights (derived ones computed once per change of the
+// model's weights: trainStep() and fit() mark them stale).
+const derivedCache = new WeakMap<Model<unknown, unknown>, Weights>();
+
+/** Forget the derived inference weights of a model (its own weights changed, or it is being disposed). */
+function staleInference<I, O>(model: Model<I, O>): void {
+  const d = derivedCache.get(model as Model<unknown, unknown>);
+  if (d) disposeDerived(d, model.weights);
+  derivedCache.delete(model as Model<unknown, unknown>);
+}
+
+function inference<I, O>(model: Model<I, O>): { net: Net; weights: Weights } {
+  const inf = model.def.infer;
+  if (!inf) return { net: net(model.def), weights: model.weights };
+  let w = derivedCache.get(model as Model<unknown, unknown>);
+  if (!w) derivedCache.set(model as Model<unknown, unknown>, (w = deriveWeights(inf.params, model.weights)));
+  return { net: asNet(model.def, inf.forward), weights: w };
 }
 
 /** Make a model: fresh weights from the seed, or trained ones from `options.weights`. */
@@ -185,11 +215,21 @@ function checkInputs(def: ModelDef<unknown, unknown>, inputs: Record<string, unk
   }
 }
 
-/** Outputs for a batch of inputs, in inference mode (dropout off, batchnorm's moving statistics). */
+/**
+ * Outputs for a batch of inputs, in inference mode (dropout off, batchnorm's moving statistics), through the
+ * inference-optimized forward pass when the module has one. Weights it derives (folded batchnorm) are
+ * computed on the first call after trainStep()/fit(); after assigning to model.weights yourself, call
+ * weightsChanged(model).
+ */
 export function predict<I, O>(model: Model<I, O>, inputs: I): O {
   checkInputs(model.def, inputs as Record<string, unknown>, "predict");
-  const w = table(model.weights);
-  return tf.tidy(() => model.def.forward(w, inputs, { training: false, updates: [] }) as unknown as tf.TensorContainer) as unknown as O;
+  const inf = inference(model);
+  return tf.tidy(() => inf.net.forward(inf.weights, inputs as Record<string, tf.Tensor>, { training: false }).outputs as unknown as tf.TensorContainer) as unknown as O;
+}
+
+/** Tell the runtime that model.weights were changed outside trainStep()/fit() (e.g. assigned by hand). */
+export function weightsChanged<I, O>(model: Model<I, O>): void {
+  staleInference(model);
 }
 
 function planOf(def: ModelDef<unknown, unknown>, what: string): PlanSpec {
@@ -231,6 +271,7 @@ export function trainStep<I, O>(model: Model<I, O>, batch: I & Record<string, tf
     };
   }
   const tr = model.trainer;
+  staleInference(model);
   const lr = tr.schedule.lr(tr.step);
   const r = trainBatch(net(model.def), model.weights, plan.loss, tr.trainable, tr.optimizer, phase.clip, lr, batch, { training: true, frozen: tr.frozen, seed: seeder(tr.seed, tr.step) });
   for (const t of Object.values(r.outputs)) t.dispose();
@@ -265,22 +306,28 @@ export async function fit<I, O>(model: Model<I, O>, options: FitOptions = {}): P
   const log = options.log === false ? () => {} : options.log ?? ((line: string) => process.stderr.write(line + "\n"));
   const stop = { requested: false };
   options.signal?.addEventListener("abort", () => (stop.requested = true), { once: true });
-  const r = await train({
-    file: sourceFile(model.def),
-    module: { plans: [plan], datasets: model.def.datasets },
-    net: net(model.def),
-    start: { weights: model.weights, rng: model.rng },
-    dataDir: options.data ?? null,
-    ...(options.epochs !== undefined ? { epochs: options.epochs } : {}),
-    ...(options.batch !== undefined ? { batch: options.batch } : {}),
-    outDir: options.out ?? path.join("runs", model.def.name.toLowerCase()),
-    resume: !!options.resume,
-    ...(model.seed !== null ? { seed: model.seed } : {}),
-    json: false,
-    log,
-    stop,
-    ...(options.onEpoch ? { onEpoch: options.onEpoch } : {}),
-  });
+  let r: FitResult;
+  try {
+    r = await train({
+      file: sourceFile(model.def),
+      module: { plans: [plan], datasets: model.def.datasets },
+      net: net(model.def),
+      start: { weights: model.weights, rng: model.rng },
+      dataDir: options.data ?? null,
+      ...(options.epochs !== undefined ? { epochs: options.epochs } : {}),
+      ...(options.batch !== undefined ? { batch: options.batch } : {}),
+      outDir: options.out ?? path.join("runs", model.def.name.toLowerCase()),
+      resume: !!options.resume,
+      ...(model.seed !== null ? { seed: model.seed } : {}),
+      json: false,
+      log,
+      stop,
+      ...(options.onEpoch ? { onEpoch: options.onEpoch } : {}),
+    });
+  } finally {
+    // Its weights changed (also when stopped or failed part-way): inference weights derive anew.
+    staleInference(model);
+  }
   model.trainer = null;
   return r;
 }
@@ -308,7 +355,8 @@ export interface EvaluateOptions {
 export async function evaluate<I, O>(model: Model<I, O>, options: EvaluateOptions = {}): Promise<Record<string, number>> {
   const plan = planOf(model.def, "evaluate");
   const split = await planSplit(model, plan, options);
-  const r = evaluateSplit(net(model.def), plan, model.weights, split, options.batch ?? 256);
+  const inf = inference(model);
+  const r = evaluateSplit(inf.net, plan, inf.weights, split, options.batch ?? 256);
   return { loss: r.loss, ...r.metrics };
 }
 
@@ -332,6 +380,7 @@ export async function save<I, O>(model: Model<I, O>, dir: string, options: SaveO
 
 /** Release the model's weights and optimizer state. */
 export function dispose<I, O>(model: Model<I, O>): void {
+  staleInference(model);
   model.trainer?.optimizer.dispose();
   model.trainer = null;
   for (const w of model.weights.values()) w.dispose();

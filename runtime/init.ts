@@ -85,6 +85,7 @@ export function initialValues(p: ParamInit, rand: Random): Float32Array {
 /** Create a variable per weight. Non-trainable weights (moving statistics) are variables too. */
 export function initWeights(params: readonly ParamInit[], rand: Random): Map<string, tf.Variable> {
   const out = new Map<string, tf.Variable>();
-  for (const p of params) out.set(p.name, tf.variable(tf.tensor(initialValues(p, rand), [...p.shape], "float32"), p.trainable));
+  // In tidy: the initial tensor would otherwise stay alive (sharing the variable's data) after the variable is disposed.
+  for (const p of params) out.set(p.name, tf.tidy(() => tf.variable(tf.tensor(initialValues(p, rand), [...p.shape], "float32"), p.trainable)));
   return out;
 }

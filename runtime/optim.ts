@@ -85,7 +85,7 @@ export function makeOptimizer(call: CallSpec, weightDecay: number, decays: (v: t
         const cut = key.lastIndexOf("/");
         const v = byName.get(key.slice(0, cut));
         if (!v) continue;
-        slot(v, key.slice(cut + 1)).assign(tf.tensor(val.data, val.shape));
+        tf.tidy(() => slot(v, key.slice(cut + 1)).assign(tf.tensor(val.data, val.shape)));
       }
     },
     dispose() {

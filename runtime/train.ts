@@ -94,7 +94,7 @@ export function loadHostWeights(weights: Weights, host: Record<string, HostTenso
     const h = host[k];
     if (!h) throw new RunError(`${source} has no weight "${k}"`);
     if (h.shape.join(",") !== v.shape.join(",")) throw new RunError(`${source}: weight "${k}" has shape [${h.shape}] but the model needs [${v.shape}]`);
-    v.assign(tf.tensor(h.data as Float32Array, h.shape, "float32"));
+    tf.tidy(() => v.assign(tf.tensor(h.data as Float32Array, h.shape, "float32")));
   }
 }
 
@@ -118,7 +118,7 @@ function snapshot(weights: Weights): Map<string, Float32Array> {
 }
 
 function restore(weights: Weights, snap: Map<string, Float32Array>): void {
-  for (const [k, v] of weights) v.assign(tf.tensor(snap.get(k)!, v.shape, "float32"));
+  for (const [k, v] of weights) tf.tidy(() => v.assign(tf.tensor(snap.get(k)!, v.shape, "float32")));
 }
 
 /** Tensors for one batch of a split: model inputs and loss targets by field name. */

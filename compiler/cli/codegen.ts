@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, watch, type FSWatcher } from "node
 import * as path from "node:path";
 import { emitCode, formatTs, inputDigest, isCurrent, mainModel, type Flavor } from "../emit/index.js";
 import type { CompileResult } from "../index.js";
+import type { OptLevel } from "../passes/index.js";
 import { summaryLine } from "../render.js";
 
 export interface CliIO {
@@ -20,7 +21,7 @@ export function outputPath(file: string, target: Flavor, out: string | undefined
 }
 
 /** Compile one file to code; null when it has errors (reported on stderr, nothing written). */
-export async function compileToCode(file: string, target: Flavor, out: string | undefined, io: CliIO): Promise<CompileResult | null> {
+export async function compileToCode(file: string, target: Flavor, out: string | undefined, io: CliIO, level: OptLevel = 1): Promise<CompileResult | null> {
   const res = io.load(file);
   if (!io.report(res, false)) {
     process.stderr.write(`${file}: ${summaryLine(res.diagnostics)}\n`);
@@ -31,7 +32,7 @@ export async function compileToCode(file: string, target: Flavor, out: string | 
     return null;
   }
   const dest = out === "-" ? path.join(path.dirname(file), "stdout.ts") : outputPath(file, target, out);
-  const req = { file, outFile: dest, flavor: target };
+  const req = { file, outFile: dest, flavor: target, level };
   const main = mainModel(res.module)!;
   const what = `(${res.module.models.map((m) => m.name).join(", ")}; default export ${main.name})`;
   // Unchanged input and an untouched output: nothing to emit or format (prettier is most of the cost).
@@ -54,7 +55,7 @@ export async function compileToCode(file: string, target: Flavor, out: string | 
 }
 
 /** Recompile on every change of the files or their imports, until interrupted. */
-export async function watchFiles(files: string[], target: Flavor, out: string | undefined, io: CliIO): Promise<never> {
+export async function watchFiles(files: string[], target: Flavor, out: string | undefined, io: CliIO, level: OptLevel = 1): Promise<never> {
   const watchers = new Map<string, FSWatcher>();
   let timer: NodeJS.Timeout | null = null;
   let running = false;
@@ -85,7 +86,7 @@ export async function watchFiles(files: string[], target: Flavor, out: string | 
       again = false;
       for (const f of files) {
         try {
-          await compileToCode(f, target, out, io);
+          await compileToCode(f, target, out, io, level);
         } catch (e) {
           process.stderr.write(`nnetc: ${(e as Error).message}\n`);
         }

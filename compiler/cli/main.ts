@@ -179,13 +179,13 @@ function program(): Command {
     .option("--emit <what>", "ir: the checked IR as JSON instead of code")
     .option("-o, --out <path>", "output folder for code (default: beside each .nnet file; - for stdout); for --emit ir, a file")
     .option("-w, --watch", "compile again whenever a file (or a file it imports) changes")
-    .option("-O, --opt <level>", "with --emit ir: optimization level 0, 1 or 2 (see --print-passes)", "0")
+    .option("-O, --opt <level>", "optimization level 0, 1 or 2 (see --print-passes): code defaults to 1, --emit ir to 0 (the checked IR)")
     .option("--for <mode>", "with --emit ir: optimize for infer or train (training keeps every weight)", "infer")
     .option("--after <pass>", "with --emit ir: the IR after this pass")
     .option("--print-passes", "with --emit ir: list the passes of the level, what each changed, on stderr")
     .option("--quantize <kind>", "also write the trained weights (--weights) quantized: int8 or float16, as FILE.<kind>.safetensors")
     .option("--weights <run>", "with --quantize: a run folder, checkpoint or .safetensors file")
-    .action(async (files: string[], o: { target: string; emit?: string; out?: string; watch?: boolean; opt: string; for: string; after?: string; printPasses?: boolean; quantize?: string; weights?: string }) => {
+    .action(async (files: string[], o: { target: string; emit?: string; out?: string; watch?: boolean; opt?: string; for: string; after?: string; printPasses?: boolean; quantize?: string; weights?: string }) => {
       if (o.quantize !== undefined) {
         if (o.quantize !== "int8" && o.quantize !== "float16") throw new UsageError(`--quantize ${o.quantize}: choose int8 or float16`);
         if (!o.weights) throw new UsageError("--quantize needs --weights RUN (the trained weights to quantize)");
@@ -203,7 +203,7 @@ function program(): Command {
           process.exitCode = 1;
           return;
         }
-        const level = optLevel(o.opt);
+        const level = optLevel(o.opt ?? "0");
         if (o.for !== "infer" && o.for !== "train") throw new UsageError(`--for ${o.for}: use infer or train`);
         const { optimize, passesFor } = await import("../passes/index.js");
         const list = passesFor(level, o.for);
@@ -222,12 +222,21 @@ function program(): Command {
         else process.stdout.write(text);
         return;
       }
+      if (o.after !== undefined) throw new UsageError("--after works with --emit ir (the IR after a pass)");
+      const level = optLevel(o.opt ?? "1");
+      if (o.printPasses) {
+        const { passesFor } = await import("../passes/index.js");
+        for (const mode of ["train", "infer"] as const) {
+          const list = passesFor(level, mode);
+          process.stderr.write(`-O${level} for ${mode === "train" ? "training (forward, fit, trainStep)" : "inference (predict, evaluate)"}: ${list.length ? list.map((p) => p.name).join(" → ") : "no passes"}\n`);
+        }
+      }
       if (o.out === "-" && files.length > 1) throw new UsageError("-o - (stdout) takes one file");
       if (o.out && o.out !== "-" && existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UsageError(`-o ${o.out} is a file; code goes into a folder`);
       const target = o.target as "ts" | "js" | "dts";
       const { compileToCode, watchFiles } = await import("./codegen.js");
       const results = [];
-      for (const f of files) results.push(await compileToCode(f, target, o.out, { load, report, writeAtomic }));
+      for (const f of files) results.push(await compileToCode(f, target, o.out, { load, report, writeAtomic }, level));
       const ok = results.every((r) => r !== null);
       if (ok && o.quantize) {
         // The weights of the module's default export, the model its load() reads them into.
@@ -241,7 +250,7 @@ function program(): Command {
         process.exitCode = ok ? 0 : 1;
         return;
       }
-      await watchFiles(files, target, o.out, { load, report, writeAtomic });
+      await watchFiles(files, target, o.out, { load, report, writeAtomic }, level);
     });
 
   prog
@@ -257,11 +266,14 @@ function program(): Command {
     .option("--resume", "continue the run in --out from its newest checkpoint")
     .option("--seed <n>", "random seed (default: the plan's seed)", int("seed"))
     .option("--json", "one JSON object per event instead of text")
-    .action(async (file: string, o: { model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; seed?: number; json?: boolean }) => {
+    .option("-O, --opt <level>", "optimization level of the training forward pass: 0, 1 or 2 (every weight is kept, so checkpoints are the same)", "1")
+    .action(async (file: string, o: { model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; seed?: number; json?: boolean; opt: string }) => {
       const res = compiled(file);
       if (!res) return;
+      const { optimize } = await import("../passes/index.js");
+      const module = optimize(res.module, { level: optLevel(o.opt), mode: "train" }).module;
       const rt = await runtime();
-      process.exitCode = await rt.trainCommand({ file, module: res.module, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.seed !== undefined ? { seed: o.seed } : {}), json: !!o.json });
+      process.exitCode = await rt.trainCommand({ file, module, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.seed !== undefined ? { seed: o.seed } : {}), json: !!o.json });
     });
 
   prog

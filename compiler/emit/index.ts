@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import * as path from "node:path";
 import type { CompileResult } from "../index.js";
+import { optimize, type OptLevel } from "../passes/index.js";
 import { emitModule, mainModel, type Flavor } from "./ts.js";
 
 export { mainModel, type Flavor };
@@ -16,6 +17,11 @@ export interface EmitRequest {
   /** Where the emitted file will be written; the module finds the .nnet file relative to it. */
   outFile: string;
   flavor: Flavor;
+  /**
+   * Optimization level (default 1): the forward pass is emitted from the IR optimized for training (which
+   * keeps every weight, so checkpoints fit), plus an inference forward pass where that form differs.
+   */
+  level?: OptLevel;
 }
 
 /** posix relative path from the emitted file's folder to the .nnet file, as a URL reference. */
@@ -33,7 +39,7 @@ export function sourceRef(file: string, outFile: string): string {
  */
 export function inputDigest(res: CompileResult, req: EmitRequest): string {
   const h = createHash("sha256");
-  h.update(`${VERSION}\0${req.flavor}\0${sourceRef(req.file, req.outFile)}\0${req.file.split(path.sep).join("/")}\0`);
+  h.update(`${VERSION}\0${req.flavor}\0-O${req.level ?? 1}\0${sourceRef(req.file, req.outFile)}\0${req.file.split(path.sep).join("/")}\0`);
   h.update(JSON.stringify(res.module));
   for (const [name, src] of [...res.sources].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) h.update(`\0${name}\0${src.text}`);
   return h.digest("hex").slice(0, 16);
@@ -64,7 +70,14 @@ export function isCurrent(existing: string, digest: string): boolean {
 
 /** Emit code for a module without errors (check the diagnostics first). */
 export function emitCode(res: CompileResult, req: EmitRequest): string {
-  return seal(emitModule(res.module, {
+  const level = req.level ?? 1;
+  const train = optimize(res.module, { level, mode: "train" }).module;
+  const infer = optimize(res.module, { level, mode: "infer" }).module;
+  const inferBaseline = level > 0 ? optimize(train, { level, mode: "infer", after: "remove-noops" }).module : undefined;
+  return seal(emitModule(train, {
+    infer,
+    ...(inferBaseline ? { inferBaseline } : {}),
+    level,
     digest: inputDigest(res, req),
     flavor: req.flavor,
     sourceRef: sourceRef(req.file, req.outFile),

@@ -22,6 +22,19 @@ export interface EmitOptions {
   version: string;
   /** A digest of everything the output depends on (see inputDigest in index.ts), written in the header. */
   digest: string;
+  /**
+   * The same module optimized for inference (model by model, by name). Where a model's inference form
+   * differs from the one emitted for training, the module also gets an inference forward pass, which
+   * predict() and evaluate() run.
+   */
+  infer?: IRModule;
+  /**
+   * The training form with only its no-ops (dropout, identity) removed: an inference form equal to it needs
+   * no forward pass of its own (dropout at inference costs nothing in the training form).
+   */
+  inferBaseline?: IRModule;
+  /** The -O level the module was optimized at (written in the header comment). */
+  level?: number;
 }
 
 /** tfjs holds f16/f64 as float32 and i8/i64 as int32. */
@@ -54,6 +67,10 @@ interface ModelNames {
   instance: string;
   def: string;
   forward: string;
+  /** The inference-optimized form, when it differs from `model`, and its names. */
+  infer: IRModel | null;
+  inferForward: string;
+  inferWeightName: string;
   plan: string;
   object: string;
   planIR: IRPlan | undefined;
@@ -78,7 +95,9 @@ export function emitModule(m: IRModule, o: EmitOptions): string {
   const dimNames = new Map<string, string>();
   for (const model of m.models) for (const d of model.dims) if (!dimNames.has(d.name)) dimNames.set(d.name, top.fresh(d.name));
   const datasetVar = new Map(m.datasets.map((d) => [d.name, top.fresh(`${d.name}_data`)]));
-  const models: ModelNames[] = m.models.map((model) => ({
+  const models: ModelNames[] = m.models.map((model) => {
+    const infer = inferForm(model, o.infer, o.inferBaseline);
+    return {
     model,
     inputs: top.fresh(`${model.name}Inputs`),
     outputs: top.fresh(`${model.name}Outputs`),
@@ -87,10 +106,14 @@ export function emitModule(m: IRModule, o: EmitOptions): string {
     instance: top.fresh(`${model.name}Model`),
     def: top.fresh(`${model.name}Def`),
     forward: top.fresh(`forward${model.name}`),
+    infer,
+    inferForward: infer ? top.fresh(`infer${model.name}`) : "",
+    inferWeightName: infer ? top.fresh(`${model.name}InferWeightName`) : "",
     plan: top.fresh(`${model.name}Plan`),
     object: top.fresh(model.name),
     planIR: m.plans.find((p) => p.model === model.name),
-  }));
+    };
+  });
 
   if (!dts) {
     out.push(`nn.requireVersion(${str(o.version)});`);
@@ -153,6 +176,15 @@ export function emitModule(m: IRModule, o: EmitOptions): string {
     }
   }
   return out.join("\n") + "\n";
+}
+
+/** A model's inference form, when it computes differently from its training form (null when the same). */
+function inferForm(model: IRModel, infer: IRModule | undefined, baseline: IRModule | undefined): IRModel | null {
+  const m = infer?.models.find((x) => x.name === model.name);
+  if (!m) return null;
+  const base = baseline?.models.find((x) => x.name === model.name) ?? model;
+  const shape = (x: IRModel) => JSON.stringify(spanless({ nodes: x.nodes, params: x.params, outputs: x.outputs }));
+  return shape(m) === shape(base) ? null : m;
 }
 
 /** A dataset as the runtime reads it. */
@@ -219,7 +251,19 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
     out.push("");
   }
 
-  if (!dts) emitForward(mn, o, out);
+  if (!dts) {
+    emitForward(mn.model, mn.forward, mn.weightName, mn, o, out, `The forward pass of ${model.name}: one statement per step of the .nnet source.`);
+    if (mn.infer) {
+      const inf = mn.infer;
+      if (ts) {
+        out.push(docComment(`Names of the weights of ${model.name}'s inference form, some derived from the trained ones.`));
+        out.push(`type ${mn.inferWeightName} =${inf.params.map((p) => `\n  | ${str(p.name)}`).join("") || " never"};`);
+        out.push("");
+      }
+      const changes = [inf.params.some((p) => p.derive) ? "batchnorm folded into the layer before it" : "", inf.nodes.length < model.nodes.length ? `${model.nodes.length - inf.nodes.length} step${model.nodes.length - inf.nodes.length === 1 ? "" : "s"} fewer` : ""].filter(Boolean);
+      emitForward(inf, mn.inferForward, mn.inferWeightName, mn, o, out, `The forward pass of ${model.name} optimized for inference (-O${o.level ?? 1}${changes.length ? `: ${changes.join(", ")}` : ""}); predict() and evaluate() run it.`);
+    }
+  }
 
   // The definition the runtime works from.
   const planVar = mn.planIR ? mn.plan : null;
@@ -242,6 +286,14 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
     out.push(`  plan: ${planVar ?? "null"},`);
     out.push(`  datasets: [${used.map((d) => datasetVar.get(d)!).join(", ")}],`);
     out.push(`  forward: ${mn.forward}${ts ? ` as nn.ModelDef<${mn.inputs}, ${mn.outputs}>["forward"]` : ""},`);
+    if (mn.infer) {
+      out.push(`  infer: {`);
+      out.push(`    params: [`);
+      for (const p of mn.infer.params) out.push(`      ${lit(p.derive ? { name: p.name, shape: p.shape, derive: p.derive } : { name: p.name, shape: p.shape })},`);
+      out.push(`    ],`);
+      out.push(`    forward: ${mn.inferForward}${ts ? ` as nn.ModelDef<${mn.inputs}, ${mn.outputs}>["forward"]` : ""},`);
+      out.push(`  },`);
+    }
     out.push(`};`);
     out.push("");
   }
@@ -412,14 +464,13 @@ function dimExpr(d: number | string, bound: ReadonlySet<string>, dimsVar: string
   return ok ? e : null;
 }
 
-function emitForward(mn: ModelNames, o: EmitOptions, out: string[]): void {
+function emitForward(model: IRModel, fn: string, weightName: string, mn: ModelNames, o: EmitOptions, out: string[], doc: string): void {
   const ts = o.flavor === "ts";
-  const model = mn.model;
   const names = new Names(["tf", "nn", "w", "inputs", "step", "dims", "source"]);
   const local = new Map<string, string>();
   const paramNames = new Set(model.params.map((p) => p.name));
-  out.push(docComment(`The forward pass of ${model.name}: one statement per step of the .nnet source.`));
-  out.push(`function ${mn.forward}(w${ts ? `: Readonly<Record<${mn.weightName}, tf.Variable>>` : ""}, inputs${ts ? `: ${mn.inputs}` : ""}, step${ts ? ": nn.Step" : ""})${ts ? `: ${mn.outputs}` : ""} {`);
+  out.push(docComment(doc));
+  out.push(`function ${fn}(w${ts ? `: Readonly<Record<${weightName}, tf.Variable>>` : ""}, inputs${ts ? `: ${mn.inputs}` : ""}, step${ts ? ": nn.Step" : ""})${ts ? `: ${mn.outputs}` : ""} {`);
   for (const i of model.inputs) {
     const v = names.fresh(i.name);
     local.set(i.node, v);

@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import ts from "typescript";
 import { compile } from "../../compiler/index.js";
+import { optimize } from "../../compiler/passes/index.js";
 import type { IRModel, IRModule } from "../../compiler/ir/types.js";
 import { initBackend } from "../../runtime/backend.js";
 import * as nn from "../../runtime/index.js";
@@ -32,16 +33,20 @@ async function importEmitted(file: string): Promise<Record<string, { def: nn.Mod
   return (await import(pathToFileURL(out).href)) as Record<string, { def: nn.ModelDef<unknown, unknown> }>;
 }
 
-/** The interpreter behind the same ModelDef: only the forward pass differs. */
-function interpreted(def: nn.ModelDef<unknown, unknown>, m: IRModel): nn.ModelDef<unknown, unknown> {
-  return {
-    ...def,
-    forward: (w, inputs, step) => {
-      const r = run(m, new Map(Object.entries(w)), inputs as Record<string, tf.Tensor>, step);
-      step.updates.push(...r.updates);
-      return r.outputs;
-    },
+/**
+ * The interpreter behind the same ModelDef: only the forward passes differ. The emitted module is compiled at
+ * -O1 (the default): its training forward pass from the IR optimized for training, its inference one (when
+ * there is one) from the IR optimized for inference; the interpreter runs those same two IRs.
+ */
+function interpreted(def: nn.ModelDef<unknown, unknown>, mod: IRModule, name: string): nn.ModelDef<unknown, unknown> {
+  const pass = (m: IRModel): nn.ModelDef<unknown, unknown>["forward"] => (w, inputs, step) => {
+    const r = run(m, new Map(Object.entries(w)), inputs as Record<string, tf.Tensor>, step);
+    step.updates.push(...r.updates);
+    return r.outputs;
   };
+  const form = (mode: "train" | "infer") => optimize(mod, { level: 1, mode }).module.models.find((x) => x.name === name)!;
+  const { infer, ...rest } = def;
+  return { ...rest, forward: pass(form("train")), ...(infer ? { infer: { params: infer.params, forward: pass(form("infer")) } } : {}) };
 }
 
 /** A small batch for a model: floats in [0, 1), integer ids in {0, 1}; symbolic sizes 2 (batch; 1 for big images) or 6. */
@@ -113,16 +118,16 @@ async function main(f: string): Promise<unknown> {
     // One set of weights, two forward passes.
     const a = await nn.create(def, { seed: 7 });
     const ya = nn.predict(a, batch) as Record<string, tf.Tensor>;
-    const yb = nn.predict({ ...a, def: interpreted(def, m) }, batch) as Record<string, tf.Tensor>;
+    const yb = nn.predict({ ...a, def: interpreted(def, res.module, m.name) }, batch) as Record<string, tf.Tensor>;
     for (const k of Object.keys(yb)) diffs[k] = maxAbsDiff(ya[k]!, yb[k]!);
     return { diffs };
   }
   if (mode.endsWith("-emitted") || mode.endsWith("-interpreted")) {
-    const t = await trace(mode.endsWith("-emitted") ? def : interpreted(def, m), batch);
+    const t = await trace(mode.endsWith("-emitted") ? def : interpreted(def, res.module, m.name), batch);
     return { outputs: Object.fromEntries(Object.entries(t.outputs).map(([k, v]) => [k, Array.from(v.dataSync())])), losses: t.losses };
   }
   const e = await trace(def, batch);
-  const i = await trace(interpreted(def, m), batch);
+  const i = await trace(interpreted(def, res.module, m.name), batch);
   for (const k of Object.keys(i.outputs)) diffs[k] = maxAbsDiff(e.outputs[k]!, i.outputs[k]!);
   return { diffs, emitted: e.losses, interpreted: i.losses };
 }
