@@ -147,7 +147,8 @@ export function tmLanguage(): Rule {
             end: "\\}",
             beginCaptures: { 1: { name: s(BASE_SCOPE.keyword!) }, 2: { name: s("punctuation.section.block.begin") } },
             endCaptures: { 0: { name: s("punctuation.section.block.end") } },
-            patterns: [{ include: "#comments" }, { match: ident, name: s("entity.name.function.block") }, { match: ",", name: s("punctuation.separator.comma") }],
+            // Names are blocks; anything else (a keyword typed by mistake…) is scoped as it is elsewhere.
+            patterns: [{ include: "#comments" }, { match: ident, name: s("entity.name.function.block") }, { match: ",", name: s("punctuation.separator.comma") }, { include: "$self" }],
           },
         ],
       },
