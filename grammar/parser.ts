@@ -341,6 +341,8 @@ const TOP_LEVEL = new Set([T.Import, T.Model, T.Block, T.Dataset, T.Train]);
 export interface ParseResult {
   /** One `file` CST per contiguous stretch that parsed; stretches are split where recovery had to skip. */
   csts: CstNode[];
+  /** Every token the parser saw, in order (comments are in `comments`). */
+  tokens: IToken[];
   comments: IToken[];
   lexErrors: { offset: number; length: number; kind: "char" | "string" | "comment" | "hash" }[];
   parseErrors: IRecognitionException[];
@@ -360,7 +362,7 @@ export function parseText(text: string): ParseResult {
   }
   const p = parser();
   const tokens = lexed.tokens;
-  const result: ParseResult = { csts: [], comments: lexed.groups.comments ?? [], lexErrors, parseErrors: [], skipped: [] };
+  const result: ParseResult = { csts: [], tokens, comments: lexed.groups.comments ?? [], lexErrors, parseErrors: [], skipped: [] };
   let start = 0;
   while (start < tokens.length) {
     p.input = tokens.slice(start);

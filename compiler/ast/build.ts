@@ -56,7 +56,7 @@ class Builder {
       if (d.startOffset >= at) continue;
       const between = this.text.slice(d.endOffset! + 1, at);
       if (between.trim() !== "" || (between.match(/\n/g)?.length ?? 0) > 1) break;
-      lines.unshift(d.image.replace(/^\/\/\/ ?/, ""));
+      lines.unshift(d.image.replace(/^\/\/\/ ?/, "").trimEnd()); // trailing spaces are layout (the formatter removes them)
       at = d.startOffset;
     }
     return lines.length ? lines.join("\n") : undefined;

@@ -8,6 +8,7 @@ import { compile, type CompileResult, type Host } from "../index.js";
 import { diag } from "../diagnostics.js";
 import { diagnosticToJson, renderDiagnostic, summaryLine } from "../render.js";
 import { renderSummary, summarize } from "../summary.js";
+import { SourceFile } from "../source.js";
 
 const VERSION = "0.1.0";
 
@@ -335,7 +336,65 @@ function program(): Command {
       writeAtomic(target, plotSvg(records, `${path.basename(path.resolve(dir))}: ${records.length} epoch${records.length === 1 ? "" : "s"}`));
       process.stdout.write(`wrote ${target}\n`);
     });
+
+  prog
+    .command("fmt")
+    .description("format .nnet files in place (house style: spec/language.md §14); comments are kept")
+    .argument("[files...]", ".nnet files")
+    .option("--check", "write nothing; list the files that are not formatted and exit 1 if there are any")
+    .option("--stdin", "format standard input to standard output (a FILE argument names it in messages)")
+    .action(async (files: string[], o: { check?: boolean; stdin?: boolean }) => {
+      const { format } = await import("../format/index.js");
+      if (o.stdin && files.length > 1) throw new UsageError("--stdin formats one text: give at most one FILE (its name, for messages)");
+      if (!o.stdin && files.length === 0) throw new UsageError("give the .nnet files to format (e.g. nnetc fmt models/*.nnet), or --stdin");
+      const inputs = o.stdin ? [{ file: files[0] ?? "<stdin>", text: readStdin() }] : files.map((file) => ({ file, text: null as string | null }));
+      let failed = false;
+      const unformatted: string[] = [];
+      for (const input of inputs) {
+        const file = input.file;
+        let text = input.text;
+        if (text === null) {
+          const r = readText(file);
+          if ("error" in r) throw new UsageError(`cannot read ${file}: ${r.error}`);
+          text = r.text;
+        }
+        const res = format(file, text);
+        if (!res.ok) {
+          const sources = new Map([[file, new SourceFile(file, text)]]);
+          for (const d of res.diagnostics) process.stderr.write(renderDiagnostic(d, sources, { color: color() }) + "\n\n");
+          process.stderr.write(`${file}: ${summaryLine(res.diagnostics)}; not formatted\n`);
+          failed = true;
+          continue;
+        }
+        if (o.stdin) {
+          if (o.check) {
+            if (res.changed) unformatted.push(file);
+          } else process.stdout.write(res.text);
+          continue;
+        }
+        if (!res.changed) continue;
+        if (o.check) unformatted.push(file);
+        else {
+          writeAtomic(file, res.text);
+          process.stdout.write(`formatted ${file}\n`);
+        }
+      }
+      if (unformatted.length) {
+        process.stdout.write(unformatted.map((f) => `${f}\n`).join(""));
+        process.stderr.write(`${plural(unformatted.length, "file")} not formatted; run nnetc fmt ${o.stdin || unformatted.length === 1 ? "on it" : "on them"} to fix\n`);
+      }
+      process.exitCode = failed || unformatted.length ? 1 : 0;
+    });
   return prog;
+}
+
+/** All of standard input as UTF-8 text. */
+function readStdin(): string {
+  try {
+    return readFileSync(0, "utf8").replace(/^\uFEFF/, "");
+  } catch (e) {
+    throw new UsageError(`cannot read standard input: ${(e as Error).message}`);
+  }
 }
 
 /**
