@@ -7,6 +7,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { TextDocument } from "vscode-languageserver-textdocument";
 import type * as L from "vscode-languageserver";
 import type { Decl, FileAst, Span } from "../ast/types.js";
+import { format } from "../format/index.js";
 import { compile, parse, type Host } from "../index.js";
 import { fmtShape } from "../ir/dims.js";
 import { OP_NAMES, OPS, type OpKind } from "../ir/ops.js";
@@ -533,6 +534,20 @@ export function documentSymbols(a: Analysis): L.DocumentSymbol[] {
   return out;
 }
 
+// ── formatting ────────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * The edits that format a document: the formatter's output (`nnetc fmt`, house style: the editor's tab
+ * size is not used, so that the editor and `nnetc fmt --check` agree) as one edit, none when the text is
+ * already formatted or has syntax errors (those are already published as diagnostics).
+ */
+export function formatting(doc: TextDocument): L.TextEdit[] {
+  const text = doc.getText();
+  const r = format(uriToPath(doc.uri), text);
+  if (!r.ok || !r.changed) return [];
+  return [{ range: { start: { line: 0, character: 0 }, end: doc.positionAt(text.length) }, newText: r.text }];
+}
+
 // ── the server ────────────────────────────────────────────────────────────────────────────────────
 
 export interface ServerOptions {
@@ -586,6 +601,7 @@ export function startServer(conn: L.Connection, o: ServerOptions = {}): Workspac
       completionProvider: { triggerCharacters: ["(", ",", ">", ":"] },
       definitionProvider: true,
       documentSymbolProvider: true,
+      documentFormattingProvider: true,
     },
     serverInfo: { name: "nnetc" },
   }));
@@ -610,6 +626,10 @@ export function startServer(conn: L.Connection, o: ServerOptions = {}): Workspac
   conn.onDocumentSymbol((p) => {
     const a = ws.analyze(p.textDocument.uri);
     return a ? documentSymbols(a) : [];
+  });
+  conn.onDocumentFormatting((p) => {
+    const doc = ws.docs.get(p.textDocument.uri);
+    return doc ? formatting(doc) : [];
   });
   conn.onShutdown(() => {
     for (const t of timers.values()) clearTimeout(t);

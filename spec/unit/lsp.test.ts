@@ -8,6 +8,7 @@ import { pathToFileURL } from "node:url";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type * as L from "vscode-languageserver";
+import { format } from "../../compiler/format/index.js";
 import { compile } from "../../compiler/index.js";
 import { diagnosticToJson } from "../../compiler/render.js";
 import { connect, type Client } from "../lsp-client.js";
@@ -242,6 +243,29 @@ test("documents that import each other are re-checked once per edit, not in a lo
   assert.equal(after.sort(), [a, b].sort());
   client.notify("textDocument/didClose", { textDocument: { uri: a } });
   client.notify("textDocument/didClose", { textDocument: { uri: b } });
+});
+
+test("formatting: the formatter's output as one edit; nothing for formatted text or syntax errors", async () => {
+  const uri = pathToFileURL(path.join(dir, "messy.nnet")).href;
+  const messy = "model   M{input x:f32[batch,4]\n   output y=x->dense(2,activation:relu)   // keep me\n}\n";
+  await open(uri, messy);
+  const fmt = async () => client.request<L.TextEdit[]>("textDocument/formatting", { textDocument: { uri }, options: { tabSize: 8, insertSpaces: true } });
+  const edits = await fmt();
+  const expected = format(path.join(dir, "messy.nnet"), messy);
+  assert.ok(expected.ok && expected.changed);
+  assert.equal(edits, [{ range: { start: { line: 0, character: 0 }, end: { line: 3, character: 0 } }, newText: expected.ok ? expected.text : "" }]);
+  assert.ok(edits[0]!.newText.includes("// keep me"));
+  const v = ++version;
+  const d = client.nextDiagnostics(uri, v);
+  client.notify("textDocument/didChange", { textDocument: { uri, version: v }, contentChanges: [{ text: edits[0]!.newText }] });
+  await d;
+  assert.equal(await fmt(), [], "formatted text needs no edit");
+  const v2 = ++version;
+  const d2 = client.nextDiagnostics(uri, v2);
+  client.notify("textDocument/didChange", { textDocument: { uri, version: v2 }, contentChanges: [{ text: "model M { input x: f32[batch, 4]\n" }] });
+  assert.ok((await d2).diagnostics.some((x) => String(x.code).startsWith("NN1")));
+  assert.equal(await fmt(), [], "a file with syntax errors is left alone");
+  client.notify("textDocument/didClose", { textDocument: { uri } });
 });
 
 test("models/resnet50.nnet: diagnostics follow 20 small edits (the median time is printed)", async () => {

@@ -67,7 +67,7 @@ test("the .vsix holds the grammars, the language configuration, the extension bu
   assert.not.ok(/require\("vscode-languageclient/.test(bundle), "the language client is bundled");
 });
 
-test("the packaged server runs on its own (no node_modules): initialize, shutdown, exit", async () => {
+test("the packaged server runs on its own (no node_modules): initialize, formatting, shutdown, exit", async () => {
   const alone = path.join(dir, "alone");
   const server = path.join(alone, "nnetc.mjs");
   mkdirSync(alone);
@@ -80,7 +80,11 @@ test("the packaged server runs on its own (no node_modules): initialize, shutdow
     p.stdin.write(`Content-Length: ${Buffer.byteLength(s)}\r\n\r\n${s}`);
   };
   const exited = new Promise<number | null>((resolve) => p.on("exit", resolve));
+  const uri = "untitled:messy.nnet";
   send({ jsonrpc: "2.0", id: 1, method: "initialize", params: { processId: null, rootUri: null, capabilities: {} } });
+  send({ jsonrpc: "2.0", method: "initialized", params: {} });
+  send({ jsonrpc: "2.0", method: "textDocument/didOpen", params: { textDocument: { uri, languageId: "nnet", version: 1, text: "model M{input x:f32[batch,4]\noutput y=x->dense(2)}\n" } } });
+  send({ jsonrpc: "2.0", id: 3, method: "textDocument/formatting", params: { textDocument: { uri }, options: { tabSize: 2, insertSpaces: true } } });
   send({ jsonrpc: "2.0", id: 2, method: "shutdown" });
   send({ jsonrpc: "2.0", method: "exit" });
   const timer = setTimeout(() => p.kill(), 15000);
@@ -88,6 +92,7 @@ test("the packaged server runs on its own (no node_modules): initialize, shutdow
   clearTimeout(timer);
   assert.is(code, 0, out);
   assert.ok(out.includes('"serverInfo":{"name":"nnetc"}'), out);
+  assert.ok(/"id":3,"result":\[\{"range":/.test(out), `the packaged server formats (prettier/doc is inside it): ${out}`);
 });
 
 test.run();
