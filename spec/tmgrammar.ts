@@ -1,5 +1,6 @@
 // The TextMate grammar run by the engine VS Code uses (vscode-textmate + vscode-oniguruma), for tests.
-// Also a reader for annotated samples in the vscode-tmgrammar-test format:
+// Also a reader for annotated samples (spec/tmgrammar/*.tmtest: not .nnet, since some hold deliberate
+// syntax errors) in the vscode-tmgrammar-test format:
 //   source line
 //   //   ^^^^ scope.one scope.two - scope.absent
 //   // <--- scope        (from column 0: one column per dash)

@@ -1,5 +1,5 @@
 // The TextMate grammar (compiler/editor/tmlanguage.ts), run by vscode-textmate + vscode-oniguruma as VS Code
-// runs it: the committed files are current, annotated samples (spec/tmgrammar/) hold, the zoo and the
+// runs it: the committed files are current, annotated samples (spec/tmgrammar/*.tmtest) hold, the zoo and the
 // reference's samples tokenize without an invalid scope, and every token the lexer sees gets a scope of its
 // kind from the grammar (the grammar is generated from the token table, so the two must agree).
 import { readdirSync, readFileSync } from "node:fs";
@@ -20,7 +20,7 @@ test("the committed grammars are generated from the current tables", () => {
   for (const [rel, text] of Object.entries(grammarFiles())) golden(rel, text);
 });
 
-const samples = readdirSync(path.join(ROOT, "spec/tmgrammar")).filter((f) => f.endsWith(".nnet"));
+const samples = readdirSync(path.join(ROOT, "spec/tmgrammar")).filter((f) => f.endsWith(".tmtest"));
 test("there are annotated samples", () => {
   assert.ok(samples.length >= 2);
 });
