@@ -386,6 +386,16 @@ function program(): Command {
     });
 
   prog
+    .command("lsp")
+    .description("run the language server over stdin/stdout (editors start it; see editor/vscode)")
+    .option("--stdio", "talk LSP over stdin/stdout (the only transport; accepted for editors that pass it)")
+    .action(async () => {
+      const { runStdio } = await import("../lsp/stdio.js");
+      runStdio();
+      await new Promise<never>(() => {}); // the connection ends the process on exit or when stdin closes
+    });
+
+  prog
     .command("plot")
     .description("render a run's loss and metric curves (its metrics.jsonl) as an SVG file")
     .argument("<dir>", "a run folder")
