@@ -229,12 +229,8 @@ function program(): Command {
         if (!o.out || o.out === "-") throw new UsageError("--target tfjs-layers needs -o DIR: the folder for model.json and its weights");
         if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UsageError(`-o ${o.out} is a file; tfjs-layers writes a folder (model.json + group1-shard1of1.bin)`);
         const file = files[0]!;
-        const res = load(file);
-        if (!report(res, false)) {
-          process.stderr.write(`${file}: ${summaryLine(res.diagnostics)}\n`);
-          process.exitCode = 1;
-          return;
-        }
+        const res = compiled(file);
+        if (!res) return;
         const { mainModel } = await import("../emit/index.js");
         const model = mainModel(res.module)!;
         const { kerasModel } = await import("../emit/keras.js");
@@ -253,12 +249,8 @@ function program(): Command {
         if (files.length > 1) throw new UsageError("--emit ir takes one file");
         if (o.watch) throw new UsageError("--watch works with code targets, not --emit ir");
         const file = files[0]!;
-        const res = load(file);
-        if (!report(res, false)) {
-          process.stderr.write(`${file}: ${summaryLine(res.diagnostics)}\n`);
-          process.exitCode = 1;
-          return;
-        }
+        const res = compiled(file);
+        if (!res) return;
         const level = optLevel(o.opt ?? "0");
         if (o.for !== "infer" && o.for !== "train") throw new UsageError(`--for ${o.for}: use infer or train`);
         const { optimize, passesFor } = await import("../passes/index.js");
@@ -509,12 +501,8 @@ async function compileOnnx(files: string[], o: { out?: string; watch?: boolean; 
   if (o.out === "-" && process.stdout.isTTY) throw new UsageError("-o -: an ONNX file is binary and stdout is a terminal; redirect it (> model.onnx) or pass -o model.onnx");
   const file = files[0]!;
   const opt = optLevel(level);
-  const res = load(file);
-  if (!report(res, false)) {
-    process.stderr.write(`${file}: ${summaryLine(res.diagnostics)}\n`);
-    process.exitCode = 1;
-    return;
-  }
+  const res = compiled(file);
+  if (!res) return;
   const { mainModel } = await import("../emit/index.js");
   const model = mainModel(res.module);
   if (!model) throw new UsageError(`${file} declares no model`);
