@@ -30,7 +30,8 @@ function nnetc(entry: string, args: string[], cwd = ROOT): Promise<Run> {
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
     child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    // Generous: the scenarios start several processes at once, and a loaded CI machine must not fail them.
+    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(timer);
