@@ -5,7 +5,7 @@
 // last bits: that is why this is -O2 and not constant folding (-O1).
 import type { IRModel, IRNode } from "../ir/types.js";
 import type { Pass, PassMode } from "./types.js";
-import { dropUnused, forward, renumber } from "./util.js";
+import { dropUnused, forward, readerCounts, renumber } from "./util.js";
 
 type Kind = "scale" | "shift";
 
@@ -48,9 +48,7 @@ export const foldScalarChains: Pass = {
 /** One sweep: each chain, as it stands, to one link. */
 function once(m: IRModel, mode: PassMode): IRModel {
   const byId = new Map(m.nodes.map((n) => [n.id, n]));
-  const readers = new Map<string, number>();
-  for (const n of m.nodes) for (const i of n.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
-  for (const o of m.outputs) readers.set(o.node, (readers.get(o.node) ?? 0) + 1);
+  const readers = readerCounts(m);
   // Per node, the chain it ends: its start and the combined constant (links in node order).
   const chains = new Map<string, { kind: Kind; x: string; c: number; length: number }>();
   for (const n of m.nodes) {

@@ -6,15 +6,7 @@ import type { IRModel, IRNode, IRParam } from "../ir/types.js";
 import type { Pass } from "./types.js";
 import { foldScalarChains } from "./chains.js";
 import { fuseGelu } from "./gelu.js";
-import { dropUnused, forward } from "./util.js";
-
-/** How many times each node is read (by nodes and by outputs). */
-function uses(m: IRModel): Map<string, number> {
-  const u = new Map<string, number>();
-  for (const n of m.nodes) for (const x of n.inputs) u.set(x, (u.get(x) ?? 0) + 1);
-  for (const o of m.outputs) u.set(o.node, (u.get(o.node) ?? 0) + 1);
-  return u;
-}
+import { dropUnused, forward, readerCounts } from "./util.js";
 
 /** Layers whose output channels a batchnorm can be folded into, and the role of their kernel. */
 const FOLDABLE: Record<string, string> = { conv2d: "kernel", dense: "kernel", depthwise_conv2d: "depthwise_kernel" };
@@ -32,7 +24,7 @@ const foldBatchnorm: Pass = {
   modes: ["infer"],
   doc: "batchnorm after a conv2d, depthwise_conv2d or dense (linear, not shared) is folded into its kernel and bias",
   run(m) {
-    const u = uses(m);
+    const u = readerCounts(m);
     const apps = applications(m);
     const byId = new Map(m.nodes.map((n) => [n.id, n]));
     const params = new Map(m.params.map((p) => [p.name, p]));
@@ -117,7 +109,7 @@ const fuseActivation: Pass = {
   modes: ["train", "infer"],
   doc: "a relu, relu6, sigmoid, elu or leaky_relu(0.2) right after a linear conv1d, conv2d, depthwise_conv2d, separable_conv2d or dense (its only reader) becomes that layer's activation: one fused tfjs op",
   run(m, mode) {
-    const u = uses(m);
+    const u = readerCounts(m);
     const byId = new Map(m.nodes.map((n) => [n.id, n]));
     const alias = new Map<string, string>();
     const replaced = new Map<string, IRNode>();

@@ -5,7 +5,7 @@
 // reduction over the last axis, no square root), so those patterns do not exist in the IR.
 import type { IRModel, IRNode } from "../ir/types.js";
 import type { Pass } from "./types.js";
-import { dropUnused, forward } from "./util.js";
+import { dropUnused, forward, readerCounts } from "./util.js";
 
 /** A polynomial in one node's value: degree → coefficient. */
 type Poly = Map<number, number>;
@@ -121,9 +121,7 @@ export const fuseGelu: Pass = {
   doc: "x * 0.5 * (1 + tanh(0.7978845608 * (x + 0.044715 * x * x * x))), written with arithmetic in any order, becomes gelu(approximate: true)",
   run(m: IRModel, mode) {
     const byId = new Map(m.nodes.map((n) => [n.id, n]));
-    const readers = new Map<string, number>();
-    for (const n of m.nodes) for (const i of n.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
-    for (const o of m.outputs) readers.set(o.node, (readers.get(o.node) ?? 0) + 1);
+    const readers = readerCounts(m);
     const replaced = new Map<string, IRNode>();
     for (const n of m.nodes) {
       const x = geluOf(n, byId, readers);

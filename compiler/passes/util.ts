@@ -2,6 +2,14 @@
 import type { IRModel, IRNode } from "../ir/types.js";
 import type { PassMode } from "./types.js";
 
+/** How many times each node is read (by nodes and by outputs). */
+export function readerCounts(m: IRModel): Map<string, number> {
+  const u = new Map<string, number>();
+  for (const n of m.nodes) for (const x of n.inputs) u.set(x, (u.get(x) ?? 0) + 1);
+  for (const o of m.outputs) u.set(o.node, (u.get(o.node) ?? 0) + 1);
+  return u;
+}
+
 /** Give nodes the ids n0, n1, … in order again, after nodes were removed. */
 export function renumber(m: IRModel, nodes: IRNode[]): IRModel {
   const ids = new Map(nodes.map((n, i) => [n.id, `n${i}`]));
