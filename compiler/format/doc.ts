@@ -251,12 +251,18 @@ class Printer {
     return [d, ...this.trailingDoc(close!, trail)];
   }
 
-  private delimitedList(open: IToken | undefined, items: Doc[], commas: IToken[], close: IToken | undefined): Doc {
+  /** Items with their commas, each comma followed by a line (a space when the group fits). */
+  private commaSeparated(items: Doc[], commas: IToken[]): Doc[] {
     const inner: Doc[] = [];
     items.forEach((d, i) => {
       inner.push(d);
       if (i < items.length - 1) inner.push(this.tk(commas[i]), this.after(commas[i], line));
     });
+    return inner;
+  }
+
+  private delimitedList(open: IToken | undefined, items: Doc[], commas: IToken[], close: IToken | undefined): Doc {
+    const inner = this.commaSeparated(items, commas);
     this.after(open, "");
     this.before(close, "");
     const closeLead = close ? this.leading.get(close) : undefined;
@@ -368,11 +374,7 @@ class Printer {
 
   /** `{ a, b }` with spaces inside when on one line (import lists). */
   private delimitedSpaced(open: IToken | undefined, items: Doc[], commas: IToken[], close: IToken | undefined): Doc {
-    const inner: Doc[] = [];
-    items.forEach((d, i) => {
-      inner.push(d);
-      if (i < items.length - 1) inner.push(this.tk(commas[i]), this.after(commas[i], line));
-    });
+    const inner = this.commaSeparated(items, commas);
     this.after(open, "");
     this.before(close, "");
     return group([this.tk(open), indent([line, ...inner]), line, this.tk(close)]);
