@@ -12,12 +12,10 @@ import type { QuantKind } from "./quantize.js";
 import { DataError, loadDataset } from "./data/index.js";
 import { interpreted, run } from "./interpret.js";
 import { loadTrained } from "./weights.js";
-import { exportWeights } from "./onnx.js";
+import { exportWeights, modelHostWeights } from "./onnx.js";
 import { exportOnnx } from "../compiler/emit/onnx/index.js";
 import type { Diagnostic } from "../compiler/diagnostics.js";
-import { batchTensors, DivergedError, evaluate, fingerprint, hostWeights, InterruptedError, RunError, train, trainedWeights } from "./train.js";
-import { initWeights } from "./init.js";
-import { Rng } from "./data/rng.js";
+import { batchTensors, DivergedError, evaluate, fingerprint, InterruptedError, RunError, train, trainedWeights } from "./train.js";
 import { layersModelFiles, writeLayersModel } from "./layers_export.js";
 import type { InitSpec } from "./pretrained.js";
 
@@ -344,17 +342,9 @@ export interface ExportLayersCommandOptions extends RunCommandOptions {
 export async function exportLayersCommand(o: ExportLayersCommandOptions): Promise<number> {
   return guarded(o, async () => {
     const m = o.module.models.find((x) => x.name === o.model)!;
-    await initBackend(o.backend);
+    // Trained weights, or those a fresh training run starts from: the plan's seed, else 0.
+    const { host } = modelHostWeights(m, { ...(o.weights ? { weights: o.weights } : {}), seed: o.module.plans.find((p) => p.model === m.name)?.seed ?? 0 });
     mkdirSync(o.outDir, { recursive: true });
-    let vars;
-    if (o.weights) vars = trainedWeights(m.params, loadTrained(o.weights, fingerprint(m)));
-    else {
-      // The weights a fresh training run starts from: the plan's seed, else 0.
-      const rng = new Rng(o.module.plans.find((p) => p.model === m.name)?.seed ?? 0);
-      vars = initWeights(m.params, () => rng.next());
-    }
-    const host = hostWeights(vars);
-    for (const v of vars.values()) v.dispose();
     const files = layersModelFiles(o.topology, m.params.map((p) => [o.weightNames[p.name] ?? p.name, host[p.name]!]), "nnetc 0.1.0");
     const file = writeLayersModel(o.outDir, files);
     (o.out ?? stdout)(`wrote ${file} and ${path.join(o.outDir, "group1-shard1of1.bin")} (${m.params.length} weights, ${files.shard.length.toLocaleString("en-US")} bytes${o.weights ? "" : ", initial weights: pass --weights RUN for trained ones"})\n`);

@@ -10,6 +10,7 @@ import { initBackend } from "./backend.js";
 import { Rng } from "./data/rng.js";
 import { deriveWeights, disposeDerived } from "./derive.js";
 import { initialValues } from "./init.js";
+import { hostWeight } from "./train.js";
 import { fingerprint, loadTrained } from "./weights.js";
 
 export interface ExportWeights {
@@ -43,21 +44,26 @@ function int8Tensors(file: string): Map<string, Int8Weight> {
  * backend is enough); the rest stay on the host.
  */
 export async function exportWeights(model: IRModel, exported: IRModel, o: { weights?: string; seed: number }): Promise<ExportWeights> {
-  let host: Record<string, HostTensor>;
-  let from: string;
-  let quantized = new Map<string, Int8Weight>();
+  const { host, from } = modelHostWeights(model, o);
+  return { ...(await finalWeights(exported, host, o.weights !== undefined ? int8Tensors(from) : new Map())), from };
+}
+
+/**
+ * Every weight of `model` on the host, for the exporters (ONNX, tfjs-layers): trained ones from
+ * `o.weights` (checked against the model's names and shapes), else initialized from `o.seed` exactly as
+ * create({ seed }) and a fresh `nnetc train` do. No TensorFlow.js.
+ */
+export function modelHostWeights(model: IRModel, o: { weights?: string; seed: number }): { host: Record<string, HostTensor>; from: string } {
   if (o.weights !== undefined) {
     const trained = loadTrained(o.weights, fingerprint(model));
-    host = trained.weights;
-    from = trained.from;
-    quantized = int8Tensors(trained.from);
-  } else {
-    const rng = new Rng(o.seed);
-    host = {};
-    for (const p of model.params) host[p.name] = { dtype: "F32", shape: [...p.shape], data: initialValues(p, () => rng.next()) };
-    from = `initial weights, seed ${o.seed}`;
+    const host: Record<string, HostTensor> = {};
+    for (const p of model.params) host[p.name] = hostWeight(trained.weights, p.name, p.shape, trained.from);
+    return { host, from: trained.from };
   }
-  return { ...(await finalWeights(exported, host, quantized)), from };
+  const rng = new Rng(o.seed);
+  const host: Record<string, HostTensor> = {};
+  for (const p of model.params) host[p.name] = { dtype: "F32", shape: [...p.shape], data: initialValues(p, () => rng.next()) };
+  return { host, from: `initial weights, seed ${o.seed}` };
 }
 
 /**

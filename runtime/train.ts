@@ -101,11 +101,17 @@ export function hostWeights(tensors: Iterable<[string, tf.Tensor]>): Record<stri
 
 export function loadHostWeights(weights: Weights, host: Record<string, HostTensor>, source: string): void {
   for (const [k, v] of weights) {
-    const h = host[k];
-    if (!h) throw new RunError(`${source} has no weight "${k}"`);
-    if (h.shape.join(",") !== v.shape.join(",")) throw new RunError(`${source}: weight "${k}" has shape [${h.shape}] but the model needs [${v.shape}]`);
+    const h = hostWeight(host, k, v.shape, source);
     tf.tidy(() => v.assign(tf.tensor(h.data as Float32Array, h.shape, "float32")));
   }
+}
+
+/** The weight `name` of a file's tensors, refused (RunError) when it is missing or shaped otherwise. */
+export function hostWeight(host: Record<string, HostTensor>, name: string, shape: readonly number[], source: string): HostTensor {
+  const h = host[name];
+  if (!h) throw new RunError(`${source} has no weight "${name}"`);
+  if (h.shape.join(",") !== shape.join(",")) throw new RunError(`${source}: weight "${name}" has shape [${h.shape}] but the model needs [${shape}]`);
+  return h;
 }
 
 /**
