@@ -18,7 +18,8 @@ export interface Step {
 export type Activation = "linear" | "relu" | "relu6" | "gelu" | "gelu_tanh" | "silu" | "sigmoid" | "tanh" | "softmax" | "leaky_relu" | "elu";
 export type Padding = "same" | "valid";
 /** Explicit zero padding [top, bottom, left, right], set by the fold-padding pass (a zero_pad2d folded in). */
-export type ExplicitPadding = readonly [number, number, number, number];
+export type { ExplicitPadding } from "../compiler/ir/padding.js";
+import type { ExplicitPadding } from "../compiler/ir/padding.js";
 type Pair = readonly [number, number];
 
 /** tfjs's form of a padding: the name, or [[0, 0], [top, bottom], [left, right], [0, 0]] (NHWC). */

@@ -2,6 +2,7 @@
 // folded weights are *derived*: the runtime computes them from the trained ones); the written-out GELU
 // (gelu.ts); chains of scalar multiplications or additions (chains.ts); an activation folded into the layer before it, which TensorFlow.js then runs as one fused op;
 // and zero padding folded into the convolution or max pooling after it, for inference.
+import { explicitPadding, type ExplicitPadding } from "../ir/padding.js";
 import type { IRModel, IRNode, IRParam } from "../ir/types.js";
 import type { Pass } from "./types.js";
 import { foldScalarChains } from "./chains.js";
@@ -132,13 +133,6 @@ function nonnegative(n: IRNode): boolean {
   return NONNEGATIVE.has(n.op) || (typeof n.attrs.activation === "string" && NONNEGATIVE.has(n.attrs.activation));
 }
 
-/** A padding attribute as [top, bottom, left, right], or null for "same" (its amounts depend on the size). */
-function explicit(p: unknown): [number, number, number, number] | null {
-  if (p === "valid") return [0, 0, 0, 0];
-  if (Array.isArray(p) && p.length === 4) return p as [number, number, number, number];
-  return null;
-}
-
 const foldPadding: Pass = {
   name: "fold-padding",
   level: 2,
@@ -153,10 +147,10 @@ const foldPadding: Pass = {
       // Fold a chain of paddings, nearest first.
       for (;;) {
         const zp = byId.get(n.inputs[0]!)!;
-        const own = explicit(n.attrs.padding);
+        const own = explicitPadding(n.attrs.padding);
         if (zp.op !== "zero_pad2d" || !own) return n;
         const [ph, pw] = zp.attrs.padding as [number, number];
-        const pads: [number, number, number, number] = [own[0] + ph, own[1] + ph, own[2] + pw, own[3] + pw];
+        const pads: ExplicitPadding = [own[0] + ph, own[1] + ph, own[2] + pw, own[3] + pw];
         if (n.op === "conv2d") {
           if ((n.attrs.dilation as number[]).some((d) => d !== 1)) return n;
         } else {
@@ -164,7 +158,7 @@ const foldPadding: Pass = {
           if (!nonnegative(byId.get(zp.inputs[0]!)!) || pads[0] >= size[0] || pads[1] >= size[0] || pads[2] >= size[1] || pads[3] >= size[1]) return n;
         }
         changed = true;
-        n = { ...n, inputs: [zp.inputs[0]!], attrs: { ...n.attrs, padding: pads } };
+        n = { ...n, inputs: [zp.inputs[0]!], attrs: { ...n.attrs, padding: [...pads] } };
       }
     });
     return changed ? dropUnused({ ...m, nodes }, "infer") : m;

@@ -3,7 +3,7 @@
 // (spec/onnx/ops.nnet) run in onnxruntime-node against the interpreter on the same weights (max |Δ| ≤ 1e-4)
 // and accepted by the ONNX checker (full_check), int8 weights exported as DequantizeLinear, and the CLI.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as fc from "fast-check";
@@ -151,6 +151,37 @@ test("onnx: every small zoo model and every op of spec/onnx/ops.nnet at -O1 (-O0
   assert.is(ops[path.join(tmp, "fashion_cnn.O1.onnx")]!.Transpose, 2);
   assert.is(ops[path.join(tmp, "mobilenet_v2.O1.onnx")]!.Transpose, 1);
   assert.ok(ops[path.join(tmp, "mobilenet_v2.O1.onnx")]!.Mul! > 0 && !ops[path.join(tmp, "mobilenet_v2.O2.onnx")]!.Mul, "batchnorm is folded at -O2");
+});
+
+test("onnx: explicit padding from fold-padding (-O2) exports as the IR's [top, bottom, left, right] (regression, issue 13)", async () => {
+  // The -O2 IR really holds explicit padding: otherwise this test would not exercise the bug.
+  const mod = load("spec/onnx/padding.nnet");
+  const o2 = optimize(mod, { level: 2, mode: "infer" }).module;
+  const conv = o2.models.find((m) => m.name === "PaddedConv")!.nodes.find((n) => n.op === "conv2d")!;
+  assert.equal(conv.attrs.padding, [1, 1, 1, 1]);
+  const pool = o2.models.find((m) => m.name === "PaddedPool")!.nodes.find((n) => n.op === "max_pool2d")!;
+  assert.equal(pool.attrs.padding, [2, 2, 2, 2]);
+  const lines = await equivalence(tmp, [0, 1, 2].map((l) => `${l}:spec/onnx/padding.nnet`).concat("2:spec/passes/padding.nnet"));
+  assert.is(lines.length, 3 * 3 + 1);
+  assertClose(lines);
+  // ONNX's pads are [begins…, ends…]: [top, left, bottom, right] for the IR's [top, bottom, left, right].
+  const script = [
+    "import json, sys, onnx",
+    "out = {}",
+    "for p in sys.argv[1:]:",
+    "    m = onnx.load(p)",
+    "    out[p] = [[n.op_type, list(a.ints)] for n in m.graph.node for a in n.attribute if a.name == 'pads']",
+    "print(json.dumps(out))",
+  ].join("\n");
+  const files = ["PaddedConv", "PaddedPool", "Uneven"].map((m) => lines.find((l) => l.file === `spec/onnx/padding.nnet#${m} -O2`)!.onnx);
+  onnxCheck(files);
+  const r = spawnSync(existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3", ["-c", script, ...files], { encoding: "utf8" });
+  assert.is(r.status, 0, r.stderr);
+  const pads = JSON.parse(r.stdout) as Record<string, [string, number[]][]>;
+  assert.equal(pads[files[0]!], [["Conv", [1, 1, 1, 1]]]);
+  assert.equal(pads[files[1]!], [["MaxPool", [2, 2, 2, 2]]]);
+  // Uneven: pads ([2, 1] then 1) → [3, 3, 2, 2] on the conv; [1, 0] on the pool → [1, 1, 0, 0].
+  assert.equal(pads[files[2]!], [["Conv", [3, 2, 3, 2]], ["MaxPool", [1, 0, 1, 0]]]);
 });
 
 test("onnx: export is a pure function: the same model and weights give the same bytes", async () => {

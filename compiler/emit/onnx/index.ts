@@ -11,6 +11,7 @@
 import { diag, type Diagnostic } from "../../diagnostics.js";
 import type { OpKind } from "../../ir/ops.js";
 import type { AttrValue as IRAttr, DType, IRModel, IRNode } from "../../ir/types.js";
+import { spatialPads } from "../../ir/padding.js";
 import { encodeModel, ONNX_DTYPE, type AttrValue, type DimMsg, type NodeMsg, type TensorMsg, type ValueInfoMsg } from "./proto.js";
 
 export const OPSET = 17;
@@ -113,13 +114,6 @@ function gatherHost(data: Float32Array, shape: readonly number[], axis: number, 
   const s = [...shape];
   s[axis] = index.length;
   return { data: out, shape: s };
-}
-
-/** TensorFlow's "same" padding: [begin, end] for one spatial axis (the extra pixel at the end). */
-function samePads(n: number, window: number, stride: number): [number, number] {
-  const out = Math.ceil(n / stride);
-  const total = Math.max((out - 1) * stride + window - n, 0);
-  return [Math.floor(total / 2), total - Math.floor(total / 2)];
 }
 
 class Graph {
@@ -326,35 +320,34 @@ const onnxAxis = (v: Value, axis: number) => {
 /** Element-wise: the output keeps the input's layout. */
 const unary = (f: (g: Graph, x: string, c: LowerCtx) => string): Lower => (c) => ({ ...c.x[0]!, name: f(c.g, c.x[0]!.name, c) });
 
-/** Spatial pads [begins…, ends…] for a conv or pool over `dims` spatial axes of the input node. */
-function pads(c: LowerCtx, window: readonly number[], stride: readonly number[], dilation: readonly number[], padding: string): Record<string, AttrValue> {
+/**
+ * A conv's or pool's padding as ONNX attributes: the IR's amounts (compiler/ir/padding.ts, whatever form the
+ * attribute has: a name or fold-padding's explicit [top, bottom, left, right]) converted once to ONNX's
+ * [begin per axis…, end per axis…]; "same" over a symbolic size becomes auto_pad SAME_UPPER (TensorFlow's rule).
+ */
+function pads(c: LowerCtx, window: readonly number[], stride: readonly number[], dilation: readonly number[], padding: IRAttr | undefined): Record<string, AttrValue> {
   const k = window.map((w, i) => (w - 1) * dilation[i]! + 1);
-  if (padding === "valid") return { pads: ints([...k.map(() => 0), ...k.map(() => 0)]) };
-  if (padding === "causal") return { pads: ints([k[0]! - 1, 0]) };
-  const spatial = c.inNodes[0]!.shape!.slice(1, 1 + window.length);
-  if (spatial.every((d) => typeof d === "number")) {
-    const p = spatial.map((n, i) => samePads(n as number, k[i]!, stride[i]!));
-    return { pads: ints([...p.map((x) => x[0]), ...p.map((x) => x[1])]) };
-  }
-  return { auto_pad: str("SAME_UPPER") };
+  const amounts = spatialPads(padding, c.inNodes[0]!.shape!.slice(1, 1 + window.length), k, stride);
+  if (!amounts) return { auto_pad: str("SAME_UPPER") };
+  return { pads: ints([...amounts.map((p) => p[0]), ...amounts.map((p) => p[1])]) };
 }
 
 /** Convolution (1-D or 2-D, grouped, dilated, depthwise) on a channels-first input; output channels-first. */
-function conv(c: LowerCtx, x: string, kernel: string, bias: string | null, o: { k: number[]; stride: number[]; dilation: number[]; group: number; padding: string }): string {
+function conv(c: LowerCtx, x: string, kernel: string, bias: string | null, o: { k: number[]; stride: number[]; dilation: number[]; group: number; padding: IRAttr | undefined }): string {
   return c.g.op("Conv", bias ? [x, kernel, bias] : [x, kernel], { kernel_shape: ints(o.k), strides: ints(o.stride), dilations: ints(o.dilation), group: int(o.group), ...pads(c, o.k, o.stride, o.dilation, o.padding) });
 }
 
 function conv2d(c: LowerCtx): Value {
   const cf = channelsFirst(4);
   const k = pairOf(c.a.kernel);
-  const y = conv(c, c.g.as(c.x[0]!, cf), c.w("kernel", [{ perm: [3, 2, 0, 1] }]), c.a.bias ? c.w("bias") : null, { k, stride: pairOf(c.a.stride), dilation: pairOf(c.a.dilation), group: num(c.a.groups), padding: String(c.a.padding) });
+  const y = conv(c, c.g.as(c.x[0]!, cf), c.w("kernel", [{ perm: [3, 2, 0, 1] }]), c.a.bias ? c.w("bias") : null, { k, stride: pairOf(c.a.stride), dilation: pairOf(c.a.dilation), group: num(c.a.groups), padding: c.a.padding });
   return { name: activate(c.g, y, String(c.a.activation), 1), perm: cf, rank: 4 };
 }
 
 function conv1d(c: LowerCtx): Value {
   const cf = channelsFirst(3);
   const k = num(c.a.kernel);
-  const y = conv(c, c.g.as(c.x[0]!, cf), c.w("kernel", [{ perm: [2, 1, 0] }]), c.a.bias ? c.w("bias") : null, { k: [k], stride: [num(c.a.stride)], dilation: [num(c.a.dilation)], group: num(c.a.groups), padding: String(c.a.padding) });
+  const y = conv(c, c.g.as(c.x[0]!, cf), c.w("kernel", [{ perm: [2, 1, 0] }]), c.a.bias ? c.w("bias") : null, { k: [k], stride: [num(c.a.stride)], dilation: [num(c.a.dilation)], group: num(c.a.groups), padding: c.a.padding });
   return { name: activate(c.g, y, String(c.a.activation), 1), perm: cf, rank: 3 };
 }
 
@@ -364,7 +357,7 @@ function depthwise(c: LowerCtx, x: string, bias: string | null): string {
   const ch = c.inNodes[0]!.shape![3] as number;
   const m = num(c.a.multiplier);
   const kernel = c.w("depthwise_kernel", [{ perm: [2, 3, 0, 1] }, { reshape: [ch * m, 1, kh, kw] }]);
-  return conv(c, x, kernel, bias, { k: [kh, kw], stride: pairOf(c.a.stride), dilation: pairOf(c.a.dilation), group: ch, padding: String(c.a.padding) });
+  return conv(c, x, kernel, bias, { k: [kh, kw], stride: pairOf(c.a.stride), dilation: pairOf(c.a.dilation), group: ch, padding: c.a.padding });
 }
 
 /** Max or average pooling on a channels-first input. */
@@ -373,8 +366,17 @@ function pool(kind: "MaxPool" | "AveragePool", dims: 1 | 2): Lower {
     const cf = channelsFirst(dims + 2);
     const size = dims === 2 ? pairOf(c.a.size) : [num(c.a.size)];
     const stride = c.a.stride === null ? size : dims === 2 ? pairOf(c.a.stride) : [num(c.a.stride)];
-    const p = pads(c, size, stride, size.map(() => 1), String(c.a.padding));
-    const y = c.g.op(kind, [c.g.as(c.x[0]!, cf)], { kernel_shape: ints(size), strides: ints(stride), ...p });
+    const p = pads(c, size, stride, size.map(() => 1), c.a.padding);
+    // Average pooling divides by the real pixels of a window only (tfjs's "same"): count_include_pad 0. Max
+    // pooling pads with −∞ in ONNX; fold-padding gives it zero padding only where its input is ≥ 0 and every
+    // window keeps a real value, so the two agree.
+    const extra: Record<string, AttrValue> = kind === "AveragePool" ? { count_include_pad: int(0) } : {};
+    // onnxruntime's PadFusion (default optimizations) merges a zero Pad into the MaxPool reading it as the
+    // pool's own padding, which is −∞: wrong for negative values, and a load error where the pad reaches the
+    // window's size. It leaves a MaxPool with its optional Indices output alone, so a MaxPool fed by a
+    // zero_pad2d declares it (unused).
+    const outputs = kind === "MaxPool" && c.inNodes[0]!.op === "zero_pad2d" ? 2 : 1;
+    const y = c.g.op(kind, [c.g.as(c.x[0]!, cf)], { kernel_shape: ints(size), strides: ints(stride), ...p, ...extra }, outputs);
     return { name: y, perm: cf, rank: dims + 2 };
   };
 }

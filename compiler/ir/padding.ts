@@ -1,0 +1,45 @@
+// The one definition of a spatial op's padding. In the IR a convolution's or pool's `padding` attribute is a
+// name — "valid", "same" (TensorFlow's: the extra pixel at the end), "causal" (conv1d: all of it at the
+// start) — or, after the fold-padding pass, explicit amounts `[top, bottom, left, right]` (2-D only). Every
+// consumer that needs amounts (the fold-padding pass, the ONNX emitter) asks here, so the order of the four
+// numbers is written down once.
+import type { AttrValue } from "./types.js";
+
+/** Explicit zero padding of a 2-D op: [top, bottom, left, right]. */
+export type ExplicitPadding = readonly [number, number, number, number];
+
+/** A padding attribute as explicit amounts when they do not depend on the input size ("valid" or explicit), else null. */
+export function explicitPadding(p: AttrValue | undefined): ExplicitPadding | null {
+  if (p === "valid") return [0, 0, 0, 0];
+  if (Array.isArray(p) && p.length === 4 && p.every((x) => typeof x === "number")) return p as unknown as ExplicitPadding;
+  return null;
+}
+
+/** The explicit form of a 2-D padding from its two [begin, end] pairs (height, width). */
+export const explicitOf = (h: readonly [number, number], w: readonly [number, number]): ExplicitPadding => [h[0], h[1], w[0], w[1]];
+
+/** TensorFlow's "same" padding of one spatial axis: [begin, end], the odd pixel at the end. */
+export function samePair(n: number, window: number, stride: number): [number, number] {
+  const out = Math.ceil(n / stride);
+  const total = Math.max((out - 1) * stride + window - n, 0);
+  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
+
+/**
+ * [begin, end] for each spatial axis of an op with `padding` over inputs of `sizes`, windows of effective
+ * size `window` (dilation applied) and `stride`. Null when the amounts depend on sizes that are only known at
+ * run time ("same" over a symbolic size).
+ */
+export function spatialPads(padding: AttrValue | undefined, sizes: readonly (number | string)[], window: readonly number[], stride: readonly number[]): [number, number][] | null {
+  const dims = window.length;
+  if (padding === "valid") return window.map(() => [0, 0]);
+  if (padding === "causal") return window.map((k) => [k - 1, 0]);
+  const fixed = explicitPadding(padding);
+  if (fixed) {
+    if (dims !== 2) throw new Error(`explicit padding on a ${dims}-D op`);
+    return [[fixed[0], fixed[1]], [fixed[2], fixed[3]]];
+  }
+  if (padding !== "same") throw new Error(`unknown padding ${JSON.stringify(padding)}`);
+  if (!sizes.every((d) => typeof d === "number")) return null;
+  return sizes.map((n, i) => samePair(n as number, window[i]!, stride[i]!));
+}
