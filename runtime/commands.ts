@@ -345,9 +345,11 @@ export async function exportLayersCommand(o: ExportLayersCommandOptions): Promis
     // Trained weights, or those a fresh training run starts from: the plan's seed, else 0.
     const { host } = modelHostWeights(m, { ...(o.weights ? { weights: o.weights } : {}), seed: o.module.plans.find((p) => p.model === m.name)?.seed ?? 0 });
     mkdirSync(o.outDir, { recursive: true });
-    const files = layersModelFiles(o.topology, m.params.map((p) => [o.weightNames[p.name] ?? p.name, host[p.name]!]), "nnetc 0.1.0");
+    // Only the weights the topology carries: a layer no output reads is not in a Keras model.
+    const exported = m.params.filter((p) => Object.prototype.hasOwnProperty.call(o.weightNames, p.name));
+    const files = layersModelFiles(o.topology, exported.map((p) => [o.weightNames[p.name]!, host[p.name]!]), "nnetc 0.1.0");
     const file = writeLayersModel(o.outDir, files);
-    (o.out ?? stdout)(`wrote ${file} and ${path.join(o.outDir, "group1-shard1of1.bin")} (${m.params.length} weights, ${files.shard.length.toLocaleString("en-US")} bytes${o.weights ? "" : ", initial weights: pass --weights RUN for trained ones"})\n`);
+    (o.out ?? stdout)(`wrote ${file} and ${path.join(o.outDir, "group1-shard1of1.bin")} (${exported.length} weights${exported.length < m.params.length ? `; ${m.params.length - exported.length} of layers no output reads left out` : ""}, ${files.shard.length.toLocaleString("en-US")} bytes${o.weights ? "" : ", initial weights: pass --weights RUN for trained ones"})\n`);
     return 0;
   });
 }

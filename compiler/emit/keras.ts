@@ -140,14 +140,18 @@ const TFJS_DTYPE: Record<string, string> = { f16: "float32", f32: "float32", f64
 export interface KerasModel {
   /** The `modelTopology` of model.json. */
   topology: Record<string, unknown>;
-  /** The Keras name of each weight (`layer/role`), by IR weight name; the same name but for wrapped layers. */
+  /**
+   * The Keras name of each weight the topology carries (`layer/role`; the same name but for wrapped layers), by
+   * IR weight name. Weights of layers that reach no output are not there: tf.loadLayersModel builds only the
+   * layers between the inputs and the outputs and refuses weights for any other.
+   */
   weightNames: Record<string, string>;
 }
 
 /**
  * The Keras functional topology of a checked model, or NN6020 for the first node (in topological order)
  * that has no Keras equivalent. A shared layer is one Keras layer called once per use (one inbound node
- * each), as in Keras.
+ * each), as in Keras. Nodes that reach no output (a checked model keeps unused bindings) are left out.
  */
 export function kerasModel(m: IRModel): { model: KerasModel | null; diagnostics: Diagnostic[] } {
   const layers: { class_name: string; config: Record<string, unknown>; name: string; inbound_nodes: unknown[][] }[] = [];
@@ -155,7 +159,15 @@ export function kerasModel(m: IRModel): { model: KerasModel | null; diagnostics:
   // Each IR node's value as a Keras tensor reference: [layer name, node index, tensor index].
   const ref = new Map<string, [string, number, number]>();
   const ops = new Map(m.nodes.map((n) => [n.id, n.op]));
-  const weightNames: Record<string, string> = Object.fromEntries(m.params.map((p) => [p.name, p.name]));
+  // The nodes some output reads, directly or not: the only ones a Keras functional model has.
+  const live = new Set<string>();
+  const inputsOf = new Map(m.nodes.map((n) => [n.id, n.inputs]));
+  for (const stack = m.outputs.map((o) => o.node); stack.length; ) {
+    const id = stack.pop()!;
+    if (!live.has(id)) (live.add(id), stack.push(...(inputsOf.get(id) ?? [])));
+  }
+  const liveLayers = new Set(m.nodes.filter((n) => live.has(n.id)).map((n) => n.name));
+  const weightNames: Record<string, string> = Object.fromEntries(m.params.filter((p) => liveLayers.has(p.layer)).map((p) => [p.name, p.name]));
   const call = (name: string, spec: KerasLayer, inputs: [string, number, number][]): [string, number, number] => {
     let l = byName.get(name);
     if (!l) {
@@ -176,6 +188,7 @@ export function kerasModel(m: IRModel): { model: KerasModel | null; diagnostics:
       continue;
     }
     if (n.op === "constant") continue; // only a merge layer reads it, and that one reports it
+    if (!live.has(n.id)) continue;
     const params = m.params.filter((p) => p.layer === n.name);
     const r = KERAS[n.op as OpKind]({ n, a: n.attrs, inputOps: n.inputs.map((i) => ops.get(i) ?? ""), weight: (role) => params.find((p) => p.role === role)?.shape });
     if ("none" in r) {
