@@ -3,16 +3,23 @@
 // entries first, then the layout's convention), converts PyTorch layouts, and checks every shape. Missing,
 // extra and mis-shaped tensors are RunErrors that list the names and say what to do.
 //
-// layout torch (a PyTorch state_dict): `a.b.c.weight` belongs to the module `a.b.c`, which is the layer
-// `a/b/c` unless a map entry renames it ("a.b -> Stage_1" makes it `Stage_1/c`). The role follows from the
-// layer's weights: a conv's `weight` [out, in, kh, kw] becomes `kernel` [kh, kw, in, out] (conv1d [out,
-// in, k] → [k, in, out]; depthwise [ch·m, 1, kh, kw] → `depthwise_kernel` [kh, kw, ch, m]); a Linear's
-// `weight` [out, in] becomes `kernel` [in, out]; `bias` is `bias` (`beta` for norms); a norm's `weight` is
-// `gamma`, `running_mean`/`running_var` are `moving_mean`/`moving_variance`; `num_batches_tracked` is
-// ignored; an Embedding's `weight` is `embeddings`. LSTM/GRU (`weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0`,
-// `bias_hh_l0`, `_reverse` for the backward direction) become kernel, recurrent_kernel and bias: LSTM's
-// gate order (i, f, g, o) is Keras's and its two biases add up; GRU's (r, z, n) is reordered to (z, r, h)
-// and needs reset_after (PyTorch's formulation), its biases becoming the two rows of `bias`.
+// layout torch (a PyTorch state_dict), in two independent steps:
+// - Names (TORCH_LEAVES, GROUP_ALIASES: the one table of name-conversion rules). A whole-tensor map entry
+//   names its weight outright. Otherwise `a.b.c.leaf`, after any prefix entry ("a.b -> Stage_1" makes it
+//   `Stage_1/c/leaf`), belongs to the longest layer its path starts with; what lies between that layer and
+//   the leaf is a module group inside the layer (an attention layer's `query`, `key`, `value`, `output` or
+//   nn.MultiheadAttention's `out_proj`; a separable conv's `depthwise`, `pointwise`). The leaf names the
+//   weight within the group: `weight` is the group's kernel, depthwise/pointwise kernel, gamma or embeddings,
+//   `bias` its bias (beta for norms), `running_mean`/`running_var` the moving statistics,
+//   `weight_ih_l0`/`weight_hh_l0`/`bias_ih_l0`/`bias_hh_l0` (`_reverse`: backward direction) a recurrent
+//   layer's kernel, recurrent kernel and bias, `in_proj_weight`/`in_proj_bias` query, key and value at once;
+//   `num_batches_tracked` is ignored.
+// - Layouts (torchToNnetc), by the kind of the weight that receives the tensor, however its name was reached:
+//   a kernel [out, in] → [in, out], [out, in, k] → [k, in, out], [out, in, kh, kw] → [kh, kw, in, out]; a
+//   depthwise kernel [ch·m, 1, kh, kw] → [kh, kw, ch, m]; recurrent kernels are transposed, and a GRU's gate
+//   blocks reordered from PyTorch's (r, z, n) to Keras's (z, r, h) (which needs reset_after, PyTorch's
+//   formulation); an LSTM's gate order (i, f, g, o) is Keras's and its two biases add up, a GRU's become the
+//   two rows of `bias`. Everything else is taken as it is.
 // layout nnetc: names are `layer/role` as nnetc writes them (and Keras/TensorFlow.js), nothing converted.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
@@ -107,45 +114,132 @@ interface Converted {
   sourceShape: number[];
 }
 
-/** The torch rule for one tensor (role `role`) of a layer with weights `roles`: the weight it becomes and its conversion. */
-function torchRole(role: string, t: F32, roles: Map<string, Param>): { role: string; value: F32; add?: boolean } | null {
-  const has = (r: string) => roles.has(r);
-  const rnn = /^(weight_ih|weight_hh|bias_ih|bias_hh)_l0(_reverse)?$/.exec(role);
-  if (rnn) {
-    const dir = has("forward/kernel") ? (rnn[2] ? "backward/" : "forward/") : "";
-    const gru = (roles.get(`${dir}kernel`)?.shape[1] ?? 0) === 3 * (roles.get(`${dir}recurrent_kernel`)?.shape[0] ?? -1);
-    const kind = rnn[1]!;
-    if (kind === "weight_ih" || kind === "weight_hh") {
-      const v = transpose(t, [1, 0]);
-      return { role: `${dir}${kind === "weight_ih" ? "kernel" : "recurrent_kernel"}`, value: gru ? gruGates(v) : v };
-    }
-    if (!gru) return { role: `${dir}bias`, value: t, add: true };
-    // GRU (reset_after): bias row 0 is the input bias, row 1 the recurrent one.
-    const b = gruGates(t);
-    const both = roles.get(`${dir}bias`);
-    if (!both || both.shape.length !== 2) return { role: `${dir}bias`, value: b };
-    return { role: `${dir}bias#${kind === "bias_ih" ? 0 : 1}`, value: b };
+// ── layout torch: the name-conversion rules and the layout conversions ─────────────────────────────────
+
+/** The layer's weights, by role, as a torch module group inside the layer sees them. */
+type Roles = Map<string, Param>;
+
+/** What one tensor of the file fills: a weight (by its role within the group), and how. */
+interface Fill {
+  role: string;
+  /** A GRU bias: the row of the weight's [2, 3·units] (0 input, 1 recurrent). */
+  row?: number;
+  /** LSTM biases: added to the other one. */
+  add?: boolean;
+  /** nn.MultiheadAttention's packed in_proj: this fill takes chunk `part` of 3 along axis 0. */
+  part?: number;
+}
+
+/** The roles a `weight` can be, by what the group has (exactly one of them must be there). */
+const WEIGHT_ROLES = ["kernel", "depthwise_kernel", "pointwise_kernel", "gamma", "embeddings"] as const;
+
+/**
+ * THE name-conversion rules of layout torch: a state_dict entry's last name (the leaf) → the weight(s) of the
+ * module group it fills, given the roles that group has. The first rule whose leaf matches decides.
+ */
+const TORCH_LEAVES: { leaf: RegExp; fills: (m: RegExpExecArray, roles: Roles) => Fill[] | null }[] = [
+  // Linear, Conv1d/2d, a depthwise or pointwise conv, a norm's scale, an Embedding: whichever the group has.
+  { leaf: /^weight$/, fills: (_, roles) => (WEIGHT_ROLES.filter((r) => roles.has(r)).length === 1 ? [{ role: WEIGHT_ROLES.find((r) => roles.has(r))! }] : null) },
+  { leaf: /^bias$/, fills: (_, roles) => (roles.has("bias") ? [{ role: "bias" }] : roles.has("beta") ? [{ role: "beta" }] : null) },
+  { leaf: /^running_mean$/, fills: () => [{ role: "moving_mean" }] },
+  { leaf: /^running_var$/, fills: () => [{ role: "moving_variance" }] },
+  // LSTM / GRU, one layer: `_reverse` is the backward direction of a bidirectional layer.
+  {
+    leaf: /^(weight|bias)_(ih|hh)_l0(_reverse)?$/,
+    fills: (m, roles) => {
+      const dir = roles.has("forward/kernel") ? (m[3] ? "backward/" : "forward/") : "";
+      if (m[1] === "weight") return [{ role: `${dir}${m[2] === "ih" ? "kernel" : "recurrent_kernel"}` }];
+      const bias = roles.get(`${dir}bias`);
+      return bias ? [recurrentBias(m[2] as "ih" | "hh", bias, roles, dir)] : null;
+    },
+  },
+  // nn.MultiheadAttention: in_proj_weight / in_proj_bias pack query, key and value along axis 0.
+  { leaf: /^in_proj_(weight|bias)$/, fills: (m) => ["query", "key", "value"].map((g, part) => ({ role: `${g}/${m[1] === "weight" ? "kernel" : "bias"}`, part })) },
+  // ...and hold them apart when kdim/vdim differ from embed_dim.
+  { leaf: /^(q|k|v)_proj_weight$/, fills: (m) => [{ role: `${{ q: "query", k: "key", v: "value" }[m[1] as "q" | "k" | "v"]}/kernel` }] },
+];
+
+/**
+ * Module groups inside one nnetc layer: an attention layer's projections `query`, `key`, `value`,
+ * `output` (Hugging Face's names; nn.MultiheadAttention's `out_proj` is `output`), a separable
+ * convolution's `depthwise` and `pointwise` convolutions (the bias is the pointwise one's). The roles the
+ * group sees, by their names within it.
+ */
+const GROUP_ALIASES: Record<string, string> = { out_proj: "output" };
+
+function groupRoles(layer: Roles, group: string): Roles {
+  if (!group) return layer;
+  const prefix = `${Object.prototype.hasOwnProperty.call(GROUP_ALIASES, group) ? GROUP_ALIASES[group] : group}/`;
+  const inner: Roles = new Map([...layer].filter(([r]) => r.startsWith(prefix)).map(([r, p]) => [r.slice(prefix.length), p]));
+  if (inner.size) return inner;
+  if (group === "depthwise" && layer.has("depthwise_kernel") && layer.has("pointwise_kernel")) return new Map([["depthwise_kernel", layer.get("depthwise_kernel")!]]);
+  if (group === "pointwise" && layer.has("pointwise_kernel")) return new Map([["pointwise_kernel", layer.get("pointwise_kernel")!], ...(layer.has("bias") ? [["bias", layer.get("bias")!] as const] : [])]);
+  return new Map();
+}
+
+/** PyTorch's bias_ih / bias_hh into a recurrent bias: a GRU's is [2, 3·units] (reset_after: input row, recurrent row); an LSTM's two add up. */
+function recurrentBias(which: "ih" | "hh", bias: Param, roles: Roles, dir: string): Fill {
+  if (bias.shape.length === 2) return { role: bias.role, row: which === "ih" ? 0 : 1 };
+  return isGru(roles, dir) ? { role: bias.role } : { role: bias.role, add: true };
+}
+
+/** A whole-tensor map entry names its weight: only a recurrent bias takes anything from the tensor's leaf (its row, or that it adds up). */
+function directFill(leaf: string, p: Param, layer: Roles): Fill {
+  const m = /^bias_(ih|hh)_l0(_reverse)?$/.exec(leaf);
+  const dir = p.role.slice(0, p.role.lastIndexOf("/") + 1);
+  if (!m || p.role !== `${dir}bias` || !layer.has(`${dir}recurrent_kernel`)) return { role: p.role };
+  return recurrentBias(m[1] as "ih" | "hh", p, layer, dir);
+}
+
+/** A recurrent layer's direction `dir` is a GRU: its kernel has 3 gates (an LSTM's has 4). */
+function isGru(roles: Roles, dir: string): boolean {
+  return (roles.get(`${dir}kernel`)?.shape[1] ?? 0) === 3 * (roles.get(`${dir}recurrent_kernel`)?.shape[0] ?? -1);
+}
+
+/**
+ * A PyTorch tensor in nnetc's layout for the weight `p`, decided by the weight's kind alone (its role within
+ * its layer, whose weights are `layer`), never by how the name was reached (convention, prefix or whole-tensor
+ * map entry). A tensor whose rank does not fit the kind is returned as it is: the shape check reports it.
+ */
+function torchToNnetc(t: F32, p: Param, layer: Roles): F32 {
+  const leaf = p.role.slice(p.role.lastIndexOf("/") + 1);
+  const dir = p.role.slice(0, p.role.length - leaf.length);
+  const r = t.shape.length;
+  if (layer.has(`${dir}recurrent_kernel`)) {
+    const gru = isGru(layer, dir);
+    if ((leaf === "kernel" || leaf === "recurrent_kernel") && r === 2) return gru && t.shape[0]! % 3 === 0 ? gruGates(transpose(t, [1, 0])) : transpose(t, [1, 0]);
+    if (leaf === "bias" && gru && t.shape[r - 1]! % 3 === 0) return gruGates(t);
+    return t;
   }
-  switch (role) {
-    case "weight":
-      if (has("kernel")) {
-        const r = t.shape.length;
-        return { role: "kernel", value: r === 2 ? transpose(t, [1, 0]) : r === 3 ? transpose(t, [2, 1, 0]) : r === 4 ? transpose(t, [2, 3, 1, 0]) : t };
-      }
-      if (has("depthwise_kernel") && t.shape.length === 4) {
-        const m = roles.get("depthwise_kernel")!.shape[3] ?? 1;
-        const [cm, , kh, kw] = t.shape as [number, number, number, number];
-        return { role: "depthwise_kernel", value: transpose({ shape: [cm / m, m, kh, kw], data: t.data }, [2, 3, 0, 1]) };
-      }
-      if (has("gamma")) return { role: "gamma", value: t };
-      if (has("embeddings")) return { role: "embeddings", value: t };
-      return null;
-    case "bias":
-      return { role: has("beta") && !has("bias") ? "beta" : "bias", value: t };
-    case "running_mean":
-      return { role: "moving_mean", value: t };
-    case "running_var":
-      return { role: "moving_variance", value: t };
+  switch (leaf) {
+    case "kernel":
+    case "pointwise_kernel":
+      // Linear [out, in] → [in, out]; Conv1d [out, in, k] → [k, in, out]; Conv2d [out, in, kh, kw] → [kh, kw, in, out].
+      if (r !== p.shape.length) return t;
+      return r === 2 ? transpose(t, [1, 0]) : r === 3 ? transpose(t, [2, 1, 0]) : r === 4 ? transpose(t, [2, 3, 1, 0]) : t;
+    case "depthwise_kernel": {
+      // Conv2d with groups = channels: [ch·m, 1, kh, kw] → [kh, kw, ch, m].
+      const m = p.shape[3] ?? 1;
+      if (r !== 4 || t.shape[1] !== 1 || t.shape[0]! % m) return t;
+      const [cm, , kh, kw] = t.shape as [number, number, number, number];
+      return transpose({ shape: [cm / m, m, kh, kw], data: t.data }, [2, 3, 0, 1]);
+    }
+  }
+  return t;
+}
+
+/** Chunk `part` of `of` along axis 0 (a packed in_proj), or the tensor as it is when axis 0 does not divide. */
+function chunk(t: F32, part: number, of: number): F32 {
+  if (!t.shape.length || t.shape[0]! % of) return t;
+  const n = t.data.length / of;
+  return { shape: [t.shape[0]! / of, ...t.shape.slice(1)], data: t.data.slice(part * n, (part + 1) * n) };
+}
+
+/** The longest layer that is a prefix of `path` (segments before the leaf), and the module group after it. */
+function layerOf(segments: string[], byLayer: Map<string, Roles>): { layer: string; group: string } | null {
+  for (let k = segments.length - 1; k >= 1; k--) {
+    const layer = segments.slice(0, k).join("/");
+    if (byLayer.has(layer)) return { layer, group: segments.slice(k, -1).join("/") };
   }
   return null;
 }
@@ -175,6 +269,12 @@ export function mapPretrained(params: readonly Param[], tensors: Record<string, 
   const converted: Converted[] = [];
   const extra: string[] = [];
   const ignored: string[] = [];
+  /** Tensor `value` of the file's `source` into weight `p` as `fill` says, converted by the weight's kind. */
+  const fillWith = (source: string, t: HostTensor, value: F32, p: Param, fill: Fill) => {
+    const part = fill.part !== undefined ? chunk(value, fill.part, 3) : value;
+    const v = spec.layout === "torch" ? torchToNnetc(part, p, byLayer.get(p.layer)!) : part;
+    converted.push({ target: fill.row !== undefined ? `${p.name}#${fill.row}` : p.name, value: v, source, sourceShape: t.shape, ...(fill.add ? { add: true } : {}) });
+  };
   for (const [name, t] of Object.entries(tensors)) {
     if (spec.layout === "torch" && /(^|\.)num_batches_tracked$/.test(name)) {
       ignored.push(name);
@@ -182,22 +282,37 @@ export function mapPretrained(params: readonly Param[], tensors: Record<string, 
     }
     const r = rename(name);
     const value = toF32(name, t, spec.from);
-    if (spec.layout === "nnetc" || (r.exact && byName.has(r.name))) {
-      // A direct name: nnetc layout, or a map entry naming one weight (its torch layout still converted).
-      const p = byName.get(r.name);
-      if (!p) extra.push(name);
-      else if (spec.layout === "torch") {
-        const c = torchRole(name.split(".").pop()!, value, new Map([[p.role, p]]));
-        converted.push({ target: p.name, value: c?.value ?? value, source: name, sourceShape: t.shape });
-      } else converted.push({ target: p.name, value, source: name, sourceShape: t.shape });
+    const direct = spec.layout === "nnetc" || r.exact ? byName.get(r.name) : undefined;
+    if (direct) {
+      // A weight named outright (nnetc layout, or a whole-tensor map entry): the leaf says only which row of a
+      // GRU bias it is, or that an LSTM bias adds up; the layout conversion follows the weight's kind.
+      fillWith(name, t, value, direct, spec.layout === "torch" ? directFill(name.slice(name.lastIndexOf(".") + 1), direct, byLayer.get(direct.layer)!) : { role: direct.role });
       continue;
     }
-    const cut = r.name.lastIndexOf("/");
-    const layer = r.name.slice(0, cut);
-    const roles = byLayer.get(layer);
-    const c = roles ? torchRole(r.name.slice(cut + 1), value, roles) : null;
-    if (!c) extra.push(name);
-    else converted.push({ target: `${layer}/${c.role}`, value: c.value, source: name, sourceShape: t.shape, ...(c.add ? { add: true } : {}) });
+    if (spec.layout === "nnetc") {
+      extra.push(name);
+      continue;
+    }
+    // By convention (after any prefix entry): the longest layer the path starts with, the module group inside
+    // it, and the leaf's rule.
+    const segments = r.name.split("/");
+    const at = layerOf(segments, byLayer);
+    const roles = at ? groupRoles(byLayer.get(at.layer)!, at.group) : null;
+    const leaf = segments[segments.length - 1]!;
+    let fills: Fill[] | null = null;
+    for (const rule of roles?.size ? TORCH_LEAVES : []) {
+      const m = rule.leaf.exec(leaf);
+      if (m) {
+        fills = rule.fills(m, roles!);
+        break;
+      }
+    }
+    const targets = fills?.map((f) => roles!.get(f.role));
+    if (!fills || !targets || targets.some((p) => !p)) {
+      extra.push(name);
+      continue;
+    }
+    fills.forEach((f, i) => fillWith(name, t, value, targets[i]!, f));
   }
 
   // Assemble: LSTM biases add up, GRU biases fill their rows, everything else is one tensor per weight.

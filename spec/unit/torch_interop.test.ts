@@ -167,6 +167,34 @@ test("torch: LSTM biases add up and GRU gates are reordered (r, z, n) → (z, r,
   assert.equal(Array.from(g.weights["g/bias"]!.data as Float32Array), [2, 3, 0, 1, 4, 5, 12, 13, 10, 11, 14, 15]);
 });
 
+test("torch: a whole-tensor map entry into an attention projection is transposed like any Linear (regression, issue 13)", () => {
+  // Square [out, in] matrices: before the fix the shape check passed and the kernel stayed untransposed.
+  const attn = ["query", "key", "value", "output"].flatMap((g) => [
+    { name: `enc/attn/${g}/kernel`, layer: "enc/attn", role: `${g}/kernel`, shape: [3, 3] },
+    { name: `enc/attn/${g}/bias`, layer: "enc/attn", role: `${g}/bias`, shape: [3] },
+  ]);
+  const hf = (p: string) => ({
+    [`${p}.attention.self.query.weight`]: t([3, 3]), [`${p}.attention.self.query.bias`]: t([3]),
+    [`${p}.attention.self.key.weight`]: t([3, 3]), [`${p}.attention.self.key.bias`]: t([3]),
+    [`${p}.attention.self.value.weight`]: t([3, 3]), [`${p}.attention.self.value.bias`]: t([3]),
+    [`${p}.attention.output.dense.weight`]: t([3, 3]), [`${p}.attention.output.dense.bias`]: t([3]),
+  });
+  const whole = ["query", "key", "value"].flatMap((g) => [`l0.attention.self.${g}.weight -> enc/attn/${g}/kernel`, `l0.attention.self.${g}.bias -> enc/attn/${g}/bias`]).concat(["l0.attention.output.dense.weight -> enc/attn/output/kernel", "l0.attention.output.dense.bias -> enc/attn/output/bias"]);
+  const prefix = ["l0.attention.self -> enc/attn", "l0.attention.output.dense -> enc/attn/output"];
+  for (const entries of [whole, prefix]) {
+    const map = entries.map((e) => ({ from: e.split(" -> ")[0]!, to: e.split(" -> ")[1]! }));
+    const r = mapPretrained(attn, hf("l0"), spec({ map }));
+    for (const g of ["query", "key", "value", "output"]) {
+      const k = r.weights[`enc/attn/${g}/kernel`]!;
+      assert.is(k.data[0 * 3 + 1], 1 * 3 + 0, `${g}: kernel[0][1] = weight[1][0] (${entries === whole ? "whole-tensor" : "prefix"} entries)`);
+    }
+  }
+  // nn.MultiheadAttention: in_proj_weight [3·E, E] is query, key and value; out_proj is the output.
+  const packed = mapPretrained(attn, { "mha.in_proj_weight": t([9, 3]), "mha.in_proj_bias": t([9]), "mha.out_proj.weight": t([3, 3]), "mha.out_proj.bias": t([3]) }, spec({ map: [{ from: "mha", to: "enc/attn" }] }));
+  assert.equal(Array.from(packed.weights["enc/attn/key/bias"]!.data as Float32Array), [3, 4, 5]);
+  assert.is(packed.weights["enc/attn/value/kernel"]!.data[2 * 3 + 0], 6 * 3 + 2); // in_proj_weight[6 + 0][2]
+});
+
 test("torch: nnetc train --init-from with --map and --layout, and its usage errors", async () => {
   const cli = path.join(ROOT, "dist/compiler/cli/main.js");
   const bad = await runNode([cli, "train", NNET, "--map", "m.json"]);
@@ -184,22 +212,33 @@ test("torch: nnetc train --init-from with --map and --layout, and its usage erro
 });
 
 test("torch: any file contents either map or give a RunError (property)", () => {
-  const name = fc.constantFrom("conv", "fc", "head", "conv.sub", "x", "rnn", "bn");
-  const role = fc.constantFrom("weight", "bias", "running_mean", "running_var", "num_batches_tracked", "weight_ih_l0", "bias_hh_l0_reverse", "kernel", "");
+  const name = fc.constantFrom("conv", "fc", "head", "conv.sub", "x", "rnn", "bn", "attn", "attn.query", "attn.out_proj", "sep.depthwise", "sep.pointwise", "sep");
+  const role = fc.constantFrom("weight", "bias", "running_mean", "running_var", "num_batches_tracked", "weight_ih_l0", "bias_hh_l0_reverse", "kernel", "", "in_proj_weight", "in_proj_bias", "q_proj_weight");
   const shape = fc.array(fc.integer({ min: 1, max: 4 }), { maxLength: 4 });
   const file = fc.dictionary(fc.tuple(name, role).map(([a, b]) => (b ? `${a}.${b}` : a)), shape, { maxKeys: 8 });
-  const opts = fc.record({ layout: fc.constantFrom("torch" as const, "nnetc" as const), allowMissing: fc.boolean(), allowExtra: fc.boolean(), map: fc.array(fc.record({ from: name, to: fc.constantFrom("conv", "head", "head/kernel", "nope") }), { maxLength: 3 }) });
+  const opts = fc.record({ layout: fc.constantFrom("torch" as const, "nnetc" as const), allowMissing: fc.boolean(), allowExtra: fc.boolean(), map: fc.array(fc.record({ from: name, to: fc.constantFrom("conv", "head", "head/kernel", "nope", "attn", "attn/query", "attn/query/kernel", "sep", "rnn/bias") }), { maxLength: 3 }) });
+  // Besides conv and head: an attention layer (roles with a module group), a separable conv, an LSTM.
+  const all = [
+    ...params,
+    ...["query", "key", "value", "output"].flatMap((g) => [{ name: `attn/${g}/kernel`, layer: "attn", role: `${g}/kernel`, shape: [2, 2] }, { name: `attn/${g}/bias`, layer: "attn", role: `${g}/bias`, shape: [2] }]),
+    { name: "sep/depthwise_kernel", layer: "sep", role: "depthwise_kernel", shape: [3, 3, 2, 1] },
+    { name: "sep/pointwise_kernel", layer: "sep", role: "pointwise_kernel", shape: [1, 1, 2, 4] },
+    { name: "sep/bias", layer: "sep", role: "bias", shape: [4] },
+    { name: "rnn/kernel", layer: "rnn", role: "kernel", shape: [3, 8] },
+    { name: "rnn/recurrent_kernel", layer: "rnn", role: "recurrent_kernel", shape: [2, 8] },
+    { name: "rnn/bias", layer: "rnn", role: "bias", shape: [8] },
+  ];
   fc.assert(
     fc.property(file, opts, (f, o) => {
       const tensors = Object.fromEntries(Object.entries(f).map(([k, s]) => [k, t(s)]));
       try {
-        const r = mapPretrained(params, tensors, spec(o));
-        for (const [k, v] of Object.entries(r.weights)) assert.equal(v.shape, params.find((p) => p.name === k)!.shape);
+        const r = mapPretrained(all, tensors, spec(o));
+        for (const [k, v] of Object.entries(r.weights)) assert.equal(v.shape, all.find((p) => p.name === k)!.shape);
       } catch (e) {
         if (!(e instanceof RunError)) throw e;
       }
     }),
-    { numRuns: 300, seed: 7 },
+    { numRuns: 600, seed: 7 },
   );
 });
 
