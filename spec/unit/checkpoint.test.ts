@@ -473,7 +473,8 @@ test("property: random byte flips in the header never crash the decoder with any
 
 // ── safetensors: cross-check with an independent writer/reader (python3 + numpy) ─────────────────
 
-const hasNumpy = spawnSync("python3", ["-c", "import numpy"], { stdio: "ignore" }).status === 0;
+// Debian's python3 has numpy with python3-torch, which .ci/run installs: the check runs everywhere the suite does.
+const PYTHON = "/usr/bin/python3";
 
 // Writes py.safetensors by hand from the documented layout (keys in insertion order, header not padded,
 // so the data starts unaligned), and checks ts.safetensors (written by encodeSafetensors) the same way.
@@ -530,7 +531,9 @@ out["f16_from_f32_bits"] = vals.astype(np.float16).view(np.uint16).tolist()
 print(json.dumps(out))
 `;
 
-(hasNumpy ? test : test.skip)("cross-check with numpy: files written by hand in python decode; ours read back in python", () => {
+test("cross-check with numpy: files written by hand in python decode; ours read back in python", () => {
+  const probe = spawnSync(PYTHON, ["-c", "import numpy"], { encoding: "utf8" });
+  if (probe.error || probe.status !== 0) assert.unreachable(`${PYTHON} cannot import numpy: install Debian's python3-numpy (apt-get install -y python3-numpy; .ci/run installs it with python3-torch)`);
   const d = tmpDir();
   const f32 = new Float32Array([1.0, -2.5, 3.14159, 65504.0, 1e-5, 1 / 3, 65520.0, -0.0]);
   const ours = encodeSafetensors(
@@ -547,7 +550,7 @@ print(json.dumps(out))
   );
   fs.writeFileSync(path.join(d, "ts.safetensors"), ours);
   fs.writeFileSync(path.join(d, "check.py"), PY);
-  const r = spawnSync("python3", [path.join(d, "check.py"), d], { encoding: "utf8" });
+  const r = spawnSync(PYTHON, [path.join(d, "check.py"), d], { encoding: "utf8" });
   assert.is(r.status, 0, r.stderr);
   const py = JSON.parse(r.stdout);
 
