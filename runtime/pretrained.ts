@@ -3,7 +3,7 @@
 // entries first, then the layout's convention), converts PyTorch layouts, and checks every shape. Missing,
 // extra and mis-shaped tensors are RunErrors that list the names and say what to do.
 //
-// layout torch (a PyTorch state_dict), in two independent steps:
+// layout torch (a PyTorch state_dict), in two independent steps, whose tables are runtime/torch_layout.ts:
 // - Names (TORCH_LEAVES, GROUP_ALIASES: the one table of name-conversion rules). A whole-tensor map entry
 //   names its weight outright. Otherwise `a.b.c.leaf`, after any prefix entry ("a.b -> Stage_1" makes it
 //   `Stage_1/c/leaf`), belongs to the longest layer its path starts with; what lies between that layer and
@@ -25,6 +25,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { decodeSafetensors, loadTfjsWeights, type HostTensor } from "./checkpoint/index.js";
 import { RunError } from "./errors.js";
+import { chunk, directFill, groupRoles, layerOf, TORCH_LEAVES, torchToNnetc, type F32, type Fill, type Roles, type TorchParam } from "./torch_layout.js";
 
 export interface InitSpec {
   /** Path of the weights: resolved already (against the .nnet file's folder for the plan's setting). */
@@ -35,18 +36,7 @@ export interface InitSpec {
   allowExtra: boolean;
 }
 
-interface Param {
-  name: string;
-  layer: string;
-  role: string;
-  shape: readonly number[];
-}
-
-/** A float32 tensor on the host. */
-interface F32 {
-  shape: number[];
-  data: Float32Array;
-}
+type Param = TorchParam;
 
 /** The tensors of a weights file: a .safetensors file, a folder holding model.safetensors, or a tfjs model.json. */
 export function readWeightsFile(file: string, what: string): Record<string, HostTensor> {
@@ -64,39 +54,6 @@ function toF32(name: string, t: HostTensor, file: string): F32 {
   return { shape: t.shape.slice(), data: d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>) };
 }
 
-/** Permute a row-major tensor's axes: out axis i is in axis perm[i]. */
-function transpose(t: F32, perm: number[]): F32 {
-  const shape = perm.map((p) => t.shape[p]!);
-  const inStrides = t.shape.map((_, i) => t.shape.slice(i + 1).reduce((a, b) => a * b, 1));
-  const out = new Float32Array(t.data.length);
-  const idx = new Array<number>(shape.length).fill(0);
-  for (let o = 0; o < out.length; o++) {
-    let src = 0;
-    for (let i = 0; i < shape.length; i++) src += idx[i]! * inStrides[perm[i]!]!;
-    out[o] = t.data[src]!;
-    for (let i = shape.length - 1; i >= 0; i--) {
-      if (++idx[i]! < shape[i]!) break;
-      idx[i] = 0;
-    }
-  }
-  return { shape, data: out };
-}
-
-/** GRU gate blocks along the last axis: PyTorch's (r, z, n) → Keras's (z, r, h). */
-function gruGates(t: F32): F32 {
-  const last = t.shape[t.shape.length - 1]!;
-  const u = last / 3;
-  const rows = t.data.length / last;
-  const out = new Float32Array(t.data.length);
-  for (let r = 0; r < rows; r++) {
-    const at = r * last;
-    out.set(t.data.subarray(at + u, at + 2 * u), at); // z
-    out.set(t.data.subarray(at, at + u), at + u); // r
-    out.set(t.data.subarray(at + 2 * u, at + 3 * u), at + 2 * u); // n
-  }
-  return { shape: t.shape.slice(), data: out };
-}
-
 const fmt = (s: readonly number[]) => `[${s.join(", ")}]`;
 
 function list(names: string[], max = 12): string {
@@ -112,136 +69,6 @@ interface Converted {
   value: F32;
   source: string;
   sourceShape: number[];
-}
-
-// ── layout torch: the name-conversion rules and the layout conversions ─────────────────────────────────
-
-/** The layer's weights, by role, as a torch module group inside the layer sees them. */
-type Roles = Map<string, Param>;
-
-/** What one tensor of the file fills: a weight (by its role within the group), and how. */
-interface Fill {
-  role: string;
-  /** A GRU bias: the row of the weight's [2, 3·units] (0 input, 1 recurrent). */
-  row?: number;
-  /** LSTM biases: added to the other one. */
-  add?: boolean;
-  /** nn.MultiheadAttention's packed in_proj: this fill takes chunk `part` of 3 along axis 0. */
-  part?: number;
-}
-
-/** The roles a `weight` can be, by what the group has (exactly one of them must be there). */
-const WEIGHT_ROLES = ["kernel", "depthwise_kernel", "pointwise_kernel", "gamma", "embeddings"] as const;
-
-/**
- * THE name-conversion rules of layout torch: a state_dict entry's last name (the leaf) → the weight(s) of the
- * module group it fills, given the roles that group has. The first rule whose leaf matches decides.
- */
-const TORCH_LEAVES: { leaf: RegExp; fills: (m: RegExpExecArray, roles: Roles) => Fill[] | null }[] = [
-  // Linear, Conv1d/2d, a depthwise or pointwise conv, a norm's scale, an Embedding: whichever the group has.
-  { leaf: /^weight$/, fills: (_, roles) => (WEIGHT_ROLES.filter((r) => roles.has(r)).length === 1 ? [{ role: WEIGHT_ROLES.find((r) => roles.has(r))! }] : null) },
-  { leaf: /^bias$/, fills: (_, roles) => (roles.has("bias") ? [{ role: "bias" }] : roles.has("beta") ? [{ role: "beta" }] : null) },
-  { leaf: /^running_mean$/, fills: () => [{ role: "moving_mean" }] },
-  { leaf: /^running_var$/, fills: () => [{ role: "moving_variance" }] },
-  // LSTM / GRU, one layer: `_reverse` is the backward direction of a bidirectional layer.
-  {
-    leaf: /^(weight|bias)_(ih|hh)_l0(_reverse)?$/,
-    fills: (m, roles) => {
-      const dir = roles.has("forward/kernel") ? (m[3] ? "backward/" : "forward/") : "";
-      if (m[1] === "weight") return [{ role: `${dir}${m[2] === "ih" ? "kernel" : "recurrent_kernel"}` }];
-      const bias = roles.get(`${dir}bias`);
-      return bias ? [recurrentBias(m[2] as "ih" | "hh", bias, roles, dir)] : null;
-    },
-  },
-  // nn.MultiheadAttention: in_proj_weight / in_proj_bias pack query, key and value along axis 0.
-  { leaf: /^in_proj_(weight|bias)$/, fills: (m) => ["query", "key", "value"].map((g, part) => ({ role: `${g}/${m[1] === "weight" ? "kernel" : "bias"}`, part })) },
-  // ...and hold them apart when kdim/vdim differ from embed_dim.
-  { leaf: /^(q|k|v)_proj_weight$/, fills: (m) => [{ role: `${{ q: "query", k: "key", v: "value" }[m[1] as "q" | "k" | "v"]}/kernel` }] },
-];
-
-/**
- * Module groups inside one nnetc layer: an attention layer's projections `query`, `key`, `value`,
- * `output` (Hugging Face's names; nn.MultiheadAttention's `out_proj` is `output`), a separable
- * convolution's `depthwise` and `pointwise` convolutions (the bias is the pointwise one's). The roles the
- * group sees, by their names within it.
- */
-const GROUP_ALIASES: Record<string, string> = { out_proj: "output" };
-
-function groupRoles(layer: Roles, group: string): Roles {
-  if (!group) return layer;
-  const prefix = `${Object.prototype.hasOwnProperty.call(GROUP_ALIASES, group) ? GROUP_ALIASES[group] : group}/`;
-  const inner: Roles = new Map([...layer].filter(([r]) => r.startsWith(prefix)).map(([r, p]) => [r.slice(prefix.length), p]));
-  if (inner.size) return inner;
-  if (group === "depthwise" && layer.has("depthwise_kernel") && layer.has("pointwise_kernel")) return new Map([["depthwise_kernel", layer.get("depthwise_kernel")!]]);
-  if (group === "pointwise" && layer.has("pointwise_kernel")) return new Map([["pointwise_kernel", layer.get("pointwise_kernel")!], ...(layer.has("bias") ? [["bias", layer.get("bias")!] as const] : [])]);
-  return new Map();
-}
-
-/** PyTorch's bias_ih / bias_hh into a recurrent bias: a GRU's is [2, 3·units] (reset_after: input row, recurrent row); an LSTM's two add up. */
-function recurrentBias(which: "ih" | "hh", bias: Param, roles: Roles, dir: string): Fill {
-  if (bias.shape.length === 2) return { role: bias.role, row: which === "ih" ? 0 : 1 };
-  return isGru(roles, dir) ? { role: bias.role } : { role: bias.role, add: true };
-}
-
-/** A whole-tensor map entry names its weight: only a recurrent bias takes anything from the tensor's leaf (its row, or that it adds up). */
-function directFill(leaf: string, p: Param, layer: Roles): Fill {
-  const m = /^bias_(ih|hh)_l0(_reverse)?$/.exec(leaf);
-  const dir = p.role.slice(0, p.role.lastIndexOf("/") + 1);
-  if (!m || p.role !== `${dir}bias` || !layer.has(`${dir}recurrent_kernel`)) return { role: p.role };
-  return recurrentBias(m[1] as "ih" | "hh", p, layer, dir);
-}
-
-/** A recurrent layer's direction `dir` is a GRU: its kernel has 3 gates (an LSTM's has 4). */
-function isGru(roles: Roles, dir: string): boolean {
-  return (roles.get(`${dir}kernel`)?.shape[1] ?? 0) === 3 * (roles.get(`${dir}recurrent_kernel`)?.shape[0] ?? -1);
-}
-
-/**
- * A PyTorch tensor in nnetc's layout for the weight `p`, decided by the weight's kind alone (its role within
- * its layer, whose weights are `layer`), never by how the name was reached (convention, prefix or whole-tensor
- * map entry). A tensor whose rank does not fit the kind is returned as it is: the shape check reports it.
- */
-function torchToNnetc(t: F32, p: Param, layer: Roles): F32 {
-  const leaf = p.role.slice(p.role.lastIndexOf("/") + 1);
-  const dir = p.role.slice(0, p.role.length - leaf.length);
-  const r = t.shape.length;
-  if (layer.has(`${dir}recurrent_kernel`)) {
-    const gru = isGru(layer, dir);
-    if ((leaf === "kernel" || leaf === "recurrent_kernel") && r === 2) return gru && t.shape[0]! % 3 === 0 ? gruGates(transpose(t, [1, 0])) : transpose(t, [1, 0]);
-    if (leaf === "bias" && gru && t.shape[r - 1]! % 3 === 0) return gruGates(t);
-    return t;
-  }
-  switch (leaf) {
-    case "kernel":
-    case "pointwise_kernel":
-      // Linear [out, in] → [in, out]; Conv1d [out, in, k] → [k, in, out]; Conv2d [out, in, kh, kw] → [kh, kw, in, out].
-      if (r !== p.shape.length) return t;
-      return r === 2 ? transpose(t, [1, 0]) : r === 3 ? transpose(t, [2, 1, 0]) : r === 4 ? transpose(t, [2, 3, 1, 0]) : t;
-    case "depthwise_kernel": {
-      // Conv2d with groups = channels: [ch·m, 1, kh, kw] → [kh, kw, ch, m].
-      const m = p.shape[3] ?? 1;
-      if (r !== 4 || t.shape[1] !== 1 || t.shape[0]! % m) return t;
-      const [cm, , kh, kw] = t.shape as [number, number, number, number];
-      return transpose({ shape: [cm / m, m, kh, kw], data: t.data }, [2, 3, 0, 1]);
-    }
-  }
-  return t;
-}
-
-/** Chunk `part` of `of` along axis 0 (a packed in_proj), or the tensor as it is when axis 0 does not divide. */
-function chunk(t: F32, part: number, of: number): F32 {
-  if (!t.shape.length || t.shape[0]! % of) return t;
-  const n = t.data.length / of;
-  return { shape: [t.shape[0]! / of, ...t.shape.slice(1)], data: t.data.slice(part * n, (part + 1) * n) };
-}
-
-/** The longest layer that is a prefix of `path` (segments before the leaf), and the module group after it. */
-function layerOf(segments: string[], byLayer: Map<string, Roles>): { layer: string; group: string } | null {
-  for (let k = segments.length - 1; k >= 1; k--) {
-    const layer = segments.slice(0, k).join("/");
-    if (byLayer.has(layer)) return { layer, group: segments.slice(k, -1).join("/") };
-  }
-  return null;
 }
 
 /**
