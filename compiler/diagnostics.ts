@@ -311,6 +311,14 @@ export const DIAGNOSTICS = {
     message: `layer "${a.layer}" (${a.op}) has no TensorFlow.js layers (Keras) equivalent: ${a.reason}`,
     hint: "--target tfjs-layers exports models built from Keras layers only; use --target ts (or js) for this model, or rewrite the layer with ones Keras has",
   })),
+  torchUnsupported: def<{ op: string; layer: string; reason: string; hint?: string }>("NN6030", "error", "a layer that has no PyTorch form (nnetc compile --target pytorch, --engine torch)", (a) => ({
+    message: `cannot express ${a.op} layer "${a.layer}" in PyTorch: ${a.reason}`,
+    hint: a.hint ?? "rewrite the layer with operations PyTorch has (spec/language.md §12.6), or use the tfjs engine",
+  })),
+  torchNameClash: def<{ layer: string; other: string; path: string }>("NN6031", "error", "two layers whose PyTorch module paths coincide", (a) => ({
+    message: `layers "${a.other}" and "${a.layer}" would both be the PyTorch module ${a.path}`,
+    hint: "a path segment that is a Python keyword or a torch.nn.Module attribute gets a trailing _; rename one of the layers (as NAME)",
+  })),
 
   // ── NN9xxx: internal ─────────────────────────────────────────────────────────────────────────────
   internal: def<{ message: string }>("NN9001", "error", "a compiler bug: please report it with the input file", (a) => ({

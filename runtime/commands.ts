@@ -6,7 +6,7 @@ import * as path from "node:path";
 import type { IRModel, IRModule } from "../compiler/ir/types.js";
 import { deriveWeights } from "./derive.js";
 import { initBackend, BackendError } from "./backend.js";
-import { CheckpointError, encodeSafetensors, writeFileAtomic } from "./checkpoint/index.js";
+import { CheckpointError, encodeSafetensors, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
 import { transformWeights, weightKind, type Transform } from "./export.js";
 import type { QuantKind } from "./quantize.js";
 import { DataError, loadDataset } from "./data/index.js";
@@ -18,6 +18,7 @@ import type { Diagnostic } from "../compiler/diagnostics.js";
 import { batchTensors, DivergedError, evaluate, fingerprint, InterruptedError, RunError, train, trainedWeights } from "./train.js";
 import { layersModelFiles, writeLayersModel } from "./layers_export.js";
 import type { InitSpec } from "./pretrained.js";
+import { toTorchStateDict } from "./torch_layout.js";
 
 export interface RunCommandOptions {
   file: string;
@@ -323,6 +324,32 @@ export async function onnxCommand(o: OnnxCommandOptions): Promise<number> {
     const int8 = w.int8 ? `, ${w.int8} int8 weights dequantized by DequantizeLinear` : "";
     const note = o.weights === undefined ? " (untrained: pass --weights RUN for trained ones)" : "";
     (o.err ?? stderr)(`wrote ${where} (ONNX opset 17, -O${o.level}: ${r.stats.nodes} nodes, ${r.stats.transposes} transposes, ${r.bytes.length.toLocaleString("en-US")} bytes; weights: ${w.from}${note}${int8})\n`);
+    return 0;
+  });
+}
+
+export interface TorchWeightsCommandOptions extends RunCommandOptions {
+  model: string;
+  /** Trained weights (a run folder, checkpoint, .safetensors or model.json). */
+  weights: string;
+  outFile: string;
+}
+
+/**
+ * compile --target pytorch --weights RUN: the model's trained weights as its PyTorch module's state_dict
+ * (runtime/torch_layout.ts: PyTorch's names and layouts), a .safetensors file for `load_state_dict`.
+ */
+export async function torchWeightsCommand(o: TorchWeightsCommandOptions): Promise<number> {
+  return guarded(o, async () => {
+    const m = o.module.models.find((x) => x.name === o.model)!;
+    const { host, from } = modelHostWeights(m, { weights: o.weights, seed: 0 });
+    const f32 = Object.fromEntries(Object.entries(host).map(([k, v]) => [k, { shape: v.shape.slice(), data: v.data instanceof Float32Array ? v.data : Float32Array.from(v.data as ArrayLike<number>) }]));
+    const sd = toTorchStateDict(m.params, f32);
+    const tensors: Record<string, HostTensor> = {};
+    for (const [k, v] of sd) tensors[k] = { dtype: "F32", shape: v.shape, data: v.data };
+    const bytes = encodeSafetensors(tensors, { format: "pt", nnetc_weights: from });
+    writeFileAtomic(o.outFile, bytes);
+    (o.out ?? stdout)(`wrote ${o.outFile} (${sd.size} tensors of the ${m.name} module's state_dict, from ${from})\n`);
     return 0;
   });
 }

@@ -58,6 +58,15 @@ export function silu(x: tf.Tensor): tf.Tensor {
   return tf.mul(x, tf.sigmoid(x));
 }
 
+/** Softmax along any axis: tfjs's own takes the last one only, so another is moved there and back. */
+export function softmax(x: tf.Tensor, axis: number): tf.Tensor {
+  const ax = axis < 0 ? axis + x.rank : axis;
+  if (ax === x.rank - 1) return tf.softmax(x);
+  const perm = [...Array(x.rank).keys()].filter((i) => i !== ax).concat(ax);
+  const back = perm.map((_, i) => perm.indexOf(i));
+  return tf.transpose(tf.softmax(tf.transpose(x, perm)), back);
+}
+
 /** alpha · (e^x − 1) below zero; tfjs's elu has alpha 1 only. */
 export function elu(x: tf.Tensor, alpha: number): tf.Tensor {
   if (alpha === 1) return tf.elu(x);

@@ -2,7 +2,7 @@
 // - Names (TORCH_LEAVES, GROUP_ALIASES): a state_dict entry's leaf, within a module group of a layer (an
 //   attention layer's `query`/`key`/`value`/`output`, nn.MultiheadAttention's `out_proj` and packed
 //   `in_proj`; a separable conv's `depthwise`/`pointwise`), → the weight(s) it fills. Which module a layer
-//   is: compiler/ir/torch_names.ts.
+//   is: runtime/torch_names.ts.
 // - Layouts (torchToNnetc, and its inverse nnetcToTorch), decided by the kind of the nnetc weight alone:
 //   kernels [out, in(, k…)] ↔ [(k…,) in, out], depthwise [ch·m, 1, kh, kw] ↔ [kh, kw, ch, m], recurrent
 //   kernels transposed with GRU gate blocks (r, z, n) ↔ (z, r, h), LSTM's single bias ↔ bias_ih + bias_hh,
@@ -10,7 +10,7 @@
 // Used by pretrained weights in (runtime/pretrained.ts) and by the PyTorch engine and export, whose modules
 // (compiler/emit/torch.ts) name their parameters this way; `toTorchStateDict` ∘ `mapPretrained` is the
 // identity (spec/unit/torch_emit.test.ts).
-import { torchModulePath } from "../compiler/ir/torch_names.js";
+import { torchModulePath } from "./torch_names.js";
 
 /** A model weight as the layout rules see it. */
 export interface TorchParam {

@@ -198,7 +198,7 @@ function program(): Command {
     .command("compile")
     .description("compile .nnet files to TypeScript modules (or JavaScript, or declarations); --emit ir prints the checked IR as JSON")
     .argument("<files...>", ".nnet files")
-    .option("--target <kind>", "ts: a TypeScript module; js: the same as JavaScript; dts: FILE.d.nnet.ts declarations for importing the .nnet file itself; onnx: FILE.onnx, the inference model with its weights; tfjs-layers: a Keras model.json + weights for tf.loadLayersModel (-o DIR)", "ts")
+    .option("--target <kind>", "ts: a TypeScript module; js: the same as JavaScript; dts: FILE.d.nnet.ts declarations for importing the .nnet file itself; onnx: FILE.onnx, the inference model with its weights; tfjs-layers: a Keras model.json + weights for tf.loadLayersModel (-o DIR); pytorch: FILE.py, a torch.nn.Module per model (with --weights, also FILE.MODEL.safetensors, its state_dict)", "ts")
     .option("--emit <what>", "ir: the checked IR as JSON instead of code")
     .option("-o, --out <path>", "output folder for code (default: beside each .nnet file; - for stdout); for --emit ir and --target onnx, a file (onnx: - only when stdout is not a terminal)")
     .option("-w, --watch", "compile again whenever a file (or a file it imports) changes")
@@ -215,6 +215,10 @@ function program(): Command {
         await compileOnnx(files, o, o.opt ?? "1");
         return;
       }
+      if (o.target === "pytorch") {
+        await compilePytorch(files, o, o.opt ?? "1");
+        return;
+      }
       if (o.quantize !== undefined && o.quantize !== "int8" && o.quantize !== "float16") throw new UsageError(`--quantize ${o.quantize}: choose int8 or float16`);
       if (o.prune !== undefined && !(/^\s*[\d.eE+-]+\s*$/.test(o.prune) && Number(o.prune) >= 0 && Number(o.prune) < 1)) throw new UsageError(`--prune ${o.prune}: give the fraction of weights to set to zero, a number in [0, 1) such as 0.5`);
       const flag = o.quantize !== undefined ? "--quantize" : "--prune";
@@ -223,7 +227,7 @@ function program(): Command {
         if (files.length > 1 || o.watch || o.emit !== undefined || o.out === "-") throw new UsageError(`${flag} takes one file, writes files (not -o -), and works without --watch and --emit`);
       }
       if (o.emit !== undefined && o.emit !== "ir") throw new UsageError(`--emit ${o.emit} is not supported: use --emit ir for the IR, or --target ts|js|dts for code`);
-      if (!["ts", "js", "dts", "tfjs-layers"].includes(o.target)) throw new UsageError(`--target ${o.target} is not supported: choose ts, js, dts, onnx or tfjs-layers`);
+      if (!["ts", "js", "dts", "tfjs-layers"].includes(o.target)) throw new UsageError(`--target ${o.target} is not supported: choose ts, js, dts, onnx, tfjs-layers or pytorch`);
       if (o.target === "tfjs-layers") {
         if (files.length > 1 || o.watch || o.emit !== undefined || o.quantize !== undefined) throw new UsageError("--target tfjs-layers takes one file, without --watch, --emit or --quantize");
         if (!o.out || o.out === "-") throw new UsageError("--target tfjs-layers needs -o DIR: the folder for model.json and its weights");
@@ -523,6 +527,49 @@ async function compileOnnx(files: string[], o: { out?: string; watch?: boolean; 
       for (const d of ds) process.stderr.write(renderDiagnostic(d, res.sources, { color: color() }) + "\n\n");
     },
   });
+}
+
+/**
+ * compile --target pytorch: one file's models as a Python module FILE.py (-o DIR, default beside the file;
+ * -o - prints it), from the IR optimized for training at -O`level` (every weight kept: the module trains and
+ * infers with one forward). With --weights RUN, also FILE.MODEL.safetensors: the main model's trained
+ * weights as that module's state_dict.
+ */
+async function compilePytorch(files: string[], o: { out?: string; watch?: boolean; emit?: string; quantize?: string; prune?: string; weights?: string; after?: string }, level: string): Promise<void> {
+  if (files.length > 1) throw new UsageError("--target pytorch takes one file");
+  if (o.watch || o.emit !== undefined || o.quantize !== undefined || o.prune !== undefined || o.after !== undefined) throw new UsageError("--target pytorch works without --watch, --emit, --quantize, --prune and --after");
+  if (o.weights !== undefined && o.out === "-") throw new UsageError("--weights writes a .safetensors file beside the module: give -o DIR, not -o -");
+  if (o.out && o.out !== "-" && existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UsageError(`-o ${o.out} is a file; --target pytorch writes into a folder`);
+  const file = files[0]!;
+  const opt = optLevel(level);
+  const res = compiled(file);
+  if (!res) return;
+  const { optimize } = await import("../passes/index.js");
+  const { emitTorch } = await import("../emit/torch.js");
+  const { mainModel } = await import("../emit/index.js");
+  const trainIR = optimize(res.module, { level: opt, mode: "train" }).module;
+  const r = emitTorch(trainIR, { displayPath: file.split(path.sep).join("/"), sourceText: (f) => res.sources.get(f)?.text, version: VERSION, level: opt });
+  if (!r.text) {
+    report({ ...res, diagnostics: r.diagnostics }, false);
+    process.stderr.write(`${file}: ${summaryLine(r.diagnostics)}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  if (o.out === "-") {
+    process.stdout.write(r.text);
+    return;
+  }
+  const dir = o.out ?? path.dirname(file);
+  if (!existsSync(dir)) throw new UsageError(`cannot write into ${dir}: no such folder`);
+  const stem = path.basename(file).replace(/\.nnet$/, "").replace(/[^A-Za-z0-9_]/g, "_").replace(/^(?=\d)/, "_");
+  const outFile = path.join(dir, `${stem}.py`);
+  writeAtomic(outFile, r.text);
+  process.stdout.write(`wrote ${outFile} (${trainIR.models.map((m) => m.name).join(", ")}; -O${opt})\n`);
+  if (o.weights !== undefined) {
+    const model = mainModel(trainIR)!;
+    const rt = await runtime();
+    process.exitCode = await rt.torchWeightsCommand({ file, module: trainIR, model: model.name, weights: o.weights, outFile: path.join(dir, `${stem}.${model.name}.safetensors`) });
+  }
 }
 
 /** -O0, -O1 or -O2 as given on the command line. */

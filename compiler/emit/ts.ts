@@ -443,7 +443,7 @@ const EMIT: Record<OpKind, Emit> = {
   silu: call("nn.silu"),
   sigmoid: call("tf.sigmoid"),
   tanh: call("tf.tanh"),
-  softmax: (c) => `tf.softmax(${c.x[0]}, ${A(c.a.axis)})`,
+  softmax: (c) => `nn.softmax(${c.x[0]}, ${A(c.a.axis)})`,
   leaky_relu: (c) => `tf.leakyRelu(${c.x[0]}, ${A(c.a.alpha)})`,
   elu: (c) => `nn.elu(${c.x[0]}, ${A(c.a.alpha)})`,
   identity: (c) => `${c.x[0]}`,

@@ -1,7 +1,7 @@
 // The differential test matrix (GitHub issue 13), generated, not hand-picked: every model of every zoo file
 // (models/*.nnet) and of every .nnet under spec/ that compiles without errors × every -O level of the pass
 // manager × every target of TARGETS (spec/unit/matrix.worker.ts: interpreter, emitted module, ONNX in
-// onnxruntime-node, tfjs-layers through tf.loadLayersModel), each compared with the -O0 interpreter on the
+// onnxruntime-node, tfjs-layers through tf.loadLayersModel, PyTorch in the torch engine), each compared with the -O0 interpreter on the
 // same input and the same non-trivial weights, to 1e-4 of the output's scale. A new model, level or
 // target enters by existing; a target that cannot express a cell says why (a numbered diagnostic), and that
 // is printed, never dropped. Each file runs in a worker process of its own, two at a time.

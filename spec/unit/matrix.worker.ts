@@ -13,10 +13,11 @@ import * as ort from "onnxruntime-node";
 import { emitCode } from "../../compiler/emit/index.js";
 import { kerasModel } from "../../compiler/emit/keras.js";
 import { exportOnnx } from "../../compiler/emit/onnx/index.js";
+import { emitTorch } from "../../compiler/emit/torch.js";
 import { compile, type CompileResult } from "../../compiler/index.js";
 import type { IRModel } from "../../compiler/ir/types.js";
 import { optimize, PASSES, type OptLevel } from "../../compiler/passes/index.js";
-import type { HostTensor } from "../../runtime/checkpoint/index.js";
+import { decodeSafetensors, encodeSafetensors, type HostTensor } from "../../runtime/checkpoint/index.js";
 import { initBackend } from "../../runtime/backend.js";
 import { Rng } from "../../runtime/data/rng.js";
 import { deriveWeights, disposeDerived } from "../../runtime/derive.js";
@@ -24,6 +25,8 @@ import * as nn from "../../runtime/index.js";
 import { run } from "../../runtime/interpret.js";
 import { layersModelFiles } from "../../runtime/layers_export.js";
 import { finalWeights, modelHostWeights } from "../../runtime/onnx.js";
+import { TorchProcess } from "../../runtime/torch/process.js";
+import { toTorchStateDict } from "../../runtime/torch_layout.js";
 import { memoryHost, ROOT } from "../helpers.js";
 import { batchFor, maxAbsDiff } from "./onnx_equiv.worker.js";
 
@@ -179,6 +182,40 @@ const tfjsLayers: Target = {
   },
 };
 
+/** The torch engine's process, one per worker, started on first use. */
+let torchProcess: Promise<TorchProcess> | null = null;
+const TORCH_DIR = path.join(ROOT, "dist/tmp-matrix", `torch-${process.pid}`);
+
+/**
+ * compiler/emit/torch at the level (the IR optimized for training: one forward, run in eval mode) in the
+ * torch engine's process (runtime/torch/engine.py), weights converted by runtime/torch_layout.ts.
+ */
+const torchTarget: Target = {
+  name: "torch",
+  async run(c) {
+    const trainIR = optimize({ ...c.res.module, models: [c.checked] }, { level: c.level, mode: "train" }).module;
+    const r = emitTorch(trainIR, { displayPath: c.file, sourceText: () => undefined, version: "matrix", level: c.level });
+    if (!r.text) return refusal(r.diagnostics);
+    mkdirSync(TORCH_DIR, { recursive: true });
+    const stem = path.join(TORCH_DIR, `${c.checked.name}.O${c.level}`);
+    writeFileSync(`${stem}.py`, r.text);
+    const sd: Record<string, HostTensor> = {};
+    const f32 = Object.fromEntries(Object.entries(c.host).map(([k, v]) => [k, { shape: v.shape, data: v.data as Float32Array }]));
+    for (const [k, v] of toTorchStateDict(trainIR.models[0]!.params, f32)) sd[k] = { dtype: "F32", shape: v.shape, data: v.data };
+    writeFileSync(`${stem}.weights.safetensors`, encodeSafetensors(sd));
+    writeFileSync(`${stem}.inputs.safetensors`, encodeSafetensors(Object.fromEntries(Object.entries(c.batch).map(([k, v]) => [k, { dtype: v.dtype === "int32" ? "I32" : "F32", shape: v.shape, data: v.data }]))));
+    const engine = await (torchProcess ??= TorchProcess.start());
+    await engine.request("load", { model: stem, path: `${stem}.py`, class: c.checked.name, weights: `${stem}.weights.safetensors` });
+    try {
+      await engine.request("forward", { model: stem, inputs: `${stem}.inputs.safetensors`, outputs: `${stem}.outputs.safetensors`, training: false });
+    } finally {
+      await engine.request("unload", { model: stem });
+    }
+    const got = decodeSafetensors(new Uint8Array(readFileSync(`${stem}.outputs.safetensors`))).tensors;
+    return { outputs: c.checked.outputs.map((o) => got[o.name]?.data as ArrayLike<number>) };
+  },
+};
+
 /**
  * THE targets of the matrix. A target enters by being listed here: every (model, level) cell runs it.
  * `run` returns the outputs, or `{ inexpressible }` with the numbered diagnostic (or the fact) that says
@@ -190,8 +227,7 @@ export const TARGETS: readonly Target[] = [
   emittedTarget,
   onnx,
   tfjsLayers,
-  // ── future: the torch engine (GitHub issue 14) enters here, as one more Target whose run() executes the
-  //    (model, level) in PyTorch and returns its outputs, or { inexpressible } with its diagnostic. ──
+  torchTarget,
 ];
 
 // ── weights and the cells of one model ──────────────────────────────────────────────────────────────
@@ -264,5 +300,8 @@ if (file && import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     for (const m of res.module.models) await cells(res, file, m, gates, print);
   } finally {
     rmSync(EMITTED, { recursive: true, force: true });
+    rmSync(TORCH_DIR, { recursive: true, force: true });
+    const engine = torchProcess as Promise<TorchProcess> | null;
+    if (engine) await (await engine).close();
   }
 }

@@ -1,9 +1,10 @@
-// THE rule that names a layer's PyTorch module: the emitted Python module (compiler/emit/torch.ts) registers
+// THE rule that names a layer's PyTorch module. The emitted Python module (compiler/emit/torch.ts) registers
 // each layer with weights at this path, and the weight conversion (runtime/torch_layout.ts) reads and writes
 // state_dict keys under it, so a checkpoint moves between engines without a `map`. A layer `a/b/c` is the
 // module `a.b.c` (block instances become nested modules); a path segment that is a Python keyword or an
 // attribute of torch.nn.Module (`to`, `eval`, `float`, `type`, …) gets a trailing `_`, so that it can be
-// registered at all.
+// registered at all. Pure and dependency-free: the compiler imports it from here (nnetc/runtime loads
+// nothing of the compiler).
 
 /** Python's keywords (3.8–3.12) and soft keywords. */
 const PYTHON_KEYWORDS = [

@@ -1,0 +1,554 @@
+// The PyTorch emitter: a checked (and optimized) IRModule → one readable, standalone Python module with a
+// torch.nn.Module per model. Each layer with weights is a submodule registered at the path
+// runtime/torch_names.ts gives it (so its state_dict keys are the layout: torch names, and
+// runtime/torch_layout.ts converts a run's weights to and from them); `forward` is straight-line code, one
+// statement per IR node, named after the .nnet bindings and preceded by the source line it comes from.
+// Inputs and outputs keep the IR's layout (NHWC images, NWC sequences): convolutions and pools permute to
+// channels-first and back around themselves (views, no copies, for channels-last tensors). `forward` returns
+// a dict of the model's outputs. THE table is TORCH: Record<OpKind, …>, each entry computing what
+// runtime/interpret.ts computes for that op, or saying why PyTorch cannot (NN6030).
+// Pure: the same IR and options give the same text.
+import { diag, type Diagnostic } from "../diagnostics.js";
+import { evalDim } from "../ir/dims.js";
+import type { OpKind } from "../ir/ops.js";
+import { explicitPadding, samePair } from "../ir/padding.js";
+import { torchModulePath, torchSegment } from "../../runtime/torch_names.js";
+import type { AttrValue, DType, IRModel, IRModule, IRNode } from "../ir/types.js";
+
+export interface TorchEmitOptions {
+  /** The source's path as shown in comments ("models/mlp.nnet"). */
+  displayPath: string;
+  /** The text of every source file by IR span path, for the "file:line  text" comments. */
+  sourceText: (file: string) => string | undefined;
+  version: string;
+  /** The -O level the module was optimized at (for training: every weight kept). */
+  level: number;
+}
+
+const PY_RESERVED = new Set([
+  "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except",
+  "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try",
+  "while", "with", "yield", "self", "torch", "nn", "F", "math", "Dict", "List", "Optional", "print", "len", "int", "float", "range",
+  "max", "min", "sum", "list", "dict", "type", "object", "super", "input", "id", "abs", "all", "any", "map", "round", "slice", "str",
+]);
+
+/** Fresh Python identifiers in one scope. */
+class PyNames {
+  private used = new Set<string>(PY_RESERVED);
+  fresh(want: string): string {
+    let base = want.replace(/[^A-Za-z0-9_]/g, "_");
+    if (!base || /^[0-9]/.test(base)) base = `_${base}`;
+    let name = base;
+    for (let i = 2; this.used.has(name); i++) name = `${base}_${i}`;
+    this.used.add(name);
+    return name;
+  }
+}
+
+/** A Python float or int literal. */
+function pyNum(n: number): string {
+  if (Number.isInteger(n)) return String(n);
+  if (n === Infinity) return 'float("inf")';
+  if (n === -Infinity) return 'float("-inf")';
+  return String(n);
+}
+const pyStr = (s: string) => JSON.stringify(s);
+const tuple = (xs: readonly (number | string)[]) => (xs.length === 1 ? `(${xs[0]},)` : `(${xs.join(", ")})`);
+/** A comment's text on one line (no newlines, nothing that ends it). */
+const comment = (s: string) => s.replace(/[\r\n\u2028\u2029]/g, " ").slice(0, 160);
+
+/** The helpers a module may need, emitted once, in this order, when some lowering asks for them. */
+const HELPERS: Record<string, string> = {
+  pad_same: `def _pad_same(x, kernel, stride, dilation, value=0.0):
+    """TensorFlow's "same" padding of a channels-first tensor's spatial axes (the odd pixel at the end)."""
+    pads = []
+    for i in reversed(range(len(kernel))):
+        n = x.shape[2 + i]
+        out = -(-n // stride[i])
+        total = max((out - 1) * stride[i] + (kernel[i] - 1) * dilation[i] + 1 - n, 0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads, value=value) if any(pads) else x`,
+  avg_pool_same: `def _avg_pool_same(x, size, stride):
+    """Average pooling with TensorFlow's "same" padding: each window's mean over its real values only."""
+    pool = F.avg_pool1d if len(size) == 1 else F.avg_pool2d
+    ones = torch.ones_like(x[:, :1])
+    ones1 = (1,) * len(size)
+    return pool(_pad_same(x, size, stride, ones1), size, stride) / pool(_pad_same(ones, size, stride, ones1), size, stride)`,
+  single_bias: `def _single_bias(rnn):
+    """nnetc's LSTM has one bias per direction (Keras's); PyTorch's two add up: bias_hh stays zero, untrained."""
+    for name, p in rnn.named_parameters():
+        if name.startswith("bias_hh"):
+            nn.init.zeros_(p)
+            p.requires_grad_(False)
+    return rnn`,
+  last_states: `def _last_states(y, units):
+    """A bidirectional layer's final states as nnetc concatenates them: forward's last step, backward's first."""
+    return torch.cat([y[:, -1, :units], y[:, 0, units:]], dim=-1)`,
+  BatchNorm: `class BatchNorm(nn.Module):
+    """Batch normalization over every axis but the last (channels-last), as nnetc computes it: training uses
+    the batch's mean and biased variance and moves the running statistics by \`momentum\` (Keras's meaning:
+    the weight of the old value); evaluation, or a frozen layer (.eval()), uses the running statistics."""
+
+    def __init__(self, channels, eps, momentum, scale=True, center=True):
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.weight = nn.Parameter(torch.ones(channels)) if scale else None
+        self.bias = nn.Parameter(torch.zeros(channels)) if center else None
+        self.register_buffer("running_mean", torch.zeros(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+
+    def forward(self, x):
+        if self.training:
+            dims = tuple(range(x.dim() - 1))
+            mean = x.mean(dim=dims)
+            var = ((x - mean) ** 2).mean(dim=dims)
+            with torch.no_grad():
+                self.running_mean.mul_(self.momentum).add_(mean.detach(), alpha=1 - self.momentum)
+                self.running_var.mul_(self.momentum).add_(var.detach(), alpha=1 - self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        y = (x - mean) * torch.rsqrt(var + self.eps)
+        if self.weight is not None:
+            y = y * self.weight
+        return y + self.bias if self.bias is not None else y`,
+  SeparableConv2d: `class SeparableConv2d(nn.Module):
+    """A depthwise convolution (channel multiplier m, no bias), then a 1x1 pointwise one with the bias."""
+
+    def __init__(self, channels, filters, kernel, stride, dilation, multiplier, bias):
+        super().__init__()
+        self.depthwise = nn.Conv2d(channels, channels * multiplier, kernel, stride, 0, dilation, groups=channels, bias=False)
+        self.pointwise = nn.Conv2d(channels * multiplier, filters, 1, bias=bias)
+
+    def forward(self, x):
+        return self.pointwise(self.depthwise(x))`,
+  PosEmbedding: `class PosEmbedding(nn.Module):
+    """Adds a learned positional embedding: row t of the table to step t."""
+
+    def __init__(self, max_len, dim):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(max_len, dim).uniform_(-0.05, 0.05))
+
+    def forward(self, x):
+        return x + self.weight[: x.shape[1]]`,
+  TiedBias: `class TiedBias(nn.Module):
+    """The bias of a dense layer whose kernel is an embedding table, transposed (weights tied)."""
+
+    def __init__(self, units):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(units))
+
+    def forward(self, x, table):
+        return F.linear(x, table, self.bias)`,
+  Attention: `class Attention(nn.Module):
+    """Multi-head attention with Hugging Face's module names: query, key, value and output projections; scores
+    scaled by 1/sqrt(key_dim); a causal mask adds -1e9 above the diagonal; dropout on the probabilities."""
+
+    def __init__(self, dim, kv_dim, heads, key_dim, bias, causal, dropout):
+        super().__init__()
+        self.heads, self.key_dim, self.causal, self.dropout = heads, key_dim, causal, dropout
+        self.query = nn.Linear(dim, heads * key_dim, bias=bias)
+        self.key = nn.Linear(kv_dim, heads * key_dim, bias=bias)
+        self.value = nn.Linear(kv_dim, heads * key_dim, bias=bias)
+        self.output = nn.Linear(heads * key_dim, dim, bias=bias)
+
+    def forward(self, q, kv):
+        b, tq, tk = q.shape[0], q.shape[1], kv.shape[1]
+        split = lambda y, t: y.reshape(b, t, self.heads, self.key_dim).transpose(1, 2)
+        scores = split(self.query(q), tq) @ split(self.key(kv), tk).transpose(-1, -2) * (1 / math.sqrt(self.key_dim))
+        if self.causal:
+            scores = scores + torch.ones(tq, tk, device=q.device, dtype=scores.dtype).triu(1) * -1e9
+        probs = F.dropout(scores.softmax(-1), self.dropout, self.training)
+        ctx = (probs @ split(self.value(kv), tk)).transpose(1, 2).reshape(b, tq, self.heads * self.key_dim)
+        return self.output(ctx)`,
+};
+
+/** What one IR node becomes: an optional submodule (registered at the layer's path), statements, and its value. */
+type Lowered = { module?: string; stmts?: string[]; expr: string } | { none: string; hint?: string };
+
+interface Ctx {
+  n: IRNode;
+  a: Record<string, AttrValue>;
+  /** Python expressions of the inputs. */
+  x: string[];
+  /** IR shapes of the inputs and of the output. */
+  inShape: (i: number) => readonly (number | string)[];
+  out: readonly (number | string)[];
+  /** `self.<path>` of this node's layer (or another's). */
+  mod: string;
+  modOf: (layer: string) => string;
+  /** Python expression of a dimension (symbols bound from the inputs at the top of forward). */
+  dim: (d: number | string) => string;
+  helper: (name: keyof typeof HELPERS) => string;
+  /** A fresh local name for an intermediate value. */
+  tmp: (want: string) => string;
+}
+
+const num = (v: AttrValue | undefined) => v as number;
+const pairOf = (v: AttrValue | undefined): [number, number] => (Array.isArray(v) ? [v[0] as number, v[1] as number] : [v as number, v as number]);
+const bool = (v: AttrValue | undefined) => v === true;
+
+/** A layer activation (the `activation` argument of dense/conv layers) applied to `x`. */
+function activate(x: string, act: AttrValue | undefined): string {
+  switch (act) {
+    case undefined:
+    case "linear":
+      return x;
+    case "relu":
+      return `F.relu(${x})`;
+    case "relu6":
+      return `F.relu6(${x})`;
+    case "gelu":
+      return `F.gelu(${x})`;
+    case "gelu_tanh":
+      return `F.gelu(${x}, approximate="tanh")`;
+    case "silu":
+      return `F.silu(${x})`;
+    case "sigmoid":
+      return `torch.sigmoid(${x})`;
+    case "tanh":
+      return `torch.tanh(${x})`;
+    case "softmax":
+      return `F.softmax(${x}, dim=-1)`;
+    case "leaky_relu":
+      return `F.leaky_relu(${x}, 0.2)`;
+    case "elu":
+      return `F.elu(${x})`;
+  }
+  throw new Error(`torch emitter: unknown activation ${String(act)}`);
+}
+
+/** The static [begin, end] pads of `padding` over the given spatial sizes, or null when a size is symbolic ("same"). */
+function staticPads(padding: AttrValue | undefined, sizes: readonly (number | string)[], window: number[], stride: number[]): [number, number][] | null {
+  if (padding === "valid") return window.map(() => [0, 0]);
+  if (padding === "causal") return window.map((k) => [k - 1, 0]);
+  const fixed = explicitPadding(padding);
+  if (fixed) return [[fixed[0], fixed[1]], [fixed[2], fixed[3]]];
+  if (!sizes.every((d) => typeof d === "number")) return null;
+  return sizes.map((n, i) => samePair(n as number, window[i]!, stride[i]!));
+}
+
+/** F.pad's argument for [begin, end] per spatial axis (last axis first). */
+const fPad = (pads: [number, number][]) => tuple([...pads].reverse().flatMap((p) => p));
+
+/**
+ * A convolution or pool on a channels-last input: permute to channels-first, pad where the module cannot
+ * (asymmetric or run-time "same"), apply, permute back. `symmetric` receives the constructor's padding when
+ * the pads are static and symmetric (then nothing is padded here).
+ */
+function channelsFirst(c: Ctx, dims: 1 | 2, window: number[], stride: number[], dilation: number[], padding: AttrValue | undefined, apply: (x: string, symmetric: number[] | null) => { module?: string; expr: string }, padValue = "0.0"): Lowered {
+  const toCf = dims === 2 ? `${c.x[0]}.permute(0, 3, 1, 2)` : `${c.x[0]}.transpose(1, 2)`;
+  const back = dims === 2 ? ".permute(0, 2, 3, 1)" : ".transpose(1, 2)";
+  const eff = window.map((k, i) => (k - 1) * dilation[i]! + 1);
+  const pads = staticPads(padding, c.inShape(0).slice(1, 1 + dims), eff, stride);
+  let x = toCf;
+  let sym: number[] | null = null;
+  if (pads === null) x = `${c.helper("pad_same")}(${toCf}, ${tuple(window)}, ${tuple(stride)}, ${tuple(dilation)}${padValue !== "0.0" ? `, ${padValue}` : ""})`;
+  else if (pads.every(([b, e]) => b === e)) sym = pads.map(([b]) => b);
+  else x = `F.pad(${toCf}, ${fPad(pads)}${padValue !== "0.0" ? `, value=${padValue}` : ""})`;
+  const r = apply(x, sym);
+  return { ...(r.module ? { module: r.module } : {}), expr: `${r.expr}${back}` };
+}
+
+function conv(c: Ctx, dims: 1 | 2): Lowered {
+  const k = dims === 2 ? pairOf(c.a.kernel) : [num(c.a.kernel)];
+  const stride = dims === 2 ? pairOf(c.a.stride) : [num(c.a.stride)];
+  const dilation = dims === 2 ? pairOf(c.a.dilation) : [num(c.a.dilation)];
+  const inCh = c.inShape(0)[dims + 1] as number;
+  const filters = num(c.a.filters);
+  const cls = dims === 2 ? "nn.Conv2d" : "nn.Conv1d";
+  const r = channelsFirst(c, dims, k, stride, dilation, c.a.padding, (x, sym) => ({
+    module: `${cls}(${inCh}, ${filters}, ${tuple(k)}, stride=${tuple(stride)}${sym && sym.some((p) => p) ? `, padding=${tuple(sym)}` : ""}${dilation.some((d) => d !== 1) ? `, dilation=${tuple(dilation)}` : ""}${num(c.a.groups) > 1 ? `, groups=${num(c.a.groups)}` : ""}, bias=${c.a.bias ? "True" : "False"})`,
+    expr: `${c.mod}(${x})`,
+  }));
+  return "none" in r ? r : { ...r, expr: activate(r.expr, c.a.activation) };
+}
+
+function depthwise(c: Ctx, separable: boolean): Lowered {
+  const k = pairOf(c.a.kernel);
+  const stride = pairOf(c.a.stride);
+  const dilation = pairOf(c.a.dilation);
+  const ch = c.inShape(0)[3] as number;
+  const m = num(c.a.multiplier);
+  const r = channelsFirst(c, 2, k, stride, dilation, c.a.padding, (x, sym) => {
+    const padArg = sym && sym.some((p) => p) ? `, padding=${tuple(sym)}` : "";
+    if (separable) {
+      // The separable helper pads nothing itself: symmetric static pads are applied here.
+      const xin = padArg ? `F.pad(${x}, ${fPad(sym!.map((p) => [p, p] as [number, number]))})` : x;
+      return { module: `${c.helper("SeparableConv2d")}(${ch}, ${num(c.a.filters)}, ${tuple(k)}, ${tuple(stride)}, ${tuple(dilation)}, ${m}, bias=${c.a.bias ? "True" : "False"})`, expr: `${c.mod}(${xin})` };
+    }
+    return {
+      module: `nn.Conv2d(${ch}, ${ch * m}, ${tuple(k)}, stride=${tuple(stride)}${padArg}${dilation.some((d) => d !== 1) ? `, dilation=${tuple(dilation)}` : ""}, groups=${ch}, bias=${c.a.bias ? "True" : "False"})`,
+      expr: `${c.mod}(${x})`,
+    };
+  });
+  return "none" in r ? r : { ...r, expr: activate(r.expr, c.a.activation) };
+}
+
+function pool(kind: "max" | "avg", dims: 1 | 2): (c: Ctx) => Lowered {
+  return (c) => {
+    const size = dims === 2 ? pairOf(c.a.size) : [num(c.a.size)];
+    const stride = c.a.stride === null || c.a.stride === undefined ? size : dims === 2 ? pairOf(c.a.stride) : [num(c.a.stride)];
+    const fn = `F.${kind}_pool${dims}d`;
+    const toCf = dims === 2 ? `${c.x[0]}.permute(0, 3, 1, 2)` : `${c.x[0]}.transpose(1, 2)`;
+    const back = dims === 2 ? ".permute(0, 2, 3, 1)" : ".transpose(1, 2)";
+    if (kind === "avg" && c.a.padding === "same") return { expr: `${c.helper("avg_pool_same")}(${toCf}, ${tuple(size)}, ${tuple(stride)})${back}` };
+    // Max pooling: "same" pads with -inf (padded values never win); fold-padding's explicit pads are zeros.
+    const padValue = c.a.padding === "same" ? 'float("-inf")' : "0.0";
+    return channelsFirst(c, dims, size, stride, size.map(() => 1), c.a.padding, (x, sym) => ({ expr: sym && sym.some((p) => p) ? `${fn}(F.pad(${x}, ${fPad(sym.map((p) => [p, p] as [number, number]))}, value=${padValue}), ${tuple(size)}, ${tuple(stride)})` : `${fn}(${x}, ${tuple(size)}, ${tuple(stride)})` }), padValue);
+  };
+}
+
+function recurrent(kind: "lstm" | "gru"): (c: Ctx) => Lowered {
+  return (c) => {
+    if (kind === "gru" && c.a.reset_after === false) return { none: "PyTorch's GRU applies the reset gate after the recurrent matmul (reset_after: true) only", hint: "declare gru(…, reset_after: true), the default" };
+    const f = c.inShape(0)[2] as number;
+    const u = num(c.a.units);
+    const bi = bool(c.a.bidirectional);
+    const ctor = `nn.${kind.toUpperCase()}(${f}, ${u}, batch_first=True${bi ? ", bidirectional=True" : ""})`;
+    const y = `${c.mod}(${c.x[0]})[0]`;
+    const expr = c.a.return_sequences ? y : bi ? `${c.helper("last_states")}(${y}, ${u})` : `${y}[:, -1]`;
+    return { module: kind === "lstm" ? `${c.helper("single_bias")}(${ctor})` : ctor, expr };
+  };
+}
+
+/** Python dtype of an IR dtype. f16/f64 compute as float32, as on every engine (precision is a run setting). */
+const TORCH_DTYPE: Record<DType, string> = { f16: "torch.float32", f32: "torch.float32", f64: "torch.float32", i8: "torch.int8", i32: "torch.int32", i64: "torch.int64", bool: "torch.bool" };
+
+const unary = (f: (x: string, c: Ctx) => string) => (c: Ctx): Lowered => ({ expr: f(c.x[0]!, c) });
+
+export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
+  input: () => {
+    throw new Error("inputs are bound, not computed");
+  },
+  constant: (c) => ({ expr: pyNum(num(c.a.value)) }),
+  dense: (c) => ({ module: `nn.Linear(${c.inShape(0)[c.inShape(0).length - 1]}, ${num(c.a.units)}, bias=${c.a.bias ? "True" : "False"})`, expr: activate(`${c.mod}(${c.x[0]})`, c.a.activation) }),
+  tied_dense: (c) => {
+    const table = `${c.modOf(String(c.a.layer))}.weight`;
+    return c.a.bias ? { module: `${c.helper("TiedBias")}(${c.out[c.out.length - 1]})`, expr: `${c.mod}(${c.x[0]}, ${table})` } : { expr: `F.linear(${c.x[0]}, ${table})` };
+  },
+  conv1d: (c) => conv(c, 1),
+  conv2d: (c) => conv(c, 2),
+  depthwise_conv2d: (c) => depthwise(c, false),
+  separable_conv2d: (c) => depthwise(c, true),
+  max_pool1d: pool("max", 1),
+  avg_pool1d: pool("avg", 1),
+  max_pool2d: pool("max", 2),
+  avg_pool2d: pool("avg", 2),
+  global_avg_pool1d: unary((x) => `${x}.mean(dim=1)`),
+  global_max_pool1d: unary((x) => `${x}.amax(dim=1)`),
+  global_avg_pool2d: unary((x) => `${x}.mean(dim=(1, 2))`),
+  global_max_pool2d: unary((x) => `${x}.amax(dim=(1, 2))`),
+  zero_pad2d: unary((x, c) => {
+    const [ph, pw] = pairOf(c.a.padding);
+    return `F.pad(${x}, (0, 0, ${pw}, ${pw}, ${ph}, ${ph}))`;
+  }),
+  upsample2d: unary((x, c) => {
+    const [a, b] = pairOf(c.a.size);
+    return `${x}.repeat_interleave(${a}, dim=1).repeat_interleave(${b}, dim=2)`;
+  }),
+  batchnorm: (c) => {
+    const ch = c.inShape(0)[c.inShape(0).length - 1];
+    return { module: `${c.helper("BatchNorm")}(${ch}, eps=${pyNum(num(c.a.epsilon))}, momentum=${pyNum(num(c.a.momentum))}${c.a.scale ? "" : ", scale=False"}${c.a.center ? "" : ", center=False"})`, expr: `${c.mod}(${c.x[0]})` };
+  },
+  layernorm: (c) => ({ module: `nn.LayerNorm(${c.inShape(0)[c.inShape(0).length - 1]}, eps=${pyNum(num(c.a.epsilon))})`, expr: `${c.mod}(${c.x[0]})` }),
+  dropout: unary((x, c) => `F.dropout(${x}, ${pyNum(num(c.a.rate))}, self.training)`),
+  embedding: (c) => ({ module: `nn.Embedding(${num(c.a.vocab)}, ${num(c.a.dim)})`, expr: `${c.mod}(${c.x[0]})` }),
+  pos_embedding: (c) => ({ module: `${c.helper("PosEmbedding")}(${num(c.a.max_len)}, ${c.inShape(0)[2]})`, expr: `${c.mod}(${c.x[0]})` }),
+  lstm: recurrent("lstm"),
+  gru: recurrent("gru"),
+  attention: (c) => {
+    const d = c.inShape(0)[2] as number;
+    const kvd = (c.x.length > 1 ? c.inShape(1)[2] : d) as number;
+    const h = num(c.a.heads);
+    const kd = (c.a.key_dim as number | null) ?? d / h;
+    return { module: `${c.helper("Attention")}(${d}, ${kvd}, heads=${h}, key_dim=${kd}, bias=${c.a.bias ? "True" : "False"}, causal=${c.a.causal ? "True" : "False"}, dropout=${pyNum(num(c.a.dropout))})`, expr: `${c.mod}(${c.x[0]}, ${c.x[1] ?? c.x[0]})` };
+  },
+  flatten: unary((x) => `${x}.flatten(1)`),
+  reshape: unary((x, c) => `${x}.reshape(${x}.shape[0], ${(c.a.shape as (number | string)[]).map(c.dim).join(", ")})`),
+  transpose: unary((x, c) => `${x}.permute(${(c.a.perm as number[]).join(", ")})`),
+  concat: (c) => ({ expr: `torch.cat([${c.x.join(", ")}], dim=${num(c.a.axis)})` }),
+  take: unary((x, c) => `${x}.select(${num(c.a.axis)}, ${num(c.a.index)})`),
+  cast: unary((x, c) => `${x}.to(${TORCH_DTYPE[c.a.dtype as DType]})`),
+  add: (c) => ({ expr: `${c.x[0]} + ${c.x[1]}` }),
+  sub: (c) => ({ expr: `${c.x[0]} - ${c.x[1]}` }),
+  mul: (c) => ({ expr: `${c.x[0]} * ${c.x[1]}` }),
+  div: (c) => ({ expr: `${c.x[0]} / ${c.x[1]}` }),
+  matmul: (c) => ({ expr: `${c.x[0]} @ ${c.x[1]}` }),
+  relu: unary((x) => `F.relu(${x})`),
+  relu6: unary((x) => `F.relu6(${x})`),
+  gelu: unary((x, c) => (c.a.approximate ? `F.gelu(${x}, approximate="tanh")` : `F.gelu(${x})`)),
+  silu: unary((x) => `F.silu(${x})`),
+  sigmoid: unary((x) => `torch.sigmoid(${x})`),
+  tanh: unary((x) => `torch.tanh(${x})`),
+  softmax: unary((x, c) => `F.softmax(${x}, dim=${num(c.a.axis)})`),
+  leaky_relu: unary((x, c) => `F.leaky_relu(${x}, ${pyNum(num(c.a.alpha))})`),
+  elu: unary((x, c) => `F.elu(${x}, ${pyNum(num(c.a.alpha))})`),
+  identity: unary((x) => x),
+};
+
+/** A dimension expression in Python: symbols are locals bound from the inputs, floor/ceil from math. */
+function dimExpr(d: number | string, bound: ReadonlyMap<string, string>): string {
+  if (typeof d === "number") return String(d);
+  if (evalDim(d, {}) !== undefined) return String(evalDim(d, {}));
+  const py = d.replace(/[A-Za-z_][A-Za-z0-9_]*/g, (s) => (s === "floor" || s === "ceil" ? `math.${s}` : bound.get(s) ?? "-1"));
+  return /^[\w.]+$/.test(py) ? py : `int(${py})`;
+}
+
+/** The Python class of one model; diagnostics for layers PyTorch cannot express. */
+function emitModel(m: IRModel, o: TorchEmitOptions, used: Set<string>, className: string): { lines: string[]; diagnostics: Diagnostic[] } {
+  const diagnostics: Diagnostic[] = [];
+  const init: string[] = [];
+  const body: string[] = [];
+  const names = new PyNames();
+  const local = new Map<string, string>();
+  const shapeOf = new Map(m.nodes.map((n) => [n.id, n.shape ?? []]));
+  // Containers for block instances, created once, outermost first; layers registered once (shared layers).
+  const containers = new Set<string>();
+  const registered = new Map<string, string>();
+  const paths = new Map<string, string>();
+  const self = (layer: string) => `self.${torchModulePath(layer)}`;
+  for (const n of m.nodes) {
+    if (!m.params.some((p) => p.layer === n.name)) continue;
+    const path = torchModulePath(n.name);
+    const clash = paths.get(path);
+    if (clash !== undefined && clash !== n.name) diagnostics.push(diag("torchNameClash", n.span, { layer: n.name, other: clash, path }));
+    paths.set(path, n.name);
+  }
+
+  const args = m.inputs.map((i) => {
+    const v = names.fresh(i.name);
+    local.set(i.node, v);
+    return v;
+  });
+  // Symbolic dimensions bound from the inputs, as the interpreter binds them (reshape targets need them).
+  const bound = new Map<string, string>();
+  const needsDims = m.nodes.some((n) => n.op === "reshape" && (n.attrs.shape as (number | string)[]).some((d) => typeof d === "string"));
+  if (needsDims) {
+    for (const i of m.inputs) {
+      i.shape.forEach((d, k) => {
+        if (typeof d !== "string" || !/^[A-Za-z_]\w*$/.test(d) || bound.has(d)) return;
+        const v = names.fresh(d);
+        bound.set(d, v);
+        body.push(`        ${v} = ${local.get(i.node)}.shape[${k}]`);
+      });
+    }
+  }
+
+  let last = "";
+  for (const n of m.nodes) {
+    if (n.op === "input") continue;
+    const text = o.sourceText(n.span.file);
+    const line = text?.split("\n")[n.span.line - 1]?.trim() ?? "";
+    const file = n.span.file === m.span.file ? o.displayPath : n.span.file;
+    const where = n.name.includes("/") ? ` (${n.name.slice(0, n.name.lastIndexOf("/"))})` : "";
+    const note = `        # ${comment(`${file.slice(file.lastIndexOf("/") + 1)}:${n.span.line}${where}  ${line}`)}`;
+    if (note !== last) body.push(note);
+    last = note;
+    const ctx: Ctx = {
+      n,
+      a: n.attrs,
+      x: n.inputs.map((id) => local.get(id)!),
+      inShape: (i) => shapeOf.get(n.inputs[i]!) ?? [],
+      out: n.shape ?? [],
+      mod: self(n.name),
+      modOf: self,
+      dim: (d) => dimExpr(d, bound),
+      helper: (h) => {
+        used.add(h);
+        return /^[A-Z]/.test(h) ? h : `_${h}`;
+      },
+      tmp: (w) => names.fresh(w),
+    };
+    const r = TORCH[n.op as OpKind](ctx);
+    if ("none" in r) {
+      diagnostics.push(diag("torchUnsupported", n.span, { layer: n.name, op: n.op, reason: r.none, ...(r.hint ? { hint: r.hint } : {}) }));
+      continue;
+    }
+    if (r.module && !registered.has(n.name)) {
+      const segs = n.name.split("/");
+      for (let k = 1; k < segs.length; k++) {
+        const c = segs.slice(0, k).join("/");
+        if (!containers.has(c)) {
+          containers.add(c);
+          init.push(`        ${self(c)} = nn.Module()`);
+        }
+      }
+      init.push(`        ${self(n.name)} = ${r.module}`);
+      registered.set(n.name, r.module);
+    }
+    // Identity-like nodes reuse their input's name; everything else gets a local named after its binding.
+    if (n.op === "identity") {
+      local.set(n.id, ctx.x[0]!);
+      continue;
+    }
+    const v = names.fresh((n.binding ?? n.name.slice(n.name.lastIndexOf("/") + 1)).replace(/\//g, "_"));
+    local.set(n.id, v);
+    for (const s of r.stmts ?? []) body.push(`        ${s}`);
+    body.push(`        ${v} = ${r.expr}`);
+  }
+
+  const sig = args.map((a) => `${a}: torch.Tensor`).join(", ");
+  const outs = m.outputs.map((x) => `${pyStr(x.name)}: ${local.get(x.node)}`).join(", ");
+  const lines: string[] = [];
+  lines.push(`class ${className}(nn.Module):`);
+  const doc = m.doc ? m.doc.replace(/\\/g, "\\\\").replace(/"""/g, '\\"\\"\\"') : `The ${m.name} model of ${o.displayPath}.`;
+  lines.push(`    """${doc}`);
+  lines.push("");
+  lines.push(`    Inputs: ${m.inputs.map((i) => `${i.name} ${i.dtype}[${i.shape.join(", ")}]`).join(", ")}.`);
+  lines.push(`    Outputs (a dict): ${m.outputs.map((x) => `${x.name} [${(shapeOf.get(x.node) ?? []).join(", ")}]`).join(", ")}.`);
+  lines.push(`    """`);
+  lines.push("");
+  lines.push(`    def __init__(self):`);
+  lines.push(`        super().__init__()`);
+  if (!init.length) lines.push(`        pass`);
+  lines.push(...init);
+  lines.push("");
+  lines.push(`    def forward(self${sig ? `, ${sig}` : ""}) -> Dict[str, torch.Tensor]:`);
+  lines.push(...body);
+  lines.push(`        return {${outs}}`);
+  return { lines, diagnostics };
+}
+
+/** The Python module for every model of `m`, or the diagnostics of layers PyTorch cannot express. */
+export function emitTorch(m: IRModule, o: TorchEmitOptions): { text: string | null; diagnostics: Diagnostic[] } {
+  const used = new Set<string>();
+  const classes = new PyNames();
+  for (const h of Object.keys(HELPERS)) classes.fresh(/^[A-Z]/.test(h) ? h : `_${h}`);
+  const models = m.models.map((model) => emitModel(model, o, used, classes.fresh(model.name)));
+  const diagnostics = models.flatMap((x) => x.diagnostics);
+  if (diagnostics.some((d) => d.severity === "error")) return { text: null, diagnostics };
+  const out: string[] = [];
+  out.push(`# Generated by nnetc ${o.version} from ${comment(o.displayPath)} (-O${o.level}). A plain PyTorch module: read it, edit it,`);
+  out.push(`# train it. nnetc's PyTorch engine runs the same code; regenerate it with \`nnetc compile --target pytorch\`.`);
+  out.push(`"""PyTorch modules compiled from ${comment(o.displayPath).replace(/"/g, "'")} by nnetc.`);
+  out.push("");
+  out.push(`Layouts are nnetc's: images NHWC, sequences [batch, steps, features]; each forward returns a dict of`);
+  out.push(`outputs. A layer \`a/b/c\` of the .nnet file is the submodule \`a.b.c\` (a Python keyword or torch.nn.Module`);
+  out.push(`attribute gets a trailing _), so state_dict keys are nnetc's weight names in PyTorch's form:`);
+  out.push(`\`nnetc compile --target pytorch --weights RUN\` writes a run's weights as a state_dict for \`load_state_dict\`,`);
+  out.push(`and \`init "x.safetensors", layout: torch\` reads this module's state_dict back with no map.`);
+  out.push(`"""`);
+  out.push(`import math`);
+  out.push(`from typing import Dict`);
+  out.push("");
+  out.push(`import torch`);
+  out.push(`import torch.nn.functional as F`);
+  out.push(`from torch import nn`);
+  out.push("");
+  // Helpers reach each other (avg_pool_same pads with pad_same).
+  if (used.has("avg_pool_same")) used.add("pad_same");
+  for (const [name, code] of Object.entries(HELPERS)) {
+    if (!used.has(name)) continue;
+    out.push("");
+    out.push(code);
+    out.push("");
+  }
+  for (const x of models) {
+    out.push("");
+    out.push(...x.lines);
+    out.push("");
+  }
+  return { text: `${out.join("\n").replace(/\n{4,}/g, "\n\n\n").trimEnd()}\n`, diagnostics };
+}
+
+export { torchModulePath, torchSegment };
