@@ -4,17 +4,18 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import type { DatasetSpec, LossSpec, PhaseSpec, PlanSpec } from "./spec.js";
+import type { DatasetSpec, PhaseSpec, PlanSpec } from "./spec.js";
 import { latestCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
 import { loadDataset, subset, type LoadedData, type Split } from "./data/index.js";
 import { Rng, shuffledIndices } from "./data/rng.js";
 import { initWeights, type ParamInit } from "./init.js";
-import type { Net, RunOptions, Weights } from "./interpret.js";
-import { collect, concatCollected, lossTensor, metricName, metricValue, type Collected } from "./objective.js";
-import { clipGradients, makeOptimizer, Schedule, type Optimizer } from "./optim.js";
+import type { Net, Weights } from "./interpret.js";
+import { metricName, metricValue } from "./objective.js";
+import { Schedule } from "./optim.js";
 import { mapPretrained, readWeightsFile, type InitSpec } from "./pretrained.js";
-import { decodeMasks, DeviceMasks, encodeMasks, magnitudeMasks, sparsityOf, type Masks } from "./prune.js";
+import { decodeMasks, encodeMasks, magnitudeMasks, sparsityOf, type Masks } from "./prune.js";
 import { exportWeights } from "./export.js";
+import { TfjsEngine, type StepEngine } from "./engine.js";
 
 export { DivergedError, InterruptedError, RunError } from "./errors.js";
 import { DivergedError, InterruptedError, RunError } from "./errors.js";
@@ -52,6 +53,11 @@ export interface TrainOptions {
    * its path resolved against the .nnet file's folder. Not used when resuming or with `start`.
    */
   init?: InitSpec | null;
+  /**
+   * The engine that runs the steps, made from the starting weights (host copies: it keeps its own); by
+   * default TensorFlow.js on the weights' variables (runtime/engine.ts).
+   */
+  engine?: (start: Record<string, HostTensor>) => Promise<StepEngine>;
 }
 
 export interface EpochRecord {
@@ -90,29 +96,10 @@ interface Cursor {
 const MAX_TRAIN_METRIC_FLOATS = 4_000_000;
 
 export { fingerprint } from "./weights.js";
+export { batchTensors, disposeAll, hostWeight, hostWeights, loadHostWeights, seeder, trainBatch } from "./steps.js";
+import { hostWeights, loadHostWeights } from "./steps.js";
+export { evaluateTfjs as evaluate, type Evaluation } from "./engine.js";
 import { fingerprint } from "./weights.js";
-
-/** Named tensors (weights, optimizer slots) copied off the backend as float32 host tensors. */
-export function hostWeights(tensors: Iterable<[string, tf.Tensor]>): Record<string, HostTensor> {
-  const out: Record<string, HostTensor> = {};
-  for (const [k, v] of tensors) out[k] = { dtype: "F32", shape: v.shape, data: Float32Array.from(v.dataSync() as Float32Array) };
-  return out;
-}
-
-export function loadHostWeights(weights: Weights, host: Record<string, HostTensor>, source: string): void {
-  for (const [k, v] of weights) {
-    const h = hostWeight(host, k, v.shape, source);
-    tf.tidy(() => v.assign(tf.tensor(h.data as Float32Array, h.shape, "float32")));
-  }
-}
-
-/** The weight `name` of a file's tensors, refused (RunError) when it is missing or shaped otherwise. */
-export function hostWeight(host: Record<string, HostTensor>, name: string, shape: readonly number[], source: string): HostTensor {
-  const h = host[name];
-  if (!h) throw new RunError(`${source} has no weight "${name}"`);
-  if (h.shape.join(",") !== shape.join(",")) throw new RunError(`${source}: weight "${name}" has shape [${h.shape}] but the model needs [${shape}]`);
-  return h;
-}
 
 /**
  * Variables for a model's weights holding trained values. Nothing is drawn (every value is replaced), and a
@@ -127,98 +114,6 @@ export function trainedWeights(params: readonly ParamInit[], trained: { weights:
     throw e;
   }
   return weights;
-}
-
-function snapshot(weights: Weights): Map<string, Float32Array> {
-  return new Map([...weights].map(([k, v]) => [k, Float32Array.from(v.dataSync() as Float32Array)]));
-}
-
-function restore(weights: Weights, snap: Map<string, Float32Array>): void {
-  for (const [k, v] of weights) tf.tidy(() => v.assign(tf.tensor(snap.get(k)!, v.shape, "float32")));
-}
-
-/** Tensors for one batch of a split: model inputs and loss targets by field name. */
-export function batchTensors(split: Split, idx: ArrayLike<number>): Record<string, tf.Tensor> {
-  const raw = split.batch(idx);
-  const out: Record<string, tf.Tensor> = {};
-  for (const [k, v] of Object.entries(raw)) out[k] = tf.tensor(v.data, v.shape, v.dtype);
-  return out;
-}
-
-function disposeAll(ts: Record<string, tf.Tensor>): void {
-  for (const t of Object.values(ts)) t.dispose();
-}
-
-/**
- * One optimizer step on one batch: forward in training mode, the plan's loss, gradients of the trainable
- * weights, clipping, the update, then batchnorm's moving statistics. Returns the loss and the outputs
- * (kept tensors: dispose them).
- */
-export function trainBatch(net: Net, weights: Weights, loss: readonly LossSpec[], trainable: tf.Variable[], optimizer: Optimizer, clip: PhaseSpec["clip"], lr: number, inputs: Record<string, tf.Tensor>, opts: RunOptions): { loss: number; outputs: Record<string, tf.Tensor> } {
-  let updates: [tf.Variable, tf.Tensor][] = [];
-  let kept: Record<string, tf.Tensor> = {};
-  const value = tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => {
-      const r = net.forward(weights, inputs, opts);
-      updates = r.updates;
-      let total = tf.scalar(0);
-      for (const t of loss) total = tf.add(total, tf.mul(lossTensor(t, r.outputs[t.prediction]!, inputs[t.target]!), t.weight));
-      kept = Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, tf.keep(v)]));
-      return total as tf.Scalar;
-    }, trainable);
-    const list = trainable.map((v) => grads[v.name]!);
-    optimizer.step(trainable, clipGradients(list, clip), lr);
-    return value.dataSync()[0]!;
-  });
-  for (const [v, t] of updates) {
-    v.assign(t);
-    t.dispose();
-  }
-  return { loss: value, outputs: kept };
-}
-
-/** Deterministic dropout seeds from (seed, step): a resumed run draws the same masks. */
-export function seeder(seed: number, step: number): () => number {
-  let k = 0;
-  return () => {
-    let h = (seed ^ Math.imul(step + 1, 0x9e3779b1) ^ Math.imul(++k, 0x85ebca6b)) >>> 0;
-    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
-    return h ^ (h >>> 12);
-  };
-}
-
-export interface Evaluation {
-  loss: number;
-  metrics: Record<string, number>;
-}
-
-/** Loss and metrics of the model over a split, in inference mode. */
-export function evaluate(m: Net, plan: PlanSpec, weights: Weights, split: Split, batch: number): Evaluation {
-  let lossSum = 0;
-  let seen = 0;
-  const parts = new Map<string, Collected[]>();
-  for (let start = 0; start < split.size; start += batch) {
-    const idx = Array.from({ length: Math.min(batch, split.size - start) }, (_, i) => start + i);
-    const data = batchTensors(split, idx);
-    tf.tidy(() => {
-      const { outputs } = m.forward(weights, data, { training: false });
-      let l = tf.scalar(0);
-      for (const t of plan.loss) l = tf.add(l, tf.mul(lossTensor(t, outputs[t.prediction]!, data[t.target]!), t.weight));
-      lossSum += l.dataSync()[0]! * idx.length;
-      for (const mt of plan.metrics) {
-        const key = `${String(mt.args.prediction)}|${String(mt.args.target)}`;
-        if (!parts.has(key)) parts.set(key, []);
-        parts.get(key)!.push(collect(outputs[String(mt.args.prediction)]!, data[String(mt.args.target)]!));
-      }
-    });
-    disposeAll(data);
-    seen += idx.length;
-  }
-  const joined = new Map([...parts].map(([k, v]) => [k, concatCollected(v)]));
-  const logits = plan.loss[0]?.args.from_logits !== false;
-  const metrics: Record<string, number> = {};
-  for (const mt of plan.metrics) metrics[metricName(mt)] = metricValue(mt, joined.get(`${String(mt.args.prediction)}|${String(mt.args.target)}`)!, logits);
-  return { loss: seen ? lossSum / seen : NaN, metrics };
 }
 
 function fmt(x: number): string {
@@ -266,6 +161,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   };
 
   const rng = o.start ? Rng.from(o.start.rng) : new Rng(seed);
+  // The weights are drawn here whatever the engine (the same seed gives the same start on every engine),
+  // then replaced by the checkpoint's or the pretrained ones.
   const weights = o.start ? o.start.weights : initWeights(model.params, () => rng.next());
   if (ckpt) loadHostWeights(weights, ckpt.weights, previous!);
   // Pretrained weights replace the fresh ones (drawn all the same, so the run's random stream is unchanged).
@@ -276,13 +173,17 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const n = Object.keys(r.weights).length;
     o.log(o.json ? JSON.stringify({ event: "init", from: init.from, layout: init.layout, loaded: n, kept: r.missing, ignored: r.ignored }) : `init: ${n} of ${model.params.length} weights from ${init.from} (layout ${init.layout})${r.missing.length ? `; ${r.missing.length} keep their initial values` : ""}${r.ignored.length ? `; ${r.ignored.length} tensors of the file ignored` : ""}`);
   }
-  const names = new Map([...weights].map(([k, v]) => [v, k]));
-  const paramByName = new Map(model.params.map((p) => [p.name, p]));
+  // The engine that runs the steps: TensorFlow.js on these variables, or another one (which takes a copy).
+  let engine: StepEngine;
+  if (o.engine) {
+    engine = await o.engine(hostWeights(weights));
+    if (!o.start) for (const w of weights.values()) w.dispose();
+  } else engine = new TfjsEngine(model, weights);
+  const ownsWeights = !o.start && !o.engine;
 
   // Pruning masks: once a phase prunes, its zeros stay zero in it and every later phase (and on resume).
   let masks: Masks = decodeMasks(extra.masks, previous ?? o.outDir);
-  const shapes = new Map([...weights].map(([k, v]) => [k, v.shape] as const));
-  let deviceMasks = new DeviceMasks(masks, shapes);
+  if (masks.size) await engine.setMasks(masks);
   const logLine = (json: Record<string, unknown>, text: string) => o.log(o.json ? JSON.stringify(json) : text);
 
   let cursor: Cursor = extra.cursor ?? { phase: 0, epoch: 0, globalEpoch: 0, batch: 0, step: 0, epochRng: rng.state() };
@@ -305,14 +206,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   let totalSamples = 0;
   let totalSeconds = 0;
-  const save = (data: { optimizer: Optimizer; schedule: Schedule; best: unknown }) => {
-    const slots = data.optimizer.slots(names);
-    const optimizer = hostWeights(Object.entries(slots));
-    slots.step?.dispose();
+  const save = async (data: { schedule: Schedule; best: unknown }) => {
+    const optimizer = await engine.optimizerState();
     writeCheckpoint(
       o.outDir,
       {
-        weights: hostWeights(weights),
+        weights: await engine.getWeights(),
         optimizer,
         state: { step: cursor.step, epoch: cursor.globalEpoch, phase: plan.phases[cursor.phase]?.name ?? null, schedule: data.schedule.state, dataCursor: { batch: cursor.batch }, rng: rng.state(), fingerprint: fp, extra: { seed, cursor, best: data.best, vocab: main.vocab, schedule: data.schedule.state, ...(masks.size ? { masks: encodeMasks(masks) } : {}) } },
       },
@@ -326,28 +225,28 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const epochs = o.epochs ?? phase.epochs;
     const batch = o.batch ?? phase.batch;
     const frozen = new Set(phase.frozenLayers);
-    const trainable = model.params.filter((p) => p.trainable && !frozen.has(p.layer)).map((p) => weights.get(p.name)!);
+    const trainable = model.params.filter((p) => p.trainable && !frozen.has(p.layer)).map((p) => p.name);
     const stepsPerEpoch = Math.max(1, Math.ceil(data.train.size / batch));
-    const optimizer = makeOptimizer(phase.optimizer, phase.weightDecay, (v) => /(kernel|embeddings)$/.test(paramByName.get(names.get(v)!)?.role ?? ""));
+    await engine.beginPhase({ trainable, frozenLayers: phase.frozenLayers, optimizer: phase.optimizer, weightDecay: phase.weightDecay, decays: model.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name), clip: phase.clip, loss: plan.loss });
     const schedule = new Schedule(phase.schedule, Number(phase.optimizer.args.lr ?? 1e-3), stepsPerEpoch, epochs);
     const resuming = ckpt && pi === cursor.phase && (cursor.epoch > 0 || cursor.batch > 0);
     if (resuming) {
-      optimizer.load(Object.fromEntries(Object.entries(ckpt!.optimizer).map(([k, v]) => [k, { shape: v.shape, data: v.data as Float32Array }])), names);
+      await engine.loadOptimizerState(ckpt!.optimizer);
       if (extra.schedule) schedule.state = extra.schedule;
     }
     // Magnitude pruning at the start of the phase (a resumed phase has its masks from the checkpoint).
     if (phase.prune && !resuming) {
-      const values = new Map(phase.prune.weights.map((n) => [n, Float32Array.from(weights.get(n)!.dataSync() as Float32Array)] as const));
+      const now = await engine.getWeights();
+      const values = new Map(phase.prune.weights.map((n) => [n, now[n]!.data as Float32Array] as const));
       masks = magnitudeMasks(values, phase.prune, masks);
-      deviceMasks.dispose();
-      deviceMasks = new DeviceMasks(masks, shapes);
-      deviceMasks.apply(weights);
-      const s = sparsityOf(hostWeights(phase.prune.weights.map((n) => [n, weights.get(n)!] as [string, tf.Tensor])));
+      await engine.setMasks(masks);
+      const after = await engine.getWeights();
+      const s = sparsityOf(Object.fromEntries(phase.prune.weights.map((n) => [n, after[n]!])));
       logLine({ event: "prune", phase: phase.name, sparsity: s.sparsity, zeros: s.zeros, weights: s.total, scope: phase.prune.scope }, `pruned ${s.zeros.toLocaleString("en-US")} of ${s.total.toLocaleString("en-US")} kernel weights (${(100 * s.sparsity).toFixed(1)}% sparsity, ${phase.prune.scope} scope)`);
     }
     const es = phase.earlyStop;
     let best = (resuming ? (extra.best as { value: number; epoch: number; wait: number } | undefined) : undefined) ?? { value: NaN, epoch: -1, wait: 0 };
-    let bestWeights: Map<string, Float32Array> | null = es?.restoreBest && resuming && Number.isFinite(best.value) ? snapshot(weights) : null;
+    let bestWeights: Record<string, HostTensor> | null = es?.restoreBest && resuming && Number.isFinite(best.value) ? await engine.getWeights() : null;
     if (o.json) o.log(JSON.stringify({ event: "phase", phase: phase.name, epochs, batch, frozen: phase.frozenLayers.length, trainableWeights: trainable.length }));
     else if (plan.phases.length > 1 || frozen.size) o.log(`phase ${phase.name}: ${epochs} epoch${epochs === 1 ? "" : "s"}, batch ${batch}${frozen.size ? `, ${frozen.size} layer${frozen.size === 1 ? "" : "s"} frozen` : ""}`);
     let stopped = false;
@@ -359,48 +258,45 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const t0 = performance.now();
       let lossSum = 0;
       let lossCount = 0;
-      const trainParts: Collected[] = [];
       let lr = 0;
-      for (let b = cursor.batch; b < stepsPerEpoch; b++) {
-        // Training is synchronous; let the event loop run now and then so that Ctrl-C (SIGINT) and
-        // output reach us mid-epoch.
-        if (b % 4 === 0) await new Promise((r) => setImmediate(r));
+      // Training metrics need the first loss's prediction: kept for batches whose share of an epoch stays small.
+      const first = plan.loss[0];
+      const collectFor = plan.metrics.length && first ? { prediction: first.prediction, target: first.target, maxFloats: MAX_TRAIN_METRIC_FLOATS / stepsPerEpoch } : null;
+      for (let b = cursor.batch; b < stepsPerEpoch; ) {
+        // Let the event loop run between chunks, so that Ctrl-C (SIGINT) and output reach us mid-epoch.
+        await new Promise((r) => setImmediate(r));
         if (o.stop?.requested) {
           cursor.batch = b;
-          save({ optimizer, schedule, best });
+          await save({ schedule, best });
           throw new InterruptedError(`interrupted: saved a checkpoint at epoch ${cursor.globalEpoch + 1}, batch ${b} of ${stepsPerEpoch}; continue with --resume`);
         }
-        const idx = order.subarray(b * batch, Math.min((b + 1) * batch, data.train.size));
-        const inputs = batchTensors(data.train, idx);
-        lr = schedule.lr(ep * stepsPerEpoch + b);
-        const { loss: lossValue, outputs: kept } = trainBatch(model, weights, plan.loss, trainable, optimizer, phase.clip, lr, inputs, { training: true, frozen, seed: seeder(seed, cursor.step) });
-        if (deviceMasks.size) deviceMasks.apply(weights);
-        if (!Number.isFinite(lossValue)) {
-          disposeAll(kept);
-          disposeAll(inputs);
-          throw new DivergedError(
-            `the loss became ${lossValue} at epoch ${cursor.globalEpoch + 1}, step ${b + 1} (global step ${cursor.step + 1}); training stopped and the last good checkpoint is kept in ${ckptDir}. ` +
-              `Try a lower learning rate (now ${lr.toExponential(2)}), gradient clipping (clip norm: 1.0), or check the data for NaN values.`,
-          );
+        const n = Math.min(engine.chunk(batch), stepsPerEpoch - b);
+        const batches = Array.from({ length: n }, (_, i) => order.subarray((b + i) * batch, Math.min((b + i + 1) * batch, data.train.size)));
+        const lrs = batches.map((_, i) => schedule.lr(ep * stepsPerEpoch + b + i));
+        const losses = await engine.trainSteps({ split: data.train, batches, lrs, firstStep: cursor.step, seed, collect: collectFor });
+        for (let i = 0; i < losses.length; i++) {
+          const lossValue = losses[i]!;
+          lr = lrs[i]!;
+          if (!Number.isFinite(lossValue)) {
+            throw new DivergedError(
+              `the loss became ${lossValue} at epoch ${cursor.globalEpoch + 1}, step ${b + 1} (global step ${cursor.step + 1}); training stopped and the last good checkpoint is kept in ${ckptDir}. ` +
+                `Try a lower learning rate (now ${lr.toExponential(2)}), gradient clipping (clip norm: 1.0), or check the data for NaN values.`,
+            );
+          }
+          lossSum += lossValue * batches[i]!.length;
+          lossCount += batches[i]!.length;
+          cursor.step++;
+          b++;
+          cursor.batch = b;
         }
-        lossSum += lossValue * idx.length;
-        lossCount += idx.length;
-        const first = plan.loss[0];
-        if (plan.metrics.length && first && kept[first.prediction] && kept[first.prediction]!.size <= MAX_TRAIN_METRIC_FLOATS / stepsPerEpoch) {
-          trainParts.push(collect(kept[first.prediction]!, inputs[first.target]!));
-        }
-        disposeAll(kept);
-        disposeAll(inputs);
-        cursor.step++;
-        cursor.batch = b + 1;
         if (o.progress) {
           const secs = (performance.now() - t0) / 1000;
           const rate = lossCount / Math.max(secs, 1e-9);
-          const done = (b + 1) / stepsPerEpoch;
+          const done = b / stepsPerEpoch;
           const width = 24;
           const bar = "=".repeat(Math.floor(done * width)).padEnd(width, " ");
-          const eta = ((stepsPerEpoch - b - 1) * batch) / Math.max(rate, 1e-9);
-          o.progress(`epoch ${cursor.globalEpoch + 1} [${bar}] ${b + 1}/${stepsPerEpoch}  loss ${fmt(lossSum / lossCount)}  ${Math.round(rate).toLocaleString("en-US")} samples/s  ETA ${eta.toFixed(0)}s`);
+          const eta = ((stepsPerEpoch - b) * batch) / Math.max(rate, 1e-9);
+          o.progress(`epoch ${cursor.globalEpoch + 1} [${bar}] ${b}/${stepsPerEpoch}  loss ${fmt(lossSum / lossCount)}  ${Math.round(rate).toLocaleString("en-US")} samples/s  ETA ${eta.toFixed(0)}s`);
         }
       }
       const seconds = (performance.now() - t0) / 1000;
@@ -411,13 +307,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       cursor.globalEpoch++;
 
       const record: EpochRecord = { phase: phase.name, epoch: cursor.globalEpoch, step: cursor.step, lr, loss: lossSum / Math.max(lossCount, 1), samplesPerSec: lossCount / Math.max(seconds, 1e-9), seconds };
-      if (trainParts.length && plan.loss[0]) {
-        const joined = concatCollected(trainParts);
+      const joined = collectFor ? await engine.takeTrainParts() : null;
+      if (joined && plan.loss[0]) {
         const logits = plan.loss[0].args.from_logits !== false;
         for (const mt of plan.metrics) if (mt.args.prediction === plan.loss[0].prediction && mt.args.target === plan.loss[0].target) record[metricName(mt)] = metricValue(mt, joined, logits);
       }
       if (data.val) {
-        const v = evaluate(model, plan, weights, data.val, Math.max(batch, 256));
+        const v = await engine.evaluate(plan, data.val, Math.max(batch, 256));
         record.val_loss = v.loss;
         for (const [k, x] of Object.entries(v.metrics)) record[`val_${k}`] = x;
       }
@@ -439,42 +335,48 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const improved = value !== undefined && Number.isFinite(value) && (!Number.isFinite(best.value) || (es.mode === "min" ? value < best.value - es.minDelta : value > best.value + es.minDelta));
         if (improved) {
           best = { value: value!, epoch: cursor.globalEpoch, wait: 0 };
-          if (es.restoreBest) bestWeights = snapshot(weights);
+          if (es.restoreBest) bestWeights = await engine.getWeights();
         } else if (++best.wait > es.patience) {
           stopped = true;
           o.log(o.json ? JSON.stringify({ event: "early_stop", monitor: es.monitor, best: best.value, bestEpoch: best.epoch }) : `early stopping: ${es.monitor} has not improved for ${es.patience + 1} epochs (best ${fmt(best.value)} at epoch ${best.epoch})`);
         }
       }
-      if (stopped || cursor.epoch % plan.checkpoint.every === 0 || cursor.epoch === epochs) save({ optimizer, schedule, best });
+      if (stopped || cursor.epoch % plan.checkpoint.every === 0 || cursor.epoch === epochs) await save({ schedule, best });
     }
     if (es?.restoreBest && bestWeights) {
-      restore(weights, bestWeights);
+      await engine.setWeights(bestWeights);
       o.log(o.json ? JSON.stringify({ event: "restore_best", epoch: best.epoch, [es.monitor]: best.value }) : `restored the weights of epoch ${best.epoch} (${es.monitor} ${fmt(best.value)})`);
     }
-    optimizer.dispose();
     cursor = { phase: pi + 1, epoch: 0, globalEpoch: cursor.globalEpoch, batch: 0, step: cursor.step, epochRng: rng.state() };
   }
 
   // The final model, beside the checkpoints: what eval, predict and deployment read.
   const { encodeSafetensors } = await import("./checkpoint/index.js");
-  writeFileAtomic(path.join(o.outDir, "model.safetensors"), encodeSafetensors(hostWeights(weights), { format: "nnetc", model: model.name, fingerprint: fp }));
+  const final = await engine.getWeights();
+  writeFileAtomic(path.join(o.outDir, "model.safetensors"), encodeSafetensors(final, { format: "nnetc", model: model.name, fingerprint: fp }));
   writeFileAtomic(path.join(o.outDir, "model.json"), JSON.stringify({ model: model.name, fingerprint: fp, source: path.resolve(o.file), seed, vocab: main.vocab }, null, 2) + "\n");
 
   let test: Record<string, number> | null = null;
   if (main.test) {
-    const r = evaluate(model, plan, weights, main.test, 256);
+    const r = await engine.evaluate(plan, main.test, 256);
     test = { loss: r.loss, ...r.metrics };
     writeFileAtomic(path.join(o.outDir, "test.json"), JSON.stringify(test, null, 2) + "\n");
   }
   // The export step: the weights pruned and/or quantized beside model.safetensors.
   let exported: TrainResult["exported"] = null;
   if (plan.export) {
-    exported = exportWeights({ outDir: o.outDir, net: model, weights, fingerprint: fp, vocab: main.vocab, spec: plan.export, calibration: subset(main.train, shuffledIndices(main.train.size, new Rng(seed ^ 0xca1b)).subarray(0, Math.min(plan.export.calibration, main.train.size))) });
+    // The export step runs on TensorFlow.js (calibration is a forward pass), on the final weights.
+    const tfWeights = engine instanceof TfjsEngine ? engine.weights : trainedWeights(model.params, { weights: final, from: "the trained weights" });
+    try {
+      exported = exportWeights({ outDir: o.outDir, net: model, weights: tfWeights, fingerprint: fp, vocab: main.vocab, spec: plan.export, calibration: subset(main.train, shuffledIndices(main.train.size, new Rng(seed ^ 0xca1b)).subarray(0, Math.min(plan.export.calibration, main.train.size))) });
+    } finally {
+      if (!(engine instanceof TfjsEngine)) for (const w of tfWeights.values()) w.dispose();
+    }
     logLine({ event: "export", ...exported }, `exported ${exported.file} (${exported.kind}: ${exported.bytes.toLocaleString("en-US")} bytes, ${((100 * exported.bytes) / exported.float32Bytes).toFixed(1)}% of float32's ${exported.float32Bytes.toLocaleString("en-US")}${exported.sparsity !== null ? `, ${(100 * exported.sparsity).toFixed(1)}% of kernel weights zero` : ""}${exported.calibrated ? `, activation ranges of ${exported.calibrated} layers over ${exported.samples} samples` : ""})`);
     if (plan.export.quantize === "int8" && !exported.calibrated) logLine({ event: "note", message: "no activation ranges recorded" }, "note: no activation ranges recorded in the int8 file: this model's forward pass does not report its layers (a compiled module's); nnetc train records them");
   }
-  deviceMasks.dispose();
-  if (!o.start) for (const w of weights.values()) w.dispose();
+  await engine.dispose();
+  if (ownsWeights) for (const w of weights.values()) w.dispose();
   return {
     exported, epochs: history, test, outDir: o.outDir, samplesPerSec: totalSeconds > 0 ? totalSamples / totalSeconds : 0 };
 }

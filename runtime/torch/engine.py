@@ -5,12 +5,26 @@ stdout (anything the model code prints goes to stderr). Tensors travel as safete
 It holds no training plan: the plan's meaning lives in TypeScript, which decides what runs; this side loads
 the modules nnetc emitted (compiler/emit/torch.ts) and executes steps.
 
-Requests: {"id": N, "cmd": "hello"} → versions; {"cmd": "load", "model": KEY, "path": FILE.py, "class": NAME,
-"weights": FILE.safetensors?} → builds the module (state_dict in PyTorch's names and layouts, strict);
-{"cmd": "forward", "model": KEY, "inputs": FILE, "outputs": FILE, "training": bool} → writes the output
-dict; {"cmd": "unload", "model": KEY}. Replies: {"id": N, "ok": true, …} or {"id": N, "ok": false,
-"error": "Type: message", "where": "file:line in function"} for an exception (the last frame in the
-emitted module, which names the .nnet line in the comment above it).
+Requests (each names its model by KEY; state_dict keys are PyTorch's, runtime/torch_layout.ts converts):
+  hello                                   → versions, whether CUDA is there
+  load {path, class, weights?, device}    build the emitted module (strict state_dict)
+  forward {inputs, outputs, training}     run it on a batch file, write the output dict
+  set_weights {file} / get_weights {file} the whole state_dict in / out
+  data {split, file}                      a split's fields (safetensors, memory-mapped)
+  phase {trainable, decays, frozen, optimizer, weight_decay, clip, losses, masks?, precision}
+                                          what trains and how, until the next phase
+  opt_get {file} / opt_set {file}         optimizer slots "<key>/<slot>" and "step"
+  train_steps {split, batches, lrs, seeds, collect?} → the losses of those steps
+  train_parts {file}                      the predictions/targets collected since the last call
+  evaluate {split, batch, losses, pairs, file} → mean loss; predictions/targets per metric pair
+  unload
+Replies: {"id": N, "ok": true, …} or {"id": N, "ok": false, "error": "Type: message", "where":
+"file:line in function"} for an exception (the last frame in the emitted module, whose comment above names
+the .nnet line).
+
+The optimizers and losses are nnetc's (runtime/optim.ts, runtime/objective.ts), formula for formula: Adam
+with epsilon added to sqrt(v) and the bias correction folded into the rate, momentum buffers that hold
+lr·g, L2 decay on the gradients of the weights named in `decays`, AdamW's decay decoupled.
 """
 import importlib.util
 import json
@@ -19,8 +33,11 @@ import struct
 import sys
 import traceback
 
+import math
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 # The protocol owns the real stdout; print() in model code lands on stderr.
 PROTOCOL = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
@@ -30,19 +47,29 @@ NP = {"F32": np.float32, "F64": np.float64, "F16": np.float16, "I32": np.int32, 
 ST = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.int32: "I32", torch.int64: "I64", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8", torch.bool: "BOOL"}
 
 
-def read_safetensors(path):
-    """A safetensors file as a dict of CPU tensors (8-byte little-endian header length, JSON header, data)."""
+def read_safetensors(path, mmap=False):
+    """A safetensors file as a dict of CPU tensors (8-byte little-endian header length, JSON header, data);
+    memory-mapped (read-only, not copied) with mmap=True."""
     with open(path, "rb") as f:
-        buf = f.read()
-    (n,) = struct.unpack("<Q", buf[:8])
-    header = json.loads(buf[8 : 8 + n])
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        buf = np.memmap(path, dtype=np.uint8, mode="r") if mmap else np.frombuffer(f.read(), dtype=np.uint8)
+    base = 8 + n if mmap else 0
     out = {}
     for name, e in header.items():
         if name == "__metadata__":
             continue
         start, end = e["data_offsets"]
-        a = np.frombuffer(buf, dtype=np.dtype(NP[e["dtype"]]).newbyteorder("<"), count=(end - start) // np.dtype(NP[e["dtype"]]).itemsize, offset=8 + n + start)
-        out[name] = torch.from_numpy(a.reshape(e["shape"]).copy())
+        dt = np.dtype(NP[e["dtype"]]).newbyteorder("<")
+        a = np.frombuffer(buf[base + start : base + end], dtype=dt).reshape(e["shape"]) if end > start else np.zeros(e["shape"], dtype=dt)
+        if mmap:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a read-only memory map: never written through
+                out[name] = torch.from_numpy(a)
+        else:
+            out[name] = torch.from_numpy(a.copy())
     return out
 
 
@@ -66,34 +93,332 @@ def write_safetensors(path, tensors):
     os.replace(tmp, path)
 
 
+EPS = 1e-7
+
+
+def loss_term(fn, args, pred, target):
+    """One loss term, averaged over the batch (and positions): runtime/objective.ts's lossTensor."""
+    if fn == "cross_entropy":
+        classes = pred.shape[-1]
+        logits = pred.reshape(-1, classes)
+        if target.is_floating_point():
+            y = target.reshape(-1, classes).float()
+        else:
+            y = F.one_hot(target.reshape(-1).long(), classes).float()
+        s = args.get("smoothing", 0) or 0
+        if s > 0:
+            y = y * (1 - s) + s / classes
+        logp = torch.log(logits.clamp(EPS, 1)) if args.get("from_logits") is False else F.log_softmax(logits, dim=-1)
+        return -(y * logp).sum(1).mean()
+    x = pred.reshape(-1)
+    y = target.reshape(-1).float()
+    if fn == "binary_cross_entropy":
+        s = args.get("smoothing", 0) or 0
+        if s > 0:
+            y = y * (1 - s) + s / 2
+        if args.get("from_logits") is False:
+            p = x.clamp(EPS, 1 - EPS)
+            return -(y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
+        return (F.relu(x) - x * y + torch.log1p(torch.exp(-x.abs()))).mean()
+    if fn == "mse":
+        return ((x - y) ** 2).mean()
+    if fn == "mae":
+        return (x - y).abs().mean()
+    if fn == "huber":
+        d = args.get("delta", 1)
+        err = (x - y).abs()
+        quad = err.clamp(max=d)
+        return (0.5 * quad**2 + d * (err - quad)).mean()
+    raise ValueError(f"unknown loss {fn}")
+
+
+def total_loss(losses, outputs, batch):
+    total = None
+    for t in losses:
+        term = loss_term(t["fn"], t["args"], outputs[t["prediction"]], batch[t["target"]]) * t["weight"]
+        total = term if total is None else total + term
+    return total
+
+
+class Optimizer:
+    """runtime/optim.ts's optimizers, formula for formula; slots "<key>/<name>" plus "step"."""
+
+    def __init__(self, fn, args, weight_decay, params, decays):
+        self.fn, self.a, self.params, self.decays = fn, args, params, decays
+        self.t = 0
+        self.slots = {}
+        self.l2 = (args.get("weight_decay", 0) or 0) * (0 if fn == "adamw" else 1) + weight_decay
+
+    def slot(self, key, name, like):
+        s = self.slots.setdefault(key, {})
+        if name not in s:
+            s[name] = torch.zeros_like(like)
+        return s[name]
+
+    @torch.no_grad()
+    def step(self, lr):
+        self.t += 1
+        a, t = self.a, self.t
+        for key, p in self.params:
+            g = p.grad
+            if g is None:
+                continue
+            if self.l2 > 0 and key in self.decays:
+                g = g + p * self.l2
+            if self.fn == "sgd":
+                momentum = a.get("momentum", 0) or 0
+                if momentum == 0:
+                    p.sub_(g * lr)
+                    continue
+                vel = self.slot(key, "momentum", p)
+                vel.mul_(momentum).sub_(g * lr)
+                if a.get("nesterov"):
+                    p.add_(vel * momentum - g * lr)
+                else:
+                    p.add_(vel)
+            elif self.fn in ("adam", "adamw"):
+                b1, b2 = a.get("beta1", 0.9), a.get("beta2", 0.999)
+                m, v = self.slot(key, "m", p), self.slot(key, "v", p)
+                m.mul_(b1).add_(g, alpha=1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                alpha = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+                delta = m * alpha / (v.sqrt() + a.get("epsilon", 1e-7))
+                wd = a.get("weight_decay", 0) or 0
+                if self.fn == "adamw" and wd > 0 and key in self.decays:
+                    delta = delta + p * (lr * wd)
+                p.sub_(delta)
+            elif self.fn == "rmsprop":
+                rho, momentum = a.get("rho", 0.9), a.get("momentum", 0) or 0
+                ms = self.slot(key, "rms", p)
+                ms.mul_(rho).addcmul_(g, g, value=1 - rho)
+                step = g * lr / (ms.sqrt() + a.get("epsilon", 1e-7))
+                if momentum > 0:
+                    mom = self.slot(key, "momentum", p)
+                    mom.mul_(momentum).add_(step)
+                    p.sub_(mom)
+                else:
+                    p.sub_(step)
+            else:
+                raise ValueError(f"unknown optimizer {self.fn}")
+
+    def state(self):
+        out = {"step": torch.tensor([float(self.t)])}
+        for key, s in self.slots.items():
+            for name, v in s.items():
+                out[f"{key}/{name}"] = v
+        return out
+
+    def load(self, state, by_key):
+        self.t = int(state["step"].reshape(-1)[0].item()) if "step" in state else 0
+        for k, v in state.items():
+            if k == "step":
+                continue
+            key, name = k.rsplit("/", 1)
+            if key in by_key:
+                self.slot(key, name, by_key[key]).copy_(v.to(by_key[key].device))
+
+
+def clip_gradients(params, clip):
+    if not clip:
+        return
+    grads = [p.grad for _, p in params if p.grad is not None]
+    if clip.get("value") is not None:
+        for g in grads:
+            g.clamp_(-clip["value"], clip["value"])
+    if clip.get("norm") is not None and grads:
+        norm = torch.sqrt(sum((g.float() ** 2).sum() for g in grads))
+        scale = torch.clamp(clip["norm"] / torch.clamp(norm, min=1e-12), max=1.0)
+        for g in grads:
+            g.mul_(scale)
+
+
+def rows(preds, targets):
+    """Predictions as [rows, classes] (classes: the last axis) and targets flat, for the TypeScript side's
+    metrics (runtime/objective.ts collects the same way)."""
+    classes = preds[0].shape[-1] if preds[0].dim() > 1 else 1
+    scores = torch.cat([p.reshape(-1, classes) for p in preds]).float()
+    flat = torch.cat([t.reshape(-1) for t in targets])
+    return scores, flat.float(), {"rows": int(scores.shape[0]), "classes": int(classes), "int_targets": not flat.is_floating_point()}
+
+
+class Run:
+    """One model in the engine: the module, its data splits, and the phase being trained."""
+
+    def __init__(self, model, device):
+        self.model, self.device = model, device
+        self.splits = {}
+        self.phase = None
+        self.opt = None
+        self.parts = []
+
+    def named(self):
+        return dict(self.model.named_parameters())
+
+    def gather(self, split, idx):
+        src = self.splits[split]
+        index = torch.as_tensor(idx, dtype=torch.long)
+        return {k: v.index_select(0, index).to(self.device, non_blocking=True) for k, v in src.items()}
+
+    def autocast(self):
+        prec = (self.phase or {}).get("precision", "fp32")
+        if prec == "fp32":
+            return torch.autocast(self.device.type, enabled=False) if hasattr(torch, "autocast") else _nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if prec == "bf16" else torch.float16)
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
 class Engine:
     def __init__(self):
-        self.models = {}
+        self.runs = {}
 
     def hello(self, req):
-        return {"torch": torch.__version__, "python": sys.version.split()[0], "cuda": torch.cuda.is_available()}
+        return {"torch": torch.__version__, "python": sys.version.split()[0], "cuda": torch.cuda.is_available(), "threads": torch.get_num_threads()}
 
     def load(self, req):
-        spec = importlib.util.spec_from_file_location(f"nnetc_module_{len(self.models)}", req["path"])
+        spec = importlib.util.spec_from_file_location(f"nnetc_module_{len(self.runs)}", req["path"])
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
+        device = torch.device(req.get("device") or "cpu")
         model = getattr(mod, req["class"])()
         if req.get("weights"):
             model.load_state_dict(read_safetensors(req["weights"]), strict=True)
-        self.models[req["model"]] = model
+        model.to(device)
+        self.runs[req["model"]] = Run(model, device)
         return {"parameters": sum(p.numel() for p in model.parameters())}
 
+    def run(self, req):
+        return self.runs[req["model"]]
+
     def forward(self, req):
-        model = self.models[req["model"]]
-        model.train(bool(req.get("training", False)))
-        inputs = read_safetensors(req["inputs"])
+        r = self.run(req)
+        r.model.train(bool(req.get("training", False)))
+        inputs = {k: v.to(r.device) for k, v in read_safetensors(req["inputs"]).items()}
         with torch.no_grad():
-            outputs = model(**inputs)
+            outputs = r.model(**inputs)
         write_safetensors(req["outputs"], outputs)
         return {}
 
+    def set_weights(self, req):
+        r = self.run(req)
+        sd = read_safetensors(req["file"])
+        r.model.load_state_dict({k: v.to(r.device) for k, v in sd.items()}, strict=True)
+        return {}
+
+    def get_weights(self, req):
+        write_safetensors(req["file"], self.run(req).model.state_dict())
+        return {}
+
+    def data(self, req):
+        self.run(req).splits[req["split"]] = read_safetensors(req["file"], mmap=True)
+        return {}
+
+    def phase(self, req):
+        r = self.run(req)
+        named = r.named()
+        trainable = set(req["trainable"])
+        for k, p in named.items():
+            p.requires_grad_(k in trainable)
+        params = [(k, named[k]) for k in req["trainable"]]
+        r.phase = req
+        r.frozen = [r.model.get_submodule(path) for path in req.get("frozen", []) if path]
+        r.opt = Optimizer(req["optimizer"]["fn"], req["optimizer"]["args"], req.get("weight_decay", 0), params, set(req.get("decays", [])))
+        r.params = params
+        r.masks = {}
+        if req.get("masks"):
+            for k, m in read_safetensors(req["masks"]).items():
+                r.masks[k] = m.to(r.device)
+            self._apply_masks(r)
+        return {}
+
+    @staticmethod
+    @torch.no_grad()
+    def _apply_masks(r):
+        named = r.named()
+        for k, m in r.masks.items():
+            named[k].mul_(m)
+
+    def opt_get(self, req):
+        write_safetensors(req["file"], self.run(req).opt.state())
+        return {}
+
+    def opt_set(self, req):
+        r = self.run(req)
+        r.opt.load(read_safetensors(req["file"]), dict(r.params))
+        return {}
+
+    def _train_mode(self, r):
+        r.model.train()
+        for m in r.frozen:
+            m.eval()  # frozen layers run in inference mode (batchnorm's moving statistics)
+
+    def train_steps(self, req):
+        r = self.run(req)
+        self._train_mode(r)
+        losses = []
+        collect = req.get("collect")
+        for idx, lr, seed in zip(req["batches"], req["lrs"], req["seeds"]):
+            torch.manual_seed(seed)
+            batch = r.gather(req["split"], idx)
+            for _, p in r.params:
+                p.grad = None
+            with r.autocast():
+                outputs = r.model(**{k: batch[k] for k in r.phase["inputs"]})
+                loss = total_loss(r.phase["losses"], outputs, batch)
+            loss.float().backward()
+            clip_gradients(r.params, r.phase.get("clip"))
+            r.opt.step(lr)
+            if r.masks:
+                self._apply_masks(r)
+            losses.append(loss.detach().float())
+            if collect and outputs[collect["prediction"]].numel() <= collect["maxFloats"]:
+                r.parts.append((outputs[collect["prediction"]].detach().float(), batch[collect["target"]]))
+        values = torch.stack(losses).cpu().tolist() if losses else []
+        return {"losses": [v if math.isfinite(v) else repr(v) for v in values]}
+
+    def train_parts(self, req):
+        r = self.run(req)
+        out, info = {}, {"rows": 0}
+        if r.parts:
+            out["scores0"], out["targets0"], info = rows([p for p, _ in r.parts], [t for _, t in r.parts])
+        r.parts = []
+        write_safetensors(req["file"], out)
+        return info
+
+    def evaluate(self, req):
+        r = self.run(req)
+        r.model.eval()
+        src = r.splits[req["split"]]
+        n = next(iter(src.values())).shape[0]
+        total, seen = 0.0, 0
+        pairs = req.get("pairs", [])
+        got = [([], []) for _ in pairs]
+        with torch.no_grad(), r.autocast():
+            for start in range(0, n, req["batch"]):
+                idx = list(range(start, min(n, start + req["batch"])))
+                batch = r.gather(req["split"], idx)
+                outputs = r.model(**{k: batch[k] for k in req["inputs"]})
+                total += float(total_loss(req["losses"], outputs, batch)) * len(idx) if req["losses"] else 0.0
+                seen += len(idx)
+                for i, (pred, target) in enumerate(pairs):
+                    got[i][0].append(outputs[pred].float())
+                    got[i][1].append(batch[target])
+        out, infos = {}, []
+        for i, (ps, ts) in enumerate(got):
+            if ps:
+                out[f"scores{i}"], out[f"targets{i}"], info = rows(ps, ts)
+                infos.append(info)
+        write_safetensors(req["file"], out)
+        return {"loss": (total / seen) if seen else float("nan"), "parts": infos}
+
     def unload(self, req):
-        self.models.pop(req["model"], None)
+        self.runs.pop(req["model"], None)
         return {}
 
 

@@ -1,0 +1,198 @@
+// THE interface between the training plan and whatever executes it. runtime/train.ts holds the plan's
+// meaning once — phases, frozen layers, schedules (the learning rate of every step), early stopping and
+// restore-best, pruning masks, checkpoints, resume, metrics, the batch order — and asks an engine only to
+// hold the weights and optimizer state, run steps on the batches it names, and evaluate a split. Weights and
+// optimizer slots cross this interface in nnetc's names and layouts (`layer/role`, `layer/role/slot`, `step`),
+// so a run folder is the same whichever engine wrote it.
+//
+// Engines: TfjsEngine (here: TensorFlow.js, the interpreter or an emitted module's forward) and TorchEngine
+// (runtime/torch/engine.ts: the emitted PyTorch module in a Python process).
+import * as tf from "@tensorflow/tfjs-core";
+import type { HostTensor } from "./checkpoint/index.js";
+import type { Split } from "./data/index.js";
+import type { Net, Weights } from "./interpret.js";
+import { collect, concatCollected, lossTensor, metricName, metricValue, type Collected } from "./objective.js";
+import { makeOptimizer, type Optimizer } from "./optim.js";
+import { DeviceMasks, type Masks } from "./prune.js";
+import type { CallSpec, LossSpec, PhaseSpec, PlanSpec } from "./spec.js";
+import { batchTensors, hostWeights, loadHostWeights, seeder, trainBatch } from "./steps.js";
+
+/** What trains in a phase, and how. */
+export interface PhaseSetup {
+  /** Weights the optimizer updates (trainable and not in a frozen layer), nnetc names. */
+  trainable: string[];
+  /** Layers run in inference mode (frozen batchnorm). */
+  frozenLayers: string[];
+  optimizer: CallSpec;
+  weightDecay: number;
+  /** Weights L2 decay (and AdamW's) applies to: kernels and embeddings. */
+  decays: string[];
+  clip: PhaseSpec["clip"];
+  loss: readonly LossSpec[];
+}
+
+/** One chunk of training steps: the batches (sample indices of `split`), each one's rate and dropout seed. */
+export interface Steps {
+  split: Split;
+  batches: Uint32Array[];
+  lrs: number[];
+  /** The global step of the first batch: dropout seeds derive from (seed, step). */
+  firstStep: number;
+  seed: number;
+  /** Keep the predictions and targets of these steps for training metrics (see takeTrainParts), for batches whose prediction has at most maxFloats values. */
+  collect: { prediction: string; target: string; maxFloats: number } | null;
+}
+
+export interface Evaluation {
+  loss: number;
+  metrics: Record<string, number>;
+}
+
+export interface StepEngine {
+  readonly name: string;
+  /** Every weight, in nnetc's names and layouts. */
+  getWeights(): Promise<Record<string, HostTensor>>;
+  /** Replace every weight (a missing one is an error). */
+  setWeights(host: Record<string, HostTensor>): Promise<void>;
+  /** Start a phase (a new optimizer, its slots empty). */
+  beginPhase(p: PhaseSetup): Promise<void>;
+  /** The phase's optimizer slots (`weight/slot`, `step`). */
+  optimizerState(): Promise<Record<string, HostTensor>>;
+  loadOptimizerState(s: Record<string, HostTensor>): Promise<void>;
+  /** Pruning masks (1 keeps, 0 zeroes): applied now and after every optimizer step from now on. */
+  setMasks(masks: Masks): Promise<void>;
+  /** Run the steps in order; their losses (non-finite ones included: the plan stops there). */
+  trainSteps(s: Steps): Promise<number[]>;
+  /** Predictions/targets collected by trainSteps since the last call. */
+  takeTrainParts(): Promise<Collected | null>;
+  /** Loss and metrics over a split, in inference mode. */
+  evaluate(plan: PlanSpec, split: Split, batch: number): Promise<Evaluation>;
+  /** How many steps one trainSteps call should take (the driver checks for NaN and Ctrl-C between calls). */
+  chunk(batch: number): number;
+  dispose(): Promise<void>;
+}
+
+/** Metrics from collected predictions, one entry per (prediction, target) pair. */
+export function metricsOf(plan: PlanSpec, parts: ReadonlyMap<string, Collected>): Record<string, number> {
+  const logits = plan.loss[0]?.args.from_logits !== false;
+  const metrics: Record<string, number> = {};
+  for (const mt of plan.metrics) metrics[metricName(mt)] = metricValue(mt, parts.get(pairKey(mt))!, logits);
+  return metrics;
+}
+
+export const pairKey = (mt: CallSpec) => `${String(mt.args.prediction)}|${String(mt.args.target)}`;
+
+/** TensorFlow.js: the weights are variables (an emitted module's, when it trains itself), steps run here. */
+export class TfjsEngine implements StepEngine {
+  readonly name = "tfjs";
+  private optimizer: Optimizer | null = null;
+  private phase: PhaseSetup | null = null;
+  private trainable: tf.Variable[] = [];
+  private masks: DeviceMasks;
+  private parts: Collected[] = [];
+  private readonly names: Map<tf.Variable, string>;
+
+  constructor(
+    private readonly net: Net,
+    readonly weights: Weights,
+  ) {
+    this.names = new Map([...weights].map(([k, v]) => [v, k]));
+    this.masks = new DeviceMasks(new Map(), new Map());
+  }
+
+  async getWeights(): Promise<Record<string, HostTensor>> {
+    return hostWeights(this.weights);
+  }
+
+  async setWeights(host: Record<string, HostTensor>): Promise<void> {
+    loadHostWeights(this.weights, host, "the weights");
+  }
+
+  async beginPhase(p: PhaseSetup): Promise<void> {
+    this.optimizer?.dispose();
+    this.phase = p;
+    this.trainable = p.trainable.map((n) => this.weights.get(n)!);
+    const decays = new Set(p.decays);
+    this.optimizer = makeOptimizer(p.optimizer, p.weightDecay, (v) => decays.has(this.names.get(v) ?? ""));
+  }
+
+  async optimizerState(): Promise<Record<string, HostTensor>> {
+    const slots = this.optimizer!.slots(this.names);
+    const out = hostWeights(Object.entries(slots));
+    slots.step?.dispose();
+    return out;
+  }
+
+  async loadOptimizerState(s: Record<string, HostTensor>): Promise<void> {
+    this.optimizer!.load(Object.fromEntries(Object.entries(s).map(([k, v]) => [k, { shape: v.shape, data: v.data as Float32Array }])), this.names);
+  }
+
+  async setMasks(masks: Masks): Promise<void> {
+    this.masks.dispose();
+    this.masks = new DeviceMasks(masks, new Map([...this.weights].map(([k, v]) => [k, v.shape] as const)));
+    this.masks.apply(this.weights);
+  }
+
+  async trainSteps(s: Steps): Promise<number[]> {
+    const p = this.phase!;
+    const frozen = new Set(p.frozenLayers);
+    const losses: number[] = [];
+    for (let i = 0; i < s.batches.length; i++) {
+      const inputs = batchTensors(s.split, s.batches[i]!);
+      const { loss, outputs } = trainBatch(this.net, this.weights, p.loss, this.trainable, this.optimizer!, p.clip, s.lrs[i]!, inputs, { training: true, frozen, seed: seeder(s.seed, s.firstStep + i) });
+      if (this.masks.size) this.masks.apply(this.weights);
+      if (s.collect && outputs[s.collect.prediction] && outputs[s.collect.prediction]!.size <= s.collect.maxFloats) this.parts.push(collect(outputs[s.collect.prediction]!, inputs[s.collect.target]!));
+      tf.dispose(Object.values(outputs));
+      tf.dispose(Object.values(inputs));
+      losses.push(loss);
+      if (!Number.isFinite(loss)) break;
+    }
+    return losses;
+  }
+
+  async takeTrainParts(): Promise<Collected | null> {
+    const parts = this.parts;
+    this.parts = [];
+    return parts.length ? concatCollected(parts) : null;
+  }
+
+  async evaluate(plan: PlanSpec, split: Split, batch: number): Promise<Evaluation> {
+    return evaluateTfjs(this.net, plan, this.weights, split, batch);
+  }
+
+  chunk(): number {
+    return 1;
+  }
+
+  async dispose(): Promise<void> {
+    this.optimizer?.dispose();
+    this.optimizer = null;
+    this.masks.dispose();
+  }
+}
+
+/** Loss and metrics of the model over a split, in inference mode, on TensorFlow.js. */
+export function evaluateTfjs(m: Net, plan: PlanSpec, weights: Weights, split: Split, batch: number): Evaluation {
+  let lossSum = 0;
+  let seen = 0;
+  const parts = new Map<string, Collected[]>();
+  for (let start = 0; start < split.size; start += batch) {
+    const idx = Array.from({ length: Math.min(batch, split.size - start) }, (_, i) => start + i);
+    const data = batchTensors(split, idx);
+    tf.tidy(() => {
+      const { outputs } = m.forward(weights, data, { training: false });
+      let l = tf.scalar(0);
+      for (const t of plan.loss) l = tf.add(l, tf.mul(lossTensor(t, outputs[t.prediction]!, data[t.target]!), t.weight));
+      lossSum += l.dataSync()[0]! * idx.length;
+      for (const mt of plan.metrics) {
+        const key = pairKey(mt);
+        if (!parts.has(key)) parts.set(key, []);
+        parts.get(key)!.push(collect(outputs[String(mt.args.prediction)]!, data[String(mt.args.target)]!));
+      }
+    });
+    tf.dispose(Object.values(data));
+    seen += idx.length;
+  }
+  const joined = new Map([...parts].map(([k, v]) => [k, concatCollected(v)]));
+  return { loss: seen ? lossSum / seen : NaN, metrics: metricsOf(plan, joined) };
+}

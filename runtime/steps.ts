@@ -1,0 +1,83 @@
+// One training step on TensorFlow.js and the host ↔ device copies around it: what the tfjs engine
+// (runtime/engine.ts), emitted modules' trainStep() and the commands share.
+import * as tf from "@tensorflow/tfjs-core";
+import type { HostTensor } from "./checkpoint/index.js";
+import type { Split } from "./data/index.js";
+import { RunError } from "./errors.js";
+import type { Net, RunOptions, Weights } from "./interpret.js";
+import { lossTensor } from "./objective.js";
+import { clipGradients, type Optimizer } from "./optim.js";
+import type { LossSpec, PhaseSpec } from "./spec.js";
+
+/** Named tensors (weights, optimizer slots) copied off the backend as float32 host tensors. */
+export function hostWeights(tensors: Iterable<[string, tf.Tensor]>): Record<string, HostTensor> {
+  const out: Record<string, HostTensor> = {};
+  for (const [k, v] of tensors) out[k] = { dtype: "F32", shape: v.shape, data: Float32Array.from(v.dataSync() as Float32Array) };
+  return out;
+}
+
+export function loadHostWeights(weights: Weights, host: Record<string, HostTensor>, source: string): void {
+  for (const [k, v] of weights) {
+    const h = hostWeight(host, k, v.shape, source);
+    tf.tidy(() => v.assign(tf.tensor(h.data as Float32Array, h.shape, "float32")));
+  }
+}
+
+/** The weight `name` of a file's tensors, refused (RunError) when it is missing or shaped otherwise. */
+export function hostWeight(host: Record<string, HostTensor>, name: string, shape: readonly number[], source: string): HostTensor {
+  const h = host[name];
+  if (!h) throw new RunError(`${source} has no weight "${name}"`);
+  if (h.shape.join(",") !== shape.join(",")) throw new RunError(`${source}: weight "${name}" has shape [${h.shape}] but the model needs [${shape}]`);
+  return h;
+}
+
+/** Tensors for one batch of a split: model inputs and loss targets by field name. */
+export function batchTensors(split: Split, idx: ArrayLike<number>): Record<string, tf.Tensor> {
+  const raw = split.batch(idx);
+  const out: Record<string, tf.Tensor> = {};
+  for (const [k, v] of Object.entries(raw)) out[k] = tf.tensor(v.data, v.shape, v.dtype);
+  return out;
+}
+
+export function disposeAll(ts: Record<string, tf.Tensor>): void {
+  for (const t of Object.values(ts)) t.dispose();
+}
+
+/**
+ * One optimizer step on one batch: forward in training mode, the plan's loss, gradients of the trainable
+ * weights, clipping, the update, then batchnorm's moving statistics. Returns the loss and the outputs
+ * (kept tensors: dispose them).
+ */
+export function trainBatch(net: Net, weights: Weights, loss: readonly LossSpec[], trainable: tf.Variable[], optimizer: Optimizer, clip: PhaseSpec["clip"], lr: number, inputs: Record<string, tf.Tensor>, opts: RunOptions): { loss: number; outputs: Record<string, tf.Tensor> } {
+  let updates: [tf.Variable, tf.Tensor][] = [];
+  let kept: Record<string, tf.Tensor> = {};
+  const value = tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() => {
+      const r = net.forward(weights, inputs, opts);
+      updates = r.updates;
+      let total = tf.scalar(0);
+      for (const t of loss) total = tf.add(total, tf.mul(lossTensor(t, r.outputs[t.prediction]!, inputs[t.target]!), t.weight));
+      kept = Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, tf.keep(v)]));
+      return total as tf.Scalar;
+    }, trainable);
+    const list = trainable.map((v) => grads[v.name]!);
+    optimizer.step(trainable, clipGradients(list, clip), lr);
+    return value.dataSync()[0]!;
+  });
+  for (const [v, t] of updates) {
+    v.assign(t);
+    t.dispose();
+  }
+  return { loss: value, outputs: kept };
+}
+
+/** Deterministic dropout seeds from (seed, step): a resumed run draws the same masks. */
+export function seeder(seed: number, step: number): () => number {
+  let k = 0;
+  return () => {
+    let h = (seed ^ Math.imul(step + 1, 0x9e3779b1) ^ Math.imul(++k, 0x85ebca6b)) >>> 0;
+    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
+    return h ^ (h >>> 12);
+  };
+}
+
