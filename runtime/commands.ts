@@ -13,12 +13,21 @@ import { DataError, loadDataset } from "./data/index.js";
 import { interpreted, run } from "./interpret.js";
 import { loadTrained } from "./weights.js";
 import { exportWeights, modelHostWeights } from "./onnx.js";
+import { hostWeight } from "./steps.js";
 import { exportOnnx } from "../compiler/emit/onnx/index.js";
 import type { Diagnostic } from "../compiler/diagnostics.js";
 import { batchTensors, DivergedError, evaluate, fingerprint, InterruptedError, RunError, train, trainedWeights } from "./train.js";
 import { layersModelFiles, writeLayersModel } from "./layers_export.js";
 import type { InitSpec } from "./pretrained.js";
 import { toTorchStateDict } from "./torch_layout.js";
+import type { TorchRunOptions } from "./torch/engine.js";
+
+/** The torch engine's module, loaded only for --engine torch. */
+const torchEngine = () => import("./torch/engine.js");
+
+function engineLine(o: RunCommandOptions, e: { name: string }, detail: string): string {
+  return o.json ? JSON.stringify({ event: "engine", engine: e.name, detail }) : `engine: ${e.name} (${detail})`;
+}
 
 export interface RunCommandOptions {
   file: string;
@@ -31,6 +40,10 @@ export interface RunCommandOptions {
   json?: boolean;
   out?: (s: string) => void;
   err?: (s: string) => void;
+  /** --engine torch: where and how (absent: TensorFlow.js). */
+  torch?: TorchRunOptions;
+  /** --engine torch, eval and predict: the module optimized for training at the -O level (what the engine runs). */
+  trainModule?: IRModule;
 }
 
 const stdout = (s: string) => process.stdout.write(s);
@@ -92,10 +105,22 @@ export async function trainCommand(o: TrainCommandOptions): Promise<number> {
     const tty = !o.json && !!process.stderr.isTTY;
     let lastDraw = 0;
     try {
+      const irModel = o.module.models.find((m) => m.name === plan.model)!;
+      const torch = o.torch;
       const r = await train({
         file: o.file,
         module: o.module,
-        net: interpreted(o.module.models.find((m) => m.name === plan.model)!),
+        net: interpreted(irModel),
+        ...(torch
+          ? {
+              engine: async (start: Record<string, HostTensor>) => {
+                const { startTorch } = await torchEngine();
+                const e = await startTorch(irModel, torch, start);
+                (o.json ? out : err)(engineLine(o, e, `PyTorch ${e.versions.torch}, device ${torch.device}, ${torch.precision}`) + "\n");
+                return e;
+              },
+            }
+          : {}),
         plan: plan.name,
         dataDir: o.dataDir ?? null,
         ...(o.epochs !== undefined ? { epochs: o.epochs } : {}),
@@ -174,9 +199,22 @@ export async function evalCommand(o: EvalCommandOptions): Promise<number> {
     const ds = o.module.datasets.find((d) => d.name === plan.dataset)!;
     const data = await loadDataset(ds, { dataDir: o.dataDir ?? null, baseDir: path.dirname(o.file), seed: 0, ...(trained.vocab ? { vocab: trained.vocab } : {}) });
     const split = data.test ?? data.train;
-    const weights = trainedWeights(m.params, trained);
-    const fast = inferenceModel(o, m);
-    const r = evaluate(interpreted(fast), plan, deriveWeights(fast.params, weights), split, 256);
+    let r: { loss: number; metrics: Record<string, number> };
+    if (o.torch) {
+      const { startTorch } = await torchEngine();
+      const tm = (o.trainModule ?? o.module).models.find((x) => x.name === plan.model)!;
+      const e = await startTorch(tm, o.torch, Object.fromEntries(tm.params.map((p) => [p.name, hostWeight(trained.weights, p.name, p.shape, trained.from)])));
+      try {
+        (o.err ?? stderr)(engineLine(o, e, `PyTorch ${e.versions.torch}, device ${o.torch.device}, ${o.torch.precision}`) + "\n");
+        r = await e.evaluate(plan, split, 256);
+      } finally {
+        await e.dispose();
+      }
+    } else {
+      const weights = trainedWeights(m.params, trained);
+      const fast = inferenceModel(o, m);
+      r = evaluate(interpreted(fast), plan, deriveWeights(fast.params, weights), split, 256);
+    }
     const res = { split: data.test ? "test" : "train", samples: split.size, loss: r.loss, ...r.metrics };
     out(o.json ? JSON.stringify(res) + "\n" : `${res.split} (${split.size.toLocaleString("en-US")} samples): ${Object.entries(res).filter(([k]) => k !== "split" && k !== "samples").map(([k, v]) => `${k} ${(v as number).toFixed(4)}`).join("  ")}\n`);
     return 0;
@@ -233,12 +271,26 @@ export async function predictCommand(o: PredictCommandOptions): Promise<number> 
         }
       }
     }
-    const fast = inferenceModel(o, m);
-    const fastWeights = deriveWeights(fast.params, weights);
-    const res = tf.tidy(() => {
-      const { outputs } = run(fast, fastWeights, inputs, { training: false });
-      return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { shape: v.shape, values: v.arraySync() }]));
-    });
+    let res: Record<string, { shape: number[]; values: unknown }>;
+    if (o.torch) {
+      const { startTorch } = await torchEngine();
+      const tm = (o.trainModule ?? o.module).models.find((x) => x.name === m.name)!;
+      const e = await startTorch(tm, o.torch, Object.fromEntries(tm.params.map((p) => [p.name, hostWeight(trained.weights, p.name, p.shape, trained.from)])));
+      try {
+        const host = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, { dtype: t.dtype === "int32" ? "I32" : "F32", shape: t.shape, data: t.dataSync() } as HostTensor]));
+        const got = await e.predict(host);
+        res = Object.fromEntries(m.outputs.map((x) => [x.name, { shape: got[x.name]!.shape, values: tf.tidy(() => tf.tensor(got[x.name]!.data as Float32Array, got[x.name]!.shape).arraySync()) }]));
+      } finally {
+        await e.dispose();
+      }
+    } else {
+      const fast = inferenceModel(o, m);
+      const fastWeights = deriveWeights(fast.params, weights);
+      res = tf.tidy(() => {
+        const { outputs } = run(fast, fastWeights, inputs, { training: false });
+        return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { shape: v.shape, values: v.arraySync() }]));
+      });
+    }
     const n = Object.values(inputs)[0]!.shape[0]!;
     for (let i = 0; i < n; i++) {
       const row: Record<string, unknown> = { index: i };

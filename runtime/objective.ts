@@ -62,10 +62,14 @@ export interface Collected {
 
 export function collect(pred: tf.Tensor, target: tf.Tensor): Collected {
   const classes = pred.shape[pred.shape.length - 1] ?? 1;
-  const scores = pred.dataSync() as Float32Array;
+  return collectHost(pred.dataSync() as Float32Array, classes, target.dataSync() as ArrayLike<number>, target.dtype === "int32");
+}
+
+/** Collected from host values (another engine's): scores row-major [rows, classes], targets as they are. */
+export function collectHost(scores: Float32Array, classes: number, targets: ArrayLike<number>, intTargets: boolean): Collected {
   const rows = scores.length / classes;
-  let t = target.dataSync();
-  if (target.dtype !== "int32" && t.length === scores.length && classes > 1) {
+  let t: ArrayLike<number> = targets;
+  if (!intTargets && t.length === scores.length && classes > 1) {
     // one-hot rows → class ids
     const ids = new Float32Array(rows);
     for (let r = 0; r < rows; r++) {

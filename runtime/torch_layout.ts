@@ -251,11 +251,14 @@ export function nnetcToTorch(t: F32, p: TorchParam, layer: Roles): TorchEntry[] 
   return [at(p.role.split("/").join("."), t)];
 }
 
-/** A model's weights (nnetc names and layouts) as the state_dict of its PyTorch module, key by key. */
-export function toTorchStateDict(params: readonly TorchParam[], weights: ReadonlyMap<string, F32> | Record<string, F32>): Map<string, F32> {
+/**
+ * A model's weights (nnetc names and layouts) as the state_dict of its PyTorch module, key by key: `params`
+ * are the weights to convert, `all` every weight of the model (a weight's kind depends on its layer's others).
+ */
+export function toTorchStateDict(params: readonly TorchParam[], weights: ReadonlyMap<string, F32> | Record<string, F32>, all: readonly TorchParam[] = params): Map<string, F32> {
   const get = (n: string) => (weights instanceof Map ? weights.get(n) : (weights as Record<string, F32>)[n]);
   const byLayer = new Map<string, Roles>();
-  for (const p of params) {
+  for (const p of all) {
     if (!byLayer.has(p.layer)) byLayer.set(p.layer, new Map());
     byLayer.get(p.layer)!.set(p.role, p);
   }

@@ -336,15 +336,19 @@ function program(): Command {
     .option("--allow-extra", "with --init-from: ignore tensors of the file that no weight takes")
     .option("--json", "one JSON object per event instead of text")
     .option("-O, --opt <level>", "optimization level of the training forward pass: 0, 1 or 2 (every weight is kept, so checkpoints are the same)", "1")
-    .action(async (file: string, o: { model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; seed?: number; json?: boolean; initFrom?: string; map?: string; layout?: string; allowMissing?: boolean; allowExtra?: boolean; opt: string }) => {
+    .option("--engine <name>", ENGINE_HELP, "tfjs")
+    .option("--device <device>", "with --engine torch: cpu, cuda, cuda:N or mps", "cpu")
+    .option("--precision <p>", "with --engine torch: fp32 or bf16 (autocast)", "fp32")
+    .action(async (file: string, o: { model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; seed?: number; json?: boolean; initFrom?: string; map?: string; layout?: string; allowMissing?: boolean; allowExtra?: boolean; opt: string } & EngineFlags) => {
       if (!o.initFrom && (o.map !== undefined || o.layout !== undefined || o.allowMissing || o.allowExtra)) throw new UsageError("--map, --layout, --allow-missing and --allow-extra go with --init-from FILE");
       if (o.initFrom && o.resume) throw new UsageError("--init-from starts a new run; --resume continues one from its checkpoint (drop one of them)");
       const res = compiled(file);
       if (!res) return;
       const { optimize } = await import("../passes/index.js");
       const module = optimize(res.module, { level: optLevel(o.opt), mode: "train" }).module;
+      const torch = engineOptions(o);
       const rt = await runtime();
-      process.exitCode = await rt.trainCommand({ file, module, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.initFrom ? { init: { from: o.initFrom, ...(o.map !== undefined ? { map: o.map } : {}), ...(o.layout !== undefined ? { layout: o.layout } : {}), allowMissing: !!o.allowMissing, allowExtra: !!o.allowExtra } } : {}), json: !!o.json });
+      process.exitCode = await rt.trainCommand({ file, module, ...(torch ? { torch } : {}), ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.initFrom ? { init: { from: o.initFrom, ...(o.map !== undefined ? { map: o.map } : {}), ...(o.layout !== undefined ? { layout: o.layout } : {}), allowMissing: !!o.allowMissing, allowExtra: !!o.allowExtra } } : {}), json: !!o.json });
     });
 
   prog
@@ -357,11 +361,15 @@ function program(): Command {
     .option("--backend <name>", "tensorflow, wasm or cpu")
     .option("--json", "print the result as JSON")
     .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2 (batchnorm folding, fused relu)", "1")
-    .action(async (file: string, o: { weights: string; model?: string; data?: string; backend?: string; json?: boolean; opt: string }) => {
+    .option("--engine <name>", ENGINE_HELP, "tfjs")
+    .option("--device <device>", "with --engine torch: cpu, cuda, cuda:N or mps", "cpu")
+    .option("--precision <p>", "with --engine torch: fp32 or bf16 (autocast)", "fp32")
+    .action(async (file: string, o: { weights: string; model?: string; data?: string; backend?: string; json?: boolean; opt: string } & EngineFlags) => {
       const res = compiled(file);
       if (!res) return;
+      const torch = engineOptions(o);
       const rt = await runtime();
-      process.exitCode = await rt.evalCommand({ file, module: res.module, inference: await forInference(res, o.opt), weights: o.weights, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: !!o.json });
+      process.exitCode = await rt.evalCommand({ file, module: res.module, ...(torch ? { torch, trainModule: await forTraining(res, o.opt) } : {}), inference: await forInference(res, o.opt), weights: o.weights, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: !!o.json });
     });
 
   prog
@@ -374,11 +382,15 @@ function program(): Command {
     .option("--data <dir>", "folder holding the dataset's files (for --input test:N)")
     .option("--backend <name>", "tensorflow, wasm or cpu")
     .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2", "1")
-    .action(async (file: string, o: { weights: string; input: string; model?: string; data?: string; backend?: string; opt: string }) => {
+    .option("--engine <name>", ENGINE_HELP, "tfjs")
+    .option("--device <device>", "with --engine torch: cpu, cuda, cuda:N or mps", "cpu")
+    .option("--precision <p>", "with --engine torch: fp32 or bf16 (autocast)", "fp32")
+    .action(async (file: string, o: { weights: string; input: string; model?: string; data?: string; backend?: string; opt: string } & EngineFlags) => {
       const res = compiled(file);
       if (!res) return;
+      const torch = engineOptions(o);
       const rt = await runtime();
-      process.exitCode = await rt.predictCommand({ file, module: res.module, inference: await forInference(res, o.opt), weights: o.weights, input: o.input, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: true });
+      process.exitCode = await rt.predictCommand({ file, module: res.module, ...(torch ? { torch, trainModule: await forTraining(res, o.opt) } : {}), inference: await forInference(res, o.opt), weights: o.weights, input: o.input, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: true });
     });
 
   prog
@@ -489,6 +501,33 @@ function int(name: string) {
     if (!Number.isInteger(n) || n < (name === "seed" ? 0 : 1)) throw new UsageError(`--${name} needs a${name === "seed" ? " non-negative" : " positive"} integer, got "${v}"`);
     return n;
   };
+}
+
+const ENGINE_HELP = "tfjs (TensorFlow.js: --backend) or torch (PyTorch in a Python process: --device, --precision; see spec/language.md §12.6)";
+
+interface EngineFlags {
+  engine: string;
+  device: string;
+  precision: string;
+  opt: string;
+  backend?: string;
+}
+
+/** --engine torch's options, or null for TensorFlow.js; flags that need the other engine are usage errors. */
+function engineOptions(o: EngineFlags): { device: string; precision: string; level: number } | null {
+  if (o.engine !== "tfjs" && o.engine !== "torch") throw new UsageError(`--engine ${o.engine}: choose tfjs or torch`);
+  if (o.engine === "tfjs") {
+    if (o.device !== "cpu" || o.precision !== "fp32") throw new UsageError("--device and --precision go with --engine torch (TensorFlow.js picks its device with --backend)");
+    return null;
+  }
+  if (o.backend !== undefined) throw new UsageError("--backend chooses TensorFlow.js's backend; with --engine torch use --device");
+  return { device: o.device, precision: o.precision, level: optLevel(o.opt) };
+}
+
+/** The module optimized for training at -O`level` (what the torch engine runs, whatever the command). */
+async function forTraining(res: CompileResult, level: string) {
+  const { optimize } = await import("../passes/index.js");
+  return optimize(res.module, { level: optLevel(level), mode: "train" }).module;
 }
 
 /** The module optimized for inference at -O`level` (eval and predict run it; weights derive from the original's). */

@@ -11,8 +11,9 @@ Requests (each names its model by KEY; state_dict keys are PyTorch's, runtime/to
   forward {inputs, outputs, training}     run it on a batch file, write the output dict
   set_weights {file} / get_weights {file} the whole state_dict in / out
   data {split, file}                      a split's fields (safetensors, memory-mapped)
-  phase {trainable, decays, frozen, optimizer, weight_decay, clip, losses, masks?, precision}
+  phase {trainable, decays, frozen, optimizer, weight_decay, clip, losses, inputs, precision}
                                           what trains and how, until the next phase
+  masks {file}                            pruning masks, applied now and after every step
   opt_get {file} / opt_set {file}         optimizer slots "<key>/<slot>" and "step"
   train_steps {split, batches, lrs, seeds, collect?} → the losses of those steps
   train_parts {file}                      the predictions/targets collected since the last call
@@ -250,6 +251,8 @@ class Run:
         self.phase = None
         self.opt = None
         self.parts = []
+        self.masks = {}
+        self.frozen = []
 
     def named(self):
         return dict(self.model.named_parameters())
@@ -279,7 +282,15 @@ class Engine:
         self.runs = {}
 
     def hello(self, req):
-        return {"torch": torch.__version__, "python": sys.version.split()[0], "cuda": torch.cuda.is_available(), "threads": torch.get_num_threads()}
+        mps = getattr(torch.backends, "mps", None)
+        return {
+            "torch": torch.__version__,
+            "python": sys.version.split()[0],
+            "cuda": torch.cuda.is_available(),
+            "cuda_devices": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+            "mps": bool(mps and mps.is_available()),
+            "threads": torch.get_num_threads(),
+        }
 
     def load(self, req):
         spec = importlib.util.spec_from_file_location(f"nnetc_module_{len(self.runs)}", req["path"])
@@ -330,11 +341,12 @@ class Engine:
         r.frozen = [r.model.get_submodule(path) for path in req.get("frozen", []) if path]
         r.opt = Optimizer(req["optimizer"]["fn"], req["optimizer"]["args"], req.get("weight_decay", 0), params, set(req.get("decays", [])))
         r.params = params
-        r.masks = {}
-        if req.get("masks"):
-            for k, m in read_safetensors(req["masks"]).items():
-                r.masks[k] = m.to(r.device)
-            self._apply_masks(r)
+        return {}
+
+    def masks(self, req):
+        r = self.run(req)
+        r.masks = {k: m.to(r.device) for k, m in read_safetensors(req["file"]).items()}
+        self._apply_masks(r)
         return {}
 
     @staticmethod

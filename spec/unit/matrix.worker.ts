@@ -205,7 +205,7 @@ const torchTarget: Target = {
     writeFileSync(`${stem}.weights.safetensors`, encodeSafetensors(sd));
     writeFileSync(`${stem}.inputs.safetensors`, encodeSafetensors(Object.fromEntries(Object.entries(c.batch).map(([k, v]) => [k, { dtype: v.dtype === "int32" ? "I32" : "F32", shape: v.shape, data: v.data }]))));
     const engine = await (torchProcess ??= TorchProcess.start());
-    await engine.request("load", { model: stem, path: `${stem}.py`, class: c.checked.name, weights: `${stem}.weights.safetensors` });
+    await engine.request("load", { model: stem, path: `${stem}.py`, class: r.classes[c.checked.name], weights: `${stem}.weights.safetensors` });
     try {
       await engine.request("forward", { model: stem, inputs: `${stem}.inputs.safetensors`, outputs: `${stem}.outputs.safetensors`, training: false });
     } finally {

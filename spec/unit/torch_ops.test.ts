@@ -248,7 +248,7 @@ test(`torch ops: every op's forward in PyTorch equals the interpreter on tfjs's 
     writeFileSync(wFile, encodeSafetensors(sd));
     writeFileSync(iFile, encodeSafetensors(inputs));
     try {
-      await engine!.request("load", { model: m.name, path: py, class: m.name, weights: wFile });
+      await engine!.request("load", { model: m.name, path: py, class: r.classes[m.name], weights: wFile });
       await engine!.request("forward", { model: m.name, inputs: iFile, outputs: oFile, training: false });
       await engine!.request("unload", { model: m.name });
     } catch (e) {
