@@ -180,203 +180,207 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (!o.start) for (const w of weights.values()) w.dispose();
   } else engine = new TfjsEngine(model, weights);
   const ownsWeights = !o.start && !o.engine;
+  // Whatever happens (Ctrl-C, divergence, a bad file), the engine and its process end with the run.
+  try {
 
-  // Pruning masks: once a phase prunes, its zeros stay zero in it and every later phase (and on resume).
-  let masks: Masks = decodeMasks(extra.masks, previous ?? o.outDir);
-  if (masks.size) await engine.setMasks(masks);
-  const logLine = (json: Record<string, unknown>, text: string) => o.log(o.json ? JSON.stringify(json) : text);
+    // Pruning masks: once a phase prunes, its zeros stay zero in it and every later phase (and on resume).
+    let masks: Masks = decodeMasks(extra.masks, previous ?? o.outDir);
+    if (masks.size) await engine.setMasks(masks);
+    const logLine = (json: Record<string, unknown>, text: string) => o.log(o.json ? JSON.stringify(json) : text);
 
-  let cursor: Cursor = extra.cursor ?? { phase: 0, epoch: 0, globalEpoch: 0, batch: 0, step: 0, epochRng: rng.state() };
-  if (ckpt && (ckpt.state.rng as number[] | undefined)) Object.assign(rng, Rng.from(ckpt.state.rng as number[]));
+    let cursor: Cursor = extra.cursor ?? { phase: 0, epoch: 0, globalEpoch: 0, batch: 0, step: 0, epochRng: rng.state() };
+    if (ckpt && (ckpt.state.rng as number[] | undefined)) Object.assign(rng, Rng.from(ckpt.state.rng as number[]));
 
-  // metrics.jsonl keeps exactly the epochs the checkpoint has: a resumed run continues the same curve.
-  const history: EpochRecord[] = [];
-  if (existsSync(metricsFile)) {
-    for (const line of readFileSync(metricsFile, "utf8").split("\n")) {
-      if (!line.trim()) continue;
-      try {
-        const r = JSON.parse(line) as EpochRecord;
-        if (typeof r.epoch === "number" && r.epoch <= cursor.globalEpoch) history.push(r);
-      } catch {
-        /* a line cut by a crash */
+    // metrics.jsonl keeps exactly the epochs the checkpoint has: a resumed run continues the same curve.
+    const history: EpochRecord[] = [];
+    if (existsSync(metricsFile)) {
+      for (const line of readFileSync(metricsFile, "utf8").split("\n")) {
+        if (!line.trim()) continue;
+        try {
+          const r = JSON.parse(line) as EpochRecord;
+          if (typeof r.epoch === "number" && r.epoch <= cursor.globalEpoch) history.push(r);
+        } catch {
+          /* a line cut by a crash */
+        }
       }
     }
-  }
-  writeFileAtomic(metricsFile, history.map((r) => JSON.stringify(r) + "\n").join(""));
+    writeFileAtomic(metricsFile, history.map((r) => JSON.stringify(r) + "\n").join(""));
 
-  let totalSamples = 0;
-  let totalSeconds = 0;
-  const save = async (data: { schedule: Schedule; best: unknown }) => {
-    const optimizer = await engine.optimizerState();
-    writeCheckpoint(
-      o.outDir,
-      {
-        weights: await engine.getWeights(),
-        optimizer,
-        state: { step: cursor.step, epoch: cursor.globalEpoch, phase: plan.phases[cursor.phase]?.name ?? null, schedule: data.schedule.state, dataCursor: { batch: cursor.batch }, rng: rng.state(), fingerprint: fp, extra: { seed, cursor, best: data.best, vocab: main.vocab, schedule: data.schedule.state, ...(masks.size ? { masks: encodeMasks(masks) } : {}) } },
-      },
-      { keep: plan.checkpoint.keep },
-    );
-  };
+    let totalSamples = 0;
+    let totalSeconds = 0;
+    const save = async (data: { schedule: Schedule; best: unknown }) => {
+      const optimizer = await engine.optimizerState();
+      writeCheckpoint(
+        o.outDir,
+        {
+          weights: await engine.getWeights(),
+          optimizer,
+          state: { step: cursor.step, epoch: cursor.globalEpoch, phase: plan.phases[cursor.phase]?.name ?? null, schedule: data.schedule.state, dataCursor: { batch: cursor.batch }, rng: rng.state(), fingerprint: fp, extra: { seed, cursor, best: data.best, vocab: main.vocab, schedule: data.schedule.state, ...(masks.size ? { masks: encodeMasks(masks) } : {}) } },
+        },
+        { keep: plan.checkpoint.keep },
+      );
+    };
 
-  for (let pi = cursor.phase; pi < plan.phases.length; pi++) {
-    const phase: PhaseSpec = plan.phases[pi]!;
-    const data = splitFor(await loadData(datasets.get(phase.dataset)!));
-    const epochs = o.epochs ?? phase.epochs;
-    const batch = o.batch ?? phase.batch;
-    const frozen = new Set(phase.frozenLayers);
-    const trainable = model.params.filter((p) => p.trainable && !frozen.has(p.layer)).map((p) => p.name);
-    const stepsPerEpoch = Math.max(1, Math.ceil(data.train.size / batch));
-    await engine.beginPhase({ trainable, frozenLayers: phase.frozenLayers, optimizer: phase.optimizer, weightDecay: phase.weightDecay, decays: model.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name), clip: phase.clip, loss: plan.loss });
-    const schedule = new Schedule(phase.schedule, Number(phase.optimizer.args.lr ?? 1e-3), stepsPerEpoch, epochs);
-    const resuming = ckpt && pi === cursor.phase && (cursor.epoch > 0 || cursor.batch > 0);
-    if (resuming) {
-      await engine.loadOptimizerState(ckpt!.optimizer);
-      if (extra.schedule) schedule.state = extra.schedule;
-    }
-    // Magnitude pruning at the start of the phase (a resumed phase has its masks from the checkpoint).
-    if (phase.prune && !resuming) {
-      const now = await engine.getWeights();
-      const values = new Map(phase.prune.weights.map((n) => [n, now[n]!.data as Float32Array] as const));
-      masks = magnitudeMasks(values, phase.prune, masks);
-      await engine.setMasks(masks);
-      const after = await engine.getWeights();
-      const s = sparsityOf(Object.fromEntries(phase.prune.weights.map((n) => [n, after[n]!])));
-      logLine({ event: "prune", phase: phase.name, sparsity: s.sparsity, zeros: s.zeros, weights: s.total, scope: phase.prune.scope }, `pruned ${s.zeros.toLocaleString("en-US")} of ${s.total.toLocaleString("en-US")} kernel weights (${(100 * s.sparsity).toFixed(1)}% sparsity, ${phase.prune.scope} scope)`);
-    }
-    const es = phase.earlyStop;
-    let best = (resuming ? (extra.best as { value: number; epoch: number; wait: number } | undefined) : undefined) ?? { value: NaN, epoch: -1, wait: 0 };
-    let bestWeights: Record<string, HostTensor> | null = es?.restoreBest && resuming && Number.isFinite(best.value) ? await engine.getWeights() : null;
-    if (o.json) o.log(JSON.stringify({ event: "phase", phase: phase.name, epochs, batch, frozen: phase.frozenLayers.length, trainableWeights: trainable.length }));
-    else if (plan.phases.length > 1 || frozen.size) o.log(`phase ${phase.name}: ${epochs} epoch${epochs === 1 ? "" : "s"}, batch ${batch}${frozen.size ? `, ${frozen.size} layer${frozen.size === 1 ? "" : "s"} frozen` : ""}`);
-    let stopped = false;
+    for (let pi = cursor.phase; pi < plan.phases.length; pi++) {
+      const phase: PhaseSpec = plan.phases[pi]!;
+      const data = splitFor(await loadData(datasets.get(phase.dataset)!));
+      const epochs = o.epochs ?? phase.epochs;
+      const batch = o.batch ?? phase.batch;
+      const frozen = new Set(phase.frozenLayers);
+      const trainable = model.params.filter((p) => p.trainable && !frozen.has(p.layer)).map((p) => p.name);
+      const stepsPerEpoch = Math.max(1, Math.ceil(data.train.size / batch));
+      await engine.beginPhase({ trainable, frozenLayers: phase.frozenLayers, optimizer: phase.optimizer, weightDecay: phase.weightDecay, decays: model.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name), clip: phase.clip, loss: plan.loss });
+      const schedule = new Schedule(phase.schedule, Number(phase.optimizer.args.lr ?? 1e-3), stepsPerEpoch, epochs);
+      const resuming = ckpt && pi === cursor.phase && (cursor.epoch > 0 || cursor.batch > 0);
+      if (resuming) {
+        await engine.loadOptimizerState(ckpt!.optimizer);
+        if (extra.schedule) schedule.state = extra.schedule;
+      }
+      // Magnitude pruning at the start of the phase (a resumed phase has its masks from the checkpoint).
+      if (phase.prune && !resuming) {
+        const now = await engine.getWeights();
+        const values = new Map(phase.prune.weights.map((n) => [n, now[n]!.data as Float32Array] as const));
+        masks = magnitudeMasks(values, phase.prune, masks);
+        await engine.setMasks(masks);
+        const after = await engine.getWeights();
+        const s = sparsityOf(Object.fromEntries(phase.prune.weights.map((n) => [n, after[n]!])));
+        logLine({ event: "prune", phase: phase.name, sparsity: s.sparsity, zeros: s.zeros, weights: s.total, scope: phase.prune.scope }, `pruned ${s.zeros.toLocaleString("en-US")} of ${s.total.toLocaleString("en-US")} kernel weights (${(100 * s.sparsity).toFixed(1)}% sparsity, ${phase.prune.scope} scope)`);
+      }
+      const es = phase.earlyStop;
+      let best = (resuming ? (extra.best as { value: number; epoch: number; wait: number } | undefined) : undefined) ?? { value: NaN, epoch: -1, wait: 0 };
+      let bestWeights: Record<string, HostTensor> | null = es?.restoreBest && resuming && Number.isFinite(best.value) ? await engine.getWeights() : null;
+      if (o.json) o.log(JSON.stringify({ event: "phase", phase: phase.name, epochs, batch, frozen: phase.frozenLayers.length, trainableWeights: trainable.length }));
+      else if (plan.phases.length > 1 || frozen.size) o.log(`phase ${phase.name}: ${epochs} epoch${epochs === 1 ? "" : "s"}, batch ${batch}${frozen.size ? `, ${frozen.size} layer${frozen.size === 1 ? "" : "s"} frozen` : ""}`);
+      let stopped = false;
 
-    for (let ep = cursor.epoch; ep < epochs && !stopped; ep++) {
-      // The epoch's order comes from the RNG state saved at its start, so a resumed epoch replays it.
-      if (cursor.batch === 0) cursor.epochRng = rng.state();
-      const order = shuffledIndices(data.train.size, Rng.from(cursor.epochRng));
-      const t0 = performance.now();
-      let lossSum = 0;
-      let lossCount = 0;
-      let lr = 0;
-      // Training metrics need the first loss's prediction: kept for batches whose share of an epoch stays small.
-      const first = plan.loss[0];
-      const collectFor = plan.metrics.length && first ? { prediction: first.prediction, target: first.target, maxFloats: MAX_TRAIN_METRIC_FLOATS / stepsPerEpoch } : null;
-      for (let b = cursor.batch; b < stepsPerEpoch; ) {
-        // Let the event loop run between chunks, so that Ctrl-C (SIGINT) and output reach us mid-epoch.
-        await new Promise((r) => setImmediate(r));
-        if (o.stop?.requested) {
-          cursor.batch = b;
-          await save({ schedule, best });
-          throw new InterruptedError(`interrupted: saved a checkpoint at epoch ${cursor.globalEpoch + 1}, batch ${b} of ${stepsPerEpoch}; continue with --resume`);
-        }
-        const n = Math.min(engine.chunk(batch), stepsPerEpoch - b);
-        const batches = Array.from({ length: n }, (_, i) => order.subarray((b + i) * batch, Math.min((b + i + 1) * batch, data.train.size)));
-        const lrs = batches.map((_, i) => schedule.lr(ep * stepsPerEpoch + b + i));
-        const losses = await engine.trainSteps({ split: data.train, batches, lrs, firstStep: cursor.step, seed, collect: collectFor });
-        for (let i = 0; i < losses.length; i++) {
-          const lossValue = losses[i]!;
-          lr = lrs[i]!;
-          if (!Number.isFinite(lossValue)) {
-            throw new DivergedError(
-              `the loss became ${lossValue} at epoch ${cursor.globalEpoch + 1}, step ${b + 1} (global step ${cursor.step + 1}); training stopped and the last good checkpoint is kept in ${ckptDir}. ` +
-                `Try a lower learning rate (now ${lr.toExponential(2)}), gradient clipping (clip norm: 1.0), or check the data for NaN values.`,
-            );
+      for (let ep = cursor.epoch; ep < epochs && !stopped; ep++) {
+        // The epoch's order comes from the RNG state saved at its start, so a resumed epoch replays it.
+        if (cursor.batch === 0) cursor.epochRng = rng.state();
+        const order = shuffledIndices(data.train.size, Rng.from(cursor.epochRng));
+        const t0 = performance.now();
+        let lossSum = 0;
+        let lossCount = 0;
+        let lr = 0;
+        // Training metrics need the first loss's prediction: kept for batches whose share of an epoch stays small.
+        const first = plan.loss[0];
+        const collectFor = plan.metrics.length && first ? { prediction: first.prediction, target: first.target, maxFloats: MAX_TRAIN_METRIC_FLOATS / stepsPerEpoch } : null;
+        for (let b = cursor.batch; b < stepsPerEpoch; ) {
+          // Let the event loop run between chunks, so that Ctrl-C (SIGINT) and output reach us mid-epoch.
+          await new Promise((r) => setImmediate(r));
+          if (o.stop?.requested) {
+            cursor.batch = b;
+            await save({ schedule, best });
+            throw new InterruptedError(`interrupted: saved a checkpoint at epoch ${cursor.globalEpoch + 1}, batch ${b} of ${stepsPerEpoch}; continue with --resume`);
           }
-          lossSum += lossValue * batches[i]!.length;
-          lossCount += batches[i]!.length;
-          cursor.step++;
-          b++;
-          cursor.batch = b;
+          const n = Math.min(engine.chunk(batch), stepsPerEpoch - b);
+          const batches = Array.from({ length: n }, (_, i) => order.subarray((b + i) * batch, Math.min((b + i + 1) * batch, data.train.size)));
+          const lrs = batches.map((_, i) => schedule.lr(ep * stepsPerEpoch + b + i));
+          const losses = await engine.trainSteps({ split: data.train, batches, lrs, firstStep: cursor.step, seed, collect: collectFor });
+          for (let i = 0; i < losses.length; i++) {
+            const lossValue = losses[i]!;
+            lr = lrs[i]!;
+            if (!Number.isFinite(lossValue)) {
+              throw new DivergedError(
+                `the loss became ${lossValue} at epoch ${cursor.globalEpoch + 1}, step ${b + 1} (global step ${cursor.step + 1}); training stopped and the last good checkpoint is kept in ${ckptDir}. ` +
+                  `Try a lower learning rate (now ${lr.toExponential(2)}), gradient clipping (clip norm: 1.0), or check the data for NaN values.`,
+              );
+            }
+            lossSum += lossValue * batches[i]!.length;
+            lossCount += batches[i]!.length;
+            cursor.step++;
+            b++;
+            cursor.batch = b;
+          }
+          if (o.progress) {
+            const secs = (performance.now() - t0) / 1000;
+            const rate = lossCount / Math.max(secs, 1e-9);
+            const done = b / stepsPerEpoch;
+            const width = 24;
+            const bar = "=".repeat(Math.floor(done * width)).padEnd(width, " ");
+            const eta = ((stepsPerEpoch - b) * batch) / Math.max(rate, 1e-9);
+            o.progress(`epoch ${cursor.globalEpoch + 1} [${bar}] ${b}/${stepsPerEpoch}  loss ${fmt(lossSum / lossCount)}  ${Math.round(rate).toLocaleString("en-US")} samples/s  ETA ${eta.toFixed(0)}s`);
+          }
         }
-        if (o.progress) {
-          const secs = (performance.now() - t0) / 1000;
-          const rate = lossCount / Math.max(secs, 1e-9);
-          const done = b / stepsPerEpoch;
-          const width = 24;
-          const bar = "=".repeat(Math.floor(done * width)).padEnd(width, " ");
-          const eta = ((stepsPerEpoch - b) * batch) / Math.max(rate, 1e-9);
-          o.progress(`epoch ${cursor.globalEpoch + 1} [${bar}] ${b}/${stepsPerEpoch}  loss ${fmt(lossSum / lossCount)}  ${Math.round(rate).toLocaleString("en-US")} samples/s  ETA ${eta.toFixed(0)}s`);
+        const seconds = (performance.now() - t0) / 1000;
+        totalSamples += lossCount;
+        totalSeconds += seconds;
+        cursor.batch = 0;
+        cursor.epoch = ep + 1;
+        cursor.globalEpoch++;
+
+        const record: EpochRecord = { phase: phase.name, epoch: cursor.globalEpoch, step: cursor.step, lr, loss: lossSum / Math.max(lossCount, 1), samplesPerSec: lossCount / Math.max(seconds, 1e-9), seconds };
+        const joined = collectFor ? await engine.takeTrainParts() : null;
+        if (joined && plan.loss[0]) {
+          const logits = plan.loss[0].args.from_logits !== false;
+          for (const mt of plan.metrics) if (mt.args.prediction === plan.loss[0].prediction && mt.args.target === plan.loss[0].target) record[metricName(mt)] = metricValue(mt, joined, logits);
         }
-      }
-      const seconds = (performance.now() - t0) / 1000;
-      totalSamples += lossCount;
-      totalSeconds += seconds;
-      cursor.batch = 0;
-      cursor.epoch = ep + 1;
-      cursor.globalEpoch++;
-
-      const record: EpochRecord = { phase: phase.name, epoch: cursor.globalEpoch, step: cursor.step, lr, loss: lossSum / Math.max(lossCount, 1), samplesPerSec: lossCount / Math.max(seconds, 1e-9), seconds };
-      const joined = collectFor ? await engine.takeTrainParts() : null;
-      if (joined && plan.loss[0]) {
-        const logits = plan.loss[0].args.from_logits !== false;
-        for (const mt of plan.metrics) if (mt.args.prediction === plan.loss[0].prediction && mt.args.target === plan.loss[0].target) record[metricName(mt)] = metricValue(mt, joined, logits);
-      }
-      if (data.val) {
-        const v = await engine.evaluate(plan, data.val, Math.max(batch, 256));
-        record.val_loss = v.loss;
-        for (const [k, x] of Object.entries(v.metrics)) record[`val_${k}`] = x;
-      }
-      history.push(record);
-      appendFileSync(metricsFile, JSON.stringify(record) + "\n");
-      o.onEpoch?.(record);
-      if (o.json) o.log(JSON.stringify({ event: "epoch", ...record }));
-      else {
-        const parts = Object.entries(record)
-          .filter(([k]) => !["phase", "epoch", "step", "lr", "samplesPerSec", "seconds"].includes(k))
-          .map(([k, x]) => `${k} ${fmt(x as number)}`);
-        o.log(`epoch ${cursor.globalEpoch}${plan.phases.length > 1 ? ` (${phase.name} ${ep + 1}/${epochs})` : `/${epochs}`}  ${parts.join("  ")}  lr ${lr.toExponential(1)}  ${Math.round(record.samplesPerSec).toLocaleString("en-US")} samples/s  ${seconds.toFixed(1)}s`);
-      }
-
-      // Schedules and early stopping look at the monitored quantity.
-      if (schedule.monitor) schedule.endEpoch(record[schedule.monitor] as number | undefined, /accuracy|f1|auc|precision|recall|top_k/.test(schedule.monitor) ? "max" : "min");
-      if (es) {
-        const value = record[es.monitor] as number | undefined;
-        const improved = value !== undefined && Number.isFinite(value) && (!Number.isFinite(best.value) || (es.mode === "min" ? value < best.value - es.minDelta : value > best.value + es.minDelta));
-        if (improved) {
-          best = { value: value!, epoch: cursor.globalEpoch, wait: 0 };
-          if (es.restoreBest) bestWeights = await engine.getWeights();
-        } else if (++best.wait > es.patience) {
-          stopped = true;
-          o.log(o.json ? JSON.stringify({ event: "early_stop", monitor: es.monitor, best: best.value, bestEpoch: best.epoch }) : `early stopping: ${es.monitor} has not improved for ${es.patience + 1} epochs (best ${fmt(best.value)} at epoch ${best.epoch})`);
+        if (data.val) {
+          const v = await engine.evaluate(plan, data.val, Math.max(batch, 256));
+          record.val_loss = v.loss;
+          for (const [k, x] of Object.entries(v.metrics)) record[`val_${k}`] = x;
         }
+        history.push(record);
+        appendFileSync(metricsFile, JSON.stringify(record) + "\n");
+        o.onEpoch?.(record);
+        if (o.json) o.log(JSON.stringify({ event: "epoch", ...record }));
+        else {
+          const parts = Object.entries(record)
+            .filter(([k]) => !["phase", "epoch", "step", "lr", "samplesPerSec", "seconds"].includes(k))
+            .map(([k, x]) => `${k} ${fmt(x as number)}`);
+          o.log(`epoch ${cursor.globalEpoch}${plan.phases.length > 1 ? ` (${phase.name} ${ep + 1}/${epochs})` : `/${epochs}`}  ${parts.join("  ")}  lr ${lr.toExponential(1)}  ${Math.round(record.samplesPerSec).toLocaleString("en-US")} samples/s  ${seconds.toFixed(1)}s`);
+        }
+
+        // Schedules and early stopping look at the monitored quantity.
+        if (schedule.monitor) schedule.endEpoch(record[schedule.monitor] as number | undefined, /accuracy|f1|auc|precision|recall|top_k/.test(schedule.monitor) ? "max" : "min");
+        if (es) {
+          const value = record[es.monitor] as number | undefined;
+          const improved = value !== undefined && Number.isFinite(value) && (!Number.isFinite(best.value) || (es.mode === "min" ? value < best.value - es.minDelta : value > best.value + es.minDelta));
+          if (improved) {
+            best = { value: value!, epoch: cursor.globalEpoch, wait: 0 };
+            if (es.restoreBest) bestWeights = await engine.getWeights();
+          } else if (++best.wait > es.patience) {
+            stopped = true;
+            o.log(o.json ? JSON.stringify({ event: "early_stop", monitor: es.monitor, best: best.value, bestEpoch: best.epoch }) : `early stopping: ${es.monitor} has not improved for ${es.patience + 1} epochs (best ${fmt(best.value)} at epoch ${best.epoch})`);
+          }
+        }
+        if (stopped || cursor.epoch % plan.checkpoint.every === 0 || cursor.epoch === epochs) await save({ schedule, best });
       }
-      if (stopped || cursor.epoch % plan.checkpoint.every === 0 || cursor.epoch === epochs) await save({ schedule, best });
+      if (es?.restoreBest && bestWeights) {
+        await engine.setWeights(bestWeights);
+        o.log(o.json ? JSON.stringify({ event: "restore_best", epoch: best.epoch, [es.monitor]: best.value }) : `restored the weights of epoch ${best.epoch} (${es.monitor} ${fmt(best.value)})`);
+      }
+      cursor = { phase: pi + 1, epoch: 0, globalEpoch: cursor.globalEpoch, batch: 0, step: cursor.step, epochRng: rng.state() };
     }
-    if (es?.restoreBest && bestWeights) {
-      await engine.setWeights(bestWeights);
-      o.log(o.json ? JSON.stringify({ event: "restore_best", epoch: best.epoch, [es.monitor]: best.value }) : `restored the weights of epoch ${best.epoch} (${es.monitor} ${fmt(best.value)})`);
-    }
-    cursor = { phase: pi + 1, epoch: 0, globalEpoch: cursor.globalEpoch, batch: 0, step: cursor.step, epochRng: rng.state() };
-  }
 
-  // The final model, beside the checkpoints: what eval, predict and deployment read.
-  const { encodeSafetensors } = await import("./checkpoint/index.js");
-  const final = await engine.getWeights();
-  writeFileAtomic(path.join(o.outDir, "model.safetensors"), encodeSafetensors(final, { format: "nnetc", model: model.name, fingerprint: fp }));
-  writeFileAtomic(path.join(o.outDir, "model.json"), JSON.stringify({ model: model.name, fingerprint: fp, source: path.resolve(o.file), seed, vocab: main.vocab }, null, 2) + "\n");
+    // The final model, beside the checkpoints: what eval, predict and deployment read.
+    const { encodeSafetensors } = await import("./checkpoint/index.js");
+    const final = await engine.getWeights();
+    writeFileAtomic(path.join(o.outDir, "model.safetensors"), encodeSafetensors(final, { format: "nnetc", model: model.name, fingerprint: fp }));
+    writeFileAtomic(path.join(o.outDir, "model.json"), JSON.stringify({ model: model.name, fingerprint: fp, source: path.resolve(o.file), seed, vocab: main.vocab }, null, 2) + "\n");
 
-  let test: Record<string, number> | null = null;
-  if (main.test) {
-    const r = await engine.evaluate(plan, main.test, 256);
-    test = { loss: r.loss, ...r.metrics };
-    writeFileAtomic(path.join(o.outDir, "test.json"), JSON.stringify(test, null, 2) + "\n");
-  }
-  // The export step: the weights pruned and/or quantized beside model.safetensors.
-  let exported: TrainResult["exported"] = null;
-  if (plan.export) {
-    // The export step runs on TensorFlow.js (calibration is a forward pass), on the final weights.
-    const tfWeights = engine instanceof TfjsEngine ? engine.weights : trainedWeights(model.params, { weights: final, from: "the trained weights" });
-    try {
-      exported = exportWeights({ outDir: o.outDir, net: model, weights: tfWeights, fingerprint: fp, vocab: main.vocab, spec: plan.export, calibration: subset(main.train, shuffledIndices(main.train.size, new Rng(seed ^ 0xca1b)).subarray(0, Math.min(plan.export.calibration, main.train.size))) });
-    } finally {
-      if (!(engine instanceof TfjsEngine)) for (const w of tfWeights.values()) w.dispose();
+    let test: Record<string, number> | null = null;
+    if (main.test) {
+      const r = await engine.evaluate(plan, main.test, 256);
+      test = { loss: r.loss, ...r.metrics };
+      writeFileAtomic(path.join(o.outDir, "test.json"), JSON.stringify(test, null, 2) + "\n");
     }
-    logLine({ event: "export", ...exported }, `exported ${exported.file} (${exported.kind}: ${exported.bytes.toLocaleString("en-US")} bytes, ${((100 * exported.bytes) / exported.float32Bytes).toFixed(1)}% of float32's ${exported.float32Bytes.toLocaleString("en-US")}${exported.sparsity !== null ? `, ${(100 * exported.sparsity).toFixed(1)}% of kernel weights zero` : ""}${exported.calibrated ? `, activation ranges of ${exported.calibrated} layers over ${exported.samples} samples` : ""})`);
-    if (plan.export.quantize === "int8" && !exported.calibrated) logLine({ event: "note", message: "no activation ranges recorded" }, "note: no activation ranges recorded in the int8 file: this model's forward pass does not report its layers (a compiled module's); nnetc train records them");
+    // The export step: the weights pruned and/or quantized beside model.safetensors.
+    let exported: TrainResult["exported"] = null;
+    if (plan.export) {
+      // The export step runs on TensorFlow.js (calibration is a forward pass), on the final weights.
+      const tfWeights = engine instanceof TfjsEngine ? engine.weights : trainedWeights(model.params, { weights: final, from: "the trained weights" });
+      try {
+        exported = exportWeights({ outDir: o.outDir, net: model, weights: tfWeights, fingerprint: fp, vocab: main.vocab, spec: plan.export, calibration: subset(main.train, shuffledIndices(main.train.size, new Rng(seed ^ 0xca1b)).subarray(0, Math.min(plan.export.calibration, main.train.size))) });
+      } finally {
+        if (!(engine instanceof TfjsEngine)) for (const w of tfWeights.values()) w.dispose();
+      }
+      logLine({ event: "export", ...exported }, `exported ${exported.file} (${exported.kind}: ${exported.bytes.toLocaleString("en-US")} bytes, ${((100 * exported.bytes) / exported.float32Bytes).toFixed(1)}% of float32's ${exported.float32Bytes.toLocaleString("en-US")}${exported.sparsity !== null ? `, ${(100 * exported.sparsity).toFixed(1)}% of kernel weights zero` : ""}${exported.calibrated ? `, activation ranges of ${exported.calibrated} layers over ${exported.samples} samples` : ""})`);
+      if (plan.export.quantize === "int8" && !exported.calibrated) logLine({ event: "note", message: "no activation ranges recorded" }, "note: no activation ranges recorded in the int8 file: this model's forward pass does not report its layers (a compiled module's); nnetc train records them");
+    }
+    return {
+      exported, epochs: history, test, outDir: o.outDir, samplesPerSec: totalSeconds > 0 ? totalSamples / totalSeconds : 0 };
+  } finally {
+    await engine.dispose();
+    if (ownsWeights) for (const w of weights.values()) w.dispose();
   }
-  await engine.dispose();
-  if (ownsWeights) for (const w of weights.values()) w.dispose();
-  return {
-    exported, epochs: history, test, outDir: o.outDir, samplesPerSec: totalSeconds > 0 ? totalSamples / totalSeconds : 0 };
 }

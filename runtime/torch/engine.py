@@ -30,6 +30,7 @@ lr·g, L2 decay on the gradients of the weights named in `decays`, AdamW's decay
 import importlib.util
 import json
 import os
+import signal
 import struct
 import sys
 import traceback
@@ -443,6 +444,9 @@ def where(exc):
 
 
 def main():
+    # Ctrl-C reaches the whole process group: the TypeScript side stops the run (saving a checkpoint);
+    # this side only has to finish the step it is in.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     engine = Engine()
     for line in sys.stdin:
         if not line.strip():

@@ -1,0 +1,277 @@
+// The torch engine (GitHub issue 14) against the tfjs engine: the same steps give the same weights and
+// optimizer slots (SGD with momentum, Adam with L2 decay and clipping, AdamW, RMSprop), a plan with two
+// phases, a frozen backbone and early stopping gives the same epoch records, and a run folder is one format:
+// written by either engine, evaluated, exported to ONNX and resumed by the other. Plus every zoo model takes a
+// training step on the torch engine (VGG16 and BERT-base included), and the usage errors.
+import * as tf from "@tensorflow/tfjs-core";
+import { spawn } from "node:child_process";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import * as ort from "onnxruntime-node";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { compile } from "../../compiler/index.js";
+import type { IRModel } from "../../compiler/ir/types.js";
+import { optimize } from "../../compiler/passes/index.js";
+import { initBackend } from "../../runtime/backend.js";
+import type { HostTensor } from "../../runtime/checkpoint/index.js";
+import type { Split } from "../../runtime/data/index.js";
+import { Rng } from "../../runtime/data/rng.js";
+import { TfjsEngine, type PhaseSetup, type StepEngine } from "../../runtime/engine.js";
+import { interpreted } from "../../runtime/interpret.js";
+import { probeTorch } from "../../runtime/torch/process.js";
+import { startTorch } from "../../runtime/torch/engine.js";
+import { memoryHost, ROOT, runNode } from "../helpers.js";
+import { nontrivialHost } from "./matrix.worker.js";
+
+const CLI = path.join(ROOT, "dist/nnetc.mjs");
+const dir = mkdtempSync(path.join(tmpdir(), "nnetc-torch-engine-"));
+
+test.before(async () => {
+  await initBackend("wasm");
+});
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test("torch engine: /usr/bin/python3 has torch (Debian's python3-torch)", () => {
+  const probe = probeTorch();
+  if (!probe.ok) assert.unreachable(`${probe.why}: install Debian's python3-torch (apt-get install -y python3-torch libopenblas0-pthread; .ci/run does it)`);
+});
+
+// ── one step on each engine ─────────────────────────────────────────────────────────────────────────
+
+const NET = `model Net {
+  input image: f32[batch, 8, 8, 2]
+  input seq: f32[batch, 5, 4]
+  c = image -> conv2d(4, 3, padding: same) -> batchnorm -> relu -> depthwise_conv2d(3, multiplier: 2) -> separable_conv2d(4, 3) -> global_avg_pool2d
+  s = seq -> lstm(3, return_sequences: true) -> gru(3, bidirectional: true, return_sequences: true) -> layernorm -> global_max_pool1d
+  a = seq -> attention(2, causal: true) -> global_avg_pool1d
+  output logits = concat(c, s, a, axis: -1) -> dense(5)
+}`;
+
+/** A split of random samples held in memory. */
+function randomSplit(m: IRModel, n: number, seed: number, classes = 5): Split {
+  const rng = new Rng(seed);
+  const fields: Record<string, { dtype: "float32" | "int32"; shape: number[]; data: Float32Array | Int32Array }> = {};
+  for (const i of m.inputs) {
+    const shape = i.shape.slice(1).map((d) => (typeof d === "number" ? d : 6));
+    const per = shape.reduce((a, b) => a * b, 1);
+    fields[i.name] = i.dtype.startsWith("i") ? { dtype: "int32", shape, data: Int32Array.from({ length: n * per }, () => Math.floor(rng.next() * 20)) } : { dtype: "float32", shape, data: Float32Array.from({ length: n * per }, () => 2 * rng.next() - 1) };
+  }
+  fields.label = { dtype: "int32", shape: [], data: Int32Array.from({ length: n }, () => Math.floor(rng.next() * classes)) };
+  return {
+    size: n,
+    fields: Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, { dtype: f.dtype, shape: f.shape, declared: f.dtype === "int32" ? "i32" : "f32" }])) as never,
+    batch(idx) {
+      const out: Record<string, { dtype: "float32" | "int32"; shape: number[]; data: Float32Array | Int32Array }> = {};
+      for (const [k, f] of Object.entries(fields)) {
+        const per = f.shape.reduce((a, b) => a * b, 1);
+        const data = f.dtype === "int32" ? new Int32Array(idx.length * per) : new Float32Array(idx.length * per);
+        for (let i = 0; i < idx.length; i++) data.set(f.data.subarray(idx[i]! * per, (idx[i]! + 1) * per), i * per);
+        out[k] = { dtype: f.dtype, shape: [idx.length, ...f.shape], data };
+      }
+      return out as never;
+    },
+  };
+}
+
+function maxRelDiff(a: Record<string, HostTensor>, b: Record<string, HostTensor>): { worst: number; name: string } {
+  let worst = { worst: 0, name: "" };
+  assert.equal(Object.keys(a).sort(), Object.keys(b).sort());
+  for (const k of Object.keys(a)) {
+    const x = a[k]!.data as Float32Array;
+    const y = b[k]!.data as Float32Array;
+    assert.equal(a[k]!.shape.join(","), b[k]!.shape.join(","), k);
+    const scale = Math.max(1, ...Array.from(x, Math.abs));
+    for (let i = 0; i < x.length; i++) {
+      const d = Math.abs(x[i]! - y[i]!) / scale;
+      if (!(d <= worst.worst)) worst = { worst: d, name: k };
+    }
+  }
+  return worst;
+}
+
+const OPTIMIZERS: [string, PhaseSetup["optimizer"], number, PhaseSetup["clip"]][] = [
+  ["sgd with momentum", { fn: "sgd", args: { lr: 0.05, momentum: 0.9, nesterov: true } }, 0, null],
+  ["adam with L2 decay and norm clipping", { fn: "adam", args: { lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weight_decay: 0 } }, 1e-3, { norm: 0.5 }],
+  ["adamw with value clipping", { fn: "adamw", args: { lr: 0.01, weight_decay: 0.05 } }, 0, { value: 0.01 }],
+  ["rmsprop with momentum", { fn: "rmsprop", args: { lr: 0.005, rho: 0.9, momentum: 0.5 } }, 0, null],
+];
+
+for (const [label, optimizer, weightDecay, clip] of OPTIMIZERS) {
+  test(`torch engine: three steps of ${label} give the tfjs engine's weights and optimizer slots (1e-4)`, async () => {
+    const res = compile("net.nnet", NET, memoryHost());
+    assert.equal(res.diagnostics.map((d) => d.message), []);
+    const m = optimize(res.module, { level: 1, mode: "train" }).module.models[0]!;
+    const host = nontrivialHost(m, 3);
+    const split = randomSplit(m, 24, 4);
+    const frozen = ["batchnorm"];
+    const setup: PhaseSetup = {
+      trainable: m.params.filter((p) => p.trainable && !frozen.includes(p.layer)).map((p) => p.name),
+      frozenLayers: frozen,
+      optimizer,
+      weightDecay,
+      decays: m.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name),
+      clip,
+      loss: [{ fn: "cross_entropy", prediction: "logits", target: "label", weight: 1, args: {} }],
+    };
+    const vars = new Map(m.params.map((p) => [p.name, tf.variable(tf.tensor(host[p.name]!.data as Float32Array, p.shape), true, p.name)]));
+    const engines: StepEngine[] = [new TfjsEngine(interpreted(m), vars), await startTorch(m, { device: "cpu", precision: "fp32", level: 1 }, host)];
+    const after: Record<string, HostTensor>[] = [];
+    const slots: Record<string, HostTensor>[] = [];
+    for (const e of engines) {
+      await e.beginPhase(setup);
+      const order = Uint32Array.from([5, 1, 9, 20, 3, 7, 11, 0, 2, 14, 8, 6]);
+      const losses = await e.trainSteps({ split, batches: [order.subarray(0, 4), order.subarray(4, 8), order.subarray(8, 12)], lrs: [optimizer.args.lr as number, 0.5 * (optimizer.args.lr as number), 0.25 * (optimizer.args.lr as number)], firstStep: 0, seed: 1, collect: null });
+      assert.is(losses.length, 3);
+      after.push(await e.getWeights());
+      slots.push(await e.optimizerState());
+    }
+    const w = maxRelDiff(after[0]!, after[1]!);
+    const s = maxRelDiff(slots[0]!, slots[1]!);
+    console.log(`    ${label}: weights max rel |Δ| ${w.worst.toExponential(1)} (${w.name}), slots ${s.worst.toExponential(1)} (${s.name}), ${Object.keys(slots[0]!).length} slots`);
+    assert.ok(w.worst <= 1e-4, `weights differ: ${w.name} by ${w.worst}`);
+    assert.ok(s.worst <= 1e-4, `optimizer slots differ: ${s.name} by ${s.worst}`);
+    // The frozen batchnorm kept its statistics on both engines; the trained ones moved.
+    for (const k of ["batchnorm/moving_mean", "batchnorm/gamma"]) assert.equal(Array.from(after[1]![k]!.data as Float32Array), Array.from(host[k]!.data as Float32Array), k);
+    // Slots cross engines: the tfjs engine's state loads into the torch engine and comes back the same.
+    await engines[1]!.loadOptimizerState(slots[0]!);
+    const back = maxRelDiff(slots[0]!, await engines[1]!.optimizerState());
+    assert.ok(back.worst <= 1e-7, `slots changed crossing engines: ${back.name}`);
+    for (const e of engines) await e.dispose();
+    for (const v of vars.values()) v.dispose();
+  });
+}
+
+// ── a plan on both engines, and one run folder ────────────────────────────────────────────────────
+
+function blobs(): void {
+  const rng = new Rng(8);
+  const write = (file: string, n: number) => {
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const label = i % 4;
+      const image: number[] = [];
+      for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) for (let c = 0; c < 2; c++) image.push(Number(((((label & 1) ? x >= 4 : x < 4) && ((label & 2) ? y >= 4 : y < 4) ? 1 : 0) + 0.8 * (rng.next() - 0.5)).toFixed(4)));
+      lines.push(JSON.stringify({ image, label }));
+    }
+    writeFileSync(path.join(dir, file), lines.join("\n") + "\n");
+  };
+  write("blobs.jsonl", 480);
+  write("blobs_test.jsonl", 96);
+  copyFileSync(path.join(ROOT, "spec/torch/phases.nnet"), path.join(dir, "phases.nnet"));
+}
+
+/**
+ * Largest difference between two runs' records: losses, rates and other continuous values relative to
+ * max(1, |v|); accuracy-like metrics (counts of right predictions) may differ by one validation sample whose
+ * two largest logits are closer than the engines' float rounding (about 1e-6).
+ */
+function compareRecords(a: Record<string, number | string>[], b: Record<string, number | string>[], valSamples: number): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    for (const [k, v] of Object.entries(a[i]!)) {
+      if (k === "samplesPerSec" || k === "seconds") continue;
+      if (typeof v === "string") {
+        assert.is(b[i]![k], v, `epoch ${i + 1} ${k}`);
+        continue;
+      }
+      const d = Math.abs(v - (b[i]![k] as number));
+      if (/accuracy|f1|precision|recall/.test(k)) assert.ok(d <= 2.5 / valSamples, `epoch ${i + 1} ${k}: ${v} vs ${b[i]![k]}`);
+      else worst = Math.max(worst, d / Math.max(1, Math.abs(v)));
+    }
+  }
+  return worst;
+}
+
+const records = (run: string) =>
+  readFileSync(path.join(run, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, number | string>);
+
+test("torch engine: a plan with two phases, a frozen backbone and early stopping gives the tfjs engine's epoch records", async () => {
+  blobs();
+  const nnet = path.join(dir, "phases.nnet");
+  const [t, p] = await Promise.all([
+    runNode([CLI, "train", nnet, "--out", path.join(dir, "tfjs"), "--backend", "wasm", "--json"], { timeoutMs: 300_000 }),
+    runNode([CLI, "train", nnet, "--out", path.join(dir, "torch"), "--engine", "torch", "--json"], { timeoutMs: 300_000 }),
+  ]);
+  assert.is(t.code, 0, t.stderr);
+  assert.is(p.code, 0, p.stderr);
+  assert.match(p.stdout, /"event":"engine","engine":"torch"/);
+  const a = records(path.join(dir, "tfjs"));
+  const b = records(path.join(dir, "torch"));
+  assert.is(b.length, a.length, "the same number of epochs (early stopping decided the same)");
+  assert.ok(a.some((r) => r.phase === "head") && a.length < 12, `early stopping ended the head phase: ${a.length} epochs`);
+  const worst = compareRecords(a, b, 96);
+  console.log(`    ${a.length} epochs (${a.map((r) => `${r.phase} ${(r.loss as number).toFixed(4)}`).join(", ")}); largest difference ${worst.toExponential(1)}`);
+  assert.ok(worst <= 1e-4, `epoch records differ by ${worst}`);
+  const events = (s: string) => s.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  const stops = (s: string) => events(s).filter((e) => e.event === "early_stop" || e.event === "restore_best").map((e) => `${e.event}:${e.bestEpoch ?? e.epoch}`);
+  assert.equal(stops(p.stdout), stops(t.stdout));
+  const testA = JSON.parse(readFileSync(path.join(dir, "tfjs/test.json"), "utf8")) as Record<string, number>;
+  const testB = JSON.parse(readFileSync(path.join(dir, "torch/test.json"), "utf8")) as Record<string, number>;
+  assert.ok(Math.abs(testA.loss! - testB.loss!) <= 1e-4, `test loss ${testA.loss} vs ${testB.loss}`);
+});
+
+test("torch engine: its run folder is evaluated by the tfjs engine with the same metrics, and exported to ONNX with the same outputs", async () => {
+  const nnet = path.join(dir, "phases.nnet");
+  const run = path.join(dir, "torch");
+  const e = await runNode([CLI, "eval", nnet, "--weights", run, "--backend", "wasm", "--json"]);
+  assert.is(e.code, 0, e.stderr);
+  const tfjs = JSON.parse(e.stdout.trim().split("\n").pop()!) as Record<string, number>;
+  const written = JSON.parse(readFileSync(path.join(run, "test.json"), "utf8")) as Record<string, number>;
+  for (const k of Object.keys(written)) assert.ok(Math.abs(written[k]! - tfjs[k]!) <= 1e-4, `${k}: torch ${written[k]} vs tfjs ${tfjs[k]}`);
+  // ONNX from the torch run, against the torch engine's own predictions on the same four samples.
+  const onnxFile = path.join(dir, "blobs.onnx");
+  const x = await runNode([CLI, "compile", nnet, "--target", "onnx", "-O2", "--weights", run, "-o", onnxFile]);
+  assert.is(x.code, 0, x.stderr);
+  const samples = readFileSync(path.join(dir, "blobs.jsonl"), "utf8").trim().split("\n").slice(0, 4).map((l) => ({ image: (JSON.parse(l) as { image: number[] }).image }));
+  writeFileSync(path.join(dir, "four.json"), JSON.stringify(samples));
+  const pr = await runNode([CLI, "predict", nnet, "--weights", run, "--input", path.join(dir, "four.json"), "--engine", "torch"]);
+  assert.is(pr.code, 0, pr.stderr);
+  const rows = pr.stdout.trim().split("\n").map((l) => JSON.parse(l) as { logits?: number[] }).filter((r) => r.logits);
+  assert.is(rows.length, 4);
+  const session = await ort.InferenceSession.create(onnxFile);
+  const feed = new ort.Tensor("float32", Float32Array.from(samples.flatMap((r) => r.image)), [4, 8, 8, 2]);
+  const got = (await session.run({ [session.inputNames[0]!]: feed }))[session.outputNames[0]!]!.data as Float32Array;
+  await session.release();
+  const want = rows.flatMap((r) => r.logits!);
+  const worst = want.reduce((w, v, i) => Math.max(w, Math.abs(v - got[i]!)), 0);
+  console.log(`    ONNX (-O2, from the torch run) vs the torch engine: max |Δ| ${worst.toExponential(1)} over ${want.length} logits`);
+  assert.ok(worst <= 1e-4 * Math.max(1, ...want.map(Math.abs)), `ONNX differs from torch by ${worst}`);
+});
+
+test("torch engine: Ctrl-C saves the torch run mid-plan, and the tfjs engine resumes it to the uninterrupted run's records", async () => {
+  const nnet = path.join(dir, "phases.nnet");
+  const run = path.join(dir, "mixed");
+  const child = spawn(process.execPath, [CLI, "train", nnet, "--out", run, "--engine", "torch", "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  let sent = false;
+  child.stdout.on("data", (b: Buffer) => {
+    out += b;
+    // After the second epoch (the first phase's end), interrupt: the run saves a checkpoint and exits 130.
+    if (!sent && (out.match(/"event":"epoch"/g) ?? []).length >= 2) {
+      sent = true;
+      child.kill("SIGINT");
+    }
+  });
+  child.stderr.on("data", (b: Buffer) => (err += b));
+  const code = await new Promise<number | null>((r) => child.on("close", r));
+  assert.ok(sent, `the run ended before it could be interrupted: ${out}`);
+  assert.is(code, 130, err);
+  const done = records(run).length;
+  assert.ok(done >= 2 && done < records(path.join(dir, "tfjs")).length, `${done} epochs before the interruption`);
+  const resumed = await runNode([CLI, "train", nnet, "--out", run, "--resume", "--backend", "wasm", "--json"], { timeoutMs: 300_000 });
+  assert.is(resumed.code, 0, resumed.stderr);
+  const a = records(path.join(dir, "tfjs"));
+  const b = records(run);
+  assert.is(b.length, a.length);
+  const worst = compareRecords(a, b, 96);
+  console.log(`    interrupted after ${done} epochs on torch, resumed on tfjs: ${b.length} epochs, largest difference ${worst.toExponential(1)}`);
+  assert.ok(worst <= 1e-4, `the resumed run's records differ by ${worst}`);
+});
+
+test.run();
