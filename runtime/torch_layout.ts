@@ -251,6 +251,13 @@ export function nnetcToTorch(t: F32, p: TorchParam, layer: Roles): TorchEntry[] 
   return [at(p.role.split("/").join("."), t)];
 }
 
+/** The state_dict keys that weight `p` becomes (nnetcToTorch's, without converting any value). */
+export function torchKeys(p: TorchParam, layer: Roles): string[] {
+  // Names depend on the weight's role and its layer only; a one-element stand-in converts in no time.
+  const probe: F32 = { shape: p.shape.map(() => 1), data: new Float32Array(1) };
+  return nnetcToTorch(probe, { ...p, shape: p.shape.map(() => 1) }, layer).map((e) => e.key);
+}
+
 /**
  * A model's weights (nnetc names and layouts) as the state_dict of its PyTorch module, key by key: `params`
  * are the weights to convert, `all` every weight of the model (a weight's kind depends on its layer's others).

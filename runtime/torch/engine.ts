@@ -16,7 +16,7 @@ import { mapPretrained } from "../pretrained.js";
 import type { Masks } from "../prune.js";
 import type { PlanSpec } from "../spec.js";
 import { seeder } from "../steps.js";
-import { toTorchStateDict, type F32 } from "../torch_layout.js";
+import { toTorchStateDict, torchKeys, type F32, type Roles } from "../torch_layout.js";
 import { torchModulePath } from "../torch_names.js";
 import { TorchError, TorchProcess } from "./process.js";
 
@@ -37,24 +37,22 @@ export interface TorchEngineOptions {
 
 const F32_OF = (h: HostTensor): F32 => ({ shape: h.shape.slice(), data: h.data instanceof Float32Array ? h.data : Float32Array.from(h.data as ArrayLike<number>, Number) });
 
-/** torch keys of an nnetc weight that train (an LSTM's bias_hh never does: nnetc has one bias). */
+/** torch keys of the nnetc weights `names` that train (an LSTM's bias_hh never does: nnetc has one bias). */
 function trainableKeys(model: IRModel, names: readonly string[]): string[] {
   const want = new Set(names);
-  const params = model.params.filter((p) => want.has(p.name));
-  const one = (p: (typeof params)[number]) => ({ shape: p.shape.slice(), data: new Float32Array(p.shape.reduce((a, b) => a * b, 1)) });
+  const byLayer = new Map<string, Roles>();
+  for (const p of model.params) {
+    if (!byLayer.has(p.layer)) byLayer.set(p.layer, new Map());
+    byLayer.get(p.layer)!.set(p.role, p);
+  }
   const keys: string[] = [];
-  // Names only: zero tensors of each weight's shape, converted (cheap next to a step).
-  for (const [k] of toTorchStateDict(params, Object.fromEntries(params.map((p) => [p.name, one(p)])), model.params)) if (!/\.bias_hh_l0(_reverse)?$/.test(k) || !isLstm(model, k)) keys.push(k);
+  for (const p of model.params) {
+    if (!want.has(p.name)) continue;
+    const layer = byLayer.get(p.layer)!;
+    const lstm = layer.has(p.role.replace(/bias$/, "recurrent_kernel")) && p.shape.length === 1;
+    for (const k of torchKeys(p, layer)) if (!(lstm && /\.bias_hh_l0(_reverse)?$/.test(k))) keys.push(k);
+  }
   return keys;
-}
-
-function isLstm(model: IRModel, key: string): boolean {
-  const layer = model.params.find((p) => key.startsWith(`${torchModulePath(p.layer)}.`));
-  if (!layer) return false;
-  const roles = model.params.filter((p) => p.layer === layer.layer);
-  const k = roles.find((p) => /(^|\/)kernel$/.test(p.role));
-  const r = roles.find((p) => /recurrent_kernel$/.test(p.role));
-  return !!k && !!r && k.shape[1] === 4 * r.shape[0]!;
 }
 
 export class TorchEngine implements StepEngine {

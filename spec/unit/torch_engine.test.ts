@@ -5,7 +5,7 @@
 // training step on the torch engine (VGG16 and BERT-base included), and the usage errors.
 import * as tf from "@tensorflow/tfjs-core";
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import * as ort from "onnxruntime-node";
@@ -272,6 +272,82 @@ test("torch engine: Ctrl-C saves the torch run mid-plan, and the tfjs engine res
   const worst = compareRecords(a, b, 96);
   console.log(`    interrupted after ${done} epochs on torch, resumed on tfjs: ${b.length} epochs, largest difference ${worst.toExponential(1)}`);
   assert.ok(worst <= 1e-4, `the resumed run's records differ by ${worst}`);
+});
+
+// ── the zoo, and what a user gets wrong ────────────────────────────────────────────────────────────
+
+test("torch engine: every zoo model takes training steps at a small input (VGG16 and BERT-base included)", async () => {
+  const zoo = readdirSync(path.join(ROOT, "models")).filter((f) => f.endsWith(".nnet")).sort();
+  for (const f of zoo) {
+    const t0 = performance.now();
+    const res = compile(`models/${f}`, readFileSync(path.join(ROOT, "models", f), "utf8"), memoryHost());
+    const module = optimize(res.module, { level: 1, mode: "train" }).module;
+    const plan = module.plans[0]!;
+    const m = module.models.find((x) => x.name === plan.model)!;
+    const ds = module.datasets.find((d) => d.name === plan.dataset)!;
+    // Two samples: inputs at their declared shapes (symbolic sizes 8), loss targets in range.
+    const rng = new Rng(2);
+    const n = 2;
+    const fields: Record<string, { dtype: "float32" | "int32"; shape: number[]; data: Float32Array | Int32Array }> = {};
+    // Small inputs: symbolic sizes (GPT-2's and BERT's sequence) 8, whatever length the dataset pads to.
+    const small = (d: number | string) => (typeof d === "number" ? d : 8);
+    for (const fd of ds.fields) {
+      const asInput = m.inputs.find((i) => i.name === fd.name);
+      const term0 = plan.loss.find((l) => l.target === fd.name);
+      const pred = term0 && m.nodes.find((x) => x.id === m.outputs.find((o) => o.name === term0.prediction)!.node)!.shape!;
+      const shape = asInput ? asInput.shape.slice(1).map(small) : pred && fd.dtype.startsWith("i") ? pred.slice(1, -1).map(small) : fd.shape.map(small);
+      const per = shape.reduce((a, b) => a * b, 1);
+      const term = plan.loss.find((l) => l.target === fd.name);
+      const out = term && m.nodes.find((x) => x.id === m.outputs.find((o) => o.name === term.prediction)!.node)!.shape!;
+      const classes = out ? (out[out.length - 1] as number) : 2;
+      const input = m.inputs.find((i) => i.name === fd.name);
+      const ids = input && m.nodes.find((x) => x.op === "embedding" && x.inputs.includes(input.node))?.attrs.vocab;
+      fields[fd.name] = fd.dtype.startsWith("i") ? { dtype: "int32", shape, data: Int32Array.from({ length: n * per }, () => Math.floor(rng.next() * ((ids as number | undefined) ?? classes))) } : { dtype: "float32", shape, data: Float32Array.from({ length: n * per }, () => rng.next()) };
+    }
+    const split: Split = {
+      size: n,
+      fields: {} as never,
+      batch: (idx) => Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { ...v, shape: [idx.length, ...v.shape] }])) as never,
+    };
+    // Small pseudo-random kernels, zero biases, unit scales and variances (what an initialisation gives).
+    const start = Object.fromEntries(m.params.map((p) => {
+      const data = new Float32Array(p.shape.reduce((a, b) => a * b, 1));
+      if (/(moving_variance|gamma)$/.test(p.role)) data.fill(1);
+      else if (!/(bias|beta|moving_mean)$/.test(p.role)) for (let i = 0; i < data.length; i++) data[i] = ((Math.imul(i + 1, 2654435761) >>> 0) / 2 ** 32 - 0.5) * 0.05;
+      return [p.name, { dtype: "F32", shape: [...p.shape], data } as HostTensor];
+    }));
+    const e = await startTorch(m, { device: "cpu", precision: "fp32", level: 1 }, start);
+    try {
+      const ph = plan.phases[0]!;
+      await e.beginPhase({ trainable: m.params.filter((p) => p.trainable).map((p) => p.name), frozenLayers: [], optimizer: { fn: "sgd", args: { lr: 0.01 } }, weightDecay: 0, decays: [], clip: ph.clip, loss: plan.loss });
+      const all = Uint32Array.from([0, 1]);
+      const losses = await e.trainSteps({ split, batches: [all, all, all], lrs: [0.01, 0.01, 0.01], firstStep: 0, seed: 3, collect: null });
+      console.log(`    ${f.padEnd(22)} ${m.params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0).toLocaleString("en-US").padStart(12)} weights  losses ${losses.map((l) => l.toFixed(4)).join(" → ")}  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      assert.ok(losses.every(Number.isFinite), `${f}: ${losses}`);
+      assert.ok(losses[1] !== losses[0] && losses[2] !== losses[1], `${f}: the steps changed nothing: ${losses}`);
+    } finally {
+      await e.dispose();
+    }
+  }
+});
+
+test("torch engine: usage errors are one line and exit code 2 (no CUDA here, fp16, no torch, engine flags)", async () => {
+  const nnet = path.join(ROOT, "models/mlp.nnet");
+  const cases: [string[], RegExp, Record<string, string>?][] = [
+    [["--engine", "torch", "--device", "cuda"], /--device cuda: PyTorch .* sees no CUDA device/],
+    [["--engine", "torch", "--device", "gpu"], /--device gpu: use cpu, cuda, cuda:N or mps/],
+    [["--engine", "torch", "--precision", "fp16"], /--precision fp16 needs loss scaling/],
+    [["--engine", "torch"], /the torch engine needs PyTorch: cannot run \/nonexistent\/python3 .*install it/, { NNETC_PYTHON: "/nonexistent/python3" }],
+    [["--engine", "jax"], /--engine jax: choose tfjs or torch/],
+    [["--engine", "torch", "--backend", "wasm"], /--backend chooses TensorFlow.js's backend; with --engine torch use --device/],
+    [["--device", "cuda"], /--device and --precision go with --engine torch/],
+  ];
+  for (const [flags, message, env] of cases) {
+    const r = await runNode([CLI, "train", nnet, "--epochs", "1", "--out", path.join(dir, "never"), ...flags], env ? { env: { ...process.env, ...env } } : {});
+    assert.is(r.code, 2, `${flags.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.not.match(r.stderr, /at .*\.js:\d+|Traceback/);
+  }
 });
 
 test.run();
