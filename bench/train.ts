@@ -2,6 +2,8 @@
 // samples/s for one epoch of Fashion-MNIST, batch 128, Adam 1e-3, for the MLP and the CNN, against the
 // same model hand-written in tfjs-layers (same backend) and in PyTorch on the CPU (../shared/peers).
 // Prints medians of --repeats runs and the ratios. A benchmark, not a test: nothing is asserted.
+// --engine torch: ours is `nnetc train --engine torch` (the same PyTorch as the peer, the same threads and
+// BLAS settings), compared with the hand-written PyTorch loop and with our tfjs engine.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
@@ -19,19 +21,30 @@ const REPEATS = Number(opt("repeats", "3"));
 const BACKEND = opt("backend", "wasm");
 const MODELS = opt("models", "mlp,cnn").split(",");
 const CPU_PEER_SAMPLES = Number(opt("cpu-peer-samples", "1024"));
+const ENGINE = opt("engine", "tfjs");
+/** Threads for PyTorch (the peer's and ours alike): the peer's 2 by default; on 2 vCPUs, 1 is steadier. */
+const THREADS = opt("threads", "2");
+
+/** The environment the PyTorch peer runs in (two threads, OpenBLAS's own settings): ours gets the same. */
+function torchEnv(): NodeJS.ProcessEnv {
+  const clean: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: THREADS };
+  delete clean.OPENBLAS_CORETYPE;
+  delete clean.OPENBLAS_L2_SIZE;
+  return clean;
+}
 
 function median(xs: number[]): number {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
   return s.length ? s[Math.floor(s.length / 2)]! : NaN;
 }
 
-function sh(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}): { out: string; ok: boolean } {
-  const r = spawnSync(cmd, argv, { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8", maxBuffer: 64 << 20 });
+function sh(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}, replace = false): { out: string; ok: boolean } {
+  const r = spawnSync(cmd, argv, { cwd: ROOT, env: replace ? env : { ...process.env, ...env }, encoding: "utf8", maxBuffer: 64 << 20 });
   return { out: `${r.stdout ?? ""}${r.stderr ?? ""}`, ok: r.status === 0 };
 }
 
 /** Our runtime: one epoch on the full training set (no validation split), samples/s of the training loop. */
-function ours(model: string): number {
+function ours(model: string, engine = "tfjs"): number {
   const file = path.join(ROOT, "models", model === "mlp" ? "mlp.nnet" : "fashion_cnn.nnet");
   const tmp = mkdtempSync(path.join(os.tmpdir(), "nnetc-bench-"));
   try {
@@ -40,7 +53,8 @@ function ours(model: string): number {
     const copy = path.join(path.dirname(file), `.bench-${model}-${process.pid}.nnet`);
     writeFileSync(copy, src);
     try {
-      const r = sh(process.execPath, [path.join(ROOT, "dist/nnetc.mjs"), "train", copy, "--backend", BACKEND, "--epochs", "1", "--batch", "128", "--out", path.join(tmp, "run"), "--json", "--seed", "1"]);
+      const how = engine === "torch" ? ["--engine", "torch"] : ["--backend", BACKEND];
+      const r = engine === "torch" ? sh(process.execPath, [path.join(ROOT, "dist/nnetc.mjs"), "train", copy, ...how, "--epochs", "1", "--batch", "128", "--out", path.join(tmp, "run"), "--json", "--seed", "1"], torchEnv(), true) : sh(process.execPath, [path.join(ROOT, "dist/nnetc.mjs"), "train", copy, ...how, "--epochs", "1", "--batch", "128", "--out", path.join(tmp, "run"), "--json", "--seed", "1"]);
       const line = r.out.split("\n").find((l) => l.includes('"event":"epoch"'));
       if (!line) {
         console.log(`  ours failed:\n${r.out.slice(-2000)}`);
@@ -66,10 +80,7 @@ function tfjsPeer(model: string, backend: string, n?: number): { rate: number; n
 
 function torchPeer(model: string): { rate: number; note: string } {
   if (!PEERS) return { rate: NaN, note: "no ../shared/peers" };
-  const env: NodeJS.ProcessEnv = { OMP_NUM_THREADS: "2" };
-  const clean = { ...process.env, ...env };
-  delete clean.OPENBLAS_CORETYPE;
-  delete clean.OPENBLAS_L2_SIZE;
+  const clean = torchEnv();
   const r = spawnSync("/usr/bin/python3", [path.join(PEERS, "torch_fmnist.py"), model], { cwd: ROOT, env: clean, encoding: "utf8" });
   const m = /samples_per_s=(\d+)/.exec(`${r.stdout}${r.stderr}`);
   return m ? { rate: Number(m[1]), note: "" } : { rate: NaN, note: `unavailable (${`${r.stderr ?? ""}`.trim().split("\n").slice(-1)[0] || "python3-torch not installed"})` };
@@ -78,7 +89,24 @@ function torchPeer(model: string): { rate: number; note: string } {
 const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "—");
 const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "—");
 
-console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}; backend ${BACKEND}; medians of ${REPEATS} run(s)`);
+console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}; ${ENGINE === "torch" ? `engine torch (PyTorch on the CPU, ${THREADS} thread${THREADS === "1" ? "" : "s"})` : `backend ${BACKEND}`}; medians of ${REPEATS} run(s)`);
+if (ENGINE === "torch") {
+  for (const model of MODELS) {
+    const o: number[] = [];
+    const p: number[] = [];
+    const t: number[] = [];
+    for (let i = 0; i < REPEATS; i++) {
+      // Interleaved, so that load on the machine falls on all three alike.
+      o.push(ours(model, "torch"));
+      p.push(torchPeer(model).rate);
+      t.push(ours(model, "tfjs"));
+      console.log(`  ${model} run ${i + 1}: ours (torch) ${fmt(o[i]!)}, pytorch by hand ${fmt(p[i]!)}, ours (tfjs ${BACKEND}) ${fmt(t[i]!)}`);
+    }
+    const [mo, mp, mt] = [median(o), median(p), median(t)];
+    console.log(`${model}: ours --engine torch ${fmt(mo)} samples/s | hand-written pytorch ${fmt(mp)} → ${ratio(mo, mp)} | ours tfjs ${BACKEND} ${fmt(mt)} → torch is ${ratio(mo, mt)}`);
+  }
+  process.exit(0);
+}
 for (const model of MODELS) {
   const o: number[] = [];
   const t: number[] = [];

@@ -69,6 +69,8 @@ export interface StepEngine {
   evaluate(plan: PlanSpec, split: Split, batch: number): Promise<Evaluation>;
   /** How many steps one trainSteps call should take (the driver checks for NaN and Ctrl-C between calls). */
   chunk(batch: number): number;
+  /** Get a split ready before it is timed (another engine copies it once). */
+  prepare?(split: Split): Promise<void>;
   dispose(): Promise<void>;
 }
 

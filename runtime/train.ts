@@ -231,6 +231,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const stepsPerEpoch = Math.max(1, Math.ceil(data.train.size / batch));
       await engine.beginPhase({ trainable, frozenLayers: phase.frozenLayers, optimizer: phase.optimizer, weightDecay: phase.weightDecay, decays: model.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name), clip: phase.clip, loss: plan.loss });
       const schedule = new Schedule(phase.schedule, Number(phase.optimizer.args.lr ?? 1e-3), stepsPerEpoch, epochs);
+    await engine.prepare?.(data.train);
+    if (data.val) await engine.prepare?.(data.val);
       const resuming = ckpt && pi === cursor.phase && (cursor.epoch > 0 || cursor.batch > 0);
       if (resuming) {
         await engine.loadOptimizerState(ckpt!.optimizer);

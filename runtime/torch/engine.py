@@ -103,6 +103,9 @@ def loss_term(fn, args, pred, target):
     if fn == "cross_entropy":
         classes = pred.shape[-1]
         logits = pred.reshape(-1, classes)
+        if not target.is_floating_point() and not args.get("smoothing") and args.get("from_logits") is not False:
+            # The same mean of -log softmax at the target class, in one fused op.
+            return F.cross_entropy(logits.float(), target.reshape(-1).long())
         if target.is_floating_point():
             y = target.reshape(-1, classes).float()
         else:
@@ -161,6 +164,8 @@ class Optimizer:
     def step(self, lr):
         self.t += 1
         a, t = self.a, self.t
+        if self.fn in ("adam", "adamw") and hasattr(torch, "_foreach_mul_"):
+            return self._adam_foreach(lr)
         for key, p in self.params:
             g = p.grad
             if g is None:
@@ -202,6 +207,33 @@ class Optimizer:
                     p.sub_(step)
             else:
                 raise ValueError(f"unknown optimizer {self.fn}")
+
+    def _adam_foreach(self, lr):
+        """Adam (and AdamW) as above, with one multi-tensor op per formula step (torch._foreach_*)."""
+        a, t = self.a, self.t
+        live = [(k, p) for k, p in self.params if p.grad is not None]
+        if not live:
+            return
+        b1, b2, eps = a.get("beta1", 0.9), a.get("beta2", 0.999), a.get("epsilon", 1e-7)
+        ps = [p for _, p in live]
+        gs = [p.grad for _, p in live]
+        if self.l2 > 0:
+            gs = [g + p * self.l2 if k in self.decays else g for (k, p), g in zip(live, gs)]
+        ms = [self.slot(k, "m", p) for k, p in live]
+        vs = [self.slot(k, "v", p) for k, p in live]
+        torch._foreach_mul_(ms, b1)
+        torch._foreach_add_(ms, gs, alpha=1 - b1)
+        torch._foreach_mul_(vs, b2)
+        torch._foreach_addcmul_(vs, gs, gs, value=1 - b2)
+        alpha = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+        denom = torch._foreach_sqrt(vs)
+        torch._foreach_add_(denom, eps)
+        wd = a.get("weight_decay", 0) or 0
+        if self.fn == "adamw" and wd > 0:
+            decayed = [p for k, p in live if k in self.decays]
+            if decayed:
+                torch._foreach_mul_(decayed, 1 - lr * wd)
+        torch._foreach_addcdiv_(ps, ms, denom, value=-alpha)
 
     def state(self):
         out = {"step": torch.tensor([float(self.t)])}
@@ -266,7 +298,7 @@ class Run:
     def autocast(self):
         prec = (self.phase or {}).get("precision", "fp32")
         if prec == "fp32":
-            return torch.autocast(self.device.type, enabled=False) if hasattr(torch, "autocast") else _nullcontext()
+            return _nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16 if prec == "bf16" else torch.float16)
 
 
@@ -377,7 +409,8 @@ class Engine:
         losses = []
         collect = req.get("collect")
         for idx, lr, seed in zip(req["batches"], req["lrs"], req["seeds"]):
-            torch.manual_seed(seed)
+            if r.phase.get("stochastic"):
+                torch.manual_seed(seed)
             batch = r.gather(req["split"], idx)
             for _, p in r.params:
                 p.grad = None

@@ -156,6 +156,8 @@ export class TorchEngine implements StepEngine {
       losses: p.loss.map((t) => ({ fn: t.fn, prediction: t.prediction, target: t.target, weight: t.weight, args: t.args })),
       inputs: m.inputs.map((i) => i.name),
       precision: this.o.precision,
+      // Steps are seeded (from the run's seed and the step) only where the model draws random numbers.
+      stochastic: m.nodes.some((n) => (n.op === "dropout" && Number(n.attrs.rate) > 0) || (n.op === "attention" && Number(n.attrs.dropout) > 0)),
     });
   }
 
@@ -208,6 +210,10 @@ export class TorchEngine implements StepEngine {
     const f = this.file("masks");
     writeFileSync(f, this.stateDict(host, params));
     await this.req("masks", { file: f });
+  }
+
+  async prepare(split: Split): Promise<void> {
+    await this.split(split);
   }
 
   /** The split's shard, written once and memory-mapped by the Python side. */
