@@ -111,6 +111,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<number> {
         file: o.file,
         module: o.module,
         net: interpreted(irModel),
+        ...(torch?.distributed ? { distributed: { rank: torch.distributed.rank, world: torch.distributed.world } } : {}),
         ...(torch
           ? {
               engine: async (start: Record<string, HostTensor>) => {

@@ -58,6 +58,12 @@ export interface TrainOptions {
    * default TensorFlow.js on the weights' variables (runtime/engine.ts).
    */
   engine?: (start: Record<string, HostTensor>) => Promise<StepEngine>;
+  /**
+   * One worker of a data-parallel job (the torch engine with DDP): every worker runs this same plan; each
+   * step's global batch is `batch × world` samples of the one batch order, of which this worker takes every
+   * world-th (from its rank); losses and training metrics are the job's. Rank 0 alone writes the run folder.
+   */
+  distributed?: { rank: number; world: number };
 }
 
 export interface EpochRecord {
@@ -131,11 +137,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const ckptDir = path.join(o.outDir, "checkpoints");
   const metricsFile = path.join(o.outDir, "metrics.jsonl");
 
+  const world = o.distributed?.world ?? 1;
+  const rank = o.distributed?.rank ?? 0;
+  /** Rank 0 writes the run folder; the other workers of a job compute the same and write nothing. */
+  const writes = rank === 0;
+
   // An existing run is never overwritten: continue it with --resume, or choose another --out.
   const previous = existsSync(ckptDir) ? latestCheckpoint(o.outDir) : null;
-  if (previous && !o.resume) throw new RunError(`${o.outDir} already holds a training run (${path.basename(previous)}); continue it with --resume, or pass --out DIR for a new one`);
-  if (o.resume && !previous) throw new RunError(`--resume: ${o.outDir} has no checkpoint to resume from`);
-  mkdirSync(o.outDir, { recursive: true });
+  if (previous && !o.resume && writes) throw new RunError(`${o.outDir} already holds a training run (${path.basename(previous)}); continue it with --resume, or pass --out DIR for a new one`);
+  if (o.resume && !previous) throw new RunError(`--resume: ${o.outDir} has no checkpoint to resume from${world > 1 ? ` (worker ${rank} looked there: every machine of the job needs the run folder)` : ""}`);
+  if (writes) mkdirSync(o.outDir, { recursive: true });
 
   const ckpt = previous ? readCheckpoint(previous, { fingerprint: fp }) : null;
   const extra = (ckpt?.state.extra ?? {}) as { seed?: number; cursor?: Cursor; best?: unknown; vocab?: LoadedData["vocab"]; schedule?: Schedule["state"]; masks?: unknown };
@@ -204,11 +215,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         }
       }
     }
-    writeFileAtomic(metricsFile, history.map((r) => JSON.stringify(r) + "\n").join(""));
+    if (writes) writeFileAtomic(metricsFile, history.map((r) => JSON.stringify(r) + "\n").join(""));
 
     let totalSamples = 0;
     let totalSeconds = 0;
     const save = async (data: { schedule: Schedule; best: unknown }) => {
+      if (!writes) return;
       const optimizer = await engine.optimizerState();
       writeCheckpoint(
         o.outDir,
@@ -228,7 +240,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const batch = o.batch ?? phase.batch;
       const frozen = new Set(phase.frozenLayers);
       const trainable = model.params.filter((p) => p.trainable && !frozen.has(p.layer)).map((p) => p.name);
-      const stepsPerEpoch = Math.max(1, Math.ceil(data.train.size / batch));
+      // A data-parallel job's step takes batch × world samples (each worker its share of them).
+      const globalBatch = batch * world;
+      const stepsPerEpoch = Math.max(1, Math.ceil(data.train.size / globalBatch));
       await engine.beginPhase({ trainable, frozenLayers: phase.frozenLayers, optimizer: phase.optimizer, weightDecay: phase.weightDecay, decays: model.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name), clip: phase.clip, loss: plan.loss });
       const schedule = new Schedule(phase.schedule, Number(phase.optimizer.args.lr ?? 1e-3), stepsPerEpoch, epochs);
     await engine.prepare?.(data.train);
@@ -251,8 +265,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const es = phase.earlyStop;
       let best = (resuming ? (extra.best as { value: number; epoch: number; wait: number } | undefined) : undefined) ?? { value: NaN, epoch: -1, wait: 0 };
       let bestWeights: Record<string, HostTensor> | null = es?.restoreBest && resuming && Number.isFinite(best.value) ? await engine.getWeights() : null;
-      if (o.json) o.log(JSON.stringify({ event: "phase", phase: phase.name, epochs, batch, frozen: phase.frozenLayers.length, trainableWeights: trainable.length }));
-      else if (plan.phases.length > 1 || frozen.size) o.log(`phase ${phase.name}: ${epochs} epoch${epochs === 1 ? "" : "s"}, batch ${batch}${frozen.size ? `, ${frozen.size} layer${frozen.size === 1 ? "" : "s"} frozen` : ""}`);
+      const batchText = world > 1 ? `batch ${batch} per worker × ${world} workers = ${globalBatch}` : `batch ${batch}`;
+      if (o.json) o.log(JSON.stringify({ event: "phase", phase: phase.name, epochs, batch, ...(world > 1 ? { workers: world, globalBatch } : {}), frozen: phase.frozenLayers.length, trainableWeights: trainable.length }));
+      else if (plan.phases.length > 1 || frozen.size || world > 1) o.log(`phase ${phase.name}: ${epochs} epoch${epochs === 1 ? "" : "s"}, ${batchText}${frozen.size ? `, ${frozen.size} layer${frozen.size === 1 ? "" : "s"} frozen` : ""}`);
       let stopped = false;
 
       for (let ep = cursor.epoch; ep < epochs && !stopped; ep++) {
@@ -269,13 +284,15 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         for (let b = cursor.batch; b < stepsPerEpoch; ) {
           // Let the event loop run between chunks, so that Ctrl-C (SIGINT) and output reach us mid-epoch.
           await new Promise((r) => setImmediate(r));
-          if (o.stop?.requested) {
+          // Workers of a job stop together, where they all are: between epochs.
+          if (o.stop?.requested && (world === 1 || b === 0)) {
             cursor.batch = b;
             await save({ schedule, best });
             throw new InterruptedError(`interrupted: saved a checkpoint at epoch ${cursor.globalEpoch + 1}, batch ${b} of ${stepsPerEpoch}; continue with --resume`);
           }
           const n = Math.min(engine.chunk(batch), stepsPerEpoch - b);
-          const batches = Array.from({ length: n }, (_, i) => order.subarray((b + i) * batch, Math.min((b + i + 1) * batch, data.train.size)));
+          const global = Array.from({ length: n }, (_, i) => order.subarray((b + i) * globalBatch, Math.min((b + i + 1) * globalBatch, data.train.size)));
+          const batches = world === 1 ? global : global.map((g) => g.filter((_, j) => j % world === rank));
           const lrs = batches.map((_, i) => schedule.lr(ep * stepsPerEpoch + b + i));
           const losses = await engine.trainSteps({ split: data.train, batches, lrs, firstStep: cursor.step, seed, collect: collectFor });
           for (let i = 0; i < losses.length; i++) {
@@ -287,8 +304,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
                   `Try a lower learning rate (now ${lr.toExponential(2)}), gradient clipping (clip norm: 1.0), or check the data for NaN values.`,
               );
             }
-            lossSum += lossValue * batches[i]!.length;
-            lossCount += batches[i]!.length;
+            lossSum += lossValue * global[i]!.length;
+            lossCount += global[i]!.length;
             cursor.step++;
             b++;
             cursor.batch = b;
@@ -322,7 +339,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           for (const [k, x] of Object.entries(v.metrics)) record[`val_${k}`] = x;
         }
         history.push(record);
-        appendFileSync(metricsFile, JSON.stringify(record) + "\n");
+        if (writes) appendFileSync(metricsFile, JSON.stringify(record) + "\n");
         o.onEpoch?.(record);
         if (o.json) o.log(JSON.stringify({ event: "epoch", ...record }));
         else {
@@ -357,18 +374,18 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     // The final model, beside the checkpoints: what eval, predict and deployment read.
     const { encodeSafetensors } = await import("./checkpoint/index.js");
     const final = await engine.getWeights();
-    writeFileAtomic(path.join(o.outDir, "model.safetensors"), encodeSafetensors(final, { format: "nnetc", model: model.name, fingerprint: fp }));
-    writeFileAtomic(path.join(o.outDir, "model.json"), JSON.stringify({ model: model.name, fingerprint: fp, source: path.resolve(o.file), seed, vocab: main.vocab }, null, 2) + "\n");
+    if (writes) writeFileAtomic(path.join(o.outDir, "model.safetensors"), encodeSafetensors(final, { format: "nnetc", model: model.name, fingerprint: fp }));
+    if (writes) writeFileAtomic(path.join(o.outDir, "model.json"), JSON.stringify({ model: model.name, fingerprint: fp, source: path.resolve(o.file), seed, vocab: main.vocab }, null, 2) + "\n");
 
     let test: Record<string, number> | null = null;
     if (main.test) {
       const r = await engine.evaluate(plan, main.test, 256);
       test = { loss: r.loss, ...r.metrics };
-      writeFileAtomic(path.join(o.outDir, "test.json"), JSON.stringify(test, null, 2) + "\n");
+      if (writes) writeFileAtomic(path.join(o.outDir, "test.json"), JSON.stringify(test, null, 2) + "\n");
     }
     // The export step: the weights pruned and/or quantized beside model.safetensors.
     let exported: TrainResult["exported"] = null;
-    if (plan.export) {
+    if (plan.export && writes) {
       // The export step runs on TensorFlow.js (calibration is a forward pass), on the final weights.
       const tfWeights = engine instanceof TfjsEngine ? engine.weights : trainedWeights(model.params, { weights: final, from: "the trained weights" });
       try {

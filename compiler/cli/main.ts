@@ -339,7 +339,27 @@ function program(): Command {
     .option("--engine <name>", ENGINE_HELP, "tfjs")
     .option("--device <device>", "with --engine torch: cpu, cuda, cuda:N or mps", "cpu")
     .option("--precision <p>", "with --engine torch: fp32 or bf16 (autocast)", "fp32")
-    .action(async (file: string, o: { model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; seed?: number; json?: boolean; initFrom?: string; map?: string; layout?: string; allowMissing?: boolean; allowExtra?: boolean; opt: string } & EngineFlags) => {
+    .option("--nproc <n>", "with --engine torch: start N data-parallel workers on this machine (DDP; each takes --batch per step)")
+    .option("--nnodes <m>", "with --nproc: machines in the job (run the same command on each, with its --node-rank)")
+    .option("--node-rank <r>", "with --nnodes: this machine's number, 0 for the one at --master")
+    .option("--master <host:port>", "with --nnodes: where the workers meet (machine 0's address and a free port)")
+    .action(async (file: string, o: { model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; seed?: number; json?: boolean; initFrom?: string; map?: string; layout?: string; allowMissing?: boolean; allowExtra?: boolean; opt: string; nproc?: string; nnodes?: string; nodeRank?: string; master?: string } & EngineFlags) => {
+      const { launch, launchPlan, LaunchError } = await import("./launch.js");
+      let job: ReturnType<typeof launchPlan>;
+      try {
+        job = launchPlan(o);
+      } catch (e) {
+        if (e instanceof LaunchError) throw new UsageError(e.message);
+        throw e;
+      }
+      if (job) {
+        if (o.engine !== "torch") throw new UsageError("--nproc and --nnodes start PyTorch workers: add --engine torch");
+        if (process.env.WORLD_SIZE && process.env.RANK) throw new UsageError("this process is already a worker of a job (RANK and WORLD_SIZE are set, e.g. by torchrun): drop --nproc, --nnodes, --node-rank and --master");
+        process.exitCode = await launch({ argv: [process.argv[1]!, ...withoutLaunchFlags(process.argv.slice(2))], ...job, out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
+        return;
+      }
+      const distributed = workerOf(process.env);
+      if (distributed && o.engine !== "torch") throw new UsageError(`this process is worker ${distributed.rank} of ${distributed.world} (RANK and WORLD_SIZE are set): a data-parallel job needs --engine torch`);
       if (!o.initFrom && (o.map !== undefined || o.layout !== undefined || o.allowMissing || o.allowExtra)) throw new UsageError("--map, --layout, --allow-missing and --allow-extra go with --init-from FILE");
       if (o.initFrom && o.resume) throw new UsageError("--init-from starts a new run; --resume continues one from its checkpoint (drop one of them)");
       const res = compiled(file);
@@ -348,7 +368,7 @@ function program(): Command {
       const module = optimize(res.module, { level: optLevel(o.opt), mode: "train" }).module;
       const torch = engineOptions(o);
       const rt = await runtime();
-      process.exitCode = await rt.trainCommand({ file, module, ...(torch ? { torch } : {}), ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.initFrom ? { init: { from: o.initFrom, ...(o.map !== undefined ? { map: o.map } : {}), ...(o.layout !== undefined ? { layout: o.layout } : {}), allowMissing: !!o.allowMissing, allowExtra: !!o.allowExtra } } : {}), json: !!o.json });
+      process.exitCode = await rt.trainCommand({ file, module, ...(torch ? { torch: { ...torch, ...(distributed ? { distributed, device: torch.device === "cuda" ? `cuda:${distributed.localRank}` : torch.device } : {}) } } : {}), ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.initFrom ? { init: { from: o.initFrom, ...(o.map !== undefined ? { map: o.map } : {}), ...(o.layout !== undefined ? { layout: o.layout } : {}), allowMissing: !!o.allowMissing, allowExtra: !!o.allowExtra } } : {}), json: !!o.json });
     });
 
   prog
@@ -511,6 +531,28 @@ interface EngineFlags {
   precision: string;
   opt: string;
   backend?: string;
+}
+
+/** The launcher's flags taken out of a command line (the workers get the rest). */
+function withoutLaunchFlags(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (/^--(nproc|nnodes|node-rank|master)$/.test(a)) i++;
+    else if (!/^--(nproc|nnodes|node-rank|master)=/.test(a)) out.push(a);
+  }
+  return out;
+}
+
+/** This process's place in a data-parallel job, from torchrun's environment contract; null outside one. */
+function workerOf(env: NodeJS.ProcessEnv): { rank: number; world: number; localRank: number; master: string } | null {
+  const world = Number(env.WORLD_SIZE ?? "1");
+  if (!(world > 1)) return null;
+  const rank = Number(env.RANK);
+  const localRank = Number(env.LOCAL_RANK ?? env.RANK);
+  if (!Number.isInteger(rank) || rank < 0 || rank >= world) throw new UsageError(`WORLD_SIZE=${env.WORLD_SIZE} but RANK=${env.RANK ?? "(unset)"}: a worker's RANK is 0 to ${world - 1}`);
+  if (!env.MASTER_ADDR || !env.MASTER_PORT) throw new UsageError("a worker of a job needs MASTER_ADDR and MASTER_PORT (torchrun sets them; or start the job with --nproc)");
+  return { rank, world, localRank, master: `${env.MASTER_ADDR.includes(":") ? `[${env.MASTER_ADDR}]` : env.MASTER_ADDR}:${env.MASTER_PORT}` };
 }
 
 /** --engine torch's options, or null for TensorFlow.js; flags that need the other engine are usage errors. */

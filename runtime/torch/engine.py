@@ -286,6 +286,8 @@ class Run:
         self.parts = []
         self.masks = {}
         self.frozen = []
+        self.dist = False
+        self.ddp = None
 
     def named(self):
         return dict(self.model.named_parameters())
@@ -330,11 +332,27 @@ class Engine:
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         device = torch.device(req.get("device") or "cpu")
+        dist_req = req.get("distributed")
+        if dist_req and not torch.distributed.is_initialized():
+            # One worker of a data-parallel job: the process group of torch.distributed (gloo on CPU, NCCL on
+            # CUDA), rendezvous at the master's address (rank 0 listens there).
+            import datetime
+
+            backend = "nccl" if device.type == "cuda" else "gloo"
+            torch.distributed.init_process_group(
+                backend,
+                init_method=f"tcp://{dist_req['master']}",
+                rank=dist_req["rank"],
+                world_size=dist_req["world"],
+                timeout=datetime.timedelta(seconds=dist_req.get("timeout", 300)),
+            )
         model = getattr(mod, req["class"])()
         if req.get("weights"):
             model.load_state_dict(read_safetensors(req["weights"]), strict=True)
         model.to(device)
-        self.runs[req["model"]] = Run(model, device)
+        run = Run(model, device)
+        run.dist = bool(dist_req)
+        self.runs[req["model"]] = run
         return {"parameters": sum(p.numel() for p in model.parameters())}
 
     def run(self, req):
@@ -374,6 +392,13 @@ class Engine:
         r.frozen = [r.model.get_submodule(path) for path in req.get("frozen", []) if path]
         r.opt = Optimizer(req["optimizer"]["fn"], req["optimizer"]["args"], req.get("weight_decay", 0), params, set(req.get("decays", [])))
         r.params = params
+        # Data parallel: DistributedDataParallel averages the gradients of the phase's trainable weights over
+        # the workers in backward (rebuilt per phase: which weights train can change).
+        r.ddp = None
+        if r.dist and params:
+            from torch.nn.parallel import DistributedDataParallel
+
+            r.ddp = DistributedDataParallel(r.model, device_ids=[r.device.index] if r.device.type == "cuda" else None)
         return {}
 
     def masks(self, req):
@@ -413,16 +438,23 @@ class Engine:
                 torch.manual_seed(seed)
             batch = r.gather(req["split"], idx)
             for _, p in r.params:
-                p.grad = None
+                if p.grad is not None:
+                    p.grad.zero_()  # in place: fresh gradient buffers would cost page faults every step
             with r.autocast():
-                outputs = r.model(**{k: batch[k] for k in r.phase["inputs"]})
+                outputs = (r.ddp or r.model)(**{k: batch[k] for k in r.phase["inputs"]})
                 loss = total_loss(r.phase["losses"], outputs, batch)
             loss.float().backward()
             clip_gradients(r.params, r.phase.get("clip"))
             r.opt.step(lr)
             if r.masks:
                 self._apply_masks(r)
-            losses.append(loss.detach().float())
+            value = loss.detach().float()
+            if r.dist:
+                # The job's loss: the mean over the workers' equal shares of the global batch.
+                value = value.clone()
+                torch.distributed.all_reduce(value)
+                value /= torch.distributed.get_world_size()
+            losses.append(value)
             if collect and outputs[collect["prediction"]].numel() <= collect["maxFloats"]:
                 r.parts.append((outputs[collect["prediction"]].detach().float(), batch[collect["target"]]))
         values = torch.stack(losses).cpu().tolist() if losses else []
@@ -431,8 +463,14 @@ class Engine:
     def train_parts(self, req):
         r = self.run(req)
         out, info = {}, {"rows": 0}
-        if r.parts:
-            out["scores0"], out["targets0"], info = rows([p for p, _ in r.parts], [t for _, t in r.parts])
+        parts = r.parts
+        if r.dist:
+            # Every worker gets every worker's predictions, so that all compute the same training metrics.
+            gathered = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, [(p.cpu(), t.cpu()) for p, t in parts])
+            parts = [x for g in gathered for x in g]
+        if parts:
+            out["scores0"], out["targets0"], info = rows([p for p, _ in parts], [t for _, t in parts])
         r.parts = []
         write_safetensors(req["file"], out)
         return info
@@ -476,7 +514,32 @@ def where(exc):
     return f"{f.filename}:{f.lineno} in {f.name}" if f else ""
 
 
+def exit_with_parent():
+    """The engine never outlives the nnetc process that started it (a killed job leaves no Python behind,
+    even one waiting in a collective): Linux's parent-death signal, and a watch on the parent as well."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+    def watch():
+        import time
+
+        while True:
+            time.sleep(1)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    import threading
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main():
+    exit_with_parent()
     # Ctrl-C reaches the whole process group: the TypeScript side stops the run (saving a checkpoint);
     # this side only has to finish the step it is in.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

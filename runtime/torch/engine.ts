@@ -33,6 +33,7 @@ export interface TorchEngineOptions {
   process?: TorchProcess;
   /** A folder of the engine's own (the emitted module), removed with it. */
   moduleDir?: string;
+  distributed?: TorchRunOptions["distributed"];
 }
 
 const F32_OF = (h: HostTensor): F32 => ({ shape: h.shape.slice(), data: h.data instanceof Float32Array ? h.data : Float32Array.from(h.data as ArrayLike<number>, Number) });
@@ -81,7 +82,7 @@ export class TorchEngine implements StepEngine {
     try {
       const weights = e.file("weights");
       writeFileSync(weights, e.stateDict(start));
-      await proc.request("load", { model: e.key, path: o.python, class: o.className, weights, device: o.device });
+      await proc.request("load", { model: e.key, path: o.python, class: o.className, weights, device: o.device, ...(o.distributed ? { distributed: { rank: o.distributed.rank, world: o.distributed.world, master: o.distributed.master } } : {}) });
     } catch (err) {
       await e.dispose();
       throw err;
@@ -307,6 +308,8 @@ export interface TorchRunOptions {
   precision: string;
   /** The -O level the model was optimized at (for the module's header). */
   level: number;
+  /** This process is worker `rank` of a data-parallel job of `world`, meeting at `master` (HOST:PORT). */
+  distributed?: { rank: number; world: number; localRank: number; master: string };
 }
 
 /**
@@ -341,7 +344,12 @@ export async function startTorch(model: IRModel, o: TorchRunOptions, start: Reco
     const dir = mkdtempSync(path.join(tmpdir(), "nnetc-module-"));
     const py = path.join(dir, "model.py");
     writeFileSync(py, r.text);
-    const engine = await TorchEngine.create({ model, python: py, className: r.classes[model.name]!, device: o.device, precision: o.precision, process: proc, moduleDir: dir }, start);
+    const engine = await TorchEngine.create({ model, python: py, className: r.classes[model.name]!, device: o.device, precision: o.precision, process: proc, moduleDir: dir, ...(o.distributed ? { distributed: o.distributed } : {}) }, start).catch((e: unknown) => {
+      // Rank 0 listens at the master's address: a port in use is the user's to change.
+      if (o.distributed && e instanceof TorchError && /address already in use|EADDRINUSE|Errno 98/i.test(e.message)) throw new RunError(`the job's rendezvous ${o.distributed.master}: the port is already in use; choose a free one (--master HOST:PORT), or leave --master out on one machine`);
+      if (o.distributed && e instanceof TorchError && /timed out|Timeout|Connection refused/i.test(e.message)) throw new RunError(`worker ${o.distributed.rank} could not meet the others at ${o.distributed.master} (${e.message.split("\n")[0]}); start every machine's command, with the same --master`);
+      throw e;
+    });
     engine.versions = { torch: hello.torch, python: String((hello as { python?: string }).python ?? "?"), cuda: hello.cuda };
     return engine;
   } catch (e) {

@@ -1,0 +1,168 @@
+// Data-parallel training on the torch engine (GitHub issue 14), on loopback only: `--nproc 2` (two workers,
+// batch 16 each, gloo) ends its epochs with the losses of one worker with batch 32; two launches with
+// `--nnodes 2 --node-rank 0|1 --master 127.0.0.1:PORT` finish one job; kill -9 of a job followed by
+// `--resume` loses no completed epoch; a rendezvous port already in use is a one-line error, exit 2.
+import { spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { Rng } from "../../runtime/data/rng.js";
+import { probeTorch } from "../../runtime/torch/process.js";
+import { ROOT, runNode } from "../helpers.js";
+
+const CLI = path.join(ROOT, "dist/nnetc.mjs");
+const dir = mkdtempSync(path.join(tmpdir(), "nnetc-ddp-"));
+const NNET = path.join(dir, "ddp.nnet");
+const LIMIT = { timeoutMs: 240_000 };
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * A port on 127.0.0.1 held by a server of this process (for the port-in-use case; closed, a free port).
+ * Connections (a worker looking for its rendezvous) are dropped at once; closing does not wait for them.
+ */
+function listen(): Promise<{ port: number; close: () => Promise<void> }> {
+  return new Promise((resolve) => {
+    const srv = createServer((socket) => socket.destroy());
+    srv.listen(0, "127.0.0.1", () =>
+      resolve({
+        port: (srv.address() as { port: number }).port,
+        close: async () => {
+          srv.close();
+        },
+      }),
+    );
+  });
+}
+
+const records = (run: string) =>
+  readFileSync(path.join(run, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, number | string>);
+
+function compare(a: Record<string, number | string>[], b: Record<string, number | string>[]): number {
+  assert.is(b.length, a.length, "the same epochs");
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) for (const k of ["loss", "val_loss", "lr", "step"]) worst = Math.max(worst, Math.abs((a[i]![k] as number) - (b[i]![k] as number)));
+  return worst;
+}
+
+test("ddp: /usr/bin/python3 has torch, and the job's data is written", () => {
+  const probe = probeTorch();
+  if (!probe.ok) assert.unreachable(`${probe.why}: install Debian's python3-torch (apt-get install -y python3-torch libopenblas0-pthread; .ci/run does it)`);
+  const rng = new Rng(8);
+  const lines: string[] = [];
+  for (let i = 0; i < 480; i++) {
+    const label = i % 4;
+    const image: number[] = [];
+    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) for (let c = 0; c < 2; c++) image.push(Number(((((label & 1) ? x >= 4 : x < 4) && ((label & 2) ? y >= 4 : y < 4) ? 1 : 0) + 0.8 * (rng.next() - 0.5)).toFixed(4)));
+    lines.push(JSON.stringify({ image, label }));
+  }
+  writeFileSync(path.join(dir, "blobs.jsonl"), lines.join("\n") + "\n");
+  copyFileSync(path.join(ROOT, "spec/torch/ddp.nnet"), NNET);
+});
+
+test("ddp: two workers with batch 16 end every epoch with the losses of one worker with batch 32 (1e-4)", async () => {
+  const [one, two] = await Promise.all([
+    runNode([CLI, "train", NNET, "--engine", "torch", "--batch", "32", "--out", path.join(dir, "one"), "--json"], LIMIT),
+    runNode([CLI, "train", NNET, "--engine", "torch", "--nproc", "2", "--out", path.join(dir, "two"), "--json"], LIMIT),
+  ]);
+  assert.is(one.code, 0, one.stderr);
+  assert.is(two.code, 0, two.stderr);
+  assert.match(two.stderr, /launching 2 workers of 2/);
+  assert.match(two.stdout, /"workers":2,"globalBatch":32/);
+  // Rank 0 alone writes: one metrics file, one line per epoch.
+  const a = records(path.join(dir, "one"));
+  const b = records(path.join(dir, "two"));
+  assert.is(a.length, 5);
+  const worst = compare(a, b);
+  console.log(`    1 worker × 32 vs 2 workers × 16: losses ${a.map((r) => (r.loss as number).toFixed(4)).join(", ")}; largest difference ${worst.toExponential(1)}`);
+  assert.ok(worst <= 1e-4, `epoch records differ by ${worst}`);
+});
+
+test("ddp: two launches with --nnodes 2 --node-rank 0|1 --master 127.0.0.1:PORT finish one job", async () => {
+  const { port, close } = await listen();
+  await close();
+  const master = `127.0.0.1:${port}`;
+  const [n0, n1] = await Promise.all([0, 1].map((r) => runNode([CLI, "train", NNET, "--engine", "torch", "--nproc", "1", "--nnodes", "2", "--node-rank", String(r), "--master", master, "--out", path.join(dir, `node${r}`), "--json"], LIMIT)));
+  assert.is(n0!.code, 0, n0!.stderr);
+  assert.is(n1!.code, 0, n1!.stderr);
+  // Machine 0 (rank 0) wrote the run; machine 1 wrote nothing.
+  assert.ok(existsSync(path.join(dir, "node0/model.safetensors")));
+  assert.not.ok(existsSync(path.join(dir, "node1")), "rank 1 wrote a run folder");
+  const worst = compare(records(path.join(dir, "one")), records(path.join(dir, "node0")));
+  assert.ok(worst <= 1e-4, `the two-machine job's records differ by ${worst}`);
+});
+
+test("ddp: kill -9 of a job, then --resume: no completed epoch is lost, and the run ends as the uninterrupted one", async () => {
+  const run = path.join(dir, "killed");
+  const job = spawn(process.execPath, [CLI, "train", NNET, "--engine", "torch", "--nproc", "2", "--out", run, "--json"], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let out = "";
+  let err = "";
+  job.stderr.on("data", (b: Buffer) => (err += b));
+  const killed = await new Promise<boolean>((resolve) => {
+    job.stdout.on("data", (b: Buffer) => {
+      out += b;
+      // After the second epoch's line: the job's whole process group (launcher, workers, their Pythons).
+      if ((out.match(/"event":"epoch"/g) ?? []).length >= 2) {
+        try {
+          process.kill(-job.pid!, "SIGKILL");
+        } catch {
+          /* already gone */
+        }
+        resolve(true);
+      }
+    });
+    job.on("close", () => resolve(false));
+  });
+  assert.ok(killed, `the job ended before it could be killed: ${err.slice(-2000)}`);
+  await new Promise((r) => setTimeout(r, 500));
+  const before = records(run);
+  assert.ok(before.length >= 2 && before.length < 5, `${before.length} epochs before the kill`);
+  // The kill may land between an epoch's line and its checkpoint: that epoch is done again on resume.
+  const ckpts = readdirSync(path.join(run, "checkpoints"));
+  assert.ok(ckpts.length >= 1, `checkpoints: ${ckpts.join(", ")}`);
+  const resumed = await runNode([CLI, "train", NNET, "--engine", "torch", "--nproc", "2", "--out", run, "--resume", "--json"], LIMIT);
+  assert.is(resumed.code, 0, resumed.stderr);
+  const after = records(run);
+  assert.is(after.length, 5);
+  // Checkpointed epochs are kept as they were; one done again comes out the same (same batches, same seed).
+  for (let i = 0; i < before.length; i++) assert.is(after[i]!.loss, before[i]!.loss, `epoch ${i + 1}`);
+  const worst = compare(records(path.join(dir, "two")), after);
+  console.log(`    killed after ${before.length} epochs, resumed: ${after.length} epochs, largest difference from the uninterrupted job ${worst.toExponential(1)}`);
+  assert.ok(worst <= 1e-4, `the resumed job differs by ${worst}`);
+});
+
+test("ddp: a rendezvous port already in use, and the launcher's usage errors, are one line and exit 2", async () => {
+  const busy = await listen();
+  try {
+    const r = await runNode([CLI, "train", NNET, "--engine", "torch", "--nproc", "2", "--master", `127.0.0.1:${busy.port}`, "--out", path.join(dir, "busy")], LIMIT);
+    assert.is(r.code, 2, r.stderr);
+    assert.match(r.stderr, /port is already in use/);
+    assert.not.match(r.stderr, /Traceback|at .*\.js:\d+/);
+  } finally {
+    await busy.close();
+  }
+  const cases: [string[], RegExp][] = [
+    [["--nproc", "2"], /--nproc and --nnodes start PyTorch workers: add --engine torch/],
+    [["--engine", "torch", "--nnodes", "2"], /--nnodes above 1 needs --master HOST:PORT/],
+    [["--engine", "torch", "--nproc", "0"], /--nproc 0: give a whole number ≥ 1/],
+    [["--engine", "torch", "--nnodes", "2", "--node-rank", "2", "--master", "127.0.0.1:1"], /--node-rank 2: machines are numbered 0 to 1/],
+    [["--engine", "torch", "--nproc", "1", "--master", "nowhere"], /--master nowhere: give HOST:PORT/],
+  ];
+  for (const [flags, message] of cases) {
+    const r = await runNode([CLI, "train", NNET, ...flags, "--out", path.join(dir, "never")]);
+    assert.is(r.code, 2, `${flags.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+  }
+  // A worker started by hand (torchrun's variables) without the torch engine.
+  const w = await runNode([CLI, "train", NNET, "--out", path.join(dir, "never")], { env: { ...process.env, RANK: "0", WORLD_SIZE: "2", MASTER_ADDR: "127.0.0.1", MASTER_PORT: "1" } });
+  assert.is(w.code, 2);
+  assert.match(w.stderr, /needs --engine torch/);
+});
+
+test.run();
