@@ -549,7 +549,8 @@ function workerOf(env: NodeJS.ProcessEnv): { rank: number; world: number; localR
   const world = Number(env.WORLD_SIZE ?? "1");
   if (!(world > 1)) return null;
   const rank = Number(env.RANK);
-  const localRank = Number(env.LOCAL_RANK ?? env.RANK);
+  // Without LOCAL_RANK (a PyTorchJob pod, an srun task) the worker is alone on its machine: device 0.
+  const localRank = Number(env.LOCAL_RANK ?? "0");
   if (!Number.isInteger(rank) || rank < 0 || rank >= world) throw new UsageError(`WORLD_SIZE=${env.WORLD_SIZE} but RANK=${env.RANK ?? "(unset)"}: a worker's RANK is 0 to ${world - 1}`);
   if (!env.MASTER_ADDR || !env.MASTER_PORT) throw new UsageError("a worker of a job needs MASTER_ADDR and MASTER_PORT (torchrun sets them; or start the job with --nproc)");
   return { rank, world, localRank, master: `${env.MASTER_ADDR.includes(":") ? `[${env.MASTER_ADDR}]` : env.MASTER_ADDR}:${env.MASTER_PORT}` };
