@@ -265,10 +265,17 @@ export async function predictCommand(o: PredictCommandOptions): Promise<number> 
         });
         const t = tf.tensor(values as number[], undefined, inp.dtype.startsWith("i") ? "int32" : "float32");
         const want = inp.shape.slice(1).map((d) => (typeof d === "number" ? d : -1));
-        try {
-          inputs[inp.name] = tf.reshape(t, [-1, ...want]);
-        } catch {
-          throw new RunError(`--input ${o.input}: input "${inp.name}" has shape [${t.shape}] but the model expects [batch, ${inp.shape.slice(1).join(", ")}]`);
+        const bad = () => new RunError(`--input ${o.input}: input "${inp.name}" has shape [${t.shape}] but the model expects [batch, ${inp.shape.slice(1).join(", ")}]`);
+        // Nested lists give their own shape (symbolic sizes taken from them); flat ones are reshaped to the
+        // declared sizes, which needs every size but the batch known.
+        if (t.rank === inp.shape.length && want.every((d, i) => d === -1 || t.shape[i + 1] === d)) inputs[inp.name] = t;
+        else if (want.includes(-1)) throw bad();
+        else {
+          try {
+            inputs[inp.name] = tf.reshape(t, [-1, ...want]);
+          } catch {
+            throw bad();
+          }
         }
       }
     }

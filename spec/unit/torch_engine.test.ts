@@ -15,7 +15,7 @@ import { compile } from "../../compiler/index.js";
 import type { IRModel } from "../../compiler/ir/types.js";
 import { optimize } from "../../compiler/passes/index.js";
 import { initBackend } from "../../runtime/backend.js";
-import type { HostTensor } from "../../runtime/checkpoint/index.js";
+import { decodeSafetensors, encodeSafetensors, type HostTensor } from "../../runtime/checkpoint/index.js";
 import type { Split } from "../../runtime/data/index.js";
 import { Rng } from "../../runtime/data/rng.js";
 import { TfjsEngine, type PhaseSetup, type StepEngine } from "../../runtime/engine.js";
@@ -215,6 +215,29 @@ test("torch engine: a plan with two phases, a frozen backbone and early stopping
   assert.ok(Math.abs(testA.loss! - testB.loss!) <= 1e-4, `test loss ${testA.loss} vs ${testB.loss}`);
 });
 
+test("torch engine: pruning masks hold through training on both engines, and the epochs agree", async () => {
+  copyFileSync(path.join(ROOT, "spec/torch/prune.nnet"), path.join(dir, "prune.nnet"));
+  const nnet = path.join(dir, "prune.nnet");
+  const [t, p] = await Promise.all([
+    runNode([CLI, "train", nnet, "--out", path.join(dir, "prune-tfjs"), "--backend", "wasm", "--json"], { timeoutMs: 300_000 }),
+    runNode([CLI, "train", nnet, "--out", path.join(dir, "prune-torch"), "--engine", "torch", "--json"], { timeoutMs: 300_000 }),
+  ]);
+  assert.is(t.code, 0, t.stderr);
+  assert.is(p.code, 0, p.stderr);
+  const worst = compareRecords(records(path.join(dir, "prune-tfjs")), records(path.join(dir, "prune-torch")), 96);
+  assert.ok(worst <= 1e-4, `epoch records differ by ${worst}`);
+  for (const run of ["prune-tfjs", "prune-torch"]) {
+    const w = decodeSafetensors(new Uint8Array(readFileSync(path.join(dir, run, "model.safetensors")))).tensors;
+    for (const k of ["dense/kernel", "dense_1/kernel"]) {
+      const v = w[k]!.data as Float32Array;
+      const zeros = v.filter((x) => x === 0).length;
+      assert.is(zeros, Math.floor(v.length / 2), `${run}: ${k} has ${zeros} zeros of ${v.length}`);
+    }
+    assert.ok((w["conv2d/kernel"]!.data as Float32Array).every((x) => x !== 0), `${run}: the excluded conv2d was pruned`);
+  }
+  console.log(`    pruned 50% of both dense kernels; 3 epochs agree to ${worst.toExponential(1)}`);
+});
+
 test("torch engine: its run folder is evaluated by the tfjs engine with the same metrics, and exported to ONNX with the same outputs", async () => {
   const nnet = path.join(dir, "phases.nnet");
   const run = path.join(dir, "torch");
@@ -329,6 +352,20 @@ test("torch engine: every zoo model takes training steps at a small input (VGG16
       await e.dispose();
     }
   }
+});
+
+test("torch engine: a PyTorch exception in the model is one line naming the .nnet line it comes from, exit 2", async () => {
+  const nnet = path.join(ROOT, "models/text_classifier.nnet");
+  const res = compile(nnet, readFileSync(nnet, "utf8"), memoryHost());
+  const m = res.module.models[0]!;
+  const weights = path.join(dir, "tc.safetensors");
+  writeFileSync(weights, encodeSafetensors(nontrivialHost(m, 4)));
+  // Token ids past the embedding's vocabulary (20000).
+  writeFileSync(path.join(dir, "ids.json"), JSON.stringify({ tokens: [Array(200).fill(25_000)] }));
+  const r = await runNode([CLI, "predict", nnet, "--weights", weights, "--input", path.join(dir, "ids.json"), "--engine", "torch"]);
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.stderr, /IndexError: index out of range in self \(in the PyTorch code of text_classifier\.nnet:6 +-> embedding\(20000, 64\), model\.py:\d+\)/);
+  assert.not.match(r.stderr, /Traceback/);
 });
 
 test("torch engine: usage errors are one line and exit code 2 (no CUDA here, fp16, no torch, engine flags)", async () => {
