@@ -43,8 +43,40 @@ function sh(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}, replace = 
   return { out: `${r.stdout ?? ""}${r.stderr ?? ""}`, ok: r.status === 0 };
 }
 
+/**
+ * The transformer encoder of bench/models/encoder.nnet with its token data, written into a fresh folder:
+ * --encoder-samples sequences (default 512) of 128 ids, labels from the ids' first token.
+ */
+function encoderRun(engine: string): number {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "nnetc-bench-encoder-"));
+  try {
+    const n = Number(opt("encoder-samples", "512"));
+    let seed = 7;
+    const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const ids = Array.from({ length: 128 }, () => Math.floor(rand() * 2000));
+      lines.push(JSON.stringify({ ids, label: ids[0]! % 4 }));
+    }
+    writeFileSync(path.join(tmp, "tokens.jsonl"), lines.join("\n") + "\n");
+    const copy = path.join(tmp, "encoder.nnet");
+    writeFileSync(copy, readFileSync(path.join(ROOT, "bench/models/encoder.nnet"), "utf8"));
+    const how = engine === "torch" ? ["--engine", "torch"] : ["--backend", BACKEND];
+    const r = sh(process.execPath, [path.join(ROOT, "dist/nnetc.mjs"), "train", copy, ...how, "--out", path.join(tmp, "run"), "--json"], engine === "torch" ? torchEnv() : process.env, true);
+    const line = r.out.split("\n").find((l) => l.includes('"event":"epoch"'));
+    if (!line) {
+      console.log(`  encoder (${engine}) failed:\n${r.out.slice(-2000)}`);
+      return NaN;
+    }
+    return (JSON.parse(line) as { samplesPerSec: number }).samplesPerSec;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 /** Our runtime: one epoch on the full training set (no validation split), samples/s of the training loop. */
 function ours(model: string, engine = "tfjs"): number {
+  if (model === "encoder") return encoderRun(engine);
   const file = path.join(ROOT, "models", model === "mlp" ? "mlp.nnet" : "fashion_cnn.nnet");
   const tmp = mkdtempSync(path.join(os.tmpdir(), "nnetc-bench-"));
   try {
@@ -98,7 +130,7 @@ if (ENGINE === "torch") {
     for (let i = 0; i < REPEATS; i++) {
       // Interleaved, so that load on the machine falls on all three alike.
       o.push(ours(model, "torch"));
-      p.push(torchPeer(model).rate);
+      p.push(model === "encoder" ? NaN : torchPeer(model).rate);
       t.push(ours(model, "tfjs"));
       console.log(`  ${model} run ${i + 1}: ours (torch) ${fmt(o[i]!)}, pytorch by hand ${fmt(p[i]!)}, ours (tfjs ${BACKEND}) ${fmt(t[i]!)}`);
     }
