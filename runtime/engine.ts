@@ -15,7 +15,7 @@ import { collect, concatCollected, lossTensor, metricName, metricValue, type Col
 import { makeOptimizer, type Optimizer } from "./optim.js";
 import { DeviceMasks, type Masks } from "./prune.js";
 import type { CallSpec, LossSpec, PhaseSpec, PlanSpec } from "./spec.js";
-import { batchTensors, hostWeights, loadHostWeights, seeder, trainBatch } from "./steps.js";
+import { batchTensors, hostWeights, loadHostWeights, seeder, trainMicroBatches } from "./steps.js";
 
 /** What trains in a phase, and how. */
 export interface PhaseSetup {
@@ -29,6 +29,8 @@ export interface PhaseSetup {
   decays: string[];
   clip: PhaseSpec["clip"];
   loss: readonly LossSpec[];
+  /** Micro-batches per optimizer step (gradient accumulation): each batch of trainSteps is cut in this many. */
+  accumulate: number;
 }
 
 /** One chunk of training steps: the batches (sample indices of `split`), each one's rate and dropout seed. */
@@ -72,6 +74,12 @@ export interface StepEngine {
   /** Get a split ready before it is timed (another engine copies it once). */
   prepare?(split: Split): Promise<void>;
   dispose(): Promise<void>;
+}
+
+/** A step's batch cut into `n` micro-batches of as equal sizes as can be (none empty). */
+export function microBatches(batch: Uint32Array, n: number): Uint32Array[] {
+  const k = Math.max(1, Math.min(n, batch.length));
+  return Array.from({ length: k }, (_, i) => batch.subarray(Math.floor((i * batch.length) / k), Math.floor(((i + 1) * batch.length) / k)));
 }
 
 /** Metrics from collected predictions, one entry per (prediction, target) pair. */
@@ -140,12 +148,14 @@ export class TfjsEngine implements StepEngine {
     const frozen = new Set(p.frozenLayers);
     const losses: number[] = [];
     for (let i = 0; i < s.batches.length; i++) {
-      const inputs = batchTensors(s.split, s.batches[i]!);
-      const { loss, outputs } = trainBatch(this.net, this.weights, p.loss, this.trainable, this.optimizer!, p.clip, s.lrs[i]!, inputs, { training: true, frozen, seed: seeder(s.seed, s.firstStep + i) });
+      const micro = microBatches(s.batches[i]!, p.accumulate).map((idx) => batchTensors(s.split, idx));
+      const { loss, outputs } = trainMicroBatches(this.net, this.weights, p.loss, this.trainable, this.optimizer!, p.clip, s.lrs[i]!, micro, { training: true, frozen, seed: seeder(s.seed, s.firstStep + i) });
       if (this.masks.size) this.masks.apply(this.weights);
-      if (s.collect && outputs[s.collect.prediction] && outputs[s.collect.prediction]!.size <= s.collect.maxFloats) this.parts.push(collect(outputs[s.collect.prediction]!, inputs[s.collect.target]!));
-      tf.dispose(Object.values(outputs));
-      tf.dispose(Object.values(inputs));
+      outputs.forEach((out, k) => {
+        if (s.collect && out[s.collect.prediction] && out[s.collect.prediction]!.size <= s.collect.maxFloats / p.accumulate) this.parts.push(collect(out[s.collect.prediction]!, micro[k]![s.collect.target]!));
+        tf.dispose(Object.values(out));
+      });
+      for (const m of micro) tf.dispose(Object.values(m));
       losses.push(loss);
       if (!Number.isFinite(loss)) break;
     }

@@ -49,26 +49,51 @@ export function disposeAll(ts: Record<string, tf.Tensor>): void {
  * (kept tensors: dispose them).
  */
 export function trainBatch(net: Net, weights: Weights, loss: readonly LossSpec[], trainable: tf.Variable[], optimizer: Optimizer, clip: PhaseSpec["clip"], lr: number, inputs: Record<string, tf.Tensor>, opts: RunOptions): { loss: number; outputs: Record<string, tf.Tensor> } {
-  let updates: [tf.Variable, tf.Tensor][] = [];
-  let kept: Record<string, tf.Tensor> = {};
-  const value = tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => {
-      const r = net.forward(weights, inputs, opts);
-      updates = r.updates;
-      let total = tf.scalar(0);
-      for (const t of loss) total = tf.add(total, tf.mul(lossTensor(t, r.outputs[t.prediction]!, inputs[t.target]!), t.weight));
-      kept = Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, tf.keep(v)]));
-      return total as tf.Scalar;
-    }, trainable);
-    const list = trainable.map((v) => grads[v.name]!);
-    optimizer.step(trainable, clipGradients(list, clip), lr);
-    return value.dataSync()[0]!;
-  });
-  for (const [v, t] of updates) {
-    v.assign(t);
-    t.dispose();
+  const r = trainMicroBatches(net, weights, loss, trainable, optimizer, clip, lr, [inputs], opts);
+  return { loss: r.loss, outputs: r.outputs[0]! };
+}
+
+/**
+ * One optimizer step over micro-batches (gradient accumulation): each micro-batch's forward, loss and
+ * gradients in turn (batchnorm's moving statistics move after each), then the update with the gradients
+ * averaged by sample count — the step of one batch of all their samples. Returns the loss (the same average)
+ * and each micro-batch's outputs (kept tensors: dispose them).
+ */
+export function trainMicroBatches(net: Net, weights: Weights, loss: readonly LossSpec[], trainable: tf.Variable[], optimizer: Optimizer, clip: PhaseSpec["clip"], lr: number, micro: Record<string, tf.Tensor>[], opts: RunOptions): { loss: number; outputs: Record<string, tf.Tensor>[] } {
+  const sizes = micro.map((m) => Object.values(m)[0]?.shape[0] ?? 0);
+  const total = sizes.reduce((a, b) => a + b, 0) || 1;
+  let sums: tf.Tensor[] | null = null;
+  let value = 0;
+  const outputs: Record<string, tf.Tensor>[] = [];
+  for (let i = 0; i < micro.length; i++) {
+    const inputs = micro[i]!;
+    const share = sizes[i]! / total;
+    let updates: [tf.Variable, tf.Tensor][] = [];
+    let kept: Record<string, tf.Tensor> = {};
+    const next: tf.Tensor[] = tf.tidy(() => {
+      const { value: v, grads } = tf.variableGrads(() => {
+        const r = net.forward(weights, inputs, opts);
+        updates = r.updates;
+        let t = tf.scalar(0);
+        for (const term of loss) t = tf.add(t, tf.mul(lossTensor(term, r.outputs[term.prediction]!, inputs[term.target]!), term.weight));
+        kept = Object.fromEntries(Object.entries(r.outputs).map(([k, o]) => [k, tf.keep(o)]));
+        return t as tf.Scalar;
+      }, trainable);
+      value += v.dataSync()[0]! * share;
+      const scaled = trainable.map((w) => (micro.length === 1 ? grads[w.name]! : tf.mul(grads[w.name]!, share)));
+      return sums ? scaled.map((g, k) => tf.add(sums![k]!, g)) : scaled;
+    });
+    if (sums) tf.dispose(sums);
+    sums = next;
+    outputs.push(kept);
+    for (const [v, t] of updates) {
+      v.assign(t);
+      t.dispose();
+    }
   }
-  return { loss: value, outputs: kept };
+  tf.tidy(() => optimizer.step(trainable, clipGradients(sums!, clip), lr));
+  tf.dispose(sums!);
+  return { loss: value, outputs };
 }
 
 /** Deterministic dropout seeds from (seed, step): a resumed run draws the same masks. */

@@ -240,10 +240,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const batch = o.batch ?? phase.batch;
       const frozen = new Set(phase.frozenLayers);
       const trainable = model.params.filter((p) => p.trainable && !frozen.has(p.layer)).map((p) => p.name);
-      // A data-parallel job's step takes batch × world samples (each worker its share of them).
-      const globalBatch = batch * world;
+      // A step takes batch × accumulate samples per worker (micro-batches of `batch` added up), × workers.
+      const accumulate = phase.accumulate ?? 1;
+      const globalBatch = batch * world * accumulate;
       const stepsPerEpoch = Math.max(1, Math.ceil(data.train.size / globalBatch));
-      await engine.beginPhase({ trainable, frozenLayers: phase.frozenLayers, optimizer: phase.optimizer, weightDecay: phase.weightDecay, decays: model.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name), clip: phase.clip, loss: plan.loss });
+      await engine.beginPhase({ trainable, frozenLayers: phase.frozenLayers, optimizer: phase.optimizer, weightDecay: phase.weightDecay, decays: model.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name), clip: phase.clip, loss: plan.loss, accumulate });
       const schedule = new Schedule(phase.schedule, Number(phase.optimizer.args.lr ?? 1e-3), stepsPerEpoch, epochs);
     await engine.prepare?.(data.train);
     if (data.val) await engine.prepare?.(data.val);
@@ -265,9 +266,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const es = phase.earlyStop;
       let best = (resuming ? (extra.best as { value: number; epoch: number; wait: number } | undefined) : undefined) ?? { value: NaN, epoch: -1, wait: 0 };
       let bestWeights: Record<string, HostTensor> | null = es?.restoreBest && resuming && Number.isFinite(best.value) ? await engine.getWeights() : null;
-      const batchText = world > 1 ? `batch ${batch} per worker × ${world} workers = ${globalBatch}` : `batch ${batch}`;
-      if (o.json) o.log(JSON.stringify({ event: "phase", phase: phase.name, epochs, batch, ...(world > 1 ? { workers: world, globalBatch } : {}), frozen: phase.frozenLayers.length, trainableWeights: trainable.length }));
-      else if (plan.phases.length > 1 || frozen.size || world > 1) o.log(`phase ${phase.name}: ${epochs} epoch${epochs === 1 ? "" : "s"}, ${batchText}${frozen.size ? `, ${frozen.size} layer${frozen.size === 1 ? "" : "s"} frozen` : ""}`);
+      const batchText = world > 1 || accumulate > 1 ? `batch ${batch}${accumulate > 1 ? ` × ${accumulate} accumulated` : ""}${world > 1 ? ` × ${world} workers` : ""} = ${globalBatch} per step` : `batch ${batch}`;
+      if (o.json) o.log(JSON.stringify({ event: "phase", phase: phase.name, epochs, batch, ...(accumulate > 1 ? { accumulate } : {}), ...(world > 1 ? { workers: world } : {}), ...(world > 1 || accumulate > 1 ? { globalBatch } : {}), frozen: phase.frozenLayers.length, trainableWeights: trainable.length }));
+      else if (plan.phases.length > 1 || frozen.size || world > 1 || accumulate > 1) o.log(`phase ${phase.name}: ${epochs} epoch${epochs === 1 ? "" : "s"}, ${batchText}${frozen.size ? `, ${frozen.size} layer${frozen.size === 1 ? "" : "s"} frozen` : ""}`);
       let stopped = false;
 
       for (let ep = cursor.epoch; ep < epochs && !stopped; ep++) {

@@ -111,6 +111,8 @@ export interface IRLossTerm {
 export interface IRPhaseSettings {
   epochs: number;
   batch: number;
+  /** Micro-batches per optimizer step (gradient accumulation); 1: none. A step takes batch × accumulate samples (× workers). */
+  accumulate: number;
   optimizer: IRCall;
   schedule: IRCall[];
   weightDecay: number;

@@ -918,6 +918,7 @@ export class Lowering {
     return {
       epochs: get("epochs", (x) => this.scalar(x, "int") ?? 1, base?.epochs ?? 1),
       batch: get("batch", (x) => this.scalar(x, "int") ?? 32, base?.batch ?? 32),
+      accumulate: get("accumulate", (x) => this.scalar(x, "int") ?? 1, base?.accumulate ?? 1),
       optimizer,
       schedule,
       weightDecay: get("weight_decay", (x) => this.scalar(x, "float") ?? 0, base?.weightDecay ?? 0),

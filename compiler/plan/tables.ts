@@ -134,6 +134,7 @@ export const SETTINGS: Record<string, SettingDef> = {
   schedule: { kind: "chain", in: ["train", "phase"], doc: "learning-rate schedule; chain with ->", example: "schedule warmup(epochs: 1) -> cosine" },
   epochs: { kind: "int", in: ["train", "phase"], min: 1, doc: "passes over the training data", example: "epochs 10" },
   batch: { kind: "int", in: ["train", "phase"], min: 1, doc: "samples per step", example: "batch 128" },
+  accumulate: { kind: "int", in: ["train", "phase"], min: 1, doc: "gradient accumulation: batches of `batch` samples added up before each optimizer step (a step takes batch × accumulate samples, × workers)", example: "accumulate 4" },
   validation: { kind: "float", in: ["train"], min: 0, max: 1, maxExclusive: true, doc: "fraction of the training data held out for validation", example: "validation 0.1" },
   metrics: { kind: "calls", in: ["train"], doc: "what to measure besides the loss", example: "metrics accuracy, f1(average: macro)" },
   weight_decay: { kind: "float", in: ["train", "phase"], min: 0, doc: "L2 weight decay applied by the optimizer", example: "weight_decay 5e-4" },

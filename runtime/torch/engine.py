@@ -433,30 +433,40 @@ class Engine:
         self._train_mode(r)
         losses = []
         collect = req.get("collect")
+        accumulate = r.phase.get("accumulate", 1)
         for idx, lr, seed in zip(req["batches"], req["lrs"], req["seeds"]):
             if r.phase.get("stochastic"):
                 torch.manual_seed(seed)
-            batch = r.gather(req["split"], idx)
             for _, p in r.params:
                 if p.grad is not None:
                     p.grad.zero_()  # in place: fresh gradient buffers would cost page faults every step
-            with r.autocast():
-                outputs = (r.ddp or r.model)(**{k: batch[k] for k in r.phase["inputs"]})
-                loss = total_loss(r.phase["losses"], outputs, batch)
-            loss.float().backward()
+            # Gradient accumulation: micro-batches of the step's samples, each loss weighted by its share, so
+            # that the summed gradients are those of one batch of them all (DDP synchronises the last one).
+            k = max(1, min(accumulate, len(idx)))
+            cuts = [len(idx) * i // k for i in range(k + 1)]
+            value = None
+            for m in range(k):
+                part = idx[cuts[m] : cuts[m + 1]]
+                share = len(part) / len(idx)
+                batch = r.gather(req["split"], part)
+                sync = r.ddp is None or m == k - 1
+                with (r.ddp.no_sync() if not sync else _nullcontext()), r.autocast():
+                    outputs = (r.ddp or r.model)(**{key: batch[key] for key in r.phase["inputs"]})
+                    loss = total_loss(r.phase["losses"], outputs, batch)
+                    (loss.float() * share if k > 1 else loss.float()).backward()
+                value = loss.detach().float() * share if value is None else value + loss.detach().float() * share
+                if collect and outputs[collect["prediction"]].numel() <= collect["maxFloats"] / k:
+                    r.parts.append((outputs[collect["prediction"]].detach().float(), batch[collect["target"]]))
             clip_gradients(r.params, r.phase.get("clip"))
             r.opt.step(lr)
             if r.masks:
                 self._apply_masks(r)
-            value = loss.detach().float()
             if r.dist:
                 # The job's loss: the mean over the workers' equal shares of the global batch.
                 value = value.clone()
                 torch.distributed.all_reduce(value)
                 value /= torch.distributed.get_world_size()
             losses.append(value)
-            if collect and outputs[collect["prediction"]].numel() <= collect["maxFloats"]:
-                r.parts.append((outputs[collect["prediction"]].detach().float(), batch[collect["target"]]))
         values = torch.stack(losses).cpu().tolist() if losses else []
         return {"losses": [v if math.isfinite(v) else repr(v) for v in values]}
 

@@ -157,6 +157,7 @@ export class TorchEngine implements StepEngine {
       losses: p.loss.map((t) => ({ fn: t.fn, prediction: t.prediction, target: t.target, weight: t.weight, args: t.args })),
       inputs: m.inputs.map((i) => i.name),
       precision: this.o.precision,
+      accumulate: p.accumulate,
       // Steps are seeded (from the run's seed and the step) only where the model draws random numbers.
       stochastic: m.nodes.some((n) => (n.op === "dropout" && Number(n.attrs.rate) > 0) || (n.op === "attention" && Number(n.attrs.dropout) > 0)),
     });

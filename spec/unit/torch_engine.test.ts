@@ -114,6 +114,7 @@ for (const [label, optimizer, weightDecay, clip] of OPTIMIZERS) {
       decays: m.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name),
       clip,
       loss: [{ fn: "cross_entropy", prediction: "logits", target: "label", weight: 1, args: {} }],
+      accumulate: 1,
     };
     const vars = new Map(m.params.map((p) => [p.name, tf.variable(tf.tensor(host[p.name]!.data as Float32Array, p.shape), true, p.name)]));
     const engines: StepEngine[] = [new TfjsEngine(interpreted(m), vars), await startTorch(m, { device: "cpu", precision: "fp32", level: 1 }, host)];
@@ -342,7 +343,7 @@ test("torch engine: every zoo model takes training steps at a small input (VGG16
     const e = await startTorch(m, { device: "cpu", precision: "fp32", level: 1 }, start);
     try {
       const ph = plan.phases[0]!;
-      await e.beginPhase({ trainable: m.params.filter((p) => p.trainable).map((p) => p.name), frozenLayers: [], optimizer: { fn: "sgd", args: { lr: 0.01 } }, weightDecay: 0, decays: [], clip: ph.clip, loss: plan.loss });
+      await e.beginPhase({ trainable: m.params.filter((p) => p.trainable).map((p) => p.name), frozenLayers: [], optimizer: { fn: "sgd", args: { lr: 0.01 } }, weightDecay: 0, decays: [], clip: ph.clip, loss: plan.loss, accumulate: 1 });
       const all = Uint32Array.from([0, 1]);
       const losses = await e.trainSteps({ split, batches: [all, all, all], lrs: [0.01, 0.01, 0.01], firstStep: 0, seed: 3, collect: null });
       console.log(`    ${f.padEnd(22)} ${m.params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0).toLocaleString("en-US").padStart(12)} weights  losses ${losses.map((l) => l.toFixed(4)).join(" → ")}  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
