@@ -38,6 +38,22 @@ export interface TorchEngineOptions {
 
 const F32_OF = (h: HostTensor): F32 => ({ shape: h.shape.slice(), data: h.data instanceof Float32Array ? h.data : Float32Array.from(h.data as ArrayLike<number>, Number) });
 
+/** Optimizer state "<weight>/<slot>" (either engine's names) grouped by slot, and the step count. */
+function bySlot(state: Record<string, HostTensor>): { step: Float32Array | null; slots: Map<string, Record<string, HostTensor>> } {
+  const slots = new Map<string, Record<string, HostTensor>>();
+  let step: Float32Array | null = null;
+  for (const [k, v] of Object.entries(state)) {
+    if (k === "step") {
+      step = Float32Array.from(v.data as ArrayLike<number>, Number);
+      continue;
+    }
+    const cut = k.lastIndexOf("/");
+    if (!slots.has(k.slice(cut + 1))) slots.set(k.slice(cut + 1), {});
+    slots.get(k.slice(cut + 1))![k.slice(0, cut)] = v;
+  }
+  return { step, slots };
+}
+
 /** torch keys of the nnetc weights `names` that train (an LSTM's bias_hh never does: nnetc has one bias). */
 function trainableKeys(model: IRModel, names: readonly string[]): string[] {
   const want = new Set(names);
@@ -168,34 +184,16 @@ export class TorchEngine implements StepEngine {
     await this.req("opt_get", { file: f });
     const raw = decodeSafetensors(new Uint8Array(readFileSync(f))).tensors;
     rmSync(f, { force: true });
-    const out: Record<string, HostTensor> = {};
-    const bySlot = new Map<string, Record<string, HostTensor>>();
-    for (const [k, v] of Object.entries(raw)) {
-      if (k === "step") {
-        out.step = { dtype: "F32", shape: [], data: Float32Array.from(v.data as ArrayLike<number>, Number) };
-        continue;
-      }
-      const cut = k.lastIndexOf("/");
-      if (!bySlot.has(k.slice(cut + 1))) bySlot.set(k.slice(cut + 1), {});
-      bySlot.get(k.slice(cut + 1))![k.slice(0, cut)] = v;
-    }
-    for (const [slot, tensors] of bySlot) for (const [name, t] of Object.entries(this.fromTorch(tensors, true))) out[`${name}/${slot}`] = t;
+    const { step, slots } = bySlot(raw);
+    const out: Record<string, HostTensor> = step ? { step: { dtype: "F32", shape: [], data: step } } : {};
+    for (const [slot, tensors] of slots) for (const [name, t] of Object.entries(this.fromTorch(tensors, true))) out[`${name}/${slot}`] = t;
     return out;
   }
 
   async loadOptimizerState(s: Record<string, HostTensor>): Promise<void> {
-    const bySlot = new Map<string, Record<string, HostTensor>>();
-    const out: Record<string, HostTensor> = {};
-    for (const [k, v] of Object.entries(s)) {
-      if (k === "step") {
-        out.step = { dtype: "F32", shape: [1], data: Float32Array.from(v.data as ArrayLike<number>, Number) };
-        continue;
-      }
-      const cut = k.lastIndexOf("/");
-      if (!bySlot.has(k.slice(cut + 1))) bySlot.set(k.slice(cut + 1), {});
-      bySlot.get(k.slice(cut + 1))![k.slice(0, cut)] = v;
-    }
-    for (const [slot, weights] of bySlot) {
+    const { step, slots } = bySlot(s);
+    const out: Record<string, HostTensor> = step ? { step: { dtype: "F32", shape: [1], data: step } } : {};
+    for (const [slot, weights] of slots) {
       const params = this.o.model.params.filter((p) => weights[p.name]);
       const f32 = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, F32_OF(v)]));
       for (const [k, v] of toTorchStateDict(params, f32, this.o.model.params)) out[`${k}/${slot}`] = { dtype: "F32", shape: v.shape, data: v.data };
