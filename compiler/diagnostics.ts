@@ -1,6 +1,7 @@
 // THE table of diagnostics. Every message the compiler can print is declared here once, with its number.
 // NN1xxx syntax · NN2xxx names and arguments · NN3xxx shapes and dtypes · NN4xxx training plans ·
-// NN5xxx datasets · NN6xxx export · NN9xxx internal. spec/diagnostics/ holds a failing example of every code.
+// NN5xxx datasets · NN6xxx export · NN7xxx engines and the machine · NN9xxx internal. spec/diagnostics/
+// holds a failing example of every code (or says in diagnostics.test.ts's EXCLUDED which test triggers it).
 import type { Span } from "./ast/types.js";
 
 export type Severity = "error" | "warning";
@@ -320,6 +321,53 @@ export const DIAGNOSTICS = {
     hint: "a path segment that is a Python keyword or a torch.nn.Module attribute gets a trailing _; rename one of the layers (as NAME)",
   })),
 
+  // ── NN7xxx: engines and the machine (--engine torch, --nproc): raised at run time, exit code 2 ──────
+  // Most have no place in a .nnet file (the span is then the file's start and the CLI prints no code frame).
+  noPython: def<{ python: string; why: string }>("NN7001", "error", "no Python to run the torch engine", (a) => ({
+    message: `the torch engine needs Python 3 with PyTorch, and ${a.python} cannot be run (${a.why})`,
+    hint: "install Python 3 and PyTorch (Debian 12: apt-get install python3-torch libopenblas0-pthread), or set NNETC_PYTHON to a Python that has torch",
+  })),
+  noTorch: def<{ python: string; why: string }>("NN7002", "error", "a Python without PyTorch (or numpy)", (a) => ({
+    message: `${a.python} cannot import PyTorch: ${a.why}`,
+    hint: "install it (Debian 12: apt-get install python3-torch libopenblas0-pthread; elsewhere: pip install torch numpy), or set NNETC_PYTHON to a Python that has torch",
+  })),
+  torchTooOld: def<{ python: string; version: string }>("NN7003", "error", "a PyTorch older than the engine supports (1.13)", (a) => ({
+    message: `the torch engine needs PyTorch 1.13 or newer; ${a.python} has ${a.version}`,
+    hint: "upgrade it (Debian 12: apt-get install python3-torch; elsewhere: pip install -U torch), or set NNETC_PYTHON to a Python with a newer torch",
+  })),
+  unknownDevice: def<{ device: string }>("NN7004", "error", "a --device the torch engine does not know", (a) => ({
+    message: `--device ${a.device}: not a device the torch engine knows`,
+    hint: "use cpu, cuda, cuda:N (N counts from 0) or mps",
+  })),
+  deviceMissing: def<{ device: string; torch: string; why: string; hint: string }>("NN7005", "error", "a --device this machine's PyTorch cannot see", (a) => ({
+    message: `--device ${a.device}: PyTorch ${a.torch} here ${a.why}`,
+    hint: a.hint,
+  })),
+  precisionUnsupported: def<{ precision: string }>("NN7006", "error", "a --precision the torch engine does not do", (a) => ({
+    message: a.precision === "fp16" ? "--precision fp16 needs loss scaling, which the torch engine does not do yet" : `--precision ${a.precision}: not a precision the torch engine knows`,
+    hint: "use fp32, or bf16 (fp32's range at half the memory; autocast on CPU and on CUDA GPUs with bf16)",
+  })),
+  portInUse: def<{ master: string }>("NN7007", "error", "a data-parallel job's rendezvous port that is already taken", (a) => ({
+    message: `the job's rendezvous ${a.master}: the port is already in use`,
+    hint: "choose a free port (--master HOST:PORT, the same on every machine), or leave --master out on one machine and nnetc picks one",
+  })),
+  rendezvousFailed: def<{ rank: number; master: string; why: string }>("NN7008", "error", "a data-parallel worker that could not meet the others", (a) => ({
+    message: `worker ${a.rank} could not meet the others at ${a.master} (${a.why})`,
+    hint: "start every machine's command with the same --master and --nnodes, and let rank 0's machine be reachable at that address",
+  })),
+  workerDied: def<{ rank: number; how: string; last: string }>("NN7009", "error", "a data-parallel worker that stopped before the job ended", (a) => ({
+    message: `worker ${a.rank} ${a.how}; the other workers were stopped${a.last ? `. Its last lines:${a.last}` : ""}`,
+    hint: "fix what it reports, then run the same command with --resume: the job goes on from its last checkpoint",
+  })),
+  engineException: def<{ layer: string; op: string; error: string; at: string }>("NN7010", "error", "an exception inside the torch engine, in the code of a layer", (a) => ({
+    message: `the torch engine failed in ${a.op} layer "${a.layer}": ${a.error} (${a.at})`,
+    hint: "the layer's PyTorch code is `nnetc compile --target pytorch -o -`; a value out of the layer's range (a token id past the vocabulary, a wrong dtype) in the data is the usual cause",
+  })),
+  engineFailed: def<{ error: string }>("NN7011", "error", "the torch engine's process failed outside any layer", (a) => ({
+    message: `the torch engine failed: ${a.error}`,
+    hint: "if the message names memory, use a smaller batch (or accumulate N); otherwise please report it with the .nnet file and the command",
+  })),
+
   // ── NN9xxx: internal ─────────────────────────────────────────────────────────────────────────────
   internal: def<{ message: string }>("NN9001", "error", "a compiler bug: please report it with the input file", (a) => ({
     message: `internal compiler error: ${a.message}`,
@@ -328,7 +376,7 @@ export const DIAGNOSTICS = {
 } as const;
 
 export type DiagnosticKey = keyof typeof DIAGNOSTICS;
-type ArgsOf<K extends DiagnosticKey> = (typeof DIAGNOSTICS)[K] extends Def<infer A> ? A : never;
+export type ArgsOf<K extends DiagnosticKey> = (typeof DIAGNOSTICS)[K] extends Def<infer A> ? A : never;
 
 /** Make a diagnostic from the table. The only way diagnostics are created. */
 export function diag<K extends DiagnosticKey>(key: K, span: Span, args: ArgsOf<K>, related?: Related[]): Diagnostic {

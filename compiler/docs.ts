@@ -184,7 +184,7 @@ function diagnosticsSection(): string {
   return [
     "### Diagnostics",
     "",
-    "NN1xxx syntax · NN2xxx names and arguments · NN3xxx shapes and dtypes · NN4xxx training plans · NN5xxx datasets · NN6xxx export · NN9xxx internal. Warnings do not make `nnetc` fail.",
+    "NN1xxx syntax · NN2xxx names and arguments · NN3xxx shapes and dtypes · NN4xxx training plans · NN5xxx datasets · NN6xxx export · NN7xxx engines and the machine (run time, exit code 2) · NN9xxx internal. Warnings do not make `nnetc` fail.",
     "",
     table(["Code", "Severity", "Key", "Meaning"], rows),
   ].join("\n");

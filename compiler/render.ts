@@ -25,6 +25,13 @@ export function renderDiagnostic(d: Diagnostic, sources: ReadonlyMap<string, Sou
   return lines.join("\n");
 }
 
+/** A diagnostic that has no place in a file (the machine, the command): "error NN7001: message" and its hint. */
+export function renderPlain(d: Diagnostic, opts: RenderOptions = {}): string {
+  const c = !!opts.color;
+  const sev = d.severity === "error" ? paint(c, "31;1", "error") : paint(c, "33;1", "warning");
+  return `${sev} ${paint(c, "90", d.code)}: ${d.message}${d.hint ? `\n  ${paint(c, "36", "hint")}: ${d.hint}` : ""}`;
+}
+
 /** Up to one line of context before, the line itself, and carets under the span (first line of it). */
 function frame(src: SourceFile, start: number, end: number, color: boolean): string[] {
   const { line, col } = src.position(start);

@@ -19,7 +19,7 @@ import type { Diagnostic } from "../compiler/diagnostics.js";
 import { batchTensors, DivergedError, evaluate, fingerprint, InterruptedError, RunError, train, trainedWeights } from "./train.js";
 import { layersModelFiles, writeLayersModel } from "./layers_export.js";
 import type { InitSpec } from "./pretrained.js";
-import { toTorchStateDict } from "./torch_layout.js";
+import { encodeTorchStateDict } from "./torch_layout.js";
 import type { TorchRunOptions } from "./torch/engine.js";
 
 /** The torch engine's module, loaded only for --engine torch. */
@@ -27,6 +27,18 @@ const torchEngine = () => import("./torch/engine.js");
 
 function engineLine(o: RunCommandOptions, e: { name: string }, detail: string): string {
   return o.json ? JSON.stringify({ event: "engine", engine: e.name, detail }) : `engine: ${e.name} (${detail})`;
+}
+
+/** eval and predict on the torch engine: model `name` with trained weights, for the length of `f`. */
+async function withTorch<T>(o: RunCommandOptions, torch: TorchRunOptions, name: string, trained: { weights: Record<string, HostTensor>; from: string }, f: (e: import("./torch/engine.js").TorchEngine) => Promise<T>): Promise<T> {
+  const { startTorch } = await torchEngine();
+  const tm = (o.trainModule ?? o.module).models.find((x) => x.name === name)!;
+  const e = await startTorch(tm, torch, Object.fromEntries(tm.params.map((p) => [p.name, hostWeight(trained.weights, p.name, p.shape, trained.from)])));
+  try {
+    return await f(e);
+  } finally {
+    await e.dispose();
+  }
 }
 
 export interface RunCommandOptions {
@@ -63,7 +75,11 @@ async function guarded(o: RunCommandOptions, f: () => Promise<number>): Promise<
       err(`nnetc: ${e.message}\n`);
       return 1;
     }
-    if (e instanceof RunError || e instanceof BackendError || e instanceof DataError || e instanceof CheckpointError) {
+    if (e instanceof RunError) {
+      err(`${e.report()}\n`);
+      return 2;
+    }
+    if (e instanceof BackendError || e instanceof DataError || e instanceof CheckpointError) {
       err(`nnetc: ${e.message}\n`);
       return 2;
     }
@@ -71,7 +87,9 @@ async function guarded(o: RunCommandOptions, f: () => Promise<number>): Promise<
   }
 }
 
+/** The torch engine's options and Python checked first (nothing is read before a refusal), then TensorFlow.js's backend. */
 async function backend(o: RunCommandOptions): Promise<void> {
+  if (o.torch) (await torchEngine()).checkTorchOptions(o.torch);
   const b = await initBackend(o.backend);
   const line = o.json ? JSON.stringify({ event: "backend", backend: b.name, reason: b.reason }) : `backend: ${b.name} (${b.reason})`;
   (o.json ? o.out ?? stdout : o.err ?? stderr)(line + "\n");
@@ -202,16 +220,13 @@ export async function evalCommand(o: EvalCommandOptions): Promise<number> {
     const split = data.test ?? data.train;
     let r: { loss: number; metrics: Record<string, number> };
     if (o.torch) {
-      const { startTorch } = await torchEngine();
-      const tm = (o.trainModule ?? o.module).models.find((x) => x.name === plan.model)!;
-      const e = await startTorch(tm, o.torch, Object.fromEntries(tm.params.map((p) => [p.name, hostWeight(trained.weights, p.name, p.shape, trained.from)])));
-      try {
-        (o.err ?? stderr)(engineLine(o, e, `PyTorch ${e.versions.torch}, device ${o.torch.device}, ${o.torch.precision}`) + "\n");
-        r = await e.evaluate(plan, split, 256);
-      } finally {
-        await e.dispose();
-      }
-    } else {
+      const torch = o.torch;
+      r = await withTorch(o, torch, plan.model, trained, (e) => {
+        (o.err ?? stderr)(engineLine(o, e, `PyTorch ${e.versions.torch}, device ${torch.device}, ${torch.precision}`) + "\n");
+        return e.evaluate(plan, split, 256);
+      });
+    }
+    else {
       const weights = trainedWeights(m.params, trained);
       const fast = inferenceModel(o, m);
       r = evaluate(interpreted(fast), plan, deriveWeights(fast.params, weights), split, 256);
@@ -235,7 +250,6 @@ export async function predictCommand(o: PredictCommandOptions): Promise<number> 
     if (!m) throw new RunError(`${o.file} has no model${o.model ? ` named "${o.model}"` : ""}`);
     await backend(o);
     const trained = loadTrained(o.weights, fingerprint(m));
-    const weights = trainedWeights(m.params, trained);
     let inputs: Record<string, tf.Tensor>;
     const test = /^test(?::(\d+))?$/.exec(o.input);
     if (test) {
@@ -281,17 +295,11 @@ export async function predictCommand(o: PredictCommandOptions): Promise<number> 
     }
     let res: Record<string, { shape: number[]; values: unknown }>;
     if (o.torch) {
-      const { startTorch } = await torchEngine();
-      const tm = (o.trainModule ?? o.module).models.find((x) => x.name === m.name)!;
-      const e = await startTorch(tm, o.torch, Object.fromEntries(tm.params.map((p) => [p.name, hostWeight(trained.weights, p.name, p.shape, trained.from)])));
-      try {
-        const host = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, { dtype: t.dtype === "int32" ? "I32" : "F32", shape: t.shape, data: t.dataSync() } as HostTensor]));
-        const got = await e.predict(host);
-        res = Object.fromEntries(m.outputs.map((x) => [x.name, { shape: got[x.name]!.shape, values: tf.tidy(() => tf.tensor(got[x.name]!.data as Float32Array, got[x.name]!.shape).arraySync()) }]));
-      } finally {
-        await e.dispose();
-      }
+      const host = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, { dtype: t.dtype === "int32" ? "I32" : "F32", shape: t.shape, data: t.dataSync() } as HostTensor]));
+      const got = await withTorch(o, o.torch, m.name, trained, (e) => e.predict(host));
+      res = Object.fromEntries(m.outputs.map((x) => [x.name, { shape: got[x.name]!.shape, values: tf.tidy(() => tf.tensor(got[x.name]!.data as Float32Array, got[x.name]!.shape).arraySync()) }]));
     } else {
+      const weights = trainedWeights(m.params, trained);
       const fast = inferenceModel(o, m);
       const fastWeights = deriveWeights(fast.params, weights);
       res = tf.tidy(() => {
@@ -403,13 +411,9 @@ export async function torchWeightsCommand(o: TorchWeightsCommandOptions): Promis
   return guarded(o, async () => {
     const m = o.module.models.find((x) => x.name === o.model)!;
     const { host, from } = modelHostWeights(m, { weights: o.weights, seed: 0 });
-    const f32 = Object.fromEntries(Object.entries(host).map(([k, v]) => [k, { shape: v.shape.slice(), data: v.data instanceof Float32Array ? v.data : Float32Array.from(v.data as ArrayLike<number>) }]));
-    const sd = toTorchStateDict(m.params, f32);
-    const tensors: Record<string, HostTensor> = {};
-    for (const [k, v] of sd) tensors[k] = { dtype: "F32", shape: v.shape, data: v.data };
-    const bytes = encodeSafetensors(tensors, { format: "pt", nnetc_weights: from });
+    const { bytes, tensors } = encodeTorchStateDict(m.params, host, m.params, { format: "pt", nnetc_weights: from });
     writeFileAtomic(o.outFile, bytes);
-    (o.out ?? stdout)(`wrote ${o.outFile} (${sd.size} tensors of the ${m.name} module's state_dict, from ${from})\n`);
+    (o.out ?? stdout)(`wrote ${o.outFile} (${tensors} tensors of the ${m.name} module's state_dict, from ${from})\n`);
     return 0;
   });
 }

@@ -25,7 +25,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { decodeSafetensors, loadTfjsWeights, type HostTensor } from "./checkpoint/index.js";
 import { RunError } from "./errors.js";
-import { chunk, directFill, groupRoles, layerOf, TORCH_LEAVES, torchToNnetc, type F32, type Fill, type Roles, type TorchParam } from "./torch_layout.js";
+import { chunk, directFill, groupRoles, layerOf, rolesByLayer, TORCH_LEAVES, torchToNnetc, type F32, type Fill, type TorchParam } from "./torch_layout.js";
 
 export interface InitSpec {
   /** Path of the weights: resolved already (against the .nnet file's folder for the plan's setting). */
@@ -77,11 +77,7 @@ interface Converted {
  */
 export function mapPretrained(params: readonly Param[], tensors: Record<string, HostTensor>, spec: InitSpec): { weights: Record<string, HostTensor>; missing: string[]; ignored: string[] } {
   const byName = new Map(params.map((p) => [p.name, p]));
-  const byLayer = new Map<string, Map<string, Param>>();
-  for (const p of params) {
-    if (!byLayer.has(p.layer)) byLayer.set(p.layer, new Map());
-    byLayer.get(p.layer)!.set(p.role, p);
-  }
+  const byLayer = rolesByLayer(params);
   const sep = spec.layout === "torch" ? "." : "/";
   // Longest matching entry first: an exact name, or a prefix ending at a separator.
   const entries = [...spec.map].sort((a, b) => b.from.length - a.from.length);

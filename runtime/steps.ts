@@ -39,10 +39,6 @@ export function batchTensors(split: Split, idx: ArrayLike<number>): Record<strin
   return out;
 }
 
-export function disposeAll(ts: Record<string, tf.Tensor>): void {
-  for (const t of Object.values(ts)) t.dispose();
-}
-
 /**
  * One optimizer step on one batch: forward in training mode, the plan's loss, gradients of the trainable
  * weights, clipping, the update, then batchnorm's moving statistics. Returns the loss and the outputs

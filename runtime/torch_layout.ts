@@ -10,6 +10,7 @@
 // Used by pretrained weights in (runtime/pretrained.ts) and by the PyTorch engine and export, whose modules
 // (compiler/emit/torch.ts) name their parameters this way; `toTorchStateDict` ∘ `mapPretrained` is the
 // identity (spec/unit/torch_emit.test.ts).
+import { encodeSafetensors, type HostTensor } from "./checkpoint/index.js";
 import { torchModulePath } from "./torch_names.js";
 
 /** A model weight as the layout rules see it. */
@@ -134,6 +135,16 @@ export function directFill(leaf: string, p: TorchParam, layer: Roles): Fill {
   const dir = p.role.slice(0, p.role.lastIndexOf("/") + 1);
   if (!m || p.role !== `${dir}bias` || !layer.has(`${dir}recurrent_kernel`)) return { role: p.role };
   return recurrentBias(m[1] as "ih" | "hh", p, layer, dir);
+}
+
+/** A model's weights by layer, each layer's by role: what a weight's kind is decided from. */
+export function rolesByLayer(params: readonly TorchParam[]): Map<string, Roles> {
+  const byLayer = new Map<string, Roles>();
+  for (const p of params) {
+    if (!byLayer.has(p.layer)) byLayer.set(p.layer, new Map());
+    byLayer.get(p.layer)!.set(p.role, p);
+  }
+  return byLayer;
 }
 
 /** A recurrent layer's direction `dir` is a GRU: its kernel has 3 gates (an LSTM's has 4). */
@@ -264,11 +275,7 @@ export function torchKeys(p: TorchParam, layer: Roles): string[] {
  */
 export function toTorchStateDict(params: readonly TorchParam[], weights: ReadonlyMap<string, F32> | Record<string, F32>, all: readonly TorchParam[] = params): Map<string, F32> {
   const get = (n: string) => (weights instanceof Map ? weights.get(n) : (weights as Record<string, F32>)[n]);
-  const byLayer = new Map<string, Roles>();
-  for (const p of all) {
-    if (!byLayer.has(p.layer)) byLayer.set(p.layer, new Map());
-    byLayer.get(p.layer)!.set(p.role, p);
-  }
+  const byLayer = rolesByLayer(all);
   const out = new Map<string, F32>();
   for (const p of params) {
     const t = get(p.name);
@@ -276,4 +283,17 @@ export function toTorchStateDict(params: readonly TorchParam[], weights: Readonl
     for (const e of nnetcToTorch(t, p, byLayer.get(p.layer)!)) out.set(e.key, e.value);
   }
   return out;
+}
+
+/** A host tensor's values as float32 (weights and masks arrive as F32, U8 or I32 host tensors). */
+export function hostF32(h: HostTensor): F32 {
+  return { shape: h.shape.slice(), data: h.data instanceof Float32Array ? h.data : Float32Array.from(h.data as ArrayLike<number>, Number) };
+}
+
+/** `host` (nnetc names and layouts) as the safetensors bytes of a PyTorch state_dict (see toTorchStateDict), and how many tensors it holds. */
+export function encodeTorchStateDict(params: readonly TorchParam[], host: Record<string, HostTensor>, all: readonly TorchParam[] = params, metadata?: Record<string, string>): { bytes: Uint8Array; tensors: number } {
+  const f32 = Object.fromEntries(Object.entries(host).map(([k, v]) => [k, hostF32(v)]));
+  const out: Record<string, HostTensor> = {};
+  for (const [k, v] of toTorchStateDict(params, f32, all)) out[k] = { dtype: "F32", shape: v.shape, data: v.data };
+  return { bytes: encodeSafetensors(out, metadata), tensors: Object.keys(out).length };
 }

@@ -102,7 +102,7 @@ interface Cursor {
 const MAX_TRAIN_METRIC_FLOATS = 4_000_000;
 
 export { fingerprint } from "./weights.js";
-export { batchTensors, disposeAll, hostWeight, hostWeights, loadHostWeights, seeder, trainBatch } from "./steps.js";
+export { batchTensors, hostWeight, hostWeights, loadHostWeights, seeder, trainBatch } from "./steps.js";
 import { hostWeights, loadHostWeights } from "./steps.js";
 export { evaluateTfjs as evaluate, type Evaluation } from "./engine.js";
 import { fingerprint } from "./weights.js";
@@ -146,7 +146,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const previous = existsSync(ckptDir) ? latestCheckpoint(o.outDir) : null;
   if (previous && !o.resume && writes) throw new RunError(`${o.outDir} already holds a training run (${path.basename(previous)}); continue it with --resume, or pass --out DIR for a new one`);
   if (o.resume && !previous) throw new RunError(`--resume: ${o.outDir} has no checkpoint to resume from${world > 1 ? ` (worker ${rank} looked there: every machine of the job needs the run folder)` : ""}`);
-  if (writes) mkdirSync(o.outDir, { recursive: true });
 
   const ckpt = previous ? readCheckpoint(previous, { fingerprint: fp }) : null;
   const extra = (ckpt?.state.extra ?? {}) as { seed?: number; cursor?: Cursor; best?: unknown; vocab?: LoadedData["vocab"]; schedule?: Schedule["state"]; masks?: unknown };
@@ -193,6 +192,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const ownsWeights = !o.start && !o.engine;
   // Whatever happens (Ctrl-C, divergence, a bad file), the engine and its process end with the run.
   try {
+    // Made only now: a run that fails on its data, weights or engine leaves no empty folder behind.
+    if (writes) mkdirSync(o.outDir, { recursive: true });
 
     // Pruning masks: once a phase prunes, its zeros stay zero in it and every later phase (and on resume).
     let masks: Masks = decodeMasks(extra.masks, previous ?? o.outDir);
@@ -246,8 +247,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const stepsPerEpoch = Math.max(1, Math.ceil(data.train.size / globalBatch));
       await engine.beginPhase({ trainable, frozenLayers: phase.frozenLayers, optimizer: phase.optimizer, weightDecay: phase.weightDecay, decays: model.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name), clip: phase.clip, loss: plan.loss, accumulate });
       const schedule = new Schedule(phase.schedule, Number(phase.optimizer.args.lr ?? 1e-3), stepsPerEpoch, epochs);
-    await engine.prepare?.(data.train);
-    if (data.val) await engine.prepare?.(data.val);
+      await engine.prepare?.(data.train);
+      if (data.val) await engine.prepare?.(data.val);
       const resuming = ckpt && pi === cursor.phase && (cursor.epoch > 0 || cursor.batch > 0);
       if (resuming) {
         await engine.loadOptimizerState(ckpt!.optimizer);
@@ -259,8 +260,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const values = new Map(phase.prune.weights.map((n) => [n, now[n]!.data as Float32Array] as const));
         masks = magnitudeMasks(values, phase.prune, masks);
         await engine.setMasks(masks);
-        const after = await engine.getWeights();
-        const s = sparsityOf(Object.fromEntries(phase.prune.weights.map((n) => [n, after[n]!])));
+        // The pruned values as the engine now holds them (masked), from the copy just read.
+        const s = sparsityOf(Object.fromEntries(phase.prune.weights.map((n) => [n, { ...now[n]!, data: (now[n]!.data as Float32Array).map((v, i) => (masks.get(n)![i] ? v : 0)) }])));
         logLine({ event: "prune", phase: phase.name, sparsity: s.sparsity, zeros: s.zeros, weights: s.total, scope: phase.prune.scope }, `pruned ${s.zeros.toLocaleString("en-US")} of ${s.total.toLocaleString("en-US")} kernel weights (${(100 * s.sparsity).toFixed(1)}% sparsity, ${phase.prune.scope} scope)`);
       }
       const es = phase.earlyStop;

@@ -1,6 +1,6 @@
 // Test helpers: compile from memory, compare with golden files (UPDATE=1 rewrites them), one-line assertions.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as assert from "uvu/assert";
@@ -9,6 +9,16 @@ import { compile, type CompileResult, type Host } from "../compiler/index.js";
 /** The repository root (tests run from dist/spec, sources live in spec/). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const UPDATE = process.env.UPDATE === "1";
+
+/** Every .nnet file under `dir` (relative to the repository root), in sorted order, as root-relative paths. */
+export function nnetFilesUnder(dir: string): string[] {
+  return readdirSync(path.join(ROOT, dir))
+    .sort()
+    .flatMap((f) => {
+      const rel = path.posix.join(dir, f);
+      return statSync(path.join(ROOT, rel)).isDirectory() ? nnetFilesUnder(rel) : f.endsWith(".nnet") ? [rel] : [];
+    });
+}
 
 /** A host serving in-memory files (for imports), falling back to the disk. */
 export function memoryHost(files: Record<string, string> = {}): Host {

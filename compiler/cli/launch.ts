@@ -6,6 +6,10 @@
 // dies reports its rank and cause and stops the others.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
+import { diag } from "../diagnostics.js";
+import { renderPlain } from "../render.js";
+
+const NO_PLACE = { file: "", start: 0, end: 0, line: 1, col: 1 };
 
 export interface LaunchOptions {
   /** The worker command: the nnetc script and its arguments, without the launcher's own flags. */
@@ -121,8 +125,11 @@ export async function launch(o: LaunchOptions): Promise<number> {
   }
   const f = failed as { rank: number; code: number | null; signal: NodeJS.Signals | null; tail: string } | null;
   if (!f) return 0;
-  const why = f.signal ? `was killed by ${f.signal}` : `exited with code ${f.code}`;
-  const last = f.tail.trim().split("\n").filter((l) => l.trim()).slice(-3).join("\n  ");
-  o.err(`nnetc: worker rank ${f.rank} ${why}${last ? `:\n  ${last}` : ""}\nnnetc: the job stopped; continue it from its last checkpoint with --resume\n`);
-  return f.code === 130 ? 130 : f.code === 2 ? 2 : 1;
+  // nnetc's own exit codes (1 diverged, 2 refused, 130 interrupted): the worker said why, its lines passed through.
+  if (!f.signal && (f.code === 1 || f.code === 2 || f.code === 130)) return f.code;
+  const how = f.signal ? `was killed by ${f.signal}` : `exited with code ${f.code}`;
+  const last = f.tail.trim().split("\n").filter((l) => l.trim()).slice(-3).join("\n    ");
+  const d = diag("workerDied", NO_PLACE, { rank: f.rank, how, last: last ? `\n    ${last}` : "" });
+  o.err(`nnetc: ${renderPlain(d)}\n`);
+  return 1;
 }

@@ -167,7 +167,7 @@ function program(): Command {
           info = rt.weightsInfo(o.weights, rt.fingerprint(model));
         } catch (e) {
           if (e instanceof errors.RunError || e instanceof ck.CheckpointError) {
-            process.stderr.write(`nnetc: ${e.message}\n`);
+            process.stderr.write(`${e instanceof errors.RunError ? e.report() : `nnetc: ${e.message}`}\n`);
             process.exitCode = 2;
             return;
           }
@@ -317,28 +317,27 @@ function program(): Command {
       await watchFiles(files, target, o.out, { load, report, writeAtomic }, level);
     });
 
-  prog
-    .command("train")
-    .description("train a model with the file's training plan (phases, schedule, early stopping, checkpoints)")
-    .argument("<file>", ".nnet file")
-    .option("--model <name>", "whose plan to run (when the file has several)")
-    .option("--data <dir>", "folder holding the dataset's files (default: next to the .nnet file, then system locations)")
-    .option("--epochs <n>", "override the epochs of every phase", int("epochs"))
-    .option("--batch <n>", "override the batch size", int("batch"))
-    .option("--backend <name>", "tensorflow, wasm or cpu (default: the fastest present)")
-    .option("--out <dir>", "output folder for checkpoints, metrics.jsonl and the model (default: runs/<model>)")
-    .option("--resume", "continue the run in --out from its newest checkpoint")
-    .option("--seed <n>", "random seed (default: the plan's seed)", int("seed"))
-    .option("--init-from <file>", "start from pretrained weights: a .safetensors file, a run folder or a TensorFlow.js model.json (replaces the plan's init)")
-    .option("--map <file>", "with --init-from: a JSON object renaming tensors of the file to layers or weights, {\"fc\": \"head\", …}")
-    .option("--layout <layout>", "with --init-from: nnetc (layer/role names) or torch (a PyTorch state_dict, converted)")
-    .option("--allow-missing", "with --init-from: weights the file lacks keep their initial values")
-    .option("--allow-extra", "with --init-from: ignore tensors of the file that no weight takes")
-    .option("--json", "one JSON object per event instead of text")
-    .option("-O, --opt <level>", "optimization level of the training forward pass: 0, 1 or 2 (every weight is kept, so checkpoints are the same)", "1")
-    .option("--engine <name>", ENGINE_HELP, "tfjs")
-    .option("--device <device>", "with --engine torch: cpu, cuda, cuda:N or mps", "cpu")
-    .option("--precision <p>", "with --engine torch: fp32 or bf16 (autocast)", "fp32")
+  withEngineOptions(
+    prog
+      .command("train")
+      .description("train a model with the file's training plan (phases, schedule, early stopping, checkpoints)")
+      .argument("<file>", ".nnet file")
+      .option("--model <name>", "whose plan to run (when the file has several)")
+      .option("--data <dir>", "folder holding the dataset's files (default: next to the .nnet file, then system locations)")
+      .option("--epochs <n>", "override the epochs of every phase", int("epochs"))
+      .option("--batch <n>", "override the batch size", int("batch"))
+      .option("--backend <name>", "tensorflow, wasm or cpu (default: the fastest present)")
+      .option("--out <dir>", "output folder for checkpoints, metrics.jsonl and the model (default: runs/<model>)")
+      .option("--resume", "continue the run in --out from its newest checkpoint")
+      .option("--seed <n>", "random seed (default: the plan's seed)", int("seed"))
+      .option("--init-from <file>", "start from pretrained weights: a .safetensors file, a run folder or a TensorFlow.js model.json (replaces the plan's init)")
+      .option("--map <file>", "with --init-from: a JSON object renaming tensors of the file to layers or weights, {\"fc\": \"head\", …}")
+      .option("--layout <layout>", "with --init-from: nnetc (layer/role names) or torch (a PyTorch state_dict, converted)")
+      .option("--allow-missing", "with --init-from: weights the file lacks keep their initial values")
+      .option("--allow-extra", "with --init-from: ignore tensors of the file that no weight takes")
+      .option("--json", "one JSON object per event instead of text")
+      .option("-O, --opt <level>", "optimization level of the training forward pass: 0, 1 or 2 (every weight is kept, so checkpoints are the same)", "1"),
+  )
     .option("--nproc <n>", "with --engine torch: start N data-parallel workers on this machine (DDP; each takes --batch per step)")
     .option("--nnodes <m>", "with --nproc: machines in the job (run the same command on each, with its --node-rank)")
     .option("--node-rank <r>", "with --nnodes: this machine's number, 0 for the one at --master")
@@ -371,19 +370,18 @@ function program(): Command {
       process.exitCode = await rt.trainCommand({ file, module, ...(torch ? { torch: { ...torch, ...(distributed ? { distributed, device: torch.device === "cuda" ? `cuda:${distributed.localRank}` : torch.device } : {}) } } : {}), ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.initFrom ? { init: { from: o.initFrom, ...(o.map !== undefined ? { map: o.map } : {}), ...(o.layout !== undefined ? { layout: o.layout } : {}), allowMissing: !!o.allowMissing, allowExtra: !!o.allowExtra } } : {}), json: !!o.json });
     });
 
-  prog
-    .command("eval")
-    .description("evaluate trained weights on the dataset's test split with the plan's loss and metrics")
-    .argument("<file>", ".nnet file")
-    .requiredOption("--weights <dir>", "a run folder (model.safetensors or checkpoints), a checkpoint folder, or a tfjs model.json")
-    .option("--model <name>", "which model (when the file has several)")
-    .option("--data <dir>", "folder holding the dataset's files")
-    .option("--backend <name>", "tensorflow, wasm or cpu")
-    .option("--json", "print the result as JSON")
-    .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2 (batchnorm folding, fused relu)", "1")
-    .option("--engine <name>", ENGINE_HELP, "tfjs")
-    .option("--device <device>", "with --engine torch: cpu, cuda, cuda:N or mps", "cpu")
-    .option("--precision <p>", "with --engine torch: fp32 or bf16 (autocast)", "fp32")
+  withEngineOptions(
+    prog
+      .command("eval")
+      .description("evaluate trained weights on the dataset's test split with the plan's loss and metrics")
+      .argument("<file>", ".nnet file")
+      .requiredOption("--weights <dir>", "a run folder (model.safetensors or checkpoints), a checkpoint folder, or a tfjs model.json")
+      .option("--model <name>", "which model (when the file has several)")
+      .option("--data <dir>", "folder holding the dataset's files")
+      .option("--backend <name>", "tensorflow, wasm or cpu")
+      .option("--json", "print the result as JSON")
+      .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2 (batchnorm folding, fused relu)", "1"),
+  )
     .action(async (file: string, o: { weights: string; model?: string; data?: string; backend?: string; json?: boolean; opt: string } & EngineFlags) => {
       const res = compiled(file);
       if (!res) return;
@@ -392,19 +390,18 @@ function program(): Command {
       process.exitCode = await rt.evalCommand({ file, module: res.module, ...(torch ? { torch, trainModule: await forTraining(res, o.opt) } : {}), inference: await forInference(res, o.opt), weights: o.weights, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: !!o.json });
     });
 
-  prog
-    .command("predict")
-    .description("run trained weights on inputs and print one JSON line per sample")
-    .argument("<file>", ".nnet file")
-    .requiredOption("--weights <dir>", "a run folder, a checkpoint folder, or a tfjs model.json")
-    .requiredOption("--input <what>", 'a JSON file ({"image": […]} or a list of such objects), or test:N for the first N test samples')
-    .option("--model <name>", "which model (when the file has several)")
-    .option("--data <dir>", "folder holding the dataset's files (for --input test:N)")
-    .option("--backend <name>", "tensorflow, wasm or cpu")
-    .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2", "1")
-    .option("--engine <name>", ENGINE_HELP, "tfjs")
-    .option("--device <device>", "with --engine torch: cpu, cuda, cuda:N or mps", "cpu")
-    .option("--precision <p>", "with --engine torch: fp32 or bf16 (autocast)", "fp32")
+  withEngineOptions(
+    prog
+      .command("predict")
+      .description("run trained weights on inputs and print one JSON line per sample")
+      .argument("<file>", ".nnet file")
+      .requiredOption("--weights <dir>", "a run folder, a checkpoint folder, or a tfjs model.json")
+      .requiredOption("--input <what>", 'a JSON file ({"image": […]} or a list of such objects), or test:N for the first N test samples')
+      .option("--model <name>", "which model (when the file has several)")
+      .option("--data <dir>", "folder holding the dataset's files (for --input test:N)")
+      .option("--backend <name>", "tensorflow, wasm or cpu")
+      .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2", "1"),
+  )
     .action(async (file: string, o: { weights: string; input: string; model?: string; data?: string; backend?: string; opt: string } & EngineFlags) => {
       const res = compiled(file);
       if (!res) return;
@@ -524,6 +521,14 @@ function int(name: string) {
 }
 
 const ENGINE_HELP = "tfjs (TensorFlow.js: --backend) or torch (PyTorch in a Python process: --device, --precision; see spec/language.md §12.6)";
+
+/** The engine options train, eval and predict share. */
+function withEngineOptions(c: Command): Command {
+  return c
+    .option("--engine <name>", ENGINE_HELP, "tfjs")
+    .option("--device <device>", "with --engine torch: cpu, cuda, cuda:N or mps", "cpu")
+    .option("--precision <p>", "with --engine torch: fp32 or bf16 (autocast)", "fp32");
+}
 
 interface EngineFlags {
   engine: string;

@@ -12,7 +12,7 @@ import { diag, type Diagnostic } from "../diagnostics.js";
 import { evalDim } from "../ir/dims.js";
 import type { OpKind } from "../ir/ops.js";
 import { explicitPadding, samePair } from "../ir/padding.js";
-import { torchModulePath, torchSegment } from "../../runtime/torch_names.js";
+import { torchModulePath } from "../../runtime/torch_names.js";
 import type { AttrValue, DType, IRModel, IRModule, IRNode } from "../ir/types.js";
 
 export interface TorchEmitOptions {
@@ -163,7 +163,7 @@ const HELPERS: Record<string, string> = {
 };
 
 /** What one IR node becomes: an optional submodule (registered at the layer's path), statements, and its value. */
-type Lowered = { module?: string; stmts?: string[]; expr: string } | { none: string; hint?: string };
+type Lowered = { module?: string; expr: string } | { none: string; hint?: string };
 
 interface Ctx {
   n: IRNode;
@@ -179,8 +179,6 @@ interface Ctx {
   /** Python expression of a dimension (symbols bound from the inputs at the top of forward). */
   dim: (d: number | string) => string;
   helper: (name: keyof typeof HELPERS) => string;
-  /** A fresh local name for an intermediate value. */
-  tmp: (want: string) => string;
 }
 
 const num = (v: AttrValue | undefined) => v as number;
@@ -374,12 +372,12 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
   mul: (c) => ({ expr: `${c.x[0]} * ${c.x[1]}` }),
   div: (c) => ({ expr: `${c.x[0]} / ${c.x[1]}` }),
   matmul: (c) => ({ expr: `${c.x[0]} @ ${c.x[1]}` }),
-  relu: unary((x) => `F.relu(${x})`),
-  relu6: unary((x) => `F.relu6(${x})`),
-  gelu: unary((x, c) => (c.a.approximate ? `F.gelu(${x}, approximate="tanh")` : `F.gelu(${x})`)),
-  silu: unary((x) => `F.silu(${x})`),
-  sigmoid: unary((x) => `torch.sigmoid(${x})`),
-  tanh: unary((x) => `torch.tanh(${x})`),
+  relu: unary((x) => activate(x, "relu")),
+  relu6: unary((x) => activate(x, "relu6")),
+  gelu: unary((x, c) => activate(x, c.a.approximate ? "gelu_tanh" : "gelu")),
+  silu: unary((x) => activate(x, "silu")),
+  sigmoid: unary((x) => activate(x, "sigmoid")),
+  tanh: unary((x) => activate(x, "tanh")),
   softmax: unary((x, c) => `F.softmax(${x}, dim=${num(c.a.axis)})`),
   leaky_relu: unary((x, c) => `F.leaky_relu(${x}, ${pyNum(num(c.a.alpha))})`),
   elu: unary((x, c) => `F.elu(${x}, ${pyNum(num(c.a.alpha))})`),
@@ -395,10 +393,18 @@ function dimExpr(d: number | string, bound: ReadonlyMap<string, string>): string
 }
 
 /** The Python class of one model; diagnostics for layers PyTorch cannot express. */
-function emitModel(m: IRModel, o: TorchEmitOptions, used: Set<string>, className: string): { lines: string[]; diagnostics: Diagnostic[] } {
+/** A statement of a forward: the layer it computes (an engine's exception there names that layer). */
+export interface TorchLine {
+  layer: string;
+  op: string;
+  span: IRNode["span"];
+}
+
+function emitModel(m: IRModel, o: TorchEmitOptions, used: Set<string>, className: string): { lines: string[]; diagnostics: Diagnostic[]; statements: Map<string, TorchLine> } {
   const diagnostics: Diagnostic[] = [];
   const init: string[] = [];
   const body: string[] = [];
+  const statements = new Map<string, TorchLine>();
   const names = new PyNames();
   const local = new Map<string, string>();
   const shapeOf = new Map(m.nodes.map((n) => [n.id, n.shape ?? []]));
@@ -457,7 +463,6 @@ function emitModel(m: IRModel, o: TorchEmitOptions, used: Set<string>, className
         used.add(h);
         return /^[A-Z]/.test(h) ? h : `_${h}`;
       },
-      tmp: (w) => names.fresh(w),
     };
     const r = TORCH[n.op as OpKind](ctx);
     if ("none" in r) {
@@ -483,8 +488,8 @@ function emitModel(m: IRModel, o: TorchEmitOptions, used: Set<string>, className
     }
     const v = names.fresh((n.binding ?? n.name.slice(n.name.lastIndexOf("/") + 1)).replace(/\//g, "_"));
     local.set(n.id, v);
-    for (const s of r.stmts ?? []) body.push(`        ${s}`);
     body.push(`        ${v} = ${r.expr}`);
+    statements.set(body[body.length - 1]!, { layer: n.name, op: n.op, span: n.span });
   }
 
   const sig = args.map((a) => `${a}: torch.Tensor`).join(", ");
@@ -506,11 +511,11 @@ function emitModel(m: IRModel, o: TorchEmitOptions, used: Set<string>, className
   lines.push(`    def forward(self${sig ? `, ${sig}` : ""}) -> Dict[str, torch.Tensor]:`);
   lines.push(...body);
   lines.push(`        return {${outs}}`);
-  return { lines, diagnostics };
+  return { lines, diagnostics, statements };
 }
 
 /** The Python module for every model of `m`, or the diagnostics of layers PyTorch cannot express. */
-export function emitTorch(m: IRModule, o: TorchEmitOptions): { text: string | null; diagnostics: Diagnostic[]; classes: Record<string, string> } {
+export function emitTorch(m: IRModule, o: TorchEmitOptions): { text: string | null; diagnostics: Diagnostic[]; classes: Record<string, string>; statements: Map<number, TorchLine> } {
   const used = new Set<string>();
   const names = new PyNames();
   for (const h of Object.keys(HELPERS)) names.fresh(/^[A-Z]/.test(h) ? h : `_${h}`);
@@ -518,7 +523,7 @@ export function emitTorch(m: IRModule, o: TorchEmitOptions): { text: string | nu
   for (const model of m.models) classes[model.name] = names.fresh(model.name);
   const models = m.models.map((model) => emitModel(model, o, used, classes[model.name]!));
   const diagnostics = models.flatMap((x) => x.diagnostics);
-  if (diagnostics.some((d) => d.severity === "error")) return { text: null, diagnostics, classes };
+  if (diagnostics.some((d) => d.severity === "error")) return { text: null, diagnostics, classes, statements: new Map() };
   const out: string[] = [];
   out.push(`# Generated by nnetc ${o.version} from ${comment(o.displayPath)} (-O${o.level}). A plain PyTorch module: read it, edit it,`);
   out.push(`# train it. nnetc's PyTorch engine runs the same code; regenerate it with \`nnetc compile --target pytorch\`.`);
@@ -550,7 +555,20 @@ export function emitTorch(m: IRModule, o: TorchEmitOptions): { text: string | nu
     out.push(...x.lines);
     out.push("");
   }
-  return { text: `${out.join("\n").replace(/\n{4,}/g, "\n\n\n").trimEnd()}\n`, diagnostics, classes };
+  const text = `${out.join("\n").replace(/\n{4,}/g, "\n\n\n").trimEnd()}\n`;
+  // Each forward statement's line in the text (1-based): the models' lines appear in order, only runs of
+  // blank lines collapsed, so one walk finds them.
+  const statements = new Map<number, TorchLine>();
+  const all = text.split("\n");
+  let at = 0;
+  for (const x of models) {
+    for (const l of x.lines) {
+      const s = x.statements.get(l);
+      if (!s) continue;
+      while (at < all.length && all[at] !== l) at++;
+      if (at < all.length) statements.set(at + 1, s);
+    }
+  }
+  return { text, diagnostics, classes, statements };
 }
 
-export { torchModulePath, torchSegment };

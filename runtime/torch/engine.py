@@ -19,9 +19,9 @@ Requests (each names its model by KEY; state_dict keys are PyTorch's, runtime/to
   train_parts {file}                      the predictions/targets collected since the last call
   evaluate {split, batch, losses, pairs, file} → mean loss; predictions/targets per metric pair
   unload
-Replies: {"id": N, "ok": true, …} or {"id": N, "ok": false, "error": "Type: message", "where":
-"file:line in function"} for an exception (the last frame in the emitted module, whose comment above names
-the .nnet line).
+Replies: {"id": N, "ok": true, …} or {"id": N, "ok": false, "error": "Type: message", "frames":
+["file:line in function", …]} for an exception: its traceback outside torch's own files, innermost last (the
+TypeScript side names the .nnet layer whose statement of the emitted forward was running).
 
 The optimizers and losses are nnetc's (runtime/optim.ts, runtime/objective.ts), formula for formula: Adam
 with epsilon added to sqrt(v) and the bias correction folded into the rate, momentum buffers that hold
@@ -516,12 +516,10 @@ class Engine:
         return {}
 
 
-def where(exc):
-    """The innermost frame in an emitted module (its line follows a `# file.nnet:N` comment), else the last."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    emitted = [f for f in frames if not f.filename.endswith("engine.py") and "/torch/" not in f.filename]
-    f = (emitted or frames or [None])[-1]
-    return f"{f.filename}:{f.lineno} in {f.name}" if f else ""
+def frames(exc):
+    """The traceback's frames outside torch's own files, innermost last: "file:line in function"."""
+    torch_dir = os.path.dirname(torch.__file__)
+    return [f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(torch_dir)]
 
 
 def exit_with_parent():
@@ -549,6 +547,10 @@ def exit_with_parent():
 
 
 def main():
+    if sys.argv[1:] == ["--hello"]:  # the TypeScript side's check of this Python, before it reads any data
+        PROTOCOL.write(json.dumps(Engine().hello({})) + "\n")
+        PROTOCOL.flush()
+        return
     exit_with_parent()
     # Ctrl-C reaches the whole process group: the TypeScript side stops the run (saving a checkpoint);
     # this side only has to finish the step it is in.
@@ -561,7 +563,7 @@ def main():
         try:
             reply = {"id": req.get("id"), "ok": True, **getattr(engine, req["cmd"])(req)}
         except Exception as e:  # reported to the TypeScript side, which names the .nnet layer
-            reply = {"id": req.get("id"), "ok": False, "error": f"{type(e).__name__}: {e}", "where": where(e)}
+            reply = {"id": req.get("id"), "ok": False, "error": f"{type(e).__name__}: {e}", "frames": frames(e)}
         PROTOCOL.write(json.dumps(reply) + "\n")
 
 

@@ -6,19 +6,21 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import type { TorchLine } from "../../compiler/emit/torch.js";
 import type { IRModel } from "../../compiler/ir/types.js";
 import { decodeSafetensors, encodeSafetensors, type HostTensor } from "../checkpoint/index.js";
 import type { Split } from "../data/index.js";
 import { metricsOf, pairKey, type Evaluation, type PhaseSetup, type StepEngine, type Steps } from "../engine.js";
 import { RunError } from "../errors.js";
+import { runError } from "../run_diagnostics.js";
 import { collectHost, type Collected } from "../objective.js";
 import { mapPretrained } from "../pretrained.js";
 import type { Masks } from "../prune.js";
-import type { PlanSpec } from "../spec.js";
+import type { LossSpec, PlanSpec } from "../spec.js";
 import { seeder } from "../steps.js";
-import { toTorchStateDict, torchKeys, type F32, type Roles } from "../torch_layout.js";
+import { encodeTorchStateDict, hostF32, rolesByLayer, toTorchStateDict, torchKeys } from "../torch_layout.js";
 import { torchModulePath } from "../torch_names.js";
-import { TorchError, TorchProcess } from "./process.js";
+import { checkPython, TorchError, TorchProcess, type TorchHello } from "./process.js";
 
 export interface TorchEngineOptions {
   /** The model as trained (the IR optimized for training: every weight) and its emitted Python module. */
@@ -34,9 +36,34 @@ export interface TorchEngineOptions {
   /** A folder of the engine's own (the emitted module), removed with it. */
   moduleDir?: string;
   distributed?: TorchRunOptions["distributed"];
+  /** The forward statements of `python` by line, from emitTorch: an exception in one names its layer. */
+  statements?: ReadonlyMap<number, TorchLine>;
 }
 
-const F32_OF = (h: HostTensor): F32 => ({ shape: h.shape.slice(), data: h.data instanceof Float32Array ? h.data : Float32Array.from(h.data as ArrayLike<number>, Number) });
+/** How long a worker waits for the others at the rendezvous: NNETC_RENDEZVOUS_TIMEOUT seconds, else 300. */
+function rendezvousTimeout(): number {
+  const v = process.env.NNETC_RENDEZVOUS_TIMEOUT;
+  if (v === undefined || v === "") return 300;
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) throw new RunError(`NNETC_RENDEZVOUS_TIMEOUT=${v}: give the seconds a worker waits for the others (default 300)`);
+  return Number(v);
+}
+
+/**
+ * An exception of the Python side as the numbered diagnostic it is: NN7010 at the .nnet layer whose statement
+ * of the emitted module's forward was running (the innermost such frame), else NN7011.
+ */
+function numbered(e: TorchError, python: string, statements?: ReadonlyMap<number, TorchLine>): RunError {
+  for (const f of [...e.frames].reverse()) {
+    const m = /^(.*):(\d+) in /.exec(f);
+    if (!m || path.resolve(m[1]!) !== path.resolve(python)) continue;
+    const s = statements?.get(Number(m[2]));
+    if (s) return runError("engineException", { layer: s.layer, op: s.op, error: e.message, at: `${path.basename(python)}:${m[2]}` }, s.span);
+  }
+  return runError("engineFailed", { error: e.frames.length ? `${e.message} (at ${e.frames[e.frames.length - 1]})` : e.message });
+}
+
+/** The plan's loss terms as the Python side takes them. */
+const lossTerms = (loss: readonly LossSpec[]) => loss.map((t) => ({ fn: t.fn, prediction: t.prediction, target: t.target, weight: t.weight, args: t.args }));
 
 /** Optimizer state "<weight>/<slot>" (either engine's names) grouped by slot, and the step count. */
 function bySlot(state: Record<string, HostTensor>): { step: Float32Array | null; slots: Map<string, Record<string, HostTensor>> } {
@@ -57,11 +84,7 @@ function bySlot(state: Record<string, HostTensor>): { step: Float32Array | null;
 /** torch keys of the nnetc weights `names` that train (an LSTM's bias_hh never does: nnetc has one bias). */
 function trainableKeys(model: IRModel, names: readonly string[]): string[] {
   const want = new Set(names);
-  const byLayer = new Map<string, Roles>();
-  for (const p of model.params) {
-    if (!byLayer.has(p.layer)) byLayer.set(p.layer, new Map());
-    byLayer.get(p.layer)!.set(p.role, p);
-  }
+  const byLayer = rolesByLayer(model.params);
   const keys: string[] = [];
   for (const p of model.params) {
     if (!want.has(p.name)) continue;
@@ -98,7 +121,7 @@ export class TorchEngine implements StepEngine {
     try {
       const weights = e.file("weights");
       writeFileSync(weights, e.stateDict(start));
-      await proc.request("load", { model: e.key, path: o.python, class: o.className, weights, device: o.device, ...(o.distributed ? { distributed: { rank: o.distributed.rank, world: o.distributed.world, master: o.distributed.master } } : {}) });
+      await proc.request("load", { model: e.key, path: o.python, class: o.className, weights, device: o.device, ...(o.distributed ? { distributed: { rank: o.distributed.rank, world: o.distributed.world, master: o.distributed.master, timeout: rendezvousTimeout() } } : {}) });
     } catch (err) {
       await e.dispose();
       throw err;
@@ -114,30 +137,22 @@ export class TorchEngine implements StepEngine {
     try {
       return await this.proc.request(cmd, { model: this.key, ...args });
     } catch (e) {
-      if (e instanceof TorchError && e.where) throw new TorchError(`${e.message}${this.source(e.where)}`, e.where);
-      throw e;
+      throw e instanceof TorchError ? numbered(e, this.o.python, this.o.statements) : e;
     }
   }
 
-  /** " (in layer … of FILE.nnet:LINE: source)" for a Python frame "FILE.py:N in forward" of the emitted module. */
-  private source(where: string): string {
-    const m = /^(.*):(\d+) in /.exec(where);
-    if (!m || path.resolve(m[1]!) !== path.resolve(this.o.python)) return ` (at ${where})`;
-    const lines = readFileSync(this.o.python, "utf8").split("\n");
-    for (let i = Number(m[2]) - 1; i >= 0; i--) {
-      const c = /^\s+# (.*)$/.exec(lines[i] ?? "");
-      if (c) return ` (in the PyTorch code of ${c[1]!.trim()}, ${path.basename(this.o.python)}:${m[2]})`;
-      if (/^\s*def /.test(lines[i] ?? "")) break;
-    }
-    return ` (at ${where})`;
-  }
+
 
   /** nnetc weights (all, or those given) as PyTorch's state_dict bytes. */
   private stateDict(host: Record<string, HostTensor>, params = this.o.model.params): Uint8Array {
-    const f32 = Object.fromEntries(Object.entries(host).map(([k, v]) => [k, F32_OF(v)]));
-    const out: Record<string, HostTensor> = {};
-    for (const [k, v] of toTorchStateDict(params, f32, this.o.model.params)) out[k] = { dtype: "F32", shape: v.shape, data: v.data };
-    return encodeSafetensors(out);
+    return encodeTorchStateDict(params, host, this.o.model.params).bytes;
+  }
+
+  /** A file the Python side wrote, read and removed. */
+  private take(f: string): Record<string, HostTensor> {
+    const t = decodeSafetensors(new Uint8Array(readFileSync(f))).tensors;
+    rmSync(f, { force: true });
+    return t;
   }
 
   /** PyTorch tensors (state_dict keys) back in nnetc's names and layouts; missing ones allowed for slots. */
@@ -148,9 +163,7 @@ export class TorchEngine implements StepEngine {
   async getWeights(): Promise<Record<string, HostTensor>> {
     const f = this.file("get");
     await this.req("get_weights", { file: f });
-    const sd = decodeSafetensors(new Uint8Array(readFileSync(f))).tensors;
-    rmSync(f, { force: true });
-    return this.fromTorch(sd, false);
+    return this.fromTorch(this.take(f), false);
   }
 
   async setWeights(host: Record<string, HostTensor>): Promise<void> {
@@ -170,7 +183,7 @@ export class TorchEngine implements StepEngine {
       optimizer: { fn: p.optimizer.fn, args: p.optimizer.args },
       weight_decay: p.weightDecay,
       clip: p.clip,
-      losses: p.loss.map((t) => ({ fn: t.fn, prediction: t.prediction, target: t.target, weight: t.weight, args: t.args })),
+      losses: lossTerms(p.loss),
       inputs: m.inputs.map((i) => i.name),
       precision: this.o.precision,
       accumulate: p.accumulate,
@@ -182,9 +195,7 @@ export class TorchEngine implements StepEngine {
   async optimizerState(): Promise<Record<string, HostTensor>> {
     const f = this.file("opt");
     await this.req("opt_get", { file: f });
-    const raw = decodeSafetensors(new Uint8Array(readFileSync(f))).tensors;
-    rmSync(f, { force: true });
-    const { step, slots } = bySlot(raw);
+    const { step, slots } = bySlot(this.take(f));
     const out: Record<string, HostTensor> = step ? { step: { dtype: "F32", shape: [], data: step } } : {};
     for (const [slot, tensors] of slots) for (const [name, t] of Object.entries(this.fromTorch(tensors, true))) out[`${name}/${slot}`] = t;
     return out;
@@ -195,7 +206,7 @@ export class TorchEngine implements StepEngine {
     const out: Record<string, HostTensor> = step ? { step: { dtype: "F32", shape: [1], data: step } } : {};
     for (const [slot, weights] of slots) {
       const params = this.o.model.params.filter((p) => weights[p.name]);
-      const f32 = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, F32_OF(v)]));
+      const f32 = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, hostF32(v)]));
       for (const [k, v] of toTorchStateDict(params, f32, this.o.model.params)) out[`${k}/${slot}`] = { dtype: "F32", shape: v.shape, data: v.data };
     }
     const f = this.file("optset");
@@ -210,6 +221,7 @@ export class TorchEngine implements StepEngine {
     const f = this.file("masks");
     writeFileSync(f, this.stateDict(host, params));
     await this.req("masks", { file: f });
+    rmSync(f, { force: true });
   }
 
   async prepare(split: Split): Promise<void> {
@@ -249,26 +261,24 @@ export class TorchEngine implements StepEngine {
   async takeTrainParts(): Promise<Collected | null> {
     const f = this.file("parts");
     const r = (await this.req("train_parts", { file: f })) as { rows: number; classes?: number; int_targets?: boolean };
-    const t = decodeSafetensors(new Uint8Array(readFileSync(f))).tensors;
-    rmSync(f, { force: true });
+    const t = this.take(f);
     if (!r.rows) return null;
     return collectHost(t.scores0!.data as Float32Array, r.classes!, t.targets0!.data as Float32Array, !!r.int_targets);
   }
 
   async evaluate(plan: PlanSpec, split: Split, batch: number): Promise<Evaluation> {
     const name = await this.split(split);
-    const pairs = [...new Map(plan.metrics.map((mt) => [pairKey(mt), [String(mt.args.prediction), String(mt.args.target)]])).values()];
+    const pairs = new Map(plan.metrics.map((mt) => [pairKey(mt), [String(mt.args.prediction), String(mt.args.target)]]));
     const f = this.file("eval");
-    const r = (await this.req("evaluate", { split: name, batch, losses: plan.loss.map((t) => ({ fn: t.fn, prediction: t.prediction, target: t.target, weight: t.weight, args: t.args })), pairs, inputs: this.o.model.inputs.map((i) => i.name), file: f })) as {
+    const r = (await this.req("evaluate", { split: name, batch, losses: lossTerms(plan.loss), pairs: [...pairs.values()], inputs: this.o.model.inputs.map((i) => i.name), file: f })) as {
       loss: number | string;
       parts: { rows: number; classes: number; int_targets: boolean }[];
     };
-    const t = decodeSafetensors(new Uint8Array(readFileSync(f))).tensors;
-    rmSync(f, { force: true });
+    const t = this.take(f);
     const parts = new Map<string, Collected>();
-    pairs.forEach(([p, tg], i) => {
+    [...pairs.keys()].forEach((key, i) => {
       const info = r.parts[i];
-      if (info) parts.set(`${p}|${tg}`, collectHost(t[`scores${i}`]!.data as Float32Array, info.classes, t[`targets${i}`]!.data as Float32Array, info.int_targets));
+      if (info) parts.set(key, collectHost(t[`scores${i}`]!.data as Float32Array, info.classes, t[`targets${i}`]!.data as Float32Array, info.int_targets));
     });
     return { loss: Number(r.loss), metrics: metricsOf(plan, parts) };
   }
@@ -294,10 +304,8 @@ export class TorchEngine implements StepEngine {
     const fo = this.file("out");
     writeFileSync(fi, encodeSafetensors(inputs));
     await this.req("forward", { inputs: fi, outputs: fo, training: false });
-    const got = decodeSafetensors(new Uint8Array(readFileSync(fo))).tensors;
     rmSync(fi, { force: true });
-    rmSync(fo, { force: true });
-    return got;
+    return this.take(fo);
   }
 }
 
@@ -312,14 +320,27 @@ export interface TorchRunOptions {
 }
 
 /**
+ * What can be refused before any data is read: the device and precision named (NN7004, NN7006), the Python
+ * that would run them (NN7001–NN7003), and whether its torch sees that device (NN7005).
+ */
+export function checkTorchOptions(o: Pick<TorchRunOptions, "device" | "precision">): void {
+  if (!/^(cpu|cuda(:\d+)?|mps)$/.test(o.device)) throw runError("unknownDevice", { device: o.device });
+  if (o.precision !== "fp32" && o.precision !== "bf16") throw runError("precisionUnsupported", { precision: o.precision });
+  const hello = checkPython();
+  const cuda = /^cuda(:(\d+))?$/.exec(o.device);
+  const missing = (why: string, hint: string) => runError("deviceMissing", { device: o.device, torch: hello.torch, why, hint });
+  if (cuda && !hello.cuda) throw missing("sees no CUDA device (a CPU-only build, or no GPU)", "use --device cpu, or set NNETC_PYTHON to a Python whose PyTorch is built with CUDA");
+  const n = hello.cuda_devices;
+  if (cuda?.[2] !== undefined && Number(cuda[2]) >= n) throw missing(`sees ${n === 1 ? "1 CUDA device" : `${n} CUDA devices`}`, `use cuda:0${n > 1 ? ` to cuda:${n - 1}` : ""}, or cuda (the first)`);
+  if (o.device === "mps" && !hello.mps) throw missing("has no Metal (MPS) device", "use --device cpu (MPS is Apple silicon's GPU)");
+}
+
+/**
  * A torch engine for `model` (the IR optimized for training): checks the device and precision, starts the
  * process, emits the module and loads `start`'s weights. Usage problems are RunErrors (exit code 2).
  */
 export async function startTorch(model: IRModel, o: TorchRunOptions, start: Record<string, HostTensor>): Promise<TorchEngine> {
-  if (!/^(cpu|cuda(:\d+)?|mps)$/.test(o.device)) throw new RunError(`--device ${o.device}: use cpu, cuda, cuda:N or mps`);
-  if (o.precision !== "fp32" && o.precision !== "bf16") {
-    throw new RunError(o.precision === "fp16" ? "--precision fp16 needs loss scaling, which the torch engine does not do yet: use bf16 (same range as fp32) or fp32" : `--precision ${o.precision}: use fp32 or bf16`);
-  }
+  checkTorchOptions(o);
   const { emitTorch } = await import("../../compiler/emit/torch.js");
   const source = (f: string) => {
     try {
@@ -330,31 +351,26 @@ export async function startTorch(model: IRModel, o: TorchRunOptions, start: Reco
   };
   const r = emitTorch({ models: [model], datasets: [], plans: [] } as never, { displayPath: model.span.file, sourceText: source, version: "engine", level: o.level });
   if (!r.text) throw new RunError(`the torch engine cannot run model "${model.name}": ${r.diagnostics.map((d) => `${d.code} ${d.message}`).join("; ")}`);
-  const proc = await TorchProcess.start();
+  const proc = await TorchProcess.start().catch((e: unknown) => {
+    throw e instanceof TorchError ? numbered(e, "") : e;
+  });
   try {
-    const hello = (await proc.request("hello")) as { torch: string; cuda: boolean; cuda_devices?: number; mps?: boolean };
-    const major = Number(hello.torch.split(".")[0]);
-    const minor = Number(hello.torch.split(".")[1]);
-    if (major < 1 || (major === 1 && minor < 13)) throw new RunError(`the torch engine needs PyTorch 1.13 or newer; this Python has ${hello.torch}: upgrade it (Debian 12: apt-get install python3-torch) or set NNETC_PYTHON`);
-    const cuda = /^cuda(:(\d+))?$/.exec(o.device);
-    if (cuda && !hello.cuda) throw new RunError(`--device ${o.device}: PyTorch ${hello.torch} here sees no CUDA device (a CPU-only build, or no GPU); use --device cpu, or a PyTorch built with CUDA (NNETC_PYTHON)`);
-    if (cuda?.[2] !== undefined && Number(cuda[2]) >= (hello.cuda_devices ?? 0)) throw new RunError(`--device ${o.device}: there ${hello.cuda_devices === 1 ? "is 1 CUDA device" : `are ${hello.cuda_devices} CUDA devices`} (cuda:0…)`);
-    if (o.device === "mps" && !hello.mps) throw new RunError(`--device mps: PyTorch ${hello.torch} here has no Metal (MPS) device; use --device cpu`);
+    const hello = (await proc.request("hello")) as unknown as TorchHello;
     const dir = mkdtempSync(path.join(tmpdir(), "nnetc-module-"));
     const py = path.join(dir, "model.py");
     writeFileSync(py, r.text);
-    const engine = await TorchEngine.create({ model, python: py, className: r.classes[model.name]!, device: o.device, precision: o.precision, process: proc, moduleDir: dir, ...(o.distributed ? { distributed: o.distributed } : {}) }, start).catch((e: unknown) => {
+    const engine = await TorchEngine.create({ model, python: py, className: r.classes[model.name]!, device: o.device, precision: o.precision as "fp32" | "bf16", process: proc, moduleDir: dir, statements: r.statements, ...(o.distributed ? { distributed: o.distributed } : {}) }, start).catch((e: unknown) => {
+      if (!(e instanceof TorchError)) throw e;
       // Rank 0 listens at the master's address: a port in use is the user's to change.
-      if (o.distributed && e instanceof TorchError && /address already in use|EADDRINUSE|Errno 98/i.test(e.message)) throw new RunError(`the job's rendezvous ${o.distributed.master}: the port is already in use; choose a free one (--master HOST:PORT), or leave --master out on one machine`);
-      if (o.distributed && e instanceof TorchError && /timed out|Timeout|Connection refused/i.test(e.message)) throw new RunError(`worker ${o.distributed.rank} could not meet the others at ${o.distributed.master} (${e.message.split("\n")[0]}); start every machine's command, with the same --master`);
-      throw e;
+      if (o.distributed && /address already in use|EADDRINUSE|Errno 98/i.test(e.message)) throw runError("portInUse", { master: o.distributed.master });
+      if (o.distributed && /timed out|Timeout|Connection refused/i.test(e.message)) throw runError("rendezvousFailed", { rank: o.distributed.rank, master: o.distributed.master, why: e.message.split("\n")[0]! });
+      throw numbered(e, py, r.statements);
     });
-    engine.versions = { torch: hello.torch, python: String((hello as { python?: string }).python ?? "?"), cuda: hello.cuda };
+    engine.versions = { torch: hello.torch, python: hello.python, cuda: hello.cuda };
     return engine;
   } catch (e) {
     await proc.close();
-    throw e;
+    throw e instanceof TorchError ? numbered(e, "") : e;
   }
 }
 
-export { RunError };

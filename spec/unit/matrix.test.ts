@@ -6,14 +6,14 @@
 // target enters by existing; a target that cannot express a cell says why (a numbered diagnostic), and that
 // is printed, never dropped. Each file runs in a worker process of its own, two at a time.
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { compile } from "../../compiler/index.js";
 import { OPS, type OpKind } from "../../compiler/ir/ops.js";
 import type { IRModel } from "../../compiler/ir/types.js";
-import { memoryHost, ROOT } from "../helpers.js";
+import { memoryHost, nnetFilesUnder, ROOT } from "../helpers.js";
 import { LEVELS, TARGETS, TOLERANCE, type Cell } from "./matrix.worker.js";
 
 const WORKER = path.join(ROOT, "dist/spec/unit/matrix.worker.js");
@@ -24,15 +24,6 @@ const FULL = !!process.env.NNETC_FULL_ZOO;
 
 // ── the models: discovered ──────────────────────────────────────────────────────────────────────────
 
-function nnetFiles(dir: string): string[] {
-  return readdirSync(path.join(ROOT, dir))
-    .sort()
-    .flatMap((f) => {
-      const rel = path.posix.join(dir, f);
-      return statSync(path.join(ROOT, rel)).isDirectory() ? nnetFiles(rel) : f.endsWith(".nnet") ? [rel] : [];
-    });
-}
-
 interface Entry {
   file: string;
   models: IRModel[];
@@ -41,7 +32,7 @@ interface Entry {
 
 const entries: Entry[] = [];
 const skipped: { file: string; why: string }[] = [];
-for (const file of [...nnetFiles("models"), ...nnetFiles("spec")]) {
+for (const file of [...nnetFilesUnder("models"), ...nnetFilesUnder("spec")]) {
   const res = compile(file, readFileSync(path.join(ROOT, file), "utf8"), memoryHost());
   const err = res.diagnostics.find((d) => d.severity === "error");
   if (err) skipped.push({ file, why: `${err.code}: ${err.message}` });

@@ -1,8 +1,9 @@
 // Data-parallel training on the torch engine (GitHub issue 14), on loopback only: `--nproc 2` (two workers,
 // batch 16 each, gloo) ends its epochs with the losses of one worker with batch 32; two launches with
 // `--nnodes 2 --node-rank 0|1 --master 127.0.0.1:PORT` finish one job; kill -9 of a job followed by
-// `--resume` loses no completed epoch; a rendezvous port already in use is a one-line error, exit 2.
-import { spawn } from "node:child_process";
+// `--resume` loses no completed epoch; a port in use, a machine alone at the rendezvous and a worker killed
+// mid-job are numbered errors (NN7007, NN7008, NN7009).
+import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -10,7 +11,7 @@ import * as path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Rng } from "../../runtime/data/rng.js";
-import { probeTorch } from "../../runtime/torch/process.js";
+import { records, requireTorch, writeBlobs } from "./torch_shared.js";
 import { ROOT, runNode } from "../helpers.js";
 
 const CLI = path.join(ROOT, "dist/nnetc.mjs");
@@ -38,12 +39,6 @@ function listen(): Promise<{ port: number; close: () => Promise<void> }> {
   });
 }
 
-const records = (run: string) =>
-  readFileSync(path.join(run, "metrics.jsonl"), "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l) as Record<string, number | string>);
-
 function compare(a: Record<string, number | string>[], b: Record<string, number | string>[]): number {
   assert.is(b.length, a.length, "the same epochs");
   let worst = 0;
@@ -51,18 +46,9 @@ function compare(a: Record<string, number | string>[], b: Record<string, number 
   return worst;
 }
 
-test("ddp: /usr/bin/python3 has torch, and the job's data is written", () => {
-  const probe = probeTorch();
-  if (!probe.ok) assert.unreachable(`${probe.why}: install Debian's python3-torch (apt-get install -y python3-torch libopenblas0-pthread; .ci/run does it)`);
-  const rng = new Rng(8);
-  const lines: string[] = [];
-  for (let i = 0; i < 480; i++) {
-    const label = i % 4;
-    const image: number[] = [];
-    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) for (let c = 0; c < 2; c++) image.push(Number(((((label & 1) ? x >= 4 : x < 4) && ((label & 2) ? y >= 4 : y < 4) ? 1 : 0) + 0.8 * (rng.next() - 0.5)).toFixed(4)));
-    lines.push(JSON.stringify({ image, label }));
-  }
-  writeFileSync(path.join(dir, "blobs.jsonl"), lines.join("\n") + "\n");
+test("ddp: the project's Python has torch, and the job's data is written", () => {
+  requireTorch();
+  writeBlobs(path.join(dir, "blobs.jsonl"), 480, new Rng(8));
   copyFileSync(path.join(ROOT, "spec/torch/ddp.nnet"), NNET);
 });
 
@@ -161,7 +147,8 @@ test("ddp: a rendezvous port already in use, and the launcher's usage errors, ar
     // Machine 0 of a two-machine job: its rank 0 listens at --master, which this test holds.
     const r = await runNode([CLI, "train", NNET, "--engine", "torch", "--nproc", "1", "--nnodes", "2", "--node-rank", "0", "--master", `127.0.0.1:${busy.port}`, "--out", path.join(dir, "busy")], LIMIT);
     assert.is(r.code, 2, r.stderr);
-    assert.match(r.stderr, /port is already in use/);
+    assert.match(r.stderr, /nnetc: error NN7007: the job's rendezvous 127\.0\.0\.1:\d+: the port is already in use\n  hint: choose a free port/);
+    assert.not.match(r.stderr, /NN7009/, "the worker said why it stopped: the launcher adds nothing");
     assert.not.match(r.stderr, /Traceback|at .*\.js:\d+/);
   } finally {
     await busy.close();
@@ -182,6 +169,53 @@ test("ddp: a rendezvous port already in use, and the launcher's usage errors, ar
   const w = await runNode([CLI, "train", NNET, "--out", path.join(dir, "never")], { env: { ...process.env, RANK: "0", WORLD_SIZE: "2", MASTER_ADDR: "127.0.0.1", MASTER_PORT: "1" } });
   assert.is(w.code, 2);
   assert.match(w.stderr, /needs --engine torch/);
+});
+
+test("ddp: a machine alone at the rendezvous is NN7008 once NNETC_RENDEZVOUS_TIMEOUT has passed, exit 2", async () => {
+  const free = await listen();
+  await free.close();
+  // Machine 1 of 2, whose machine 0 never comes.
+  const r = await runNode([CLI, "train", NNET, "--engine", "torch", "--nproc", "1", "--nnodes", "2", "--node-rank", "1", "--master", `127.0.0.1:${free.port}`, "--out", path.join(dir, "alone")], { ...LIMIT, env: { ...process.env, NNETC_RENDEZVOUS_TIMEOUT: "3" } });
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.stderr, new RegExp(`error NN7008: worker 1 could not meet the others at 127\\.0\\.0\\.1:${free.port} \\(`));
+  assert.not.match(r.stderr, /Traceback|at .*\.js:\d+/);
+  assert.not.ok(existsSync(path.join(dir, "alone")), "no run folder");
+});
+
+test("ddp: a worker killed mid-job is NN7009 with its rank; the others stop, and the run keeps its checkpoints", async () => {
+  const run = path.join(dir, "one-killed");
+  const job = spawn(process.execPath, [CLI, "train", NNET, "--engine", "torch", "--nproc", "2", "--out", run, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  job.stderr.on("data", (b: Buffer) => (err += b));
+  let out = "";
+  const code = new Promise<number | null>((resolve) => job.on("close", (c) => resolve(c)));
+  const killed = await new Promise<number | null>((resolve) => {
+    job.stdout.on("data", (b: Buffer) => {
+      out += b;
+      if (!/"event":"epoch"/.test(out)) return;
+      // The launcher's children are the workers; rank 1 is the one whose environment says RANK=1.
+      const ps = spawnSync("ps", ["-o", "pid=", "--ppid", String(job.pid)], { encoding: "utf8" });
+      for (const pid of ps.stdout.split(/\s+/).filter(Boolean).map(Number)) {
+        let env = "";
+        try {
+          env = readFileSync(`/proc/${pid}/environ`, "latin1");
+        } catch {
+          continue;
+        }
+        if (env.split("\0").includes("RANK=1")) {
+          process.kill(pid, "SIGKILL");
+          resolve(pid);
+          return;
+        }
+      }
+    });
+    job.on("close", () => resolve(null));
+  });
+  assert.ok(killed, `no rank 1 worker to kill: ${err.slice(-2000)}`);
+  assert.is(await code, 1, err);
+  assert.match(err, /nnetc: error NN7009: worker 1 was killed by SIGKILL; the other workers were stopped/);
+  assert.match(err, /hint: fix what it reports, then run the same command with --resume/);
+  assert.ok(readdirSync(path.join(run, "checkpoints")).length >= 1, "rank 0 wrote its checkpoint before the job stopped");
 });
 
 test.run();

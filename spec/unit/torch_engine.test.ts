@@ -5,7 +5,7 @@
 // training step on the torch engine (VGG16 and BERT-base included), and the usage errors.
 import * as tf from "@tensorflow/tfjs-core";
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import * as ort from "onnxruntime-node";
@@ -20,10 +20,10 @@ import type { Split } from "../../runtime/data/index.js";
 import { Rng } from "../../runtime/data/rng.js";
 import { TfjsEngine, type PhaseSetup, type StepEngine } from "../../runtime/engine.js";
 import { interpreted } from "../../runtime/interpret.js";
-import { probeTorch } from "../../runtime/torch/process.js";
 import { startTorch } from "../../runtime/torch/engine.js";
 import { memoryHost, ROOT, runNode } from "../helpers.js";
 import { nontrivialHost } from "./matrix.worker.js";
+import { PYTHON, records, requireTorch, writeBlobs } from "./torch_shared.js";
 
 const CLI = path.join(ROOT, "dist/nnetc.mjs");
 const dir = mkdtempSync(path.join(tmpdir(), "nnetc-torch-engine-"));
@@ -33,9 +33,8 @@ test.before(async () => {
 });
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-test("torch engine: /usr/bin/python3 has torch (Debian's python3-torch)", () => {
-  const probe = probeTorch();
-  if (!probe.ok) assert.unreachable(`${probe.why}: install Debian's python3-torch (apt-get install -y python3-torch libopenblas0-pthread; .ci/run does it)`);
+test("torch engine: the project's Python has torch (Debian's python3-torch)", () => {
+  requireTorch();
 });
 
 // ── one step on each engine ─────────────────────────────────────────────────────────────────────────
@@ -148,18 +147,8 @@ for (const [label, optimizer, weightDecay, clip] of OPTIMIZERS) {
 
 function blobs(): void {
   const rng = new Rng(8);
-  const write = (file: string, n: number) => {
-    const lines: string[] = [];
-    for (let i = 0; i < n; i++) {
-      const label = i % 4;
-      const image: number[] = [];
-      for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) for (let c = 0; c < 2; c++) image.push(Number(((((label & 1) ? x >= 4 : x < 4) && ((label & 2) ? y >= 4 : y < 4) ? 1 : 0) + 0.8 * (rng.next() - 0.5)).toFixed(4)));
-      lines.push(JSON.stringify({ image, label }));
-    }
-    writeFileSync(path.join(dir, file), lines.join("\n") + "\n");
-  };
-  write("blobs.jsonl", 480);
-  write("blobs_test.jsonl", 96);
+  writeBlobs(path.join(dir, "blobs.jsonl"), 480, rng);
+  writeBlobs(path.join(dir, "blobs_test.jsonl"), 96, rng);
   copyFileSync(path.join(ROOT, "spec/torch/phases.nnet"), path.join(dir, "phases.nnet"));
 }
 
@@ -185,21 +174,20 @@ function compareRecords(a: Record<string, number | string>[], b: Record<string, 
   return worst;
 }
 
-const records = (run: string) =>
-  readFileSync(path.join(run, "metrics.jsonl"), "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l) as Record<string, number | string>);
-
-test("torch engine: a plan with two phases, a frozen backbone and early stopping gives the tfjs engine's epoch records", async () => {
-  blobs();
-  const nnet = path.join(dir, "phases.nnet");
+/** `nnet`'s plan trained on both engines side by side, into DIR/<tfjs> and DIR/<torch>; both must succeed. */
+async function bothEngines(nnet: string, tfjsRun: string, torchRun: string): Promise<[Awaited<ReturnType<typeof runNode>>, Awaited<ReturnType<typeof runNode>>]> {
   const [t, p] = await Promise.all([
-    runNode([CLI, "train", nnet, "--out", path.join(dir, "tfjs"), "--backend", "wasm", "--json"], { timeoutMs: 300_000 }),
-    runNode([CLI, "train", nnet, "--out", path.join(dir, "torch"), "--engine", "torch", "--json"], { timeoutMs: 300_000 }),
+    runNode([CLI, "train", nnet, "--out", path.join(dir, tfjsRun), "--backend", "wasm", "--json"], { timeoutMs: 300_000 }),
+    runNode([CLI, "train", nnet, "--out", path.join(dir, torchRun), "--engine", "torch", "--json"], { timeoutMs: 300_000 }),
   ]);
   assert.is(t.code, 0, t.stderr);
   assert.is(p.code, 0, p.stderr);
+  return [t, p];
+}
+
+test("torch engine: a plan with two phases, a frozen backbone and early stopping gives the tfjs engine's epoch records", async () => {
+  blobs();
+  const [t, p] = await bothEngines(path.join(dir, "phases.nnet"), "tfjs", "torch");
   assert.match(p.stdout, /"event":"engine","engine":"torch"/);
   const a = records(path.join(dir, "tfjs"));
   const b = records(path.join(dir, "torch"));
@@ -218,13 +206,7 @@ test("torch engine: a plan with two phases, a frozen backbone and early stopping
 
 test("torch engine: pruning masks hold through training on both engines, and the epochs agree", async () => {
   copyFileSync(path.join(ROOT, "spec/torch/prune.nnet"), path.join(dir, "prune.nnet"));
-  const nnet = path.join(dir, "prune.nnet");
-  const [t, p] = await Promise.all([
-    runNode([CLI, "train", nnet, "--out", path.join(dir, "prune-tfjs"), "--backend", "wasm", "--json"], { timeoutMs: 300_000 }),
-    runNode([CLI, "train", nnet, "--out", path.join(dir, "prune-torch"), "--engine", "torch", "--json"], { timeoutMs: 300_000 }),
-  ]);
-  assert.is(t.code, 0, t.stderr);
-  assert.is(p.code, 0, p.stderr);
+  await bothEngines(path.join(dir, "prune.nnet"), "prune-tfjs", "prune-torch");
   const worst = compareRecords(records(path.join(dir, "prune-tfjs")), records(path.join(dir, "prune-torch")), 96);
   assert.ok(worst <= 1e-4, `epoch records differ by ${worst}`);
   for (const run of ["prune-tfjs", "prune-torch"]) {
@@ -355,7 +337,7 @@ test("torch engine: every zoo model takes training steps at a small input (VGG16
   }
 });
 
-test("torch engine: a PyTorch exception in the model is one line naming the .nnet line it comes from, exit 2", async () => {
+test("torch engine: a PyTorch exception in the model is NN7010 at the .nnet layer it comes from, exit 2", async () => {
   const nnet = path.join(ROOT, "models/text_classifier.nnet");
   const res = compile(nnet, readFileSync(nnet, "utf8"), memoryHost());
   const m = res.module.models[0]!;
@@ -363,19 +345,36 @@ test("torch engine: a PyTorch exception in the model is one line naming the .nne
   writeFileSync(weights, encodeSafetensors(nontrivialHost(m, 4)));
   // Token ids past the embedding's vocabulary (20000).
   writeFileSync(path.join(dir, "ids.json"), JSON.stringify({ tokens: [Array(200).fill(25_000)] }));
-  const r = await runNode([CLI, "predict", nnet, "--weights", weights, "--input", path.join(dir, "ids.json"), "--engine", "torch"]);
+  const r = await runNode([CLI, "predict", nnet, "--weights", weights, "--input", path.join(dir, "ids.json"), "--engine", "torch"], { env: { ...process.env, NO_COLOR: "1" } });
   assert.is(r.code, 2, r.stderr);
-  assert.match(r.stderr, /IndexError: index out of range in self \(in the PyTorch code of text_classifier\.nnet:6 +-> embedding\(20000, 64\), model\.py:\d+\)/);
-  assert.not.match(r.stderr, /Traceback/);
+  // The compiler's own rendering: the layer's place, a code frame with carets under it, a hint.
+  const line = readFileSync(nnet, "utf8").split("\n")[5]!;
+  const col = line.indexOf("embedding(") + 1;
+  assert.ok(
+    r.stderr.includes(`${nnet}:6:${col} - error NN7010: the torch engine failed in embedding layer "embedding": IndexError: index out of range in self (model.py:`),
+    r.stderr,
+  );
+  assert.ok(r.stderr.includes(` 6 | ${line}\n   | ${" ".repeat(col - 1)}${"^".repeat("embedding(20000, 64)".length)}\n`), r.stderr);
+  assert.match(r.stderr, /hint: the layer's PyTorch code is `nnetc compile --target pytorch -o -`/);
+  assert.not.match(r.stderr, /Traceback|at .*\.js:\d+/);
 });
 
-test("torch engine: usage errors are one line and exit code 2 (no CUDA here, fp16, no torch, engine flags)", async () => {
+test("torch engine: an engine process that dies is NN7011, exit 2, and leaves no run folder", async () => {
+  // A Python that passes the checks, then dies as the engine starts (as a killed or crashed one would).
+  const shim = path.join(dir, "dying-python");
+  writeFileSync(shim, `#!/bin/sh\nif [ "$2" = "--hello" ]; then exec ${PYTHON} "$@"; fi\necho "Fatal Python error: Segmentation fault" >&2\nexit 139\n`, { mode: 0o755 });
+  const out = path.join(dir, "died");
+  const r = await runNode([CLI, "train", path.join(ROOT, "spec/diagnostics/NN7004-unknown-device/input.nnet"), "--engine", "torch", "--out", out], { env: { ...process.env, NNETC_PYTHON: shim } });
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.stderr, /nnetc: error NN7011: the torch engine failed: its process exited with code 139:\nFatal Python error: Segmentation fault\n  hint: if the message names memory/);
+  assert.not.ok(existsSync(out), "a run that never started leaves no folder");
+});
+
+test("torch engine: usage errors are one line and exit code 2 (no CUDA here, engine flags; the rest: spec/diagnostics/NN700x)", async () => {
   const nnet = path.join(ROOT, "models/mlp.nnet");
   const cases: [string[], RegExp, Record<string, string>?][] = [
-    [["--engine", "torch", "--device", "cuda"], /--device cuda: PyTorch .* sees no CUDA device/],
-    [["--engine", "torch", "--device", "gpu"], /--device gpu: use cpu, cuda, cuda:N or mps/],
-    [["--engine", "torch", "--precision", "fp16"], /--precision fp16 needs loss scaling/],
-    [["--engine", "torch"], /the torch engine needs PyTorch: cannot run \/nonexistent\/python3 .*install it/, { NNETC_PYTHON: "/nonexistent/python3" }],
+    [["--engine", "torch", "--device", "cuda"], /error NN7005: --device cuda: PyTorch .* sees no CUDA device/],
+    [["--engine", "torch", "--device", "cuda:1"], /error NN7005: --device cuda:1: PyTorch .* sees no CUDA device/],
     [["--engine", "jax"], /--engine jax: choose tfjs or torch/],
     [["--engine", "torch", "--backend", "wasm"], /--backend chooses TensorFlow.js's backend; with --engine torch use --device/],
     [["--device", "cuda"], /--device and --precision go with --engine torch/],
@@ -385,6 +384,8 @@ test("torch engine: usage errors are one line and exit code 2 (no CUDA here, fp1
     assert.is(r.code, 2, `${flags.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, message);
     assert.not.match(r.stderr, /at .*\.js:\d+|Traceback/);
+    // Refused before Fashion-MNIST (60,000 images) is read.
+    assert.not.match(r.stderr, /reading|fashion/i, `${flags.join(" ")} read data before refusing: ${r.stderr}`);
   }
 });
 

@@ -18,10 +18,10 @@ import { RunError } from "../../runtime/errors.js";
 import { run } from "../../runtime/interpret.js";
 import { mapPretrained, readWeightsFile, type InitSpec } from "../../runtime/pretrained.js";
 import { trainedWeights } from "../../runtime/train.js";
+import { PYTHON, requireTorch } from "./torch_shared.js";
 import { memoryHost, ROOT, runNode } from "../helpers.js";
 import { irProblems } from "../ir-schema.js";
 
-const PYTHON = "/usr/bin/python3";
 const NNET = path.join(ROOT, "spec/interop/torchnet.nnet");
 const dir = mkdtempSync(path.join(tmpdir(), "nnetc-torch-"));
 let meta: { input_shape: number[]; output_shape: number[]; loss_first: number; loss_last: number; loss_eval: number; torch: string };
@@ -43,11 +43,8 @@ test.before(async () => {
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-test("torch: /usr/bin/python3 has torch, and the script trains and writes the weights", () => {
-  const probe = spawnSync(PYTHON, ["-c", "import torch, numpy"], { encoding: "utf8" });
-  if (probe.error || probe.status !== 0) {
-    assert.unreachable(`${PYTHON} cannot import torch (${probe.error?.message ?? probe.stderr.trim().split("\n").pop()}): install Debian's python3-torch (apt-get install -y python3-torch libopenblas0-pthread; .ci/run does it)`);
-  }
+test("torch: the project's Python has torch, and the script trains and writes the weights", () => {
+  requireTorch();
   copyFileSync(NNET, path.join(dir, "torchnet.nnet"));
   const r = spawnSync(PYTHON, [path.join(ROOT, "spec/interop/torch_roundtrip.py"), dir], { encoding: "utf8", timeout: 120_000 });
   assert.is(r.status, 0, r.stderr);

@@ -8,7 +8,7 @@
 // here: every op kind that owns weights in any model of models/ or spec/ must occur in torch_layers.nnet.
 import * as tf from "@tensorflow/tfjs-core";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { test } from "uvu";
@@ -19,9 +19,9 @@ import { initBackend } from "../../runtime/backend.js";
 import { mapPretrained, readWeightsFile } from "../../runtime/pretrained.js";
 import { run } from "../../runtime/interpret.js";
 import { trainedWeights } from "../../runtime/train.js";
-import { memoryHost, ROOT } from "../helpers.js";
+import { PYTHON, requireTorch } from "./torch_shared.js";
+import { memoryHost, nnetFilesUnder, ROOT } from "../helpers.js";
 
-const PYTHON = "/usr/bin/python3";
 const NNET = "spec/interop/torch_layers.nnet";
 const TOLERANCE = 1e-5;
 const dir = mkdtempSync(path.join(tmpdir(), "nnetc-torch-layers-"));
@@ -42,11 +42,8 @@ test.before(async () => {
 });
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-test("torch layers: /usr/bin/python3 has torch, and the script writes the three forms", () => {
-  const probe = spawnSync(PYTHON, ["-c", "import torch"], { encoding: "utf8" });
-  if (probe.error || probe.status !== 0) {
-    assert.unreachable(`${PYTHON} cannot import torch (${probe.error?.message ?? probe.stderr.trim().split("\n").pop()}): install Debian's python3-torch (apt-get install -y python3-torch libopenblas0-pthread; .ci/run does it)`);
-  }
+test("torch layers: the project's Python has torch, and the script writes the three forms", () => {
+  requireTorch();
   const r = spawnSync(PYTHON, [path.join(ROOT, "spec/interop/torch_layers.py"), dir], { encoding: "utf8", timeout: 120_000 });
   assert.is(r.status, 0, r.stderr);
   const read = (f: string) => JSON.parse(readFileSync(path.join(dir, f), "utf8"));
@@ -56,14 +53,9 @@ test("torch layers: /usr/bin/python3 has torch, and the script writes the three 
 });
 
 test("torch layers: every op kind that owns weights in models/ or spec/ is in the round trip", () => {
-  const files = (d: string): string[] =>
-    readdirSync(path.join(ROOT, d)).flatMap((f) => {
-      const rel = path.posix.join(d, f);
-      return statSync(path.join(ROOT, rel)).isDirectory() ? files(rel) : f.endsWith(".nnet") ? [rel] : [];
-    });
   const withWeights = (ms: IRModel[]) => new Set(ms.flatMap((m) => m.nodes.filter((n) => m.params.some((p) => p.layer === n.name)).map((n) => n.op)));
   const everywhere = new Set<string>();
-  for (const f of [...files("models"), ...files("spec")]) {
+  for (const f of [...nnetFilesUnder("models"), ...nnetFilesUnder("spec")]) {
     const res = compile(f, readFileSync(path.join(ROOT, f), "utf8"), memoryHost());
     if (!res.diagnostics.some((d) => d.severity === "error")) for (const op of withWeights(res.module.models)) everywhere.add(op);
   }

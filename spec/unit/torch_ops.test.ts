@@ -21,10 +21,11 @@ import { decodeSafetensors, encodeSafetensors, type HostTensor } from "../../run
 import { Rng } from "../../runtime/data/rng.js";
 import { run } from "../../runtime/interpret.js";
 import { mapPretrained } from "../../runtime/pretrained.js";
-import { TorchProcess, probeTorch } from "../../runtime/torch/process.js";
+import { TorchProcess } from "../../runtime/torch/process.js";
 import { toTorchStateDict } from "../../runtime/torch_layout.js";
 import { memoryHost, ROOT, runNode } from "../helpers.js";
 import { nontrivialHost } from "./matrix.worker.js";
+import { requireTorch } from "./torch_shared.js";
 
 const TOLERANCE = 1e-5;
 
@@ -202,9 +203,8 @@ test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test("torch ops: /usr/bin/python3 has torch (Debian's python3-torch), and the engine starts", async () => {
-  const probe = probeTorch();
-  if (!probe.ok) assert.unreachable(`${probe.why}: install Debian's python3-torch (apt-get install -y python3-torch libopenblas0-pthread; .ci/run does it)`);
+test("torch ops: the project's Python has torch (Debian's python3-torch), and the engine starts", async () => {
+  requireTorch();
   engine = await TorchProcess.start();
 });
 
@@ -252,7 +252,7 @@ test(`torch ops: every op's forward in PyTorch equals the interpreter on tfjs's 
       await engine!.request("forward", { model: m.name, inputs: iFile, outputs: oFile, training: false });
       await engine!.request("unload", { model: m.name });
     } catch (e) {
-      failures.push(`${m.name}: ${(e as Error).message} (${(e as { where?: string }).where ?? ""})`);
+      failures.push(`${m.name}: ${(e as Error).message} (${((e as { frames?: string[] }).frames ?? []).join(" < ")})`);
       continue;
     }
     const got = decodeSafetensors(new Uint8Array(readFileSync(oFile))).tensors;
