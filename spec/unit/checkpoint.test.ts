@@ -18,6 +18,7 @@ import {
   f16ToF32,
   f32ToBf16,
   f32ToF16,
+  float32ToBfloat16Bits,
   float32ToFloat16Bits,
   toFloat32,
   type DType,
@@ -36,6 +37,7 @@ import {
   type CheckpointStateJson,
 } from "../../runtime/checkpoint/store.js";
 import { loadTfjsWeights } from "../../runtime/checkpoint/tfjs.js";
+import { pythonFor } from "../../runtime/torch/process.js";
 
 // ── helpers ───────────────────────────────────────────────────────────────────────────────────────
 
@@ -585,6 +587,90 @@ test("cross-check with numpy: files written by hand in python decode; ours read 
   assert.equal(Array.from(t["b"]!.data as Uint8Array), [1, 0, 1]);
   assert.equal(t["empty"]!.shape, [0, 3]);
   assert.is(t["empty"]!.data.length, 0);
+});
+
+// ── safetensors: Hugging Face's own library (pinned in runtime/torch/requirements.txt, in the project's .venv) ──
+
+// Their reader on our file (values, dtypes, shapes, metadata, through torch and numpy); their writer
+// (torch tensors: BF16 included, which numpy lacks) read by ours.
+const HF = String.raw`
+import json, sys
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+d = sys.argv[1]
+out = {}
+with safe_open(d + "/ts.safetensors", framework="pt") as f:
+  out["__metadata__"] = f.metadata()
+  for k in f.keys():
+    t = f.get_tensor(k)
+    vs = t.ravel().tolist() if t.dtype == torch.bool else t.double().ravel().tolist()
+    out[k] = {"dtype": str(t.dtype).replace("torch.", ""), "shape": list(t.shape), "values": vs}
+# numpy's reader too (it has no bfloat16)
+with safe_open(d + "/ts.safetensors", framework="np") as f:
+  out["__numpy__"] = {k: str(f.get_tensor(k).dtype) for k in f.keys() if k != "brain"}
+x = torch.tensor([1.0, -2.5, 3.140625, 1e-3, 65504.0, -0.0], dtype=torch.float32)
+save_file({
+  "bf16": x.to(torch.bfloat16).reshape(2, 3),
+  "f16": x.to(torch.float16),
+  "f32": x.reshape(3, 2),
+  "i64": torch.tensor([[-1, 2**40]], dtype=torch.int64),
+  "u8": torch.tensor([0, 255], dtype=torch.uint8),
+  "b": torch.tensor([True, False]),
+}, d + "/hf.safetensors", metadata={"format": "pt", "by": "safetensors"})
+out["__bits__"] = {"bf16": x.to(torch.bfloat16).view(torch.int16).tolist(), "f16": x.to(torch.float16).view(torch.int16).tolist()}
+print(json.dumps(out))
+`;
+
+test("cross-check with Hugging Face's safetensors library: it reads our files, we read its files (BF16 included)", () => {
+  const python = pythonFor();
+  const probe = spawnSync(python, ["-c", "import safetensors, torch"], { encoding: "utf8" });
+  if (probe.error || probe.status !== 0) assert.unreachable(`${python} cannot import safetensors and torch (${probe.stderr?.trim().split("\n").pop() ?? probe.error}): npm test makes .venv with runtime/torch/requirements.txt (scripts/setup.mjs)`);
+  const d = tmpDir();
+  const f32 = new Float32Array([0.5, -1.25, 3.5, 1e-7, -65504, 2 ** -20]);
+  fs.writeFileSync(
+    path.join(d, "ts.safetensors"),
+    encodeSafetensors(
+      {
+        "dense/kernel": { dtype: "F32", shape: [3, 2], data: f32 },
+        half: { dtype: "F16", shape: [6], data: f32 },
+        brain: { dtype: "BF16", shape: [2, 3], data: f32 },
+        step: { dtype: "I64", shape: [], data: new BigInt64Array([12345678901n]) },
+        ids: { dtype: "I32", shape: [2], data: new Int32Array([-7, 2 ** 30]) },
+        mask: { dtype: "BOOL", shape: [3], data: new Uint8Array([0, 1, 1]) },
+      },
+      { format: "nnetc", model: "M" },
+    ),
+  );
+  fs.writeFileSync(path.join(d, "hf.py"), HF);
+  const r = spawnSync(python, [path.join(d, "hf.py"), d], { encoding: "utf8" });
+  assert.is(r.status, 0, r.stderr);
+  const hf = JSON.parse(r.stdout);
+  // Theirs on ours.
+  assert.equal(hf.__metadata__, { format: "nnetc", model: "M" });
+  assert.equal(hf["dense/kernel"], { dtype: "float32", shape: [3, 2], values: Array.from(f32) });
+  assert.equal(hf.half, { dtype: "float16", shape: [6], values: Array.from(f32, (v) => f16ToF32(f32ToF16(v))) });
+  assert.equal(hf.brain, { dtype: "bfloat16", shape: [2, 3], values: Array.from(f32, (v) => bf16ToF32(f32ToBf16(v))) });
+  assert.equal(hf.step, { dtype: "int64", shape: [], values: [12345678901] });
+  assert.equal(hf.ids, { dtype: "int32", shape: [2], values: [-7, 2 ** 30] });
+  assert.equal(hf.mask, { dtype: "bool", shape: [3], values: [false, true, true] });
+  assert.equal(hf.__numpy__, { "dense/kernel": "float32", half: "float16", step: "int64", ids: "int32", mask: "bool" });
+  // Ours on theirs.
+  const theirs = decodeSafetensors(fs.readFileSync(path.join(d, "hf.safetensors")));
+  assert.equal(theirs.metadata, { format: "pt", by: "safetensors" });
+  const t = theirs.tensors;
+  const bits = (a: number[]) => a.map((v) => v & 0xffff);
+  assert.is(t.bf16!.dtype, "BF16");
+  assert.equal(t.bf16!.shape, [2, 3]);
+  assert.equal(Array.from(t.bf16!.data as Uint16Array), bits(hf.__bits__.bf16));
+  assert.equal(Array.from(t.f16!.data as Uint16Array), bits(hf.__bits__.f16));
+  // our BF16 conversion rounds as torch's does
+  assert.equal(Array.from(float32ToBfloat16Bits([1.0, -2.5, 3.140625, 1e-3, 65504.0, -0.0])), bits(hf.__bits__.bf16));
+  assert.equal(Array.from(t.f32!.data as Float32Array), [1.0, -2.5, 3.140625, Math.fround(1e-3), 65504.0, -0.0]);
+  assert.equal(Array.from(t.i64!.data as BigInt64Array), [-1n, 2n ** 40n]);
+  assert.equal(Array.from(t.u8!.data as Uint8Array), [0, 255]);
+  assert.equal(Array.from(t.b!.data as Uint8Array), [1, 0]);
 });
 
 // ── checkpoint store ──────────────────────────────────────────────────────────────────────────────
