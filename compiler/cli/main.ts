@@ -210,7 +210,9 @@ function program(): Command {
     .option("--prune <sparsity>", "also write the trained weights (--weights) magnitude-pruned: this fraction of every conv/dense kernel set to zero, as FILE.pruned.safetensors (FILE.pruned.<kind>.safetensors with --quantize)")
     .option("--weights <run>", "with --quantize, --prune, --target onnx or --target tfjs-layers: a run folder, checkpoint or .safetensors file (onnx: also an int8 file from --quantize)")
     .option("--force", "with --quantize or --prune: replace an existing weights file")
-    .action(async (files: string[], o: { target: string; emit?: string; out?: string; watch?: boolean; opt?: string; for: string; after?: string; printPasses?: boolean; quantize?: string; prune?: string; weights?: string; force?: boolean }) => {
+    .option("--checkpoint-activations", "with --target pytorch: run each block instance through torch.utils.checkpoint (less memory in training)")
+    .action(async (files: string[], o: { checkpointActivations?: boolean; target: string; emit?: string; out?: string; watch?: boolean; opt?: string; for: string; after?: string; printPasses?: boolean; quantize?: string; prune?: string; weights?: string; force?: boolean }) => {
+      if (o.checkpointActivations && o.target !== "pytorch") throw new UsageError("--checkpoint-activations goes with --target pytorch");
       if (o.target === "onnx") {
         await compileOnnx(files, o, o.opt ?? "1");
         return;
@@ -342,7 +344,8 @@ function program(): Command {
     .option("--nnodes <m>", "with --nproc: machines in the job (run the same command on each, with its --node-rank)")
     .option("--node-rank <r>", "with --nnodes: this machine's number, 0 for the one at --master")
     .option("--master <host:port>", "with --nnodes: where the workers meet (machine 0's address and a free port)")
-    .action(async (file: string, o: { model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; seed?: number; json?: boolean; initFrom?: string; map?: string; layout?: string; allowMissing?: boolean; allowExtra?: boolean; opt: string; nproc?: string; nnodes?: string; nodeRank?: string; master?: string } & EngineFlags) => {
+    .option("--checkpoint-activations", "with --engine torch: keep only each block's inputs and recompute its activations in backward (less memory, about a third more compute)")
+    .action(async (file: string, o: { checkpointActivations?: boolean; model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; seed?: number; json?: boolean; initFrom?: string; map?: string; layout?: string; allowMissing?: boolean; allowExtra?: boolean; opt: string; nproc?: string; nnodes?: string; nodeRank?: string; master?: string } & EngineFlags) => {
       const { launch, launchPlan, LaunchError } = await import("./launch.js");
       let job: ReturnType<typeof launchPlan>;
       try {
@@ -366,8 +369,9 @@ function program(): Command {
       const { optimize } = await import("../passes/index.js");
       const module = optimize(res.module, { level: optLevel(o.opt), mode: "train" }).module;
       const torch = engineOptions(o);
+      if (o.checkpointActivations && !torch) throw new UsageError("--checkpoint-activations goes with --engine torch");
       const rt = await runtime();
-      process.exitCode = await rt.trainCommand({ file, module, ...(torch ? { torch: { ...torch, ...(distributed ? { distributed, device: torch.device === "cuda" ? `cuda:${distributed.localRank}` : torch.device } : {}) } } : {}), ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.initFrom ? { init: { from: o.initFrom, ...(o.map !== undefined ? { map: o.map } : {}), ...(o.layout !== undefined ? { layout: o.layout } : {}), allowMissing: !!o.allowMissing, allowExtra: !!o.allowExtra } } : {}), json: !!o.json });
+      process.exitCode = await rt.trainCommand({ file, module, ...(torch ? { torch: { ...torch, ...(o.checkpointActivations ? { checkpointActivations: true } : {}), ...(distributed ? { distributed, device: torch.device === "cuda" ? `cuda:${distributed.localRank}` : torch.device } : {}) } } : {}), ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.initFrom ? { init: { from: o.initFrom, ...(o.map !== undefined ? { map: o.map } : {}), ...(o.layout !== undefined ? { layout: o.layout } : {}), allowMissing: !!o.allowMissing, allowExtra: !!o.allowExtra } } : {}), json: !!o.json });
     });
 
   withEngineOptions(
@@ -622,7 +626,7 @@ async function compileOnnx(files: string[], o: { out?: string; watch?: boolean; 
  * infers with one forward). With --weights RUN, also FILE.MODEL.safetensors: the main model's trained
  * weights as that module's state_dict.
  */
-async function compilePytorch(files: string[], o: { out?: string; watch?: boolean; emit?: string; quantize?: string; prune?: string; weights?: string; after?: string }, level: string): Promise<void> {
+async function compilePytorch(files: string[], o: { checkpointActivations?: boolean; out?: string; watch?: boolean; emit?: string; quantize?: string; prune?: string; weights?: string; after?: string }, level: string): Promise<void> {
   if (files.length > 1) throw new UsageError("--target pytorch takes one file");
   if (o.watch || o.emit !== undefined || o.quantize !== undefined || o.prune !== undefined || o.after !== undefined) throw new UsageError("--target pytorch works without --watch, --emit, --quantize, --prune and --after");
   if (o.weights !== undefined && o.out === "-") throw new UsageError("--weights writes a .safetensors file beside the module: give -o DIR, not -o -");
@@ -635,7 +639,7 @@ async function compilePytorch(files: string[], o: { out?: string; watch?: boolea
   const { emitTorch } = await import("../emit/torch.js");
   const { mainModel } = await import("../emit/index.js");
   const trainIR = optimize(res.module, { level: opt, mode: "train" }).module;
-  const r = emitTorch(trainIR, { displayPath: file.split(path.sep).join("/"), sourceText: (f) => res.sources.get(f)?.text, version: VERSION, level: opt });
+  const r = emitTorch(trainIR, { displayPath: file.split(path.sep).join("/"), sourceText: (f) => res.sources.get(f)?.text, version: VERSION, level: opt, checkpoint: !!o.checkpointActivations });
   if (!r.text) {
     report({ ...res, diagnostics: r.diagnostics }, false);
     process.stderr.write(`${file}: ${summaryLine(r.diagnostics)}\n`);

@@ -23,6 +23,11 @@ export interface TorchEmitOptions {
   version: string;
   /** The -O level the module was optimized at (for training: every weight kept). */
   level: number;
+  /**
+   * Activation checkpointing (`--checkpoint-activations`): each block instance's statements become a function
+   * run through `torch.utils.checkpoint`, which keeps its inputs only and recomputes the rest in backward.
+   */
+  checkpoint?: boolean;
 }
 
 const PY_RESERVED = new Set([
@@ -59,6 +64,30 @@ const comment = (s: string) => s.replace(/[\r\n\u2028\u2029]/g, " ").slice(0, 16
 
 /** The helpers a module may need, emitted once, in this order, when some lowering asks for them. */
 const HELPERS: Record<string, string> = {
+  checkpointed: `import torch.utils.checkpoint
+
+_RECOMPUTING = [False]
+
+
+def _checkpointed(block, *inputs):
+    """Activation checkpointing (nnetc --checkpoint-activations): while training, a block keeps only its inputs
+    and runs again in the backward pass for what the gradients need (with the same dropout masks: the random
+    state is replayed). A batchnorm does not update its running statistics on that second run."""
+    if not torch.is_grad_enabled():
+        return block(*inputs)
+    runs = [0]
+
+    def run(*xs):
+        runs[0] += 1
+        if runs[0] == 1:
+            return block(*xs)
+        _RECOMPUTING[0] = True
+        try:
+            return block(*xs)
+        finally:
+            _RECOMPUTING[0] = False
+
+    return torch.utils.checkpoint.checkpoint(run, *inputs, use_reentrant=False)`,
   pad_same: `def _pad_same(x, kernel, stride, dilation, value=0.0):
     """TensorFlow's "same" padding of a channels-first tensor's spatial axes (the odd pixel at the end)."""
     pads = []
@@ -393,6 +422,72 @@ function dimExpr(d: number | string, bound: ReadonlyMap<string, string>): string
 }
 
 /** The Python class of one model; diagnostics for layers PyTorch cannot express. */
+/**
+ * The block nesting depth activation checkpointing cuts at: the shallowest at which the model has two block
+ * instances or more (ResNet-50's four stages; BERT's encoder layers inside its one Bert block), so that each
+ * checkpointed segment is one repeated unit.
+ */
+function checkpointDepth(m: IRModel): number {
+  const paths = m.nodes.map((n) => n.name.split("/").slice(0, -1)).filter((p) => p.length);
+  const deepest = Math.max(0, ...paths.map((p) => p.length));
+  for (let d = 1; d <= deepest; d++) if (new Set(paths.filter((p) => p.length >= d).map((p) => p.slice(0, d).join("/"))).size >= 2) return d;
+  return Math.max(1, deepest);
+}
+
+/** The block instance a layer belongs to, cut at `depth` ("Bert/EncoderLayer_3" of "Bert/EncoderLayer_3/attn" at 2); null for the model's own layers. */
+function instanceAt(layer: string, depth: number): string | null {
+  const path = layer.split("/").slice(0, -1);
+  return path.length ? path.slice(0, depth).join("/") : null;
+}
+
+interface BodyLine {
+  group: string | null;
+  defines?: string;
+  uses?: string[];
+  stateful?: boolean;
+}
+
+/**
+ * The forward's lines with each run of a block instance's lines made a nested function called through
+ * `_checkpointed` (its tensor inputs as arguments, the values later lines or the outputs read as results).
+ * Moved statements keep their layer in `statements`.
+ */
+function checkpointBlocks(body: string[], info: BodyLine[], outputs: string[], statements: Map<string, TorchLine>, used: Set<string>, names: PyNames): string[] {
+  const out: string[] = [];
+  for (let i = 0, j = 0; i < body.length; i = j) {
+    const group = info[i]!.group;
+    for (j = i; j < body.length && info[j]!.group === group; j++);
+    const lines = body.slice(i, j);
+    const seg = info.slice(i, j);
+    const defs = new Set(seg.flatMap((s) => (s.defines ? [s.defines] : [])));
+    const ins = [...new Set(seg.flatMap((s) => s.uses ?? []).filter((u) => !defs.has(u)))];
+    const later = new Set([...info.slice(j).flatMap((s) => s.uses ?? []), ...outputs]);
+    const outs = [...defs].filter((d) => later.has(d));
+    if (group === null || !ins.length || !outs.length) {
+      out.push(...lines);
+      continue;
+    }
+    used.add("checkpointed");
+    const fn = names.fresh(`block_${group.replace(/\W/g, "_")}`);
+    out.push(`        def ${fn}(${ins.join(", ")}):`);
+    for (const l of lines) {
+      out.push(`    ${l}`);
+      const s = statements.get(l);
+      if (s) statements.set(`    ${l}`, s);
+    }
+    out.push(`            return ${outs.join(", ")}`);
+    out.push(`        ${outs.join(", ")} = _checkpointed(${fn}, ${ins.join(", ")})`);
+  }
+  return out;
+}
+
+/** BatchNorm's running-statistics update, skipped while a checkpointed block runs a second time. */
+function onceUnderCheckpoint(code: string): string {
+  const update = /^( +)with torch\.no_grad\(\):\n((?:\1    self\.running_\w+\.[^\n]*\n?)+)/m;
+  if (!update.test(code)) throw new Error("BatchNorm's running-statistics update not found");
+  return code.replace(update, (_all, ind: string, body: string) => `${ind}with torch.no_grad():\n${ind}    if not _RECOMPUTING[0]:  # not again when a checkpointed block runs a second time\n${body.replace(/^/gm, "    ").replace(/ +$/, "")}`);
+}
+
 /** A statement of a forward: the layer it computes (an engine's exception there names that layer). */
 export interface TorchLine {
   layer: string;
@@ -404,6 +499,12 @@ function emitModel(m: IRModel, o: TorchEmitOptions, used: Set<string>, className
   const diagnostics: Diagnostic[] = [];
   const init: string[] = [];
   const body: string[] = [];
+  /** Per line of `body`: the block instance it belongs to (null: the model's own), what it defines and reads. */
+  const info: BodyLine[] = [];
+  const push = (text: string, line: BodyLine) => {
+    body.push(text);
+    info.push(line);
+  };
   const statements = new Map<string, TorchLine>();
   const names = new PyNames();
   const local = new Map<string, string>();
@@ -435,11 +536,12 @@ function emitModel(m: IRModel, o: TorchEmitOptions, used: Set<string>, className
         if (typeof d !== "string" || !/^[A-Za-z_]\w*$/.test(d) || bound.has(d)) return;
         const v = names.fresh(d);
         bound.set(d, v);
-        body.push(`        ${v} = ${local.get(i.node)}.shape[${k}]`);
+        push(`        ${v} = ${local.get(i.node)}.shape[${k}]`, { group: null });
       });
     }
   }
 
+  const depth = checkpointDepth(m);
   let last = "";
   for (const n of m.nodes) {
     if (n.op === "input") continue;
@@ -448,7 +550,8 @@ function emitModel(m: IRModel, o: TorchEmitOptions, used: Set<string>, className
     const file = n.span.file === m.span.file ? o.displayPath : n.span.file;
     const where = n.name.includes("/") ? ` (${n.name.slice(0, n.name.lastIndexOf("/"))})` : "";
     const note = `        # ${comment(`${file.slice(file.lastIndexOf("/") + 1)}:${n.span.line}${where}  ${line}`)}`;
-    if (note !== last) body.push(note);
+    const group = instanceAt(n.name, depth);
+    if (note !== last) push(note, { group });
     last = note;
     const ctx: Ctx = {
       n,
@@ -488,9 +591,10 @@ function emitModel(m: IRModel, o: TorchEmitOptions, used: Set<string>, className
     }
     const v = names.fresh((n.binding ?? n.name.slice(n.name.lastIndexOf("/") + 1)).replace(/\//g, "_"));
     local.set(n.id, v);
-    body.push(`        ${v} = ${r.expr}`);
+    push(`        ${v} = ${r.expr}`, { group, defines: v, uses: ctx.x, stateful: n.op === "batchnorm" });
     statements.set(body[body.length - 1]!, { layer: n.name, op: n.op, span: n.span });
   }
+  const forward = o.checkpoint ? checkpointBlocks(body, info, m.outputs.map((x) => local.get(x.node)!), statements, used, names) : body;
 
   const sig = args.map((a) => `${a}: torch.Tensor`).join(", ");
   const outs = m.outputs.map((x) => `${pyStr(x.name)}: ${local.get(x.node)}`).join(", ");
@@ -509,7 +613,7 @@ function emitModel(m: IRModel, o: TorchEmitOptions, used: Set<string>, className
   lines.push(...init);
   lines.push("");
   lines.push(`    def forward(self${sig ? `, ${sig}` : ""}) -> Dict[str, torch.Tensor]:`);
-  lines.push(...body);
+  lines.push(...forward);
   lines.push(`        return {${outs}}`);
   return { lines, diagnostics, statements };
 }
@@ -547,7 +651,7 @@ export function emitTorch(m: IRModule, o: TorchEmitOptions): { text: string | nu
   for (const [name, code] of Object.entries(HELPERS)) {
     if (!used.has(name)) continue;
     out.push("");
-    out.push(code);
+    out.push(name === "BatchNorm" && used.has("checkpointed") ? onceUnderCheckpoint(code) : code);
     out.push("");
   }
   for (const x of models) {

@@ -315,6 +315,8 @@ export interface TorchRunOptions {
   precision: string;
   /** The -O level the model was optimized at (for the module's header). */
   level: number;
+  /** --checkpoint-activations: block instances run through torch.utils.checkpoint (compiler/emit/torch.ts). */
+  checkpointActivations?: boolean;
   /** This process is worker `rank` of a data-parallel job of `world`, meeting at `master` (HOST:PORT). */
   distributed?: { rank: number; world: number; localRank: number; master: string };
 }
@@ -349,7 +351,7 @@ export async function startTorch(model: IRModel, o: TorchRunOptions, start: Reco
       return undefined;
     }
   };
-  const r = emitTorch({ models: [model], datasets: [], plans: [] } as never, { displayPath: model.span.file, sourceText: source, version: "engine", level: o.level });
+  const r = emitTorch({ models: [model], datasets: [], plans: [] } as never, { displayPath: model.span.file, sourceText: source, version: "engine", level: o.level, checkpoint: !!o.checkpointActivations });
   if (!r.text) throw new RunError(`the torch engine cannot run model "${model.name}": ${r.diagnostics.map((d) => `${d.code} ${d.message}`).join("; ")}`);
   const proc = await TorchProcess.start().catch((e: unknown) => {
     throw e instanceof TorchError ? numbered(e, "") : e;

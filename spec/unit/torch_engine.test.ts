@@ -221,6 +221,40 @@ test("torch engine: pruning masks hold through training on both engines, and the
   console.log(`    pruned 50% of both dense kernels; 3 epochs agree to ${worst.toExponential(1)}`);
 });
 
+test("torch engine: --checkpoint-activations trains exactly as without it (batchnorm statistics and dropout masks included)", async () => {
+  blobs();
+  const nnet = path.join(dir, "checkpoint.nnet");
+  copyFileSync(path.join(ROOT, "spec/torch/checkpoint.nnet"), nnet);
+  const code = await runNode([CLI, "compile", nnet, "--target", "pytorch", "--checkpoint-activations", "-o", "-"]);
+  assert.is(code.code, 0, code.stderr);
+  assert.is((code.stdout.match(/= _checkpointed\(block_Unit(_1)?, /g) ?? []).length, 2, "each of the two Unit instances is checkpointed");
+  const [plain, ckpt] = await Promise.all(
+    [[], ["--checkpoint-activations"]].map((flags, i) => runNode([CLI, "train", nnet, "--engine", "torch", "--out", path.join(dir, `ckpt${i}`), "--json", ...flags], { timeoutMs: 300_000 })),
+  );
+  assert.is(plain!.code, 0, plain!.stderr);
+  assert.is(ckpt!.code, 0, ckpt!.stderr);
+  const a = records(path.join(dir, "ckpt0"));
+  const b = records(path.join(dir, "ckpt1"));
+  assert.is(a.length, 3);
+  const worst = compareRecords(a, b, 96);
+  const wa = decodeSafetensors(new Uint8Array(readFileSync(path.join(dir, "ckpt0/model.safetensors")))).tensors;
+  const wb = decodeSafetensors(new Uint8Array(readFileSync(path.join(dir, "ckpt1/model.safetensors")))).tensors;
+  let worstW = 0;
+  for (const [k, t] of Object.entries(wa)) {
+    const x = t.data as Float32Array;
+    const y = wb[k]!.data as Float32Array;
+    for (let i = 0; i < x.length; i++) worstW = Math.max(worstW, Math.abs(x[i]! - y[i]!) / Math.max(1, Math.abs(x[i]!)));
+  }
+  assert.ok(Object.keys(wa).some((k) => k.endsWith("moving_mean")), "the run has batchnorm statistics");
+  console.log(`    3 epochs with and without checkpointing: records ${worst.toExponential(1)}, weights and batchnorm statistics ${worstW.toExponential(1)}`);
+  assert.ok(worst <= 1e-6, `epoch records differ by ${worst}`);
+  assert.ok(worstW <= 1e-6, `weights differ by ${worstW} (a batchnorm updated twice, or other dropout masks?)`);
+  // Only with the torch engine, and for compile only with --target pytorch.
+  const refused = await runNode([CLI, "train", nnet, "--checkpoint-activations", "--out", path.join(dir, "never")]);
+  assert.is(refused.code, 2);
+  assert.match(refused.stderr, /--checkpoint-activations goes with --engine torch/);
+});
+
 test("torch engine: its run folder is evaluated by the tfjs engine with the same metrics, and exported to ONNX with the same outputs", async () => {
   const nnet = path.join(dir, "phases.nnet");
   const run = path.join(dir, "torch");
