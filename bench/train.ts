@@ -22,6 +22,7 @@ const BACKEND = opt("backend", "wasm");
 const MODELS = opt("models", "mlp,cnn").split(",");
 const CPU_PEER_SAMPLES = Number(opt("cpu-peer-samples", "1024"));
 const ENGINE = opt("engine", "tfjs");
+/** --no-tfjs (with --engine torch): leave out the tfjs engine's column, the slowest to measure. */
 /** Threads for PyTorch (the peer's and ours alike): the peer's 2 by default; on 2 vCPUs, 1 is steadier. */
 const THREADS = opt("threads", "2");
 
@@ -131,7 +132,7 @@ if (ENGINE === "torch") {
       // Interleaved, so that load on the machine falls on all three alike.
       o.push(ours(model, "torch"));
       p.push(model === "encoder" ? NaN : torchPeer(model).rate);
-      t.push(ours(model, "tfjs"));
+      t.push(args.includes("--no-tfjs") ? NaN : ours(model, "tfjs"));
       console.log(`  ${model} run ${i + 1}: ours (torch) ${fmt(o[i]!)}, pytorch by hand ${fmt(p[i]!)}, ours (tfjs ${BACKEND}) ${fmt(t[i]!)}`);
     }
     const [mo, mp, mt] = [median(o), median(p), median(t)];

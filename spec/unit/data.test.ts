@@ -630,7 +630,7 @@ test("embedded Fashion-MNIST: with no training files anywhere, the shipped test 
 });
 
 test("the real Fashion-MNIST from /usr/share/datasets: 60000 training and 10000 test images", async () => {
-  if (!existsSync(path.join(DEBIAN_FASHION_MNIST, "train-images-idx3-ubyte.gz"))) assert.unreachable(`${DEBIAN_FASHION_MNIST} has no Fashion-MNIST: install Debian's dataset-fashion-mnist (apt-get install -y dataset-fashion-mnist; .ci/run does it)`);
+  if (!existsSync(path.join(DEBIAN_FASHION_MNIST, "train-images-idx3-ubyte.gz"))) assert.unreachable(`${DEBIAN_FASHION_MNIST} has no Fashion-MNIST: install Debian's dataset-fashion-mnist (apt-get install -y dataset-fashion-mnist; npm test does it, scripts/setup.mjs)`);
   const data = await loadDataset(FASHION, { dataDir: DEBIAN_FASHION_MNIST, baseDir: TMP, seed: 42 });
   assert.is(data.train.size, 60000);
   assert.is(data.test!.size, 10000);

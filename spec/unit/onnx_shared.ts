@@ -10,7 +10,7 @@ import { ROOT } from "../helpers.js";
 export const LARGE = ["resnet50.nnet", "vgg16.nnet", "bert_base.nnet", "gpt2_small.nnet"];
 export const TOLERANCE = 1e-4;
 const WORKER = path.join(ROOT, "dist/spec/unit/onnx_equiv.worker.js");
-/** Has onnx (1.12+) in CI through apt's python3-onnx (.ci/run); the python3 on PATH may be another one. */
+/** Has onnx (1.12+) through Debian's python3-onnx, which npm test installs (scripts/setup.mjs); the python3 on PATH may be another one. */
 const PYTHON = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 
 export interface Line {
