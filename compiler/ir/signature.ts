@@ -24,7 +24,9 @@ export type ParamType =
   /** a model output or dataset field, by name (losses and metrics) */
   | "ref"
   /** a bare word naming something the plan measures (early stopping monitor) */
-  | "word";
+  | "word"
+  /** a vocabulary: its size to build from the data (an integer), or a vocab.txt to read ("path", WordPiece) */
+  | "vocab";
 
 export interface ParamSpec {
   name: string;

@@ -1,6 +1,8 @@
 // The data layer of the runtime, independent of TensorFlow.js: loadDataset turns an IR dataset into train
 // and test splits whose batch() yields plain typed arrays. Raw columns stay compact (Fashion-MNIST is 47 MB
 // of bytes); preprocessing runs per batch. See runtime/data/README.md.
+import { readFileSync, statSync } from "node:fs";
+import * as path from "node:path";
 import type { CallSpec, DatasetSpec, FieldSpec } from "../spec.js";
 import type { Column, Table } from "./columns.js";
 import { prod } from "./columns.js";
@@ -11,6 +13,7 @@ import { loadSource } from "./sources.js";
 import { type Split, subset, TableSplit } from "./split.js";
 import { compileField, type FieldPipeline } from "./steps.js";
 import { buildVocabulary, type SplitMode, type Vocabularies, type Vocabulary, vocabularyProblem } from "./tokenize.js";
+import { parseWordPieceVocab, WORDPIECE_LIMITS } from "./wordpiece.js";
 
 export { DataError } from "./errors.js";
 export { Rng, shuffledIndices } from "./rng.js";
@@ -116,6 +119,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
   const vocab: Vocabularies = {};
   const built = new Map<string, Vocabulary>();
   const vocabFor = (field: FieldSpec, column: Column) => (step: CallSpec): Vocabulary => {
+    if (typeof step.args.vocab === "string") return (vocab[field.name] = wordPieceFor(field, step));
     const size = step.args.vocab;
     const split: SplitMode = step.args.split === "char" ? "char" : "word";
     const lowercase = step.args.lowercase !== false;
@@ -143,6 +147,33 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
       built.set(key, v);
     }
     return (vocab[field.name] = v);
+  };
+
+  /** tokenize(vocab: "vocab.txt"): the run's saved copy when there is one (the file may have moved), else the file. */
+  const wordPieceFor = (field: FieldSpec, step: CallSpec): Vocabulary => {
+    const lowercase = step.args.lowercase !== false;
+    const file = path.resolve(opts.baseDir, step.args.vocab as string);
+    if (step.args.split === "char") throw new DataError(`field "${field.name}": tokenize with a vocab.txt (${step.args.vocab}) splits as BERT does; drop split: char`);
+    const saved = opts.vocab?.[field.name];
+    if (saved) {
+      const problem = vocabularyProblem(saved);
+      if (problem) throw new DataError(`the saved vocabulary of field "${field.name}" is unusable: ${problem}`);
+      if (saved.split !== "wordpiece" || saved.lowercase !== lowercase) {
+        throw new DataError(`the saved vocabulary of field "${field.name}" is ${saved.split === "wordpiece" ? `WordPiece with lowercase: ${saved.lowercase}` : `one built from the data (vocab: ${saved.size})`}, but the dataset now says vocab: ${JSON.stringify(step.args.vocab)}, lowercase: ${lowercase}; retrain, or restore the dataset's tokenize settings`);
+      }
+      return saved;
+    }
+    let st;
+    try {
+      st = statSync(file);
+    } catch {
+      throw new DataError(`field "${field.name}": tokenize's vocab file ${file} does not exist (give a BERT vocab.txt, relative to the .nnet file)`);
+    }
+    if (!st.isFile() || st.size > WORDPIECE_LIMITS.bytes) throw new DataError(`field "${field.name}": tokenize's vocab file ${file} is ${st.isFile() ? `over ${WORDPIECE_LIMITS.bytes >> 20} MB` : "not a file"}`);
+    const v = parseWordPieceVocab(readFileSync(file, "utf8"), lowercase);
+    if (typeof v === "string") throw new DataError(`field "${field.name}": ${file} is not a WordPiece vocabulary: ${v}`);
+    log(`field "${field.name}": WordPiece vocabulary of ${v.size} tokens from ${file}`);
+    return v;
   };
 
   type Pipes = Map<string, { pipeline: FieldPipeline; column: Column }>;

@@ -2,16 +2,18 @@
 // "don't"); every other non-space character is a token of its own. Characters are Unicode code points.
 // A vocabulary is built from the training split only: ids 0 = padding, 1 = unknown, then the most frequent
 // tokens (ties in code-unit order), at most `vocab` ids in all. It is plain JSON, saved with the model.
+// `tokenize(vocab: "vocab.txt", …)` reads BERT's WordPiece vocabulary instead (wordpiece.ts).
+import { encodeWordPiece, specialId, WORDPIECE_SPECIALS } from "./wordpiece.js";
 
 export type SplitMode = "word" | "char";
 
 export interface Vocabulary {
-  /** How the text was cut; reusing a vocabulary with other settings is an error. */
-  split: SplitMode;
+  /** How the text was cut (wordpiece: BERT's, from a vocab.txt); reusing a vocabulary with other settings is an error. */
+  split: SplitMode | "wordpiece";
   lowercase: boolean;
   /** The vocab size asked for (ids are < size). */
   size: number;
-  /** id → token; tokens[0] is the padding token "<pad>" and tokens[1] the unknown token "<unk>". */
+  /** id → token; tokens[0] is the padding token "<pad>" and tokens[1] the unknown token "<unk>" (wordpiece: vocab.txt's lines). */
   tokens: string[];
 }
 
@@ -65,6 +67,7 @@ function lookup(v: Vocabulary): Map<string, number> {
 
 /** Token ids of `text`, truncated to maxLen and padded with 0, written to out[offset … offset+maxLen). */
 export function encodeText(text: string, v: Vocabulary, maxLen: number, out: Int32Array = new Int32Array(maxLen), offset = 0): Int32Array {
+  if (v.split === "wordpiece") return encodeWordPiece(text, v, maxLen, out, offset);
   const m = lookup(v);
   const toks = tokenizeText(text, v.split, v.lowercase, maxLen);
   const n = Math.min(maxLen, toks.length);
@@ -76,9 +79,10 @@ export function encodeText(text: string, v: Vocabulary, maxLen: number, out: Int
 /** Tokens of ids (padding dropped); for inspection and tests. */
 export function decodeIds(ids: ArrayLike<number>, v: Vocabulary): string[] {
   const out: string[] = [];
+  const pad = v.split === "wordpiece" ? specialId(v, "[PAD]") : PAD_ID;
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
-    if (id === PAD_ID) continue;
+    if (id === pad) continue;
     out.push(v.tokens[id] ?? UNK_TOKEN);
   }
   return out;
@@ -88,9 +92,10 @@ export function decodeIds(ids: ArrayLike<number>, v: Vocabulary): string[] {
 export function vocabularyProblem(v: unknown): string | null {
   if (typeof v !== "object" || v === null) return "it is not an object";
   const o = v as Record<string, unknown>;
-  if (o.split !== "word" && o.split !== "char") return `its split is ${JSON.stringify(o.split)}, not "word" or "char"`;
+  if (o.split !== "word" && o.split !== "char" && o.split !== "wordpiece") return `its split is ${JSON.stringify(o.split)}, not "word", "char" or "wordpiece"`;
   if (typeof o.lowercase !== "boolean") return "its lowercase flag is missing";
   if (!Number.isInteger(o.size) || (o.size as number) < 2) return "its size is not an integer ≥ 2";
   if (!Array.isArray(o.tokens) || o.tokens.length < 2 || !o.tokens.every((t) => typeof t === "string")) return "its tokens are not a list of strings";
+  if (o.split === "wordpiece" && !WORDPIECE_SPECIALS.every((s) => (o.tokens as string[]).includes(s))) return `its WordPiece tokens lack one of ${WORDPIECE_SPECIALS.join(", ")}`;
   return null;
 }

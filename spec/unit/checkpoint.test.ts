@@ -475,7 +475,7 @@ test("property: random byte flips in the header never crash the decoder with any
 
 // ── safetensors: cross-check with an independent writer/reader (python3 + numpy) ─────────────────
 
-// Debian's python3 has numpy with python3-torch, which .ci/run installs: the check runs everywhere the suite does.
+// Debian's python3 has numpy with python3-torch, which npm test installs (scripts/setup.mjs): the check runs everywhere the suite does.
 const PYTHON = "/usr/bin/python3";
 
 // Writes py.safetensors by hand from the documented layout (keys in insertion order, header not padded,
@@ -535,7 +535,7 @@ print(json.dumps(out))
 
 test("cross-check with numpy: files written by hand in python decode; ours read back in python", () => {
   const probe = spawnSync(PYTHON, ["-c", "import numpy"], { encoding: "utf8" });
-  if (probe.error || probe.status !== 0) assert.unreachable(`${PYTHON} cannot import numpy: install Debian's python3-numpy (apt-get install -y python3-numpy; .ci/run installs it with python3-torch)`);
+  if (probe.error || probe.status !== 0) assert.unreachable(`${PYTHON} cannot import numpy: install Debian's python3-numpy (apt-get install -y python3-numpy; npm test installs it with python3-torch)`);
   const d = tmpDir();
   const f32 = new Float32Array([1.0, -2.5, 3.14159, 65504.0, 1e-5, 1 / 3, 65520.0, -0.0]);
   const ours = encodeSafetensors(
