@@ -425,6 +425,36 @@ function program(): Command {
     });
 
   prog
+    .command("data")
+    .description("print a dataset's samples as the model gets them, one JSON line each (fields after preprocessing, tokens, class names)")
+    .argument("<file>", ".nnet file")
+    .option("--dataset <name>", "which dataset (default: the first training plan's, or the file's only one)")
+    .option("--split <split>", "train (the training source, before any validation hold-out) or test", "train")
+    .option("-n, --count <n>", "how many samples (at most 10,000)", int("count"), 5)
+    .option("--start <index>", "the first sample's index in the split", int("start"), 0)
+    .option("--data <dir>", "folder holding the dataset's files")
+    .action(async (file: string, o: { dataset?: string; split: string; count: number; start: number; data?: string }) => {
+      if (o.split !== "train" && o.split !== "test") throw new UsageError(`--split ${o.split}: choose train or test`);
+      const res = compiled(file);
+      if (!res) return;
+      const { datasets, plans } = res.module;
+      if (!datasets.length) throw new UsageError(`${file} declares no dataset`);
+      const name = o.dataset ?? plans[0]?.dataset ?? (datasets.length === 1 ? datasets[0]!.name : undefined);
+      if (name === undefined) throw new UsageError(`${file} declares ${datasets.length} datasets (${datasets.map((d) => d.name).join(", ")}): choose one with --dataset`);
+      const ds = datasets.find((d) => d.name === name);
+      if (!ds) throw new UsageError(`--dataset ${name}: ${file} has no such dataset (it has ${datasets.map((d) => d.name).join(", ")})`);
+      const plan = plans.find((p) => p.dataset === ds.name);
+      const { showData } = await import("../../runtime/data/show.js");
+      const { DataError } = await import("../../runtime/data/errors.js");
+      try {
+        await showData({ dataset: ds as never, baseDir: path.dirname(path.resolve(file)), dataDir: o.data ?? null, seed: plan?.seed ?? 0, split: o.split, start: o.start, count: o.count, out: (l) => process.stdout.write(l), log: (m) => process.stderr.write(`${m}\n`) });
+      } catch (e) {
+        if (e instanceof DataError) throw new UsageError(e.message);
+        throw e;
+      }
+    });
+
+  prog
     .command("plot")
     .description("render a run's loss and metric curves (its metrics.jsonl) as an SVG file")
     .argument("<dir>", "a run folder")

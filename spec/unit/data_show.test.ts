@@ -1,0 +1,68 @@
+// `nnetc data`: a dataset's samples as the model gets them (runtime/data/show.ts), one JSON line each —
+// WordPiece ids with their tokens, SpamAssassin labels with their class names — and its usage errors.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { ROOT, runNode } from "../helpers.js";
+
+const CLI = path.join(ROOT, "dist/nnetc.mjs");
+const dir = mkdtempSync(path.join(tmpdir(), "nnetc-data-"));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+const NNET = `dataset mail {
+  source jsonl(path: "mail.jsonl")
+  field ids: i32[8] = text -> tokenize(vocab: "vocab.txt", max_len: 8)
+  field label: i32 = label
+}
+`;
+
+test("data: WordPiece ids with their tokens, shaped as declared, from --start for -n samples", async () => {
+  writeFileSync(path.join(dir, "vocab.txt"), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "free", "money", "!", "meet", "##ing", "at", "10"].join("\n") + "\n");
+  writeFileSync(path.join(dir, "mail.jsonl"), ['{"text": "FREE money!!", "label": 1}', '{"text": "Meeting at 10", "label": 0}', '{"text": "Café?", "label": 0}'].join("\n") + "\n");
+  writeFileSync(path.join(dir, "mail.nnet"), NNET);
+  const r = await runNode([CLI, "data", path.join(dir, "mail.nnet"), "--start", "1", "-n", "5"]);
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(
+    r.stdout.trim().split("\n").map((l) => JSON.parse(l)),
+    [
+      { split: "train", index: 1, ids: [2, 7, 8, 9, 10, 3, 0, 0], "ids.tokens": ["[CLS]", "meet", "##ing", "at", "10", "[SEP]"], label: 0 },
+      { split: "train", index: 2, ids: [2, 1, 1, 3, 0, 0, 0, 0], "ids.tokens": ["[CLS]", "[UNK]", "[UNK]", "[SEP]"], label: 0 },
+    ],
+  );
+});
+
+test("data: SpamAssassin's test split, labels named by the source's classes", async () => {
+  const r = await runNode([CLI, "data", path.join(ROOT, "models/text_classifier.nnet"), "--split", "test", "-n", "3"]);
+  assert.is(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.is(lines.length, 3);
+  for (const l of lines) {
+    assert.is(l.split, "test");
+    assert.is((l.tokens as number[]).length, 200);
+    assert.ok((l["tokens.tokens"] as string[]).length > 0);
+    assert.is(l["label.class"], ["ham", "spam"][l.label as number]);
+  }
+});
+
+test("data: usage errors are one line, exit code 2", async () => {
+  const file = path.join(dir, "mail.nnet");
+  const cases: [string[], RegExp][] = [
+    [["-n", "0"], /--count needs a positive integer/],
+    [["--split", "valid"], /--split valid: choose train or test/],
+    [["--start", "3"], /--start 3: the train split of dataset "mail" has 3 samples \(0 to 2\)/],
+    [["--split", "test"], /dataset "mail" has no test split/],
+    [["--dataset", "nope"], /--dataset nope: .* has no such dataset \(it has mail\)/],
+    [["-n", "10001"], /-n 10001: give a number of samples from 1 to 10000/],
+  ];
+  for (const [flags, message] of cases) {
+    const r = await runNode([CLI, "data", file, ...flags]);
+    assert.is(r.code, 2, `${flags.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.not.match(r.stderr, /at .*\.js:\d+/);
+    assert.is(r.stdout, "");
+  }
+});
+
+test.run();
