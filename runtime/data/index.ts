@@ -13,6 +13,7 @@ import { loadSource } from "./sources.js";
 import { type Split, subset, TableSplit } from "./split.js";
 import { compileField, type FieldPipeline } from "./steps.js";
 import { buildVocabulary, type SplitMode, type Vocabularies, type Vocabulary, vocabularyProblem } from "./tokenize.js";
+import { parseBpeVocab } from "./bpe.js";
 import { parseWordPieceVocab, WORDPIECE_LIMITS } from "./wordpiece.js";
 
 export { DataError } from "./errors.js";
@@ -119,6 +120,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
   const vocab: Vocabularies = {};
   const built = new Map<string, Vocabulary>();
   const vocabFor = (field: FieldSpec, column: Column) => (step: CallSpec): Vocabulary => {
+    if (typeof step.args.merges === "string" && typeof step.args.vocab !== "string") throw new DataError(`field "${field.name}": tokenize's merges (${step.args.merges}) go with a BPE vocabulary file, vocab: "encoder.json"`);
     if (typeof step.args.vocab === "string") return (vocab[field.name] = wordPieceFor(field, step));
     const size = step.args.vocab;
     const split: SplitMode = step.args.split === "char" ? "char" : "word";
@@ -149,30 +151,40 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
     return (vocab[field.name] = v);
   };
 
-  /** tokenize(vocab: "vocab.txt"): the run's saved copy when there is one (the file may have moved), else the file. */
+  /**
+   * tokenize(vocab: "vocab.txt") (WordPiece) or tokenize(vocab: "encoder.json", merges: "vocab.bpe") (byte-level
+   * BPE): the run's saved copy when there is one (the files may have moved), else the files.
+   */
   const wordPieceFor = (field: FieldSpec, step: CallSpec): Vocabulary => {
-    const lowercase = step.args.lowercase !== false;
-    const file = path.resolve(opts.baseDir, step.args.vocab as string);
-    if (step.args.split === "char") throw new DataError(`field "${field.name}": tokenize with a vocab.txt (${step.args.vocab}) splits as BERT does; drop split: char`);
+    const bpe = typeof step.args.merges === "string";
+    const kind = bpe ? "bpe" : "wordpiece";
+    const lowercase = bpe ? false : step.args.lowercase !== false;
+    if (step.args.split === "char") throw new DataError(`field "${field.name}": tokenize with a vocabulary file (${step.args.vocab}) splits as ${bpe ? "GPT-2" : "BERT"} does; drop split: char`);
     const saved = opts.vocab?.[field.name];
     if (saved) {
       const problem = vocabularyProblem(saved);
       if (problem) throw new DataError(`the saved vocabulary of field "${field.name}" is unusable: ${problem}`);
-      if (saved.split !== "wordpiece" || saved.lowercase !== lowercase) {
-        throw new DataError(`the saved vocabulary of field "${field.name}" is ${saved.split === "wordpiece" ? `WordPiece with lowercase: ${saved.lowercase}` : `one built from the data (vocab: ${saved.size})`}, but the dataset now says vocab: ${JSON.stringify(step.args.vocab)}, lowercase: ${lowercase}; retrain, or restore the dataset's tokenize settings`);
+      if (saved.split !== kind || saved.lowercase !== lowercase) {
+        const was = saved.split === "wordpiece" ? `WordPiece with lowercase: ${saved.lowercase}` : saved.split === "bpe" ? "byte-level BPE" : `one built from the data (vocab: ${saved.size})`;
+        throw new DataError(`the saved vocabulary of field "${field.name}" is ${was}, but the dataset now says vocab: ${JSON.stringify(step.args.vocab)}${bpe ? `, merges: ${JSON.stringify(step.args.merges)}` : `, lowercase: ${lowercase}`}; retrain, or restore the dataset's tokenize settings`);
       }
       return saved;
     }
-    let st;
-    try {
-      st = statSync(file);
-    } catch {
-      throw new DataError(`field "${field.name}": tokenize's vocab file ${file} does not exist (give a BERT vocab.txt, relative to the .nnet file)`);
-    }
-    if (!st.isFile() || st.size > WORDPIECE_LIMITS.bytes) throw new DataError(`field "${field.name}": tokenize's vocab file ${file} is ${st.isFile() ? `over ${WORDPIECE_LIMITS.bytes >> 20} MB` : "not a file"}`);
-    const v = parseWordPieceVocab(readFileSync(file, "utf8"), lowercase);
-    if (typeof v === "string") throw new DataError(`field "${field.name}": ${file} is not a WordPiece vocabulary: ${v}`);
-    log(`field "${field.name}": WordPiece vocabulary of ${v.size} tokens from ${file}`);
+    const read = (arg: "vocab" | "merges", what: string) => {
+      const file = path.resolve(opts.baseDir, step.args[arg] as string);
+      let st;
+      try {
+        st = statSync(file);
+      } catch {
+        throw new DataError(`field "${field.name}": tokenize's ${arg} file ${file} does not exist (give ${what}, relative to the .nnet file)`);
+      }
+      if (!st.isFile() || st.size > WORDPIECE_LIMITS.bytes) throw new DataError(`field "${field.name}": tokenize's ${arg} file ${file} is ${st.isFile() ? `over ${WORDPIECE_LIMITS.bytes >> 20} MB` : "not a file"}`);
+      return { file, text: readFileSync(file, "utf8") };
+    };
+    const vocabFile = read("vocab", bpe ? "GPT-2's encoder.json" : "a BERT vocab.txt");
+    const v = bpe ? parseBpeVocab(vocabFile.text, read("merges", "GPT-2's vocab.bpe").text) : parseWordPieceVocab(vocabFile.text, lowercase);
+    if (typeof v === "string") throw new DataError(`field "${field.name}": ${vocabFile.file}${bpe ? ` with ${step.args.merges}` : ""} is not a ${bpe ? "byte-level BPE" : "WordPiece"} vocabulary: ${v}`);
+    log(`field "${field.name}": ${bpe ? `byte-level BPE vocabulary of ${v.size} tokens and ${v.merges!.length} merges` : `WordPiece vocabulary of ${v.size} tokens`} from ${vocabFile.file}`);
     return v;
   };
 

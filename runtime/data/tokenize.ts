@@ -2,19 +2,23 @@
 // "don't"); every other non-space character is a token of its own. Characters are Unicode code points.
 // A vocabulary is built from the training split only: ids 0 = padding, 1 = unknown, then the most frequent
 // tokens (ties in code-unit order), at most `vocab` ids in all. It is plain JSON, saved with the model.
-// `tokenize(vocab: "vocab.txt", …)` reads BERT's WordPiece vocabulary instead (wordpiece.ts).
+// `tokenize(vocab: "vocab.txt", …)` reads BERT's WordPiece vocabulary instead (wordpiece.ts), and
+// `tokenize(vocab: "encoder.json", merges: "vocab.bpe", …)` GPT-2's byte-level BPE (bpe.ts).
+import { bpePadId, encodeBpe } from "./bpe.js";
 import { encodeWordPiece, specialId, WORDPIECE_SPECIALS } from "./wordpiece.js";
 
 export type SplitMode = "word" | "char";
 
 export interface Vocabulary {
   /** How the text was cut (wordpiece: BERT's, from a vocab.txt); reusing a vocabulary with other settings is an error. */
-  split: SplitMode | "wordpiece";
+  split: SplitMode | "wordpiece" | "bpe";
   lowercase: boolean;
   /** The vocab size asked for (ids are < size). */
   size: number;
   /** id → token; tokens[0] is the padding token "<pad>" and tokens[1] the unknown token "<unk>" (wordpiece: vocab.txt's lines). */
   tokens: string[];
+  /** bpe: vocab.bpe's merges ("a b"), best first. */
+  merges?: string[];
 }
 
 /** Vocabularies by dataset field name. */
@@ -68,6 +72,7 @@ function lookup(v: Vocabulary): Map<string, number> {
 /** Token ids of `text`, truncated to maxLen and padded with 0, written to out[offset … offset+maxLen). */
 export function encodeText(text: string, v: Vocabulary, maxLen: number, out: Int32Array = new Int32Array(maxLen), offset = 0): Int32Array {
   if (v.split === "wordpiece") return encodeWordPiece(text, v, maxLen, out, offset);
+  if (v.split === "bpe") return encodeBpe(text, v, maxLen, out, offset);
   const m = lookup(v);
   const toks = tokenizeText(text, v.split, v.lowercase, maxLen);
   const n = Math.min(maxLen, toks.length);
@@ -79,7 +84,7 @@ export function encodeText(text: string, v: Vocabulary, maxLen: number, out: Int
 /** Tokens of ids (padding dropped); for inspection and tests. */
 export function decodeIds(ids: ArrayLike<number>, v: Vocabulary): string[] {
   const out: string[] = [];
-  const pad = v.split === "wordpiece" ? specialId(v, "[PAD]") : PAD_ID;
+  const pad = v.split === "wordpiece" ? specialId(v, "[PAD]") : v.split === "bpe" ? bpePadId(v) : PAD_ID;
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
     if (id === pad) continue;
@@ -92,7 +97,8 @@ export function decodeIds(ids: ArrayLike<number>, v: Vocabulary): string[] {
 export function vocabularyProblem(v: unknown): string | null {
   if (typeof v !== "object" || v === null) return "it is not an object";
   const o = v as Record<string, unknown>;
-  if (o.split !== "word" && o.split !== "char" && o.split !== "wordpiece") return `its split is ${JSON.stringify(o.split)}, not "word", "char" or "wordpiece"`;
+  if (o.split !== "word" && o.split !== "char" && o.split !== "wordpiece" && o.split !== "bpe") return `its split is ${JSON.stringify(o.split)}, not "word", "char", "wordpiece" or "bpe"`;
+  if (o.split === "bpe" && !(Array.isArray(o.merges) && o.merges.every((m) => typeof m === "string"))) return "its BPE merges are not a list of strings";
   if (typeof o.lowercase !== "boolean") return "its lowercase flag is missing";
   if (!Number.isInteger(o.size) || (o.size as number) < 2) return "its size is not an integer ≥ 2";
   if (!Array.isArray(o.tokens) || o.tokens.length < 2 || !o.tokens.every((t) => typeof t === "string")) return "its tokens are not a list of strings";
