@@ -121,7 +121,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
   const built = new Map<string, Vocabulary>();
   const vocabFor = (field: FieldSpec, column: Column) => (step: CallSpec): Vocabulary => {
     if (typeof step.args.merges === "string" && typeof step.args.vocab !== "string") throw new DataError(`field "${field.name}": tokenize's merges (${step.args.merges}) go with a BPE vocabulary file, vocab: "encoder.json"`);
-    if (typeof step.args.vocab === "string") return (vocab[field.name] = wordPieceFor(field, step));
+    if (typeof step.args.vocab === "string") return (vocab[field.name] = fileVocabFor(field, step));
     const size = step.args.vocab;
     const split: SplitMode = step.args.split === "char" ? "char" : "word";
     const lowercase = step.args.lowercase !== false;
@@ -155,7 +155,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
    * tokenize(vocab: "vocab.txt") (WordPiece) or tokenize(vocab: "encoder.json", merges: "vocab.bpe") (byte-level
    * BPE): the run's saved copy when there is one (the files may have moved), else the files.
    */
-  const wordPieceFor = (field: FieldSpec, step: CallSpec): Vocabulary => {
+  const fileVocabFor = (field: FieldSpec, step: CallSpec): Vocabulary => {
     const bpe = typeof step.args.merges === "string";
     const kind = bpe ? "bpe" : "wordpiece";
     const lowercase = bpe ? false : step.args.lowercase !== false;
