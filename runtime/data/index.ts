@@ -170,6 +170,10 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
       }
       return saved;
     }
+    // Two fields of one file's vocabulary (ids and their attention_mask) read it once.
+    const key = JSON.stringify(["file", step.args.vocab, step.args.merges ?? null, lowercase]);
+    const known = built.get(key);
+    if (known) return known;
     const read = (arg: "vocab" | "merges", what: string) => {
       const file = path.resolve(opts.baseDir, step.args[arg] as string);
       let st;
@@ -184,6 +188,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
     const vocabFile = read("vocab", bpe ? "GPT-2's encoder.json" : "a BERT vocab.txt");
     const v = bpe ? parseBpeVocab(vocabFile.text, read("merges", "GPT-2's vocab.bpe").text) : parseWordPieceVocab(vocabFile.text, lowercase);
     if (typeof v === "string") throw new DataError(`field "${field.name}": ${vocabFile.file}${bpe ? ` with ${step.args.merges}` : ""} is not a ${bpe ? "byte-level BPE" : "WordPiece"} vocabulary: ${v}`);
+    built.set(key, v);
     log(`field "${field.name}": ${bpe ? `byte-level BPE vocabulary of ${v.size} tokens and ${v.merges!.length} merges` : `WordPiece vocabulary of ${v.size} tokens`} from ${vocabFile.file}`);
     return v;
   };

@@ -43,6 +43,8 @@ export async function showData(o: ShowDataOptions): Promise<number> {
   if (o.start >= split.size) throw new DataError(`--start ${o.start}: the ${o.split} split of dataset "${o.dataset.name}" has ${split.size} samples (0 to ${split.size - 1})`);
   const end = Math.min(split.size, o.start + o.count);
   const names = Object.keys(split.fields);
+  // Token ids are shown as tokens too; a field that goes on past tokenize (attention_mask, shift…) is not ids.
+  const tokenized = new Set(o.dataset.fields.filter((f) => f.steps[f.steps.length - 1]?.fn === "tokenize").map((f) => f.name));
   // A batch at a time: an image field is per-sample hundreds of numbers, and text fields are preprocessed per batch.
   for (let from = o.start; from < end; from += 256) {
     const idx = Uint32Array.from({ length: Math.min(256, end - from) }, (_, i) => from + i);
@@ -56,7 +58,7 @@ export async function showData(o: ShowDataOptions): Promise<number> {
         const values = t.data.subarray(i * size, (i + 1) * size);
         line[name] = nest(values, per);
         const vocab = data.vocab[name];
-        if (vocab) line[`${name}.tokens`] = decodeIds(values, vocab);
+        if (vocab && tokenized.has(name)) line[`${name}.tokens`] = decodeIds(values, vocab);
         if (data.classes && !per.length && t.dtype === "int32" && values[0]! >= 0 && values[0]! < data.classes.length) line[`${name}.class`] = data.classes[values[0]!];
       }
       o.out(JSON.stringify(line) + "\n");

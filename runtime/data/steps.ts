@@ -5,7 +5,7 @@ import type { AttrValue, DType } from "../../compiler/ir/types.js";
 import type { CallSpec, FieldSpec } from "../spec.js";
 import { type Column, prod } from "./columns.js";
 import { DataError } from "./errors.js";
-import { encodeText, type Vocabulary } from "./tokenize.js";
+import { encodeText, padId, type Vocabulary } from "./tokenize.js";
 
 export type OutDType = "float32" | "int32";
 
@@ -66,6 +66,8 @@ export function roundF16(x: number): number {
 interface Stage {
   out: VType;
   apply(v: Val): Val;
+  /** tokenize: the vocabulary its ids come from (attention_mask reads its padding id). */
+  vocab?: Vocabulary;
 }
 
 function num(v: Val): NumVal {
@@ -95,10 +97,12 @@ export function compileField(field: FieldSpec, column: Column, vocabFor: (step: 
   const err = (msg: string) => new DataError(`field "${name}": ${msg}`);
   let t: VType = column.kind === "text" ? { kind: "text" } : { kind: "num", int: column.int, shape: [...column.shape] };
   const stages: Stage[] = [];
+  let vocab: Vocabulary | null = null;
   for (const step of field.steps) {
-    const s = stage(step, t, column, name, err, vocabFor);
+    const s = stage(step, t, column, name, err, vocabFor, vocab);
     stages.push(s);
     t = s.out;
+    vocab = s.vocab ?? (step.fn === "attention_mask" ? null : vocab);
   }
   if (t.kind === "text") throw err(`column "${column.name}" holds text; turn it into numbers with tokenize(vocab: …, max_len: …)`);
   // The declared per-sample shape: constants must match, symbolic dimensions take the data's size.
@@ -170,7 +174,7 @@ function finish(v: NumVal, int: boolean, field: FieldSpec, rows: ArrayLike<numbe
   return { dtype, shape, data: src instanceof Int32Array ? src : Int32Array.from(src) };
 }
 
-function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m: string) => DataError, vocabFor: (s: CallSpec) => Vocabulary): Stage {
+function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m: string) => DataError, vocabFor: (s: CallSpec) => Vocabulary, vocabBefore: Vocabulary | null): Stage {
   const fn = step.fn;
   if (fn === "tokenize") {
     if (t.kind !== "text") throw err(`tokenize needs text, but its input is numbers of shape ${fmt(t.shape)}`);
@@ -178,6 +182,7 @@ function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m:
     if (!Number.isInteger(maxLen) || maxLen < 1) throw err(`tokenize's max_len must be a positive integer, got ${maxLen}`);
     const vocab = vocabFor(step);
     return {
+      vocab,
       out: { kind: "num", int: true, shape: [maxLen] },
       apply(v) {
         const texts = v.data as string[];
@@ -313,6 +318,20 @@ function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m:
           const dst = src instanceof Int32Array ? new Int32Array(src.length) : new Float32Array(src.length);
           if (by < len) for (let s = 0; s < v.n; s++) dst.set(src.subarray(s * size + by * inner, (s + 1) * size), s * size);
           return { ...num(v), data: dst };
+        },
+      };
+    }
+    case "attention_mask": {
+      // 1 for a token, 0 for padding: the padding id of the vocabulary the ids came from.
+      if (!vocabBefore) throw err("attention_mask marks the padding of token ids: put it right after tokenize(…)");
+      const pad = padId(vocabBefore);
+      return {
+        out: { kind: "num", int: true, shape },
+        apply(v) {
+          const src = num(v).data;
+          const dst = new Int32Array(src.length);
+          for (let i = 0; i < src.length; i++) dst[i] = src[i] === pad ? 0 : 1;
+          return { ...num(v), int: true, data: dst };
         },
       };
     }

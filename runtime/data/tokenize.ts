@@ -81,10 +81,15 @@ export function encodeText(text: string, v: Vocabulary, maxLen: number, out: Int
   return out;
 }
 
+/** The id padding is written with: [PAD] (WordPiece), <|endoftext|> (GPT-2's BPE), else 0. */
+export function padId(v: Vocabulary): number {
+  return v.split === "wordpiece" ? specialId(v, "[PAD]") : v.split === "bpe" ? bpePadId(v) : PAD_ID;
+}
+
 /** Tokens of ids (padding dropped); for inspection and tests. */
 export function decodeIds(ids: ArrayLike<number>, v: Vocabulary): string[] {
   const out: string[] = [];
-  const pad = v.split === "wordpiece" ? specialId(v, "[PAD]") : v.split === "bpe" ? bpePadId(v) : PAD_ID;
+  const pad = padId(v);
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
     if (id === pad) continue;

@@ -14,21 +14,23 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 const NNET = `dataset mail {
   source jsonl(path: "mail.jsonl")
   field ids: i32[8] = text -> tokenize(vocab: "vocab.txt", max_len: 8)
+  field mask: i32[8] = text -> tokenize(vocab: "vocab.txt", max_len: 8) -> attention_mask
   field label: i32 = label
 }
 `;
 
-test("data: WordPiece ids with their tokens, shaped as declared, from --start for -n samples", async () => {
+test("data: WordPiece ids with their tokens and attention mask, shaped as declared, from --start for -n samples", async () => {
   writeFileSync(path.join(dir, "vocab.txt"), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "free", "money", "!", "meet", "##ing", "at", "10"].join("\n") + "\n");
   writeFileSync(path.join(dir, "mail.jsonl"), ['{"text": "FREE money!!", "label": 1}', '{"text": "Meeting at 10", "label": 0}', '{"text": "Café?", "label": 0}'].join("\n") + "\n");
   writeFileSync(path.join(dir, "mail.nnet"), NNET);
   const r = await runNode([CLI, "data", path.join(dir, "mail.nnet"), "--start", "1", "-n", "5"]);
   assert.is(r.code, 0, r.stderr);
+  assert.is((r.stderr.match(/WordPiece vocabulary of 11 tokens/g) ?? []).length, 1, "two fields of one vocab.txt read it once");
   assert.equal(
     r.stdout.trim().split("\n").map((l) => JSON.parse(l)),
     [
-      { split: "train", index: 1, ids: [2, 7, 8, 9, 10, 3, 0, 0], "ids.tokens": ["[CLS]", "meet", "##ing", "at", "10", "[SEP]"], label: 0 },
-      { split: "train", index: 2, ids: [2, 1, 1, 3, 0, 0, 0, 0], "ids.tokens": ["[CLS]", "[UNK]", "[UNK]", "[SEP]"], label: 0 },
+      { split: "train", index: 1, ids: [2, 7, 8, 9, 10, 3, 0, 0], "ids.tokens": ["[CLS]", "meet", "##ing", "at", "10", "[SEP]"], mask: [1, 1, 1, 1, 1, 1, 0, 0], label: 0 },
+      { split: "train", index: 2, ids: [2, 1, 1, 3, 0, 0, 0, 0], "ids.tokens": ["[CLS]", "[UNK]", "[UNK]", "[SEP]"], mask: [1, 1, 1, 1, 0, 0, 0, 0], label: 0 },
     ],
   );
 });
@@ -44,6 +46,14 @@ test("data: SpamAssassin's test split, labels named by the source's classes", as
     assert.ok((l["tokens.tokens"] as string[]).length > 0);
     assert.is(l["label.class"], ["ham", "spam"][l.label as number]);
   }
+});
+
+test("data: attention_mask anywhere but after tokenize is refused, naming the field", async () => {
+  const file = path.join(dir, "bad.nnet");
+  writeFileSync(file, NNET.replace("field label: i32 = label", "field label: i32 = label -> attention_mask"));
+  const r = await runNode([CLI, "data", file]);
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.stderr, /field "label": attention_mask marks the padding of token ids: put it right after tokenize\(…\)/);
 });
 
 test("data: usage errors are one line, exit code 2", async () => {
