@@ -9,15 +9,9 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { pythonFor } from "../runtime/torch/process.js";
+import { median, opt, ROOT, torchEnv } from "./common.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const args = process.argv.slice(2);
-const opt = (name: string, d: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : d;
-};
 const REPEATS = Number(opt("repeats", "3"));
 const STEPS = Number(opt("steps", "3"));
 const THREADS = opt("threads", "1");
@@ -69,20 +63,13 @@ times.sort()
 print(json.dumps({"peak_mb": (after - before) / 1024, "step_s": times[len(times) // 2]}))
 `;
 
-function median(xs: number[]): number {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)]! : NaN;
-}
-
 const tmp = mkdtempSync(path.join(os.tmpdir(), "nnetc-bench-ckpt-"));
 try {
   const python = pythonFor();
   writeFileSync(path.join(tmp, "driver.py"), DRIVER);
   // A fixed mmap threshold: glibc then returns every freed tensor to the system at once, so the high-water
   // mark is the tensors' peak, not the allocator's (its dynamic threshold keeps freed memory resident).
-  const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: THREADS, MALLOC_MMAP_THRESHOLD_: "131072" };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
+  const env = torchEnv(THREADS, { MALLOC_MMAP_THRESHOLD_: "131072" });
   const version = spawnSync(python, ["-c", "import torch; print(torch.__version__)"], { encoding: "utf8" }).stdout.trim();
   console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; PyTorch ${version} on the CPU (${python}), ${THREADS} thread(s); ${STEPS} steps per run, medians of ${REPEATS} runs`);
   for (const c of CASES.filter((c) => opt("models", "encoder,resnet50").split(",").includes(c.name))) {

@@ -6,17 +6,11 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { emitCode, formatTs } from "../compiler/emit/index.js";
 import { compile, type Host } from "../compiler/index.js";
+import { median, ROOT } from "./common.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const host: Host = { readFile: (f) => ({ text: readFileSync(path.join(ROOT, f), "utf8") }) };
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 const files = readdirSync(path.join(ROOT, "models")).filter((f) => f.endsWith(".nnet")).sort();
 console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}`);

@@ -8,7 +8,6 @@ import * as tf from "@tensorflow/tfjs-core";
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { compile } from "../compiler/index.js";
 import type { IRModel } from "../compiler/ir/types.js";
 import { optimize } from "../compiler/passes/index.js";
@@ -16,15 +15,10 @@ import { initBackend } from "../runtime/backend.js";
 import { deriveWeights } from "../runtime/derive.js";
 import { initWeights } from "../runtime/init.js";
 import { run } from "../runtime/interpret.js";
+import { median, ROOT } from "./common.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const BATCH = Number(process.env.BATCH ?? 32);
 const RUNS = Number(process.env.RUNS ?? 7);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 const backend = await initBackend(process.env.BACKEND ?? "wasm");
 console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}, backend ${backend.name}; batch ${BATCH}, median of ${RUNS} interleaved runs after 1 warm-up each`);

@@ -5,11 +5,11 @@
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { DEFAULT_DEBOUNCE_MS } from "../compiler/lsp/server.js";
 import { connect } from "../spec/lsp-client.js";
+import { ROOT } from "./common.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const file = path.join(ROOT, "models/resnet50.nnet");
 const uri = pathToFileURL(file).href;
 const text = readFileSync(file, "utf8");

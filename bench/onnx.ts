@@ -6,7 +6,6 @@ import * as tf from "@tensorflow/tfjs-core";
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { exportOnnx } from "../compiler/emit/onnx/index.js";
 import { compile } from "../compiler/index.js";
@@ -16,17 +15,12 @@ import { initialValues } from "../runtime/init.js";
 import { run } from "../runtime/interpret.js";
 import { finalWeights } from "../runtime/onnx.js";
 import type { HostTensor } from "../runtime/checkpoint/index.js";
+import { median, ROOT } from "./common.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const BATCH = Number(process.env.BATCH ?? 32);
 const RUNS = Number(process.env.RUNS ?? 5);
 /** ORT_THREADS=1 compares one thread with one thread (the wasm backend runs on one). */
 const THREADS = process.env.ORT_THREADS ? Number(process.env.ORT_THREADS) : undefined;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 const backend = await initBackend(process.env.BACKEND ?? "wasm");
 console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}; ours: interpreter -O2 on ${backend.name} (${backend.reason}); onnxruntime-node ${ort.env.versions.common} CPU, ${THREADS ? `${THREADS} thread${THREADS > 1 ? "s" : ""}` : "default threads"}; batch ${BATCH}, median of ${RUNS} interleaved runs after 1 warm-up each`);

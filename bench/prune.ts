@@ -9,20 +9,14 @@ import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
+import { flag, opt, ROOT } from "./common.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const args = process.argv.slice(2);
-const opt = (name: string, d: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : d;
-};
 const EPOCHS = Number(opt("epochs", "2"));
 const SPARSITY = Number(opt("sparsity", "0.5"));
 const BACKEND = opt("backend", "wasm");
 const DATA = opt("data", "/usr/share/datasets/fashion-mnist");
 const BASE = opt("base", "");
-const KEEP = args.includes("--keep");
+const KEEP = flag("keep");
 
 const CLI = path.resolve(opt("cli", path.join(ROOT, "dist/nnetc.mjs")));
 

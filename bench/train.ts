@@ -8,36 +8,18 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
+import { flag, median, opt, ROOT, torchEnv } from "./common.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const PEERS = [path.join(ROOT, "../shared/peers"), path.join(ROOT, "shared/peers")].find((p) => existsSync(p));
-const args = process.argv.slice(2);
-const opt = (name: string, d: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : d;
-};
 const REPEATS = Number(opt("repeats", "3"));
 const BACKEND = opt("backend", "wasm");
 const MODELS = opt("models", "mlp,cnn").split(",");
 const CPU_PEER_SAMPLES = Number(opt("cpu-peer-samples", "1024"));
 const ENGINE = opt("engine", "tfjs");
-/** --no-tfjs (with --engine torch): leave out the tfjs engine's column, the slowest to measure. */
 /** Threads for PyTorch (the peer's and ours alike): the peer's 2 by default; on 2 vCPUs, 1 is steadier. */
 const THREADS = opt("threads", "2");
-
-/** The environment the PyTorch peer runs in (two threads, OpenBLAS's own settings): ours gets the same. */
-function torchEnv(): NodeJS.ProcessEnv {
-  const clean: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: THREADS };
-  delete clean.OPENBLAS_CORETYPE;
-  delete clean.OPENBLAS_L2_SIZE;
-  return clean;
-}
-
-function median(xs: number[]): number {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)]! : NaN;
-}
+/** --no-tfjs (with --engine torch): leave out the tfjs engine's column, the slowest to measure. */
+const NO_TFJS = flag("no-tfjs");
 
 function sh(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}, replace = false): { out: string; ok: boolean } {
   const r = spawnSync(cmd, argv, { cwd: ROOT, env: replace ? env : { ...process.env, ...env }, encoding: "utf8", maxBuffer: 64 << 20 });
@@ -63,7 +45,7 @@ function encoderRun(engine: string): number {
     const copy = path.join(tmp, "encoder.nnet");
     writeFileSync(copy, readFileSync(path.join(ROOT, "bench/models/encoder.nnet"), "utf8"));
     const how = engine === "torch" ? ["--engine", "torch"] : ["--backend", BACKEND];
-    const r = sh(process.execPath, [path.join(ROOT, "dist/nnetc.mjs"), "train", copy, ...how, "--out", path.join(tmp, "run"), "--json"], engine === "torch" ? torchEnv() : process.env, true);
+    const r = sh(process.execPath, [path.join(ROOT, "dist/nnetc.mjs"), "train", copy, ...how, "--out", path.join(tmp, "run"), "--json"], engine === "torch" ? torchEnv(THREADS) : process.env, true);
     const line = r.out.split("\n").find((l) => l.includes('"event":"epoch"'));
     if (!line) {
       console.log(`  encoder (${engine}) failed:\n${r.out.slice(-2000)}`);
@@ -87,7 +69,7 @@ function ours(model: string, engine = "tfjs"): number {
     writeFileSync(copy, src);
     try {
       const how = engine === "torch" ? ["--engine", "torch"] : ["--backend", BACKEND];
-      const r = engine === "torch" ? sh(process.execPath, [path.join(ROOT, "dist/nnetc.mjs"), "train", copy, ...how, "--epochs", "1", "--batch", "128", "--out", path.join(tmp, "run"), "--json", "--seed", "1"], torchEnv(), true) : sh(process.execPath, [path.join(ROOT, "dist/nnetc.mjs"), "train", copy, ...how, "--epochs", "1", "--batch", "128", "--out", path.join(tmp, "run"), "--json", "--seed", "1"]);
+      const r = engine === "torch" ? sh(process.execPath, [path.join(ROOT, "dist/nnetc.mjs"), "train", copy, ...how, "--epochs", "1", "--batch", "128", "--out", path.join(tmp, "run"), "--json", "--seed", "1"], torchEnv(THREADS), true) : sh(process.execPath, [path.join(ROOT, "dist/nnetc.mjs"), "train", copy, ...how, "--epochs", "1", "--batch", "128", "--out", path.join(tmp, "run"), "--json", "--seed", "1"]);
       const line = r.out.split("\n").find((l) => l.includes('"event":"epoch"'));
       if (!line) {
         console.log(`  ours failed:\n${r.out.slice(-2000)}`);
@@ -113,7 +95,7 @@ function tfjsPeer(model: string, backend: string, n?: number): { rate: number; n
 
 function torchPeer(model: string): { rate: number; note: string } {
   if (!PEERS) return { rate: NaN, note: "no ../shared/peers" };
-  const clean = torchEnv();
+  const clean = torchEnv(THREADS);
   const r = spawnSync("/usr/bin/python3", [path.join(PEERS, "torch_fmnist.py"), model], { cwd: ROOT, env: clean, encoding: "utf8" });
   const m = /samples_per_s=(\d+)/.exec(`${r.stdout}${r.stderr}`);
   return m ? { rate: Number(m[1]), note: "" } : { rate: NaN, note: `unavailable (${`${r.stderr ?? ""}`.trim().split("\n").slice(-1)[0] || "python3-torch not installed"})` };
@@ -132,7 +114,7 @@ if (ENGINE === "torch") {
       // Interleaved, so that load on the machine falls on all three alike.
       o.push(ours(model, "torch"));
       p.push(model === "encoder" ? NaN : torchPeer(model).rate);
-      t.push(args.includes("--no-tfjs") ? NaN : ours(model, "tfjs"));
+      t.push(NO_TFJS ? NaN : ours(model, "tfjs"));
       console.log(`  ${model} run ${i + 1}: ours (torch) ${fmt(o[i]!)}, pytorch by hand ${fmt(p[i]!)}, ours (tfjs ${BACKEND}) ${fmt(t[i]!)}`);
     }
     const [mo, mp, mt] = [median(o), median(p), median(t)];
