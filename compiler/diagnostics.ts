@@ -376,6 +376,9 @@ export const DIAGNOSTICS = {
 } as const;
 
 export type DiagnosticKey = keyof typeof DIAGNOSTICS;
+
+/** The span of a diagnostic about the machine or the command (NN7xxx), not about a place in a file. */
+export const NO_SPAN: Span = { file: "", start: 0, end: 0 };
 export type ArgsOf<K extends DiagnosticKey> = (typeof DIAGNOSTICS)[K] extends Def<infer A> ? A : never;
 
 /** Make a diagnostic from the table. The only way diagnostics are created. */

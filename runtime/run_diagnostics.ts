@@ -2,7 +2,7 @@
 // that every numbered message is declared once. Loaded by the commands and the torch engine only: nnetc/runtime,
 // which emitted modules import, stays free of the compiler (runtime/errors.ts imports nothing of it).
 import { readFileSync } from "node:fs";
-import { diag, type ArgsOf, type DiagnosticKey } from "../compiler/diagnostics.js";
+import { diag, NO_SPAN, type ArgsOf, type DiagnosticKey } from "../compiler/diagnostics.js";
 import type { IRSpan } from "../compiler/ir/types.js";
 import { renderDiagnostic, renderPlain } from "../compiler/render.js";
 import { SourceFile } from "../compiler/source.js";
@@ -14,7 +14,7 @@ import { RunError } from "./errors.js";
  * else "error NN7001: …" and the hint.
  */
 export function runError<K extends DiagnosticKey>(key: K, args: ArgsOf<K>, span?: IRSpan): RunError {
-  const d = diag(key, span ?? { file: "", start: 0, end: 0, line: 1, col: 1 }, args);
+  const d = diag(key, span ?? NO_SPAN, args);
   let text: string;
   if (span?.file) {
     let source: string | null = null;

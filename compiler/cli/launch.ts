@@ -6,10 +6,8 @@
 // dies reports its rank and cause and stops the others.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
-import { diag } from "../diagnostics.js";
+import { diag, NO_SPAN } from "../diagnostics.js";
 import { renderPlain } from "../render.js";
-
-const NO_PLACE = { file: "", start: 0, end: 0, line: 1, col: 1 };
 
 export interface LaunchOptions {
   /** The worker command: the nnetc script and its arguments, without the launcher's own flags. */
@@ -129,7 +127,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
   if (!f.signal && (f.code === 1 || f.code === 2 || f.code === 130)) return f.code;
   const how = f.signal ? `was killed by ${f.signal}` : `exited with code ${f.code}`;
   const last = f.tail.trim().split("\n").filter((l) => l.trim()).slice(-3).join("\n    ");
-  const d = diag("workerDied", NO_PLACE, { rank: f.rank, how, last: last ? `\n    ${last}` : "" });
+  const d = diag("workerDied", NO_SPAN, { rank: f.rank, how, last: last ? `\n    ${last}` : "" });
   o.err(`nnetc: ${renderPlain(d)}\n`);
   return 1;
 }

@@ -13,7 +13,7 @@ import { loadSource } from "./sources.js";
 import { type Split, subset, TableSplit } from "./split.js";
 import { compileField, type FieldPipeline } from "./steps.js";
 import { buildVocabulary, type SplitMode, type Vocabularies, type Vocabulary, vocabularyProblem } from "./tokenize.js";
-import { parseBpeVocab } from "./bpe.js";
+import { BPE_LIMITS, parseBpeVocab } from "./bpe.js";
 import { parseWordPieceVocab, WORDPIECE_LIMITS } from "./wordpiece.js";
 
 export { DataError } from "./errors.js";
@@ -182,7 +182,9 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
       } catch {
         throw new DataError(`field "${field.name}": tokenize's ${arg} file ${file} does not exist (give ${what}, relative to the .nnet file)`);
       }
-      if (!st.isFile() || st.size > WORDPIECE_LIMITS.bytes) throw new DataError(`field "${field.name}": tokenize's ${arg} file ${file} is ${st.isFile() ? `over ${WORDPIECE_LIMITS.bytes >> 20} MB` : "not a file"}`);
+      // Bounded before it is read: the reader of its kind would refuse it anyway, after reading it whole.
+      const limit = bpe ? BPE_LIMITS.bytes : WORDPIECE_LIMITS.bytes;
+      if (!st.isFile() || st.size > limit) throw new DataError(`field "${field.name}": tokenize's ${arg} file ${file} is ${st.isFile() ? `over ${limit >> 20} MB` : "not a file"}`);
       return { file, text: readFileSync(file, "utf8") };
     };
     const vocabFile = read("vocab", bpe ? "GPT-2's encoder.json" : "a BERT vocab.txt");
