@@ -228,6 +228,14 @@ export const DIAGNOSTICS = {
   indexOutOfRange: def<{ op: string; index: number; size: number }>("NN3017", "error", "an index outside its axis", (a) => ({
     message: `${a.op}: index ${a.index} is out of range for an axis of size ${a.size}`,
   })),
+  attentionGroups: def<{ what: string; by: string; hint: string }>("NN3018", "error", "attention heads that key/value heads or rotary embeddings cannot split", (a) => ({
+    message: `attention: ${a.what} is not divisible by ${a.by}`,
+    hint: a.hint,
+  })),
+  maskShape: def<{ op: string; expected: string; got: string }>("NN3019", "error", "a padding mask whose shape does not match the keys it masks", (a) => ({
+    message: `${a.op}: mask must be ${a.expected}, got ${a.got}`,
+    hint: "a padding mask has one entry per key: the tokenized field's attention_mask (text -> tokenize(…) -> attention_mask)",
+  })),
 
   // ── NN4xxx: training plans ───────────────────────────────────────────────────────────────────────
   unknownPlanFunction: def<{ kind: string; name: string; suggestion?: string; options: string }>("NN4001", "error", "an unknown loss, metric, optimizer, schedule, source or preprocessing step", (a) => ({

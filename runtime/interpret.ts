@@ -82,8 +82,8 @@ function recurrent(c: Ctx, f: typeof ops.lstm): tf.Tensor {
 function attention(c: Ctx): tf.Tensor {
   const proj = (role: string) => ({ kernel: c.w(`${role}/kernel`), bias: opt(c, `${role}/bias`, c.a.bias) });
   const w = { query: proj("query"), key: proj("key"), value: proj("value"), output: proj("output") };
-  const o = { heads: num(c.a.heads), keyDim: (c.a.key_dim as number | null) ?? null, causal: !!c.a.causal, dropout: num(c.a.dropout) };
-  return ops.attention(c.x[0]!, c.x[1] ?? c.x[0]!, w, o, c.step);
+  const { kv, mask } = ops.attentionInputs(c.x, c.a);
+  return ops.attention(c.x[0]!, kv, w, ops.attentionOptions(c.a), c.step, mask);
 }
 
 export const IMPLS: Record<OpKind, Impl> = {
@@ -113,6 +113,7 @@ export const IMPLS: Record<OpKind, Impl> = {
     return ops.batchnorm(c.x[0]!, w, num(c.a.epsilon), num(c.a.momentum), c.step, c.node.name);
   },
   layernorm: (c) => ops.layernorm(c.x[0]!, c.w("gamma"), c.w("beta"), num(c.a.epsilon)),
+  rmsnorm: (c) => ops.rmsnorm(c.x[0]!, c.w("gamma"), num(c.a.epsilon)),
   dropout: (c) => ops.dropout(c.x[0]!, num(c.a.rate), c.step),
   embedding: (c) => ops.embedding(c.x[0]!, c.w("embeddings")),
   pos_embedding: (c) => ops.posEmbedding(c.x[0]!, c.w("embeddings")),

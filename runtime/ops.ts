@@ -284,6 +284,12 @@ export function layernorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsil
   return tf.add(tf.mul(y, gamma), beta);
 }
 
+/** Root-mean-square normalization over the last axis: x / √(mean(x²) + ε) · γ. */
+export function rmsnorm(x: tf.Tensor, gamma: tf.Tensor, epsilon: number): tf.Tensor {
+  const ms = tf.mean(tf.square(x), -1, true);
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, epsilon))), gamma);
+}
+
 /** Rows of an embedding table for integer ids. */
 export function embedding(ids: tf.Tensor, table: tf.Tensor): tf.Tensor {
   return tf.gather(table, tf.cast(ids, "int32"));
@@ -384,27 +390,112 @@ export interface AttentionOptions {
   heads: number;
   /** Per-head width; null for dim / heads. */
   keyDim: number | null;
+  /** Key/value heads (grouped-query attention): each serves heads / kvHeads query heads; null for heads. */
+  kvHeads?: number | null;
   causal: boolean;
   dropout: number;
+  /** Rotary position embeddings on queries and keys with this base (θ); 0 or absent: none. */
+  rotary?: number;
+  /** Position of the first query and key (a key/value cache's length during generation). */
+  offset?: number;
 }
 
-/** Multi-head scaled dot-product attention of q over kv (self-attention when kv is q). */
-export function attention(q: tf.Tensor, kv: tf.Tensor, w: AttentionWeights, o: AttentionOptions, s: Step): tf.Tensor {
+/** An attention node's inputs: query, context (the query itself for self-attention) and the padding mask, if any. */
+export function attentionInputs<T>(x: readonly T[], a: Readonly<Record<string, unknown>>): { kv: T; mask: T | null } {
+  const n = x.length - (a.mask ? 1 : 0);
+  return { kv: n > 1 ? x[1]! : x[0]!, mask: a.mask ? x[x.length - 1]! : null };
+}
+
+/** An attention node's attributes as the layer function's options. */
+export function attentionOptions(a: Readonly<Record<string, unknown>>): AttentionOptions {
+  return {
+    heads: a.heads as number,
+    keyDim: (a.key_dim as number | null) ?? null,
+    kvHeads: (a.kv_heads as number | null) ?? null,
+    causal: !!a.causal,
+    dropout: (a.dropout as number) ?? 0,
+    rotary: a.rotary ? ((a.rope_theta as number) ?? 10000) : 0,
+  };
+}
+
+/**
+ * Rotary position embedding (RoFormer; Llama's and GPT-NeoX's form, halves rotated, not pairs) of
+ * x [batch, heads, steps, kd] at positions offset…offset+steps−1: x·cos + rotate_half(x)·sin, with
+ * frequencies θ^(−2i/kd) computed in float32 as Hugging Face does.
+ */
+export function rotary(x: tf.Tensor, theta: number, offset = 0): tf.Tensor {
+  const [, , t, kd] = x.shape as number[];
+  const { cos, sin } = rotaryTables(t!, kd!, theta, offset);
+  const half = kd! / 2;
+  const x1 = tf.slice(x, [0, 0, 0, 0], [-1, -1, -1, half]);
+  const x2 = tf.slice(x, [0, 0, 0, half], [-1, -1, -1, half]);
+  const rot = tf.concat([tf.neg(x2), x1], -1);
+  return tf.add(tf.mul(x, tf.tensor2d(cos, [t!, kd!])), tf.mul(rot, tf.tensor2d(sin, [t!, kd!])));
+}
+
+/** cos and sin [steps, kd] of the rotary embedding (the angle table repeated for both halves). */
+export function rotaryTables(t: number, kd: number, theta: number, offset = 0): { cos: Float32Array; sin: Float32Array } {
+  const half = kd / 2;
+  const inv = new Float32Array(half);
+  for (let i = 0; i < half; i++) inv[i] = 1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / kd)));
+  const cos = new Float32Array(t * kd);
+  const sin = new Float32Array(t * kd);
+  for (let p = 0; p < t; p++) {
+    for (let i = 0; i < half; i++) {
+      const a = Math.fround((p + offset) * inv[i]!);
+      cos[p * kd + i] = cos[p * kd + half + i] = Math.cos(a);
+      sin[p * kd + i] = sin[p * kd + half + i] = Math.sin(a);
+    }
+  }
+  return { cos, sin };
+}
+
+/**
+ * Multi-head scaled dot-product attention of q over kv (self-attention when kv is q). `mask` [batch, kv
+ * steps] marks real keys (1) and padding (0): padding gets no attention, so the real tokens of a padded
+ * sequence see what they see unpadded. `cache` (generation): keys and values of earlier positions are
+ * prepended and the new ones returned in it.
+ */
+export function attention(q: tf.Tensor, kv: tf.Tensor, w: AttentionWeights, o: AttentionOptions, s: Step, mask: tf.Tensor | null = null, cache?: { k: tf.Tensor | null; v: tf.Tensor | null }): tf.Tensor {
   const heads = o.heads;
+  const kvHeads = o.kvHeads ?? heads;
   const d = q.shape[2]!;
   const kd = o.keyDim ?? d / heads;
+  const offset = o.offset ?? 0;
   const proj = (t: tf.Tensor, p: Projection) => dense(t, p.kernel, p.bias, "linear");
-  // [batch, steps, heads·kd] → [batch, heads, steps, kd]
-  const split = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [t.shape[0]!, t.shape[1]!, heads, kd]), [0, 2, 1, 3]) as tf.Tensor4D;
-  const Q = split(proj(q, w.query));
-  const K = split(proj(kv, w.key));
-  const V = split(proj(kv, w.value));
+  // [batch, steps, h·kd] → [batch, h, steps, kd]
+  const split = (t: tf.Tensor, h: number) => tf.transpose(tf.reshape(t, [t.shape[0]!, t.shape[1]!, h, kd]), [0, 2, 1, 3]) as tf.Tensor4D;
+  let Q: tf.Tensor = split(proj(q, w.query), heads);
+  let K: tf.Tensor = split(proj(kv, w.key), kvHeads);
+  let V: tf.Tensor = split(proj(kv, w.value), kvHeads);
+  if (o.rotary) {
+    Q = rotary(Q, o.rotary, offset);
+    K = rotary(K, o.rotary, offset);
+  }
+  if (cache) {
+    if (cache.k) K = tf.concat([cache.k, K], 2);
+    if (cache.v) V = tf.concat([cache.v, V], 2);
+    cache.k = K;
+    cache.v = V;
+  }
+  if (kvHeads !== heads) {
+    // each key/value head serves heads / kvHeads consecutive query heads (Hugging Face's repeat_kv)
+    const g = heads / kvHeads;
+    const rep = (t: tf.Tensor) => tf.reshape(tf.tile(tf.expandDims(t, 2), [1, 1, g, 1, 1]), [t.shape[0]!, heads, t.shape[2]!, kd]);
+    K = rep(K);
+    V = rep(V);
+  }
   let scores = tf.mul(tf.matMul(Q, K, false, true), 1 / Math.sqrt(kd));
+  const tq = Q.shape[2]!;
+  const tk = K.shape[2]!;
   if (o.causal) {
-    const tq = q.shape[1]!;
-    const tk = kv.shape[1]!;
-    const mask = tf.linalg.bandPart(tf.ones([tq, tk]), -1, 0); // lower triangle
+    // query i (at position tk − tq + i) sees keys up to its own position
+    const mask = tf.linalg.bandPart(tf.ones([tq, tk]), -1, tk - tq); // lower triangle, shifted by a cache
     scores = tf.add(scores, tf.mul(tf.sub(1, mask), -1e9));
+  }
+  if (mask) {
+    const m = tf.reshape(tf.cast(mask, "float32"), [mask.shape[0]!, 1, 1, mask.shape[1]!]);
+    scores = tf.add(scores, tf.mul(tf.sub(1, m), -1e9));
   }
   let probs = tf.softmax(scores);
   if (o.dropout > 0) probs = dropout(probs, o.dropout, s);

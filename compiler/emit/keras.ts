@@ -102,6 +102,7 @@ export const KERAS: Record<OpKind, Rule> = {
   }),
   upsample2d: plain("UpSampling2D", (c) => ({ size: pair(c.a.size), interpolation: "nearest", data_format: "channels_last" })),
   batchnorm: plain("BatchNormalization", (c) => ({ axis: -1, momentum: c.a.momentum, epsilon: c.a.epsilon, center: !!c.a.center, scale: !!c.a.scale })),
+  rmsnorm: none("TensorFlow.js layers has no RMS normalization layer"),
   layernorm: plain("LayerNormalization", (c) => ({ axis: -1, epsilon: c.a.epsilon, center: true, scale: true })),
   dropout: plain("Dropout", (c) => ({ rate: c.a.rate })),
   embedding: plain("Embedding", (c) => ({ input_dim: c.a.vocab, output_dim: c.a.dim })),

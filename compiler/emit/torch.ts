@@ -168,26 +168,57 @@ def _checkpointed(block, *inputs):
 
     def forward(self, x, table):
         return F.linear(x, table, self.bias)`,
-  Attention: `class Attention(nn.Module):
-    """Multi-head attention with Hugging Face's module names: query, key, value and output projections; scores
-    scaled by 1/sqrt(key_dim); a causal mask adds -1e9 above the diagonal; dropout on the probabilities."""
+  RMSNorm: `class RMSNorm(nn.Module):
+    """Root-mean-square normalization over the last axis (Llama's LlamaRMSNorm): x / sqrt(mean(x^2) + eps) * weight."""
 
-    def __init__(self, dim, kv_dim, heads, key_dim, bias, causal, dropout):
+    def __init__(self, dim, eps):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        y = x.float()
+        y = y * torch.rsqrt(y.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * y.to(x.dtype)`,
+  Attention: `class Attention(nn.Module):
+    """Multi-head attention with Hugging Face's module names: query, key, value and output projections; key/value
+    heads shared by groups of query heads (kv_heads); rotary position embeddings on queries and keys (halves
+    rotated, as Llama); scores scaled by 1/sqrt(key_dim); a causal mask and a padding mask (1 token, 0 padding)
+    add -1e9; dropout on the probabilities."""
+
+    def __init__(self, dim, kv_dim, heads, key_dim, bias, causal, dropout, kv_heads=None, rope_theta=0.0):
         super().__init__()
         self.heads, self.key_dim, self.causal, self.dropout = heads, key_dim, causal, dropout
+        self.kv_heads, self.rope_theta = kv_heads or heads, rope_theta
         self.query = nn.Linear(dim, heads * key_dim, bias=bias)
-        self.key = nn.Linear(kv_dim, heads * key_dim, bias=bias)
-        self.value = nn.Linear(kv_dim, heads * key_dim, bias=bias)
+        self.key = nn.Linear(kv_dim, self.kv_heads * key_dim, bias=bias)
+        self.value = nn.Linear(kv_dim, self.kv_heads * key_dim, bias=bias)
         self.output = nn.Linear(heads * key_dim, dim, bias=bias)
 
-    def forward(self, q, kv):
+    def rotary(self, y):
+        t, kd = y.shape[2], self.key_dim
+        inv = 1.0 / (self.rope_theta ** (torch.arange(0, kd, 2, device=y.device).float() / kd))
+        angles = torch.arange(t, device=y.device).float()[:, None] * inv[None, :]
+        emb = torch.cat([angles, angles], -1)
+        half = torch.cat([-y[..., kd // 2:], y[..., : kd // 2]], -1)
+        return y * emb.cos().to(y.dtype) + half * emb.sin().to(y.dtype)
+
+    def forward(self, q, kv, mask=None):
         b, tq, tk = q.shape[0], q.shape[1], kv.shape[1]
-        split = lambda y, t: y.reshape(b, t, self.heads, self.key_dim).transpose(1, 2)
-        scores = split(self.query(q), tq) @ split(self.key(kv), tk).transpose(-1, -2) * (1 / math.sqrt(self.key_dim))
+        split = lambda y, t, h: y.reshape(b, t, h, self.key_dim).transpose(1, 2)
+        Q, K, V = split(self.query(q), tq, self.heads), split(self.key(kv), tk, self.kv_heads), split(self.value(kv), tk, self.kv_heads)
+        if self.rope_theta:
+            Q, K = self.rotary(Q), self.rotary(K)
+        if self.kv_heads != self.heads:
+            K = K.repeat_interleave(self.heads // self.kv_heads, 1)
+            V = V.repeat_interleave(self.heads // self.kv_heads, 1)
+        scores = Q @ K.transpose(-1, -2) * (1 / math.sqrt(self.key_dim))
         if self.causal:
             scores = scores + torch.ones(tq, tk, device=q.device, dtype=scores.dtype).triu(1) * -1e9
+        if mask is not None:
+            scores = scores + (1 - mask.to(scores.dtype))[:, None, None, :] * -1e9
         probs = F.dropout(scores.softmax(-1), self.dropout, self.training)
-        ctx = (probs @ split(self.value(kv), tk)).transpose(1, 2).reshape(b, tq, self.heads * self.key_dim)
+        ctx = (probs @ V).transpose(1, 2).reshape(b, tq, self.heads * self.key_dim)
         return self.output(ctx)`,
 };
 
@@ -377,6 +408,7 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
     const ch = c.inShape(0)[c.inShape(0).length - 1];
     return { module: `${c.helper("BatchNorm")}(${ch}, eps=${pyNum(num(c.a.epsilon))}, momentum=${pyNum(num(c.a.momentum))}${c.a.scale ? "" : ", scale=False"}${c.a.center ? "" : ", center=False"})`, expr: `${c.mod}(${c.x[0]})` };
   },
+  rmsnorm: (c) => ({ module: `${c.helper("RMSNorm")}(${c.inShape(0)[c.inShape(0).length - 1]}, eps=${pyNum(num(c.a.epsilon))})`, expr: `${c.mod}(${c.x[0]})` }),
   layernorm: (c) => ({ module: `nn.LayerNorm(${c.inShape(0)[c.inShape(0).length - 1]}, eps=${pyNum(num(c.a.epsilon))})`, expr: `${c.mod}(${c.x[0]})` }),
   dropout: unary((x, c) => `F.dropout(${x}, ${pyNum(num(c.a.rate))}, self.training)`),
   embedding: (c) => ({ module: `nn.Embedding(${num(c.a.vocab)}, ${num(c.a.dim)})`, expr: `${c.mod}(${c.x[0]})` }),
@@ -384,11 +416,14 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
   lstm: recurrent("lstm"),
   gru: recurrent("gru"),
   attention: (c) => {
+    const n = c.x.length - (c.a.mask ? 1 : 0);
     const d = c.inShape(0)[2] as number;
-    const kvd = (c.x.length > 1 ? c.inShape(1)[2] : d) as number;
+    const kvd = (n > 1 ? c.inShape(1)[2] : d) as number;
     const h = num(c.a.heads);
     const kd = (c.a.key_dim as number | null) ?? d / h;
-    return { module: `${c.helper("Attention")}(${d}, ${kvd}, heads=${h}, key_dim=${kd}, bias=${c.a.bias ? "True" : "False"}, causal=${c.a.causal ? "True" : "False"}, dropout=${pyNum(num(c.a.dropout))})`, expr: `${c.mod}(${c.x[0]}, ${c.x[1] ?? c.x[0]})` };
+    const extra = [c.a.kv_heads ? `kv_heads=${num(c.a.kv_heads)}` : "", c.a.rotary ? `rope_theta=${pyNum(num(c.a.rope_theta))}` : ""].filter(Boolean).map((e) => `, ${e}`).join("");
+    const args = [c.x[0], n > 1 ? c.x[1] : c.x[0], ...(c.a.mask ? [c.x[c.x.length - 1]] : [])];
+    return { module: `${c.helper("Attention")}(${d}, ${kvd}, heads=${h}, key_dim=${kd}, bias=${c.a.bias ? "True" : "False"}, causal=${c.a.causal ? "True" : "False"}, dropout=${pyNum(num(c.a.dropout))}${extra})`, expr: `${c.mod}(${args.join(", ")})` };
   },
   flatten: unary((x) => `${x}.flatten(1)`),
   reshape: unary((x, c) => `${x}.reshape(${x}.shape[0], ${(c.a.shape as (number | string)[]).map(c.dim).join(", ")})`),

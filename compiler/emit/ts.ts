@@ -415,6 +415,7 @@ const EMIT: Record<OpKind, Emit> = {
   batchnorm: (c) =>
     `nn.batchnorm(${c.x[0]}, { gamma: ${c.opt("gamma", c.a.scale)}, beta: ${c.opt("beta", c.a.center)}, movingMean: ${c.w("moving_mean")}, movingVariance: ${c.w("moving_variance")} }, ${A(c.a.epsilon)}, ${A(c.a.momentum)}, step, ${str(c.n.name)})`,
   layernorm: (c) => `nn.layernorm(${c.x[0]}, ${c.w("gamma")}, ${c.w("beta")}, ${A(c.a.epsilon)})`,
+  rmsnorm: (c) => `nn.rmsnorm(${c.x[0]}, ${c.w("gamma")}, ${A(c.a.epsilon)})`,
   dropout: (c) => `nn.dropout(${c.x[0]}, ${A(c.a.rate)}, step)`,
   embedding: (c) => `nn.embedding(${c.x[0]}, ${c.w("embeddings")})`,
   pos_embedding: (c) => `nn.posEmbedding(${c.x[0]}, ${c.w("embeddings")})`,
@@ -423,8 +424,10 @@ const EMIT: Record<OpKind, Emit> = {
   attention: (c) => {
     const proj = (r: string) => `${r}: { kernel: ${c.w(`${r}/kernel`)}, bias: ${c.opt(`${r}/bias`, c.a.bias)} }`;
     const w = `{ ${["query", "key", "value", "output"].map(proj).join(", ")} }`;
-    const o = `{ heads: ${A(c.a.heads)}, keyDim: ${A(c.a.key_dim)}, causal: ${!!c.a.causal}, dropout: ${A(c.a.dropout)} }`;
-    return `nn.attention(${c.x[0]}, ${c.x[1] ?? c.x[0]}, ${w}, ${o}, step)`;
+    const extra = [c.a.kv_heads ? `kvHeads: ${A(c.a.kv_heads)}` : "", c.a.rotary ? `rotary: ${A(c.a.rope_theta)}` : ""].filter(Boolean).map((e) => `, ${e}`).join("");
+    const o = `{ heads: ${A(c.a.heads)}, keyDim: ${A(c.a.key_dim)}${extra}, causal: ${!!c.a.causal}, dropout: ${A(c.a.dropout)} }`;
+    const n = c.x.length - (c.a.mask ? 1 : 0);
+    return `nn.attention(${c.x[0]}, ${n > 1 ? c.x[1] : c.x[0]}, ${w}, ${o}, step${c.a.mask ? `, ${c.x[c.x.length - 1]}` : ""})`;
   },
   flatten: (c) => `tf.reshape(${c.x[0]}, [${c.x[0]}.shape[0]${c.bang}, -1])`,
   reshape: (c) => `tf.reshape(${c.x[0]}, [${c.x[0]}.shape[0]${c.bang}, ${(c.a.shape as (number | string)[]).map(c.dim).join(", ")}])`,

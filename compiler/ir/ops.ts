@@ -237,7 +237,7 @@ export type OpKind =
   | "max_pool1d" | "avg_pool1d" | "max_pool2d" | "avg_pool2d"
   | "global_avg_pool1d" | "global_max_pool1d" | "global_avg_pool2d" | "global_max_pool2d"
   | "zero_pad2d" | "upsample2d"
-  | "batchnorm" | "layernorm" | "dropout"
+  | "batchnorm" | "layernorm" | "rmsnorm" | "dropout"
   | "embedding" | "pos_embedding"
   | "lstm" | "gru" | "attention"
   | "flatten" | "reshape" | "transpose" | "concat" | "take" | "cast"
@@ -469,6 +469,20 @@ export const OPS: Record<OpKind, OpDef> = {
     },
     flops: (_i, out) => 5 * prod(out),
   },
+  rmsnorm: {
+    category: "norm",
+    doc: "root-mean-square normalization over the last axis (Llama, T5): x / √(mean(x²) + ε) · γ, no centring, no bias",
+    inputs: [1, 1],
+    params: [p("epsilon", "float", { default: 1e-6, min: 0, exclusive: true })],
+    infer(c) {
+      if (!needFloat(c, "rmsnorm")) return null;
+      const s = c.ins[0]!.shape;
+      const ch = last(s);
+      if (s.length < 2 || !knownDim(c, "rmsnorm", ch, "feature size")) return s.length < 2 ? fail(c, "rankMismatch", { op: "rmsnorm", expected: "[batch, …, features]", got: fmtShape(s) }) : null;
+      return { shape: s, dtype: c.ins[0]!.dtype, weights: [ones("gamma", [ch])] };
+    },
+    flops: (_i, out) => 4 * prod(out),
+  },
   dropout: {
     category: "norm",
     doc: "randomly zeroes a fraction of the values while training; identity at inference",
@@ -512,21 +526,31 @@ export const OPS: Record<OpKind, OpDef> = {
   gru: recurrent("gru", 3),
   attention: {
     category: "attention",
-    doc: "multi-head attention: self-attention on one input [batch, steps, dim], cross-attention on (query, context)",
+    doc: "multi-head attention: self-attention on one input [batch, steps, dim], cross-attention on (query, context); `mask` [batch, steps] marks real keys (1) and padding (0)",
     inputs: [1, 2],
     params: [
       p("heads", "int", { min: 1 }),
       p("key_dim", "int", { default: null, min: 1, doc: "per-head width; defaults to dim / heads" }),
+      p("kv_heads", "int", { default: null, min: 1, doc: "key/value heads (grouped-query attention); defaults to heads" }),
       p("causal", "bool", { default: false, doc: "mask future positions" }),
+      p("mask", "tensor", { default: false, doc: "a padding mask [batch, steps] of the keys: 1 for tokens, 0 for padding" }),
+      p("rotary", "bool", { default: false, doc: "rotary position embeddings on queries and keys (Llama, GPT-NeoX)" }),
+      p("rope_theta", "float", { default: 10000, min: 1, doc: "the rotary embedding's base" }),
       p("dropout", "float", { default: 0, min: 0, max: 1, maxExclusive: true }),
       bias,
     ],
     infer(c) {
+      const hasMask = !!c.attrs.mask;
+      const n = c.ins.length - (hasMask ? 1 : 0);
       const q = c.ins[0]!;
-      const kv = c.ins[1] ?? q;
+      const kv = n > 1 ? c.ins[1]! : q;
       for (const t of [q, kv]) {
         if (t.shape.length !== 3) return fail(c, "rankMismatch", { op: "attention", expected: "[batch, steps, dim]", got: fmtShape(t.shape) });
         if (!isFloat(t.dtype)) return fail(c, "dtypeMismatch", { op: "attention", expected: "a float tensor", got: t.dtype, hint: "embed token ids first" });
+      }
+      if (hasMask) {
+        const m = c.ins[c.ins.length - 1]!;
+        if (m.shape.length !== 2 || String(m.shape[1]) !== String(kv.shape[1])) return fail(c, "maskShape", { op: "attention", expected: `[batch, ${String(kv.shape[1])}]`, got: `${m.dtype}${fmtShape(m.shape)}` });
       }
       const d = last(q.shape);
       const dk = last(kv.shape);
@@ -537,21 +561,25 @@ export const OPS: Record<OpKind, OpDef> = {
         if (d % h) return fail(c, "headsDivide", { dim: String(d), heads: h });
         kd = d / h;
       }
+      const kvh = (c.attrs.kv_heads as number | null) ?? h;
+      if (h % kvh) return fail(c, "attentionGroups", { what: `heads: ${h}`, by: `kv_heads: ${kvh}`, hint: "each key/value head serves the same number of query heads: choose kv_heads dividing heads" });
+      if (c.attrs.rotary && kd % 2) return fail(c, "attentionGroups", { what: `the per-head width ${kd}`, by: "2, as rotary embeddings need", hint: "rotary embeddings rotate pairs of features: choose an even key_dim" });
       const b = !!c.attrs.bias;
       const proj = (role: string, i: number, o: number) => [glorot(`${role}/kernel`, [i, o]), ...(b ? [zeros(`${role}/bias`, [o])] : [])];
       return {
         shape: q.shape,
         dtype: q.dtype,
-        weights: [...proj("query", d, h * kd), ...proj("key", dk, h * kd), ...proj("value", dk, h * kd), ...proj("output", h * kd, d)],
+        weights: [...proj("query", d, h * kd), ...proj("key", dk, kvh * kd), ...proj("value", dk, kvh * kd), ...proj("output", h * kd, d)],
       };
     },
     flops(ins, out, a) {
       const [, tq, d] = ins[0] as [number, number, number];
-      const [, tk, dk] = (ins[1] ?? ins[0]) as [number, number, number];
+      const [, tk, dk] = (ins.length - (a.mask ? 1 : 0) > 1 ? ins[1]! : ins[0]) as [number, number, number];
       const h = int(a.heads!);
       const kd = (a.key_dim as number | null) ?? d / h;
-      const proj = 2 * tq * d * h * kd + 2 * 2 * tk * dk * h * kd + 2 * tq * h * kd * d;
-      return proj + 2 * 2 * h * tq * tk * kd + 3 * h * tq * tk + (a.bias ? h * kd * (tq + 2 * tk) + prod(out) : 0);
+      const kvh = (a.kv_heads as number | null) ?? h;
+      const proj = 2 * tq * d * h * kd + 2 * 2 * tk * dk * kvh * kd + 2 * tq * h * kd * d;
+      return proj + 2 * 2 * h * tq * tk * kd + 3 * h * tq * tk + (a.rotary ? 3 * (tq * h + tk * kvh) * kd : 0) + (a.bias ? h * kd * tq + 2 * kvh * kd * tk + prod(out) : 0);
     },
   },
 

@@ -26,7 +26,10 @@ export type ParamType =
   /** a bare word naming something the plan measures (early stopping monitor) */
   | "word"
   /** a vocabulary: its size to build from the data (an integer), or a vocab.txt to read ("path", WordPiece) */
-  | "vocab";
+  | "vocab"
+  /** a named tensor input (attention's mask: x -> attention(heads: 4, mask: m)); the node gets it as its last
+   * inputs, in parameter order, and the attribute is true */
+  | "tensor";
 
 export interface ParamSpec {
   name: string;

@@ -553,6 +553,12 @@ export class Lowering {
     }
     const attrs = bindArgs(callee.name, op, rest, span, this.diagnostics, new Set(m.dims.keys()), op.inputs[1] === 0 ? "" : "x");
     if (!attrs) return ERROR;
+    // Named tensor arguments (attention's mask) follow the positional inputs, in parameter order.
+    for (const s of op.params) {
+      if (s.type !== "tensor" || attrs[s.name] !== true) continue;
+      const a = rest.find((r) => r.name?.name === s.name)!;
+      inputs.push((a.value as { node: string }).node);
+    }
     let name: string;
     if (alias) {
       name = f.path + alias.name;

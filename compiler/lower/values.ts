@@ -59,6 +59,7 @@ function convert(spec: ParamSpec, v: Value, ctx: ArgCtx): AttrValue | undefined 
     return { error: diag("outOfRange", ctx.spanOf, { callee: ctx.callee, name: spec.name, value: String(n), range: desc }) };
   };
   if (v.k === "error") return undefined;
+  if (spec.type === "tensor") return v.k === "tensor" ? true : bad("a tensor (an input or a binding of the model)");
   if (v.k === "tensor") return { error: diag("notAValue", ctx.spanOf, { what: `argument "${spec.name}" of ${ctx.callee}`, got: "a tensor" }) };
   switch (spec.type) {
     case "int":

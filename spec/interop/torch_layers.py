@@ -75,6 +75,18 @@ def last_bidirectional(y, u):
     return torch.cat([y[:, -1, :u], y[:, 0, u:]], dim=1)
 
 
+class RMSNorm(nn.Module):
+    """Llama's LlamaRMSNorm (torch 1.13 has no nn.RMSNorm)."""
+
+    def __init__(self, dim, eps=1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x):
+        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
+
+
 class Layers(nn.Module):
     def __init__(self):
         super().__init__()
@@ -93,6 +105,7 @@ class Layers(nn.Module):
         self.pos = nn.Embedding(6, 8)
         self.attn = HFAttention(8, 2, causal=True)
         self.ln2 = nn.LayerNorm(8)
+        self.rms = RMSNorm(8)
         self.head = nn.Module()
         self.head.bias = nn.Parameter(torch.zeros(20))
 
@@ -103,7 +116,7 @@ class Layers(nn.Module):
         s = self.ln(self.conv1(seq.transpose(1, 2)).transpose(1, 2))
         e = self.emb(ids) + self.pos.weight[: ids.shape[1]]
         a = self.attn(e)
-        token_out = F.linear(self.ln2(a + e), self.emb.weight, self.head.bias)
+        token_out = F.linear(self.rms(self.ln2(a + e)), self.emb.weight, self.head.bias)
         return {
             "image_out": image_out,
             "lstm_out": self.lstm(s)[0],
@@ -170,7 +183,7 @@ PREFIX = {
         "conv": "backbone.stem.conv", "bn": "backbone.stem.norm", "dw": "backbone.blocks.0.dw", "sep": "backbone.blocks.1",
         "fc": "classifier", "conv1": "seq_encoder.conv", "ln": "seq_encoder.norm", "lstm": "seq_encoder.rnn.0", "bilstm": "seq_encoder.rnn.1",
         "gru": "seq_encoder.rnn.2", "bigru": "seq_encoder.rnn.3", "emb": "embeddings.word_embeddings", "pos": "embeddings.position_embeddings",
-        "ln2": "encoder.layer.0.output.LayerNorm", "head": "lm_head",
+        "ln2": "encoder.layer.0.output.LayerNorm", "rms": "model.norm", "head": "lm_head",
     },
     "Packed": {"self_attn": "decoder.layers.0.self_attn", "cross_attn": "decoder.layers.0.encoder_attn"},
 }
@@ -215,7 +228,7 @@ def layers_name(name):
     if leaf == "num_batches_tracked":
         return None
     roles = {"running_mean": "moving_mean", "running_var": "moving_variance"}
-    if mod in ("bn", "ln", "ln2"):
+    if mod in ("bn", "ln", "ln2", "rms"):
         return f"{mod}/" + roles.get(leaf, {"weight": "gamma", "bias": "beta"}[leaf] if leaf in ("weight", "bias") else leaf)
     if mod in ("emb", "pos"):
         return f"{mod}/embeddings"

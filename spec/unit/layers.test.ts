@@ -32,6 +32,7 @@ const CASES: [OpKind, string][] = [
   ["upsample2d", `input x: f32[batch, 3, 3, 2]\n output y = x -> upsample2d(2) -> conv2d(2, 2)`],
   ["batchnorm", `input x: f32[batch, 4, 4, 3]\n output y = x -> conv2d(3, 1) -> batchnorm`],
   ["layernorm", `input x: f32[batch, 5, 6]\n output y = x -> layernorm`],
+  ["rmsnorm", `input x: f32[batch, 5, 6]\n output y = x -> rmsnorm`],
   ["dropout", `input x: f32[batch, 6]\n output y = x -> dense(5) -> dropout(0.5)`],
   ["embedding", `input ids: i32[batch, 5]\n output y = ids -> embedding(9, 4)`],
   ["pos_embedding", `input x: f32[batch, seq <= 8, 4]\n output y = x -> pos_embedding(8)`],

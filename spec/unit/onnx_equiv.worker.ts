@@ -41,7 +41,14 @@ export function batchFor(m: IRModel, rand: () => number): Record<string, { dtype
     const perSample = inp.shape.slice(1).reduce<number>((x, d) => x * (typeof d === "number" ? d : 8), 1);
     const shape = inp.shape.map((d, i) => (typeof d === "number" ? d : i === 0 ? (perSample > 100_000 ? 1 : 2) : Math.min(8, m.dims.find((x) => x.name === d)?.max ?? 8)));
     const n = shape.reduce((a, b) => a * b, 1);
-    if (inp.dtype.startsWith("i")) {
+    const masks = m.nodes.some((x) => x.op === "attention" && x.attrs.mask && x.inputs[x.inputs.length - 1] === inp.node);
+    if (masks) {
+      // A padding mask: each row's first k ≥ 1 positions are tokens (1), the rest padding (0).
+      const [rows, steps] = [shape[0]!, n / shape[0]!];
+      const data = new Int32Array(n);
+      for (let r = 0; r < rows; r++) for (let t = 0, k = 1 + Math.floor(rand() * steps); t < k; t++) data[r * steps + t] = 1;
+      out[inp.name] = { dtype: inp.dtype.startsWith("i") ? "int32" : "float32", shape, data: inp.dtype.startsWith("i") ? data : Float32Array.from(data) };
+    } else if (inp.dtype.startsWith("i")) {
       const vocab = Math.min(...m.nodes.filter((x) => x.op === "embedding" && x.inputs.includes(inp.node)).map((x) => x.attrs.vocab as number), 50);
       out[inp.name] = { dtype: "int32", shape, data: Int32Array.from({ length: n }, () => Math.floor(rand() * vocab)) };
     } else out[inp.name] = { dtype: "float32", shape, data: Float32Array.from({ length: n }, () => rand()) };

@@ -95,6 +95,8 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   output c = v -> batchnorm(center: false)`,
   layernorm: `input x: f32[batch, 4, 6]
   output y = x -> layernorm(epsilon: 0.001)`,
+  rmsnorm: `input x: f32[batch, 4, 6]
+  output y = x -> rmsnorm(epsilon: 0.001)`,
   dropout: `input x: f32[batch, 6]
   output y = x -> dropout(0.3) -> dense(2)`,
   embedding: `input ids: i32[batch, 5]
@@ -112,7 +114,8 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   attention: `input s: f32[batch, 5, 8]
   input ctx: f32[batch, 4, 6]
   output a = s -> attention(2, causal: true)
-  output b = attention(s, ctx, heads: 3, key_dim: 4, bias: false)`,
+  output b = attention(s, ctx, heads: 3, key_dim: 4, bias: false)
+  output c = s -> attention(4, kv_heads: 2, rotary: true, causal: true, rope_theta: 100)`,
   flatten: `input x: f32[batch, 3, 4, 2]
   output y = x -> flatten`,
   reshape: `input x: f32[batch, n <= 6, 4]

@@ -467,18 +467,46 @@ function recurrent(kind: "LSTM" | "GRU"): Lower {
 function attention(c: LowerCtx): Value {
   const g = c.g;
   const heads = num(c.a.heads);
+  const kvHeads = (c.a.kv_heads as number | null) ?? heads;
   const d = c.inNodes[0]!.shape![2] as number;
   const kd = (c.a.key_dim as number | null) ?? d / heads;
+  const n = c.x.length - (c.a.mask ? 1 : 0);
   const q = c.ir(0);
-  const kv = c.x.length > 1 ? c.ir(1) : q;
+  const kv = n > 1 ? c.ir(1) : q;
   const proj = (t: string, role: string) => {
     const y = g.op("MatMul", [t, c.w(`${role}/kernel`)]);
     return c.a.bias ? g.op("Add", [y, c.w(`${role}/bias`)]) : y;
   };
-  const split = (t: string, perm: number[]) => g.op("Transpose", [g.op("Reshape", [t, g.i64([0, 0, heads, kd])])], { perm: ints(perm) });
-  const Q = split(proj(q, "query"), [0, 2, 1, 3]);
-  const Kt = split(proj(kv, "key"), [0, 2, 3, 1]);
-  const V = split(proj(kv, "value"), [0, 2, 1, 3]);
+  // [batch, steps, h·kd] → [batch, h, steps, kd]
+  const split = (t: string, h: number) => g.op("Transpose", [g.op("Reshape", [t, g.i64([0, 0, h, kd])])], { perm: ints([0, 2, 1, 3]) });
+  let Q = split(proj(q, "query"), heads);
+  const plainKeys = !c.a.rotary && kvHeads === heads;
+  let K = plainKeys ? "" : split(proj(kv, "key"), kvHeads);
+  let V = split(proj(kv, "value"), kvHeads);
+  if (c.a.rotary) {
+    // angles [steps, kd/2] = positions ⊗ θ^(−2i/kd), repeated for both halves; x·cos + rotate_half(x)·sin
+    const theta = num(c.a.rope_theta);
+    const inv = Float32Array.from({ length: kd / 2 }, (_, i) => 1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / kd))));
+    const rope = (t: string, of: string) => {
+      const steps = g.op("Shape", [of], { start: int(1), end: int(2) });
+      const pos = g.op("Cast", [g.op("Range", [g.i64([0], true), g.op("Squeeze", [steps, g.i64([0])]), g.i64([1], true)])], { to: int(ONNX_DTYPE.FLOAT) });
+      const angles = g.op("Mul", [g.op("Unsqueeze", [pos, g.i64([1])]), g.floatConst("rotary_inv_freq", inv, [1, kd / 2])]);
+      const emb = g.op("Concat", [angles, angles], { axis: int(1) });
+      const x1 = g.op("Slice", [t, g.i64([0]), g.i64([kd / 2]), g.i64([3])]);
+      const x2 = g.op("Slice", [t, g.i64([kd / 2]), g.i64([kd]), g.i64([3])]);
+      const rot = g.op("Concat", [g.op("Neg", [x2]), x1], { axis: int(3) });
+      return g.op("Add", [g.op("Mul", [t, g.op("Cos", [emb])]), g.op("Mul", [rot, g.op("Sin", [emb])])]);
+    };
+    Q = rope(Q, q);
+    K = rope(K, kv);
+  }
+  if (kvHeads !== heads) {
+    // each key/value head serves heads / kvHeads consecutive query heads
+    const rep = (t: string) => g.op("Reshape", [g.op("Tile", [g.op("Unsqueeze", [t, g.i64([2])]), g.i64([1, 1, heads / kvHeads, 1, 1])]), g.i64([0, heads, -1, kd])]);
+    K = rep(K);
+    V = rep(V);
+  }
+  const Kt = !plainKeys ? g.op("Transpose", [K], { perm: ints([0, 1, 3, 2]) }) : g.op("Transpose", [g.op("Reshape", [proj(kv, "key"), g.i64([0, 0, heads, kd])])], { perm: ints([0, 2, 3, 1]) });
   let scores = g.op("Mul", [g.op("MatMul", [Q, Kt]), g.scalar(1 / Math.sqrt(kd))]);
   if (c.a.causal) {
     // (1 − lower triangle of ones [tq, tk]) · −1e9, sized from the inputs at run time.
@@ -487,6 +515,11 @@ function attention(c: LowerCtx): Value {
     const ones = g.op("Expand", [g.scalar(1), g.op("Concat", [tq, tk], { axis: int(0) })]);
     const lower = g.op("Trilu", [ones], { upper: int(0) });
     scores = g.op("Add", [scores, g.op("Mul", [g.op("Sub", [g.scalar(1), lower]), g.scalar(-1e9)])]);
+  }
+  if (c.a.mask) {
+    // (1 − mask) · −1e9 on [batch, 1, 1, tk]
+    const m = g.op("Cast", [g.op("Unsqueeze", [c.ir(c.x.length - 1), g.i64([1, 2])])], { to: int(ONNX_DTYPE.FLOAT) });
+    scores = g.op("Add", [scores, g.op("Mul", [g.op("Sub", [g.scalar(1), m]), g.scalar(-1e9)])]);
   }
   const probs = g.op("Softmax", [scores], { axis: int(-1) });
   const ctx = g.op("Reshape", [g.op("Transpose", [g.op("MatMul", [probs, V])], { perm: ints([0, 2, 1, 3]) }), g.i64([0, 0, heads * kd])]);
@@ -568,6 +601,13 @@ export const LOWER: Record<OpKind, Lower> = {
     return { name: y, perm: cf, rank: 4 };
   },
   batchnorm,
+  rmsnorm: (c) => {
+    // x · 1/√(mean(x²) + ε) · γ (opset 17 has no RMSNormalization)
+    const x = c.ir(0);
+    const ms = c.g.op("ReduceMean", [c.g.op("Mul", [x, x])], { axes: ints([-1]), keepdims: int(1) });
+    const inv = c.g.op("Reciprocal", [c.g.op("Sqrt", [c.g.op("Add", [ms, c.g.scalar(num(c.a.epsilon))])])]);
+    return irValue(c.g.op("Mul", [c.g.op("Mul", [x, inv]), c.w("gamma")]), c.node);
+  },
   layernorm: (c) => irValue(c.g.op("LayerNormalization", [c.ir(0), c.w("gamma"), c.w("beta")], { axis: int(-1), epsilon: float(num(c.a.epsilon)) }), c.node),
   dropout: passThrough,
   identity: passThrough,
