@@ -160,7 +160,23 @@ class NnetParser extends CstParser {
     });
     this.OPTION2(() => {
       this.CONSUME(T.As);
-      this.CONSUME2(T.Identifier);
+      // A layer may take any name a checkpoint's modules use, keywords included (Hugging Face's `output`).
+      this.OR([
+        { ALT: () => this.CONSUME2(T.Identifier, { LABEL: "alias" }) },
+        { ALT: () => this.CONSUME(T.Output, { LABEL: "alias" }) },
+        { ALT: () => this.CONSUME(T.Input, { LABEL: "alias" }) },
+        { ALT: () => this.CONSUME(T.Layer, { LABEL: "alias" }) },
+        { ALT: () => this.CONSUME(T.Model, { LABEL: "alias" }) },
+        { ALT: () => this.CONSUME(T.Block, { LABEL: "alias" }) },
+        { ALT: () => this.CONSUME(T.Train, { LABEL: "alias" }) },
+        { ALT: () => this.CONSUME(T.Dataset, { LABEL: "alias" }) },
+        { ALT: () => this.CONSUME(T.Import, { LABEL: "alias" }) },
+        { ALT: () => this.CONSUME(T.From, { LABEL: "alias" }) },
+        { ALT: () => this.CONSUME(T.Repeat, { LABEL: "alias" }) },
+        { ALT: () => this.CONSUME(T.On, { LABEL: "alias" }) },
+        { ALT: () => this.CONSUME(T.Phase, { LABEL: "alias" }) },
+        { ALT: () => this.CONSUME(T.Field, { LABEL: "alias" }) },
+      ]);
     });
   });
 

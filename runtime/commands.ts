@@ -96,7 +96,7 @@ async function backend(o: RunCommandOptions): Promise<void> {
 }
 
 export interface TrainCommandOptions extends RunCommandOptions {
-  /** --init-from FILE [--map MAP.json] [--layout nnetc|torch] [--allow-missing] [--allow-extra]: replaces the plan's init. */
+  /** --init-from FILE [--map MAP.json] [--layout nnetc|torch|huggingface] [--allow-missing] [--allow-extra]: replaces the plan's init. */
   init?: { from: string; map?: string; layout?: string; allowMissing?: boolean; allowExtra?: boolean };
   epochs?: number;
   batch?: number;
@@ -181,7 +181,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<number> {
 
 /** The init of --init-from and its companions; layout and allowances default to the plan's init setting. */
 function initFromOptions(o: NonNullable<TrainCommandOptions["init"]>, plan: IRModule["plans"][number]["init"]): InitSpec {
-  if (o.layout !== undefined && o.layout !== "nnetc" && o.layout !== "torch") throw new RunError(`--layout ${o.layout}: use nnetc (names as nnetc writes them) or torch (a PyTorch state_dict)`);
+  if (o.layout !== undefined && o.layout !== "nnetc" && o.layout !== "torch" && o.layout !== "huggingface") throw new RunError(`--layout ${o.layout}: use nnetc (names as nnetc writes them), torch (a PyTorch state_dict) or huggingface (a model folder: config.json, model.safetensors)`);
   let map: InitSpec["map"] = plan?.map ?? [];
   if (o.map !== undefined) {
     let json: unknown;

@@ -36,6 +36,8 @@ export interface Net {
   params: readonly { name: string; layer: string; role: string; shape: readonly number[]; init: string; trainable: boolean }[];
   inputs: readonly { name: string; dtype: string; shape: readonly (number | string)[] }[];
   outputs: readonly { name: string }[];
+  /** The layers' ops and attributes, where known (the interpreter's): what checks a checkpoint's config.json. */
+  nodes?: readonly { name: string; op: string; attrs: Readonly<Record<string, unknown>> }[];
   /** Run on a batch. Call inside tf.tidy (or a gradient function); updates are kept tensors. */
   forward(weights: Weights, inputs: Record<string, tf.Tensor>, opts: RunOptions): RunResult;
 }
@@ -208,5 +210,5 @@ export function run(m: IRModel, weights: Weights, inputs: Record<string, tf.Tens
 
 /** The interpreter as a Net, for the training loop. */
 export function interpreted(m: IRModel): Net {
-  return { name: m.name, params: m.params, inputs: m.inputs, outputs: m.outputs, forward: (w, x, o) => run(m, w, x, o) };
+  return { name: m.name, params: m.params, inputs: m.inputs, outputs: m.outputs, nodes: m.nodes, forward: (w, x, o) => run(m, w, x, o) };
 }

@@ -481,7 +481,8 @@ export function attention(q: tf.Tensor, kv: tf.Tensor, w: AttentionWeights, o: A
   if (kvHeads !== heads) {
     // each key/value head serves heads / kvHeads consecutive query heads (Hugging Face's repeat_kv)
     const g = heads / kvHeads;
-    const rep = (t: tf.Tensor) => tf.reshape(tf.tile(tf.expandDims(t, 2), [1, 1, g, 1, 1]), [t.shape[0]!, heads, t.shape[2]!, kd]);
+    // (rank 4 throughout: tfjs has no gradient for a rank-5 tile)
+    const rep = (t: tf.Tensor) => tf.reshape(tf.tile(tf.reshape(t, [t.shape[0]!, kvHeads, 1, t.shape[2]! * kd]), [1, 1, g, 1]), [t.shape[0]!, heads, t.shape[2]!, kd]);
     K = rep(K);
     V = rep(V);
   }

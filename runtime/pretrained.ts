@@ -23,14 +23,15 @@
 // layout nnetc: names are `layer/role` as nnetc writes them (and Keras/TensorFlow.js), nothing converted.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
-import { decodeSafetensors, loadTfjsWeights, type HostTensor } from "./checkpoint/index.js";
+import { decodeSafetensors, loadTfjsWeights, toFloat32, type HostTensor } from "./checkpoint/index.js";
+import { huggingfaceToTorch, type HfModel } from "./huggingface.js";
 import { RunError } from "./errors.js";
 import { chunk, directFill, groupRoles, layerOf, rolesByLayer, TORCH_LEAVES, torchToNnetc, type F32, type Fill, type TorchParam } from "./torch_layout.js";
 
 export interface InitSpec {
   /** Path of the weights: resolved already (against the .nnet file's folder for the plan's setting). */
   from: string;
-  layout: "nnetc" | "torch";
+  layout: "nnetc" | "torch" | "huggingface";
   map: readonly { from: string; to: string }[];
   allowMissing: boolean;
   allowExtra: boolean;
@@ -51,13 +52,26 @@ function toF32(name: string, t: HostTensor, file: string): F32 {
   const d = t.data;
   if (d instanceof BigInt64Array || d instanceof BigUint64Array) return { shape: t.shape.slice(), data: Float32Array.from(d, (v) => Number(v)) };
   if (t.dtype === "BOOL") throw new RunError(`${file}: tensor "${name}" is boolean, which no weight can take; leave it out of the file or allow_extra`);
-  return { shape: t.shape.slice(), data: d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number>) };
+  return { shape: t.shape.slice(), data: d instanceof Float32Array ? d : toFloat32(t) };
 }
 
 const fmt = (s: readonly number[]) => `[${s.join(", ")}]`;
 
 function list(names: string[], max = 12): string {
   return names.slice(0, max).join(", ") + (names.length > max ? `, … (${names.length} in all)` : "");
+}
+
+/**
+ * Pretrained weights for a model, in any layout `init` accepts: a Hugging Face model folder (layout huggingface:
+ * runtime/huggingface.ts renames its tensors to layout torch's names, checking config.json), a PyTorch
+ * state_dict (torch) or nnetc's own names. What mapPretrained returns.
+ */
+export function loadPretrained(model: HfModel, spec: InitSpec): ReturnType<typeof mapPretrained> {
+  if (spec.layout !== "huggingface") return mapPretrained(model.params, readWeightsFile(spec.from, "init"), spec);
+  if (!existsSync(spec.from) || !statSync(spec.from).isDirectory()) throw new RunError(`init from ${spec.from}: layout huggingface reads a model folder (config.json and model.safetensors, as save_pretrained writes it)`);
+  const hf = huggingfaceToTorch(model, spec.from);
+  const r = mapPretrained(model.params, hf.tensors, { ...spec, layout: "torch" });
+  return { ...r, ignored: [...hf.ignored, ...r.ignored] };
 }
 
 /** One converted tensor: the model weight it fills, its value, and the file's name and shape for messages. */

@@ -107,11 +107,12 @@ export const TORCH_LEAVES: { leaf: RegExp; fills: (m: RegExpExecArray, roles: Ro
 
 /**
  * Module groups inside one nnetc layer: an attention layer's projections `query`, `key`, `value`,
- * `output` (Hugging Face's names; nn.MultiheadAttention's `out_proj` is `output`), a separable
+ * `output` (BERT's names; nn.MultiheadAttention's `out_proj` is `output`, Llama's `q_proj`, `k_proj`,
+ * `v_proj`, `o_proj` are query, key, value, output), a separable
  * convolution's `depthwise` and `pointwise` convolutions (the bias is the pointwise one's). The roles the
  * group sees, by their names within it.
  */
-const GROUP_ALIASES: Record<string, string> = { out_proj: "output" };
+const GROUP_ALIASES: Record<string, string> = { out_proj: "output", q_proj: "query", k_proj: "key", v_proj: "value", o_proj: "output" };
 
 export function groupRoles(layer: Roles, group: string): Roles {
   if (!group) return layer;

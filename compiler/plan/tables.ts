@@ -97,7 +97,7 @@ export const PREPROCESS: Record<string, StepDef> = {
   shift: { doc: "shift a sequence left by `by` positions (next-token targets), padding the end with 0", params: [p("by", "int", { default: 1, min: 1 })] },
   one_hot: { doc: "class id → one-hot row", params: [p("classes", "int", { min: 2 })], produces: (a) => ({ dtype: "f32", shape: [a.classes as number] }) },
   tokenize: {
-    doc: 'text → token ids: with a vocabulary of `vocab` ids built from the training split, BERT\'s WordPiece with a vocab.txt (`vocab: "vocab.txt"`: [CLS] … [SEP], [PAD]), or GPT-2\'s byte-level BPE (`vocab: "encoder.json", merges: "vocab.bpe"`); saved with the model',
+    doc: 'text → token ids: with a vocabulary of `vocab` ids built from the training split, BERT\'s WordPiece with a vocab.txt (`vocab: "vocab.txt"`: [CLS] … [SEP], [PAD]), GPT-2\'s byte-level BPE (`vocab: "encoder.json", merges: "vocab.bpe"`), or a Hugging Face tokenizer.json of either kind (`vocab: "tokenizer.json"`); saved with the model',
     params: [p("vocab", "vocab", { min: 2 }), p("max_len", "int", { min: 1 }), p("lowercase", "bool", { default: true }), p("split", "enum", { values: ["word", "char"], default: "word" }), p("merges", "string", { default: null })],
     produces: (a) => ({ dtype: "i32", shape: [a.max_len as number] }),
   },
@@ -157,13 +157,13 @@ export const SETTINGS: Record<string, SettingDef> = {
   init: {
     kind: "args",
     in: ["train"],
-    doc: "start from pretrained weights (safetensors, a run folder, or a TensorFlow.js model.json) instead of random ones; the file's path is relative to the .nnet file",
+    doc: "start from pretrained weights (safetensors, a run folder, a Hugging Face model folder, or a TensorFlow.js model.json) instead of random ones; the path is relative to the .nnet file",
     example: 'init "resnet.safetensors", layout: torch, map: ["fc -> head"]',
     sig: {
       doc: "",
       params: [
         p("from", "string", { doc: "the weights file" }),
-        p("layout", "enum", { values: ["nnetc", "torch"], default: "nnetc", doc: "torch: PyTorch state_dict names and layouts (conv1.weight OIHW, fc.weight [out, in], running_mean…), converted" }),
+        p("layout", "enum", { values: ["nnetc", "torch", "huggingface"], default: "nnetc", doc: "torch: PyTorch state_dict names and layouts (conv1.weight OIHW, fc.weight [out, in], running_mean…), converted; huggingface: a model folder (config.json, model.safetensors) of the BERT, GPT-2 or Llama family, named by the family's table, config.json checked" }),
         p("map", "strings", { default: [], doc: '"SOURCE -> TARGET" renames: a name (or module prefix) in the file to a layer (or layer/role) of the model' }),
         p("allow_missing", "bool", { default: false, doc: "weights the file lacks keep their initial values" }),
         p("allow_extra", "bool", { default: false, doc: "tensors of the file that no weight takes are ignored" }),

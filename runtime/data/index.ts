@@ -15,6 +15,7 @@ import { compileField, type FieldPipeline } from "./steps.js";
 import { buildVocabulary, type SplitMode, type Vocabularies, type Vocabulary, vocabularyProblem } from "./tokenize.js";
 import { BPE_LIMITS, parseBpeVocab } from "./bpe.js";
 import { parseWordPieceVocab, WORDPIECE_LIMITS } from "./wordpiece.js";
+import { parseTokenizerJson } from "./tokenizer_json.js";
 
 export { DataError } from "./errors.js";
 export { Rng, shuffledIndices } from "./rng.js";
@@ -157,6 +158,8 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
    */
   const fileVocabFor = (field: FieldSpec, step: CallSpec): Vocabulary => {
     const bpe = typeof step.args.merges === "string";
+    // A Hugging Face tokenizer.json says itself which model it is (WordPiece or byte-level BPE) and how it cases.
+    const hf = !bpe && /\.json$/i.test(step.args.vocab as string);
     const kind = bpe ? "bpe" : "wordpiece";
     const lowercase = bpe ? false : step.args.lowercase !== false;
     if (step.args.split === "char") throw new DataError(`field "${field.name}": tokenize with a vocabulary file (${step.args.vocab}) splits as ${bpe ? "GPT-2" : "BERT"} does; drop split: char`);
@@ -164,7 +167,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
     if (saved) {
       const problem = vocabularyProblem(saved);
       if (problem) throw new DataError(`the saved vocabulary of field "${field.name}" is unusable: ${problem}`);
-      if (saved.split !== kind || saved.lowercase !== lowercase) {
+      if (!hf && (saved.split !== kind || saved.lowercase !== lowercase)) {
         const was = saved.split === "wordpiece" ? `WordPiece with lowercase: ${saved.lowercase}` : saved.split === "bpe" ? "byte-level BPE" : `one built from the data (vocab: ${saved.size})`;
         throw new DataError(`the saved vocabulary of field "${field.name}" is ${was}, but the dataset now says vocab: ${JSON.stringify(step.args.vocab)}${bpe ? `, merges: ${JSON.stringify(step.args.merges)}` : `, lowercase: ${lowercase}`}; retrain, or restore the dataset's tokenize settings`);
       }
@@ -183,13 +186,13 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
         throw new DataError(`field "${field.name}": tokenize's ${arg} file ${file} does not exist (give ${what}, relative to the .nnet file)`);
       }
       // Bounded before it is read: the reader of its kind would refuse it anyway, after reading it whole.
-      const limit = bpe ? BPE_LIMITS.bytes : WORDPIECE_LIMITS.bytes;
+      const limit = bpe ? BPE_LIMITS.bytes : hf ? 2 * BPE_LIMITS.bytes : WORDPIECE_LIMITS.bytes;
       if (!st.isFile() || st.size > limit) throw new DataError(`field "${field.name}": tokenize's ${arg} file ${file} is ${st.isFile() ? `over ${limit >> 20} MB` : "not a file"}`);
       return { file, text: readFileSync(file, "utf8") };
     };
-    const vocabFile = read("vocab", bpe ? "GPT-2's encoder.json" : "a BERT vocab.txt");
-    const v = bpe ? parseBpeVocab(vocabFile.text, read("merges", "GPT-2's vocab.bpe").text) : parseWordPieceVocab(vocabFile.text, lowercase);
-    if (typeof v === "string") throw new DataError(`field "${field.name}": ${vocabFile.file}${bpe ? ` with ${step.args.merges}` : ""} is not a ${bpe ? "byte-level BPE" : "WordPiece"} vocabulary: ${v}`);
+    const vocabFile = read("vocab", bpe ? "GPT-2's encoder.json" : hf ? "a Hugging Face tokenizer.json" : "a BERT vocab.txt");
+    const v = bpe ? parseBpeVocab(vocabFile.text, read("merges", "GPT-2's vocab.bpe").text) : hf ? parseTokenizerJson(vocabFile.text) : parseWordPieceVocab(vocabFile.text, lowercase);
+    if (typeof v === "string") throw new DataError(`field "${field.name}": ${vocabFile.file}${bpe ? ` with ${step.args.merges}` : ""} is not a ${bpe ? "byte-level BPE" : hf ? "tokenizer nnetc reads" : "WordPiece"} vocabulary: ${v}`);
     built.set(key, v);
     log(`field "${field.name}": ${bpe ? `byte-level BPE vocabulary of ${v.size} tokens and ${v.merges!.length} merges` : `WordPiece vocabulary of ${v.size} tokens`} from ${vocabFile.file}`);
     return v;

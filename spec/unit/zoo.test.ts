@@ -26,6 +26,7 @@ const PUBLISHED: [string, string, number, number, string][] = [
   ["mobilenet_v2.nnet", "MobileNetV2", 3_538_984, 34_112, "keras.applications.MobileNetV2(alpha=1.0, include_top=True)"],
   ["bert_base.nnet", "BertBase", 109_482_240, 0, "BERT-base uncased with pooler (HF BertModel)"],
   ["gpt2_small.nnet", "GPT2Small", 124_439_808, 0, "GPT-2 small with tied embeddings (HF GPT2LMHeadModel)"],
+  ["llama.nnet", "SmolLM135M", 134_515_008, 0, "SmolLM-135M, the Llama architecture with tied embeddings (HF LlamaForCausalLM)"],
   ["text_classifier.nnet", "SpamClassifier", 1_346_306, 0, "Keras Embedding(20000, 64) + Bidirectional(LSTM(64)) + Dense(2)"],
   ["autoencoder.nnet", "Autoencoder", 209_968, 0, "Keras Dense 784-128-32-128-784"],
 ];
