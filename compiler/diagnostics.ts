@@ -294,6 +294,14 @@ export const DIAGNOSTICS = {
     message: `init map entry ${JSON.stringify(a.entry)}: the model has no layer or weight "${a.target}"`,
     hint: didYouMean(a.suggestion) ?? `layers with weights: ${a.layers}`,
   })),
+  loraMatchesNothing: def<{ pattern: string; candidates: string }>("NN4030", "error", "a lora target that matches no dense layer or attention projection", (a) => ({
+    message: `lora target "${a.pattern}" matches no dense layer or attention projection`,
+    hint: `LoRA adapts: ${a.candidates}`,
+  })),
+  loraDiffers: def<{ phase: string; first: string }>("NN4031", "error", "lora phases of one plan with different adapters", (a) => ({
+    message: `phase ${a.phase}: lora must adapt the same targets with the same rank, alpha and dropout as phase ${a.first}`,
+    hint: "the adapters are weights of the model, made once: set lora on the plan and let phases inherit it, or give every lora phase the same setting",
+  })),
 
   // ── NN5xxx: datasets ─────────────────────────────────────────────────────────────────────────────
   unknownColumn: def<{ name: string; source: string; columns: string; suggestion?: string }>("NN5001", "error", "a field reading a column its source does not have", (a) => ({

@@ -1,7 +1,8 @@
 // `nnetc summary`: a Keras-style table of a checked model, parameter totals and FLOPs per sample.
 import { evalDim, fmtShape, symbolsOf } from "./ir/dims.js";
 import { OPS, type OpKind } from "./ir/ops.js";
-import type { IRModel } from "./ir/types.js";
+import type { IRModel, IRPlan } from "./ir/types.js";
+import { isAdapter, phaseTrainable } from "../runtime/spec.js";
 import { isPrunable } from "./plan/tables.js";
 
 export interface SummaryRow {
@@ -31,6 +32,25 @@ const BYTES: Record<string, number> = { f16: 2, f32: 4, f64: 8, i8: 1, i32: 4, i
  * The summary of a model. With `density` (a layer's fraction of nonzero kernel weights), each layer's FLOPs
  * are scaled by it: the work left when multiplications by zero weights are skipped.
  */
+/**
+ * What each LoRA phase of the plans training `m` trains (runtime/spec.ts's phaseTrainable, the rule the
+ * engines follow): the adapters' size and the trainable weights against all of the model's, one line each.
+ */
+export function loraLines(m: IRModel, plans: readonly IRPlan[]): string[] {
+  const size = (ps: readonly { shape: readonly number[] }[]) => ps.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
+  const total = size(m.params);
+  const n = (x: number) => x.toLocaleString("en-US");
+  const adapters = m.params.filter(isAdapter);
+  const out: string[] = [];
+  for (const p of plans.filter((x) => x.model === m.name)) {
+    for (const ph of p.phases.filter((x) => x.lora)) {
+      const t = size(phaseTrainable(m.params, ph));
+      out.push(`LoRA in phase ${ph.name} (train ${p.model} on ${p.dataset}): rank ${ph.lora!.rank} on ${ph.lora!.targets.length} projection${ph.lora!.targets.length === 1 ? "" : "s"}, ${n(size(adapters))} adapter weights (${((4 * size(adapters)) / 1024).toFixed(1)} KB); trains ${n(t)} of ${n(total)} weights (${((100 * t) / total).toFixed(2)}%)`);
+    }
+  }
+  return out;
+}
+
 export function summarize(m: IRModel, density?: (layer: string) => number): Summary {
   const seen = new Set<string>();
   const perLayer = new Map<string, number>();

@@ -16,7 +16,7 @@ import type { Net, RunOptions, RunResult, Weights } from "./interpret.js";
 import type { Step } from "./ops.js";
 import { makeOptimizer, Schedule, type Optimizer } from "./optim.js";
 import { DeviceMasks, magnitudeMasks } from "./prune.js";
-import type { DatasetSpec, PlanSpec } from "./spec.js";
+import { phaseTrainable, type DatasetSpec, type PlanSpec } from "./spec.js";
 import { batchTensors, evaluate as evaluateSplit, fingerprint, hostWeights, seeder, train, trainBatch, trainedWeights, type EpochRecord, type TrainResult } from "./train.js";
 import { loadTrained } from "./weights.js";
 
@@ -263,7 +263,7 @@ export function trainStep<I, O>(model: Model<I, O>, batch: I & Record<string, tf
     const params = new Map(model.def.params.map((p) => [p.name, p]));
     const names = new Map([...model.weights].map(([k, v]) => [v, k]));
     const frozen = new Set(phase.frozenLayers);
-    const trainable = model.def.params.filter((p) => p.trainable && !frozen.has(p.layer)).map((p) => model.weights.get(p.name)!);
+    const trainable = phaseTrainable(model.def.params, phase).map((p) => model.weights.get(p.name)!);
     model.trainer = {
       optimizer: makeOptimizer(phase.optimizer, phase.weightDecay, (v) => /(kernel|embeddings)$/.test(params.get(names.get(v)!)?.role ?? "")),
       schedule: new Schedule(options.stepsPerEpoch ? phase.schedule : [], Number(phase.optimizer.args.lr ?? 1e-3), options.stepsPerEpoch ?? 1, phase.epochs),

@@ -65,6 +65,12 @@ export function initialValues(p: ParamInit, rand: Random): Float32Array {
       for (let i = 0; i < n; i++) out[i] = (rand() * 2 - 1) * limit;
       return out;
     }
+    case "lora_a": {
+      // A LoRA adapter's A [in, rank]: PEFT's kaiming_uniform(a=√5) on its [rank, in], U(±1/√in).
+      const limit = 1 / Math.sqrt(p.shape[0]!);
+      for (let i = 0; i < n; i++) out[i] = (rand() * 2 - 1) * limit;
+      return out;
+    }
     case "embedding_uniform":
       for (let i = 0; i < n; i++) out[i] = (rand() * 2 - 1) * 0.05;
       return out;

@@ -81,8 +81,15 @@ function recurrent(c: Ctx, f: typeof ops.lstm): tf.Tensor {
   return tf.concat([f(c.x[0]!, w("forward/"), { ...o, reverse: false }), f(c.x[0]!, w("backward/"), { ...o, reverse: true })], -1);
 }
 
+/** The LoRA adapter of one of the node's kernels (group "" for a dense layer's own), if the plan adapts it. */
+function lora(c: Ctx, group: string): ops.Lora | null {
+  if (!(c.a.lora as string[] | undefined)?.includes(group)) return null;
+  const p = group ? `${group}/` : "";
+  return { a: c.w(`${p}lora_a`), b: c.w(`${p}lora_b`), scale: num(c.a.lora_scale), dropout: num(c.a.lora_dropout), step: c.step };
+}
+
 function attention(c: Ctx): tf.Tensor {
-  const proj = (role: string) => ({ kernel: c.w(`${role}/kernel`), bias: opt(c, `${role}/bias`, c.a.bias) });
+  const proj = (role: string) => ({ kernel: c.w(`${role}/kernel`), bias: opt(c, `${role}/bias`, c.a.bias), lora: lora(c, role) });
   const w = { query: proj("query"), key: proj("key"), value: proj("value"), output: proj("output") };
   const { kv, mask } = ops.attentionInputs(c.x, c.a);
   return ops.attention(c.x[0]!, kv, w, ops.attentionOptions(c.a), c.step, mask);
@@ -93,7 +100,7 @@ export const IMPLS: Record<OpKind, Impl> = {
     throw new Error("inputs are bound, not computed");
   },
   constant: (c) => tf.scalar(num(c.a.value)),
-  dense: (c) => ops.dense(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), act(c.a.activation)),
+  dense: (c) => ops.dense(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), act(c.a.activation), false, lora(c, "")),
   // The embedding's weights live under its own layer name.
   tied_dense: (c) => ops.tiedDense(c.x[0]!, c.w(`@${String(c.a.layer)}/embeddings`), opt(c, "bias", c.a.bias)),
   conv1d: (c) => ops.conv1d(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), { stride: num(c.a.stride), padding: c.a.padding as "causal", dilation: num(c.a.dilation), groups: num(c.a.groups), activation: act(c.a.activation) }),

@@ -93,8 +93,21 @@ function fusedAct(act: Activation): { activation: NonNullable<(typeof FUSED)[Act
   return f === "leakyrelu" ? { activation: f, leakyreluAlpha: 0.2 } : { activation: f };
 }
 
-/** x · kernel (+ bias), then the activation; x may have any rank ≥ 2 (the last axis is contracted). */
-export function dense(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, act: Activation = "linear", transposeB = false): tf.Tensor {
+/** A LoRA adapter of a dense kernel: + scale · dropout(x) · a · b, a [in, rank], b [rank, out]. */
+export interface Lora {
+  a: tf.Tensor;
+  b: tf.Tensor;
+  scale: number;
+  dropout: number;
+  step: Step;
+}
+
+/** x · kernel (+ bias) (+ a LoRA adapter's term), then the activation; x may have any rank ≥ 2 (the last axis is contracted). */
+export function dense(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, act: Activation = "linear", transposeB = false, lora: Lora | null = null): tf.Tensor {
+  if (lora) {
+    const low = dense(dense(dropout(x, lora.dropout, lora.step), lora.a, null), lora.b, null);
+    return activate(tf.add(dense(x, kernel, bias, "linear", transposeB), tf.mul(low, lora.scale)), act);
+  }
   const shape = x.shape;
   const flat = shape.length === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [-1, shape[shape.length - 1]!]) as tf.Tensor2D);
   const k = kernel as tf.Tensor2D;
@@ -377,6 +390,7 @@ export function gru(x: tf.Tensor, w: RecurrentWeights, o: RecurrentOptions): tf.
 export interface Projection {
   kernel: tf.Tensor;
   bias: tf.Tensor | null;
+  lora?: Lora | null;
 }
 
 export interface AttentionWeights {
@@ -462,7 +476,7 @@ export function attention(q: tf.Tensor, kv: tf.Tensor, w: AttentionWeights, o: A
   const d = q.shape[2]!;
   const kd = o.keyDim ?? d / heads;
   const offset = o.offset ?? 0;
-  const proj = (t: tf.Tensor, p: Projection) => dense(t, p.kernel, p.bias, "linear");
+  const proj = (t: tf.Tensor, p: Projection) => dense(t, p.kernel, p.bias, "linear", false, p.lora ?? null);
   // [batch, steps, h·kd] → [batch, h, steps, kd]
   const split = (t: tf.Tensor, h: number) => tf.transpose(tf.reshape(t, [t.shape[0]!, t.shape[1]!, h, kd]), [0, 2, 1, 3]) as tf.Tensor4D;
   let Q: tf.Tensor = split(proj(q, w.query), heads);
@@ -501,7 +515,7 @@ export function attention(q: tf.Tensor, kv: tf.Tensor, w: AttentionWeights, o: A
   let probs = tf.softmax(scores);
   if (o.dropout > 0) probs = dropout(probs, o.dropout, s);
   const ctx = tf.reshape(tf.transpose(tf.matMul(probs, V), [0, 2, 1, 3]), [q.shape[0]!, q.shape[1]!, heads * kd]);
-  return dense(ctx, w.output.kernel, w.output.bias, "linear");
+  return proj(ctx, w.output);
 }
 
 /** One index along an axis, that axis removed (negative index and axis count from the end). */

@@ -12,3 +12,22 @@ export type LossSpec = Spanless<IRLossTerm>;
 export type PhaseSpec = Spanless<IRPhase>;
 export type PlanSpec = Spanless<IRPlan>;
 export type { AttrValue, DType };
+
+/** A LoRA adapter weight (`lora_a`, `query/lora_b`, …). */
+export const isAdapter = (p: { role: string }): boolean => /(^|\/)lora_[ab]$/.test(p.role);
+
+/**
+ * THE rule of what a phase trains: trainable weights outside its frozen layers — except that in a phase with
+ * lora the adapters train (even inside frozen layers) and the base weights of the layers they adapt do not, and
+ * in a phase without lora the adapters stay as they are.
+ */
+export function phaseTrainable<P extends { name: string; layer: string; role: string; trainable: boolean }>(params: readonly P[], phase: Pick<PhaseSpec, "frozenLayers" | "lora">): P[] {
+  const frozen = new Set(phase.frozenLayers);
+  // a target is a dense layer (`L`: L/kernel, L/bias) or an attention projection (`A/query`: A/query/kernel, …)
+  const adapted = (phase.lora?.targets ?? []).map((t) => `${t}/`);
+  return params.filter((p) => {
+    if (!p.trainable) return false;
+    if (isAdapter(p)) return !!phase.lora;
+    return !frozen.has(p.layer) && !adapted.some((t) => p.name.startsWith(t));
+  });
+}

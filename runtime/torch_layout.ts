@@ -99,6 +99,8 @@ export const TORCH_LEAVES: { leaf: RegExp; fills: (m: RegExpExecArray, roles: Ro
       return bias ? [recurrentBias(m[2] as "ih" | "hh", bias, roles, dir)] : null;
     },
   },
+  // A LoRA adapter of the group's kernel (nnetc's own module form: lora_a [in, rank], lora_b [rank, out]).
+  { leaf: /^lora_[ab]$/, fills: (m, roles) => (roles.has(m[0]) ? [{ role: m[0] }] : null) },
   // nn.MultiheadAttention: in_proj_weight / in_proj_bias pack query, key and value along axis 0.
   { leaf: /^in_proj_(weight|bias)$/, fills: (m) => ["query", "key", "value"].map((g, part) => ({ role: `${g}/${m[1] === "weight" ? "kernel" : "bias"}`, part })) },
   // ...and hold them apart when kdim/vdim differ from embed_dim.

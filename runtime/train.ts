@@ -4,7 +4,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import type { DatasetSpec, PhaseSpec, PlanSpec } from "./spec.js";
+import { isAdapter, phaseTrainable, type DatasetSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
 import { latestCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
 import { loadDataset, subset, type LoadedData, type Split } from "./data/index.js";
 import { Rng, shuffledIndices } from "./data/rng.js";
@@ -240,7 +240,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const epochs = o.epochs ?? phase.epochs;
       const batch = o.batch ?? phase.batch;
       const frozen = new Set(phase.frozenLayers);
-      const trainable = model.params.filter((p) => p.trainable && !frozen.has(p.layer)).map((p) => p.name);
+      const trainable = phaseTrainable(model.params, phase).map((p) => p.name);
       // A step takes batch × accumulate samples per worker (micro-batches of `batch` added up), × workers.
       const accumulate = phase.accumulate ?? 1;
       const globalBatch = batch * world * accumulate;
@@ -378,6 +378,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const final = await engine.getWeights();
     if (writes) writeFileAtomic(path.join(o.outDir, "model.safetensors"), encodeSafetensors(final, { format: "nnetc", model: model.name, fingerprint: fp }));
     if (writes) writeFileAtomic(path.join(o.outDir, "model.json"), JSON.stringify({ model: model.name, fingerprint: fp, source: path.resolve(o.file), seed, vocab: main.vocab }, null, 2) + "\n");
+    // LoRA: the adapters alone as well (a small file; with the pretrained checkpoint they are the model).
+    const adapters = model.params.filter(isAdapter);
+    if (writes && adapters.length && plan.phases.some((ph) => ph.lora)) {
+      const lora = plan.phases.find((ph) => ph.lora)!.lora!;
+      const only = Object.fromEntries(adapters.map((p) => [p.name, final[p.name]!]));
+      writeFileAtomic(path.join(o.outDir, "adapters.safetensors"), encodeSafetensors(only, { format: "nnetc-lora", model: model.name, rank: String(lora.rank), alpha: String(lora.alpha), targets: lora.targets.join(",") }));
+    }
 
     let test: Record<string, number> | null = null;
     if (main.test) {

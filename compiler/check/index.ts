@@ -194,6 +194,8 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
     if (layers.length && ph.frozenLayers.length === layers.length) diagnostics.push(diag("allFrozen", spanOf(ph.span), { phase: ph.name }));
   }
 
+  checkLora(p, m, diagnostics, spanOf);
+
   // An init map target is a weight (layer/role), a layer, or a layer-path prefix (a block instance).
   const withWeights = [...new Set(m.params.map((w) => w.layer))];
   for (const e of p.init?.map ?? []) {
@@ -225,6 +227,57 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
   if (p.export) {
     p.export.weights = prunable.map((w) => w.name);
     if (p.export.prune !== null && prunable.length === 0) diagnostics.push(diag("pruneSelectsNothing", spanOf(p.export.span), { why: `model "${m.name}" has no conv or dense kernel` }));
+  }
+}
+
+/**
+ * LoRA: each phase's target patterns resolve to dense layers and attention projections (`LAYER/query` …); every
+ * lora phase of a plan must adapt the same ones with the same rank, alpha and dropout (the adapters are weights
+ * of the model, made once). The adapters become weights of their layers — `lora_a` [in, rank] and `lora_b`
+ * [rank, out] (`query/lora_a`… in attention) — and the nodes carry `lora` (the adapted groups, "" for a dense
+ * layer's own kernel), `lora_rank`, `lora_scale` (alpha / rank) and `lora_dropout`, which every engine reads.
+ */
+function checkLora(p: IRPlan, m: IRModel, diagnostics: Diagnostic[], spanOf: (s: IRSpan) => { file: string; start: number; end: number }): void {
+  const phases = p.phases.filter((ph) => ph.lora);
+  if (!phases.length) return;
+  const candidates: { path: string; layer: string; group: string; shape: number[] }[] = [];
+  const seen = new Set<string>();
+  for (const n of m.nodes) {
+    if (seen.has(n.name) || (n.op !== "dense" && n.op !== "attention")) continue;
+    seen.add(n.name);
+    for (const g of n.op === "dense" ? [""] : ["query", "key", "value", "output"]) {
+      const k = m.params.find((w) => w.name === `${n.name}/${g ? `${g}/` : ""}kernel`);
+      if (k) candidates.push({ path: g ? `${n.name}/${g}` : n.name, layer: n.name, group: g, shape: k.shape });
+    }
+  }
+  const paths = candidates.map((c) => c.path);
+  const list = (ls: string[]) => ls.slice(0, 8).join(", ") + (ls.length > 8 ? ", …" : "");
+  for (const ph of phases) {
+    const lora = ph.lora!;
+    const targets = new Set<string>();
+    for (const { pattern, span } of lora.patterns) {
+      const matched = paths.filter((c) => globMatches(pattern, c));
+      if (!matched.length) diagnostics.push(diag("loraMatchesNothing", spanOf(span), { pattern, candidates: list(paths) || "none (the model has no dense or attention layer)" }));
+      for (const c of matched) targets.add(c);
+    }
+    ph.lora = { ...lora, targets: paths.filter((c) => targets.has(c)) };
+  }
+  const first = phases[0]!.lora!;
+  const key = (l: typeof first) => JSON.stringify([l.rank, l.alpha, l.dropout, l.targets]);
+  for (const ph of phases.slice(1)) {
+    if (key(ph.lora!) !== key(first)) diagnostics.push(diag("loraDiffers", spanOf(ph.lora!.span), { phase: ph.name, first: phases[0]!.name }));
+  }
+  if (!first.targets.length || m.params.some((w) => /(^|\/)lora_[ab]$/.test(w.role))) return;
+  for (const c of candidates.filter((x) => first.targets.includes(x.path))) {
+    const prefix = c.group ? `${c.group}/` : "";
+    const [fanIn, fanOut] = c.shape as [number, number];
+    m.params.push(
+      { name: `${c.layer}/${prefix}lora_a`, layer: c.layer, role: `${prefix}lora_a`, shape: [fanIn, first.rank], dtype: "f32", init: "lora_a", trainable: true },
+      { name: `${c.layer}/${prefix}lora_b`, layer: c.layer, role: `${prefix}lora_b`, shape: [first.rank, fanOut], dtype: "f32", init: "zeros", trainable: true },
+    );
+    for (const n of m.nodes.filter((x) => x.name === c.layer)) {
+      n.attrs = { ...n.attrs, lora: [...((n.attrs.lora as string[] | undefined) ?? []), c.group], lora_rank: first.rank, lora_scale: first.alpha / first.rank, lora_dropout: first.dropout };
+    }
   }
 }
 

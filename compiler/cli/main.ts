@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { compile, type CompileResult, type Host } from "../index.js";
 import { diag } from "../diagnostics.js";
 import { diagnosticToJson, renderDiagnostic, summaryLine } from "../render.js";
-import { renderSummary, renderWeightsEffect, summarize, weightsEffect } from "../summary.js";
+import { loraLines, renderSummary, renderWeightsEffect, summarize, weightsEffect } from "../summary.js";
 import { SourceFile } from "../source.js";
 
 const VERSION = "0.1.0";
@@ -178,8 +178,9 @@ function program(): Command {
         process.stdout.write(o.json ? JSON.stringify({ ...s, weights: effect }, null, 2) + "\n" : renderSummary(s) + "\n" + renderWeightsEffect(effect) + "\n");
         return;
       }
+      const lora = loraLines(model, res.module.plans);
       if (o.opt === "0") {
-        process.stdout.write((o.json ? JSON.stringify(s, null, 2) : renderSummary(s)) + "\n");
+        process.stdout.write((o.json ? JSON.stringify({ ...s, ...(lora.length ? { lora } : {}) }, null, 2) : renderSummary(s) + lora.map((l) => `\n${l}`).join("")) + "\n");
         return;
       }
       // The optimized model's summary, and what the passes changed.
@@ -189,7 +190,7 @@ function program(): Command {
       if (o.json) process.stdout.write(JSON.stringify({ ...t, optimized: change }, null, 2) + "\n");
       else {
         const n = (x: number) => x.toLocaleString("en-US");
-        process.stdout.write(renderSummary(t) + "\n");
+        process.stdout.write(renderSummary(t) + "\n" + lora.map((l) => `${l}\n`).join(""));
         process.stdout.write(`-O${o.opt} for inference, from -O0: nodes ${n(model.nodes.length)} → ${n(opt.nodes.length)}, params ${n(s.params.total)} → ${n(t.params.total)}, bytes ${n(s.bytes)} → ${n(t.bytes)}, FLOPs per sample ${n(s.flops)} → ${n(t.flops)}\n`);
       }
     });

@@ -191,7 +191,7 @@ export function kerasModel(m: IRModel): { model: KerasModel | null; diagnostics:
     if (n.op === "constant") continue; // only a merge layer reads it, and that one reports it
     if (!live.has(n.id)) continue;
     const params = m.params.filter((p) => p.layer === n.name);
-    const r = KERAS[n.op as OpKind]({ n, a: n.attrs, inputOps: n.inputs.map((i) => ops.get(i) ?? ""), weight: (role) => params.find((p) => p.role === role)?.shape });
+    const r = (n.attrs.lora as string[] | undefined)?.length ? { none: "it carries LoRA adapters (export to ONNX, which merges them into the kernels)" } : KERAS[n.op as OpKind]({ n, a: n.attrs, inputOps: n.inputs.map((i) => ops.get(i) ?? ""), weight: (role) => params.find((p) => p.role === role)?.shape });
     if ("none" in r) {
       return { model: null, diagnostics: [diag("noKerasLayer", { file: n.span.file, start: n.span.start, end: n.span.end }, { layer: n.name, op: n.op, reason: r.none })] };
     }

@@ -168,6 +168,19 @@ def _checkpointed(block, *inputs):
 
     def forward(self, x, table):
         return F.linear(x, table, self.bias)`,
+  LoRALinear: `class LoRALinear(nn.Linear):
+    """nn.Linear with a LoRA adapter (Hu et al., 2021): + scale * dropout(x) @ lora_a @ lora_b, lora_a [in, rank]
+    and lora_b [rank, out] (nnetc's layout: x @ a @ b)."""
+
+    def __init__(self, fan_in, fan_out, bias, rank, scale, dropout):
+        super().__init__(fan_in, fan_out, bias=bias)
+        self.scale, self.lora_dropout = scale, dropout
+        self.lora_a = nn.Parameter(torch.zeros(fan_in, rank))
+        self.lora_b = nn.Parameter(torch.zeros(rank, fan_out))
+
+    def forward(self, x):
+        low = F.dropout(x, self.lora_dropout, self.training) @ self.lora_a @ self.lora_b
+        return super().forward(x) + low * self.scale`,
   RMSNorm: `class RMSNorm(nn.Module):
     """Root-mean-square normalization over the last axis (Llama's LlamaRMSNorm): x / sqrt(mean(x^2) + eps) * weight."""
 
@@ -186,14 +199,16 @@ def _checkpointed(block, *inputs):
     rotated, as Llama); scores scaled by 1/sqrt(key_dim); a causal mask and a padding mask (1 token, 0 padding)
     add -1e9; dropout on the probabilities."""
 
-    def __init__(self, dim, kv_dim, heads, key_dim, bias, causal, dropout, kv_heads=None, rope_theta=0.0):
+    def __init__(self, dim, kv_dim, heads, key_dim, bias, causal, dropout, kv_heads=None, rope_theta=0.0, lora=(), lora_rank=0, lora_scale=1.0, lora_dropout=0.0):
         super().__init__()
         self.heads, self.key_dim, self.causal, self.dropout = heads, key_dim, causal, dropout
         self.kv_heads, self.rope_theta = kv_heads or heads, rope_theta
-        self.query = nn.Linear(dim, heads * key_dim, bias=bias)
-        self.key = nn.Linear(kv_dim, self.kv_heads * key_dim, bias=bias)
-        self.value = nn.Linear(kv_dim, self.kv_heads * key_dim, bias=bias)
-        self.output = nn.Linear(heads * key_dim, dim, bias=bias)
+        # a projection the plan adapts with LoRA is a LoRALinear
+        linear = lambda name, i, o: LoRALinear(i, o, bias, lora_rank, lora_scale, lora_dropout) if name in lora else nn.Linear(i, o, bias=bias)
+        self.query = linear("query", dim, heads * key_dim)
+        self.key = linear("key", kv_dim, self.kv_heads * key_dim)
+        self.value = linear("value", kv_dim, self.kv_heads * key_dim)
+        self.output = linear("output", heads * key_dim, dim)
 
     def rotary(self, y):
         t, kd = y.shape[2], self.key_dim
@@ -379,7 +394,12 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
     throw new Error("inputs are bound, not computed");
   },
   constant: (c) => ({ expr: pyNum(num(c.a.value)) }),
-  dense: (c) => ({ module: `nn.Linear(${c.inShape(0)[c.inShape(0).length - 1]}, ${num(c.a.units)}, bias=${c.a.bias ? "True" : "False"})`, expr: activate(`${c.mod}(${c.x[0]})`, c.a.activation) }),
+  dense: (c) => ({
+    module: (c.a.lora as string[] | undefined)?.includes("")
+      ? `${c.helper("LoRALinear")}(${c.inShape(0)[c.inShape(0).length - 1]}, ${num(c.a.units)}, bias=${c.a.bias ? "True" : "False"}, rank=${num(c.a.lora_rank)}, scale=${pyNum(num(c.a.lora_scale))}, dropout=${pyNum(num(c.a.lora_dropout))})`
+      : `nn.Linear(${c.inShape(0)[c.inShape(0).length - 1]}, ${num(c.a.units)}, bias=${c.a.bias ? "True" : "False"})`,
+    expr: activate(`${c.mod}(${c.x[0]})`, c.a.activation),
+  }),
   tied_dense: (c) => {
     const table = `${c.modOf(String(c.a.layer))}.weight`;
     return c.a.bias ? { module: `${c.helper("TiedBias")}(${c.out[c.out.length - 1]})`, expr: `${c.mod}(${c.x[0]}, ${table})` } : { expr: `F.linear(${c.x[0]}, ${table})` };
@@ -421,7 +441,10 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
     const kvd = (n > 1 ? c.inShape(1)[2] : d) as number;
     const h = num(c.a.heads);
     const kd = (c.a.key_dim as number | null) ?? d / h;
-    const extra = [c.a.kv_heads ? `kv_heads=${num(c.a.kv_heads)}` : "", c.a.rotary ? `rope_theta=${pyNum(num(c.a.rope_theta))}` : ""].filter(Boolean).map((e) => `, ${e}`).join("");
+    const groups = (c.a.lora as string[] | undefined) ?? [];
+    if (groups.length) c.helper("LoRALinear");
+    const lora = groups.length ? `lora=(${groups.map((g) => JSON.stringify(g)).join(", ")},), lora_rank=${num(c.a.lora_rank)}, lora_scale=${pyNum(num(c.a.lora_scale))}, lora_dropout=${pyNum(num(c.a.lora_dropout))}` : "";
+    const extra = [c.a.kv_heads ? `kv_heads=${num(c.a.kv_heads)}` : "", c.a.rotary ? `rope_theta=${pyNum(num(c.a.rope_theta))}` : "", lora].filter(Boolean).map((e) => `, ${e}`).join("");
     const args = [c.x[0], n > 1 ? c.x[1] : c.x[0], ...(c.a.mask ? [c.x[c.x.length - 1]] : [])];
     return { module: `${c.helper("Attention")}(${d}, ${kvd}, heads=${h}, key_dim=${kd}, bias=${c.a.bias ? "True" : "False"}, causal=${c.a.causal ? "True" : "False"}, dropout=${pyNum(num(c.a.dropout))}${extra})`, expr: `${c.mod}(${args.join(", ")})` };
   },

@@ -377,6 +377,13 @@ const pairLit = (v: AttrValue | undefined) => lit(v as number[]);
 type Emit = (c: EmitCtx) => string;
 const call = (f: string) => (c: EmitCtx) => `${f}(${c.x[0]})`;
 
+/** A LoRA adapter's argument for one of the node's kernels (group "" for a dense layer's own), or "" when none. */
+function loraOf(c: EmitCtx, group: string): string {
+  if (!(c.a.lora as string[] | undefined)?.includes(group)) return "";
+  const p = group ? `${group}/` : "";
+  return `{ a: ${c.w(`${p}lora_a`)}, b: ${c.w(`${p}lora_b`)}, scale: ${A(c.a.lora_scale)}, dropout: ${A(c.a.lora_dropout)}, step }`;
+}
+
 function recurrent(fn: string): Emit {
   return (c) => {
     const w = (p: string) => `{ kernel: ${c.w(`${p}kernel`)}, recurrentKernel: ${c.w(`${p}recurrent_kernel`)}, bias: ${c.w(`${p}bias`)} }`;
@@ -396,7 +403,7 @@ const EMIT: Record<OpKind, Emit> = {
     throw new Error("inputs are bound, not computed");
   },
   constant: (c) => `tf.scalar(${A(c.a.value)})`,
-  dense: (c) => `nn.dense(${c.x[0]}, ${c.w("kernel")}, ${c.opt("bias", c.a.bias)}, ${A(c.a.activation)})`,
+  dense: (c) => `nn.dense(${c.x[0]}, ${c.w("kernel")}, ${c.opt("bias", c.a.bias)}, ${A(c.a.activation)}${loraOf(c, "") ? `, false, ${loraOf(c, "")}` : ""})`,
   tied_dense: (c) => `nn.tiedDense(${c.x[0]}, ${c.w(`@${String(c.a.layer)}/embeddings`)}, ${c.opt("bias", c.a.bias)})`,
   conv1d: (c) => `nn.conv1d(${c.x[0]}, ${c.w("kernel")}, ${c.opt("bias", c.a.bias)}, { stride: ${A(c.a.stride)}, padding: ${A(c.a.padding)}, dilation: ${A(c.a.dilation)}, groups: ${A(c.a.groups)}, activation: ${A(c.a.activation)} })`,
   conv2d: (c) => `nn.conv2d(${c.x[0]}, ${c.w("kernel")}, ${c.opt("bias", c.a.bias)}, ${convOpts(c, true)})`,
@@ -422,7 +429,7 @@ const EMIT: Record<OpKind, Emit> = {
   lstm: recurrent("nn.lstm"),
   gru: recurrent("nn.gru"),
   attention: (c) => {
-    const proj = (r: string) => `${r}: { kernel: ${c.w(`${r}/kernel`)}, bias: ${c.opt(`${r}/bias`, c.a.bias)} }`;
+    const proj = (r: string) => `${r}: { kernel: ${c.w(`${r}/kernel`)}, bias: ${c.opt(`${r}/bias`, c.a.bias)}${loraOf(c, r) ? `, lora: ${loraOf(c, r)}` : ""} }`;
     const w = `{ ${["query", "key", "value", "output"].map(proj).join(", ")} }`;
     const extra = [c.a.kv_heads ? `kvHeads: ${A(c.a.kv_heads)}` : "", c.a.rotary ? `rotary: ${A(c.a.rope_theta)}` : ""].filter(Boolean).map((e) => `, ${e}`).join("");
     const o = `{ heads: ${A(c.a.heads)}, keyDim: ${A(c.a.key_dim)}${extra}, causal: ${!!c.a.causal}, dropout: ${A(c.a.dropout)} }`;

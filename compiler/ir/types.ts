@@ -127,6 +127,21 @@ export interface IRPhaseSettings {
    * in by the checker from the prunable weights minus the `exclude` patterns' layers.
    */
   prune?: IRPrune;
+  /** Low-rank adapters trained in this phase (absent: adapters, if any, stay fixed). */
+  lora?: IRLora;
+}
+
+/**
+ * LoRA: adapters A [in, rank] and B [rank, out] on `targets` (resolved by the checker: a dense layer's name, or
+ * an attention layer's `LAYER/query` … `LAYER/output`), whose base weights stay fixed while the adapters train.
+ */
+export interface IRLora {
+  rank: number;
+  alpha: number;
+  dropout: number;
+  patterns: { pattern: string; span: IRSpan }[];
+  targets: string[];
+  span: IRSpan;
 }
 
 export interface IRPrune {

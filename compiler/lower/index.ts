@@ -3,7 +3,7 @@
 import type { Arg, Decl, Expr, FileAst, Name, Setting, Span, Stage, Stmt } from "../ast/types.js";
 import { diag, suggest, type Diagnostic } from "../diagnostics.js";
 import { isOp, OP_NAMES, OPS, type OpKind } from "../ir/ops.js";
-import type { AttrValue, DType, IRCall, IRDataset, IRDimSymbol, IRExport, IRField, IRInit, IRLossTerm, IRModel, IRModule, IRNode, IRPhase, IRPlan, IRPrune, IRSpan } from "../ir/types.js";
+import type { AttrValue, DType, IRCall, IRDataset, IRDimSymbol, IRExport, IRField, IRInit, IRLossTerm, IRModel, IRModule, IRNode, IRLora, IRPhase, IRPlan, IRPrune, IRSpan } from "../ir/types.js";
 import { IR_VERSION } from "../ir/types.js";
 import { LOSSES, METRICS, OPTIMIZERS, PREPROCESS, SCHEDULES, SETTINGS, SOURCES } from "../plan/tables.js";
 import type { SourceFile } from "../source.js";
@@ -921,6 +921,7 @@ export class Lowering {
     }
     const data = s.get("data")?.args[0]?.value;
     const prune = s.has("prune") ? this.prune(s.get("prune")!) : base?.prune;
+    const lora = s.has("lora") ? this.lora(s.get("lora")!) : base?.lora;
     return {
       epochs: get("epochs", (x) => this.scalar(x, "int") ?? 1, base?.epochs ?? 1),
       batch: get("batch", (x) => this.scalar(x, "int") ?? 32, base?.batch ?? 32),
@@ -936,7 +937,28 @@ export class Lowering {
       frozenLayers: [],
       dataset: data?.kind === "name" ? data.name : base?.dataset ?? dataset,
       ...(prune ? { prune } : {}),
+      ...(lora ? { lora } : {}),
     };
+  }
+
+  /** lora rank: 8, alpha: 16, dropout: 0.05, target: "**\/attention/query", target: … (target may repeat). */
+  private lora(st: Setting): IRLora | undefined {
+    const all = this.planArgs(st.args);
+    const patterns: IRLora["patterns"] = [];
+    for (const a of all.filter((x) => x.name?.name === "target")) {
+      const v = a.value;
+      if ((v.k === "str" || v.k === "word") && v.v.length) patterns.push({ pattern: v.v, span: this.irSpan(a.span) });
+      else if (v.k !== "error") this.diagnostics.push(diag("argumentType", a.span, { callee: "lora", name: "target", expected: 'a layer path or a quoted glob such as "**/attention/query"', got: describe(a.value) }));
+    }
+    const args = all.filter((x) => x.name?.name !== "target");
+    const bound = bindArgs("lora", SETTINGS.lora!.sig!, args, st.span, this.diagnostics);
+    if (!bound) return undefined;
+    if (!patterns.length) {
+      this.diagnostics.push(diag("missingArgument", st.span, { callee: "lora", name: "target", signature: 'lora rank: 8, alpha: 16, target: "**/attention/query"' }));
+      return undefined;
+    }
+    const rank = bound.rank as number;
+    return { rank, alpha: (bound.alpha as number | null) ?? rank, dropout: bound.dropout as number, patterns, targets: [], span: this.irSpan(st.span) };
   }
 
   /** A sparsity argument in [0, 1), or null (reported) when it is outside. */

@@ -36,7 +36,7 @@ const foldBatchnorm: Pass = {
       if (bn.op !== "batchnorm") continue;
       const prev = byId.get(bn.inputs[0]!)!;
       const role = FOLDABLE[prev.op];
-      if (!role || prev.attrs.activation !== "linear" || u.get(prev.id) !== 1 || apps.get(prev.name) !== 1 || apps.get(bn.name) !== 1) continue;
+      if (!role || prev.attrs.activation !== "linear" || (prev.attrs.lora as string[] | undefined)?.length || u.get(prev.id) !== 1 || apps.get(prev.name) !== 1 || apps.get(bn.name) !== 1) continue;
       const kernel = params.get(`${prev.name}/${role}`)!;
       const oldBias = prev.attrs.bias ? params.get(`${prev.name}/bias`)! : null;
       const w = (r: string) => (params.has(`${bn.name}/${r}`) ? `${bn.name}/${r}` : null);

@@ -179,6 +179,13 @@ export const SETTINGS: Record<string, SettingDef> = {
     example: 'prune sparsity: 0.5, exclude: "dense_1"',
     sig: { doc: "", params: [p("sparsity", "float", { doc: "fraction of the selected weights set to zero, in [0, 1)" }), p("scope", "enum", { values: ["layer", "global"], default: "layer" }), p("exclude", "string", { default: null, doc: "a layer name or glob, as for freeze; may be repeated" })] },
   },
+  lora: {
+    kind: "args",
+    in: ["train", "phase"],
+    doc: "low-rank adaptation (LoRA, Hu et al. 2021): the matched dense layers and attention projections keep their weights fixed and learn W + (alpha/rank)·A·B instead, A [in, rank] and B [rank, out] (B starts at zero); adapters train in phases with lora and stay fixed in the others; target (repeatable) is a glob on layer paths, an attention layer's projections being LAYER/query, /key, /value, /output",
+    example: 'lora rank: 8, alpha: 16, dropout: 0.05, target: "**/attention/query", target: "**/attention/value"',
+    sig: { doc: "", params: [p("rank", "int", { min: 1 }), p("alpha", "float", { default: null, min: 0, exclusive: true, doc: "scale numerator; defaults to rank (scale 1)" }), p("dropout", "float", { default: 0, min: 0, max: 1, maxExclusive: true, doc: "dropout on the adapter's input while training" }), p("target", "string", { default: null, doc: "a dense layer or attention projection path, or a glob; may be repeated" })] },
+  },
   export: {
     kind: "args",
     in: ["train"],

@@ -235,13 +235,13 @@ export const TARGETS: readonly Target[] = [
 /**
  * The checked model's weights: the seeded initialisation (as create({ seed }) makes it), then, from a seeded
  * Rng, batchnorm moving_mean ~ U(-0.5, 0.5), moving_variance ~ U(0.5, 1.5), every gamma ~ U(0.5, 1.5),
- * every beta and bias ~ U(-0.2, 0.2) (batchnorm and layernorm alike): fresh weights (0, 1, no bias)
+ * every beta and bias ~ U(-0.2, 0.2) (batchnorm and layernorm alike), every LoRA lora_b too (it starts at zero): fresh weights (0, 1, no bias)
  * hide folding bugs.
  */
 export function nontrivialHost(m: IRModel, seed: number): Record<string, HostTensor> {
   const { host } = modelHostWeights(m, { seed });
   const rng = new Rng(seed + 1);
-  const draw: [RegExp, number, number][] = [[/^moving_mean$/, -0.5, 0.5], [/^(moving_variance|gamma)$/, 0.5, 1.5], [/(^|\/)(beta|bias)$/, -0.2, 0.2]];
+  const draw: [RegExp, number, number][] = [[/^moving_mean$/, -0.5, 0.5], [/^(moving_variance|gamma)$/, 0.5, 1.5], [/(^|\/)(beta|bias)$/, -0.2, 0.2], [/(^|\/)lora_b$/, -0.2, 0.2]];
   for (const p of m.params) {
     const d = draw.find(([re]) => re.test(p.role));
     if (!d) continue;

@@ -23,7 +23,7 @@ import { interpreted } from "../../runtime/interpret.js";
 import { startTorch } from "../../runtime/torch/engine.js";
 import { memoryHost, ROOT, runNode } from "../helpers.js";
 import { nontrivialHost } from "./matrix.worker.js";
-import { PYTHON, records, requireTorch, writeBlobs } from "./torch_shared.js";
+import { PYTHON, randomSplit, records, requireTorch, writeBlobs } from "./torch_shared.js";
 
 const CLI = path.join(ROOT, "dist/nnetc.mjs");
 const dir = mkdtempSync(path.join(tmpdir(), "nnetc-torch-engine-"));
@@ -47,32 +47,6 @@ const NET = `model Net {
   a = seq -> attention(2, causal: true) -> global_avg_pool1d
   output logits = concat(c, s, a, axis: -1) -> dense(5)
 }`;
-
-/** A split of random samples held in memory. */
-function randomSplit(m: IRModel, n: number, seed: number, classes = 5): Split {
-  const rng = new Rng(seed);
-  const fields: Record<string, { dtype: "float32" | "int32"; shape: number[]; data: Float32Array | Int32Array }> = {};
-  for (const i of m.inputs) {
-    const shape = i.shape.slice(1).map((d) => (typeof d === "number" ? d : 6));
-    const per = shape.reduce((a, b) => a * b, 1);
-    fields[i.name] = i.dtype.startsWith("i") ? { dtype: "int32", shape, data: Int32Array.from({ length: n * per }, () => Math.floor(rng.next() * 20)) } : { dtype: "float32", shape, data: Float32Array.from({ length: n * per }, () => 2 * rng.next() - 1) };
-  }
-  fields.label = { dtype: "int32", shape: [], data: Int32Array.from({ length: n }, () => Math.floor(rng.next() * classes)) };
-  return {
-    size: n,
-    fields: Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, { dtype: f.dtype, shape: f.shape, declared: f.dtype === "int32" ? "i32" : "f32" }])) as never,
-    batch(idx) {
-      const out: Record<string, { dtype: "float32" | "int32"; shape: number[]; data: Float32Array | Int32Array }> = {};
-      for (const [k, f] of Object.entries(fields)) {
-        const per = f.shape.reduce((a, b) => a * b, 1);
-        const data = f.dtype === "int32" ? new Int32Array(idx.length * per) : new Float32Array(idx.length * per);
-        for (let i = 0; i < idx.length; i++) data.set(f.data.subarray(idx[i]! * per, (idx[i]! + 1) * per), i * per);
-        out[k] = { dtype: f.dtype, shape: [idx.length, ...f.shape], data };
-      }
-      return out as never;
-    },
-  };
-}
 
 function maxRelDiff(a: Record<string, HostTensor>, b: Record<string, HostTensor>): { worst: number; name: string } {
   let worst = { worst: 0, name: "" };

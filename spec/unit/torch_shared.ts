@@ -3,7 +3,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import * as assert from "uvu/assert";
-import type { Rng } from "../../runtime/data/rng.js";
+import { Rng } from "../../runtime/data/rng.js";
+import type { Split } from "../../runtime/data/split.js";
+import type { IRModel } from "../../compiler/ir/types.js";
 import { probeTorch, pythonFor } from "../../runtime/torch/process.js";
 
 /** The Python the PyTorch tests run: the engine's (the project's .venv over Debian's python3 with python3-torch, both made by `npm test`). */
@@ -33,3 +35,30 @@ export const records = (run: string) =>
     .trim()
     .split("\n")
     .map((l) => JSON.parse(l) as Record<string, number | string>);
+
+/** A split of random samples held in memory. */
+export function randomSplit(m: IRModel, n: number, seed: number, classes = 5): Split {
+  const rng = new Rng(seed);
+  const fields: Record<string, { dtype: "float32" | "int32"; shape: number[]; data: Float32Array | Int32Array }> = {};
+  for (const i of m.inputs) {
+    const shape = i.shape.slice(1).map((d) => (typeof d === "number" ? d : 6));
+    const per = shape.reduce((a, b) => a * b, 1);
+    fields[i.name] = i.dtype.startsWith("i") ? { dtype: "int32", shape, data: Int32Array.from({ length: n * per }, () => Math.floor(rng.next() * 20)) } : { dtype: "float32", shape, data: Float32Array.from({ length: n * per }, () => 2 * rng.next() - 1) };
+  }
+  fields.label = { dtype: "int32", shape: [], data: Int32Array.from({ length: n }, () => Math.floor(rng.next() * classes)) };
+  return {
+    size: n,
+    fields: Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, { dtype: f.dtype, shape: f.shape, declared: f.dtype === "int32" ? "i32" : "f32" }])) as never,
+    batch(idx) {
+      const out: Record<string, { dtype: "float32" | "int32"; shape: number[]; data: Float32Array | Int32Array }> = {};
+      for (const [k, f] of Object.entries(fields)) {
+        const per = f.shape.reduce((a, b) => a * b, 1);
+        const data = f.dtype === "int32" ? new Int32Array(idx.length * per) : new Float32Array(idx.length * per);
+        for (let i = 0; i < idx.length; i++) data.set(f.data.subarray(idx[i]! * per, (idx[i]! + 1) * per), i * per);
+        out[k] = { dtype: f.dtype, shape: [idx.length, ...f.shape], data };
+      }
+      return out as never;
+    },
+  };
+}
+

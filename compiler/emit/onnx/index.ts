@@ -8,6 +8,7 @@
 // whatever layout their input has; everything else asks for the IR layout. A transpose is inserted only
 // where a value is read in a layout it does not have (once per value and layout), so a CNN transposes
 // at its input and before its flatten, not around every layer.
+import { mergedKernels } from "../../../runtime/lora.js";
 import { diag, type Diagnostic } from "../../diagnostics.js";
 import type { OpKind } from "../../ir/ops.js";
 import type { AttrValue as IRAttr, DType, IRModel, IRNode } from "../../ir/types.js";
@@ -661,7 +662,13 @@ function dimMsg(d: number | string): DimMsg {
  * The ONNX model of `model` with `weights` (every param of the model, by name; derived ones already
  * computed). Diagnostics (NN6001) name each layer that has no ONNX form; bytes is null then.
  */
-export function exportOnnx(model: IRModel, weights: ReadonlyMap<string, ExportWeight>, o: OnnxOptions): OnnxResult {
+export function exportOnnx(model: IRModel, weights0: ReadonlyMap<string, ExportWeight>, o: OnnxOptions): OnnxResult {
+  // LoRA adapters are merged into their kernels (W + scale·A·B): the graph has no trace of them.
+  const merged = mergedKernels(model, (n) => {
+    const w = weights0.get(n);
+    return w && "data" in w ? w : undefined;
+  });
+  const weights = merged.size ? new Map([...weights0, ...[...merged].map(([k, v]) => [k, { shape: [...v.shape], data: v.data }] as const)]) : weights0;
   const g = new Graph(weights);
   const diagnostics: Diagnostic[] = [];
   const values = new Map<string, Value>();
