@@ -1,7 +1,7 @@
 // The runtime's commands (train, eval, predict) as the CLI calls them: options in, printed results and
 // an exit code out. Loaded lazily by the CLI, so commands that need no tensors never load TensorFlow.js.
 import * as tf from "@tensorflow/tfjs-core";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import type { IRModel, IRModule } from "../compiler/ir/types.js";
 import { deriveWeights } from "./derive.js";
@@ -11,6 +11,7 @@ import { transformWeights, weightKind, type Transform } from "./export.js";
 import type { QuantKind } from "./quantize.js";
 import { DataError, loadDataset } from "./data/index.js";
 import { interpreted, run } from "./interpret.js";
+import { cacheProblem, decoderParts, generateIds } from "./generate.js";
 import { loadTrained } from "./weights.js";
 import { exportWeights, modelHostWeights } from "./onnx.js";
 import { hostWeight } from "./steps.js";
@@ -441,6 +442,145 @@ export async function exportLayersCommand(o: ExportLayersCommandOptions): Promis
     const files = layersModelFiles(o.topology, exported.map((p) => [o.weightNames[p.name]!, host[p.name]!]), "nnetc 0.1.0");
     const file = writeLayersModel(o.outDir, files);
     (o.out ?? stdout)(`wrote ${file} and ${path.join(o.outDir, "group1-shard1of1.bin")} (${exported.length} weights${exported.length < m.params.length ? `; ${m.params.length - exported.length} of layers no output reads left out` : ""}, ${files.shard.length.toLocaleString("en-US")} bytes${o.weights ? "" : ", initial weights: pass --weights RUN for trained ones"})\n`);
+    return 0;
+  });
+}
+
+export interface GenerateCommandOptions extends RunCommandOptions {
+  /** A run folder (or checkpoint, or safetensors in nnetc's names), or a Hugging Face model folder (config.json). */
+  weights: string;
+  prompt?: string;
+  /** Token ids instead of text: "5,17,42". */
+  promptIds?: string;
+  maxNew: number;
+  greedy: boolean;
+  temperature: number;
+  topK: number | null;
+  topP: number | null;
+  seed: number;
+  /** Stop tokens: ids, or tokens of the vocabulary. */
+  stop: string[];
+  cache: boolean;
+  /** A tokenizer file (tokenizer.json, vocab.txt, or encoder.json with merges), instead of the run's or the dataset's. */
+  tokenizer?: string;
+  merges?: string;
+}
+
+/** The vocabulary generate encodes and decodes with: --tokenizer, else the run's saved one, else the plan dataset's tokenize file; null for ids only. */
+async function generationVocab(o: GenerateCommandOptions, m: IRModel, saved: Record<string, import("./data/index.js").Vocabulary> | undefined): Promise<import("./data/index.js").Vocabulary | null> {
+  const { parseTokenizerJson } = await import("./data/tokenizer_json.js");
+  const { parseWordPieceVocab } = await import("./data/wordpiece.js");
+  const { parseBpeVocab } = await import("./data/bpe.js");
+  const read = (file: string, what: string) => {
+    if (!existsSync(file)) throw new RunError(`generate: ${what} ${file} does not exist`);
+    if (statSync(file).size > 64 << 20) throw new RunError(`generate: ${what} ${file} is over 64 MB`);
+    return readFileSync(file, "utf8");
+  };
+  const fromFile = (file: string, merges: string | undefined, what: string) => {
+    const v = merges ? parseBpeVocab(read(file, what), read(merges, "merges")) : /\.json$/i.test(file) ? parseTokenizerJson(read(file, what)) : parseWordPieceVocab(read(file, what), true);
+    if (typeof v === "string") throw new RunError(`generate: ${what} ${file} is not a tokenizer nnetc reads: ${v}`);
+    return v;
+  };
+  if (o.tokenizer) return fromFile(o.tokenizer, o.merges, "--tokenizer");
+  const ids = decoderParts(m).ids;
+  if (saved?.[ids]) return saved[ids]!;
+  const plan = o.module.plans.find((p) => p.model === m.name);
+  const ds = plan && o.module.datasets.find((d) => d.name === plan.dataset);
+  const step = ds?.fields.find((f) => f.name === ids)?.steps.find((s) => s.fn === "tokenize");
+  if (step && typeof step.args.vocab === "string") {
+    const base = path.dirname(o.file);
+    return fromFile(path.resolve(base, step.args.vocab), typeof step.args.merges === "string" ? path.resolve(base, step.args.merges) : undefined, "the dataset's tokenizer");
+  }
+  return null;
+}
+
+/** nnetc generate: a decoder continues a prompt, tokens streamed as they come. */
+export async function generateCommand(o: GenerateCommandOptions): Promise<number> {
+  return guarded(o, async () => {
+    const out = o.out ?? stdout;
+    const err = o.err ?? stderr;
+    const m = o.model ? o.module.models.find((x) => x.name === o.model) : o.module.models[0];
+    if (!m) throw new RunError(`${o.file} has no model${o.model ? ` named "${o.model}"` : ""}`);
+    decoderParts(m);
+    if ((o.prompt === undefined) === (o.promptIds === undefined)) throw new RunError("generate: give the prompt as --prompt TEXT or --prompt-ids 1,2,3 (one of them)");
+    await backend(o);
+    const { isHuggingFaceFolder } = await import("./huggingface.js");
+    let host: Record<string, HostTensor>;
+    let saved: Record<string, import("./data/index.js").Vocabulary> | undefined;
+    if (isHuggingFaceFolder(o.weights)) {
+      const { loadPretrained } = await import("./pretrained.js");
+      host = loadPretrained(m, { from: o.weights, layout: "huggingface", map: [], allowMissing: false, allowExtra: true }).weights;
+    } else {
+      const trained = loadTrained(o.weights, fingerprint(m));
+      host = trained.weights;
+      saved = trained.vocab;
+    }
+    const vocab = await generationVocab(o, m, saved);
+    let prompt: number[];
+    if (o.promptIds !== undefined) {
+      prompt = o.promptIds.split(",").map((s) => Number(s.trim()));
+      const vocabSize = m.params.find((p) => p.role === "embeddings")?.shape[0] ?? Infinity;
+      if (prompt.some((id) => !Number.isInteger(id) || id < 0 || id >= vocabSize)) throw new RunError(`generate: --prompt-ids ${o.promptIds}: ids must be integers in [0, ${vocabSize})`);
+    } else {
+      if (!vocab) throw new RunError(`generate: model "${m.name}" has no tokenizer (no saved vocabulary, no tokenize file in its dataset): give --tokenizer FILE, or --prompt-ids`);
+      const { encodeBpe } = await import("./data/bpe.js");
+      const { encodeWordPiece } = await import("./data/wordpiece.js");
+      const { encodeText, padId } = await import("./data/tokenize.js");
+      const limit = decoderParts(m).maxLen;
+      const enc = vocab.split === "bpe" ? encodeBpe(o.prompt!, vocab, limit) : vocab.split === "wordpiece" ? encodeWordPiece(o.prompt!, vocab, limit) : encodeText(o.prompt!, vocab, limit);
+      const pad = padId(vocab);
+      prompt = Array.from(enc);
+      while (prompt.length && prompt[prompt.length - 1] === pad) prompt.pop();
+      // WordPiece closes a text with [SEP]: a continuation starts before it
+      if (vocab.split === "wordpiece" && vocab.tokens[prompt[prompt.length - 1]!] === "[SEP]") prompt.pop();
+    }
+    const stop = o.stop.map((s) => {
+      if (/^\d+$/.test(s)) return Number(s);
+      const id = vocab?.tokens.indexOf(s) ?? -1;
+      if (id < 0) throw new RunError(`generate: --stop ${s}: not an id${vocab ? " nor a token of the vocabulary" : " (no vocabulary to look it up in)"}`);
+      return id;
+    });
+    // By default a text ends where the data's texts end: GPT-2's <|endoftext|>, BERT's [SEP], a built vocabulary's padding.
+    if (vocab && !o.stop.length) {
+      const { padId } = await import("./data/tokenize.js");
+      stop.push(vocab.split === "wordpiece" ? vocab.tokens.indexOf("[SEP]") : padId(vocab));
+    }
+    const weights = trainedWeights(m.params, { weights: host, from: o.weights });
+    const { decodeText } = await import("./data/tokenize.js");
+    const shown: number[] = [];
+    let printed = "";
+    try {
+      const r = generateIds(m, weights, prompt, {
+        maxNew: o.maxNew,
+        greedy: o.greedy,
+        temperature: o.temperature,
+        topK: o.topK,
+        topP: o.topP,
+        seed: o.seed,
+        stop,
+        cache: o.cache,
+        onToken: (id) => {
+          if (o.json) return;
+          shown.push(id);
+          if (!vocab) return out(`${shown.length > 1 ? " " : ""}${id}`);
+          // stream the text decoded so far, holding back an unfinished UTF-8 sequence
+          const text = decodeText(shown, vocab);
+          const safe = text.endsWith("\uFFFD") ? text.slice(0, -1) : text;
+          if (safe.startsWith(printed)) {
+            out(safe.slice(printed.length));
+            printed = safe;
+          }
+        },
+      });
+      if (o.json) out(JSON.stringify({ prompt, ids: r.ids, ...(vocab ? { text: decodeText(r.ids, vocab) } : {}), ended: r.ended, cache: r.cached, tokensPerSec: r.tokensPerSec, seconds: r.seconds }) + "\n");
+      else {
+        if (vocab) out(decodeText(r.ids, vocab).slice(printed.length));
+        out("\n");
+        err(`${r.ids.length} tokens in ${r.seconds.toFixed(2)} s (${r.tokensPerSec.toFixed(1)} tokens/s, ${r.cached ? "key/value cache" : `no cache${o.cache ? `: ${cacheProblem(m)}` : ""}`}); ended: ${r.ended}\n`);
+      }
+    } finally {
+      for (const w of weights.values()) w.dispose();
+    }
     return 0;
   });
 }

@@ -22,6 +22,12 @@ export interface RunOptions {
    * ranges); the tensors are only valid during the call. Emitted modules' forward functions do not call it.
    */
   observe?: (layer: string, inputs: readonly tf.Tensor[], output: tf.Tensor) => void;
+  /**
+   * Incremental decoding (runtime/generate.ts): the inputs are the tokens after the first `offset` ones, whose
+   * keys and values each causal self-attention layer holds in `kv` (by node id; new ones are appended and kept);
+   * positional embeddings start at `offset`.
+   */
+  cache?: { offset: number; kv: Map<string, { k: tf.Tensor | null; v: tf.Tensor | null }> };
 }
 
 export interface RunResult {
@@ -92,6 +98,11 @@ function attention(c: Ctx): tf.Tensor {
   const proj = (role: string) => ({ kernel: c.w(`${role}/kernel`), bias: opt(c, `${role}/bias`, c.a.bias), lora: lora(c, role) });
   const w = { query: proj("query"), key: proj("key"), value: proj("value"), output: proj("output") };
   const { kv, mask } = ops.attentionInputs(c.x, c.a);
+  const cache = c.step.cache;
+  if (cache && c.a.causal && kv === c.x[0]) {
+    if (!cache.kv.has(c.node.id)) cache.kv.set(c.node.id, { k: null, v: null });
+    return ops.attention(c.x[0]!, kv, w, { ...ops.attentionOptions(c.a), offset: cache.offset }, c.step, mask, cache.kv.get(c.node.id));
+  }
   return ops.attention(c.x[0]!, kv, w, ops.attentionOptions(c.a), c.step, mask);
 }
 
@@ -125,7 +136,7 @@ export const IMPLS: Record<OpKind, Impl> = {
   rmsnorm: (c) => ops.rmsnorm(c.x[0]!, c.w("gamma"), num(c.a.epsilon)),
   dropout: (c) => ops.dropout(c.x[0]!, num(c.a.rate), c.step),
   embedding: (c) => ops.embedding(c.x[0]!, c.w("embeddings")),
-  pos_embedding: (c) => ops.posEmbedding(c.x[0]!, c.w("embeddings")),
+  pos_embedding: (c) => ops.posEmbedding(c.x[0]!, c.w("embeddings"), c.step.cache?.offset ?? 0),
   lstm: (c) => recurrent(c, ops.lstm),
   gru: (c) => recurrent(c, ops.gru),
   attention,

@@ -13,6 +13,8 @@ export interface Step {
   seed?: () => number;
   /** New values for non-trainable weights (batchnorm moving statistics), applied after the step. */
   updates: [tf.Variable, tf.Tensor][];
+  /** Incremental decoding's key/value cache (interpret.ts RunOptions.cache). */
+  cache?: { offset: number; kv: Map<string, { k: tf.Tensor | null; v: tf.Tensor | null }> };
 }
 
 export type Activation = "linear" | "relu" | "relu6" | "gelu" | "gelu_tanh" | "silu" | "sigmoid" | "tanh" | "softmax" | "leaky_relu" | "elu";
@@ -309,8 +311,8 @@ export function embedding(ids: tf.Tensor, table: tf.Tensor): tf.Tensor {
 }
 
 /** Adds learned position vectors for the first `steps` positions. */
-export function posEmbedding(x: tf.Tensor, table: tf.Tensor): tf.Tensor {
-  return tf.add(x, tf.slice(table, [0, 0], [x.shape[1]!, -1]));
+export function posEmbedding(x: tf.Tensor, table: tf.Tensor, offset = 0): tf.Tensor {
+  return tf.add(x, tf.slice(table, [offset, 0], [x.shape[1]!, -1]));
 }
 
 export interface RecurrentWeights {
@@ -487,10 +489,11 @@ export function attention(q: tf.Tensor, kv: tf.Tensor, w: AttentionWeights, o: A
     K = rotary(K, o.rotary, offset);
   }
   if (cache) {
+    // kept past the step's tidy; the caller disposes the replaced ones
     if (cache.k) K = tf.concat([cache.k, K], 2);
     if (cache.v) V = tf.concat([cache.v, V], 2);
-    cache.k = K;
-    cache.v = V;
+    cache.k = tf.keep(K);
+    cache.v = tf.keep(V);
   }
   if (kvHeads !== heads) {
     // each key/value head serves heads / kvHeads consecutive query heads (Hugging Face's repeat_kv)
@@ -509,7 +512,9 @@ export function attention(q: tf.Tensor, kv: tf.Tensor, w: AttentionWeights, o: A
     scores = tf.add(scores, tf.mul(tf.sub(1, mask), -1e9));
   }
   if (mask) {
-    const m = tf.reshape(tf.cast(mask, "float32"), [mask.shape[0]!, 1, 1, mask.shape[1]!]);
+    // with a cache the mask may cover the new keys only: the cached ones are tokens
+    const full = mask.shape[1]! < tk ? tf.concat([tf.ones([mask.shape[0]!, tk - mask.shape[1]!], mask.dtype), mask], 1) : mask;
+    const m = tf.reshape(tf.cast(full, "float32"), [full.shape[0]!, 1, 1, full.shape[1]!]);
     scores = tf.add(scores, tf.mul(tf.sub(1, m), -1e9));
   }
   let probs = tf.softmax(scores);

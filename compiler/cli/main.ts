@@ -416,6 +416,57 @@ function program(): Command {
     });
 
   prog
+    .command("generate")
+    .description("continue a prompt with a decoder (token ids → next-token logits), streaming the tokens")
+    .argument("<file>", ".nnet file")
+    .requiredOption("--weights <dir>", "a run folder, a checkpoint, or a Hugging Face model folder (config.json + model.safetensors)")
+    .option("--prompt <text>", "the text to continue (tokenized as the model's dataset is, or with --tokenizer)")
+    .option("--prompt-ids <ids>", "the prompt as token ids: 5,17,42")
+    .option("--max-new <n>", "at most this many new tokens", int("max-new"), 64)
+    .option("--greedy", "always the most likely token (the default without --temperature, --top-k or --top-p)")
+    .option("--temperature <t>", "sample at this temperature", float("temperature"))
+    .option("--top-k <k>", "sample among the k most likely tokens", int("top-k"))
+    .option("--top-p <p>", "sample among the most likely tokens whose probabilities add up to p (nucleus)", float("top-p"))
+    .option("--seed <n>", "seed of the sampling", int("seed"), 0)
+    .option("--stop <token>", "an id or token that ends the generation (repeatable; GPT-2's <|endoftext|> by default)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--no-cache", "recompute the whole sequence at every step instead of keeping keys and values")
+    .option("--tokenizer <file>", "tokenizer.json, vocab.txt, or encoder.json (with --merges)")
+    .option("--merges <file>", "GPT-2's vocab.bpe, with --tokenizer encoder.json")
+    .option("--model <name>", "which model (when the file has several)")
+    .option("--backend <name>", "tensorflow, wasm or cpu")
+    .option("--json", "one JSON line at the end (ids, text, tokens/s) instead of streamed text")
+    .action(async (file: string, o: { weights: string; prompt?: string; promptIds?: string; maxNew: number; greedy?: boolean; temperature?: number; topK?: number; topP?: number; seed: number; stop: string[]; cache: boolean; tokenizer?: string; merges?: string; model?: string; backend?: string; json?: boolean }) => {
+      const sampling = o.temperature !== undefined || o.topK !== undefined || o.topP !== undefined;
+      if (o.greedy && sampling) throw new UsageError("--greedy takes no --temperature, --top-k or --top-p");
+      if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) throw new UsageError(`--top-p ${o.topP}: give a probability in (0, 1]`);
+      if (o.temperature !== undefined && !(o.temperature >= 0)) throw new UsageError(`--temperature ${o.temperature}: give a number ≥ 0`);
+      if (o.merges && !o.tokenizer) throw new UsageError("--merges goes with --tokenizer encoder.json");
+      const res = compiled(file);
+      if (!res) return;
+      const rt = await runtime();
+      process.exitCode = await rt.generateCommand({
+        file,
+        module: res.module,
+        weights: o.weights,
+        ...(o.prompt !== undefined ? { prompt: o.prompt } : {}),
+        ...(o.promptIds !== undefined ? { promptIds: o.promptIds } : {}),
+        maxNew: o.maxNew,
+        greedy: !sampling,
+        temperature: o.temperature ?? 1,
+        topK: o.topK ?? null,
+        topP: o.topP ?? null,
+        seed: o.seed,
+        stop: o.stop,
+        cache: o.cache,
+        ...(o.tokenizer ? { tokenizer: o.tokenizer } : {}),
+        ...(o.merges ? { merges: o.merges } : {}),
+        ...(o.model ? { model: o.model } : {}),
+        ...(o.backend ? { backend: o.backend } : {}),
+        json: !!o.json,
+      });
+    });
+
+  prog
     .command("lsp")
     .description("run the language server over stdin/stdout (editors start it; see editor/vscode)")
     .option("--stdio", "talk LSP over stdin/stdout (the only transport; accepted for editors that pass it)")
@@ -545,6 +596,14 @@ function runtimeFile(name: string): string {
   const file = [path.join(here, "runtime", name), path.join(here, "../../runtime", name)].find((f) => existsSync(f));
   if (!file) throw new UsageError("the runtime is missing from this installation (dist/runtime); run npm run build");
   return file;
+}
+
+function float(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new UsageError(`--${name} needs a number, got "${v}"`);
+    return n;
+  };
 }
 
 function int(name: string) {

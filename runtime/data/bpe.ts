@@ -115,6 +115,14 @@ function pieceIds(piece: string, t: Tables): number[] {
   return out;
 }
 
+/** The text of byte-level BPE ids: each token's characters back to their bytes, the bytes as UTF-8. */
+export function decodeBpe(ids: ArrayLike<number>, v: Vocabulary): string {
+  const byteOf = new Map(BYTE_CHAR.map((ch, b) => [ch, b]));
+  const bytes: number[] = [];
+  for (let i = 0; i < ids.length; i++) for (const ch of v.tokens[ids[i]!] ?? "") bytes.push(byteOf.get(ch) ?? 63);
+  return new TextDecoder().decode(Uint8Array.from(bytes));
+}
+
 /** Byte-level BPE ids of `text`, truncated to maxLen and padded, written to out[offset … offset+maxLen). */
 export function encodeBpe(text: string, v: Vocabulary, maxLen: number, out: Int32Array = new Int32Array(maxLen), offset = 0): Int32Array {
   const t = tablesOf(v);

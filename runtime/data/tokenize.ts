@@ -4,7 +4,7 @@
 // tokens (ties in code-unit order), at most `vocab` ids in all. It is plain JSON, saved with the model.
 // `tokenize(vocab: "vocab.txt", …)` reads BERT's WordPiece vocabulary instead (wordpiece.ts), and
 // `tokenize(vocab: "encoder.json", merges: "vocab.bpe", …)` GPT-2's byte-level BPE (bpe.ts).
-import { bpePadId, encodeBpe } from "./bpe.js";
+import { bpePadId, decodeBpe, encodeBpe } from "./bpe.js";
 import { encodeWordPiece, specialId, WORDPIECE_SPECIALS } from "./wordpiece.js";
 
 export type SplitMode = "word" | "char";
@@ -96,6 +96,14 @@ export function decodeIds(ids: ArrayLike<number>, v: Vocabulary): string[] {
     out.push(v.tokens[id] ?? UNK_TOKEN);
   }
   return out;
+}
+
+/** The text of ids (generation's output): bytes for byte-level BPE, WordPiece's `##` pieces joined and its special tokens dropped, else tokens joined by a space (word) or nothing (char). */
+export function decodeText(ids: ArrayLike<number>, v: Vocabulary): string {
+  if (v.split === "bpe") return decodeBpe(ids, v);
+  const toks = Array.from(ids, (id) => v.tokens[id] ?? UNK_TOKEN);
+  if (v.split === "wordpiece") return toks.filter((t) => !/^\[(PAD|CLS|SEP)\]$/.test(t)).map((t, i) => (t.startsWith("##") ? t.slice(2) : i ? ` ${t}` : t)).join("");
+  return toks.join(v.split === "char" ? "" : " ");
 }
 
 /** Check that a value loaded from disk is a vocabulary; returns a message or null. */

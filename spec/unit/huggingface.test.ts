@@ -19,6 +19,7 @@ import { decodeSafetensors, encodeSafetensors, type HostTensor } from "../../run
 import { RunError } from "../../runtime/errors.js";
 import { run } from "../../runtime/interpret.js";
 import { loadPretrained } from "../../runtime/pretrained.js";
+import { generateIds } from "../../runtime/generate.js";
 import { trainedWeights } from "../../runtime/train.js";
 import { parseTokenizerJson } from "../../runtime/data/tokenizer_json.js";
 import { encodeWordPiece } from "../../runtime/data/wordpiece.js";
@@ -163,6 +164,25 @@ test("huggingface: config.json is checked against the model (both values named),
     () => loadPretrained(models.get("TinyBert")!, { from: bin, layout: "huggingface", map: [], allowMissing: false, allowExtra: false }),
     (e: Error) => e instanceof RunError && /pytorch_model\.bin/.test(e.message) && /safe_serialization=True/.test(e.message),
   );
+});
+
+test("huggingface: greedy generation equals transformers' generate() token for token (GPT-2, Llama), with and without the key/value cache", () => {
+  const models = modelsOf("spec/huggingface/tiny.nnet");
+  const want = decodeSafetensors(new Uint8Array(readFileSync(path.join(dir, "out.safetensors")))).tensors;
+  for (const [k, name, stop] of [["gpt2", "TinyGPT2", []], ["llama", "TinyLlama", [2]]] as const) {
+    const m = models.get(name)!;
+    const r = loadPretrained(m, { from: path.join(dir, k), layout: "huggingface", map: [], allowMissing: false, allowExtra: false });
+    const weights = trainedWeights(m.params, { weights: r.weights, from: k });
+    const ref = Array.from(want[`${k}.generated`]!.data as Int32Array);
+    const opts = { maxNew: 12, greedy: true, temperature: 1, topK: null, topP: null, seed: 0, stop };
+    const cached = generateIds(m, weights, [5, 17, 42, 8], { ...opts, cache: true });
+    const full = generateIds(m, weights, [5, 17, 42, 8], { ...opts, cache: false });
+    for (const w of weights.values()) w.dispose();
+    assert.ok(cached.cached && !full.cached, "the cache served the decoder; --no-cache did not use it");
+    assert.equal(cached.ids, ref.filter((id) => !stop.includes(id as never)), `${name}: cached`);
+    assert.equal(full.ids, cached.ids, `${name}: full recomputation`);
+    console.log(`    ${name.padEnd(10)} transformers ${ref.join(" ")} | nnetc ${cached.ids.join(" ")} (cache and recomputation)`);
+  }
 });
 
 // ── the real all-MiniLM-L6-v2 ────────────────────────────────────────────────────────────────────────────
