@@ -215,7 +215,7 @@ export async function evalCommand(o: EvalCommandOptions): Promise<number> {
     if (!plan) throw new RunError(`${o.file} has no training plan, so there is no test data or metric to evaluate`);
     const m = o.module.models.find((x) => x.name === plan.model)!;
     await backend(o);
-    const trained = loadTrained(o.weights, fingerprint(m));
+    const trained = loadTrained(o.weights, fingerprint(m), "--weights", m);
     const ds = o.module.datasets.find((d) => d.name === plan.dataset)!;
     const data = await loadDataset(ds, { dataDir: o.dataDir ?? null, baseDir: path.dirname(o.file), seed: 0, ...(trained.vocab ? { vocab: trained.vocab } : {}) });
     const split = data.test ?? data.train;
@@ -250,7 +250,7 @@ export async function predictCommand(o: PredictCommandOptions): Promise<number> 
     const m = o.model ? o.module.models.find((x) => x.name === o.model) : o.module.models[0];
     if (!m) throw new RunError(`${o.file} has no model${o.model ? ` named "${o.model}"` : ""}`);
     await backend(o);
-    const trained = loadTrained(o.weights, fingerprint(m));
+    const trained = loadTrained(o.weights, fingerprint(m), "--weights", m);
     let inputs: Record<string, tf.Tensor>;
     const test = /^test(?::(\d+))?$/.exec(o.input);
     if (test) {
@@ -350,7 +350,7 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<number
     const kind = weightKind(t);
     const file = path.join(o.outDir ?? path.dirname(o.file), `${path.basename(o.file).replace(/\.nnet$/, "")}.${kind}.safetensors`);
     if (existsSync(file) && !o.force) throw new RunError(`${file} already exists; pass --force to replace it, or -o DIR to write elsewhere`);
-    const trained = loadTrained(o.weights, fp);
+    const trained = loadTrained(o.weights, fp, "--weights", m);
     const { tensors, metadata, sparsity } = transformWeights(trained.weights, t);
     const bytes = encodeSafetensors(tensors, { ...metadata, format: "nnetc", model: m.name, fingerprint: fp, ...(o.kind ? { quantized: o.kind } : {}), ...(o.prune ? { pruned: String(o.prune.sparsity) } : {}), ...(trained.vocab ? { vocab: JSON.stringify(trained.vocab) } : {}) });
     const full = encodeSafetensors(trained.weights, { format: "nnetc", model: m.name, fingerprint: fp });
@@ -511,7 +511,7 @@ export async function generateCommand(o: GenerateCommandOptions): Promise<number
       const { loadPretrained } = await import("./pretrained.js");
       host = loadPretrained(m, { from: o.weights, layout: "huggingface", map: [], allowMissing: false, allowExtra: true }).weights;
     } else {
-      const trained = loadTrained(o.weights, fingerprint(m));
+      const trained = loadTrained(o.weights, fingerprint(m), "--weights", m);
       host = trained.weights;
       saved = trained.vocab;
     }

@@ -285,7 +285,7 @@ export function readHfTensors(dir: string): Record<string, HostTensor> {
  * the segments), Conv1D weights transposed to [out, in]; config.json checked first. `ignored`: buffers and tied
  * copies no weight takes.
  */
-export function huggingfaceToTorch(model: HfModel, dir: string): { tensors: Record<string, HostTensor>; ignored: string[]; family: string } {
+export function huggingfaceToTorch(model: HfModel, dir: string): { tensors: Record<string, HostTensor>; ignored: string[]; family: string; original: Map<string, string> } {
   const config = readConfig(dir);
   const f = familyOf(config, path.join(dir, "config.json"));
   const { root, blocks } = rootOf(model, f, dir);
@@ -294,6 +294,7 @@ export function huggingfaceToTorch(model: HfModel, dir: string): { tensors: Reco
   const layers = new Set(model.params.map((p) => p.layer));
   const tensors: Record<string, HostTensor> = {};
   const ignored: string[] = [];
+  const original = new Map<string, string>();
   for (const [name, t] of Object.entries(raw)) {
     if (f.ignore.some((re) => re.test(name))) {
       ignored.push(name);
@@ -322,8 +323,9 @@ export function huggingfaceToTorch(model: HfModel, dir: string): { tensors: Reco
     if (f.conv1d?.test(module) && value.shape.length === 2) value = transpose2d(value);
     if (target.includes(".")) throw new RunError(`init from ${dir}: layer ${target} has a dot in its path`);
     tensors[`${target.split("/").join(".")}.${leaf}`] = value;
+    original.set(`${target.split("/").join(".")}.${leaf}`, name);
   }
-  return { tensors, ignored, family: f.types[0]! };
+  return { tensors, ignored, family: f.types[0]!, original };
 }
 
 function transpose2d(t: HostTensor): HostTensor {

@@ -55,7 +55,7 @@ export async function exportWeights(model: IRModel, exported: IRModel, o: { weig
  */
 export function modelHostWeights(model: IRModel, o: { weights?: string; seed: number }): { host: Record<string, HostTensor>; from: string } {
   if (o.weights !== undefined) {
-    const trained = loadTrained(o.weights, fingerprint(model));
+    const trained = loadTrained(o.weights, fingerprint(model), "--weights", model);
     const host: Record<string, HostTensor> = {};
     for (const p of model.params) host[p.name] = hostWeight(trained.weights, p.name, p.shape, trained.from);
     return { host, from: trained.from };

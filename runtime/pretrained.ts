@@ -70,7 +70,8 @@ export function loadPretrained(model: HfModel, spec: InitSpec): ReturnType<typeo
   if (spec.layout !== "huggingface") return mapPretrained(model.params, readWeightsFile(spec.from, "init"), spec);
   if (!existsSync(spec.from) || !statSync(spec.from).isDirectory()) throw new RunError(`init from ${spec.from}: layout huggingface reads a model folder (config.json and model.safetensors, as save_pretrained writes it)`);
   const hf = huggingfaceToTorch(model, spec.from);
-  const r = mapPretrained(model.params, hf.tensors, { ...spec, layout: "torch" });
+  // messages name the checkpoint's own tensors
+  const r = mapPretrained(model.params, hf.tensors, { ...spec, layout: "torch" }, (n) => hf.original.get(n) ?? n);
   return { ...r, ignored: [...hf.ignored, ...r.ignored] };
 }
 
@@ -89,7 +90,7 @@ interface Converted {
  * The model's weights from a file's tensors. Throws RunError listing mis-shaped tensors, model weights the
  * file lacks (unless allowMissing) and tensors no weight takes (unless allowExtra). Pure.
  */
-export function mapPretrained(params: readonly Param[], tensors: Record<string, HostTensor>, spec: InitSpec): { weights: Record<string, HostTensor>; missing: string[]; ignored: string[] } {
+export function mapPretrained(params: readonly Param[], tensors: Record<string, HostTensor>, spec: InitSpec, display: (name: string) => string = (n) => n): { weights: Record<string, HostTensor>; missing: string[]; ignored: string[] } {
   const byName = new Map(params.map((p) => [p.name, p]));
   const byLayer = rolesByLayer(params);
   const sep = spec.layout === "torch" ? "." : "/";
@@ -110,11 +111,11 @@ export function mapPretrained(params: readonly Param[], tensors: Record<string, 
   const fillWith = (source: string, t: HostTensor, value: F32, p: Param, fill: Fill) => {
     const part = fill.part !== undefined ? chunk(value, fill.part, 3) : value;
     const v = spec.layout === "torch" ? torchToNnetc(part, p, byLayer.get(p.layer)!) : part;
-    converted.push({ target: fill.row !== undefined ? `${p.name}#${fill.row}` : p.name, value: v, source, sourceShape: t.shape, ...(fill.add ? { add: true } : {}) });
+    converted.push({ target: fill.row !== undefined ? `${p.name}#${fill.row}` : p.name, value: v, source: display(source), sourceShape: t.shape, ...(fill.add ? { add: true } : {}) });
   };
   for (const [name, t] of Object.entries(tensors)) {
     if (spec.layout === "torch" && /(^|\.)num_batches_tracked$/.test(name)) {
-      ignored.push(name);
+      ignored.push(display(name));
       continue;
     }
     const r = rename(name);
@@ -127,7 +128,7 @@ export function mapPretrained(params: readonly Param[], tensors: Record<string, 
       continue;
     }
     if (spec.layout === "nnetc") {
-      extra.push(name);
+      extra.push(display(name));
       continue;
     }
     // By convention (after any prefix entry): the longest layer the path starts with, the module group inside
@@ -146,7 +147,7 @@ export function mapPretrained(params: readonly Param[], tensors: Record<string, 
     }
     const targets = fills?.map((f) => roles!.get(f.role));
     if (!fills || !targets || targets.some((p) => !p)) {
-      extra.push(name);
+      extra.push(display(name));
       continue;
     }
     fills.forEach((f, i) => fillWith(name, t, value, targets[i]!, f));

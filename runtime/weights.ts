@@ -7,10 +7,16 @@ import { decodeSafetensors, encodeSafetensors, latestCheckpoint, loadTfjsWeights
 import type { LoadedData } from "./data/index.js";
 import { RunError } from "./errors.js";
 import { densify, dequantizeWeights } from "./quantize.js";
+import { isHuggingFaceFolder, type HfModel } from "./huggingface.js";
+import { loadPretrained } from "./pretrained.js";
 
-/** Weights and vocabularies of a trained run: DIR/model.safetensors, else the newest checkpoint. */
-export function loadTrained(dir: string, fp: string, what = "--weights"): { weights: Record<string, HostTensor>; vocab?: LoadedData["vocab"]; from: string } {
+/**
+ * Weights and vocabularies of a trained run: DIR/model.safetensors, else the newest checkpoint. Given the
+ * model, a Hugging Face model folder (config.json) is read too, as `init` reads it (layout huggingface).
+ */
+export function loadTrained(dir: string, fp: string, what = "--weights", net?: HfModel): { weights: Record<string, HostTensor>; vocab?: LoadedData["vocab"]; from: string } {
   if (!existsSync(dir)) throw new RunError(`${what} ${dir}: no such file or folder`);
+  if (net && isHuggingFaceFolder(dir)) return { weights: loadPretrained(net, { from: dir, layout: "huggingface", map: [], allowMissing: false, allowExtra: true }).weights, from: dir };
   // A TensorFlow.js model.json (+ its weight shards): weights are matched by name.
   if (dir.endsWith(".json") && !existsSync(path.join(dir, "manifest.json"))) return { weights: loadTfjsWeights(dir), from: dir };
   const single = dir.endsWith(".safetensors") && statSync(dir).isFile();
