@@ -22,7 +22,13 @@ export function lossTensor(t: LossSpec, pred: tf.Tensor, target: tf.Tensor): tf.
       const s = typeof a.smoothing === "number" ? a.smoothing : 0;
       const y = s > 0 ? (tf.add(tf.mul(onehot, 1 - s), s / classes) as tf.Tensor2D) : onehot;
       const logp = a.from_logits === false ? tf.log(tf.clipByValue(logits, EPS, 1)) : tf.logSoftmax(logits);
-      return tf.neg(tf.mean(tf.sum(tf.mul(y, logp), 1))) as tf.Scalar;
+      const per = tf.sum(tf.mul(y, logp), 1);
+      if (typeof a.ignore === "number" && target.dtype === "int32") {
+        // positions whose target is `ignore` (padding) count for nothing: the mean over the others
+        const keep = tf.cast(tf.notEqual(tf.reshape(target, [-1]), a.ignore), "float32");
+        return tf.neg(tf.div(tf.sum(tf.mul(per, keep)), tf.maximum(tf.sum(keep), 1))) as tf.Scalar;
+      }
+      return tf.neg(tf.mean(per)) as tf.Scalar;
     }
     case "binary_cross_entropy": {
       const x = tf.reshape(pred, [-1]);

@@ -14,7 +14,7 @@ export const LOSSES: Record<string, LossDef> = {
   cross_entropy: {
     doc: "softmax cross-entropy against class ids or one-hot rows, with optional label smoothing",
     target: "classes",
-    params: [pred, target, p("smoothing", "float", { default: 0, min: 0, max: 1 }), p("from_logits", "bool", { default: true })],
+    params: [pred, target, p("smoothing", "float", { default: 0, min: 0, max: 1 }), p("from_logits", "bool", { default: true }), p("ignore", "int", { default: null, doc: "a target id that counts for nothing (padding): the loss is the mean over the other positions" })],
   },
   binary_cross_entropy: {
     doc: "sigmoid cross-entropy for binary or multi-label targets in {0, 1}",

@@ -103,6 +103,17 @@ def loss_term(fn, args, pred, target):
     if fn == "cross_entropy":
         classes = pred.shape[-1]
         logits = pred.reshape(-1, classes)
+        ignore = args.get("ignore")
+        if ignore is not None and not target.is_floating_point():
+            # positions whose target is `ignore` (padding) count for nothing: the mean over the others
+            t = target.reshape(-1).long()
+            y = F.one_hot(t, classes).float()
+            s = args.get("smoothing", 0) or 0
+            if s > 0:
+                y = y * (1 - s) + s / classes
+            logp = torch.log(logits.float().clamp(EPS, 1)) if args.get("from_logits") is False else F.log_softmax(logits.float(), dim=-1)
+            keep = (t != int(ignore)).float()
+            return -((y * logp).sum(1) * keep).sum() / keep.sum().clamp(min=1)
         if not target.is_floating_point() and not args.get("smoothing") and args.get("from_logits") is not False:
             # The same mean of -log softmax at the target class, in one fused op.
             return F.cross_entropy(logits.float(), target.reshape(-1).long())

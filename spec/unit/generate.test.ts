@@ -7,7 +7,17 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ROOT, runNode } from "../helpers.js";
+import * as tf from "@tensorflow/tfjs-core";
+import { compile } from "../../compiler/index.js";
+import { optimize } from "../../compiler/passes/index.js";
+import { initBackend } from "../../runtime/backend.js";
+import { TfjsEngine, type PhaseSetup, type StepEngine } from "../../runtime/engine.js";
+import { interpreted, run } from "../../runtime/interpret.js";
+import { startTorch } from "../../runtime/torch/engine.js";
+import { memoryHost, ROOT, runNode } from "../helpers.js";
+import { nontrivialHost } from "./matrix.worker.js";
+import { requireTorch } from "./torch_shared.js";
+import type { Split } from "../../runtime/data/split.js";
 
 const CLI = path.join(ROOT, "dist/nnetc.mjs");
 const dir = mkdtempSync(path.join(tmpdir(), "nnetc-generate-"));
@@ -62,6 +72,55 @@ test("generate: wrong requests are clear errors (exit 2)", async () => {
     assert.match(r.stderr, re, args.join(" "));
     assert.not.match(r.stderr, /\n\s+at /, "no stack trace");
   }
+});
+
+test("cross_entropy(…, ignore: 0): padding targets count for nothing, the same on the tfjs and torch engines", async () => {
+  requireTorch();
+  await initBackend("wasm");
+  // no dropout: both engines then compute the same function
+  const src = "model LM {\n  input ids: i32[batch, 32]\n  x = ids -> embedding(96, 16)\n  x = x + (x -> layernorm -> attention(2, causal: true))\n  output logits = x -> layernorm -> dense(96)\n}\n";
+  const res = compile("lm.nnet", src, memoryHost());
+  assert.equal(res.diagnostics, []);
+  const m = optimize(res.module, { level: 1, mode: "train" }).module.models[0]!;
+  const host = nontrivialHost(m, 6);
+  // 8 rows of random ids; targets: real ids in the first half of each row, padding (0) after
+  const ids = Int32Array.from({ length: 8 * 32 }, (_, i) => 1 + ((i * 7919) % 95));
+  const nextIds = Int32Array.from({ length: 8 * 32 }, (_, i) => (i % 32 < 16 ? 1 + (i % 90) : 0));
+  const fields = { ids, next: nextIds };
+  const padded = {
+    size: 8,
+    fields: { ids: { dtype: "int32", shape: [32], declared: "i32" }, next: { dtype: "int32", shape: [32], declared: "i32" } },
+    batch: (idx: Uint32Array) =>
+      Object.fromEntries(Object.entries(fields).map(([k, d]) => [k, { dtype: "int32", shape: [idx.length, 32], data: Int32Array.from(Array.from(idx).flatMap((r) => Array.from(d.subarray(r * 32, r * 32 + 32)))) }])),
+  } as unknown as Split;
+  const next = tf.tensor(nextIds, [8, 32], "int32");
+  const loss = { fn: "cross_entropy", prediction: "logits", target: "next", weight: 1, args: { ignore: 0 } };
+  const setup: PhaseSetup = { trainable: m.params.map((p) => p.name), frozenLayers: [], optimizer: { fn: "sgd", args: { lr: 0 } }, weightDecay: 0, decays: [], clip: null, loss: [loss], accumulate: 1 };
+  const vars = new Map(m.params.map((p) => [p.name, tf.variable(tf.tensor(host[p.name]!.data as Float32Array, p.shape), true, p.name)]));
+  const all = Uint32Array.from([0, 1, 2, 3, 4, 5, 6, 7]);
+  const got: number[] = [];
+  for (const e of [new TfjsEngine(interpreted(m), vars), await startTorch(m, { device: "cpu", precision: "fp32", level: 1 }, host)] as StepEngine[]) {
+    await e.beginPhase(setup);
+    got.push((await e.trainSteps({ split: padded, batches: [all], lrs: [0], firstStep: 0, seed: 1, collect: null }))[0]!);
+    await e.dispose();
+  }
+  // by hand: −log softmax at the target, averaged over the 8 × 16 real positions only
+  const want = tf.tidy(() => {
+    const b = padded.batch(all);
+    const logits = run(m, vars, { ids: tf.tensor(b.ids!.data as Int32Array, b.ids!.shape, "int32") }, { training: false }).outputs.logits!;
+    const logp = tf.logSoftmax(tf.reshape(logits, [-1, 96]));
+    const t = next.dataSync();
+    const lp = logp.arraySync() as number[][];
+    let sum = 0;
+    let n = 0;
+    for (let i = 0; i < t.length; i++) if (t[i] !== 0) (sum -= lp[i]![t[i]!]!), n++;
+    return sum / n;
+  });
+  for (const v of vars.values()) v.dispose();
+  next.dispose();
+  console.log(`    masked loss: by hand ${want.toFixed(6)}, tfjs ${got[0]!.toFixed(6)}, torch ${got[1]!.toFixed(6)}`);
+  assert.ok(Math.abs(got[0]! - want) <= 1e-5 * Math.max(1, want), `tfjs ${got[0]} vs ${want}`);
+  assert.ok(Math.abs(got[1]! - want) <= 1e-5 * Math.max(1, want), `torch ${got[1]} vs ${want}`);
 });
 
 test.run();
