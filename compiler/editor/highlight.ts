@@ -47,14 +47,14 @@ export async function markdownToHtml(markdown: string, title: string): Promise<s
   };
   while (i < lines.length) {
     const line = lines[i]!;
-    const fence = /^```(\w*)(?:\s.*)?$/.exec(line);
+    const fence = /^```([\w-]*)(?:\s.*)?$/.exec(line);
     if (fence) {
       flush();
       const body: string[] = [];
       for (i++; i < lines.length && !/^```\s*$/.test(lines[i]!); i++) body.push(lines[i]!);
       i++;
       const code = body.join("\n");
-      out.push(fence[1] === "nnet" ? hl.codeToHtml(code, { lang: "nnet", theme: DOCS_THEME }) : `<pre><code${fence[1] ? ` class="language-${fence[1]}"` : ""}>${escape(code)}</code></pre>`);
+      out.push(fence[1] === "nnet" || fence[1] === "nnet-fragment" ? hl.codeToHtml(code, { lang: "nnet", theme: DOCS_THEME }) : `<pre><code${fence[1] ? ` class="language-${fence[1]}"` : ""}>${escape(code)}</code></pre>`);
       continue;
     }
     const h = /^(#{1,6})\s+(.*)$/.exec(line);

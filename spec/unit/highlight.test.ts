@@ -17,7 +17,7 @@ test("the reference's nnet blocks are highlighted from the grammar", async () =>
   const md = readFileSync(path.join(ROOT, "spec/language.md"), "utf8");
   const html = await markdownToHtml(md, "The .nnet language");
   const blocks = html.match(/<pre class="shiki/g) ?? [];
-  assert.is(blocks.length, [...md.matchAll(/^```nnet(?:\s.*)?$/gm)].length, "every nnet block goes through Shiki");
+  assert.is(blocks.length, [...md.matchAll(/^```nnet(?:-fragment)?(?:\s.*)?$/gm)].length, "every nnet block goes through Shiki");
   const keyword = colourOf(html, "model");
   const layer = colourOf(html, "dense");
   const plain = /<pre class="shiki[^"]*" style="background-color:#[0-9a-fA-F]+;color:(#[0-9a-fA-F]+)"/.exec(html)?.[1];
