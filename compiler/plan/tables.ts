@@ -93,6 +93,7 @@ export const PREPROCESS: Record<string, StepDef> = {
   reshape: { doc: "give each sample a shape", params: [p("shape", "ints")] },
   cast: { doc: "convert the element type", params: [p("dtype", "dtype")] },
   pad: { doc: "zero-pad each image by the given number of pixels on every side", params: [p("pixels", "int", { min: 1 })] },
+  mail_body: { doc: "text → text: an e-mail (RFC 822: header lines, a blank line, the body) as its Subject line and its body, the other header lines (Received, Return-Path, …) dropped, so that a tokenizer's max_len is spent on what the message says", params: [] },
   attention_mask: { doc: "right after tokenize: 1 for each token, 0 for padding (the vocabulary's padding id), for the same text in a second field", params: [] },
   shift: { doc: "shift a sequence left by `by` positions (next-token targets), padding the end with 0", params: [p("by", "int", { default: 1, min: 1 })] },
   one_hot: { doc: "class id → one-hot row", params: [p("classes", "int", { min: 2 })], produces: (a) => ({ dtype: "f32", shape: [a.classes as number] }) },

@@ -174,6 +174,17 @@ function finish(v: NumVal, int: boolean, field: FieldSpec, rows: ArrayLike<numbe
   return { dtype, shape, data: src instanceof Int32Array ? src : Int32Array.from(src) };
 }
 
+/** An e-mail as its Subject and body: header lines (with their folded continuations) up to the first blank line dropped, but Subject. A text without a header block is returned as it is. */
+export function mailBody(text: string): string {
+  const m = /\r?\n\r?\n/.exec(text);
+  if (!m) return text;
+  const head = text.slice(0, m.index);
+  if (!/^[!-9;-~]+:|^From /.test(head)) return text; // not a header block
+  const subject = /^subject:[ \t]*(.*(?:\r?\n[ \t].*)*)/im.exec(head)?.[1]?.replace(/\r?\n[ \t]+/g, " ") ?? "";
+  const body = text.slice(m.index + m[0].length);
+  return subject ? `${subject}\n${body}` : body;
+}
+
 function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m: string) => DataError, vocabFor: (s: CallSpec) => Vocabulary, vocabBefore: Vocabulary | null): Stage {
   const fn = step.fn;
   if (fn === "tokenize") {
@@ -191,6 +202,10 @@ function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m:
         return { kind: "num", int: true, shape: [maxLen], n: v.n, data: out };
       },
     };
+  }
+  if (fn === "mail_body") {
+    if (t.kind !== "text") throw err(`mail_body needs text, but its input is numbers of shape ${fmt(t.shape)}`);
+    return { out: t, apply: (v) => ({ kind: "text", n: v.n, data: (v.data as string[]).map(mailBody) }) };
   }
   if (t.kind === "text") {
     const eg = column.kind === "text" && column.data.length ? ` (e.g. ${JSON.stringify(column.data[0]!.slice(0, 40))})` : "";

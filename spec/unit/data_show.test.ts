@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { mailBody } from "../../runtime/data/steps.js";
 import { ROOT, runNode } from "../helpers.js";
 
 const CLI = path.join(ROOT, "dist/nnetc.mjs");
@@ -54,6 +55,21 @@ test("data: attention_mask anywhere but after tokenize is refused, naming the fi
   const r = await runNode([CLI, "data", file]);
   assert.is(r.code, 2, r.stderr);
   assert.match(r.stderr, /field "label": attention_mask marks the padding of token ids: put it right after tokenize\(…\)/);
+});
+
+test("mail_body: an e-mail's Subject (folded lines joined) and body, the other headers dropped; other text unchanged", () => {
+  const mail = "From spam@example.com  Thu Aug 22 12:36:23 2002\nReturn-Path: <spam@example.com>\nReceived: from localhost (localhost [127.0.0.1])\n\tby phobos.labs (Postfix)\nSubject: WIN a FREE\n iPhone now\nX-Mailer: Foo\n\nClick here!\n\nThanks";
+  assert.is(mailBody(mail), "WIN a FREE iPhone now\nClick here!\n\nThanks");
+  assert.is(mailBody("Return-Path: <a@b>\r\n\r\nno subject"), "no subject");
+  assert.is(mailBody("just a sentence.\n\nAnd another: with a colon."), "just a sentence.\n\nAnd another: with a colon.");
+  assert.is(mailBody("one line"), "one line");
+});
+
+test("data: mail_body before tokenize spends max_len on the message: the SpamAssassin sample starts with its subject", async () => {
+  const r = await runNode([path.join(ROOT, "dist/nnetc.mjs"), "data", path.join(ROOT, "models/minilm_spam.nnet"), "-n", "1"]);
+  assert.is(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout.trim().split("\n")[0]!) as Record<string, string[]>;
+  assert.equal(s["ids.tokens"]!.slice(0, 6), ["[CLS]", "re", ":", "new", "sequences", "window"]);
 });
 
 test("data: usage errors are one line, exit code 2", async () => {
