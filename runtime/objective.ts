@@ -239,6 +239,26 @@ export function metricValue(m: CallSpec, c: Collected, logits: boolean): number 
       return prf(c, predicted(c, logits), String(a.average ?? "macro"), Number(a.positive ?? 1), m.fn);
     case "auc":
       return auc(c, String(a.curve ?? "roc"));
+    case "perplexity": {
+      // exp(mean over counted positions of −log p(target)), p the softmax of the scores (or the scores, for probabilities)
+      const ignore = typeof a.ignore === "number" ? a.ignore : null;
+      let nll = 0;
+      let n = 0;
+      for (let r = 0; r < c.rows; r++) {
+        const y = c.targets[r]! | 0;
+        if (y === ignore) continue;
+        const row = c.scores.subarray(r * c.classes, (r + 1) * c.classes);
+        if (logits) {
+          let max = -Infinity;
+          for (const v of row) max = Math.max(max, v);
+          let sum = 0;
+          for (const v of row) sum += Math.exp(v - max);
+          nll += Math.log(sum) + max - row[y]!;
+        } else nll -= Math.log(Math.max(row[y]!, 1e-7));
+        n++;
+      }
+      return n ? Math.exp(nll / n) : NaN;
+    }
     case "mse":
     case "mae": {
       let s = 0;

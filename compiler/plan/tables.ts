@@ -43,6 +43,7 @@ export const METRICS: Record<string, MetricDef> = {
   recall: { doc: "recall, averaged as for precision", higherIsBetter: true, classification: true, params: [average, p("positive", "int", { default: 1, min: 0 }), optPred, optTarget] },
   f1: { doc: "F1 score, averaged as for precision", higherIsBetter: true, classification: true, params: [average, p("positive", "int", { default: 1, min: 0 }), optPred, optTarget] },
   auc: { doc: "area under the ROC (or precision-recall) curve, one-vs-rest averaged for several classes", higherIsBetter: true, classification: true, params: [p("curve", "enum", { values: ["roc", "pr"], default: "roc" }), optPred, optTarget] },
+  perplexity: { doc: "exp of the mean cross-entropy per token (a language model's perplexity); positions whose target is `ignore` (padding) are left out", higherIsBetter: false, classification: true, params: [p("ignore", "int", { default: null }), optPred, optTarget] },
   mse: { doc: "mean squared error as a metric", higherIsBetter: false, classification: false, params: [optPred, optTarget] },
   mae: { doc: "mean absolute error as a metric", higherIsBetter: false, classification: false, params: [optPred, optTarget] },
 };

@@ -34,6 +34,9 @@ test("generate: a trained character GPT continues its sentence, streamed, the sa
   writeFileSync(nnet, readFileSync(path.join(ROOT, "spec/generate/chargpt.nnet"), "utf8").replace("../../models/gpt2_small.nnet", path.join(ROOT, "models/gpt2_small.nnet")));
   const t = await runNode([CLI, "train", nnet, "--out", path.join(dir, "run"), "--backend", "wasm"], { timeoutMs: 180_000 });
   assert.is(t.code, 0, t.stderr);
+  // perplexity(ignore: 0) is exp of the loss that ignores padding, epoch by epoch
+  const last = JSON.parse(readFileSync(path.join(dir, "run/metrics.jsonl"), "utf8").trim().split("\n").pop()!) as { loss: number; perplexity: number };
+  assert.ok(Math.abs(last.perplexity - Math.exp(last.loss)) <= 0.02 * Math.exp(last.loss), `perplexity ${last.perplexity} vs exp(loss) ${Math.exp(last.loss)}`);
   const cached = await gen("--prompt", "the quick", "--max-new", "20");
   assert.is(cached.code, 0, cached.stderr);
   assert.ok(cached.stdout.startsWith(" brown fox jumps"), `continuation: ${JSON.stringify(cached.stdout)}`);
