@@ -467,29 +467,26 @@ export interface GenerateCommandOptions extends RunCommandOptions {
 }
 
 /** The vocabulary generate encodes and decodes with: --tokenizer, else the run's saved one, else the plan dataset's tokenize file; null for ids only. */
-async function generationVocab(o: GenerateCommandOptions, m: IRModel, saved: Record<string, import("./data/index.js").Vocabulary> | undefined): Promise<import("./data/index.js").Vocabulary | null> {
-  const { parseTokenizerJson } = await import("./data/tokenizer_json.js");
-  const { parseWordPieceVocab } = await import("./data/wordpiece.js");
-  const { parseBpeVocab } = await import("./data/bpe.js");
+async function generationVocab(o: GenerateCommandOptions, m: IRModel, ids: string, saved: Record<string, import("./data/index.js").Vocabulary> | undefined): Promise<import("./data/index.js").Vocabulary | null> {
+  const { parseVocabularyFile } = await import("./data/index.js");
   const read = (file: string, what: string) => {
     if (!existsSync(file)) throw new RunError(`generate: ${what} ${file} does not exist`);
     if (statSync(file).size > 64 << 20) throw new RunError(`generate: ${what} ${file} is over 64 MB`);
     return readFileSync(file, "utf8");
   };
-  const fromFile = (file: string, merges: string | undefined, what: string) => {
-    const v = merges ? parseBpeVocab(read(file, what), read(merges, "merges")) : /\.json$/i.test(file) ? parseTokenizerJson(read(file, what)) : parseWordPieceVocab(read(file, what), true);
+  const fromFile = (file: string, merges: string | undefined, what: string, lowercase = true) => {
+    const v = parseVocabularyFile(file, read(file, what), merges ? read(merges, "merges") : null, lowercase);
     if (typeof v === "string") throw new RunError(`generate: ${what} ${file} is not a tokenizer nnetc reads: ${v}`);
     return v;
   };
   if (o.tokenizer) return fromFile(o.tokenizer, o.merges, "--tokenizer");
-  const ids = decoderParts(m).ids;
   if (saved?.[ids]) return saved[ids]!;
   const plan = o.module.plans.find((p) => p.model === m.name);
   const ds = plan && o.module.datasets.find((d) => d.name === plan.dataset);
   const step = ds?.fields.find((f) => f.name === ids)?.steps.find((s) => s.fn === "tokenize");
   if (step && typeof step.args.vocab === "string") {
     const base = path.dirname(o.file);
-    return fromFile(path.resolve(base, step.args.vocab), typeof step.args.merges === "string" ? path.resolve(base, step.args.merges) : undefined, "the dataset's tokenizer");
+    return fromFile(path.resolve(base, step.args.vocab), typeof step.args.merges === "string" ? path.resolve(base, step.args.merges) : undefined, "the dataset's tokenizer", step.args.lowercase !== false);
   }
   return null;
 }
@@ -501,7 +498,7 @@ export async function generateCommand(o: GenerateCommandOptions): Promise<number
     const err = o.err ?? stderr;
     const m = o.model ? o.module.models.find((x) => x.name === o.model) : o.module.models[0];
     if (!m) throw new RunError(`${o.file} has no model${o.model ? ` named "${o.model}"` : ""}`);
-    decoderParts(m);
+    const parts = decoderParts(m);
     if ((o.prompt === undefined) === (o.promptIds === undefined)) throw new RunError("generate: give the prompt as --prompt TEXT or --prompt-ids 1,2,3 (one of them)");
     await backend(o);
     const { isHuggingFaceFolder } = await import("./huggingface.js");
@@ -515,7 +512,7 @@ export async function generateCommand(o: GenerateCommandOptions): Promise<number
       host = trained.weights;
       saved = trained.vocab;
     }
-    const vocab = await generationVocab(o, m, saved);
+    const vocab = await generationVocab(o, m, parts.ids, saved);
     let prompt: number[];
     if (o.promptIds !== undefined) {
       prompt = o.promptIds.split(",").map((s) => Number(s.trim()));
@@ -523,11 +520,8 @@ export async function generateCommand(o: GenerateCommandOptions): Promise<number
       if (prompt.some((id) => !Number.isInteger(id) || id < 0 || id >= vocabSize)) throw new RunError(`generate: --prompt-ids ${o.promptIds}: ids must be integers in [0, ${vocabSize})`);
     } else {
       if (!vocab) throw new RunError(`generate: model "${m.name}" has no tokenizer (no saved vocabulary, no tokenize file in its dataset): give --tokenizer FILE, or --prompt-ids`);
-      const { encodeBpe } = await import("./data/bpe.js");
-      const { encodeWordPiece } = await import("./data/wordpiece.js");
       const { encodeText, padId } = await import("./data/tokenize.js");
-      const limit = decoderParts(m).maxLen;
-      const enc = vocab.split === "bpe" ? encodeBpe(o.prompt!, vocab, limit) : vocab.split === "wordpiece" ? encodeWordPiece(o.prompt!, vocab, limit) : encodeText(o.prompt!, vocab, limit);
+      const enc = encodeText(o.prompt!, vocab, parts.maxLen);
       const pad = padId(vocab);
       prompt = Array.from(enc);
       while (prompt.length && prompt[prompt.length - 1] === pad) prompt.pop();

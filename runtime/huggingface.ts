@@ -214,6 +214,7 @@ function resolve(template: string, root: string, blocks: readonly string[], i: n
 /** config.json against the model: every check's value equal, or a RunError naming both. */
 export function checkConfig(model: HfModel, config: Record<string, unknown>, f: Family, dir: string, root: string, blocks: readonly string[]): void {
   const wrong: string[] = [];
+  const layers = new Set(model.params.map((p) => p.layer));
   for (const c of f.checks) {
     const given = config[c.key];
     const fb = typeof c.fallback === "function" ? c.fallback(config) : c.fallback;
@@ -225,7 +226,7 @@ export function checkConfig(model: HfModel, config: Record<string, unknown>, f: 
       have = blocks.length;
       where = `the model has ${have} repeated blocks${root ? ` under ${root.slice(0, -1)}` : ""}`;
     } else {
-      const layer = resolve(c.layer, root, blocks, 0, new Set(model.params.map((p) => p.layer)));
+      const layer = resolve(c.layer, root, blocks, 0, layers);
       if (!layer) continue;
       if (c.weight) {
         const p = model.params.find((x) => x.layer === layer && x.role === c.weight![0]);

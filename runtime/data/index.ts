@@ -28,6 +28,15 @@ export { parseIdx, readIdx } from "./idx.js";
 export { decodePng } from "./png.js";
 export { SPAM_ASSASSIN_PACKAGE, spamAssassinTable } from "./sources.js";
 
+/**
+ * A tokenize step's vocabulary file, by its kind: GPT-2's encoder.json with its merges' text, a Hugging Face
+ * tokenizer.json (a `.json` file without merges), else BERT's vocab.txt; a message when it is not one.
+ */
+export function parseVocabularyFile(file: string, text: string, mergesText: string | null, lowercase: boolean): Vocabulary | string {
+  if (mergesText !== null) return parseBpeVocab(text, mergesText);
+  return /\.json$/i.test(file) ? parseTokenizerJson(text) : parseWordPieceVocab(text, lowercase);
+}
+
 export interface LoadOptions {
   /** --data DIR: where source paths resolve; null → against baseDir. */
   dataDir: string | null;
@@ -191,7 +200,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
       return { file, text: readFileSync(file, "utf8") };
     };
     const vocabFile = read("vocab", bpe ? "GPT-2's encoder.json" : hf ? "a Hugging Face tokenizer.json" : "a BERT vocab.txt");
-    const v = bpe ? parseBpeVocab(vocabFile.text, read("merges", "GPT-2's vocab.bpe").text) : hf ? parseTokenizerJson(vocabFile.text) : parseWordPieceVocab(vocabFile.text, lowercase);
+    const v = parseVocabularyFile(vocabFile.file, vocabFile.text, bpe ? read("merges", "GPT-2's vocab.bpe").text : null, lowercase);
     if (typeof v === "string") throw new DataError(`field "${field.name}": ${vocabFile.file}${bpe ? ` with ${step.args.merges}` : ""} is not a ${bpe ? "byte-level BPE" : hf ? "tokenizer nnetc reads" : "WordPiece"} vocabulary: ${v}`);
     built.set(key, v);
     log(`field "${field.name}": ${bpe ? `byte-level BPE vocabulary of ${v.size} tokens and ${v.merges!.length} merges` : `WordPiece vocabulary of ${v.size} tokens`} from ${vocabFile.file}`);
