@@ -1,7 +1,8 @@
 // The data layer of the runtime, independent of TensorFlow.js: loadDataset turns an IR dataset into train
 // and test splits whose batch() yields plain typed arrays. Raw columns stay compact (Fashion-MNIST is 47 MB
 // of bytes); preprocessing runs per batch. See runtime/data/README.md.
-import { readFileSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import type { CallSpec, DatasetSpec, FieldSpec } from "../spec.js";
 import type { Column, Table } from "./columns.js";
@@ -165,6 +166,24 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
    * tokenize(vocab: "vocab.txt") (WordPiece) or tokenize(vocab: "encoder.json", merges: "vocab.bpe") (byte-level
    * BPE): the run's saved copy when there is one (the files may have moved), else the files.
    */
+  /**
+   * The run's saved copy of a tokenizer file is what its ids mean: it is used even when the dataset's file has
+   * changed since (or moved), and a changed file is said, with both checksums.
+   */
+  const told = new Set<string>();
+  const changedSince = (field: FieldSpec, step: CallSpec, saved: Vocabulary): void => {
+    if (!saved.files?.length) return;
+    const args = [step.args.vocab, step.args.merges].filter((a): a is string => typeof a === "string");
+    args.forEach((arg, i) => {
+      const was = saved.files![i];
+      const file = path.resolve(opts.baseDir, arg);
+      if (!was || told.has(file) || !existsSync(file) || !statSync(file).isFile() || statSync(file).size > 2 * BPE_LIMITS.bytes) return;
+      const now = createHash("sha256").update(readFileSync(file)).digest("hex");
+      told.add(file);
+      if (now !== was.sha256) notes.push(`field "${field.name}": ${file} has changed since the run was trained (SHA-256 ${now.slice(0, 12)}…, the run's copy ${was.sha256.slice(0, 12)}…); the run's saved copy tokenizes, so ids mean what they meant in training.`);
+    });
+  };
+
   const fileVocabFor = (field: FieldSpec, step: CallSpec): Vocabulary => {
     const bpe = typeof step.args.merges === "string";
     // A Hugging Face tokenizer.json says itself which model it is (WordPiece or byte-level BPE) and how it cases.
@@ -176,6 +195,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
     if (saved) {
       const problem = vocabularyProblem(saved);
       if (problem) throw new DataError(`the saved vocabulary of field "${field.name}" is unusable: ${problem}`);
+      changedSince(field, step, saved);
       if (!hf && (saved.split !== kind || saved.lowercase !== lowercase)) {
         const was = saved.split === "wordpiece" ? `WordPiece with lowercase: ${saved.lowercase}` : saved.split === "bpe" ? "byte-level BPE" : `one built from the data (vocab: ${saved.size})`;
         throw new DataError(`the saved vocabulary of field "${field.name}" is ${was}, but the dataset now says vocab: ${JSON.stringify(step.args.vocab)}${bpe ? `, merges: ${JSON.stringify(step.args.merges)}` : `, lowercase: ${lowercase}`}; retrain, or restore the dataset's tokenize settings`);
@@ -197,10 +217,13 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
       // Bounded before it is read: the reader of its kind would refuse it anyway, after reading it whole.
       const limit = bpe ? BPE_LIMITS.bytes : hf ? 2 * BPE_LIMITS.bytes : WORDPIECE_LIMITS.bytes;
       if (!st.isFile() || st.size > limit) throw new DataError(`field "${field.name}": tokenize's ${arg} file ${file} is ${st.isFile() ? `over ${limit >> 20} MB` : "not a file"}`);
-      return { file, text: readFileSync(file, "utf8") };
+      const bytes = readFileSync(file);
+      return { file, text: bytes.toString("utf8"), sha256: createHash("sha256").update(bytes).digest("hex") };
     };
     const vocabFile = read("vocab", bpe ? "GPT-2's encoder.json" : hf ? "a Hugging Face tokenizer.json" : "a BERT vocab.txt");
-    const v = parseVocabularyFile(vocabFile.file, vocabFile.text, bpe ? read("merges", "GPT-2's vocab.bpe").text : null, lowercase);
+    const mergesFile = bpe ? read("merges", "GPT-2's vocab.bpe") : null;
+    const parsed = parseVocabularyFile(vocabFile.file, vocabFile.text, mergesFile?.text ?? null, lowercase);
+    const v = typeof parsed === "string" ? parsed : { ...parsed, files: [vocabFile, ...(mergesFile ? [mergesFile] : [])].map((x) => ({ name: path.basename(x.file), sha256: x.sha256 })) };
     if (typeof v === "string") throw new DataError(`field "${field.name}": ${vocabFile.file}${bpe ? ` with ${step.args.merges}` : ""} is not a ${bpe ? "byte-level BPE" : hf ? "tokenizer nnetc reads" : "WordPiece"} vocabulary: ${v}`);
     built.set(key, v);
     log(`field "${field.name}": ${bpe ? `byte-level BPE vocabulary of ${v.size} tokens and ${v.merges!.length} merges` : `WordPiece vocabulary of ${v.size} tokens`} from ${vocabFile.file}`);

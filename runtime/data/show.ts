@@ -44,7 +44,7 @@ export async function showData(o: ShowDataOptions): Promise<number> {
   const end = Math.min(split.size, o.start + o.count);
   const names = Object.keys(split.fields);
   // Token ids are shown as tokens too; a field that goes on past tokenize (attention_mask, shift…) is not ids.
-  const tokenized = new Set(o.dataset.fields.filter((f) => f.steps[f.steps.length - 1]?.fn === "tokenize").map((f) => f.name));
+  const tokenized = new Set(o.dataset.fields.filter((f) => { const last = f.steps[f.steps.length - 1]; return last?.fn === "tokenize" || (last?.fn === "mask_tokens" && last.args?.labels !== true); }).map((f) => f.name));
   // A batch at a time: an image field is per-sample hundreds of numbers, and text fields are preprocessed per batch.
   for (let from = o.start; from < end; from += 256) {
     const idx = Uint32Array.from({ length: Math.min(256, end - from) }, (_, i) => from + i);

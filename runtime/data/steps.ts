@@ -5,7 +5,7 @@ import type { AttrValue, DType } from "../../compiler/ir/types.js";
 import type { CallSpec, FieldSpec } from "../spec.js";
 import { type Column, prod } from "./columns.js";
 import { DataError } from "./errors.js";
-import { encodeText, padId, type Vocabulary } from "./tokenize.js";
+import { encodeText, PAD_ID, padId, UNK_ID, type Vocabulary } from "./tokenize.js";
 
 export type OutDType = "float32" | "int32";
 
@@ -65,7 +65,8 @@ export function roundF16(x: number): number {
 
 interface Stage {
   out: VType;
-  apply(v: Val): Val;
+  /** `rows`: the samples' rows in their source (mask_tokens draws its masks from them). */
+  apply(v: Val, rows: ArrayLike<number>): Val;
   /** tokenize: the vocabulary its ids come from (attention_mask reads its padding id). */
   vocab?: Vocabulary;
 }
@@ -102,7 +103,8 @@ export function compileField(field: FieldSpec, column: Column, vocabFor: (step: 
     const s = stage(step, t, column, name, err, vocabFor, vocab);
     stages.push(s);
     t = s.out;
-    vocab = s.vocab ?? (step.fn === "attention_mask" ? null : vocab);
+    // attention_mask's 0/1 and mask_tokens' labels are no longer ids of the vocabulary.
+    vocab = s.vocab ?? (step.fn === "attention_mask" || (step.fn === "mask_tokens" && step.args?.labels === true) ? null : vocab);
   }
   if (t.kind === "text") throw err(`column "${column.name}" holds text; turn it into numbers with tokenize(vocab: …, max_len: …)`);
   // The declared per-sample shape: constants must match, symbolic dimensions take the data's size.
@@ -138,7 +140,7 @@ export function compileField(field: FieldSpec, column: Column, vocabFor: (step: 
         col.gather(rows, data);
         v = { kind: "num", int: col.int, shape: col.shape, n, data };
       }
-      for (const s of stages) v = s.apply(v);
+      for (const s of stages) v = s.apply(v, rows);
       return finish(num(v), last.int, field, rows, dtype);
     },
   };
@@ -183,6 +185,45 @@ export function mailBody(text: string): string {
   const subject = /^subject:[ \t]*(.*(?:\r?\n[ \t].*)*)/im.exec(head)?.[1]?.replace(/\r?\n[ \t]+/g, " ") ?? "";
   const body = text.slice(m.index + m[0].length);
   return subject ? `${subject}\n${body}` : body;
+}
+
+/** What masked-language modelling needs of a vocabulary: its mask token, the ids never masked, where ordinary tokens start, and the label of an unmasked position (the padding id). */
+function maskPlan(v: Vocabulary, err: (m: string) => DataError): { mask: number; special: Set<number>; firstWord: number; size: number; ignore: number } {
+  const ids = new Map<string, number>();
+  for (let i = 0; i < v.tokens.length && i < v.size; i++) if (!ids.has(v.tokens[i]!)) ids.set(v.tokens[i]!, i);
+  const pad = padId(v);
+  if (v.split === "wordpiece" || v.split === "bpe") {
+    const names = v.split === "wordpiece" ? ["[MASK]"] : ["<mask>", "<|mask|>"];
+    const mask = names.map((t) => ids.get(t)).find((x) => x !== undefined);
+    if (mask === undefined) throw err(`mask_tokens needs the vocabulary's mask token (${names.join(" or ")}), and this ${v.split === "bpe" ? "BPE" : "WordPiece"} vocabulary has none`);
+    // Bracketed specials ([CLS], [SEP], <|endoftext|>, <s>, …) are never masked nor drawn as random tokens.
+    const special = new Set<number>([pad, mask]);
+    let firstWord = v.size;
+    for (const [t, i] of ids) {
+      if (/^\[[A-Z]+\]$|^<\|?[a-z_]+\|?>$|^\[unused\d+\]$/.test(t)) special.add(i);
+      else firstWord = Math.min(firstWord, i);
+    }
+    return { mask, special, firstWord: Math.min(firstWord, v.size - 1), size: v.size, ignore: pad };
+  }
+  // A vocabulary built from the data has no mask token: a masked position reads <unk> (which is never a target).
+  return { mask: UNK_ID, special: new Set([PAD_ID, UNK_ID]), firstWord: 2, size: Math.max(3, Math.min(v.size, v.tokens.length)), ignore: PAD_ID };
+}
+
+/** A uniform number in [0, 1) that depends only on (seed, row, position, salt): the same sample is masked alike in its ids and labels fields, in every epoch and run. */
+function maskHash(seed: number, row: number, pos: number, salt: number): number {
+  let h = mix32(seed ^ 0x5bd1e995);
+  h = mix32(h ^ row);
+  h = mix32(h ^ pos);
+  h = mix32(h ^ salt);
+  return h / 4294967296;
+}
+
+/** murmur3's finalizer after a golden-ratio step: an unsigned 32-bit value. */
+function mix32(x: number): number {
+  let h = (x + 0x9e3779b9) | 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
 function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m: string) => DataError, vocabFor: (s: CallSpec) => Vocabulary, vocabBefore: Vocabulary | null): Stage {
@@ -347,6 +388,39 @@ function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m:
           const dst = new Int32Array(src.length);
           for (let i = 0; i < src.length; i++) dst[i] = src[i] === pad ? 0 : 1;
           return { ...num(v), int: true, data: dst };
+        },
+      };
+    }
+    case "mask_tokens": {
+      if (!vocabBefore) throw err("mask_tokens masks token ids: put it right after tokenize(…)");
+      const rate = numArg(step, "rate", 0.15, field);
+      if (!(rate > 0 && rate < 1)) throw err(`mask_tokens' rate must be between 0 and 1, got ${rate}`);
+      const seed = numArg(step, "seed", 0, field);
+      if (!Number.isInteger(seed)) throw err(`mask_tokens' seed must be an integer, got ${seed}`);
+      const labels = args(step).labels === true;
+      const plan = maskPlan(vocabBefore, err);
+      const len = prod(shape);
+      return {
+        out: { kind: "num", int: true, shape },
+        apply(v, rows) {
+          const src = num(v).data;
+          const dst = new Int32Array(src.length);
+          for (let s = 0; s < v.n; s++) {
+            const row = rows[s]!;
+            for (let i = 0; i < len; i++) {
+              const at = s * len + i;
+              const id = src[at]!;
+              const masked = !plan.special.has(id) && maskHash(seed, row, i, 0) < rate;
+              if (labels) dst[at] = masked ? id : plan.ignore;
+              else if (!masked) dst[at] = id;
+              else {
+                // BERT's 80/10/10: [MASK], a random token of the vocabulary, or the token itself.
+                const u = maskHash(seed, row, i, 1);
+                dst[at] = u < 0.8 ? plan.mask : u < 0.9 ? plan.firstWord + Math.floor(maskHash(seed, row, i, 2) * (plan.size - plan.firstWord)) : id;
+              }
+            }
+          }
+          return { kind: "num", int: true, shape, n: v.n, data: dst };
         },
       };
     }

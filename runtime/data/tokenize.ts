@@ -19,6 +19,8 @@ export interface Vocabulary {
   tokens: string[];
   /** bpe: vocab.bpe's merges ("a b"), best first. */
   merges?: string[];
+  /** A vocabulary read from files: their names and the SHA-256 of their bytes (vocab file, then merges), so a run tells when the dataset's file has changed since. */
+  files?: { name: string; sha256: string }[];
 }
 
 /** Vocabularies by dataset field name. */
@@ -115,6 +117,7 @@ export function vocabularyProblem(v: unknown): string | null {
   if (typeof o.lowercase !== "boolean") return "its lowercase flag is missing";
   if (!Number.isInteger(o.size) || (o.size as number) < 2) return "its size is not an integer ≥ 2";
   if (!Array.isArray(o.tokens) || o.tokens.length < 2 || !o.tokens.every((t) => typeof t === "string")) return "its tokens are not a list of strings";
+  if (o.files !== undefined && !(Array.isArray(o.files) && o.files.every((f) => f && typeof f.name === "string" && typeof f.sha256 === "string" && /^[0-9a-f]{64}$/.test(f.sha256)))) return "its files are not a list of names with SHA-256 sums";
   if (o.split === "wordpiece" && !WORDPIECE_SPECIALS.every((s) => (o.tokens as string[]).includes(s))) return `its WordPiece tokens lack one of ${WORDPIECE_SPECIALS.join(", ")}`;
   return null;
 }

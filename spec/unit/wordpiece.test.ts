@@ -4,7 +4,7 @@
 // fast-check, with truncation. Also: the vocab.txt reader's refusals, and `tokenize(vocab: "vocab.txt")` in a
 // dataset end to end.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -12,6 +12,7 @@ import fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { compile } from "../../compiler/index.js";
+import { createHash } from "node:crypto";
 import { loadDataset } from "../../runtime/data/index.js";
 import { decodeIds, encodeText } from "../../runtime/data/tokenize.js";
 import { encodeWordPiece, normalizeBert, parseWordPieceVocab, preTokenizeBert } from "../../runtime/data/wordpiece.js";
@@ -71,7 +72,6 @@ function reference(): NonNullable<typeof hf> {
 
 function miniLM() {
   const { lowercase } = reference();
-  const { readFileSync } = createRequire(import.meta.url)("node:fs") as typeof import("node:fs");
   const v = parseWordPieceVocab(readFileSync(path.join(dir, "vocab.txt"), "utf8"), lowercase);
   if (typeof v === "string") throw new Error(v);
   return v;
@@ -163,8 +163,18 @@ train M on mail {
   assert.equal(Array.from(batch.subarray(0, 16)), Array.from(encodeWordPiece("Free money!!! Click here.", v, 16)));
   assert.is(data.vocab!.ids!.split, "wordpiece");
   assert.is(data.vocab!.ids!.size, 30522);
+  // The vocabulary names its file and that file's checksum, so a run can tell when the file changes.
+  const vocabFile = path.join(dir, "vocab.txt");
+  const original = readFileSync(vocabFile);
+  assert.equal(data.vocab!.ids!.files, [{ name: "vocab.txt", sha256: createHash("sha256").update(original).digest("hex") }]);
+  assert.is(data.notes.filter((n) => /has changed/.test(n)).length, 0);
+  // A changed file: the run's copy still tokenizes (the same ids), and the change is said with both sums.
+  writeFileSync(vocabFile, original.toString("utf8").replace("\nfree\n", "\nfrei\n"));
+  const changed = await loadDataset(ds as never, { dataDir: null, baseDir: dir, seed: 0, vocab: data.vocab! });
+  assert.equal(Array.from(changed.train.batch(Uint32Array.from([0, 1]), ["ids"]).ids!.data as Int32Array), Array.from(batch));
+  assert.ok(changed.notes.some((n) => /field "ids": .*vocab\.txt has changed since the run was trained \(SHA-256 [0-9a-f]{12}…, the run's copy [0-9a-f]{12}…\)/.test(n)), changed.notes.join("\n"));
   // A saved run carries the vocabulary: the file may be gone.
-  rmSync(path.join(dir, "vocab.txt"));
+  rmSync(vocabFile);
   const again = await loadDataset(ds as never, { dataDir: null, baseDir: dir, seed: 0, vocab: data.vocab! });
   assert.equal(Array.from(again.train.batch(Uint32Array.from([0, 1]), ["ids"]).ids!.data as Int32Array), Array.from(batch));
   // Without a saved copy, a missing file is a DataError that says what to give.
