@@ -96,6 +96,7 @@ export const PREPROCESS: Record<string, StepDef> = {
   pad: { doc: "zero-pad each image by the given number of pixels on every side", params: [p("pixels", "int", { min: 1 })] },
   mail_body: { doc: "text → text: an e-mail (RFC 822: header lines, a blank line, the body) as its Subject line and its body, the other header lines (Received, Return-Path, …) dropped, so that a tokenizer's max_len is spent on what the message says", params: [] },
   attention_mask: { doc: "right after tokenize: 1 for each token, 0 for padding (the vocabulary's padding id), for the same text in a second field", params: [] },
+  token_types: { doc: "right after tokenize: BERT's segment ids, 0 through the first [SEP] and 1 after it (a pair's second text, tokenize(…, pair: column)), 0 for padding", params: [] },
   mask_tokens: {
     doc: "right after tokenize, for masked-language modelling: each ordinary token is picked with probability `rate` (specials and padding never) and becomes [MASK] (80%), a random token (10%) or itself (10%), as in BERT; with `labels: true`, the same picks give the targets instead: the original id where picked, the padding id elsewhere (cross_entropy's ignore). The picks depend on the seed and the sample, so an ids field and a labels field of one text agree",
     params: [p("rate", "float", { default: 0.15, min: 0, max: 1, exclusive: true }), p("labels", "bool", { default: false }), p("seed", "int", { default: 0 })],
@@ -104,7 +105,7 @@ export const PREPROCESS: Record<string, StepDef> = {
   one_hot: { doc: "class id → one-hot row", params: [p("classes", "int", { min: 2 })], produces: (a) => ({ dtype: "f32", shape: [a.classes as number] }) },
   tokenize: {
     doc: 'text → token ids: with a vocabulary of `vocab` ids built from the training split, BERT\'s WordPiece with a vocab.txt (`vocab: "vocab.txt"`: [CLS] … [SEP], [PAD]), GPT-2\'s byte-level BPE (`vocab: "encoder.json", merges: "vocab.bpe"`), or a Hugging Face tokenizer.json of either kind (`vocab: "tokenizer.json"`); saved with the model',
-    params: [p("vocab", "vocab", { min: 2 }), p("max_len", "int", { min: 1 }), p("lowercase", "bool", { default: true }), p("split", "enum", { values: ["word", "char"], default: "word" }), p("merges", "string", { default: null })],
+    params: [p("vocab", "vocab", { min: 2 }), p("max_len", "int", { min: 1 }), p("lowercase", "bool", { default: true }), p("split", "enum", { values: ["word", "char"], default: "word" }), p("merges", "string", { default: null }), p("pair", "string", { default: null, doc: "a second text column: BERT's [CLS] text [SEP] pair [SEP], truncated longest-first (WordPiece vocabularies)" })],
     produces: (a) => ({ dtype: "i32", shape: [a.max_len as number] }),
   },
 };

@@ -94,7 +94,8 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
   const resolved = resolveDataDir(ds, opts);
   const notes = [...resolved.notes];
   if (!resolved.source) throw new DataError(`dataset "${ds.name}" has no source`);
-  const wanted = new Set(ds.fields.map((f) => f.column));
+  // The columns fields read, and the second texts of tokenize(…, pair: column).
+  const wanted = new Set(ds.fields.flatMap((f) => [f.column, ...f.steps.map((s) => s.args.pair).filter((p): p is string => typeof p === "string")]));
   const ctx = { wanted, log, note: (m: string) => notes.push(m), baseDir: opts.baseDir };
   const trainTable = await loadSource(resolved.source, { ...ctx, classes: null });
   const testTable = resolved.test ? await loadSource(resolved.test, { ...ctx, classes: trainTable.classes }) : null;
@@ -234,7 +235,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
   const trainPipes: Pipes = new Map();
   for (const field of ds.fields) {
     const column = columnFor(trainTable, field);
-    trainPipes.set(field.name, { pipeline: compileField(field, column, vocabFor(field, column)), column });
+    trainPipes.set(field.name, { pipeline: compileField(field, column, vocabFor(field, column), (n) => trainTable.columns.get(n)), column });
   }
   let testPipes = trainPipes;
   if (testSource && testSource !== trainTable) {
@@ -242,7 +243,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
     for (const field of ds.fields) {
       const column = columnFor(testSource, field);
       // The test source reuses the training vocabularies.
-      const pipeline = compileField(field, column, () => vocab[field.name]!);
+      const pipeline = compileField(field, column, () => vocab[field.name]!, (n) => testSource.columns.get(n));
       const a = trainPipes.get(field.name)!.pipeline.info.shape;
       if (a.join(",") !== pipeline.info.shape.join(",")) {
         throw new DataError(`field "${field.name}": samples have shape [${a.join(", ")}] in the training source but [${pipeline.info.shape.join(", ")}] in the test source`);

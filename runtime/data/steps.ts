@@ -6,6 +6,7 @@ import type { CallSpec, FieldSpec } from "../spec.js";
 import { type Column, prod } from "./columns.js";
 import { DataError } from "./errors.js";
 import { encodeText, PAD_ID, padId, UNK_ID, type Vocabulary } from "./tokenize.js";
+import { encodeWordPiecePair, specialId } from "./wordpiece.js";
 
 export type OutDType = "float32" | "int32";
 
@@ -93,18 +94,18 @@ function numArg(c: CallSpec, name: string, dflt: number | null, field: string): 
  * Check a field's steps against its column and declared type; `vocabFor` supplies the vocabulary of a
  * tokenize step (built from the training split, or reused).
  */
-export function compileField(field: FieldSpec, column: Column, vocabFor: (step: CallSpec) => Vocabulary): FieldPipeline {
+export function compileField(field: FieldSpec, column: Column, vocabFor: (step: CallSpec) => Vocabulary, columnOf: (name: string) => Column | undefined = () => undefined): FieldPipeline {
   const name = field.name;
   const err = (msg: string) => new DataError(`field "${name}": ${msg}`);
   let t: VType = column.kind === "text" ? { kind: "text" } : { kind: "num", int: column.int, shape: [...column.shape] };
   const stages: Stage[] = [];
   let vocab: Vocabulary | null = null;
   for (const step of field.steps) {
-    const s = stage(step, t, column, name, err, vocabFor, vocab);
+    const s = stage(step, t, column, name, err, vocabFor, vocab, columnOf);
     stages.push(s);
     t = s.out;
     // attention_mask's 0/1 and mask_tokens' labels are no longer ids of the vocabulary.
-    vocab = s.vocab ?? (step.fn === "attention_mask" || (step.fn === "mask_tokens" && step.args?.labels === true) ? null : vocab);
+    vocab = s.vocab ?? (step.fn === "attention_mask" || step.fn === "token_types" || (step.fn === "mask_tokens" && step.args?.labels === true) ? null : vocab);
   }
   if (t.kind === "text") throw err(`column "${column.name}" holds text; turn it into numbers with tokenize(vocab: …, max_len: …)`);
   // The declared per-sample shape: constants must match, symbolic dimensions take the data's size.
@@ -226,13 +227,32 @@ function mix32(x: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m: string) => DataError, vocabFor: (s: CallSpec) => Vocabulary, vocabBefore: Vocabulary | null): Stage {
+function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m: string) => DataError, vocabFor: (s: CallSpec) => Vocabulary, vocabBefore: Vocabulary | null, columnOf: (name: string) => Column | undefined): Stage {
   const fn = step.fn;
   if (fn === "tokenize") {
     if (t.kind !== "text") throw err(`tokenize needs text, but its input is numbers of shape ${fmt(t.shape)}`);
     const maxLen = numArg(step, "max_len", null, field);
     if (!Number.isInteger(maxLen) || maxLen < 1) throw err(`tokenize's max_len must be a positive integer, got ${maxLen}`);
     const vocab = vocabFor(step);
+    const pairName = args(step).pair;
+    if (typeof pairName === "string") {
+      // A pair of texts (question and passage, two sentences): BERT's [CLS] a [SEP] b [SEP].
+      const other = columnOf(pairName);
+      if (!other) throw err(`tokenize's pair names column "${pairName}", which the source does not have`);
+      if (other.kind !== "text") throw err(`tokenize's pair column "${pairName}" holds numbers, not text`);
+      if (vocab.split !== "wordpiece") throw err(`tokenize's pair works with a WordPiece vocabulary (BERT's [CLS] a [SEP] b [SEP]); ${vocab.split === "bpe" ? "GPT-2's byte-level BPE has no pair template" : "a vocabulary built from the data has no separator"}: join the two texts in the data instead`);
+      if (maxLen < 3) throw err(`tokenize with a pair needs max_len ≥ 3 ([CLS], [SEP], [SEP]), got ${maxLen}`);
+      return {
+        vocab,
+        out: { kind: "num", int: true, shape: [maxLen] },
+        apply(v, rows) {
+          const texts = v.data as string[];
+          const out = new Int32Array(v.n * maxLen);
+          for (let i = 0; i < v.n; i++) encodeWordPiecePair(texts[i]!, other.data[rows[i]!] ?? "", vocab, maxLen, out, i * maxLen);
+          return { kind: "num", int: true, shape: [maxLen], n: v.n, data: out };
+        },
+      };
+    }
     return {
       vocab,
       out: { kind: "num", int: true, shape: [maxLen] },
@@ -387,6 +407,29 @@ function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m:
           const src = num(v).data;
           const dst = new Int32Array(src.length);
           for (let i = 0; i < src.length; i++) dst[i] = src[i] === pad ? 0 : 1;
+          return { ...num(v), int: true, data: dst };
+        },
+      };
+    }
+    case "token_types": {
+      // BERT's segment ids: 0 through the first [SEP], 1 after it (a pair's second text), 0 for padding.
+      if (!vocabBefore) throw err("token_types marks the two texts of tokenize(…, pair: …)'s ids: put it right after tokenize(…)");
+      const pad = padId(vocabBefore);
+      const sep = vocabBefore.split === "wordpiece" ? specialId(vocabBefore, "[SEP]") : -1;
+      const len = prod(shape);
+      return {
+        out: { kind: "num", int: true, shape },
+        apply(v) {
+          const src = num(v).data;
+          const dst = new Int32Array(src.length);
+          for (let s = 0; s < v.n; s++) {
+            let seps = 0;
+            for (let i = s * len; i < (s + 1) * len; i++) {
+              const id = src[i]!;
+              dst[i] = id === pad || seps === 0 ? 0 : 1;
+              if (id === sep) seps++;
+            }
+          }
           return { ...num(v), int: true, data: dst };
         },
       };

@@ -140,16 +140,56 @@ function wordPieces(word: string, m: Map<string, number>, unk: number, out: numb
 /** [CLS] pieces [SEP] of `text`, truncated to maxLen and padded with [PAD], written to out[offset … offset+maxLen). */
 export function encodeWordPiece(text: string, v: Vocabulary, maxLen: number, out: Int32Array = new Int32Array(maxLen), offset = 0): Int32Array {
   const m = idsOf(v);
+  const body = piecesOf(text, v, Math.max(0, maxLen - 2));
+  const framed = maxLen >= 2 ? [m.get("[CLS]")!, ...body, m.get("[SEP]")!] : [m.get("[CLS]")!].slice(0, maxLen);
+  out.set(framed, offset);
+  out.fill(m.get("[PAD]")!, offset + framed.length, offset + maxLen);
+  return out;
+}
+
+/** The WordPiece ids of a text's first `room` pieces (no framing). */
+function piecesOf(text: string, v: Vocabulary, room: number): number[] {
+  const m = idsOf(v);
   const unk = m.get("[UNK]")!;
-  const room = Math.max(0, maxLen - 2);
   const pieces: number[] = [];
   for (const w of preTokenizeBert(normalizeBert(text, v.lowercase))) {
     if (pieces.length >= room) break;
     wordPieces(w, m, unk, pieces);
   }
-  const body = pieces.slice(0, room);
-  const framed = maxLen >= 2 ? [m.get("[CLS]")!, ...body, m.get("[SEP]")!] : [m.get("[CLS]")!].slice(0, maxLen);
+  return pieces.slice(0, room);
+}
+
+/**
+ * A pair of texts as BERT reads them, `[CLS] a [SEP] b [SEP]`, truncated as Hugging Face's tokenizers do by
+ * default (longest_first: the shorter text keeps up to half of the room, the longer takes the rest; of two of
+ * equal length the second gets the odd piece), then padded. `segments`, when given, gets each position's token
+ * type: 0 for [CLS] a [SEP], 1 for b [SEP], 0 for padding.
+ */
+export function encodeWordPiecePair(a: string, b: string, v: Vocabulary, maxLen: number, out: Int32Array, offset: number, segments?: Int32Array): void {
+  const m = idsOf(v);
+  const room = Math.max(0, maxLen - 3);
+  // Whole: which text is the longer decides the truncation, as in Hugging Face's.
+  let pa = piecesOf(a, v, Infinity);
+  let pb = piecesOf(b, v, Infinity);
+  if (pa.length + pb.length > room) {
+    const firstLonger = pa.length > pb.length;
+    const shorter = Math.min(firstLonger ? pb.length : pa.length, Math.floor(room / 2));
+    if (firstLonger) {
+      pb = pb.slice(0, shorter);
+      pa = pa.slice(0, room - shorter);
+    } else {
+      pa = pa.slice(0, shorter);
+      pb = pb.slice(0, room - shorter);
+    }
+  }
+  const cls = m.get("[CLS]")!;
+  const sep = m.get("[SEP]")!;
+  const first = [cls, ...pa, sep];
+  const framed = [...first, ...pb, sep].slice(0, maxLen);
   out.set(framed, offset);
   out.fill(m.get("[PAD]")!, offset + framed.length, offset + maxLen);
-  return out;
+  if (segments) {
+    segments.fill(0, offset, offset + maxLen);
+    segments.fill(1, offset + Math.min(first.length, maxLen), offset + framed.length);
+  }
 }

@@ -17,7 +17,7 @@ import { loadDataset } from "../../runtime/data/index.js";
 import { decodeIds, encodeText } from "../../runtime/data/tokenize.js";
 import { encodeWordPiece, normalizeBert, parseWordPieceVocab, preTokenizeBert } from "../../runtime/data/wordpiece.js";
 import { pythonFor } from "../../runtime/torch/process.js";
-import { memoryHost } from "../helpers.js";
+import { memoryHost, ROOT } from "../helpers.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "nnetc-wordpiece-"));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -185,6 +185,78 @@ train M on mail {
   // The compiler refuses what is neither a size nor a file.
   const bad = compile(file, src.replace('vocab: "vocab.txt"', "vocab: 1.5"), memoryHost());
   assert.ok(bad.diagnostics.some((d) => d.code === "NN2007" && /a vocabulary size \(an integer\) or a vocab\.txt file/.test(d.message)), bad.diagnostics.map((d) => d.message).join("\n"));
+});
+
+// Pairs: Python tokenizers' encode(a, b) with all-MiniLM's tokenizer.json, truncated (longest_first) to each
+// max_len, against a dataset field tokenize(…, pair: "b") and its token_types.
+const PAIRS = String.raw`
+import json, sys
+from pathlib import Path
+from tokenizers import Tokenizer
+d = sys.argv[1]
+tok = Tokenizer.from_file(str(Path(d, "tokenizer.json")))
+tok.no_padding()
+jobs = json.loads(Path(d, "pairs.json").read_text(encoding="utf-8"))
+out = {}
+for n, pairs in jobs.items():
+  tok.enable_truncation(int(n))
+  out[n] = [[e.ids, e.type_ids] for e in tok.encode_batch([(a, b) for a, b in pairs])]
+print(json.dumps(out))
+`;
+
+test("wordpiece: pairs ([CLS] a [SEP] b [SEP]) and their token types equal Hugging Face tokenizers' at every max_len, truncation included", async () => {
+  const texts = corpus().filter((t) => t.length > 0);
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < texts.length && pairs.length < 400; i += 2) pairs.push([texts[i]!.slice(0, 80 + ((i * 37) % 900)), texts[i + 1]!.slice((i * 13) % 200, 300 + ((i * 71) % 1500))]);
+  pairs.push(["", "only the second"], ["only the first", ""], ["short", "a much longer second text with many many words in it"], ["a much longer first text with many many words in it", "short"]);
+  const pd = mkdtempSync(path.join(dir, "pairs-"));
+  writeFileSync(path.join(pd, "tokenizer.json"), readFileSync(path.join(ROOT, "models/pretrained/all-MiniLM-L6-v2/tokenizer.json")));
+  // Below max_len 32, tokenizers 0.20 exhausts memory on long pairs (it builds every overflowing window of
+  // both texts): short pairs there.
+  const LENS = [5, 6, 16, 32, 64, 128];
+  const jobs = Object.fromEntries(LENS.map((n) => [n, n < 32 ? pairs.map(([a, b]) => [a.slice(0, 60), b.slice(0, 90)] as [string, string]) : pairs]));
+  writeFileSync(path.join(pd, "pairs.json"), JSON.stringify(jobs));
+  writeFileSync(path.join(pd, "pairs.py"), PAIRS);
+  const r = spawnSync(pythonFor(), [path.join(pd, "pairs.py"), pd], { encoding: "utf8", maxBuffer: 64 << 20 });
+  assert.is(r.status, 0, r.stderr.slice(-2000));
+  const want = JSON.parse(r.stdout) as Record<string, [number[], number[]][]>;
+  for (const n of LENS) {
+    const these = jobs[n]!;
+    writeFileSync(path.join(pd, `pairs${n}.jsonl`), these.map(([a, b]) => JSON.stringify({ a, b })).join("\n") + "\n");
+    const src = `dataset qa {
+  source jsonl(path: "pairs${n}.jsonl")
+  field ids: i32[${n}] = a -> tokenize(vocab: "tokenizer.json", max_len: ${n}, pair: "b")
+  field types: i32[${n}] = a -> tokenize(vocab: "tokenizer.json", max_len: ${n}, pair: "b") -> token_types
+}
+`;
+    const res = compile(path.join(pd, "qa.nnet"), src, memoryHost());
+    assert.equal(res.diagnostics.map((d) => `${d.code} ${d.message}`), []);
+    const data = await loadDataset(res.module.datasets[0]! as never, { dataDir: null, baseDir: pd, seed: 0 });
+    const b = data.train.batch(Uint32Array.from({ length: these.length }, (_, i) => i), ["ids", "types"]);
+    let mismatches = 0;
+    these.forEach((_, i) => {
+      const [ids, types] = want[n]![i]!;
+      const got = Array.from((b.ids!.data as Int32Array).subarray(i * n, (i + 1) * n));
+      const gotTypes = Array.from((b.types!.data as Int32Array).subarray(i * n, (i + 1) * n));
+      const padded = [...ids, ...Array<number>(n - ids.length).fill(0)];
+      const paddedTypes = [...types, ...Array<number>(n - types.length).fill(0)];
+      if (got.join() !== padded.join() || gotTypes.join() !== paddedTypes.join()) {
+        if (mismatches++ < 3) assert.equal({ i, n, got, gotTypes }, { i, n, got: padded, gotTypes: paddedTypes }, `pair ${i} at max_len ${n}: ${JSON.stringify(these[i])}`);
+      }
+    });
+    assert.is(mismatches, 0, `max_len ${n}: ${mismatches} of ${these.length} pairs differ`);
+  }
+  // A pair column the source lacks, and a pair with a vocabulary that has no separator, are refused by name.
+  for (const [step, re] of [
+    ['tokenize(vocab: "tokenizer.json", max_len: 16, pair: "c")', /pairs128\.jsonl has no column "c" \(it has "a", "b"\)/],
+    ['tokenize(vocab: 100, max_len: 16, pair: "b")', /field "ids": tokenize's pair works with a WordPiece vocabulary .* a vocabulary built from the data has no separator/],
+  ] as const) {
+    const res = compile(path.join(pd, "bad.nnet"), `dataset qa {\n  source jsonl(path: "pairs128.jsonl")\n  field ids: i32[16] = a -> ${step}\n}\n`, memoryHost());
+    await loadDataset(res.module.datasets[0]! as never, { dataDir: null, baseDir: pd, seed: 0 }).then(
+      () => assert.unreachable("accepted"),
+      (e: Error) => assert.match(e.message, re, e.message),
+    );
+  }
 });
 
 test.run();
