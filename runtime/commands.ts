@@ -434,7 +434,12 @@ export interface PeftCommandOptions extends RunCommandOptions {
 function peftBase(o: PeftCommandOptions, m: IRModel): string {
   if (o.base !== undefined) return o.base;
   const info = path.join(o.weights, "model.json");
-  const rec = existsSync(info) ? (JSON.parse(readFileSync(info, "utf8")) as { init?: { from: string; layout: string } }).init : undefined;
+  let rec: { from: string; layout: string } | undefined;
+  try {
+    rec = existsSync(info) ? (JSON.parse(readFileSync(info, "utf8")) as { init?: { from: string; layout: string } }).init : undefined;
+  } catch (e) {
+    throw new RunError(`${info} is not JSON (${(e as Error).message}); give the base with --base DIR`);
+  }
   if (rec?.layout === "huggingface") return rec.from;
   const init = o.module.plans.find((p) => p.model === m.name)?.init;
   if (init?.layout === "huggingface" && !rec) return path.resolve(path.dirname(o.file), init.from);
