@@ -419,6 +419,50 @@ export async function torchWeightsCommand(o: TorchWeightsCommandOptions): Promis
   });
 }
 
+export interface PeftCommandOptions extends RunCommandOptions {
+  /** The model whose LoRA adapters to export (the module's default export). */
+  model: string;
+  /** The LoRA run's folder. */
+  weights: string;
+  /** The Hugging Face model folder the run started from (absent: the run's recorded init, else the plan's). */
+  base?: string;
+  outDir: string;
+  force?: boolean;
+}
+
+/** The Hugging Face folder a run started from: --base, else the init its model.json records, else the plan's `init` (layout huggingface). */
+function peftBase(o: PeftCommandOptions, m: IRModel): string {
+  if (o.base !== undefined) return o.base;
+  const info = path.join(o.weights, "model.json");
+  let rec: { from: string; layout: string } | undefined;
+  try {
+    rec = existsSync(info) ? (JSON.parse(readFileSync(info, "utf8")) as { init?: { from: string; layout: string } }).init : undefined;
+  } catch (e) {
+    throw new RunError(`${info} is not JSON (${(e as Error).message}); give the base with --base DIR`);
+  }
+  if (rec?.layout === "huggingface") return rec.from;
+  const init = o.module.plans.find((p) => p.model === m.name)?.init;
+  if (init?.layout === "huggingface" && !rec) return path.resolve(path.dirname(o.file), init.from);
+  const had = rec ?? init;
+  throw new RunError(`--target peft needs the Hugging Face model the LoRA run started from: give --base DIR (its folder: config.json and model.safetensors)${had ? `; the run started from ${had.from} with layout ${had.layout}, not a Hugging Face model folder` : ", or set the plan's init … layout: huggingface"}`);
+}
+
+/** nnetc compile --target peft: a LoRA run's adapters as DIR/adapter_config.json + DIR/adapter_model.safetensors for PeftModel.from_pretrained. */
+export async function peftCommand(o: PeftCommandOptions): Promise<number> {
+  return guarded(o, async () => {
+    const m = o.module.models.find((x) => x.name === o.model)!;
+    const base = peftBase(o, m);
+    const { peftAdapter, writePeftAdapter } = await import("./peft.js");
+    const a = peftAdapter(m, o.weights, base);
+    const w = writePeftAdapter(o.outDir, a, !!o.force);
+    const c = a.config;
+    const out = o.out ?? stdout;
+    out(`wrote ${w.model} and ${w.config} (PEFT LoRA adapter of ${c.base_model_name_or_path} (${a.family}): ${a.modules.length} modules, r ${c.r}, lora_alpha ${c.lora_alpha}, target_modules ${(c.target_modules as string[]).join(", ")}; ${w.bytes.toLocaleString("en-US")} bytes)\n`);
+    if (a.outside.length) out(`note: ${a.outside.length} weights of ${m.name} have no tensor in the base checkpoint and are not in PEFT's model: ${a.outside.slice(0, 8).join(", ")}${a.outside.length > 8 ? ", …" : ""}\n`);
+    return 0;
+  });
+}
+
 export interface ExportLayersCommandOptions extends RunCommandOptions {
   /** The model to export and its Keras topology (compiler/emit/keras.ts). */
   model: string;

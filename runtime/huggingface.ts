@@ -155,7 +155,7 @@ export function isHuggingFaceFolder(dir: string): boolean {
   return existsSync(dir) && statSync(dir).isDirectory() && existsSync(path.join(dir, "config.json"));
 }
 
-function readConfig(dir: string): Record<string, unknown> {
+export function readConfig(dir: string): Record<string, unknown> {
   const file = path.join(dir, "config.json");
   if (!existsSync(file)) throw new RunError(`${dir}: no config.json; layout huggingface reads a model folder as save_pretrained writes it (config.json and model.safetensors)`);
   const st = statSync(file);

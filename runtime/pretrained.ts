@@ -88,9 +88,10 @@ interface Converted {
 
 /**
  * The model's weights from a file's tensors. Throws RunError listing mis-shaped tensors, model weights the
- * file lacks (unless allowMissing) and tensors no weight takes (unless allowExtra). Pure.
+ * file lacks (unless allowMissing) and tensors no weight takes (unless allowExtra). `sources`: each weight's
+ * tensors of the file, as `display` names them (what a LoRA adapter's PEFT export names its module by). Pure.
  */
-export function mapPretrained(params: readonly Param[], tensors: Record<string, HostTensor>, spec: InitSpec, display: (name: string) => string = (n) => n): { weights: Record<string, HostTensor>; missing: string[]; ignored: string[] } {
+export function mapPretrained(params: readonly Param[], tensors: Record<string, HostTensor>, spec: InitSpec, display: (name: string) => string = (n) => n): { weights: Record<string, HostTensor>; missing: string[]; ignored: string[]; sources: Record<string, string[]> } {
   const byName = new Map(params.map((p) => [p.name, p]));
   const byLayer = rolesByLayer(params);
   const sep = spec.layout === "torch" ? "." : "/";
@@ -187,6 +188,10 @@ export function mapPretrained(params: readonly Param[], tensors: Record<string, 
   if (missing.length && !spec.allowMissing) throw new RunError(`init from ${spec.from}: the file has no values for ${missing.length} of the model's ${params.length} weights: ${list(missing)}; ${fix}, or add allow_missing: true (--allow-missing) to keep their initial values`);
   if (extra.length && !spec.allowExtra) throw new RunError(`init from ${spec.from}: ${extra.length} tensor${extra.length === 1 ? "" : "s"} of the file match no weight of the model: ${list(extra)}; ${fix}, or add allow_extra: true (--allow-extra) to ignore them`);
   const weights: Record<string, HostTensor> = {};
-  for (const [k, v] of out) weights[k] = { dtype: "F32", shape: v.value.shape, data: v.value.data };
-  return { weights, missing, ignored: [...ignored, ...extra] };
+  const sources: Record<string, string[]> = {};
+  for (const [k, v] of out) {
+    weights[k] = { dtype: "F32", shape: v.value.shape, data: v.value.data };
+    sources[k] = v.sources;
+  }
+  return { weights, missing, ignored: [...ignored, ...extra], sources };
 }

@@ -377,7 +377,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const { encodeSafetensors } = await import("./checkpoint/index.js");
     const final = await engine.getWeights();
     if (writes) writeFileAtomic(path.join(o.outDir, "model.safetensors"), encodeSafetensors(final, { format: "nnetc", model: model.name, fingerprint: fp }));
-    if (writes) writeFileAtomic(path.join(o.outDir, "model.json"), JSON.stringify({ model: model.name, fingerprint: fp, source: path.resolve(o.file), seed, vocab: main.vocab }, null, 2) + "\n");
+    if (writes) writeFileAtomic(path.join(o.outDir, "model.json"), JSON.stringify({ model: model.name, fingerprint: fp, source: path.resolve(o.file), seed, vocab: main.vocab, ...(init ? { init: { from: path.resolve(init.from), layout: init.layout } } : {}) }, null, 2) + "\n");
     // LoRA: the adapters alone as well (a small file; with the pretrained checkpoint they are the model).
     const adapters = model.params.filter(isAdapter);
     if (writes && adapters.length && plan.phases.some((ph) => ph.lora)) {

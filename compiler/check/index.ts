@@ -191,7 +191,8 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
       for (const l of matched) frozen.add(l);
     }
     ph.frozenLayers = layers.filter((l) => frozen.has(l));
-    if (layers.length && ph.frozenLayers.length === layers.length) diagnostics.push(diag("allFrozen", spanOf(ph.span), { phase: ph.name }));
+    // a lora phase trains its adapters whatever it freezes (freeze everything to train the adapters alone)
+    if (layers.length && ph.frozenLayers.length === layers.length && !ph.lora) diagnostics.push(diag("allFrozen", spanOf(ph.span), { phase: ph.name }));
   }
 
   checkLora(p, m, diagnostics, spanOf);

@@ -199,7 +199,7 @@ function program(): Command {
     .command("compile")
     .description("compile .nnet files to TypeScript modules (or JavaScript, or declarations); --emit ir prints the checked IR as JSON")
     .argument("<files...>", ".nnet files")
-    .option("--target <kind>", "ts: a TypeScript module; js: the same as JavaScript; dts: FILE.d.nnet.ts declarations for importing the .nnet file itself; onnx: FILE.onnx, the inference model with its weights; tfjs-layers: a Keras model.json + weights for tf.loadLayersModel (-o DIR); pytorch: FILE.py, a torch.nn.Module per model (with --weights, also FILE.MODEL.safetensors, its state_dict)", "ts")
+    .option("--target <kind>", "ts: a TypeScript module; js: the same as JavaScript; dts: FILE.d.nnet.ts declarations for importing the .nnet file itself; onnx: FILE.onnx, the inference model with its weights; tfjs-layers: a Keras model.json + weights for tf.loadLayersModel (-o DIR); pytorch: FILE.py, a torch.nn.Module per model (with --weights, also FILE.MODEL.safetensors, its state_dict); peft: a LoRA run's adapters for Hugging Face PEFT (--weights RUN -o DIR)", "ts")
     .option("--emit <what>", "ir: the checked IR as JSON instead of code")
     .option("-o, --out <path>", "output folder for code (default: beside each .nnet file; - for stdout); for --emit ir and --target onnx, a file (onnx: - only when stdout is not a terminal)")
     .option("-w, --watch", "compile again whenever a file (or a file it imports) changes")
@@ -210,10 +210,16 @@ function program(): Command {
     .option("--quantize <kind>", "also write the trained weights (--weights) quantized: int8 or float16, as FILE.<kind>.safetensors")
     .option("--prune <sparsity>", "also write the trained weights (--weights) magnitude-pruned: this fraction of every conv/dense kernel set to zero, as FILE.pruned.safetensors (FILE.pruned.<kind>.safetensors with --quantize)")
     .option("--weights <run>", "with --quantize, --prune, --target onnx or --target tfjs-layers: a run folder, checkpoint, .safetensors file or Hugging Face model folder (onnx: also an int8 file from --quantize)")
-    .option("--force", "with --quantize or --prune: replace an existing weights file")
+    .option("--force", "with --quantize, --prune or --target peft: replace an existing weights file")
+    .option("--base <dir>", "with --target peft: the Hugging Face model folder the LoRA run started from (default: the run's init, else the plan's init with layout huggingface)")
     .option("--checkpoint-activations", "with --target pytorch: run each block instance through torch.utils.checkpoint (less memory in training)")
-    .action(async (files: string[], o: { checkpointActivations?: boolean; target: string; emit?: string; out?: string; watch?: boolean; opt?: string; for: string; after?: string; printPasses?: boolean; quantize?: string; prune?: string; weights?: string; force?: boolean }) => {
+    .action(async (files: string[], o: { checkpointActivations?: boolean; target: string; emit?: string; out?: string; watch?: boolean; opt?: string; for: string; after?: string; printPasses?: boolean; quantize?: string; prune?: string; weights?: string; force?: boolean; base?: string }) => {
       if (o.checkpointActivations && o.target !== "pytorch") throw new UsageError("--checkpoint-activations goes with --target pytorch");
+      if (o.base !== undefined && o.target !== "peft") throw new UsageError("--base goes with --target peft");
+      if (o.target === "peft") {
+        await compilePeft(files, o);
+        return;
+      }
       if (o.target === "onnx") {
         await compileOnnx(files, o, o.opt ?? "1");
         return;
@@ -230,7 +236,7 @@ function program(): Command {
         if (files.length > 1 || o.watch || o.emit !== undefined || o.out === "-") throw new UsageError(`${flag} takes one file, writes files (not -o -), and works without --watch and --emit`);
       }
       if (o.emit !== undefined && o.emit !== "ir") throw new UsageError(`--emit ${o.emit} is not supported: use --emit ir for the IR, or --target ts|js|dts for code`);
-      if (!["ts", "js", "dts", "tfjs-layers"].includes(o.target)) throw new UsageError(`--target ${o.target} is not supported: choose ts, js, dts, onnx, tfjs-layers or pytorch`);
+      if (!["ts", "js", "dts", "tfjs-layers"].includes(o.target)) throw new UsageError(`--target ${o.target} is not supported: choose ts, js, dts, onnx, tfjs-layers, pytorch or peft`);
       if (o.target === "tfjs-layers") {
         if (files.length > 1 || o.watch || o.emit !== undefined || o.quantize !== undefined) throw new UsageError("--target tfjs-layers takes one file, without --watch, --emit or --quantize");
         if (!o.out || o.out === "-") throw new UsageError("--target tfjs-layers needs -o DIR: the folder for model.json and its weights");
@@ -751,6 +757,27 @@ async function compilePytorch(files: string[], o: { checkpointActivations?: bool
     const rt = await runtime();
     process.exitCode = await rt.torchWeightsCommand({ file, module: trainIR, model: model.name, weights: o.weights, outFile: path.join(dir, `${stem}.${model.name}.safetensors`) });
   }
+}
+
+/**
+ * compile --target peft: the LoRA adapters of a run (--weights RUN) of the file's main model as a Hugging Face
+ * PEFT adapter, DIR/adapter_config.json + DIR/adapter_model.safetensors, for the base model the run started from
+ * (--base DIR, else the run's or the plan's init with layout huggingface).
+ */
+async function compilePeft(files: string[], o: { out?: string; watch?: boolean; emit?: string; quantize?: string; prune?: string; weights?: string; after?: string; force?: boolean; base?: string }): Promise<void> {
+  if (files.length > 1) throw new UsageError("--target peft takes one file");
+  if (o.watch || o.emit !== undefined || o.quantize !== undefined || o.prune !== undefined || o.after !== undefined) throw new UsageError("--target peft works without --watch, --emit, --quantize, --prune and --after");
+  if (!o.weights) throw new UsageError("--target peft needs --weights RUN: the folder of a LoRA run (its adapters.safetensors)");
+  if (!o.out || o.out === "-") throw new UsageError("--target peft needs -o DIR: the folder for adapter_config.json and adapter_model.safetensors");
+  if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new UsageError(`-o ${o.out} is a file; --target peft writes a folder (adapter_config.json + adapter_model.safetensors)`);
+  const file = files[0]!;
+  const res = compiled(file);
+  if (!res) return;
+  const { mainModel } = await import("../emit/index.js");
+  const model = mainModel(res.module);
+  if (!model) throw new UsageError(`${file} declares no model`);
+  const rt = await runtime();
+  process.exitCode = await rt.peftCommand({ file, module: res.module, model: model.name, weights: o.weights, ...(o.base !== undefined ? { base: o.base } : {}), outDir: o.out, force: !!o.force });
 }
 
 /** -O0, -O1 or -O2 as given on the command line. */
