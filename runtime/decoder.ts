@@ -32,16 +32,20 @@ export function decoderProblem(m: IRModel): { parts: DecoderParts } | { problem:
   const ids = ints.find((i) => !masks.has(i.node));
   const mask = ints.find((i) => masks.has(i.node));
   const extra = m.inputs.filter((i) => i !== ids && i !== mask);
-  const logits = m.outputs.map((o) => ({ o, n: m.nodes.find((n) => n.id === o.node)! })).find(({ n }) => n.shape?.length === 3);
+  // the token embedding: the one the ids go into, else the model's first
+  const emb = ids && m.nodes.find((n) => n.op === "embedding" && n.inputs[0] === ids.node);
+  const vocabSize = (emb && m.params.find((p) => p.layer === emb.name && p.role === "embeddings")?.shape[0]) ?? m.params.find((p) => p.role === "embeddings")?.shape[0] ?? null;
+  // next-token logits: a [batch, seq, vocab] output, one value per token of that embedding (an encoder's hidden states are not)
+  const perToken = (d: number | string | undefined) => vocabSize === null || typeof d !== "number" || d === vocabSize;
+  const logits = m.outputs.map((o) => ({ o, n: m.nodes.find((n) => n.id === o.node)! })).find(({ n }) => n.shape?.length === 3 && perToken(n.shape[2]));
   if (!ids || extra.length || !logits) {
-    return { problem: `model "${m.name}" is not a decoder nnetc can generate with: it needs one integer input of token ids [batch, seq] (and optionally its padding mask), no other input, and an output of next-token logits [batch, seq, vocab]` };
+    return { problem: `model "${m.name}" is not a decoder nnetc can generate with: it needs one integer input of token ids [batch, seq] (and optionally its padding mask), no other input, and an output of next-token logits [batch, seq, vocab] (one per token of its embedding)` };
   }
   const seq = ids.shape[1]!;
   const bound = typeof seq === "number" ? seq : m.dims.find((d) => d.name === seq)?.max;
   const pos = m.nodes.filter((n) => n.op === "pos_embedding").map((n) => n.attrs.max_len as number);
   const maxLen = Math.min(bound ?? Infinity, ...pos);
   if (!Number.isFinite(maxLen)) return { problem: `model "${m.name}" bounds no sequence length: declare it (ids: i32[batch, seq <= 1024])` };
-  const vocabSize = m.params.find((p) => p.role === "embeddings")?.shape[0] ?? null;
   return { parts: { ids: ids.name, mask: mask?.name ?? null, logits: logits.o.name, maxLen, vocabSize } };
 }
 
