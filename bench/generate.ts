@@ -4,7 +4,7 @@
 // (the backend initBackend picks: wasm here). Medians of `runs`; both ways must give the same tokens.
 import { compile } from "../compiler/index.js";
 import { initBackend } from "../runtime/backend.js";
-import { generateIds } from "../runtime/generate.js";
+import { generateIds } from "../runtime/interpret.js";
 import { initWeights } from "../runtime/init.js";
 import { Rng } from "../runtime/data/rng.js";
 import { flag, median, opt } from "./common.js";

@@ -10,8 +10,8 @@ import { CheckpointError, encodeSafetensors, writeFileAtomic, type HostTensor } 
 import { transformWeights, weightKind, type Transform } from "./export.js";
 import type { QuantKind } from "./quantize.js";
 import { DataError, loadDataset } from "./data/index.js";
-import { interpreted, run } from "./interpret.js";
-import { cacheProblem, decoderParts, generateIds } from "./generate.js";
+import { generateIds, interpreted, run } from "./interpret.js";
+import { checkPromptIds, decoderParts, encodePrompt, generationVocabulary, readVocabularyFile, stopIds } from "./generate.js";
 import { loadTrained } from "./weights.js";
 import { exportWeights, modelHostWeights } from "./onnx.js";
 import { hostWeight } from "./steps.js";
@@ -511,28 +511,9 @@ export interface GenerateCommandOptions extends RunCommandOptions {
 }
 
 /** The vocabulary generate encodes and decodes with: --tokenizer, else the run's saved one, else the plan dataset's tokenize file; null for ids only. */
-async function generationVocab(o: GenerateCommandOptions, m: IRModel, ids: string, saved: Record<string, import("./data/index.js").Vocabulary> | undefined): Promise<import("./data/index.js").Vocabulary | null> {
-  const { parseVocabularyFile } = await import("./data/index.js");
-  const read = (file: string, what: string) => {
-    if (!existsSync(file)) throw new RunError(`generate: ${what} ${file} does not exist`);
-    if (statSync(file).size > 64 << 20) throw new RunError(`generate: ${what} ${file} is over 64 MB`);
-    return readFileSync(file, "utf8");
-  };
-  const fromFile = (file: string, merges: string | undefined, what: string, lowercase = true) => {
-    const v = parseVocabularyFile(file, read(file, what), merges ? read(merges, "merges") : null, lowercase);
-    if (typeof v === "string") throw new RunError(`generate: ${what} ${file} is not a tokenizer nnetc reads: ${v}`);
-    return v;
-  };
-  if (o.tokenizer) return fromFile(o.tokenizer, o.merges, "--tokenizer");
-  if (saved?.[ids]) return saved[ids]!;
-  const plan = o.module.plans.find((p) => p.model === m.name);
-  const ds = plan && o.module.datasets.find((d) => d.name === plan.dataset);
-  const step = ds?.fields.find((f) => f.name === ids)?.steps.find((s) => s.fn === "tokenize");
-  if (step && typeof step.args.vocab === "string") {
-    const base = path.dirname(o.file);
-    return fromFile(path.resolve(base, step.args.vocab), typeof step.args.merges === "string" ? path.resolve(base, step.args.merges) : undefined, "the dataset's tokenizer", step.args.lowercase !== false);
-  }
-  return null;
+function generationVocab(o: GenerateCommandOptions, m: IRModel, ids: string, saved: Record<string, import("./data/index.js").Vocabulary> | undefined): import("./data/index.js").Vocabulary | null {
+  if (o.tokenizer) return readVocabularyFile(o.tokenizer, o.merges, "--tokenizer");
+  return generationVocabulary(saved, ids, o.module.plans.find((p) => p.model === m.name), o.module.datasets, path.dirname(o.file));
 }
 
 /** nnetc generate: a decoder continues a prompt, tokens streamed as they come. */
@@ -556,33 +537,16 @@ export async function generateCommand(o: GenerateCommandOptions): Promise<number
       host = trained.weights;
       saved = trained.vocab;
     }
-    const vocab = await generationVocab(o, m, parts.ids, saved);
+    const vocab = generationVocab(o, m, parts.ids, saved);
     let prompt: number[];
     if (o.promptIds !== undefined) {
       prompt = o.promptIds.split(",").map((s) => Number(s.trim()));
-      const vocabSize = m.params.find((p) => p.role === "embeddings")?.shape[0] ?? Infinity;
-      if (prompt.some((id) => !Number.isInteger(id) || id < 0 || id >= vocabSize)) throw new RunError(`generate: --prompt-ids ${o.promptIds}: ids must be integers in [0, ${vocabSize})`);
+      checkPromptIds(prompt, parts.vocabSize, `--prompt-ids ${o.promptIds}`);
     } else {
       if (!vocab) throw new RunError(`generate: model "${m.name}" has no tokenizer (no saved vocabulary, no tokenize file in its dataset): give --tokenizer FILE, or --prompt-ids`);
-      const { encodeText, padId } = await import("./data/tokenize.js");
-      const enc = encodeText(o.prompt!, vocab, parts.maxLen);
-      const pad = padId(vocab);
-      prompt = Array.from(enc);
-      while (prompt.length && prompt[prompt.length - 1] === pad) prompt.pop();
-      // WordPiece closes a text with [SEP]: a continuation starts before it
-      if (vocab.split === "wordpiece" && vocab.tokens[prompt[prompt.length - 1]!] === "[SEP]") prompt.pop();
+      prompt = encodePrompt(o.prompt!, vocab, parts.maxLen);
     }
-    const stop = o.stop.map((s) => {
-      if (/^\d+$/.test(s)) return Number(s);
-      const id = vocab?.tokens.indexOf(s) ?? -1;
-      if (id < 0) throw new RunError(`generate: --stop ${s}: not an id${vocab ? " nor a token of the vocabulary" : " (no vocabulary to look it up in)"}`);
-      return id;
-    });
-    // By default a text ends where the data's texts end: GPT-2's <|endoftext|>, BERT's [SEP], a built vocabulary's padding.
-    if (vocab && !o.stop.length) {
-      const { padId } = await import("./data/tokenize.js");
-      stop.push(vocab.split === "wordpiece" ? vocab.tokens.indexOf("[SEP]") : padId(vocab));
-    }
+    const stop = stopIds(o.stop, vocab, "--stop");
     const weights = trainedWeights(m.params, { weights: host, from: o.weights });
     const { decodeText } = await import("./data/tokenize.js");
     const shown: number[] = [];
@@ -614,7 +578,7 @@ export async function generateCommand(o: GenerateCommandOptions): Promise<number
       else {
         if (vocab) out(decodeText(r.ids, vocab).slice(printed.length));
         out("\n");
-        err(`${r.ids.length} tokens in ${r.seconds.toFixed(2)} s (${r.tokensPerSec.toFixed(1)} tokens/s, ${r.cached ? "key/value cache" : `no cache${o.cache ? `: ${cacheProblem(m)}` : ""}`}); ended: ${r.ended}\n`);
+        err(`${r.ids.length} tokens in ${r.seconds.toFixed(2)} s (${r.tokensPerSec.toFixed(1)} tokens/s, ${r.cached ? "key/value cache" : `no cache${o.cache ? `: ${r.cacheProblem}` : ""}`}); ended: ${r.ended}\n`);
       }
     } finally {
       for (const w of weights.values()) w.dispose();

@@ -1,15 +1,25 @@
-// Text generation with a decoder (`nnetc generate`): a model with an integer token input [batch, seq] (and
-// optionally a padding mask of the same shape) and next-token logits [batch, seq, vocab]. Each step runs the
-// model, takes the last position's logits and picks a token: greedy (argmax), or sampled at a temperature from
-// the top-k / top-p (nucleus) candidates with a seeded generator. With the key/value cache (default where the
-// model allows it) the prompt runs once and each later step feeds one token: every causal self-attention layer
-// keeps its keys and values (interpret.ts RunOptions.cache) and positional embeddings continue at the offset;
-// without it every step recomputes the whole sequence. Both give the same tokens (spec/unit/generate.test.ts).
+// Text generation with a decoder (`nnetc generate`, and generate() of an emitted TypeScript module): a model
+// with an integer token input [batch, seq] (and optionally a padding mask of the same shape) and next-token
+// logits [batch, seq, vocab] (the rule is decoder.ts's). Each step runs the model, takes the last position's
+// logits and picks a token: greedy (argmax), or sampled at a temperature from the top-k / top-p (nucleus)
+// candidates with a seeded generator. With the key/value cache (default where the model allows it) the prompt
+// runs once and each later step feeds one token: every causal self-attention layer keeps its keys and values
+// (Step.cache, which the interpreter and emitted forward passes both honour) and positional embeddings
+// continue at the offset; without it every step recomputes the whole sequence. Both give the same tokens
+// (spec/unit/generate.test.ts). The loop runs any Net (interpreted, or an emitted forward pass) and loads
+// nothing of the compiler: nnetc/runtime imports it.
 import * as tf from "@tensorflow/tfjs-core";
-import type { IRModel } from "../compiler/ir/types.js";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import * as path from "node:path";
+import { parseVocabularyFile, type Vocabulary } from "./data/index.js";
 import { Rng } from "./data/rng.js";
+import { encodeText, padId } from "./data/tokenize.js";
+import type { DecoderSpec } from "./decoder.js";
 import { RunError } from "./errors.js";
-import { run, type Weights } from "./interpret.js";
+import type { Net, Weights } from "./interpret.js";
+import type { DatasetSpec, PlanSpec } from "./spec.js";
+
+export { cacheProblem, decoderParts, decoderProblem, decoderSpec, GENERATE_DEFAULTS, type DecoderParts, type DecoderSpec } from "./decoder.js";
 
 export interface GenerateOptions {
   maxNew: number;
@@ -32,42 +42,11 @@ export interface GenerateResult {
   /** Why it ended: max_new reached, a stop token, or the model's longest sequence. */
   ended: "max_new" | "stop" | "length";
   cached: boolean;
+  /** Why the model cannot use the key/value cache (null when it can). */
+  cacheProblem: string | null;
   /** Seconds of decoding (the prompt's step included) and new tokens per second. */
   seconds: number;
   tokensPerSec: number;
-}
-
-/** Ops that compute each position from that position alone (so a cached step sees only new tokens). */
-const POSITIONWISE = new Set(["input", "constant", "dense", "tied_dense", "layernorm", "rmsnorm", "dropout", "embedding", "add", "sub", "mul", "div", "relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "leaky_relu", "elu", "identity", "cast"]);
-
-/** The model's token input, mask input (if any) and logits output; a RunError when it is not a decoder. */
-export function decoderParts(m: IRModel): { ids: string; mask: string | null; logits: string; maxLen: number } {
-  const masks = new Set(m.nodes.filter((n) => n.op === "attention" && n.attrs.mask).map((n) => n.inputs[n.inputs.length - 1]!));
-  const ints = m.inputs.filter((i) => i.dtype.startsWith("i") && i.shape.length === 2);
-  const ids = ints.find((i) => !masks.has(i.node));
-  const mask = ints.find((i) => masks.has(i.node));
-  const extra = m.inputs.filter((i) => i !== ids && i !== mask);
-  const logits = m.outputs.map((o) => ({ o, n: m.nodes.find((n) => n.id === o.node)! })).find(({ n }) => n.shape?.length === 3);
-  if (!ids || extra.length || !logits) {
-    throw new RunError(`generate: model "${m.name}" is not a decoder nnetc can generate with: it needs one integer input of token ids [batch, seq] (and optionally its padding mask), no other input, and an output of next-token logits [batch, seq, vocab]`);
-  }
-  const seq = ids.shape[1]!;
-  const bound = typeof seq === "number" ? seq : m.dims.find((d) => d.name === seq)?.max;
-  const pos = m.nodes.filter((n) => n.op === "pos_embedding").map((n) => n.attrs.max_len as number);
-  const maxLen = Math.min(bound ?? Infinity, ...pos);
-  if (!Number.isFinite(maxLen)) throw new RunError(`generate: model "${m.name}" bounds no sequence length: declare it (ids: i32[batch, seq <= 1024])`);
-  return { ids: ids.name, mask: mask?.name ?? null, logits: logits.o.name, maxLen };
-}
-
-/** Why the key/value cache cannot serve this model (an op that mixes positions other than causal self-attention), or null. */
-export function cacheProblem(m: IRModel): string | null {
-  for (const n of m.nodes) {
-    if (POSITIONWISE.has(n.op) || n.op === "pos_embedding") continue;
-    if (n.op === "softmax" && (n.attrs.axis === -1 || n.attrs.axis === 2)) continue;
-    if (n.op === "attention" && n.attrs.causal && n.inputs.length - (n.attrs.mask ? 1 : 0) === 1) continue;
-    return `layer ${n.name} (${n.op}${n.op === "attention" ? ", not causal self-attention" : ""}) mixes positions`;
-  }
-  return null;
 }
 
 /** The next id from one position's logits. */
@@ -95,13 +74,11 @@ function pick(logits: Float32Array, o: GenerateOptions, rng: Rng): number {
   return cand[cand.length - 1]!.i;
 }
 
-/** Generate up to o.maxNew ids after `prompt` (batch 1). */
-export function generateIds(m: IRModel, weights: Weights, prompt: readonly number[], o: GenerateOptions): GenerateResult {
-  const parts = decoderParts(m);
+/** Generate up to o.maxNew ids after `prompt` (batch 1) with `net`'s forward pass (training form, inference mode). */
+export function generateWith(net: Pick<Net, "name" | "forward">, weights: Weights, parts: DecoderSpec, prompt: readonly number[], o: GenerateOptions): GenerateResult {
   if (!prompt.length) throw new RunError("generate: the prompt has no tokens");
-  if (prompt.length >= parts.maxLen) throw new RunError(`generate: the prompt has ${prompt.length} tokens; model "${m.name}" reads at most ${parts.maxLen}`);
-  const problem = o.cache ? cacheProblem(m) : "not asked for";
-  const cached = problem === null;
+  if (prompt.length >= parts.maxLen) throw new RunError(`generate: the prompt has ${prompt.length} tokens; model "${net.name}" reads at most ${parts.maxLen}`);
+  const cached = o.cache && parts.cacheProblem === null;
   const rng = new Rng(o.seed);
   const seq = [...prompt];
   const out: number[] = [];
@@ -120,7 +97,7 @@ export function generateIds(m: IRModel, weights: Weights, prompt: readonly numbe
       const last = tf.tidy(() => {
         const inputs: Record<string, tf.Tensor> = { [parts.ids]: tf.tensor2d(feed, [1, feed.length], "int32") };
         if (parts.mask) inputs[parts.mask] = tf.ones([1, feed.length], "int32");
-        const y = run(m, weights, inputs, { training: false, ...(cached ? { cache: { offset, kv } } : {}) }).outputs[parts.logits]!;
+        const y = net.forward(weights, inputs, { training: false, ...(cached ? { cache: { offset, kv } } : {}) }).outputs[parts.logits]!;
         return tf.squeeze(tf.slice(y, [0, feed.length - 1, 0], [1, 1, -1])).dataSync() as Float32Array;
       });
       for (const t of old) if (t && ![...kv.values()].some((e) => e.k === t || e.v === t)) t.dispose();
@@ -137,5 +114,61 @@ export function generateIds(m: IRModel, weights: Weights, prompt: readonly numbe
     for (const e of kv.values()) tf.dispose([e.k, e.v].filter((t): t is tf.Tensor => t !== null));
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { ids: out, ended, cached, seconds, tokensPerSec: out.length / Math.max(seconds, 1e-9) };
+  return { ids: out, ended, cached, cacheProblem: parts.cacheProblem, seconds, tokensPerSec: out.length / Math.max(seconds, 1e-9) };
+}
+
+// ── Text: prompts, stop tokens and the vocabulary, the same for the CLI and emitted modules ─────────────
+
+/** A text prompt as ids: tokenized as the data was, without trailing padding (nor WordPiece's closing [SEP]). */
+export function encodePrompt(text: string, vocab: Vocabulary, maxLen: number): number[] {
+  const prompt = Array.from(encodeText(text, vocab, maxLen));
+  const pad = padId(vocab);
+  while (prompt.length && prompt[prompt.length - 1] === pad) prompt.pop();
+  // WordPiece closes a text with [SEP]: a continuation starts before it
+  if (vocab.split === "wordpiece" && vocab.tokens[prompt[prompt.length - 1]!] === "[SEP]") prompt.pop();
+  return prompt;
+}
+
+/** Prompt ids must be integers in [0, vocabSize); `what` names them in the error ("--prompt-ids 1,2"). */
+export function checkPromptIds(prompt: readonly number[], vocabSize: number | null, what: string): void {
+  const n = vocabSize ?? Infinity;
+  if (prompt.some((id) => !Number.isInteger(id) || id < 0 || id >= n)) throw new RunError(`generate: ${what}: ids must be integers in [0, ${n})`);
+}
+
+/**
+ * Stop ids from ids or tokens of the vocabulary (a string of digits is an id); with none given and a
+ * vocabulary, a text ends where the data's texts end: GPT-2's <|endoftext|>, BERT's [SEP], a built vocabulary's padding.
+ */
+export function stopIds(stop: readonly (number | string)[], vocab: Vocabulary | null, what: string): number[] {
+  const ids = stop.map((s) => {
+    if (typeof s === "number" || /^\d+$/.test(s)) return Number(s);
+    const id = vocab?.tokens.indexOf(s) ?? -1;
+    if (id < 0) throw new RunError(`generate: ${what} ${s}: not an id${vocab ? " nor a token of the vocabulary" : " (no vocabulary to look it up in)"}`);
+    return id;
+  });
+  if (vocab && !stop.length) ids.push(vocab.split === "wordpiece" ? vocab.tokens.indexOf("[SEP]") : padId(vocab));
+  return ids;
+}
+
+/** A tokenizer file: read (at most 64 MB) and parsed, or a RunError naming it. */
+export function readVocabularyFile(file: string, merges: string | undefined, what: string, lowercase = true): Vocabulary {
+  const read = (f: string, w: string) => {
+    if (!existsSync(f)) throw new RunError(`generate: ${w} ${f} does not exist`);
+    if (statSync(f).size > 64 << 20) throw new RunError(`generate: ${w} ${f} is over 64 MB`);
+    return readFileSync(f, "utf8");
+  };
+  const v = parseVocabularyFile(file, read(file, what), merges ? read(merges, "merges") : null, lowercase);
+  if (typeof v === "string") throw new RunError(`generate: ${what} ${file} is not a tokenizer nnetc reads: ${v}`);
+  return v;
+}
+
+/** The vocabulary of the token input `ids`: the run's saved one, else the plan dataset's tokenize file (paths against `baseDir`); null for ids only. */
+export function generationVocabulary(saved: Record<string, Vocabulary> | undefined, ids: string, plan: Pick<PlanSpec, "dataset"> | null | undefined, datasets: readonly DatasetSpec[], baseDir: string): Vocabulary | null {
+  if (saved?.[ids]) return saved[ids]!;
+  const ds = plan && datasets.find((d) => d.name === plan.dataset);
+  const step = ds?.fields.find((f) => f.name === ids)?.steps.find((s) => s.fn === "tokenize");
+  if (step && typeof step.args.vocab === "string") {
+    return readVocabularyFile(path.resolve(baseDir, step.args.vocab), typeof step.args.merges === "string" ? path.resolve(baseDir, step.args.merges) : undefined, "the dataset's tokenizer", step.args.lowercase !== false);
+  }
+  return null;
 }

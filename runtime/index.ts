@@ -10,6 +10,8 @@ import { initBackend, type BackendChoice } from "./backend.js";
 import { encodeSafetensors, writeFileAtomic } from "./checkpoint/index.js";
 import { loadDataset, Rng, type LoadedData, type Split } from "./data/index.js";
 import { RunError } from "./errors.js";
+import { checkPromptIds, encodePrompt, GENERATE_DEFAULTS, generateWith, generationVocabulary, stopIds, type DecoderSpec, type GenerateResult as LoopResult } from "./generate.js";
+import { decodeText } from "./data/tokenize.js";
 import { deriveWeights, disposeDerived, type DerivableParam } from "./derive.js";
 import { initWeights } from "./init.js";
 import type { Net, RunOptions, RunResult, Weights } from "./interpret.js";
@@ -25,6 +27,7 @@ export { BackendError } from "./backend.js";
 export { CheckpointError } from "./checkpoint/index.js";
 export { DataError } from "./data/index.js";
 export { DivergedError, InterruptedError, RunError } from "./errors.js";
+export type { DecoderSpec } from "./decoder.js";
 export type { CallSpec, DatasetSpec, FieldSpec, LossSpec, PhaseSpec, PlanSpec } from "./spec.js";
 export type { EpochRecord } from "./train.js";
 
@@ -88,6 +91,8 @@ export interface ModelDef<I, O> {
    * (IRParam.derive), computed when first needed after the model's weights change.
    */
   infer?: { params: DerivableParam[]; forward(w: Readonly<Record<string, tf.Variable>>, inputs: I, step: Step): O };
+  /** Present when the model is a decoder `nnetc generate` accepts: its token input, mask, logits and longest sequence. */
+  decoder?: DecoderSpec;
 }
 
 /** A model with its weights, made by create() or load(). */
@@ -407,4 +412,68 @@ export function dispose<I, O>(model: Model<I, O>): void {
 export async function sampleBatch<I, O>(model: Model<I, O>, n: number, options: { data?: string; split?: "test" | "train" } = {}): Promise<Record<string, tf.Tensor>> {
   const split = await planSplit(model, planOf(model.def, "sampleBatch"), options);
   return batchTensors(split, Array.from({ length: Math.min(n, split.size) }, (_, i) => i));
+}
+
+export interface GenerateOptions {
+  /** At most this many new tokens (default 64). */
+  maxNew?: number;
+  /** Always the most likely token: the default unless temperature, topK or topP is given (which it excludes). */
+  greedy?: boolean;
+  /** Sample at this temperature (default 1 when sampling; 0 is greedy). */
+  temperature?: number;
+  /** Sample among the k most likely tokens. */
+  topK?: number;
+  /** Sample among the most likely tokens whose probabilities add up to p, in (0, 1] (nucleus). */
+  topP?: number;
+  /** Seed of the sampling (default 0): the same seed gives the same tokens. */
+  seed?: number;
+  /** Ids, or tokens of the vocabulary, that end the generation (default: where the data's texts end, when there is a vocabulary). */
+  stop?: readonly (number | string)[];
+  /** Keep keys and values between steps (default true, where the model allows it); false recomputes the whole sequence every step. */
+  cache?: boolean;
+  /** Called with each new id as it is chosen (streaming). */
+  onToken?: (id: number) => void;
+}
+
+export interface GenerateResult extends Omit<LoopResult, "cacheProblem"> {
+  /** The new ids decoded with the model's vocabulary (null when it has none). */
+  text: string | null;
+}
+
+/**
+ * Continue a prompt with a decoder, as `nnetc generate` does, with the same loop, defaults and stop tokens:
+ * the prompt as token ids, or as text when the model has a vocabulary (saved with its trained weights, or
+ * its dataset's tokenize file). Runs the model's forward pass in inference mode, one sequence at a time.
+ */
+export function generate<I, O>(model: Model<I, O>, prompt: string | readonly number[], options: GenerateOptions = {}): GenerateResult {
+  const d = model.def.decoder;
+  if (!d) throw new RunError(`generate: model "${model.def.name}" is not a decoder nnetc can generate with: it needs one integer input of token ids [batch, seq] (and optionally its padding mask), no other input, and an output of next-token logits [batch, seq, vocab] (one per token of its embedding)`);
+  const o = options;
+  const sampling = o.temperature !== undefined || o.topK !== undefined || o.topP !== undefined;
+  if (o.greedy && sampling) throw new RunError("generate: greedy takes no temperature, topK or topP");
+  if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) throw new RunError(`generate: topP ${o.topP}: give a probability in (0, 1]`);
+  if (o.temperature !== undefined && !(o.temperature >= 0)) throw new RunError(`generate: temperature ${o.temperature}: give a number ≥ 0`);
+  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 1)) throw new RunError(`generate: topK ${o.topK}: give an integer ≥ 1`);
+  if (o.maxNew !== undefined && !(Number.isInteger(o.maxNew) && o.maxNew >= 0)) throw new RunError(`generate: maxNew ${o.maxNew}: give an integer ≥ 0`);
+  const vocab = generationVocabulary(model.vocab, d.ids, model.def.plan, model.def.datasets, path.dirname(sourceFile(model.def)));
+  let ids: number[];
+  if (typeof prompt === "string") {
+    if (!vocab) throw new RunError(`generate: model "${model.def.name}" has no vocabulary (none saved with its weights, no tokenize file in its dataset): give the prompt as token ids`);
+    ids = encodePrompt(prompt, vocab, d.maxLen);
+  } else {
+    ids = [...prompt];
+    checkPromptIds(ids, d.vocabSize, "the prompt");
+  }
+  const r = generateWith(net(model.def), model.weights, d, ids, {
+    maxNew: o.maxNew ?? GENERATE_DEFAULTS.maxNew,
+    greedy: !sampling,
+    temperature: o.temperature ?? GENERATE_DEFAULTS.temperature,
+    topK: o.topK ?? null,
+    topP: o.topP ?? null,
+    seed: o.seed ?? GENERATE_DEFAULTS.seed,
+    stop: stopIds(o.stop ?? [], vocab, "stop"),
+    cache: o.cache ?? GENERATE_DEFAULTS.cache,
+    ...(o.onToken ? { onToken: o.onToken } : {}),
+  });
+  return { ids: r.ids, text: vocab ? decodeText(r.ids, vocab) : null, ended: r.ended, cached: r.cached, seconds: r.seconds, tokensPerSec: r.tokensPerSec };
 }

@@ -5,6 +5,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import { evalDim } from "../compiler/ir/dims.js";
 import type { OpKind } from "../compiler/ir/ops.js";
 import type { AttrValue, IRModel, IRNode } from "../compiler/ir/types.js";
+import { decoderSpec } from "./decoder.js";
+import { generateWith, type GenerateOptions, type GenerateResult } from "./generate.js";
 import * as ops from "./ops.js";
 import type { Activation, ExplicitPadding, Padding, Step } from "./ops.js";
 
@@ -98,10 +100,8 @@ function attention(c: Ctx): tf.Tensor {
   const proj = (role: string) => ({ kernel: c.w(`${role}/kernel`), bias: opt(c, `${role}/bias`, c.a.bias), lora: lora(c, role) });
   const w = { query: proj("query"), key: proj("key"), value: proj("value"), output: proj("output") };
   const { kv, mask } = ops.attentionInputs(c.x, c.a);
-  const cache = c.step.cache;
-  if (cache && c.a.causal && kv === c.x[0]) {
-    if (!cache.kv.has(c.node.id)) cache.kv.set(c.node.id, { k: null, v: null });
-    return ops.attention(c.x[0]!, kv, w, { ...ops.attentionOptions(c.a), offset: cache.offset }, c.step, mask, cache.kv.get(c.node.id));
+  if (c.step.cache && c.a.causal && kv === c.x[0]) {
+    return ops.attention(c.x[0]!, kv, w, { ...ops.attentionOptions(c.a), offset: ops.cacheOffset(c.step) }, c.step, mask, ops.kvCache(c.step, c.node.id));
   }
   return ops.attention(c.x[0]!, kv, w, ops.attentionOptions(c.a), c.step, mask);
 }
@@ -136,7 +136,7 @@ export const IMPLS: Record<OpKind, Impl> = {
   rmsnorm: (c) => ops.rmsnorm(c.x[0]!, c.w("gamma"), num(c.a.epsilon)),
   dropout: (c) => ops.dropout(c.x[0]!, num(c.a.rate), c.step),
   embedding: (c) => ops.embedding(c.x[0]!, c.w("embeddings")),
-  pos_embedding: (c) => ops.posEmbedding(c.x[0]!, c.w("embeddings"), c.step.cache?.offset ?? 0),
+  pos_embedding: (c) => ops.posEmbedding(c.x[0]!, c.w("embeddings"), ops.cacheOffset(c.step)),
   lstm: (c) => recurrent(c, ops.lstm),
   gru: (c) => recurrent(c, ops.gru),
   attention,
@@ -229,4 +229,9 @@ export function run(m: IRModel, weights: Weights, inputs: Record<string, tf.Tens
 /** The interpreter as a Net, for the training loop. */
 export function interpreted(m: IRModel): Net {
   return { name: m.name, params: m.params, inputs: m.inputs, outputs: m.outputs, nodes: m.nodes, forward: (w, x, o) => run(m, w, x, o) };
+}
+
+/** Generate up to o.maxNew ids after `prompt` with the interpreter (`nnetc generate`); a RunError when `m` is not a decoder. */
+export function generateIds(m: IRModel, weights: Weights, prompt: readonly number[], o: GenerateOptions): GenerateResult {
+  return generateWith(interpreted(m), weights, decoderSpec(m), prompt, o);
 }

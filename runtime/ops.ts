@@ -310,6 +310,19 @@ export function embedding(ids: tf.Tensor, table: tf.Tensor): tf.Tensor {
   return tf.gather(table, tf.cast(ids, "int32"));
 }
 
+/** Where incremental decoding's new tokens start (the key/value cache's length; 0 without a cache). */
+export function cacheOffset(s: Step): number {
+  return s.cache?.offset ?? 0;
+}
+
+/** A causal self-attention layer's key/value cache during incremental decoding (made on first use), or undefined without one. */
+export function kvCache(s: Step, layer: string): { k: tf.Tensor | null; v: tf.Tensor | null } | undefined {
+  if (!s.cache) return undefined;
+  let e = s.cache.kv.get(layer);
+  if (!e) s.cache.kv.set(layer, (e = { k: null, v: null }));
+  return e;
+}
+
 /** Adds learned position vectors for the first `steps` positions. */
 export function posEmbedding(x: tf.Tensor, table: tf.Tensor, offset = 0): tf.Tensor {
   return tf.add(x, tf.slice(table, [offset, 0], [x.shape[1]!, -1]));

@@ -9,6 +9,7 @@ import { diag } from "../diagnostics.js";
 import { diagnosticToJson, renderDiagnostic, summaryLine } from "../render.js";
 import { loraLines, renderSummary, renderWeightsEffect, summarize, weightsEffect } from "../summary.js";
 import { SourceFile } from "../source.js";
+import { GENERATE_DEFAULTS } from "../../runtime/decoder.js";
 
 const VERSION = "0.1.0";
 
@@ -428,12 +429,12 @@ function program(): Command {
     .requiredOption("--weights <dir>", "a run folder, a checkpoint, or a Hugging Face model folder (config.json + model.safetensors)")
     .option("--prompt <text>", "the text to continue (tokenized as the model's dataset is, or with --tokenizer)")
     .option("--prompt-ids <ids>", "the prompt as token ids: 5,17,42")
-    .option("--max-new <n>", "at most this many new tokens", int("max-new"), 64)
+    .option("--max-new <n>", "at most this many new tokens", int("max-new"), GENERATE_DEFAULTS.maxNew)
     .option("--greedy", "always the most likely token (the default without --temperature, --top-k or --top-p)")
     .option("--temperature <t>", "sample at this temperature", float("temperature"))
     .option("--top-k <k>", "sample among the k most likely tokens", int("top-k"))
     .option("--top-p <p>", "sample among the most likely tokens whose probabilities add up to p (nucleus)", float("top-p"))
-    .option("--seed <n>", "seed of the sampling", int("seed"), 0)
+    .option("--seed <n>", "seed of the sampling", int("seed"), GENERATE_DEFAULTS.seed)
     .option("--stop <token>", "an id or token that ends the generation (repeatable; GPT-2's <|endoftext|> by default)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--no-cache", "recompute the whole sequence at every step instead of keeping keys and values")
     .option("--tokenizer <file>", "tokenizer.json, vocab.txt, or encoder.json (with --merges)")
@@ -458,7 +459,7 @@ function program(): Command {
         ...(o.promptIds !== undefined ? { promptIds: o.promptIds } : {}),
         maxNew: o.maxNew,
         greedy: !sampling,
-        temperature: o.temperature ?? 1,
+        temperature: o.temperature ?? GENERATE_DEFAULTS.temperature,
         topK: o.topK ?? null,
         topP: o.topP ?? null,
         seed: o.seed,

@@ -6,6 +6,7 @@
 // Pure: the same IR and options give the same text, byte for byte.
 import type { OpKind } from "../ir/ops.js";
 import type { AttrValue, DType, IRDataset, IRModel, IRModule, IRNode, IRPlan } from "../ir/types.js";
+import { cacheProblem, decoderProblem, type DecoderSpec } from "../../runtime/decoder.js";
 import { docComment, key, lineComment, lit, member, Names, num, str } from "./code.js";
 
 export type Flavor = "ts" | "js" | "dts";
@@ -74,6 +75,8 @@ interface ModelNames {
   plan: string;
   object: string;
   planIR: IRPlan | undefined;
+  /** What generate() needs, when the model is a decoder `nnetc generate` accepts (else it gets no generate()). */
+  decoder: DecoderSpec | null;
 }
 
 /** Emit a module for every model of `m` (which must have no errors). */
@@ -91,7 +94,7 @@ export function emitModule(m: IRModule, o: EmitOptions): string {
   out.push("");
 
   // Module-level names: our own helpers first, then every model's, plan's and dataset's.
-  const top = new Names(["tf", "nn", "source", "datasets", "create", "load", "predict", "trainStep", "fit", "evaluate", "save", "dispose", "plan", "spec", "inputs", "outputs", "params", "Inputs", "Outputs", "Batch", "Model", "WeightName", "default"]);
+  const top = new Names(["tf", "nn", "source", "datasets", "create", "load", "predict", "trainStep", "fit", "evaluate", "save", "dispose", "generate", "plan", "spec", "inputs", "outputs", "params", "Inputs", "Outputs", "Batch", "Model", "WeightName", "default"]);
   const dimNames = new Map<string, string>();
   for (const model of m.models) for (const d of model.dims) if (!dimNames.has(d.name)) dimNames.set(d.name, top.fresh(d.name));
   const datasetVar = new Map(m.datasets.map((d) => [d.name, top.fresh(`${d.name}_data`)]));
@@ -112,6 +115,7 @@ export function emitModule(m: IRModule, o: EmitOptions): string {
     plan: top.fresh(`${model.name}Plan`),
     object: top.fresh(model.name),
     planIR: m.plans.find((p) => p.model === model.name),
+    decoder: decoderOf(model),
     };
   });
 
@@ -157,7 +161,7 @@ export function emitModule(m: IRModule, o: EmitOptions): string {
       out.push(`export type Model = ${mn.instance};`);
       out.push(`export type WeightName = ${mn.weightName};`);
     }
-    for (const name of ["create", "load", "predict", "trainStep", "fit", "evaluate", "save", "dispose"]) {
+    for (const name of ["create", "load", "predict", "trainStep", "fit", "evaluate", "save", "dispose", ...(mn.decoder ? ["generate"] : [])]) {
       out.push(dts ? `export declare const ${name}: (typeof ${mn.object})[${str(name)}];` : `export const ${name} = ${mn.object}.${name};`);
     }
     if (dts) {
@@ -176,6 +180,12 @@ export function emitModule(m: IRModule, o: EmitOptions): string {
     }
   }
   return out.join("\n") + "\n";
+}
+
+/** The model's decoder parts when `nnetc generate` accepts it (the rule of runtime/decoder.ts), else null. */
+function decoderOf(model: IRModel): DecoderSpec | null {
+  const d = decoderProblem(model);
+  return "parts" in d ? { ...d.parts, cacheProblem: cacheProblem(model) } : null;
 }
 
 /** A model's inference form, when it computes differently from its training form (null when the same). */
@@ -294,13 +304,14 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
       out.push(`    forward: ${mn.inferForward}${ts ? ` as nn.ModelDef<${mn.inputs}, ${mn.outputs}>["forward"]` : ""},`);
       out.push(`  },`);
     }
+    if (mn.decoder) out.push(`  decoder: ${lit(mn.decoder)},`);
     out.push(`};`);
     out.push("");
   }
 
   // The per-model API object.
   const inst = mn.instance;
-  out.push(docComment([`${model.name}${model.doc ? `: ${model.doc}` : ""}`, "", `create() makes it (fresh or trained weights), predict() runs it${mn.planIR ? ", fit() trains it with the file's plan" : ""}.`].join("\n")));
+  out.push(docComment([`${model.name}${model.doc ? `: ${model.doc}` : ""}`, "", `create() makes it (fresh or trained weights), predict() runs it${mn.planIR ? ", fit() trains it with the file's plan" : ""}${mn.decoder ? ", generate() continues a prompt" : ""}.`].join("\n")));
   if (dts) {
     out.push(`export declare const ${mn.object}: {`);
     out.push(`  readonly name: ${str(model.name)};`);
@@ -317,6 +328,7 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
     out.push(`  evaluate(model: ${inst}, options?: nn.EvaluateOptions): Promise<Record<string, number>>;`);
     out.push(`  save(model: ${inst}, dir: string, options?: nn.SaveOptions): Promise<void>;`);
     out.push(`  dispose(model: ${inst}): void;`);
+    if (mn.decoder) out.push(`  generate(model: ${inst}, prompt: string | readonly number[], options?: nn.GenerateOptions): nn.GenerateResult;`);
     out.push(`};`);
   } else {
     const T = (s: string) => (ts ? s : "");
@@ -345,6 +357,10 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
     out.push(`  save: (model${T(`: ${inst}`)}, dir${T(": string")}, options${T("?: nn.SaveOptions")})${T(": Promise<void>")} => nn.save(model, dir, options),`);
     out.push(`  /** Release the model's weights and optimizer state. */`);
     out.push(`  dispose: (model${T(`: ${inst}`)})${T(": void")} => nn.dispose(model),`);
+    if (mn.decoder) {
+      out.push(`  /** Continue a prompt (token ids, or text with the model's vocabulary) as \`nnetc generate\` does: greedy, or seeded sampling; key/value cache; stop tokens. */`);
+      out.push(`  generate: (model${T(`: ${inst}`)}, prompt${T(": string | readonly number[]")}, options${T("?: nn.GenerateOptions")})${T(": nn.GenerateResult")} => nn.generate(model, prompt, options),`);
+    }
     out.push(`};`);
   }
   out.push("");
@@ -369,6 +385,8 @@ interface EmitCtx {
   /** A dimension as an expression over the bound symbolic dimensions. */
   dim: (d: number | string) => string;
   bang: string;
+  /** Honour Step.cache (incremental decoding): the training form of a decoder the key/value cache serves. */
+  cache: boolean;
 }
 
 const A = (v: AttrValue | undefined) => lit(v ?? null);
@@ -425,16 +443,19 @@ const EMIT: Record<OpKind, Emit> = {
   rmsnorm: (c) => `nn.rmsnorm(${c.x[0]}, ${c.w("gamma")}, ${A(c.a.epsilon)})`,
   dropout: (c) => `nn.dropout(${c.x[0]}, ${A(c.a.rate)}, step)`,
   embedding: (c) => `nn.embedding(${c.x[0]}, ${c.w("embeddings")})`,
-  pos_embedding: (c) => `nn.posEmbedding(${c.x[0]}, ${c.w("embeddings")})`,
+  pos_embedding: (c) => `nn.posEmbedding(${c.x[0]}, ${c.w("embeddings")}${c.cache ? ", nn.cacheOffset(step)" : ""})`,
   lstm: recurrent("nn.lstm"),
   gru: recurrent("nn.gru"),
   attention: (c) => {
     const proj = (r: string) => `${r}: { kernel: ${c.w(`${r}/kernel`)}, bias: ${c.opt(`${r}/bias`, c.a.bias)}${loraOf(c, r) ? `, lora: ${loraOf(c, r)}` : ""} }`;
     const w = `{ ${["query", "key", "value", "output"].map(proj).join(", ")} }`;
     const extra = [c.a.kv_heads ? `kvHeads: ${A(c.a.kv_heads)}` : "", c.a.rotary ? `rotary: ${A(c.a.rope_theta)}` : ""].filter(Boolean).map((e) => `, ${e}`).join("");
-    const o = `{ heads: ${A(c.a.heads)}, keyDim: ${A(c.a.key_dim)}${extra}, causal: ${!!c.a.causal}, dropout: ${A(c.a.dropout)} }`;
     const n = c.x.length - (c.a.mask ? 1 : 0);
-    return `nn.attention(${c.x[0]}, ${n > 1 ? c.x[1] : c.x[0]}, ${w}, ${o}, step${c.a.mask ? `, ${c.x[c.x.length - 1]}` : ""})`;
+    // causal self-attention keeps its keys and values in a generation's Step.cache, as interpret.ts does
+    const cached = c.cache && !!c.a.causal && n === 1;
+    const o = `{ heads: ${A(c.a.heads)}, keyDim: ${A(c.a.key_dim)}${extra}, causal: ${!!c.a.causal}, dropout: ${A(c.a.dropout)}${cached ? ", offset: nn.cacheOffset(step)" : ""} }`;
+    const mask = c.a.mask ? `, ${c.x[c.x.length - 1]}` : cached ? ", null" : "";
+    return `nn.attention(${c.x[0]}, ${n > 1 ? c.x[1] : c.x[0]}, ${w}, ${o}, step${mask}${cached ? `, nn.kvCache(step, ${str(c.n.name)})` : ""})`;
   },
   flatten: (c) => `tf.reshape(${c.x[0]}, [${c.x[0]}.shape[0]${c.bang}, -1])`,
   reshape: (c) => `tf.reshape(${c.x[0]}, [${c.x[0]}.shape[0]${c.bang}, ${(c.a.shape as (number | string)[]).map(c.dim).join(", ")}])`,
@@ -476,6 +497,8 @@ function dimExpr(d: number | string, bound: ReadonlySet<string>, dimsVar: string
 
 function emitForward(model: IRModel, fn: string, weightName: string, mn: ModelNames, o: EmitOptions, out: string[], doc: string): void {
   const ts = o.flavor === "ts";
+  // generate() runs the training form (as `nnetc generate` runs the unoptimized IR)
+  const cache = model === mn.model && mn.decoder?.cacheProblem === null;
   const names = new Names(["tf", "nn", "w", "inputs", "step", "dims", "source"]);
   const local = new Map<string, string>();
   const paramNames = new Set(model.params.map((p) => p.name));
@@ -520,6 +543,7 @@ function emitForward(model: IRModel, fn: string, weightName: string, mn: ModelNa
       opt: (role, has) => (has ? wref(role) : "null"),
       dim: (d) => dimExpr(d, boundSet, "dims") ?? "-1",
       bang: ts ? "!" : "",
+      cache,
     };
     out.push(`  const ${v} = ${EMIT[n.op as OpKind](ctx)};`);
   }
