@@ -26,6 +26,7 @@ import * as path from "node:path";
 import { decodeSafetensors, loadTfjsWeights, toFloat32, type HostTensor } from "./checkpoint/index.js";
 import { huggingfaceToTorch, type HfModel } from "./huggingface.js";
 import { RunError } from "./errors.js";
+import { isAdapter } from "./spec.js";
 import { chunk, directFill, groupRoles, layerOf, rolesByLayer, TORCH_LEAVES, torchToNnetc, type F32, type Fill, type TorchParam } from "./torch_layout.js";
 
 export interface InitSpec {
@@ -185,7 +186,9 @@ export function mapPretrained(params: readonly Param[], tensors: Record<string, 
   const fix = spec.layout === "torch" ? "add map entries (\"module.in.file -> layer\") or check the layer names" : "add map entries (\"name.in.file -> layer/role\"), or use layout: torch for a PyTorch state_dict";
   if (wrong.length) throw new RunError(`init from ${spec.from}: ${wrong.length} tensor${wrong.length === 1 ? " does" : "s do"} not fit the model: ${list(wrong, 8)}; the file was saved for another architecture, or ${fix}`);
   const missing = params.map((p) => p.name).filter((n) => !out.has(n));
-  if (missing.length && !spec.allowMissing) throw new RunError(`init from ${spec.from}: the file has no values for ${missing.length} of the model's ${params.length} weights: ${list(missing)}; ${fix}, or add allow_missing: true (--allow-missing) to keep their initial values`);
+  // LoRA adapters are new by design (lora_b starts at zero): a pretrained checkpoint never has them.
+  const required = params.filter((p) => !out.has(p.name) && !isAdapter(p)).map((p) => p.name);
+  if (required.length && !spec.allowMissing) throw new RunError(`init from ${spec.from}: the file has no values for ${required.length} of the model's ${params.length} weights: ${list(required)}; ${fix}, or add allow_missing: true (--allow-missing) to keep their initial values`);
   if (extra.length && !spec.allowExtra) throw new RunError(`init from ${spec.from}: ${extra.length} tensor${extra.length === 1 ? "" : "s"} of the file match no weight of the model: ${list(extra)}; ${fix}, or add allow_extra: true (--allow-extra) to ignore them`);
   const weights: Record<string, HostTensor> = {};
   const sources: Record<string, string[]> = {};

@@ -102,7 +102,7 @@ test("peft: tiny random BertModel and LlamaForCausalLM, LoRA-trained by nnetc, l
   for (const c of cases) {
     const runDir = path.join(dir, `run-${c.kind}`);
     const out = path.join(dir, `adapter-${c.kind}`);
-    const tr = await runNode([CLI, "train", c.file, "--data", dir, "--init-from", path.join(dir, c.kind), "--layout", "huggingface", "--allow-missing", "--out", runDir, "--backend", "wasm"], { timeoutMs: 240_000 });
+    const tr = await runNode([CLI, "train", c.file, "--data", dir, "--init-from", path.join(dir, c.kind), "--layout", "huggingface", "--out", runDir, "--backend", "wasm"], { timeoutMs: 240_000 });
     assert.is(tr.code, 0, tr.stderr);
     // the base comes from the run's recorded init (no --base)
     const ex = await runNode([CLI, "compile", c.file, "--target", "peft", "--weights", runDir, "-o", out]);
