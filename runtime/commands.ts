@@ -527,6 +527,12 @@ export async function generateCommand(o: GenerateCommandOptions): Promise<number
       while (prompt.length && prompt[prompt.length - 1] === pad) prompt.pop();
       // WordPiece closes a text with [SEP]: a continuation starts before it
       if (vocab.split === "wordpiece" && vocab.tokens[prompt[prompt.length - 1]!] === "[SEP]") prompt.pop();
+      // a Hugging Face template's closing tokens (T5's </s>) likewise
+      if (vocab.split === "hf") {
+        const { hfAfter } = await import("./data/hf_tokenizer.js");
+        const after = hfAfter(vocab);
+        if (after.length && after.every((id, i) => prompt[prompt.length - after.length + i] === id)) prompt.length -= after.length;
+      }
     }
     const stop = o.stop.map((s) => {
       if (/^\d+$/.test(s)) return Number(s);
