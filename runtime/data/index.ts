@@ -35,9 +35,10 @@ export { SPAM_ASSASSIN_PACKAGE, spamAssassinTable } from "./sources.js";
  * tokenizer.json (a `.json` file without merges; with the tokenizer_config.json beside it, if any), else BERT's
  * vocab.txt; a message when it is not one.
  */
-export function parseVocabularyFile(file: string, text: string, mergesText: string | null, lowercase: boolean, config: { text: string } | null = tokenizerConfigBeside(file)): Vocabulary | string {
+export function parseVocabularyFile(file: string, text: string, mergesText: string | null, lowercase: boolean, config?: { text: string } | null): Vocabulary | string {
   if (mergesText !== null) return parseBpeVocab(text, mergesText);
-  return /\.json$/i.test(file) ? parseTokenizerJson(text, config?.text ?? null) : parseWordPieceVocab(text, lowercase);
+  if (!/\.json$/i.test(file)) return parseWordPieceVocab(text, lowercase);
+  return parseTokenizerJson(text, (config === undefined ? tokenizerConfigBeside(file) : config)?.text ?? null);
 }
 
 /** The tokenizer_config.json in a tokenizer.json's folder (its pad, eos, … tokens), or null. */
