@@ -15,6 +15,7 @@ import { parseVocabularyFile, type Vocabulary } from "./data/index.js";
 import { Rng } from "./data/rng.js";
 import { encodeText, padId } from "./data/tokenize.js";
 import type { DecoderSpec } from "./decoder.js";
+import { hfAfter } from "./data/hf_tokenizer.js";
 import { RunError } from "./errors.js";
 import type { Net, Weights } from "./interpret.js";
 import type { DatasetSpec, PlanSpec } from "./spec.js";
@@ -126,6 +127,11 @@ export function encodePrompt(text: string, vocab: Vocabulary, maxLen: number): n
   while (prompt.length && prompt[prompt.length - 1] === pad) prompt.pop();
   // WordPiece closes a text with [SEP]: a continuation starts before it
   if (vocab.split === "wordpiece" && vocab.tokens[prompt[prompt.length - 1]!] === "[SEP]") prompt.pop();
+  // a Hugging Face template's closing tokens (T5's </s>) likewise
+  if (vocab.split === "hf") {
+    const after = hfAfter(vocab);
+    if (after.length && after.every((id, i) => prompt[prompt.length - after.length + i] === id)) prompt.length -= after.length;
+  }
   return prompt;
 }
 

@@ -104,7 +104,7 @@ export const PREPROCESS: Record<string, StepDef> = {
   shift: { doc: "shift a sequence left by `by` positions (next-token targets), padding the end with 0", params: [p("by", "int", { default: 1, min: 1 })] },
   one_hot: { doc: "class id → one-hot row", params: [p("classes", "int", { min: 2 })], produces: (a) => ({ dtype: "f32", shape: [a.classes as number] }) },
   tokenize: {
-    doc: 'text → token ids: with a vocabulary of `vocab` ids built from the training split, BERT\'s WordPiece with a vocab.txt (`vocab: "vocab.txt"`: [CLS] … [SEP], [PAD]), GPT-2\'s byte-level BPE (`vocab: "encoder.json", merges: "vocab.bpe"`), or a Hugging Face tokenizer.json of either kind (`vocab: "tokenizer.json"`); saved with the model',
+    doc: 'text → token ids: with a vocabulary of `vocab` ids built from the training split, BERT\'s WordPiece with a vocab.txt (`vocab: "vocab.txt"`: [CLS] … [SEP], [PAD]), GPT-2\'s byte-level BPE (`vocab: "encoder.json", merges: "vocab.bpe"`), or a Hugging Face tokenizer.json (`vocab: "tokenizer.json"`: BERT\'s and GPT-2\'s by nnetc, others by @huggingface/tokenizers); saved with the model',
     params: [p("vocab", "vocab", { min: 2 }), p("max_len", "int", { min: 1 }), p("lowercase", "bool", { default: true }), p("split", "enum", { values: ["word", "char"], default: "word" }), p("merges", "string", { default: null }), p("pair", "string", { default: null, doc: "a second text column: BERT's [CLS] text [SEP] pair [SEP], truncated longest-first (WordPiece vocabularies)" })],
     produces: (a) => ({ dtype: "i32", shape: [a.max_len as number] }),
   },

@@ -17,6 +17,7 @@ import { buildVocabulary, type SplitMode, type Vocabularies, type Vocabulary, vo
 import { BPE_LIMITS, parseBpeVocab } from "./bpe.js";
 import { parseWordPieceVocab, WORDPIECE_LIMITS } from "./wordpiece.js";
 import { parseTokenizerJson } from "./tokenizer_json.js";
+import { HF_LIMITS } from "./hf_tokenizer.js";
 
 export { DataError } from "./errors.js";
 export { Rng, shuffledIndices } from "./rng.js";
@@ -31,11 +32,23 @@ export { SPAM_ASSASSIN_PACKAGE, spamAssassinTable } from "./sources.js";
 
 /**
  * A tokenize step's vocabulary file, by its kind: GPT-2's encoder.json with its merges' text, a Hugging Face
- * tokenizer.json (a `.json` file without merges), else BERT's vocab.txt; a message when it is not one.
+ * tokenizer.json (a `.json` file without merges; with the tokenizer_config.json beside it, if any), else BERT's
+ * vocab.txt; a message when it is not one.
  */
-export function parseVocabularyFile(file: string, text: string, mergesText: string | null, lowercase: boolean): Vocabulary | string {
+export function parseVocabularyFile(file: string, text: string, mergesText: string | null, lowercase: boolean, config?: { text: string } | null): Vocabulary | string {
   if (mergesText !== null) return parseBpeVocab(text, mergesText);
-  return /\.json$/i.test(file) ? parseTokenizerJson(text) : parseWordPieceVocab(text, lowercase);
+  if (!/\.json$/i.test(file)) return parseWordPieceVocab(text, lowercase);
+  return parseTokenizerJson(text, (config === undefined ? tokenizerConfigBeside(file) : config)?.text ?? null);
+}
+
+/** The tokenizer_config.json in a tokenizer.json's folder (its pad, eos, … tokens), or null. */
+export function tokenizerConfigBeside(file: string): { file: string; text: string; sha256: string } | null {
+  if (!/\.json$/i.test(file)) return null;
+  const config = path.join(path.dirname(file), "tokenizer_config.json");
+  if (config === file || !existsSync(config) || !statSync(config).isFile()) return null;
+  if (statSync(config).size > HF_LIMITS.configBytes) throw new DataError(`${config} is over ${HF_LIMITS.configBytes >> 20} MB`);
+  const bytes = readFileSync(config);
+  return { file: config, text: bytes.toString("utf8"), sha256: createHash("sha256").update(bytes).digest("hex") };
 }
 
 export interface LoadOptions {
@@ -223,11 +236,14 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
     };
     const vocabFile = read("vocab", bpe ? "GPT-2's encoder.json" : hf ? "a Hugging Face tokenizer.json" : "a BERT vocab.txt");
     const mergesFile = bpe ? read("merges", "GPT-2's vocab.bpe") : null;
-    const parsed = parseVocabularyFile(vocabFile.file, vocabFile.text, mergesFile?.text ?? null, lowercase);
-    const v = typeof parsed === "string" ? parsed : { ...parsed, files: [vocabFile, ...(mergesFile ? [mergesFile] : [])].map((x) => ({ name: path.basename(x.file), sha256: x.sha256 })) };
-    if (typeof v === "string") throw new DataError(`field "${field.name}": ${vocabFile.file}${bpe ? ` with ${step.args.merges}` : ""} is not a ${bpe ? "byte-level BPE" : hf ? "tokenizer nnetc reads" : "WordPiece"} vocabulary: ${v}`);
+    const configFile = hf ? tokenizerConfigBeside(vocabFile.file) : null;
+    const parsed = parseVocabularyFile(vocabFile.file, vocabFile.text, mergesFile?.text ?? null, lowercase, configFile);
+    // The files' names and checksums: the vocabulary file, then the merges (BPE) or the tokenizer_config.json (Hugging Face, when one was read).
+    const v = typeof parsed === "string" ? parsed : { ...parsed, files: [vocabFile, ...(mergesFile ? [mergesFile] : []), ...(configFile && parsed.split === "hf" ? [configFile] : [])].map((x) => ({ name: path.basename(x.file), sha256: x.sha256 })) };
+    if (typeof v === "string") throw new DataError(`field "${field.name}": ${vocabFile.file}${bpe ? ` with ${step.args.merges}` : ""} is not ${bpe ? "a byte-level BPE vocabulary" : hf ? "a tokenizer nnetc reads" : "a WordPiece vocabulary"}: ${v}`);
     built.set(key, v);
-    log(`field "${field.name}": ${bpe ? `byte-level BPE vocabulary of ${v.size} tokens and ${v.merges!.length} merges` : `WordPiece vocabulary of ${v.size} tokens`} from ${vocabFile.file}`);
+    const what = v.split === "bpe" ? `byte-level BPE vocabulary of ${v.size} tokens and ${v.merges!.length} merges` : v.split === "hf" ? `Hugging Face tokenizer of ${v.size} tokens (run by @huggingface/tokenizers, padding id ${v.hf!.pad})` : `WordPiece vocabulary of ${v.size} tokens`;
+    log(`field "${field.name}": ${what} from ${vocabFile.file}`);
     return v;
   };
 

@@ -193,10 +193,10 @@ function maskPlan(v: Vocabulary, err: (m: string) => DataError): { mask: number;
   const ids = new Map<string, number>();
   for (let i = 0; i < v.tokens.length && i < v.size; i++) if (!ids.has(v.tokens[i]!)) ids.set(v.tokens[i]!, i);
   const pad = padId(v);
-  if (v.split === "wordpiece" || v.split === "bpe") {
-    const names = v.split === "wordpiece" ? ["[MASK]"] : ["<mask>", "<|mask|>"];
+  if (v.split === "wordpiece" || v.split === "bpe" || v.split === "hf") {
+    const names = v.split === "wordpiece" ? ["[MASK]"] : v.split === "bpe" ? ["<mask>", "<|mask|>"] : ["<mask>", "[MASK]", "<|mask|>"];
     const mask = names.map((t) => ids.get(t)).find((x) => x !== undefined);
-    if (mask === undefined) throw err(`mask_tokens needs the vocabulary's mask token (${names.join(" or ")}), and this ${v.split === "bpe" ? "BPE" : "WordPiece"} vocabulary has none`);
+    if (mask === undefined) throw err(`mask_tokens needs the vocabulary's mask token (${names.join(" or ")}), and this ${v.split === "bpe" ? "BPE" : v.split === "hf" ? "Hugging Face" : "WordPiece"} vocabulary has none`);
     // Bracketed specials ([CLS], [SEP], <|endoftext|>, <s>, …) are never masked nor drawn as random tokens.
     const special = new Set<number>([pad, mask]);
     let firstWord = v.size;

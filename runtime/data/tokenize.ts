@@ -5,13 +5,14 @@
 // `tokenize(vocab: "vocab.txt", …)` reads BERT's WordPiece vocabulary instead (wordpiece.ts), and
 // `tokenize(vocab: "encoder.json", merges: "vocab.bpe", …)` GPT-2's byte-level BPE (bpe.ts).
 import { bpePadId, decodeBpe, encodeBpe } from "./bpe.js";
+import { decodeHf, encodeHf, hfProblem } from "./hf_tokenizer.js";
 import { encodeWordPiece, specialId, WORDPIECE_SPECIALS } from "./wordpiece.js";
 
 export type SplitMode = "word" | "char";
 
 export interface Vocabulary {
   /** How the text was cut (wordpiece: BERT's, from a vocab.txt); reusing a vocabulary with other settings is an error. */
-  split: SplitMode | "wordpiece" | "bpe";
+  split: SplitMode | "wordpiece" | "bpe" | "hf";
   lowercase: boolean;
   /** The vocab size asked for (ids are < size). */
   size: number;
@@ -19,6 +20,8 @@ export interface Vocabulary {
   tokens: string[];
   /** bpe: vocab.bpe's merges ("a b"), best first. */
   merges?: string[];
+  /** hf: a tokenizer.json run by @huggingface/tokenizers (hf_tokenizer.ts): its text, tokenizer_config.json's fields it reads, and the id that pads. */
+  hf?: { tokenizer: string; config: Record<string, string | boolean | string[]>; pad: number };
   /** A vocabulary read from files: their names and the SHA-256 of their bytes (vocab file, then merges), so a run tells when the dataset's file has changed since. */
   files?: { name: string; sha256: string }[];
 }
@@ -75,6 +78,7 @@ function lookup(v: Vocabulary): Map<string, number> {
 export function encodeText(text: string, v: Vocabulary, maxLen: number, out: Int32Array = new Int32Array(maxLen), offset = 0): Int32Array {
   if (v.split === "wordpiece") return encodeWordPiece(text, v, maxLen, out, offset);
   if (v.split === "bpe") return encodeBpe(text, v, maxLen, out, offset);
+  if (v.split === "hf") return encodeHf(text, v, maxLen, out, offset);
   const m = lookup(v);
   const toks = tokenizeText(text, v.split, v.lowercase, maxLen);
   const n = Math.min(maxLen, toks.length);
@@ -83,9 +87,9 @@ export function encodeText(text: string, v: Vocabulary, maxLen: number, out: Int
   return out;
 }
 
-/** The id padding is written with: [PAD] (WordPiece), <|endoftext|> (GPT-2's BPE), else 0. */
+/** The id padding is written with: [PAD] (WordPiece), <|endoftext|> (GPT-2's BPE), the tokenizer's (hf_tokenizer.ts), else 0. */
 export function padId(v: Vocabulary): number {
-  return v.split === "wordpiece" ? specialId(v, "[PAD]") : v.split === "bpe" ? bpePadId(v) : PAD_ID;
+  return v.split === "wordpiece" ? specialId(v, "[PAD]") : v.split === "bpe" ? bpePadId(v) : v.split === "hf" ? v.hf!.pad : PAD_ID;
 }
 
 /** Tokens of ids (padding dropped); for inspection and tests. */
@@ -100,9 +104,10 @@ export function decodeIds(ids: ArrayLike<number>, v: Vocabulary): string[] {
   return out;
 }
 
-/** The text of ids (generation's output): bytes for byte-level BPE, WordPiece's `##` pieces joined and its special tokens dropped, else tokens joined by a space (word) or nothing (char). */
+/** The text of ids (generation's output): bytes for byte-level BPE, WordPiece's `##` pieces joined and its special tokens dropped, the tokenizer's decoder (hf), else tokens joined by a space (word) or nothing (char). */
 export function decodeText(ids: ArrayLike<number>, v: Vocabulary): string {
   if (v.split === "bpe") return decodeBpe(ids, v);
+  if (v.split === "hf") return decodeHf(ids, v);
   const toks = Array.from(ids, (id) => v.tokens[id] ?? UNK_TOKEN);
   if (v.split === "wordpiece") return toks.filter((t) => !/^\[(PAD|CLS|SEP)\]$/.test(t)).map((t, i) => (t.startsWith("##") ? t.slice(2) : i ? ` ${t}` : t)).join("");
   return toks.join(v.split === "char" ? "" : " ");
@@ -112,12 +117,13 @@ export function decodeText(ids: ArrayLike<number>, v: Vocabulary): string {
 export function vocabularyProblem(v: unknown): string | null {
   if (typeof v !== "object" || v === null) return "it is not an object";
   const o = v as Record<string, unknown>;
-  if (o.split !== "word" && o.split !== "char" && o.split !== "wordpiece" && o.split !== "bpe") return `its split is ${JSON.stringify(o.split)}, not "word", "char", "wordpiece" or "bpe"`;
+  if (o.split !== "word" && o.split !== "char" && o.split !== "wordpiece" && o.split !== "bpe" && o.split !== "hf") return `its split is ${JSON.stringify(o.split)}, not "word", "char", "wordpiece", "bpe" or "hf"`;
   if (o.split === "bpe" && !(Array.isArray(o.merges) && o.merges.every((m) => typeof m === "string"))) return "its BPE merges are not a list of strings";
   if (typeof o.lowercase !== "boolean") return "its lowercase flag is missing";
   if (!Number.isInteger(o.size) || (o.size as number) < 2) return "its size is not an integer ≥ 2";
   if (!Array.isArray(o.tokens) || o.tokens.length < 2 || !o.tokens.every((t) => typeof t === "string")) return "its tokens are not a list of strings";
   if (o.files !== undefined && !(Array.isArray(o.files) && o.files.every((f) => f && typeof f.name === "string" && typeof f.sha256 === "string" && /^[0-9a-f]{64}$/.test(f.sha256)))) return "its files are not a list of names with SHA-256 sums";
+  if (o.split === "hf") return hfProblem(o);
   if (o.split === "wordpiece" && !WORDPIECE_SPECIALS.every((s) => (o.tokens as string[]).includes(s))) return `its WordPiece tokens lack one of ${WORDPIECE_SPECIALS.join(", ")}`;
   return null;
 }
