@@ -1,5 +1,5 @@
 // Weights of an optimized model that passes derived from trained ones (IRParam.derive): batchnorm folded into
-// the kernel and bias of the layer before it. Computed once, when the model is loaded for inference.
+// the kernel and bias of the layer before it; LoRA adapters merged into the kernels they adapt. Computed once, when the model is loaded for inference.
 import * as tf from "@tensorflow/tfjs-core";
 import type { AttrValue } from "../compiler/ir/types.js";
 
@@ -32,6 +32,8 @@ export function deriveWeights(params: readonly DerivableParam[], source: Readonl
     }
     const a = p.derive.args;
     const value = tf.tidy(() => {
+      // LoRA merged: kernel [in, out] + scale · lora_a [in, r] · lora_b [r, out].
+      if (p.derive!.fn === "merge_lora") return tf.add(get(a.kernel)!, tf.mul(tf.matMul(get(a.a)!, get(a.b)!), a.scale as number));
       // s = gamma / sqrt(variance + epsilon), per output channel.
       const s = tf.div(get(a.gamma) ?? tf.onesLike(get(a.variance)!), tf.sqrt(tf.add(get(a.variance)!, a.epsilon as number)));
       if (p.derive!.fn === "fold_bn_kernel") {

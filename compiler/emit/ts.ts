@@ -270,7 +270,7 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
         out.push(`type ${mn.inferWeightName} =${inf.params.map((p) => `\n  | ${str(p.name)}`).join("") || " never"};`);
         out.push("");
       }
-      const changes = [inf.params.some((p) => p.derive) ? "batchnorm folded into the layer before it" : "", inf.nodes.length < model.nodes.length ? `${model.nodes.length - inf.nodes.length} step${model.nodes.length - inf.nodes.length === 1 ? "" : "s"} fewer` : ""].filter(Boolean);
+      const changes = [inf.params.some((p) => p.derive?.fn.startsWith("fold_bn")) ? "batchnorm folded into the layer before it" : "", inf.params.some((p) => p.derive?.fn === "merge_lora") ? "LoRA adapters merged into their kernels" : "", inf.nodes.length < model.nodes.length ? `${model.nodes.length - inf.nodes.length} step${model.nodes.length - inf.nodes.length === 1 ? "" : "s"} fewer` : ""].filter(Boolean);
       emitForward(inf, mn.inferForward, mn.inferWeightName, mn, o, out, `The forward pass of ${model.name} optimized for inference (-O${o.level ?? 1}${changes.length ? `: ${changes.join(", ")}` : ""}); predict() and evaluate() run it.`);
     }
   }

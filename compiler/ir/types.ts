@@ -48,7 +48,7 @@ export interface IRParam {
    * Set by optimization passes (fold-batchnorm): the weight is computed from trained weights of the
    * unoptimized model, named in `args`, by the runtime function `fn`; it is never trained or initialized.
    */
-  derive?: { fn: "fold_bn_kernel" | "fold_bn_bias"; args: Record<string, AttrValue> };
+  derive?: { fn: "fold_bn_kernel" | "fold_bn_bias" | "merge_lora"; args: Record<string, AttrValue> };
 }
 
 export interface IRDimSymbol {

@@ -5,13 +5,15 @@
 import type { IRModel, IRModule } from "../ir/types.js";
 import { PASS_LIST } from "./cleanup.js";
 import { FUSION_PASSES } from "./fusion.js";
+import { mergeLora } from "./lora.js";
 import type { OptLevel, Pass, PassMode } from "./types.js";
 
 export type { OptLevel, Pass, PassMode };
 export { printModel } from "./util.js";
 
 /** THE ordered list of passes. */
-export const PASSES: readonly Pass[] = [...PASS_LIST, ...FUSION_PASSES];
+// merge-lora runs last: fold-batchnorm leaves adapted layers alone, and a derived weight is derived from trained ones only.
+export const PASSES: readonly Pass[] = [...PASS_LIST, ...FUSION_PASSES, mergeLora];
 
 export interface Stage {
   pass: string;

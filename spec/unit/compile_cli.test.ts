@@ -92,7 +92,7 @@ test("compile --emit ir -O1 --print-passes: the optimized IR, and what each pass
   assert.is(o1.code, 0, o1.stderr);
   assert.is(nodes(o0).nodes.length, 8);
   assert.is(nodes(o1).nodes.length, 3, "identity, cast, reshape, transpose and dropout removed");
-  assert.match(o1.stderr, /^-O1 for infer: remove-noops → fold-constants → cse → dce$/m);
+  assert.match(o1.stderr, /^-O1 for infer: remove-noops → fold-constants → cse → dce → merge-lora$/m);
   assert.match(o1.stderr, /remove-noops\s+Noops\s+changed\s+nodes 8 → 3/);
   assert.is(after.code, 0, after.stderr);
   assert.is(nodes(after).params.length, 4, "training keeps the dead branch's weights");

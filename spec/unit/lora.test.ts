@@ -13,6 +13,7 @@ import { compile } from "../../compiler/index.js";
 import { exportOnnx } from "../../compiler/emit/onnx/index.js";
 import { optimize } from "../../compiler/passes/index.js";
 import { initBackend } from "../../runtime/backend.js";
+import { deriveWeights, disposeDerived } from "../../runtime/derive.js";
 import { decodeSafetensors, type HostTensor } from "../../runtime/checkpoint/index.js";
 import { Rng } from "../../runtime/data/rng.js";
 import { TfjsEngine, type PhaseSetup, type StepEngine } from "../../runtime/engine.js";
@@ -103,25 +104,37 @@ test("lora: three steps of a lora phase give the same weights on the tfjs and to
   for (const k of ["proj/lora_b", "attn/query/lora_a", "head/kernel"]) assert.not.ok(same(k), `${k} did not move`);
 });
 
-test("lora: the merged ONNX export computes what the adapter model computes (1e-5), with no adapter left in it", async () => {
+test("lora: the inference form (-O1's merge-lora: kernel + scale·A·B, derived at load) and its ONNX export compute what the adapter model computes (1e-5), with no adapter left", async () => {
   const res = load();
+  const m0 = res.module.models[0]!;
   const m = optimize(res.module, { level: 1, mode: "infer" }).module.models[0]!;
-  const host = nontrivialHost(m, 5);
+  assert.equal(m.params.filter(isAdapter), [], "the inference model has no adapters");
+  assert.ok(m.nodes.every((n) => n.attrs.lora === undefined && n.attrs.lora_scale === undefined));
+  assert.equal(m.params.filter((p) => p.derive?.fn === "merge_lora").map((p) => p.name).sort(), ["attn/query/kernel", "attn/value/kernel", "proj/kernel"]);
+  const host = nontrivialHost(m0, 5);
   // adapters away from their initial zero, so that merging matters
-  for (const p of m.params.filter((w) => /lora_b$/.test(w.role))) (host[p.name]!.data as Float32Array).forEach((_, i, a) => (a[i] = Math.sin(i + p.name.length) * 0.3));
-  const weights = new Map(m.params.map((p) => [p.name, { shape: p.shape, data: host[p.name]!.data as Float32Array }]));
+  for (const p of m0.params.filter((w) => /lora_b$/.test(w.role))) (host[p.name]!.data as Float32Array).forEach((_, i, a) => (a[i] = Math.sin(i + p.name.length) * 0.3));
+  const source = new Map(m0.params.map((p) => [p.name, tf.variable(tf.tensor(host[p.name]!.data as Float32Array, p.shape), false)]));
+  const derived = deriveWeights(m.params, source);
+  const rng = new Rng(9);
+  const x = Float32Array.from({ length: 3 * 8 * 16 }, () => rng.next() * 2 - 1);
+  const want = tf.tidy(() => run(m0, source as never, { x: tf.tensor(x, [3, 8, 16]) }, { training: false }).outputs.logits!.dataSync() as Float32Array);
+  const merged = tf.tidy(() => run(m, derived as never, { x: tf.tensor(x, [3, 8, 16]) }, { training: false }).outputs.logits!.dataSync() as Float32Array);
+  const without = tf.tidy(() => run(m, source as never, { x: tf.tensor(x, [3, 8, 16]) }, { training: false }).outputs.logits!.dataSync() as Float32Array);
+  const weights = new Map(m.params.map((p) => [p.name, { shape: p.shape, data: derived.get(p.name)!.dataSync() as Float32Array }]));
+  disposeDerived(derived, source);
+  tf.dispose([...source.values()]);
+  const diff = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => Math.max(s, Math.abs(v - b[i]!)), 0);
+  assert.ok(diff(without, want) > 1e-3, "the adapters change the outputs (else merging proves nothing)");
+  const dm = diff(merged, want);
+  assert.ok(dm <= 1e-5, `the -O1 inference model differs by ${dm}`);
   const out = exportOnnx(m, weights, { producerVersion: "test" });
   assert.equal(out.diagnostics, []);
   const session = await ort.InferenceSession.create(out.bytes!);
-  const rng = new Rng(9);
-  const x = Float32Array.from({ length: 3 * 8 * 16 }, () => rng.next() * 2 - 1);
   const y = (await session.run({ [session.inputNames[0]!]: new ort.Tensor("float32", x, [3, 8, 16]) }))[session.outputNames[0]!]!.data as Float32Array;
   await session.release();
-  const vars = new Map(m.params.map((p) => [p.name, tf.tensor(host[p.name]!.data as Float32Array, p.shape)]));
-  const want = tf.tidy(() => run(m, vars as never, { x: tf.tensor(x, [3, 8, 16]) }, { training: false }).outputs.logits!.dataSync() as Float32Array);
-  tf.dispose([...vars.values()]);
-  const d = y.reduce((s, v, i) => Math.max(s, Math.abs(v - want[i]!)), 0);
-  console.log(`    merged ONNX vs adapter model: max |Δ| ${d.toExponential(1)}; ${(out.bytes as Uint8Array).length} bytes`);
+  const d = diff(y, want);
+  console.log(`    merged (-O1) vs adapter model: max |Δ| ${dm.toExponential(1)}; its ONNX: ${d.toExponential(1)}; ${(out.bytes as Uint8Array).length} bytes`);
   assert.ok(d <= 1e-5, `merged export differs by ${d}`);
   assert.not.match(Buffer.from(out.bytes as Uint8Array).toString("latin1"), /lora_/);
 });
