@@ -5,8 +5,10 @@
 // candidates with a seeded generator. With the key/value cache (default where the model allows it) the prompt
 // runs once and each later step feeds one token: every causal self-attention layer keeps its keys and values
 // (Step.cache, which the interpreter and emitted forward passes both honour) and positional embeddings
-// continue at the offset; without it every step recomputes the whole sequence. Both give the same tokens
-// (spec/unit/generate.test.ts). The loop runs any Net (interpreted, or an emitted forward pass) and loads
+// continue at the offset; without it every step recomputes the whole sequence. An encoder–decoder also takes
+// the source's ids (o.source), fed whole at every step; with the cache each cross-attention keeps the source's
+// keys and values from the first step and the encoder runs only then. Both give the same tokens
+// (spec/unit/generate.test.ts, generate_encdec.test.ts). The loop runs any Net (interpreted, or an emitted forward pass) and loads
 // nothing of the compiler: nnetc/runtime imports it.
 import * as tf from "@tensorflow/tfjs-core";
 import { existsSync, readFileSync, statSync } from "node:fs";
@@ -14,13 +16,13 @@ import * as path from "node:path";
 import { parseVocabularyFile, type Vocabulary } from "./data/index.js";
 import { Rng } from "./data/rng.js";
 import { encodeText, padId } from "./data/tokenize.js";
-import type { DecoderSpec } from "./decoder.js";
+import { START_TOKENS, type DecoderSpec } from "./decoder.js";
 import { hfAfter } from "./data/hf_tokenizer.js";
 import { RunError } from "./errors.js";
 import type { Net, Weights } from "./interpret.js";
 import type { DatasetSpec, PlanSpec } from "./spec.js";
 
-export { cacheProblem, decoderParts, decoderProblem, decoderSpec, GENERATE_DEFAULTS, type DecoderParts, type DecoderSpec } from "./decoder.js";
+export { cacheProblem, decoderParts, decoderProblem, decoderSpec, GENERATE_DEFAULTS, START_TOKENS, type DecoderParts, type DecoderSpec, type SourceParts } from "./decoder.js";
 
 export interface GenerateOptions {
   maxNew: number;
@@ -36,6 +38,10 @@ export interface GenerateOptions {
   cache: boolean;
   /** Called with each new id as it is chosen (streaming). */
   onToken?: (id: number) => void;
+  /** An encoder–decoder's source ids (required there, refused for a decoder). */
+  source?: readonly number[];
+  /** The id a source is padded with to a fixed length (default 0). */
+  sourcePad?: number;
 }
 
 export interface GenerateResult {
@@ -79,6 +85,13 @@ function pick(logits: Float32Array, o: GenerateOptions, rng: Rng): number {
 export function generateWith(net: Pick<Net, "name" | "forward">, weights: Weights, parts: DecoderSpec, prompt: readonly number[], o: GenerateOptions): GenerateResult {
   if (!prompt.length) throw new RunError("generate: the prompt has no tokens");
   if (prompt.length >= parts.maxLen) throw new RunError(`generate: the prompt has ${prompt.length} tokens; model "${net.name}" reads at most ${parts.maxLen}`);
+  const src = parts.source ?? null;
+  if (src && !o.source) throw new RunError(`generate: model "${net.name}" is an encoder–decoder: give it a source`);
+  if (!src && o.source) throw new RunError(`generate: model "${net.name}" is a decoder, not an encoder–decoder: it takes no source`);
+  if (src && !o.source!.length) throw new RunError("generate: the source has no tokens");
+  if (src && o.source!.length > src.maxLen) throw new RunError(`generate: the source has ${o.source!.length} tokens; model "${net.name}" reads at most ${src.maxLen}`);
+  // a source of a fixed length is padded to it (its mask, if the model has one, marks the real tokens)
+  const srcIds = src ? [...o.source!, ...new Array<number>(src.fixed ? src.maxLen - o.source!.length : 0).fill(o.sourcePad ?? 0)] : [];
   const cached = o.cache && parts.cacheProblem === null;
   const rng = new Rng(o.seed);
   const seq = [...prompt];
@@ -98,7 +111,12 @@ export function generateWith(net: Pick<Net, "name" | "forward">, weights: Weight
       const last = tf.tidy(() => {
         const inputs: Record<string, tf.Tensor> = { [parts.ids]: tf.tensor2d(feed, [1, feed.length], "int32") };
         if (parts.mask) inputs[parts.mask] = tf.ones([1, feed.length], "int32");
-        const y = net.forward(weights, inputs, { training: false, ...(cached ? { cache: { offset, kv } } : {}) }).outputs[parts.logits]!;
+        if (src) {
+          inputs[src.ids] = tf.tensor2d(srcIds, [1, srcIds.length], "int32");
+          if (src.mask) inputs[src.mask] = tf.tensor2d(srcIds.map((_, i) => (i < o.source!.length ? 1 : 0)), [1, srcIds.length], "int32");
+        }
+        const cache = { offset, kv, ...(src ? { source: [src.ids, ...(src.mask ? [src.mask] : [])] } : {}) };
+        const y = net.forward(weights, inputs, { training: false, ...(cached ? { cache } : {}) }).outputs[parts.logits]!;
         return tf.squeeze(tf.slice(y, [0, feed.length - 1, 0], [1, 1, -1])).dataSync() as Float32Array;
       });
       for (const t of old) if (t && ![...kv.values()].some((e) => e.k === t || e.v === t)) t.dispose();
@@ -133,6 +151,24 @@ export function encodePrompt(text: string, vocab: Vocabulary, maxLen: number): n
     if (after.length && after.every((id, i) => prompt[prompt.length - after.length + i] === id)) prompt.length -= after.length;
   }
   return prompt;
+}
+
+/** A source text as ids: tokenized as the data was, without trailing padding (generateWith pads a fixed-length source again). */
+export function encodeSource(text: string, vocab: Vocabulary, maxLen: number): number[] {
+  const ids = Array.from(encodeText(text, vocab, maxLen));
+  const pad = padId(vocab);
+  while (ids.length && ids[ids.length - 1] === pad) ids.pop();
+  return ids;
+}
+
+/** An encoder–decoder's first decoder token without a prompt: `start` (an id or a token), else the first of START_TOKENS the vocabulary has. */
+export function startIds(start: number | string | undefined, vocab: Vocabulary | null, what: string): number[] {
+  if (start !== undefined) return stopIds([start], vocab, what);
+  for (const t of START_TOKENS) {
+    const id = vocab?.tokens.indexOf(t) ?? -1;
+    if (id >= 0) return [id];
+  }
+  throw new RunError(`generate: the decoder's vocabulary has no start token (${START_TOKENS.join(", ")})${vocab ? "" : " (there is no vocabulary)"}: give ${what} or a prompt`);
 }
 
 /** Prompt ids must be integers in [0, vocabSize); `what` names them in the error ("--prompt-ids 1,2"). */

@@ -5,7 +5,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { evalDim } from "../compiler/ir/dims.js";
 import type { OpKind } from "../compiler/ir/ops.js";
 import type { AttrValue, IRModel, IRNode } from "../compiler/ir/types.js";
-import { decoderSpec } from "./decoder.js";
+import { decoderSpec, sourceOnlyCached } from "./decoder.js";
 import { generateWith, type GenerateOptions, type GenerateResult } from "./generate.js";
 import * as ops from "./ops.js";
 import type { Activation, ExplicitPadding, Padding, Step } from "./ops.js";
@@ -27,9 +27,11 @@ export interface RunOptions {
   /**
    * Incremental decoding (runtime/generate.ts): the inputs are the tokens after the first `offset` ones, whose
    * keys and values each causal self-attention layer holds in `kv` (by node id; new ones are appended and kept);
-   * positional embeddings start at `offset`.
+   * positional embeddings start at `offset`. An encoder–decoder's `source` inputs (the same at every step):
+   * cross-attention over them keeps its first step's keys and values, and after the first step (offset > 0)
+   * the nodes computed from the source alone (the encoder) are not run.
    */
-  cache?: { offset: number; kv: Map<string, { k: tf.Tensor | null; v: tf.Tensor | null }> };
+  cache?: { offset: number; kv: Map<string, { k: tf.Tensor | null; v: tf.Tensor | null }>; source?: readonly string[] };
 }
 
 export interface RunResult {
@@ -57,6 +59,8 @@ interface Ctx {
   w: (role: string) => tf.Variable;
   step: Step;
   dims: Record<string, number>;
+  /** Cross-attention over the source during a cached generation: its keys and values are cached once. */
+  cross: boolean;
 }
 
 type Impl = (c: Ctx) => tf.Tensor;
@@ -103,6 +107,7 @@ function attention(c: Ctx): tf.Tensor {
   if (c.step.cache && c.a.causal && kv === c.x[0]) {
     return ops.attention(c.x[0]!, kv, w, { ...ops.attentionOptions(c.a), offset: ops.cacheOffset(c.step) }, c.step, mask, ops.kvCache(c.step, c.node.id));
   }
+  if (c.cross) return ops.attention(c.x[0]!, kv ?? null, w, ops.attentionOptions(c.a), c.step, mask, ops.kvCache(c.step, c.node.id));
   return ops.attention(c.x[0]!, kv, w, ops.attentionOptions(c.a), c.step, mask);
 }
 
@@ -194,7 +199,11 @@ export function run(m: IRModel, weights: Weights, inputs: Record<string, tf.Tens
     for (const o of m.outputs) readers.set(o.node, Infinity);
   }
   const given = new Set(Object.values(inputs));
+  // an encoder–decoder's generation: the encoder runs at the first step only (its keys and values are cached)
+  const enc = opts.cache?.source ? sourceOnlyCached(m, opts.cache.source) : null;
+  const skip = enc && opts.cache!.offset > 0 ? enc : null;
   for (const n of m.nodes) {
+    if (skip?.has(n.id)) continue;
     if (n.op === "input") {
       const t = inputs[n.name]!;
       values.set(n.id, t);
@@ -206,7 +215,8 @@ export function run(m: IRModel, weights: Weights, inputs: Record<string, tf.Tens
       if (!v) throw new Error(`no weight "${name}"`);
       return v;
     };
-    const args: Ctx = { node: n, x: n.inputs.map((i) => values.get(i)!), a: n.attrs, w, step, dims };
+    const cross = !!enc && n.op === "attention" && n.inputs.length - (n.attrs.mask ? 1 : 0) === 2 && enc.has(n.inputs[1]!);
+    const args: Ctx = { node: n, x: n.inputs.map((i) => values.get(i)!), a: n.attrs, w, step, dims, cross };
     const impl = IMPLS[n.op as OpKind];
     const out = pending ? tf.tidy(() => impl(args)) : impl(args);
     opts.observe?.(n.name, args.x, out);
@@ -214,6 +224,7 @@ export function run(m: IRModel, weights: Weights, inputs: Record<string, tf.Tens
     if (pending) {
       pending.set(out, (pending.get(out) ?? 0) + (readers.get(n.id) ?? 0));
       for (const x of args.x) {
+        if (!x) continue; // a skipped encoder value
         const left = pending.get(x)! - 1;
         pending.set(x, left);
         if (left === 0 && !given.has(x)) x.dispose();

@@ -14,7 +14,7 @@ export interface Step {
   /** New values for non-trainable weights (batchnorm moving statistics), applied after the step. */
   updates: [tf.Variable, tf.Tensor][];
   /** Incremental decoding's key/value cache (interpret.ts RunOptions.cache). */
-  cache?: { offset: number; kv: Map<string, { k: tf.Tensor | null; v: tf.Tensor | null }> };
+  cache?: { offset: number; kv: Map<string, { k: tf.Tensor | null; v: tf.Tensor | null }>; source?: readonly string[] };
 }
 
 export type Activation = "linear" | "relu" | "relu6" | "gelu" | "gelu_tanh" | "silu" | "sigmoid" | "tanh" | "softmax" | "leaky_relu" | "elu";
@@ -315,7 +315,7 @@ export function cacheOffset(s: Step): number {
   return s.cache?.offset ?? 0;
 }
 
-/** A causal self-attention layer's key/value cache during incremental decoding (made on first use), or undefined without one. */
+/** An attention layer's key/value cache during incremental decoding (causal self-attention, or cross-attention over the source; made on first use), or undefined without one. */
 export function kvCache(s: Step, layer: string): { k: tf.Tensor | null; v: tf.Tensor | null } | undefined {
   if (!s.cache) return undefined;
   let e = s.cache.kv.get(layer);
@@ -482,10 +482,11 @@ export function rotaryTables(t: number, kd: number, theta: number, offset = 0): 
 /**
  * Multi-head scaled dot-product attention of q over kv (self-attention when kv is q). `mask` [batch, kv
  * steps] marks real keys (1) and padding (0): padding gets no attention, so the real tokens of a padded
- * sequence see what they see unpadded. `cache` (generation): keys and values of earlier positions are
- * prepended and the new ones returned in it.
+ * sequence see what they see unpadded. `cache` (generation): for self-attention (kv is q) keys and values of
+ * earlier positions are prepended and the new ones returned in it; for cross-attention (kv is another tensor)
+ * the first step's keys and values are kept and reused, and kv may then be null (the encoder is not rerun).
  */
-export function attention(q: tf.Tensor, kv: tf.Tensor, w: AttentionWeights, o: AttentionOptions, s: Step, mask: tf.Tensor | null = null, cache?: { k: tf.Tensor | null; v: tf.Tensor | null }): tf.Tensor {
+export function attention(q: tf.Tensor, kv: tf.Tensor | null, w: AttentionWeights, o: AttentionOptions, s: Step, mask: tf.Tensor | null = null, cache?: { k: tf.Tensor | null; v: tf.Tensor | null }): tf.Tensor {
   const heads = o.heads;
   const kvHeads = o.kvHeads ?? heads;
   const d = q.shape[2]!;
@@ -494,17 +495,20 @@ export function attention(q: tf.Tensor, kv: tf.Tensor, w: AttentionWeights, o: A
   const proj = (t: tf.Tensor, p: Projection) => dense(t, p.kernel, p.bias, "linear", false, p.lora ?? null);
   // [batch, steps, h·kd] → [batch, h, steps, kd]
   const split = (t: tf.Tensor, h: number) => tf.transpose(tf.reshape(t, [t.shape[0]!, t.shape[1]!, h, kd]), [0, 2, 1, 3]) as tf.Tensor4D;
+  // cross-attention with a cache: the keys and values of the source, computed once (kv is then not read)
+  const cross = cache !== undefined && kv !== q;
+  const reuse = cross && cache.k !== null && cache.v !== null;
   let Q: tf.Tensor = split(proj(q, w.query), heads);
-  let K: tf.Tensor = split(proj(kv, w.key), kvHeads);
-  let V: tf.Tensor = split(proj(kv, w.value), kvHeads);
+  let K: tf.Tensor = reuse ? cache.k! : split(proj(kv!, w.key), kvHeads);
+  let V: tf.Tensor = reuse ? cache.v! : split(proj(kv!, w.value), kvHeads);
   if (o.rotary) {
     Q = rotary(Q, o.rotary, offset);
-    K = rotary(K, o.rotary, offset);
+    if (!reuse) K = rotary(K, o.rotary, offset);
   }
-  if (cache) {
+  if (cache && !reuse) {
     // kept past the step's tidy; the caller disposes the replaced ones
-    if (cache.k) K = tf.concat([cache.k, K], 2);
-    if (cache.v) V = tf.concat([cache.v, V], 2);
+    if (!cross && cache.k) K = tf.concat([cache.k, K], 2);
+    if (!cross && cache.v) V = tf.concat([cache.v, V], 2);
     cache.k = tf.keep(K);
     cache.v = tf.keep(V);
   }
