@@ -11,7 +11,7 @@ import { transformWeights, weightKind, type Transform } from "./export.js";
 import type { QuantKind } from "./quantize.js";
 import { DataError, loadDataset } from "./data/index.js";
 import { generateIds, interpreted, run } from "./interpret.js";
-import { checkPromptIds, decoderParts, encodePrompt, generationVocabulary, readVocabularyFile, stopIds } from "./generate.js";
+import { checkPromptIds, decoderParts, encodePrompt, encodeSource, generationVocabulary, readVocabularyFile, startIds, stopIds } from "./generate.js";
 import { loadTrained } from "./weights.js";
 import { exportWeights, modelHostWeights } from "./onnx.js";
 import { hostWeight } from "./steps.js";
@@ -496,6 +496,11 @@ export interface GenerateCommandOptions extends RunCommandOptions {
   prompt?: string;
   /** Token ids instead of text: "5,17,42". */
   promptIds?: string;
+  /** An encoder–decoder's source: text (tokenized with the source's vocabulary), or ids "5,17,42". */
+  source?: string;
+  sourceIds?: string;
+  /** The decoder's first token without a prompt (an id or a token), instead of the vocabulary's [CLS], <s> or <|endoftext|>. */
+  start?: string;
   maxNew: number;
   greedy: boolean;
   temperature: number;
@@ -516,7 +521,7 @@ function generationVocab(o: GenerateCommandOptions, m: IRModel, ids: string, sav
   return generationVocabulary(saved, ids, o.module.plans.find((p) => p.model === m.name), o.module.datasets, path.dirname(o.file));
 }
 
-/** nnetc generate: a decoder continues a prompt, tokens streamed as they come. */
+/** nnetc generate: a decoder continues a prompt (an encoder–decoder: from its source), tokens streamed as they come. */
 export async function generateCommand(o: GenerateCommandOptions): Promise<number> {
   return guarded(o, async () => {
     const out = o.out ?? stdout;
@@ -524,7 +529,14 @@ export async function generateCommand(o: GenerateCommandOptions): Promise<number
     const m = o.model ? o.module.models.find((x) => x.name === o.model) : o.module.models[0];
     if (!m) throw new RunError(`${o.file} has no model${o.model ? ` named "${o.model}"` : ""}`);
     const parts = decoderParts(m);
-    if ((o.prompt === undefined) === (o.promptIds === undefined)) throw new RunError("generate: give the prompt as --prompt TEXT or --prompt-ids 1,2,3 (one of them)");
+    const src = parts.source ?? null;
+    const hasSource = o.source !== undefined || o.sourceIds !== undefined;
+    if (!src && (hasSource || o.start !== undefined)) throw new RunError(`generate: model "${m.name}" is a decoder, not an encoder–decoder: it takes no ${o.start !== undefined ? "--start" : "--source"}`);
+    if (src && !hasSource) throw new RunError(`generate: model "${m.name}" is an encoder–decoder: give its source as --source TEXT or --source-ids 1,2,3`);
+    if (o.source !== undefined && o.sourceIds !== undefined) throw new RunError("generate: give the source as --source TEXT or --source-ids 1,2,3 (one of them)");
+    if (o.prompt !== undefined && o.promptIds !== undefined) throw new RunError("generate: give the prompt as --prompt TEXT or --prompt-ids 1,2,3 (one of them)");
+    if (!src && o.prompt === undefined && o.promptIds === undefined) throw new RunError("generate: give the prompt as --prompt TEXT or --prompt-ids 1,2,3 (one of them)");
+    if (src && o.start !== undefined && (o.prompt !== undefined || o.promptIds !== undefined)) throw new RunError("generate: --start is the first token without a prompt: give --start or a prompt, not both");
     await backend(o);
     const { isHuggingFaceFolder } = await import("./huggingface.js");
     let host: Record<string, HostTensor>;
@@ -542,13 +554,30 @@ export async function generateCommand(o: GenerateCommandOptions): Promise<number
     if (o.promptIds !== undefined) {
       prompt = o.promptIds.split(",").map((s) => Number(s.trim()));
       checkPromptIds(prompt, parts.vocabSize, `--prompt-ids ${o.promptIds}`);
+    } else if (o.prompt === undefined) {
+      // an encoder–decoder without a prompt starts from the decoder's start token
+      prompt = startIds(o.start, vocab, "--start");
+      checkPromptIds(prompt, parts.vocabSize, `--start ${o.start}`);
     } else {
       if (!vocab) throw new RunError(`generate: model "${m.name}" has no tokenizer (no saved vocabulary, no tokenize file in its dataset): give --tokenizer FILE, or --prompt-ids`);
       prompt = encodePrompt(o.prompt!, vocab, parts.maxLen);
     }
+    let source: number[] | undefined;
+    let sourceVocab: import("./data/index.js").Vocabulary | null = null;
+    if (src) {
+      // the source's own vocabulary: the run saves one per dataset field (--tokenizer serves both)
+      sourceVocab = generationVocab(o, m, src.ids, saved);
+      if (o.sourceIds !== undefined) {
+        source = o.sourceIds.split(",").map((s) => Number(s.trim()));
+        checkPromptIds(source, src.vocabSize, `--source-ids ${o.sourceIds}`);
+      } else {
+        if (!sourceVocab) throw new RunError(`generate: model "${m.name}" has no tokenizer for its source ${src.ids} (no saved vocabulary, no tokenize file in its dataset): give --tokenizer FILE, or --source-ids`);
+        source = encodeSource(o.source!, sourceVocab, src.maxLen + 1); // one over: too long is an error, not cut
+      }
+    }
     const stop = stopIds(o.stop, vocab, "--stop");
     const weights = trainedWeights(m.params, { weights: host, from: o.weights });
-    const { decodeText } = await import("./data/tokenize.js");
+    const { decodeText, padId } = await import("./data/tokenize.js");
     const shown: number[] = [];
     let printed = "";
     try {
@@ -561,6 +590,7 @@ export async function generateCommand(o: GenerateCommandOptions): Promise<number
         seed: o.seed,
         stop,
         cache: o.cache,
+        ...(source ? { source, sourcePad: sourceVocab ? padId(sourceVocab) : 0 } : {}),
         onToken: (id) => {
           if (o.json) return;
           shown.push(id);
@@ -574,7 +604,7 @@ export async function generateCommand(o: GenerateCommandOptions): Promise<number
           }
         },
       });
-      if (o.json) out(JSON.stringify({ prompt, ids: r.ids, ...(vocab ? { text: decodeText(r.ids, vocab) } : {}), ended: r.ended, cache: r.cached, tokensPerSec: r.tokensPerSec, seconds: r.seconds }) + "\n");
+      if (o.json) out(JSON.stringify({ ...(source ? { source } : {}), prompt, ids: r.ids, ...(vocab ? { text: decodeText(r.ids, vocab) } : {}), ended: r.ended, cache: r.cached, tokensPerSec: r.tokensPerSec, seconds: r.seconds }) + "\n");
       else {
         if (vocab) out(decodeText(r.ids, vocab).slice(printed.length));
         out("\n");

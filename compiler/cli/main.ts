@@ -424,11 +424,14 @@ function program(): Command {
 
   prog
     .command("generate")
-    .description("continue a prompt with a decoder (token ids → next-token logits), streaming the tokens")
+    .description("continue a prompt with a decoder (token ids → next-token logits), or an encoder–decoder's source, streaming the tokens")
     .argument("<file>", ".nnet file")
     .requiredOption("--weights <dir>", "a run folder, a checkpoint, or a Hugging Face model folder (config.json + model.safetensors)")
     .option("--prompt <text>", "the text to continue (tokenized as the model's dataset is, or with --tokenizer)")
     .option("--prompt-ids <ids>", "the prompt as token ids: 5,17,42")
+    .option("--source <text>", "an encoder–decoder's source text (tokenized with its source field's vocabulary); the prompt is then optional")
+    .option("--source-ids <ids>", "an encoder–decoder's source as token ids: 5,17,42")
+    .option("--start <token>", "an encoder–decoder's first decoder token without a prompt (an id or a token; default: the vocabulary's [CLS], <s> or <|endoftext|>)")
     .option("--max-new <n>", "at most this many new tokens", int("max-new"), GENERATE_DEFAULTS.maxNew)
     .option("--greedy", "always the most likely token (the default without --temperature, --top-k or --top-p)")
     .option("--temperature <t>", "sample at this temperature", float("temperature"))
@@ -442,7 +445,7 @@ function program(): Command {
     .option("--model <name>", "which model (when the file has several)")
     .option("--backend <name>", "tensorflow, wasm or cpu")
     .option("--json", "one JSON line at the end (ids, text, tokens/s) instead of streamed text")
-    .action(async (file: string, o: { weights: string; prompt?: string; promptIds?: string; maxNew: number; greedy?: boolean; temperature?: number; topK?: number; topP?: number; seed: number; stop: string[]; cache: boolean; tokenizer?: string; merges?: string; model?: string; backend?: string; json?: boolean }) => {
+    .action(async (file: string, o: { weights: string; prompt?: string; promptIds?: string; source?: string; sourceIds?: string; start?: string; maxNew: number; greedy?: boolean; temperature?: number; topK?: number; topP?: number; seed: number; stop: string[]; cache: boolean; tokenizer?: string; merges?: string; model?: string; backend?: string; json?: boolean }) => {
       const sampling = o.temperature !== undefined || o.topK !== undefined || o.topP !== undefined;
       if (o.greedy && sampling) throw new UsageError("--greedy takes no --temperature, --top-k or --top-p");
       if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) throw new UsageError(`--top-p ${o.topP}: give a probability in (0, 1]`);
@@ -457,6 +460,9 @@ function program(): Command {
         weights: o.weights,
         ...(o.prompt !== undefined ? { prompt: o.prompt } : {}),
         ...(o.promptIds !== undefined ? { promptIds: o.promptIds } : {}),
+        ...(o.source !== undefined ? { source: o.source } : {}),
+        ...(o.sourceIds !== undefined ? { sourceIds: o.sourceIds } : {}),
+        ...(o.start !== undefined ? { start: o.start } : {}),
         maxNew: o.maxNew,
         greedy: !sampling,
         temperature: o.temperature ?? GENERATE_DEFAULTS.temperature,
