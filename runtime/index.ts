@@ -10,8 +10,8 @@ import { initBackend, type BackendChoice } from "./backend.js";
 import { encodeSafetensors, writeFileAtomic } from "./checkpoint/index.js";
 import { loadDataset, Rng, type LoadedData, type Split } from "./data/index.js";
 import { RunError } from "./errors.js";
-import { checkPromptIds, encodePrompt, GENERATE_DEFAULTS, generateWith, generationVocabulary, stopIds, type DecoderSpec, type GenerateResult as LoopResult } from "./generate.js";
-import { decodeText } from "./data/tokenize.js";
+import { checkPromptIds, encodePrompt, encodeSource, GENERATE_DEFAULTS, generateWith, generationVocabulary, startIds, stopIds, type DecoderSpec, type GenerateResult as LoopResult } from "./generate.js";
+import { decodeText, padId } from "./data/tokenize.js";
 import { deriveWeights, disposeDerived, type DerivableParam } from "./derive.js";
 import { initWeights } from "./init.js";
 import type { Net, RunOptions, RunResult, Weights } from "./interpret.js";
@@ -435,6 +435,14 @@ export interface GenerateOptions {
   onToken?: (id: number) => void;
 }
 
+/** generate() of an encoder–decoder: its source, and the decoder's first token when there is no prompt. */
+export interface EncoderDecoderGenerateOptions extends GenerateOptions {
+  /** The source: token ids, or text tokenized with the source field's vocabulary. */
+  source: string | readonly number[];
+  /** The decoder's first token without a prompt (an id, or a token of its vocabulary); default: the vocabulary's [CLS], <s> or <|endoftext|>. */
+  start?: number | string;
+}
+
 export interface GenerateResult extends Omit<LoopResult, "cacheProblem"> {
   /** The new ids decoded with the model's vocabulary (null when it has none). */
   text: string | null;
@@ -445,9 +453,9 @@ export interface GenerateResult extends Omit<LoopResult, "cacheProblem"> {
  * the prompt as token ids, or as text when the model has a vocabulary (saved with its trained weights, or
  * its dataset's tokenize file). Runs the model's forward pass in inference mode, one sequence at a time.
  */
-export function generate<I, O>(model: Model<I, O>, prompt: string | readonly number[], options: GenerateOptions = {}): GenerateResult {
+export function generate<I, O>(model: Model<I, O>, prompt: string | readonly number[] | null, options: GenerateOptions & Partial<EncoderDecoderGenerateOptions> = {}): GenerateResult {
   const d = model.def.decoder;
-  if (!d) throw new RunError(`generate: model "${model.def.name}" is not a decoder nnetc can generate with: it needs one integer input of token ids [batch, seq] (and optionally its padding mask), no other input, and an output of next-token logits [batch, seq, vocab] (one per token of its embedding)`);
+  if (!d) throw new RunError(`generate: model "${model.def.name}" is not a decoder nnetc can generate with: it needs one integer input of token ids [batch, seq] (and optionally its padding mask), or an encoder–decoder's two (the decoder's and the source's), no other input, and an output of next-token logits [batch, seq, vocab] (one per token of its embedding)`);
   const o = options;
   const sampling = o.temperature !== undefined || o.topK !== undefined || o.topP !== undefined;
   if (o.greedy && sampling) throw new RunError("generate: greedy takes no temperature, topK or topP");
@@ -456,8 +464,29 @@ export function generate<I, O>(model: Model<I, O>, prompt: string | readonly num
   if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 1)) throw new RunError(`generate: topK ${o.topK}: give an integer ≥ 1`);
   if (o.maxNew !== undefined && !(Number.isInteger(o.maxNew) && o.maxNew >= 0)) throw new RunError(`generate: maxNew ${o.maxNew}: give an integer ≥ 0`);
   const vocab = generationVocabulary(model.vocab, d.ids, model.def.plan, model.def.datasets, path.dirname(sourceFile(model.def)));
+  const src = d.source ?? null;
+  if (!src && (o.source !== undefined || o.start !== undefined)) throw new RunError(`generate: model "${model.def.name}" is a decoder, not an encoder–decoder: it takes no ${o.source !== undefined ? "source" : "start"}`);
+  if (src && o.source === undefined) throw new RunError(`generate: model "${model.def.name}" is an encoder–decoder: give its source (options.source: text or token ids)`);
+  if (prompt === null && !src) throw new RunError("generate: the prompt is null: only an encoder–decoder starts without one");
+  if (prompt !== null && o.start !== undefined) throw new RunError("generate: start is the first token without a prompt: give start or a prompt, not both");
+  let source: number[] | undefined;
+  let sourcePad = 0;
+  if (src) {
+    const sv = generationVocabulary(model.vocab, src.ids, model.def.plan, model.def.datasets, path.dirname(sourceFile(model.def)));
+    if (typeof o.source === "string") {
+      if (!sv) throw new RunError(`generate: model "${model.def.name}" has no vocabulary for its source ${src.ids}: give the source as token ids`);
+      source = encodeSource(o.source, sv, src.maxLen + 1); // one over: too long is an error, not cut
+    } else {
+      source = [...o.source!];
+      checkPromptIds(source, src.vocabSize, "the source");
+    }
+    if (sv) sourcePad = padId(sv);
+  }
   let ids: number[];
-  if (typeof prompt === "string") {
+  if (prompt === null) {
+    ids = startIds(o.start, vocab, "start");
+    checkPromptIds(ids, d.vocabSize, "start");
+  } else if (typeof prompt === "string") {
     if (!vocab) throw new RunError(`generate: model "${model.def.name}" has no vocabulary (none saved with its weights, no tokenize file in its dataset): give the prompt as token ids`);
     ids = encodePrompt(prompt, vocab, d.maxLen);
   } else {
@@ -474,6 +503,7 @@ export function generate<I, O>(model: Model<I, O>, prompt: string | readonly num
     stop: stopIds(o.stop ?? [], vocab, "stop"),
     cache: o.cache ?? GENERATE_DEFAULTS.cache,
     ...(o.onToken ? { onToken: o.onToken } : {}),
+    ...(source ? { source, sourcePad } : {}),
   });
   return { ids: r.ids, text: vocab ? decodeText(r.ids, vocab) : null, ended: r.ended, cached: r.cached, seconds: r.seconds, tokensPerSec: r.tokensPerSec };
 }

@@ -6,7 +6,7 @@
 // Pure: the same IR and options give the same text, byte for byte.
 import type { OpKind } from "../ir/ops.js";
 import type { AttrValue, DType, IRDataset, IRModel, IRModule, IRNode, IRPlan } from "../ir/types.js";
-import { cacheProblem, decoderProblem, type DecoderSpec } from "../../runtime/decoder.js";
+import { cacheProblem, decoderProblem, sourceOnly, type DecoderSpec } from "../../runtime/decoder.js";
 import { docComment, key, lineComment, lit, member, Names, num, str } from "./code.js";
 
 export type Flavor = "ts" | "js" | "dts";
@@ -328,7 +328,8 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
     out.push(`  evaluate(model: ${inst}, options?: nn.EvaluateOptions): Promise<Record<string, number>>;`);
     out.push(`  save(model: ${inst}, dir: string, options?: nn.SaveOptions): Promise<void>;`);
     out.push(`  dispose(model: ${inst}): void;`);
-    if (mn.decoder) out.push(`  generate(model: ${inst}, prompt: string | readonly number[], options?: nn.GenerateOptions): nn.GenerateResult;`);
+    if (mn.decoder?.source) out.push(`  generate(model: ${inst}, prompt: string | readonly number[] | null, options: nn.EncoderDecoderGenerateOptions): nn.GenerateResult;`);
+    else if (mn.decoder) out.push(`  generate(model: ${inst}, prompt: string | readonly number[], options?: nn.GenerateOptions): nn.GenerateResult;`);
     out.push(`};`);
   } else {
     const T = (s: string) => (ts ? s : "");
@@ -357,7 +358,10 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
     out.push(`  save: (model${T(`: ${inst}`)}, dir${T(": string")}, options${T("?: nn.SaveOptions")})${T(": Promise<void>")} => nn.save(model, dir, options),`);
     out.push(`  /** Release the model's weights and optimizer state. */`);
     out.push(`  dispose: (model${T(`: ${inst}`)})${T(": void")} => nn.dispose(model),`);
-    if (mn.decoder) {
+    if (mn.decoder?.source) {
+      out.push(`  /** Generate from a source (options.source: token ids, or text with the source's vocabulary) as \`nnetc generate\` does, from the prompt or (null) the decoder's start token: greedy, or seeded sampling; key/value cache; stop tokens. */`);
+      out.push(`  generate: (model${T(`: ${inst}`)}, prompt${T(": string | readonly number[] | null")}, options${T(": nn.EncoderDecoderGenerateOptions")})${T(": nn.GenerateResult")} => nn.generate(model, prompt, options),`);
+    } else if (mn.decoder) {
       out.push(`  /** Continue a prompt (token ids, or text with the model's vocabulary) as \`nnetc generate\` does: greedy, or seeded sampling; key/value cache; stop tokens. */`);
       out.push(`  generate: (model${T(`: ${inst}`)}, prompt${T(": string | readonly number[]")}, options${T("?: nn.GenerateOptions")})${T(": nn.GenerateResult")} => nn.generate(model, prompt, options),`);
     }
@@ -387,6 +391,8 @@ interface EmitCtx {
   bang: string;
   /** Honour Step.cache (incremental decoding): the training form of a decoder the key/value cache serves. */
   cache: boolean;
+  /** With cache: a cross-attention over the source, whose keys and values are cached at the first step. */
+  cross: boolean;
 }
 
 const A = (v: AttrValue | undefined) => lit(v ?? null);
@@ -452,8 +458,9 @@ const EMIT: Record<OpKind, Emit> = {
     const extra = [c.a.kv_heads ? `kvHeads: ${A(c.a.kv_heads)}` : "", c.a.rotary ? `rotary: ${A(c.a.rope_theta)}` : ""].filter(Boolean).map((e) => `, ${e}`).join("");
     const n = c.x.length - (c.a.mask ? 1 : 0);
     // causal self-attention keeps its keys and values in a generation's Step.cache, as interpret.ts does
-    const cached = c.cache && !!c.a.causal && n === 1;
-    const o = `{ heads: ${A(c.a.heads)}, keyDim: ${A(c.a.key_dim)}${extra}, causal: ${!!c.a.causal}, dropout: ${A(c.a.dropout)}${cached ? ", offset: nn.cacheOffset(step)" : ""} }`;
+    // (and cross-attention over the source keeps the first step's)
+    const cached = c.cache && ((!!c.a.causal && n === 1) || c.cross);
+    const o = `{ heads: ${A(c.a.heads)}, keyDim: ${A(c.a.key_dim)}${extra}, causal: ${!!c.a.causal}, dropout: ${A(c.a.dropout)}${cached && !c.cross ? ", offset: nn.cacheOffset(step)" : ""} }`;
     const mask = c.a.mask ? `, ${c.x[c.x.length - 1]}` : cached ? ", null" : "";
     return `nn.attention(${c.x[0]}, ${n > 1 ? c.x[1] : c.x[0]}, ${w}, ${o}, step${mask}${cached ? `, nn.kvCache(step, ${str(c.n.name)})` : ""})`;
   },
@@ -515,6 +522,11 @@ function emitForward(model: IRModel, fn: string, weightName: string, mn: ModelNa
   const needsDims = model.nodes.some((n) => n.op === "reshape" && (n.attrs.shape as (number | string)[]).some((d) => typeof d === "string"));
   if (needsDims && bound.size) out.push(`  const dims = { ${[...bound].map(([k, v]) => `${key(k)}: ${v}`).join(", ")} };`);
   const boundSet = new Set(needsDims ? bound.keys() : []);
+  // an encoder–decoder's generation runs the encoder at the first step only, as interpret.ts does
+  const src = cache ? mn.decoder?.source : null;
+  const enc = src ? sourceOnly(model, [src.ids, ...(src.mask ? [src.mask] : [])]) : new Set<string>();
+  const encoded = enc.size ? names.fresh("encoded") : "";
+  if (enc.size) out.push(`  const ${encoded} = nn.cacheOffset(step) > 0; // the encoder's keys and values are cached`);
 
   let lastComment = "";
   for (const n of model.nodes) {
@@ -544,8 +556,9 @@ function emitForward(model: IRModel, fn: string, weightName: string, mn: ModelNa
       dim: (d) => dimExpr(d, boundSet, "dims") ?? "-1",
       bang: ts ? "!" : "",
       cache,
+      cross: n.op === "attention" && n.inputs.length - (n.attrs.mask ? 1 : 0) === 2 && enc.has(n.inputs[1]!),
     };
-    out.push(`  const ${v} = ${EMIT[n.op as OpKind](ctx)};`);
+    out.push(`  const ${v} = ${enc.has(n.id) ? `${encoded} ? null${ts ? "!" : ""} : ` : ""}${EMIT[n.op as OpKind](ctx)};`);
   }
   const ret = model.outputs.map((x) => (key(x.name) === local.get(x.node) ? x.name : `${key(x.name)}: ${local.get(x.node)!}`)).join(", ");
   out.push(`  return { ${ret} }${ts ? ` as ${mn.outputs}` : ""};`);
