@@ -10,6 +10,7 @@ import { CheckpointError, encodeSafetensors, writeFileAtomic, type HostTensor } 
 import { transformWeights, weightKind, type Transform } from "./export.js";
 import type { QuantKind } from "./quantize.js";
 import { DataError, loadDataset } from "./data/index.js";
+import { packVocabularies } from "./data/tokenize.js";
 import { generateIds, interpreted, run } from "./interpret.js";
 import { checkPromptIds, decoderParts, encodePrompt, encodeSource, generationVocabulary, readVocabularyFile, startIds, stopIds } from "./generate.js";
 import { loadTrained } from "./weights.js";
@@ -352,7 +353,7 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<number
     if (existsSync(file) && !o.force) throw new RunError(`${file} already exists; pass --force to replace it, or -o DIR to write elsewhere`);
     const trained = loadTrained(o.weights, fp, "--weights", m);
     const { tensors, metadata, sparsity } = transformWeights(trained.weights, t);
-    const bytes = encodeSafetensors(tensors, { ...metadata, format: "nnetc", model: m.name, fingerprint: fp, ...(o.kind ? { quantized: o.kind } : {}), ...(o.prune ? { pruned: String(o.prune.sparsity) } : {}), ...(trained.vocab ? { vocab: JSON.stringify(trained.vocab) } : {}) });
+    const bytes = encodeSafetensors(tensors, { ...metadata, format: "nnetc", model: m.name, fingerprint: fp, ...(o.kind ? { quantized: o.kind } : {}), ...(o.prune ? { pruned: String(o.prune.sparsity) } : {}), ...(trained.vocab ? { vocab: JSON.stringify(packVocabularies(trained.vocab)) } : {}) });
     const full = encodeSafetensors(trained.weights, { format: "nnetc", model: m.name, fingerprint: fp });
     writeFileAtomic(file, bytes);
     const zeros = sparsity !== null ? `, ${(100 * sparsity).toFixed(1)}% of ${o.prune!.weights.length} kernels zero` : "";

@@ -6,6 +6,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import * as path from "node:path";
 import { encodeSafetensors, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
 import type { Split } from "./data/index.js";
+import { packVocabularies, type Vocabularies } from "./data/tokenize.js";
 import type { Net, Weights } from "./interpret.js";
 import { pruneWeights, sparsityOf } from "./prune.js";
 import { encodeSparse, quantizeWeights, SPARSE_KEY, type QuantKind } from "./quantize.js";
@@ -121,7 +122,7 @@ export function exportWeights(o: ExportOptions): ExportResult {
     fingerprint: o.fingerprint,
     ...(o.spec.quantize ? { quantized: o.spec.quantize } : {}),
     ...(o.spec.prune !== null ? { pruned: String(o.spec.prune) } : {}),
-    ...(o.vocab ? { vocab: JSON.stringify(o.vocab) } : {}),
+    ...(o.vocab ? { vocab: JSON.stringify(packVocabularies(o.vocab as Vocabularies)) } : {}),
     ...(ranges && Object.keys(ranges.layers).length ? { [ACTIVATION_RANGES_KEY]: JSON.stringify(ranges) } : {}),
     ...metadata,
   };

@@ -11,7 +11,7 @@ import { encodeSafetensors, writeFileAtomic } from "./checkpoint/index.js";
 import { loadDataset, Rng, type LoadedData, type Split } from "./data/index.js";
 import { RunError } from "./errors.js";
 import { checkPromptIds, encodePrompt, encodeSource, GENERATE_DEFAULTS, generateWith, generationVocabulary, startIds, stopIds, type DecoderSpec, type GenerateResult as LoopResult } from "./generate.js";
-import { decodeText, padId } from "./data/tokenize.js";
+import { decodeText, packVocabularies, padId } from "./data/tokenize.js";
 import { deriveWeights, disposeDerived, type DerivableParam } from "./derive.js";
 import { initWeights } from "./init.js";
 import type { Net, RunOptions, RunResult, Weights } from "./interpret.js";
@@ -398,7 +398,7 @@ export async function save<I, O>(model: Model<I, O>, dir: string, options: SaveO
   mkdirSync(dir, { recursive: true });
   const fp = fingerprint(model.def);
   writeFileAtomic(file, encodeSafetensors(hostWeights(model.weights), { format: "nnetc", model: model.def.name, fingerprint: fp }));
-  writeFileAtomic(path.join(dir, "model.json"), JSON.stringify({ model: model.def.name, fingerprint: fp, source: sourceFile(model.def), seed: model.seed, vocab: model.vocab }, null, 2) + "\n");
+  writeFileAtomic(path.join(dir, "model.json"), JSON.stringify({ model: model.def.name, fingerprint: fp, source: sourceFile(model.def), seed: model.seed, vocab: model.vocab ? packVocabularies(model.vocab) : undefined }, null, 2) + "\n");
 }
 
 /** Release the model's weights and optimizer state. */

@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { isAdapter, phaseTrainable, type DatasetSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
 import { latestCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
 import { loadDataset, subset, type LoadedData, type Split } from "./data/index.js";
+import { packVocabularies, unpackVocabularies } from "./data/tokenize.js";
 import { Rng, shuffledIndices } from "./data/rng.js";
 import { initWeights, type ParamInit } from "./init.js";
 import type { Net, Weights } from "./interpret.js";
@@ -155,7 +156,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const loaded = new Map<string, LoadedData>();
   const loadData = async (ds: DatasetSpec) => {
     if (!loaded.has(ds.name)) {
-      loaded.set(ds.name, await loadDataset(ds, { dataDir: o.dataDir, baseDir: path.dirname(o.file), seed, ...(extra.vocab ? { vocab: extra.vocab } : {}), log: (m) => o.log(o.json ? JSON.stringify({ event: "note", message: m }) : m) }));
+      loaded.set(ds.name, await loadDataset(ds, { dataDir: o.dataDir, baseDir: path.dirname(o.file), seed, ...(extra.vocab ? { vocab: unpackVocabularies(extra.vocab)! } : {}), log: (m) => o.log(o.json ? JSON.stringify({ event: "note", message: m }) : m) }));
     }
     return loaded.get(ds.name)!;
   };
@@ -228,7 +229,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         {
           weights: await engine.getWeights(),
           optimizer,
-          state: { step: cursor.step, epoch: cursor.globalEpoch, phase: plan.phases[cursor.phase]?.name ?? null, schedule: data.schedule.state, dataCursor: { batch: cursor.batch }, rng: rng.state(), fingerprint: fp, extra: { seed, cursor, best: data.best, vocab: main.vocab, schedule: data.schedule.state, ...(masks.size ? { masks: encodeMasks(masks) } : {}) } },
+          state: { step: cursor.step, epoch: cursor.globalEpoch, phase: plan.phases[cursor.phase]?.name ?? null, schedule: data.schedule.state, dataCursor: { batch: cursor.batch }, rng: rng.state(), fingerprint: fp, extra: { seed, cursor, best: data.best, vocab: packVocabularies(main.vocab), schedule: data.schedule.state, ...(masks.size ? { masks: encodeMasks(masks) } : {}) } },
         },
         { keep: plan.checkpoint.keep },
       );
@@ -377,7 +378,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const { encodeSafetensors } = await import("./checkpoint/index.js");
     const final = await engine.getWeights();
     if (writes) writeFileAtomic(path.join(o.outDir, "model.safetensors"), encodeSafetensors(final, { format: "nnetc", model: model.name, fingerprint: fp }));
-    if (writes) writeFileAtomic(path.join(o.outDir, "model.json"), JSON.stringify({ model: model.name, fingerprint: fp, source: path.resolve(o.file), seed, vocab: main.vocab, ...(init ? { init: { from: path.resolve(init.from), layout: init.layout } } : {}) }, null, 2) + "\n");
+    if (writes) writeFileAtomic(path.join(o.outDir, "model.json"), JSON.stringify({ model: model.name, fingerprint: fp, source: path.resolve(o.file), seed, vocab: packVocabularies(main.vocab), ...(init ? { init: { from: path.resolve(init.from), layout: init.layout } } : {}) }, null, 2) + "\n");
     // LoRA: the adapters alone as well (a small file; with the pretrained checkpoint they are the model).
     const adapters = model.params.filter(isAdapter);
     if (writes && adapters.length && plan.phases.some((ph) => ph.lora)) {

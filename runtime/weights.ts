@@ -5,6 +5,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { decodeSafetensors, encodeSafetensors, latestCheckpoint, loadTfjsWeights, readCheckpoint, toFloat32, WEIGHTS_FILE, type HostTensor } from "./checkpoint/index.js";
 import type { LoadedData } from "./data/index.js";
+import { unpackVocabularies } from "./data/tokenize.js";
 import { RunError } from "./errors.js";
 import { densify, dequantizeWeights } from "./quantize.js";
 import { isHuggingFaceFolder, type HfModel } from "./huggingface.js";
@@ -27,12 +28,13 @@ export function loadTrained(dir: string, fp: string, what = "--weights", net?: H
     if (metadata.fingerprint && metadata.fingerprint !== fp) throw new RunError(`${model} was trained for a different model (its weights do not match this file's layers)`);
     // A quantized file (nnetc compile --quantize) carries its vocabulary in its metadata.
     const meta = metadata.vocab ? { vocab: JSON.parse(metadata.vocab) as LoadedData["vocab"] } : existsSync(info) ? (JSON.parse(readFileSync(info, "utf8")) as { vocab?: LoadedData["vocab"] }) : {};
-    return { weights: dequantizeWeights(densify(tensors, metadata)), ...(meta.vocab ? { vocab: meta.vocab } : {}), from: model };
+    const vocab = unpackVocabularies(meta.vocab);
+    return { weights: dequantizeWeights(densify(tensors, metadata)), ...(vocab ? { vocab } : {}), from: model };
   }
   const ck = existsSync(path.join(dir, "manifest.json")) ? dir : latestCheckpoint(dir);
   if (!ck) throw new RunError(`${what} ${dir}: no model.safetensors and no checkpoint in it`);
   const c = readCheckpoint(ck, { fingerprint: fp });
-  const vocab = (c.state.extra as { vocab?: LoadedData["vocab"] } | undefined)?.vocab;
+  const vocab = unpackVocabularies((c.state.extra as { vocab?: unknown } | undefined)?.vocab);
   return { weights: c.weights, ...(vocab ? { vocab } : {}), from: ck };
 }
 

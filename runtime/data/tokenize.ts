@@ -113,6 +113,38 @@ export function decodeText(ids: ArrayLike<number>, v: Vocabulary): string {
   return toks.join(v.split === "char" ? "" : " ");
 }
 
+/**
+ * Vocabularies as saved (model.json, checkpoints, quantized files): one shared by several fields (the ids and
+ * the attention_mask of one tokenizer file) is written once, the others holding `{ "same_as": FIELD }`.
+ */
+export function packVocabularies(v: Vocabularies): Record<string, Vocabulary | { same_as: string }> {
+  const out: Record<string, Vocabulary | { same_as: string }> = {};
+  const first = new Map<Vocabulary, string>();
+  for (const [field, voc] of Object.entries(v)) {
+    const at = first.get(voc);
+    if (at !== undefined) out[field] = { same_as: at };
+    else {
+      first.set(voc, field);
+      out[field] = voc;
+    }
+  }
+  return out;
+}
+
+/** Saved vocabularies as packVocabularies wrote them (or as older runs did, one per field), each field's its own entry. */
+export function unpackVocabularies(saved: unknown): Vocabularies | undefined {
+  if (!saved || typeof saved !== "object" || Array.isArray(saved)) return undefined;
+  const raw = saved as Record<string, unknown>;
+  const out: Vocabularies = {};
+  for (const [field, voc] of Object.entries(raw)) {
+    const ref = (voc as { same_as?: unknown } | null)?.same_as;
+    const target = typeof ref === "string" ? raw[ref] : undefined;
+    // a reference to another reference or to nothing stays as it is: vocabularyProblem names it
+    out[field] = (typeof ref === "string" && target && typeof target === "object" && !("same_as" in target) ? target : voc) as Vocabulary;
+  }
+  return out;
+}
+
 /** Check that a value loaded from disk is a vocabulary; returns a message or null. */
 export function vocabularyProblem(v: unknown): string | null {
   if (typeof v !== "object" || v === null) return "it is not an object";

@@ -14,7 +14,7 @@ import * as assert from "uvu/assert";
 import { compile } from "../../compiler/index.js";
 import { createHash } from "node:crypto";
 import { loadDataset } from "../../runtime/data/index.js";
-import { decodeIds, encodeText } from "../../runtime/data/tokenize.js";
+import { decodeIds, encodeText, packVocabularies, unpackVocabularies } from "../../runtime/data/tokenize.js";
 import { encodeWordPiece, normalizeBert, parseWordPieceVocab, preTokenizeBert } from "../../runtime/data/wordpiece.js";
 import { pythonFor } from "../../runtime/torch/process.js";
 import { memoryHost, ROOT } from "../helpers.js";
@@ -145,6 +145,7 @@ test("wordpiece: tokenize(vocab: \"vocab.txt\") in a dataset reads the file, and
 dataset mail {
   source jsonl(path: "data.jsonl")
   field ids: i32[16] = text -> tokenize(vocab: "vocab.txt", max_len: 16)
+  field mask: i32[16] = text -> tokenize(vocab: "vocab.txt", max_len: 16) -> attention_mask
   field label: i32 = label
 }
 train M on mail {
@@ -163,6 +164,16 @@ train M on mail {
   assert.equal(Array.from(batch.subarray(0, 16)), Array.from(encodeWordPiece("Free money!!! Click here.", v, 16)));
   assert.is(data.vocab!.ids!.split, "wordpiece");
   assert.is(data.vocab!.ids!.size, 30522);
+  // Saved once for the two fields of one file (the mask's names the ids'), and read back as two.
+  const packed = JSON.parse(JSON.stringify(packVocabularies(data.vocab!))) as Record<string, unknown>;
+  assert.equal(packed.mask, { same_as: "ids" });
+  assert.ok(JSON.stringify(packed).length < 1.2 * JSON.stringify(data.vocab!.ids).length, "one copy of the 30,522 tokens");
+  const unpacked = unpackVocabularies(packed)!;
+  assert.equal(unpacked.mask, data.vocab!.ids);
+  assert.is(unpacked.mask, unpacked.ids);
+  // A run written before (one copy per field) reads as it did; a dangling reference is left for vocabularyProblem.
+  assert.equal(unpackVocabularies(JSON.parse(JSON.stringify(data.vocab))), JSON.parse(JSON.stringify(data.vocab)));
+  assert.equal(unpackVocabularies({ mask: { same_as: "nope" } }), { mask: { same_as: "nope" } } as never);
   // The vocabulary names its file and that file's checksum, so a run can tell when the file changes.
   const vocabFile = path.join(dir, "vocab.txt");
   const original = readFileSync(vocabFile);
