@@ -58,12 +58,60 @@ export function lossTensor(t: LossSpec, pred: tf.Tensor, target: tf.Tensor): tf.
 
 /** Predictions and targets gathered over a split, for metrics. */
 export interface Collected {
-  /** Rows of scores: N × classes (classes = 1 for binary or regression outputs). */
+  /** Rows of scores: N × classes (classes = 1 for binary or regression outputs); empty when compact. */
   scores: Float32Array;
   classes: number;
   /** Class ids (classification) or values (regression), one per row times `classes` for regression. */
   targets: Float32Array;
   rows: number;
+  /** Rows of more than COMPACT_CLASSES classes (a language model's vocabulary), reduced as they are collected. */
+  compact?: CompactRows;
+}
+
+/**
+ * What the metrics need of a row of many classes, so that a split's metrics take memory per row, not per class
+ * (a vocabulary of 30,000 over 128 positions would be 15 MB a sample): the argmax, how many classes score above
+ * the target, and −log p(target) from logits and from probabilities.
+ */
+export interface CompactRows {
+  pred: Int32Array;
+  higher: Int32Array;
+  nllLogits: Float64Array;
+  nllProb: Float64Array;
+}
+
+/** Rows with more classes than this are collected compact (runtime/torch/engine.py COMPACT_CLASSES: the same). */
+export const COMPACT_CLASSES = 64;
+
+/** Compact rows from scores [rows, classes] and class-id targets. */
+function compactRows(scores: Float32Array, classes: number, targets: ArrayLike<number>, rows: number): CompactRows {
+  const c: CompactRows = { pred: new Int32Array(rows), higher: new Int32Array(rows), nllLogits: new Float64Array(rows), nllProb: new Float64Array(rows) };
+  for (let r = 0; r < rows; r++) {
+    const row = scores.subarray(r * classes, (r + 1) * classes);
+    const y = Math.min(classes - 1, Math.max(0, targets[r]! | 0));
+    const sy = row[y]!;
+    let best = 0;
+    let max = -Infinity;
+    let higher = 0;
+    for (let k = 0; k < classes; k++) {
+      const v = row[k]!;
+      if (v > row[best]!) best = k;
+      if (v > max) max = v;
+      if (v > sy) higher++;
+    }
+    let sum = 0;
+    for (let k = 0; k < classes; k++) sum += Math.exp(row[k]! - max);
+    c.pred[r] = best;
+    c.higher[r] = higher;
+    c.nllLogits[r] = Math.log(sum) + max - sy;
+    c.nllProb[r] = -Math.log(Math.max(sy, 1e-7));
+  }
+  return c;
+}
+
+/** Collected from another engine's compact rows (runtime/torch/engine.py `part`). */
+export function collectCompact(classes: number, targets: Float32Array, c: CompactRows): Collected {
+  return { scores: new Float32Array(0), classes, targets, rows: targets.length, compact: c };
 }
 
 export function collect(pred: tf.Tensor, target: tf.Tensor): Collected {
@@ -85,6 +133,7 @@ export function collectHost(scores: Float32Array, classes: number, targets: Arra
     }
     t = ids;
   }
+  if (classes > COMPACT_CLASSES && t.length === rows) return { scores: new Float32Array(0), classes, targets: Float32Array.from(t), rows, compact: compactRows(scores, classes, t, rows) };
   return { scores: Float32Array.from(scores), classes, targets: Float32Array.from(t), rows };
 }
 
@@ -92,6 +141,30 @@ export function concatCollected(parts: Collected[]): Collected {
   if (parts.length === 0) return { scores: new Float32Array(0), classes: 1, targets: new Float32Array(0), rows: 0 };
   const classes = parts[0]!.classes;
   const rows = parts.reduce((a, p) => a + p.rows, 0);
+  if (parts.every((p) => p.compact)) {
+    const cat = <T extends Int32Array | Float64Array>(make: (n: number) => T, get: (c: CompactRows) => T): T => {
+      const out = make(rows);
+      let o = 0;
+      for (const p of parts) {
+        out.set(get(p.compact!), o);
+        o += p.rows;
+      }
+      return out;
+    };
+    const targets = new Float32Array(rows);
+    let o = 0;
+    for (const p of parts) {
+      targets.set(p.targets, o);
+      o += p.rows;
+    }
+    return {
+      scores: new Float32Array(0),
+      classes,
+      targets,
+      rows,
+      compact: { pred: cat((n) => new Int32Array(n), (c) => c.pred), higher: cat((n) => new Int32Array(n), (c) => c.higher), nllLogits: cat((n) => new Float64Array(n), (c) => c.nllLogits), nllProb: cat((n) => new Float64Array(n), (c) => c.nllProb) },
+    };
+  }
   const scores = new Float32Array(rows * classes);
   const targets = new Float32Array(parts.reduce((a, p) => a + p.targets.length, 0));
   let o = 0;
@@ -107,6 +180,7 @@ export function concatCollected(parts: Collected[]): Collected {
 
 /** Predicted class per row: argmax, or score > 0.5 / logit > 0 for a single binary column. */
 function predicted(c: Collected, logits: boolean): Int32Array {
+  if (c.compact) return c.compact.pred;
   const out = new Int32Array(c.rows);
   for (let r = 0; r < c.rows; r++) {
     if (c.classes === 1) {
@@ -188,6 +262,7 @@ function auc1(scores: Float64Array, labels: Uint8Array, curve: string): number {
 }
 
 function auc(c: Collected, curve: string): number {
+  if (c.compact) return NaN; // one-vs-rest over more than COMPACT_CLASSES classes is not kept
   const columns = c.classes === 1 ? [0] : c.classes === 2 ? [1] : [...Array(c.classes).keys()];
   let total = 0;
   let counted = 0;
@@ -224,6 +299,10 @@ export function metricValue(m: CallSpec, c: Collected, logits: boolean): number 
     case "top_k": {
       const k = Number(a.k ?? 5);
       let ok = 0;
+      if (c.compact) {
+        for (let r = 0; r < c.rows; r++) if (c.compact.higher[r]! < k) ok++;
+        return safe(ok, c.rows);
+      }
       for (let r = 0; r < c.rows; r++) {
         const y = c.targets[r]! | 0;
         const sy = c.scores[r * c.classes + y]!;
@@ -247,6 +326,11 @@ export function metricValue(m: CallSpec, c: Collected, logits: boolean): number 
       for (let r = 0; r < c.rows; r++) {
         const y = c.targets[r]! | 0;
         if (y === ignore) continue;
+        if (c.compact) {
+          nll += logits ? c.compact.nllLogits[r]! : c.compact.nllProb[r]!;
+          n++;
+          continue;
+        }
         const row = c.scores.subarray(r * c.classes, (r + 1) * c.classes);
         if (logits) {
           let max = -Infinity;
@@ -261,6 +345,7 @@ export function metricValue(m: CallSpec, c: Collected, logits: boolean): number 
     }
     case "mse":
     case "mae": {
+      if (c.compact) return NaN; // class ids against hundreds of scores: not a regression
       let s = 0;
       for (let i = 0; i < c.scores.length; i++) {
         const d = c.scores[i]! - (c.targets[i] ?? 0);

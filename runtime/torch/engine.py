@@ -277,13 +277,48 @@ def clip_gradients(params, clip):
             g.mul_(scale)
 
 
-def rows(preds, targets):
-    """Predictions as [rows, classes] (classes: the last axis) and targets flat, for the TypeScript side's
-    metrics (runtime/objective.ts collects the same way)."""
+# Rows of more classes than this are reduced as they are collected (runtime/objective.ts COMPACT_CLASSES).
+COMPACT_CLASSES = 64
+
+
+def part(pred, target):
+    """One batch's predictions and targets for the metrics: as they are, or, over COMPACT_CLASSES classes (a
+    language model's vocabulary), per row the argmax, how many classes score above the target, and -log p(target)
+    from logits and from probabilities, so that a split's metrics take memory per row, not per class."""
+    pred = pred.detach().float()
+    classes = pred.shape[-1] if pred.dim() > 1 else 1
+    if classes <= COMPACT_CLASSES:
+        return (pred, target)
+    s = pred.reshape(-1, classes)
+    t = target.reshape(-1)
+    if t.numel() != s.shape[0]:
+        if t.numel() != s.numel():
+            return (pred, target)  # neither class ids nor one-hot rows: kept whole, as before
+        t = target.reshape(-1, classes).argmax(-1)  # one-hot rows -> class ids
+    y = t.long().clamp(0, classes - 1)
+    sy = s.gather(1, y[:, None])[:, 0]
+    return {
+        "pred": s.argmax(1).int(),
+        "higher": (s > sy[:, None]).sum(1).int(),
+        "nll_logits": (torch.logsumexp(s, 1) - sy).double(),
+        "nll_prob": (-torch.log(sy.clamp_min(1e-7))).double(),
+        "targets": t.float(),
+        "classes": classes,
+    }
+
+
+def rows(parts):
+    """Collected parts (from `part`) as tensors for the TypeScript side's metrics: scores [rows, classes]
+    (classes: the last axis) and flat targets, or compact rows; and what they are."""
+    if isinstance(parts[0], dict):
+        cat = lambda key: torch.cat([p[key].reshape(-1).cpu() for p in parts])
+        out = {key: cat(key) for key in ("pred", "higher", "nll_logits", "nll_prob", "targets")}
+        return out, {"rows": int(out["targets"].shape[0]), "classes": int(parts[0]["classes"]), "int_targets": True, "compact": True}
+    preds, targets = [p for p, _ in parts], [t for _, t in parts]
     classes = preds[0].shape[-1] if preds[0].dim() > 1 else 1
     scores = torch.cat([p.reshape(-1, classes) for p in preds]).float()
     flat = torch.cat([t.reshape(-1) for t in targets])
-    return scores, flat.float(), {"rows": int(scores.shape[0]), "classes": int(classes), "int_targets": not flat.is_floating_point()}
+    return {"scores": scores, "targets": flat.float()}, {"rows": int(scores.shape[0]), "classes": int(classes), "int_targets": not flat.is_floating_point()}
 
 
 class Run:
@@ -467,7 +502,7 @@ class Engine:
                     (loss.float() * share if k > 1 else loss.float()).backward()
                 value = loss.detach().float() * share if value is None else value + loss.detach().float() * share
                 if collect and outputs[collect["prediction"]].numel() <= collect["maxFloats"] / k:
-                    r.parts.append((outputs[collect["prediction"]].detach().float(), batch[collect["target"]]))
+                    r.parts.append(part(outputs[collect["prediction"]], batch[collect["target"]]))
             clip_gradients(r.params, r.phase.get("clip"))
             r.opt.step(lr)
             if r.masks:
@@ -488,10 +523,11 @@ class Engine:
         if r.dist:
             # Every worker gets every worker's predictions, so that all compute the same training metrics.
             gathered = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(gathered, [(p.cpu(), t.cpu()) for p, t in parts])
+            torch.distributed.all_gather_object(gathered, [({k: (v.cpu() if torch.is_tensor(v) else v) for k, v in p.items()} if isinstance(p, dict) else (p[0].cpu(), p[1].cpu())) for p in parts])
             parts = [x for g in gathered for x in g]
         if parts:
-            out["scores0"], out["targets0"], info = rows([p for p, _ in parts], [t for _, t in parts])
+            tensors, info = rows(parts)
+            out = {f"{k}0": v for k, v in tensors.items()}
         r.parts = []
         write_safetensors(req["file"], out)
         return info
@@ -503,7 +539,7 @@ class Engine:
         n = next(iter(src.values())).shape[0]
         total, seen = 0.0, 0
         pairs = req.get("pairs", [])
-        got = [([], []) for _ in pairs]
+        got = [[] for _ in pairs]
         with torch.no_grad(), r.autocast():
             for start in range(0, n, req["batch"]):
                 idx = list(range(start, min(n, start + req["batch"])))
@@ -512,12 +548,12 @@ class Engine:
                 total += float(total_loss(req["losses"], outputs, batch)) * len(idx) if req["losses"] else 0.0
                 seen += len(idx)
                 for i, (pred, target) in enumerate(pairs):
-                    got[i][0].append(outputs[pred].float())
-                    got[i][1].append(batch[target])
+                    got[i].append(part(outputs[pred], batch[target]))
         out, infos = {}, []
-        for i, (ps, ts) in enumerate(got):
+        for i, ps in enumerate(got):
             if ps:
-                out[f"scores{i}"], out[f"targets{i}"], info = rows(ps, ts)
+                tensors, info = rows(ps)
+                out.update({f"{k}{i}": v for k, v in tensors.items()})
                 infos.append(info)
         write_safetensors(req["file"], out)
         return {"loss": (total / seen) if seen else float("nan"), "parts": infos}

@@ -8,12 +8,35 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import type { TorchLine } from "../../compiler/emit/torch.js";
 import type { IRModel } from "../../compiler/ir/types.js";
-import { decodeSafetensors, encodeSafetensors, type HostTensor } from "../checkpoint/index.js";
+import { decodeSafetensors, encodeSafetensors, toFloat32, type HostTensor } from "../checkpoint/index.js";
 import type { Split } from "../data/index.js";
 import { metricsOf, pairKey, type Evaluation, type PhaseSetup, type StepEngine, type Steps } from "../engine.js";
 import { RunError } from "../errors.js";
 import { runError } from "../run_diagnostics.js";
-import { collectHost, type Collected } from "../objective.js";
+import { collectCompact, collectHost, type Collected } from "../objective.js";
+
+/** What the engine says of collected predictions (engine.py `rows`). */
+interface PartInfo {
+  rows: number;
+  classes?: number;
+  int_targets?: boolean;
+  /** Compact rows (more than COMPACT_CLASSES classes): pred, higher, nll_logits, nll_prob instead of scores. */
+  compact?: boolean;
+}
+
+/** The metrics' view of one collected part from the engine's file (tensor names end in `suffix`). */
+function collected(t: Record<string, HostTensor>, suffix: string, info: PartInfo): Collected {
+  const get = (name: string) => toFloat32(t[`${name}${suffix}`]!);
+  if (info.compact) {
+    return collectCompact(info.classes!, get("targets"), {
+      pred: Int32Array.from(get("pred")),
+      higher: Int32Array.from(get("higher")),
+      nllLogits: Float64Array.from(get("nll_logits")),
+      nllProb: Float64Array.from(get("nll_prob")),
+    });
+  }
+  return collectHost(get("scores"), info.classes!, get("targets"), !!info.int_targets);
+}
 import { mapPretrained } from "../pretrained.js";
 import type { Masks } from "../prune.js";
 import type { LossSpec, PlanSpec } from "../spec.js";
@@ -260,10 +283,10 @@ export class TorchEngine implements StepEngine {
 
   async takeTrainParts(): Promise<Collected | null> {
     const f = this.file("parts");
-    const r = (await this.req("train_parts", { file: f })) as { rows: number; classes?: number; int_targets?: boolean };
+    const r = (await this.req("train_parts", { file: f })) as unknown as PartInfo;
     const t = this.take(f);
     if (!r.rows) return null;
-    return collectHost(t.scores0!.data as Float32Array, r.classes!, t.targets0!.data as Float32Array, !!r.int_targets);
+    return collected(t, "0", r);
   }
 
   async evaluate(plan: PlanSpec, split: Split, batch: number): Promise<Evaluation> {
@@ -272,13 +295,13 @@ export class TorchEngine implements StepEngine {
     const f = this.file("eval");
     const r = (await this.req("evaluate", { split: name, batch, losses: lossTerms(plan.loss), pairs: [...pairs.values()], inputs: this.o.model.inputs.map((i) => i.name), file: f })) as {
       loss: number | string;
-      parts: { rows: number; classes: number; int_targets: boolean }[];
+      parts: PartInfo[];
     };
     const t = this.take(f);
     const parts = new Map<string, Collected>();
     [...pairs.keys()].forEach((key, i) => {
       const info = r.parts[i];
-      if (info) parts.set(key, collectHost(t[`scores${i}`]!.data as Float32Array, info.classes, t[`targets${i}`]!.data as Float32Array, info.int_targets));
+      if (info) parts.set(key, collected(t, String(i), info));
     });
     return { loss: Number(r.loss), metrics: metricsOf(plan, parts) };
   }
