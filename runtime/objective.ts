@@ -109,7 +109,7 @@ function compactRows(scores: Float32Array, classes: number, targets: ArrayLike<n
   return c;
 }
 
-/** Collected from another engine's compact rows (runtime/torch/engine.py `part`). */
+/** Collected from another engine's compact rows (runtime/torch/engine.py `metric_part`). */
 export function collectCompact(classes: number, targets: Float32Array, c: CompactRows): Collected {
   return { scores: new Float32Array(0), classes, targets, rows: targets.length, compact: c };
 }

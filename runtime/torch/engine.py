@@ -281,7 +281,7 @@ def clip_gradients(params, clip):
 COMPACT_CLASSES = 64
 
 
-def part(pred, target):
+def metric_part(pred, target):
     """One batch's predictions and targets for the metrics: as they are, or, over COMPACT_CLASSES classes (a
     language model's vocabulary), per row the argmax, how many classes score above the target, and -log p(target)
     from logits and from probabilities, so that a split's metrics take memory per row, not per class."""
@@ -308,7 +308,7 @@ def part(pred, target):
 
 
 def rows(parts):
-    """Collected parts (from `part`) as tensors for the TypeScript side's metrics: scores [rows, classes]
+    """Collected parts (from `metric_part`) as tensors for the TypeScript side's metrics: scores [rows, classes]
     (classes: the last axis) and flat targets, or compact rows; and what they are."""
     if isinstance(parts[0], dict):
         cat = lambda key: torch.cat([p[key].reshape(-1).cpu() for p in parts])
@@ -502,7 +502,7 @@ class Engine:
                     (loss.float() * share if k > 1 else loss.float()).backward()
                 value = loss.detach().float() * share if value is None else value + loss.detach().float() * share
                 if collect and outputs[collect["prediction"]].numel() <= collect["maxFloats"] / k:
-                    r.parts.append(part(outputs[collect["prediction"]], batch[collect["target"]]))
+                    r.parts.append(metric_part(outputs[collect["prediction"]], batch[collect["target"]]))
             clip_gradients(r.params, r.phase.get("clip"))
             r.opt.step(lr)
             if r.masks:
@@ -548,7 +548,7 @@ class Engine:
                 total += float(total_loss(req["losses"], outputs, batch)) * len(idx) if req["losses"] else 0.0
                 seen += len(idx)
                 for i, (pred, target) in enumerate(pairs):
-                    got[i].append(part(outputs[pred], batch[target]))
+                    got[i].append(metric_part(outputs[pred], batch[target]))
         out, infos = {}, []
         for i, ps in enumerate(got):
             if ps:

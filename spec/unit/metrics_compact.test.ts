@@ -1,6 +1,6 @@
 // Metrics over many classes (a language model's vocabulary at every position) take memory per row, not per
 // class: rows of more than COMPACT_CLASSES classes are reduced as they are collected (runtime/objective.ts,
-// runtime/torch/engine.py `part`) to their argmax, the number of classes above the target and −log p(target).
+// runtime/torch/engine.py `metric_part`) to their argmax, the number of classes above the target and −log p(target).
 // The metrics computed from compact rows equal those from the whole scores, and both engines agree on a small
 // language model's evaluation. (Before, an MLM over 8,000 words wrote 4.9 GB of test logits and failed.)
 import * as tf from "@tensorflow/tfjs-core";
