@@ -292,25 +292,40 @@ export function metricValue(m: CallSpec, c: Collected, logits: boolean): number 
   switch (m.fn) {
     case "accuracy": {
       const p = predicted(c, logits);
+      const ignore = typeof a.ignore === "number" ? a.ignore : null;
       let ok = 0;
-      for (let r = 0; r < c.rows; r++) if (p[r] === (c.targets[r]! | 0)) ok++;
-      return safe(ok, c.rows);
+      let n = 0;
+      for (let r = 0; r < c.rows; r++) {
+        const y = c.targets[r]! | 0;
+        if (y === ignore) continue;
+        n++;
+        if (p[r] === y) ok++;
+      }
+      return safe(ok, n);
     }
     case "top_k": {
       const k = Number(a.k ?? 5);
+      const ignore = typeof a.ignore === "number" ? a.ignore : null;
       let ok = 0;
+      let n = 0;
       if (c.compact) {
-        for (let r = 0; r < c.rows; r++) if (c.compact.higher[r]! < k) ok++;
-        return safe(ok, c.rows);
+        for (let r = 0; r < c.rows; r++) {
+          if ((c.targets[r]! | 0) === ignore) continue;
+          n++;
+          if (c.compact.higher[r]! < k) ok++;
+        }
+        return safe(ok, n);
       }
       for (let r = 0; r < c.rows; r++) {
         const y = c.targets[r]! | 0;
+        if (y === ignore) continue;
+        n++;
         const sy = c.scores[r * c.classes + y]!;
         let higher = 0;
         for (let j = 0; j < c.classes; j++) if (c.scores[r * c.classes + j]! > sy) higher++;
         if (higher < k) ok++;
       }
-      return safe(ok, c.rows);
+      return safe(ok, n);
     }
     case "precision":
     case "recall":

@@ -37,8 +37,8 @@ export interface MetricDef extends Signature {
 }
 
 export const METRICS: Record<string, MetricDef> = {
-  accuracy: { doc: "fraction of samples whose top class is right", higherIsBetter: true, classification: true, params: [optPred, optTarget] },
-  top_k: { doc: "fraction of samples whose class is among the k highest scores", higherIsBetter: true, classification: true, params: [p("k", "int", { default: 5, min: 1 }), optPred, optTarget] },
+  accuracy: { doc: "fraction of samples (or of a sequence's positions) whose top class is right; positions whose target is `ignore` (padding) are left out", higherIsBetter: true, classification: true, params: [optPred, optTarget, p("ignore", "int", { default: null })] },
+  top_k: { doc: "fraction of samples whose class is among the k highest scores; positions whose target is `ignore` are left out", higherIsBetter: true, classification: true, params: [p("k", "int", { default: 5, min: 1 }), optPred, optTarget, p("ignore", "int", { default: null })] },
   precision: { doc: "precision, averaged over classes (macro), over samples (micro), or of the positive class (binary)", higherIsBetter: true, classification: true, params: [average, p("positive", "int", { default: 1, min: 0 }), optPred, optTarget] },
   recall: { doc: "recall, averaged as for precision", higherIsBetter: true, classification: true, params: [average, p("positive", "int", { default: 1, min: 0 }), optPred, optTarget] },
   f1: { doc: "F1 score, averaged as for precision", higherIsBetter: true, classification: true, params: [average, p("positive", "int", { default: 1, min: 0 }), optPred, optTarget] },

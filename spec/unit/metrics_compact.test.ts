@@ -30,6 +30,8 @@ const METRICS: CallSpec[] = [
   { fn: "f1", args: { average: "macro" } },
   { fn: "precision", args: { average: "micro" } },
   { fn: "perplexity", args: { ignore: 0 } },
+  { fn: "accuracy", args: { ignore: 0 } },
+  { fn: "top_k", args: { k: 5, ignore: 0 } },
 ];
 
 test("compact rows: the same metrics as the whole scores, for logits and probabilities, in one part or many", () => {
@@ -58,6 +60,11 @@ test("compact rows: the same metrics as the whole scores, for logits and probabi
     }
   }
   assert.ok(metricValue(METRICS[0]!, compact, true) > 0.3);
+  // ignore: padding positions count for nothing in accuracy and top_k, as in perplexity and the loss
+  const pad = collectHost(Float32Array.from([5, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 5, 0, 0, 0, 5]), 4, [0, 1, 2, 3], true);
+  assert.is(metricValue({ fn: "accuracy", args: {} }, pad, true), 0.75);
+  assert.is(metricValue({ fn: "accuracy", args: { ignore: 0 } }, pad, true), 2 / 3);
+  assert.is(metricValue({ fn: "top_k", args: { k: 1, ignore: 0 } }, pad, true), 2 / 3);
   // Few classes stay whole (auc and regression metrics read them).
   assert.not.ok(collectHost(scores.subarray(0, rows * 10), 10, targets.map((t) => t % 10), true).compact);
 });
@@ -73,7 +80,7 @@ dataset d {
 }
 train LM on d {
   loss    cross_entropy(logits, next, ignore: 0)
-  metrics accuracy, top_k(k: 5), perplexity(ignore: 0), f1(average: macro)
+  metrics accuracy(ignore: 0), top_k(k: 5), perplexity(ignore: 0), f1(average: macro)
 }
 `;
 
