@@ -165,7 +165,7 @@ test("plans: weighted losses, metric defaults, phases and freeze by binding", ()
   expectClean(r);
   const plan = r.module.plans[0]!;
   assert.equal(plan.loss.map((t) => [t.weight, t.fn, t.prediction, t.target]), [[0.7, "cross_entropy", "logits", "label"], [0.3, "cross_entropy", "logits", "label"]]);
-  assert.equal(plan.metrics[0]!.args, { prediction: "logits", target: "label" });
+  assert.equal(plan.metrics[0]!.args, { prediction: "logits", target: "label", ignore: null });
   assert.equal(plan.phases.map((p) => p.frozenLayers), [[], ["dense"]]);
   assert.is(plan.phases[1]!.optimizer.args.lr, 1e-4);
   assert.is(plan.phases[1]!.earlyStop!.mode, "max");
