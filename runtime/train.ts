@@ -6,7 +6,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { isAdapter, phaseTrainable, type DatasetSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
 import { latestCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
-import { loadDataset, subset, type LoadedData, type Split } from "./data/index.js";
+import { isRandomStep, loadDataset, subset, type LoadedData, type Split } from "./data/index.js";
 import { packVocabularies, unpackVocabularies } from "./data/tokenize.js";
 import { Rng, shuffledIndices } from "./data/rng.js";
 import { initWeights, type ParamInit } from "./init.js";
@@ -249,6 +249,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       await engine.beginPhase({ trainable, frozenLayers: phase.frozenLayers, optimizer: phase.optimizer, weightDecay: phase.weightDecay, decays: model.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name), clip: phase.clip, loss: plan.loss, accumulate });
       const schedule = new Schedule(phase.schedule, Number(phase.optimizer.args.lr ?? 1e-3), stepsPerEpoch, epochs);
       await engine.prepare?.(data.train);
+      const augmented = datasets.get(phase.dataset)!.fields.filter((f) => f.steps.some((st) => isRandomStep(st.fn))).map((f) => `${f.name} (${f.steps.filter((st) => isRandomStep(st.fn)).map((st) => st.fn).join(", ")})`);
+      if (augmented.length && !o.json) o.log(`augmentation: ${augmented.join("; ")}, drawn afresh each epoch from seed ${seed}; validation and test samples are not augmented`);
+      else if (augmented.length) o.log(JSON.stringify({ event: "augmentation", fields: augmented, seed }));
       if (data.val) await engine.prepare?.(data.val);
       const resuming = ckpt && pi === cursor.phase && (cursor.epoch > 0 || cursor.batch > 0);
       if (resuming) {
@@ -277,6 +280,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         // The epoch's order comes from the RNG state saved at its start, so a resumed epoch replays it.
         if (cursor.batch === 0) cursor.epochRng = rng.state();
         const order = shuffledIndices(data.train.size, Rng.from(cursor.epochRng));
+        // Augmentation: the epoch's own draws (from the seed and the epoch's number, so a resumed epoch redraws them alike).
+        const epochSplit = data.train.augmented?.(seed, cursor.globalEpoch) ?? data.train;
         const t0 = performance.now();
         let lossSum = 0;
         let lossCount = 0;
@@ -297,7 +302,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           const global = Array.from({ length: n }, (_, i) => order.subarray((b + i) * globalBatch, Math.min((b + i + 1) * globalBatch, data.train.size)));
           const batches = world === 1 ? global : global.map((g) => g.filter((_, j) => j % world === rank));
           const lrs = batches.map((_, i) => schedule.lr(ep * stepsPerEpoch + b + i));
-          const losses = await engine.trainSteps({ split: data.train, batches, lrs, firstStep: cursor.step, seed, collect: collectFor });
+          const losses = await engine.trainSteps({ split: epochSplit, batches, lrs, firstStep: cursor.step, seed, collect: collectFor });
           for (let i = 0; i < losses.length; i++) {
             const lossValue = losses[i]!;
             lr = lrs[i]!;

@@ -728,8 +728,8 @@ export class Lowering {
       if (!c) return null;
       steps.push(c);
       const prev: Produced | null = produced;
-      const made = PREPROCESS[c.fn]!.produces?.(c.args);
-      if (made) produced = made;
+      const def = PREPROCESS[c.fn]!;
+      if (def.produces) produced = def.produces(c.args, prev);
       else if (c.fn === "reshape") produced = { dtype: prev?.dtype ?? dtype, shape: c.args.shape as number[] };
       else if (c.fn === "cast" && prev) produced = { dtype: String(c.args.dtype), shape: prev.shape };
     }

@@ -84,9 +84,18 @@ export const SOURCES: Record<string, SourceDef> = {
 };
 
 export interface StepDef extends Signature {
-  /** What the step makes of its input: a fixed per-sample shape and type, or the same as its input. */
-  produces?(a: Record<string, unknown>): { dtype: string; shape: number[] } | null;
+  /**
+   * What the step makes of its input (`prev`: what the steps before it made, when known): a per-sample type and
+   * shape, or null when unknown. Steps without it keep their input's type and shape.
+   */
+  produces?(a: Record<string, unknown>, prev: { dtype: string; shape: number[] } | null): { dtype: string; shape: number[] } | null;
+  /** Augmentation: random, drawn afresh each training epoch (from the run's seed), and passing samples through everywhere else (evaluation, validation, prediction, the test split). */
+  random?: true;
 }
+
+/** Random steps that turn their input into floats of the same shape. */
+const floatsOf = (_a: Record<string, unknown>, prev: { dtype: string; shape: number[] } | null) => (prev ? { dtype: "f32", shape: prev.shape } : null);
+const image = "; on images [height, width] or [height, width, channels]";
 
 export const PREPROCESS: Record<string, StepDef> = {
   scale: { doc: "multiply by a factor (e.g. 1 / 255)", params: [p("factor", "float")] },
@@ -103,6 +112,35 @@ export const PREPROCESS: Record<string, StepDef> = {
   },
   shift: { doc: "shift a sequence left by `by` positions (next-token targets), padding the end with 0", params: [p("by", "int", { default: 1, min: 1 })] },
   one_hot: { doc: "class id → one-hot row", params: [p("classes", "int", { min: 2 })], produces: (a) => ({ dtype: "f32", shape: [a.classes as number] }) },
+  vectorize: {
+    doc: "text → one vector of `vocab` numbers per sample, as Keras's TextVectorization: words (split: char, characters) and their n-grams up to `ngrams`, against a vocabulary of the `vocab - 2` most frequent n-grams of the training split (column 0 unused, column 1 every unknown n-gram); mode binary (present or not), count, or tf_idf (count × log(1 + documents / (1 + documents with it)), the weights fitted on the training split); norm: l2 scales each vector to unit length. The vocabulary and weights are saved with the run",
+    params: [p("vocab", "int", { min: 3 }), p("mode", "enum", { values: ["binary", "count", "tf_idf"], default: "tf_idf" }), p("ngrams", "int", { default: 1, min: 1, max: 5 }), p("norm", "enum", { values: ["none", "l2"], default: "none" }), p("lowercase", "bool", { default: true }), p("split", "enum", { values: ["word", "char"], default: "word" })],
+    produces: (a) => ({ dtype: "f32", shape: [a.vocab as number] }),
+  },
+  random_flip: { doc: `augmentation: mirror each image left–right (horizontal), top–bottom (vertical) or either (both), each with probability 1/2${image}`, random: true, params: [p("mode", "enum", { values: ["horizontal", "vertical", "both"], default: "horizontal" })] },
+  random_crop: {
+    doc: `augmentation: a random size × size window of the image zero-padded by \`padding\` on every side (torchvision's RandomCrop); outside training, the centre window${image}`,
+    random: true,
+    params: [p("size", "int", { min: 1 }), p("padding", "int", { default: 0, min: 0 })],
+    produces: (a, prev) => (prev && (prev.shape.length === 2 || prev.shape.length === 3) ? { dtype: prev.dtype, shape: [a.size as number, a.size as number, ...prev.shape.slice(2)] } : null),
+  },
+  random_rotation: { doc: `augmentation: rotate by an angle uniform in [-degrees, degrees] about the centre, bilinear, zero outside${image}`, random: true, params: [p("degrees", "float", { min: 0, exclusive: true, doc: "at most 180" })], produces: floatsOf },
+  random_translate: { doc: `augmentation: shift by whole pixels, up to fraction × height (width) each way, zero outside${image}`, random: true, params: [p("fraction", "float", { min: 0, max: 1, exclusive: true })], produces: floatsOf },
+  random_zoom: { doc: `augmentation: scale by a factor uniform in [1 - fraction, 1 + fraction] about the centre (> 1 zooms in), bilinear, zero outside${image}`, random: true, params: [p("fraction", "float", { min: 0, max: 1, exclusive: true })], produces: floatsOf },
+  color_jitter: {
+    doc: `augmentation: multiply by a brightness factor in [1 - brightness, 1 + brightness], blend with the mean grey by a contrast factor, and (RGB) with each pixel's grey by a saturation factor, in that order, as torchvision's factors (no clamping)${image}`,
+    random: true,
+    params: [p("brightness", "float", { default: 0, min: 0, max: 1, maxExclusive: true }), p("contrast", "float", { default: 0, min: 0, max: 1, maxExclusive: true }), p("saturation", "float", { default: 0, min: 0, max: 1, maxExclusive: true })],
+    produces: floatsOf,
+  },
+  random_erasing: {
+    doc: `augmentation: with \`probability\`, fill a rectangle of a random share of the area (min_area to max_area, aspect ratio log-uniform in [0.3, 3.3]) with \`value\` (Zhong et al., 2017)${image}`,
+    random: true,
+    params: [p("probability", "float", { default: 0.5, min: 0, max: 1 }), p("min_area", "float", { default: 0.02, min: 0, max: 1, exclusive: true }), p("max_area", "float", { default: 0.33, min: 0, max: 1 }), p("value", "float", { default: 0 })],
+    produces: floatsOf,
+  },
+  gaussian_noise: { doc: "augmentation: add normal noise of standard deviation `std` to every value", random: true, params: [p("std", "float", { min: 0, exclusive: true })], produces: floatsOf },
+  token_dropout: { doc: "augmentation, right after tokenize: each ordinary token becomes the unknown token with probability `rate` (specials and padding never)", random: true, params: [p("rate", "float", { min: 0, max: 1, exclusive: true })] },
   tokenize: {
     doc: 'text → token ids: with a vocabulary of `vocab` ids built from the training split, BERT\'s WordPiece with a vocab.txt (`vocab: "vocab.txt"`: [CLS] … [SEP], [PAD]), GPT-2\'s byte-level BPE (`vocab: "encoder.json", merges: "vocab.bpe"`), or a Hugging Face tokenizer.json (`vocab: "tokenizer.json"`: BERT\'s and GPT-2\'s by nnetc, others by @huggingface/tokenizers); saved with the model',
     params: [p("vocab", "vocab", { min: 2 }), p("max_len", "int", { min: 1 }), p("lowercase", "bool", { default: true }), p("split", "enum", { values: ["word", "char"], default: "word" }), p("merges", "string", { default: null }), p("pair", "string", { default: null, doc: "a second text column: BERT's [CLS] text [SEP] pair [SEP], truncated longest-first (WordPiece vocabularies)" })],

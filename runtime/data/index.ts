@@ -18,11 +18,13 @@ import { BPE_LIMITS, parseBpeVocab } from "./bpe.js";
 import { parseWordPieceVocab, WORDPIECE_LIMITS } from "./wordpiece.js";
 import { parseTokenizerJson } from "./tokenizer_json.js";
 import { HF_LIMITS } from "./hf_tokenizer.js";
+import { buildVectorizer, VECTORIZE_LIMITS, type VectorizeMode } from "./vectorize.js";
 
 export { DataError } from "./errors.js";
 export { Rng, shuffledIndices } from "./rng.js";
 export { subset, type Batch, type Split } from "./split.js";
 export type { FieldInfo, OutDType, Tensor } from "./steps.js";
+export { isRandomStep } from "./steps.js";
 export { buildVocabulary, decodeIds, encodeText, tokenizeText, PAD_ID, UNK_ID, type SplitMode, type Vocabularies, type Vocabulary } from "./tokenize.js";
 export { DEBIAN_FASHION_MNIST, embeddedDataDir, resolveDataDir, type ResolveOptions, type ResolvedSources } from "./resolve.js";
 export { parseCsv } from "./csv.js";
@@ -145,6 +147,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
   const vocab: Vocabularies = {};
   const built = new Map<string, Vocabulary>();
   const vocabFor = (field: FieldSpec, column: Column) => (step: CallSpec): Vocabulary => {
+    if (step.fn === "vectorize") return (vocab[field.name] = vectorizerFor(field, column, step));
     if (typeof step.args.merges === "string" && typeof step.args.vocab !== "string") throw new DataError(`field "${field.name}": tokenize's merges (${step.args.merges}) go with a BPE vocabulary file, vocab: "encoder.json"`);
     if (typeof step.args.vocab === "string") return (vocab[field.name] = fileVocabFor(field, step));
     const size = step.args.vocab;
@@ -155,6 +158,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
     if (saved) {
       const problem = vocabularyProblem(saved);
       if (problem) throw new DataError(`the saved vocabulary of field "${field.name}" is unusable: ${problem}`);
+      if (saved.vectorize) throw new DataError(`the saved vocabulary of field "${field.name}" is a vectorizer's, but the dataset now tokenizes the field; retrain, or restore the dataset's steps`);
       if (saved.split !== split || saved.lowercase !== lowercase || saved.size !== size) {
         throw new DataError(
           `the saved vocabulary of field "${field.name}" was built with vocab: ${saved.size}, split: ${saved.split}, lowercase: ${saved.lowercase}, ` +
@@ -174,6 +178,39 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
       built.set(key, v);
     }
     return (vocab[field.name] = v);
+  };
+
+  /** vectorize(vocab: N, mode: …, ngrams: …): the run's saved vectorizer (its settings must not have changed), else one fitted on the training rows. */
+  const vectorizerFor = (field: FieldSpec, column: Column, step: CallSpec): Vocabulary => {
+    const size = step.args.vocab;
+    if (typeof size !== "number" || !Number.isInteger(size) || size < 3) throw new DataError(`field "${field.name}": vectorize's vocab must be an integer ≥ 3, got ${JSON.stringify(size)}`);
+    const ngrams = step.args.ngrams ?? 1;
+    if (typeof ngrams !== "number" || !Number.isInteger(ngrams) || ngrams < 1 || ngrams > VECTORIZE_LIMITS.ngrams) throw new DataError(`field "${field.name}": vectorize's ngrams must be an integer from 1 to ${VECTORIZE_LIMITS.ngrams}, got ${JSON.stringify(ngrams)}`);
+    const mode = (step.args.mode ?? "tf_idf") as VectorizeMode;
+    const norm = step.args.norm === "l2" ? "l2" : "none";
+    const split: SplitMode = step.args.split === "char" ? "char" : "word";
+    const lowercase = step.args.lowercase !== false;
+    const want = { size, split, lowercase, mode, ngrams, norm } as const;
+    const saved = opts.vocab?.[field.name];
+    if (saved) {
+      const problem = vocabularyProblem(saved);
+      if (problem) throw new DataError(`the saved vocabulary of field "${field.name}" is unusable: ${problem}`);
+      const had = saved.vectorize ? { size: saved.size, split: saved.split, lowercase: saved.lowercase, mode: saved.vectorize.mode, ngrams: saved.vectorize.ngrams, norm: saved.vectorize.norm } : null;
+      const say = (o: typeof want | NonNullable<typeof had>) => `vocab: ${o.size}, mode: ${o.mode}, ngrams: ${o.ngrams}, norm: ${o.norm}, split: ${o.split}, lowercase: ${o.lowercase}`;
+      if (!had) throw new DataError(`the saved vocabulary of field "${field.name}" is a tokenizer's, but the dataset now vectorizes the field; retrain, or restore the dataset's steps`);
+      if (JSON.stringify(had) !== JSON.stringify({ size, split, lowercase, mode, ngrams, norm })) throw new DataError(`the saved vectorizer of field "${field.name}" was fitted with ${say(had)}, but the dataset now says ${say(want)}; retrain, or restore the dataset's vectorize settings`);
+      return saved;
+    }
+    if (opts.vocab) notes.push(`No saved vectorizer for field "${field.name}": fitted a new one on the training split, so its columns may differ from the model's.`);
+    const key = JSON.stringify(["vectorize", field.column, want]);
+    let v = built.get(key);
+    if (!v) {
+      const texts = (column as Extract<Column, { kind: "text" }>).data;
+      log(`fitting the ${mode} vectorizer of field "${field.name}" (${ngrams === 1 ? "words" : `1- to ${ngrams}-grams`}, ${size} columns)`);
+      v = buildVectorizer(trainRows ? Array.from(trainRows, (r) => texts[r]!) : texts, want);
+      built.set(key, v);
+    }
+    return v;
   };
 
   /**

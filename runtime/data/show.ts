@@ -1,6 +1,6 @@
 // `nnetc data FILE [--dataset D] [--split train|test] [-n N] [--start K]`: what a model is fed, sample by
 // sample, as JSON lines — each field after its preprocessing, shaped as declared; a tokenized field also as
-// its tokens ("FIELD.tokens", padding left out); a label of a source that names its classes also as the class
+// its tokens ("FIELD.tokens", padding left out), a vectorized one also as its non-zero n-grams ("FIELD.terms"); a label of a source that names its classes also as the class
 // name ("FIELD.class"). Only the data layer runs (no TensorFlow.js, no model).
 import type { DatasetSpec } from "../spec.js";
 import { DataError } from "./errors.js";
@@ -45,6 +45,7 @@ export async function showData(o: ShowDataOptions): Promise<number> {
   const names = Object.keys(split.fields);
   // Token ids are shown as tokens too; a field that goes on past tokenize (attention_mask, shift…) is not ids.
   const tokenized = new Set(o.dataset.fields.filter((f) => { const last = f.steps[f.steps.length - 1]; return last?.fn === "tokenize" || (last?.fn === "mask_tokens" && last.args?.labels !== true); }).map((f) => f.name));
+  const vectorized = new Set(o.dataset.fields.filter((f) => f.steps[f.steps.length - 1]?.fn === "vectorize").map((f) => f.name));
   // A batch at a time: an image field is per-sample hundreds of numbers, and text fields are preprocessed per batch.
   for (let from = o.start; from < end; from += 256) {
     const idx = Uint32Array.from({ length: Math.min(256, end - from) }, (_, i) => from + i);
@@ -59,6 +60,8 @@ export async function showData(o: ShowDataOptions): Promise<number> {
         line[name] = nest(values, per);
         const vocab = data.vocab[name];
         if (vocab && tokenized.has(name)) line[`${name}.tokens`] = decodeIds(values, vocab);
+        // A vectorized text: its non-zero columns by n-gram (<unk> for the unknown ones).
+        if (vocab?.vectorize && vectorized.has(name)) line[`${name}.terms`] = Object.fromEntries(Array.from(values, (x, j) => [vocab.tokens[j] ?? `#${j}`, x] as const).filter(([, x]) => x !== 0).map(([t, x]) => [t, Math.round(x * 1e6) / 1e6]));
         if (data.classes && !per.length && t.dtype === "int32" && values[0]! >= 0 && values[0]! < data.classes.length) line[`${name}.class`] = data.classes[values[0]!];
       }
       o.out(JSON.stringify(line) + "\n");

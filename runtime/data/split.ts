@@ -2,7 +2,7 @@
 // preprocesses only the requested samples.
 import type { Column, Table } from "./columns.js";
 import { DataError } from "./errors.js";
-import type { FieldInfo, FieldPipeline, Tensor } from "./steps.js";
+import type { Draw, FieldInfo, FieldPipeline, Tensor } from "./steps.js";
 
 export type Batch = Record<string, Tensor>;
 
@@ -13,6 +13,23 @@ export interface Split {
   readonly fields: Readonly<Record<string, FieldInfo>>;
   /** The preprocessed fields (or only those named) of the samples at `indices` (0 ≤ i < size), in order. */
   batch(indices: ArrayLike<number>, only?: readonly string[]): Batch;
+  /**
+   * A training epoch's view of the split: its random steps (augmentation) draw with (seed, epoch) — the same
+   * draws for a sample whatever its batch, and after --resume. The split itself when no step is random. Views
+   * of one (seed, epoch) are one object (engines cache a split's data by identity).
+   */
+  augmented?(seed: number, epoch: number): Split;
+  /** An augmented view's split (the one whose data it redraws); absent on splits themselves. */
+  readonly base?: Split;
+}
+
+/** The last view made, kept so that an epoch's chunks of steps see one object. */
+function memo(make: (seed: number, epoch: number) => Split): (seed: number, epoch: number) => Split {
+  let last: { seed: number; epoch: number; view: Split } | null = null;
+  return (seed, epoch) => {
+    if (!last || last.seed !== seed || last.epoch !== epoch) last = { seed, epoch, view: make(seed, epoch) };
+    return last.view;
+  };
 }
 
 function checkIndices(indices: ArrayLike<number>, size: number): void {
@@ -25,6 +42,8 @@ function checkIndices(indices: ArrayLike<number>, size: number): void {
 export class TableSplit implements Split {
   readonly size: number;
   readonly fields: Readonly<Record<string, FieldInfo>>;
+  /** Whether a field has a random step. */
+  readonly random: boolean;
 
   constructor(
     private readonly table: Table,
@@ -36,9 +55,23 @@ export class TableSplit implements Split {
     const fields: Record<string, FieldInfo> = {};
     for (const [name, p] of pipelines) fields[name] = p.pipeline.info;
     this.fields = Object.freeze(fields);
+    this.random = [...pipelines.values()].some((p) => p.pipeline.random);
+  }
+
+  private readonly view = memo((seed, epoch): Split => {
+    const draw: Draw = { seed, epoch };
+    return { size: this.size, fields: this.fields, base: this, batch: (indices, only) => this.gather(indices, only, draw), augmented: (s, e) => this.augmented(s, e) };
+  });
+
+  augmented(seed: number, epoch: number): Split {
+    return this.random ? this.view(seed, epoch) : this;
   }
 
   batch(indices: ArrayLike<number>, only?: readonly string[]): Batch {
+    return this.gather(indices, only, null);
+  }
+
+  private gather(indices: ArrayLike<number>, only: readonly string[] | undefined, draw: Draw | null): Batch {
     checkIndices(indices, this.size);
     let rows: ArrayLike<number> = indices;
     if (this.rows) {
@@ -49,7 +82,7 @@ export class TableSplit implements Split {
     const out: Batch = {};
     for (const [name, p] of this.pipelines) {
       if (only && !only.includes(name)) continue;
-      out[name] = p.pipeline.run(p.column, rows);
+      out[name] = p.pipeline.run(p.column, rows, draw);
     }
     if (only) for (const name of only) if (!(name in out)) throw new DataError(`no field "${name}" (fields: ${[...this.pipelines.keys()].join(", ")})`);
     return out;
@@ -60,7 +93,7 @@ export class TableSplit implements Split {
 export function subset(split: Split, indices: ArrayLike<number>): Split {
   checkIndices(indices, split.size);
   const map = Uint32Array.from(indices);
-  return {
+  const self: Split = {
     size: map.length,
     fields: split.fields,
     batch(idx, only) {
@@ -70,4 +103,9 @@ export function subset(split: Split, indices: ArrayLike<number>): Split {
       return split.batch(inner, only);
     },
   };
+  if (split.augmented) {
+    const view = memo((seed, epoch) => ({ ...subset(split.augmented!(seed, epoch), map), base: self, augmented: self.augmented! }));
+    self.augmented = (seed, epoch) => (split.augmented!(seed, epoch) === split ? self : view(seed, epoch));
+  }
+  return self;
 }

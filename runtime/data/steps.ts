@@ -1,11 +1,16 @@
-// Preprocessing: a field is a column piped through steps (scale, normalize, reshape, cast, pad, one_hot,
-// tokenize, shift). compileField checks the chain once against the column's per-sample type and the
-// field's declared type, then runs it on the requested samples only, at batch time.
+// Preprocessing: a field is a column piped through steps. Each step is a kernel of STEP_KERNELS (one entry
+// per name of compiler/plan/tables.ts's PREPROCESS, which holds its signature and whether it is random);
+// compileField checks the chain once against the column's per-sample type and the field's declared type,
+// then runs it on the requested samples only, at batch time. Random steps (augmentation) draw from a hash of
+// (seed, epoch, source row, step, k) — no state, so an epoch's draws are the same after --resume and whatever
+// the batch — and only in a training epoch's view of a split (Split.augmented): evaluation, validation,
+// prediction and the test split see them pass the samples through (random_crop takes its centre).
 import type { AttrValue, DType } from "../../compiler/ir/types.js";
 import type { CallSpec, FieldSpec } from "../spec.js";
 import { type Column, prod } from "./columns.js";
 import { DataError } from "./errors.js";
 import { encodeText, PAD_ID, padId, UNK_ID, type Vocabulary } from "./tokenize.js";
+import { vectorizeText } from "./vectorize.js";
 import { encodeWordPiecePair, specialId } from "./wordpiece.js";
 
 export type OutDType = "float32" | "int32";
@@ -33,8 +38,10 @@ type Val = NumVal | { kind: "text"; n: number; data: string[] };
 
 export interface FieldPipeline {
   info: FieldInfo;
-  /** Gather and preprocess the given rows of the column. */
-  run(column: Column, rows: ArrayLike<number>): Tensor;
+  /** Whether a step is random (augmentation): a training epoch's samples differ from the plain ones. */
+  random: boolean;
+  /** Gather and preprocess the given rows of the column (with a training epoch's draws, or none). */
+  run(column: Column, rows: ArrayLike<number>, draw?: Draw | null): Tensor;
 }
 
 export function outDType(d: DType): OutDType {
@@ -64,10 +71,22 @@ export function roundF16(x: number): number {
   return Math.sign(x) * r * q;
 }
 
+/** A training epoch's draws: random steps are active only with one. */
+export interface Draw {
+  seed: number;
+  epoch: number;
+}
+
+interface ApplyCtx {
+  /** The samples' rows in their source (mask_tokens and the random steps draw from them). */
+  rows: ArrayLike<number>;
+  /** The epoch's draws in training, else null. */
+  draw: Draw | null;
+}
+
 interface Stage {
   out: VType;
-  /** `rows`: the samples' rows in their source (mask_tokens draws its masks from them). */
-  apply(v: Val, rows: ArrayLike<number>): Val;
+  apply(v: Val, ctx: ApplyCtx): Val;
   /** tokenize: the vocabulary its ids come from (attention_mask reads its padding id). */
   vocab?: Vocabulary;
 }
@@ -100,12 +119,21 @@ export function compileField(field: FieldSpec, column: Column, vocabFor: (step: 
   let t: VType = column.kind === "text" ? { kind: "text" } : { kind: "num", int: column.int, shape: [...column.shape] };
   const stages: Stage[] = [];
   let vocab: Vocabulary | null = null;
-  for (const step of field.steps) {
-    const s = stage(step, t, column, name, err, vocabFor, vocab, columnOf);
+  let random = false;
+  for (const [index, step] of field.steps.entries()) {
+    const kernel = Object.hasOwn(STEP_KERNELS, step.fn) ? STEP_KERNELS[step.fn] : undefined;
+    if (!kernel) throw err(`unknown preprocessing step ${step.fn}`);
+    if (kernel.input === "text" && t.kind !== "text") throw err(`${step.fn} needs text, but its input is numbers of shape ${fmt(t.shape)}`);
+    if (kernel.input === "num" && t.kind === "text") {
+      const eg = column.kind === "text" && column.data.length ? ` (e.g. ${JSON.stringify(column.data[0]!.slice(0, 40))})` : "";
+      throw err(`${step.fn} needs numbers, but column "${column.name}" holds text${eg}; text needs tokenize(vocab: …, max_len: …) first`);
+    }
+    const s = kernel.compile({ step, t, column, field: name, err, vocabFor, vocabBefore: vocab, columnOf, index });
+    random ||= kernel.random === true;
     stages.push(s);
     t = s.out;
     // attention_mask's 0/1 and mask_tokens' labels are no longer ids of the vocabulary.
-    vocab = s.vocab ?? (step.fn === "attention_mask" || step.fn === "token_types" || (step.fn === "mask_tokens" && step.args?.labels === true) ? null : vocab);
+    vocab = s.vocab ?? (kernel.dropsIds?.(args(step)) ? null : vocab);
   }
   if (t.kind === "text") throw err(`column "${column.name}" holds text; turn it into numbers with tokenize(vocab: …, max_len: …)`);
   // The declared per-sample shape: constants must match, symbolic dimensions take the data's size.
@@ -128,7 +156,8 @@ export function compileField(field: FieldSpec, column: Column, vocabFor: (step: 
   const last = t;
   return {
     info,
-    run(col, rows) {
+    random,
+    run(col, rows, draw = null) {
       const n = rows.length;
       let v: Val;
       if (col.kind === "text") {
@@ -141,7 +170,8 @@ export function compileField(field: FieldSpec, column: Column, vocabFor: (step: 
         col.gather(rows, data);
         v = { kind: "num", int: col.int, shape: col.shape, n, data };
       }
-      for (const s of stages) v = s.apply(v, rows);
+      const ctx: ApplyCtx = { rows, draw };
+      for (const s of stages) v = s.apply(v, ctx);
       return finish(num(v), last.int, field, rows, dtype);
     },
   };
@@ -189,22 +219,22 @@ export function mailBody(text: string): string {
 }
 
 /** What masked-language modelling needs of a vocabulary: its mask token, the ids never masked, where ordinary tokens start, and the label of an unmasked position (the padding id). */
-function maskPlan(v: Vocabulary, err: (m: string) => DataError): { mask: number; special: Set<number>; firstWord: number; size: number; ignore: number } {
+function maskPlan(v: Vocabulary, err: (m: string) => DataError, specialsOnly = false): { mask: number; special: Set<number>; firstWord: number; size: number; ignore: number } {
   const ids = new Map<string, number>();
   for (let i = 0; i < v.tokens.length && i < v.size; i++) if (!ids.has(v.tokens[i]!)) ids.set(v.tokens[i]!, i);
   const pad = padId(v);
   if (v.split === "wordpiece" || v.split === "bpe" || v.split === "hf") {
     const names = v.split === "wordpiece" ? ["[MASK]"] : v.split === "bpe" ? ["<mask>", "<|mask|>"] : ["<mask>", "[MASK]", "<|mask|>"];
     const mask = names.map((t) => ids.get(t)).find((x) => x !== undefined);
-    if (mask === undefined) throw err(`mask_tokens needs the vocabulary's mask token (${names.join(" or ")}), and this ${v.split === "bpe" ? "BPE" : v.split === "hf" ? "Hugging Face" : "WordPiece"} vocabulary has none`);
+    if (mask === undefined && !specialsOnly) throw err(`mask_tokens needs the vocabulary's mask token (${names.join(" or ")}), and this ${v.split === "bpe" ? "BPE" : v.split === "hf" ? "Hugging Face" : "WordPiece"} vocabulary has none`);
     // Bracketed specials ([CLS], [SEP], <|endoftext|>, <s>, …) are never masked nor drawn as random tokens.
-    const special = new Set<number>([pad, mask]);
+    const special = new Set<number>(mask === undefined ? [pad] : [pad, mask]);
     let firstWord = v.size;
     for (const [t, i] of ids) {
       if (/^\[[A-Z]+\]$|^<\|?[a-z_]+\|?>$|^\[unused\d+\]$/.test(t)) special.add(i);
       else firstWord = Math.min(firstWord, i);
     }
-    return { mask, special, firstWord: Math.min(firstWord, v.size - 1), size: v.size, ignore: pad };
+    return { mask: mask ?? -1, special, firstWord: Math.min(firstWord, v.size - 1), size: v.size, ignore: pad };
   }
   // A vocabulary built from the data has no mask token: a masked position reads <unk> (which is never a target).
   return { mask: UNK_ID, special: new Set([PAD_ID, UNK_ID]), firstWord: 2, size: Math.max(3, Math.min(v.size, v.tokens.length)), ignore: PAD_ID };
@@ -227,72 +257,223 @@ function mix32(x: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m: string) => DataError, vocabFor: (s: CallSpec) => Vocabulary, vocabBefore: Vocabulary | null, columnOf: (name: string) => Column | undefined): Stage {
-  const fn = step.fn;
-  if (fn === "tokenize") {
-    if (t.kind !== "text") throw err(`tokenize needs text, but its input is numbers of shape ${fmt(t.shape)}`);
-    const maxLen = numArg(step, "max_len", null, field);
-    if (!Number.isInteger(maxLen) || maxLen < 1) throw err(`tokenize's max_len must be a positive integer, got ${maxLen}`);
-    const vocab = vocabFor(step);
-    const pairName = args(step).pair;
-    if (typeof pairName === "string") {
-      // A pair of texts (question and passage, two sentences): BERT's [CLS] a [SEP] b [SEP].
-      const other = columnOf(pairName);
-      if (!other) throw err(`tokenize's pair names column "${pairName}", which the source does not have`);
-      if (other.kind !== "text") throw err(`tokenize's pair column "${pairName}" holds numbers, not text`);
-      if (vocab.split !== "wordpiece") throw err(`tokenize's pair works with a WordPiece vocabulary (BERT's [CLS] a [SEP] b [SEP]); ${vocab.split === "bpe" ? "GPT-2's byte-level BPE has no pair template" : "a vocabulary built from the data has no separator"}: join the two texts in the data instead`);
-      if (maxLen < 3) throw err(`tokenize with a pair needs max_len ≥ 3 ([CLS], [SEP], [SEP]), got ${maxLen}`);
+/** A uniform number in [0, 1) of a training epoch's draws: it depends only on (seed, epoch, source row, step, k). */
+function drawn(d: Draw, row: number, step: number, k: number): number {
+  let h = mix32(d.seed ^ 0x2545f491);
+  h = mix32(h ^ Math.floor(d.seed / 4294967296));
+  h = mix32(h ^ d.epoch);
+  h = mix32(h ^ row);
+  h = mix32(h ^ step);
+  h = mix32(h ^ k);
+  return h / 4294967296;
+}
+
+/** What a kernel is given to compile one step of a field. */
+interface StepCtx {
+  step: CallSpec;
+  /** The step's input, per sample. */
+  t: VType;
+  column: Column;
+  field: string;
+  err: (m: string) => DataError;
+  vocabFor: (s: CallSpec) => Vocabulary;
+  /** The vocabulary of the ids coming in (right after tokenize), or null. */
+  vocabBefore: Vocabulary | null;
+  columnOf: (name: string) => Column | undefined;
+  /** The step's position in the field's chain (random steps draw with it, so two alike steps differ). */
+  index: number;
+}
+
+interface StepKernel {
+  /** What the step takes: text, or numbers. */
+  input: "text" | "num";
+  /** Random (augmentation): active in training epochs only; must agree with PREPROCESS[name].random. */
+  random?: true;
+  /** Whether its output, given these arguments, no longer holds the incoming vocabulary's ids. */
+  dropsIds?(a: Record<string, AttrValue>): boolean;
+  compile(c: StepCtx): Stage;
+}
+
+/** An image's height, width and channels from a per-sample shape [h, w] or [h, w, c]. */
+function imageDims(c: StepCtx): { h: number; w: number; ch: number; shape: number[] } {
+  const shape = (c.t as Extract<VType, { kind: "num" }>).shape;
+  if (shape.length !== 2 && shape.length !== 3) throw c.err(`${c.step.fn} works on images of shape [height, width] or [height, width, channels], but its input has shape ${fmt(shape)}`);
+  return { h: shape[0]!, w: shape[1]!, ch: shape[2] ?? 1, shape };
+}
+
+/** A copy of the samples as float32 (random steps make new values; integer images become float). */
+function floats(v: NumVal): Float32Array {
+  return v.data instanceof Float32Array ? new Float32Array(v.data) : Float32Array.from(v.data);
+}
+
+/**
+ * dst = src warped by the inverse map (y, x) ↦ (m[0]·y' + m[1]·x' + m[2], m[3]·y' + m[4]·x' + m[5]) around the
+ * image centre (y' = y - cy, x' = x - cx), bilinear, zero outside — for one sample of h × w × ch values.
+ */
+function warp(src: Float32Array, dst: Float32Array, at: number, h: number, w: number, ch: number, m: readonly number[]): void {
+  const cy = (h - 1) / 2;
+  const cx = (w - 1) / 2;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const yy = y - cy;
+      const xx = x - cx;
+      const sy = m[0]! * yy + m[1]! * xx + m[2]! + cy;
+      const sx = m[3]! * yy + m[4]! * xx + m[5]! + cx;
+      const y0 = Math.floor(sy);
+      const x0 = Math.floor(sx);
+      const fy = sy - y0;
+      const fx = sx - x0;
+      const o = at + (y * w + x) * ch;
+      for (let k = 0; k < ch; k++) {
+        let acc = 0;
+        for (let dy = 0; dy < 2; dy++) {
+          const py = y0 + dy;
+          const wy = dy ? fy : 1 - fy;
+          if (py < 0 || py >= h || wy === 0) continue;
+          for (let dx = 0; dx < 2; dx++) {
+            const px = x0 + dx;
+            const wx = dx ? fx : 1 - fx;
+            if (px < 0 || px >= w || wx === 0) continue;
+            acc += wy * wx * src[at + (py * w + px) * ch + k]!;
+          }
+        }
+        dst[o + k] = acc;
+      }
+    }
+  }
+}
+
+/** A random geometric step: each sample of a training epoch warped by the inverse map its draws give (identity otherwise). */
+function warpKernel(mapOf: (u: (k: number) => number, h: number, w: number) => number[] | null): StepKernel["compile"] {
+  return (c) => {
+    const { h, w, ch } = imageDims(c);
+    const shape = (c.t as Extract<VType, { kind: "num" }>).shape;
+    return {
+      out: { kind: "num", int: false, shape },
+      apply(v, { rows, draw }) {
+        if (!draw) return v;
+        const src = floats(num(v));
+        const dst = new Float32Array(src.length);
+        const size = h * w * ch;
+        for (let s = 0; s < v.n; s++) {
+          const m = mapOf((k) => drawn(draw, rows[s]!, c.index, k), h, w);
+          if (m) warp(src, dst, s * size, h, w, ch, m);
+          else dst.set(src.subarray(s * size, (s + 1) * size), s * size);
+        }
+        return { ...num(v), int: false, data: dst };
+      },
+    };
+  };
+}
+
+/** The token id that token_dropout writes: the vocabulary's unknown token. */
+function unknownId(v: Vocabulary, err: (m: string) => DataError): number {
+  if (v.split === "word" || v.split === "char") return UNK_ID;
+  const at = ["[UNK]", "<unk>", "<|unk|>"].map((t) => v.tokens.indexOf(t)).find((i) => i >= 0);
+  if (at === undefined) throw err(`token_dropout replaces tokens by the unknown token, and this ${v.split === "bpe" ? "byte-level BPE" : "tokenizer's"} vocabulary has none (byte-level BPE never needs one); use mask_tokens instead`);
+  return at;
+}
+
+export const STEP_KERNELS: Record<string, StepKernel> = {
+  tokenize: {
+    input: "text",
+    compile({ step, field, err, vocabFor, columnOf }) {
+      const maxLen = numArg(step, "max_len", null, field);
+      if (!Number.isInteger(maxLen) || maxLen < 1) throw err(`tokenize's max_len must be a positive integer, got ${maxLen}`);
+      const vocab = vocabFor(step);
+      const pairName = args(step).pair;
+      if (typeof pairName === "string") {
+        // A pair of texts (question and passage, two sentences): BERT's [CLS] a [SEP] b [SEP].
+        const other = columnOf(pairName);
+        if (!other) throw err(`tokenize's pair names column "${pairName}", which the source does not have`);
+        if (other.kind !== "text") throw err(`tokenize's pair column "${pairName}" holds numbers, not text`);
+        if (vocab.split !== "wordpiece") throw err(`tokenize's pair works with a WordPiece vocabulary (BERT's [CLS] a [SEP] b [SEP]); ${vocab.split === "bpe" ? "GPT-2's byte-level BPE has no pair template" : "a vocabulary built from the data has no separator"}: join the two texts in the data instead`);
+        if (maxLen < 3) throw err(`tokenize with a pair needs max_len ≥ 3 ([CLS], [SEP], [SEP]), got ${maxLen}`);
+        return {
+          vocab,
+          out: { kind: "num", int: true, shape: [maxLen] },
+          apply(v, { rows }) {
+            const texts = v.data as string[];
+            const out = new Int32Array(v.n * maxLen);
+            for (let i = 0; i < v.n; i++) encodeWordPiecePair(texts[i]!, other.data[rows[i]!] ?? "", vocab, maxLen, out, i * maxLen);
+            return { kind: "num", int: true, shape: [maxLen], n: v.n, data: out };
+          },
+        };
+      }
       return {
         vocab,
         out: { kind: "num", int: true, shape: [maxLen] },
-        apply(v, rows) {
+        apply(v) {
           const texts = v.data as string[];
           const out = new Int32Array(v.n * maxLen);
-          for (let i = 0; i < v.n; i++) encodeWordPiecePair(texts[i]!, other.data[rows[i]!] ?? "", vocab, maxLen, out, i * maxLen);
+          for (let i = 0; i < v.n; i++) encodeText(texts[i]!, vocab, maxLen, out, i * maxLen);
           return { kind: "num", int: true, shape: [maxLen], n: v.n, data: out };
         },
       };
-    }
-    return {
-      vocab,
-      out: { kind: "num", int: true, shape: [maxLen] },
-      apply(v) {
-        const texts = v.data as string[];
-        const out = new Int32Array(v.n * maxLen);
-        for (let i = 0; i < v.n; i++) encodeText(texts[i]!, vocab, maxLen, out, i * maxLen);
-        return { kind: "num", int: true, shape: [maxLen], n: v.n, data: out };
-      },
-    };
-  }
-  if (fn === "mail_body") {
-    if (t.kind !== "text") throw err(`mail_body needs text, but its input is numbers of shape ${fmt(t.shape)}`);
-    return { out: t, apply: (v) => ({ kind: "text", n: v.n, data: (v.data as string[]).map(mailBody) }) };
-  }
-  if (t.kind === "text") {
-    const eg = column.kind === "text" && column.data.length ? ` (e.g. ${JSON.stringify(column.data[0]!.slice(0, 40))})` : "";
-    throw err(`${fn} needs numbers, but column "${column.name}" holds text${eg}; text needs tokenize(vocab: …, max_len: …) first`);
-  }
-  const shape = t.shape;
-  switch (fn) {
-    case "scale":
-    case "normalize": {
-      const isScale = fn === "scale";
-      const factor = isScale ? numArg(step, "factor", null, field) : 1;
-      const mean = isScale ? 0 : numArg(step, "mean", 0, field);
-      const std = isScale ? 1 : numArg(step, "std", 1, field);
-      if (!(std > 0)) throw err(`normalize's std must be positive, got ${std}`);
+    },
+  },
+
+  vectorize: {
+    input: "text",
+    dropsIds: () => true,
+    compile({ step, vocabFor }) {
+      const vocab = vocabFor(step);
+      const size = vocab.size;
       return {
-        out: { kind: "num", int: false, shape },
+        out: { kind: "num", int: false, shape: [size] },
+        apply(v) {
+          const texts = v.data as string[];
+          const out = new Float32Array(v.n * size);
+          for (let i = 0; i < v.n; i++) vectorizeText(texts[i]!, vocab, out, i * size);
+          return { kind: "num", int: false, shape: [size], n: v.n, data: out };
+        },
+      };
+    },
+  },
+
+  mail_body: {
+    input: "text",
+    compile: ({ t }) => ({ out: t, apply: (v) => ({ kind: "text", n: v.n, data: (v.data as string[]).map(mailBody) }) }),
+  },
+
+  scale: {
+    input: "num",
+    compile({ step, t, field }) {
+      const factor = numArg(step, "factor", null, field);
+      return {
+        out: { kind: "num", int: false, shape: (t as NumVal).shape },
         apply(v) {
           const src = num(v).data;
           const out = new Float32Array(src.length);
-          if (isScale) for (let i = 0; i < src.length; i++) out[i] = src[i]! * factor;
-          else for (let i = 0; i < src.length; i++) out[i] = (src[i]! - mean) / std;
+          for (let i = 0; i < src.length; i++) out[i] = src[i]! * factor;
           return { ...num(v), int: false, data: out };
         },
       };
-    }
-    case "reshape": {
+    },
+  },
+
+  normalize: {
+    input: "num",
+    compile({ step, t, field, err }) {
+      const mean = numArg(step, "mean", 0, field);
+      const std = numArg(step, "std", 1, field);
+      if (!(std > 0)) throw err(`normalize's std must be positive, got ${std}`);
+      return {
+        out: { kind: "num", int: false, shape: (t as NumVal).shape },
+        apply(v) {
+          const src = num(v).data;
+          const out = new Float32Array(src.length);
+          for (let i = 0; i < src.length; i++) out[i] = (src[i]! - mean) / std;
+          return { ...num(v), int: false, data: out };
+        },
+      };
+    },
+  },
+
+  reshape: {
+    input: "num",
+    compile({ step, t, err }) {
+      const shape = (t as NumVal).shape;
       const raw = args(step).shape;
       if (!Array.isArray(raw) || !raw.every((d) => typeof d === "number" && Number.isInteger(d) && (d >= 1 || d === -1))) {
         throw err(`reshape needs a list of positive integers, got ${JSON.stringify(raw)}`);
@@ -305,9 +486,14 @@ function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m:
         throw err(`cannot reshape samples of shape ${fmt(shape)} (${have} values) to ${fmt(target)}`);
       }
       const out = target.map((d) => (d === -1 ? have / known : d));
-      return { out: { kind: "num", int: t.int, shape: out }, apply: (v) => ({ ...num(v), shape: out }) };
-    }
-    case "cast": {
+      return { out: { kind: "num", int: (t as NumVal).int, shape: out }, apply: (v) => ({ ...num(v), shape: out }) };
+    },
+  },
+
+  cast: {
+    input: "num",
+    compile({ step, t, err }) {
+      const shape = (t as NumVal).shape;
       const to = String(args(step).dtype) as DType;
       const float = to === "f16" || to === "f32" || to === "f64";
       if (!float && !["i8", "i32", "i64", "bool"].includes(to)) throw err(`cast to unknown type ${JSON.stringify(args(step).dtype)}`);
@@ -335,34 +521,43 @@ function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m:
           return { ...num(v), int: true, data: out };
         },
       };
-    }
-    case "pad": {
-      const p = numArg(step, "pixels", null, field);
-      if (!Number.isInteger(p) || p < 1) throw err(`pad's pixels must be a positive integer, got ${p}`);
-      if (shape.length !== 2 && shape.length !== 3) {
-        throw err(`pad works on images of shape [height, width] or [height, width, channels], but its input has shape ${fmt(shape)}; put pad before reshape`);
-      }
-      const [h, w, c = 1] = shape as [number, number, number?];
+    },
+  },
+
+  pad: {
+    input: "num",
+    compile(c) {
+      const p = numArg(c.step, "pixels", null, c.field);
+      if (!Number.isInteger(p) || p < 1) throw c.err(`pad's pixels must be a positive integer, got ${p}`);
+      const shape = (c.t as NumVal).shape;
+      if (shape.length !== 2 && shape.length !== 3) throw c.err(`pad works on images of shape [height, width] or [height, width, channels], but its input has shape ${fmt(shape)}; put pad before reshape`);
+      const { h, w, ch } = imageDims(c);
       const oh = h + 2 * p;
       const ow = w + 2 * p;
-      const out = shape.length === 2 ? [oh, ow] : [oh, ow, c];
+      const out = shape.length === 2 ? [oh, ow] : [oh, ow, ch];
       return {
-        out: { kind: "num", int: t.int, shape: out },
+        out: { kind: "num", int: (c.t as NumVal).int, shape: out },
         apply(v) {
           const src = num(v).data;
-          const dst = src instanceof Int32Array ? new Int32Array(v.n * oh * ow * c) : new Float32Array(v.n * oh * ow * c);
-          const row = w * c;
+          const dst = src instanceof Int32Array ? new Int32Array(v.n * oh * ow * ch) : new Float32Array(v.n * oh * ow * ch);
+          const row = w * ch;
           for (let s = 0; s < v.n; s++) {
             for (let y = 0; y < h; y++) {
               const from = (s * h + y) * row;
-              dst.set(src.subarray(from, from + row), ((s * oh + y + p) * ow + p) * c);
+              dst.set(src.subarray(from, from + row), ((s * oh + y + p) * ow + p) * ch);
             }
           }
           return { ...num(v), shape: out, data: dst };
         },
       };
-    }
-    case "one_hot": {
+    },
+  },
+
+  one_hot: {
+    input: "num",
+    dropsIds: () => true,
+    compile({ step, t, field, err }) {
+      const shape = (t as NumVal).shape;
       const k = numArg(step, "classes", null, field);
       if (!Number.isInteger(k) || k < 1) throw err(`one_hot's classes must be a positive integer, got ${k}`);
       if (prod(shape) !== 1 || shape.length > 1) throw err(`one_hot needs one class id per sample, but its input has shape ${fmt(shape)}`);
@@ -379,10 +574,15 @@ function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m:
           return { kind: "num", int: false, shape: [k], n: v.n, data: out };
         },
       };
-    }
-    case "shift": {
+    },
+  },
+
+  shift: {
+    input: "num",
+    compile({ step, t, field, err }) {
       const by = numArg(step, "by", 1, field);
       if (!Number.isInteger(by) || by < 1) throw err(`shift's by must be a positive integer, got ${by}`);
+      const shape = (t as NumVal).shape;
       if (shape.length < 1) throw err("shift needs a sequence per sample, but its input is a scalar");
       const len = shape[0]!;
       const inner = prod(shape.slice(1));
@@ -396,13 +596,18 @@ function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m:
           return { ...num(v), data: dst };
         },
       };
-    }
-    case "attention_mask": {
+    },
+  },
+
+  attention_mask: {
+    input: "num",
+    dropsIds: () => true,
+    compile({ t, err, vocabBefore }) {
       // 1 for a token, 0 for padding: the padding id of the vocabulary the ids came from.
       if (!vocabBefore) throw err("attention_mask marks the padding of token ids: put it right after tokenize(…)");
       const pad = padId(vocabBefore);
       return {
-        out: { kind: "num", int: true, shape },
+        out: { kind: "num", int: true, shape: (t as NumVal).shape },
         apply(v) {
           const src = num(v).data;
           const dst = new Int32Array(src.length);
@@ -410,12 +615,18 @@ function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m:
           return { ...num(v), int: true, data: dst };
         },
       };
-    }
-    case "token_types": {
+    },
+  },
+
+  token_types: {
+    input: "num",
+    dropsIds: () => true,
+    compile({ t, err, vocabBefore }) {
       // BERT's segment ids: 0 through the first [SEP], 1 after it (a pair's second text), 0 for padding.
       if (!vocabBefore) throw err("token_types marks the two texts of tokenize(…, pair: …)'s ids: put it right after tokenize(…)");
       const pad = padId(vocabBefore);
       const sep = vocabBefore.split === "wordpiece" ? specialId(vocabBefore, "[SEP]") : -1;
+      const shape = (t as NumVal).shape;
       const len = prod(shape);
       return {
         out: { kind: "num", int: true, shape },
@@ -433,8 +644,13 @@ function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m:
           return { ...num(v), int: true, data: dst };
         },
       };
-    }
-    case "mask_tokens": {
+    },
+  },
+
+  mask_tokens: {
+    input: "num",
+    dropsIds: (a) => a.labels === true,
+    compile({ step, t, field, err, vocabBefore }) {
       if (!vocabBefore) throw err("mask_tokens masks token ids: put it right after tokenize(…)");
       const rate = numArg(step, "rate", 0.15, field);
       if (!(rate > 0 && rate < 1)) throw err(`mask_tokens' rate must be between 0 and 1, got ${rate}`);
@@ -442,10 +658,11 @@ function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m:
       if (!Number.isInteger(seed)) throw err(`mask_tokens' seed must be an integer, got ${seed}`);
       const labels = args(step).labels === true;
       const plan = maskPlan(vocabBefore, err);
+      const shape = (t as NumVal).shape;
       const len = prod(shape);
       return {
         out: { kind: "num", int: true, shape },
-        apply(v, rows) {
+        apply(v, { rows }) {
           const src = num(v).data;
           const dst = new Int32Array(src.length);
           for (let s = 0; s < v.n; s++) {
@@ -466,8 +683,265 @@ function stage(step: CallSpec, t: VType, column: Column, field: string, err: (m:
           return { kind: "num", int: true, shape, n: v.n, data: dst };
         },
       };
-    }
-    default:
-      throw err(`unknown preprocessing step ${fn}`);
-  }
+    },
+  },
+
+  // ——— Augmentation: random, training epochs only ———
+
+  random_flip: {
+    input: "num",
+    random: true,
+    compile(c) {
+      const mode = String(args(c.step).mode ?? "horizontal");
+      if (!["horizontal", "vertical", "both"].includes(mode)) throw c.err(`random_flip's mode must be horizontal, vertical or both, got ${JSON.stringify(mode)}`);
+      const { h, w, ch, shape } = imageDims(c);
+      return {
+        out: { kind: "num", int: (c.t as NumVal).int, shape },
+        apply(v, { rows, draw }) {
+          if (!draw) return v;
+          const src = num(v).data;
+          const dst = src instanceof Int32Array ? new Int32Array(src.length) : new Float32Array(src.length);
+          const size = h * w * ch;
+          for (let s = 0; s < v.n; s++) {
+            const fx = mode !== "vertical" && drawn(draw, rows[s]!, c.index, 0) < 0.5;
+            const fy = mode !== "horizontal" && drawn(draw, rows[s]!, c.index, 1) < 0.5;
+            for (let y = 0; y < h; y++) {
+              const sy = fy ? h - 1 - y : y;
+              for (let x = 0; x < w; x++) {
+                const sx = fx ? w - 1 - x : x;
+                const o = s * size + (y * w + x) * ch;
+                const i = s * size + (sy * w + sx) * ch;
+                for (let k = 0; k < ch; k++) dst[o + k] = src[i + k]!;
+              }
+            }
+          }
+          return { ...num(v), data: dst };
+        },
+      };
+    },
+  },
+
+  random_crop: {
+    input: "num",
+    random: true,
+    compile(c) {
+      const size = numArg(c.step, "size", null, c.field);
+      const pad = numArg(c.step, "padding", 0, c.field);
+      const { h, w, ch, shape } = imageDims(c);
+      if (!Number.isInteger(pad) || pad < 0) throw c.err(`random_crop's padding must be an integer ≥ 0, got ${pad}`);
+      const H = h + 2 * pad;
+      const W = w + 2 * pad;
+      if (!Number.isInteger(size) || size < 1 || size > H || size > W) throw c.err(`random_crop's size must be an integer from 1 to ${Math.min(H, W)} (the image, ${h} × ${w}, padded by ${pad}), got ${size}`);
+      const out = shape.length === 2 ? [size, size] : [size, size, ch];
+      return {
+        out: { kind: "num", int: (c.t as NumVal).int, shape: out },
+        apply(v, { rows, draw }) {
+          const src = num(v).data;
+          const dst = src instanceof Int32Array ? new Int32Array(v.n * size * size * ch) : new Float32Array(v.n * size * size * ch);
+          for (let s = 0; s < v.n; s++) {
+            // Training: a random window of the zero-padded image; otherwise its centre.
+            const oy = draw ? Math.floor(drawn(draw, rows[s]!, c.index, 0) * (H - size + 1)) : Math.floor((H - size) / 2);
+            const ox = draw ? Math.floor(drawn(draw, rows[s]!, c.index, 1) * (W - size + 1)) : Math.floor((W - size) / 2);
+            for (let y = 0; y < size; y++) {
+              const sy = y + oy - pad;
+              if (sy < 0 || sy >= h) continue;
+              for (let x = 0; x < size; x++) {
+                const sx = x + ox - pad;
+                if (sx < 0 || sx >= w) continue;
+                const o = ((s * size + y) * size + x) * ch;
+                const i = ((s * h + sy) * w + sx) * ch;
+                for (let k = 0; k < ch; k++) dst[o + k] = src[i + k]!;
+              }
+            }
+          }
+          return { ...num(v), shape: out, data: dst };
+        },
+      };
+    },
+  },
+
+  random_rotation: {
+    input: "num",
+    random: true,
+    compile(c) {
+      const deg = numArg(c.step, "degrees", null, c.field);
+      if (!(deg > 0 && deg <= 180)) throw c.err(`random_rotation's degrees must be in (0, 180], got ${deg}`);
+      return warpKernel((u) => {
+        const a = ((u(0) * 2 - 1) * deg * Math.PI) / 180;
+        const co = Math.cos(a);
+        const si = Math.sin(a);
+        return [co, -si, 0, si, co, 0];
+      })(c);
+    },
+  },
+
+  random_translate: {
+    input: "num",
+    random: true,
+    compile(c) {
+      const f = numArg(c.step, "fraction", null, c.field);
+      if (!(f > 0 && f < 1)) throw c.err(`random_translate's fraction must be between 0 and 1, got ${f}`);
+      // Whole pixels, up to fraction × height (width) each way: the picture moves, nothing is resampled.
+      return warpKernel((u, h, w) => {
+        const dy = Math.round((u(0) * 2 - 1) * f * h);
+        const dx = Math.round((u(1) * 2 - 1) * f * w);
+        return dy === 0 && dx === 0 ? null : [1, 0, -dy, 0, 1, -dx];
+      })(c);
+    },
+  },
+
+  random_zoom: {
+    input: "num",
+    random: true,
+    compile(c) {
+      const f = numArg(c.step, "fraction", null, c.field);
+      if (!(f > 0 && f < 1)) throw c.err(`random_zoom's fraction must be between 0 and 1, got ${f}`);
+      // A scale in [1 - f, 1 + f] about the centre: > 1 zooms in.
+      return warpKernel((u) => {
+        const z = 1 + (u(0) * 2 - 1) * f;
+        return [1 / z, 0, 0, 0, 1 / z, 0];
+      })(c);
+    },
+  },
+
+  color_jitter: {
+    input: "num",
+    random: true,
+    compile(c) {
+      const a = ["brightness", "contrast", "saturation"].map((k) => numArg(c.step, k, 0, c.field));
+      a.forEach((x, i) => {
+        if (!(x >= 0 && x < 1)) throw c.err(`color_jitter's ${["brightness", "contrast", "saturation"][i]} must be in [0, 1), got ${x}`);
+      });
+      const [bright, contrast, sat] = a as [number, number, number];
+      const { h, w, ch, shape } = imageDims(c);
+      if (sat > 0 && ch !== 3) throw c.err(`color_jitter's saturation needs RGB images ([height, width, 3]), but its input has shape ${fmt(shape)}`);
+      const px = h * w;
+      return {
+        out: { kind: "num", int: false, shape },
+        apply(v, { rows, draw }) {
+          if (!draw) return v;
+          const x = floats(num(v));
+          const size = px * ch;
+          for (let s = 0; s < v.n; s++) {
+            const at = s * size;
+            const u = (k: number) => drawn(draw, rows[s]!, c.index, k);
+            // torchvision's factors: brightness scales, contrast blends with the mean grey, saturation with each pixel's grey.
+            const fb = 1 + (u(0) * 2 - 1) * bright;
+            const fc = 1 + (u(1) * 2 - 1) * contrast;
+            const fs = 1 + (u(2) * 2 - 1) * sat;
+            if (fb !== 1) for (let i = at; i < at + size; i++) x[i] = x[i]! * fb;
+            if (fc !== 1) {
+              let mean = 0;
+              for (let p = 0; p < px; p++) mean += ch === 3 ? 0.299 * x[at + p * 3]! + 0.587 * x[at + p * 3 + 1]! + 0.114 * x[at + p * 3 + 2]! : x[at + p * ch]!;
+              mean /= px;
+              for (let i = at; i < at + size; i++) x[i] = (x[i]! - mean) * fc + mean;
+            }
+            if (fs !== 1) {
+              for (let p = at; p < at + size; p += 3) {
+                const g = 0.299 * x[p]! + 0.587 * x[p + 1]! + 0.114 * x[p + 2]!;
+                for (let k = 0; k < 3; k++) x[p + k] = (x[p + k]! - g) * fs + g;
+              }
+            }
+          }
+          return { ...num(v), int: false, data: x };
+        },
+      };
+    },
+  },
+
+  random_erasing: {
+    input: "num",
+    random: true,
+    compile(c) {
+      const prob = numArg(c.step, "probability", 0.5, c.field);
+      const lo = numArg(c.step, "min_area", 0.02, c.field);
+      const hi = numArg(c.step, "max_area", 0.33, c.field);
+      const value = numArg(c.step, "value", 0, c.field);
+      if (!(prob > 0 && prob <= 1)) throw c.err(`random_erasing's probability must be in (0, 1], got ${prob}`);
+      if (!(lo > 0 && lo <= hi && hi <= 1)) throw c.err(`random_erasing's areas must satisfy 0 < min_area ≤ max_area ≤ 1, got ${lo} and ${hi}`);
+      const { h, w, ch, shape } = imageDims(c);
+      return {
+        out: { kind: "num", int: false, shape },
+        apply(v, { rows, draw }) {
+          if (!draw) return v;
+          const x = floats(num(v));
+          const size = h * w * ch;
+          for (let s = 0; s < v.n; s++) {
+            const u = (k: number) => drawn(draw, rows[s]!, c.index, k);
+            if (u(0) >= prob) continue;
+            // A rectangle of a random share of the area and an aspect ratio log-uniform in [0.3, 3.3] (Zhong et al., 2017).
+            const area = (lo + u(1) * (hi - lo)) * h * w;
+            const ratio = Math.exp(Math.log(0.3) + u(2) * (Math.log(3.3) - Math.log(0.3)));
+            const eh = Math.max(1, Math.min(h, Math.round(Math.sqrt(area * ratio))));
+            const ew = Math.max(1, Math.min(w, Math.round(Math.sqrt(area / ratio))));
+            const y0 = Math.floor(u(3) * (h - eh + 1));
+            const x0 = Math.floor(u(4) * (w - ew + 1));
+            for (let y = y0; y < y0 + eh; y++) x.fill(value, s * size + (y * w + x0) * ch, s * size + (y * w + x0 + ew) * ch);
+          }
+          return { ...num(v), int: false, data: x };
+        },
+      };
+    },
+  },
+
+  gaussian_noise: {
+    input: "num",
+    random: true,
+    compile(c) {
+      const std = numArg(c.step, "std", null, c.field);
+      if (!(std > 0)) throw c.err(`gaussian_noise's std must be positive, got ${std}`);
+      const shape = (c.t as NumVal).shape;
+      const size = prod(shape);
+      return {
+        out: { kind: "num", int: false, shape },
+        apply(v, { rows, draw }) {
+          if (!draw) return v;
+          const x = floats(num(v));
+          for (let s = 0; s < v.n; s++) {
+            for (let i = 0; i < size; i++) {
+              // Box–Muller from two of the sample's draws per value.
+              const u1 = drawn(draw, rows[s]!, c.index, 2 * i) || 2 ** -32;
+              const u2 = drawn(draw, rows[s]!, c.index, 2 * i + 1);
+              x[s * size + i]! += std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+            }
+          }
+          return { ...num(v), int: false, data: x };
+        },
+      };
+    },
+  },
+
+  token_dropout: {
+    input: "num",
+    random: true,
+    compile(c) {
+      if (!c.vocabBefore) throw c.err("token_dropout replaces token ids: put it right after tokenize(…)");
+      const rate = numArg(c.step, "rate", null, c.field);
+      if (!(rate > 0 && rate < 1)) throw c.err(`token_dropout's rate must be between 0 and 1, got ${rate}`);
+      const plan = maskPlan(c.vocabBefore, c.err, true);
+      const unk = unknownId(c.vocabBefore, c.err);
+      const shape = (c.t as NumVal).shape;
+      const len = prod(shape);
+      return {
+        out: { kind: "num", int: true, shape },
+        apply(v, { rows, draw }) {
+          if (!draw) return v;
+          const src = num(v).data;
+          const dst = Int32Array.from(src);
+          for (let s = 0; s < v.n; s++) {
+            for (let i = 0; i < len; i++) {
+              const at = s * len + i;
+              if (!plan.special.has(src[at]!) && drawn(draw, rows[s]!, c.index, i) < rate) dst[at] = unk;
+            }
+          }
+          return { kind: "num", int: true, shape, n: v.n, data: dst };
+        },
+      };
+    },
+  },
+};
+
+/** Whether the preprocessing step `fn` is random (augmentation). */
+export function isRandomStep(fn: string): boolean {
+  return Object.hasOwn(STEP_KERNELS, fn) && STEP_KERNELS[fn]!.random === true;
 }

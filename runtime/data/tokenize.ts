@@ -6,6 +6,7 @@
 // `tokenize(vocab: "encoder.json", merges: "vocab.bpe", …)` GPT-2's byte-level BPE (bpe.ts).
 import { bpePadId, decodeBpe, encodeBpe } from "./bpe.js";
 import { decodeHf, encodeHf, hfProblem } from "./hf_tokenizer.js";
+import { vectorizeProblem } from "./vectorize.js";
 import { encodeWordPiece, specialId, WORDPIECE_SPECIALS } from "./wordpiece.js";
 
 export type SplitMode = "word" | "char";
@@ -24,6 +25,8 @@ export interface Vocabulary {
   hf?: { tokenizer: string; config: Record<string, string | boolean | string[]>; pad: number };
   /** A vocabulary read from files: their names and the SHA-256 of their bytes (vocab file, then merges), so a run tells when the dataset's file has changed since. */
   files?: { name: string; sha256: string }[];
+  /** A vectorize step's vocabulary (vectorize.ts): its settings, and for tf_idf the IDF weight of each id. */
+  vectorize?: { mode: "binary" | "count" | "tf_idf"; ngrams: number; norm: "l2" | "none"; idf?: number[] };
 }
 
 /** Vocabularies by dataset field name. */
@@ -156,6 +159,8 @@ export function vocabularyProblem(v: unknown): string | null {
   if (!Array.isArray(o.tokens) || o.tokens.length < 2 || !o.tokens.every((t) => typeof t === "string")) return "its tokens are not a list of strings";
   if (o.files !== undefined && !(Array.isArray(o.files) && o.files.every((f) => f && typeof f.name === "string" && typeof f.sha256 === "string" && /^[0-9a-f]{64}$/.test(f.sha256)))) return "its files are not a list of names with SHA-256 sums";
   if (o.split === "hf") return hfProblem(o);
+  const vp = vectorizeProblem(o);
+  if (vp) return vp;
   if (o.split === "wordpiece" && !WORDPIECE_SPECIALS.every((s) => (o.tokens as string[]).includes(s))) return `its WordPiece tokens lack one of ${WORDPIECE_SPECIALS.join(", ")}`;
   return null;
 }

@@ -121,7 +121,8 @@ function trainableKeys(model: IRModel, names: readonly string[]): string[] {
 export class TorchEngine implements StepEngine {
   readonly name = "torch";
   private readonly dir: string;
-  private readonly splits = new WeakMap<Split, string>();
+  private readonly splits = new WeakMap<Split, { of: Split; name: string; file: string }>();
+  private nShards = 0;
   private nSplits = 0;
   private stepSeconds = 0;
   private files = 0;
@@ -253,16 +254,20 @@ export class TorchEngine implements StepEngine {
 
   /** The split's shard, written once and memory-mapped by the Python side. */
   private async split(s: Split): Promise<string> {
-    const known = this.splits.get(s);
-    if (known) return known;
-    const name = `split${++this.nSplits}`;
+    // An augmented epoch's view replaces its split's shard (under the same name): one shard per split, redrawn each epoch.
+    const key = s.base ?? s;
+    const known = this.splits.get(key);
+    if (known && known.of === s) return known.name;
+    const name = known?.name ?? `split${++this.nSplits}`;
     const all = s.batch(Uint32Array.from({ length: s.size }, (_, i) => i));
     const tensors: Record<string, HostTensor> = {};
     for (const [k, t] of Object.entries(all)) tensors[k] = { dtype: t.dtype === "float32" ? "F32" : t.dtype === "int32" ? "I32" : "BOOL", shape: t.shape.slice(), data: t.data as Float32Array | Int32Array };
-    const f = path.join(this.dir, `${name}.safetensors`);
+    const f = path.join(this.dir, `${name}.${++this.nShards}.safetensors`);
     writeFileSync(f, encodeSafetensors(tensors));
     await this.req("data", { split: name, file: f });
-    this.splits.set(s, name);
+    // The Python side has mapped the new file; the old one goes (a mapped file stays readable until unmapped).
+    if (known) rmSync(known.file, { force: true });
+    this.splits.set(key, { of: s, name, file: f });
     return name;
   }
 
