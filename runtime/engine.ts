@@ -41,13 +41,21 @@ export interface Steps {
   /** The global step of the first batch: dropout seeds derive from (seed, step). */
   firstStep: number;
   seed: number;
-  /** Keep the predictions and targets of these steps for training metrics (see takeTrainParts), for batches whose prediction has at most maxFloats values. */
-  collect: { prediction: string; target: string; maxFloats: number } | null;
+  /** Keep the predictions and targets of these (prediction, target) pairs for training metrics (see takeTrainParts), for batches whose prediction has at most maxFloats values. */
+  collect: { pairs: [string, string][]; maxFloats: number } | null;
 }
 
 export interface Evaluation {
   loss: number;
   metrics: Record<string, number>;
+  /** With several loss terms: each one's own (unweighted) mean over the split, in the plan's order. */
+  terms?: number[];
+}
+
+/** What training steps leave for the epoch's record: collected predictions by pair (pairKey) and, with several loss terms, each term's mean over the steps' samples. */
+export interface TrainParts {
+  parts: Map<string, Collected>;
+  terms: number[] | null;
 }
 
 export interface StepEngine {
@@ -65,8 +73,8 @@ export interface StepEngine {
   setMasks(masks: Masks): Promise<void>;
   /** Run the steps in order; their losses (non-finite ones included: the plan stops there). */
   trainSteps(s: Steps): Promise<number[]>;
-  /** Predictions/targets collected by trainSteps since the last call. */
-  takeTrainParts(): Promise<Collected | null>;
+  /** Predictions/targets collected and loss terms measured by trainSteps since the last call. */
+  takeTrainParts(): Promise<TrainParts>;
   /** Loss and metrics over a split, in inference mode. */
   evaluate(plan: PlanSpec, split: Split, batch: number): Promise<Evaluation>;
   /** How many steps one trainSteps call should take (the driver checks for NaN and Ctrl-C between calls). */
@@ -84,10 +92,15 @@ export function microBatches(batch: Uint32Array, n: number): Uint32Array[] {
 
 /** Metrics from collected predictions, one entry per (prediction, target) pair. */
 export function metricsOf(plan: PlanSpec, parts: ReadonlyMap<string, Collected>): Record<string, number> {
-  const logits = plan.loss[0]?.args.from_logits !== false;
   const metrics: Record<string, number> = {};
-  for (const mt of plan.metrics) metrics[metricName(mt)] = metricValue(mt, parts.get(pairKey(mt))!, logits);
+  for (const mt of plan.metrics) metrics[metricName(mt)] = metricValue(mt, parts.get(pairKey(mt))!, fromLogits(plan, String(mt.args.prediction)));
   return metrics;
+}
+
+/** Whether a prediction holds logits: as the loss term that reads it says (from_logits), else as the first term says, else yes. */
+export function fromLogits(plan: PlanSpec, prediction: string): boolean {
+  const term = plan.loss.find((t) => t.prediction === prediction) ?? plan.loss[0];
+  return term?.args.from_logits !== false;
 }
 
 export const pairKey = (mt: CallSpec) => `${String(mt.args.prediction)}|${String(mt.args.target)}`;
@@ -99,7 +112,9 @@ export class TfjsEngine implements StepEngine {
   private phase: PhaseSetup | null = null;
   private trainable: tf.Variable[] = [];
   private masks: DeviceMasks;
-  private parts: Collected[] = [];
+  private parts = new Map<string, Collected[]>();
+  private termSums: number[] = [];
+  private termSamples = 0;
   private readonly names: Map<tf.Variable, string>;
 
   constructor(
@@ -149,10 +164,19 @@ export class TfjsEngine implements StepEngine {
     const losses: number[] = [];
     for (let i = 0; i < s.batches.length; i++) {
       const micro = microBatches(s.batches[i]!, p.accumulate).map((idx) => batchTensors(s.split, idx));
-      const { loss, outputs } = trainMicroBatches(this.net, this.weights, p.loss, this.trainable, this.optimizer!, p.clip, s.lrs[i]!, micro, { training: true, frozen, seed: seeder(s.seed, s.firstStep + i) });
+      const { loss, terms, outputs } = trainMicroBatches(this.net, this.weights, p.loss, this.trainable, this.optimizer!, p.clip, s.lrs[i]!, micro, { training: true, frozen, seed: seeder(s.seed, s.firstStep + i) });
       if (this.masks.size) this.masks.apply(this.weights);
+      if (terms.length) {
+        terms.forEach((t, k) => (this.termSums[k] = (this.termSums[k] ?? 0) + t * s.batches[i]!.length));
+        this.termSamples += s.batches[i]!.length;
+      }
       outputs.forEach((out, k) => {
-        if (s.collect && out[s.collect.prediction] && out[s.collect.prediction]!.size <= s.collect.maxFloats / p.accumulate) this.parts.push(collect(out[s.collect.prediction]!, micro[k]![s.collect.target]!));
+        for (const [pred, target] of s.collect?.pairs ?? []) {
+          if (!out[pred] || !micro[k]![target] || out[pred]!.size > s.collect!.maxFloats / p.accumulate) continue;
+          const key = `${pred}|${target}`;
+          if (!this.parts.has(key)) this.parts.set(key, []);
+          this.parts.get(key)!.push(collect(out[pred]!, micro[k]![target]!));
+        }
         tf.dispose(Object.values(out));
       });
       for (const m of micro) tf.dispose(Object.values(m));
@@ -162,10 +186,13 @@ export class TfjsEngine implements StepEngine {
     return losses;
   }
 
-  async takeTrainParts(): Promise<Collected | null> {
-    const parts = this.parts;
-    this.parts = [];
-    return parts.length ? concatCollected(parts) : null;
+  async takeTrainParts(): Promise<TrainParts> {
+    const parts = new Map([...this.parts].map(([k, v]) => [k, concatCollected(v)]));
+    const terms = this.termSamples ? this.termSums.map((x) => x / this.termSamples) : null;
+    this.parts = new Map();
+    this.termSums = [];
+    this.termSamples = 0;
+    return { parts, terms };
   }
 
   async evaluate(plan: PlanSpec, split: Split, batch: number): Promise<Evaluation> {
@@ -187,6 +214,7 @@ export class TfjsEngine implements StepEngine {
 export function evaluateTfjs(m: Net, plan: PlanSpec, weights: Weights, split: Split, batch: number): Evaluation {
   let lossSum = 0;
   let seen = 0;
+  const termSums = new Array<number>(plan.loss.length > 1 ? plan.loss.length : 0).fill(0);
   const parts = new Map<string, Collected[]>();
   for (let start = 0; start < split.size; start += batch) {
     const idx = Array.from({ length: Math.min(batch, split.size - start) }, (_, i) => start + i);
@@ -194,7 +222,11 @@ export function evaluateTfjs(m: Net, plan: PlanSpec, weights: Weights, split: Sp
     tf.tidy(() => {
       const { outputs } = m.forward(weights, data, { training: false });
       let l = tf.scalar(0);
-      for (const t of plan.loss) l = tf.add(l, tf.mul(lossTensor(t, outputs[t.prediction]!, data[t.target]!), t.weight));
+      plan.loss.forEach((t, k) => {
+        const v = lossTensor(t, outputs[t.prediction]!, data[t.target]!);
+        if (termSums.length) termSums[k]! += v.dataSync()[0]! * idx.length;
+        l = tf.add(l, tf.mul(v, t.weight));
+      });
       lossSum += l.dataSync()[0]! * idx.length;
       for (const mt of plan.metrics) {
         const key = pairKey(mt);
@@ -206,5 +238,5 @@ export function evaluateTfjs(m: Net, plan: PlanSpec, weights: Weights, split: Sp
     seen += idx.length;
   }
   const joined = new Map([...parts].map(([k, v]) => [k, concatCollected(v)]));
-  return { loss: seen ? lossSum / seen : NaN, metrics: metricsOf(plan, joined) };
+  return { loss: seen ? lossSum / seen : NaN, metrics: metricsOf(plan, joined), ...(termSums.length ? { terms: termSums.map((x) => (seen ? x / seen : NaN)) } : {}) };
 }

@@ -44,9 +44,9 @@ export function batchTensors(split: Split, idx: ArrayLike<number>): Record<strin
  * weights, clipping, the update, then batchnorm's moving statistics. Returns the loss and the outputs
  * (kept tensors: dispose them).
  */
-export function trainBatch(net: Net, weights: Weights, loss: readonly LossSpec[], trainable: tf.Variable[], optimizer: Optimizer, clip: PhaseSpec["clip"], lr: number, inputs: Record<string, tf.Tensor>, opts: RunOptions): { loss: number; outputs: Record<string, tf.Tensor> } {
+export function trainBatch(net: Net, weights: Weights, loss: readonly LossSpec[], trainable: tf.Variable[], optimizer: Optimizer, clip: PhaseSpec["clip"], lr: number, inputs: Record<string, tf.Tensor>, opts: RunOptions): { loss: number; terms: number[]; outputs: Record<string, tf.Tensor> } {
   const r = trainMicroBatches(net, weights, loss, trainable, optimizer, clip, lr, [inputs], opts);
-  return { loss: r.loss, outputs: r.outputs[0]! };
+  return { loss: r.loss, terms: r.terms, outputs: r.outputs[0]! };
 }
 
 /**
@@ -55,27 +55,38 @@ export function trainBatch(net: Net, weights: Weights, loss: readonly LossSpec[]
  * averaged by sample count — the step of one batch of all their samples. Returns the loss (the same average)
  * and each micro-batch's outputs (kept tensors: dispose them).
  */
-export function trainMicroBatches(net: Net, weights: Weights, loss: readonly LossSpec[], trainable: tf.Variable[], optimizer: Optimizer, clip: PhaseSpec["clip"], lr: number, micro: Record<string, tf.Tensor>[], opts: RunOptions): { loss: number; outputs: Record<string, tf.Tensor>[] } {
+export function trainMicroBatches(net: Net, weights: Weights, loss: readonly LossSpec[], trainable: tf.Variable[], optimizer: Optimizer, clip: PhaseSpec["clip"], lr: number, micro: Record<string, tf.Tensor>[], opts: RunOptions): { loss: number; terms: number[]; outputs: Record<string, tf.Tensor>[] } {
   const sizes = micro.map((m) => Object.values(m)[0]?.shape[0] ?? 0);
   const total = sizes.reduce((a, b) => a + b, 0) || 1;
   let sums: tf.Tensor[] | null = null;
   let value = 0;
+  // Each loss term's own (unweighted) value, when there are several: the epoch line reports them.
+  const terms = new Array<number>(loss.length > 1 ? loss.length : 0).fill(0);
   const outputs: Record<string, tf.Tensor>[] = [];
   for (let i = 0; i < micro.length; i++) {
     const inputs = micro[i]!;
     const share = sizes[i]! / total;
     let updates: [tf.Variable, tf.Tensor][] = [];
     let kept: Record<string, tf.Tensor> = {};
+    let partsOut: tf.Tensor[] = [];
     const next: tf.Tensor[] = tf.tidy(() => {
       const { value: v, grads } = tf.variableGrads(() => {
         const r = net.forward(weights, inputs, opts);
         updates = r.updates;
         let t = tf.scalar(0);
-        for (const term of loss) t = tf.add(t, tf.mul(lossTensor(term, r.outputs[term.prediction]!, inputs[term.target]!), term.weight));
+        const parts: tf.Tensor[] = [];
+        for (const term of loss) {
+          const l = lossTensor(term, r.outputs[term.prediction]!, inputs[term.target]!);
+          if (terms.length) parts.push(tf.keep(l));
+          t = tf.add(t, tf.mul(l, term.weight));
+        }
         kept = Object.fromEntries(Object.entries(r.outputs).map(([k, o]) => [k, tf.keep(o)]));
+        partsOut = parts;
         return t as tf.Scalar;
       }, trainable);
       value += v.dataSync()[0]! * share;
+      partsOut.forEach((l, k) => (terms[k]! += l.dataSync()[0]! * share));
+      tf.dispose(partsOut);
       const scaled = trainable.map((w) => (micro.length === 1 ? grads[w.name]! : tf.mul(grads[w.name]!, share)));
       return sums ? scaled.map((g, k) => tf.add(sums![k]!, g)) : scaled;
     });
@@ -89,7 +100,7 @@ export function trainMicroBatches(net: Net, weights: Weights, loss: readonly Los
   }
   tf.tidy(() => optimizer.step(trainable, clipGradients(sums!, clip), lr));
   tf.dispose(sums!);
-  return { loss: value, outputs };
+  return { loss: value, terms, outputs };
 }
 
 /** Deterministic dropout seeds from (seed, step): a resumed run draws the same masks. */

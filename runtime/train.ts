@@ -16,7 +16,8 @@ import { Schedule } from "./optim.js";
 import { loadPretrained, type InitSpec } from "./pretrained.js";
 import { decodeMasks, encodeMasks, magnitudeMasks, sparsityOf, type Masks } from "./prune.js";
 import { exportWeights } from "./export.js";
-import { TfjsEngine, type StepEngine } from "./engine.js";
+import { fromLogits, pairKey, TfjsEngine, type StepEngine } from "./engine.js";
+import { lossTermNames } from "../compiler/plan/tables.js";
 
 export { DivergedError, InterruptedError, RunError } from "./errors.js";
 import { DivergedError, InterruptedError, RunError } from "./errors.js";
@@ -286,9 +287,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         let lossSum = 0;
         let lossCount = 0;
         let lr = 0;
-        // Training metrics need the first loss's prediction: kept for batches whose share of an epoch stays small.
-        const first = plan.loss[0];
-        const collectFor = plan.metrics.length && first ? { prediction: first.prediction, target: first.target, maxFloats: MAX_TRAIN_METRIC_FLOATS / stepsPerEpoch } : null;
+        // Training metrics: every metric's (prediction, target) pair, kept for batches whose share of an epoch stays small.
+        const pairs = [...new Map(plan.metrics.map((mt) => [pairKey(mt), [String(mt.args.prediction), String(mt.args.target)] as [string, string]])).values()];
+        const collectFor = pairs.length ? { pairs, maxFloats: MAX_TRAIN_METRIC_FLOATS / stepsPerEpoch / pairs.length } : null;
         for (let b = cursor.batch; b < stepsPerEpoch; ) {
           // Let the event loop run between chunks, so that Ctrl-C (SIGINT) and output reach us mid-epoch.
           await new Promise((r) => setImmediate(r));
@@ -336,14 +337,18 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         cursor.globalEpoch++;
 
         const record: EpochRecord = { phase: phase.name, epoch: cursor.globalEpoch, step: cursor.step, lr, loss: lossSum / Math.max(lossCount, 1), samplesPerSec: lossCount / Math.max(seconds, 1e-9), seconds };
-        const joined = collectFor ? await engine.takeTrainParts() : null;
-        if (joined && plan.loss[0]) {
-          const logits = plan.loss[0].args.from_logits !== false;
-          for (const mt of plan.metrics) if (mt.args.prediction === plan.loss[0].prediction && mt.args.target === plan.loss[0].target) record[metricName(mt)] = metricValue(mt, joined, logits);
+        // Each loss term's value (with several), then every metric, on the training side and on validation.
+        const termNames = lossTermNames(plan.loss);
+        const extras = await engine.takeTrainParts();
+        extras.terms?.forEach((x, k) => (record[termNames[k]!] = x));
+        for (const mt of plan.metrics) {
+          const part = extras.parts.get(pairKey(mt));
+          if (part?.rows) record[metricName(mt)] = metricValue(mt, part, fromLogits(plan, String(mt.args.prediction)));
         }
         if (data.val) {
           const v = await engine.evaluate(plan, data.val, Math.max(batch, 256));
           record.val_loss = v.loss;
+          v.terms?.forEach((x, k) => (record[`val_${termNames[k]!}`] = x));
           for (const [k, x] of Object.entries(v.metrics)) record[`val_${k}`] = x;
         }
         history.push(record);

@@ -6,7 +6,7 @@ import { fmtShape, isConst, type Dim } from "../ir/dims.js";
 import { OPS, PROBABILITY_OPS, type InferCtx, type OpKind, type TensorInfo } from "../ir/ops.js";
 import type { DType, IRDataset, IRModel, IRModule, IRParam, IRPlan, IRSpan } from "../ir/types.js";
 import type { Constraint } from "../lower/index.js";
-import { isPrunable, LOSSES, METRICS } from "../plan/tables.js";
+import { isPrunable, LOSSES, lossTermNames, METRICS } from "../plan/tables.js";
 
 export interface CheckResult {
   module: IRModule;
@@ -169,7 +169,7 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
   }
 
   // Quantities that early stopping and checkpoints may monitor.
-  const measured = ["loss", ...p.metrics.map((x) => x.fn)];
+  const measured = ["loss", ...(p.loss.length > 1 ? lossTermNames(p.loss) : []), ...p.metrics.map((x) => x.fn)];
   const monitors = p.validation > 0 ? [...measured, ...measured.map((x) => `val_${x}`)] : measured;
   const checkMonitor = (name: string | null, span: IRSpan) => {
     if (name === null || monitors.includes(name)) return;

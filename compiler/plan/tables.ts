@@ -26,6 +26,18 @@ export const LOSSES: Record<string, LossDef> = {
   huber: { doc: "Huber loss: squared below delta, linear above", target: "values", params: [pred, target, p("delta", "float", { default: 1, min: 0, exclusive: true })] },
 };
 
+/**
+ * The names a plan's loss terms are reported by (with several terms: epoch lines, metrics.jsonl, monitors), as
+ * Keras names its outputs' losses: `PREDICTION_loss`, or `PREDICTION_FN_loss` when two terms share a prediction,
+ * or `PREDICTION_TARGET_loss` when they share that too.
+ */
+export function lossTermNames(terms: readonly { prediction: string; target: string; fn: string }[]): string[] {
+  const count = (f: (t: (typeof terms)[number]) => string, t: (typeof terms)[number]) => terms.filter((u) => f(u) === f(t)).length;
+  return terms.map((t) =>
+    count((u) => u.prediction, t) === 1 ? `${t.prediction}_loss` : count((u) => `${u.prediction}|${u.fn}`, t) === 1 ? `${t.prediction}_${t.fn}_loss` : `${t.prediction}_${t.target}_loss`,
+  );
+}
+
 const average = p("average", "enum", { values: ["macro", "micro", "binary"], default: "macro" });
 const optPred = p("prediction", "ref", { default: null, doc: "defaults to the first loss's prediction" });
 const optTarget = p("target", "ref", { default: null, doc: "defaults to the first loss's target" });

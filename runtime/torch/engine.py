@@ -16,7 +16,7 @@ Requests (each names its model by KEY; state_dict keys are PyTorch's, runtime/to
   masks {file}                            pruning masks, applied now and after every step
   opt_get {file} / opt_set {file}         optimizer slots "<key>/<slot>" and "step"
   train_steps {split, batches, lrs, seeds, collect?} → the losses of those steps
-  train_parts {file}                      the predictions/targets collected since the last call
+  train_parts {file, pairs}               the metric pairs' predictions/targets and loss terms since the last call
   evaluate {split, batch, losses, pairs, file} → mean loss; predictions/targets per metric pair
   unload
 Replies: {"id": N, "ok": true, …} or {"id": N, "ok": false, "error": "Type: message", "frames":
@@ -148,10 +148,14 @@ def loss_term(fn, args, pred, target):
     raise ValueError(f"unknown loss {fn}")
 
 
-def total_loss(losses, outputs, batch):
+def total_loss(losses, outputs, batch, terms=None):
+    """The plan's loss: its terms' weighted sum; each term's own value is appended to `terms` when given."""
     total = None
     for t in losses:
-        term = loss_term(t["fn"], t["args"], outputs[t["prediction"]], batch[t["target"]]) * t["weight"]
+        value = loss_term(t["fn"], t["args"], outputs[t["prediction"]], batch[t["target"]])
+        if terms is not None:
+            terms.append(value.detach().float())
+        term = value * t["weight"]
         total = term if total is None else total + term
     return total
 
@@ -329,7 +333,8 @@ class Run:
         self.splits = {}
         self.phase = None
         self.opt = None
-        self.parts = []
+        self.parts = {}  # metric pair index -> collected batches
+        self.term_sums, self.term_samples = None, 0
         self.masks = {}
         self.frozen = []
         self.dist = False
@@ -496,13 +501,19 @@ class Engine:
                 share = len(part) / len(idx)
                 batch = r.gather(req["split"], part)
                 sync = r.ddp is None or m == k - 1
+                terms = [] if len(r.phase["losses"]) > 1 else None
                 with (r.ddp.no_sync() if not sync else _nullcontext()), r.autocast():
                     outputs = (r.ddp or r.model)(**{key: batch[key] for key in r.phase["inputs"]})
-                    loss = total_loss(r.phase["losses"], outputs, batch)
+                    loss = total_loss(r.phase["losses"], outputs, batch, terms)
                     (loss.float() * share if k > 1 else loss.float()).backward()
                 value = loss.detach().float() * share if value is None else value + loss.detach().float() * share
-                if collect and outputs[collect["prediction"]].numel() <= collect["maxFloats"] / k:
-                    r.parts.append(metric_part(outputs[collect["prediction"]], batch[collect["target"]]))
+                if terms:
+                    step_terms = torch.stack(terms) * len(part)
+                    r.term_sums = step_terms if r.term_sums is None else r.term_sums + step_terms
+                    r.term_samples += len(part)
+                for i, (pred, target) in enumerate(collect["pairs"] if collect else []):
+                    if pred in outputs and target in batch and outputs[pred].numel() <= collect["maxFloats"] / k:
+                        r.parts.setdefault(i, []).append(metric_part(outputs[pred], batch[target]))
             clip_gradients(r.params, r.phase.get("clip"))
             r.opt.step(lr)
             if r.masks:
@@ -517,20 +528,36 @@ class Engine:
         return {"losses": [v if math.isfinite(v) else repr(v) for v in values]}
 
     def train_parts(self, req):
+        """The metric pairs' collected predictions (tensors suffixed by the pair's index, None for a pair with
+        none) and the loss terms' means over the samples since the last call (None with one term)."""
         r = self.run(req)
-        out, info = {}, {"rows": 0}
+        out, infos = {}, []
         parts = r.parts
+        host = lambda p: {k: (v.cpu() if torch.is_tensor(v) else v) for k, v in p.items()} if isinstance(p, dict) else (p[0].cpu(), p[1].cpu())
         if r.dist:
             # Every worker gets every worker's predictions, so that all compute the same training metrics.
             gathered = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(gathered, [({k: (v.cpu() if torch.is_tensor(v) else v) for k, v in p.items()} if isinstance(p, dict) else (p[0].cpu(), p[1].cpu())) for p in parts])
-            parts = [x for g in gathered for x in g]
-        if parts:
-            tensors, info = rows(parts)
-            out = {f"{k}0": v for k, v in tensors.items()}
-        r.parts = []
+            torch.distributed.all_gather_object(gathered, {i: [host(p) for p in ps] for i, ps in parts.items()})
+            parts = {}
+            for g in gathered:
+                for i, ps in g.items():
+                    parts.setdefault(i, []).extend(ps)
+        for i in range(req.get("pairs", 0)):
+            if parts.get(i):
+                tensors, info = rows(parts[i])
+                out.update({f"{k}{i}": v for k, v in tensors.items()})
+                infos.append(info)
+            else:
+                infos.append(None)
+        terms = None
+        if r.term_sums is not None:
+            sums = torch.cat([r.term_sums.cpu().double(), torch.tensor([float(r.term_samples)], dtype=torch.float64)])
+            if r.dist:
+                torch.distributed.all_reduce(sums)
+            terms = [float(x) / float(sums[-1]) for x in sums[:-1]]
+        r.parts, r.term_sums, r.term_samples = {}, None, 0
         write_safetensors(req["file"], out)
-        return info
+        return {"parts": infos, "terms": terms}
 
     def evaluate(self, req):
         r = self.run(req)
@@ -538,6 +565,7 @@ class Engine:
         src = r.splits[req["split"]]
         n = next(iter(src.values())).shape[0]
         total, seen = 0.0, 0
+        term_sums = None
         pairs = req.get("pairs", [])
         got = [[] for _ in pairs]
         with torch.no_grad(), r.autocast():
@@ -545,7 +573,11 @@ class Engine:
                 idx = list(range(start, min(n, start + req["batch"])))
                 batch = r.gather(req["split"], idx)
                 outputs = r.model(**{k: batch[k] for k in req["inputs"]})
-                total += float(total_loss(req["losses"], outputs, batch)) * len(idx) if req["losses"] else 0.0
+                terms = [] if len(req["losses"]) > 1 else None
+                total += float(total_loss(req["losses"], outputs, batch, terms)) * len(idx) if req["losses"] else 0.0
+                if terms:
+                    t = torch.stack(terms).double().cpu() * len(idx)
+                    term_sums = t if term_sums is None else term_sums + t
                 seen += len(idx)
                 for i, (pred, target) in enumerate(pairs):
                     got[i].append(metric_part(outputs[pred], batch[target]))
@@ -556,7 +588,8 @@ class Engine:
                 out.update({f"{k}{i}": v for k, v in tensors.items()})
                 infos.append(info)
         write_safetensors(req["file"], out)
-        return {"loss": (total / seen) if seen else float("nan"), "parts": infos}
+        terms = [float(x) / seen for x in term_sums] if term_sums is not None and seen else None
+        return {"loss": (total / seen) if seen else float("nan"), "parts": infos, "terms": terms}
 
     def unload(self, req):
         self.runs.pop(req["model"], None)

@@ -10,7 +10,7 @@ import type { TorchLine } from "../../compiler/emit/torch.js";
 import type { IRModel } from "../../compiler/ir/types.js";
 import { decodeSafetensors, encodeSafetensors, toFloat32, type HostTensor } from "../checkpoint/index.js";
 import type { Split } from "../data/index.js";
-import { metricsOf, pairKey, type Evaluation, type PhaseSetup, type StepEngine, type Steps } from "../engine.js";
+import { metricsOf, pairKey, type Evaluation, type PhaseSetup, type StepEngine, type Steps, type TrainParts } from "../engine.js";
 import { RunError } from "../errors.js";
 import { runError } from "../run_diagnostics.js";
 import { collectCompact, collectHost, type Collected } from "../objective.js";
@@ -123,6 +123,8 @@ export class TorchEngine implements StepEngine {
   private readonly dir: string;
   private readonly splits = new WeakMap<Split, { of: Split; name: string; file: string }>();
   private nShards = 0;
+  /** The metric pairs the last trainSteps collected (takeTrainParts reads them back in this order). */
+  private collectPairs: [string, string][] = [];
   private nSplits = 0;
   private stepSeconds = 0;
   private files = 0;
@@ -281,17 +283,23 @@ export class TorchEngine implements StepEngine {
       seeds: s.batches.map((_, i) => seeder(s.seed, s.firstStep + i)()),
       collect: s.collect,
     });
+    if (s.collect) this.collectPairs = s.collect.pairs;
     const losses = (r.losses as (number | string)[]).map(Number);
     this.stepSeconds = (performance.now() - t0) / 1000 / Math.max(1, s.batches.length);
     return losses;
   }
 
-  async takeTrainParts(): Promise<Collected | null> {
+  async takeTrainParts(): Promise<TrainParts> {
     const f = this.file("parts");
-    const r = (await this.req("train_parts", { file: f })) as unknown as PartInfo;
+    const pairs = this.collectPairs;
+    const r = (await this.req("train_parts", { file: f, pairs: pairs.length })) as unknown as { parts: (PartInfo | null)[]; terms: number[] | null };
     const t = this.take(f);
-    if (!r.rows) return null;
-    return collected(t, "0", r);
+    const parts = new Map<string, Collected>();
+    pairs.forEach(([pred, target], i) => {
+      const info = r.parts[i];
+      if (info?.rows) parts.set(`${pred}|${target}`, collected(t, String(i), info));
+    });
+    return { parts, terms: r.terms };
   }
 
   async evaluate(plan: PlanSpec, split: Split, batch: number): Promise<Evaluation> {
@@ -301,6 +309,7 @@ export class TorchEngine implements StepEngine {
     const r = (await this.req("evaluate", { split: name, batch, losses: lossTerms(plan.loss), pairs: [...pairs.values()], inputs: this.o.model.inputs.map((i) => i.name), file: f })) as {
       loss: number | string;
       parts: PartInfo[];
+      terms: number[] | null;
     };
     const t = this.take(f);
     const parts = new Map<string, Collected>();
@@ -308,7 +317,7 @@ export class TorchEngine implements StepEngine {
       const info = r.parts[i];
       if (info) parts.set(key, collected(t, String(i), info));
     });
-    return { loss: Number(r.loss), metrics: metricsOf(plan, parts) };
+    return { loss: Number(r.loss), metrics: metricsOf(plan, parts), ...(r.terms ? { terms: r.terms } : {}) };
   }
 
   /** Steps per call: about a quarter of a second's worth, at most 256 (Ctrl-C and progress between calls). */

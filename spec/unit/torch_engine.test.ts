@@ -338,7 +338,8 @@ test("torch engine: every zoo model takes training steps at a small input (VGG16
       const losses = await e.trainSteps({ split, batches: [all, all, all], lrs: [0.01, 0.01, 0.01], firstStep: 0, seed: 3, collect: null });
       console.log(`    ${f.padEnd(22)} ${m.params.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0).toLocaleString("en-US").padStart(12)} weights  losses ${losses.map((l) => l.toFixed(4)).join(" → ")}  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       assert.ok(losses.every(Number.isFinite), `${f}: ${losses}`);
-      assert.ok(losses[1] !== losses[0] && losses[2] !== losses[1], `${f}: the steps changed nothing: ${losses}`);
+      // (A loss already at exactly 0 — 20,000 random features fit two samples in one step — has nowhere to go.)
+      assert.ok(losses[1] !== losses[0] && (losses[2] !== losses[1] || losses[1] === 0), `${f}: the steps changed nothing: ${losses}`);
     } finally {
       await e.dispose();
     }
