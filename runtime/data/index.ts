@@ -29,7 +29,7 @@ export { buildVocabulary, decodeIds, encodeText, tokenizeText, PAD_ID, UNK_ID, t
 export { DEBIAN_FASHION_MNIST, embeddedDataDir, resolveDataDir, type ResolveOptions, type ResolvedSources } from "./resolve.js";
 export { parseCsv } from "./csv.js";
 export { parseIdx, readIdx } from "./idx.js";
-export { decodePng } from "./png.js";
+export { decodeImage, IMAGE_EXTENSIONS, IMAGE_LIMITS, resizeRgb } from "./image.js";
 export { SPAM_ASSASSIN_PACKAGE, spamAssassinTable } from "./sources.js";
 
 /**

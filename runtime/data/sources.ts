@@ -2,7 +2,8 @@
 // columns the dataset's fields read.
 import type { Dirent } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -11,7 +12,7 @@ import { type Column, numbersColumn, type NumColumn, prod, storedColumn, type Ta
 import { parseCsvWithLines, parseNumber } from "./csv.js";
 import { DataError } from "./errors.js";
 import { readIdx } from "./idx.js";
-import { decodePng, isJpeg, resizeRgb } from "./png.js";
+import { decodeImage, IMAGE_EXTENSIONS, IMAGE_LIMITS, resizeRgb } from "./image.js";
 
 export interface SourceContext {
   /** The columns the fields read. */
@@ -285,17 +286,33 @@ async function loadTextFolder(dir: string, encoding: "utf8" | "latin1", ctx: Sou
   return { size: files.length, origin: `text_folder(${dir})`, columns, classes };
 }
 
-/** Images decoded up front when they fit in this many bytes; larger folders are decoded per batch. */
+/** Decoded images are held in memory up to this many bytes; a larger folder's go to a cache file, read per batch. */
 export const EAGER_IMAGE_BYTES = 512 * 2 ** 20;
 
-function readImage(file: string, size: number, out: Uint8Array, offset: number): void {
+async function readImage(file: string, size: number, out: Uint8Array, offset: number): Promise<void> {
   let buf: Uint8Array;
   try {
-    buf = readFileSync(file);
+    const st = await stat(file);
+    if (st.size > IMAGE_LIMITS.bytes) throw new DataError(`${file}: ${(st.size / 2 ** 20).toFixed(1)} MB is over the ${IMAGE_LIMITS.bytes / 2 ** 20} MB an image may take`);
+    buf = await readFile(file);
   } catch (e) {
+    if (e instanceof DataError) throw e;
     throw new DataError(`cannot read ${file}: ${(e as Error).message}`);
   }
-  resizeRgb(decodePng(buf, file), size, out, offset);
+  resizeRgb(await decodeImage(buf, file), size, out, offset);
+}
+
+/** Decode every file (a few at a time) and hand each one's pixels to `put`, in order of completion. */
+async function decodeAll(files: string[], size: number, put: (i: number, px: Uint8Array) => void): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    const px = new Uint8Array(size * size * 3);
+    for (let i = next++; i < files.length; i = next++) {
+      await readImage(files[i]!, size, px, 0);
+      put(i, px);
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
 }
 
 async function loadImageFolder(dir: string, size: number, ctx: SourceContext): Promise<Table> {
@@ -305,41 +322,42 @@ async function loadImageFolder(dir: string, size: number, ctx: SourceContext): P
   const labels: number[] = [];
   let skipped = 0;
   for (let i = 0; i < all.length; i++) {
-    const ext = path.extname(all[i]!).toLowerCase();
-    if (ext === ".jpg" || ext === ".jpeg") {
-      throw new DataError(`${all[i]}: JPEG images are not supported yet (only PNG); convert the folder to PNG, e.g. mogrify -format png *.jpg`);
-    }
-    if (ext !== ".png") {
+    if (!IMAGE_EXTENSIONS.includes(path.extname(all[i]!).toLowerCase())) {
       skipped++;
       continue;
     }
     files.push(all[i]!);
     labels.push(allLabels[i]!);
   }
-  if (files.length === 0) throw new DataError(`${dir} holds no .png images`);
-  if (skipped) ctx.note(`Skipped ${skipped} file${skipped === 1 ? "" : "s"} in ${dir} that ${skipped === 1 ? "is not a .png image" : "are not .png images"}.`);
+  if (files.length === 0) throw new DataError(`${dir} holds no images (${IMAGE_EXTENSIONS.join(", ")})`);
+  if (skipped) ctx.note(`Skipped ${skipped} file${skipped === 1 ? "" : "s"} in ${dir} that ${skipped === 1 ? "is not an image" : "are not images"} (${IMAGE_EXTENSIONS.join(", ")}).`);
   const columns = new Map<string, Column>();
   columns.set("label", labelColumn(labels, classes.length));
   if (ctx.wanted.has("image")) {
     const per = size * size * 3;
     const shape = [size, size, 3];
+    ctx.log(`decoding ${files.length} images from ${dir}`);
     if (files.length * per <= EAGER_IMAGE_BYTES) {
-      ctx.log(`decoding ${files.length} images from ${dir}`);
       const data = new Uint8Array(files.length * per);
-      for (let i = 0; i < files.length; i++) readImage(files[i]!, size, data, i * per);
+      await decodeAll(files, size, (i, px) => data.set(px, i * per));
       columns.set("image", storedColumn("image", data, shape));
     } else {
-      // Too many to hold decoded: check the first, decode the rest per batch.
-      readImage(files[0]!, size, new Uint8Array(per), 0);
-      const tmp = new Uint8Array(per);
+      // Too many to hold decoded: decoded once into a cache file (removed when the process ends), read per batch.
+      const cacheDir = mkdtempSync(path.join(tmpdir(), "nnetc-images-"));
+      const cache = path.join(cacheDir, "pixels.u8");
+      process.once("exit", () => rmSync(cacheDir, { recursive: true, force: true }));
+      const fd = openSync(cache, "w+");
+      await decodeAll(files, size, (i, px) => writeSync(fd, px, 0, per, i * per));
+      ctx.note(`The ${files.length} decoded images of ${dir} take ${((files.length * per) / 2 ** 20).toFixed(0)} MB: they are kept in ${cache} and read per batch.`);
       columns.set("image", {
         kind: "num",
         name: "image",
         shape,
         int: true,
         gather(rows, out) {
+          const tmp = new Uint8Array(per);
           for (let i = 0; i < rows.length; i++) {
-            readImage(files[rows[i]!]!, size, tmp, 0);
+            readSync(fd, tmp, 0, per, rows[i]! * per);
             out.set(tmp, i * per);
           }
         },

@@ -14,7 +14,7 @@ import {
   DataError,
   DEBIAN_FASHION_MNIST,
   decodeIds,
-  decodePng,
+  decodeImage,
   embeddedDataDir,
   encodeText,
   loadDataset,
@@ -476,44 +476,61 @@ function png(w: number, h: number, colorType: number, depth: number, rows: numbe
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), ...extra, chunk("IDAT", deflateSync(Buffer.from(parts))), chunk("IEND", Buffer.alloc(0))]);
 }
 
-test("PNG: every filter type, grey, palette, alpha and 16-bit samples decode to RGB bytes", () => {
+test("images (sharp): every PNG filter type, grey, palette, alpha, 16-bit and interlaced PNGs, JPEG and WebP decode to RGB bytes", async () => {
   const rgb = [
     [10, 20, 30, 200, 100, 50, 255, 0, 7],
     [11, 22, 33, 1, 2, 3, 90, 80, 70],
     [0, 0, 0, 255, 255, 255, 128, 64, 32],
   ];
-  for (const filters of [[0], [1], [2], [3], [4], [4, 3, 1]]) {
-    assert.equal(Array.from(decodePng(png(3, 3, 2, 8, rgb, filters), "f.png").data), rgb.flat(), `filters ${filters}`);
-  }
-  assert.equal(Array.from(decodePng(png(2, 1, 0, 8, [[9, 250]], [1]), "g.png").data), [9, 9, 9, 250, 250, 250]);
-  assert.equal(Array.from(decodePng(png(3, 1, 0, 1, [[0b10100000]], [0]), "bits.png").data), [255, 255, 255, 0, 0, 0, 255, 255, 255]);
+  const pixels = async (buf: Buffer, name: string) => Array.from((await decodeImage(buf, name)).data);
+  for (const filters of [[0], [1], [2], [3], [4], [4, 3, 1]]) assert.equal(await pixels(png(3, 3, 2, 8, rgb, filters), "f.png"), rgb.flat(), `filters ${filters}`);
+  assert.equal(await pixels(png(2, 1, 0, 8, [[9, 250]], [1]), "g.png"), [9, 9, 9, 250, 250, 250]);
+  assert.equal(await pixels(png(3, 1, 0, 1, [[0b10100000]], [0]), "bits.png"), [255, 255, 255, 0, 0, 0, 255, 255, 255]);
   const plte = chunk("PLTE", Buffer.from([1, 2, 3, 40, 50, 60]));
-  assert.equal(Array.from(decodePng(png(2, 1, 3, 8, [[1, 0]], [0], [plte]), "p.png").data), [40, 50, 60, 1, 2, 3]);
-  assert.equal(Array.from(decodePng(png(1, 1, 6, 8, [[5, 6, 7, 0]], [0]), "a.png").data), [5, 6, 7]);
-  assert.equal(Array.from(decodePng(png(1, 1, 4, 8, [[77, 255]], [0]), "ga.png").data), [77, 77, 77]);
-  assert.equal(Array.from(decodePng(png(1, 1, 2, 16, [[1, 2, 3, 4, 5, 6]], [2]), "16.png").data), [1, 3, 5]);
-  throwsData(() => decodePng(png(1, 1, 0, 8, [[0]], [0], [], 1), "i.png"), /i\.png: interlaced \(Adam7\) PNGs are not supported/);
-  throwsData(() => decodePng(Buffer.from([0xff, 0xd8, 0xff, 0xe0]), "j.png"), /j\.png: JPEG images are not supported yet/);
-  throwsData(() => decodePng(Buffer.from("hello"), "h.png"), /h\.png: not a PNG file/);
+  assert.equal(await pixels(png(2, 1, 3, 8, [[1, 0]], [0], [plte]), "p.png"), [40, 50, 60, 1, 2, 3]);
+  assert.equal(await pixels(png(1, 1, 6, 8, [[5, 6, 7, 255]], [0]), "a.png"), [5, 6, 7]);
+  assert.equal(await pixels(png(1, 1, 4, 8, [[77, 255]], [0]), "ga.png"), [77, 77, 77]);
+  assert.equal(await pixels(png(1, 1, 2, 16, [[1, 2, 3, 4, 5, 6]], [2]), "16.png"), [1, 3, 5]);
+  // A 1 × 1 interlaced PNG holds its one pixel in the first Adam7 pass.
+  assert.equal(await pixels(png(1, 1, 0, 8, [[42]], [0], [], 1), "i.png"), [42, 42, 42]);
+  // JPEG (lossy: within a few levels at quality 100 without chroma subsampling) and lossless WebP.
+  const sharp = (await import("sharp")).default;
+  const raw = Buffer.from(Array.from({ length: 8 * 8 * 3 }, (_, i) => (i * 37) % 256 > 128 ? 200 : 60));
+  const jpeg = await sharp(raw, { raw: { width: 8, height: 8, channels: 3 } }).jpeg({ quality: 100, chromaSubsampling: "4:4:4" }).toBuffer();
+  const j = await pixels(jpeg, "x.jpg");
+  assert.ok(j.every((v, i) => Math.abs(v - raw[i]!) <= 40) && j.reduce((a, v, i) => a + Math.abs(v - raw[i]!), 0) / j.length < 12, "JPEG close to its source");
+  const webp = await sharp(raw, { raw: { width: 8, height: 8, channels: 3 } }).webp({ lossless: true }).toBuffer();
+  assert.equal(await pixels(webp, "x.webp"), Array.from(raw));
+  await rejects(decodeImage(Buffer.from("hello"), "h.png"), /h\.png: not a PNG, JPEG or WebP image/);
+  await rejects(decodeImage(Buffer.from([0xff, 0xd8, 0xff, 0xe0]), "t.jpg"), /t\.jpg: /);
+  // Bounded: a tiny PNG declaring 20000 × 20000 pixels is refused before anything that size is made.
+  const huge = png(1, 1, 0, 8, [[0]], [0]);
+  huge.writeUInt32BE(20000, 16);
+  huge.writeUInt32BE(20000, 20);
+  await rejects(decodeImage(huge, "huge.png"), /huge\.png: (the image declares more than 50,000,000 pixels|cannot decode)/);
 });
 
-test("image folders: PNGs decoded to RGB and resized, labels by sorted folder; JPEG is a clear error", async () => {
+test("image folders: PNG, JPEG and WebP decoded to RGB and resized, labels by sorted folder; other files skipped", async () => {
   const solid = (v: number) => png(2, 2, 2, 8, [[v, v, v, v, v, v], [v, v, v, v, v, v]], [0]);
   const quad = png(2, 2, 0, 8, [[0, 100], [200, 40]], [0]);
-  const d = tmp({ "imgs/cat/a.png": quad, "imgs/dog/b.png": solid(255), "imgs/dog/c.png": solid(0), "imgs/dog/readme.txt": "not an image", "jpg/x/a.jpg": Buffer.from([0xff, 0xd8, 0xff]) });
+  const sharp = (await import("sharp")).default;
+  const grey = (v: number) => sharp(Buffer.alloc(12, v), { raw: { width: 2, height: 2, channels: 3 } });
+  const d = tmp({ "imgs/cat/a.png": quad, "imgs/dog/b.png": solid(255), "imgs/dog/c.png": solid(0), "imgs/dog/readme.txt": "not an image", "imgs/dog/d.jpg": await grey(128).jpeg({ quality: 100 }).toBuffer(), "imgs/dog/e.webp": await grey(7).webp({ lossless: true }).toBuffer(), "bad/x/a.jpg": Buffer.from([0xff, 0xd8, 0xff]) });
   const fields = [fld("image", "f32", [2, 2, 3], "image", call("normalize", { mean: 127.5, std: 127.5 })), fld("label", "i32", [], "label")];
   const data = await loadDataset(dataset(call("image_folder", { path: "imgs", size: 2 }), fields), opts(d));
   assert.equal(data.classes, ["cat", "dog"]);
-  assert.is(data.train.size, 3);
-  const b = data.train.batch([0, 1, 2]);
-  assert.equal(b.image!.shape, [3, 2, 2, 3]);
+  assert.is(data.train.size, 5);
+  const b = data.train.batch([0, 1, 2, 3, 4]);
+  assert.equal(b.image!.shape, [5, 2, 2, 3]);
   assert.equal(Array.from(b.image!.data.subarray(0, 12)), f32([0, 0, 0, 100, 100, 100, 200, 200, 200, 40, 40, 40].map((v) => (v - 127.5) / 127.5)));
   assert.equal(Array.from(b.image!.data.subarray(12, 15)), [1, 1, 1]);
-  assert.equal(Array.from(b.label!.data), [0, 1, 1]);
-  assert.match(data.notes.join("\n"), /Skipped 1 file in .*imgs that is not a \.png image\./);
+  assert.ok(Math.abs(b.image!.data[36]! * 127.5 + 127.5 - 128) <= 2, "the JPEG's grey");
+  assert.is(Math.round(b.image!.data[48]! * 127.5 + 127.5), 7, "the WebP's grey");
+  assert.equal(Array.from(b.label!.data), [0, 1, 1, 1, 1]);
+  assert.match(data.notes.join("\n"), /Skipped 1 file in .*imgs that is not an image \(\.png, \.jpg, \.jpeg, \.webp\)\./);
   const small = await loadDataset(dataset(call("image_folder", { path: "imgs", size: 1 }), [fld("image", "f32", [1, 1, 3], "image", call("scale", { factor: 1 }))]), opts(d));
   assert.equal(Array.from(small.train.batch([0]).image!.data), [85, 85, 85], "bilinear 2×2 → 1×1 averages the four pixels");
-  await rejects(loadDataset(dataset(call("image_folder", { path: "jpg", size: 2 }), fields), opts(d)), /a\.jpg: JPEG images are not supported yet \(only PNG\)/);
+  await rejects(loadDataset(dataset(call("image_folder", { path: "bad", size: 2 }), fields), opts(d)), /a\.jpg: cannot decode the image/);
 });
 
 // ── spam_assassin ───────────────────────────────────────────────────────────────────────────────────
