@@ -166,6 +166,22 @@ export const IMPLS: Record<OpKind, Impl> = {
   leaky_relu: unary((x, c) => tf.leakyRelu(x, num(c.a.alpha))),
   elu: unary((x, c) => ops.elu(x, num(c.a.alpha))),
   identity: unary((x) => x),
+  softplus: unary((x) => tf.softplus(x)),
+  mish: unary((x) => ops.mish(x)),
+  hardswish: unary((x) => ops.hardswish(x)),
+  hardsigmoid: unary((x) => ops.hardsigmoid(x)),
+  exp: unary((x) => tf.exp(x)),
+  log: unary((x) => tf.log(x)),
+  sqrt: unary((x) => tf.sqrt(x)),
+  abs: unary((x) => tf.abs(x)),
+  neg: unary((x) => tf.neg(x)),
+  square: unary((x) => tf.square(x)),
+  pow: unary((x, c) => tf.pow(x, tf.scalar(num(c.a.exponent)))),
+  clip: unary((x, c) => tf.clipByValue(x, num(c.a.min), num(c.a.max))),
+  reduce_mean: unary((x, c) => ops.reduce("mean", x, c.a.axis as number[], c.a.keepdims === true)),
+  reduce_sum: unary((x, c) => ops.reduce("sum", x, c.a.axis as number[], c.a.keepdims === true)),
+  reduce_max: unary((x, c) => ops.reduce("max", x, c.a.axis as number[], c.a.keepdims === true)),
+  reduce_min: unary((x, c) => ops.reduce("min", x, c.a.axis as number[], c.a.keepdims === true)),
 };
 
 /** Values of the model's symbolic dimensions, read from the actual input tensors. */

@@ -60,6 +60,27 @@ export function silu(x: tf.Tensor): tf.Tensor {
   return tf.mul(x, tf.sigmoid(x));
 }
 
+/** x · tanh(softplus(x)). */
+export function mish(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, tf.tanh(tf.softplus(x)));
+}
+
+/** relu6(x + 3) / 6, as PyTorch's hardsigmoid. */
+export function hardsigmoid(x: tf.Tensor): tf.Tensor {
+  return tf.div(tf.relu6(tf.add(x, 3)), 6);
+}
+
+/** x · relu6(x + 3) / 6. */
+export function hardswish(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, hardsigmoid(x));
+}
+
+/** A reduction over axes (reduce_mean, reduce_sum, reduce_max, reduce_min). */
+export function reduce(kind: "mean" | "sum" | "max" | "min", x: tf.Tensor, axes: number[], keepdims: boolean): tf.Tensor {
+  const f = kind === "mean" ? tf.mean : kind === "sum" ? tf.sum : kind === "max" ? tf.max : tf.min;
+  return f(x, axes, keepdims);
+}
+
 /** Softmax along any axis: tfjs's own takes the last one only, so another is moved there and back. */
 export function softmax(x: tf.Tensor, axis: number): tf.Tensor {
   const ax = axis < 0 ? axis + x.rank : axis;

@@ -134,6 +134,22 @@ export const KERAS: Record<OpKind, Rule> = {
   leaky_relu: plain("LeakyReLU", (c) => ({ alpha: c.a.alpha })),
   elu: (c) => (c.a.alpha === 1 ? { layer: { class_name: "ELU", config: { alpha: 1 } } } : { none: "TensorFlow.js's ELU layer supports only alpha: 1" }),
   identity: () => ({ alias: true }),
+  softplus: activation("softplus"),
+  mish: activation("mish"),
+  hardswish: none("TensorFlow.js layers has no hard-swish activation"),
+  hardsigmoid: none("TensorFlow.js's hardSigmoid is 0.2·x + 0.5, not PyTorch's relu6(x + 3) / 6"),
+  exp: none("TensorFlow.js layers has no exponential layer"),
+  log: none("Keras has no logarithm layer"),
+  sqrt: none("Keras has no square-root layer"),
+  abs: none("Keras has no absolute-value layer"),
+  neg: none("Keras has no negation layer"),
+  square: none("Keras has no square layer"),
+  pow: none("Keras has no power layer"),
+  clip: none("Keras has no clipping layer"),
+  reduce_mean: none("Keras has no reduction layer over arbitrary axes"),
+  reduce_sum: none("Keras has no reduction layer over arbitrary axes"),
+  reduce_max: none("Keras has no reduction layer over arbitrary axes"),
+  reduce_min: none("Keras has no reduction layer over arbitrary axes"),
 };
 
 const TFJS_DTYPE: Record<string, string> = { f16: "float32", f32: "float32", f64: "float32", i8: "int32", i32: "int32", i64: "int32", bool: "bool" };

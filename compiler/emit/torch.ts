@@ -469,6 +469,22 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
   leaky_relu: unary((x, c) => `F.leaky_relu(${x}, ${pyNum(num(c.a.alpha))})`),
   elu: unary((x, c) => `F.elu(${x}, ${pyNum(num(c.a.alpha))})`),
   identity: unary((x) => x),
+  softplus: unary((x) => `F.softplus(${x})`),
+  mish: unary((x) => `F.mish(${x})`),
+  hardswish: unary((x) => `F.hardswish(${x})`),
+  hardsigmoid: unary((x) => `F.hardsigmoid(${x})`),
+  exp: unary((x) => `torch.exp(${x})`),
+  log: unary((x) => `torch.log(${x})`),
+  sqrt: unary((x) => `torch.sqrt(${x})`),
+  abs: unary((x) => `torch.abs(${x})`),
+  neg: unary((x) => `torch.neg(${x})`),
+  square: unary((x) => `torch.square(${x})`),
+  pow: unary((x, c) => `torch.pow(${x}, ${pyNum(num(c.a.exponent))})`),
+  clip: unary((x, c) => `torch.clamp(${x}, ${pyNum(num(c.a.min))}, ${pyNum(num(c.a.max))})`),
+  reduce_mean: unary((x, c) => `torch.mean(${x}, dim=(${(c.a.axis as number[]).join(", ")},), keepdim=${c.a.keepdims === true ? "True" : "False"})`),
+  reduce_sum: unary((x, c) => `torch.sum(${x}, dim=(${(c.a.axis as number[]).join(", ")},), keepdim=${c.a.keepdims === true ? "True" : "False"})`),
+  reduce_max: unary((x, c) => `torch.amax(${x}, dim=(${(c.a.axis as number[]).join(", ")},), keepdim=${c.a.keepdims === true ? "True" : "False"})`),
+  reduce_min: unary((x, c) => `torch.amin(${x}, dim=(${(c.a.axis as number[]).join(", ")},), keepdim=${c.a.keepdims === true ? "True" : "False"})`),
 };
 
 /** A dimension expression in Python: symbols are locals bound from the inputs, floor/ceil from math. */

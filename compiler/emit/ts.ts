@@ -485,6 +485,22 @@ const EMIT: Record<OpKind, Emit> = {
   leaky_relu: (c) => `tf.leakyRelu(${c.x[0]}, ${A(c.a.alpha)})`,
   elu: (c) => `nn.elu(${c.x[0]}, ${A(c.a.alpha)})`,
   identity: (c) => `${c.x[0]}`,
+  softplus: call("tf.softplus"),
+  mish: call("nn.mish"),
+  hardswish: call("nn.hardswish"),
+  hardsigmoid: call("nn.hardsigmoid"),
+  exp: call("tf.exp"),
+  log: call("tf.log"),
+  sqrt: call("tf.sqrt"),
+  abs: call("tf.abs"),
+  neg: call("tf.neg"),
+  square: call("tf.square"),
+  pow: (c) => `tf.pow(${c.x[0]}, tf.scalar(${A(c.a.exponent)}))`,
+  clip: (c) => `tf.clipByValue(${c.x[0]}, ${A(c.a.min)}, ${A(c.a.max)})`,
+  reduce_mean: (c) => `nn.reduce("mean", ${c.x[0]}, ${A(c.a.axis)}, ${c.a.keepdims === true})`,
+  reduce_sum: (c) => `nn.reduce("sum", ${c.x[0]}, ${A(c.a.axis)}, ${c.a.keepdims === true})`,
+  reduce_max: (c) => `nn.reduce("max", ${c.x[0]}, ${A(c.a.axis)}, ${c.a.keepdims === true})`,
+  reduce_min: (c) => `nn.reduce("min", ${c.x[0]}, ${A(c.a.axis)}, ${c.a.keepdims === true})`,
 };
 
 /** A canonical dimension string ("seq", "64*seq", "floor((h-3)/2)+1") as an expression over `dims`. */

@@ -116,6 +116,35 @@ function elementwise(name: string, doc: string, cost = 1, extra: Signature["para
   };
 }
 
+/** An element-wise math op (category math). */
+function math(name: string, doc: string, extra: Signature["params"] = []): OpDef {
+  return { ...elementwise(name, doc, 1, extra), category: "math" };
+}
+
+/** A reduction over per-sample axes (never the batch axis), keeping them as size 1 with keepdims. */
+function reduction(name: string, doc: string): OpDef {
+  return {
+    category: "math",
+    doc: `${doc} (never the batch axis, 0); keepdims: true keeps them as size 1`,
+    inputs: [1, 1],
+    params: [p("axis", "ints", { doc: "an axis or a list of axes; negative ones count from the end" }), p("keepdims", "bool", { default: false })],
+    infer(c) {
+      const s = c.ins[0]!.shape;
+      if (name === "reduce_mean" && !needFloat(c, name)) return null;
+      const axes: number[] = [];
+      for (const a of c.attrs.axis as number[]) {
+        const n = normAxis(c, name, a, s.length);
+        if (n === null) return null;
+        if (n === 0) return fail(c, "badAxis", { op: name, axis: 0, rank: s.length });
+        if (!axes.includes(n)) axes.push(n);
+      }
+      const keep = c.attrs.keepdims === true;
+      return { shape: s.flatMap((d, i) => (axes.includes(i) ? (keep ? [1] : []) : [d])), dtype: c.ins[0]!.dtype };
+    },
+    flops: (ins) => prod(ins[0]!),
+  };
+}
+
 /** Numpy broadcasting of two shapes. */
 function broadcast(c: InferCtx, op: string, a: Shape, b: Shape, names?: [string, string]): Shape | null {
   const r = Math.max(a.length, b.length);
@@ -242,7 +271,10 @@ export type OpKind =
   | "lstm" | "gru" | "attention"
   | "flatten" | "reshape" | "transpose" | "concat" | "take" | "cast"
   | "add" | "sub" | "mul" | "div" | "matmul"
-  | "relu" | "relu6" | "gelu" | "silu" | "sigmoid" | "tanh" | "softmax" | "leaky_relu" | "elu" | "identity";
+  | "relu" | "relu6" | "gelu" | "silu" | "sigmoid" | "tanh" | "softmax" | "leaky_relu" | "elu" | "identity"
+  | "exp" | "log" | "sqrt" | "abs" | "neg" | "square" | "pow" | "clip"
+  | "softplus" | "mish" | "hardswish" | "hardsigmoid"
+  | "reduce_mean" | "reduce_sum" | "reduce_max" | "reduce_min";
 
 function convCommon(c: InferCtx, name: string, dims: 1 | 2, layout: string): { s: Shape; ch: number; out: Dim[]; k: number[] } | null {
   if (!needRank(c, name, [dims + 2], layout, dims === 2 && c.ins[0]!.shape.length === 2 ? "reshape the features into an image first, e.g. reshape([28, 28, 1])" : undefined)) return null;
@@ -725,6 +757,30 @@ export const OPS: Record<OpKind, OpDef> = {
   leaky_relu: elementwise("leaky_relu", "x for x > 0, alpha · x otherwise", 1, [p("alpha", "float", { default: 0.2, min: 0 })]),
   elu: elementwise("elu", "x for x > 0, alpha · (e^x - 1) otherwise", 3, [p("alpha", "float", { default: 1, min: 0 })]),
   identity: { category: "core", doc: "returns its input", inputs: [1, 1], params: [], infer: (c) => ({ ...c.ins[0]! }) },
+  softplus: elementwise("softplus", "log(1 + e^x)", 3),
+  mish: elementwise("mish", "x · tanh(softplus(x)) (Misra, 2019)", 6),
+  hardswish: elementwise("hardswish", "x · relu6(x + 3) / 6 (MobileNetV3)", 3),
+  hardsigmoid: elementwise("hardsigmoid", "relu6(x + 3) / 6, as PyTorch's (MobileNetV3's gates)", 2),
+
+  exp: math("exp", "e^x"),
+  log: math("log", "natural logarithm (-inf at 0, NaN below)"),
+  sqrt: math("sqrt", "square root (NaN below 0)"),
+  abs: math("abs", "|x|"),
+  neg: math("neg", "-x"),
+  square: math("square", "x²"),
+  pow: math("pow", "x to a constant power", [p("exponent", "float")]),
+  clip: {
+    ...math("clip", "x limited to [min, max]", [p("min", "float"), p("max", "float")]),
+    infer(c) {
+      if (!needFloat(c, "clip")) return null;
+      if (Number(c.attrs.min) > Number(c.attrs.max)) return fail(c, "outOfRange", { callee: "clip", name: "max", value: String(c.attrs.max), range: `at least min (${String(c.attrs.min)})` });
+      return { ...c.ins[0]! };
+    },
+  },
+  reduce_mean: reduction("reduce_mean", "the mean over the given axes"),
+  reduce_sum: reduction("reduce_sum", "the sum over the given axes"),
+  reduce_max: reduction("reduce_max", "the largest value over the given axes"),
+  reduce_min: reduction("reduce_min", "the smallest value over the given axes"),
 };
 
 export const OP_NAMES: readonly string[] = Object.keys(OPS).filter((k) => !OPS[k as OpKind].internal);

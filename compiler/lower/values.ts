@@ -95,6 +95,7 @@ function convert(spec: ParamSpec, v: Value, ctx: ArgCtx): AttrValue | undefined 
     }
     case "ints":
       if (v.k === "list" && v.items.every((i) => i.k === "num" && i.int)) return v.items.map((i) => (i as { v: number }).v);
+      if (v.k === "num" && v.int) return [v.v];
       return bad("a list of integers, e.g. [0, 2, 1]");
     case "strings":
       if (v.k === "list" && v.items.every((i) => i.k === "str")) return v.items.map((i) => (i as { v: string }).v);

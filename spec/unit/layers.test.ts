@@ -60,6 +60,22 @@ const CASES: [OpKind, string][] = [
   ["leaky_relu", `input x: f32[batch, 4]\n output y = x -> dense(4) -> leaky_relu(alpha: 0.1)`],
   ["elu", `input x: f32[batch, 4]\n output y = x -> dense(4) -> elu`],
   ["identity", `input x: f32[batch, 4]\n output y = x -> dense(4) -> identity`],
+  ["softplus", `input x: f32[batch, 4]\n output y = x -> dense(4) -> softplus`],
+  ["mish", `input x: f32[batch, 4]\n output y = x -> dense(4) -> mish`],
+  ["hardswish", `input x: f32[batch, 4]\n output y = x -> dense(4) -> hardswish`],
+  ["hardsigmoid", `input x: f32[batch, 4]\n output y = x -> dense(4) -> hardsigmoid`],
+  ["exp", `input x: f32[batch, 4]\n output y = x -> dense(4) -> exp`],
+  ["log", `input x: f32[batch, 4]\n output y = x -> dense(4) -> softplus -> log`],
+  ["sqrt", `input x: f32[batch, 4]\n output y = x -> dense(4) -> exp -> sqrt`],
+  ["abs", `input x: f32[batch, 4]\n output y = x -> dense(4) -> abs`],
+  ["neg", `input x: f32[batch, 4]\n output y = x -> dense(4) -> neg`],
+  ["square", `input x: f32[batch, 4]\n output y = x -> dense(4) -> square`],
+  ["pow", `input x: f32[batch, 4]\n output y = x -> dense(4) -> sigmoid -> pow(exponent: 1.5)`],
+  ["clip", `input x: f32[batch, 4]\n output y = x -> dense(4) -> clip(min: -0.3, max: 0.4)`],
+  ["reduce_mean", `input x: f32[batch, 3, 4]\n output y = x -> dense(4) -> reduce_mean(axis: [1, 2])`],
+  ["reduce_sum", `input x: f32[batch, 3, 4]\n output y = x -> dense(4) -> reduce_sum(axis: 1, keepdims: true) -> flatten`],
+  ["reduce_max", `input x: f32[batch, 3, 4]\n output y = x -> dense(4) -> reduce_max(axis: -1)`],
+  ["reduce_min", `input x: f32[batch, 3, 4]\n output y = x -> dense(4) -> reduce_min(axis: [1])`],
 ];
 
 function modelOf(src: string): IRModel {

@@ -172,6 +172,43 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   output b = x -> elu(alpha: 0.5)`,
   identity: `input x: f32[batch, 6]
   output y = x -> identity -> relu`,
+  softplus: `input x: f32[batch, 6]
+  output y = x -> softplus`,
+  mish: `input x: f32[batch, 6]
+  output y = x -> mish`,
+  hardswish: `input x: f32[batch, 6]
+  output y = x -> hardswish`,
+  hardsigmoid: `input x: f32[batch, 6]
+  output y = x -> hardsigmoid`,
+  exp: `input x: f32[batch, 6]
+  output y = x -> exp`,
+  log: `input x: f32[batch, 6]
+  output y = x -> softplus -> log`,
+  sqrt: `input x: f32[batch, 6]
+  output y = x -> exp -> sqrt`,
+  abs: `input x: f32[batch, 6]
+  output y = x -> abs`,
+  neg: `input x: f32[batch, 6]
+  output y = x -> neg`,
+  square: `input x: f32[batch, 6]
+  output y = x -> square`,
+  pow: `input x: f32[batch, 6]
+  output a = x -> sigmoid -> pow(exponent: 1.5)
+  output b = x -> pow(exponent: 3)`,
+  clip: `input x: f32[batch, 6]
+  output y = x -> clip(min: -0.3, max: 0.4)`,
+  reduce_mean: `input x: f32[batch, 3, 4, 2]
+  output a = x -> reduce_mean(axis: [1, 2])
+  output b = x -> reduce_mean(axis: -1, keepdims: true)`,
+  reduce_sum: `input x: f32[batch, 3, 4, 2]
+  output a = x -> reduce_sum(axis: [1, 3])
+  output b = x -> reduce_sum(axis: 2, keepdims: true)`,
+  reduce_max: `input x: f32[batch, 3, 4, 2]
+  output a = x -> reduce_max(axis: [1, 2])
+  output b = x -> reduce_max(axis: 1, keepdims: true)`,
+  reduce_min: `input x: f32[batch, 3, 4, 2]
+  output a = x -> reduce_min(axis: [2, 3])
+  output b = x -> reduce_min(axis: -2, keepdims: true)`,
 };
 
 const SOURCE = Object.entries(CASES)

@@ -650,7 +650,35 @@ export const LOWER: Record<OpKind, Lower> = {
   softmax: (c) => ({ ...c.x[0]!, name: c.g.op("Softmax", [c.x[0]!.name], { axis: int(onnxAxis(c.x[0]!, num(c.a.axis))) }) }),
   leaky_relu: unary((g, x, c) => g.op("LeakyRelu", [x], { alpha: float(num(c.a.alpha)) })),
   elu: unary((g, x, c) => g.op("Elu", [x], { alpha: float(num(c.a.alpha)) })),
+  softplus: unary((g, x) => g.op("Softplus", [x])),
+  // Mish is an ONNX operator only from opset 18: x · tanh(softplus(x)).
+  mish: unary((g, x) => g.op("Mul", [x, g.op("Tanh", [g.op("Softplus", [x])])])),
+  hardswish: unary((g, x) => g.op("HardSwish", [x])),
+  hardsigmoid: unary((g, x) => g.op("HardSigmoid", [x], { alpha: float(1 / 6), beta: float(0.5) })),
+  exp: unary((g, x) => g.op("Exp", [x])),
+  log: unary((g, x) => g.op("Log", [x])),
+  sqrt: unary((g, x) => g.op("Sqrt", [x])),
+  abs: unary((g, x) => g.op("Abs", [x])),
+  neg: unary((g, x) => g.op("Neg", [x])),
+  square: unary((g, x) => g.op("Mul", [x, x])),
+  pow: unary((g, x, c) => g.op("Pow", [x, g.scalar(num(c.a.exponent))])),
+  clip: unary((g, x, c) => g.op("Clip", [x, g.scalar(num(c.a.min)), g.scalar(num(c.a.max))])),
+  reduce_mean: reduce("ReduceMean"),
+  reduce_sum: reduce("ReduceSum"),
+  reduce_max: reduce("ReduceMax"),
+  reduce_min: reduce("ReduceMin"),
 };
+
+/** A reduction over the node's axes, in the IR's layout (opset 17: ReduceSum takes its axes as an input, the others as an attribute). */
+function reduce(kind: "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin"): Lower {
+  return (c) => {
+    const axes = c.a.axis as number[];
+    const keepdims = int(c.a.keepdims === true ? 1 : 0);
+    const x = c.ir(0);
+    const y = kind === "ReduceSum" ? c.g.op(kind, [x, c.g.i64(axes)], { keepdims }) : c.g.op(kind, [x], { axes: ints(axes), keepdims });
+    return irValue(y, c.node);
+  };
+}
 
 /** A dimension for a graph input or output: sizes and plain names; expressions (64*seq) left unnamed. */
 function dimMsg(d: number | string): DimMsg {
