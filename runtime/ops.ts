@@ -197,6 +197,27 @@ export function conv2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, 
   return activate(bias ? tf.add(y, bias) : y, act) as tf.Tensor4D;
 }
 
+export interface ConvTransposeOptions {
+  stride: Pair;
+  padding: Padding;
+  activation: Activation;
+}
+
+/**
+ * Transposed 2-D convolution, NHWC, kernel [kh, kw, filters, channels] (Keras's Conv2DTranspose): the output is
+ * (h - 1)·stride + kernel high (valid) or h·stride (same, the canvas cropped as TensorFlow crops it).
+ */
+export function conv2dTranspose(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, o: ConvTransposeOptions): tf.Tensor4D {
+  const x4 = x as tf.Tensor4D;
+  const k4 = kernel as tf.Tensor4D;
+  const [n, h, w] = x4.shape;
+  const [kh, kw, f] = k4.shape;
+  const [sh, sw] = o.stride;
+  const out: [number, number, number, number] = o.padding === "same" ? [n, h * sh, w * sw, f] : [n, (h - 1) * sh + kh, (w - 1) * sw + kw, f];
+  const y = tf.conv2dTranspose(x4, k4, out, [sh, sw], o.padding);
+  return activate(bias ? tf.add(y, bias) : y, o.activation) as tf.Tensor4D;
+}
+
 export interface Conv1dOptions {
   stride: number;
   padding: Padding | "causal";

@@ -1,7 +1,7 @@
 // THE op registry: every layer and tensor operation of the language, with its signature, its shape and
 // dtype rule, the weights it owns and its FLOP count. Record<OpKind, OpDef> makes tsc flag a missing rule.
 import { diag, type Diagnostic, type DiagnosticKey } from "../diagnostics.js";
-import { ceilDiv, divExact, fmtShape, isConst, mulDim, productDims, windowOut, type Dim, type Shape } from "./dims.js";
+import { addDim, ceilDiv, divExact, fmtShape, isConst, mulDim, productDims, windowOut, type Dim, type Shape } from "./dims.js";
 import { ACTIVATIONS, p, type Signature } from "./signature.js";
 import { FLOAT_DTYPES, INT_DTYPES, type AttrValue, type DType, type IRDimSymbol, type IRParam, type IRSpan } from "./types.js";
 
@@ -262,7 +262,7 @@ function recurrent(name: "lstm" | "gru", gates: number): OpDef {
 export type OpKind =
   | "input" | "constant"
   | "dense" | "tied_dense"
-  | "conv1d" | "conv2d" | "depthwise_conv2d" | "separable_conv2d"
+  | "conv1d" | "conv2d" | "depthwise_conv2d" | "separable_conv2d" | "conv2d_transpose"
   | "max_pool1d" | "avg_pool1d" | "max_pool2d" | "avg_pool2d"
   | "global_avg_pool1d" | "global_max_pool1d" | "global_avg_pool2d" | "global_max_pool2d"
   | "zero_pad2d" | "upsample2d"
@@ -426,6 +426,26 @@ export const OPS: Record<OpKind, OpDef> = {
       const pos = prod(out.slice(0, -1));
       return 2 * prod(pair(a.kernel!)) * cm * pos + 2 * cm * prod(out) + (a.bias ? prod(out) : 0);
     },
+  },
+  conv2d_transpose: {
+    category: "conv",
+    doc: "transposed 2-D convolution (a learned upsampling, as Keras's Conv2DTranspose), NHWC: height and width grow to (h - 1)·stride + kernel (valid) or h·stride (same); kernel [kh, kw, filters, channels]",
+    inputs: [1, 1],
+    params: [p("filters", "int", { min: 1 }), p("kernel", "int2", { min: 1 }), p("stride", "int2", { default: 1, min: 1 }), p("padding", "enum", { values: ["valid", "same"], default: "valid" }), bias, activationParam],
+    infer(c) {
+      if (!needRank(c, "conv2d_transpose", [4], "[batch, height, width, channels]")) return null;
+      if (!needFloat(c, "conv2d_transpose")) return null;
+      const s = c.ins[0]!.shape;
+      const ch = last(s);
+      if (!knownDim(c, "conv2d_transpose", ch, "channel count")) return null;
+      const k = pair(c.attrs.kernel!);
+      const st = pair(c.attrs.stride!);
+      const f = int(c.attrs.filters!);
+      const same = c.attrs.padding === "same";
+      const out = [0, 1].map((i) => (same ? mulDim(s[1 + i]!, st[i]!) : addDim(mulDim(addDim(s[1 + i]!, -1), st[i]!), k[i]!)));
+      return { shape: [s[0]!, ...out, f], dtype: c.ins[0]!.dtype, weights: [glorot("kernel", [k[0]!, k[1]!, f, ch as number]), ...(c.attrs.bias ? [zeros("bias", [f])] : [])] };
+    },
+    flops: (ins, _out, a) => 2 * prod(pair(a.kernel!)) * last(ins[0]!) * int(a.filters!) * prod(ins[0]!.slice(0, -1)),
   },
 
   max_pool1d: pool("max_pool1d", 1, "max"),

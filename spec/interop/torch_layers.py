@@ -95,6 +95,7 @@ class Layers(nn.Module):
         self.dw = nn.Conv2d(6, 12, 3, groups=6)
         self.sep = Separable(12, 5, 3, 2)
         self.fc = nn.Linear(4 * 4 * 5, 4)
+        self.deconv = nn.ConvTranspose2d(3, 2, 3, stride=2)
         self.conv1 = nn.Conv1d(5, 4, 3, padding=1)
         self.ln = nn.LayerNorm(4)
         self.lstm = nn.LSTM(4, 3, batch_first=True)
@@ -119,6 +120,8 @@ class Layers(nn.Module):
         token_out = F.linear(self.rms(self.ln2(a + e)), self.emb.weight, self.head.bias)
         return {
             "image_out": image_out,
+            # "same": the 17 × 17 canvas cropped to 16 × 16, nothing before and one row/column after (TensorFlow's).
+            "up_out": F.pad(self.deconv(image.permute(0, 3, 1, 2)), (0, -1, 0, -1)).permute(0, 2, 3, 1),
             "lstm_out": self.lstm(s)[0],
             "bilstm_out": last_bidirectional(self.bilstm(s)[0], 2),
             "gru_out": self.gru(s)[0],
@@ -181,7 +184,7 @@ def write_safetensors(file, named):
 PREFIX = {
     "Layers": {
         "conv": "backbone.stem.conv", "bn": "backbone.stem.norm", "dw": "backbone.blocks.0.dw", "sep": "backbone.blocks.1",
-        "fc": "classifier", "conv1": "seq_encoder.conv", "ln": "seq_encoder.norm", "lstm": "seq_encoder.rnn.0", "bilstm": "seq_encoder.rnn.1",
+        "fc": "classifier", "deconv": "decoder.up", "conv1": "seq_encoder.conv", "ln": "seq_encoder.norm", "lstm": "seq_encoder.rnn.0", "bilstm": "seq_encoder.rnn.1",
         "gru": "seq_encoder.rnn.2", "bigru": "seq_encoder.rnn.3", "emb": "embeddings.word_embeddings", "pos": "embeddings.position_embeddings",
         "ln2": "encoder.layer.0.output.LayerNorm", "rms": "model.norm", "head": "lm_head",
     },

@@ -60,6 +60,7 @@ const CASES: [OpKind, string][] = [
   ["leaky_relu", `input x: f32[batch, 4]\n output y = x -> dense(4) -> leaky_relu(alpha: 0.1)`],
   ["elu", `input x: f32[batch, 4]\n output y = x -> dense(4) -> elu`],
   ["identity", `input x: f32[batch, 4]\n output y = x -> dense(4) -> identity`],
+  ["conv2d_transpose", `input x: f32[batch, 4, 3, 2]\n a = x -> conv2d_transpose(3, 3, stride: 2, padding: same, activation: relu)\n output y = a -> conv2d_transpose(2, [2, 3], stride: [1, 2]) -> flatten`],
   ["softplus", `input x: f32[batch, 4]\n output y = x -> dense(4) -> softplus`],
   ["mish", `input x: f32[batch, 4]\n output y = x -> dense(4) -> mish`],
   ["hardswish", `input x: f32[batch, 4]\n output y = x -> dense(4) -> hardswish`],

@@ -172,6 +172,11 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   output b = x -> elu(alpha: 0.5)`,
   identity: `input x: f32[batch, 6]
   output y = x -> identity -> relu`,
+  conv2d_transpose: `input x: f32[batch, 5, 4, 3]
+  output a = x -> conv2d_transpose(4, 3, stride: 2)
+  output b = x -> conv2d_transpose(2, [2, 3], stride: [2, 1], padding: same, activation: relu)
+  output c = x -> conv2d_transpose(3, 1, stride: 3, padding: same, bias: false)
+  output d = x -> conv2d_transpose(2, 3, stride: 2, padding: same)`,
   softplus: `input x: f32[batch, 6]
   output y = x -> softplus`,
   mish: `input x: f32[batch, 6]

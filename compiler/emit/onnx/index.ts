@@ -345,6 +345,22 @@ function conv2d(c: LowerCtx): Value {
   return { name: activate(c.g, y, String(c.a.activation), 1), perm: cf, rank: 4 };
 }
 
+/** ConvTranspose: kernel [kh, kw, F, C] → [C, F, kh, kw]; "same" crops (or pads after) as TensorFlow does. */
+function conv2dTranspose(c: LowerCtx): Value {
+  const cf = channelsFirst(4);
+  const k = pairOf(c.a.kernel);
+  const stride = pairOf(c.a.stride);
+  const same = c.a.padding === "same";
+  const crop = same ? k.map((kk, i) => Math.max(0, kk - stride[i]!)) : [0, 0];
+  const before = crop.map((t) => Math.floor(t / 2));
+  const after = crop.map((t, i) => t - before[i]!);
+  const extra = same ? k.map((kk, i) => Math.max(0, stride[i]! - kk)) : [0, 0];
+  const kernel = c.w("kernel", [{ perm: [3, 2, 0, 1] }]);
+  const inputs = [c.g.as(c.x[0]!, cf), kernel, ...(c.a.bias ? [c.w("bias")] : [])];
+  const y = c.g.op("ConvTranspose", inputs, { kernel_shape: ints(k), strides: ints(stride), pads: ints([...before, ...after]), ...(extra.some((e) => e) ? { output_padding: ints(extra) } : {}) });
+  return { name: activate(c.g, y, String(c.a.activation), 1), perm: cf, rank: 4 };
+}
+
 function conv1d(c: LowerCtx): Value {
   const cf = channelsFirst(3);
   const k = num(c.a.kernel);
@@ -567,6 +583,7 @@ export const LOWER: Record<OpKind, Lower> = {
   },
   conv1d,
   conv2d,
+  conv2d_transpose: conv2dTranspose,
   depthwise_conv2d: (c) => {
     const cf = channelsFirst(4);
     const y = depthwise(c, c.g.as(c.x[0]!, cf), c.a.bias ? c.w("bias") : null);
