@@ -223,7 +223,7 @@ export function evaluateTfjs(m: Net, plan: PlanSpec, weights: Weights, split: Sp
       const { outputs } = m.forward(weights, data, { training: false });
       let l = tf.scalar(0);
       plan.loss.forEach((t, k) => {
-        const v = lossTensor(t, outputs[t.prediction]!, data[t.target]!);
+        const v = lossTensor(t, outputs[t.prediction]!, (t.targetIsOutput ? outputs : data)[t.target]!);
         if (termSums.length) termSums[k]! += v.dataSync()[0]! * idx.length;
         l = tf.add(l, tf.mul(v, t.weight));
       });

@@ -263,7 +263,7 @@ export function trainStep<I, O>(model: Model<I, O>, batch: I & Record<string, tf
   const plan = planOf(model.def, "trainStep");
   const phase = plan.phases[0]!;
   checkInputs(model.def, batch, "trainStep");
-  for (const t of plan.loss) if (!(batch[t.target] instanceof tf.Tensor)) throw new RunError(`trainStep: the batch has no "${t.target}" tensor (the target of ${t.fn})`);
+  for (const t of plan.loss) if (!t.targetIsOutput && !(batch[t.target] instanceof tf.Tensor)) throw new RunError(`trainStep: the batch has no "${t.target}" tensor (the target of ${t.fn})`);
   if (!model.trainer) {
     const params = new Map(model.def.params.map((p) => [p.name, p]));
     const names = new Map([...model.weights].map(([k, v]) => [v, k]));

@@ -141,6 +141,7 @@ export const IMPLS: Record<OpKind, Impl> = {
   layernorm: (c) => ops.layernorm(c.x[0]!, c.w("gamma"), c.w("beta"), num(c.a.epsilon)),
   rmsnorm: (c) => ops.rmsnorm(c.x[0]!, c.w("gamma"), num(c.a.epsilon)),
   dropout: (c) => ops.dropout(c.x[0]!, num(c.a.rate), c.step),
+  sample_normal: (c) => ops.sampleNormal(c.x[0]!, c.x[1]!, c.a.always === true, c.step),
   embedding: (c) => ops.embedding(c.x[0]!, c.w("embeddings")),
   pos_embedding: (c) => ops.posEmbedding(c.x[0]!, c.w("embeddings"), ops.cacheOffset(c.step)),
   lstm: (c) => recurrent(c, ops.lstm),

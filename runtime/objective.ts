@@ -46,6 +46,13 @@ export function lossTensor(t: LossSpec, pred: tf.Tensor, target: tf.Tensor): tf.
       return tf.mean(tf.squaredDifference(tf.reshape(pred, [-1]), tf.cast(tf.reshape(target, [-1]), "float32")));
     case "mae":
       return tf.mean(tf.abs(tf.sub(tf.reshape(pred, [-1]), tf.cast(tf.reshape(target, [-1]), "float32"))));
+    case "kl_normal": {
+      // pred: the mean, target: the log-variance (both model outputs); summed per sample, averaged over the batch.
+      const n = pred.shape[0] ?? 1;
+      const m = tf.reshape(pred, [n, -1]);
+      const lv = tf.reshape(target, [n, -1]);
+      return tf.mul(-0.5, tf.mean(tf.sum(tf.sub(tf.sub(tf.add(1, lv), tf.square(m)), tf.exp(lv)), 1))) as tf.Scalar;
+    }
     case "huber": {
       const d = typeof a.delta === "number" ? a.delta : 1;
       const err = tf.abs(tf.sub(tf.reshape(pred, [-1]), tf.cast(tf.reshape(target, [-1]), "float32")));

@@ -306,6 +306,13 @@ export function dropout(x: tf.Tensor, rate: number, s: Step): tf.Tensor {
   return tf.mul(x, tf.mul(tf.cast(keep, x.dtype), 1 / (1 - rate)));
 }
 
+/** mean + e^(log_var / 2) · ε with ε ~ N(0, 1) (seeded per call, as dropout's masks), in training or always; else the mean. */
+export function sampleNormal(mean: tf.Tensor, logVar: tf.Tensor, always: boolean, s: Step): tf.Tensor {
+  if (!s.training && !always) return mean;
+  const seed = s.seed ? s.seed() : undefined;
+  return tf.add(mean, tf.mul(tf.exp(tf.mul(logVar, 0.5)), tf.randomNormal(mean.shape, 0, 1, "float32", seed)));
+}
+
 export interface BatchnormWeights {
   gamma: tf.Tensor | null;
   beta: tf.Tensor | null;

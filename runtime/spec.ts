@@ -31,3 +31,22 @@ export function phaseTrainable<P extends { name: string; layer: string; role: st
     return !frozen.has(p.layer) && !adapted.some((t) => p.name.startsWith(t));
   });
 }
+
+/**
+ * The names a plan's loss terms are reported by (with several terms: epoch lines, metrics.jsonl, monitors), as
+ * Keras names its outputs' losses: `PREDICTION_loss`, or `PREDICTION_FN_loss` when two terms share a prediction,
+ * or `PREDICTION_TARGET_loss` when they share that too.
+ */
+export function lossTermNames(terms: readonly { prediction: string; target: string; fn: string; targetIsOutput?: boolean }[]): string[] {
+  const count = (f: (t: (typeof terms)[number]) => string, t: (typeof terms)[number]) => terms.filter((u) => f(u) === f(t)).length;
+  return terms.map((t) =>
+    // A term over two outputs (kl_normal) is named by its loss: kl_normal_loss.
+    t.targetIsOutput && count((u) => u.fn, t) === 1
+      ? `${t.fn}_loss`
+      : count((u) => u.prediction, t) === 1
+        ? `${t.prediction}_loss`
+        : count((u) => `${u.prediction}|${u.fn}`, t) === 1
+          ? `${t.prediction}_${t.fn}_loss`
+          : `${t.prediction}_${t.target}_loss`,
+  );
+}

@@ -76,7 +76,7 @@ export function trainMicroBatches(net: Net, weights: Weights, loss: readonly Los
         let t = tf.scalar(0);
         const parts: tf.Tensor[] = [];
         for (const term of loss) {
-          const l = lossTensor(term, r.outputs[term.prediction]!, inputs[term.target]!);
+          const l = lossTensor(term, r.outputs[term.prediction]!, (term.targetIsOutput ? r.outputs : inputs)[term.target]!);
           if (terms.length) parts.push(tf.keep(l));
           t = tf.add(t, tf.mul(l, term.weight));
         }

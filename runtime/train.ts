@@ -4,7 +4,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { isAdapter, phaseTrainable, type DatasetSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
+import { isAdapter, lossTermNames, phaseTrainable, type DatasetSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
 import { latestCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
 import { isRandomStep, loadDataset, subset, type LoadedData, type Split } from "./data/index.js";
 import { packVocabularies, unpackVocabularies } from "./data/tokenize.js";
@@ -17,7 +17,6 @@ import { loadPretrained, type InitSpec } from "./pretrained.js";
 import { decodeMasks, encodeMasks, magnitudeMasks, sparsityOf, type Masks } from "./prune.js";
 import { exportWeights } from "./export.js";
 import { fromLogits, pairKey, TfjsEngine, type StepEngine } from "./engine.js";
-import { lossTermNames } from "../compiler/plan/tables.js";
 
 export { DivergedError, InterruptedError, RunError } from "./errors.js";
 import { DivergedError, InterruptedError, RunError } from "./errors.js";

@@ -6,7 +6,8 @@ import { fmtShape, isConst, type Dim } from "../ir/dims.js";
 import { OPS, PROBABILITY_OPS, type InferCtx, type OpKind, type TensorInfo } from "../ir/ops.js";
 import type { DType, IRDataset, IRModel, IRModule, IRParam, IRPlan, IRSpan } from "../ir/types.js";
 import type { Constraint } from "../lower/index.js";
-import { isPrunable, LOSSES, lossTermNames, METRICS } from "../plan/tables.js";
+import { isPrunable, LOSSES, METRICS } from "../plan/tables.js";
+import { lossTermNames } from "../../runtime/spec.js";
 
 export interface CheckResult {
   module: IRModule;
@@ -125,6 +126,16 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
 
   for (const t of p.loss) {
     const out = outputs.get(t.prediction);
+    if (t.targetIsOutput) {
+      // kl_normal(mean, log_var): two model outputs of one shape.
+      const other = outputs.get(t.target);
+      if (!out) refHint(t.prediction, t.predictionSpan);
+      if (!other) refHint(t.target, t.targetSpan);
+      if (out?.shape && other?.shape && (out.shape.length !== other.shape.length || !sameDims(out.shape.slice(1), other.shape.slice(1)))) {
+        diagnostics.push(diag("targetMismatch", spanOf(t.targetSpan), { loss: t.fn, output: `${t.prediction} ${fmtShape(out.shape)}`, target: `${t.target} ${fmtShape(other.shape)}`, hint: "the mean and the log-variance are two model outputs of one shape" }));
+      }
+      continue;
+    }
     const field = fields.get(t.target);
     if (!out) refHint(t.prediction, t.predictionSpan);
     if (!field) refHint(t.target, t.targetSpan);

@@ -449,6 +449,7 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
   rmsnorm: (c) => ({ module: `${c.helper("RMSNorm")}(${c.inShape(0)[c.inShape(0).length - 1]}, eps=${pyNum(num(c.a.epsilon))})`, expr: `${c.mod}(${c.x[0]})` }),
   layernorm: (c) => ({ module: `nn.LayerNorm(${c.inShape(0)[c.inShape(0).length - 1]}, eps=${pyNum(num(c.a.epsilon))})`, expr: `${c.mod}(${c.x[0]})` }),
   dropout: unary((x, c) => `F.dropout(${x}, ${pyNum(num(c.a.rate))}, self.training)`),
+  sample_normal: (c) => ({ expr: `(${c.x[0]} + torch.exp(0.5 * ${c.x[1]}) * torch.randn_like(${c.x[0]}))${c.a.always === true ? "" : ` if self.training else ${c.x[0]}`}` }),
   embedding: (c) => ({ module: `nn.Embedding(${num(c.a.vocab)}, ${num(c.a.dim)})`, expr: `${c.mod}(${c.x[0]})` }),
   pos_embedding: (c) => ({ module: `${c.helper("PosEmbedding")}(${num(c.a.max_len)}, ${c.inShape(0)[2]})`, expr: `${c.mod}(${c.x[0]})` }),
   lstm: recurrent("lstm"),

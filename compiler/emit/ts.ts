@@ -449,6 +449,7 @@ const EMIT: Record<OpKind, Emit> = {
   layernorm: (c) => `nn.layernorm(${c.x[0]}, ${c.w("gamma")}, ${c.w("beta")}, ${A(c.a.epsilon)})`,
   rmsnorm: (c) => `nn.rmsnorm(${c.x[0]}, ${c.w("gamma")}, ${A(c.a.epsilon)})`,
   dropout: (c) => `nn.dropout(${c.x[0]}, ${A(c.a.rate)}, step)`,
+  sample_normal: (c) => `nn.sampleNormal(${c.x[0]}, ${c.x[1]}, ${c.a.always === true}, step)`,
   embedding: (c) => `nn.embedding(${c.x[0]}, ${c.w("embeddings")})`,
   pos_embedding: (c) => `nn.posEmbedding(${c.x[0]}, ${c.w("embeddings")}${c.cache ? ", nn.cacheOffset(step)" : ""})`,
   lstm: recurrent("nn.lstm"),

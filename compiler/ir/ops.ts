@@ -1,7 +1,7 @@
 // THE op registry: every layer and tensor operation of the language, with its signature, its shape and
 // dtype rule, the weights it owns and its FLOP count. Record<OpKind, OpDef> makes tsc flag a missing rule.
 import { diag, type Diagnostic, type DiagnosticKey } from "../diagnostics.js";
-import { addDim, ceilDiv, divExact, fmtShape, isConst, mulDim, productDims, windowOut, type Dim, type Shape } from "./dims.js";
+import { addDim, ceilDiv, dimEq, divExact, fmtShape, isConst, mulDim, productDims, windowOut, type Dim, type Shape } from "./dims.js";
 import { ACTIVATIONS, p, type Signature } from "./signature.js";
 import { FLOAT_DTYPES, INT_DTYPES, type AttrValue, type DType, type IRDimSymbol, type IRParam, type IRSpan } from "./types.js";
 
@@ -274,7 +274,8 @@ export type OpKind =
   | "relu" | "relu6" | "gelu" | "silu" | "sigmoid" | "tanh" | "softmax" | "leaky_relu" | "elu" | "identity"
   | "exp" | "log" | "sqrt" | "abs" | "neg" | "square" | "pow" | "clip"
   | "softplus" | "mish" | "hardswish" | "hardsigmoid"
-  | "reduce_mean" | "reduce_sum" | "reduce_max" | "reduce_min";
+  | "reduce_mean" | "reduce_sum" | "reduce_max" | "reduce_min"
+  | "sample_normal";
 
 function convCommon(c: InferCtx, name: string, dims: 1 | 2, layout: string): { s: Shape; ch: number; out: Dim[]; k: number[] } | null {
   if (!needRank(c, name, [dims + 2], layout, dims === 2 && c.ins[0]!.shape.length === 2 ? "reshape the features into an image first, e.g. reshape([28, 28, 1])" : undefined)) return null;
@@ -796,6 +797,19 @@ export const OPS: Record<OpKind, OpDef> = {
       if (Number(c.attrs.min) > Number(c.attrs.max)) return fail(c, "outOfRange", { callee: "clip", name: "max", value: String(c.attrs.max), range: `at least min (${String(c.attrs.min)})` });
       return { ...c.ins[0]! };
     },
+  },
+  sample_normal: {
+    category: "math",
+    doc: "a draw from N(mean, e^log_var), reparameterized (mean + e^(log_var / 2) · ε, ε ~ N(0, 1): gradients reach both inputs), as a VAE samples its code; while training only — elsewhere the mean — unless always: true",
+    inputs: [2, 2],
+    params: [p("always", "bool", { default: false, doc: "sample at inference too" })],
+    infer(c) {
+      if (!needFloat(c, "sample_normal")) return null;
+      const [m, v] = c.ins as [TensorInfo, TensorInfo];
+      if (m.shape.length !== v.shape.length || m.shape.some((d, i) => !dimEq(d, v.shape[i]!))) return fail(c, "broadcastMismatch", { op: "sample_normal", left: fmtShape(m.shape), right: fmtShape(v.shape), axis: m.shape.findIndex((d, i) => !dimEq(d, v.shape[i] ?? -1)) });
+      return { ...m };
+    },
+    flops: (_ins, out) => 4 * prod(out),
   },
   reduce_mean: reduction("reduce_mean", "the mean over the given axes"),
   reduce_sum: reduction("reduce_sum", "the sum over the given axes"),

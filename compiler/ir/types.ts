@@ -100,6 +100,8 @@ export interface IRLossTerm {
   fn: string;
   prediction: string;
   target: string;
+  /** The target is another model output, not a dataset field (kl_normal's log-variance). */
+  targetIsOutput?: true;
   args: Record<string, AttrValue>;
   span: IRSpan;
   /** Where the prediction and target are named, for diagnostics. */

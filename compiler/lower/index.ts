@@ -1042,15 +1042,19 @@ export class Lowering {
       if (!c) return;
       const args = e.kind === "call" ? e.args : [];
       const at = (name: string, index: number) => (args.find((a) => a.name?.name === name) ?? args.filter((a) => !a.name)[index])?.value.span ?? e.span;
+      // The loss's first two parameters name its prediction and its target (prediction/target, or mean/log_var).
+      const def = LOSSES[c.fn]!;
+      const [pn, tn] = [def.params[0]!.name, def.params[1]!.name];
       out.push({
         weight,
         fn: c.fn,
-        prediction: String(c.args.prediction),
-        target: String(c.args.target),
-        args: Object.fromEntries(Object.entries(c.args).filter(([k]) => k !== "prediction" && k !== "target")),
+        prediction: String(c.args[pn]),
+        target: String(c.args[tn]),
+        ...(def.target === "output" ? { targetIsOutput: true as const } : {}),
+        args: Object.fromEntries(Object.entries(c.args).filter(([k]) => k !== pn && k !== tn)),
         span: c.span,
-        predictionSpan: this.irSpan(at("prediction", 0)),
-        targetSpan: this.irSpan(at("target", 1)),
+        predictionSpan: this.irSpan(at(pn, 0)),
+        targetSpan: this.irSpan(at(tn, 1)),
       });
       return;
     }

@@ -6,8 +6,8 @@ const pred = p("prediction", "ref", { doc: "a model output" });
 const target = p("target", "ref", { doc: "a dataset field" });
 
 export interface LossDef extends Signature {
-  /** What the target holds: class ids (or one-hot rows), or values shaped like the prediction. */
-  target: "classes" | "binary" | "values";
+  /** What the target holds: class ids (or one-hot rows), values shaped like the prediction, or (output) another model output. */
+  target: "classes" | "binary" | "values" | "output";
 }
 
 export const LOSSES: Record<string, LossDef> = {
@@ -24,19 +24,12 @@ export const LOSSES: Record<string, LossDef> = {
   mse: { doc: "mean squared error", target: "values", params: [pred, target] },
   mae: { doc: "mean absolute error", target: "values", params: [pred, target] },
   huber: { doc: "Huber loss: squared below delta, linear above", target: "values", params: [pred, target, p("delta", "float", { default: 1, min: 0, exclusive: true })] },
+  kl_normal: {
+    doc: "KL divergence of N(mean, e^log_var) from N(0, 1), two model outputs of one shape (a VAE's code): -½ Σ (1 + log_var - mean² - e^log_var) over each sample's values, averaged over the batch",
+    target: "output",
+    params: [p("mean", "ref", { doc: "a model output" }), p("log_var", "ref", { doc: "a model output shaped like mean" })],
+  },
 };
-
-/**
- * The names a plan's loss terms are reported by (with several terms: epoch lines, metrics.jsonl, monitors), as
- * Keras names its outputs' losses: `PREDICTION_loss`, or `PREDICTION_FN_loss` when two terms share a prediction,
- * or `PREDICTION_TARGET_loss` when they share that too.
- */
-export function lossTermNames(terms: readonly { prediction: string; target: string; fn: string }[]): string[] {
-  const count = (f: (t: (typeof terms)[number]) => string, t: (typeof terms)[number]) => terms.filter((u) => f(u) === f(t)).length;
-  return terms.map((t) =>
-    count((u) => u.prediction, t) === 1 ? `${t.prediction}_loss` : count((u) => `${u.prediction}|${u.fn}`, t) === 1 ? `${t.prediction}_${t.fn}_loss` : `${t.prediction}_${t.target}_loss`,
-  );
-}
 
 const average = p("average", "enum", { values: ["macro", "micro", "binary"], default: "macro" });
 const optPred = p("prediction", "ref", { default: null, doc: "defaults to the first loss's prediction" });

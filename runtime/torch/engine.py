@@ -126,6 +126,10 @@ def loss_term(fn, args, pred, target):
             y = y * (1 - s) + s / classes
         logp = torch.log(logits.clamp(EPS, 1)) if args.get("from_logits") is False else F.log_softmax(logits, dim=-1)
         return -(y * logp).sum(1).mean()
+    if fn == "kl_normal":
+        # pred: the mean, target: the log-variance (model outputs); summed per sample, averaged over the batch.
+        m, lv = pred.reshape(pred.shape[0], -1).float(), target.reshape(target.shape[0], -1).float()
+        return (-0.5 * (1 + lv - m * m - lv.exp()).sum(dim=1)).mean()
     x = pred.reshape(-1)
     y = target.reshape(-1).float()
     if fn == "binary_cross_entropy":
@@ -152,7 +156,7 @@ def total_loss(losses, outputs, batch, terms=None):
     """The plan's loss: its terms' weighted sum; each term's own value is appended to `terms` when given."""
     total = None
     for t in losses:
-        value = loss_term(t["fn"], t["args"], outputs[t["prediction"]], batch[t["target"]])
+        value = loss_term(t["fn"], t["args"], outputs[t["prediction"]], (outputs if t.get("targetIsOutput") else batch)[t["target"]])
         if terms is not None:
             terms.append(value.detach().float())
         term = value * t["weight"]

@@ -86,7 +86,7 @@ function numbered(e: TorchError, python: string, statements?: ReadonlyMap<number
 }
 
 /** The plan's loss terms as the Python side takes them. */
-const lossTerms = (loss: readonly LossSpec[]) => loss.map((t) => ({ fn: t.fn, prediction: t.prediction, target: t.target, weight: t.weight, args: t.args }));
+const lossTerms = (loss: readonly LossSpec[]) => loss.map((t) => ({ fn: t.fn, prediction: t.prediction, target: t.target, targetIsOutput: t.targetIsOutput === true, weight: t.weight, args: t.args }));
 
 /** Optimizer state "<weight>/<slot>" (either engine's names) grouped by slot, and the step count. */
 function bySlot(state: Record<string, HostTensor>): { step: Float32Array | null; slots: Map<string, Record<string, HostTensor>> } {
@@ -214,7 +214,7 @@ export class TorchEngine implements StepEngine {
       precision: this.o.precision,
       accumulate: p.accumulate,
       // Steps are seeded (from the run's seed and the step) only where the model draws random numbers.
-      stochastic: m.nodes.some((n) => (n.op === "dropout" && Number(n.attrs.rate) > 0) || (n.op === "attention" && Number(n.attrs.dropout) > 0)),
+      stochastic: m.nodes.some((n) => (n.op === "dropout" && Number(n.attrs.rate) > 0) || (n.op === "attention" && Number(n.attrs.dropout) > 0) || n.op === "sample_normal"),
     });
   }
 

@@ -61,6 +61,7 @@ const CASES: [OpKind, string][] = [
   ["elu", `input x: f32[batch, 4]\n output y = x -> dense(4) -> elu`],
   ["identity", `input x: f32[batch, 4]\n output y = x -> dense(4) -> identity`],
   ["conv2d_transpose", `input x: f32[batch, 4, 3, 2]\n a = x -> conv2d_transpose(3, 3, stride: 2, padding: same, activation: relu)\n output y = a -> conv2d_transpose(2, [2, 3], stride: [1, 2]) -> flatten`],
+  ["sample_normal", `input x: f32[batch, 4]\n m = x -> dense(3)\n output y = sample_normal(m, x -> dense(3)) -> tanh`],
   ["softplus", `input x: f32[batch, 4]\n output y = x -> dense(4) -> softplus`],
   ["mish", `input x: f32[batch, 4]\n output y = x -> dense(4) -> mish`],
   ["hardswish", `input x: f32[batch, 4]\n output y = x -> dense(4) -> hardswish`],

@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { lossTermNames } from "../../compiler/plan/tables.js";
+import { lossTermNames } from "../../runtime/spec.js";
 import { ROOT } from "../helpers.js";
 import { requireTorch } from "./torch_shared.js";
 

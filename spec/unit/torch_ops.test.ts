@@ -177,6 +177,10 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   output b = x -> conv2d_transpose(2, [2, 3], stride: [2, 1], padding: same, activation: relu)
   output c = x -> conv2d_transpose(3, 1, stride: 3, padding: same, bias: false)
   output d = x -> conv2d_transpose(2, 3, stride: 2, padding: same)`,
+  sample_normal: `input x: f32[batch, 6]
+  m = x -> dense(3)
+  v = x -> dense(3)
+  output y = sample_normal(m, v) -> tanh`,
   softplus: `input x: f32[batch, 6]
   output y = x -> softplus`,
   mish: `input x: f32[batch, 6]

@@ -29,6 +29,7 @@ const PUBLISHED: [string, string, number, number, string][] = [
   ["llama.nnet", "SmolLM135M", 134_515_008, 0, "SmolLM-135M, the Llama architecture with tied embeddings (HF LlamaForCausalLM)"],
   ["text_classifier.nnet", "SpamClassifier", 1_346_306, 0, "Keras Embedding(20000, 64) + Bidirectional(LSTM(64)) + Dense(2)"],
   ["autoencoder.nnet", "Autoencoder", 209_968, 0, "Keras Dense 784-128-32-128-784"],
+  ["vae.nnet", "VAE", 134_165, 0, "Keras's VAE example: encoder 69,076 + decoder 65,089"],
 ];
 
 test("the zoo holds the ten models the language issue names", () => {

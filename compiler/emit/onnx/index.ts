@@ -628,6 +628,13 @@ export const LOWER: Record<OpKind, Lower> = {
   },
   layernorm: (c) => irValue(c.g.op("LayerNormalization", [c.ir(0), c.w("gamma"), c.w("beta")], { axis: int(-1), epsilon: float(num(c.a.epsilon)) }), c.node),
   dropout: passThrough,
+  // At inference the mean; with always: true, mean + e^(log_var / 2) · RandomNormalLike.
+  sample_normal: (c) => {
+    if (c.a.always !== true) return irValue(c.ir(0), c.node);
+    const m = c.ir(0);
+    const std = c.g.op("Exp", [c.g.op("Mul", [c.ir(1), c.g.scalar(0.5)])]);
+    return irValue(c.g.op("Add", [m, c.g.op("Mul", [std, c.g.op("RandomNormalLike", [m])])]), c.node);
+  },
   identity: passThrough,
   embedding: (c) => irValue(c.g.op("Gather", [c.w("embeddings"), c.ir(0)], { axis: int(0) }), c.node),
   pos_embedding: (c) => {
