@@ -498,8 +498,12 @@ function program(): Command {
     .option("-n, --count <n>", "how many samples (at most 10,000)", int("count"), 5)
     .option("--start <index>", "the first sample's index in the split", int("start"), 0)
     .option("--data <dir>", "folder holding the dataset's files")
-    .action(async (file: string, o: { dataset?: string; split: string; count: number; start: number; data?: string }) => {
+    .option("--epoch <n>", "show the training samples as augmented in this epoch (1, 2, …; random steps draw from the plan's seed or --seed)", int("epoch"))
+    .option("--seed <n>", "with --epoch: the run's seed, when the plan sets none", int("seed"))
+    .action(async (file: string, o: { dataset?: string; split: string; count: number; start: number; data?: string; epoch?: number; seed?: number }) => {
       if (o.split !== "train" && o.split !== "test") throw new UsageError(`--split ${o.split}: choose train or test`);
+      if (o.epoch !== undefined && o.split === "test") throw new UsageError("--epoch shows training augmentation; the test split is never augmented");
+      if (o.epoch !== undefined && o.epoch < 1) throw new UsageError(`--epoch ${o.epoch}: epochs count from 1`);
       const res = compiled(file);
       if (!res) return;
       const { datasets, plans } = res.module;
@@ -512,7 +516,9 @@ function program(): Command {
       const { showData } = await import("../../runtime/data/show.js");
       const { DataError } = await import("../../runtime/data/errors.js");
       try {
-        await showData({ dataset: ds as never, baseDir: path.dirname(path.resolve(file)), dataDir: o.data ?? null, seed: plan?.seed ?? 0, split: o.split, start: o.start, count: o.count, out: (l) => process.stdout.write(l), log: (m) => process.stderr.write(`${m}\n`) });
+        const seed = o.seed ?? plan?.seed ?? undefined;
+        if (o.epoch !== undefined && seed === undefined) throw new UsageError(`--epoch: the plan of ${file} sets no seed, so its runs drew one: give it with --seed (a run's seed is in the epoch line "augmentation: … from seed N")`);
+        await showData({ dataset: ds as never, baseDir: path.dirname(path.resolve(file)), dataDir: o.data ?? null, seed: seed ?? 0, split: o.split, start: o.start, count: o.count, ...(o.epoch !== undefined ? { epoch: o.epoch } : {}), out: (l) => process.stdout.write(l), log: (m) => process.stderr.write(`${m}\n`) });
       } catch (e) {
         if (e instanceof DataError) throw new UsageError(e.message);
         throw e;

@@ -15,6 +15,8 @@ export interface ShowDataOptions {
   /** The plan's seed (a held-out test split depends on it), else 0. */
   seed: number;
   split: "train" | "test";
+  /** Show the training split as augmented in this epoch (1-based), with `seed`'s draws. */
+  epoch?: number;
   start: number;
   count: number;
   out: (line: string) => void;
@@ -38,7 +40,9 @@ export async function showData(o: ShowDataOptions): Promise<number> {
   if (!Number.isInteger(o.start) || o.start < 0) throw new DataError(`--start ${o.start}: give a sample index ≥ 0`);
   const data = await loadDataset(o.dataset, { dataDir: o.dataDir, baseDir: o.baseDir, seed: o.seed, log: o.log });
   for (const n of data.notes) o.log(`note: ${n}`);
-  const split = o.split === "test" ? data.test : data.train;
+  const plain = o.split === "test" ? data.test : data.train;
+  // An epoch's augmented view: what training epoch N (train.ts draws with its 0-based number) feeds the model.
+  const split = o.epoch !== undefined && plain ? (plain.augmented?.(o.seed, o.epoch - 1) ?? plain) : plain;
   if (!split) throw new DataError(`dataset "${o.dataset.name}" has no test split (no test source and no split test: …); use --split train`);
   if (o.start >= split.size) throw new DataError(`--start ${o.start}: the ${o.split} split of dataset "${o.dataset.name}" has ${split.size} samples (0 to ${split.size - 1})`);
   const end = Math.min(split.size, o.start + o.count);

@@ -309,6 +309,16 @@ test("CLI: an augmented run killed with SIGKILL and resumed ends as an uninterru
     assert.ok(Math.abs(got[i]!.loss - want[i]!.loss) <= 1e-5 * Math.max(1, want[i]!.loss), `epoch ${i + 1}: ${got[i]!.loss} vs ${want[i]!.loss}`);
     assert.ok(Math.abs(got[i]!.val_loss - want[i]!.val_loss) <= 1e-5 * Math.max(1, want[i]!.val_loss), `epoch ${i + 1} val: ${got[i]!.val_loss} vs ${want[i]!.val_loss}`);
   }
+  // nnetc data --epoch N shows what training epoch N was fed: the same each time, not the plain samples.
+  const show = (...a: string[]) => cli(["data", file, "-n", "4", ...a]);
+  const e1 = show("--epoch", "1");
+  assert.is(e1.code, 0, e1.err);
+  assert.is(show("--epoch", "1").out, e1.out);
+  assert.is.not(show().out, e1.out);
+  assert.is.not(show("--epoch", "2").out, e1.out);
+  const bad = show("--split", "test", "--epoch", "1");
+  assert.is(bad.code, 2, bad.err);
+  assert.match(bad.err, /test split is never augmented/);
   // The trainer's test loss is the plain test split's: nnetc eval (which never augments) measures the same.
   const trained = JSON.parse(readFileSync(path.join(out, "test.json"), "utf8")) as { loss: number };
   const ev = cli(["eval", file, "--weights", out, "--backend", "cpu", "--json"]);
