@@ -340,6 +340,21 @@ export function metricValue(m: CallSpec, c: Collected, logits: boolean): number 
       return prf(c, predicted(c, logits), String(a.average ?? "macro"), Number(a.positive ?? 1), m.fn);
     case "auc":
       return auc(c, String(a.curve ?? "roc"));
+    case "iou":
+    case "dice": {
+      // Per class over every row (pixel): IoU = TP / (TP + FP + FN), Dice = 2TP / (2TP + FP + FN); the mean over
+      // the classes that occur (in the targets or the predictions), as segmentation benchmarks average them.
+      const { tp, fp, fn, k } = confusion(c, predicted(c, logits));
+      let sum = 0;
+      let n = 0;
+      for (let j = 0; j < k; j++) {
+        const den = (m.fn === "dice" ? 2 * tp[j]! : tp[j]!) + fp[j]! + fn[j]!;
+        if (den === 0) continue;
+        sum += ((m.fn === "dice" ? 2 : 1) * tp[j]!) / den;
+        n++;
+      }
+      return n ? sum / n : NaN;
+    }
     case "perplexity": {
       // exp(mean over counted positions of −log p(target)), p the softmax of the scores (or the scores, for probabilities)
       const ignore = typeof a.ignore === "number" ? a.ignore : null;

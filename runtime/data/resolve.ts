@@ -21,6 +21,7 @@ const FILE_ARGS: Record<string, { args: string[]; dir: boolean }> = {
   jsonl: { args: ["path"], dir: false },
   text_folder: { args: ["path"], dir: true },
   image_folder: { args: ["path"], dir: true },
+  image_mask_folder: { args: ["images", "masks"], dir: true },
 };
 
 let embedded: string | null | undefined;

@@ -47,6 +47,11 @@ export async function loadSource(call: CallSpec, ctx: SourceContext): Promise<Ta
       if (typeof size !== "number" || !Number.isInteger(size) || size < 1) throw new DataError(`image_folder() needs a positive integer size, got ${JSON.stringify(size)}`);
       return loadImageFolder(strArg(call, "path"), size, ctx);
     }
+    case "image_mask_folder": {
+      const size = call.args.size;
+      if (typeof size !== "number" || !Number.isInteger(size) || size < 1) throw new DataError(`image_mask_folder() needs a positive integer size, got ${JSON.stringify(size)}`);
+      return loadImageMaskFolder(strArg(call, "images"), strArg(call, "masks"), size, ctx);
+    }
     case "spam_assassin":
       return loadSpamAssassin(ctx);
     default:
@@ -313,6 +318,69 @@ async function decodeAll(files: string[], size: number, put: (i: number, px: Uin
     }
   };
   await Promise.all(Array.from({ length: 4 }, worker));
+}
+
+/** Nearest-neighbour resize of one channel of an RGB image (a mask's class ids) to size × size. */
+function resizeNearest(img: { width: number; height: number; data: Uint8Array }, size: number, out: Uint8Array, offset: number): void {
+  for (let y = 0; y < size; y++) {
+    const sy = Math.min(img.height - 1, Math.floor(((y + 0.5) * img.height) / size));
+    for (let x = 0; x < size; x++) {
+      const sx = Math.min(img.width - 1, Math.floor(((x + 0.5) * img.width) / size));
+      out[offset + y * size + x] = img.data[(sy * img.width + sx) * 3]!;
+    }
+  }
+}
+
+async function loadImageMaskFolder(imagesDir: string, masksDir: string, size: number, ctx: SourceContext): Promise<Table> {
+  ctx.log(`listing ${imagesDir} and ${masksDir}`);
+  const list = async (dir: string) => {
+    const out: string[] = [];
+    for (const e of await listDir(dir)) if (IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase()) && (await isFile(path.join(dir, e.name), e))) out.push(e.name);
+    return out.sort(byCodeUnits);
+  };
+  const images = await list(imagesDir);
+  if (images.length === 0) throw new DataError(`${imagesDir} holds no images (${IMAGE_EXTENSIONS.join(", ")})`);
+  const masks = new Map<string, string>();
+  for (const m of await list(masksDir)) {
+    const base = m.slice(0, -path.extname(m).length);
+    if (masks.has(base)) throw new DataError(`${masksDir} has two masks for "${base}" (${masks.get(base)} and ${m})`);
+    masks.set(base, m);
+  }
+  const pairs = images.map((f) => {
+    const base = f.slice(0, -path.extname(f).length);
+    const m = masks.get(base);
+    if (!m) throw new DataError(`${path.join(imagesDir, f)} has no mask: ${masksDir} needs a ${base}.png whose grey levels are the class ids`);
+    if (/\.jpe?g$/i.test(m)) ctx.note(`${path.join(masksDir, m)} is a JPEG: lossy compression changes class ids at edges; save masks as PNG.`);
+    return { image: path.join(imagesDir, f), mask: path.join(masksDir, m) };
+  });
+  if (masks.size > images.length) ctx.note(`${masks.size - images.length} mask(s) in ${masksDir} have no image in ${imagesDir} and are not used.`);
+  const per = size * size * 3;
+  if (pairs.length * per > EAGER_IMAGE_BYTES) throw new DataError(`${imagesDir}: ${pairs.length} images of ${size} × ${size} take over ${EAGER_IMAGE_BYTES >> 20} MB decoded; image_mask_folder holds them in memory — use fewer or smaller images`);
+  const columns = new Map<string, Column>();
+  if (ctx.wanted.has("image")) {
+    const data = new Uint8Array(pairs.length * per);
+    await decodeAll(pairs.map((p) => p.image), size, (i, px) => data.set(px, i * per));
+    columns.set("image", storedColumn("image", data, [size, size, 3]));
+  }
+  if (ctx.wanted.has("mask")) {
+    const data = new Uint8Array(pairs.length * size * size);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < pairs.length; i = next++) {
+        const file = pairs[i]!.mask;
+        let buf: Uint8Array;
+        try {
+          buf = await readFile(file);
+        } catch (e) {
+          throw new DataError(`cannot read ${file}: ${(e as Error).message}`);
+        }
+        resizeNearest(await decodeImage(buf, file), size, data, i * size * size);
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+    columns.set("mask", storedColumn("mask", data, [size, size]));
+  }
+  return { size: pairs.length, origin: `image_mask_folder(${imagesDir}, ${masksDir})`, columns, classes: null };
 }
 
 async function loadImageFolder(dir: string, size: number, ctx: SourceContext): Promise<Table> {
