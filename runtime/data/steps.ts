@@ -128,7 +128,11 @@ export function compileField(field: FieldSpec, column: Column, vocabFor: (step: 
       const eg = column.kind === "text" && column.data.length ? ` (e.g. ${JSON.stringify(column.data[0]!.slice(0, 40))})` : "";
       throw err(`${step.fn} needs numbers, but column "${column.name}" holds text${eg}; text needs tokenize(vocab: …, max_len: …) first`);
     }
-    const s = kernel.compile({ step, t, column, field: name, err, vocabFor, vocabBefore: vocab, columnOf, index });
+    // A random step's draws are salted by its place in the chain, or by its group: steps of one group (and kind)
+    // draw alike in every field, so an image and its mask flip together.
+    const group = args(step).group;
+    const salt = typeof group === "string" ? (0x40000000 | fnv1a(`${group}/${step.fn}`)) >>> 0 : index;
+    const s = kernel.compile({ step, t, column, field: name, err, vocabFor, vocabBefore: vocab, columnOf, index: salt });
     random ||= kernel.random === true;
     stages.push(s);
     t = s.out;
@@ -249,6 +253,13 @@ function maskHash(seed: number, row: number, pos: number, salt: number): number 
   return h / 4294967296;
 }
 
+/** FNV-1a over a string's UTF-16 code units: an unsigned 32-bit value. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
 /** murmur3's finalizer after a golden-ratio step: an unsigned 32-bit value. */
 function mix32(x: number): number {
   let h = (x + 0x9e3779b9) | 0;
@@ -280,7 +291,7 @@ interface StepCtx {
   /** The vocabulary of the ids coming in (right after tokenize), or null. */
   vocabBefore: Vocabulary | null;
   columnOf: (name: string) => Column | undefined;
-  /** The step's position in the field's chain (random steps draw with it, so two alike steps differ). */
+  /** What random steps salt their draws with: the step's position in the chain (two alike steps differ), or a hash of its group. */
   index: number;
 }
 

@@ -95,6 +95,37 @@ test("image_mask_folder: images and masks paired by name, masks resized by neare
   }
 });
 
+test("an image and its mask flip together (one group); outside training neither flips", async () => {
+  const dir = path.join(TMP, "joint");
+  await shapes(dir, 24, 16);
+  const field = (name: string, dtype: string, shape: number[], steps: { fn: string; args: Record<string, unknown> }[]) => ({ name, dtype, shape, column: name, steps });
+  const ds = {
+    name: "d",
+    source: { fn: "image_mask_folder", args: { images: "images", masks: "masks", size: 16 } },
+    test: null,
+    split: {},
+    filter: null,
+    fields: [
+      field("image", "f32", [16, 16, 3], [{ fn: "scale", args: { factor: 1 } }, { fn: "random_flip", args: { mode: "both", group: "g" } }]),
+      field("mask", "i32", [16, 16], [{ fn: "random_flip", args: { mode: "both", group: "g" } }]),
+    ],
+  } as unknown as DatasetSpec;
+  const data = await loadDataset(ds, { dataDir: null, baseDir: dir, seed: 0 });
+  const idx = Array.from({ length: 24 }, (_, i) => i);
+  const plain = data.train.batch(idx);
+  const aug = data.train.augmented!(5, 0).batch(idx);
+  assert.not.equal(Array.from(aug.mask!.data), Array.from(plain.mask!.data), "some masks flipped");
+  // Wherever the mask says disc (1) the image is red, square (2) blue, background grey: still aligned.
+  let checked = 0;
+  for (let p = 0; p < 24 * 256; p++) {
+    const m = aug.mask!.data[p]!;
+    const [r, , b] = [aug.image!.data[p * 3]!, aug.image!.data[p * 3 + 1]!, aug.image!.data[p * 3 + 2]!];
+    if (m === 1) (assert.ok(r > b + 60, `pixel ${p}: mask 1 but image ${r},${b}`), checked++);
+    if (m === 2) (assert.ok(b > r + 60, `pixel ${p}: mask 2 but image ${r},${b}`), checked++);
+  }
+  assert.ok(checked > 100);
+});
+
 test("models/unet.nnet trains on drawn shapes (wasm): the loss falls; accuracy, iou and dice are reported", async () => {
   await shapes(path.join(TMP, "shapes"), 48, 64);
   const out = path.join(TMP, "wasm");
