@@ -46,6 +46,23 @@ export function lossTensor(t: LossSpec, pred: tf.Tensor, target: tf.Tensor): tf.
       return tf.mean(tf.squaredDifference(tf.reshape(pred, [-1]), tf.cast(tf.reshape(target, [-1]), "float32")));
     case "mae":
       return tf.mean(tf.abs(tf.sub(tf.reshape(pred, [-1]), tf.cast(tf.reshape(target, [-1]), "float32"))));
+    case "dice": {
+      const { logits, onehot } = classRows(pred, target);
+      const smooth = typeof a.smooth === "number" ? a.smooth : 1;
+      const p = tf.softmax(logits);
+      const inter = tf.sum(tf.mul(p, onehot), 0);
+      const total = tf.add(tf.sum(p, 0), tf.sum(onehot, 0));
+      return tf.sub(1, tf.mean(tf.div(tf.add(tf.mul(inter, 2), smooth), tf.add(total, smooth)))) as tf.Scalar;
+    }
+    case "focal": {
+      const { logits, onehot } = classRows(pred, target);
+      const gamma = typeof a.gamma === "number" ? a.gamma : 2;
+      const alpha = typeof a.alpha === "number" ? a.alpha : 0.25;
+      const logp = tf.logSoftmax(logits);
+      const logpt = tf.sum(tf.mul(onehot, logp), 1);
+      const pt = tf.exp(logpt);
+      return tf.mean(tf.mul(tf.mul(-alpha, tf.pow(tf.sub(1, pt), gamma)), logpt)) as tf.Scalar;
+    }
     case "kl_normal": {
       // pred: the mean, target: the log-variance (both model outputs); summed per sample, averaged over the batch.
       const n = pred.shape[0] ?? 1;

@@ -87,7 +87,11 @@ export function trainMicroBatches(net: Net, weights: Weights, loss: readonly Los
       value += v.dataSync()[0]! * share;
       partsOut.forEach((l, k) => (terms[k]! += l.dataSync()[0]! * share));
       tf.dispose(partsOut);
-      const scaled = trainable.map((w) => (micro.length === 1 ? grads[w.name]! : tf.mul(grads[w.name]!, share)));
+      // A weight the loss does not reach (an output no loss term reads) has no gradient: zero.
+      const scaled = trainable.map((w) => {
+        const g = grads[w.name] ?? tf.zerosLike(w);
+        return micro.length === 1 ? g : tf.mul(g, share);
+      });
       return sums ? scaled.map((g, k) => tf.add(sums![k]!, g)) : scaled;
     });
     if (sums) tf.dispose(sums);

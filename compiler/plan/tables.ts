@@ -24,6 +24,16 @@ export const LOSSES: Record<string, LossDef> = {
   mse: { doc: "mean squared error", target: "values", params: [pred, target] },
   mae: { doc: "mean absolute error", target: "values", params: [pred, target] },
   huber: { doc: "Huber loss: squared below delta, linear above", target: "values", params: [pred, target, p("delta", "float", { default: 1, min: 0, exclusive: true })] },
+  dice: {
+    doc: "soft Dice loss for segmentation: 1 - the mean over classes of (2·Σ p·y + smooth) / (Σ p + Σ y + smooth) over the batch's rows (pixels), p the softmax of the scores and y the one-hot targets",
+    target: "classes",
+    params: [pred, target, p("smooth", "float", { default: 1, min: 0 })],
+  },
+  focal: {
+    doc: "focal loss (Lin et al., 2017), as Keras's CategoricalFocalCrossentropy: the mean of -alpha·(1 - p_t)^gamma·log p_t, p_t the softmax probability of the target class",
+    target: "classes",
+    params: [pred, target, p("gamma", "float", { default: 2, min: 0 }), p("alpha", "float", { default: 0.25, min: 0, exclusive: true })],
+  },
   kl_normal: {
     doc: "KL divergence of N(mean, e^log_var) from N(0, 1), two model outputs of one shape (a VAE's code): -½ Σ (1 + log_var - mean² - e^log_var) over each sample's values, averaged over the batch",
     target: "output",

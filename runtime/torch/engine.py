@@ -126,6 +126,16 @@ def loss_term(fn, args, pred, target):
             y = y * (1 - s) + s / classes
         logp = torch.log(logits.clamp(EPS, 1)) if args.get("from_logits") is False else F.log_softmax(logits, dim=-1)
         return -(y * logp).sum(1).mean()
+    if fn in ("dice", "focal"):
+        classes = pred.shape[-1]
+        logits = pred.reshape(-1, classes).float()
+        y = target.reshape(-1, classes).float() if target.is_floating_point() else F.one_hot(target.reshape(-1).long(), classes).float()
+        if fn == "dice":
+            smooth = args.get("smooth", 1)
+            p = F.softmax(logits, dim=-1)
+            return 1 - ((2 * (p * y).sum(0) + smooth) / (p.sum(0) + y.sum(0) + smooth)).mean()
+        logpt = (y * F.log_softmax(logits, dim=-1)).sum(1)
+        return (-args.get("alpha", 0.25) * (1 - logpt.exp()) ** args.get("gamma", 2) * logpt).mean()
     if fn == "kl_normal":
         # pred: the mean, target: the log-variance (model outputs); summed per sample, averaged over the batch.
         m, lv = pred.reshape(pred.shape[0], -1).float(), target.reshape(target.shape[0], -1).float()

@@ -7,6 +7,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import * as tf from "@tensorflow/tfjs-core";
+import { initBackend } from "../../runtime/backend.js";
+import { lossTensor } from "../../runtime/objective.js";
 import { lossTermNames } from "../../runtime/spec.js";
 import { ROOT } from "../helpers.js";
 import { requireTorch } from "./torch_shared.js";
@@ -106,6 +109,31 @@ test("a term's name is a monitor; a misspelt one is NN diagnostic with the term 
   assert.is(r.code, 1, r.err);
   assert.match(r.err, /val_valeu_loss/);
   assert.match(r.err, /val_value_loss/);
+});
+
+test("dice and focal: hand-computed values on tfjs; the same per-term records on tfjs and torch", async () => {
+  await initBackend("cpu");
+  const logits = tf.tensor2d([[2, 0, -1], [0.5, 0.5, 0], [-1, 3, 0]]);
+  const ids = tf.tensor1d([0, 2, 1], "int32");
+  const p = [[2, 0, -1], [0.5, 0.5, 0], [-1, 3, 0]].map((r) => { const e = r.map(Math.exp); const z = e.reduce((a, b) => a + b); return e.map((x) => x / z); });
+  const y = [0, 2, 1];
+  const pt = y.map((c, i) => p[i]![c]!);
+  const focal = pt.reduce((acc, q) => acc - 0.25 * (1 - q) ** 2 * Math.log(q), 0) / 3;
+  const dice = 1 - [0, 1, 2].reduce((acc, c) => { const inter = y.reduce((a, t, i) => a + (t === c ? p[i]![c]! : 0), 0); const sp = p.reduce((a, r) => a + r[c]!, 0); return acc + (2 * inter + 1) / (sp + 1 + 1); }, 0) / 3;
+  const term = (fn: string) => ({ fn, prediction: "logits", target: "label", weight: 1, args: {} });
+  assert.ok(Math.abs(lossTensor(term("focal"), logits, ids).dataSync()[0]! - focal) < 1e-6, "focal");
+  assert.ok(Math.abs(lossTensor(term("dice"), logits, ids).dataSync()[0]! - dice) < 1e-6, "dice");
+  requireTorch();
+  const f = path.join(TMP, "df.nnet");
+  writeFileSync(f, readFileSync(file, "utf8").replace("cross_entropy(logits, label) + 0.5 * mse(value, target)", "cross_entropy(logits, label) + dice(logits, label) + focal(logits, label, gamma: 1.5)").replace("monitor: val_value_loss", "monitor: val_logits_dice_loss"));
+  const a = cli(["train", f, "--backend", "cpu", "--out", path.join(TMP, "df-tfjs")]);
+  const b = cli(["train", f, "--engine", "torch", "--out", path.join(TMP, "df-torch")]);
+  assert.is(a.code, 0, a.err);
+  assert.is(b.code, 0, b.err);
+  const x = records(path.join(TMP, "df-tfjs"));
+  const z = records(path.join(TMP, "df-torch"));
+  for (let i = 0; i < 3; i++) for (const k of ["loss", "logits_cross_entropy_loss", "logits_dice_loss", "logits_focal_loss", "val_logits_dice_loss"]) assert.ok(Math.abs(x[i]![k]! - z[i]![k]!) < 2e-4, `epoch ${i + 1} ${k}: tfjs ${x[i]![k]}, torch ${z[i]![k]}`);
+  assert.ok(x[2]!.logits_dice_loss! < x[0]!.logits_dice_loss!, "the Dice term falls");
 });
 
 test("subtracting a loss is NN4004, as spec/language.md §10.2 says (a negative term has no minimum)", () => {
