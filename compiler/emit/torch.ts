@@ -10,7 +10,7 @@
 // Pure: the same IR and options give the same text.
 import { diag, type Diagnostic } from "../diagnostics.js";
 import { evalDim } from "../ir/dims.js";
-import type { OpKind } from "../ir/ops.js";
+import { transposeSame, type OpKind } from "../ir/ops.js";
 import { explicitPadding, samePair } from "../ir/padding.js";
 import { torchModulePath } from "../../runtime/torch_names.js";
 import type { AttrValue, DType, IRModel, IRModule, IRNode } from "../ir/types.js";
@@ -409,18 +409,13 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
   depthwise_conv2d: (c) => depthwise(c, false),
   separable_conv2d: (c) => depthwise(c, true),
   conv2d_transpose: (c) => {
-    // PyTorch's ConvTranspose2d gives the whole (h - 1)·stride + kernel canvas; "same" keeps h·stride of it as
-    // TensorFlow does: crop floor((k - s) / 2) before and the rest after, or (k < s) add s - k zero rows after.
+    // PyTorch's ConvTranspose2d gives the whole (h - 1)·stride + kernel canvas; "same" keeps what TensorFlow keeps.
     const k = pairOf(c.a.kernel);
     const stride = pairOf(c.a.stride);
     const inCh = c.inShape(0)[3] as number;
-    const same = c.a.padding === "same";
-    const extra = same ? k.map((kk, i) => Math.max(0, stride[i]! - kk)) : [0, 0];
-    const crop = same ? k.map((kk, i) => Math.max(0, kk - stride[i]!)) : [0, 0];
-    const before = crop.map((t) => Math.floor(t / 2));
-    const after = crop.map((t, i) => t - before[i]!);
+    const { before, after, extra } = transposeSame(k, stride, c.a.padding);
     const y = `${c.mod}(${c.x[0]}.permute(0, 3, 1, 2))`;
-    const cropped = crop.some((t) => t) ? `F.pad(${y}, (${-before[1]!}, ${-after[1]!}, ${-before[0]!}, ${-after[0]!}))` : y;
+    const cropped = [...before, ...after].some((t) => t) ? `F.pad(${y}, (${-before[1]!}, ${-after[1]!}, ${-before[0]!}, ${-after[0]!}))` : y;
     return {
       module: `nn.ConvTranspose2d(${inCh}, ${num(c.a.filters)}, ${tuple(k)}, stride=${tuple(stride)}${extra.some((e) => e) ? `, output_padding=${tuple(extra)}` : ""}, bias=${c.a.bias ? "True" : "False"})`,
       expr: activate(`${cropped}.permute(0, 2, 3, 1)`, c.a.activation),

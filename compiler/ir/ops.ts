@@ -116,6 +116,18 @@ function elementwise(name: string, doc: string, cost = 1, extra: Signature["para
   };
 }
 
+/**
+ * THE crop rule of conv2d_transpose's "same" padding, as TensorFlow's: of the (h - 1)·stride + kernel canvas keep
+ * h·stride — crop floor((k - s) / 2) before and the rest after, or, when the kernel is smaller than the stride,
+ * add s - k zero rows after (`extra`). Per spatial axis; "valid" keeps the whole canvas.
+ */
+export function transposeSame(kernel: readonly number[], stride: readonly number[], padding: unknown): { before: number[]; after: number[]; extra: number[] } {
+  const same = padding === "same";
+  const crop = kernel.map((k, i) => (same ? Math.max(0, k - stride[i]!) : 0));
+  const before = crop.map((t) => Math.floor(t / 2));
+  return { before, after: crop.map((t, i) => t - before[i]!), extra: kernel.map((k, i) => (same ? Math.max(0, stride[i]! - k) : 0)) };
+}
+
 /** An element-wise math op (category math). */
 function math(name: string, doc: string, extra: Signature["params"] = []): OpDef {
   return { ...elementwise(name, doc, 1, extra), category: "math" };

@@ -10,7 +10,7 @@
 // at its input and before its flatten, not around every layer.
 import { mergedKernels } from "../../../runtime/lora.js";
 import { diag, type Diagnostic } from "../../diagnostics.js";
-import type { OpKind } from "../../ir/ops.js";
+import { transposeSame, type OpKind } from "../../ir/ops.js";
 import type { AttrValue as IRAttr, DType, IRModel, IRNode } from "../../ir/types.js";
 import { spatialPads } from "../../ir/padding.js";
 import { encodeModel, ONNX_DTYPE, type AttrValue, type DimMsg, type NodeMsg, type TensorMsg, type ValueInfoMsg } from "./proto.js";
@@ -350,11 +350,7 @@ function conv2dTranspose(c: LowerCtx): Value {
   const cf = channelsFirst(4);
   const k = pairOf(c.a.kernel);
   const stride = pairOf(c.a.stride);
-  const same = c.a.padding === "same";
-  const crop = same ? k.map((kk, i) => Math.max(0, kk - stride[i]!)) : [0, 0];
-  const before = crop.map((t) => Math.floor(t / 2));
-  const after = crop.map((t, i) => t - before[i]!);
-  const extra = same ? k.map((kk, i) => Math.max(0, stride[i]! - kk)) : [0, 0];
+  const { before, after, extra } = transposeSame(k, stride, c.a.padding);
   const kernel = c.w("kernel", [{ perm: [3, 2, 0, 1] }]);
   const inputs = [c.g.as(c.x[0]!, cf), kernel, ...(c.a.bias ? [c.w("bias")] : [])];
   const y = c.g.op("ConvTranspose", inputs, { kernel_shape: ints(k), strides: ints(stride), pads: ints([...before, ...after]), ...(extra.some((e) => e) ? { output_padding: ints(extra) } : {}) });
