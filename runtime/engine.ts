@@ -103,7 +103,9 @@ export function fromLogits(plan: PlanSpec, prediction: string): boolean {
   return term?.args.from_logits !== false;
 }
 
-export const pairKey = (mt: CallSpec) => `${String(mt.args.prediction)}|${String(mt.args.target)}`;
+/** A (prediction, target) pair's key in collected parts. */
+export const pairKeyOf = (prediction: string, target: string) => `${prediction}|${target}`;
+export const pairKey = (mt: CallSpec) => pairKeyOf(String(mt.args.prediction), String(mt.args.target));
 
 /** TensorFlow.js: the weights are variables (an emitted module's, when it trains itself), steps run here. */
 export class TfjsEngine implements StepEngine {
@@ -173,7 +175,7 @@ export class TfjsEngine implements StepEngine {
       outputs.forEach((out, k) => {
         for (const [pred, target] of s.collect?.pairs ?? []) {
           if (!out[pred] || !micro[k]![target] || out[pred]!.size > s.collect!.maxFloats / p.accumulate) continue;
-          const key = `${pred}|${target}`;
+          const key = pairKeyOf(pred, target);
           if (!this.parts.has(key)) this.parts.set(key, []);
           this.parts.get(key)!.push(collect(out[pred]!, micro[k]![target]!));
         }

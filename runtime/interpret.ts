@@ -81,6 +81,7 @@ function target(c: Ctx): number[] {
 
 const binary = (f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): Impl => (c) => f(c.x[0]!, c.x[1]!);
 const unary = (f: (x: tf.Tensor, c: Ctx) => tf.Tensor): Impl => (c) => f(c.x[0]!, c);
+const reduce = (kind: "mean" | "sum" | "max" | "min"): Impl => unary((x, c) => ops.reduce(kind, x, c.a.axis as number[], c.a.keepdims === true));
 
 const convOpts = (c: Ctx) => ({ stride: pair(c.a.stride), padding: pad2d(c.a.padding), dilation: pair(c.a.dilation), groups: num(c.a.groups), activation: act(c.a.activation) });
 const depthOpts = (c: Ctx) => ({ stride: pair(c.a.stride), padding: pad(c.a.padding), dilation: pair(c.a.dilation), activation: act(c.a.activation) });
@@ -180,10 +181,10 @@ export const IMPLS: Record<OpKind, Impl> = {
   square: unary((x) => tf.square(x)),
   pow: unary((x, c) => tf.pow(x, tf.scalar(num(c.a.exponent)))),
   clip: unary((x, c) => tf.clipByValue(x, num(c.a.min), num(c.a.max))),
-  reduce_mean: unary((x, c) => ops.reduce("mean", x, c.a.axis as number[], c.a.keepdims === true)),
-  reduce_sum: unary((x, c) => ops.reduce("sum", x, c.a.axis as number[], c.a.keepdims === true)),
-  reduce_max: unary((x, c) => ops.reduce("max", x, c.a.axis as number[], c.a.keepdims === true)),
-  reduce_min: unary((x, c) => ops.reduce("min", x, c.a.axis as number[], c.a.keepdims === true)),
+  reduce_mean: reduce("mean"),
+  reduce_sum: reduce("sum"),
+  reduce_max: reduce("max"),
+  reduce_min: reduce("min"),
 };
 
 /** Values of the model's symbolic dimensions, read from the actual input tensors. */

@@ -68,25 +68,23 @@ export function trainMicroBatches(net: Net, weights: Weights, loss: readonly Los
     const share = sizes[i]! / total;
     let updates: [tf.Variable, tf.Tensor][] = [];
     let kept: Record<string, tf.Tensor> = {};
-    let partsOut: tf.Tensor[] = [];
+    const termValues: tf.Tensor[] = [];
     const next: tf.Tensor[] = tf.tidy(() => {
       const { value: v, grads } = tf.variableGrads(() => {
         const r = net.forward(weights, inputs, opts);
         updates = r.updates;
         let t = tf.scalar(0);
-        const parts: tf.Tensor[] = [];
         for (const term of loss) {
           const l = lossTensor(term, r.outputs[term.prediction]!, (term.targetIsOutput ? r.outputs : inputs)[term.target]!);
-          if (terms.length) parts.push(tf.keep(l));
+          if (terms.length) termValues.push(tf.keep(l));
           t = tf.add(t, tf.mul(l, term.weight));
         }
         kept = Object.fromEntries(Object.entries(r.outputs).map(([k, o]) => [k, tf.keep(o)]));
-        partsOut = parts;
         return t as tf.Scalar;
       }, trainable);
       value += v.dataSync()[0]! * share;
-      partsOut.forEach((l, k) => (terms[k]! += l.dataSync()[0]! * share));
-      tf.dispose(partsOut);
+      termValues.forEach((l, k) => (terms[k]! += l.dataSync()[0]! * share));
+      tf.dispose(termValues);
       // A weight the loss does not reach (an output no loss term reads) has no gradient: zero.
       const scaled = trainable.map((w) => {
         const g = grads[w.name] ?? tf.zerosLike(w);

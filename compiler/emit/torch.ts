@@ -388,6 +388,8 @@ function recurrent(kind: "lstm" | "gru"): (c: Ctx) => Lowered {
 const TORCH_DTYPE: Record<DType, string> = { f16: "torch.float32", f32: "torch.float32", f64: "torch.float32", i8: "torch.int8", i32: "torch.int32", i64: "torch.int64", bool: "torch.bool" };
 
 const unary = (f: (x: string, c: Ctx) => string) => (c: Ctx): Lowered => ({ expr: f(c.x[0]!, c) });
+/** reduce_mean/sum/max/min: the torch function over the node's axes. */
+const reduce = (fn: string) => unary((x, c) => `${fn}(${x}, dim=(${(c.a.axis as number[]).join(", ")},), keepdim=${c.a.keepdims === true ? "True" : "False"})`);
 
 export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
   input: () => {
@@ -495,10 +497,10 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
   square: unary((x) => `torch.square(${x})`),
   pow: unary((x, c) => `torch.pow(${x}, ${pyNum(num(c.a.exponent))})`),
   clip: unary((x, c) => `torch.clamp(${x}, ${pyNum(num(c.a.min))}, ${pyNum(num(c.a.max))})`),
-  reduce_mean: unary((x, c) => `torch.mean(${x}, dim=(${(c.a.axis as number[]).join(", ")},), keepdim=${c.a.keepdims === true ? "True" : "False"})`),
-  reduce_sum: unary((x, c) => `torch.sum(${x}, dim=(${(c.a.axis as number[]).join(", ")},), keepdim=${c.a.keepdims === true ? "True" : "False"})`),
-  reduce_max: unary((x, c) => `torch.amax(${x}, dim=(${(c.a.axis as number[]).join(", ")},), keepdim=${c.a.keepdims === true ? "True" : "False"})`),
-  reduce_min: unary((x, c) => `torch.amin(${x}, dim=(${(c.a.axis as number[]).join(", ")},), keepdim=${c.a.keepdims === true ? "True" : "False"})`),
+  reduce_mean: reduce("torch.mean"),
+  reduce_sum: reduce("torch.sum"),
+  reduce_max: reduce("torch.amax"),
+  reduce_min: reduce("torch.amin"),
 };
 
 /** A dimension expression in Python: symbols are locals bound from the inputs, floor/ceil from math. */

@@ -400,6 +400,8 @@ const pairLit = (v: AttrValue | undefined) => lit(v as number[]);
 
 type Emit = (c: EmitCtx) => string;
 const call = (f: string) => (c: EmitCtx) => `${f}(${c.x[0]})`;
+/** reduce_mean/sum/max/min: nn.reduce over the node's axes. */
+const reduce = (kind: string) => (c: EmitCtx) => `nn.reduce(${str(kind)}, ${c.x[0]}, ${A(c.a.axis)}, ${c.a.keepdims === true})`;
 
 /** A LoRA adapter's argument for one of the node's kernels (group "" for a dense layer's own), or "" when none. */
 function loraOf(c: EmitCtx, group: string): string {
@@ -499,10 +501,10 @@ const EMIT: Record<OpKind, Emit> = {
   square: call("tf.square"),
   pow: (c) => `tf.pow(${c.x[0]}, tf.scalar(${A(c.a.exponent)}))`,
   clip: (c) => `tf.clipByValue(${c.x[0]}, ${A(c.a.min)}, ${A(c.a.max)})`,
-  reduce_mean: (c) => `nn.reduce("mean", ${c.x[0]}, ${A(c.a.axis)}, ${c.a.keepdims === true})`,
-  reduce_sum: (c) => `nn.reduce("sum", ${c.x[0]}, ${A(c.a.axis)}, ${c.a.keepdims === true})`,
-  reduce_max: (c) => `nn.reduce("max", ${c.x[0]}, ${A(c.a.axis)}, ${c.a.keepdims === true})`,
-  reduce_min: (c) => `nn.reduce("min", ${c.x[0]}, ${A(c.a.axis)}, ${c.a.keepdims === true})`,
+  reduce_mean: reduce("mean"),
+  reduce_sum: reduce("sum"),
+  reduce_max: reduce("max"),
+  reduce_min: reduce("min"),
 };
 
 /** A canonical dimension string ("seq", "64*seq", "floor((h-3)/2)+1") as an expression over `dims`. */

@@ -198,7 +198,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
       const had = saved.vectorize ? { size: saved.size, split: saved.split, lowercase: saved.lowercase, mode: saved.vectorize.mode, ngrams: saved.vectorize.ngrams, norm: saved.vectorize.norm } : null;
       const say = (o: typeof want | NonNullable<typeof had>) => `vocab: ${o.size}, mode: ${o.mode}, ngrams: ${o.ngrams}, norm: ${o.norm}, split: ${o.split}, lowercase: ${o.lowercase}`;
       if (!had) throw new DataError(`the saved vocabulary of field "${field.name}" is a tokenizer's, but the dataset now vectorizes the field; retrain, or restore the dataset's steps`);
-      if (JSON.stringify(had) !== JSON.stringify({ size, split, lowercase, mode, ngrams, norm })) throw new DataError(`the saved vectorizer of field "${field.name}" was fitted with ${say(had)}, but the dataset now says ${say(want)}; retrain, or restore the dataset's vectorize settings`);
+      if (JSON.stringify(had) !== JSON.stringify(want)) throw new DataError(`the saved vectorizer of field "${field.name}" was fitted with ${say(had)}, but the dataset now says ${say(want)}; retrain, or restore the dataset's vectorize settings`);
       return saved;
     }
     if (opts.vocab) notes.push(`No saved vectorizer for field "${field.name}": fitted a new one on the training split, so its columns may differ from the model's.`);

@@ -12,7 +12,7 @@ import { type Column, numbersColumn, type NumColumn, prod, storedColumn, type Ta
 import { parseCsvWithLines, parseNumber } from "./csv.js";
 import { DataError } from "./errors.js";
 import { readIdx } from "./idx.js";
-import { decodeImage, IMAGE_EXTENSIONS, IMAGE_LIMITS, resizeRgb } from "./image.js";
+import { decodeImage, IMAGE_EXTENSIONS, IMAGE_LIMITS, resizeRgb, type RgbImage } from "./image.js";
 
 export interface SourceContext {
   /** The columns the fields read. */
@@ -294,7 +294,8 @@ async function loadTextFolder(dir: string, encoding: "utf8" | "latin1", ctx: Sou
 /** Decoded images are held in memory up to this many bytes; a larger folder's go to a cache file, read per batch. */
 export const EAGER_IMAGE_BYTES = 512 * 2 ** 20;
 
-async function readImage(file: string, size: number, out: Uint8Array, offset: number): Promise<void> {
+/** An image file decoded to RGB, its size checked before it is read. */
+async function readImage(file: string): Promise<RgbImage> {
   let buf: Uint8Array;
   try {
     const st = await stat(file);
@@ -304,24 +305,30 @@ async function readImage(file: string, size: number, out: Uint8Array, offset: nu
     if (e instanceof DataError) throw e;
     throw new DataError(`cannot read ${file}: ${(e as Error).message}`);
   }
-  resizeRgb(await decodeImage(buf, file), size, out, offset);
+  return decodeImage(buf, file);
 }
 
-/** Decode every file (a few at a time) and hand each one's pixels to `put`, in order of completion. */
-async function decodeAll(files: string[], size: number, put: (i: number, px: Uint8Array) => void): Promise<void> {
+/**
+ * Decode every file (a few at a time), `draw` each into a buffer of `per` bytes (resized RGB, or a mask's class
+ * ids) and hand it to `put`, in order of completion.
+ */
+async function decodeAll(files: string[], per: number, draw: (img: RgbImage, out: Uint8Array) => void, put: (i: number, px: Uint8Array) => void): Promise<void> {
   let next = 0;
   const worker = async () => {
-    const px = new Uint8Array(size * size * 3);
+    const px = new Uint8Array(per);
     for (let i = next++; i < files.length; i = next++) {
-      await readImage(files[i]!, size, px, 0);
+      draw(await readImage(files[i]!), px);
       put(i, px);
     }
   };
   await Promise.all(Array.from({ length: 4 }, worker));
 }
 
+/** image_folder's and image_mask_folder's images: RGB resized bilinearly to size × size. */
+const rgbAt = (size: number) => (img: RgbImage, out: Uint8Array) => resizeRgb(img, size, out, 0);
+
 /** Nearest-neighbour resize of one channel of an RGB image (a mask's class ids) to size × size. */
-function resizeNearest(img: { width: number; height: number; data: Uint8Array }, size: number, out: Uint8Array, offset: number): void {
+function resizeNearest(img: RgbImage, size: number, out: Uint8Array, offset: number): void {
   for (let y = 0; y < size; y++) {
     const sy = Math.min(img.height - 1, Math.floor(((y + 0.5) * img.height) / size));
     for (let x = 0; x < size; x++) {
@@ -359,25 +366,12 @@ async function loadImageMaskFolder(imagesDir: string, masksDir: string, size: nu
   const columns = new Map<string, Column>();
   if (ctx.wanted.has("image")) {
     const data = new Uint8Array(pairs.length * per);
-    await decodeAll(pairs.map((p) => p.image), size, (i, px) => data.set(px, i * per));
+    await decodeAll(pairs.map((p) => p.image), per, rgbAt(size), (i, px) => data.set(px, i * per));
     columns.set("image", storedColumn("image", data, [size, size, 3]));
   }
   if (ctx.wanted.has("mask")) {
     const data = new Uint8Array(pairs.length * size * size);
-    let next = 0;
-    const worker = async () => {
-      for (let i = next++; i < pairs.length; i = next++) {
-        const file = pairs[i]!.mask;
-        let buf: Uint8Array;
-        try {
-          buf = await readFile(file);
-        } catch (e) {
-          throw new DataError(`cannot read ${file}: ${(e as Error).message}`);
-        }
-        resizeNearest(await decodeImage(buf, file), size, data, i * size * size);
-      }
-    };
-    await Promise.all(Array.from({ length: 4 }, worker));
+    await decodeAll(pairs.map((p) => p.mask), size * size, (img, out) => resizeNearest(img, size, out, 0), (i, px) => data.set(px, i * size * size));
     columns.set("mask", storedColumn("mask", data, [size, size]));
   }
   return { size: pairs.length, origin: `image_mask_folder(${imagesDir}, ${masksDir})`, columns, classes: null };
@@ -407,7 +401,7 @@ async function loadImageFolder(dir: string, size: number, ctx: SourceContext): P
     ctx.log(`decoding ${files.length} images from ${dir}`);
     if (files.length * per <= EAGER_IMAGE_BYTES) {
       const data = new Uint8Array(files.length * per);
-      await decodeAll(files, size, (i, px) => data.set(px, i * per));
+      await decodeAll(files, per, rgbAt(size), (i, px) => data.set(px, i * per));
       columns.set("image", storedColumn("image", data, shape));
     } else {
       // Too many to hold decoded: decoded once into a cache file (removed when the process ends), read per batch.
@@ -415,7 +409,7 @@ async function loadImageFolder(dir: string, size: number, ctx: SourceContext): P
       const cache = path.join(cacheDir, "pixels.u8");
       process.once("exit", () => rmSync(cacheDir, { recursive: true, force: true }));
       const fd = openSync(cache, "w+");
-      await decodeAll(files, size, (i, px) => writeSync(fd, px, 0, per, i * per));
+      await decodeAll(files, per, rgbAt(size), (i, px) => writeSync(fd, px, 0, per, i * per));
       ctx.note(`The ${files.length} decoded images of ${dir} take ${((files.length * per) / 2 ** 20).toFixed(0)} MB: they are kept in ${cache} and read per batch.`);
       columns.set("image", {
         kind: "num",

@@ -67,7 +67,8 @@ export function buildVocabulary(texts: Iterable<string>, opts: { size: number; s
 
 const lookups = new WeakMap<Vocabulary, Map<string, number>>();
 
-function lookup(v: Vocabulary): Map<string, number> {
+/** A built vocabulary's token → id map (ids from 2, below its size), made once per vocabulary. */
+export function lookup(v: Vocabulary): Map<string, number> {
   let m = lookups.get(v);
   if (!m) {
     m = new Map();

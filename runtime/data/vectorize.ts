@@ -4,7 +4,7 @@
 // vocabularies), slot 1 every unknown n-gram — and, for tf_idf, each n-gram's inverse document frequency
 // log(1 + documents / (1 + documents with it)), fitted on the same split (the unknown slot takes the mean).
 // The vocabulary, its weights and the settings are plain JSON in the Vocabulary, saved with the run.
-import { tokenizeText, UNK_ID, PAD_TOKEN, UNK_TOKEN, type SplitMode, type Vocabulary } from "./tokenize.js";
+import { lookup, tokenizeText, UNK_ID, PAD_TOKEN, UNK_TOKEN, type SplitMode, type Vocabulary } from "./tokenize.js";
 
 export type VectorizeMode = "binary" | "count" | "tf_idf";
 
@@ -54,20 +54,12 @@ export function buildVectorizer(texts: Iterable<string>, opts: { size: number; s
   return { split: opts.split, lowercase: opts.lowercase, size: opts.size, tokens: [PAD_TOKEN, UNK_TOKEN, ...kept], vectorize };
 }
 
-const lookups = new WeakMap<Vocabulary, Map<string, number>>();
-
 /** Write the vector of `text` to out[offset … offset + vocab.size). */
 export function vectorizeText(text: string, v: Vocabulary, out: Float32Array, offset: number): void {
   const s = v.vectorize!;
-  let m = lookups.get(v);
-  if (!m) {
-    m = new Map();
-    for (let i = 2; i < v.tokens.length && i < v.size; i++) if (!m.has(v.tokens[i]!)) m.set(v.tokens[i]!, i);
-    lookups.set(v, m);
-  }
-  const lookup = m;
+  const ids = lookup(v);
   ngramsOf(tokenizeText(text, v.split as SplitMode, v.lowercase), s.ngrams, (g) => {
-    const id = lookup.get(g) ?? UNK_ID;
+    const id = ids.get(g) ?? UNK_ID;
     if (s.mode === "binary") out[offset + id] = 1;
     else out[offset + id]! += 1;
   });

@@ -339,6 +339,20 @@ def rows(parts):
     return {"scores": scores, "targets": flat.float()}, {"rows": int(scores.shape[0]), "classes": int(classes), "int_targets": not flat.is_floating_point()}
 
 
+def part_tensors(parts, count):
+    """Collected parts by metric pair index as one file's tensors (names suffixed by the index) and each pair's
+    info, None for a pair that collected nothing, so that the infos line up with the pairs."""
+    out, infos = {}, []
+    for i in range(count):
+        if parts.get(i):
+            tensors, info = rows(parts[i])
+            out.update({f"{k}{i}": v for k, v in tensors.items()})
+            infos.append(info)
+        else:
+            infos.append(None)
+    return out, infos
+
+
 class Run:
     """One model in the engine: the module, its data splits, and the phase being trained."""
 
@@ -545,7 +559,6 @@ class Engine:
         """The metric pairs' collected predictions (tensors suffixed by the pair's index, None for a pair with
         none) and the loss terms' means over the samples since the last call (None with one term)."""
         r = self.run(req)
-        out, infos = {}, []
         parts = r.parts
         host = lambda p: {k: (v.cpu() if torch.is_tensor(v) else v) for k, v in p.items()} if isinstance(p, dict) else (p[0].cpu(), p[1].cpu())
         if r.dist:
@@ -556,13 +569,7 @@ class Engine:
             for g in gathered:
                 for i, ps in g.items():
                     parts.setdefault(i, []).extend(ps)
-        for i in range(req.get("pairs", 0)):
-            if parts.get(i):
-                tensors, info = rows(parts[i])
-                out.update({f"{k}{i}": v for k, v in tensors.items()})
-                infos.append(info)
-            else:
-                infos.append(None)
+        out, infos = part_tensors(parts, req.get("pairs", 0))
         terms = None
         if r.term_sums is not None:
             sums = torch.cat([r.term_sums.cpu().double(), torch.tensor([float(r.term_samples)], dtype=torch.float64)])
@@ -595,12 +602,7 @@ class Engine:
                 seen += len(idx)
                 for i, (pred, target) in enumerate(pairs):
                     got[i].append(metric_part(outputs[pred], batch[target]))
-        out, infos = {}, []
-        for i, ps in enumerate(got):
-            if ps:
-                tensors, info = rows(ps)
-                out.update({f"{k}{i}": v for k, v in tensors.items()})
-                infos.append(info)
+        out, infos = part_tensors(dict(enumerate(got)), len(got))
         write_safetensors(req["file"], out)
         terms = [float(x) / seen for x in term_sums] if term_sums is not None and seen else None
         return {"loss": (total / seen) if seen else float("nan"), "parts": infos, "terms": terms}

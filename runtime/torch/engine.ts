@@ -10,7 +10,7 @@ import type { TorchLine } from "../../compiler/emit/torch.js";
 import type { IRModel } from "../../compiler/ir/types.js";
 import { decodeSafetensors, encodeSafetensors, toFloat32, type HostTensor } from "../checkpoint/index.js";
 import type { Split } from "../data/index.js";
-import { metricsOf, pairKey, type Evaluation, type PhaseSetup, type StepEngine, type Steps, type TrainParts } from "../engine.js";
+import { metricsOf, pairKey, pairKeyOf, type Evaluation, type PhaseSetup, type StepEngine, type Steps, type TrainParts } from "../engine.js";
 import { RunError } from "../errors.js";
 import { runError } from "../run_diagnostics.js";
 import { collectCompact, collectHost, type Collected } from "../objective.js";
@@ -297,7 +297,7 @@ export class TorchEngine implements StepEngine {
     const parts = new Map<string, Collected>();
     pairs.forEach(([pred, target], i) => {
       const info = r.parts[i];
-      if (info?.rows) parts.set(`${pred}|${target}`, collected(t, String(i), info));
+      if (info?.rows) parts.set(pairKeyOf(pred, target), collected(t, String(i), info));
     });
     return { parts, terms: r.terms };
   }
