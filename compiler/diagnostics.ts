@@ -302,6 +302,14 @@ export const DIAGNOSTICS = {
     message: `phase ${a.phase}: lora must adapt the same targets with the same rank, alpha and dropout as phase ${a.first}`,
     hint: "the adapters are weights of the model, made once: set lora on the plan and let phases inherit it, or give every lora phase the same setting",
   })),
+  alternate: def<{ problem: string; hint: string }>("NN4050", "error", "an alternate block (adversarial training) that cannot run as written", (a) => ({
+    message: `alternate: ${a.problem}`,
+    hint: a.hint,
+  })),
+  constantTarget: def<{ loss: string; value: string; why: string }>("NN4051", "error", "a number as a loss's target where that loss cannot take one", (a) => ({
+    message: `${a.loss} cannot take the number ${a.value} as its target: ${a.why}`,
+    hint: "a number target is a constant of the prediction's shape: binary_cross_entropy(score, 1) for \"real\", 0 for \"fake\", or mse(x, 0)",
+  })),
 
   // ── NN5xxx: datasets ─────────────────────────────────────────────────────────────────────────────
   unknownColumn: def<{ name: string; source: string; columns: string; suggestion?: string }>("NN5001", "error", "a field reading a column its source does not have", (a) => ({

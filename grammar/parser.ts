@@ -175,6 +175,7 @@ class NnetParser extends CstParser {
         { ALT: () => this.CONSUME(T.Repeat, { LABEL: "alias" }) },
         { ALT: () => this.CONSUME(T.On, { LABEL: "alias" }) },
         { ALT: () => this.CONSUME(T.Phase, { LABEL: "alias" }) },
+        { ALT: () => this.CONSUME(T.Alternate, { LABEL: "alias" }) },
         { ALT: () => this.CONSUME(T.Field, { LABEL: "alias" }) },
       ]);
     });
@@ -318,6 +319,7 @@ class NnetParser extends CstParser {
     this.MANY(() =>
       this.OR([
         { ALT: () => this.SUBRULE(this.phaseDecl) },
+        { ALT: () => this.SUBRULE(this.alternateDecl) },
         { ALT: () => this.SUBRULE(this.setting) },
         { ALT: () => this.CONSUME(T.Semicolon) },
       ]),
@@ -332,6 +334,22 @@ class NnetParser extends CstParser {
     this.MANY(() =>
       this.OR([{ ALT: () => this.SUBRULE(this.setting) }, { ALT: () => this.CONSUME(T.Semicolon) }]),
     );
+    this.CONSUME(T.RBrace);
+  });
+
+  /** `alternate { step NAME { settings } … }`: steps run in turn on every batch (`step` is read as a word: it is also a schedule's name). */
+  alternateDecl = this.RULE("alternateDecl", () => {
+    this.CONSUME(T.Alternate);
+    this.CONSUME(T.LBrace);
+    this.MANY(() => this.OR([{ ALT: () => this.SUBRULE(this.stepDecl) }, { ALT: () => this.CONSUME(T.Semicolon) }]));
+    this.CONSUME(T.RBrace);
+  });
+
+  stepDecl = this.RULE("stepDecl", () => {
+    this.CONSUME(T.Identifier, { LABEL: "stepWord" });
+    this.CONSUME2(T.Identifier);
+    this.CONSUME(T.LBrace);
+    this.MANY(() => this.OR([{ ALT: () => this.SUBRULE(this.setting) }, { ALT: () => this.CONSUME(T.Semicolon) }]));
     this.CONSUME(T.RBrace);
   });
 

@@ -57,6 +57,7 @@ export const Repeat = keyword("repeat");
 export const As = keyword("as");
 export const On = keyword("on");
 export const Phase = keyword("phase");
+export const Alternate = keyword("alternate");
 export const Field = keyword("field");
 export const True = keyword("true", "constant");
 export const False = keyword("false", "constant");
@@ -103,7 +104,7 @@ export const Semicolon = tok("Semicolon", ";", "punctuation");
 export const TOKENS: readonly TokenInfo[] = (() => {
   const order = [
     WhiteSpace, DocComment, LineComment, BlockComment, UnterminatedComment,
-    Model, Block, Train, Dataset, Import, From, Input, Output, Layer, Repeat, As, On, Phase, Field, True, False,
+    Model, Block, Train, Dataset, Import, From, Input, Output, Layer, Repeat, As, On, Phase, Alternate, Field, True, False,
     TypeName, Identifier, NumberLit, StringLit, UnterminatedString, HashComment,
     Arrow, EqEq, NotEq, LtEq, GtEq, Lt, Gt, Equals, Plus, Minus, Star, Slash, At, Question,
     LBrace, RBrace, LParen, RParen, LBracket, RBracket, Comma, Colon, Semicolon,

@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { HostTensor } from "./checkpoint/index.js";
 import type { Split } from "./data/index.js";
 import type { Net, Weights } from "./interpret.js";
-import { collect, concatCollected, lossTensor, metricName, metricValue, type Collected } from "./objective.js";
+import { collect, concatCollected, lossTensor, targetOf, metricName, metricValue, type Collected } from "./objective.js";
 import { makeOptimizer, type Optimizer } from "./optim.js";
 import { DeviceMasks, type Masks } from "./prune.js";
 import type { CallSpec, LossSpec, PhaseSpec, PlanSpec } from "./spec.js";
@@ -31,6 +31,37 @@ export interface PhaseSetup {
   loss: readonly LossSpec[];
   /** Micro-batches per optimizer step (gradient accumulation): each batch of trainSteps is cut in this many. */
   accumulate: number;
+  /**
+   * Alternate steps (adversarial training): each batch is trained by every step in turn, each with its own
+   * optimizer (its slots saved as `STEP:weight/slot`), weights and loss terms (indices into `loss`); the
+   * phase's own trainable, optimizer and clip are then unused. A batch's loss is the steps' losses added.
+   */
+  steps?: AltStep[];
+}
+
+export interface AltStep {
+  name: string;
+  trainable: string[];
+  frozenLayers: string[];
+  optimizer: CallSpec;
+  weightDecay: number;
+  clip: PhaseSpec["clip"];
+  terms: number[];
+  /** Its rate relative to the schedule's (the first step's). */
+  lrScale: number;
+}
+
+/** The steps an engine runs on each batch: a phase's alternate steps, or the phase itself as one step over every term. */
+export function stepsOf(p: PhaseSetup): AltStep[] {
+  return p.steps ?? [{ name: "", trainable: p.trainable, frozenLayers: p.frozenLayers, optimizer: p.optimizer, weightDecay: p.weightDecay, clip: p.clip, terms: p.loss.map((_, i) => i), lrScale: 1 }];
+}
+
+/** An optimizer-state key of a step (with several steps, `STEP:key`), and back. */
+export const stepSlotKey = (steps: readonly AltStep[], k: number, key: string) => (steps.length > 1 ? `${steps[k]!.name}:${key}` : key);
+export function slotsOfStep(steps: readonly AltStep[], k: number, state: Record<string, HostTensor>): Record<string, HostTensor> {
+  if (steps.length === 1) return state;
+  const prefix = `${steps[k]!.name}:`;
+  return Object.fromEntries(Object.entries(state).filter(([key]) => key.startsWith(prefix)).map(([key, v]) => [key.slice(prefix.length), v]));
 }
 
 /** One chunk of training steps: the batches (sample indices of `split`), each one's rate and dropout seed. */
@@ -110,9 +141,9 @@ export const pairKey = (mt: CallSpec) => pairKeyOf(String(mt.args.prediction), S
 /** TensorFlow.js: the weights are variables (an emitted module's, when it trains itself), steps run here. */
 export class TfjsEngine implements StepEngine {
   readonly name = "tfjs";
-  private optimizer: Optimizer | null = null;
   private phase: PhaseSetup | null = null;
-  private trainable: tf.Variable[] = [];
+  /** The phase's steps (one, or its alternate steps), each with its optimizer and trainable variables. */
+  private steps: { def: AltStep; optimizer: Optimizer; trainable: tf.Variable[]; loss: LossSpec[] }[] = [];
   private masks: DeviceMasks;
   private parts = new Map<string, Collected[]>();
   private termSums: number[] = [];
@@ -136,22 +167,30 @@ export class TfjsEngine implements StepEngine {
   }
 
   async beginPhase(p: PhaseSetup): Promise<void> {
-    this.optimizer?.dispose();
+    for (const st of this.steps) st.optimizer.dispose();
     this.phase = p;
-    this.trainable = p.trainable.map((n) => this.weights.get(n)!);
     const decays = new Set(p.decays);
-    this.optimizer = makeOptimizer(p.optimizer, p.weightDecay, (v) => decays.has(this.names.get(v) ?? ""));
+    this.steps = stepsOf(p).map((def) => ({
+      def,
+      trainable: def.trainable.map((n) => this.weights.get(n)!),
+      optimizer: makeOptimizer(def.optimizer, def.weightDecay, (v) => decays.has(this.names.get(v) ?? "")),
+      loss: def.terms.map((i) => p.loss[i]!),
+    }));
   }
 
   async optimizerState(): Promise<Record<string, HostTensor>> {
-    const slots = this.optimizer!.slots(this.names);
-    const out = hostWeights(Object.entries(slots));
-    slots.step?.dispose();
+    const out: Record<string, HostTensor> = {};
+    this.steps.forEach((st, k) => {
+      const slots = st.optimizer.slots(this.names);
+      for (const [key, v] of Object.entries(hostWeights(Object.entries(slots)))) out[stepSlotKey(this.steps.map((x) => x.def), k, key)] = v;
+      slots.step?.dispose();
+    });
     return out;
   }
 
   async loadOptimizerState(s: Record<string, HostTensor>): Promise<void> {
-    this.optimizer!.load(Object.fromEntries(Object.entries(s).map(([k, v]) => [k, { shape: v.shape, data: v.data as Float32Array }])), this.names);
+    const defs = this.steps.map((x) => x.def);
+    this.steps.forEach((st, k) => st.optimizer.load(Object.fromEntries(Object.entries(slotsOfStep(defs, k, s)).map(([key, v]) => [key, { shape: v.shape, data: v.data as Float32Array }])), this.names));
   }
 
   async setMasks(masks: Masks): Promise<void> {
@@ -162,28 +201,39 @@ export class TfjsEngine implements StepEngine {
 
   async trainSteps(s: Steps): Promise<number[]> {
     const p = this.phase!;
-    const frozen = new Set(p.frozenLayers);
     const losses: number[] = [];
+    const nTerms = p.loss.length;
     for (let i = 0; i < s.batches.length; i++) {
       const micro = microBatches(s.batches[i]!, p.accumulate).map((idx) => batchTensors(s.split, idx));
-      const { loss, terms, outputs } = trainMicroBatches(this.net, this.weights, p.loss, this.trainable, this.optimizer!, p.clip, s.lrs[i]!, micro, { training: true, frozen, seed: seeder(s.seed, s.firstStep + i) });
-      if (this.masks.size) this.masks.apply(this.weights);
-      if (terms.length) {
-        terms.forEach((t, k) => (this.termSums[k] = (this.termSums[k] ?? 0) + t * s.batches[i]!.length));
-        this.termSamples += s.batches[i]!.length;
-      }
-      outputs.forEach((out, k) => {
-        for (const [pred, target] of s.collect?.pairs ?? []) {
-          if (!out[pred] || !micro[k]![target] || out[pred]!.size > s.collect!.maxFloats / p.accumulate) continue;
-          const key = pairKeyOf(pred, target);
-          if (!this.parts.has(key)) this.parts.set(key, []);
-          this.parts.get(key)!.push(collect(out[pred]!, micro[k]![target]!));
+      let batchLoss = 0;
+      for (const [k, st] of this.steps.entries()) {
+        const last = k === this.steps.length - 1;
+        // Each step's dropout draws its own numbers (the first step's are the plain run's).
+        const seed = seeder(k ? (s.seed ^ Math.imul(k, 0x2545f491)) >>> 0 : s.seed, s.firstStep + i);
+        const { loss, terms, outputs } = trainMicroBatches(this.net, this.weights, st.loss, st.trainable, st.optimizer, st.def.clip, s.lrs[i]! * st.def.lrScale, micro, { training: true, frozen: new Set(st.def.frozenLayers), seed });
+        if (this.masks.size) this.masks.apply(this.weights);
+        if (nTerms > 1) {
+          // Every term's own value, in the plan's order (a step with one term: its loss over its weight).
+          const values = terms.length ? terms : [loss / st.loss[0]!.weight];
+          st.def.terms.forEach((t, j) => (this.termSums[t] = (this.termSums[t] ?? 0) + values[j]! * s.batches[i]!.length));
+          if (last) this.termSamples += s.batches[i]!.length;
         }
-        tf.dispose(Object.values(out));
-      });
+        // Training metrics read the last step's outputs.
+        outputs.forEach((out, m) => {
+          for (const [pred, target] of last ? (s.collect?.pairs ?? []) : []) {
+            if (!out[pred] || !micro[m]![target] || out[pred]!.size > s.collect!.maxFloats / p.accumulate) continue;
+            const key = pairKeyOf(pred, target);
+            if (!this.parts.has(key)) this.parts.set(key, []);
+            this.parts.get(key)!.push(collect(out[pred]!, micro[m]![target]!));
+          }
+          tf.dispose(Object.values(out));
+        });
+        batchLoss += loss;
+        if (!Number.isFinite(loss)) break;
+      }
       for (const m of micro) tf.dispose(Object.values(m));
-      losses.push(loss);
-      if (!Number.isFinite(loss)) break;
+      losses.push(batchLoss);
+      if (!Number.isFinite(batchLoss)) break;
     }
     return losses;
   }
@@ -206,8 +256,8 @@ export class TfjsEngine implements StepEngine {
   }
 
   async dispose(): Promise<void> {
-    this.optimizer?.dispose();
-    this.optimizer = null;
+    for (const st of this.steps) st.optimizer.dispose();
+    this.steps = [];
     this.masks.dispose();
   }
 }
@@ -225,7 +275,7 @@ export function evaluateTfjs(m: Net, plan: PlanSpec, weights: Weights, split: Sp
       const { outputs } = m.forward(weights, data, { training: false });
       let l = tf.scalar(0);
       plan.loss.forEach((t, k) => {
-        const v = lossTensor(t, outputs[t.prediction]!, (t.targetIsOutput ? outputs : data)[t.target]!);
+        const v = lossTensor(t, outputs[t.prediction]!, targetOf(t, outputs, data));
         if (termSums.length) termSums[k]! += v.dataSync()[0]! * idx.length;
         l = tf.add(l, tf.mul(v, t.weight));
       });

@@ -18,7 +18,7 @@ import type { Net, RunOptions, RunResult, Weights } from "./interpret.js";
 import type { Step } from "./ops.js";
 import { makeOptimizer, Schedule, type Optimizer } from "./optim.js";
 import { DeviceMasks, magnitudeMasks } from "./prune.js";
-import { phaseTrainable, type DatasetSpec, type PlanSpec } from "./spec.js";
+import { phaseTrainable, type DatasetSpec, type LossSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
 import { batchTensors, evaluate as evaluateSplit, fingerprint, hostWeights, seeder, train, trainBatch, trainedWeights, type EpochRecord, type TrainResult } from "./train.js";
 import { loadTrained } from "./weights.js";
 
@@ -113,10 +113,9 @@ export interface Model<I, O> {
 }
 
 interface Trainer {
-  optimizer: Optimizer;
+  /** The first phase, or the plan's alternate steps (each run in turn on the batch): what each trains, and how. */
+  steps: { optimizer: Optimizer; trainable: tf.Variable[]; frozen: Set<string>; loss: LossSpec[]; clip: PhaseSpec["clip"]; lrScale: number }[];
   schedule: Schedule;
-  trainable: tf.Variable[];
-  frozen: Set<string>;
   step: number;
   seed: number;
   /** Pruning masks of the first phase (its prune setting), re-applied after every step. */
@@ -263,17 +262,24 @@ export function trainStep<I, O>(model: Model<I, O>, batch: I & Record<string, tf
   const plan = planOf(model.def, "trainStep");
   const phase = plan.phases[0]!;
   checkInputs(model.def, batch, "trainStep");
-  for (const t of plan.loss) if (!t.targetIsOutput && !(batch[t.target] instanceof tf.Tensor)) throw new RunError(`trainStep: the batch has no "${t.target}" tensor (the target of ${t.fn})`);
+  for (const t of plan.loss) if (!t.targetIsOutput && t.targetValue === undefined && !(batch[t.target] instanceof tf.Tensor)) throw new RunError(`trainStep: the batch has no "${t.target}" tensor (the target of ${t.fn})`);
   if (!model.trainer) {
     const params = new Map(model.def.params.map((p) => [p.name, p]));
     const names = new Map([...model.weights].map(([k, v]) => [v, k]));
-    const frozen = new Set(phase.frozenLayers);
-    const trainable = phaseTrainable(model.def.params, phase).map((p) => model.weights.get(p.name)!);
+    const decays = (v: tf.Variable) => /(kernel|embeddings)$/.test(params.get(names.get(v)!)?.role ?? "");
+    // Alternate steps (a GAN) each train their own weights with their own optimizer; the schedule shapes the first one's rate.
+    const steps = plan.alternate?.length ? plan.alternate : [{ optimizer: phase.optimizer, weightDecay: phase.weightDecay, frozenLayers: phase.frozenLayers, clip: phase.clip, terms: plan.loss.map((_, i) => i) }];
+    const baseLr = Number(steps[0]!.optimizer.args.lr ?? 1e-3);
     model.trainer = {
-      optimizer: makeOptimizer(phase.optimizer, phase.weightDecay, (v) => /(kernel|embeddings)$/.test(params.get(names.get(v)!)?.role ?? "")),
-      schedule: new Schedule(options.stepsPerEpoch ? phase.schedule : [], Number(phase.optimizer.args.lr ?? 1e-3), options.stepsPerEpoch ?? 1, phase.epochs),
-      trainable,
-      frozen,
+      steps: steps.map((st) => ({
+        optimizer: makeOptimizer(st.optimizer, st.weightDecay, decays),
+        trainable: phaseTrainable(model.def.params, { frozenLayers: st.frozenLayers, lora: phase.lora }).map((p) => model.weights.get(p.name)!),
+        frozen: new Set(st.frozenLayers),
+        loss: st.terms.map((i) => plan.loss[i]!),
+        clip: st.clip,
+        lrScale: Number(st.optimizer.args.lr ?? 1e-3) / baseLr,
+      })),
+      schedule: new Schedule(options.stepsPerEpoch ? phase.schedule : [], baseLr, options.stepsPerEpoch ?? 1, phase.epochs),
       step: 0,
       seed: model.seed ?? 0,
       masks: null,
@@ -288,11 +294,17 @@ export function trainStep<I, O>(model: Model<I, O>, batch: I & Record<string, tf
   const tr = model.trainer;
   staleInference(model);
   const lr = tr.schedule.lr(tr.step);
-  const r = trainBatch(net(model.def), model.weights, plan.loss, tr.trainable, tr.optimizer, phase.clip, lr, batch, { training: true, frozen: tr.frozen, seed: seeder(tr.seed, tr.step) });
-  for (const t of Object.values(r.outputs)) t.dispose();
-  tr.masks?.apply(model.weights);
+  let loss = 0;
+  tr.steps.forEach((st, k) => {
+    // As nnetc train seeds each step's dropout (runtime/engine.ts).
+    const seed = seeder(k ? (tr.seed ^ Math.imul(k, 0x2545f491)) >>> 0 : tr.seed, tr.step);
+    const r = trainBatch(net(model.def), model.weights, st.loss, st.trainable, st.optimizer, st.clip, lr * st.lrScale, batch, { training: true, frozen: st.frozen, seed });
+    for (const t of Object.values(r.outputs)) t.dispose();
+    tr.masks?.apply(model.weights);
+    loss += r.loss;
+  });
   tr.step++;
-  return r.loss;
+  return loss;
 }
 
 export interface FitOptions {
@@ -350,7 +362,7 @@ export async function fit<I, O>(model: Model<I, O>, options: FitOptions = {}): P
 
 /** Drop trainStep()'s optimizer state and pruning masks (fit() starts its own; dispose() frees all). */
 function releaseTrainer<I, O>(model: Model<I, O>): void {
-  model.trainer?.optimizer.dispose();
+  for (const st of model.trainer?.steps ?? []) st.optimizer.dispose();
   model.trainer?.masks?.dispose();
   model.trainer = null;
 }

@@ -12,6 +12,12 @@ function classRows(pred: tf.Tensor, target: tf.Tensor): { logits: tf.Tensor2D; o
   return { logits, onehot: tf.cast(onehot, "float32") };
 }
 
+/** A loss term's target: a dataset field of the batch, another output (kl_normal), or a number filled to the prediction's shape. */
+export function targetOf(t: LossSpec, outputs: Record<string, tf.Tensor>, batch: Record<string, tf.Tensor>): tf.Tensor {
+  if (t.targetValue !== undefined) return tf.fill(outputs[t.prediction]!.shape, t.targetValue);
+  return (t.targetIsOutput ? outputs : batch)[t.target]!;
+}
+
 /** One loss term, averaged over the batch (and over positions, for sequence outputs). */
 export function lossTensor(t: LossSpec, pred: tf.Tensor, target: tf.Tensor): tf.Scalar {
   const a = t.args;

@@ -1,6 +1,6 @@
 // The parts of the IR the runtime reads, without source spans: the training plan and datasets as an
 // emitted module embeds them. The compiler's IR types are assignable to these (they only add spans).
-import type { AttrValue, DType, IRCall, IRDataset, IRField, IRLossTerm, IRPhase, IRPlan } from "../compiler/ir/types.js";
+import type { AttrValue, DType, IRCall, IRDataset, IRField, IRLossTerm, IRPhase, IRPlan, IRStep } from "../compiler/ir/types.js";
 
 /** T without its source spans (`span`, `predictionSpan`, …), at every depth. */
 export type Spanless<T> = T extends (infer U)[] ? Spanless<U>[] : T extends object ? { [K in keyof T as K extends "span" | `${string}Span` ? never : K]: Spanless<T[K]> } : T;
@@ -11,6 +11,7 @@ export type DatasetSpec = Spanless<IRDataset>;
 export type LossSpec = Spanless<IRLossTerm>;
 export type PhaseSpec = Spanless<IRPhase>;
 export type PlanSpec = Spanless<IRPlan>;
+export type StepSpec = Spanless<IRStep>;
 export type { AttrValue, DType };
 
 /** A LoRA adapter weight (`lora_a`, `query/lora_b`, …). */
@@ -49,4 +50,20 @@ export function lossTermNames(terms: readonly { prediction: string; target: stri
           ? `${t.prediction}_${t.fn}_loss`
           : `${t.prediction}_${t.target}_loss`,
   );
+}
+
+/**
+ * THE rule of which loss values a plan reports beside `loss` (epoch lines, metrics.jsonl, monitors), from the
+ * loss terms' own (unweighted) values: with alternate steps each step's loss as it trains it (`STEP_loss`, its
+ * terms' weighted sum); else, with several terms, each term (lossTermNames); else none.
+ */
+export function reportedTerms(plan: Pick<PlanSpec, "loss" | "alternate">): { names: string[]; values(terms: readonly number[]): number[] } {
+  if (plan.alternate?.length) {
+    return {
+      names: plan.alternate.map((st) => `${st.name}_loss`),
+      values: (terms) => plan.alternate!.map((st) => st.terms.reduce((sum, i) => sum + plan.loss[i]!.weight * terms[i]!, 0)),
+    };
+  }
+  if (plan.loss.length > 1) return { names: lossTermNames(plan.loss), values: (terms) => [...terms] };
+  return { names: [], values: () => [] };
 }

@@ -5,7 +5,7 @@ import type { HostTensor } from "./checkpoint/index.js";
 import type { Split } from "./data/index.js";
 import { RunError } from "./errors.js";
 import type { Net, RunOptions, Weights } from "./interpret.js";
-import { lossTensor } from "./objective.js";
+import { lossTensor, targetOf } from "./objective.js";
 import { clipGradients, type Optimizer } from "./optim.js";
 import type { LossSpec, PhaseSpec } from "./spec.js";
 
@@ -75,7 +75,7 @@ export function trainMicroBatches(net: Net, weights: Weights, loss: readonly Los
         updates = r.updates;
         let t = tf.scalar(0);
         for (const term of loss) {
-          const l = lossTensor(term, r.outputs[term.prediction]!, (term.targetIsOutput ? r.outputs : inputs)[term.target]!);
+          const l = lossTensor(term, r.outputs[term.prediction]!, targetOf(term, r.outputs, inputs));
           if (terms.length) termValues.push(tf.keep(l));
           t = tf.add(t, tf.mul(l, term.weight));
         }

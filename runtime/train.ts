@@ -4,7 +4,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { isAdapter, lossTermNames, phaseTrainable, type DatasetSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
+import { isAdapter, phaseTrainable, reportedTerms, type DatasetSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
 import { latestCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
 import { isRandomStep, loadDataset, subset, type LoadedData, type Split } from "./data/index.js";
 import { packVocabularies, unpackVocabularies } from "./data/tokenize.js";
@@ -140,6 +140,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   const world = o.distributed?.world ?? 1;
   const rank = o.distributed?.rank ?? 0;
+  if (world > 1 && plan.alternate?.length) throw new RunError("alternate steps (adversarial training) run on one worker only for now: train without --workers");
   /** Rank 0 writes the run folder; the other workers of a job compute the same and write nothing. */
   const writes = rank === 0;
 
@@ -246,8 +247,15 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const accumulate = phase.accumulate ?? 1;
       const globalBatch = batch * world * accumulate;
       const stepsPerEpoch = Math.max(1, Math.ceil(data.train.size / globalBatch));
-      await engine.beginPhase({ trainable, frozenLayers: phase.frozenLayers, optimizer: phase.optimizer, weightDecay: phase.weightDecay, decays: model.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name), clip: phase.clip, loss: plan.loss, accumulate });
-      const schedule = new Schedule(phase.schedule, Number(phase.optimizer.args.lr ?? 1e-3), stepsPerEpoch, epochs);
+      // Alternate steps (a GAN): each trains its own weights with its own optimizer, in turn on every batch; the
+      // schedule's curve is the first step's rate, and scales every step's own rate alike.
+      const alternate = plan.alternate?.length ? plan.alternate : null;
+      const baseLr = Number((alternate ? alternate[0]!.optimizer : phase.optimizer).args.lr ?? 1e-3);
+      await engine.beginPhase({
+        trainable, frozenLayers: phase.frozenLayers, optimizer: phase.optimizer, weightDecay: phase.weightDecay, decays: model.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name), clip: phase.clip, loss: plan.loss, accumulate,
+        ...(alternate ? { steps: alternate.map((st) => ({ name: st.name, trainable: phaseTrainable(model.params, { frozenLayers: st.frozenLayers, lora: phase.lora }).map((p) => p.name), frozenLayers: st.frozenLayers, optimizer: st.optimizer, weightDecay: st.weightDecay, clip: st.clip, terms: st.terms, lrScale: Number(st.optimizer.args.lr ?? 1e-3) / baseLr })) } : {}),
+      });
+      const schedule = new Schedule(phase.schedule, baseLr, stepsPerEpoch, epochs);
       await engine.prepare?.(data.train);
       const augmented = datasets.get(phase.dataset)!.fields.filter((f) => f.steps.some((st) => isRandomStep(st.fn))).map((f) => `${f.name} (${f.steps.filter((st) => isRandomStep(st.fn)).map((st) => st.fn).join(", ")})`);
       if (augmented.length && !o.json) o.log(`augmentation: ${augmented.join("; ")}, drawn afresh each epoch from seed ${seed}; validation and test samples are not augmented`);
@@ -337,9 +345,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
         const record: EpochRecord = { phase: phase.name, epoch: cursor.globalEpoch, step: cursor.step, lr, loss: lossSum / Math.max(lossCount, 1), samplesPerSec: lossCount / Math.max(seconds, 1e-9), seconds };
         // Each loss term's value (with several), then every metric, on the training side and on validation.
-        const termNames = lossTermNames(plan.loss);
+        const reported = reportedTerms(plan);
+        const termsOf = (terms: number[] | null | undefined, loss: number) => terms ?? (plan.loss.length === 1 ? [loss / plan.loss[0]!.weight] : null);
         const extras = await engine.takeTrainParts();
-        extras.terms?.forEach((x, k) => (record[termNames[k]!] = x));
+        const trainTerms = termsOf(extras.terms, record.loss);
+        if (trainTerms) reported.values(trainTerms).forEach((x, k) => (record[reported.names[k]!] = x));
         for (const mt of plan.metrics) {
           const part = extras.parts.get(pairKey(mt));
           if (part?.rows) record[metricName(mt)] = metricValue(mt, part, fromLogits(plan, String(mt.args.prediction)));
@@ -347,7 +357,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         if (data.val) {
           const v = await engine.evaluate(plan, data.val, Math.max(batch, 256));
           record.val_loss = v.loss;
-          v.terms?.forEach((x, k) => (record[`val_${termNames[k]!}`] = x));
+          const valTerms = termsOf(v.terms, v.loss);
+          if (valTerms) reported.values(valTerms).forEach((x, k) => (record[`val_${reported.names[k]!}`] = x));
           for (const [k, x] of Object.entries(v.metrics)) record[`val_${k}`] = x;
         }
         history.push(record);

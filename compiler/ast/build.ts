@@ -4,7 +4,7 @@ import type { CstNode, IToken } from "chevrotain";
 import { parseText } from "../../grammar/parser.js";
 import * as T from "../../grammar/tokens.js";
 import { diag, suggest, type Diagnostic } from "../diagnostics.js";
-import type { Arg, BinaryOp, Decl, DimDecl, Expr, FieldDecl, FileAst, Name, ParamDecl, PhaseDecl, Setting, Span, Stage, Stmt, TensorType } from "./types.js";
+import type { AlternateDecl, Arg, BinaryOp, Decl, DimDecl, Expr, FieldDecl, FileAst, Name, ParamDecl, PhaseDecl, Setting, Span, Stage, Stmt, TensorType } from "./types.js";
 
 type Children = Record<string, (CstNode | IToken)[] | undefined>;
 
@@ -132,12 +132,21 @@ class Builder {
       const pdoc = this.docFor(ps.start);
       return { name: this.name(this.tok(p, "Identifier"), ps), settings: this.settings(p), span: ps, ...(pdoc ? { doc: pdoc } : {}) };
     });
+    const alternates: AlternateDecl[] = this.nodes(n, "alternateDecl").map((a) => ({
+      span: this.nodeSpan(a),
+      steps: this.nodes(a, "stepDecl").map((st) => {
+        const ss = this.nodeSpan(st);
+        const sdoc = this.docFor(ss.start);
+        return { word: this.name(this.tok(st, "stepWord"), ss), name: this.name(this.tok(st, "Identifier"), ss), settings: this.settings(st), span: ss, ...(sdoc ? { doc: sdoc } : {}) };
+      }),
+    }));
     return {
       kind: "train",
       name: this.name(this.tok(n, "Identifier", 0), span),
       dataset: this.name(this.tok(n, "Identifier", 1), span),
       settings: this.settings(n),
       phases,
+      alternates,
       span,
       ...(doc ? { doc } : {}),
     };

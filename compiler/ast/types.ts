@@ -95,7 +95,13 @@ export type Decl =
   | { kind: "model"; name: Name; body: Stmt[]; doc?: string; span: Span }
   | { kind: "block"; name: Name; params: ParamDecl[]; body: Stmt[]; doc?: string; span: Span }
   | { kind: "dataset"; name: Name; fields: FieldDecl[]; settings: Setting[]; doc?: string; span: Span }
-  | { kind: "train"; name: Name; dataset: Name; settings: Setting[]; phases: PhaseDecl[]; doc?: string; span: Span };
+  | { kind: "train"; name: Name; dataset: Name; settings: Setting[]; phases: PhaseDecl[]; alternates: AlternateDecl[]; doc?: string; span: Span };
+
+/** `alternate { step NAME { … } … }`: `word` is what was written where `step` belongs. */
+export interface AlternateDecl {
+  steps: (PhaseDecl & { word: Name })[];
+  span: Span;
+}
 
 export interface FileAst {
   path: string;

@@ -4,10 +4,10 @@
 import { diag, suggest, type Diagnostic } from "../diagnostics.js";
 import { fmtShape, isConst, type Dim } from "../ir/dims.js";
 import { OPS, PROBABILITY_OPS, type InferCtx, type OpKind, type TensorInfo } from "../ir/ops.js";
-import type { DType, IRDataset, IRModel, IRModule, IRParam, IRPlan, IRSpan } from "../ir/types.js";
+import { FLOAT_DTYPES, type DType, type IRDataset, type IRModel, type IRModule, type IRParam, type IRPlan, type IRSpan } from "../ir/types.js";
 import type { Constraint } from "../lower/index.js";
 import { isPrunable, LOSSES, METRICS } from "../plan/tables.js";
-import { lossTermNames } from "../../runtime/spec.js";
+import { reportedTerms } from "../../runtime/spec.js";
 
 export interface CheckResult {
   module: IRModule;
@@ -136,6 +136,14 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
       }
       continue;
     }
+    if (t.targetValue !== undefined) {
+      // A number: a constant of the prediction's shape.
+      const def = LOSSES[t.fn]!;
+      if (!out) refHint(t.prediction, t.predictionSpan);
+      if (def.target === "binary" && !(t.targetValue >= 0 && t.targetValue <= 1)) diagnostics.push(diag("constantTarget", spanOf(t.targetSpan), { loss: t.fn, value: String(t.targetValue), why: "binary targets are probabilities in [0, 1]" }));
+      if (out?.dtype && !FLOAT_DTYPES.includes(out.dtype)) diagnostics.push(diag("constantTarget", spanOf(t.targetSpan), { loss: t.fn, value: String(t.targetValue), why: `"${t.prediction}" holds ${out.dtype}, not floats` }));
+      continue;
+    }
     const field = fields.get(t.target);
     if (!out) refHint(t.prediction, t.predictionSpan);
     if (!field) refHint(t.target, t.targetSpan);
@@ -180,7 +188,7 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
   }
 
   // Quantities that early stopping and checkpoints may monitor.
-  const measured = ["loss", ...(p.loss.length > 1 ? lossTermNames(p.loss) : []), ...p.metrics.map((x) => x.fn)];
+  const measured = ["loss", ...reportedTerms(p).names, ...p.metrics.map((x) => x.fn)];
   const monitors = p.validation > 0 ? [...measured, ...measured.map((x) => `val_${x}`)] : measured;
   const checkMonitor = (name: string | null, span: IRSpan) => {
     if (name === null || monitors.includes(name)) return;
@@ -193,6 +201,16 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
 
   // Freeze patterns resolve to layers that own weights.
   const layers = [...new Set(m.params.filter((w) => w.trainable).map((w) => w.layer))];
+  for (const st of p.alternate ?? []) {
+    const frozen = new Set<string>();
+    for (const { pattern: pat, span } of st.freeze) {
+      const matched = layersMatching(m, pat, layers);
+      if (matched.length === 0) diagnostics.push(diag("freezeMatchesNothing", spanOf(span), { pattern: pat, layers: layers.slice(0, 8).join(", ") + (layers.length > 8 ? ", …" : "") }));
+      for (const l of matched) frozen.add(l);
+    }
+    st.frozenLayers = layers.filter((l) => frozen.has(l));
+    if (layers.length && st.frozenLayers.length === layers.length) diagnostics.push(diag("alternate", spanOf(st.span), { problem: `step ${st.name} freezes every layer: nothing would train in it`, hint: "a step freezes the other network's layers (freeze \"Generator/**\") and trains its own" }));
+  }
   for (const ph of p.phases) {
     if (ph.earlyStop) checkMonitor(ph.earlyStop.monitor, ph.earlyStop.span);
     const frozen = new Set<string>();

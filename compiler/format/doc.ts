@@ -360,7 +360,7 @@ class Printer {
       case "trainDecl":
         return [
           this.tk(this.tok(n, "Train")), " ", this.tk(this.tok(n, "Identifier", 0)), " ", this.tk(this.tok(n, "On")), " ", this.tk(this.tok(n, "Identifier", 1)), " ",
-          this.settingsBody(n, ["phaseDecl", "setting"], false),
+          this.settingsBody(n, ["phaseDecl", "alternateDecl", "setting"], false),
         ];
       default:
         throw new Error(`formatter: unexpected declaration ${n.name}`);
@@ -452,6 +452,7 @@ class Printer {
         const s = c as CstNode;
         if (s.name === "setting") return this.item(s, () => this.setting(s, width.get(s) ?? 0));
         if (s.name === "fieldStmt") return this.item(s, () => this.field(s));
+        if (s.name === "alternateDecl") return this.item(s, () => this.alternate(s));
         return this.item(s, () => this.phase(s));
       },
       this.tok(n, "RBrace"),
@@ -461,6 +462,16 @@ class Printer {
 
   private phase(n: CstNode): Doc {
     return [this.tk(this.tok(n, "Phase")), " ", this.tk(this.tok(n, "Identifier")), " ", this.settingsBody(n, ["setting"], this.writtenOnOneLine(this.tok(n, "LBrace")))];
+  }
+
+  /** `alternate { step NAME { … } … }`: one step per line group, like phases. */
+  private alternate(n: CstNode): Doc {
+    const steps = this.ordered(n, ["stepDecl"]);
+    return [this.tk(this.tok(n, "Alternate")), " ", this.braced(this.tok(n, "LBrace"), steps, (c) => this.item(c, () => this.step(c as CstNode)), this.tok(n, "RBrace"))];
+  }
+
+  private step(n: CstNode): Doc {
+    return [this.tk(this.tok(n, "stepWord")), " ", this.tk(this.tok(n, "Identifier")), " ", this.settingsBody(n, ["setting"], this.writtenOnOneLine(this.tok(n, "LBrace")))];
   }
 
   private field(n: CstNode): Doc {

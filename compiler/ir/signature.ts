@@ -23,6 +23,8 @@ export type ParamType =
   | "dtype"
   /** a model output or dataset field, by name (losses and metrics) */
   | "ref"
+  /** a loss's target: a dataset field by name, or a number (a constant of the prediction's shape) */
+  | "target"
   /** a bare word naming something the plan measures (early stopping monitor) */
   | "word"
   /** a vocabulary: its size to build from the data (an integer), or a vocab.txt to read ("path", WordPiece) */

@@ -102,6 +102,8 @@ export interface IRLossTerm {
   target: string;
   /** The target is another model output, not a dataset field (kl_normal's log-variance). */
   targetIsOutput?: true;
+  /** The target is this number: a constant of the prediction's shape (`target` then spells it). */
+  targetValue?: number;
   args: Record<string, AttrValue>;
   span: IRSpan;
   /** Where the prediction and target are named, for diagnostics. */
@@ -183,9 +185,28 @@ export interface IRPlan {
   seed: number | null;
   checkpoint: { every: number; keep: number; monitor: string | null; span: IRSpan };
   phases: IRPhase[];
+  /**
+   * Steps run in turn on every batch (`alternate { step … }`: a GAN's discriminator, then its generator), each
+   * with its own optimizer, frozen layers and loss terms; `loss` then holds every step's terms.
+   */
+  alternate?: IRStep[];
   export?: IRExport;
   /** Pretrained weights to start from (the `init` setting); absent when training starts from random weights. */
   init?: IRInit;
+}
+
+/** One step of an alternate block. */
+export interface IRStep {
+  name: string;
+  doc?: string;
+  span: IRSpan;
+  optimizer: IRCall;
+  weightDecay: number;
+  clip: { norm?: number; value?: number } | null;
+  freeze: { pattern: string; span: IRSpan }[];
+  frozenLayers: string[];
+  /** Its loss terms: indices into the plan's `loss`. */
+  terms: number[];
 }
 
 /** The `init` setting: where pretrained weights come from and how their names map onto the model's. */

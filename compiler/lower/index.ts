@@ -3,7 +3,7 @@
 import type { Arg, Decl, Expr, FileAst, Name, Setting, Span, Stage, Stmt } from "../ast/types.js";
 import { diag, suggest, type Diagnostic } from "../diagnostics.js";
 import { isOp, OP_NAMES, OPS, type OpKind } from "../ir/ops.js";
-import type { AttrValue, DType, IRCall, IRDataset, IRDimSymbol, IRExport, IRField, IRInit, IRLossTerm, IRModel, IRModule, IRNode, IRLora, IRPhase, IRPlan, IRPrune, IRSpan } from "../ir/types.js";
+import type { AttrValue, DType, IRCall, IRDataset, IRDimSymbol, IRExport, IRField, IRInit, IRLossTerm, IRModel, IRModule, IRNode, IRLora, IRPhase, IRPlan, IRPrune, IRSpan, IRStep } from "../ir/types.js";
 import { IR_VERSION } from "../ir/types.js";
 import { LOSSES, METRICS, OPTIMIZERS, PREPROCESS, SCHEDULES, SETTINGS, SOURCES } from "../plan/tables.js";
 import type { SourceFile } from "../source.js";
@@ -709,14 +709,24 @@ export class Lowering {
       }
       shape.push(dd.kind === "const" ? dd.value : dd.name);
     }
-    // A field is a column piped through preprocessing steps: column -> step(…) -> step(…)
-    const head = fd.value.kind === "chain" ? fd.value.head : fd.value;
-    const stages = fd.value.kind === "chain" ? fd.value.stages : [];
-    if (head.kind !== "name" || !head.name) {
+    // A field is a column piped through preprocessing steps: column -> step(…) -> step(…); or a step that
+    // generates values (random_normal) in the column's place.
+    let head = fd.value.kind === "chain" ? fd.value.head : fd.value;
+    let stages: Stage[] = fd.value.kind === "chain" ? fd.value.stages : [];
+    const generator = (head.kind === "call" ? head.callee.name : head.kind === "name" ? head.name : "") || "";
+    if (Object.hasOwn(PREPROCESS, generator) && PREPROCESS[generator]!.generates) {
+      if (!shape.every((d) => typeof d === "number")) {
+        this.diagnostics.push(diag("fieldShape", fd.type.span, { field: fd.name.name, problem: `${generator} draws values of the declared shape, which must be numbers` }));
+        return null;
+      }
+      const first: Stage = head.kind === "call" ? { callee: head.callee, args: head.args, span: head.span } : { callee: { name: generator, span: head.span }, args: null, span: head.span };
+      stages = [first, ...stages];
+      head = { kind: "name", name: "", span: head.span };
+    } else if (head.kind !== "name" || !head.name) {
       this.diagnostics.push(diag("fieldShape", head.span, { field: fd.name.name, problem: "a field starts with a source column name, e.g. images -> scale(1 / 255)" }));
       return null;
     }
-    if (columns && !columns.includes(head.name)) {
+    if (head.name && columns && !columns.includes(head.name)) {
       this.diagnostics.push(diag("unknownColumn", head.span, { name: head.name, source: sourceName, columns: columns.join(", "), ...sugg(head.name, columns) }));
       return null;
     }
@@ -729,7 +739,12 @@ export class Lowering {
       steps.push(c);
       const prev: Produced | null = produced;
       const def = PREPROCESS[c.fn]!;
-      if (def.produces) produced = def.produces(c.args, prev);
+      if (def.generates && (steps.length > 1 || head.name)) {
+        this.diagnostics.push(diag("fieldShape", st.span, { field: fd.name.name, problem: `${c.fn} reads no input: write it in place of the column (field noise: f32[100] = ${c.fn}(std: 1))` }));
+        return null;
+      }
+      if (def.generates) produced = { dtype: "f32", shape: shape as number[] };
+      else if (def.produces) produced = def.produces(c.args, prev);
       else if (c.fn === "reshape") produced = { dtype: prev?.dtype ?? dtype, shape: c.args.shape as number[] };
       else if (c.fn === "cast" && prev) produced = { dtype: String(c.args.dtype), shape: prev.shape };
     }
@@ -742,7 +757,7 @@ export class Lowering {
 
   // ── training plans ──────────────────────────────────────────────────────────────────────────────
 
-  private settings(list: Setting[], where: "train" | "phase" | "dataset"): Map<string, Setting> {
+  private settings(list: Setting[], where: "train" | "phase" | "step" | "dataset"): Map<string, Setting> {
     const out = new Map<string, Setting>();
     const allowed = Object.entries(SETTINGS).filter(([, s]) => s.in.includes(where)).map(([k]) => k);
     for (const s of list) {
@@ -814,7 +829,10 @@ export class Lowering {
     const where = `train ${d.name.name}`;
     const loss = s.get("loss");
     const terms: IRLossTerm[] = [];
-    if (!loss) this.diagnostics.push(diag("missingSetting", d.name.span, { where, name: "loss", example: SETTINGS.loss!.example }));
+    const alternate = d.alternates.length ? this.alternate(d, s, terms) : undefined;
+    if (alternate) {
+      if (loss) this.diagnostics.push(diag("alternate", loss.key.span, { problem: "with alternate steps, each step has its own loss", hint: "move the loss into the steps: step NAME { loss … }" }));
+    } else if (!loss) this.diagnostics.push(diag("missingSetting", d.name.span, { where, name: "loss", example: SETTINGS.loss!.example }));
     else if (loss.args.length !== 1 || loss.args[0]!.name) this.diagnostics.push(diag("badLoss", loss.span, { problem: "expected one loss expression" }));
     else this.lossTerms(loss.args[0]!.value, 1, terms);
     const metrics: IRCall[] = [];
@@ -867,9 +885,56 @@ export class Lowering {
       seed: seed ? this.scalar(seed, "int") : null,
       checkpoint: { every: (ckArgs?.every as number) ?? 1, keep: (ckArgs?.keep as number) ?? 3, monitor: (ckArgs?.monitor as string | null) ?? null, span: this.irSpan(ck?.span ?? d.name.span) },
       phases,
+      ...(alternate ? { alternate } : {}),
       ...(init ? { init } : {}),
       ...(exp ? { export: exp } : {}),
     };
+  }
+
+  /**
+   * `alternate { step NAME { optimizer …; freeze …; loss … } … }`: each step's terms are appended to the plan's
+   * loss (`terms`), the step keeping their indices; its optimizer defaults to the plan's.
+   */
+  private alternate(d: Extract<Decl, { kind: "train" }>, plan: Map<string, Setting>, terms: IRLossTerm[]): IRStep[] | undefined {
+    for (const extra of d.alternates.slice(1)) this.diagnostics.push(diag("alternate", extra.span, { problem: "a plan has one alternate block", hint: "put every step into the first alternate block" }));
+    if (d.phases.length) this.diagnostics.push(diag("alternate", d.alternates[0]!.span, { problem: "alternate steps and phases cannot be combined yet", hint: "train the alternating steps in a plan without phases" }));
+    const base = this.phaseSettings(plan, d.dataset.name, null);
+    const steps: IRStep[] = [];
+    const names = new Set<string>();
+    for (const st of d.alternates[0]!.steps) {
+      if (st.word.name !== "step") {
+        this.diagnostics.push(diag("alternate", st.word.span, { problem: `expected "step", got "${st.word.name}"`, hint: "an alternate block holds steps: step NAME { optimizer …; freeze …; loss … }" }));
+        continue;
+      }
+      if (names.has(st.name.name)) {
+        this.diagnostics.push(diag("duplicateDecl", st.name.span, { kind: "step", name: st.name.name }));
+        continue;
+      }
+      names.add(st.name.name);
+      const ss = this.settings(st.settings, "step");
+      const own = this.phaseSettings(ss, d.dataset.name, base);
+      const loss = ss.get("loss");
+      const first = terms.length;
+      if (!loss) this.diagnostics.push(diag("missingSetting", st.name.span, { where: `step ${st.name.name}`, name: "loss", example: "loss binary_cross_entropy(fake_score, 1)" }));
+      else if (loss.args.length !== 1 || loss.args[0]!.name) this.diagnostics.push(diag("badLoss", loss.span, { problem: "expected one loss expression" }));
+      else this.lossTerms(loss.args[0]!.value, 1, terms);
+      steps.push({
+        name: st.name.name,
+        ...(st.doc ? { doc: st.doc } : {}),
+        span: this.irSpan(st.name.span),
+        optimizer: own.optimizer,
+        weightDecay: own.weightDecay,
+        clip: own.clip,
+        freeze: own.freeze,
+        frozenLayers: [],
+        terms: Array.from({ length: terms.length - first }, (_, i) => first + i),
+      });
+    }
+    if (!steps.length) {
+      this.diagnostics.push(diag("alternate", d.alternates[0]!.span, { problem: "no steps", hint: "write the steps that run in turn on every batch: step discriminator { … } step generator { … }" }));
+      return undefined;
+    }
+    return steps;
   }
 
   /** The init setting: its arguments, and each map entry split at "->" (NN4020 when it is not "A -> B"). */
@@ -1045,12 +1110,14 @@ export class Lowering {
       // The loss's first two parameters name its prediction and its target (prediction/target, or mean/log_var).
       const def = LOSSES[c.fn]!;
       const [pn, tn] = [def.params[0]!.name, def.params[1]!.name];
+      const value = c.args[tn];
       out.push({
         weight,
         fn: c.fn,
         prediction: String(c.args[pn]),
-        target: String(c.args[tn]),
+        target: String(value),
         ...(def.target === "output" ? { targetIsOutput: true as const } : {}),
+        ...(typeof value === "number" ? { targetValue: value } : {}),
         args: Object.fromEntries(Object.entries(c.args).filter(([k]) => k !== pn && k !== tn)),
         span: c.span,
         predictionSpan: this.irSpan(at(pn, 0)),

@@ -120,6 +120,10 @@ function convert(spec: ParamSpec, v: Value, ctx: ArgCtx): AttrValue | undefined 
     case "word":
       if (v.k !== "word") return bad("a name");
       return v.v;
+    case "target":
+      if (v.k === "num") return v.v;
+      if (v.k !== "word") return bad("a dataset field, or a number");
+      return v.v;
     case "vocab":
       if (v.k === "str") return v.v;
       if (v.k !== "num" || !v.int) return bad('a vocabulary size (an integer) or a vocab.txt file in double quotes ("vocab.txt")');

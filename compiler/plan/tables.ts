@@ -4,6 +4,8 @@ import { p, type Signature } from "../ir/signature.js";
 
 const pred = p("prediction", "ref", { doc: "a model output" });
 const target = p("target", "ref", { doc: "a dataset field" });
+/** A target that may also be a number: a constant of the prediction's shape (a GAN's real/fake labels). */
+const valueTarget = p("target", "target", { doc: "a dataset field, or a number (a constant of the prediction's shape)" });
 
 export interface LossDef extends Signature {
   /** What the target holds: class ids (or one-hot rows), values shaped like the prediction, or (output) another model output. */
@@ -19,11 +21,11 @@ export const LOSSES: Record<string, LossDef> = {
   binary_cross_entropy: {
     doc: "sigmoid cross-entropy for binary or multi-label targets in {0, 1}",
     target: "binary",
-    params: [pred, target, p("from_logits", "bool", { default: true }), p("smoothing", "float", { default: 0, min: 0, max: 1 })],
+    params: [pred, valueTarget, p("from_logits", "bool", { default: true }), p("smoothing", "float", { default: 0, min: 0, max: 1 })],
   },
-  mse: { doc: "mean squared error", target: "values", params: [pred, target] },
-  mae: { doc: "mean absolute error", target: "values", params: [pred, target] },
-  huber: { doc: "Huber loss: squared below delta, linear above", target: "values", params: [pred, target, p("delta", "float", { default: 1, min: 0, exclusive: true })] },
+  mse: { doc: "mean squared error", target: "values", params: [pred, valueTarget] },
+  mae: { doc: "mean absolute error", target: "values", params: [pred, valueTarget] },
+  huber: { doc: "Huber loss: squared below delta, linear above", target: "values", params: [pred, valueTarget, p("delta", "float", { default: 1, min: 0, exclusive: true })] },
   dice: {
     doc: "soft Dice loss for segmentation: 1 - the mean over classes of (2·Σ p·y + smooth) / (Σ p + Σ y + smooth) over the batch's rows (pixels), p the softmax of the scores and y the one-hot targets",
     target: "classes",
@@ -113,6 +115,8 @@ export interface StepDef extends Signature {
   produces?(a: Record<string, unknown>, prev: { dtype: string; shape: number[] } | null): { dtype: string; shape: number[] } | null;
   /** Augmentation: random, drawn afresh each training epoch (from the run's seed), and passing samples through everywhere else (evaluation, validation, prediction, the test split). */
   random?: true;
+  /** Reads no column: written in a column's place, it draws the field's values itself (of the field's declared shape). */
+  generates?: true;
 }
 
 /** Random steps that turn their input into floats of the same shape. */
@@ -162,6 +166,12 @@ export const PREPROCESS: Record<string, StepDef> = {
     produces: floatsOf,
   },
   gaussian_noise: { doc: "augmentation: add normal noise of standard deviation `std` to every value", random: true, params: [p("std", "float", { min: 0, exclusive: true }), p("group", "string", { default: null, doc: "steps of one group draw alike in every field (an image and its mask flip together)" })], produces: floatsOf },
+  random_normal: {
+    doc: "in place of a column: values drawn from N(mean, std²) of the field's declared shape (a GAN's or a VAE decoder's latent noise): afresh each training epoch, and fixed per sample everywhere else (validation, test, evaluation)",
+    random: true,
+    generates: true,
+    params: [p("mean", "float", { default: 0 }), p("std", "float", { default: 1, min: 0, exclusive: true })],
+  },
   token_dropout: { doc: "augmentation, right after tokenize: each ordinary token becomes the unknown token with probability `rate` (specials and padding never)", random: true, params: [p("rate", "float", { min: 0, max: 1, exclusive: true }), p("group", "string", { default: null, doc: "steps of one group draw alike in every field (an image and its mask flip together)" })] },
   tokenize: {
     doc: 'text → token ids: with a vocabulary of `vocab` ids built from the training split, BERT\'s WordPiece with a vocab.txt (`vocab: "vocab.txt"`: [CLS] … [SEP], [PAD]), GPT-2\'s byte-level BPE (`vocab: "encoder.json", merges: "vocab.bpe"`), or a Hugging Face tokenizer.json (`vocab: "tokenizer.json"`: BERT\'s and GPT-2\'s by nnetc, others by @huggingface/tokenizers); saved with the model',
@@ -186,7 +196,7 @@ export interface SettingDef {
   doc: string;
   example: string;
   /** Where the setting may appear. */
-  in: readonly ("train" | "phase" | "dataset")[];
+  in: readonly ("train" | "phase" | "step" | "dataset")[];
   /** For kind "args": the named arguments it takes. */
   sig?: Signature;
   min?: number;
@@ -196,17 +206,17 @@ export interface SettingDef {
 }
 
 export const SETTINGS: Record<string, SettingDef> = {
-  loss: { kind: "loss", in: ["train"], doc: "the loss, or a weighted sum of losses", example: "loss cross_entropy(logits, label)" },
-  optimizer: { kind: "call", in: ["train", "phase"], doc: "the optimizer", example: "optimizer adam(lr: 1e-3)" },
-  lr: { kind: "float", in: ["train", "phase"], min: 0, exclusive: true, doc: "overrides the optimizer's learning rate", example: "lr 1e-4" },
+  loss: { kind: "loss", in: ["train", "step"], doc: "the loss, or a weighted sum of losses", example: "loss cross_entropy(logits, label)" },
+  optimizer: { kind: "call", in: ["train", "phase", "step"], doc: "the optimizer", example: "optimizer adam(lr: 1e-3)" },
+  lr: { kind: "float", in: ["train", "phase", "step"], min: 0, exclusive: true, doc: "overrides the optimizer's learning rate", example: "lr 1e-4" },
   schedule: { kind: "chain", in: ["train", "phase"], doc: "learning-rate schedule; chain with ->", example: "schedule warmup(epochs: 1) -> cosine" },
   epochs: { kind: "int", in: ["train", "phase"], min: 1, doc: "passes over the training data", example: "epochs 10" },
   batch: { kind: "int", in: ["train", "phase"], min: 1, doc: "samples per step", example: "batch 128" },
   accumulate: { kind: "int", in: ["train", "phase"], min: 1, doc: "gradient accumulation: batches of `batch` samples added up before each optimizer step (a step takes batch × accumulate samples, × workers)", example: "accumulate 4" },
   validation: { kind: "float", in: ["train"], min: 0, max: 1, maxExclusive: true, doc: "fraction of the training data held out for validation", example: "validation 0.1" },
   metrics: { kind: "calls", in: ["train"], doc: "what to measure besides the loss", example: "metrics accuracy, f1(average: macro)" },
-  weight_decay: { kind: "float", in: ["train", "phase"], min: 0, doc: "L2 weight decay applied by the optimizer", example: "weight_decay 5e-4" },
-  clip: { kind: "args", in: ["train", "phase"], doc: "gradient clipping by global norm or by value", example: "clip norm: 1.0", sig: { doc: "", params: [p("norm", "float", { default: null, min: 0, exclusive: true }), p("value", "float", { default: null, min: 0, exclusive: true })] } },
+  weight_decay: { kind: "float", in: ["train", "phase", "step"], min: 0, doc: "L2 weight decay applied by the optimizer", example: "weight_decay 5e-4" },
+  clip: { kind: "args", in: ["train", "phase", "step"], doc: "gradient clipping by global norm or by value", example: "clip norm: 1.0", sig: { doc: "", params: [p("norm", "float", { default: null, min: 0, exclusive: true }), p("value", "float", { default: null, min: 0, exclusive: true })] } },
   early_stop: {
     kind: "args",
     in: ["train", "phase"],
@@ -238,7 +248,7 @@ export const SETTINGS: Record<string, SettingDef> = {
     },
   },
   seed: { kind: "int", in: ["train"], min: 0, doc: "random seed for initialization, shuffling and dropout", example: "seed 42" },
-  freeze: { kind: "strings", in: ["phase"], doc: "layers whose weights stay fixed: names or globs (* within a path segment, ** across)", example: 'freeze "conv*", "Stage_0/**"' },
+  freeze: { kind: "strings", in: ["phase", "step"], doc: "layers whose weights stay fixed: names or globs (* within a path segment, ** across)", example: 'freeze "conv*", "Stage_0/**"' },
   prune: {
     kind: "args",
     in: ["train", "phase"],

@@ -93,6 +93,11 @@ export function holdOut(n: number, fraction: number, seed: number, shuffle = tru
 }
 
 function columnFor(table: Table, field: FieldSpec): Column {
+  // A field that generates its values (random_normal) reads no column: zeros of its shape, drawn over by its first step.
+  if (field.column === "") {
+    const shape = field.shape.map(Number);
+    return { kind: "num", name: field.name, shape, int: false, gather: (_rows, out) => out.fill(0) };
+  }
   const c = table.columns.get(field.column);
   if (!c) {
     const have = [...table.columns.keys()];
@@ -110,7 +115,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
   const notes = [...resolved.notes];
   if (!resolved.source) throw new DataError(`dataset "${ds.name}" has no source`);
   // The columns fields read, and the second texts of tokenize(…, pair: column).
-  const wanted = new Set(ds.fields.flatMap((f) => [f.column, ...f.steps.map((s) => s.args.pair).filter((p): p is string => typeof p === "string")]));
+  const wanted = new Set(ds.fields.flatMap((f) => [...(f.column ? [f.column] : []), ...f.steps.map((s) => s.args.pair).filter((p): p is string => typeof p === "string")]));
   const ctx = { wanted, log, note: (m: string) => notes.push(m), baseDir: opts.baseDir };
   const trainTable = await loadSource(resolved.source, { ...ctx, classes: null });
   const testTable = resolved.test ? await loadSource(resolved.test, { ...ctx, classes: trainTable.classes }) : null;

@@ -269,6 +269,9 @@ function mix32(x: number): number {
 }
 
 /** A uniform number in [0, 1) of a training epoch's draws: it depends only on (seed, epoch, source row, step, k). */
+/** The draws of a generating step (random_normal) outside training: one fixed value per sample, whatever the run. */
+const FIXED_DRAW: Draw = { seed: 0x6e6f6973, epoch: 0xffffffff };
+
 function drawn(d: Draw, row: number, step: number, k: number): number {
   let h = mix32(d.seed ^ 0x2545f491);
   h = mix32(h ^ Math.floor(d.seed / 4294967296));
@@ -917,6 +920,34 @@ export const STEP_KERNELS: Record<string, StepKernel> = {
             }
           }
           return { ...num(v), int: false, data: x };
+        },
+      };
+    },
+  },
+
+  random_normal: {
+    input: "num",
+    random: true,
+    compile(c) {
+      const mean = numArg(c.step, "mean", 0, c.field);
+      const std = numArg(c.step, "std", 1, c.field);
+      if (!(std > 0)) throw c.err(`random_normal's std must be positive, got ${std}`);
+      const shape = (c.t as NumVal).shape;
+      const size = prod(shape);
+      return {
+        out: { kind: "num", int: false, shape },
+        apply(v, { rows, draw }) {
+          // Outside training each sample keeps one fixed draw (validation and test losses stay comparable).
+          const d = draw ?? FIXED_DRAW;
+          const x = new Float32Array(v.n * size);
+          for (let s = 0; s < v.n; s++) {
+            for (let i = 0; i < size; i++) {
+              const u1 = drawn(d, rows[s]!, c.index, 2 * i) || 2 ** -32;
+              const u2 = drawn(d, rows[s]!, c.index, 2 * i + 1);
+              x[s * size + i] = mean + std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+            }
+          }
+          return { kind: "num", int: false, shape, n: v.n, data: x };
         },
       };
     },

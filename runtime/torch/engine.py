@@ -11,10 +11,13 @@ Requests (each names its model by KEY; state_dict keys are PyTorch's, runtime/to
   forward {inputs, outputs, training}     run it on a batch file, write the output dict
   set_weights {file} / get_weights {file} the whole state_dict in / out
   data {split, file}                      a split's fields (safetensors, memory-mapped)
-  phase {trainable, decays, frozen, optimizer, weight_decay, clip, losses, inputs, precision}
-                                          what trains and how, until the next phase
+  phase {trainable, decays, frozen, optimizer, weight_decay, clip, losses, inputs, precision, steps?}
+                                          what trains and how, until the next phase; with steps (a GAN's
+                                          alternate steps: trainable, frozen, optimizer, weight_decay, clip,
+                                          terms, lr_scale each) every batch is trained by each step in turn
   masks {file}                            pruning masks, applied now and after every step
-  opt_get {file} / opt_set {file}         optimizer slots "<key>/<slot>" and "step"
+  opt_get {file, step?} / opt_set {file, step?}
+                                          optimizer slots "<key>/<slot>" and "step" (of alternate step N)
   train_steps {split, batches, lrs, seeds, collect?} → the losses of those steps
   train_parts {file, pairs}               the metric pairs' predictions/targets and loss terms since the last call
   evaluate {split, batch, losses, pairs, file} → mean loss; predictions/targets per metric pair
@@ -166,7 +169,12 @@ def total_loss(losses, outputs, batch, terms=None):
     """The plan's loss: its terms' weighted sum; each term's own value is appended to `terms` when given."""
     total = None
     for t in losses:
-        value = loss_term(t["fn"], t["args"], outputs[t["prediction"]], (outputs if t.get("targetIsOutput") else batch)[t["target"]])
+        pred = outputs[t["prediction"]]
+        if t.get("targetValue") is not None:
+            target = torch.full_like(pred, float(t["targetValue"]))  # a number: a constant of the prediction's shape
+        else:
+            target = (outputs if t.get("targetIsOutput") else batch)[t["target"]]
+        value = loss_term(t["fn"], t["args"], pred, target)
         if terms is not None:
             terms.append(value.detach().float())
         term = value * t["weight"]
@@ -468,8 +476,24 @@ class Engine:
             p.requires_grad_(k in trainable)
         params = [(k, named[k]) for k in req["trainable"]]
         r.phase = req
-        r.frozen = [r.model.get_submodule(path) for path in req.get("frozen", []) if path]
-        r.opt = Optimizer(req["optimizer"]["fn"], req["optimizer"]["args"], req.get("weight_decay", 0), params, set(req.get("decays", [])))
+        decays = set(req.get("decays", []))
+
+        def step_of(st):
+            ps = [(k, named[k]) for k in st["trainable"]]
+            return {
+                "params": ps,
+                "keys": set(st["trainable"]),
+                "opt": Optimizer(st["optimizer"]["fn"], st["optimizer"]["args"], st.get("weight_decay", 0), ps, decays),
+                "frozen": [r.model.get_submodule(path) for path in st.get("frozen", []) if path],
+                "terms": st["terms"],
+                "clip": st.get("clip"),
+                "lr_scale": st.get("lr_scale", 1.0),
+            }
+
+        whole = {"trainable": req["trainable"], "optimizer": req["optimizer"], "weight_decay": req.get("weight_decay", 0), "frozen": req.get("frozen", []), "terms": list(range(len(req["losses"]))), "clip": req.get("clip")}
+        r.steps = [step_of(st) for st in (req.get("steps") or [whole])]
+        r.frozen = r.steps[0]["frozen"]
+        r.opt = r.steps[0]["opt"]
         r.params = params
         # Data parallel: DistributedDataParallel averages the gradients of the phase's trainable weights over
         # the workers in backward (rebuilt per phase: which weights train can change).
@@ -494,64 +518,80 @@ class Engine:
             named[k].mul_(m)
 
     def opt_get(self, req):
-        write_safetensors(req["file"], self.run(req).opt.state())
+        write_safetensors(req["file"], self.run(req).steps[req.get("step", 0)]["opt"].state())
         return {}
 
     def opt_set(self, req):
-        r = self.run(req)
-        r.opt.load(read_safetensors(req["file"]), dict(r.params))
+        st = self.run(req).steps[req.get("step", 0)]
+        st["opt"].load(read_safetensors(req["file"]), dict(st["params"]))
         return {}
 
-    def _train_mode(self, r):
+    def _train_mode(self, r, frozen=None):
         r.model.train()
-        for m in r.frozen:
+        for m in r.frozen if frozen is None else frozen:
             m.eval()  # frozen layers run in inference mode (batchnorm's moving statistics)
 
     def train_steps(self, req):
         r = self.run(req)
-        self._train_mode(r)
         losses = []
         collect = req.get("collect")
         accumulate = r.phase.get("accumulate", 1)
+        all_losses = r.phase["losses"]
+        several = len(r.steps) > 1
+        named = r.named() if several else None
         for idx, lr, seed in zip(req["batches"], req["lrs"], req["seeds"]):
-            if r.phase.get("stochastic"):
-                torch.manual_seed(seed)
-            for _, p in r.params:
-                if p.grad is not None:
-                    p.grad.zero_()  # in place: fresh gradient buffers would cost page faults every step
             # Gradient accumulation: micro-batches of the step's samples, each loss weighted by its share, so
             # that the summed gradients are those of one batch of them all (DDP synchronises the last one).
             k = max(1, min(accumulate, len(idx)))
             cuts = [len(idx) * i // k for i in range(k + 1)]
-            value = None
-            for m in range(k):
-                part = idx[cuts[m] : cuts[m + 1]]
-                share = len(part) / len(idx)
-                batch = r.gather(req["split"], part)
-                sync = r.ddp is None or m == k - 1
-                terms = [] if len(r.phase["losses"]) > 1 else None
-                with (r.ddp.no_sync() if not sync else _nullcontext()), r.autocast():
-                    outputs = (r.ddp or r.model)(**{key: batch[key] for key in r.phase["inputs"]})
-                    loss = total_loss(r.phase["losses"], outputs, batch, terms)
-                    (loss.float() * share if k > 1 else loss.float()).backward()
-                value = loss.detach().float() * share if value is None else value + loss.detach().float() * share
-                if terms:
-                    step_terms = torch.stack(terms) * len(part)
-                    r.term_sums = step_terms if r.term_sums is None else r.term_sums + step_terms
-                    r.term_samples += len(part)
-                for i, (pred, target) in enumerate(collect["pairs"] if collect else []):
-                    if pred in outputs and target in batch and outputs[pred].numel() <= collect["maxFloats"] / k:
-                        r.parts.setdefault(i, []).append(metric_part(outputs[pred], batch[target]))
-            clip_gradients(r.params, r.phase.get("clip"))
-            r.opt.step(lr)
-            if r.masks:
-                self._apply_masks(r)
+            micro = [r.gather(req["split"], idx[cuts[m] : cuts[m + 1]]) for m in range(k)]
+            total = None
+            for j, st in enumerate(r.steps):
+                last = j == len(r.steps) - 1
+                if several:
+                    # Alternate steps: only this step's weights get gradients; its frozen layers run in inference mode.
+                    for key, p in named.items():
+                        p.requires_grad_(key in st["keys"])
+                self._train_mode(r, st["frozen"])
+                if r.phase.get("stochastic"):
+                    torch.manual_seed(seed if j == 0 else (seed ^ (j * 0x2545F491)) & 0xFFFFFFFF)
+                for _, p in st["params"]:
+                    if p.grad is not None:
+                        p.grad.zero_()  # in place: fresh gradient buffers would cost page faults every step
+                step_losses = [all_losses[i] for i in st["terms"]]
+                value = None
+                for m in range(k):
+                    batch = micro[m]
+                    n = cuts[m + 1] - cuts[m]
+                    share = n / len(idx)
+                    sync = r.ddp is None or m == k - 1
+                    terms = [] if len(all_losses) > 1 else None
+                    with (r.ddp.no_sync() if not sync else _nullcontext()), r.autocast():
+                        outputs = (r.ddp or r.model)(**{key: batch[key] for key in r.phase["inputs"]})
+                        loss = total_loss(step_losses, outputs, batch, terms)
+                        (loss.float() * share if k > 1 else loss.float()).backward()
+                    value = loss.detach().float() * share if value is None else value + loss.detach().float() * share
+                    if terms:
+                        # Every term's own value at its place in the plan's order.
+                        step_terms = torch.zeros(len(all_losses), device=loss.device)
+                        step_terms[st["terms"]] = torch.stack(terms).to(step_terms.device) * n
+                        r.term_sums = step_terms if r.term_sums is None else r.term_sums + step_terms
+                        if last:
+                            r.term_samples += n
+                    for i, (pred, target) in enumerate(collect["pairs"] if collect and last else []):
+                        if pred in outputs and target in batch and outputs[pred].numel() <= collect["maxFloats"] / k:
+                            r.parts.setdefault(i, []).append(metric_part(outputs[pred], batch[target]))
+                clip_gradients(st["params"], st["clip"])
+                st["opt"].step(lr * st["lr_scale"])
+                if r.masks:
+                    self._apply_masks(r)
+                total = value if total is None else total + value
             if r.dist:
                 # The job's loss: the mean over the workers' equal shares of the global batch.
-                value = value.clone()
-                torch.distributed.all_reduce(value)
-                value /= torch.distributed.get_world_size()
-            losses.append(value)
+                total = total.clone()
+                torch.distributed.all_reduce(total)
+                total /= torch.distributed.get_world_size()
+            losses.append(total)
         values = torch.stack(losses).cpu().tolist() if losses else []
         return {"losses": [v if math.isfinite(v) else repr(v) for v in values]}
 

@@ -10,7 +10,7 @@ import type { TorchLine } from "../../compiler/emit/torch.js";
 import type { IRModel } from "../../compiler/ir/types.js";
 import { decodeSafetensors, encodeSafetensors, toFloat32, type HostTensor } from "../checkpoint/index.js";
 import type { Split } from "../data/index.js";
-import { metricsOf, pairKey, pairKeyOf, type Evaluation, type PhaseSetup, type StepEngine, type Steps, type TrainParts } from "../engine.js";
+import { metricsOf, pairKey, pairKeyOf, slotsOfStep, stepSlotKey, stepsOf, type Evaluation, type PhaseSetup, type StepEngine, type Steps, type TrainParts } from "../engine.js";
 import { RunError } from "../errors.js";
 import { runError } from "../run_diagnostics.js";
 import { collectCompact, collectHost, type Collected } from "../objective.js";
@@ -86,7 +86,7 @@ function numbered(e: TorchError, python: string, statements?: ReadonlyMap<number
 }
 
 /** The plan's loss terms as the Python side takes them. */
-const lossTerms = (loss: readonly LossSpec[]) => loss.map((t) => ({ fn: t.fn, prediction: t.prediction, target: t.target, targetIsOutput: t.targetIsOutput === true, weight: t.weight, args: t.args }));
+const lossTerms = (loss: readonly LossSpec[]) => loss.map((t) => ({ fn: t.fn, prediction: t.prediction, target: t.target, targetIsOutput: t.targetIsOutput === true, ...(t.targetValue !== undefined ? { targetValue: t.targetValue } : {}), weight: t.weight, args: t.args }));
 
 /** Optimizer state "<weight>/<slot>" (either engine's names) grouped by slot, and the step count. */
 function bySlot(state: Record<string, HostTensor>): { step: Float32Array | null; slots: Map<string, Record<string, HostTensor>> } {
@@ -128,6 +128,7 @@ export class TorchEngine implements StepEngine {
   private nSplits = 0;
   private stepSeconds = 0;
   private files = 0;
+  private phase: PhaseSetup | null = null;
 
   /** What the engine's Python reported: torch and Python versions, CUDA. */
   versions: { torch: string; python: string; cuda: boolean } = { torch: "?", python: "?", cuda: false };
@@ -200,6 +201,7 @@ export class TorchEngine implements StepEngine {
   }
 
   async beginPhase(p: PhaseSetup): Promise<void> {
+    this.phase = p;
     const m = this.o.model;
     const withModule = new Set(m.params.map((x) => x.layer));
     await this.req("phase", {
@@ -213,32 +215,40 @@ export class TorchEngine implements StepEngine {
       inputs: m.inputs.map((i) => i.name),
       precision: this.o.precision,
       accumulate: p.accumulate,
+      ...(p.steps ? { steps: p.steps.map((st) => ({ trainable: trainableKeys(m, st.trainable), frozen: st.frozenLayers.filter((l) => withModule.has(l)).map(torchModulePath), optimizer: { fn: st.optimizer.fn, args: st.optimizer.args }, weight_decay: st.weightDecay, clip: st.clip, terms: st.terms, lr_scale: st.lrScale })) } : {}),
       // Steps are seeded (from the run's seed and the step) only where the model draws random numbers.
       stochastic: m.nodes.some((n) => (n.op === "dropout" && Number(n.attrs.rate) > 0) || (n.op === "attention" && Number(n.attrs.dropout) > 0) || n.op === "sample_normal"),
     });
   }
 
   async optimizerState(): Promise<Record<string, HostTensor>> {
-    const f = this.file("opt");
-    await this.req("opt_get", { file: f });
-    const { step, slots } = bySlot(this.take(f));
-    const out: Record<string, HostTensor> = step ? { step: { dtype: "F32", shape: [], data: step } } : {};
-    for (const [slot, tensors] of slots) for (const [name, t] of Object.entries(this.fromTorch(tensors, true))) out[`${name}/${slot}`] = t;
+    const steps = stepsOf(this.phase!);
+    const out: Record<string, HostTensor> = {};
+    for (let k = 0; k < steps.length; k++) {
+      const f = this.file("opt");
+      await this.req("opt_get", { file: f, step: k });
+      const { step, slots } = bySlot(this.take(f));
+      if (step) out[stepSlotKey(steps, k, "step")] = { dtype: "F32", shape: [], data: step };
+      for (const [slot, tensors] of slots) for (const [name, t] of Object.entries(this.fromTorch(tensors, true))) out[stepSlotKey(steps, k, `${name}/${slot}`)] = t;
+    }
     return out;
   }
 
   async loadOptimizerState(s: Record<string, HostTensor>): Promise<void> {
-    const { step, slots } = bySlot(s);
-    const out: Record<string, HostTensor> = step ? { step: { dtype: "F32", shape: [1], data: step } } : {};
-    for (const [slot, weights] of slots) {
-      const params = this.o.model.params.filter((p) => weights[p.name]);
-      const f32 = Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, hostF32(v)]));
-      for (const [k, v] of toTorchStateDict(params, f32, this.o.model.params)) out[`${k}/${slot}`] = { dtype: "F32", shape: v.shape, data: v.data };
+    const steps = stepsOf(this.phase!);
+    for (let k = 0; k < steps.length; k++) {
+      const { step, slots } = bySlot(slotsOfStep(steps, k, s));
+      const out: Record<string, HostTensor> = step ? { step: { dtype: "F32", shape: [1], data: step } } : {};
+      for (const [slot, weights] of slots) {
+        const params = this.o.model.params.filter((p) => weights[p.name]);
+        const f32 = Object.fromEntries(Object.entries(weights).map(([key, v]) => [key, hostF32(v)]));
+        for (const [key, v] of toTorchStateDict(params, f32, this.o.model.params)) out[`${key}/${slot}`] = { dtype: "F32", shape: v.shape, data: v.data };
+      }
+      const f = this.file("optset");
+      writeFileSync(f, encodeSafetensors(out));
+      await this.req("opt_set", { file: f, step: k });
+      rmSync(f, { force: true });
     }
-    const f = this.file("optset");
-    writeFileSync(f, encodeSafetensors(out));
-    await this.req("opt_set", { file: f });
-    rmSync(f, { force: true });
   }
 
   async setMasks(masks: Masks): Promise<void> {

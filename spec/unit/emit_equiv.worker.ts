@@ -64,7 +64,7 @@ function batchFor(mod: IRModule, m: IRModel, rand: () => number): Record<string,
   const plan = mod.plans.find((p) => p.model === m.name)!;
   const ds = mod.datasets.find((d) => d.name === plan.dataset)!;
   for (const t of plan.loss) {
-    if (out[t.target] || t.targetIsOutput) continue;
+    if (out[t.target] || t.targetIsOutput || t.targetValue !== undefined) continue;
     // Shaped like the prediction it is compared with (class ids: without the class axis).
     const f = ds.fields.find((x) => x.name === t.target)!;
     const pred = m.nodes.find((n) => n.id === m.outputs.find((o) => o.name === t.prediction)!.node)!;
