@@ -19,7 +19,7 @@ import { DataError } from "../../runtime/data/errors.js";
 import { loadDataset } from "../../runtime/data/index.js";
 import { compileField } from "../../runtime/data/steps.js";
 import type { CallSpec, DatasetSpec, FieldSpec } from "../../runtime/spec.js";
-import { ROOT } from "../helpers.js";
+import { codes, compileText, ROOT } from "../helpers.js";
 import { PYTHON, requireTorch } from "./torch_shared.js";
 
 const { WaveFile } = wavefile;
@@ -372,6 +372,12 @@ test("audio_folder: class folders → label, clips resampled to the rate and pad
   } catch (e) {
     assert.match((e as Error).message, /b\.wav: 8000 Hz, but .*a\.wav has 16000 Hz; give audio_folder a rate \(rate: 16000\)/);
   }
+  try {
+    await loadDataset(audioDataset({ rate: 16000, samples: 1000, seconds: 1 }, fields), { dataDir: null, baseDir: dir, seed: 0 });
+    assert.unreachable("seconds and samples: must be refused");
+  } catch (e) {
+    assert.match((e as Error).message, /give seconds or samples, not both/);
+  }
   // A broken file is named.
   writeFileSync(path.join(dir, "clips", "low", "c.wav"), wav([tone(200, 16000, 400)], 16000, "16").slice(0, 100));
   try {
@@ -396,6 +402,21 @@ test("audio_folder: class folders → label, clips resampled to the rate and pad
   assert.equal(SOURCES.audio_folder!.shapeOf!("audio", { rate: 16000, seconds: 0.5 }), [8000]);
   assert.equal(SOURCES.audio_folder!.shapeOf!("audio", { samples: 123 }), [123]);
   assert.is(SOURCES.audio_folder!.shapeOf!("audio", { seconds: 1 }), null);
+});
+
+test("the checker knows audio_folder's column and the audio steps' shapes (NN5002), and reshape's -1 after them", () => {
+  const ds = (field: string, source = 'audio_folder(path: "a", rate: 16000, seconds: 0.5)') => `dataset d {\n  source ${source}\n  field x: ${field}\n  field label: i32 = label\n}\n`;
+  assert.equal(codes(compileText(ds("f32[8000] = audio"))), []);
+  assert.equal(codes(compileText(ds("f32[8001] = audio"))), ["NN5002"]);
+  assert.match(compileText(ds("f32[8001] = audio")).diagnostics[0]!.message, /column audio holds \[8000\] but it is declared f32\[8001\]/);
+  // Without a rate the length is the files' business: nothing to check before the data is read.
+  assert.equal(codes(compileText(ds("f32[8001] = audio", 'audio_folder(path: "a", seconds: 0.5)'))), []);
+  const chain = "audio -> resample(orig_freq: 16000, new_freq: 8000) -> spectrogram(frame: 200, hop: 80) -> mel(bins: 32, rate: 8000, log: true) -> mfcc(12)";
+  // 8000 → 4000 samples; 1 + (4000 − 200) / 80 = 48 frames of 129 bins; 32 mel bands; 12 coefficients.
+  assert.equal(codes(compileText(ds(`f32[48, 12, 1] = ${chain} -> reshape([-1, 12, 1])`))), []);
+  const wrong = compileText(ds(`f32[48, 13] = ${chain}`));
+  assert.equal(codes(wrong), ["NN5002"]);
+  assert.match(wrong.diagnostics[0]!.message, /its steps produce f32\[48, 12\] but it is declared f32\[48, 13\]/);
 });
 
 function cli(args: string[]): { code: number; out: string; err: string } {
