@@ -158,7 +158,7 @@ export class Stft {
       for (let i = 0; i < this.frame; i++) this.re[i] = x[start + i]! * this.window[i]!;
       this.fft.transform(this.re, this.im);
       const o = at + f * this.bins;
-      for (let k = 0; k < this.bins; k++) out[o + k] = Math.hypot(this.re[k]!, this.im[k]!);
+      for (let k = 0; k < this.bins; k++) out[o + k] = Math.sqrt(this.re[k]! * this.re[k]! + this.im[k]! * this.im[k]!);
     }
   }
 }

@@ -775,6 +775,16 @@ export const STEP_KERNELS: Record<string, StepKernel> = {
       const [frames, bins] = spectrumDims(t, "mel", "a spectrogram [frames, bins] (after spectrogram(…))", err);
       if (bins < 2) throw err(`mel needs at least 2 frequency bins, got ${bins}`);
       const w = melWeights(bins, mels, rate, fmin, fmax);
+      // Each band's triangle covers a few bins: its first and last nonzero weight.
+      const lo = new Int32Array(mels).fill(bins);
+      const hi = new Int32Array(mels).fill(-1);
+      for (let i = 0; i < bins; i++) {
+        for (let j = 0; j < mels; j++) {
+          if (w[i * mels + j] === 0) continue;
+          lo[j] = Math.min(lo[j]!, i);
+          hi[j] = i;
+        }
+      }
       const log = args(step).log === true;
       const shape = [frames, mels];
       return {
@@ -782,15 +792,12 @@ export const STEP_KERNELS: Record<string, StepKernel> = {
         apply(v) {
           const src = num(v).data;
           const out = new Float32Array(v.n * frames * mels);
-          const acc = new Float64Array(mels);
           for (let r = 0; r < v.n * frames; r++) {
-            acc.fill(0);
-            for (let i = 1; i < bins; i++) {
-              const x = src[r * bins + i]!;
-              if (x === 0) continue;
-              for (let j = 0; j < mels; j++) acc[j]! += x * w[i * mels + j]!;
+            for (let j = 0; j < mels; j++) {
+              let acc = 0;
+              for (let i = lo[j]!; i <= hi[j]!; i++) acc += src[r * bins + i]! * w[i * mels + j]!;
+              out[r * mels + j] = log ? Math.log(acc + 1e-6) : acc;
             }
-            for (let j = 0; j < mels; j++) out[r * mels + j] = log ? Math.log(acc[j]! + 1e-6) : acc[j]!;
           }
           return { kind: "num", int: false, shape, n: v.n, data: out };
         },
