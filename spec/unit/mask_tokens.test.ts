@@ -21,6 +21,7 @@ import { buildVocabulary, type Vocabulary } from "../../runtime/data/tokenize.js
 import { parseWordPieceVocab } from "../../runtime/data/wordpiece.js";
 import type { DatasetSpec, FieldSpec } from "../../runtime/spec.js";
 import { ROOT } from "../helpers.js";
+import { requireTorch } from "./torch_shared.js";
 
 const CLI = path.join(ROOT, "dist/nnetc.mjs");
 const TMP = mkdtempSync(path.join(os.tmpdir(), "nnetc-mask-"));
@@ -300,6 +301,23 @@ test("CLI: a dynamically masked run killed with SIGKILL and resumed ends as an u
   assert.is(ev.code, 0, ev.err);
   const evLoss = (JSON.parse(ev.out.trim().split("\n").pop()!) as { loss: number }).loss;
   assert.ok(Math.abs(trained.loss - evLoss) < 1e-5, `test loss ${trained.loss} in training, ${evLoss} by eval`);
+});
+
+test("CLI: the torch engine masks each epoch as tfjs does (a fresh shard per epoch)", () => {
+  requireTorch();
+  const dir = path.join(TMP, "cli");
+  corpus(dir, 480);
+  const file = program(dir);
+  const a = cli(["train", file, "--backend", "cpu", "--out", path.join(dir, "eq-tfjs"), "--epochs", "3"]);
+  const b = cli(["train", file, "--engine", "torch", "--out", path.join(dir, "eq-torch"), "--epochs", "3"]);
+  assert.is(a.code, 0, a.err);
+  assert.is(b.code, 0, b.err);
+  const x = losses(path.join(dir, "eq-tfjs"));
+  const y = losses(path.join(dir, "eq-torch"));
+  for (let i = 0; i < 3; i++) {
+    assert.ok(Math.abs(x[i]!.loss - y[i]!.loss) < 1e-4, `epoch ${i + 1}: tfjs ${x[i]!.loss}, torch ${y[i]!.loss}`);
+    assert.ok(Math.abs(x[i]!.val_loss - y[i]!.val_loss) < 1e-4, `epoch ${i + 1} val: tfjs ${x[i]!.val_loss}, torch ${y[i]!.val_loss}`);
+  }
 });
 
 test.run();
