@@ -391,7 +391,7 @@ export class Lowering {
         return { k: "list", items: e.items.map((i) => this.expr(i, f)) };
       case "unary": {
         const v = this.expr(e.operand, f);
-        if (e.op === "not") return this.boolOperand(v, e.operand.span, "not") ? { k: "bool", v: !(v as { v: boolean }).v } : ERROR;
+        if (e.op === "not") return this.boolOperand(v, e.operand.span, "not", f) ? { k: "bool", v: !(v as { v: boolean }).v } : ERROR;
         if (v.k === "num") return { ...v, v: -v.v };
         if (v.k === "tensor") return this.tensorArith("mul", v, { k: "num", v: -1, int: true }, e.span, f);
         return this.needNumber(v, e.operand.span, "negation", f);
@@ -443,9 +443,10 @@ export class Lowering {
   }
 
   /** Whether a value is a boolean; reports NN2007 at `span` when it is not (an error value was reported already). */
-  private boolOperand(v: Value, span: Span, op: string): v is Extract<Value, { k: "bool" }> {
+  private boolOperand(v: Value, span: Span, op: string, f: Frame): v is Extract<Value, { k: "bool" }> {
     if (v.k === "bool") return true;
-    if (v.k !== "error") this.diagnostics.push(diag("argumentType", span, { callee: `"${op}"`, name: "operand", expected: "true or false, known at compile time (a comparison, a bool parameter)", got: describe(v) }));
+    if (v.k === "word") this.diagnostics.push(diag("undefinedName", span, { name: v.v, ...sugg(v.v, [...f.vars.keys()]) }));
+    else if (v.k !== "error") this.diagnostics.push(diag("argumentType", span, { callee: `"${op}"`, name: "operand", expected: "true or false, known at compile time (a comparison, a bool parameter)", got: describe(v) }));
     return false;
   }
 
@@ -484,10 +485,10 @@ export class Lowering {
     if (e.op === "and" || e.op === "or") {
       // Short-circuit, as in Python: the right operand is not evaluated (its layers not created) when the left decides.
       const l = this.expr(e.left, f);
-      if (!this.boolOperand(l, e.left.span, e.op)) return ERROR;
+      if (!this.boolOperand(l, e.left.span, e.op, f)) return ERROR;
       if (l.v === (e.op === "or")) return l;
       const r = this.expr(e.right, f);
-      return this.boolOperand(r, e.right.span, e.op) ? r : ERROR;
+      return this.boolOperand(r, e.right.span, e.op, f) ? r : ERROR;
     }
     const l = this.expr(e.left, f);
     const r = this.expr(e.right, f);

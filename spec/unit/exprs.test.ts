@@ -96,6 +96,7 @@ test("type errors and divisions by zero are numbered diagnostics at the right pl
   at("true and 2", "NN2007", "2");
   at("false or 2", "NN2007", "2");
   at("not 3", "NN2007", "3");
+  at("not deep", "NN2002", "deep");
   at("x % 2", "NN2007", "%");
   at("max(x, 2)", "NN2023", "x");
   at("max(w: 3)", "NN2004", "w");
