@@ -166,6 +166,10 @@ export const DIAGNOSTICS = {
     message: `the file declares several models (${a.models})`,
     hint: "choose one with --model NAME",
   })),
+  divisionByZero: def<{ op: string; left: string }>("NN2028", "error", "a compile-time division or remainder by zero", (a) => ({
+    message: `${a.left} ${a.op} 0 divides by zero`,
+    hint: "the right operand of / and % must not be 0; guard it with a conditional, e.g. d == 0 ? 1 : n % d",
+  })),
 
   // ── NN3xxx: shapes and dtypes ────────────────────────────────────────────────────────────────────
   rankMismatch: def<{ op: string; expected: string; got: string; hint?: string }>("NN3001", "error", "an input of the wrong rank", (a) => ({

@@ -182,13 +182,42 @@ class NnetParser extends CstParser {
   });
 
   ternary = this.RULE("ternary", () => {
-    this.SUBRULE(this.comparison);
+    this.SUBRULE(this.orExpr);
     this.OPTION(() => {
       this.CONSUME(T.Question);
       this.SUBRULE(this.expression);
       this.CONSUME(T.Colon);
       this.SUBRULE2(this.expression);
     });
+  });
+
+  // Python's boolean operators, loosest first: or, and, not; all looser than comparisons.
+  orExpr = this.RULE("orExpr", () => {
+    this.SUBRULE(this.andExpr);
+    this.MANY(() => {
+      this.CONSUME(T.Or);
+      this.SUBRULE2(this.andExpr);
+    });
+  });
+
+  andExpr = this.RULE("andExpr", () => {
+    this.SUBRULE(this.notExpr);
+    this.MANY(() => {
+      this.CONSUME(T.And);
+      this.SUBRULE2(this.notExpr);
+    });
+  });
+
+  notExpr = this.RULE("notExpr", () => {
+    this.OR([
+      {
+        ALT: () => {
+          this.CONSUME(T.Not);
+          this.SUBRULE(this.notExpr);
+        },
+      },
+      { ALT: () => this.SUBRULE(this.comparison) },
+    ]);
   });
 
   comparison = this.RULE("comparison", () => {
@@ -220,6 +249,7 @@ class NnetParser extends CstParser {
       this.OR([
         { ALT: () => this.CONSUME(T.Star) },
         { ALT: () => this.CONSUME(T.Slash) },
+        { ALT: () => this.CONSUME(T.Percent) },
         { ALT: () => this.CONSUME(T.At) },
       ]);
       this.SUBRULE2(this.unary);

@@ -61,6 +61,10 @@ export const Alternate = keyword("alternate");
 export const Field = keyword("field");
 export const True = keyword("true", "constant");
 export const False = keyword("false", "constant");
+/** Word operators (Python's): reserved like keywords, coloured as operators. */
+export const And = keyword("and", "operator");
+export const Or = keyword("or", "operator");
+export const Not = keyword("not", "operator");
 
 /** Tensor element types and block-parameter types. */
 export const TYPE_NAMES = ["f16", "f32", "f64", "i8", "i32", "i64", "bool", "int", "float", "string"] as const;
@@ -88,6 +92,7 @@ export const Plus = tok("Plus", "+", "operator");
 export const Minus = tok("Minus", "-", "operator");
 export const Star = tok("Star", "*", "operator");
 export const Slash = tok("Slash", "/", "operator");
+export const Percent = tok("Percent", "%", "operator");
 export const At = tok("At", "@", "operator");
 export const Question = tok("Question", "?", "operator");
 export const LBrace = tok("LBrace", "{", "punctuation");
@@ -104,9 +109,9 @@ export const Semicolon = tok("Semicolon", ";", "punctuation");
 export const TOKENS: readonly TokenInfo[] = (() => {
   const order = [
     WhiteSpace, DocComment, LineComment, BlockComment, UnterminatedComment,
-    Model, Block, Train, Dataset, Import, From, Input, Output, Layer, Repeat, As, On, Phase, Alternate, Field, True, False,
+    Model, Block, Train, Dataset, Import, From, Input, Output, Layer, Repeat, As, On, Phase, Alternate, Field, True, False, And, Or, Not,
     TypeName, Identifier, NumberLit, StringLit, UnterminatedString, HashComment,
-    Arrow, EqEq, NotEq, LtEq, GtEq, Lt, Gt, Equals, Plus, Minus, Star, Slash, At, Question,
+    Arrow, EqEq, NotEq, LtEq, GtEq, Lt, Gt, Equals, Plus, Minus, Star, Slash, Percent, At, Question,
     LBrace, RBrace, LParen, RParen, LBracket, RBracket, Comma, Colon, Semicolon,
   ];
   if (order.length !== table.length) throw new Error("grammar/tokens.ts: TOKENS order is missing a token");

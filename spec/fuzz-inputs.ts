@@ -147,7 +147,7 @@ export function program(stream: readonly number[]): string {
   /** Mostly a good value, now and then a bad one. */
   const mostly = <T>(good: readonly T[], bad: readonly T[], badPercent = 8): T => (chance(badPercent) ? pick(bad) : pick(good));
 
-  const int = () => mostly(["2", "4", "8", "1", "3", "16", "64"], ["0", "-1", "2.5", "99999", "1e3"]);
+  const int = () => mostly(["2", "4", "8", "1", "3", "16", "64", "max(2, 8 % 3)", "floor(9 / 2)", "(not false and 2 < 3 ? 4 : 2)"], ["0", "-1", "2.5", "99999", "1e3", "5 % 0", "min(x)", "1 and 2"]);
   const float = () => mostly(["0.1", "0.5", "1e-3", "0.9", "1", "0"], ["-0.5", "2", "1e999", "x"]);
   const dim = () => mostly(["8", "4", "16", "28", "2", "1", "seq", "seq <= 16", "h", "w"], ["0", "2.5", "seq <= 0", "seq <= 8"]);
   const dtype = () => mostly(["f32"], ["i32", "f16", "i64", "bool", "int", "f64"], 25);

@@ -241,13 +241,29 @@ class Builder {
 
   ternary(n: CstNode): Expr {
     const span = this.nodeSpan(n);
-    const c = this.node(n, "comparison");
-    const cond = c ? this.comparison(c) : ({ kind: "name", name: "", span } as Expr);
+    const c = this.node(n, "orExpr");
+    const cond = c ? this.orExpr(c) : ({ kind: "name", name: "", span } as Expr);
     const branches = this.nodes(n, "expression");
     if (!this.tok(n, "Question")) return cond;
     return { kind: "ternary", cond, then: this.exprOr(branches[0], span), else: this.exprOr(branches[1], span), span };
   }
 
+  orExpr(n: CstNode): Expr {
+    const parts = this.nodes(n, "andExpr").map((a) => this.andExpr(a));
+    return this.fold(parts, this.operators(n, ["Or"]), this.nodeSpan(n));
+  }
+  andExpr(n: CstNode): Expr {
+    const parts = this.nodes(n, "notExpr").map((a) => this.notExpr(a));
+    return this.fold(parts, this.operators(n, ["And"]), this.nodeSpan(n));
+  }
+  notExpr(n: CstNode): Expr {
+    const span = this.nodeSpan(n);
+    const not = this.tok(n, "Not");
+    const inner = this.node(n, "notExpr");
+    if (not && inner) return { kind: "unary", op: "not", operand: this.notExpr(inner), opSpan: this.tokSpan(not), span };
+    const c = this.node(n, "comparison");
+    return c ? this.comparison(c) : { kind: "name", name: "", span };
+  }
   comparison(n: CstNode): Expr {
     const parts = this.nodes(n, "additive").map((a) => this.additive(a));
     const ops = this.operators(n, ["EqEq", "NotEq", "LtEq", "GtEq", "Lt", "Gt"]);
@@ -259,7 +275,7 @@ class Builder {
   }
   multiplicative(n: CstNode): Expr {
     const parts = this.nodes(n, "unary").map((a) => this.unary(a));
-    return this.fold(parts, this.operators(n, ["Star", "Slash", "At"]), this.nodeSpan(n));
+    return this.fold(parts, this.operators(n, ["Star", "Slash", "Percent", "At"]), this.nodeSpan(n));
   }
   private operators(n: CstNode, names: string[]): IToken[] {
     return names.flatMap((k) => this.toks(n, k)).sort((a, b) => a.startOffset - b.startOffset);
@@ -279,10 +295,11 @@ class Builder {
   unary(n: CstNode): Expr {
     const span = this.nodeSpan(n);
     const inner = this.node(n, "unary");
-    if (this.tok(n, "Minus") && inner) {
+    const minus = this.tok(n, "Minus");
+    if (minus && inner) {
       const operand = this.unary(inner);
       if (operand.kind === "num") return { ...operand, value: -operand.value, span };
-      return { kind: "unary", op: "-", operand, span };
+      return { kind: "unary", op: "-", operand, opSpan: this.tokSpan(minus), span };
     }
     const p = this.node(n, "primary");
     return p ? this.primary(p) : { kind: "name", name: "", span };

@@ -19,12 +19,12 @@ export type Expr =
   | { kind: "name"; name: string; span: Span }
   | { kind: "call"; callee: Name; args: Arg[]; span: Span }
   | { kind: "list"; items: Expr[]; span: Span }
-  | { kind: "unary"; op: "-"; operand: Expr; span: Span }
+  | { kind: "unary"; op: "-" | "not"; operand: Expr; opSpan: Span; span: Span }
   | { kind: "binary"; op: BinaryOp; left: Expr; right: Expr; opSpan: Span; span: Span }
   | { kind: "ternary"; cond: Expr; then: Expr; else: Expr; span: Span }
   | { kind: "chain"; head: Expr; stages: Stage[]; span: Span };
 
-export type BinaryOp = "+" | "-" | "*" | "/" | "@" | "==" | "!=" | "<" | ">" | "<=" | ">=";
+export type BinaryOp = "+" | "-" | "*" | "/" | "%" | "@" | "==" | "!=" | "<" | ">" | "<=" | ">=" | "and" | "or";
 
 /** One `-> f(args) as name` step of a chain. `args` is null when written without parentheses. */
 export interface Stage {

@@ -6,6 +6,7 @@
 import type { TokenType } from "chevrotain";
 import * as T from "../../grammar/tokens.js";
 import { OP_NAMES } from "../ir/ops.js";
+import { BUILTINS } from "../lower/values.js";
 import { LOSSES, METRICS, OPTIMIZERS, PREPROCESS, SCHEDULES, SETTINGS, SOURCES } from "../plan/tables.js";
 
 export const SCOPE_NAME = "source.nnet";
@@ -43,7 +44,11 @@ const OPERATOR_KIND: Partial<Record<string, string>> = {
   Minus: "arithmetic",
   Star: "arithmetic",
   Slash: "arithmetic",
+  Percent: "arithmetic",
   At: "arithmetic",
+  And: "logical",
+  Or: "logical",
+  Not: "logical",
   LBrace: "section.block.begin",
   RBrace: "section.block.end",
   LParen: "section.parens.begin",
@@ -71,13 +76,16 @@ const source = (t: TokenType) => (t.PATTERN as RegExp).source;
 export function tmLanguage(): Rule {
   const kw = T.TOKENS.filter((t) => t.scope === "keyword").map((t) => t.spelling!);
   const constants = T.TOKENS.filter((t) => t.scope === "constant").map((t) => t.spelling!);
-  // An identifier as the lexer sees it: keywords and type names are reserved, so they never name anything.
-  const ident = `\\b(?!${words([...kw, ...constants])}|\\b(?:${source(T.TypeName)})\\b)${source(T.Identifier)}`;
   const ops = T.TOKENS.filter((t) => t.scope === "operator" || t.scope === "punctuation");
+  // Word operators (and, or, not) are reserved as keywords are.
+  const isWord = (x: string) => /^[a-z]+$/.test(x);
+  const wordOps = ops.map((t) => t.spelling!).filter(isWord);
+  // An identifier as the lexer sees it: keywords and type names are reserved, so they never name anything.
+  const ident = `\\b(?!${words([...kw, ...constants, ...wordOps])}|\\b(?:${source(T.TypeName)})\\b)${source(T.Identifier)}`;
   // Longest spelling first, so that `->` wins over `-` and `<=` over `<`.
   const opRules = [...ops]
     .sort((a, b) => b.spelling!.length - a.spelling!.length)
-    .map((t) => ({ match: escapeRe(t.spelling!), name: s(`${BASE_SCOPE[t.scope]}.${OPERATOR_KIND[t.token.name] ?? t.token.name.toLowerCase()}`) }));
+    .map((t) => ({ match: isWord(t.spelling!) ? words([t.spelling!]) : escapeRe(t.spelling!), name: s(`${BASE_SCOPE[t.scope]}.${OPERATOR_KIND[t.token.name] ?? t.token.name.toLowerCase()}`) }));
   const planFunctions = [LOSSES, METRICS, OPTIMIZERS, SCHEDULES, SOURCES, PREPROCESS].flatMap((t) => Object.keys(t));
   const decl = (keyword: TokenType, nameScope: string) => ({
     match: `\\b(${spell(keyword)})\\s+(${ident})`,
@@ -205,6 +213,7 @@ export function tmLanguage(): Rule {
         patterns: [
           { match: words(OP_NAMES), name: s("support.function.layer") },
           { match: words(planFunctions), name: s("support.function.plan") },
+          { match: `${words(Object.keys(BUILTINS))}(?=\\s*\\()`, name: s("support.function.builtin") },
           { match: `\\b${ident}(?=\\s*\\()`, name: s("entity.name.function.call") },
         ],
       },

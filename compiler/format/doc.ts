@@ -524,7 +524,7 @@ class Printer {
   }
 
   private ternary(n: CstNode | undefined): Doc {
-    const cond = this.binary(this.node(n, "comparison"));
+    const cond = this.binary(this.node(n, "orExpr"));
     const q = this.tok(n, "Question");
     if (!q) return cond;
     const [a, e] = this.nodes(n, "expression");
@@ -533,13 +533,15 @@ class Printer {
   }
 
   /**
-   * comparison, additive, multiplicative: operands and operators in source order, spaced; when too long,
-   * broken before the operators (indented), like a chain.
+   * or, and, comparison, additive, multiplicative: operands and operators in source order, spaced; when too
+   * long, broken before the operators (indented), like a chain. `not` is followed by one space.
    */
   private binary(n: CstNode | undefined): Doc {
     if (!n) return "";
     const kids = this.ordered(n);
     const operand = (c: Child | undefined): Doc => (!c || isToken(c) ? "" : c.name === "unary" ? this.unary(c) : this.binary(c));
+    const not = n.name === "notExpr" ? this.tok(n, "Not") : undefined;
+    if (not) return [this.tk(not), " ", operand(kids[1])];
     const first = operand(kids[0]);
     if (kids.length === 1) return first;
     const rest: Doc[] = [];

@@ -7,7 +7,7 @@ import type { AttrValue, DType, IRCall, IRDataset, IRDimSymbol, IRExport, IRFiel
 import { IR_VERSION } from "../ir/types.js";
 import { LOSSES, METRICS, OPTIMIZERS, PREPROCESS, SCHEDULES, SETTINGS, SOURCES } from "../plan/tables.js";
 import type { SourceFile } from "../source.js";
-import { bindArgs, describe, ERROR, type BoundArg, type Value } from "./values.js";
+import { bindArgs, BUILTINS, describe, ERROR, isBuiltin, pyMod, type BoundArg, type Value } from "./values.js";
 
 export interface LoadedFile {
   source: SourceFile;
@@ -391,6 +391,7 @@ export class Lowering {
         return { k: "list", items: e.items.map((i) => this.expr(i, f)) };
       case "unary": {
         const v = this.expr(e.operand, f);
+        if (e.op === "not") return this.boolOperand(v, e.operand.span, "not", f) ? { k: "bool", v: !(v as { v: boolean }).v } : ERROR;
         if (v.k === "num") return { ...v, v: -v.v };
         if (v.k === "tensor") return this.tensorArith("mul", v, { k: "num", v: -1, int: true }, e.span, f);
         return this.needNumber(v, e.operand.span, "negation", f);
@@ -407,6 +408,7 @@ export class Lowering {
         return this.expr(c.v ? e.then : e.else, f);
       }
       case "call":
+        if (isBuiltin(e.callee.name) && f.vars.get(e.callee.name)?.k !== "layer" && !f.file.blocks.has(e.callee.name)) return this.builtin(e, f);
         return this.apply(e.callee, e.args, [], e.span, undefined, f, null);
       case "chain": {
         let cur = this.expr(e.head, f);
@@ -440,7 +442,54 @@ export class Lowering {
     return ERROR;
   }
 
+  /** Whether a value is a boolean; reports NN2007 at `span` when it is not (an error value was reported already). */
+  private boolOperand(v: Value, span: Span, op: string, f: Frame): v is Extract<Value, { k: "bool" }> {
+    if (v.k === "bool") return true;
+    if (v.k === "word") this.diagnostics.push(diag("undefinedName", span, { name: v.v, ...sugg(v.v, [...f.vars.keys()]) }));
+    else if (v.k !== "error") this.diagnostics.push(diag("argumentType", span, { callee: `"${op}"`, name: "operand", expected: "true or false, known at compile time (a comparison, a bool parameter)", got: describe(v) }));
+    return false;
+  }
+
+  /** min, max, floor, ceil (BUILTINS): numbers known at compile time in, a number out. */
+  private builtin(e: Extract<Expr, { kind: "call" }>, f: Frame): Value {
+    const name = e.callee.name;
+    const def = BUILTINS[name]!;
+    const named = e.args.find((a) => a.name);
+    if (named) {
+      this.diagnostics.push(diag("unknownArgument", named.name!.span, { callee: name, name: named.name!.name, accepted: "no named arguments" }));
+      return ERROR;
+    }
+    let vals = e.args.map((a) => ({ v: this.expr(a.value, f), span: a.value.span }));
+    if (vals.some((x) => x.v.k === "error")) return ERROR;
+    // max([a, b]) is max(a, b), as in Python.
+    if (def.arity[1] > 1 && vals.length === 1 && vals[0]!.v.k === "list") vals = (vals[0]!.v as { items: Value[] }).items.map((v) => ({ v, span: vals[0]!.span }));
+    if (vals.length < def.arity[0]) {
+      this.diagnostics.push(diag("missingArgument", e.span, { callee: name, name: def.arity[1] > 1 ? "a" : "x", signature: def.signature }));
+      return ERROR;
+    }
+    if (vals.length > def.arity[1]) {
+      this.diagnostics.push(diag("tooManyArguments", e.args[def.arity[1]]!.span, { callee: name, max: def.arity[1], signature: def.signature }));
+      return ERROR;
+    }
+    for (const x of vals) {
+      if (x.v.k === "num") continue;
+      if (x.v.k === "tensor") this.diagnostics.push(diag("notAValue", x.span, { what: `an argument of ${name}`, got: `a tensor: ${def.signature} computes a number at compile time (widths, counts, conditions)` }));
+      else if (x.v.k === "word") this.diagnostics.push(diag("undefinedName", x.span, { name: x.v.v, ...sugg(x.v.v, [...f.vars.keys()]) }));
+      else this.diagnostics.push(diag("argumentType", x.span, { callee: name, name: "x", expected: "a number known at compile time", got: describe(x.v) }));
+      return ERROR;
+    }
+    return def.apply(vals.map((x) => x.v as Extract<Value, { k: "num" }>));
+  }
+
   private binary(e: Extract<Expr, { kind: "binary" }>, f: Frame): Value {
+    if (e.op === "and" || e.op === "or") {
+      // Short-circuit, as in Python: the right operand is not evaluated (its layers not created) when the left decides.
+      const l = this.expr(e.left, f);
+      if (!this.boolOperand(l, e.left.span, e.op, f)) return ERROR;
+      if (l.v === (e.op === "or")) return l;
+      const r = this.expr(e.right, f);
+      return this.boolOperand(r, e.right.span, e.op, f) ? r : ERROR;
+    }
     const l = this.expr(e.left, f);
     const r = this.expr(e.right, f);
     if (l.k === "error" || r.k === "error") return ERROR;
@@ -464,11 +513,13 @@ export class Lowering {
         case "+": return { k: "num", v: l.v + r.v, int: l.int && r.int };
         case "-": return { k: "num", v: l.v - r.v, int: l.int && r.int };
         case "*": return { k: "num", v: l.v * r.v, int: l.int && r.int };
-        case "/": {
+        case "/":
+        case "%": {
           if (r.v === 0) {
-            this.diagnostics.push(diag("outOfRange", e.right.span, { callee: "division", name: "divisor", value: "0", range: "non-zero" }));
+            this.diagnostics.push(diag("divisionByZero", e.opSpan, { op: e.op, left: String(l.v) }));
             return ERROR;
           }
+          if (e.op === "%") return { k: "num", v: pyMod(l.v, r.v), int: l.int && r.int };
           const q = l.v / r.v;
           return { k: "num", v: q, int: l.int && r.int && Number.isInteger(q) };
         }
@@ -476,6 +527,10 @@ export class Lowering {
           this.diagnostics.push(diag("notATensor", e.opSpan, { what: "@ (matmul)", got: "numbers" }));
           return ERROR;
       }
+    }
+    if (e.op === "%") {
+      this.diagnostics.push(diag("argumentType", e.opSpan, { callee: '"%"', name: "operands", expected: "two numbers known at compile time (% has no tensor form)", got: `${describe(l)} and ${describe(r)}` }));
+      return ERROR;
     }
     const op = ({ "+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul" } as const)[e.op as "+"];
     if ((l.k === "tensor" || l.k === "num") && (r.k === "tensor" || r.k === "num")) return this.tensorArith(op, l, r, e.opSpan, f);

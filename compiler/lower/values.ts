@@ -192,3 +192,38 @@ export function bindArgs(callee: string, sig: Signature, args: BoundArg[], callS
   }
   return ok ? attrs : null;
 }
+
+type Num = Extract<Value, { k: "num" }>;
+
+/** A built-in compile-time function: what it is, how many numbers it takes, and what it computes. */
+export interface Builtin {
+  signature: string;
+  doc: string;
+  /** Fewest and most numbers it takes; `max(…)` and `min(…)` also take one list of numbers. */
+  arity: readonly [number, number];
+  apply(xs: readonly Num[]): Num;
+}
+
+const extreme = (better: (a: number, b: number) => boolean) => (xs: readonly Num[]): Num => xs.reduce((best, x) => (better(x.v, best.v) ? x : best));
+
+/**
+ * THE built-in compile-time functions. They are called like layers (`max(1, c / 4)`) but compute a number
+ * from numbers known at compile time; a block or layer instance of the same name hides one. No op of
+ * compiler/ir/ops.ts has one of these names (spec/unit/exprs.test.ts checks).
+ */
+export const BUILTINS: Readonly<Record<string, Builtin>> = {
+  min: { signature: "min(a, b, …)", doc: "the smallest of its numbers (the first of equal ones), or of one list of numbers", arity: [1, Infinity], apply: extreme((a, b) => a < b) },
+  max: { signature: "max(a, b, …)", doc: "the largest of its numbers (the first of equal ones), or of one list of numbers", arity: [1, Infinity], apply: extreme((a, b) => a > b) },
+  floor: { signature: "floor(x)", doc: "the largest integer ≤ x: floor(c / 4) is Python's c // 4", arity: [1, 1], apply: ([x]) => ({ k: "num", v: Math.floor(x!.v), int: true }) },
+  ceil: { signature: "ceil(x)", doc: "the smallest integer ≥ x: ceil(h / 2) is the size of h after a stride-2 same convolution", arity: [1, 1], apply: ([x]) => ({ k: "num", v: Math.ceil(x!.v) + 0, int: true }) },
+};
+
+export function isBuiltin(name: string): boolean {
+  return Object.hasOwn(BUILTINS, name);
+}
+
+/** Python's `%`: the remainder takes the sign of the divisor (a - b·floor(a / b)); b ≠ 0. */
+export function pyMod(a: number, b: number): number {
+  const m = a % b;
+  return (m !== 0 && m < 0 !== b < 0 ? m + b : m) + 0; // + 0: no -0
+}

@@ -15,6 +15,7 @@ import { formatSignature, type ParamSpec, type Signature } from "../ir/signature
 import { LOSSES, METRICS, OPTIMIZERS, PREPROCESS, SCHEDULES, SETTINGS, SOURCES } from "../plan/tables.js";
 import { SourceFile } from "../source.js";
 import { KEYWORDS } from "../../grammar/tokens.js";
+import { BUILTINS, isBuiltin } from "../lower/values.js";
 import { blockInstance, definitionOf, flatStmts, importTarget, locate, nodesAt, nodesOfStmt, paramCounts, type Analysis } from "./analysis.js";
 
 // LSP enum values (the protocol's numbers), so this module needs no runtime import of the protocol library.
@@ -237,6 +238,7 @@ export function hover(a: Analysis, offset: number): L.Hover | null {
           md.push(`- instance \`${inst.prefix}\`: ${inst.nodes.length} nodes, output \`${last.shape ? `${last.dtype ?? "?"}${fmtShape(last.shape)}` : "unknown"}\` · ${fmtInt(params)} parameters`);
         }
       }
+      else if (inModel && isBuiltin(name)) md.push("```nnet\n" + BUILTINS[name]!.signature + "\n```", `built-in compile-time function: ${BUILTINS[name]!.doc}`);
       else if (op && (inModel || !planSignature(name))) md.push("```nnet\n" + op + "\n```", OPS[name as OpKind].doc);
       else {
         const sig = planSignature(name);
@@ -422,7 +424,8 @@ export function completion(a: Analysis, offset: number): L.CompletionItem[] {
     const bindings = new Set(flatStmts(decl.body).filter((s) => s.kind !== "repeat" && s.span.start < offset).map((s) => (s.kind === "repeat" ? "" : s.name.name)));
     if (decl.kind === "block") ["in", ...decl.params.map((p) => p.name.name)].forEach((n) => bindings.add(n));
     const kws = ["input", "output", "layer", "repeat"].filter((k) => KEYWORDS.includes(k)).map((k) => item(k, ItemKind.Keyword));
-    return [...kws, ...[...bindings].filter(Boolean).map((n) => item(n, ItemKind.Variable)), ...bs, ...layers];
+    const builtins = Object.entries(BUILTINS).map(([n, b]) => item(n, ItemKind.Function, b.signature, `built-in compile-time function: ${b.doc}`));
+    return [...kws, ...[...bindings].filter(Boolean).map((n) => item(n, ItemKind.Variable)), ...bs, ...builtins, ...layers];
   }
   // Dataset and training-plan declarations: settings at the start of a statement, then the setting's values.
   const where = decl.kind === "dataset" ? "dataset" : decl.kind === "train" && decl.phases.some((p) => p.span.start < offset && offset < p.span.end) ? "phase" : "train";

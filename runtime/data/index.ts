@@ -24,7 +24,7 @@ export { DataError } from "./errors.js";
 export { Rng, shuffledIndices } from "./rng.js";
 export { subset, type Batch, type Split } from "./split.js";
 export type { FieldInfo, OutDType, Tensor } from "./steps.js";
-export { isRandomStep } from "./steps.js";
+export { isRedrawnStep } from "./steps.js";
 export { buildVocabulary, decodeIds, encodeText, tokenizeText, PAD_ID, UNK_ID, type SplitMode, type Vocabularies, type Vocabulary } from "./tokenize.js";
 export { DEBIAN_FASHION_MNIST, embeddedDataDir, resolveDataDir, type ResolveOptions, type ResolvedSources } from "./resolve.js";
 export { parseCsv } from "./csv.js";

@@ -5,6 +5,7 @@
 // (seed, epoch, source row, step, k) — no state, so an epoch's draws are the same after --resume and whatever
 // the batch — and only in a training epoch's view of a split (Split.augmented): evaluation, validation,
 // prediction and the test split see them pass the samples through (random_crop takes its centre).
+// mask_tokens draws in a training epoch's view too (dynamic masking), and elsewhere masks with one fixed draw.
 import type { AttrValue, DType } from "../../compiler/ir/types.js";
 import type { CallSpec, FieldSpec } from "../spec.js";
 import { type Column, prod } from "./columns.js";
@@ -134,7 +135,7 @@ export function compileField(field: FieldSpec, column: Column, vocabFor: (step: 
     const group = args(step).group;
     const salt = typeof group === "string" ? (0x40000000 | fnv1a(`${group}/${step.fn}`)) >>> 0 : index;
     const s = kernel.compile({ step, t, column, field: name, err, vocabFor, vocabBefore: vocab, columnOf, index: salt });
-    random ||= kernel.random === true;
+    random ||= kernel.random === true || kernel.redrawn?.(args(step)) === true;
     stages.push(s);
     t = s.out;
     // attention_mask's 0/1 and mask_tokens' labels are no longer ids of the vocabulary.
@@ -245,7 +246,7 @@ function maskPlan(v: Vocabulary, err: (m: string) => DataError, specialsOnly = f
   return { mask: UNK_ID, special: new Set([PAD_ID, UNK_ID]), firstWord: 2, size: Math.max(3, Math.min(v.size, v.tokens.length)), ignore: PAD_ID };
 }
 
-/** A uniform number in [0, 1) that depends only on (seed, row, position, salt): the same sample is masked alike in its ids and labels fields, in every epoch and run. */
+/** A uniform number in [0, 1) that depends only on (seed, row, position, salt): mask_tokens' fixed masking (outside training epochs, and in every epoch with dynamic: false), alike in a sample's ids and labels fields and in every run. */
 function maskHash(seed: number, row: number, pos: number, salt: number): number {
   let h = mix32(seed ^ 0x5bd1e995);
   h = mix32(h ^ row);
@@ -304,6 +305,11 @@ interface StepKernel {
   input: "text" | "num";
   /** Random (augmentation): active in training epochs only; must agree with PREPROCESS[name].random. */
   random?: true;
+  /**
+   * Not augmentation, yet drawn afresh in each training epoch with these arguments (mask_tokens' dynamic
+   * masking): a training epoch's view differs from the split, which the step changes too (a fixed draw).
+   */
+  redrawn?(a: Record<string, AttrValue>): boolean;
   /** Whether its output, given these arguments, no longer holds the incoming vocabulary's ids. */
   dropsIds?(a: Record<string, AttrValue>): boolean;
   compile(c: StepCtx): Stage;
@@ -679,6 +685,7 @@ export const STEP_KERNELS: Record<string, StepKernel> = {
   mask_tokens: {
     input: "num",
     dropsIds: (a) => a.labels === true,
+    redrawn: (a) => a.dynamic !== false,
     compile({ step, t, field, err, vocabBefore }) {
       if (!vocabBefore) throw err("mask_tokens masks token ids: put it right after tokenize(…)");
       const rate = numArg(step, "rate", 0.15, field);
@@ -686,26 +693,33 @@ export const STEP_KERNELS: Record<string, StepKernel> = {
       const seed = numArg(step, "seed", 0, field);
       if (!Number.isInteger(seed)) throw err(`mask_tokens' seed must be an integer, got ${seed}`);
       const labels = args(step).labels === true;
+      const dynamic = args(step).dynamic !== false;
+      // A training epoch's draws are salted by the step's seed alone (not by its field or place in the chain),
+      // so that an ids field and a labels field of one text pick alike in every epoch.
+      const salt = (0x80000000 | fnv1a(`mask_tokens/${seed}`)) >>> 0;
       const plan = maskPlan(vocabBefore, err);
       const shape = (t as NumVal).shape;
       const len = prod(shape);
       return {
         out: { kind: "num", int: true, shape },
-        apply(v, { rows }) {
+        apply(v, { rows, draw }) {
           const src = num(v).data;
           const dst = new Int32Array(src.length);
+          // Dynamic masking (RoBERTa's): new picks each training epoch; elsewhere, and with dynamic: false, the
+          // fixed picks of the seed and the row (the original BERT's static masking), so validation compares.
+          const u = dynamic && draw ? (row: number, i: number, k: number) => drawn(draw, row, salt, i * 3 + k) : (row: number, i: number, k: number) => maskHash(seed, row, i, k);
           for (let s = 0; s < v.n; s++) {
             const row = rows[s]!;
             for (let i = 0; i < len; i++) {
               const at = s * len + i;
               const id = src[at]!;
-              const masked = !plan.special.has(id) && maskHash(seed, row, i, 0) < rate;
+              const masked = !plan.special.has(id) && u(row, i, 0) < rate;
               if (labels) dst[at] = masked ? id : plan.ignore;
               else if (!masked) dst[at] = id;
               else {
                 // BERT's 80/10/10: [MASK], a random token of the vocabulary, or the token itself.
-                const u = maskHash(seed, row, i, 1);
-                dst[at] = u < 0.8 ? plan.mask : u < 0.9 ? plan.firstWord + Math.floor(maskHash(seed, row, i, 2) * (plan.size - plan.firstWord)) : id;
+                const w = u(row, i, 1);
+                dst[at] = w < 0.8 ? plan.mask : w < 0.9 ? plan.firstWord + Math.floor(u(row, i, 2) * (plan.size - plan.firstWord)) : id;
               }
             }
           }
@@ -1118,6 +1132,8 @@ export const STEP_KERNELS: Record<string, StepKernel> = {
 };
 
 /** Whether the preprocessing step `fn` is random (augmentation). */
-export function isRandomStep(fn: string): boolean {
-  return Object.hasOwn(STEP_KERNELS, fn) && STEP_KERNELS[fn]!.random === true;
+/** Whether a step draws afresh in each training epoch: a random step, or one redrawn with these arguments (mask_tokens). */
+export function isRedrawnStep(step: CallSpec): boolean {
+  const k = Object.hasOwn(STEP_KERNELS, step.fn) ? STEP_KERNELS[step.fn]! : undefined;
+  return k !== undefined && (k.random === true || k.redrawn?.(args(step)) === true);
 }

@@ -160,6 +160,22 @@ test("completion: layers and blocks after ->, with signatures", async () => {
   await replaceAll(mainUri, MAIN);
 });
 
+test("built-in functions: hover shows the signature and doc; completion offers them in expressions, not after ->", async () => {
+  const text = MAIN.replace("conv2d(8, 3)", "conv2d(max(2, floor(9 / 2)), 3)");
+  await replaceAll(mainUri, text);
+  const h = await hoverText(text, "max(2");
+  assert.ok(h.includes("max(a, b, …)") && h.includes("built-in compile-time function"), h);
+  assert.ok((await hoverText(text, "floor(9")).includes("Python's c // 4"));
+  const t2 = MAIN.replace("  x = image", "  w = \n  x = image");
+  await replaceAll(mainUri, t2);
+  const items = await complete(t2, pos(t2, "w = ", 4));
+  assert.ok(items.some((i) => i.label === "max" && i.detail === "max(a, b, …)"), items.map((i) => i.label).join(" "));
+  const t3 = MAIN.replace("-> relu\n", "-> relu -> \n");
+  await replaceAll(mainUri, t3);
+  assert.not.ok((await complete(t3, pos(t3, "-> relu -> ", 11))).some((i) => i.label === "max"), "no built-in as a chain stage");
+  await replaceAll(mainUri, MAIN);
+});
+
 test("completion: named arguments of the call at the cursor, and enum values", async () => {
   const text = MAIN.replace("conv2d(8, 3)", "conv2d(8, 3, )");
   await replaceAll(mainUri, text);
