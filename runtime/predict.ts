@@ -14,14 +14,15 @@ export const RANDOM_ROWS = 10_000;
 
 /**
  * --from NAME: `m` with the value of the layer or binding NAME given as an input of that name, keeping the outputs
- * computed from it and the nodes they need. Inputs of `m` those outputs still read stay inputs (a conditional
+ * computed from it and the nodes they need (NAME an input: the outputs computed from it). Inputs of `m` those outputs still read stay inputs (a conditional
  * decoder's label). models/vae.nnet with --from sample_normal is its decoder: latents in, `recon` out.
  */
 export function cutModel(m: IRModel, from: string): IRModel {
-  if (m.inputs.some((i) => i.name === from)) return m;
+  // An input: the outputs computed from it (a GAN's samples from its noise, without its real images).
+  const input = m.inputs.find((i) => i.name === from);
   const byBinding = m.nodes.filter((n) => n.binding === from);
   const byLayer = m.nodes.filter((n) => n.name === from && n.op !== "input");
-  const cands = byBinding.length ? [byBinding[byBinding.length - 1]!] : byLayer;
+  const cands = input ? m.nodes.filter((n) => n.id === input.node) : byBinding.length ? [byBinding[byBinding.length - 1]!] : byLayer;
   if (cands.length === 0) {
     const names = [...new Set(m.nodes.filter((n) => n.op !== "input").map((n) => n.name))];
     throw new RunError(`--from ${from}: model "${m.name}" has no layer or binding of that name (its layers: ${names.slice(0, 12).join(", ")}${names.length > 12 ? ", …" : ""})`);
@@ -46,7 +47,7 @@ export function cutModel(m: IRModel, from: string): IRModel {
   if (!outputs.length) throw new RunError(`--from ${from}: no output of model "${m.name}" is computed from it`);
   const keep = new Set(outputs.flatMap((x) => [...x.need]));
   const nodes = m.nodes.filter((n) => keep.has(n.id)).map((n) => (n.id === cut.id ? { ...n, op: "input", name: from, inputs: [], attrs: {} } : n));
-  const inputs = [...m.inputs.filter((i) => keep.has(i.node)), { name: from, node: cut.id, dtype: cut.dtype, shape: ["batch", ...cut.shape.slice(1)] }];
+  const inputs = [...m.inputs.filter((i) => keep.has(i.node) && i.node !== cut.id), input ?? { name: from, node: cut.id, dtype: cut.dtype, shape: ["batch", ...cut.shape.slice(1)] }];
   return { ...m, inputs, outputs: outputs.map((x) => x.o), nodes };
 }
 

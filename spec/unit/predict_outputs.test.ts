@@ -9,7 +9,13 @@ import * as path from "node:path";
 import sharp from "sharp";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ROOT } from "../helpers.js";
+import * as tf from "@tensorflow/tfjs-core";
+import fc from "fast-check";
+import { initBackend } from "../../runtime/backend.js";
+import { initWeights } from "../../runtime/init.js";
+import { run } from "../../runtime/interpret.js";
+import { cutModel, gridPng, randomInputs, topClasses } from "../../runtime/predict.js";
+import { compileText, expectClean, ROOT } from "../helpers.js";
 
 const CLI = path.join(ROOT, "dist/nnetc.mjs");
 const TMP = mkdtempSync(path.join(os.tmpdir(), "nnetc-predict-"));
@@ -232,6 +238,88 @@ test("a source without class names (jsonl) prints class ids; random:N needs floa
   const words = cli(["predict", path.join(TMP, "text", "words.nnet"), "--weights", path.join(TMP, "text", "run"), "--input", "random:2", "--backend", "cpu"]);
   assert.is(words.code, 2);
   assert.ok(words.err.includes('input "ids" of model "Words" holds i32 values'), words.err);
+});
+
+const GAN = `model Gan {
+  input noise: f32[batch, 4]
+  input image: f32[batch, 3, 3, 1]
+  fake = noise -> dense(9, activation: sigmoid) -> reshape([3, 3, 1])
+  layer critic = dense(1)
+  output real_score = image -> flatten -> critic
+  output fake_score = fake -> flatten -> critic
+  output sample = fake
+}
+`;
+
+test("--from: the cut model computes what the whole model computes from the same intermediate value", async () => {
+  await initBackend("cpu");
+  const res = compileText(readFileSync(path.join(ROOT, "models/vae.nnet"), "utf8"), "vae.nnet");
+  expectClean(res);
+  const m = res.module.models[0]!;
+  const dec = cutModel(m, "sample_normal");
+  assert.equal(dec.inputs.map((i) => [i.name, i.shape]), [["sample_normal", ["batch", 2]]]);
+  assert.equal(dec.outputs.map((o) => o.name), ["recon"]);
+  assert.ok(!dec.nodes.some((n) => n.name.startsWith("conv2d") && !n.name.startsWith("conv2d_transpose")), "the encoder is gone");
+  let s = 9;
+  const weights = initWeights(m.params, () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32));
+  const image = tf.randomUniform([3, 28, 28, 1], 0, 1, "float32", 2);
+  let z: tf.Tensor | null = null;
+  const whole = tf.tidy(() => run(m, weights, { image }, { training: false, observe: (name, _x, out) => void (name === "sample_normal" && (z = tf.keep(out.clone()))) }).outputs.recon!.dataSync());
+  assert.ok(z, "sample_normal ran");
+  const cut = tf.tidy(() => run(dec, weights, { sample_normal: z! }, { training: false }).outputs.recon!.dataSync());
+  assert.is(cut.length, whole.length);
+  for (let i = 0; i < cut.length; i++) assert.ok(Math.abs(cut[i]! - whole[i]!) < 1e-5, `${i}: ${cut[i]} vs ${whole[i]}`);
+  tf.dispose([image, z!, ...weights.values()]);
+  // From an input: the outputs computed from the noise alone, without the real images.
+  const gan = compileText(GAN);
+  expectClean(gan);
+  const g = cutModel(gan.module.models[0]!, "noise");
+  assert.equal(g.inputs.map((i) => i.name), ["noise"]);
+  assert.equal(g.outputs.map((o) => o.name), ["fake_score", "sample"]);
+  const r = randomInputs(g, 5, 3);
+  assert.equal(r.noise!.shape, [5, 4]);
+  const d = Array.from(r.noise!.dataSync());
+  const mean = d.reduce((a, b) => a + b, 0) / d.length;
+  assert.ok(Math.abs(mean) < 1 && d.every((x) => Number.isFinite(x)), `mean ${mean}`);
+  tf.dispose(Object.values(r));
+});
+
+test("topClasses: softmax (stable for large logits), sigmoid for one binary score, sorted, names attached (property)", () => {
+  fc.assert(
+    fc.property(fc.array(fc.float({ min: -500, max: 500, noNaN: true }), { minLength: 2, maxLength: 12 }), fc.integer({ min: 1, max: 12 }), (row, k) => {
+      const v = { shape: [1, row.length], data: Float32Array.from(row) };
+      const top = topClasses(v, 0, { probs: "softmax", binary: false, names: row.map((_, i) => `c${i}`) }, k);
+      assert.is(top.length, Math.min(k, row.length));
+      const max = Math.max(...Array.from(v.data));
+      const z = Array.from(v.data).reduce((a, x) => a + Math.exp(x - max), 0);
+      for (let i = 0; i < top.length; i++) {
+        assert.ok(Math.abs(top[i]!.p - Math.exp(v.data[top[i]!.id]! - max) / z) < 1e-9);
+        assert.is(top[i]!.name, `c${top[i]!.id}`);
+        if (i) assert.ok(top[i - 1]!.p >= top[i]!.p);
+      }
+    }),
+    { seed: 16, numRuns: 200 },
+  );
+  const b = topClasses({ shape: [2, 1], data: Float32Array.from([0, 2]) }, 1, { probs: "sigmoid", binary: true, names: ["ham", "spam"] }, 2);
+  assert.equal(b.map((x) => x.name), ["spam", "ham"]);
+  assert.ok(Math.abs(b[0]!.p - 1 / (1 + Math.exp(-2))) < 1e-12);
+});
+
+test("gridPng: tiles in place, as they are in [0, 1], else min–max over the grid; RGB stays RGB", async () => {
+  // three 2 × 2 grey images in [0, 1]: a 2 × 2 grid, the fourth place empty (grey)
+  const vals = Float32Array.from([0, 1, 0.5, 0.25, 1, 1, 1, 1, 0, 0, 0, 0]);
+  const g = await gridPng({ shape: [3, 2, 2, 1], data: vals }, false);
+  assert.equal([g.cols, g.rows, g.width, g.height], [2, 2, 6, 6]);
+  assert.ok(g.scale.startsWith("values as they are"));
+  const px = (await sharp(g.png).toColourspace("b-w").raw().toBuffer()) as Buffer;
+  assert.equal([...px.subarray(0, 6)], [0, 255, 128, 128, 255, 255]);
+  assert.equal([...px.subarray(6, 12)], [128, 64, 128, 128, 255, 255]);
+  assert.equal([...px.subarray(24, 26)], [0, 0]);
+  assert.equal([...px.subarray(28, 30)], [128, 128], "an empty place is grey");
+  const scaled = await gridPng({ shape: [1, 1, 2, 3], data: Float32Array.from([-1, 0, 1, 3, 1, -1]) }, false);
+  assert.ok(scaled.scale.startsWith("min–max scaled from [-1.000, 3.000]"), scaled.scale);
+  const rgb = (await sharp(scaled.png).raw().toBuffer()) as Buffer;
+  assert.equal([...rgb], [0, 64, 128, 255, 128, 0]);
 });
 
 test.run();
