@@ -353,7 +353,7 @@ export async function predictCommand(o: PredictCommandOptions): Promise<number> 
       if (!existsSync(path.dirname(path.resolve(grid.file)))) throw new RunError(`--grid ${o.grid}: the folder of ${grid.file} does not exist`);
       const g = await gridPng(v, gridSigmoid(plan, name));
       writeFileAtomic(grid.file, g.png);
-      (o.err ?? stderr)(`wrote ${grid.file} (${n} samples of ${name} [${v.shape.slice(1).join(", ")}], ${g.cols} × ${g.rows} tiles, ${g.width} × ${g.height} pixels; pixels: ${g.scale})\n`);
+      (o.err ?? stderr)(`wrote ${grid.file} (${n} sample${n === 1 ? "" : "s"} of ${name} [${v.shape.slice(1).join(", ")}], ${g.cols} × ${g.rows} tiles, ${g.width} × ${g.height} pixels; pixels: ${g.scale})\n`);
     }
     return 0;
   });

@@ -410,7 +410,7 @@ function program(): Command {
       .requiredOption("--weights <dir>", "a run folder, a checkpoint folder, a tfjs model.json, or a Hugging Face model folder (config.json)")
       .requiredOption("--input <what...>", 'image or text files or folders (prepared by the dataset\'s own steps), a JSON file ({"image": […]} or a list of such objects), test:N for the first N test samples, or random:N for N rows of N(0, 1) (float inputs: latents, noise)')
       .option("--model <name>", "which model (when the file has several)")
-      .option("--from <layer>", "run the model from this layer or binding on, given as an input of that name (a VAE's decoder: --from sample_normal --input random:16)")
+      .option("--from <layer>", "run the model from this layer, binding or input on, given as an input of that name (only the outputs computed from it; a VAE's decoder: --from sample_normal --input random:16)")
       .option("--top <k>", "classification outputs: print the k most likely classes (default 3)", int("top"))
       .option("--seed <n>", "seed of --input random:N (default 0)", int("seed"))
       .option("--grid <file>", "write an image-valued output's samples as one PNG grid: FILE.png, or OUTPUT=FILE.png when several outputs are images")
@@ -424,7 +424,7 @@ function program(): Command {
       `
 Examples:
   nnetc predict models/fashion_cnn.nnet --weights runs/fashioncnn --input shoe.png boot.jpg
-  nnetc predict models/text_classifier.nnet --weights runs/textclassifier --input reviews/ --top 1 --json
+  nnetc predict models/text_classifier.nnet --weights runs/spamclassifier --input mail/ --top 1 --json
   nnetc predict models/vae.nnet --weights runs/vae --from sample_normal --input random:16 --seed 1 --grid samples.png`,
     )
     .action(async (file: string, o: { weights: string; input: string[]; model?: string; from?: string; top?: number; seed?: number; grid?: string; json?: boolean; data?: string; backend?: string; opt: string } & EngineFlags) => {

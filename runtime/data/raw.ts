@@ -31,7 +31,7 @@ export interface RawTarget {
  */
 export const RAW_KINDS = {
   image: {
-    what: `an image (${IMAGE_EXTENSIONS.join(", ")})`,
+    what: `images (${IMAGE_EXTENSIONS.join(", ")})`,
     extensions: IMAGE_EXTENSIONS as readonly string[] | null,
     async read(file: string, t: RawTarget): Promise<Uint8Array> {
       const shape = t.shape!;
@@ -49,7 +49,7 @@ export const RAW_KINDS = {
     },
   },
   text: {
-    what: "a text file",
+    what: "files",
     extensions: null as readonly string[] | null,
     async read(file: string, t: RawTarget): Promise<string> {
       return Buffer.from(await readBounded(file, RAW_LIMITS.textBytes)).toString(t.encoding ?? "utf8");

@@ -15,6 +15,9 @@ import { initBackend } from "../../runtime/backend.js";
 import { initWeights } from "../../runtime/init.js";
 import { run } from "../../runtime/interpret.js";
 import { cutModel, gridPng, randomInputs, topClasses } from "../../runtime/predict.js";
+import { DataError } from "../../runtime/data/index.js";
+import { rawFiles, rawSplit } from "../../runtime/data/raw.js";
+import type { DatasetSpec } from "../../runtime/spec.js";
 import { compileText, expectClean, ROOT } from "../helpers.js";
 
 const CLI = path.join(ROOT, "dist/nnetc.mjs");
@@ -83,6 +86,12 @@ test("image_folder: the run saves its class names; predict of PNG files prints t
   assert.is(lines.length, 2, r.out);
   assert.match(lines[0]!, new RegExp(`^${files[0]!.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}  red [01]\\.\\d{3}  \\w+ [01]\\.\\d{3}$`));
   assert.match(lines[1]!, /  blue [01]\.\d{3}  \w+ [01]\.\d{3}$/);
+  // A quantized file carries the class names (and column shapes) in its metadata, as it carries the vocabulary.
+  const q = cli(["compile", imgNnet, "--quantize", "float16", "--weights", imgRun, "-o", path.join(imgDir, "q")]);
+  assert.is(q.code, 0, q.err);
+  const fromQ = cli(["predict", imgNnet, "--weights", path.join(imgDir, "q", "tiny.float16.safetensors"), "--input", files[0]!, "--top", "1", "--backend", "cpu"]);
+  assert.is(fromQ.code, 0, fromQ.err);
+  assert.match(fromQ.out.trim(), /  red [01]\.\d{3}$/);
 });
 
 test("--json: ids, names and probabilities, the softmax of the row's own logits; a folder is one row per image", () => {
@@ -238,6 +247,35 @@ test("a source without class names (jsonl) prints class ids; random:N needs floa
   const words = cli(["predict", path.join(TMP, "text", "words.nnet"), "--weights", path.join(TMP, "text", "run"), "--input", "random:2", "--backend", "cpu"]);
   assert.is(words.code, 2);
   assert.ok(words.err.includes('input "ids" of model "Words" holds i32 values'), words.err);
+});
+
+test("raw files that are not images: a DataError naming the file, never a crash (property)", async () => {
+  const dir = path.join(TMP, "junk");
+  mkdirSync(dir, { recursive: true });
+  const ds = { name: "d", source: { fn: "image_folder", args: { path: "x", size: 8 } }, test: null, split: {}, filter: null, fields: [{ name: "image", dtype: "f32", shape: [8, 8, 3], column: "image", steps: [] }] } as unknown as DatasetSpec;
+  const PNG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  let k = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ maxLength: 600 }), fc.boolean(), async (bytes, magic) => {
+      const file = path.join(dir, `f${k++}.png`);
+      writeFileSync(file, Buffer.from([...(magic ? PNG : []), ...bytes]));
+      try {
+        await rawSplit(ds, ["image"], await rawFiles([file], "image"), { kind: "image", column: "image", shape: [8, 8, 3] }, undefined);
+        return false;
+      } catch (e) {
+        return e instanceof DataError && e.message.includes(file);
+      }
+    }),
+    { seed: 16, numRuns: 40 },
+  );
+  // a folder with no images in it
+  const empty = path.join(TMP, "empty");
+  mkdirSync(empty, { recursive: true });
+  writeFileSync(path.join(empty, "notes.txt"), "x");
+  await rawFiles([empty], "image").then(
+    () => assert.unreachable("an empty folder"),
+    (e: Error) => assert.ok(e instanceof DataError && e.message.includes(`${empty}: the folder holds no images (.png, .jpg, .jpeg, .webp)`), e.message),
+  );
 });
 
 const GAN = `model Gan {

@@ -120,6 +120,27 @@ test("the trained decoder alone (--from sample_normal) on random latents: a PNG 
   assert.ok(unknown.err.includes('--from latent: model "VAE" has no layer or binding of that name (its layers: conv2d,'), unknown.err);
 });
 
+test("an idx dataset's model takes a PNG: grey at the IDX images' size, the numbers nnetc data gives the same image", async () => {
+  const run = path.join(TMP, "wasm");
+  const nnet = path.join(ROOT, "models/vae.nnet");
+  const d = cli(["data", nnet, "--data", TMP, "-n", "1"]);
+  assert.is(d.code, 0, d.err);
+  const sample = JSON.parse(d.out.trim().split("\n")[0]!) as { image: number[][][] };
+  // the sample as an RGB PNG at twice the size (resized back to 28 × 28: each pixel of a 2 × 2 block is equal)
+  const rgb = Buffer.alloc(56 * 56 * 3);
+  for (let y = 0; y < 56; y++) for (let x = 0; x < 56; x++) rgb.fill(Math.round(sample.image[y >> 1]![x >> 1]![0]! * 255), (y * 56 + x) * 3, (y * 56 + x) * 3 + 3);
+  const png = path.join(TMP, "shape.png");
+  await sharp(rgb, { raw: { width: 56, height: 56, channels: 3 } }).png().toFile(png);
+  writeFileSync(path.join(TMP, "shape.json"), JSON.stringify({ image: [sample.image] }));
+  const [a, b] = [path.join(TMP, "shape.json"), png].map((input) => {
+    const r = cli(["predict", nnet, "--weights", run, "--input", input, "--json", "--backend", "wasm"]);
+    assert.is(r.code, 0, r.err);
+    return JSON.parse(r.out.trim().split("\n").pop()!) as { mean: number[] };
+  });
+  for (let i = 0; i < 2; i++) assert.ok(Math.abs(a!.mean[i]! - b!.mean[i]!) < 1e-4, `${a!.mean} vs ${b!.mean}`);
+  assert.equal(JSON.parse(readFileSync(path.join(run, "model.json"), "utf8")).columns, { images: [28, 28] }, "the column size is saved with the run");
+});
+
 test("models/vae.nnet trains on torch too (ConvTranspose2d, randn_like, kl_normal)", () => {
   requireTorch();
   const out = path.join(TMP, "torch");
