@@ -15,7 +15,7 @@ import { compileField, STEP_KERNELS, type FieldPipeline } from "./steps.js";
 import type { Vocabularies } from "./tokenize.js";
 
 /** At most this many files in one prediction (a folder's included). */
-export const RAW_LIMITS = { files: 10_000, textBytes: 16 * 2 ** 20 };
+export const RAW_LIMITS = { files: 10_000, textBytes: 16 * 2 ** 20, totalTextBytes: 256 * 2 ** 20 };
 
 /** What a column's raw value is: `shape` the per-sample shape of a numeric column, `encoding` a text file's. */
 export interface RawTarget {
@@ -148,7 +148,13 @@ export async function rawSplit(ds: DatasetSpec, names: readonly string[], files:
   let column: Column;
   if (target.kind === "text") {
     const data: string[] = [];
-    for (const f of files) data.push(await (kind.read as (f: string, t: RawTarget) => Promise<string>)(f, target));
+    let total = 0;
+    for (const f of files) {
+      const text = await (kind.read as (f: string, t: RawTarget) => Promise<string>)(f, target);
+      total += text.length;
+      if (total > RAW_LIMITS.totalTextBytes) throw new DataError(`--input: the text files up to ${f} hold over ${RAW_LIMITS.totalTextBytes / 2 ** 20} MB of text; predict fewer at a time`);
+      data.push(text);
+    }
     column = { kind: "text", name: target.column, data };
   } else {
     const per = target.shape!.reduce((a, b) => a * b, 1);
