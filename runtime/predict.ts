@@ -160,6 +160,7 @@ export const GRID_GAP = 2;
  */
 export async function gridPng(v: OutputValues, sigmoid: boolean): Promise<{ png: Uint8Array; cols: number; rows: number; width: number; height: number; scale: string }> {
   const [n, h, w] = v.shape as [number, number, number];
+  if (n < 1) throw new RunError("--grid: there are no samples to draw");
   const ch = v.shape.length === 4 ? (v.shape[3] as 1 | 3) : 1;
   const cols = Math.ceil(Math.sqrt(n));
   const rows = Math.ceil(n / cols);
