@@ -7,7 +7,7 @@ import type { IRModel, IRModule } from "../compiler/ir/types.js";
 import { deriveWeights } from "./derive.js";
 import { initBackend, BackendError } from "./backend.js";
 import { CheckpointError, encodeSafetensors, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
-import { transformWeights, weightKind, type Transform } from "./export.js";
+import { savedMetadata, transformWeights, weightKind, type Transform } from "./export.js";
 import type { QuantKind } from "./quantize.js";
 import { DataError, loadDataset } from "./data/index.js";
 import { packVocabularies } from "./data/tokenize.js";
@@ -17,6 +17,7 @@ import { loadTrained } from "./weights.js";
 import { exportWeights, modelHostWeights } from "./onnx.js";
 import { hostWeight } from "./steps.js";
 import { exportOnnx } from "../compiler/emit/onnx/index.js";
+import { classOutputs, cutModel, describeRow, gridPng, gridSigmoid, isImageShape, randomInputs, topClasses, type OutputValues } from "./predict.js";
 import type { Diagnostic } from "../compiler/diagnostics.js";
 import { batchTensors, DivergedError, evaluate, fingerprint, InterruptedError, RunError, train, trainedWeights } from "./train.js";
 import { layersModelFiles, writeLayersModel } from "./layers_export.js";
@@ -218,7 +219,7 @@ export async function evalCommand(o: EvalCommandOptions): Promise<number> {
     await backend(o);
     const trained = loadTrained(o.weights, fingerprint(m), "--weights", m);
     const ds = o.module.datasets.find((d) => d.name === plan.dataset)!;
-    const data = await loadDataset(ds, { dataDir: o.dataDir ?? null, baseDir: path.dirname(o.file), seed: 0, ...(trained.vocab ? { vocab: trained.vocab } : {}) });
+    const data = await loadDataset(ds, { dataDir: o.dataDir ?? null, baseDir: path.dirname(o.file), seed: 0, ...(trained.vocab ? { vocab: trained.vocab } : {}), ...(trained.classes ? { classes: trained.classes } : {}) });
     const split = data.test ?? data.train;
     let r: { loss: number; metrics: Record<string, number> };
     if (o.torch) {
@@ -241,8 +242,20 @@ export async function evalCommand(o: EvalCommandOptions): Promise<number> {
 
 export interface PredictCommandOptions extends RunCommandOptions {
   weights: string;
-  /** A JSON file ({"input": [[…], …]} or a list of {"input": …} objects), or "test" / "test:N". */
-  input: string;
+  /**
+   * What to predict on: a JSON file ({"input": [[…], …]} or a list of {"input": …} objects), "test" / "test:N",
+   * "random:N" (N(0, 1) rows for float inputs), or raw files and folders (images, text files) prepared by the
+   * dataset's own steps.
+   */
+  input: string | string[];
+  /** Classification outputs: how many of the most likely classes to print (default 3). */
+  top?: number;
+  /** --input random:N's seed (default 0). */
+  seed?: number;
+  /** Run the model from this layer or binding on, fed as an input of that name (a VAE's decoder: --from sample_normal). */
+  from?: string;
+  /** --grid [OUTPUT=]FILE.png: an image-valued output's samples as one PNG grid. */
+  grid?: string;
 }
 
 export async function predictCommand(o: PredictCommandOptions): Promise<number> {
@@ -250,77 +263,159 @@ export async function predictCommand(o: PredictCommandOptions): Promise<number> 
     const out = o.out ?? stdout;
     const m = o.model ? o.module.models.find((x) => x.name === o.model) : o.module.models[0];
     if (!m) throw new RunError(`${o.file} has no model${o.model ? ` named "${o.model}"` : ""}`);
+    if (o.from !== undefined && o.torch) throw new RunError("--from runs the model from a layer on the tfjs engine; drop --engine torch");
+    const args = typeof o.input === "string" ? [o.input] : o.input;
+    if (!args.length) throw new RunError("--input: give a JSON file, test:N, random:N, or image/text files or folders");
+    const plan = o.module.plans.find((p) => p.model === m.name);
+    const ds = plan && o.module.datasets.find((d) => d.name === plan.dataset);
+    const fast = o.from !== undefined ? cutModel(inferenceModel(o, m), o.from) : inferenceModel(o, m);
+    // The inputs to fill: the model's, or the cut model's (--from).
+    const want = o.from !== undefined ? fast : m;
+    const grid = o.grid !== undefined ? parseGrid(o.grid) : null;
     await backend(o);
     const trained = loadTrained(o.weights, fingerprint(m), "--weights", m);
     let inputs: Record<string, tf.Tensor>;
-    const test = /^test(?::(\d+))?$/.exec(o.input);
+    /** Each row's file, for raw files. */
+    let files: string[] | null = null;
+    const test = args.length === 1 ? /^test(?::(\d+))?$/.exec(args[0]!) : null;
+    const random = args.length === 1 ? /^random:(\d+)$/.exec(args[0]!) : null;
     if (test) {
-      const plan = o.module.plans.find((p) => p.model === m.name);
-      const ds = plan && o.module.datasets.find((d) => d.name === plan.dataset);
-      if (!ds) throw new RunError(`--input ${o.input}: model "${m.name}" has no training plan with a dataset`);
-      const data = await loadDataset(ds, { dataDir: o.dataDir ?? null, baseDir: path.dirname(o.file), seed: 0, ...(trained.vocab ? { vocab: trained.vocab } : {}) });
+      if (!ds) throw new RunError(`--input ${args[0]}: model "${m.name}" has no training plan with a dataset`);
+      const data = await loadDataset(ds, { dataDir: o.dataDir ?? null, baseDir: path.dirname(o.file), seed: 0, ...(trained.vocab ? { vocab: trained.vocab } : {}), ...(trained.classes ? { classes: trained.classes } : {}) });
       const split = data.test ?? data.train;
       const n = Math.min(split.size, Number(test[1] ?? 10));
       const batch = batchTensors(split, Array.from({ length: n }, (_, i) => i));
-      inputs = Object.fromEntries(m.inputs.map((i) => [i.name, batch[i.name]!]));
+      inputs = Object.fromEntries(want.inputs.map((i) => {
+        if (!batch[i.name]) throw new RunError(`--input ${args[0]}: the dataset has no field "${i.name}" for input "${i.name}"${o.from !== undefined ? " (--from makes it an input: give it with random:N or a JSON file)" : ""}`);
+        return [i.name, batch[i.name]!];
+      }));
+    } else if (random) {
+      inputs = randomInputs(want, Number(random[1]), o.seed ?? 0);
+    } else if (args.length === 1 && /\.json$/i.test(args[0]!)) {
+      inputs = jsonInputs(args[0]!, want);
     } else {
-      if (!existsSync(o.input)) throw new RunError(`--input ${o.input}: no such file (give a JSON file, or test:N for the first N test samples)`);
-      let json: unknown;
-      try {
-        json = JSON.parse(readFileSync(o.input, "utf8"));
-      } catch (e) {
-        throw new RunError(`--input ${o.input}: not valid JSON (${(e as Error).message})`);
-      }
-      const rows = Array.isArray(json) ? json : [json];
-      inputs = {};
-      for (const inp of m.inputs) {
-        const values = rows.flatMap((r) => {
-          const v = (r as Record<string, unknown>)[inp.name];
-          if (v === undefined) throw new RunError(`--input ${o.input}: no value for input "${inp.name}"`);
-          return Array.isArray(v) && Array.isArray(v[0]) && rows.length === 1 ? (v as unknown[]) : [v];
-        });
-        const t = tf.tensor(values as number[], undefined, inp.dtype.startsWith("i") ? "int32" : "float32");
-        const want = inp.shape.slice(1).map((d) => (typeof d === "number" ? d : -1));
-        const bad = () => new RunError(`--input ${o.input}: input "${inp.name}" has shape [${t.shape}] but the model expects [batch, ${inp.shape.slice(1).join(", ")}]`);
-        // Nested lists give their own shape (symbolic sizes taken from them); flat ones are reshaped to the
-        // declared sizes, which needs every size but the batch known.
-        if (t.rank === inp.shape.length && want.every((d, i) => d === -1 || t.shape[i + 1] === d)) inputs[inp.name] = t;
-        else if (want.includes(-1)) throw bad();
-        else {
-          try {
-            inputs[inp.name] = tf.reshape(t, [-1, ...want]);
-          } catch {
-            throw bad();
-          }
-        }
-      }
+      if (!ds) throw new RunError(`--input ${args.join(" ")}: model "${m.name}" has no training plan with a dataset, whose steps would prepare raw files; give a JSON file`);
+      const { rawFiles, rawSplit, rawTarget } = await import("./data/raw.js");
+      const names = want.inputs.map((i) => i.name);
+      // An older run without saved column shapes: the field's declared [h, w, …] (an IDX image is [h, w]).
+      const target = rawTarget(ds, names, trained.columns, (f) => (f.shape.slice(0, 2).every((d) => typeof d === "number") ? (f.shape.slice(0, 2) as number[]) : undefined));
+      files = await rawFiles(args, target.kind);
+      const split = await rawSplit(ds, names, files, target, trained.vocab);
+      inputs = batchTensors(split, Array.from({ length: files.length }, (_, i) => i));
     }
-    let res: Record<string, { shape: number[]; values: unknown }>;
+    let res: Record<string, OutputValues>;
     if (o.torch) {
       const host = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, { dtype: t.dtype === "int32" ? "I32" : "F32", shape: t.shape, data: t.dataSync() } as HostTensor]));
       const got = await withTorch(o, o.torch, m.name, trained, (e) => e.predict(host));
-      res = Object.fromEntries(m.outputs.map((x) => [x.name, { shape: got[x.name]!.shape, values: tf.tidy(() => tf.tensor(got[x.name]!.data as Float32Array, got[x.name]!.shape).arraySync()) }]));
+      res = Object.fromEntries(m.outputs.map((x) => [x.name, { shape: got[x.name]!.shape, data: Float32Array.from(got[x.name]!.data as Float32Array) }]));
     } else {
       const weights = trainedWeights(m.params, trained);
-      const fast = inferenceModel(o, m);
       const fastWeights = deriveWeights(fast.params, weights);
       res = tf.tidy(() => {
         const { outputs } = run(fast, fastWeights, inputs, { training: false });
-        return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { shape: v.shape, values: v.arraySync() }]));
+        return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.dataSync() as Float32Array) }]));
       });
     }
-    const n = Object.values(inputs)[0]!.shape[0]!;
+    for (const t of Object.values(inputs)) t.dispose();
+    const n = Object.values(res)[0]?.shape[0] ?? 0;
+    const k = o.top ?? 3;
+    const classes = classOutputs(fast, plan, Object.fromEntries(Object.entries(res).map(([name, v]) => [name, v.shape])), trained.classes);
     for (let i = 0; i < n; i++) {
-      const row: Record<string, unknown> = { index: i };
-      for (const [k, v] of Object.entries(res)) {
-        const val = (v.values as unknown[])[i];
-        row[k] = val;
-        if (Array.isArray(val) && typeof val[0] === "number" && v.shape.length === 2) row[`${k}_class`] = (val as number[]).indexOf(Math.max(...(val as number[])));
+      if (o.json) {
+        const row: Record<string, unknown> = { index: i, ...(files ? { file: files[i] } : {}) };
+        for (const [name, v] of Object.entries(res)) {
+          row[name] = rowArray(v, i);
+          const c = classes.get(name);
+          if (c) {
+            const top = topClasses(v, i, c, k);
+            row[`${name}_class`] = top[0]!.id;
+            if (top[0]!.name !== undefined) row[`${name}_name`] = top[0]!.name;
+            row[`${name}_top`] = top.map((t) => ({ class: t.id, ...(t.name !== undefined ? { name: t.name } : {}), probability: t.p }));
+          } else if (v.shape.length === 2 && v.shape[1]! > 1) row[`${name}_class`] = argmax(v.data.subarray(i * v.shape[1]!, (i + 1) * v.shape[1]!));
+        }
+        out(JSON.stringify(row) + "\n");
+      } else {
+        const parts = Object.entries(res).map(([name, v]) => {
+          const c = classes.get(name);
+          const what = c ? topClasses(v, i, c, k).map((t) => `${t.name ?? t.id} ${t.p.toFixed(3)}`).join("  ") : describeRow(v, i);
+          return Object.keys(res).length > 1 || !c ? `${name}: ${what}` : what;
+        });
+        out(`${files ? files[i] : i}  ${parts.join("  |  ")}\n`);
       }
-      out(JSON.stringify(row) + "\n");
+    }
+    if (grid) {
+      const images = Object.keys(res).filter((x) => isImageShape(res[x]!.shape));
+      const name = grid.output ?? (images.length === 1 ? images[0]! : null);
+      if (name === null) throw new RunError(`--grid ${o.grid}: ${images.length ? `model "${m.name}" has several image-valued outputs (${images.join(", ")}): name one, --grid OUTPUT=FILE.png` : `no output of model "${m.name}" is image-valued (per sample [h, w] or [h, w, 1|3]): ${Object.entries(res).map(([x, v]) => `${x} [${v.shape.slice(1).join(", ")}]`).join(", ")}`}`);
+      const v = res[name];
+      if (!v) throw new RunError(`--grid ${o.grid}: model "${m.name}" has no output "${name}"${o.from !== undefined ? ` computed from ${o.from}` : ""} (it has ${Object.keys(res).join(", ")})`);
+      if (!isImageShape(v.shape)) throw new RunError(`--grid ${o.grid}: output "${name}" is [${v.shape.slice(1).join(", ")}] per sample, not an image ([h, w] or [h, w, 1|3])`);
+      if (!existsSync(path.dirname(path.resolve(grid.file)))) throw new RunError(`--grid ${o.grid}: the folder of ${grid.file} does not exist`);
+      const g = await gridPng(v, gridSigmoid(plan, name));
+      writeFileAtomic(grid.file, g.png);
+      (o.err ?? stderr)(`wrote ${grid.file} (${n} sample${n === 1 ? "" : "s"} of ${name} [${v.shape.slice(1).join(", ")}], ${g.cols} × ${g.rows} tiles, ${g.width} × ${g.height} pixels; pixels: ${g.scale})\n`);
     }
     return 0;
   });
+}
+
+/** --grid FILE.png or --grid OUTPUT=FILE.png. */
+function parseGrid(s: string): { output: string | null; file: string } {
+  const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.+)$/.exec(s);
+  const file = m ? m[2]! : s;
+  if (!/\.png$/i.test(file)) throw new RunError(`--grid ${s}: give a .png file (--grid FILE.png, or --grid OUTPUT=FILE.png)`);
+  return { output: m ? m[1]! : null, file };
+}
+
+function argmax(a: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < a.length; i++) if (a[i]! > a[best]!) best = i;
+  return best;
+}
+
+/** Sample i of an output as nested arrays (JSON). */
+function rowArray(v: OutputValues, i: number): unknown {
+  const dims = v.shape.slice(1);
+  const per = dims.reduce((a, b) => a * b, 1);
+  const flat = Array.from(v.data.subarray(i * per, (i + 1) * per));
+  if (!dims.length) return flat[0];
+  const nest = (off: number, d: number): unknown => (d === dims.length - 1 ? flat.slice(off, off + dims[d]!) : Array.from({ length: dims[d]! }, (_, j) => nest(off + j * dims.slice(d + 1).reduce((a, b) => a * b, 1), d + 1)));
+  return nest(0, 0);
+}
+
+/** --input FILE.json: {"input": [[…], …]} or a list of {"input": …} objects, shaped to the model's inputs. */
+function jsonInputs(file: string, m: IRModel): Record<string, tf.Tensor> {
+  if (!existsSync(file)) throw new RunError(`--input ${file}: no such file (give a JSON file, test:N for the first N test samples, random:N, or image/text files)`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new RunError(`--input ${file}: not valid JSON (${(e as Error).message})`);
+  }
+  const rows = Array.isArray(json) ? json : [json];
+  const inputs: Record<string, tf.Tensor> = {};
+  for (const inp of m.inputs) {
+    const values = rows.flatMap((r) => {
+      const v = (r as Record<string, unknown>)[inp.name];
+      if (v === undefined) throw new RunError(`--input ${file}: no value for input "${inp.name}"`);
+      return Array.isArray(v) && Array.isArray(v[0]) && rows.length === 1 ? (v as unknown[]) : [v];
+    });
+    const t = tf.tensor(values as number[], undefined, inp.dtype.startsWith("i") ? "int32" : "float32");
+    const want = inp.shape.slice(1).map((d) => (typeof d === "number" ? d : -1));
+    const bad = () => new RunError(`--input ${file}: input "${inp.name}" has shape [${t.shape}] but the model expects [batch, ${inp.shape.slice(1).join(", ")}]`);
+    // Nested lists give their own shape (symbolic sizes taken from them); flat ones are reshaped to the
+    // declared sizes, which needs every size but the batch known.
+    if (t.rank === inp.shape.length && want.every((d, i) => d === -1 || t.shape[i + 1] === d)) inputs[inp.name] = t;
+    else if (want.includes(-1)) throw bad();
+    else {
+      try {
+        inputs[inp.name] = tf.reshape(t, [-1, ...want]);
+      } catch {
+        throw bad();
+      }
+    }
+  }
+  return inputs;
 }
 
 export interface QuantizeCommandOptions extends RunCommandOptions {
@@ -353,7 +448,7 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<number
     if (existsSync(file) && !o.force) throw new RunError(`${file} already exists; pass --force to replace it, or -o DIR to write elsewhere`);
     const trained = loadTrained(o.weights, fp, "--weights", m);
     const { tensors, metadata, sparsity } = transformWeights(trained.weights, t);
-    const bytes = encodeSafetensors(tensors, { ...metadata, format: "nnetc", model: m.name, fingerprint: fp, ...(o.kind ? { quantized: o.kind } : {}), ...(o.prune ? { pruned: String(o.prune.sparsity) } : {}), ...(trained.vocab ? { vocab: JSON.stringify(packVocabularies(trained.vocab)) } : {}) });
+    const bytes = encodeSafetensors(tensors, { ...metadata, format: "nnetc", model: m.name, fingerprint: fp, ...(o.kind ? { quantized: o.kind } : {}), ...(o.prune ? { pruned: String(o.prune.sparsity) } : {}), ...(trained.vocab ? { vocab: JSON.stringify(packVocabularies(trained.vocab)) } : {}), ...savedMetadata(trained) });
     const full = encodeSafetensors(trained.weights, { format: "nnetc", model: m.name, fingerprint: fp });
     writeFileAtomic(file, bytes);
     const zeros = sparsity !== null ? `, ${(100 * sparsity).toFixed(1)}% of ${o.prune!.weights.length} kernels zero` : "";

@@ -5,7 +5,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import * as path from "node:path";
 import { encodeSafetensors, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
-import type { Split } from "./data/index.js";
+import type { SavedData, Split } from "./data/index.js";
 import { packVocabularies, type Vocabularies } from "./data/tokenize.js";
 import type { Net, Weights } from "./interpret.js";
 import { pruneWeights, sparsityOf } from "./prune.js";
@@ -98,9 +98,16 @@ export interface ExportOptions {
   weights: Weights;
   fingerprint: string;
   vocab: unknown;
+  /** Class names and column shapes (runtime/data: savedData), carried in the file's metadata as the vocabulary is. */
+  saved?: SavedData;
   spec: { quantize: QuantKind | null; prune: number | null; weights: readonly string[] };
   /** Training samples for int8 calibration. */
   calibration: Split;
+}
+
+/** Class names and column shapes as safetensors metadata (strings), beside the vocabulary. */
+export function savedMetadata(d: SavedData | undefined): Record<string, string> {
+  return { ...(d?.classes ? { classes: JSON.stringify(d.classes) } : {}), ...(d?.columns ? { columns: JSON.stringify(d.columns) } : {}) };
 }
 
 /** A plan's export step: OUT/model.<kind>.safetensors beside model.safetensors, written atomically. */
@@ -123,6 +130,7 @@ export function exportWeights(o: ExportOptions): ExportResult {
     ...(o.spec.quantize ? { quantized: o.spec.quantize } : {}),
     ...(o.spec.prune !== null ? { pruned: String(o.spec.prune) } : {}),
     ...(o.vocab ? { vocab: JSON.stringify(packVocabularies(o.vocab as Vocabularies)) } : {}),
+    ...savedMetadata(o.saved),
     ...(ranges && Object.keys(ranges.layers).length ? { [ACTIVATION_RANGES_KEY]: JSON.stringify(ranges) } : {}),
     ...metadata,
   };

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { initBackend, type BackendChoice } from "./backend.js";
 import { encodeSafetensors, writeFileAtomic } from "./checkpoint/index.js";
-import { loadDataset, Rng, type LoadedData, type Split } from "./data/index.js";
+import { loadDataset, Rng, savedData, type LoadedData, type SavedData, type Split } from "./data/index.js";
 import { RunError } from "./errors.js";
 import { checkPromptIds, encodePrompt, encodeSource, GENERATE_DEFAULTS, generateWith, generationVocabulary, startIds, stopIds, type DecoderSpec, type GenerateResult as LoopResult } from "./generate.js";
 import { decodeText, packVocabularies, padId } from "./data/tokenize.js";
@@ -106,6 +106,8 @@ export interface Model<I, O> {
   readonly seed: number | null;
   /** Tokenizer vocabularies of a text model, from training or from the loaded weights. */
   vocab: LoadedData["vocab"] | undefined;
+  /** Class names and column shapes of its data (runtime/data: savedData), from the loaded weights or the data read; save() writes them. */
+  saved?: SavedData;
   /** Optimizer state of trainStep(), made on its first call. */
   trainer: Trainer | null;
   /** Generator state after initialisation: fit() continues from it, as `nnetc train` does. */
@@ -192,7 +194,7 @@ export async function create<I, O>(def: ModelDef<I, O>, options: CreateOptions =
   const rng = new Rng(seed);
   const trained = options.weights ? loadTrained(options.weights, fingerprint(def), "weights") : null;
   const weights = trained ? trainedWeights(def.params, trained) : initWeights(def.params, () => rng.next());
-  return { def, weights, backend: b.name, seed: trained ? null : seed, vocab: trained?.vocab, trainer: null, rng: rng.state() };
+  return { def, weights, backend: b.name, seed: trained ? null : seed, vocab: trained?.vocab, ...(trained && (trained.classes || trained.columns) ? { saved: { ...(trained.classes ? { classes: trained.classes } : {}), ...(trained.columns ? { columns: trained.columns } : {}) } } : {}), trainer: null, rng: rng.state() };
 }
 
 /** create() from trained weights. */
@@ -373,8 +375,9 @@ function releaseTrainer<I, O>(model: Model<I, O>): void {
  */
 async function planSplit<I, O>(model: Model<I, O>, plan: PlanSpec, options: { data?: string; split?: "test" | "train" }): Promise<Split> {
   const ds = model.def.datasets.find((d) => d.name === plan.dataset)!;
-  const data = await loadDataset(ds, { dataDir: options.data ?? null, baseDir: path.dirname(sourceFile(model.def)), seed: model.seed ?? 0, ...(model.vocab ? { vocab: model.vocab } : {}) });
+  const data = await loadDataset(ds, { dataDir: options.data ?? null, baseDir: path.dirname(sourceFile(model.def)), seed: model.seed ?? 0, ...(model.vocab ? { vocab: model.vocab } : {}), ...(model.saved?.classes ? { classes: model.saved.classes } : {}) });
   if (!model.vocab && data.vocab) model.vocab = data.vocab;
+  model.saved ??= savedData(data);
   return options.split === "train" ? data.train : data.test ?? data.train;
 }
 
@@ -410,7 +413,7 @@ export async function save<I, O>(model: Model<I, O>, dir: string, options: SaveO
   mkdirSync(dir, { recursive: true });
   const fp = fingerprint(model.def);
   writeFileAtomic(file, encodeSafetensors(hostWeights(model.weights), { format: "nnetc", model: model.def.name, fingerprint: fp }));
-  writeFileAtomic(path.join(dir, "model.json"), JSON.stringify({ model: model.def.name, fingerprint: fp, source: sourceFile(model.def), seed: model.seed, vocab: model.vocab ? packVocabularies(model.vocab) : undefined }, null, 2) + "\n");
+  writeFileAtomic(path.join(dir, "model.json"), JSON.stringify({ model: model.def.name, fingerprint: fp, source: sourceFile(model.def), seed: model.seed, vocab: model.vocab ? packVocabularies(model.vocab) : undefined, ...model.saved }, null, 2) + "\n");
 }
 
 /** Release the model's weights and optimizer state. */

@@ -6,7 +6,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { isAdapter, phaseTrainable, reportedTerms, type DatasetSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
 import { latestCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
-import { isRedrawnStep, loadDataset, subset, type LoadedData, type Split } from "./data/index.js";
+import { isRedrawnStep, loadDataset, readSavedData, savedData, subset, type LoadedData, type Split } from "./data/index.js";
 import { packVocabularies, unpackVocabularies } from "./data/tokenize.js";
 import { Rng, shuffledIndices } from "./data/rng.js";
 import { initWeights, type ParamInit } from "./init.js";
@@ -150,14 +150,15 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (o.resume && !previous) throw new RunError(`--resume: ${o.outDir} has no checkpoint to resume from${world > 1 ? ` (worker ${rank} looked there: every machine of the job needs the run folder)` : ""}`);
 
   const ckpt = previous ? readCheckpoint(previous, { fingerprint: fp }) : null;
-  const extra = (ckpt?.state.extra ?? {}) as { seed?: number; cursor?: Cursor; best?: unknown; vocab?: LoadedData["vocab"]; schedule?: Schedule["state"]; masks?: unknown };
+  const extra = (ckpt?.state.extra ?? {}) as { seed?: number; cursor?: Cursor; best?: unknown; vocab?: LoadedData["vocab"]; classes?: unknown; columns?: unknown; schedule?: Schedule["state"]; masks?: unknown };
+  const savedClasses = readSavedData(extra).classes;
   const seed = extra.seed ?? o.seed ?? plan.seed ?? Math.floor(Math.random() * 2 ** 31);
 
   // Data: the plan's dataset, and any other dataset a phase trains on.
   const loaded = new Map<string, LoadedData>();
   const loadData = async (ds: DatasetSpec) => {
     if (!loaded.has(ds.name)) {
-      loaded.set(ds.name, await loadDataset(ds, { dataDir: o.dataDir, baseDir: path.dirname(o.file), seed, ...(extra.vocab ? { vocab: unpackVocabularies(extra.vocab)! } : {}), log: (m) => o.log(o.json ? JSON.stringify({ event: "note", message: m }) : m) }));
+      loaded.set(ds.name, await loadDataset(ds, { dataDir: o.dataDir, baseDir: path.dirname(o.file), seed, ...(extra.vocab ? { vocab: unpackVocabularies(extra.vocab)! } : {}), ...(savedClasses && ds.name === plan.dataset ? { classes: savedClasses } : {}), log: (m) => o.log(o.json ? JSON.stringify({ event: "note", message: m }) : m) }));
     }
     return loaded.get(ds.name)!;
   };
@@ -230,7 +231,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         {
           weights: await engine.getWeights(),
           optimizer,
-          state: { step: cursor.step, epoch: cursor.globalEpoch, phase: plan.phases[cursor.phase]?.name ?? null, schedule: data.schedule.state, dataCursor: { batch: cursor.batch }, rng: rng.state(), fingerprint: fp, extra: { seed, cursor, best: data.best, vocab: packVocabularies(main.vocab), schedule: data.schedule.state, ...(masks.size ? { masks: encodeMasks(masks) } : {}) } },
+          state: { step: cursor.step, epoch: cursor.globalEpoch, phase: plan.phases[cursor.phase]?.name ?? null, schedule: data.schedule.state, dataCursor: { batch: cursor.batch }, rng: rng.state(), fingerprint: fp, extra: { seed, cursor, best: data.best, vocab: packVocabularies(main.vocab), ...savedData(main), schedule: data.schedule.state, ...(masks.size ? { masks: encodeMasks(masks) } : {}) } },
         },
         { keep: plan.checkpoint.keep },
       );
@@ -399,7 +400,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const { encodeSafetensors } = await import("./checkpoint/index.js");
     const final = await engine.getWeights();
     if (writes) writeFileAtomic(path.join(o.outDir, "model.safetensors"), encodeSafetensors(final, { format: "nnetc", model: model.name, fingerprint: fp }));
-    if (writes) writeFileAtomic(path.join(o.outDir, "model.json"), JSON.stringify({ model: model.name, fingerprint: fp, source: path.resolve(o.file), seed, vocab: packVocabularies(main.vocab), ...(init ? { init: { from: path.resolve(init.from), layout: init.layout } } : {}) }, null, 2) + "\n");
+    if (writes) writeFileAtomic(path.join(o.outDir, "model.json"), JSON.stringify({ model: model.name, fingerprint: fp, source: path.resolve(o.file), seed, vocab: packVocabularies(main.vocab), ...savedData(main), ...(init ? { init: { from: path.resolve(init.from), layout: init.layout } } : {}) }, null, 2) + "\n");
     // LoRA: the adapters alone as well (a small file; with the pretrained checkpoint they are the model).
     const adapters = model.params.filter(isAdapter);
     if (writes && adapters.length && plan.phases.some((ph) => ph.lora)) {
@@ -420,7 +421,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       // The export step runs on TensorFlow.js (calibration is a forward pass), on the final weights.
       const tfWeights = engine instanceof TfjsEngine ? engine.weights : trainedWeights(model.params, { weights: final, from: "the trained weights" });
       try {
-        exported = exportWeights({ outDir: o.outDir, net: model, weights: tfWeights, fingerprint: fp, vocab: main.vocab, spec: plan.export, calibration: subset(main.train, shuffledIndices(main.train.size, new Rng(seed ^ 0xca1b)).subarray(0, Math.min(plan.export.calibration, main.train.size))) });
+        exported = exportWeights({ outDir: o.outDir, net: model, weights: tfWeights, fingerprint: fp, vocab: main.vocab, saved: savedData(main), spec: plan.export, calibration: subset(main.train, shuffledIndices(main.train.size, new Rng(seed ^ 0xca1b)).subarray(0, Math.min(plan.export.calibration, main.train.size))) });
       } finally {
         if (!(engine instanceof TfjsEngine)) for (const w of tfWeights.values()) w.dispose();
       }

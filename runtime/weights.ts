@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { decodeSafetensors, encodeSafetensors, latestCheckpoint, loadTfjsWeights, readCheckpoint, toFloat32, WEIGHTS_FILE, type HostTensor } from "./checkpoint/index.js";
-import type { LoadedData } from "./data/index.js";
+import { readSavedData, type LoadedData, type SavedData } from "./data/index.js";
 import { unpackVocabularies } from "./data/tokenize.js";
 import { RunError } from "./errors.js";
 import { densify, dequantizeWeights } from "./quantize.js";
@@ -15,7 +15,7 @@ import { loadPretrained } from "./pretrained.js";
  * Weights and vocabularies of a trained run: DIR/model.safetensors, else the newest checkpoint. Given the
  * model, a Hugging Face model folder (config.json) is read too, as `init` reads it (layout huggingface).
  */
-export function loadTrained(dir: string, fp: string, what = "--weights", net?: HfModel): { weights: Record<string, HostTensor>; vocab?: LoadedData["vocab"]; from: string } {
+export function loadTrained(dir: string, fp: string, what = "--weights", net?: HfModel): { weights: Record<string, HostTensor>; vocab?: LoadedData["vocab"]; from: string } & SavedData {
   if (!existsSync(dir)) throw new RunError(`${what} ${dir}: no such file or folder`);
   if (net && isHuggingFaceFolder(dir)) return { weights: loadPretrained(net, { from: dir, layout: "huggingface", map: [], allowMissing: false, allowExtra: true }).weights, from: dir };
   // A TensorFlow.js model.json (+ its weight shards): weights are matched by name.
@@ -26,16 +26,24 @@ export function loadTrained(dir: string, fp: string, what = "--weights", net?: H
   if (existsSync(model)) {
     const { tensors, metadata } = decodeSafetensors(new Uint8Array(readFileSync(model)));
     if (metadata.fingerprint && metadata.fingerprint !== fp) throw new RunError(`${model} was trained for a different model (its weights do not match this file's layers)`);
-    // A quantized file (nnetc compile --quantize) carries its vocabulary in its metadata.
-    const meta = metadata.vocab ? { vocab: JSON.parse(metadata.vocab) as LoadedData["vocab"] } : existsSync(info) ? (JSON.parse(readFileSync(info, "utf8")) as { vocab?: LoadedData["vocab"] }) : {};
+    // A quantized file (nnetc compile --quantize) carries its vocabulary, classes and column shapes in its metadata.
+    const json = (s: string | undefined): unknown => {
+      try {
+        return s === undefined ? undefined : JSON.parse(s);
+      } catch {
+        return undefined;
+      }
+    };
+    const meta = metadata.vocab || metadata.classes || metadata.columns ? { vocab: json(metadata.vocab) as LoadedData["vocab"], classes: json(metadata.classes), columns: json(metadata.columns) } : existsSync(info) ? (JSON.parse(readFileSync(info, "utf8")) as { vocab?: LoadedData["vocab"]; classes?: unknown; columns?: unknown }) : {};
     const vocab = unpackVocabularies(meta.vocab);
-    return { weights: dequantizeWeights(densify(tensors, metadata)), ...(vocab ? { vocab } : {}), from: model };
+    return { weights: dequantizeWeights(densify(tensors, metadata)), ...(vocab ? { vocab } : {}), ...readSavedData(meta), from: model };
   }
   const ck = existsSync(path.join(dir, "manifest.json")) ? dir : latestCheckpoint(dir);
   if (!ck) throw new RunError(`${what} ${dir}: no model.safetensors and no checkpoint in it`);
   const c = readCheckpoint(ck, { fingerprint: fp });
-  const vocab = unpackVocabularies((c.state.extra as { vocab?: unknown } | undefined)?.vocab);
-  return { weights: c.weights, ...(vocab ? { vocab } : {}), from: ck };
+  const extra = c.state.extra as { vocab?: unknown; classes?: unknown; columns?: unknown } | undefined;
+  const vocab = unpackVocabularies(extra?.vocab);
+  return { weights: c.weights, ...(vocab ? { vocab } : {}), ...readSavedData(extra), from: ck };
 }
 
 /** A fingerprint of a model's weights (names and shapes): a checkpoint only loads into the same model. */

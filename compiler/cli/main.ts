@@ -405,21 +405,34 @@ function program(): Command {
   withEngineOptions(
     prog
       .command("predict")
-      .description("run trained weights on inputs and print one JSON line per sample")
+      .description("run trained weights on inputs: per sample the top classes (names from the run) or the outputs' values; a PNG grid of image outputs")
       .argument("<file>", ".nnet file")
       .requiredOption("--weights <dir>", "a run folder, a checkpoint folder, a tfjs model.json, or a Hugging Face model folder (config.json)")
-      .requiredOption("--input <what>", 'a JSON file ({"image": […]} or a list of such objects), or test:N for the first N test samples')
+      .requiredOption("--input <what...>", 'image or text files or folders (prepared by the dataset\'s own steps), a JSON file ({"image": […]} or a list of such objects), test:N for the first N test samples, or random:N for N rows of N(0, 1) (float inputs: latents, noise)')
       .option("--model <name>", "which model (when the file has several)")
+      .option("--from <layer>", "run the model from this layer, binding or input on, given as an input of that name (only the outputs computed from it; a VAE's decoder: --from sample_normal --input random:16)")
+      .option("--top <k>", "classification outputs: print the k most likely classes (default 3)", int("top"))
+      .option("--seed <n>", "seed of --input random:N (default 0)", int("seed"))
+      .option("--grid <file>", "write an image-valued output's samples as one PNG grid: FILE.png, or OUTPUT=FILE.png when several outputs are images")
+      .option("--json", "one JSON line per sample: every output's values, and for classification outputs the top classes' ids, names and probabilities")
       .option("--data <dir>", "folder holding the dataset's files (for --input test:N)")
       .option("--backend <name>", "tensorflow, wasm or cpu")
       .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2", "1"),
   )
-    .action(async (file: string, o: { weights: string; input: string; model?: string; data?: string; backend?: string; opt: string } & EngineFlags) => {
+    .addHelpText(
+      "after",
+      `
+Examples:
+  nnetc predict models/fashion_cnn.nnet --weights runs/fashioncnn --input shoe.png boot.jpg
+  nnetc predict models/text_classifier.nnet --weights runs/spamclassifier --input mail/ --top 1 --json
+  nnetc predict models/vae.nnet --weights runs/vae --from sample_normal --input random:16 --seed 1 --grid samples.png`,
+    )
+    .action(async (file: string, o: { weights: string; input: string[]; model?: string; from?: string; top?: number; seed?: number; grid?: string; json?: boolean; data?: string; backend?: string; opt: string } & EngineFlags) => {
       const res = compiled(file);
       if (!res) return;
       const torch = engineOptions(o);
       const rt = await runtime();
-      process.exitCode = await rt.predictCommand({ file, module: res.module, ...(torch ? { torch, trainModule: await forTraining(res, o.opt) } : {}), inference: await forInference(res, o.opt), weights: o.weights, input: o.input, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: true });
+      process.exitCode = await rt.predictCommand({ file, module: res.module, ...(torch ? { torch, trainModule: await forTraining(res, o.opt) } : {}), inference: await forInference(res, o.opt), weights: o.weights, input: o.input, ...(o.model ? { model: o.model } : {}), ...(o.from !== undefined ? { from: o.from } : {}), ...(o.top !== undefined ? { top: o.top } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.grid !== undefined ? { grid: o.grid } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: !!o.json });
     });
 
   prog

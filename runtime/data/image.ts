@@ -69,3 +69,12 @@ export function resizeRgb(img: RgbImage, size: number, out: Uint8Array, offset: 
     }
   }
 }
+
+/** 8-bit grey (1 channel) or RGB (3) pixels, row-major, as PNG bytes (predict's image grids). */
+export async function encodePng(data: Uint8Array, width: number, height: number, channels: 1 | 3): Promise<Uint8Array> {
+  const s = await sharp();
+  const img = s(data, { raw: { width, height, channels } });
+  // sharp writes raw single-channel pixels as sRGB unless told that they are grey
+  const buf = await (channels === 1 ? img.toColourspace("b-w") : img).png().toBuffer();
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}

@@ -66,6 +66,8 @@ export interface LoadOptions {
   seed: number;
   /** Saved vocabularies (by field name) to reuse instead of building new ones (evaluation, resume). */
   vocab?: Vocabularies;
+  /** The run's saved class names (evaluation, resume): the source's must agree, so label ids mean what they meant. */
+  classes?: string[];
   log?: (msg: string) => void;
   /** Folders searched for missing IDX files (default [DEBIAN_FASHION_MNIST]). */
   fallbackDirs?: readonly string[];
@@ -82,6 +84,31 @@ export interface LoadedData {
   notes: string[];
   /** Class names (index = label id) for sources that name their classes (folders, spam_assassin); else null. */
   classes: string[] | null;
+  /** Per-sample shape of each numeric column a field reads (predict's raw inputs are made to fit it). */
+  columns: Record<string, number[]>;
+}
+
+/** What a run saves of its data besides vocabularies (model.json, checkpoints, exported files): class names and column shapes. */
+export interface SavedData {
+  classes?: string[];
+  columns?: Record<string, number[]>;
+}
+
+/** The record of `d` a run saves; written beside the vocabularies. */
+export function savedData(d: LoadedData): SavedData {
+  return { ...(d.classes ? { classes: d.classes } : {}), ...(Object.keys(d.columns).length ? { columns: d.columns } : {}) };
+}
+
+/** A saved record read back (model.json, a checkpoint's state, a file's metadata), each part only when well formed; older runs have none. */
+export function readSavedData(o: { classes?: unknown; columns?: unknown } | undefined): SavedData {
+  const out: SavedData = {};
+  if (Array.isArray(o?.classes) && o.classes.length > 0 && o.classes.every((c) => typeof c === "string")) out.classes = o.classes as string[];
+  const cols = o?.columns;
+  if (cols && typeof cols === "object" && !Array.isArray(cols)) {
+    const ok = Object.entries(cols).filter(([, v]) => Array.isArray(v) && v.length <= 8 && v.every((d) => Number.isInteger(d) && d > 0 && d <= 1 << 20));
+    if (ok.length) out.columns = Object.fromEntries(ok) as Record<string, number[]>;
+  }
+  return out;
 }
 
 /** Sorted train and test rows: a `fraction` of n held out, chosen by a seeded shuffle (or the tail). */
@@ -120,6 +147,10 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
   const trainTable = await loadSource(resolved.source, { ...ctx, classes: null });
   const testTable = resolved.test ? await loadSource(resolved.test, { ...ctx, classes: trainTable.classes }) : null;
   if (trainTable.size === 0) throw new DataError(`dataset "${ds.name}": ${trainTable.origin} holds no samples`);
+  if (opts.classes && trainTable.classes && opts.classes.join("\n") !== trainTable.classes.join("\n")) {
+    const list = (c: string[]) => (c.length > 12 ? `${c.slice(0, 12).join(", ")}, … (${c.length})` : c.join(", "));
+    throw new DataError(`the run was trained with the classes ${list(opts.classes)}, but ${trainTable.origin} now has ${list(trainTable.classes)}: label ids would mean other classes; restore the class folders, or train a new run`);
+  }
 
   const splitSeed = typeof ds.split.seed === "number" ? ds.split.seed : 0;
   const shuffle = ds.split.shuffle !== false;
@@ -336,5 +367,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
       split.batch(idx, small);
     }
   }
-  return { train, test, vocab, notes, classes: trainTable.classes };
+  const columns: Record<string, number[]> = {};
+  for (const { column } of trainPipes.values()) if (column.kind === "num") columns[column.name] = [...column.shape];
+  return { train, test, vocab, notes, classes: trainTable.classes, columns };
 }

@@ -164,7 +164,7 @@ test("nnetc eval and predict run the inference-optimized model: -O2 agrees with 
   const [e0, e2] = evals.map((r) => (assert.is(r.code, 0, r.stderr), JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, number>));
   assert.ok(Math.abs(e0!.loss! - e2!.loss!) < 1e-5, `loss ${e0!.loss} at -O0, ${e2!.loss} at -O2`);
   assert.is(e0!.accuracy, e2!.accuracy);
-  const preds = await Promise.all(["0", "2"].map((O) => cli(["predict", path.join(dir, "bn.nnet"), "--weights", path.join(dir, "run"), "--input", "test:20", `-O${O}`, "--backend", "wasm"])));
+  const preds = await Promise.all(["0", "2"].map((O) => cli(["predict", path.join(dir, "bn.nnet"), "--weights", path.join(dir, "run"), "--input", "test:20", "--json", `-O${O}`, "--backend", "wasm"])));
   const [p0, p2] = preds.map((r) => (assert.is(r.code, 0, r.stderr), r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { index?: number; logits: number[] }).filter((x) => x.index !== undefined)));
   assert.is(p0!.length, 20);
   for (let i = 0; i < 20; i++) for (let k = 0; k < 2; k++) assert.ok(Math.abs(p0![i]!.logits[k]! - p2![i]!.logits[k]!) < 1e-4, `sample ${i}`);

@@ -4,7 +4,7 @@
 // (checked against numpy computing TensorFlow's STFT, HTK mel filterbank and the orthonormal DCT-II by formula).
 // The zoo's models/speech_cnn.nnet trains on tones the test writes as WAV files, on wasm and torch.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import fc from "fast-check";
@@ -456,6 +456,29 @@ test("models/speech_cnn.nnet trains on tones (wasm): the loss falls and accuracy
   assert.is(r.code, 0, r.err);
   const recs = records(out);
   learned(out);
+});
+
+test("nnetc predict takes WAV files as they are: each clip of a folder goes through audio_folder's reading and the dataset's steps, and gets a word", () => {
+  const out = path.join(TMP, "wasm");
+  const folder = path.join(TMP, "mini_speech_commands", "yes");
+  const wavs = readdirSync(folder).filter((f) => f.endsWith(".wav"));
+  const r = cli(["predict", ZOO, "--weights", out, "--data", TMP, "--input", folder, "--json", "--top", "2", "--backend", "cpu"]);
+  assert.is(r.code, 0, r.err);
+  const rows = r.out.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>).filter((x) => "logits_top" in x);
+  assert.is(rows.length, wavs.length);
+  for (const row of rows) {
+    const top = row.logits_top as { name: string; probability: number }[];
+    assert.is(top.length, 2);
+    assert.ok(WORDS.includes(top[0]!.name) && top[0]!.probability >= top[1]!.probability, JSON.stringify(row));
+  }
+  // One file alone gives the same answer as in the folder (no batch effects), and a file that is not WAV is refused by name.
+  const one = cli(["predict", ZOO, "--weights", out, "--data", TMP, "--input", path.join(folder, wavs[0]!), "--json", "--backend", "cpu"]);
+  assert.is(one.code, 0, one.err);
+  const single = one.out.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>).find((x) => "logits_top" in x)!;
+  assert.equal((single.logits as number[]).map((v) => v.toFixed(4)), (rows[0]!.logits as number[]).map((v) => v.toFixed(4)));
+  const bad = cli(["predict", ZOO, "--weights", out, "--data", TMP, "--input", path.join(folder, "notes.txt"), "--backend", "cpu"]);
+  assert.is(bad.code, 2, bad.out + bad.err);
+  assert.match(bad.err, /notes\.txt/);
 });
 
 test("models/speech_cnn.nnet trains on torch too", () => {

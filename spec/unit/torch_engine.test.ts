@@ -243,7 +243,7 @@ test("torch engine: its run folder is evaluated by the tfjs engine with the same
   assert.is(x.code, 0, x.stderr);
   const samples = readFileSync(path.join(dir, "blobs.jsonl"), "utf8").trim().split("\n").slice(0, 4).map((l) => ({ image: (JSON.parse(l) as { image: number[] }).image }));
   writeFileSync(path.join(dir, "four.json"), JSON.stringify(samples));
-  const pr = await runNode([CLI, "predict", nnet, "--weights", run, "--input", path.join(dir, "four.json"), "--engine", "torch"]);
+  const pr = await runNode([CLI, "predict", nnet, "--weights", run, "--input", path.join(dir, "four.json"), "--json", "--engine", "torch"]);
   assert.is(pr.code, 0, pr.stderr);
   const rows = pr.stdout.trim().split("\n").map((l) => JSON.parse(l) as { logits?: number[] }).filter((r) => r.logits);
   assert.is(rows.length, 4);

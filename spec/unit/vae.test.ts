@@ -1,12 +1,14 @@
 // The zoo's VAE (models/vae.nnet: conv2d_transpose, sample_normal, kl_normal) trains as written on small data the
 // test makes (IDX files of 96 drawn 28 × 28 shapes): on tfjs (wasm) its loss falls and both terms are reported
-// each epoch; on torch the same; and kl_normal is checked against its formula on both engines.
+// each epoch; on torch the same; and kl_normal is checked against its formula on both engines. Its decoder alone
+// (predict --from sample_normal) turns random latents into a PNG grid of samples.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { gzipSync } from "node:zlib";
 import * as tf from "@tensorflow/tfjs-core";
+import sharp from "sharp";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { initBackend } from "../../runtime/backend.js";
@@ -74,6 +76,69 @@ test("models/vae.nnet trains on drawn shapes (wasm): the loss falls, recon_loss 
   assert.ok(Math.abs(recs[0]!.loss - (784 * recs[0]!.recon_loss! + recs[0]!.kl_normal_loss!)) < 1e-2 * recs[0]!.loss, "the total is 784 · recon + KL");
   const t = JSON.parse(readFileSync(path.join(out, "test.json"), "utf8")) as { loss: number };
   assert.ok(Number.isFinite(t.loss), "the test split is measured (the mean code, no sampling)");
+});
+
+test("the trained decoder alone (--from sample_normal) on random latents: a PNG grid of the samples, tile for tile the sigmoid of the logits", async () => {
+  const run = path.join(TMP, "wasm");
+  const png = path.join(TMP, "samples.png");
+  const args = ["predict", path.join(ROOT, "models/vae.nnet"), "--weights", run, "--from", "sample_normal", "--input", "random:16", "--seed", "1", "--backend", "wasm"];
+  const r = cli([...args, "--grid", png]);
+  assert.is(r.code, 0, r.err);
+  assert.ok(r.err.includes("4 × 4 tiles, 118 × 118 pixels; pixels: the sigmoid of the logits"), r.err);
+  assert.is(r.out.trim().split("\n").length, 16, "one line per sample");
+  assert.is((await sharp(readFileSync(png)).metadata()).channels, 1, "a grey PNG");
+  const { data, info } = await sharp(readFileSync(png)).toColourspace("b-w").raw().toBuffer({ resolveWithObject: true });
+  // 4 × 4 tiles of 28 × 28, 2 grey pixels between them
+  assert.equal([info.width, info.height, info.channels], [4 * 28 + 3 * 2, 4 * 28 + 3 * 2, 1]);
+  const j = cli([...args, "--json"]);
+  assert.is(j.code, 0, j.err);
+  const rows = j.out.trim().split("\n").map((l) => JSON.parse(l) as { index?: number; recon?: number[][][] }).filter((x) => x.recon);
+  assert.is(rows.length, 16);
+  const tiles: number[][] = [];
+  for (let k = 0; k < 16; k++) {
+    const tile: number[] = [];
+    for (let y = 0; y < 28; y++) {
+      for (let x = 0; x < 28; x++) {
+        const px = data[(Math.floor(k / 4) * 30 + y) * info.width + (k % 4) * 30 + x]!;
+        const want = Math.round(255 / (1 + Math.exp(-rows[k]!.recon![y]![x]![0]!)));
+        assert.ok(Math.abs(px - want) <= 1, `tile ${k} (${y}, ${x}): ${px} vs ${want}`);
+        tile.push(px);
+      }
+    }
+    tiles.push(tile);
+  }
+  assert.is(data[28 * info.width + 5], 128, "the gap between tile rows is grey");
+  // not blank: each tile has contrast, and different latents give different images
+  for (const t of tiles) assert.ok(Math.max(...t) - Math.min(...t) > 20, `a tile spans ${Math.min(...t)}..${Math.max(...t)}`);
+  assert.ok(tiles.some((t) => t.some((v, i) => Math.abs(v - tiles[0]![i]!) > 5)), "the samples differ");
+  // the encoder's outputs are not computed from the cut: --grid names what is there
+  const bad = cli([...args, "--grid", `mean=${png}`]);
+  assert.is(bad.code, 2);
+  assert.ok(bad.err.includes('no output "mean" computed from sample_normal (it has recon)'), bad.err);
+  const unknown = cli(["predict", path.join(ROOT, "models/vae.nnet"), "--weights", run, "--from", "latent", "--input", "random:2", "--backend", "wasm"]);
+  assert.is(unknown.code, 2);
+  assert.ok(unknown.err.includes('--from latent: model "VAE" has no layer or binding of that name (its layers: conv2d,'), unknown.err);
+});
+
+test("an idx dataset's model takes a PNG: grey at the IDX images' size, the numbers nnetc data gives the same image", async () => {
+  const run = path.join(TMP, "wasm");
+  const nnet = path.join(ROOT, "models/vae.nnet");
+  const d = cli(["data", nnet, "--data", TMP, "-n", "1"]);
+  assert.is(d.code, 0, d.err);
+  const sample = JSON.parse(d.out.trim().split("\n")[0]!) as { image: number[][][] };
+  // the sample as an RGB PNG at twice the size (resized back to 28 × 28: each pixel of a 2 × 2 block is equal)
+  const rgb = Buffer.alloc(56 * 56 * 3);
+  for (let y = 0; y < 56; y++) for (let x = 0; x < 56; x++) rgb.fill(Math.round(sample.image[y >> 1]![x >> 1]![0]! * 255), (y * 56 + x) * 3, (y * 56 + x) * 3 + 3);
+  const png = path.join(TMP, "shape.png");
+  await sharp(rgb, { raw: { width: 56, height: 56, channels: 3 } }).png().toFile(png);
+  writeFileSync(path.join(TMP, "shape.json"), JSON.stringify({ image: [sample.image] }));
+  const [a, b] = [path.join(TMP, "shape.json"), png].map((input) => {
+    const r = cli(["predict", nnet, "--weights", run, "--input", input, "--json", "--backend", "wasm"]);
+    assert.is(r.code, 0, r.err);
+    return JSON.parse(r.out.trim().split("\n").pop()!) as { mean: number[] };
+  });
+  for (let i = 0; i < 2; i++) assert.ok(Math.abs(a!.mean[i]! - b!.mean[i]!) < 1e-4, `${a!.mean} vs ${b!.mean}`);
+  assert.equal(JSON.parse(readFileSync(path.join(run, "model.json"), "utf8")).columns, { images: [28, 28] }, "the column size is saved with the run");
 });
 
 test("models/vae.nnet trains on torch too (ConvTranspose2d, randn_like, kl_normal)", () => {
