@@ -16,6 +16,7 @@ import { makeOptimizer, type Optimizer } from "./optim.js";
 import { DeviceMasks, type Masks } from "./prune.js";
 import type { CallSpec, LossSpec, PhaseSpec, PlanSpec } from "./spec.js";
 import { batchTensors, hostWeights, loadHostWeights, seeder, trainMicroBatches } from "./steps.js";
+import { metricTarget, mixInputs, type BatchMix } from "./mix.js";
 
 /** What trains in a phase, and how. */
 export interface PhaseSetup {
@@ -31,6 +32,8 @@ export interface PhaseSetup {
   loss: readonly LossSpec[];
   /** Micro-batches per optimizer step (gradient accumulation): each batch of trainSteps is cut in this many. */
   accumulate: number;
+  /** Under mixup / cutmix: how each loss term mixes (the plan's order); null: batches are not mixed. */
+  mixTerms?: ("labels" | "target" | "output")[] | null;
 }
 
 /** One chunk of training steps: the batches (sample indices of `split`), each one's rate and dropout seed. */
@@ -43,6 +46,11 @@ export interface Steps {
   seed: number;
   /** Keep the predictions and targets of these (prediction, target) pairs for training metrics (see takeTrainParts), for batches whose prediction has at most maxFloats values. */
   collect: { pairs: [string, string][]; maxFloats: number } | null;
+  /**
+   * mixup / cutmix, one per batch (runtime/mix.ts): each sample is mixed with the split row `partners[j]` — inputs
+   * blended or cut, loss terms as PhaseSetup.mixTerms say; training metrics compare against mixTarget's target.
+   */
+  mix?: BatchMix[] | null;
 }
 
 export interface Evaluation {
@@ -165,8 +173,13 @@ export class TfjsEngine implements StepEngine {
     const frozen = new Set(p.frozenLayers);
     const losses: number[] = [];
     for (let i = 0; i < s.batches.length; i++) {
-      const micro = microBatches(s.batches[i]!, p.accumulate).map((idx) => batchTensors(s.split, idx));
-      const { loss, terms, outputs } = trainMicroBatches(this.net, this.weights, p.loss, this.trainable, this.optimizer!, p.clip, s.lrs[i]!, micro, { training: true, frozen, seed: seeder(s.seed, s.firstStep + i) });
+      const mix = s.mix?.[i] ?? null;
+      const own = microBatches(s.batches[i]!, p.accumulate).map((idx) => batchTensors(s.split, idx));
+      // mixup / cutmix: the partners' rows, cut into micro-batches alike; the model reads the mixed inputs, the
+      // loss the original targets of both (runtime/steps.ts mixedLoss).
+      const partner = mix ? microBatches(mix.partners, p.accumulate).map((idx) => batchTensors(s.split, idx)) : [];
+      const micro = mix ? own.map((m, k) => mixInputs(m, partner[k]!, mix)) : own;
+      const { loss, terms, outputs } = trainMicroBatches(this.net, this.weights, p.loss, this.trainable, this.optimizer!, p.clip, s.lrs[i]!, micro, { training: true, frozen, seed: seeder(s.seed, s.firstStep + i) }, mix ? { lambda: mix.lambda, own, partner, terms: p.mixTerms! } : undefined);
       if (this.masks.size) this.masks.apply(this.weights);
       if (terms.length) {
         terms.forEach((t, k) => (this.termSums[k] = (this.termSums[k] ?? 0) + t * s.batches[i]!.length));
@@ -174,14 +187,17 @@ export class TfjsEngine implements StepEngine {
       }
       outputs.forEach((out, k) => {
         for (const [pred, target] of s.collect?.pairs ?? []) {
-          if (!out[pred] || !micro[k]![target] || out[pred]!.size > s.collect!.maxFloats / p.accumulate) continue;
+          if (!out[pred] || !own[k]![target] || out[pred]!.size > s.collect!.maxFloats / p.accumulate) continue;
           const key = pairKeyOf(pred, target);
           if (!this.parts.has(key)) this.parts.set(key, []);
-          this.parts.get(key)!.push(collect(out[pred]!, micro[k]![target]!));
+          const y = mix ? metricTarget(own[k]![target]!, partner[k]![target]!, mix.lambda, p.loss.some((t, j) => t.target === target && p.mixTerms![j] === "target")) : own[k]![target]!;
+          this.parts.get(key)!.push(collect(out[pred]!, y));
+          if (y !== own[k]![target]) y.dispose();
         }
         tf.dispose(Object.values(out));
       });
-      for (const m of micro) tf.dispose(Object.values(m));
+      for (const m of [...own, ...partner]) tf.dispose(Object.values(m));
+      if (mix) for (const m of micro) tf.dispose(mix.fields.map((f) => m[f]!));
       losses.push(loss);
       if (!Number.isFinite(loss)) break;
     }

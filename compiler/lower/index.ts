@@ -3,7 +3,7 @@
 import type { Arg, Decl, Expr, FileAst, Name, Setting, Span, Stage, Stmt } from "../ast/types.js";
 import { diag, suggest, type Diagnostic } from "../diagnostics.js";
 import { isOp, OP_NAMES, OPS, type OpKind } from "../ir/ops.js";
-import type { AttrValue, DType, IRCall, IRDataset, IRDimSymbol, IRExport, IRField, IRInit, IRLossTerm, IRModel, IRModule, IRNode, IRLora, IRPhase, IRPlan, IRPrune, IRSpan } from "../ir/types.js";
+import type { AttrValue, DType, IRCall, IRDataset, IRDimSymbol, IRExport, IRField, IRInit, IRLossTerm, IRModel, IRModule, IRNode, IRLora, IRMix, IRPhase, IRPlan, IRPrune, IRSpan } from "../ir/types.js";
 import { IR_VERSION } from "../ir/types.js";
 import { LOSSES, METRICS, OPTIMIZERS, PREPROCESS, SCHEDULES, SETTINGS, SOURCES } from "../plan/tables.js";
 import type { SourceFile } from "../source.js";
@@ -922,6 +922,7 @@ export class Lowering {
     const data = s.get("data")?.args[0]?.value;
     const prune = s.has("prune") ? this.prune(s.get("prune")!) : base?.prune;
     const lora = s.has("lora") ? this.lora(s.get("lora")!) : base?.lora;
+    const mix = this.mix(s, base?.mix);
     return {
       epochs: get("epochs", (x) => this.scalar(x, "int") ?? 1, base?.epochs ?? 1),
       batch: get("batch", (x) => this.scalar(x, "int") ?? 32, base?.batch ?? 32),
@@ -938,7 +939,24 @@ export class Lowering {
       dataset: data?.kind === "name" ? data.name : base?.dataset ?? dataset,
       ...(prune ? { prune } : {}),
       ...(lora ? { lora } : {}),
+      ...(mix ? { mix } : {}),
     };
+  }
+
+  /** mixup alpha: 0.2 and cutmix alpha: 1.0: each overrides the plan's (a phase inherits both). */
+  private mix(s: Map<string, Setting>, base: IRMix | undefined): IRMix | undefined {
+    const alpha = (k: "mixup" | "cutmix"): number | null | undefined => {
+      const st = s.get(k);
+      if (!st) return undefined;
+      const a = bindArgs(k, SETTINGS[k]!.sig!, this.planArgs(st.args), st.span, this.diagnostics);
+      return a ? (a.alpha as number) : null;
+    };
+    const mixup = alpha("mixup");
+    const cutmix = alpha("cutmix");
+    if (mixup === undefined && cutmix === undefined) return base;
+    const span = s.get("mixup")?.span ?? s.get("cutmix")!.span;
+    const m: IRMix = { mixup: mixup === undefined ? base?.mixup ?? null : mixup, cutmix: cutmix === undefined ? base?.cutmix ?? null : cutmix, inputs: [], images: [], size: null, terms: [], span: this.irSpan(span) };
+    return m.mixup === null && m.cutmix === null ? undefined : m;
   }
 
   /** lora rank: 8, alpha: 16, dropout: 0.05, target: "**\/attention/query", target: … (target may repeat). */

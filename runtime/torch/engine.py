@@ -15,7 +15,8 @@ Requests (each names its model by KEY; state_dict keys are PyTorch's, runtime/to
                                           what trains and how, until the next phase
   masks {file}                            pruning masks, applied now and after every step
   opt_get {file} / opt_set {file}         optimizer slots "<key>/<slot>" and "step"
-  train_steps {split, batches, lrs, seeds, collect?} → the losses of those steps
+  train_steps {split, batches, lrs, seeds, collect?, mix?} → the losses of those steps (mix: per batch null or
+    {lambda, partners, box, fields}: mixup / cutmix, runtime/mix.ts)
   train_parts {file, pairs}               the metric pairs' predictions/targets and loss terms since the last call
   evaluate {split, batch, losses, pairs, file} → mean loss; predictions/targets per metric pair
   unload
@@ -162,11 +163,43 @@ def loss_term(fn, args, pred, target):
     raise ValueError(f"unknown loss {fn}")
 
 
-def total_loss(losses, outputs, batch, terms=None):
-    """The plan's loss: its terms' weighted sum; each term's own value is appended to `terms` when given."""
+def mix_inputs(batch, partner, m):
+    """A mixed batch's inputs (runtime/mix.ts mixInputs): mixup blends the fields, λ·x_a + (1-λ)·x_b; cutmix pastes
+    the partner's box (rows y0…y1-1, columns x0…x1-1 of NHWC images)."""
+    out = dict(batch)
+    lam = m["lambda"]
+    for f in m["fields"]:
+        a, b = batch[f], partner[f]
+        if m["box"] is None:
+            out[f] = a * lam + b * (1 - lam)
+        else:
+            y0, y1, x0, x1 = m["box"]
+            x = a.clone()
+            x[:, y0:y1, x0:x1, :] = b[:, y0:y1, x0:x1, :]
+            out[f] = x
+    return out
+
+
+def mixed_target(own, partner, lam, mixed):
+    """A target as training metrics see it under a mix (runtime/mix.ts metricTarget)."""
+    if mixed:
+        return own.float() * lam + partner.float() * (1 - lam)
+    return own if lam >= 0.5 else partner
+
+
+def total_loss(losses, outputs, batch, terms=None, mix=None):
+    """The plan's loss: its terms' weighted sum; each term's own value is appended to `terms` when given. With
+    `mix` (λ, the partners' rows, each term's rule: runtime/steps.ts mixedLoss), `batch` holds the own rows."""
     total = None
-    for t in losses:
-        value = loss_term(t["fn"], t["args"], outputs[t["prediction"]], (outputs if t.get("targetIsOutput") else batch)[t["target"]])
+    for k, t in enumerate(losses):
+        rule = mix["rules"][k] if mix else None
+        if rule == "labels":
+            pred, lam = outputs[t["prediction"]], mix["lambda"]
+            value = loss_term(t["fn"], t["args"], pred, batch[t["target"]]) * lam + loss_term(t["fn"], t["args"], pred, mix["partner"][t["target"]]) * (1 - lam)
+        elif rule == "target":
+            value = loss_term(t["fn"], t["args"], outputs[t["prediction"]], mixed_target(batch[t["target"]], mix["partner"][t["target"]], mix["lambda"], True))
+        else:
+            value = loss_term(t["fn"], t["args"], outputs[t["prediction"]], (outputs if t.get("targetIsOutput") else batch)[t["target"]])
         if terms is not None:
             terms.append(value.detach().float())
         term = value * t["weight"]
@@ -513,7 +546,8 @@ class Engine:
         losses = []
         collect = req.get("collect")
         accumulate = r.phase.get("accumulate", 1)
-        for idx, lr, seed in zip(req["batches"], req["lrs"], req["seeds"]):
+        mixes = req.get("mix") or [None] * len(req["batches"])
+        for idx, lr, seed, mix in zip(req["batches"], req["lrs"], req["seeds"], mixes):
             if r.phase.get("stochastic"):
                 torch.manual_seed(seed)
             for _, p in r.params:
@@ -528,11 +562,14 @@ class Engine:
                 part = idx[cuts[m] : cuts[m + 1]]
                 share = len(part) / len(idx)
                 batch = r.gather(req["split"], part)
+                # mixup / cutmix: the partners' rows (cut alike); the model reads the mixed inputs, the loss both rows' targets.
+                partner = r.gather(req["split"], mix["partners"][cuts[m] : cuts[m + 1]]) if mix else None
+                inputs = mix_inputs(batch, partner, mix) if mix else batch
                 sync = r.ddp is None or m == k - 1
                 terms = [] if len(r.phase["losses"]) > 1 else None
                 with (r.ddp.no_sync() if not sync else _nullcontext()), r.autocast():
-                    outputs = (r.ddp or r.model)(**{key: batch[key] for key in r.phase["inputs"]})
-                    loss = total_loss(r.phase["losses"], outputs, batch, terms)
+                    outputs = (r.ddp or r.model)(**{key: inputs[key] for key in r.phase["inputs"]})
+                    loss = total_loss(r.phase["losses"], outputs, batch, terms, {"lambda": mix["lambda"], "partner": partner, "rules": r.phase["mix_terms"]} if mix else None)
                     (loss.float() * share if k > 1 else loss.float()).backward()
                 value = loss.detach().float() * share if value is None else value + loss.detach().float() * share
                 if terms:
@@ -541,7 +578,11 @@ class Engine:
                     r.term_samples += len(part)
                 for i, (pred, target) in enumerate(collect["pairs"] if collect else []):
                     if pred in outputs and target in batch and outputs[pred].numel() <= collect["maxFloats"] / k:
-                        r.parts.setdefault(i, []).append(metric_part(outputs[pred], batch[target]))
+                        y = batch[target]
+                        if mix:
+                            mixed = any(t["target"] == target and rule == "target" for t, rule in zip(r.phase["losses"], r.phase["mix_terms"]))
+                            y = mixed_target(y, partner[target], mix["lambda"], mixed)
+                        r.parts.setdefault(i, []).append(metric_part(outputs[pred], y))
             clip_gradients(r.params, r.phase.get("clip"))
             r.opt.step(lr)
             if r.masks:
