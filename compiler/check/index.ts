@@ -260,10 +260,10 @@ function checkMix(p: IRPlan, m: IRModel, diagnostics: Diagnostic[], once: (span:
     let ok = true;
     if (mix.mixup !== null && !floats.length) {
       ok = false;
-      once(mix.span, () => diag("mixNoInput", spanOf(mix.span), { setting: "mixup", model: m.name, what: "a float input", hint: `its inputs are ${m.inputs.map((i) => `${i.name}: ${i.dtype}${fmtShape(i.shape)}`).join(", ")}; mixup blends float inputs (images, features), not token ids` }));
+      once(mix.span, () => diag("mixNoInput", spanOf(mix.span), { setting: "mixup", model: m.name, what: "float input", hint: `its inputs are ${m.inputs.map((i) => `${i.name}: ${i.dtype}${fmtShape(i.shape)}`).join(", ")}; mixup blends float inputs (images, features), not token ids` }));
     } else if (mix.cutmix !== null && !images.length) {
       ok = false;
-      once(mix.span, () => diag("mixNoInput", spanOf(mix.span), { setting: "cutmix", model: m.name, what: "an image input f32[batch, height, width, channels]", hint: `its inputs are ${m.inputs.map((i) => `${i.name}: ${i.dtype}${fmtShape(i.shape)}`).join(", ")}; cutmix pastes boxes of images${floats.length ? ": use mixup for other float inputs" : ""}` }));
+      once(mix.span, () => diag("mixNoInput", spanOf(mix.span), { setting: "cutmix", model: m.name, what: "image input f32[batch, height, width, channels]", hint: `its inputs are ${m.inputs.map((i) => `${i.name}: ${i.dtype}${fmtShape(i.shape)}`).join(", ")}; cutmix pastes boxes of images${floats.length ? ": use mixup for other float inputs" : ""}` }));
     }
     const terms: IRMix["terms"] = [];
     for (const t of p.loss) {
