@@ -122,8 +122,13 @@ test("a mixed step's loss is cross_entropy against the mixed one-hot labels plus
   const setup: PhaseSetup = { trainable: m.params.map((p) => p.name), frozenLayers: [], optimizer: { fn: "sgd", args: { lr: 0.1 } }, weightDecay: 0, decays: [], clip: null, loss, accumulate: 2, mixTerms: ["labels", "target"] };
   const idx = Uint32Array.from([3, 9, 0, 14, 6, 11]);
   const spec: MixSpec = { mixup: 0.4, cutmix: 1, inputs: ["image"], images: ["image"], size: [4, 4], terms: ["labels", "target"] };
-  const mixes = [drawMix({ ...spec, cutmix: null }, idx, { seed: 1, epoch: 0, batch: 0, rank: 0 }), drawMix({ ...spec, mixup: null }, idx, { seed: 1, epoch: 0, batch: 1, rank: 0 })];
-  assert.ok(!mixes[0]!.box && mixes[1]!.box && mixes.every((x) => x.lambda > 0.05 && x.lambda < 0.95), JSON.stringify(mixes.map((x) => x.lambda)));
+  // A mixup batch whose partners dominate (λ 0.3) and a drawn cutmix batch.
+  const mixes = [{ ...drawMix({ ...spec, cutmix: null }, idx, { seed: 1, epoch: 0, batch: 0, rank: 0 }), lambda: 0.3 }, drawMix({ ...spec, mixup: null }, idx, { seed: 1, epoch: 0, batch: 1, rank: 0 })];
+  assert.ok(!mixes[0]!.box && mixes[1]!.box && mixes[1]!.lambda > 0.05 && mixes[1]!.lambda < 0.95, JSON.stringify(mixes.map((x) => x.lambda)));
+  // Training metrics see each sample's dominant label and the mixed values.
+  const rows = (i: ArrayLike<number>, f: string) => Array.from((split.batch(i) as Record<string, { data: ArrayLike<number> }>)[f]!.data);
+  const wantLabels = mixes.flatMap((mx) => rows(mx.lambda >= 0.5 ? idx : mx.partners, "label"));
+  const wantValues = mixes.flatMap((mx) => rows(idx, "v").map((a, j) => mx.lambda * a + (1 - mx.lambda) * rows(mx.partners, "v")[j]!));
 
   // The reference: the inputs mixed, cross_entropy against λ·onehot(y_a) + (1-λ)·onehot(y_b), mse against the
   // mixed values, at the starting weights (each step's loss is measured before its update: lr 0 keeps them).
@@ -150,8 +155,12 @@ test("a mixed step's loss is cross_entropy against the mixed one-hot labels plus
   try {
     for (const e of engines) {
       await e.beginPhase(setup);
-      const got = await e.trainSteps({ split, batches: [idx, idx], lrs: [0, 0], firstStep: 0, seed: 1, collect: null, mix: mixes });
+      const got = await e.trainSteps({ split, batches: [idx, idx], lrs: [0, 0], firstStep: 0, seed: 1, collect: { pairs: [["logits", "label"], ["value", "v"]], maxFloats: 1e6 }, mix: mixes });
       for (let i = 0; i < 2; i++) assert.ok(Math.abs(got[i]! - want[i]!) < 1e-4 * Math.max(1, want[i]!), `${e.name} ${mixes[i]!.box ? "cutmix" : "mixup"}: ${got[i]} vs ${want[i]}`);
+      const parts = (await e.takeTrainParts()).parts;
+      assert.equal(Array.from(parts.get("logits|label")!.targets), wantLabels, `${e.name}: training metrics' labels`);
+      const values = parts.get("value|v")!.targets;
+      wantValues.forEach((x, j) => assert.ok(Math.abs(values[j]! - x) < 1e-5, `${e.name}: value ${j}: ${values[j]} vs ${x}`));
       // And three real steps move the weights alike on both engines.
       await e.trainSteps({ split, batches: [idx, idx, idx], lrs: [0.1, 0.1, 0.1], firstStep: 2, seed: 1, collect: null, mix: [mixes[0]!, mixes[1]!, mixes[0]!] });
       after.push(await e.getWeights());
