@@ -306,6 +306,18 @@ export const DIAGNOSTICS = {
     message: `phase ${a.phase}: lora must adapt the same targets with the same rank, alpha and dropout as phase ${a.first}`,
     hint: "the adapters are weights of the model, made once: set lora on the plan and let phases inherit it, or give every lora phase the same setting",
   })),
+  mixNoInput: def<{ setting: string; model: string; what: string; hint: string }>("NN4040", "error", "mixup or cutmix on a model with nothing of its kind to mix", (a) => ({
+    message: `${a.setting}: model ${a.model} has no ${a.what} to mix`,
+    hint: a.hint,
+  })),
+  mixLoss: def<{ loss: string; setting: string; why: string }>("NN4041", "error", "mixup or cutmix with a loss whose targets cannot be mixed", (a) => ({
+    message: `${a.setting} cannot mix the targets of ${a.loss}: ${a.why}`,
+    hint: `remove ${a.setting}, or train with a loss that mixes (cross_entropy, binary_cross_entropy, focal${a.setting === "cutmix" ? "" : ", mse, mae, huber"})`,
+  })),
+  mixNoLabel: def<{ setting: string }>("NN4042", "error", "mixup or cutmix in a plan whose losses read no dataset target", (a) => ({
+    message: `${a.setting} mixes labels, but no loss term reads a dataset target`,
+    hint: "mixing needs a label (class ids, one-hot rows or values) to blend alongside the inputs; remove the setting",
+  })),
   alternate: def<{ problem: string; hint: string }>("NN4050", "error", "an alternate block (adversarial training) that cannot run as written", (a) => ({
     message: `alternate: ${a.problem}`,
     hint: a.hint,

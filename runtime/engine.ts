@@ -16,6 +16,7 @@ import { makeOptimizer, type Optimizer } from "./optim.js";
 import { DeviceMasks, type Masks } from "./prune.js";
 import type { CallSpec, LossSpec, PhaseSpec, PlanSpec } from "./spec.js";
 import { batchTensors, hostWeights, loadHostWeights, seeder, trainMicroBatches } from "./steps.js";
+import { metricTarget, mixInputs, type BatchMix } from "./mix.js";
 
 /** What trains in a phase, and how. */
 export interface PhaseSetup {
@@ -31,6 +32,8 @@ export interface PhaseSetup {
   loss: readonly LossSpec[];
   /** Micro-batches per optimizer step (gradient accumulation): each batch of trainSteps is cut in this many. */
   accumulate: number;
+  /** Under mixup / cutmix: how each loss term mixes (the plan's order); null: batches are not mixed. */
+  mixTerms?: ("labels" | "target" | "output")[] | null;
   /**
    * Alternate steps (adversarial training): each batch is trained by every step in turn, each with its own
    * optimizer (its slots saved as `STEP:weight/slot`), weights and loss terms (indices into `loss`); the
@@ -74,6 +77,11 @@ export interface Steps {
   seed: number;
   /** Keep the predictions and targets of these (prediction, target) pairs for training metrics (see takeTrainParts), for batches whose prediction has at most maxFloats values. */
   collect: { pairs: [string, string][]; maxFloats: number } | null;
+  /**
+   * mixup / cutmix, one per batch (runtime/mix.ts): each sample is mixed with the split row `partners[j]` — inputs
+   * blended or cut, loss terms as PhaseSetup.mixTerms say; training metrics compare against mixTarget's target.
+   */
+  mix?: BatchMix[] | null;
 }
 
 export interface Evaluation {
@@ -204,13 +212,19 @@ export class TfjsEngine implements StepEngine {
     const losses: number[] = [];
     const nTerms = p.loss.length;
     for (let i = 0; i < s.batches.length; i++) {
-      const micro = microBatches(s.batches[i]!, p.accumulate).map((idx) => batchTensors(s.split, idx));
+      const mix = s.mix?.[i] ?? null;
+      const own = microBatches(s.batches[i]!, p.accumulate).map((idx) => batchTensors(s.split, idx));
+      // mixup / cutmix: the partners' rows, cut into micro-batches alike; the model reads the mixed inputs, the
+      // loss the original targets of both (runtime/steps.ts mixedLoss).
+      const partner = mix ? microBatches(mix.partners, p.accumulate).map((idx) => batchTensors(s.split, idx)) : [];
+      const micro = mix ? own.map((m, k) => mixInputs(m, partner[k]!, mix)) : own;
       let batchLoss = 0;
       for (const [k, st] of this.steps.entries()) {
         const last = k === this.steps.length - 1;
         // Each step's dropout draws its own numbers (the first step's are the plain run's).
         const seed = seeder(k ? (s.seed ^ Math.imul(k, 0x2545f491)) >>> 0 : s.seed, s.firstStep + i);
-        const { loss, terms, outputs } = trainMicroBatches(this.net, this.weights, st.loss, st.trainable, st.optimizer, st.def.clip, s.lrs[i]! * st.def.lrScale, micro, { training: true, frozen: new Set(st.def.frozenLayers), seed });
+        const mixing = mix ? { lambda: mix.lambda, own, partner, terms: st.def.terms.map((t) => p.mixTerms![t]!) } : undefined;
+        const { loss, terms, outputs } = trainMicroBatches(this.net, this.weights, st.loss, st.trainable, st.optimizer, st.def.clip, s.lrs[i]! * st.def.lrScale, micro, { training: true, frozen: new Set(st.def.frozenLayers), seed }, mixing);
         if (this.masks.size) this.masks.apply(this.weights);
         if (nTerms > 1) {
           // Every term's own value, in the plan's order (a step with one term: its loss over its weight).
@@ -218,20 +232,23 @@ export class TfjsEngine implements StepEngine {
           st.def.terms.forEach((t, j) => (this.termSums[t] = (this.termSums[t] ?? 0) + values[j]! * s.batches[i]!.length));
           if (last) this.termSamples += s.batches[i]!.length;
         }
-        // Training metrics read the last step's outputs.
+        // Training metrics read the last step's outputs (under mixing, against each sample's dominant label).
         outputs.forEach((out, m) => {
           for (const [pred, target] of last ? (s.collect?.pairs ?? []) : []) {
-            if (!out[pred] || !micro[m]![target] || out[pred]!.size > s.collect!.maxFloats / p.accumulate) continue;
+            if (!out[pred] || !own[m]![target] || out[pred]!.size > s.collect!.maxFloats / p.accumulate) continue;
             const key = pairKeyOf(pred, target);
             if (!this.parts.has(key)) this.parts.set(key, []);
-            this.parts.get(key)!.push(collect(out[pred]!, micro[m]![target]!));
+            const y = mix ? metricTarget(own[m]![target]!, partner[m]![target]!, mix.lambda, p.loss.some((t, j) => t.target === target && p.mixTerms![j] === "target")) : own[m]![target]!;
+            this.parts.get(key)!.push(collect(out[pred]!, y));
+            if (y !== own[m]![target]) y.dispose();
           }
           tf.dispose(Object.values(out));
         });
         batchLoss += loss;
         if (!Number.isFinite(loss)) break;
       }
-      for (const m of micro) tf.dispose(Object.values(m));
+      for (const m of [...own, ...partner]) tf.dispose(Object.values(m));
+      if (mix) for (const m of micro) tf.dispose(mix.fields.map((f) => m[f]!));
       losses.push(batchLoss);
       if (!Number.isFinite(batchLoss)) break;
     }

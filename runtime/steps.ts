@@ -55,7 +55,7 @@ export function trainBatch(net: Net, weights: Weights, loss: readonly LossSpec[]
  * averaged by sample count — the step of one batch of all their samples. Returns the loss (the same average)
  * and each micro-batch's outputs (kept tensors: dispose them).
  */
-export function trainMicroBatches(net: Net, weights: Weights, loss: readonly LossSpec[], trainable: tf.Variable[], optimizer: Optimizer, clip: PhaseSpec["clip"], lr: number, micro: Record<string, tf.Tensor>[], opts: RunOptions): { loss: number; terms: number[]; outputs: Record<string, tf.Tensor>[] } {
+export function trainMicroBatches(net: Net, weights: Weights, loss: readonly LossSpec[], trainable: tf.Variable[], optimizer: Optimizer, clip: PhaseSpec["clip"], lr: number, micro: Record<string, tf.Tensor>[], opts: RunOptions, mix?: LossMix): { loss: number; terms: number[]; outputs: Record<string, tf.Tensor>[] } {
   const sizes = micro.map((m) => Object.values(m)[0]?.shape[0] ?? 0);
   const total = sizes.reduce((a, b) => a + b, 0) || 1;
   let sums: tf.Tensor[] | null = null;
@@ -74,8 +74,8 @@ export function trainMicroBatches(net: Net, weights: Weights, loss: readonly Los
         const r = net.forward(weights, inputs, opts);
         updates = r.updates;
         let t = tf.scalar(0);
-        for (const term of loss) {
-          const l = lossTensor(term, r.outputs[term.prediction]!, targetOf(term, r.outputs, inputs));
+        for (const [k, term] of loss.entries()) {
+          const l = mix ? mixedLoss(term, mix.terms[k]!, r.outputs, mix.own[i]!, mix.partner[i]!, mix.lambda) : lossTensor(term, r.outputs[term.prediction]!, targetOf(term, r.outputs, inputs));
           if (terms.length) termValues.push(tf.keep(l));
           t = tf.add(t, tf.mul(l, term.weight));
         }
@@ -103,6 +103,28 @@ export function trainMicroBatches(net: Net, weights: Weights, loss: readonly Los
   tf.tidy(() => optimizer.step(trainable, clipGradients(sums!, clip), lr));
   tf.dispose(sums!);
   return { loss: value, terms, outputs };
+}
+
+/** A mixed batch's loss (mixup, cutmix): λ, the partners' targets per micro-batch, and how each loss term mixes. */
+export interface LossMix {
+  lambda: number;
+  /** The batch's own rows per micro-batch (unmixed: the targets). */
+  own: Record<string, tf.Tensor>[];
+  partner: Record<string, tf.Tensor>[];
+  terms: readonly ("labels" | "target" | "output")[];
+}
+
+/**
+ * One loss term of a mixed batch: `labels`, λ·L(y_a) + (1-λ)·L(y_b) (the loss against the mixed label
+ * distribution); `target`, L of the mixed target λ·y_a + (1-λ)·y_b; `output`, as it is.
+ */
+export function mixedLoss(term: LossSpec, rule: LossMix["terms"][number], outputs: Record<string, tf.Tensor>, own: Record<string, tf.Tensor>, partner: Record<string, tf.Tensor>, lambda: number): tf.Scalar {
+  const pred = outputs[term.prediction]!;
+  if (rule === "output") return lossTensor(term, pred, outputs[term.target]!);
+  const a = own[term.target]!;
+  const b = partner[term.target]!;
+  if (rule === "target") return lossTensor(term, pred, tf.add(tf.mul(tf.cast(a, "float32"), lambda), tf.mul(tf.cast(b, "float32"), 1 - lambda)));
+  return tf.add(tf.mul(lossTensor(term, pred, a), lambda), tf.mul(lossTensor(term, pred, b), 1 - lambda)) as tf.Scalar;
 }
 
 /** Deterministic dropout seeds from (seed, step): a resumed run draws the same masks. */

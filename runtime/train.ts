@@ -16,6 +16,7 @@ import { Schedule } from "./optim.js";
 import { loadPretrained, type InitSpec } from "./pretrained.js";
 import { decodeMasks, encodeMasks, magnitudeMasks, sparsityOf, type Masks } from "./prune.js";
 import { exportWeights } from "./export.js";
+import { drawMix } from "./mix.js";
 import { fromLogits, pairKey, TfjsEngine, type StepEngine } from "./engine.js";
 
 export { DivergedError, InterruptedError, RunError } from "./errors.js";
@@ -253,7 +254,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const alternate = plan.alternate?.length ? plan.alternate : null;
       const baseLr = Number((alternate ? alternate[0]!.optimizer : phase.optimizer).args.lr ?? 1e-3);
       await engine.beginPhase({
-        trainable, frozenLayers: phase.frozenLayers, optimizer: phase.optimizer, weightDecay: phase.weightDecay, decays: model.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name), clip: phase.clip, loss: plan.loss, accumulate,
+        trainable, frozenLayers: phase.frozenLayers, optimizer: phase.optimizer, weightDecay: phase.weightDecay, decays: model.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name), clip: phase.clip, loss: plan.loss, accumulate, mixTerms: phase.mix ? phase.mix.terms : null,
         ...(alternate ? { steps: alternate.map((st) => ({ name: st.name, trainable: phaseTrainable(model.params, { frozenLayers: st.frozenLayers, lora: phase.lora }).map((p) => p.name), frozenLayers: st.frozenLayers, optimizer: st.optimizer, weightDecay: st.weightDecay, clip: st.clip, terms: st.terms, lrScale: Number(st.optimizer.args.lr ?? 1e-3) / baseLr })) } : {}),
       });
       const schedule = new Schedule(phase.schedule, baseLr, stepsPerEpoch, epochs);
@@ -262,6 +263,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const fixed = augmented.some((f) => f.includes("mask_tokens")) ? " (mask_tokens masks them alike in every epoch)" : "";
       if (augmented.length && !o.json) o.log(`augmentation: ${augmented.join("; ")}, drawn afresh each epoch from seed ${seed}; validation and test samples are not augmented${fixed}`);
       else if (augmented.length) o.log(JSON.stringify({ event: "augmentation", fields: augmented, seed }));
+      if (phase.mix) {
+        const kinds = [phase.mix.mixup !== null ? `mixup (alpha ${phase.mix.mixup}) of ${phase.mix.inputs.join(", ")}` : "", phase.mix.cutmix !== null ? `cutmix (alpha ${phase.mix.cutmix}) of ${phase.mix.images.join(", ")}` : ""].filter(Boolean);
+        logLine({ event: "mix", phase: phase.name, mixup: phase.mix.mixup, cutmix: phase.mix.cutmix, inputs: phase.mix.inputs, images: phase.mix.images, seed }, `mixing: ${kinds.join(" or ")}${kinds.length > 1 ? " (one or the other per batch)" : ""}, drawn per batch from seed ${seed}; training metrics compare against each sample's dominant label; validation and test samples are not mixed`);
+      }
       if (data.val) await engine.prepare?.(data.val);
       const resuming = ckpt && pi === cursor.phase && (cursor.epoch > 0 || cursor.batch > 0);
       if (resuming) {
@@ -312,7 +317,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           const global = Array.from({ length: n }, (_, i) => order.subarray((b + i) * globalBatch, Math.min((b + i + 1) * globalBatch, data.train.size)));
           const batches = world === 1 ? global : global.map((g) => g.filter((_, j) => j % world === rank));
           const lrs = batches.map((_, i) => schedule.lr(ep * stepsPerEpoch + b + i));
-          const losses = await engine.trainSteps({ split: epochSplit, batches, lrs, firstStep: cursor.step, seed, collect: collectFor });
+          // mixup / cutmix: each batch's λ, partners and box, drawn from (seed, epoch, batch, worker) alone.
+          const mix = phase.mix ? batches.map((idx, i) => drawMix(phase.mix!, idx, { seed, epoch: cursor.globalEpoch, batch: b + i, rank })) : null;
+          const losses = await engine.trainSteps({ split: epochSplit, batches, lrs, firstStep: cursor.step, seed, collect: collectFor, mix });
           for (let i = 0; i < losses.length; i++) {
             const lossValue = losses[i]!;
             lr = lrs[i]!;

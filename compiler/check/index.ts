@@ -4,7 +4,7 @@
 import { diag, suggest, type Diagnostic } from "../diagnostics.js";
 import { fmtShape, isConst, type Dim } from "../ir/dims.js";
 import { OPS, PROBABILITY_OPS, type InferCtx, type OpKind, type TensorInfo } from "../ir/ops.js";
-import { FLOAT_DTYPES, type DType, type IRDataset, type IRModel, type IRModule, type IRParam, type IRPlan, type IRSpan } from "../ir/types.js";
+import { FLOAT_DTYPES, type DType, type IRDataset, type IRMix, type IRModel, type IRModule, type IRParam, type IRPlan, type IRSpan } from "../ir/types.js";
 import type { Constraint } from "../lower/index.js";
 import { isPrunable, LOSSES, METRICS } from "../plan/tables.js";
 import { reportedTerms } from "../../runtime/spec.js";
@@ -254,9 +254,48 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
     ph.prune = { ...ph.prune, weights: prunable.filter((w) => !excluded.has(w.layer)).map((w) => w.name) };
     if (ph.prune.weights.length === 0) once(ph.prune.span, () => diag("pruneSelectsNothing", spanOf(ph.prune!.span), { why: prunable.length ? "every prunable layer is excluded" : `model "${m.name}" has no conv or dense kernel` }));
   }
+  checkMix(p, m, diagnostics, once);
   if (p.export) {
     p.export.weights = prunable.map((w) => w.name);
     if (p.export.prune !== null && prunable.length === 0) diagnostics.push(diag("pruneSelectsNothing", spanOf(p.export.span), { why: `model "${m.name}" has no conv or dense kernel` }));
+  }
+}
+
+/**
+ * mixup / cutmix: the inputs they mix (float model inputs; cutmix: float [height, width, channels] ones of the
+ * first one's size) and how each loss term mixes (LOSSES' `mix`); refused (NN4040–NN4042) where there is nothing to
+ * mix or mixing the labels means nothing. Reported once per setting (phases inherit the plan's).
+ */
+function checkMix(p: IRPlan, m: IRModel, diagnostics: Diagnostic[], once: (span: IRSpan, d: () => Diagnostic) => void): void {
+  const floats = m.inputs.filter((i) => i.dtype === "f16" || i.dtype === "f32" || i.dtype === "f64");
+  const imageShape = (i: (typeof floats)[number]) => (i.shape.length === 4 && typeof i.shape[1] === "number" && typeof i.shape[2] === "number" ? [i.shape[1], i.shape[2]] : null);
+  const first = floats.map(imageShape).find((x) => x) ?? null;
+  const images = first ? floats.filter((i) => imageShape(i)?.join() === first.join()).map((i) => i.name) : [];
+  for (const ph of p.phases) {
+    const mix = ph.mix;
+    if (!mix) continue;
+    const setting = mix.cutmix !== null && mix.mixup === null ? "cutmix" : mix.mixup !== null && mix.cutmix === null ? "mixup" : "mixup and cutmix";
+    let ok = true;
+    if (mix.mixup !== null && !floats.length) {
+      ok = false;
+      once(mix.span, () => diag("mixNoInput", spanOf(mix.span), { setting: "mixup", model: m.name, what: "float input", hint: `its inputs are ${m.inputs.map((i) => `${i.name}: ${i.dtype}${fmtShape(i.shape)}`).join(", ")}; mixup blends float inputs (images, features), not token ids` }));
+    } else if (mix.cutmix !== null && !images.length) {
+      ok = false;
+      once(mix.span, () => diag("mixNoInput", spanOf(mix.span), { setting: "cutmix", model: m.name, what: "image input f32[batch, height, width, channels]", hint: `its inputs are ${m.inputs.map((i) => `${i.name}: ${i.dtype}${fmtShape(i.shape)}`).join(", ")}; cutmix pastes boxes of images${floats.length ? ": use mixup for other float inputs" : ""}` }));
+    }
+    const terms: IRMix["terms"] = [];
+    for (const t of p.loss) {
+      const rule = t.targetIsOutput ? "output" : LOSSES[t.fn]!.mix;
+      if (typeof rule === "object") {
+        ok = false;
+        once(t.span, () => diag("mixLoss", spanOf(t.span), { loss: t.fn, setting, why: rule.refused }));
+      } else if (rule === "target" && mix.cutmix !== null) {
+        ok = false;
+        once(t.span, () => diag("mixLoss", spanOf(t.span), { loss: t.fn, setting: "cutmix", why: "cutmix pastes a box of another image, and a value target has no share of that box to mix (use mixup for regression)" }));
+      } else terms.push(rule);
+    }
+    if (ok && !terms.some((r) => r !== "output")) once(mix.span, () => diag("mixNoLabel", spanOf(mix.span), { setting }));
+    ph.mix = { ...mix, inputs: floats.map((i) => i.name), images: mix.cutmix !== null ? images : [], size: mix.cutmix !== null && first ? (first as [number, number]) : null, terms: ok ? terms : [] };
   }
 }
 

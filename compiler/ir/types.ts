@@ -133,6 +133,24 @@ export interface IRPhaseSettings {
   prune?: IRPrune;
   /** Low-rank adapters trained in this phase (absent: adapters, if any, stay fixed). */
   lora?: IRLora;
+  /** mixup and/or cutmix of the training batches (absent: none). */
+  mix?: IRMix;
+}
+
+/**
+ * mixup / cutmix: the Beta(alpha, alpha) of each (null: not used), and what the checker resolved — the model
+ * inputs mixup blends (float ones) and cutmix cuts (float [h, w, c] ones, with their height and width), and how
+ * each loss term mixes (LOSSES' `mix`, in the plan's order).
+ */
+export interface IRMix {
+  mixup: number | null;
+  cutmix: number | null;
+  inputs: string[];
+  images: string[];
+  /** The images' height and width (cutmix's boxes are drawn in these pixels); null without cutmix. */
+  size: [number, number] | null;
+  terms: ("labels" | "target" | "output")[];
+  span: IRSpan;
 }
 
 /**

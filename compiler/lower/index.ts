@@ -3,7 +3,7 @@
 import type { Arg, Decl, Expr, FileAst, Name, Setting, Span, Stage, Stmt } from "../ast/types.js";
 import { diag, suggest, type Diagnostic } from "../diagnostics.js";
 import { isOp, OP_NAMES, OPS, type OpKind } from "../ir/ops.js";
-import type { AttrValue, DType, IRCall, IRDataset, IRDimSymbol, IRExport, IRField, IRInit, IRLossTerm, IRModel, IRModule, IRNode, IRLora, IRPhase, IRPlan, IRPrune, IRSpan, IRStep } from "../ir/types.js";
+import type { AttrValue, DType, IRCall, IRDataset, IRDimSymbol, IRExport, IRField, IRInit, IRLossTerm, IRModel, IRModule, IRNode, IRLora, IRMix, IRPhase, IRPlan, IRPrune, IRSpan, IRStep } from "../ir/types.js";
 import { IR_VERSION } from "../ir/types.js";
 import { LOSSES, METRICS, OPTIMIZERS, PREPROCESS, SCHEDULES, SETTINGS, SOURCES } from "../plan/tables.js";
 import type { SourceFile } from "../source.js";
@@ -961,6 +961,7 @@ export class Lowering {
   private alternate(d: Extract<Decl, { kind: "train" }>, plan: Map<string, Setting>, terms: IRLossTerm[]): IRStep[] | undefined {
     for (const extra of d.alternates.slice(1)) this.diagnostics.push(diag("alternate", extra.span, { problem: "a plan has one alternate block", hint: "put every step into the first alternate block" }));
     if (d.phases.length) this.diagnostics.push(diag("alternate", d.alternates[0]!.span, { problem: "alternate steps and phases cannot be combined yet", hint: "train the alternating steps in a plan without phases" }));
+    for (const k of ["mixup", "cutmix"]) if (plan.has(k)) this.diagnostics.push(diag("alternate", plan.get(k)!.key.span, { problem: `${k} and alternate steps cannot be combined yet`, hint: `remove ${k}: a GAN's steps read their own targets` }));
     const base = this.phaseSettings(plan, d.dataset.name, null);
     const steps: IRStep[] = [];
     const names = new Set<string>();
@@ -1050,6 +1051,7 @@ export class Lowering {
     const data = s.get("data")?.args[0]?.value;
     const prune = s.has("prune") ? this.prune(s.get("prune")!) : base?.prune;
     const lora = s.has("lora") ? this.lora(s.get("lora")!) : base?.lora;
+    const mix = this.mix(s, base?.mix);
     return {
       epochs: get("epochs", (x) => this.scalar(x, "int") ?? 1, base?.epochs ?? 1),
       batch: get("batch", (x) => this.scalar(x, "int") ?? 32, base?.batch ?? 32),
@@ -1066,7 +1068,24 @@ export class Lowering {
       dataset: data?.kind === "name" ? data.name : base?.dataset ?? dataset,
       ...(prune ? { prune } : {}),
       ...(lora ? { lora } : {}),
+      ...(mix ? { mix } : {}),
     };
+  }
+
+  /** mixup alpha: 0.2 and cutmix alpha: 1.0: each overrides the plan's (a phase inherits both). */
+  private mix(s: Map<string, Setting>, base: IRMix | undefined): IRMix | undefined {
+    const alpha = (k: "mixup" | "cutmix"): number | null | undefined => {
+      const st = s.get(k);
+      if (!st) return undefined;
+      const a = bindArgs(k, SETTINGS[k]!.sig!, this.planArgs(st.args), st.span, this.diagnostics);
+      return a ? (a.alpha as number) : null;
+    };
+    const mixup = alpha("mixup");
+    const cutmix = alpha("cutmix");
+    if (mixup === undefined && cutmix === undefined) return base;
+    const span = s.get("mixup")?.span ?? s.get("cutmix")!.span;
+    const m: IRMix = { mixup: mixup === undefined ? base?.mixup ?? null : mixup, cutmix: cutmix === undefined ? base?.cutmix ?? null : cutmix, inputs: [], images: [], size: null, terms: [], span: this.irSpan(span) };
+    return m.mixup === null && m.cutmix === null ? undefined : m;
   }
 
   /** lora rank: 8, alpha: 16, dropout: 0.05, target: "**\/attention/query", target: … (target may repeat). */

@@ -10,35 +10,47 @@ const valueTarget = p("target", "target", { doc: "a dataset field, or a number (
 export interface LossDef extends Signature {
   /** What the target holds: class ids (or one-hot rows), values shaped like the prediction, or (output) another model output. */
   target: "classes" | "binary" | "values" | "output";
+  /**
+   * Under mixup and cutmix (plan settings): `labels`, the loss is λ·L(y_a) + (1-λ)·L(y_b) — the loss against the
+   * mixed label distribution, as the loss is linear in its target; `target`, the loss of the mixed target
+   * λ·y_a + (1-λ)·y_b (regression; mixup only); `output`, unchanged (the target is another model output);
+   * a string: why mixing is refused (NN4041).
+   */
+  mix: "labels" | "target" | "output" | { refused: string };
 }
 
 export const LOSSES: Record<string, LossDef> = {
   cross_entropy: {
     doc: "softmax cross-entropy against class ids or one-hot rows, with optional label smoothing",
     target: "classes",
+    mix: "labels",
     params: [pred, target, p("smoothing", "float", { default: 0, min: 0, max: 1 }), p("from_logits", "bool", { default: true }), p("ignore", "int", { default: null, doc: "a target id that counts for nothing (padding): the loss is the mean over the other positions" })],
   },
   binary_cross_entropy: {
     doc: "sigmoid cross-entropy for binary or multi-label targets in {0, 1}",
     target: "binary",
+    mix: "labels",
     params: [pred, valueTarget, p("from_logits", "bool", { default: true }), p("smoothing", "float", { default: 0, min: 0, max: 1 })],
   },
-  mse: { doc: "mean squared error", target: "values", params: [pred, valueTarget] },
-  mae: { doc: "mean absolute error", target: "values", params: [pred, valueTarget] },
-  huber: { doc: "Huber loss: squared below delta, linear above", target: "values", params: [pred, valueTarget, p("delta", "float", { default: 1, min: 0, exclusive: true })] },
+  mse: { doc: "mean squared error", target: "values", mix: "target", params: [pred, valueTarget] },
+  mae: { doc: "mean absolute error", target: "values", mix: "target", params: [pred, valueTarget] },
+  huber: { doc: "Huber loss: squared below delta, linear above", target: "values", mix: "target", params: [pred, valueTarget, p("delta", "float", { default: 1, min: 0, exclusive: true })] },
   dice: {
     doc: "soft Dice loss for segmentation: 1 - the mean over classes of (2·Σ p·y + smooth) / (Σ p + Σ y + smooth) over the batch's rows (pixels), p the softmax of the scores and y the one-hot targets",
     target: "classes",
+    mix: { refused: "soft Dice is a ratio over the batch's pixels, not linear in the target: a mix of two masks' losses is not the loss of any mask" },
     params: [pred, target, p("smooth", "float", { default: 1, min: 0 })],
   },
   focal: {
     doc: "focal loss (Lin et al., 2017), as Keras's CategoricalFocalCrossentropy: the mean of -alpha·(1 - p_t)^gamma·log p_t, p_t the softmax probability of the target class",
     target: "classes",
+    mix: "labels",
     params: [pred, target, p("gamma", "float", { default: 2, min: 0 }), p("alpha", "float", { default: 0.25, min: 0, exclusive: true })],
   },
   kl_normal: {
     doc: "KL divergence of N(mean, e^log_var) from N(0, 1), two model outputs of one shape (a VAE's code): -½ Σ (1 + log_var - mean² - e^log_var) over each sample's values, averaged over the batch",
     target: "output",
+    mix: "output",
     params: [p("mean", "ref", { doc: "a model output" }), p("log_var", "ref", { doc: "a model output shaped like mean" })],
   },
 };
@@ -286,6 +298,20 @@ export const SETTINGS: Record<string, SettingDef> = {
         p("allow_extra", "bool", { default: false, doc: "tensors of the file that no weight takes are ignored" }),
       ],
     },
+  },
+  mixup: {
+    kind: "args",
+    in: ["train", "phase"],
+    doc: "mixup (Zhang et al., 2018): each training batch is blended with a permutation of itself, inputs λ·x_a + (1-λ)·x_b (every float model input) and labels alike (class losses λ·L(y_a) + (1-λ)·L(y_b), value losses of λ·y_a + (1-λ)·y_b), λ ~ Beta(alpha, alpha) drawn per batch from (seed, epoch, batch); validation, test and evaluation are never mixed",
+    example: "mixup alpha: 0.2",
+    sig: { doc: "", params: [p("alpha", "float", { default: 0.2, min: 0, exclusive: true, doc: "Beta(alpha, alpha): small values mix little (most λ near 0 or 1), 1 is uniform" })] },
+  },
+  cutmix: {
+    kind: "args",
+    in: ["train", "phase"],
+    doc: "CutMix (Yun et al., 2019): a box of area 1-λ of each training image (every image input [height, width, channels]) is pasted from a permutation of the batch, λ ~ Beta(alpha, alpha) per batch, then corrected to the box's actual area (as timm and Keras CV); labels are mixed by that λ as for mixup; with mixup too, each batch is one or the other with probability 1/2",
+    example: "cutmix alpha: 1.0",
+    sig: { doc: "", params: [p("alpha", "float", { default: 1, min: 0, exclusive: true, doc: "Beta(alpha, alpha) of the kept share λ" })] },
   },
   seed: { kind: "int", in: ["train"], min: 0, doc: "random seed for initialization, shuffling and dropout", example: "seed 42" },
   freeze: { kind: "strings", in: ["phase", "step"], doc: "layers whose weights stay fixed: names or globs (* within a path segment, ** across)", example: 'freeze "conv*", "Stage_0/**"' },

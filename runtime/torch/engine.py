@@ -18,7 +18,8 @@ Requests (each names its model by KEY; state_dict keys are PyTorch's, runtime/to
   masks {file}                            pruning masks, applied now and after every step
   opt_get {file, step?} / opt_set {file, step?}
                                           optimizer slots "<key>/<slot>" and "step" (of alternate step N)
-  train_steps {split, batches, lrs, seeds, collect?} → the losses of those steps
+  train_steps {split, batches, lrs, seeds, collect?, mix?} → the losses of those steps (mix: per batch null or
+    {lambda, partners, box, fields}: mixup / cutmix, runtime/mix.ts)
   train_parts {file, pairs}               the metric pairs' predictions/targets and loss terms since the last call
   evaluate {split, batch, losses, pairs, file} → mean loss; predictions/targets per metric pair
   unload
@@ -165,16 +166,46 @@ def loss_term(fn, args, pred, target):
     raise ValueError(f"unknown loss {fn}")
 
 
-def total_loss(losses, outputs, batch, terms=None):
-    """The plan's loss: its terms' weighted sum; each term's own value is appended to `terms` when given."""
-    total = None
-    for t in losses:
-        pred = outputs[t["prediction"]]
-        if t.get("targetValue") is not None:
-            target = torch.full_like(pred, float(t["targetValue"]))  # a number: a constant of the prediction's shape
+def mix_inputs(batch, partner, m):
+    """A mixed batch's inputs (runtime/mix.ts mixInputs): mixup blends the fields, λ·x_a + (1-λ)·x_b; cutmix pastes
+    the partner's box (rows y0…y1-1, columns x0…x1-1 of NHWC images)."""
+    out = dict(batch)
+    lam = m["lambda"]
+    for f in m["fields"]:
+        a, b = batch[f], partner[f]
+        if m["box"] is None:
+            out[f] = a * lam + b * (1 - lam)
         else:
-            target = (outputs if t.get("targetIsOutput") else batch)[t["target"]]
-        value = loss_term(t["fn"], t["args"], pred, target)
+            y0, y1, x0, x1 = m["box"]
+            x = a.clone()
+            x[:, y0:y1, x0:x1, :] = b[:, y0:y1, x0:x1, :]
+            out[f] = x
+    return out
+
+
+def mixed_target(own, partner, lam, mixed):
+    """A target as training metrics see it under a mix (runtime/mix.ts metricTarget)."""
+    if mixed:
+        return own.float() * lam + partner.float() * (1 - lam)
+    return own if lam >= 0.5 else partner
+
+
+def total_loss(losses, outputs, batch, terms=None, mix=None):
+    """The plan's loss: its terms' weighted sum; each term's own value is appended to `terms` when given. With
+    `mix` (λ, the partners' rows, each term's rule: runtime/steps.ts mixedLoss), `batch` holds the own rows."""
+    total = None
+    for k, t in enumerate(losses):
+        rule = mix["rules"][k] if mix else None
+        pred = outputs[t["prediction"]]
+        if rule == "labels":
+            lam = mix["lambda"]
+            value = loss_term(t["fn"], t["args"], pred, batch[t["target"]]) * lam + loss_term(t["fn"], t["args"], pred, mix["partner"][t["target"]]) * (1 - lam)
+        elif rule == "target":
+            value = loss_term(t["fn"], t["args"], pred, mixed_target(batch[t["target"]], mix["partner"][t["target"]], mix["lambda"], True))
+        elif t.get("targetValue") is not None:
+            value = loss_term(t["fn"], t["args"], pred, torch.full_like(pred, float(t["targetValue"])))  # a number: a constant of the prediction's shape
+        else:
+            value = loss_term(t["fn"], t["args"], pred, (outputs if t.get("targetIsOutput") else batch)[t["target"]])
         if terms is not None:
             terms.append(value.detach().float())
         term = value * t["weight"]
@@ -539,12 +570,16 @@ class Engine:
         all_losses = r.phase["losses"]
         several = len(r.steps) > 1
         named = r.named() if several else None
-        for idx, lr, seed in zip(req["batches"], req["lrs"], req["seeds"]):
+        mixes = req.get("mix") or [None] * len(req["batches"])
+        for idx, lr, seed, mix in zip(req["batches"], req["lrs"], req["seeds"], mixes):
             # Gradient accumulation: micro-batches of the step's samples, each loss weighted by its share, so
             # that the summed gradients are those of one batch of them all (DDP synchronises the last one).
             k = max(1, min(accumulate, len(idx)))
             cuts = [len(idx) * i // k for i in range(k + 1)]
             micro = [r.gather(req["split"], idx[cuts[m] : cuts[m + 1]]) for m in range(k)]
+            # mixup / cutmix: the partners' rows (cut alike); the model reads the mixed inputs, the loss both rows' targets.
+            partners = [r.gather(req["split"], mix["partners"][cuts[m] : cuts[m + 1]]) for m in range(k)] if mix else [None] * k
+            mixed_in = [mix_inputs(micro[m], partners[m], mix) if mix else micro[m] for m in range(k)]
             total = None
             for j, st in enumerate(r.steps):
                 last = j == len(r.steps) - 1
@@ -559,16 +594,17 @@ class Engine:
                     if p.grad is not None:
                         p.grad.zero_()  # in place: fresh gradient buffers would cost page faults every step
                 step_losses = [all_losses[i] for i in st["terms"]]
+                step_rules = [r.phase["mix_terms"][i] for i in st["terms"]] if mix else None
                 value = None
                 for m in range(k):
-                    batch = micro[m]
+                    batch, partner = micro[m], partners[m]
                     n = cuts[m + 1] - cuts[m]
                     share = n / len(idx)
                     sync = r.ddp is None or m == k - 1
                     terms = [] if len(all_losses) > 1 else None
                     with (r.ddp.no_sync() if not sync else _nullcontext()), r.autocast():
-                        outputs = (r.ddp or r.model)(**{key: batch[key] for key in r.phase["inputs"]})
-                        loss = total_loss(step_losses, outputs, batch, terms)
+                        outputs = (r.ddp or r.model)(**{key: mixed_in[m][key] for key in r.phase["inputs"]})
+                        loss = total_loss(step_losses, outputs, batch, terms, {"lambda": mix["lambda"], "partner": partner, "rules": step_rules} if mix else None)
                         (loss.float() * share if k > 1 else loss.float()).backward()
                     value = loss.detach().float() * share if value is None else value + loss.detach().float() * share
                     if terms:
@@ -580,7 +616,11 @@ class Engine:
                             r.term_samples += n
                     for i, (pred, target) in enumerate(collect["pairs"] if collect and last else []):
                         if pred in outputs and target in batch and outputs[pred].numel() <= collect["maxFloats"] / k:
-                            r.parts.setdefault(i, []).append(metric_part(outputs[pred], batch[target]))
+                            y = batch[target]
+                            if mix:
+                                mixed = any(t["target"] == target and rule == "target" for t, rule in zip(all_losses, r.phase["mix_terms"]))
+                                y = mixed_target(y, partner[target], mix["lambda"], mixed)
+                            r.parts.setdefault(i, []).append(metric_part(outputs[pred], y))
                 clip_gradients(st["params"], st["clip"])
                 st["opt"].step(lr * st["lr_scale"])
                 if r.masks:

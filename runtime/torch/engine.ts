@@ -215,6 +215,7 @@ export class TorchEngine implements StepEngine {
       inputs: m.inputs.map((i) => i.name),
       precision: this.o.precision,
       accumulate: p.accumulate,
+      mix_terms: p.mixTerms,
       ...(p.steps ? { steps: p.steps.map((st) => ({ trainable: trainableKeys(m, st.trainable), frozen: st.frozenLayers.filter((l) => withModule.has(l)).map(torchModulePath), optimizer: { fn: st.optimizer.fn, args: st.optimizer.args }, weight_decay: st.weightDecay, clip: st.clip, terms: st.terms, lr_scale: st.lrScale })) } : {}),
       // Steps are seeded (from the run's seed and the step) only where the model draws random numbers.
       stochastic: m.nodes.some((n) => (n.op === "dropout" && Number(n.attrs.rate) > 0) || (n.op === "attention" && Number(n.attrs.dropout) > 0) || n.op === "sample_normal"),
@@ -292,6 +293,7 @@ export class TorchEngine implements StepEngine {
       lrs: s.lrs,
       seeds: s.batches.map((_, i) => seeder(s.seed, s.firstStep + i)()),
       collect: s.collect,
+      ...(s.mix ? { mix: s.mix.map((m) => (m ? { lambda: m.lambda, partners: Array.from(m.partners), box: m.box, fields: m.fields } : null)) } : {}),
     });
     if (s.collect) this.collectPairs = s.collect.pairs;
     const losses = (r.losses as (number | string)[]).map(Number);

@@ -125,6 +125,7 @@ test("alternate's mistakes are numbered diagnostics at their place", () => {
     [source([DISC, GEN.replace("step gen", "stpe gen")]), "NN4050"],
     [source([DISC, GEN.replace('freeze    "d_*"', 'freeze    "**"')]), "NN4050"],
     [source([DISC, GEN]).replace("  alternate {", "  phase one { epochs 1 }\n  alternate {"), "NN4050"],
+    [source([DISC, GEN]).replace("  alternate {", "  mixup alpha: 0.2\n  alternate {"), "NN4050"],
     [source([DISC.replace("real_score, 1)", "real_score, 2)"), GEN]), "NN4051"],
     [source([DISC, GEN.replace("loss      binary_cross_entropy(fake_score, 1)", "epochs 3")]), "NN2026"],
     [source([DISC, GEN]).replace("f32[8] = random_normal()", "f32[4] = x -> random_normal()"), "NN5002"],

@@ -30,6 +30,7 @@ const PUBLISHED: [string, string, number, number, string][] = [
   ["text_classifier.nnet", "SpamClassifier", 1_346_306, 0, "Keras Embedding(20000, 64) + Bidirectional(LSTM(64)) + Dense(2)"],
   ["autoencoder.nnet", "Autoencoder", 209_968, 0, "Keras Dense 784-128-32-128-784"],
   ["vae.nnet", "VAE", 134_165, 0, "Keras's VAE example: encoder 69,076 + decoder 65,089"],
+  ["resnet_cifar.nnet", "ResNet20", 274_042, 1_568, "ResNet-20 (He et al. 2015, 0.27 M), 1×1 projection shortcuts, convolutions without bias: 496 + 14,208 + 52,096 + 206,592 + 650 by hand"],
 ];
 
 test("the zoo holds the ten models the language issue names", () => {
