@@ -76,6 +76,14 @@ export function lossTensor(t: LossSpec, pred: tf.Tensor, target: tf.Tensor): tf.
       const lv = tf.reshape(target, [n, -1]);
       return tf.mul(-0.5, tf.mean(tf.sum(tf.sub(tf.sub(tf.add(1, lv), tf.square(m)), tf.exp(lv)), 1))) as tf.Scalar;
     }
+    case "cosine": {
+      // 1 - cos per row of the last axis, each row scaled to unit length (Keras: x / sqrt(max(Σx², 1e-12))).
+      const d = pred.shape[pred.shape.length - 1] ?? 1;
+      const unit = (x: tf.Tensor) => tf.div(x, tf.sqrt(tf.maximum(tf.sum(tf.square(x), 1, true), 1e-12)));
+      const p = unit(tf.reshape(pred, [-1, d]));
+      const y = unit(tf.cast(tf.reshape(target, [-1, d]), "float32"));
+      return tf.sub(1, tf.mean(tf.sum(tf.mul(p, y), 1))) as tf.Scalar;
+    }
     case "huber": {
       const d = typeof a.delta === "number" ? a.delta : 1;
       const err = tf.abs(tf.sub(tf.reshape(pred, [-1]), tf.cast(tf.reshape(target, [-1]), "float32")));

@@ -35,6 +35,12 @@ export const LOSSES: Record<string, LossDef> = {
   mse: { doc: "mean squared error", target: "values", mix: "target", params: [pred, valueTarget] },
   mae: { doc: "mean absolute error", target: "values", mix: "target", params: [pred, valueTarget] },
   huber: { doc: "Huber loss: squared below delta, linear above", target: "values", mix: "target", params: [pred, valueTarget, p("delta", "float", { default: 1, min: 0, exclusive: true })] },
+  cosine: {
+    doc: "cosine distance along the last axis: the mean over rows of 1 - cos(prediction, target), each row L2-normalised as Keras's CosineSimilarity does (Keras's loss is -cos: the same gradients, shifted to stay at least 0); embeddings, regression of directions",
+    target: "values",
+    mix: "target",
+    params: [pred, target],
+  },
   dice: {
     doc: "soft Dice loss for segmentation: 1 - the mean over classes of (2·Σ p·y + smooth) / (Σ p + Σ y + smooth) over the batch's rows (pixels), p the softmax of the scores and y the one-hot targets",
     target: "classes",

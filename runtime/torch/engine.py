@@ -144,6 +144,11 @@ def loss_term(fn, args, pred, target):
         # pred: the mean, target: the log-variance (model outputs); summed per sample, averaged over the batch.
         m, lv = pred.reshape(pred.shape[0], -1).float(), target.reshape(target.shape[0], -1).float()
         return (-0.5 * (1 + lv - m * m - lv.exp()).sum(dim=1)).mean()
+    if fn == "cosine":
+        # 1 - cos per row of the last axis, each row scaled to unit length as Keras does.
+        d = pred.shape[-1]
+        unit = lambda v: v / torch.sqrt(torch.clamp((v * v).sum(1, keepdim=True), min=1e-12))
+        return 1 - (unit(pred.reshape(-1, d).float()) * unit(target.reshape(-1, d).float())).sum(1).mean()
     x = pred.reshape(-1)
     y = target.reshape(-1).float()
     if fn == "binary_cross_entropy":

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { gzipSync } from "node:zlib";
+import sharp from "sharp";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { IRModule } from "../../compiler/ir/types.js";
@@ -277,6 +278,20 @@ test("models/dcgan.nnet trains on drawn shapes (wasm): the steps alternate and b
   for (const e of recs) assert.ok(Number.isFinite(e.discriminator_loss) && Number.isFinite(e.generator_loss), JSON.stringify(e));
   // The discriminator learns first: real and generated images are told apart better than by chance (ln 4).
   assert.ok(recs[1]!.discriminator_loss! < Math.log(4), `discriminator_loss ${recs.map((e) => e.discriminator_loss!.toFixed(3)).join(" → ")}`);
+});
+
+test("the trained DCGAN's generator alone (--from noise) on random noise: a 4 × 4 PNG grid of generated images", async () => {
+  const dir = path.join(TMP, "dcgan");
+  const png = path.join(dir, "samples.png");
+  const r = cli(["predict", path.join(ROOT, "models/dcgan.nnet"), "--weights", path.join(dir, "run"), "--data", dir, "--from", "noise", "--input", "random:16", "--seed", "3", "--grid", png, "--backend", "cpu"]);
+  assert.is(r.code, 0, r.err);
+  const { data, info } = await sharp(readFileSync(png)).toColourspace("b-w").raw().toBuffer({ resolveWithObject: true });
+  assert.equal([info.width, info.height], [4 * 28 + 3 * 2, 4 * 28 + 3 * 2]);
+  // Each tile is a picture (not one flat value), and the tiles differ: the noise decides them.
+  const tile = (t: number) => Array.from({ length: 28 * 28 }, (_, k) => data[(Math.floor(t / 4) * 30 + Math.floor(k / 28)) * info.width + (t % 4) * 30 + (k % 28)]!);
+  const tiles = Array.from({ length: 16 }, (_, t) => tile(t));
+  for (const t of tiles) assert.ok(Math.max(...t) - Math.min(...t) > 10, "a tile with contrast");
+  assert.not.equal(tiles[0], tiles[1]);
 });
 
 test.run();

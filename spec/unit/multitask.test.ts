@@ -136,6 +136,26 @@ test("dice and focal: hand-computed values on tfjs; the same per-term records on
   assert.ok(x[2]!.logits_dice_loss! < x[0]!.logits_dice_loss!, "the Dice term falls");
 });
 
+test("cosine: 1 - cos per row (hand-computed; orthogonal rows 1, opposite 2, a zero row 1); the same records on tfjs and torch", async () => {
+  await initBackend("cpu");
+  const pred = tf.tensor2d([[3, 4], [1, 0], [1, 1], [0, 0]]);
+  const target = tf.tensor2d([[6, 8], [0, 2], [-1, -1], [1, 0]]);
+  const term = { fn: "cosine", prediction: "value", target: "target", weight: 1, args: {} };
+  assert.ok(Math.abs(lossTensor(term, pred, target).dataSync()[0]! - (0 + 1 + 2 + 1) / 4) < 1e-6);
+  requireTorch();
+  const f = path.join(TMP, "cos.nnet");
+  // The regression head predicts the features' direction: 4 numbers against the 4 features.
+  writeFileSync(f, readFileSync(file, "utf8").replace("output value = h -> dense(1) -> reshape([1])", "output value = h -> dense(4)").replace("field target: f32[1] = value -> reshape([1])", "field target: f32[4] = features").replace("0.5 * mse(value, target)", "cosine(value, target)"));
+  const a = cli(["train", f, "--backend", "cpu", "--out", path.join(TMP, "cos-tfjs")]);
+  const b = cli(["train", f, "--engine", "torch", "--out", path.join(TMP, "cos-torch")]);
+  assert.is(a.code, 0, a.err);
+  assert.is(b.code, 0, b.err);
+  const x = records(path.join(TMP, "cos-tfjs"));
+  const z = records(path.join(TMP, "cos-torch"));
+  for (let i = 0; i < 3; i++) for (const k of ["loss", "value_loss", "val_value_loss"]) assert.ok(Math.abs(x[i]![k]! - z[i]![k]!) < 2e-4, `epoch ${i + 1} ${k}: tfjs ${x[i]![k]}, torch ${z[i]![k]}`);
+  assert.ok(x[2]!.value_loss! < x[0]!.value_loss!, `the cosine term falls: ${x.map((e) => e.value_loss!.toFixed(4)).join(" → ")}`);
+});
+
 test("subtracting a loss is NN4004, as spec/language.md §10.2 says (a negative term has no minimum)", () => {
   const bad = path.join(TMP, "sub.nnet");
   writeFileSync(bad, readFileSync(file, "utf8").replace("+ 0.5 * mse(value, target)", "- 0.5 * mse(value, target)"));
