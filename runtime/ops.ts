@@ -354,6 +354,18 @@ export function rmsnorm(x: tf.Tensor, gamma: tf.Tensor, epsilon: number): tf.Ten
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, epsilon))), gamma);
 }
 
+/**
+ * Group normalization over [batch, …, channels] (instancenorm: groups = channels): each sample's group of
+ * channels normalized over its positions and those channels, then the per-channel γ and β.
+ */
+export function groupnorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, groups: number, epsilon: number): tf.Tensor {
+  const ch = x.shape[x.rank - 1]!;
+  const g = tf.reshape(x, [x.shape[0]!, -1, groups, ch / groups]);
+  const { mean, variance } = tf.moments(g, [1, 3], true);
+  const y = tf.reshape(tf.div(tf.sub(g, mean), tf.sqrt(tf.add(variance, epsilon))), x.shape);
+  return tf.add(tf.mul(y, gamma), beta);
+}
+
 /** Rows of an embedding table for integer ids. */
 export function embedding(ids: tf.Tensor, table: tf.Tensor): tf.Tensor {
   return tf.gather(table, tf.cast(ids, "int32"));
@@ -595,6 +607,25 @@ export function take(x: tf.Tensor, index: number, axis: number): tf.Tensor {
   const n = x.shape[ax]!;
   const i = index < 0 ? index + n : index;
   return tf.squeeze(tf.slice(x, x.shape.map((_, k) => (k === ax ? i : 0)), x.shape.map((_, k) => (k === ax ? 1 : -1))), [ax]);
+}
+
+/** The entries start ≤ i < end along an axis (negatives count from the end; end null: to the end). */
+export function sliceAxis(x: tf.Tensor, start: number, end: number | null, axis: number): tf.Tensor {
+  const ax = axis < 0 ? axis + x.rank : axis;
+  const n = x.shape[ax]!;
+  const a = start < 0 ? start + n : start;
+  const b = end === null ? n : end < 0 ? end + n : end;
+  return tf.slice(x, x.shape.map((_, k) => (k === ax ? a : 0)), x.shape.map((_, k) => (k === ax ? b - a : -1)));
+}
+
+/** Removes an axis of size 1 (negative counts from the end). */
+export function squeezeAxis(x: tf.Tensor, axis: number): tf.Tensor {
+  return tf.squeeze(x, [axis < 0 ? axis + x.rank : axis]);
+}
+
+/** Inserts an axis of size 1 at `axis` of the result (negative counts from the result's end). */
+export function expandDims(x: tf.Tensor, axis: number): tf.Tensor {
+  return tf.expandDims(x, axis < 0 ? axis + x.rank + 1 : axis);
 }
 
 /** The language's dtypes as TensorFlow.js holds them (it has no f16, f64, i8 or i64 tensors). */

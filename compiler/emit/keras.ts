@@ -47,6 +47,13 @@ function withActivation(c: RuleCtx, class_name: string, config: Record<string, u
   return { layer: { class_name, config: { ...config, activation: "linear" } }, then: { class_name: "LeakyReLU", config: { alpha: 0.2 } } };
 }
 
+/** squeeze and expand_dims: Keras's Reshape to the node's per-sample shape, when it is all numbers. */
+function reshapeTo(c: RuleCtx): { layer: KerasLayer } | { none: string } {
+  const shape = (c.n.shape ?? []).slice(1);
+  if (!shape.length) return { none: "Keras's Reshape cannot make each sample a scalar" };
+  return shape.every((d) => typeof d === "number") ? { layer: { class_name: "Reshape", config: { target_shape: shape } } } : { none: "Keras's Reshape takes numbers, and this shape has a symbolic dimension" };
+}
+
 const none = (reason: string) => (): { none: string } => ({ none: reason });
 const plain = (class_name: string, config: (c: RuleCtx) => Record<string, unknown> = () => ({})): Rule => (c) => ({ layer: { class_name, config: config(c) } });
 const activation = (name: string): Rule => plain("Activation", () => ({ activation: name }));
@@ -104,6 +111,8 @@ export const KERAS: Record<OpKind, Rule> = {
   upsample2d: plain("UpSampling2D", (c) => ({ size: pair(c.a.size), interpolation: "nearest", data_format: "channels_last" })),
   batchnorm: plain("BatchNormalization", (c) => ({ axis: -1, momentum: c.a.momentum, epsilon: c.a.epsilon, center: !!c.a.center, scale: !!c.a.scale })),
   rmsnorm: none("TensorFlow.js layers has no RMS normalization layer"),
+  groupnorm: none("TensorFlow.js layers has no group normalization layer"),
+  instancenorm: none("TensorFlow.js layers has no instance normalization layer"),
   layernorm: plain("LayerNormalization", (c) => ({ axis: -1, epsilon: c.a.epsilon, center: true, scale: true })),
   dropout: plain("Dropout", (c) => ({ rate: c.a.rate })),
   sample_normal: none("TensorFlow.js layers has no sampling layer"),
@@ -115,11 +124,15 @@ export const KERAS: Record<OpKind, Rule> = {
   flatten: plain("Flatten", () => ({ data_format: "channels_last" })),
   reshape: (c) => {
     const shape = c.a.shape as (number | string)[];
-    return shape.every((d) => typeof d === "number") ? { layer: { class_name: "Reshape", config: { target_shape: shape } } } : { none: "Keras's Reshape takes numbers, and this target names a symbolic dimension" };
+    if (!shape.length) return { none: "Keras's Reshape cannot make each sample a scalar" };
+  return shape.every((d) => typeof d === "number") ? { layer: { class_name: "Reshape", config: { target_shape: shape } } } : { none: "Keras's Reshape takes numbers, and this target names a symbolic dimension" };
   },
   transpose: plain("Permute", (c) => ({ dims: (c.a.perm as number[]).slice(1) })),
   concat: plain("Concatenate", (c) => ({ axis: c.a.axis })),
   take: none("Keras has no layer that selects one index along an axis"),
+  slice: none("Keras has no layer that slices along an axis (Cropping1D/2D crop only steps or height and width)"),
+  squeeze: (c) => reshapeTo(c),
+  expand_dims: (c) => reshapeTo(c),
   cast: none("Keras has no cast layer"),
   add: merge("Add"),
   sub: none("TensorFlow.js layers has no Subtract layer"),

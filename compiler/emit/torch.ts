@@ -391,6 +391,9 @@ const unary = (f: (x: string, c: Ctx) => string) => (c: Ctx): Lowered => ({ expr
 /** reduce_mean/sum/max/min: the torch function over the node's axes. */
 const reduce = (fn: string) => unary((x, c) => `${fn}(${x}, dim=(${(c.a.axis as number[]).join(", ")},), keepdim=${c.a.keepdims === true ? "True" : "False"})`);
 
+/** A channels-first module applied to a channels-last value: channels to axis 1 and back. */
+const channelsLast = (c: Ctx) => (c.inShape(0).length > 2 ? `${c.mod}(${c.x[0]}.movedim(-1, 1)).movedim(1, -1)` : `${c.mod}(${c.x[0]})`);
+
 export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
   input: () => {
     throw new Error("inputs are bound, not computed");
@@ -444,6 +447,13 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
     return { module: `${c.helper("BatchNorm")}(${ch}, eps=${pyNum(num(c.a.epsilon))}, momentum=${pyNum(num(c.a.momentum))}${c.a.scale ? "" : ", scale=False"}${c.a.center ? "" : ", center=False"})`, expr: `${c.mod}(${c.x[0]})` };
   },
   rmsnorm: (c) => ({ module: `${c.helper("RMSNorm")}(${c.inShape(0)[c.inShape(0).length - 1]}, eps=${pyNum(num(c.a.epsilon))})`, expr: `${c.mod}(${c.x[0]})` }),
+  // nn.GroupNorm normalizes a channels-first tensor: the channels move to axis 1 and back. instancenorm is
+  // GroupNorm with one channel per group (nn.InstanceNorm with affine=True has the same weight and bias).
+  groupnorm: (c) => ({ module: `nn.GroupNorm(${num(c.a.groups)}, ${c.inShape(0)[c.inShape(0).length - 1]}, eps=${pyNum(num(c.a.epsilon))})`, expr: channelsLast(c) }),
+  instancenorm: (c) => {
+    const ch = c.inShape(0)[c.inShape(0).length - 1];
+    return { module: `nn.GroupNorm(${ch}, ${ch}, eps=${pyNum(num(c.a.epsilon))})`, expr: channelsLast(c) };
+  },
   layernorm: (c) => ({ module: `nn.LayerNorm(${c.inShape(0)[c.inShape(0).length - 1]}, eps=${pyNum(num(c.a.epsilon))})`, expr: `${c.mod}(${c.x[0]})` }),
   dropout: unary((x, c) => `F.dropout(${x}, ${pyNum(num(c.a.rate))}, self.training)`),
   sample_normal: (c) => ({ expr: `(${c.x[0]} + torch.exp(0.5 * ${c.x[1]}) * torch.randn_like(${c.x[0]}))${c.a.always === true ? "" : ` if self.training else ${c.x[0]}`}` }),
@@ -469,6 +479,12 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
   transpose: unary((x, c) => `${x}.permute(${(c.a.perm as number[]).join(", ")})`),
   concat: (c) => ({ expr: `torch.cat([${c.x.join(", ")}], dim=${num(c.a.axis)})` }),
   take: unary((x, c) => `${x}.select(${num(c.a.axis)}, ${num(c.a.index)})`),
+  slice: unary((x, c) => {
+    const ax = num(c.a.axis) < 0 ? num(c.a.axis) + c.inShape(0).length : num(c.a.axis);
+    return `${x}[${":, ".repeat(ax)}${num(c.a.start)}:${c.a.end === null ? "" : num(c.a.end)}]`;
+  }),
+  squeeze: unary((x, c) => `${x}.squeeze(${num(c.a.axis) < 0 ? num(c.a.axis) + c.inShape(0).length : num(c.a.axis)})`),
+  expand_dims: unary((x, c) => `${x}.unsqueeze(${num(c.a.axis) < 0 ? num(c.a.axis) + c.inShape(0).length + 1 : num(c.a.axis)})`),
   cast: unary((x, c) => `${x}.to(${TORCH_DTYPE[c.a.dtype as DType]})`),
   add: (c) => ({ expr: `${c.x[0]} + ${c.x[1]}` }),
   sub: (c) => ({ expr: `${c.x[0]} - ${c.x[1]}` }),

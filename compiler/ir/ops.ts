@@ -128,6 +128,27 @@ export function transposeSame(kernel: readonly number[], stride: readonly number
   return { before, after: crop.map((t, i) => t - before[i]!), extra: kernel.map((k, i) => (same ? Math.max(0, stride[i]! - k) : 0)) };
 }
 
+/**
+ * THE range rule of slice along an axis of size n: Python's start:end (negatives count from the end, a null
+ * end is n) without Python's silent clamping — out of range is an error. Over a symbolic size n the result's
+ * size must be a dimension: a start counted from the end (n - k) with an end counted from the start is refused.
+ */
+export function sliceRange(n: Dim, start: number, end: number | null): { size: Dim } | { bad: "index"; index: number; size: number } | { bad: "empty"; range: string } {
+  if (isConst(n)) {
+    const a = start < 0 ? start + n : start;
+    if (a < 0 || a >= n) return { bad: "index", index: start, size: n };
+    const b = end === null ? n : end < 0 ? end + n : end;
+    if (b < 0 || b > n) return { bad: "index", index: end!, size: n };
+    if (b <= a) return { bad: "empty", range: `above start (${start}); the slice would be empty` };
+    return { size: b - a };
+  }
+  if (end === null) return { size: start < 0 ? -start : addDim(n, -start) };
+  if (start >= 0 && end < 0) return { size: addDim(n, end - start) };
+  if (start < 0 && end >= 0) return { bad: "empty", range: `negative, as start (${start}) is, along an axis of symbolic size ${n}: from the end both, or start from the start` };
+  if (end <= start) return { bad: "empty", range: `above start (${start}); the slice would be empty` };
+  return { size: end - start };
+}
+
 /** An element-wise math op (category math). */
 function math(name: string, doc: string, extra: Signature["params"] = []): OpDef {
   return { ...elementwise(name, doc, 1, extra), category: "math" };
@@ -278,10 +299,10 @@ export type OpKind =
   | "max_pool1d" | "avg_pool1d" | "max_pool2d" | "avg_pool2d"
   | "global_avg_pool1d" | "global_max_pool1d" | "global_avg_pool2d" | "global_max_pool2d"
   | "zero_pad2d" | "upsample2d"
-  | "batchnorm" | "layernorm" | "rmsnorm" | "dropout"
+  | "batchnorm" | "layernorm" | "rmsnorm" | "groupnorm" | "instancenorm" | "dropout"
   | "embedding" | "pos_embedding"
   | "lstm" | "gru" | "attention"
-  | "flatten" | "reshape" | "transpose" | "concat" | "take" | "cast"
+  | "flatten" | "reshape" | "transpose" | "concat" | "take" | "slice" | "squeeze" | "expand_dims" | "cast"
   | "add" | "sub" | "mul" | "div" | "matmul"
   | "relu" | "relu6" | "gelu" | "silu" | "sigmoid" | "tanh" | "softmax" | "leaky_relu" | "elu" | "identity"
   | "exp" | "log" | "sqrt" | "abs" | "neg" | "square" | "pow" | "clip"
@@ -548,6 +569,38 @@ export const OPS: Record<OpKind, OpDef> = {
     },
     flops: (_i, out) => 4 * prod(out),
   },
+  groupnorm: {
+    category: "norm",
+    doc: "group normalization (Wu & He, 2018; PyTorch's GroupNorm, Keras's GroupNormalization) over [batch, …, channels]: the channels split into `groups` groups, each sample's group normalized over its positions and channels, then a learned per-channel γ and β; independent of the batch",
+    inputs: [1, 1],
+    params: [p("groups", "int", { min: 1, doc: "how many groups the channels split into; it divides the channel count" }), p("epsilon", "float", { default: 1e-5, min: 0, exclusive: true })],
+    infer(c) {
+      if (!needFloat(c, "groupnorm")) return null;
+      const s = c.ins[0]!.shape;
+      if (s.length < 2) return fail(c, "rankMismatch", { op: "groupnorm", expected: "[batch, …, channels]", got: fmtShape(s) });
+      const ch = last(s);
+      if (!knownDim(c, "groupnorm", ch, "channel count")) return null;
+      const g = int(c.attrs.groups!);
+      if (ch % g) return fail(c, "groupsDivide", { op: "groupnorm", what: "channels", value: String(ch), groups: g });
+      return { shape: s, dtype: c.ins[0]!.dtype, weights: [ones("gamma", [ch]), zeros("beta", [ch])] };
+    },
+    flops: (_i, out) => 5 * prod(out),
+  },
+  instancenorm: {
+    category: "norm",
+    doc: "instance normalization (PyTorch's InstanceNorm with affine: true) over [batch, positions…, channels]: each sample's channel normalized over its positions, then a learned per-channel γ and β; groupnorm with one channel per group",
+    inputs: [1, 1],
+    params: [p("epsilon", "float", { default: 1e-5, min: 0, exclusive: true })],
+    infer(c) {
+      if (!needFloat(c, "instancenorm")) return null;
+      const s = c.ins[0]!.shape;
+      if (s.length < 3) return fail(c, "rankMismatch", { op: "instancenorm", expected: "[batch, steps, channels] or [batch, height, width, channels]", got: fmtShape(s), hint: "instance normalization needs positions to normalize over; for [batch, features] use layernorm" });
+      const ch = last(s);
+      if (!knownDim(c, "instancenorm", ch, "channel count")) return null;
+      return { shape: s, dtype: c.ins[0]!.dtype, weights: [ones("gamma", [ch]), zeros("beta", [ch])] };
+    },
+    flops: (_i, out) => 5 * prod(out),
+  },
   dropout: {
     category: "norm",
     doc: "randomly zeroes a fraction of the values while training; identity at inference",
@@ -736,6 +789,53 @@ export const OPS: Record<OpKind, OpDef> = {
       const i = int(c.attrs.index!);
       if (isConst(n) && (i >= n || i < -n)) return fail(c, "indexOutOfRange", { op: "take", index: i, size: n });
       return { shape: s.filter((_, k) => k !== axis), dtype: c.ins[0]!.dtype };
+    },
+  },
+  slice: {
+    category: "shape",
+    doc: "the entries start ≤ i < end along one axis, as Python's x[:, start:end] (e.g. the first 3 channels: slice(0, 3, axis: -1)); negative start and end count from the end, a missing end is the axis's end; the axis is kept",
+    inputs: [1, 1],
+    params: [p("start", "int", { doc: "the first entry kept" }), p("end", "int", { default: null, doc: "one past the last entry kept; none: to the end" }), p("axis", "int", { default: 1, doc: "never the batch axis, 0" })],
+    infer(c) {
+      const s = c.ins[0]!.shape;
+      const axis = normAxis(c, "slice", int(c.attrs.axis!), s.length);
+      if (axis === null) return null;
+      if (axis === 0) return fail(c, "badAxis", { op: "slice", axis: 0, rank: s.length });
+      const r = sliceRange(s[axis]!, int(c.attrs.start!), c.attrs.end as number | null);
+      if ("bad" in r) {
+        if (r.bad === "index") return fail(c, "indexOutOfRange", { op: "slice", index: r.index, size: r.size });
+        return fail(c, "outOfRange", { callee: "slice", name: "end", value: String(c.attrs.end), range: r.range });
+      }
+      const shape = [...s];
+      shape[axis] = r.size;
+      return { shape, dtype: c.ins[0]!.dtype };
+    },
+  },
+  squeeze: {
+    category: "shape",
+    doc: "removes an axis of size 1 (never the batch axis): [batch, 1, dim] → [batch, dim] with squeeze(1)",
+    inputs: [1, 1],
+    params: [p("axis", "int", { doc: "negative counts from the end" })],
+    infer(c) {
+      const s = c.ins[0]!.shape;
+      const axis = normAxis(c, "squeeze", int(c.attrs.axis!), s.length);
+      if (axis === null) return null;
+      if (axis === 0) return fail(c, "badAxis", { op: "squeeze", axis: 0, rank: s.length });
+      if (s[axis] !== 1) return fail(c, "rankMismatch", { op: "squeeze", expected: `an axis ${axis} of size 1`, got: fmtShape(s), hint: "only an axis of size 1 can be removed: reduce over it (reduce_mean), take one index (take), or reshape" });
+      return { shape: s.filter((_, i) => i !== axis), dtype: c.ins[0]!.dtype };
+    },
+  },
+  expand_dims: {
+    category: "shape",
+    doc: "inserts an axis of size 1 at `axis` of the result (never before the batch axis): [batch, dim] → [batch, 1, dim] with expand_dims(1), [batch, dim, 1] with expand_dims(-1)",
+    inputs: [1, 1],
+    params: [p("axis", "int", { doc: "the new axis's position in the result; negative counts from the result's end" })],
+    infer(c) {
+      const s = c.ins[0]!.shape;
+      const axis = normAxis(c, "expand_dims", int(c.attrs.axis!), s.length + 1);
+      if (axis === null) return null;
+      if (axis === 0) return fail(c, "badAxis", { op: "expand_dims", axis: 0, rank: s.length + 1 });
+      return { shape: [...s.slice(0, axis), 1, ...s.slice(axis)], dtype: c.ins[0]!.dtype };
     },
   },
   cast: {

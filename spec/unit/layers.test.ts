@@ -33,6 +33,8 @@ const CASES: [OpKind, string][] = [
   ["batchnorm", `input x: f32[batch, 4, 4, 3]\n output y = x -> conv2d(3, 1) -> batchnorm`],
   ["layernorm", `input x: f32[batch, 5, 6]\n output y = x -> layernorm`],
   ["rmsnorm", `input x: f32[batch, 5, 6]\n output y = x -> rmsnorm`],
+  ["groupnorm", `input x: f32[batch, 3, 4, 6]\n output y = x -> conv2d(6, 1) -> groupnorm(3)`],
+  ["instancenorm", `input x: f32[batch, 5, 4]\n output y = x -> dense(4) -> instancenorm`],
   ["dropout", `input x: f32[batch, 6]\n output y = x -> dense(5) -> dropout(0.5)`],
   ["embedding", `input ids: i32[batch, 5]\n output y = ids -> embedding(9, 4)`],
   ["pos_embedding", `input x: f32[batch, seq <= 8, 4]\n output y = x -> pos_embedding(8)`],
@@ -44,6 +46,9 @@ const CASES: [OpKind, string][] = [
   ["transpose", `input x: f32[batch, 2, 3, 4]\n output y = x -> transpose([0, 3, 1, 2]) -> flatten -> dense(2)`],
   ["concat", `input a: f32[batch, 3]\n input b: f32[batch, 2]\n output y = concat(a, b, axis: 1) -> dense(2)`],
   ["take", `input x: f32[batch, 4, 3]\n output y = x -> dense(3) -> take(0, axis: 1)`],
+  ["slice", `input x: f32[batch, 4, 3]\n output y = x -> dense(3) -> slice(1, -1) -> slice(0, 2, axis: -1)`],
+  ["squeeze", `input x: f32[batch, 4, 3]\n output y = x -> dense(1) -> squeeze(-1)`],
+  ["expand_dims", `input x: f32[batch, 4]\n output y = x -> dense(3) -> expand_dims(1) -> conv1d(2, 1)`],
   ["cast", `input ids: i32[batch, 3]\n output y = ids -> cast(f32) -> dense(2)`],
   ["add", `input a: f32[batch, 3]\n input b: f32[batch, 3]\n output y = (a -> dense(3)) + b`],
   ["sub", `input a: f32[batch, 3]\n output y = (a -> dense(3)) - a`],
@@ -204,10 +209,51 @@ const NUMERIC: [string, string][] = [
   ["embedding", `input ids: i32[batch, 5]\n output y = ids -> embedding(9, 3)`],
   ["lstm", `input x: f32[batch, 3, 2]\n output y = x -> lstm(3)`],
   ["attention", `input x: f32[batch, 4, 4]\n output y = x -> attention(2, causal: true)`],
+  ["groupnorm", `input x: f32[batch, 3, 2, 4]\n output y = x -> conv2d(4, 1) -> groupnorm(2)`],
 ];
 
 for (const [name, src] of NUMERIC) {
   test(`${name}: autodiff on wasm agrees with finite differences`, () => numericCheck(src));
 }
+
+/** Runs a one-op model on fixed inputs and weights (by role) on wasm; returns the output's values and shape. */
+function forward(src: string, x: { data: number[]; shape: number[] }, roles: Record<string, number[]> = {}): { data: number[]; shape: number[] } {
+  const m = modelOf(src);
+  tf.setBackend("wasm");
+  const weights = new Map(m.params.map((p) => [p.name, tf.variable(tf.tensor(roles[p.name.split("/").pop()!]!, p.shape))]));
+  const input = tf.tensor(x.data, x.shape);
+  const y = run(m, weights, { x: input }, { training: false }).outputs[m.outputs[0]!.name]!;
+  const out = { data: Array.from(y.dataSync()), shape: y.shape };
+  tf.dispose([y, input, ...weights.values()]);
+  return out;
+}
+
+const near = (got: number[], want: number[], what: string) => assert.ok(got.length === want.length && got.every((v, i) => Math.abs(v - want[i]!) < 1e-4), `${what}: ${got} vs ${want}`);
+
+test("groupnorm and instancenorm equal hand-computed values (γ [2, 1], β [0, 0.5])", () => {
+  // One sample, two positions, two channels: [[1, 3], [5, 7]].
+  const x = { data: [1, 3, 5, 7], shape: [1, 2, 2] };
+  const w = { gamma: [2, 1], beta: [0, 0.5] };
+  // One group: mean 4, variance (9 + 1 + 1 + 9) / 4 = 5 over all four values.
+  const r5 = 1 / Math.sqrt(5 + 1e-5);
+  near(forward(`input x: f32[batch, 2, 2]\n output y = x -> groupnorm(1)`, x, w).data, [2 * -3 * r5, -1 * r5 + 0.5, 2 * 1 * r5, 3 * r5 + 0.5], "groupnorm(1)");
+  // One channel per group (= instancenorm): channel 0 is {1, 5}, channel 1 {3, 7}: each ±2 around its mean, variance 4.
+  const r4 = 2 / Math.sqrt(4 + 1e-5);
+  const inst = [2 * -r4, -r4 + 0.5, 2 * r4, r4 + 0.5];
+  near(forward(`input x: f32[batch, 2, 2]\n output y = x -> groupnorm(2)`, x, w).data, inst, "groupnorm(2)");
+  near(forward(`input x: f32[batch, 2, 2]\n output y = x -> instancenorm`, x, w).data, inst, "instancenorm");
+});
+
+test("slice, squeeze and expand_dims equal hand-computed values and shapes", () => {
+  // x[0] = [[0, 1, 2], [3, 4, 5]] (2 steps × 3 features)
+  const x = { data: [0, 1, 2, 3, 4, 5], shape: [1, 2, 3] };
+  const sl = forward(`input x: f32[batch, 2, 3]\n output y = x -> slice(1, axis: -1)`, x);
+  assert.equal(sl, { data: [1, 2, 4, 5], shape: [1, 2, 2] });
+  assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> slice(-1)`, x), { data: [3, 4, 5], shape: [1, 1, 3] });
+  assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> slice(0, -2, axis: 2)`, x), { data: [0, 3], shape: [1, 2, 1] });
+  assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> slice(0, 1) -> squeeze(1)`, x), { data: [0, 1, 2], shape: [1, 3] });
+  assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> expand_dims(-1)`, x).shape, [1, 2, 3, 1]);
+  assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> expand_dims(1)`, x).shape, [1, 1, 2, 3]);
+});
 
 test.run();

@@ -97,6 +97,16 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   output y = x -> layernorm(epsilon: 0.001)`,
   rmsnorm: `input x: f32[batch, 4, 6]
   output y = x -> rmsnorm(epsilon: 0.001)`,
+  groupnorm: `input x: f32[batch, 3, 4, 6]
+  input s: f32[batch, 5, 6]
+  input v: f32[batch, 6]
+  output a = x -> groupnorm(3)
+  output b = s -> groupnorm(2, epsilon: 0.01)
+  output c = v -> groupnorm(1)`,
+  instancenorm: `input x: f32[batch, 3, 4, 6]
+  input s: f32[batch, 5, 6]
+  output a = x -> instancenorm
+  output b = s -> instancenorm(epsilon: 0.01)`,
   dropout: `input x: f32[batch, 6]
   output y = x -> dropout(0.3) -> dense(2)`,
   embedding: `input ids: i32[batch, 5]
@@ -127,6 +137,21 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   input b: f32[batch, 2, 4]
   output y = concat(a, b, axis: 1)
   output z = concat(a, a, axis: -1)`,
+  slice: `input x: f32[batch, 3, 4, 5]
+  input s: f32[batch, seq <= 6, 4]
+  output a = x -> slice(1, 3)
+  output b = x -> slice(-3, axis: -1)
+  output c = x -> slice(0, -1, axis: 2)
+  output d = s -> slice(1, axis: 1)
+  output e = s -> slice(-2, -1)
+  output f = s -> slice(1, -2)`,
+  squeeze: `input x: f32[batch, 3, 1, 4]
+  output a = x -> squeeze(2)
+  output b = x -> reduce_sum(axis: -1, keepdims: true) -> squeeze(-1)`,
+  expand_dims: `input x: f32[batch, 3, 4]
+  output a = x -> expand_dims(1)
+  output b = x -> expand_dims(-1)
+  output c = x -> expand_dims(2) -> concat(x -> expand_dims(2), axis: 2)`,
   take: `input x: f32[batch, 3, 4]
   output a = x -> take(-1)
   output b = x -> take(2, axis: 2)`,

@@ -622,6 +622,8 @@ export const LOWER: Record<OpKind, Lower> = {
     const inv = c.g.op("Reciprocal", [c.g.op("Sqrt", [c.g.op("Add", [ms, c.g.scalar(num(c.a.epsilon))])])]);
     return irValue(c.g.op("Mul", [c.g.op("Mul", [x, inv]), c.w("gamma")]), c.node);
   },
+  groupnorm: (c) => groupnorm(c, num(c.a.groups)),
+  instancenorm: (c) => groupnorm(c, c.node.shape![c.node.shape!.length - 1] as number),
   layernorm: (c) => irValue(c.g.op("LayerNormalization", [c.ir(0), c.w("gamma"), c.w("beta")], { axis: int(-1), epsilon: float(num(c.a.epsilon)) }), c.node),
   dropout: passThrough,
   // At inference the mean; with always: true, mean + e^(log_var / 2) · RandomNormalLike.
@@ -654,6 +656,10 @@ export const LOWER: Record<OpKind, Lower> = {
     if (c.x.every((v) => v.rank === first.rank && sameList(v.perm, first.perm))) return { ...first, name: c.g.op("Concat", c.x.map((v) => v.name), { axis: int(onnxAxis(first, axis)) }) };
     return irValue(c.g.op("Concat", c.x.map((_, i) => c.ir(i)), { axis: int(axis) }), c.node);
   },
+  // Slice's ends clamp: "to the end" is the largest int64 a double holds exactly.
+  slice: (c) => irValue(c.g.op("Slice", [c.ir(0), c.g.i64([num(c.a.start)]), c.g.i64([c.a.end === null ? Number.MAX_SAFE_INTEGER : num(c.a.end)]), c.g.i64([num(c.a.axis)])]), c.node),
+  squeeze: (c) => irValue(c.g.op("Squeeze", [c.ir(0), c.g.i64([num(c.a.axis)])]), c.node),
+  expand_dims: (c) => irValue(c.g.op("Unsqueeze", [c.ir(0), c.g.i64([num(c.a.axis)])]), c.node),
   take: (c) => irValue(c.g.op("Gather", [c.ir(0), c.g.i64([num(c.a.index)], true)], { axis: int(num(c.a.axis)) }), c.node),
   cast: unary((g, x, c) => g.op("Cast", [x], { to: int(DTYPES[c.a.dtype as DType]) })),
   add: binary("Add"),
@@ -688,6 +694,24 @@ export const LOWER: Record<OpKind, Lower> = {
   reduce_max: reduce("ReduceMax"),
   reduce_min: reduce("ReduceMin"),
 };
+
+/**
+ * Group normalization in the IR's layout (opset 17 has no GroupNormalization, and opset 18's takes γ and β per
+ * group): [batch, …, C] as [batch, positions, groups, C / groups], each sample's group normalized over axes 1 and
+ * 3, back to the input's shape, then γ and β per channel.
+ */
+function groupnorm(c: LowerCtx, groups: number): Value {
+  const g = c.g;
+  const x = c.ir(0);
+  const ch = c.node.shape![c.node.shape!.length - 1] as number;
+  const grouped = g.op("Reshape", [x, g.i64([0, -1, groups, ch / groups])]);
+  const axes = { axes: ints([1, 3]), keepdims: int(1) };
+  const centred = g.op("Sub", [grouped, g.op("ReduceMean", [grouped], axes)]);
+  const variance = g.op("ReduceMean", [g.op("Mul", [centred, centred])], axes);
+  const normed = g.op("Div", [centred, g.op("Sqrt", [g.op("Add", [variance, g.scalar(num(c.a.epsilon))])])]);
+  const y = g.op("Reshape", [normed, g.op("Shape", [x])]);
+  return irValue(g.op("Add", [g.op("Mul", [y, c.w("gamma")]), c.w("beta")]), c.node);
+}
 
 /** A reduction over the node's axes, in the IR's layout (opset 17: ReduceSum takes its axes as an input, the others as an attribute). */
 function reduce(kind: "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin"): Lower {
