@@ -84,7 +84,7 @@ const unary = (f: (x: tf.Tensor, c: Ctx) => tf.Tensor): Impl => (c) => f(c.x[0]!
 const reduce = (kind: "mean" | "sum" | "max" | "min"): Impl => unary((x, c) => ops.reduce(kind, x, c.a.axis as number[], c.a.keepdims === true));
 
 const convOpts = (c: Ctx) => ({ stride: pair(c.a.stride), padding: pad2d(c.a.padding), dilation: pair(c.a.dilation), groups: num(c.a.groups), activation: act(c.a.activation) });
-const depthOpts = (c: Ctx) => ({ stride: pair(c.a.stride), padding: pad(c.a.padding), dilation: pair(c.a.dilation), activation: act(c.a.activation) });
+const depthOpts = (c: Ctx) => ({ stride: pair(c.a.stride), padding: pad2d(c.a.padding), dilation: pair(c.a.dilation), activation: act(c.a.activation) });
 const poolStride = (c: Ctx) => (c.a.stride === null ? c.a.size : c.a.stride);
 
 function recurrent(c: Ctx, f: typeof ops.lstm): tf.Tensor {
@@ -127,8 +127,8 @@ export const IMPLS: Record<OpKind, Impl> = {
   separable_conv2d: (c) => ops.separableConv2d(c.x[0]!, c.w("depthwise_kernel"), c.w("pointwise_kernel"), opt(c, "bias", c.a.bias), depthOpts(c)),
   max_pool1d: (c) => ops.maxPool1d(c.x[0]!, num(c.a.size), num(poolStride(c)), pad(c.a.padding)),
   avg_pool1d: (c) => ops.avgPool1d(c.x[0]!, num(c.a.size), num(poolStride(c)), pad(c.a.padding)),
-  max_pool2d: (c) => ops.maxPool2d(c.x[0]!, pair(c.a.size), pair(poolStride(c)), pad2d(c.a.padding)),
-  avg_pool2d: (c) => ops.avgPool2d(c.x[0]!, pair(c.a.size), pair(poolStride(c)), pad(c.a.padding)),
+  max_pool2d: (c) => ops.maxPool2d(c.x[0]!, pair(c.a.size), pair(poolStride(c)), pad2d(c.a.padding), c.a.ceil_mode === true),
+  avg_pool2d: (c) => ops.avgPool2d(c.x[0]!, pair(c.a.size), pair(poolStride(c)), pad2d(c.a.padding), c.a.ceil_mode === true),
   global_avg_pool1d: unary((x) => tf.mean(x, 1)),
   global_max_pool1d: unary((x) => tf.max(x, 1)),
   global_avg_pool2d: unary((x) => tf.mean(x, [1, 2])),

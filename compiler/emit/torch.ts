@@ -365,7 +365,16 @@ function pool(kind: "max" | "avg", dims: 1 | 2): (c: Ctx) => Lowered {
     const toCf = dims === 2 ? `${c.x[0]}.permute(0, 3, 1, 2)` : `${c.x[0]}.transpose(1, 2)`;
     const back = dims === 2 ? ".permute(0, 2, 3, 1)" : ".transpose(1, 2)";
     if (kind === "avg" && c.a.padding === "same") return { expr: `${c.helper("avg_pool_same")}(${toCf}, ${tuple(size)}, ${tuple(stride)})${back}` };
-    // Max pooling: "same" pads with -inf (padded values never win); fold-padding's explicit pads are zeros.
+    // PyTorch's own padding= (−∞ for max, counted zeros for avg: count_include_pad=True) and ceil_mode, when the
+    // pads are symmetric and at most half the window (always so for the language's; fold-padding's may not be).
+    const fixed = explicitPadding(c.a.padding);
+    const ceil = c.a.ceil_mode === true;
+    if (dims === 2 && fixed && (ceil || c.a.padding !== "valid") && fixed[0] === fixed[1] && fixed[2] === fixed[3] && 2 * fixed[0] <= size[0]! && 2 * fixed[2] <= size[1]!) {
+      const sym = [fixed[0], fixed[2]];
+      return { expr: `${fn}(${toCf}, ${tuple(size)}, ${tuple(stride)}${sym.some((p) => p) ? `, padding=${tuple(sym)}` : ""}${ceil ? ", ceil_mode=True" : ""})${back}` };
+    }
+    // Max pooling: "same" pads with -inf (padded values never win); fold-padding's explicit pads are zeros (its
+    // input is ≥ 0 and every window keeps a real value, so zeros and −∞ agree).
     const padValue = c.a.padding === "same" ? 'float("-inf")' : "0.0";
     return channelsFirst(c, dims, size, stride, size.map(() => 1), c.a.padding, (x, sym) => ({ expr: sym && sym.some((p) => p) ? `${fn}(F.pad(${x}, ${fPad(sym.map((p) => [p, p] as [number, number]))}, value=${padValue}), ${tuple(size)}, ${tuple(stride)})` : `${fn}(${x}, ${tuple(size)}, ${tuple(stride)})` }), padValue);
   };

@@ -2,6 +2,7 @@
 // dtype rule, the weights it owns and its FLOP count. Record<OpKind, OpDef> makes tsc flag a missing rule.
 import { diag, type Diagnostic, type DiagnosticKey } from "../diagnostics.js";
 import { addDim, ceilDiv, dimEq, divExact, fmtShape, isConst, mulDim, productDims, windowOut, type Dim, type Shape } from "./dims.js";
+import { explicitPadding } from "./padding.js";
 import { ACTIVATIONS, p, type Signature } from "./signature.js";
 import { FLOAT_DTYPES, INT_DTYPES, type AttrValue, type DType, type IRDimSymbol, type IRParam, type IRSpan } from "./types.js";
 
@@ -97,10 +98,23 @@ const ones = (role: string, shape: number[], trainable = true): WeightSpec => ({
 const activationParam = p("activation", "enum", { values: ACTIVATIONS, default: "linear", doc: "applied to the result" });
 const bias = p("bias", "bool", { default: true, doc: "add a learned bias" });
 
-/** Spatial output size for convs and pools, reporting a window that does not fit. */
-function spatial(c: InferCtx, op: string, n: Dim, window: number, stride: number, padding: string, axis: string): Dim | null {
+/**
+ * Spatial output size for convs and pools along spatial axis `i`, reporting a window that does not fit.
+ * Explicit padding adds its two amounts; `ceil` is PyTorch's ceil_mode: the last window may run past the
+ * padded input, but must start inside the input or its leading padding.
+ */
+function spatial(c: InferCtx, op: string, n: Dim, window: number, stride: number, padding: AttrValue, axis: string, i = 0, ceil = false): Dim | null {
   if (padding === "same" || padding === "causal") return ceilDiv(n, stride);
-  const out = windowOut(n, window, stride, 0);
+  const fixed = explicitPadding(padding) ?? [0, 0, 0, 0];
+  const [before, after] = [fixed[2 * i]!, fixed[2 * i + 1]!];
+  if (ceil) {
+    if (!isConst(n)) return fail(c, "rankMismatch", { op, expected: `a known ${axis} with ceil_mode: true`, got: `"${n}"`, hint: "ceil_mode's last window depends on the size: give the input a numeric size, or use ceil_mode: false" });
+    if (n + before + after < window) return fail(c, "windowTooLarge", { op, axis, size: String(n), window: String(window) });
+    let out = Math.ceil((n + before + after - window) / stride) + 1;
+    if ((out - 1) * stride >= n + before) out--;
+    return out;
+  }
+  const out = windowOut(n, window, stride, before + after);
   if (isConst(out) && out < 1) return fail(c, "windowTooLarge", { op, axis, size: String(n), window: String(window) });
   return out;
 }
@@ -219,16 +233,27 @@ function pool(name: string, dims: 1 | 2, kind: "max" | "avg"): OpDef {
     params: [
       p("size", dims === 2 ? "int2" : "int", { default: 2, min: 1 }),
       p("stride", dims === 2 ? "int2" : "int", { default: null, min: 1, doc: "defaults to size" }),
-      p("padding", "enum", { values: ["valid", "same"], default: "valid" }),
+      dims === 2
+        ? p("padding", "padding", { values: ["valid", "same"], default: "valid", min: 0, symmetric: true, doc: `valid, same (TensorFlow's: the odd pixel at the end${kind === "avg" ? ", averages over real pixels only" : ""}), or PyTorch's padding=: p or [ph, pw] on both sides, at most half the window${kind === "avg" ? " (zeros counted in the average: count_include_pad=True)" : " (padded with −∞)"}` })
+        : p("padding", "enum", { values: ["valid", "same"], default: "valid" }),
+      ...(dims === 2 ? [p("ceil_mode", "bool", { default: false, doc: "PyTorch's ceil_mode: a last, partial window (it must start inside the input or its leading padding)" })] : []),
     ],
     infer(c) {
       if (!needRank(c, name, [dims + 2], layout) || !needFloat(c, name)) return null;
       const s = c.ins[0]!.shape;
       const size = dims === 2 ? pair(c.attrs.size!) : [int(c.attrs.size!)];
       const stride = c.attrs.stride === null ? size : dims === 2 ? pair(c.attrs.stride!) : [int(c.attrs.stride!)];
+      const fixed = explicitPadding(c.attrs.padding);
+      if (fixed && c.attrs.padding !== "valid") {
+        for (let i = 0; i < dims; i++) {
+          if (2 * fixed[2 * i]! > size[i]!) return fail(c, "outOfRange", { callee: name, name: "padding", value: `${fixed[2 * i]} (${i === 0 ? "height" : "width"})`, range: `at most half the window (${size[i]}), as PyTorch requires: every window keeps a real pixel` });
+        }
+      }
+      const ceil = c.attrs.ceil_mode === true;
+      if (ceil && c.attrs.padding === "same") return fail(c, "outOfRange", { callee: name, name: "ceil_mode", value: "true", range: "false with padding: same (same already covers the input)" });
       const out: Dim[] = [s[0]!];
       for (let i = 0; i < dims; i++) {
-        const o = spatial(c, name, s[1 + i]!, size[i]!, stride[i]!, c.attrs.padding as string, dims === 2 ? (i === 0 ? "height" : "width") : "steps");
+        const o = spatial(c, name, s[1 + i]!, size[i]!, stride[i]!, c.attrs.padding!, dims === 2 ? (i === 0 ? "height" : "width") : "steps", i, ceil);
         if (o === null) return null;
         out.push(o);
       }
@@ -326,7 +351,7 @@ function convCommon(c: InferCtx, name: string, dims: 1 | 2, layout: string): { s
   const out: Dim[] = [s[0]!];
   for (let i = 0; i < dims; i++) {
     const eff = (k[i]! - 1) * dl[i]! + 1;
-    const o = spatial(c, name, s[1 + i]!, eff, st[i]!, c.attrs.padding as string, dims === 2 ? (i === 0 ? "height" : "width") : "steps");
+    const o = spatial(c, name, s[1 + i]!, eff, st[i]!, c.attrs.padding!, dims === 2 ? (i === 0 ? "height" : "width") : "steps", i);
     if (o === null) return null;
     out.push(o);
   }
@@ -339,7 +364,9 @@ function convParams(dims: 1 | 2, filters: boolean, extra: Signature["params"] = 
     ...(filters ? [p("filters", "int", { min: 1 })] : []),
     p("kernel", t, { min: 1 }),
     p("stride", t, { default: 1, min: 1 }),
-    p("padding", "enum", { values: dims === 1 ? ["valid", "same", "causal"] : ["valid", "same"], default: "valid" }),
+    dims === 1
+      ? p("padding", "enum", { values: ["valid", "same", "causal"], default: "valid" })
+      : p("padding", "padding", { values: ["valid", "same"], default: "valid", min: 0, doc: "valid, same (TensorFlow's: the odd pixel at the end), or explicit zeros as PyTorch's padding=: p on every side, [ph, pw], or [top, bottom, left, right]" }),
     p("dilation", t, { default: 1, min: 1 }),
     ...extra,
     bias,

@@ -1,6 +1,7 @@
 // Every layer kind runs forward and backward on the wasm backend with the same results as on the cpu
 // backend, and the gradients of the main kinds agree with finite differences.
 import * as tf from "@tensorflow/tfjs-core";
+import fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { OpKind } from "../../compiler/ir/ops.js";
@@ -20,10 +21,13 @@ const CASES: [OpKind, string][] = [
   ["conv2d", `input x: f32[batch, 7, 7, 4]\n a = x -> conv2d(4, 3, stride: 2, padding: same, activation: relu)\n b = x -> conv2d(4, 3, dilation: 2, groups: 2)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],
   ["depthwise_conv2d", `input x: f32[batch, 7, 7, 3]\n a = x -> depthwise_conv2d(3, stride: 2, padding: same, multiplier: 2)\n b = x -> depthwise_conv2d([3, 2], dilation: 2)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],
   ["separable_conv2d", `input x: f32[batch, 6, 6, 3]\n output y = x -> separable_conv2d(5, 3, padding: same, multiplier: 2)`],
+  ["conv2d", `input x: f32[batch, 7, 7, 4]\n a = x -> conv2d(4, 3, stride: 2, padding: 1)\n b = x -> conv2d(4, 3, dilation: 2, padding: [1, 0, 2, 1])\n c = x -> depthwise_conv2d(3, padding: [1, 2]) -> separable_conv2d(3, 3, padding: 1)\n output y = concat(a -> flatten, b -> flatten, c -> flatten, axis: 1)`],
   ["max_pool1d", `input x: f32[batch, 8, 3]\n output y = x -> conv1d(3, 1) -> max_pool1d(2)`],
   ["avg_pool1d", `input x: f32[batch, 8, 3]\n output y = x -> conv1d(3, 1) -> avg_pool1d(3, stride: 2, padding: same)`],
   ["max_pool2d", `input x: f32[batch, 7, 7, 2]\n output y = x -> conv2d(2, 1) -> max_pool2d(3, stride: 2)`],
+  ["max_pool2d", `input x: f32[batch, 7, 6, 2]\n a = x -> conv2d(2, 1) -> max_pool2d(3, stride: 2, padding: 1)\n b = x -> conv2d(2, 1) -> max_pool2d(2, stride: 2, padding: 1, ceil_mode: true)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],
   ["avg_pool2d", `input x: f32[batch, 6, 6, 2]\n output y = x -> conv2d(2, 1) -> avg_pool2d(2, padding: same)`],
+  ["avg_pool2d", `input x: f32[batch, 7, 6, 2]\n a = x -> conv2d(2, 1) -> avg_pool2d(2, stride: 2, padding: 1, ceil_mode: true)\n b = x -> conv2d(2, 1) -> avg_pool2d(3, stride: 2, padding: [1, 0], ceil_mode: true)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],
   ["global_avg_pool1d", `input x: f32[batch, 5, 3]\n output y = x -> conv1d(3, 1) -> global_avg_pool1d`],
   ["global_max_pool1d", `input x: f32[batch, 5, 3]\n output y = x -> conv1d(3, 1) -> global_max_pool1d`],
   ["global_avg_pool2d", `input x: f32[batch, 4, 4, 3]\n output y = x -> conv2d(3, 1) -> global_avg_pool2d`],
@@ -210,6 +214,7 @@ const NUMERIC: [string, string][] = [
   ["lstm", `input x: f32[batch, 3, 2]\n output y = x -> lstm(3)`],
   ["attention", `input x: f32[batch, 4, 4]\n output y = x -> attention(2, causal: true)`],
   ["groupnorm", `input x: f32[batch, 3, 2, 4]\n output y = x -> conv2d(4, 1) -> groupnorm(2)`],
+  ["avg_pool2d (explicit padding, ceil_mode)", `input x: f32[batch, 5, 5, 2]\n output y = x -> conv2d(2, 1) -> avg_pool2d(2, stride: 2, padding: 1, ceil_mode: true)`],
 ];
 
 for (const [name, src] of NUMERIC) {
@@ -254,6 +259,71 @@ test("slice, squeeze and expand_dims equal hand-computed values and shapes", () 
   assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> slice(0, 1) -> squeeze(1)`, x), { data: [0, 1, 2], shape: [1, 3] });
   assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> expand_dims(-1)`, x).shape, [1, 2, 3, 1]);
   assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> expand_dims(1)`, x).shape, [1, 1, 2, 3]);
+});
+
+test("pools with explicit padding and ceil_mode equal hand-computed values (PyTorch's: −∞ for max, zeros counted for avg)", () => {
+  // x[0] = [[1, 2, 3], [4, 5, 6], [7, 8, 9]], one channel.
+  const x = { data: [1, 2, 3, 4, 5, 6, 7, 8, 9], shape: [1, 3, 3, 1] };
+  const neg = { data: x.data.map((v) => -v), shape: x.shape };
+  const pool = (op: string) => `input x: f32[batch, 3, 3, 1]\n output y = x -> ${op}`;
+  // Padding 1 around: windows {1}, {2, 3}, {4, 7}, {5, 6, 8, 9}, each divided by 4.
+  assert.equal(forward(pool("avg_pool2d(2, stride: 2, padding: 1)"), x), { data: [0.25, 1.25, 2.75, 7], shape: [1, 2, 2, 1] });
+  // ceil_mode: the last window of each axis overhangs by one and divides by what is inside.
+  assert.equal(forward(pool("avg_pool2d(2, stride: 2, ceil_mode: true)"), x), { data: [3, 4.5, 7.5, 9], shape: [1, 2, 2, 1] });
+  // Max: padding never wins, even over negative values (zeros would give 0 in the corner).
+  assert.equal(forward(pool("max_pool2d(2, stride: 2, padding: 1)"), neg), { data: [-1, -2, -4, -5], shape: [1, 2, 2, 1] });
+  assert.equal(forward(pool("max_pool2d(2, stride: 2, ceil_mode: true)"), x), { data: [5, 6, 8, 9], shape: [1, 2, 2, 1] });
+  // PyTorch's rule: with padding 1, ceil((3 + 2 - 2) / 2) + 1 = 3 windows would start at 4, inside the trailing padding: 2.
+  assert.equal(forward(pool("max_pool2d(2, stride: 2, padding: 1, ceil_mode: true)"), x).shape, [1, 2, 2, 1]);
+});
+
+/** PyTorch's max_pool2d / avg_pool2d (count_include_pad=True, ceil_mode) on one [h, w] channel, written out. */
+function torchPool(kind: "max" | "avg", x: number[][], k: number, st: number, p: number, ceil: boolean): number[][] {
+  const outSize = (n: number) => {
+    let o = (ceil ? Math.ceil : Math.floor)((n + 2 * p - k) / st) + 1;
+    if (ceil && (o - 1) * st >= n + p) o--;
+    return o;
+  };
+  const [h, w] = [x.length, x[0]!.length];
+  const win = (o: number, n: number) => {
+    const start = o * st - p;
+    const end = Math.min(start + k, n + p);
+    return { from: Math.max(start, 0), to: Math.min(end, n), count: end - start };
+  };
+  return Array.from({ length: outSize(h) }, (_, i) =>
+    Array.from({ length: outSize(w) }, (_, j) => {
+      const [a, b] = [win(i, h), win(j, w)];
+      let acc = kind === "max" ? -Infinity : 0;
+      for (let r = a.from; r < a.to; r++) for (let c = b.from; c < b.to; c++) acc = kind === "max" ? Math.max(acc, x[r]![c]!) : acc + x[r]![c]!;
+      return kind === "max" ? acc : acc / (a.count * b.count);
+    }),
+  );
+}
+
+test("property: max_pool2d and avg_pool2d with explicit padding and ceil_mode compute PyTorch's pooling, at the shapes the shape rule says", () => {
+  const config = fc.record({ kind: fc.constantFrom("max" as const, "avg" as const), h: fc.integer({ min: 1, max: 8 }), w: fc.integer({ min: 1, max: 8 }), k: fc.integer({ min: 1, max: 4 }), st: fc.integer({ min: 1, max: 3 }), p: fc.integer({ min: 0, max: 2 }), ceil: fc.boolean(), seed: fc.integer({ min: 1, max: 1000 }) });
+  let ran = 0;
+  fc.assert(
+    fc.property(config, ({ kind, h, w, k, st, p, ceil, seed }) => {
+      const r = compileText(`model M {\n input x: f32[batch, ${h}, ${w}, 1]\n output y = x -> ${kind}_pool2d(${k}, stride: ${st}, padding: ${p}, ceil_mode: ${ceil})\n}`);
+      const errors = r.diagnostics.filter((d) => d.severity === "error").map((d) => d.code);
+      // Refused: padding over half the window (NN2019), a window larger than the padded input (NN3004).
+      if (errors.length) {
+        assert.ok((2 * p > k && errors[0] === "NN2019") || (h + 2 * p < k || w + 2 * p < k ? errors[0] === "NN3004" : false), `${kind} ${h}×${w} k${k} s${st} p${p} ceil ${ceil}: ${errors}`);
+        return;
+      }
+      const rng = new Rng(seed);
+      const grid = Array.from({ length: h }, () => Array.from({ length: w }, () => rng.next() * 2 - 1));
+      const want = torchPool(kind, grid, k, st, p, ceil);
+      const got = forward(`input x: f32[batch, ${h}, ${w}, 1]\n output y = x -> ${kind}_pool2d(${k}, stride: ${st}, padding: ${p}, ceil_mode: ${ceil})`, { data: grid.flat(), shape: [1, h, w, 1] });
+      assert.equal(got.shape, [1, want.length, want[0]!.length, 1]);
+      assert.equal(r.module.models[0]!.nodes.find((n) => n.op === `${kind}_pool2d`)!.shape, ["batch", want.length, want[0]!.length, 1]);
+      near(got.data, want.flat(), `${kind} ${h}×${w} k${k} s${st} p${p} ceil ${ceil}`);
+      ran++;
+    }),
+    { seed: 7, numRuns: 150 },
+  );
+  assert.ok(ran > 50, `only ${ran} configurations compiled`);
 });
 
 test.run();

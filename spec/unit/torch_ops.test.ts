@@ -50,15 +50,21 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   output a = x -> conv2d(6, 3, stride: 2, padding: same, activation: relu6)
   output b = x -> conv2d(4, [2, 3], padding: same, dilation: 2, groups: 2, activation: silu)
   output c = x -> conv2d(5, 3, bias: false, activation: gelu)
-  output d = x -> conv2d(3, 2, padding: same, activation: elu)`,
+  output d = x -> conv2d(3, 2, padding: same, activation: elu)
+  output e = x -> conv2d(4, 3, stride: 2, padding: 1)
+  output f = x -> conv2d(3, [3, 2], padding: [0, 1, 2, 1], dilation: 2)
+  output g = x -> conv2d(4, 7, stride: 2, padding: 3, groups: 2)`,
   depthwise_conv2d: `input x: f32[batch, 9, 8, 3]
   output a = x -> depthwise_conv2d(3, stride: 2, padding: same, multiplier: 2)
   output b = x -> depthwise_conv2d([3, 2], dilation: 2, padding: same, activation: sigmoid)
-  output c = x -> depthwise_conv2d(2, padding: same, bias: false)`,
+  output c = x -> depthwise_conv2d(2, padding: same, bias: false)
+  output d = x -> depthwise_conv2d(3, stride: 2, padding: 1)
+  output e = x -> depthwise_conv2d(3, padding: [1, 2], dilation: 2)`,
   separable_conv2d: `input x: f32[batch, 9, 8, 3]
   output a = x -> separable_conv2d(5, 3, padding: same, multiplier: 2, activation: relu)
   output b = x -> separable_conv2d(3, 2, stride: 2)
-  output c = x -> separable_conv2d(4, 2, padding: same, bias: false)`,
+  output c = x -> separable_conv2d(4, 2, padding: same, bias: false)
+  output d = x -> separable_conv2d(3, 3, padding: [1, 0, 2, 1])`,
   max_pool1d: `input x: f32[batch, 9, 3]
   output a = x -> max_pool1d(2, padding: same)
   output b = x -> max_pool1d(3, stride: 2)`,
@@ -69,11 +75,19 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   max_pool2d: `input x: f32[batch, 7, 6, 3]
   output a = x -> max_pool2d(2, padding: same)
   output b = x -> max_pool2d(3, stride: [2, 1])
-  output c = x -> max_pool2d([3, 2], stride: 2, padding: same)`,
+  output c = x -> max_pool2d([3, 2], stride: 2, padding: same)
+  output d = x -> max_pool2d(3, stride: 2, padding: 1)
+  output e = x -> max_pool2d(3, stride: 2, ceil_mode: true)
+  output f = x -> max_pool2d(2, stride: 2, padding: 1, ceil_mode: true)
+  output g = x -> max_pool2d([3, 2], stride: [2, 3], padding: [1, 1], ceil_mode: true)`,
   avg_pool2d: `input x: f32[batch, 7, 6, 3]
   output a = x -> avg_pool2d(2, padding: same)
   output b = x -> avg_pool2d(3, stride: [2, 1])
-  output c = x -> avg_pool2d(3, stride: 2, padding: same)`,
+  output c = x -> avg_pool2d(3, stride: 2, padding: same)
+  output d = x -> avg_pool2d(3, stride: 2, padding: 1)
+  output e = x -> avg_pool2d(3, stride: 2, ceil_mode: true)
+  output f = x -> avg_pool2d(2, stride: 2, padding: 1, ceil_mode: true)
+  output g = x -> avg_pool2d([3, 2], stride: [2, 3], padding: [1, 1], ceil_mode: true)`,
   global_avg_pool1d: `input x: f32[batch, 5, 3]
   output y = x -> global_avg_pool1d`,
   global_max_pool1d: `input x: f32[batch, 5, 3]

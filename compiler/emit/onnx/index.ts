@@ -383,13 +383,27 @@ function pool(kind: "MaxPool" | "AveragePool", dims: 1 | 2): Lower {
     // Average pooling divides by the real pixels of a window only (tfjs's "same"): count_include_pad 0. Max
     // pooling pads with −∞ in ONNX; fold-padding gives it zero padding only where its input is ≥ 0 and every
     // window keeps a real value, so the two agree.
-    const extra: Record<string, AttrValue> = kind === "AveragePool" ? { count_include_pad: int(0) } : {};
+    // Explicit padding (PyTorch's padding=) counts its zeros in an average, as PyTorch's count_include_pad=True;
+    // ceil_mode is PyTorch's (onnxruntime's rule for the last window is the same).
+    const explicit = Array.isArray(c.a.padding);
+    const extra: Record<string, AttrValue> = {
+      ...(kind === "AveragePool" ? { count_include_pad: int(explicit ? 1 : 0) } : {}),
+      ...(c.a.ceil_mode === true ? { ceil_mode: int(1) } : {}),
+    };
     // onnxruntime's PadFusion (default optimizations) merges a zero Pad into the MaxPool reading it as the
     // pool's own padding, which is −∞: wrong for negative values, and a load error where the pad reaches the
     // window's size. It leaves a MaxPool with its optional Indices output alone, so a MaxPool fed by a
     // zero_pad2d declares it (unused).
     const outputs = kind === "MaxPool" && c.inNodes[0]!.op === "zero_pad2d" ? 2 : 1;
-    const y = c.g.op(kind, [c.g.as(c.x[0]!, cf)], { kernel_shape: ints(size), strides: ints(stride), ...p, ...extra }, outputs);
+    let y = c.g.op(kind, [c.g.as(c.x[0]!, cf)], { kernel_shape: ints(size), strides: ints(stride), ...p, ...extra }, outputs);
+    if (c.a.ceil_mode === true) {
+      // ONNX's ceil_mode keeps a last window that starts in the trailing padding, which PyTorch (and the IR's
+      // shape) drops: cut the pooled axes to the IR's sizes (a no-op where they agree).
+      const want = c.node.shape!.slice(1, 1 + dims) as number[];
+      const amounts = spatialPads(c.a.padding, c.inNodes[0]!.shape!.slice(1, 1 + dims), size, stride)!;
+      const onnxOut = want.map((_, i) => Math.ceil((num(c.inNodes[0]!.shape![1 + i]) + amounts[i]![0] + amounts[i]![1] - size[i]!) / stride[i]!) + 1);
+      if (onnxOut.some((o, i) => o !== want[i])) y = c.g.op("Slice", [y, c.g.i64(want.map(() => 0)), c.g.i64(want), c.g.i64(want.map((_, i) => 2 + i))]);
+    }
     return { name: y, perm: cf, rank: dims + 2 };
   };
 }
