@@ -417,6 +417,11 @@ export function groupnorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, group
   return tf.add(tf.mul(y, gamma), beta);
 }
 
+/** A learned tensor the same for every sample of x's batch: [batch, ...value's shape]. */
+export function parameter(x: tf.Tensor, value: tf.Tensor): tf.Tensor {
+  return tf.broadcastTo(tf.expandDims(value, 0), [x.shape[0]!, ...value.shape]);
+}
+
 /** Rows of an embedding table for integer ids. */
 export function embedding(ids: tf.Tensor, table: tf.Tensor): tf.Tensor {
   return tf.gather(table, tf.cast(ids, "int32"));

@@ -159,6 +159,15 @@ def _checkpointed(block, *inputs):
 
     def forward(self, x):
         return x + self.weight[: x.shape[1]]`,
+  LearnedTensor: `class LearnedTensor(nn.Module):
+    """A free learned tensor (the parameter op), the same for every sample of its input's batch."""
+
+    def __init__(self, *shape):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(*shape))
+
+    def forward(self, x):
+        return self.weight.expand(x.shape[0], *self.weight.shape)`,
   TiedBias: `class TiedBias(nn.Module):
     """The bias of a dense layer whose kernel is an embedding table, transposed (weights tied)."""
 
@@ -466,6 +475,7 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
   layernorm: (c) => ({ module: `nn.LayerNorm(${c.inShape(0)[c.inShape(0).length - 1]}, eps=${pyNum(num(c.a.epsilon))})`, expr: `${c.mod}(${c.x[0]})` }),
   dropout: unary((x, c) => `F.dropout(${x}, ${pyNum(num(c.a.rate))}, self.training)`),
   sample_normal: (c) => ({ expr: `(${c.x[0]} + torch.exp(0.5 * ${c.x[1]}) * torch.randn_like(${c.x[0]}))${c.a.always === true ? "" : ` if self.training else ${c.x[0]}`}` }),
+  parameter: (c) => ({ module: `${c.helper("LearnedTensor")}(${(c.a.shape as number[]).join(", ")})`, expr: `${c.mod}(${c.x[0]})` }),
   embedding: (c) => ({ module: `nn.Embedding(${num(c.a.vocab)}, ${num(c.a.dim)})`, expr: `${c.mod}(${c.x[0]})` }),
   pos_embedding: (c) => ({ module: `${c.helper("PosEmbedding")}(${num(c.a.max_len)}, ${c.inShape(0)[2]})`, expr: `${c.mod}(${c.x[0]})` }),
   lstm: recurrent("lstm"),

@@ -319,7 +319,7 @@ function recurrent(name: "lstm" | "gru", gates: number): OpDef {
 
 export type OpKind =
   | "input" | "constant"
-  | "dense" | "tied_dense"
+  | "dense" | "tied_dense" | "parameter"
   | "conv1d" | "conv2d" | "depthwise_conv2d" | "separable_conv2d" | "conv2d_transpose"
   | "max_pool1d" | "avg_pool1d" | "max_pool2d" | "avg_pool2d"
   | "global_avg_pool1d" | "global_max_pool1d" | "global_avg_pool2d" | "global_max_pool2d"
@@ -419,6 +419,24 @@ export const OPS: Record<OpKind, OpDef> = {
       return { shape: [...s.slice(0, -1), vocab], dtype: c.ins[0]!.dtype, weights: c.attrs.bias ? [zeros("bias", [vocab])] : [] };
     },
     flops: (ins, out, a) => 2 * last(ins[0]!) * prod(out) + (a.bias ? prod(out) : 0),
+  },
+
+  parameter: {
+    category: "core",
+    doc: "a free learned tensor of per-sample shape `shape`, the same for every sample: the input gives only the batch size (ViT's class token: concat(x -> parameter([1, 768]), x, axis: 1)); weight `value` of that shape",
+    inputs: [1, 1],
+    params: [
+      p("shape", "ints", { doc: "the per-sample shape, e.g. [1, 768] (a number: one axis)" }),
+      p("init", "enum", { values: ["zeros", "ones", "normal"], default: "zeros", doc: "normal: N(0, 0.02²), ViT's and BERT's" }),
+    ],
+    infer(c) {
+      const shape = c.attrs.shape as number[];
+      const bad = shape.find((d) => d < 1 || d > 1 << 24);
+      if (!shape.length || bad !== undefined) return fail(c, "outOfRange", { callee: "parameter", name: "shape", value: `[${shape.join(", ")}]`, range: "one or more sizes from 1 to 16,777,216" });
+      if (prod(shape) > 1 << 28) return fail(c, "outOfRange", { callee: "parameter", name: "shape", value: `[${shape.join(", ")}]`, range: "at most 268,435,456 values in all" });
+      const init = c.attrs.init === "normal" ? "normal_002" : String(c.attrs.init);
+      return { shape: [c.ins[0]!.shape[0]!, ...shape], dtype: "f32", weights: [{ role: "value", shape: [...shape], init, trainable: true }] };
+    },
   },
 
   conv1d: {

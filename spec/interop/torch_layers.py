@@ -112,6 +112,8 @@ class Layers(nn.Module):
         self.rms = RMSNorm(8)
         self.head = nn.Module()
         self.head.bias = nn.Parameter(torch.zeros(20))
+        self.cls = nn.Module()
+        self.cls.weight = nn.Parameter(torch.randn(1, 8))
 
     def forward(self, image, seq, ids):
         c = F.relu(self.bn(self.conv(image.permute(0, 3, 1, 2))))
@@ -131,6 +133,7 @@ class Layers(nn.Module):
             "gru_out": self.gru(s)[0],
             "bigru_out": last_bidirectional(self.bigru(s)[0], 2),
             "token_out": token_out,
+            "cls_out": torch.cat([self.cls.weight.expand(ids.shape[0], 1, 8), e], dim=1),
         }
 
 
@@ -190,7 +193,7 @@ PREFIX = {
         "conv": "backbone.stem.conv", "bn": "backbone.stem.norm", "dw": "backbone.blocks.0.dw", "sep": "backbone.blocks.1",
         "fc": "classifier", "deconv": "decoder.up", "pw": "neck.proj", "gn": "neck.norm1", "inorm": "neck.norm2", "conv1": "seq_encoder.conv", "ln": "seq_encoder.norm", "lstm": "seq_encoder.rnn.0", "bilstm": "seq_encoder.rnn.1",
         "gru": "seq_encoder.rnn.2", "bigru": "seq_encoder.rnn.3", "emb": "embeddings.word_embeddings", "pos": "embeddings.position_embeddings",
-        "ln2": "encoder.layer.0.output.LayerNorm", "rms": "model.norm", "head": "lm_head",
+        "ln2": "encoder.layer.0.output.LayerNorm", "rms": "model.norm", "head": "lm_head", "cls": "vit.cls",
     },
     "Packed": {"self_attn": "decoder.layers.0.self_attn", "cross_attn": "decoder.layers.0.encoder_attn"},
 }
@@ -237,6 +240,8 @@ def layers_name(name):
     roles = {"running_mean": "moving_mean", "running_var": "moving_variance"}
     if mod in ("bn", "ln", "ln2", "rms", "gn", "inorm"):
         return f"{mod}/" + roles.get(leaf, {"weight": "gamma", "bias": "beta"}[leaf] if leaf in ("weight", "bias") else leaf)
+    if mod == "cls":
+        return "cls/value"
     if mod in ("emb", "pos"):
         return f"{mod}/embeddings"
     if mod == "sep.depthwise":

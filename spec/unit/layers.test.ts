@@ -17,6 +17,7 @@ import { compileText, expectClean } from "../helpers.js";
 const CASES: [OpKind, string][] = [
   ["dense", `input x: f32[batch, 6]\n output y = x -> dense(4, activation: tanh) -> dense(3, activation: relu)`],
   ["tied_dense", `input ids: i32[batch, 5]\n layer e = embedding(7, 4)\n output y = ids -> e -> tied_dense(e, bias: true)`],
+  ["parameter", `input x: f32[batch, 3, 4]\n output y = concat(x -> parameter([1, 4], init: normal), x -> dense(4), axis: 1) -> dense(2)`],
   ["conv1d", `input x: f32[batch, 9, 3]\n a = x -> conv1d(4, 3, padding: same)\n b = x -> conv1d(4, 2, dilation: 2, padding: causal)\n output y = concat(a, b, axis: 2)`],
   ["conv2d", `input x: f32[batch, 7, 7, 4]\n a = x -> conv2d(4, 3, stride: 2, padding: same, activation: relu)\n b = x -> conv2d(4, 3, dilation: 2, groups: 2)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],
   ["depthwise_conv2d", `input x: f32[batch, 7, 7, 3]\n a = x -> depthwise_conv2d(3, stride: 2, padding: same, multiplier: 2)\n b = x -> depthwise_conv2d([3, 2], dilation: 2)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],

@@ -216,6 +216,12 @@ test("slice, squeeze and expand_dims: shapes over fixed and symbolic axes, negat
   assert.equal(bad("output y = x -> expand_dims(-5)"), ["NN3009"]);
   assert.equal(bad("output y = x -> groupnorm(3)"), ["NN3010"]);
   assert.equal(bad("output y = x -> flatten -> instancenorm"), ["NN3001"]);
+  assert.equal(bad("output y = x -> parameter([0, 4])"), ["NN2019"]);
+  assert.equal(bad("output y = x -> parameter([65536, 65536])"), ["NN2019"]);
+  const p = model(`input x: f32[batch, seq <= 16, 8]\n output y = concat(x -> parameter([1, 8]) as cls, x, axis: 1)`);
+  expectClean(p);
+  assert.equal(shapeOf(p, "y"), ["batch", "seq+1", 8]);
+  assert.equal(p.module.models[0]!.params.map((w) => [w.name, w.shape, w.init]), [["cls/value", [1, 8], "zeros"]]);
 });
 
 test.run();

@@ -42,6 +42,9 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   layer t = embedding(11, 6)
   output y = ids -> t -> tied_dense(t, bias: true)
   output z = ids -> t -> tied_dense(t)`,
+  parameter: `input x: f32[batch, 3, 4]
+  output a = concat(x -> parameter([1, 4], init: normal), x, axis: 1)
+  output b = x -> parameter(5) -> dense(2)`,
   conv1d: `input x: f32[batch, 9, 4]
   output a = x -> conv1d(6, 3, stride: 2, padding: same)
   output b = x -> conv1d(4, 3, padding: causal, dilation: 2, activation: relu)

@@ -648,6 +648,11 @@ export const LOWER: Record<OpKind, Lower> = {
     return irValue(c.g.op("Add", [m, c.g.op("Mul", [std, c.g.op("RandomNormalLike", [m])])]), c.node);
   },
   identity: passThrough,
+  // The value with a leading axis, expanded to the input's batch.
+  parameter: (c) => {
+    const shape = c.g.op("Concat", [c.g.op("Shape", [c.ir(0)], { start: int(0), end: int(1) }), c.g.i64(c.a.shape as number[])], { axis: int(0) });
+    return irValue(c.g.op("Expand", [c.g.op("Unsqueeze", [c.w("value"), c.g.i64([0])]), shape]), c.node);
+  },
   embedding: (c) => irValue(c.g.op("Gather", [c.w("embeddings"), c.ir(0)], { axis: int(0) }), c.node),
   pos_embedding: (c) => {
     const steps = c.inNodes[0]!.shape![1]!;
