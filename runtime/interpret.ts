@@ -145,6 +145,7 @@ export const IMPLS: Record<OpKind, Impl> = {
   instancenorm: (c) => ops.groupnorm(c.x[0]!, c.w("gamma"), c.w("beta"), c.x[0]!.shape[c.x[0]!.rank - 1]!, num(c.a.epsilon)),
   dropout: (c) => ops.dropout(c.x[0]!, num(c.a.rate), c.step),
   sample_normal: (c) => ops.sampleNormal(c.x[0]!, c.x[1]!, c.a.always === true, c.step),
+  random_normal_like: (c) => ops.randomNormalLike(c.x[0]!, num(c.a.std), c.a.always === true, c.step),
   parameter: (c) => ops.parameter(c.x[0]!, c.w("value")),
   embedding: (c) => ops.embedding(c.x[0]!, c.w("embeddings")),
   pos_embedding: (c) => ops.posEmbedding(c.x[0]!, c.w("embeddings"), ops.cacheOffset(c.step)),

@@ -364,6 +364,13 @@ export function sampleNormal(mean: tf.Tensor, logVar: tf.Tensor, always: boolean
   return tf.add(mean, tf.mul(tf.exp(tf.mul(logVar, 0.5)), tf.randomNormal(mean.shape, 0, 1, "float32", seed)));
 }
 
+/** N(0, std²) noise of x's shape (seeded per call, as dropout's masks), in training or always; else zeros. */
+export function randomNormalLike(x: tf.Tensor, std: number, always: boolean, s: Step): tf.Tensor {
+  if (!s.training && !always) return tf.zerosLike(x);
+  const seed = s.seed ? s.seed() : undefined;
+  return tf.randomNormal(x.shape, 0, std, "float32", seed);
+}
+
 export interface BatchnormWeights {
   gamma: tf.Tensor | null;
   beta: tf.Tensor | null;

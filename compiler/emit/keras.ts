@@ -120,6 +120,7 @@ export const KERAS: Record<OpKind, Rule> = {
   layernorm: plain("LayerNormalization", (c) => ({ axis: -1, epsilon: c.a.epsilon, center: true, scale: true })),
   dropout: plain("Dropout", (c) => ({ rate: c.a.rate })),
   sample_normal: none("TensorFlow.js layers has no sampling layer"),
+  random_normal_like: none("Keras's GaussianNoise adds noise to its input; it has no layer that returns the noise alone"),
   parameter: none("Keras has no layer that holds a free learned tensor"),
   embedding: plain("Embedding", (c) => ({ input_dim: c.a.vocab, output_dim: c.a.dim })),
   pos_embedding: none("TensorFlow.js layers has no learned positional embedding"),

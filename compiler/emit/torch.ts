@@ -476,6 +476,7 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
   dropout: unary((x, c) => `F.dropout(${x}, ${pyNum(num(c.a.rate))}, self.training)`),
   sample_normal: (c) => ({ expr: `(${c.x[0]} + torch.exp(0.5 * ${c.x[1]}) * torch.randn_like(${c.x[0]}))${c.a.always === true ? "" : ` if self.training else ${c.x[0]}`}` }),
   parameter: (c) => ({ module: `${c.helper("LearnedTensor")}(${(c.a.shape as number[]).join(", ")})`, expr: `${c.mod}(${c.x[0]})` }),
+  random_normal_like: (c) => ({ expr: `torch.randn_like(${c.x[0]}) * ${pyNum(num(c.a.std))}${c.a.always === true ? "" : ` if self.training else torch.zeros_like(${c.x[0]})`}` }),
   embedding: (c) => ({ module: `nn.Embedding(${num(c.a.vocab)}, ${num(c.a.dim)})`, expr: `${c.mod}(${c.x[0]})` }),
   pos_embedding: (c) => ({ module: `${c.helper("PosEmbedding")}(${num(c.a.max_len)}, ${c.inShape(0)[2]})`, expr: `${c.mod}(${c.x[0]})` }),
   lstm: recurrent("lstm"),

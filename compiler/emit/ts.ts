@@ -454,6 +454,7 @@ const EMIT: Record<OpKind, Emit> = {
   instancenorm: (c) => `nn.groupnorm(${c.x[0]}, ${c.w("gamma")}, ${c.w("beta")}, ${A(c.n.shape![c.n.shape!.length - 1])}, ${A(c.a.epsilon)})`,
   dropout: (c) => `nn.dropout(${c.x[0]}, ${A(c.a.rate)}, step)`,
   sample_normal: (c) => `nn.sampleNormal(${c.x[0]}, ${c.x[1]}, ${c.a.always === true}, step)`,
+  random_normal_like: (c) => `nn.randomNormalLike(${c.x[0]}, ${A(c.a.std)}, ${c.a.always === true}, step)`,
   parameter: (c) => `nn.parameter(${c.x[0]}, ${c.w("value")})`,
   embedding: (c) => `nn.embedding(${c.x[0]}, ${c.w("embeddings")})`,
   pos_embedding: (c) => `nn.posEmbedding(${c.x[0]}, ${c.w("embeddings")}${c.cache ? ", nn.cacheOffset(step)" : ""})`,

@@ -333,7 +333,7 @@ export type OpKind =
   | "exp" | "log" | "sqrt" | "abs" | "neg" | "square" | "pow" | "clip"
   | "softplus" | "mish" | "hardswish" | "hardsigmoid"
   | "reduce_mean" | "reduce_sum" | "reduce_max" | "reduce_min"
-  | "sample_normal";
+  | "sample_normal" | "random_normal_like";
 
 function convCommon(c: InferCtx, name: string, dims: 1 | 2, layout: string): { s: Shape; ch: number; out: Dim[]; k: number[] } | null {
   if (!needRank(c, name, [dims + 2], layout, dims === 2 && c.ins[0]!.shape.length === 2 ? "reshape the features into an image first, e.g. reshape([28, 28, 1])" : undefined)) return null;
@@ -967,6 +967,14 @@ export const OPS: Record<OpKind, OpDef> = {
       return { ...m };
     },
     flops: (_ins, out) => 4 * prod(out),
+  },
+  random_normal_like: {
+    category: "math",
+    doc: "noise of x's shape drawn from N(0, std²) (x gives only the shape; no gradient reaches it), as Keras's GaussianNoise adds it: x + random_normal_like(x, std: 0.1); while training only — elsewhere zeros — unless always: true",
+    inputs: [1, 1],
+    params: [p("std", "float", { default: 1, min: 0, doc: "the standard deviation" }), p("always", "bool", { default: false, doc: "draw at inference too" })],
+    infer: (c) => (needFloat(c, "random_normal_like") ? { ...c.ins[0]! } : null),
+    flops: (_ins, out) => 2 * prod(out),
   },
   reduce_mean: reduction("reduce_mean", "the mean over the given axes"),
   reduce_sum: reduction("reduce_sum", "the sum over the given axes"),

@@ -214,7 +214,7 @@ export class TorchEngine implements StepEngine {
       precision: this.o.precision,
       accumulate: p.accumulate,
       // Steps are seeded (from the run's seed and the step) only where the model draws random numbers.
-      stochastic: m.nodes.some((n) => (n.op === "dropout" && Number(n.attrs.rate) > 0) || (n.op === "attention" && Number(n.attrs.dropout) > 0) || n.op === "sample_normal"),
+      stochastic: m.nodes.some((n) => (n.op === "dropout" && Number(n.attrs.rate) > 0) || (n.op === "attention" && Number(n.attrs.dropout) > 0) || n.op === "sample_normal" || n.op === "random_normal_like"),
     });
   }
 

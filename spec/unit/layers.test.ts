@@ -71,6 +71,7 @@ const CASES: [OpKind, string][] = [
   ["elu", `input x: f32[batch, 4]\n output y = x -> dense(4) -> elu`],
   ["identity", `input x: f32[batch, 4]\n output y = x -> dense(4) -> identity`],
   ["conv2d_transpose", `input x: f32[batch, 4, 3, 2]\n a = x -> conv2d_transpose(3, 3, stride: 2, padding: same, activation: relu)\n output y = a -> conv2d_transpose(2, [2, 3], stride: [1, 2]) -> flatten`],
+  ["random_normal_like", `input x: f32[batch, 4]\n h = x -> dense(4)\n output y = (h + random_normal_like(h, std: 0.1)) -> tanh`],
   ["sample_normal", `input x: f32[batch, 4]\n m = x -> dense(3)\n output y = sample_normal(m, x -> dense(3)) -> tanh`],
   ["softplus", `input x: f32[batch, 4]\n output y = x -> dense(4) -> softplus`],
   ["mish", `input x: f32[batch, 4]\n output y = x -> dense(4) -> mish`],
@@ -325,6 +326,34 @@ test("property: max_pool2d and avg_pool2d with explicit padding and ceil_mode co
     { seed: 7, numRuns: 150 },
   );
   assert.ok(ran > 50, `only ${ran} configurations compiled`);
+});
+
+test("random_normal_like: N(0, std²) noise of its input's shape while training or always, zeros otherwise, seeded", () => {
+  const m = modelOf(`input x: f32[batch, 4000]\n output y = x -> random_normal_like(std: 0.5)\n output z = x -> random_normal_like(std: 0.5, always: true)`);
+  tf.setBackend("wasm");
+  const x = tf.ones([1, 4000]);
+  const draw = (training: boolean, seed: number) => {
+    const { outputs } = run(m, new Map(), { x }, { training, seed: () => seed });
+    const out = { y: Array.from(outputs.y!.dataSync()), z: Array.from(outputs.z!.dataSync()) };
+    tf.dispose(Object.values(outputs));
+    return out;
+  };
+  const stats = (v: number[]) => {
+    const mean = v.reduce((a, b) => a + b, 0) / v.length;
+    return { mean, std: Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length) };
+  };
+  const train = draw(true, 3);
+  for (const v of [train.y, train.z]) {
+    const { mean, std } = stats(v);
+    // 4000 draws: the mean's standard error is 0.5 / √4000 ≈ 0.008, the std's ≈ 0.006.
+    assert.ok(Math.abs(mean) < 0.04 && Math.abs(std - 0.5) < 0.03, `mean ${mean}, std ${std}`);
+  }
+  assert.equal(draw(true, 3).y, train.y, "the same seed draws the same noise");
+  assert.not.equal(draw(true, 4).y, train.y, "another seed draws other noise");
+  const infer = draw(false, 3);
+  assert.ok(infer.y.every((v) => v === 0), "zeros at inference");
+  assert.ok(Math.abs(stats(infer.z).std - 0.5) < 0.03, "always: true draws at inference too");
+  x.dispose();
 });
 
 test.run();

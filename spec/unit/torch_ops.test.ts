@@ -223,6 +223,9 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   m = x -> dense(3)
   v = x -> dense(3)
   output y = sample_normal(m, v) -> tanh`,
+  random_normal_like: `input x: f32[batch, 6]
+  output y = x + random_normal_like(x, std: 0.5)
+  output z = x -> dense(3) -> random_normal_like`,
   softplus: `input x: f32[batch, 6]
   output y = x -> softplus`,
   mish: `input x: f32[batch, 6]
@@ -362,6 +365,35 @@ test(`torch ops: every op's forward in PyTorch equals the interpreter on tfjs's 
     }
   }
   assert.equal(failures, [], failures.join("\n"));
+});
+
+test("torch ops: random_normal_like draws N(0, std²) in PyTorch while training (and with always: true), zeros in eval mode", async () => {
+  assert.ok(engine, "the engine did not start");
+  const src = `model Noise {\n  input x: f32[batch, 2000]\n  output y = x -> random_normal_like(std: 0.5)\n  output z = x -> random_normal_like(std: 0.5, always: true)\n}\n`;
+  const res = compile("noise.nnet", src, memoryHost());
+  const ms = optimize(res.module, { level: 0, mode: "train" }).module.models;
+  const r = emitTorch({ models: ms, datasets: [], plans: [] } as never, { displayPath: "noise.nnet", sourceText: () => src, version: "test", level: 0 });
+  const py = path.join(dir, "noise.py");
+  writeFileSync(py, r.text!);
+  writeFileSync(path.join(dir, "noise.weights.safetensors"), encodeSafetensors({}));
+  writeFileSync(path.join(dir, "noise.in.safetensors"), encodeSafetensors({ x: { dtype: "F32", shape: [2, 2000], data: new Float32Array(4000).fill(1) } }));
+  await engine!.request("load", { model: "noise", path: py, class: r.classes.Noise, weights: path.join(dir, "noise.weights.safetensors") });
+  const stats = (v: ArrayLike<number>) => {
+    const a = Array.from(v, Number);
+    const mean = a.reduce((x, y) => x + y, 0) / a.length;
+    return { mean, std: Math.sqrt(a.reduce((x, y) => x + (y - mean) ** 2, 0) / a.length) };
+  };
+  for (const training of [true, false]) {
+    const out = path.join(dir, `noise.${training}.safetensors`);
+    await engine!.request("forward", { model: "noise", inputs: path.join(dir, "noise.in.safetensors"), outputs: out, training });
+    const got = decodeSafetensors(new Uint8Array(readFileSync(out))).tensors;
+    for (const name of training ? ["y", "z"] : ["z"]) {
+      const { mean, std } = stats(got[name]!.data as Float32Array);
+      assert.ok(Math.abs(mean) < 0.04 && Math.abs(std - 0.5) < 0.03, `${name} (training: ${training}): mean ${mean}, std ${std}`);
+    }
+    if (!training) assert.ok(Array.from(got.y!.data as Float32Array).every((v) => v === 0), "zeros in eval mode");
+  }
+  await engine!.request("unload", { model: "noise" });
 });
 
 test("torch ops: the state_dict conversion is the inverse of layout: torch loading (these models and the zoo)", () => {

@@ -647,6 +647,12 @@ export const LOWER: Record<OpKind, Lower> = {
     const std = c.g.op("Exp", [c.g.op("Mul", [c.ir(1), c.g.scalar(0.5)])]);
     return irValue(c.g.op("Add", [m, c.g.op("Mul", [std, c.g.op("RandomNormalLike", [m])])]), c.node);
   },
+  // At inference zeros of x's shape; with always: true, RandomNormalLike with scale std.
+  random_normal_like: (c) => {
+    const x = c.ir(0);
+    if (c.a.always === true) return irValue(c.g.op("RandomNormalLike", [x], { mean: float(0), scale: float(num(c.a.std)) }), c.node);
+    return irValue(c.g.op("Expand", [c.g.scalar(0), c.g.op("Shape", [x])]), c.node);
+  },
   identity: passThrough,
   // The value with a leading axis, expanded to the input's batch.
   parameter: (c) => {
