@@ -123,6 +123,7 @@ export const IMPLS: Record<OpKind, Impl> = {
   conv1d: (c) => ops.conv1d(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), { stride: num(c.a.stride), padding: c.a.padding as "causal", dilation: num(c.a.dilation), groups: num(c.a.groups), activation: act(c.a.activation) }),
   conv2d: (c) => ops.conv2d(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), convOpts(c)),
   depthwise_conv2d: (c) => ops.depthwiseConv2d(c.x[0]!, c.w("depthwise_kernel"), opt(c, "bias", c.a.bias), depthOpts(c)),
+  conv1d_transpose: (c) => ops.conv1dTranspose(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), { stride: num(c.a.stride), padding: c.a.padding as ops.Padding, activation: c.a.activation as ops.Activation }),
   conv2d_transpose: (c) => ops.conv2dTranspose(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), { stride: pair(c.a.stride), padding: c.a.padding as ops.Padding, activation: c.a.activation as ops.Activation }),
   separable_conv2d: (c) => ops.separableConv2d(c.x[0]!, c.w("depthwise_kernel"), c.w("pointwise_kernel"), opt(c, "bias", c.a.bias), depthOpts(c)),
   max_pool1d: (c) => ops.maxPool1d(c.x[0]!, num(c.a.size), num(poolStride(c)), pad(c.a.padding)),

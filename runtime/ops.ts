@@ -218,6 +218,11 @@ export function conv2dTranspose(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor
   return activate(bias ? tf.add(y, bias) : y, o.activation) as tf.Tensor4D;
 }
 
+/** A transposed 1-D convolution: the 2-D one over a height of 1 (kernel [k, filters, channels]). */
+export function conv1dTranspose(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, o: { stride: number; padding: Padding; activation: Activation }): tf.Tensor3D {
+  return from2d(conv2dTranspose(as2d(x), tf.expandDims(kernel, 0), bias, { stride: [1, o.stride], padding: o.padding, activation: o.activation }));
+}
+
 export interface Conv1dOptions {
   stride: number;
   padding: Padding | "causal";

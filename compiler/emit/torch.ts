@@ -444,6 +444,19 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
       expr: activate(`${cropped}.permute(0, 2, 3, 1)`, c.a.activation),
     };
   },
+  conv1d_transpose: (c) => {
+    // nn.ConvTranspose1d gives the whole (t - 1)·stride + kernel; "same" keeps what TensorFlow keeps.
+    const k = [num(c.a.kernel)];
+    const stride = [num(c.a.stride)];
+    const inCh = c.inShape(0)[2] as number;
+    const { before, after, extra } = transposeSame(k, stride, c.a.padding);
+    const y = `${c.mod}(${c.x[0]}.transpose(1, 2))`;
+    const cropped = before[0] || after[0] ? `F.pad(${y}, (${-before[0]!}, ${-after[0]!}))` : y;
+    return {
+      module: `nn.ConvTranspose1d(${inCh}, ${num(c.a.filters)}, ${k[0]}, stride=${stride[0]}${extra[0] ? `, output_padding=${extra[0]}` : ""}, bias=${c.a.bias ? "True" : "False"})`,
+      expr: activate(`${cropped}.transpose(1, 2)`, c.a.activation),
+    };
+  },
   max_pool1d: pool("max", 1),
   avg_pool1d: pool("avg", 1),
   max_pool2d: pool("max", 2),

@@ -434,6 +434,7 @@ const EMIT: Record<OpKind, Emit> = {
   conv1d: (c) => `nn.conv1d(${c.x[0]}, ${c.w("kernel")}, ${c.opt("bias", c.a.bias)}, { stride: ${A(c.a.stride)}, padding: ${A(c.a.padding)}, dilation: ${A(c.a.dilation)}, groups: ${A(c.a.groups)}, activation: ${A(c.a.activation)} })`,
   conv2d: (c) => `nn.conv2d(${c.x[0]}, ${c.w("kernel")}, ${c.opt("bias", c.a.bias)}, ${convOpts(c, true)})`,
   depthwise_conv2d: (c) => `nn.depthwiseConv2d(${c.x[0]}, ${c.w("depthwise_kernel")}, ${c.opt("bias", c.a.bias)}, ${convOpts(c, false)})`,
+  conv1d_transpose: (c) => `nn.conv1dTranspose(${c.x[0]}, ${c.w("kernel")}, ${c.opt("bias", c.a.bias)}, { stride: ${A(c.a.stride)}, padding: ${str(String(c.a.padding))}, activation: ${str(String(c.a.activation))} })`,
   conv2d_transpose: (c) => `nn.conv2dTranspose(${c.x[0]}, ${c.w("kernel")}, ${c.opt("bias", c.a.bias)}, { stride: ${pairLit(c.a.stride)}, padding: ${str(String(c.a.padding))}, activation: ${str(String(c.a.activation))} })`,
   separable_conv2d: (c) => `nn.separableConv2d(${c.x[0]}, ${c.w("depthwise_kernel")}, ${c.w("pointwise_kernel")}, ${c.opt("bias", c.a.bias)}, ${convOpts(c, false)})`,
   max_pool1d: (c) => `nn.maxPool1d(${c.x[0]}, ${A(c.a.size)}, ${A(poolStride(c))}, ${A(c.a.padding)})`,

@@ -320,7 +320,7 @@ function recurrent(name: "lstm" | "gru", gates: number): OpDef {
 export type OpKind =
   | "input" | "constant"
   | "dense" | "tied_dense" | "parameter"
-  | "conv1d" | "conv2d" | "depthwise_conv2d" | "separable_conv2d" | "conv2d_transpose"
+  | "conv1d" | "conv2d" | "depthwise_conv2d" | "separable_conv2d" | "conv2d_transpose" | "conv1d_transpose"
   | "max_pool1d" | "avg_pool1d" | "max_pool2d" | "avg_pool2d"
   | "global_avg_pool1d" | "global_max_pool1d" | "global_avg_pool2d" | "global_max_pool2d"
   | "zero_pad2d" | "upsample2d"
@@ -525,6 +525,24 @@ export const OPS: Record<OpKind, OpDef> = {
       return { shape: [s[0]!, ...out, f], dtype: c.ins[0]!.dtype, weights: [glorot("kernel", [k[0]!, k[1]!, f, ch as number]), ...(c.attrs.bias ? [zeros("bias", [f])] : [])] };
     },
     flops: (ins, _out, a) => 2 * prod(pair(a.kernel!)) * last(ins[0]!) * int(a.filters!) * prod(ins[0]!.slice(0, -1)),
+  },
+
+  conv1d_transpose: {
+    category: "conv",
+    doc: "transposed 1-D convolution (a learned upsampling of steps, as PyTorch's ConvTranspose1d and Keras's Conv1DTranspose), [batch, steps, channels]: steps grow to (t - 1)·stride + kernel (valid) or t·stride (same, TensorFlow's crop); kernel [k, filters, channels]",
+    inputs: [1, 1],
+    params: [p("filters", "int", { min: 1 }), p("kernel", "int", { min: 1 }), p("stride", "int", { default: 1, min: 1 }), p("padding", "enum", { values: ["valid", "same"], default: "valid" }), bias, activationParam],
+    infer(c) {
+      if (!needRank(c, "conv1d_transpose", [3], "[batch, steps, channels]")) return null;
+      if (!needFloat(c, "conv1d_transpose")) return null;
+      const s = c.ins[0]!.shape;
+      const ch = last(s);
+      if (!knownDim(c, "conv1d_transpose", ch, "channel count")) return null;
+      const [k, st, f] = [int(c.attrs.kernel!), int(c.attrs.stride!), int(c.attrs.filters!)];
+      const out = c.attrs.padding === "same" ? mulDim(s[1]!, st) : addDim(mulDim(addDim(s[1]!, -1), st), k);
+      return { shape: [s[0]!, out, f], dtype: c.ins[0]!.dtype, weights: [glorot("kernel", [k, f, ch as number]), ...(c.attrs.bias ? [zeros("bias", [f])] : [])] };
+    },
+    flops: (ins, _out, a) => 2 * int(a.kernel!) * last(ins[0]!) * int(a.filters!) * prod(ins[0]!.slice(0, -1)),
   },
 
   max_pool1d: pool("max_pool1d", 1, "max"),

@@ -2,7 +2,8 @@
 python3-torch.
 
 Builds spec/interop/torch_layers.nnet's two models from PyTorch's own modules (Conv2d, BatchNorm2d, a
-depthwise and a separable Conv2d, Linear, ConvTranspose2d, GroupNorm, InstanceNorm2d (affine), Conv1d, LayerNorm, LSTM and GRU one-way and bidirectional,
+depthwise and a separable Conv2d, Linear, ConvTranspose2d and ConvTranspose1d, GroupNorm, InstanceNorm2d
+(affine), Conv1d, LayerNorm, LSTM and GRU one-way and bidirectional,
 Embedding, a positional Embedding, attention as Hugging Face writes it — query/key/value Linear modules and an
 output one — with a head tied to the embedding table, and nn.MultiheadAttention for self- and
 cross-attention), draws non-trivial weights (random batchnorm statistics, biases and scales away from 0 and
@@ -100,6 +101,7 @@ class Layers(nn.Module):
         self.gn = nn.GroupNorm(2, 6)
         self.inorm = nn.InstanceNorm2d(6, affine=True)
         self.conv1 = nn.Conv1d(5, 4, 3, padding=1)
+        self.deconv1 = nn.ConvTranspose1d(5, 3, 4, stride=2)
         self.ln = nn.LayerNorm(4)
         self.lstm = nn.LSTM(4, 3, batch_first=True)
         self.bilstm = nn.LSTM(4, 2, batch_first=True, bidirectional=True)
@@ -128,6 +130,8 @@ class Layers(nn.Module):
             # "same": the 17 × 17 canvas cropped to 16 × 16, nothing before and one row/column after (TensorFlow's).
             "up_out": F.pad(self.deconv(image.permute(0, 3, 1, 2)), (0, -1, 0, -1)).permute(0, 2, 3, 1),
             "norm_out": self.inorm(self.gn(self.pw(image.permute(0, 3, 1, 2)))).permute(0, 2, 3, 1),
+            # "same": the 14-step canvas cropped to 12, one step before and one after (TensorFlow's).
+            "up1_out": F.pad(self.deconv1(seq.transpose(1, 2)), (-1, -1)).transpose(1, 2),
             "lstm_out": self.lstm(s)[0],
             "bilstm_out": last_bidirectional(self.bilstm(s)[0], 2),
             "gru_out": self.gru(s)[0],
@@ -191,7 +195,7 @@ def write_safetensors(file, named):
 PREFIX = {
     "Layers": {
         "conv": "backbone.stem.conv", "bn": "backbone.stem.norm", "dw": "backbone.blocks.0.dw", "sep": "backbone.blocks.1",
-        "fc": "classifier", "deconv": "decoder.up", "pw": "neck.proj", "gn": "neck.norm1", "inorm": "neck.norm2", "conv1": "seq_encoder.conv", "ln": "seq_encoder.norm", "lstm": "seq_encoder.rnn.0", "bilstm": "seq_encoder.rnn.1",
+        "fc": "classifier", "deconv": "decoder.up", "deconv1": "decoder.up1d", "pw": "neck.proj", "gn": "neck.norm1", "inorm": "neck.norm2", "conv1": "seq_encoder.conv", "ln": "seq_encoder.norm", "lstm": "seq_encoder.rnn.0", "bilstm": "seq_encoder.rnn.1",
         "gru": "seq_encoder.rnn.2", "bigru": "seq_encoder.rnn.3", "emb": "embeddings.word_embeddings", "pos": "embeddings.position_embeddings",
         "ln2": "encoder.layer.0.output.LayerNorm", "rms": "model.norm", "head": "lm_head", "cls": "vit.cls",
     },

@@ -71,6 +71,7 @@ const CASES: [OpKind, string][] = [
   ["elu", `input x: f32[batch, 4]\n output y = x -> dense(4) -> elu`],
   ["identity", `input x: f32[batch, 4]\n output y = x -> dense(4) -> identity`],
   ["conv2d_transpose", `input x: f32[batch, 4, 3, 2]\n a = x -> conv2d_transpose(3, 3, stride: 2, padding: same, activation: relu)\n output y = a -> conv2d_transpose(2, [2, 3], stride: [1, 2]) -> flatten`],
+  ["conv1d_transpose", `input x: f32[batch, 5, 3]\n a = x -> conv1d_transpose(4, 3, stride: 2)\n b = x -> conv1d_transpose(2, 2, stride: 3, padding: same, activation: relu)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],
   ["random_normal_like", `input x: f32[batch, 4]\n h = x -> dense(4)\n output y = (h + random_normal_like(h, std: 0.1)) -> tanh`],
   ["sample_normal", `input x: f32[batch, 4]\n m = x -> dense(3)\n output y = sample_normal(m, x -> dense(3)) -> tanh`],
   ["softplus", `input x: f32[batch, 4]\n output y = x -> dense(4) -> softplus`],

@@ -219,6 +219,11 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   output b = x -> conv2d_transpose(2, [2, 3], stride: [2, 1], padding: same, activation: relu)
   output c = x -> conv2d_transpose(3, 1, stride: 3, padding: same, bias: false)
   output d = x -> conv2d_transpose(2, 3, stride: 2, padding: same)`,
+  conv1d_transpose: `input x: f32[batch, 5, 3]
+  output a = x -> conv1d_transpose(4, 3, stride: 2)
+  output b = x -> conv1d_transpose(2, 3, stride: 2, padding: same, activation: relu)
+  output c = x -> conv1d_transpose(3, 1, stride: 3, padding: same, bias: false)
+  output d = x -> conv1d_transpose(2, 4, padding: same)`,
   sample_normal: `input x: f32[batch, 6]
   m = x -> dense(3)
   v = x -> dense(3)

@@ -357,6 +357,18 @@ function conv2dTranspose(c: LowerCtx): Value {
   return { name: activate(c.g, y, String(c.a.activation), 1), perm: cf, rank: 4 };
 }
 
+/** ConvTranspose over steps: kernel [k, F, C] → [C, F, k]; "same" as conv2d_transpose's. */
+function conv1dTranspose(c: LowerCtx): Value {
+  const cf = channelsFirst(3);
+  const k = [num(c.a.kernel)];
+  const stride = [num(c.a.stride)];
+  const { before, after, extra } = transposeSame(k, stride, c.a.padding);
+  const kernel = c.w("kernel", [{ perm: [2, 1, 0] }]);
+  const inputs = [c.g.as(c.x[0]!, cf), kernel, ...(c.a.bias ? [c.w("bias")] : [])];
+  const y = c.g.op("ConvTranspose", inputs, { kernel_shape: ints(k), strides: ints(stride), pads: ints([...before, ...after]), ...(extra.some((e) => e) ? { output_padding: ints(extra) } : {}) });
+  return { name: activate(c.g, y, String(c.a.activation), 1), perm: cf, rank: 3 };
+}
+
 function conv1d(c: LowerCtx): Value {
   const cf = channelsFirst(3);
   const k = num(c.a.kernel);
@@ -594,6 +606,7 @@ export const LOWER: Record<OpKind, Lower> = {
   conv1d,
   conv2d,
   conv2d_transpose: conv2dTranspose,
+  conv1d_transpose: conv1dTranspose,
   depthwise_conv2d: (c) => {
     const cf = channelsFirst(4);
     const y = depthwise(c, c.g.as(c.x[0]!, cf), c.a.bias ? c.w("bias") : null);
