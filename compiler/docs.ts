@@ -45,7 +45,7 @@ function bounds(p: { name: string; min?: number; max?: number; exclusive?: boole
 /** Ranges of the numeric parameters that have one: `units ≥ 1`, `rate [0, 1]`. */
 function ranges(params: readonly ParamSpec[]): string {
   return params
-    .filter((p) => (p.type === "int" || p.type === "float" || p.type === "int2") && (p.min !== undefined || p.max !== undefined))
+    .filter((p) => (p.type === "int" || p.type === "float" || p.type === "int2" || p.type === "padding") && (p.min !== undefined || p.max !== undefined))
     .map((p) => `${p.name} ${bounds(p)}`)
     .join(", ");
 }

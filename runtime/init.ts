@@ -71,6 +71,10 @@ export function initialValues(p: ParamInit, rand: Random): Float32Array {
       for (let i = 0; i < n; i++) out[i] = (rand() * 2 - 1) * limit;
       return out;
     }
+    case "normal_002":
+      // N(0, 0.02²) (Box–Muller), as ViT's class token and BERT's embeddings.
+      for (let i = 0; i < n; i++) out[i] = 0.02 * Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+      return out;
     case "embedding_uniform":
       for (let i = 0; i < n; i++) out[i] = (rand() * 2 - 1) * 0.05;
       return out;

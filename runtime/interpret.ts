@@ -84,7 +84,7 @@ const unary = (f: (x: tf.Tensor, c: Ctx) => tf.Tensor): Impl => (c) => f(c.x[0]!
 const reduce = (kind: "mean" | "sum" | "max" | "min"): Impl => unary((x, c) => ops.reduce(kind, x, c.a.axis as number[], c.a.keepdims === true));
 
 const convOpts = (c: Ctx) => ({ stride: pair(c.a.stride), padding: pad2d(c.a.padding), dilation: pair(c.a.dilation), groups: num(c.a.groups), activation: act(c.a.activation) });
-const depthOpts = (c: Ctx) => ({ stride: pair(c.a.stride), padding: pad(c.a.padding), dilation: pair(c.a.dilation), activation: act(c.a.activation) });
+const depthOpts = (c: Ctx) => ({ stride: pair(c.a.stride), padding: pad2d(c.a.padding), dilation: pair(c.a.dilation), activation: act(c.a.activation) });
 const poolStride = (c: Ctx) => (c.a.stride === null ? c.a.size : c.a.stride);
 
 function recurrent(c: Ctx, f: typeof ops.lstm): tf.Tensor {
@@ -123,12 +123,13 @@ export const IMPLS: Record<OpKind, Impl> = {
   conv1d: (c) => ops.conv1d(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), { stride: num(c.a.stride), padding: c.a.padding as "causal", dilation: num(c.a.dilation), groups: num(c.a.groups), activation: act(c.a.activation) }),
   conv2d: (c) => ops.conv2d(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), convOpts(c)),
   depthwise_conv2d: (c) => ops.depthwiseConv2d(c.x[0]!, c.w("depthwise_kernel"), opt(c, "bias", c.a.bias), depthOpts(c)),
+  conv1d_transpose: (c) => ops.conv1dTranspose(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), { stride: num(c.a.stride), padding: c.a.padding as ops.Padding, activation: c.a.activation as ops.Activation }),
   conv2d_transpose: (c) => ops.conv2dTranspose(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), { stride: pair(c.a.stride), padding: c.a.padding as ops.Padding, activation: c.a.activation as ops.Activation }),
   separable_conv2d: (c) => ops.separableConv2d(c.x[0]!, c.w("depthwise_kernel"), c.w("pointwise_kernel"), opt(c, "bias", c.a.bias), depthOpts(c)),
   max_pool1d: (c) => ops.maxPool1d(c.x[0]!, num(c.a.size), num(poolStride(c)), pad(c.a.padding)),
   avg_pool1d: (c) => ops.avgPool1d(c.x[0]!, num(c.a.size), num(poolStride(c)), pad(c.a.padding)),
-  max_pool2d: (c) => ops.maxPool2d(c.x[0]!, pair(c.a.size), pair(poolStride(c)), pad2d(c.a.padding)),
-  avg_pool2d: (c) => ops.avgPool2d(c.x[0]!, pair(c.a.size), pair(poolStride(c)), pad(c.a.padding)),
+  max_pool2d: (c) => ops.maxPool2d(c.x[0]!, pair(c.a.size), pair(poolStride(c)), pad2d(c.a.padding), c.a.ceil_mode === true),
+  avg_pool2d: (c) => ops.avgPool2d(c.x[0]!, pair(c.a.size), pair(poolStride(c)), pad2d(c.a.padding), c.a.ceil_mode === true),
   global_avg_pool1d: unary((x) => tf.mean(x, 1)),
   global_max_pool1d: unary((x) => tf.max(x, 1)),
   global_avg_pool2d: unary((x) => tf.mean(x, [1, 2])),
@@ -141,8 +142,12 @@ export const IMPLS: Record<OpKind, Impl> = {
   },
   layernorm: (c) => ops.layernorm(c.x[0]!, c.w("gamma"), c.w("beta"), num(c.a.epsilon)),
   rmsnorm: (c) => ops.rmsnorm(c.x[0]!, c.w("gamma"), num(c.a.epsilon)),
+  groupnorm: (c) => ops.groupnorm(c.x[0]!, c.w("gamma"), c.w("beta"), num(c.a.groups), num(c.a.epsilon)),
+  instancenorm: (c) => ops.groupnorm(c.x[0]!, c.w("gamma"), c.w("beta"), c.x[0]!.shape[c.x[0]!.rank - 1]!, num(c.a.epsilon)),
   dropout: (c) => ops.dropout(c.x[0]!, num(c.a.rate), c.step),
   sample_normal: (c) => ops.sampleNormal(c.x[0]!, c.x[1]!, c.a.always === true, c.step),
+  random_normal_like: (c) => ops.randomNormalLike(c.x[0]!, num(c.a.std), c.a.always === true, c.step),
+  parameter: (c) => ops.parameter(c.x[0]!, c.w("value")),
   embedding: (c) => ops.embedding(c.x[0]!, c.w("embeddings")),
   pos_embedding: (c) => ops.posEmbedding(c.x[0]!, c.w("embeddings"), ops.cacheOffset(c.step)),
   lstm: (c) => recurrent(c, ops.lstm),
@@ -153,6 +158,9 @@ export const IMPLS: Record<OpKind, Impl> = {
   transpose: unary((x, c) => tf.transpose(x, c.a.perm as number[])),
   concat: (c) => tf.concat(c.x, num(c.a.axis)),
   take: (c) => ops.take(c.x[0]!, num(c.a.index), num(c.a.axis)),
+  slice: (c) => ops.sliceAxis(c.x[0]!, num(c.a.start), c.a.end as number | null, num(c.a.axis)),
+  squeeze: unary((x, c) => ops.squeezeAxis(x, num(c.a.axis))),
+  expand_dims: unary((x, c) => ops.expandDims(x, num(c.a.axis))),
   cast: unary((x, c) => tf.cast(x, ops.TFJS_DTYPE[c.a.dtype as keyof typeof ops.TFJS_DTYPE])),
   add: binary((a, b) => tf.add(a, b)),
   sub: binary((a, b) => tf.sub(a, b)),

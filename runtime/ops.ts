@@ -180,8 +180,8 @@ export function conv2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, 
   const { stride, dilation: dil, activation: act } = o;
   const pad = tfPadding(o.padding);
   if (dil[0] > 1 || dil[1] > 1) {
-    // fold-padding only folds into undilated convolutions.
-    if (typeof o.padding !== "string") throw new Error("explicit padding on a dilated convolution");
+    // Explicit padding: zeros around the input, then a valid dilated convolution.
+    if (typeof o.padding !== "string") return conv2d(padded(x4, o)[0], kernel, bias, { ...o, padding: "valid" });
     const inner: ConvOptions = { ...o, dilation: [1, 1], padding: "valid" };
     return dilated(x4, [k4.shape[0], k4.shape[1]], dil, o.padding, (xs) => conv2d(xs, kernel, bias, inner));
   }
@@ -218,6 +218,11 @@ export function conv2dTranspose(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor
   return activate(bias ? tf.add(y, bias) : y, o.activation) as tf.Tensor4D;
 }
 
+/** A transposed 1-D convolution: the 2-D one over a height of 1 (kernel [k, filters, channels]). */
+export function conv1dTranspose(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, o: { stride: number; padding: Padding; activation: Activation }): tf.Tensor3D {
+  return from2d(conv2dTranspose(as2d(x), tf.expandDims(kernel, 0), bias, { stride: [1, o.stride], padding: o.padding, activation: o.activation }));
+}
+
 export interface Conv1dOptions {
   stride: number;
   padding: Padding | "causal";
@@ -237,19 +242,29 @@ export function conv1d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, 
 
 export interface DepthwiseOptions {
   stride: Pair;
-  padding: Padding;
+  padding: Padding | ExplicitPadding;
   dilation: Pair;
   activation: Activation;
 }
 
-function depthwisePart(x: tf.Tensor, k: tf.Tensor, o: DepthwiseOptions): tf.Tensor4D {
+/** The depthwise convolution of an input already padded (`padded`): its padding is a name. */
+function depthwisePart(x: tf.Tensor, k: tf.Tensor, o: DepthwiseOptions & { padding: Padding }): tf.Tensor4D {
   const k4 = k as tf.Tensor4D;
   const x4 = x as tf.Tensor4D;
   if (o.dilation[0] > 1 || o.dilation[1] > 1) return dilated(x4, [k4.shape[0], k4.shape[1]], o.dilation, o.padding, (xs) => tf.depthwiseConv2d(xs, k4, 1, "valid"));
   return tf.depthwiseConv2d(x4, k4, [...o.stride], o.padding, "NHWC");
 }
 
-export function depthwiseConv2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, o: DepthwiseOptions): tf.Tensor {
+/** Explicit padding as zeros around the input, then "valid" (the ops that take only a name). */
+function padded(x: tf.Tensor, o: { padding: Padding | ExplicitPadding }): [tf.Tensor4D, Padding] {
+  if (typeof o.padding === "string") return [x as tf.Tensor4D, o.padding];
+  const p = o.padding;
+  return [tf.pad(x as tf.Tensor4D, [[0, 0], [p[0], p[1]], [p[2], p[3]], [0, 0]]), "valid"];
+}
+
+export function depthwiseConv2d(x0: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, o0: DepthwiseOptions): tf.Tensor {
+  const [x, padding] = padded(x0, o0);
+  const o = { ...o0, padding };
   const f = fusedAct(o.activation);
   if (f && o.dilation[0] === 1 && o.dilation[1] === 1) {
     return tf.fused.depthwiseConv2d({ x: x as tf.Tensor4D, filter: kernel as tf.Tensor4D, strides: [...o.stride], pad: o.padding, dataFormat: "NHWC", ...(bias ? { bias } : {}), ...f });
@@ -258,7 +273,9 @@ export function depthwiseConv2d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor
   return activate(bias ? tf.add(y, bias) : y, o.activation);
 }
 
-export function separableConv2d(x: tf.Tensor, depthwiseKernel: tf.Tensor, pointwiseKernel: tf.Tensor, bias: tf.Tensor | null, o: DepthwiseOptions): tf.Tensor {
+export function separableConv2d(x0: tf.Tensor, depthwiseKernel: tf.Tensor, pointwiseKernel: tf.Tensor, bias: tf.Tensor | null, o0: DepthwiseOptions): tf.Tensor {
+  const [x, padding] = padded(x0, o0);
+  const o = { ...o0, padding };
   const d = depthwisePart(x, depthwiseKernel, o);
   const f = fusedAct(o.activation);
   if (f) return tf.fused.conv2d({ x: d, filter: pointwiseKernel as tf.Tensor4D, strides: 1, pad: "valid", dataFormat: "NHWC", ...(bias ? { bias } : {}), ...f });
@@ -274,11 +291,50 @@ function from2d(x: tf.Tensor): tf.Tensor3D {
   return tf.squeeze(x, [1]) as tf.Tensor3D;
 }
 
-export function maxPool2d(x: tf.Tensor, size: Pair, stride: Pair, padding: Padding | ExplicitPadding): tf.Tensor4D {
-  return tf.maxPool(x as tf.Tensor4D, [...size], [...stride], tfPadding(padding));
+/**
+ * A pool's explicit padding with ceil_mode's extra rows and columns at the end (PyTorch's output size: the last
+ * window may overhang the padded input but starts inside the input or its leading padding), per axis [begin, end].
+ */
+function poolPads(shape: readonly number[], size: Pair, stride: Pair, padding: ExplicitPadding, ceil: boolean): [number, number][] {
+  return [0, 1].map((i) => {
+    const [b, e] = [padding[2 * i]!, padding[2 * i + 1]!];
+    if (!ceil) return [b, e];
+    const n = shape[1 + i]!;
+    let out = Math.ceil((n + b + e - size[i]!) / stride[i]!) + 1;
+    if ((out - 1) * stride[i]! >= n + b) out--;
+    return [b, Math.max(e, (out - 1) * stride[i]! + size[i]! - n - b)];
+  });
 }
-export function avgPool2d(x: tf.Tensor, size: Pair, stride: Pair, padding: Padding): tf.Tensor4D {
-  return tf.avgPool(x as tf.Tensor4D, [...size], [...stride], padding);
+
+/**
+ * Max pooling; explicit padding (PyTorch's padding=, or fold-padding's) never wins a window (tfjs skips padded
+ * positions, as −∞ would); ceil_mode as PyTorch's.
+ */
+export function maxPool2d(x: tf.Tensor, size: Pair, stride: Pair, padding: Padding | ExplicitPadding, ceil = false): tf.Tensor4D {
+  if (typeof padding === "string" && !ceil) return tf.maxPool(x as tf.Tensor4D, [...size], [...stride], padding);
+  const [h, w] = poolPads(x.shape, size, stride, padding === "valid" ? [0, 0, 0, 0] : (padding as ExplicitPadding), ceil);
+  return tf.maxPool(x as tf.Tensor4D, [...size], [...stride], [[0, 0], h!, w!, [0, 0]]);
+}
+
+/**
+ * Average pooling. "same" averages over the real pixels only (TensorFlow's); explicit padding counts its zeros
+ * (PyTorch's count_include_pad=True), and with ceil_mode a window overhanging the padded input divides by the
+ * part inside it, as PyTorch does.
+ */
+export function avgPool2d(x: tf.Tensor, size: Pair, stride: Pair, padding: Padding | ExplicitPadding, ceil = false): tf.Tensor4D {
+  if (typeof padding === "string" && !ceil) return tf.avgPool(x as tf.Tensor4D, [...size], [...stride], padding);
+  const own: ExplicitPadding = padding === "valid" ? [0, 0, 0, 0] : (padding as ExplicitPadding);
+  const pads = poolPads(x.shape, size, stride, own, ceil);
+  const y = tf.avgPool(tf.pad(x as tf.Tensor4D, [[0, 0], pads[0]!, pads[1]!, [0, 0]]), [...size], [...stride], "valid");
+  const extra = pads.map(([, e], i) => e - own[2 * i + 1]!);
+  if (extra.every((e) => e === 0)) return y;
+  // Divisors of the windows that overhang: the part of each inside the padded input.
+  const scale = [0, 1].map((i) => {
+    const padded = x.shape[1 + i]! + own[2 * i]! + own[2 * i + 1]!;
+    const n = y.shape[1 + i]!;
+    return Float32Array.from({ length: n }, (_, o) => size[i]! / (Math.min(o * stride[i]! + size[i]!, padded) - o * stride[i]!));
+  });
+  return tf.mul(tf.mul(y, tf.tensor4d(scale[0]!, [1, y.shape[1]!, 1, 1])), tf.tensor4d(scale[1]!, [1, 1, y.shape[2]!, 1]));
 }
 export function maxPool1d(x: tf.Tensor, size: number, stride: number, padding: Padding): tf.Tensor3D {
   return from2d(tf.maxPool(as2d(x), [1, size], [1, stride], padding));
@@ -311,6 +367,13 @@ export function sampleNormal(mean: tf.Tensor, logVar: tf.Tensor, always: boolean
   if (!s.training && !always) return mean;
   const seed = s.seed ? s.seed() : undefined;
   return tf.add(mean, tf.mul(tf.exp(tf.mul(logVar, 0.5)), tf.randomNormal(mean.shape, 0, 1, "float32", seed)));
+}
+
+/** N(0, std²) noise of x's shape (seeded per call, as dropout's masks), in training or always; else zeros. */
+export function randomNormalLike(x: tf.Tensor, std: number, always: boolean, s: Step): tf.Tensor {
+  if (!s.training && !always) return tf.zerosLike(x);
+  const seed = s.seed ? s.seed() : undefined;
+  return tf.randomNormal(x.shape, 0, std, "float32", seed);
 }
 
 export interface BatchnormWeights {
@@ -352,6 +415,23 @@ export function layernorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsil
 export function rmsnorm(x: tf.Tensor, gamma: tf.Tensor, epsilon: number): tf.Tensor {
   const ms = tf.mean(tf.square(x), -1, true);
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, epsilon))), gamma);
+}
+
+/**
+ * Group normalization over [batch, …, channels] (instancenorm: groups = channels): each sample's group of
+ * channels normalized over its positions and those channels, then the per-channel γ and β.
+ */
+export function groupnorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, groups: number, epsilon: number): tf.Tensor {
+  const ch = x.shape[x.rank - 1]!;
+  const g = tf.reshape(x, [x.shape[0]!, -1, groups, ch / groups]);
+  const { mean, variance } = tf.moments(g, [1, 3], true);
+  const y = tf.reshape(tf.div(tf.sub(g, mean), tf.sqrt(tf.add(variance, epsilon))), x.shape);
+  return tf.add(tf.mul(y, gamma), beta);
+}
+
+/** A learned tensor the same for every sample of x's batch: [batch, ...value's shape]. */
+export function parameter(x: tf.Tensor, value: tf.Tensor): tf.Tensor {
+  return tf.broadcastTo(tf.expandDims(value, 0), [x.shape[0]!, ...value.shape]);
 }
 
 /** Rows of an embedding table for integer ids. */
@@ -595,6 +675,25 @@ export function take(x: tf.Tensor, index: number, axis: number): tf.Tensor {
   const n = x.shape[ax]!;
   const i = index < 0 ? index + n : index;
   return tf.squeeze(tf.slice(x, x.shape.map((_, k) => (k === ax ? i : 0)), x.shape.map((_, k) => (k === ax ? 1 : -1))), [ax]);
+}
+
+/** The entries start ≤ i < end along an axis (negatives count from the end; end null: to the end). */
+export function sliceAxis(x: tf.Tensor, start: number, end: number | null, axis: number): tf.Tensor {
+  const ax = axis < 0 ? axis + x.rank : axis;
+  const n = x.shape[ax]!;
+  const a = start < 0 ? start + n : start;
+  const b = end === null ? n : end < 0 ? end + n : end;
+  return tf.slice(x, x.shape.map((_, k) => (k === ax ? a : 0)), x.shape.map((_, k) => (k === ax ? b - a : -1)));
+}
+
+/** Removes an axis of size 1 (negative counts from the end). */
+export function squeezeAxis(x: tf.Tensor, axis: number): tf.Tensor {
+  return tf.squeeze(x, [axis < 0 ? axis + x.rank : axis]);
+}
+
+/** Inserts an axis of size 1 at `axis` of the result (negative counts from the result's end). */
+export function expandDims(x: tf.Tensor, axis: number): tf.Tensor {
+  return tf.expandDims(x, axis < 0 ? axis + x.rank + 1 : axis);
 }
 
 /** The language's dtypes as TensorFlow.js holds them (it has no f16, f64, i8 or i64 tensors). */

@@ -77,14 +77,15 @@ export interface Fill {
 }
 
 /** The roles a `weight` can be, by what the group has (exactly one of them must be there). */
-const WEIGHT_ROLES = ["kernel", "depthwise_kernel", "pointwise_kernel", "gamma", "embeddings"] as const;
+const WEIGHT_ROLES = ["kernel", "depthwise_kernel", "pointwise_kernel", "gamma", "embeddings", "value"] as const;
 
 /**
  * THE name-conversion rules of layout torch: a state_dict entry's last name (the leaf) → the weight(s) of the
  * module group it fills, given the roles that group has. The first rule whose leaf matches decides.
  */
 export const TORCH_LEAVES: { leaf: RegExp; fills: (m: RegExpExecArray, roles: Roles) => Fill[] | null }[] = [
-  // Linear, Conv1d/2d, a depthwise or pointwise conv, a norm's scale, an Embedding: whichever the group has.
+  // Linear, Conv1d/2d, a depthwise or pointwise conv, a norm's scale, an Embedding, a learned tensor
+  // (parameter): whichever the group has.
   { leaf: /^weight$/, fills: (_, roles) => (WEIGHT_ROLES.filter((r) => roles.has(r)).length === 1 ? [{ role: WEIGHT_ROLES.find((r) => roles.has(r))! }] : null) },
   { leaf: /^bias$/, fills: (_, roles) => (roles.has("bias") ? [{ role: "bias" }] : roles.has("beta") ? [{ role: "beta" }] : null) },
   { leaf: /^running_mean$/, fills: () => [{ role: "moving_mean" }] },
@@ -254,6 +255,7 @@ export function nnetcToTorch(t: F32, p: TorchParam, layer: Roles): TorchEntry[] 
       return [at(`${prefix}${separable ? "pointwise." : ""}bias`, t)];
     case "gamma":
     case "embeddings":
+    case "value":
       return [at(`${prefix}weight`, t)];
     case "beta":
       return [at(`${prefix}bias`, t)];

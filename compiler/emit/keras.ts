@@ -47,16 +47,27 @@ function withActivation(c: RuleCtx, class_name: string, config: Record<string, u
   return { layer: { class_name, config: { ...config, activation: "linear" } }, then: { class_name: "LeakyReLU", config: { alpha: 0.2 } } };
 }
 
+/** squeeze and expand_dims: Keras's Reshape to the node's per-sample shape, when it is all numbers. */
+function reshapeTo(c: RuleCtx): { layer: KerasLayer } | { none: string } {
+  const shape = (c.n.shape ?? []).slice(1);
+  if (!shape.length) return { none: "Keras's Reshape cannot make each sample a scalar" };
+  return shape.every((d) => typeof d === "number") ? { layer: { class_name: "Reshape", config: { target_shape: shape } } } : { none: "Keras's Reshape takes numbers, and this shape has a symbolic dimension" };
+}
+
 const none = (reason: string) => (): { none: string } => ({ none: reason });
 const plain = (class_name: string, config: (c: RuleCtx) => Record<string, unknown> = () => ({})): Rule => (c) => ({ layer: { class_name, config: config(c) } });
 const activation = (name: string): Rule => plain("Activation", () => ({ activation: name }));
 
+/** Keras pads by name only (valid, same): explicit padding (PyTorch's padding=) and ceil_mode have no Keras form. */
+const EXPLICIT = "Keras's padding is valid or same: explicit padding has no Keras form (zero_pad2d before a valid layer does, and computes the same for convolutions and average pools)";
+const explicit = (rule: Rule): Rule => (c) => (Array.isArray(c.a.padding) ? { none: EXPLICIT } : c.a.ceil_mode === true ? { none: "Keras's pools have no ceil_mode" } : rule(c));
+
 function pool(class_name: string, dims: 1 | 2): Rule {
-  return plain(class_name, (c) => {
+  return explicit(plain(class_name, (c) => {
     const size = dims === 2 ? pair(c.a.size) : [c.a.size as number];
     const stride = c.a.stride === null ? size : dims === 2 ? pair(c.a.stride) : [c.a.stride as number];
     return { pool_size: size, strides: stride, padding: c.a.padding, data_format: "channels_last" };
-  });
+  }));
 }
 
 /** Binary ops: Keras merge layers take two tensors, not a literal constant. */
@@ -85,10 +96,11 @@ export const KERAS: Record<OpKind, Rule> = {
   dense: (c) => withActivation(c, "Dense", { units: c.a.units, use_bias: !!c.a.bias }),
   tied_dense: none("Keras has no layer that multiplies by another layer's transposed embedding table"),
   conv1d: (c) => (c.a.groups !== 1 ? { none: "grouped convolutions (groups above 1) have no TensorFlow.js layer" } : c.a.padding === "causal" ? { none: "TensorFlow.js's Conv1D computes the output length of padding: causal as if it were valid" } : withActivation(c, "Conv1D", { filters: c.a.filters, kernel_size: [c.a.kernel], strides: [c.a.stride], padding: c.a.padding, dilation_rate: [c.a.dilation], use_bias: !!c.a.bias, data_format: "channels_last" })),
-  conv2d: (c) => (c.a.groups !== 1 ? { none: "grouped convolutions (groups above 1) have no TensorFlow.js layer" } : withActivation(c, "Conv2D", { filters: c.a.filters, kernel_size: pair(c.a.kernel), strides: pair(c.a.stride), padding: c.a.padding, dilation_rate: pair(c.a.dilation), use_bias: !!c.a.bias, data_format: "channels_last" })),
+  conv2d: explicit((c) => (c.a.groups !== 1 ? { none: "grouped convolutions (groups above 1) have no TensorFlow.js layer" } : withActivation(c, "Conv2D", { filters: c.a.filters, kernel_size: pair(c.a.kernel), strides: pair(c.a.stride), padding: c.a.padding, dilation_rate: pair(c.a.dilation), use_bias: !!c.a.bias, data_format: "channels_last" }))),
+  conv1d_transpose: none("TensorFlow.js layers has no Conv1DTranspose"),
   conv2d_transpose: (c) => withActivation(c, "Conv2DTranspose", { filters: c.a.filters, kernel_size: pair(c.a.kernel), strides: pair(c.a.stride), padding: c.a.padding, use_bias: !!c.a.bias, data_format: "channels_last" }),
-  depthwise_conv2d: (c) => withActivation(c, "DepthwiseConv2D", { kernel_size: pair(c.a.kernel), strides: pair(c.a.stride), padding: c.a.padding, dilation_rate: pair(c.a.dilation), depth_multiplier: c.weight("depthwise_kernel")?.[3] ?? 1, use_bias: !!c.a.bias, data_format: "channels_last" }),
-  separable_conv2d: (c) => withActivation(c, "SeparableConv2D", { filters: c.a.filters, kernel_size: pair(c.a.kernel), strides: pair(c.a.stride), padding: c.a.padding, dilation_rate: pair(c.a.dilation), depth_multiplier: c.weight("depthwise_kernel")?.[3] ?? 1, use_bias: !!c.a.bias, data_format: "channels_last" }),
+  depthwise_conv2d: explicit((c) => withActivation(c, "DepthwiseConv2D", { kernel_size: pair(c.a.kernel), strides: pair(c.a.stride), padding: c.a.padding, dilation_rate: pair(c.a.dilation), depth_multiplier: c.weight("depthwise_kernel")?.[3] ?? 1, use_bias: !!c.a.bias, data_format: "channels_last" })),
+  separable_conv2d: explicit((c) => withActivation(c, "SeparableConv2D", { filters: c.a.filters, kernel_size: pair(c.a.kernel), strides: pair(c.a.stride), padding: c.a.padding, dilation_rate: pair(c.a.dilation), depth_multiplier: c.weight("depthwise_kernel")?.[3] ?? 1, use_bias: !!c.a.bias, data_format: "channels_last" })),
   max_pool1d: pool("MaxPooling1D", 1),
   avg_pool1d: pool("AveragePooling1D", 1),
   max_pool2d: pool("MaxPooling2D", 2),
@@ -104,9 +116,13 @@ export const KERAS: Record<OpKind, Rule> = {
   upsample2d: plain("UpSampling2D", (c) => ({ size: pair(c.a.size), interpolation: "nearest", data_format: "channels_last" })),
   batchnorm: plain("BatchNormalization", (c) => ({ axis: -1, momentum: c.a.momentum, epsilon: c.a.epsilon, center: !!c.a.center, scale: !!c.a.scale })),
   rmsnorm: none("TensorFlow.js layers has no RMS normalization layer"),
+  groupnorm: none("TensorFlow.js layers has no group normalization layer"),
+  instancenorm: none("TensorFlow.js layers has no instance normalization layer"),
   layernorm: plain("LayerNormalization", (c) => ({ axis: -1, epsilon: c.a.epsilon, center: true, scale: true })),
   dropout: plain("Dropout", (c) => ({ rate: c.a.rate })),
   sample_normal: none("TensorFlow.js layers has no sampling layer"),
+  random_normal_like: none("Keras's GaussianNoise adds noise to its input; it has no layer that returns the noise alone"),
+  parameter: none("Keras has no layer that holds a free learned tensor"),
   embedding: plain("Embedding", (c) => ({ input_dim: c.a.vocab, output_dim: c.a.dim })),
   pos_embedding: none("TensorFlow.js layers has no learned positional embedding"),
   lstm: recurrent("LSTM"),
@@ -115,11 +131,15 @@ export const KERAS: Record<OpKind, Rule> = {
   flatten: plain("Flatten", () => ({ data_format: "channels_last" })),
   reshape: (c) => {
     const shape = c.a.shape as (number | string)[];
-    return shape.every((d) => typeof d === "number") ? { layer: { class_name: "Reshape", config: { target_shape: shape } } } : { none: "Keras's Reshape takes numbers, and this target names a symbolic dimension" };
+    if (!shape.length) return { none: "Keras's Reshape cannot make each sample a scalar" };
+  return shape.every((d) => typeof d === "number") ? { layer: { class_name: "Reshape", config: { target_shape: shape } } } : { none: "Keras's Reshape takes numbers, and this target names a symbolic dimension" };
   },
   transpose: plain("Permute", (c) => ({ dims: (c.a.perm as number[]).slice(1) })),
   concat: plain("Concatenate", (c) => ({ axis: c.a.axis })),
   take: none("Keras has no layer that selects one index along an axis"),
+  slice: none("Keras has no layer that slices along an axis (Cropping1D/2D crop only steps or height and width)"),
+  squeeze: (c) => reshapeTo(c),
+  expand_dims: (c) => reshapeTo(c),
   cast: none("Keras has no cast layer"),
   add: merge("Add"),
   sub: none("TensorFlow.js layers has no Subtract layer"),

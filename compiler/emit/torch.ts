@@ -159,6 +159,15 @@ def _checkpointed(block, *inputs):
 
     def forward(self, x):
         return x + self.weight[: x.shape[1]]`,
+  LearnedTensor: `class LearnedTensor(nn.Module):
+    """A free learned tensor (the parameter op), the same for every sample of its input's batch."""
+
+    def __init__(self, *shape):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(*shape))
+
+    def forward(self, x):
+        return self.weight.expand(x.shape[0], *self.weight.shape)`,
   TiedBias: `class TiedBias(nn.Module):
     """The bias of a dense layer whose kernel is an embedding table, transposed (weights tied)."""
 
@@ -365,7 +374,16 @@ function pool(kind: "max" | "avg", dims: 1 | 2): (c: Ctx) => Lowered {
     const toCf = dims === 2 ? `${c.x[0]}.permute(0, 3, 1, 2)` : `${c.x[0]}.transpose(1, 2)`;
     const back = dims === 2 ? ".permute(0, 2, 3, 1)" : ".transpose(1, 2)";
     if (kind === "avg" && c.a.padding === "same") return { expr: `${c.helper("avg_pool_same")}(${toCf}, ${tuple(size)}, ${tuple(stride)})${back}` };
-    // Max pooling: "same" pads with -inf (padded values never win); fold-padding's explicit pads are zeros.
+    // PyTorch's own padding= (−∞ for max, counted zeros for avg: count_include_pad=True) and ceil_mode, when the
+    // pads are symmetric and at most half the window (always so for the language's; fold-padding's may not be).
+    const fixed = explicitPadding(c.a.padding);
+    const ceil = c.a.ceil_mode === true;
+    if (dims === 2 && fixed && (ceil || c.a.padding !== "valid") && fixed[0] === fixed[1] && fixed[2] === fixed[3] && 2 * fixed[0] <= size[0]! && 2 * fixed[2] <= size[1]!) {
+      const sym = [fixed[0], fixed[2]];
+      return { expr: `${fn}(${toCf}, ${tuple(size)}, ${tuple(stride)}${sym.some((p) => p) ? `, padding=${tuple(sym)}` : ""}${ceil ? ", ceil_mode=True" : ""})${back}` };
+    }
+    // Max pooling: "same" pads with -inf (padded values never win); fold-padding's explicit pads are zeros (its
+    // input is ≥ 0 and every window keeps a real value, so zeros and −∞ agree).
     const padValue = c.a.padding === "same" ? 'float("-inf")' : "0.0";
     return channelsFirst(c, dims, size, stride, size.map(() => 1), c.a.padding, (x, sym) => ({ expr: sym && sym.some((p) => p) ? `${fn}(F.pad(${x}, ${fPad(sym.map((p) => [p, p] as [number, number]))}, value=${padValue}), ${tuple(size)}, ${tuple(stride)})` : `${fn}(${x}, ${tuple(size)}, ${tuple(stride)})` }), padValue);
   };
@@ -390,6 +408,9 @@ const TORCH_DTYPE: Record<DType, string> = { f16: "torch.float32", f32: "torch.f
 const unary = (f: (x: string, c: Ctx) => string) => (c: Ctx): Lowered => ({ expr: f(c.x[0]!, c) });
 /** reduce_mean/sum/max/min: the torch function over the node's axes. */
 const reduce = (fn: string) => unary((x, c) => `${fn}(${x}, dim=(${(c.a.axis as number[]).join(", ")},), keepdim=${c.a.keepdims === true ? "True" : "False"})`);
+
+/** A channels-first module applied to a channels-last value: channels to axis 1 and back. */
+const channelsLast = (c: Ctx) => (c.inShape(0).length > 2 ? `${c.mod}(${c.x[0]}.movedim(-1, 1)).movedim(1, -1)` : `${c.mod}(${c.x[0]})`);
 
 export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
   input: () => {
@@ -423,6 +444,19 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
       expr: activate(`${cropped}.permute(0, 2, 3, 1)`, c.a.activation),
     };
   },
+  conv1d_transpose: (c) => {
+    // nn.ConvTranspose1d gives the whole (t - 1)·stride + kernel; "same" keeps what TensorFlow keeps.
+    const k = [num(c.a.kernel)];
+    const stride = [num(c.a.stride)];
+    const inCh = c.inShape(0)[2] as number;
+    const { before, after, extra } = transposeSame(k, stride, c.a.padding);
+    const y = `${c.mod}(${c.x[0]}.transpose(1, 2))`;
+    const cropped = before[0] || after[0] ? `F.pad(${y}, (${-before[0]!}, ${-after[0]!}))` : y;
+    return {
+      module: `nn.ConvTranspose1d(${inCh}, ${num(c.a.filters)}, ${k[0]}, stride=${stride[0]}${extra[0] ? `, output_padding=${extra[0]}` : ""}, bias=${c.a.bias ? "True" : "False"})`,
+      expr: activate(`${cropped}.transpose(1, 2)`, c.a.activation),
+    };
+  },
   max_pool1d: pool("max", 1),
   avg_pool1d: pool("avg", 1),
   max_pool2d: pool("max", 2),
@@ -444,9 +478,18 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
     return { module: `${c.helper("BatchNorm")}(${ch}, eps=${pyNum(num(c.a.epsilon))}, momentum=${pyNum(num(c.a.momentum))}${c.a.scale ? "" : ", scale=False"}${c.a.center ? "" : ", center=False"})`, expr: `${c.mod}(${c.x[0]})` };
   },
   rmsnorm: (c) => ({ module: `${c.helper("RMSNorm")}(${c.inShape(0)[c.inShape(0).length - 1]}, eps=${pyNum(num(c.a.epsilon))})`, expr: `${c.mod}(${c.x[0]})` }),
+  // nn.GroupNorm normalizes a channels-first tensor: the channels move to axis 1 and back. instancenorm is
+  // GroupNorm with one channel per group (nn.InstanceNorm with affine=True has the same weight and bias).
+  groupnorm: (c) => ({ module: `nn.GroupNorm(${num(c.a.groups)}, ${c.inShape(0)[c.inShape(0).length - 1]}, eps=${pyNum(num(c.a.epsilon))})`, expr: channelsLast(c) }),
+  instancenorm: (c) => {
+    const ch = c.inShape(0)[c.inShape(0).length - 1];
+    return { module: `nn.GroupNorm(${ch}, ${ch}, eps=${pyNum(num(c.a.epsilon))})`, expr: channelsLast(c) };
+  },
   layernorm: (c) => ({ module: `nn.LayerNorm(${c.inShape(0)[c.inShape(0).length - 1]}, eps=${pyNum(num(c.a.epsilon))})`, expr: `${c.mod}(${c.x[0]})` }),
   dropout: unary((x, c) => `F.dropout(${x}, ${pyNum(num(c.a.rate))}, self.training)`),
   sample_normal: (c) => ({ expr: `(${c.x[0]} + torch.exp(0.5 * ${c.x[1]}) * torch.randn_like(${c.x[0]}))${c.a.always === true ? "" : ` if self.training else ${c.x[0]}`}` }),
+  parameter: (c) => ({ module: `${c.helper("LearnedTensor")}(${(c.a.shape as number[]).join(", ")})`, expr: `${c.mod}(${c.x[0]})` }),
+  random_normal_like: (c) => ({ expr: `torch.randn_like(${c.x[0]}) * ${pyNum(num(c.a.std))}${c.a.always === true ? "" : ` if self.training else torch.zeros_like(${c.x[0]})`}` }),
   embedding: (c) => ({ module: `nn.Embedding(${num(c.a.vocab)}, ${num(c.a.dim)})`, expr: `${c.mod}(${c.x[0]})` }),
   pos_embedding: (c) => ({ module: `${c.helper("PosEmbedding")}(${num(c.a.max_len)}, ${c.inShape(0)[2]})`, expr: `${c.mod}(${c.x[0]})` }),
   lstm: recurrent("lstm"),
@@ -469,6 +512,12 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
   transpose: unary((x, c) => `${x}.permute(${(c.a.perm as number[]).join(", ")})`),
   concat: (c) => ({ expr: `torch.cat([${c.x.join(", ")}], dim=${num(c.a.axis)})` }),
   take: unary((x, c) => `${x}.select(${num(c.a.axis)}, ${num(c.a.index)})`),
+  slice: unary((x, c) => {
+    const ax = num(c.a.axis) < 0 ? num(c.a.axis) + c.inShape(0).length : num(c.a.axis);
+    return `${x}[${":, ".repeat(ax)}${num(c.a.start)}:${c.a.end === null ? "" : num(c.a.end)}]`;
+  }),
+  squeeze: unary((x, c) => `${x}.squeeze(${num(c.a.axis) < 0 ? num(c.a.axis) + c.inShape(0).length : num(c.a.axis)})`),
+  expand_dims: unary((x, c) => `${x}.unsqueeze(${num(c.a.axis) < 0 ? num(c.a.axis) + c.inShape(0).length + 1 : num(c.a.axis)})`),
   cast: unary((x, c) => `${x}.to(${TORCH_DTYPE[c.a.dtype as DType]})`),
   add: (c) => ({ expr: `${c.x[0]} + ${c.x[1]}` }),
   sub: (c) => ({ expr: `${c.x[0]} - ${c.x[1]}` }),

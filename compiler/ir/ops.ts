@@ -2,6 +2,7 @@
 // dtype rule, the weights it owns and its FLOP count. Record<OpKind, OpDef> makes tsc flag a missing rule.
 import { diag, type Diagnostic, type DiagnosticKey } from "../diagnostics.js";
 import { addDim, ceilDiv, dimEq, divExact, fmtShape, isConst, mulDim, productDims, windowOut, type Dim, type Shape } from "./dims.js";
+import { explicitPadding } from "./padding.js";
 import { ACTIVATIONS, p, type Signature } from "./signature.js";
 import { FLOAT_DTYPES, INT_DTYPES, type AttrValue, type DType, type IRDimSymbol, type IRParam, type IRSpan } from "./types.js";
 
@@ -97,10 +98,23 @@ const ones = (role: string, shape: number[], trainable = true): WeightSpec => ({
 const activationParam = p("activation", "enum", { values: ACTIVATIONS, default: "linear", doc: "applied to the result" });
 const bias = p("bias", "bool", { default: true, doc: "add a learned bias" });
 
-/** Spatial output size for convs and pools, reporting a window that does not fit. */
-function spatial(c: InferCtx, op: string, n: Dim, window: number, stride: number, padding: string, axis: string): Dim | null {
+/**
+ * Spatial output size for convs and pools along spatial axis `i`, reporting a window that does not fit.
+ * Explicit padding adds its two amounts; `ceil` is PyTorch's ceil_mode: the last window may run past the
+ * padded input, but must start inside the input or its leading padding.
+ */
+function spatial(c: InferCtx, op: string, n: Dim, window: number, stride: number, padding: AttrValue, axis: string, i = 0, ceil = false): Dim | null {
   if (padding === "same" || padding === "causal") return ceilDiv(n, stride);
-  const out = windowOut(n, window, stride, 0);
+  const fixed = explicitPadding(padding) ?? [0, 0, 0, 0];
+  const [before, after] = [fixed[2 * i]!, fixed[2 * i + 1]!];
+  if (ceil) {
+    if (!isConst(n)) return fail(c, "rankMismatch", { op, expected: `a known ${axis} with ceil_mode: true`, got: `"${n}"`, hint: "ceil_mode's last window depends on the size: give the input a numeric size, or use ceil_mode: false" });
+    if (n + before + after < window) return fail(c, "windowTooLarge", { op, axis, size: String(n), window: String(window) });
+    let out = Math.ceil((n + before + after - window) / stride) + 1;
+    if ((out - 1) * stride >= n + before) out--;
+    return out;
+  }
+  const out = windowOut(n, window, stride, before + after);
   if (isConst(out) && out < 1) return fail(c, "windowTooLarge", { op, axis, size: String(n), window: String(window) });
   return out;
 }
@@ -126,6 +140,27 @@ export function transposeSame(kernel: readonly number[], stride: readonly number
   const crop = kernel.map((k, i) => (same ? Math.max(0, k - stride[i]!) : 0));
   const before = crop.map((t) => Math.floor(t / 2));
   return { before, after: crop.map((t, i) => t - before[i]!), extra: kernel.map((k, i) => (same ? Math.max(0, stride[i]! - k) : 0)) };
+}
+
+/**
+ * THE range rule of slice along an axis of size n: Python's start:end (negatives count from the end, a null
+ * end is n) without Python's silent clamping — out of range is an error. Over a symbolic size n the result's
+ * size must be a dimension: a start counted from the end (n - k) with an end counted from the start is refused.
+ */
+export function sliceRange(n: Dim, start: number, end: number | null): { size: Dim } | { bad: "index"; index: number; size: number } | { bad: "empty"; range: string } {
+  if (isConst(n)) {
+    const a = start < 0 ? start + n : start;
+    if (a < 0 || a >= n) return { bad: "index", index: start, size: n };
+    const b = end === null ? n : end < 0 ? end + n : end;
+    if (b < 0 || b > n) return { bad: "index", index: end!, size: n };
+    if (b <= a) return { bad: "empty", range: `above start (${start}); the slice would be empty` };
+    return { size: b - a };
+  }
+  if (end === null) return { size: start < 0 ? -start : addDim(n, -start) };
+  if (start >= 0 && end < 0) return { size: addDim(n, end - start) };
+  if (start < 0 && end >= 0) return { bad: "empty", range: `negative, as start (${start}) is, along an axis of symbolic size ${n}: from the end both, or start from the start` };
+  if (end <= start) return { bad: "empty", range: `above start (${start}); the slice would be empty` };
+  return { size: end - start };
 }
 
 /** An element-wise math op (category math). */
@@ -198,16 +233,27 @@ function pool(name: string, dims: 1 | 2, kind: "max" | "avg"): OpDef {
     params: [
       p("size", dims === 2 ? "int2" : "int", { default: 2, min: 1 }),
       p("stride", dims === 2 ? "int2" : "int", { default: null, min: 1, doc: "defaults to size" }),
-      p("padding", "enum", { values: ["valid", "same"], default: "valid" }),
+      dims === 2
+        ? p("padding", "padding", { values: ["valid", "same"], default: "valid", min: 0, symmetric: true, doc: `valid, same (TensorFlow's: the odd pixel at the end${kind === "avg" ? ", averages over real pixels only" : ""}), or PyTorch's padding=: p or [ph, pw] on both sides, at most half the window${kind === "avg" ? " (zeros counted in the average: count_include_pad=True)" : " (padded with −∞)"}` })
+        : p("padding", "enum", { values: ["valid", "same"], default: "valid" }),
+      ...(dims === 2 ? [p("ceil_mode", "bool", { default: false, doc: "PyTorch's ceil_mode: a last, partial window (it must start inside the input or its leading padding)" })] : []),
     ],
     infer(c) {
       if (!needRank(c, name, [dims + 2], layout) || !needFloat(c, name)) return null;
       const s = c.ins[0]!.shape;
       const size = dims === 2 ? pair(c.attrs.size!) : [int(c.attrs.size!)];
       const stride = c.attrs.stride === null ? size : dims === 2 ? pair(c.attrs.stride!) : [int(c.attrs.stride!)];
+      const fixed = explicitPadding(c.attrs.padding);
+      if (fixed && c.attrs.padding !== "valid") {
+        for (let i = 0; i < dims; i++) {
+          if (2 * fixed[2 * i]! > size[i]!) return fail(c, "outOfRange", { callee: name, name: "padding", value: `${fixed[2 * i]} (${i === 0 ? "height" : "width"})`, range: `at most half the window (${size[i]}), as PyTorch requires: every window keeps a real pixel` });
+        }
+      }
+      const ceil = c.attrs.ceil_mode === true;
+      if (ceil && c.attrs.padding === "same") return fail(c, "outOfRange", { callee: name, name: "ceil_mode", value: "true", range: "false with padding: same (same already covers the input)" });
       const out: Dim[] = [s[0]!];
       for (let i = 0; i < dims; i++) {
-        const o = spatial(c, name, s[1 + i]!, size[i]!, stride[i]!, c.attrs.padding as string, dims === 2 ? (i === 0 ? "height" : "width") : "steps");
+        const o = spatial(c, name, s[1 + i]!, size[i]!, stride[i]!, c.attrs.padding!, dims === 2 ? (i === 0 ? "height" : "width") : "steps", i, ceil);
         if (o === null) return null;
         out.push(o);
       }
@@ -273,21 +319,21 @@ function recurrent(name: "lstm" | "gru", gates: number): OpDef {
 
 export type OpKind =
   | "input" | "constant"
-  | "dense" | "tied_dense"
-  | "conv1d" | "conv2d" | "depthwise_conv2d" | "separable_conv2d" | "conv2d_transpose"
+  | "dense" | "tied_dense" | "parameter"
+  | "conv1d" | "conv2d" | "depthwise_conv2d" | "separable_conv2d" | "conv2d_transpose" | "conv1d_transpose"
   | "max_pool1d" | "avg_pool1d" | "max_pool2d" | "avg_pool2d"
   | "global_avg_pool1d" | "global_max_pool1d" | "global_avg_pool2d" | "global_max_pool2d"
   | "zero_pad2d" | "upsample2d"
-  | "batchnorm" | "layernorm" | "rmsnorm" | "dropout"
+  | "batchnorm" | "layernorm" | "rmsnorm" | "groupnorm" | "instancenorm" | "dropout"
   | "embedding" | "pos_embedding"
   | "lstm" | "gru" | "attention"
-  | "flatten" | "reshape" | "transpose" | "concat" | "take" | "cast"
+  | "flatten" | "reshape" | "transpose" | "concat" | "take" | "slice" | "squeeze" | "expand_dims" | "cast"
   | "add" | "sub" | "mul" | "div" | "matmul"
   | "relu" | "relu6" | "gelu" | "silu" | "sigmoid" | "tanh" | "softmax" | "leaky_relu" | "elu" | "identity"
   | "exp" | "log" | "sqrt" | "abs" | "neg" | "square" | "pow" | "clip"
   | "softplus" | "mish" | "hardswish" | "hardsigmoid"
   | "reduce_mean" | "reduce_sum" | "reduce_max" | "reduce_min"
-  | "sample_normal";
+  | "sample_normal" | "random_normal_like";
 
 function convCommon(c: InferCtx, name: string, dims: 1 | 2, layout: string): { s: Shape; ch: number; out: Dim[]; k: number[] } | null {
   if (!needRank(c, name, [dims + 2], layout, dims === 2 && c.ins[0]!.shape.length === 2 ? "reshape the features into an image first, e.g. reshape([28, 28, 1])" : undefined)) return null;
@@ -305,7 +351,7 @@ function convCommon(c: InferCtx, name: string, dims: 1 | 2, layout: string): { s
   const out: Dim[] = [s[0]!];
   for (let i = 0; i < dims; i++) {
     const eff = (k[i]! - 1) * dl[i]! + 1;
-    const o = spatial(c, name, s[1 + i]!, eff, st[i]!, c.attrs.padding as string, dims === 2 ? (i === 0 ? "height" : "width") : "steps");
+    const o = spatial(c, name, s[1 + i]!, eff, st[i]!, c.attrs.padding!, dims === 2 ? (i === 0 ? "height" : "width") : "steps", i);
     if (o === null) return null;
     out.push(o);
   }
@@ -318,7 +364,9 @@ function convParams(dims: 1 | 2, filters: boolean, extra: Signature["params"] = 
     ...(filters ? [p("filters", "int", { min: 1 })] : []),
     p("kernel", t, { min: 1 }),
     p("stride", t, { default: 1, min: 1 }),
-    p("padding", "enum", { values: dims === 1 ? ["valid", "same", "causal"] : ["valid", "same"], default: "valid" }),
+    dims === 1
+      ? p("padding", "enum", { values: ["valid", "same", "causal"], default: "valid" })
+      : p("padding", "padding", { values: ["valid", "same"], default: "valid", min: 0, doc: "valid, same (TensorFlow's: the odd pixel at the end), or explicit zeros as PyTorch's padding=: p on every side, [ph, pw], or [top, bottom, left, right]" }),
     p("dilation", t, { default: 1, min: 1 }),
     ...extra,
     bias,
@@ -371,6 +419,24 @@ export const OPS: Record<OpKind, OpDef> = {
       return { shape: [...s.slice(0, -1), vocab], dtype: c.ins[0]!.dtype, weights: c.attrs.bias ? [zeros("bias", [vocab])] : [] };
     },
     flops: (ins, out, a) => 2 * last(ins[0]!) * prod(out) + (a.bias ? prod(out) : 0),
+  },
+
+  parameter: {
+    category: "core",
+    doc: "a free learned tensor of per-sample shape `shape`, the same for every sample: the input gives only the batch size (ViT's class token: concat(x -> parameter([1, 768]), x, axis: 1)); weight `value` of that shape",
+    inputs: [1, 1],
+    params: [
+      p("shape", "ints", { doc: "the per-sample shape, e.g. [1, 768] (a number: one axis)" }),
+      p("init", "enum", { values: ["zeros", "ones", "normal"], default: "zeros", doc: "normal: N(0, 0.02²), ViT's and BERT's" }),
+    ],
+    infer(c) {
+      const shape = c.attrs.shape as number[];
+      const bad = shape.find((d) => d < 1 || d > 1 << 24);
+      if (!shape.length || bad !== undefined) return fail(c, "outOfRange", { callee: "parameter", name: "shape", value: `[${shape.join(", ")}]`, range: "one or more sizes from 1 to 16,777,216" });
+      if (prod(shape) > 1 << 28) return fail(c, "outOfRange", { callee: "parameter", name: "shape", value: `[${shape.join(", ")}]`, range: "at most 268,435,456 values in all" });
+      const init = c.attrs.init === "normal" ? "normal_002" : String(c.attrs.init);
+      return { shape: [c.ins[0]!.shape[0]!, ...shape], dtype: "f32", weights: [{ role: "value", shape: [...shape], init, trainable: true }] };
+    },
   },
 
   conv1d: {
@@ -461,6 +527,24 @@ export const OPS: Record<OpKind, OpDef> = {
     flops: (ins, _out, a) => 2 * prod(pair(a.kernel!)) * last(ins[0]!) * int(a.filters!) * prod(ins[0]!.slice(0, -1)),
   },
 
+  conv1d_transpose: {
+    category: "conv",
+    doc: "transposed 1-D convolution (a learned upsampling of steps, as PyTorch's ConvTranspose1d and Keras's Conv1DTranspose), [batch, steps, channels]: steps grow to (t - 1)·stride + kernel (valid) or t·stride (same, TensorFlow's crop); kernel [k, filters, channels]",
+    inputs: [1, 1],
+    params: [p("filters", "int", { min: 1 }), p("kernel", "int", { min: 1 }), p("stride", "int", { default: 1, min: 1 }), p("padding", "enum", { values: ["valid", "same"], default: "valid" }), bias, activationParam],
+    infer(c) {
+      if (!needRank(c, "conv1d_transpose", [3], "[batch, steps, channels]")) return null;
+      if (!needFloat(c, "conv1d_transpose")) return null;
+      const s = c.ins[0]!.shape;
+      const ch = last(s);
+      if (!knownDim(c, "conv1d_transpose", ch, "channel count")) return null;
+      const [k, st, f] = [int(c.attrs.kernel!), int(c.attrs.stride!), int(c.attrs.filters!)];
+      const out = c.attrs.padding === "same" ? mulDim(s[1]!, st) : addDim(mulDim(addDim(s[1]!, -1), st), k);
+      return { shape: [s[0]!, out, f], dtype: c.ins[0]!.dtype, weights: [glorot("kernel", [k, f, ch as number]), ...(c.attrs.bias ? [zeros("bias", [f])] : [])] };
+    },
+    flops: (ins, _out, a) => 2 * int(a.kernel!) * last(ins[0]!) * int(a.filters!) * prod(ins[0]!.slice(0, -1)),
+  },
+
   max_pool1d: pool("max_pool1d", 1, "max"),
   avg_pool1d: pool("avg_pool1d", 1, "avg"),
   max_pool2d: pool("max_pool2d", 2, "max"),
@@ -547,6 +631,38 @@ export const OPS: Record<OpKind, OpDef> = {
       return { shape: s, dtype: c.ins[0]!.dtype, weights: [ones("gamma", [ch])] };
     },
     flops: (_i, out) => 4 * prod(out),
+  },
+  groupnorm: {
+    category: "norm",
+    doc: "group normalization (Wu & He, 2018; PyTorch's GroupNorm, Keras's GroupNormalization) over [batch, …, channels]: the channels split into `groups` groups, each sample's group normalized over its positions and channels, then a learned per-channel γ and β; independent of the batch",
+    inputs: [1, 1],
+    params: [p("groups", "int", { min: 1, doc: "how many groups the channels split into; it divides the channel count" }), p("epsilon", "float", { default: 1e-5, min: 0, exclusive: true })],
+    infer(c) {
+      if (!needFloat(c, "groupnorm")) return null;
+      const s = c.ins[0]!.shape;
+      if (s.length < 2) return fail(c, "rankMismatch", { op: "groupnorm", expected: "[batch, …, channels]", got: fmtShape(s) });
+      const ch = last(s);
+      if (!knownDim(c, "groupnorm", ch, "channel count")) return null;
+      const g = int(c.attrs.groups!);
+      if (ch % g) return fail(c, "groupsDivide", { op: "groupnorm", what: "channels", value: String(ch), groups: g });
+      return { shape: s, dtype: c.ins[0]!.dtype, weights: [ones("gamma", [ch]), zeros("beta", [ch])] };
+    },
+    flops: (_i, out) => 5 * prod(out),
+  },
+  instancenorm: {
+    category: "norm",
+    doc: "instance normalization (PyTorch's InstanceNorm with affine: true) over [batch, positions…, channels]: each sample's channel normalized over its positions, then a learned per-channel γ and β; groupnorm with one channel per group",
+    inputs: [1, 1],
+    params: [p("epsilon", "float", { default: 1e-5, min: 0, exclusive: true })],
+    infer(c) {
+      if (!needFloat(c, "instancenorm")) return null;
+      const s = c.ins[0]!.shape;
+      if (s.length < 3) return fail(c, "rankMismatch", { op: "instancenorm", expected: "[batch, steps, channels] or [batch, height, width, channels]", got: fmtShape(s), hint: "instance normalization needs positions to normalize over; for [batch, features] use layernorm" });
+      const ch = last(s);
+      if (!knownDim(c, "instancenorm", ch, "channel count")) return null;
+      return { shape: s, dtype: c.ins[0]!.dtype, weights: [ones("gamma", [ch]), zeros("beta", [ch])] };
+    },
+    flops: (_i, out) => 5 * prod(out),
   },
   dropout: {
     category: "norm",
@@ -738,6 +854,53 @@ export const OPS: Record<OpKind, OpDef> = {
       return { shape: s.filter((_, k) => k !== axis), dtype: c.ins[0]!.dtype };
     },
   },
+  slice: {
+    category: "shape",
+    doc: "the entries start ≤ i < end along one axis, as Python's x[:, start:end] (e.g. the first 3 channels: slice(0, 3, axis: -1)); negative start and end count from the end, a missing end is the axis's end; the axis is kept",
+    inputs: [1, 1],
+    params: [p("start", "int", { doc: "the first entry kept" }), p("end", "int", { default: null, doc: "one past the last entry kept; none: to the end" }), p("axis", "int", { default: 1, doc: "never the batch axis, 0" })],
+    infer(c) {
+      const s = c.ins[0]!.shape;
+      const axis = normAxis(c, "slice", int(c.attrs.axis!), s.length);
+      if (axis === null) return null;
+      if (axis === 0) return fail(c, "badAxis", { op: "slice", axis: 0, rank: s.length });
+      const r = sliceRange(s[axis]!, int(c.attrs.start!), c.attrs.end as number | null);
+      if ("bad" in r) {
+        if (r.bad === "index") return fail(c, "indexOutOfRange", { op: "slice", index: r.index, size: r.size });
+        return fail(c, "outOfRange", { callee: "slice", name: "end", value: String(c.attrs.end), range: r.range });
+      }
+      const shape = [...s];
+      shape[axis] = r.size;
+      return { shape, dtype: c.ins[0]!.dtype };
+    },
+  },
+  squeeze: {
+    category: "shape",
+    doc: "removes an axis of size 1 (never the batch axis): [batch, 1, dim] → [batch, dim] with squeeze(1)",
+    inputs: [1, 1],
+    params: [p("axis", "int", { doc: "negative counts from the end" })],
+    infer(c) {
+      const s = c.ins[0]!.shape;
+      const axis = normAxis(c, "squeeze", int(c.attrs.axis!), s.length);
+      if (axis === null) return null;
+      if (axis === 0) return fail(c, "badAxis", { op: "squeeze", axis: 0, rank: s.length });
+      if (s[axis] !== 1) return fail(c, "rankMismatch", { op: "squeeze", expected: `an axis ${axis} of size 1`, got: fmtShape(s), hint: "only an axis of size 1 can be removed: reduce over it (reduce_mean), take one index (take), or reshape" });
+      return { shape: s.filter((_, i) => i !== axis), dtype: c.ins[0]!.dtype };
+    },
+  },
+  expand_dims: {
+    category: "shape",
+    doc: "inserts an axis of size 1 at `axis` of the result (never before the batch axis): [batch, dim] → [batch, 1, dim] with expand_dims(1), [batch, dim, 1] with expand_dims(-1)",
+    inputs: [1, 1],
+    params: [p("axis", "int", { doc: "the new axis's position in the result; negative counts from the result's end" })],
+    infer(c) {
+      const s = c.ins[0]!.shape;
+      const axis = normAxis(c, "expand_dims", int(c.attrs.axis!), s.length + 1);
+      if (axis === null) return null;
+      if (axis === 0) return fail(c, "badAxis", { op: "expand_dims", axis: 0, rank: s.length + 1 });
+      return { shape: [...s.slice(0, axis), 1, ...s.slice(axis)], dtype: c.ins[0]!.dtype };
+    },
+  },
   cast: {
     category: "shape",
     doc: "converts the element type",
@@ -822,6 +985,14 @@ export const OPS: Record<OpKind, OpDef> = {
       return { ...m };
     },
     flops: (_ins, out) => 4 * prod(out),
+  },
+  random_normal_like: {
+    category: "math",
+    doc: "noise of x's shape drawn from N(0, std²) (x gives only the shape; no gradient reaches it), as Keras's GaussianNoise adds it: x + random_normal_like(x, std: 0.1); while training only — elsewhere zeros — unless always: true",
+    inputs: [1, 1],
+    params: [p("std", "float", { default: 1, min: 0, doc: "the standard deviation" }), p("always", "bool", { default: false, doc: "draw at inference too" })],
+    infer: (c) => (needFloat(c, "random_normal_like") ? { ...c.ins[0]! } : null),
+    flops: (_ins, out) => 2 * prod(out),
   },
   reduce_mean: reduction("reduce_mean", "the mean over the given axes"),
   reduce_sum: reduction("reduce_sum", "the sum over the given axes"),

@@ -1,8 +1,11 @@
 // The one definition of a spatial op's padding. In the IR a convolution's or pool's `padding` attribute is a
 // name — "valid", "same" (TensorFlow's: the extra pixel at the end), "causal" (conv1d: all of it at the
-// start) — or, after the fold-padding pass, explicit amounts `[top, bottom, left, right]` (2-D only). Every
-// consumer that needs amounts (the fold-padding pass, the ONNX emitter) asks here, so the order of the four
-// numbers is written down once.
+// start) — or explicit amounts `[top, bottom, left, right]` (2-D only): written in the source as PyTorch's
+// `padding=` (the "padding" parameter type, compiler/lower/values.ts, normalises p and [ph, pw] to the four), or
+// made by the fold-padding pass. A convolution pads with zeros; a max pool's padding never wins (−∞), an average
+// pool counts its zeros (PyTorch's count_include_pad=True). Every consumer that needs amounts (the shape rules,
+// the fold-padding pass, the ONNX and PyTorch emitters) asks here, so the order of the four numbers is written
+// down once.
 import type { AttrValue } from "./types.js";
 
 /** Explicit zero padding of a 2-D op: [top, bottom, left, right]. */

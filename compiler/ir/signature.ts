@@ -13,6 +13,10 @@ export type ParamType =
   | "int2"
   /** a list of ints */
   | "ints"
+  /** a convolution's or pool's padding: one of `values` (a bare word), or explicit zero padding of a 2-D op —
+   * p on every side, [ph, pw] per axis on both sides, or (unless `symmetric`) [top, bottom, left, right];
+   * normalised to a word or the four amounts (compiler/ir/padding.ts) */
+  | "padding"
   /** a list of double-quoted strings */
   | "strings"
   /** a list of ints, dimension names and at most one -1: reshape([seq, 12, 64]) */
@@ -45,6 +49,8 @@ export interface ParamSpec {
   exclusive?: boolean;
   /** Only max is excluded: a rate in [0, 1). */
   maxExclusive?: boolean;
+  /** padding: explicit amounts must be the same on both sides of an axis (PyTorch's pools). */
+  symmetric?: boolean;
   doc?: string;
 }
 
@@ -65,7 +71,7 @@ export function isRequired(s: ParamSpec): boolean {
 export function formatSignature(name: string, sig: Signature, tensorInputs = "", full = false): string {
   const parts = sig.params.map((s) => {
     const values = s.values ?? [];
-    const t = s.type === "enum" ? (full || values.length <= 4 ? values.join("|") : `${values.slice(0, 3).join("|")}|…`) : s.type;
+    const t = s.type === "enum" ? (full || values.length <= 4 ? values.join("|") : `${values.slice(0, 3).join("|")}|…`) : s.type === "padding" ? `${values.join("|")}|int|[…]` : s.type;
     return isRequired(s) ? `${s.name}: ${t}` : `${s.name}: ${t} = ${s.default === null ? "none" : JSON.stringify(s.default)}`;
   });
   return `${name}(${[tensorInputs, ...parts].filter(Boolean).join(", ")})`;

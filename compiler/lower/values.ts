@@ -81,6 +81,22 @@ function convert(spec: ParamSpec, v: Value, ctx: ArgCtx): AttrValue | undefined 
       if (!values.includes(w)) return { error: diag("badEnum", ctx.spanOf, { callee: ctx.callee, name: spec.name, value: w, options: values.join(", "), ...opt(suggest(w, values)) }) };
       return w;
     }
+    case "padding": {
+      const values = spec.values ?? [];
+      if (v.k === "word" || v.k === "str") {
+        if (!values.includes(v.v)) return { error: diag("badEnum", ctx.spanOf, { callee: ctx.callee, name: spec.name, value: v.v, options: values.join(", "), ...opt(suggest(v.v, values)) }) };
+        return v.v;
+      }
+      const forms = spec.symmetric ? "p or [ph, pw]" : "p, [ph, pw] or [top, bottom, left, right]";
+      const ns = v.k === "num" && v.int ? [v.v] : v.k === "list" && v.items.every((i) => i.k === "num" && i.int) ? v.items.map((i) => (i as { v: number }).v) : null;
+      if (!ns || ![1, 2, ...(spec.symmetric ? [] : [4])].includes(ns.length)) return bad(`one of ${values.join(", ")}, or explicit zero padding: ${forms}`);
+      for (const n of ns) {
+        const r = range(n);
+        if (r) return r;
+      }
+      // THE explicit form (compiler/ir/padding.ts): [top, bottom, left, right].
+      return ns.length === 1 ? [ns[0]!, ns[0]!, ns[0]!, ns[0]!] : ns.length === 2 ? [ns[0]!, ns[0]!, ns[1]!, ns[1]!] : ns;
+    }
     case "int2": {
       if (v.k === "num" && v.int) return range(v.v) ?? [v.v, v.v];
       if (v.k === "list" && v.items.length === 2 && v.items.every((i) => i.k === "num" && i.int)) {

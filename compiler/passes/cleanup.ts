@@ -91,7 +91,7 @@ const foldConstants: Pass = {
 };
 
 /** Ops whose result depends on more than their inputs and attributes. */
-const IMPURE = new Set(["input", "dropout", "sample_normal"]);
+const IMPURE = new Set(["input", "dropout", "sample_normal", "random_normal_like"]);
 
 const cse: Pass = {
   name: "cse",

@@ -137,7 +137,7 @@ const foldPadding: Pass = {
   name: "fold-padding",
   level: 2,
   modes: ["infer"],
-  doc: "zero_pad2d before an undilated conv2d (valid or explicit padding) becomes the conv's explicit padding; before a max_pool2d too when its input is ≥ 0 and every window keeps a real value (max over zeros = max over nothing there); no copy of the padded tensor",
+  doc: "zero_pad2d before an undilated conv2d (valid or explicit padding) becomes the conv's explicit padding; before a max_pool2d (without ceil_mode) too when its input is ≥ 0 and every window keeps a real value (max over zeros = max over nothing there); no copy of the padded tensor",
   run(m) {
     const byId = new Map(m.nodes.map((n) => [n.id, n]));
     let changed = false;
@@ -155,7 +155,7 @@ const foldPadding: Pass = {
           if ((n.attrs.dilation as number[]).some((d) => d !== 1)) return n;
         } else {
           const size = n.attrs.size as [number, number];
-          if (!nonnegative(byId.get(zp.inputs[0]!)!) || pads[0] >= size[0] || pads[1] >= size[0] || pads[2] >= size[1] || pads[3] >= size[1]) return n;
+          if (n.attrs.ceil_mode === true || !nonnegative(byId.get(zp.inputs[0]!)!) || pads[0] >= size[0] || pads[1] >= size[0] || pads[2] >= size[1] || pads[3] >= size[1]) return n;
         }
         changed = true;
         n = { ...n, inputs: [zp.inputs[0]!], attrs: { ...n.attrs, padding: [...pads] } };

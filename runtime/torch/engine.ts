@@ -218,7 +218,7 @@ export class TorchEngine implements StepEngine {
       mix_terms: p.mixTerms,
       ...(p.steps ? { steps: p.steps.map((st) => ({ trainable: trainableKeys(m, st.trainable), frozen: st.frozenLayers.filter((l) => withModule.has(l)).map(torchModulePath), optimizer: { fn: st.optimizer.fn, args: st.optimizer.args }, weight_decay: st.weightDecay, clip: st.clip, terms: st.terms, lr_scale: st.lrScale })) } : {}),
       // Steps are seeded (from the run's seed and the step) only where the model draws random numbers.
-      stochastic: m.nodes.some((n) => (n.op === "dropout" && Number(n.attrs.rate) > 0) || (n.op === "attention" && Number(n.attrs.dropout) > 0) || n.op === "sample_normal"),
+      stochastic: m.nodes.some((n) => (n.op === "dropout" && Number(n.attrs.rate) > 0) || (n.op === "attention" && Number(n.attrs.dropout) > 0) || n.op === "sample_normal" || n.op === "random_normal_like"),
     });
   }
 

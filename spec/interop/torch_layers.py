@@ -2,7 +2,8 @@
 python3-torch.
 
 Builds spec/interop/torch_layers.nnet's two models from PyTorch's own modules (Conv2d, BatchNorm2d, a
-depthwise and a separable Conv2d, Linear, Conv1d, LayerNorm, LSTM and GRU one-way and bidirectional,
+depthwise and a separable Conv2d, Linear, ConvTranspose2d and ConvTranspose1d, GroupNorm, InstanceNorm2d
+(affine), Conv1d, LayerNorm, LSTM and GRU one-way and bidirectional,
 Embedding, a positional Embedding, attention as Hugging Face writes it — query/key/value Linear modules and an
 output one — with a head tied to the embedding table, and nn.MultiheadAttention for self- and
 cross-attention), draws non-trivial weights (random batchnorm statistics, biases and scales away from 0 and
@@ -96,7 +97,11 @@ class Layers(nn.Module):
         self.sep = Separable(12, 5, 3, 2)
         self.fc = nn.Linear(4 * 4 * 5, 4)
         self.deconv = nn.ConvTranspose2d(3, 2, 3, stride=2)
+        self.pw = nn.Conv2d(3, 6, 1)
+        self.gn = nn.GroupNorm(2, 6)
+        self.inorm = nn.InstanceNorm2d(6, affine=True)
         self.conv1 = nn.Conv1d(5, 4, 3, padding=1)
+        self.deconv1 = nn.ConvTranspose1d(5, 3, 4, stride=2)
         self.ln = nn.LayerNorm(4)
         self.lstm = nn.LSTM(4, 3, batch_first=True)
         self.bilstm = nn.LSTM(4, 2, batch_first=True, bidirectional=True)
@@ -109,6 +114,8 @@ class Layers(nn.Module):
         self.rms = RMSNorm(8)
         self.head = nn.Module()
         self.head.bias = nn.Parameter(torch.zeros(20))
+        self.cls = nn.Module()
+        self.cls.weight = nn.Parameter(torch.randn(1, 8))
 
     def forward(self, image, seq, ids):
         c = F.relu(self.bn(self.conv(image.permute(0, 3, 1, 2))))
@@ -122,11 +129,15 @@ class Layers(nn.Module):
             "image_out": image_out,
             # "same": the 17 × 17 canvas cropped to 16 × 16, nothing before and one row/column after (TensorFlow's).
             "up_out": F.pad(self.deconv(image.permute(0, 3, 1, 2)), (0, -1, 0, -1)).permute(0, 2, 3, 1),
+            "norm_out": self.inorm(self.gn(self.pw(image.permute(0, 3, 1, 2)))).permute(0, 2, 3, 1),
+            # "same": the 14-step canvas cropped to 12, one step before and one after (TensorFlow's).
+            "up1_out": F.pad(self.deconv1(seq.transpose(1, 2)), (-1, -1)).transpose(1, 2),
             "lstm_out": self.lstm(s)[0],
             "bilstm_out": last_bidirectional(self.bilstm(s)[0], 2),
             "gru_out": self.gru(s)[0],
             "bigru_out": last_bidirectional(self.bigru(s)[0], 2),
             "token_out": token_out,
+            "cls_out": torch.cat([self.cls.weight.expand(ids.shape[0], 1, 8), e], dim=1),
         }
 
 
@@ -184,9 +195,9 @@ def write_safetensors(file, named):
 PREFIX = {
     "Layers": {
         "conv": "backbone.stem.conv", "bn": "backbone.stem.norm", "dw": "backbone.blocks.0.dw", "sep": "backbone.blocks.1",
-        "fc": "classifier", "deconv": "decoder.up", "conv1": "seq_encoder.conv", "ln": "seq_encoder.norm", "lstm": "seq_encoder.rnn.0", "bilstm": "seq_encoder.rnn.1",
+        "fc": "classifier", "deconv": "decoder.up", "deconv1": "decoder.up1d", "pw": "neck.proj", "gn": "neck.norm1", "inorm": "neck.norm2", "conv1": "seq_encoder.conv", "ln": "seq_encoder.norm", "lstm": "seq_encoder.rnn.0", "bilstm": "seq_encoder.rnn.1",
         "gru": "seq_encoder.rnn.2", "bigru": "seq_encoder.rnn.3", "emb": "embeddings.word_embeddings", "pos": "embeddings.position_embeddings",
-        "ln2": "encoder.layer.0.output.LayerNorm", "rms": "model.norm", "head": "lm_head",
+        "ln2": "encoder.layer.0.output.LayerNorm", "rms": "model.norm", "head": "lm_head", "cls": "vit.cls",
     },
     "Packed": {"self_attn": "decoder.layers.0.self_attn", "cross_attn": "decoder.layers.0.encoder_attn"},
 }
@@ -231,8 +242,10 @@ def layers_name(name):
     if leaf == "num_batches_tracked":
         return None
     roles = {"running_mean": "moving_mean", "running_var": "moving_variance"}
-    if mod in ("bn", "ln", "ln2", "rms"):
+    if mod in ("bn", "ln", "ln2", "rms", "gn", "inorm"):
         return f"{mod}/" + roles.get(leaf, {"weight": "gamma", "bias": "beta"}[leaf] if leaf in ("weight", "bias") else leaf)
+    if mod == "cls":
+        return "cls/value"
     if mod in ("emb", "pos"):
         return f"{mod}/embeddings"
     if mod == "sep.depthwise":

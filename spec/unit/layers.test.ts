@@ -1,6 +1,7 @@
 // Every layer kind runs forward and backward on the wasm backend with the same results as on the cpu
 // backend, and the gradients of the main kinds agree with finite differences.
 import * as tf from "@tensorflow/tfjs-core";
+import fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { OpKind } from "../../compiler/ir/ops.js";
@@ -16,14 +17,18 @@ import { compileText, expectClean } from "../helpers.js";
 const CASES: [OpKind, string][] = [
   ["dense", `input x: f32[batch, 6]\n output y = x -> dense(4, activation: tanh) -> dense(3, activation: relu)`],
   ["tied_dense", `input ids: i32[batch, 5]\n layer e = embedding(7, 4)\n output y = ids -> e -> tied_dense(e, bias: true)`],
+  ["parameter", `input x: f32[batch, 3, 4]\n output y = concat(x -> parameter([1, 4], init: normal), x -> dense(4), axis: 1) -> dense(2)`],
   ["conv1d", `input x: f32[batch, 9, 3]\n a = x -> conv1d(4, 3, padding: same)\n b = x -> conv1d(4, 2, dilation: 2, padding: causal)\n output y = concat(a, b, axis: 2)`],
   ["conv2d", `input x: f32[batch, 7, 7, 4]\n a = x -> conv2d(4, 3, stride: 2, padding: same, activation: relu)\n b = x -> conv2d(4, 3, dilation: 2, groups: 2)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],
   ["depthwise_conv2d", `input x: f32[batch, 7, 7, 3]\n a = x -> depthwise_conv2d(3, stride: 2, padding: same, multiplier: 2)\n b = x -> depthwise_conv2d([3, 2], dilation: 2)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],
   ["separable_conv2d", `input x: f32[batch, 6, 6, 3]\n output y = x -> separable_conv2d(5, 3, padding: same, multiplier: 2)`],
+  ["conv2d", `input x: f32[batch, 7, 7, 4]\n a = x -> conv2d(4, 3, stride: 2, padding: 1)\n b = x -> conv2d(4, 3, dilation: 2, padding: [1, 0, 2, 1])\n c = x -> depthwise_conv2d(3, padding: [1, 2]) -> separable_conv2d(3, 3, padding: 1)\n output y = concat(a -> flatten, b -> flatten, c -> flatten, axis: 1)`],
   ["max_pool1d", `input x: f32[batch, 8, 3]\n output y = x -> conv1d(3, 1) -> max_pool1d(2)`],
   ["avg_pool1d", `input x: f32[batch, 8, 3]\n output y = x -> conv1d(3, 1) -> avg_pool1d(3, stride: 2, padding: same)`],
   ["max_pool2d", `input x: f32[batch, 7, 7, 2]\n output y = x -> conv2d(2, 1) -> max_pool2d(3, stride: 2)`],
+  ["max_pool2d", `input x: f32[batch, 7, 6, 2]\n a = x -> conv2d(2, 1) -> max_pool2d(3, stride: 2, padding: 1)\n b = x -> conv2d(2, 1) -> max_pool2d(2, stride: 2, padding: 1, ceil_mode: true)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],
   ["avg_pool2d", `input x: f32[batch, 6, 6, 2]\n output y = x -> conv2d(2, 1) -> avg_pool2d(2, padding: same)`],
+  ["avg_pool2d", `input x: f32[batch, 7, 6, 2]\n a = x -> conv2d(2, 1) -> avg_pool2d(2, stride: 2, padding: 1, ceil_mode: true)\n b = x -> conv2d(2, 1) -> avg_pool2d(3, stride: 2, padding: [1, 0], ceil_mode: true)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],
   ["global_avg_pool1d", `input x: f32[batch, 5, 3]\n output y = x -> conv1d(3, 1) -> global_avg_pool1d`],
   ["global_max_pool1d", `input x: f32[batch, 5, 3]\n output y = x -> conv1d(3, 1) -> global_max_pool1d`],
   ["global_avg_pool2d", `input x: f32[batch, 4, 4, 3]\n output y = x -> conv2d(3, 1) -> global_avg_pool2d`],
@@ -33,6 +38,8 @@ const CASES: [OpKind, string][] = [
   ["batchnorm", `input x: f32[batch, 4, 4, 3]\n output y = x -> conv2d(3, 1) -> batchnorm`],
   ["layernorm", `input x: f32[batch, 5, 6]\n output y = x -> layernorm`],
   ["rmsnorm", `input x: f32[batch, 5, 6]\n output y = x -> rmsnorm`],
+  ["groupnorm", `input x: f32[batch, 3, 4, 6]\n output y = x -> conv2d(6, 1) -> groupnorm(3)`],
+  ["instancenorm", `input x: f32[batch, 5, 4]\n output y = x -> dense(4) -> instancenorm`],
   ["dropout", `input x: f32[batch, 6]\n output y = x -> dense(5) -> dropout(0.5)`],
   ["embedding", `input ids: i32[batch, 5]\n output y = ids -> embedding(9, 4)`],
   ["pos_embedding", `input x: f32[batch, seq <= 8, 4]\n output y = x -> pos_embedding(8)`],
@@ -44,6 +51,9 @@ const CASES: [OpKind, string][] = [
   ["transpose", `input x: f32[batch, 2, 3, 4]\n output y = x -> transpose([0, 3, 1, 2]) -> flatten -> dense(2)`],
   ["concat", `input a: f32[batch, 3]\n input b: f32[batch, 2]\n output y = concat(a, b, axis: 1) -> dense(2)`],
   ["take", `input x: f32[batch, 4, 3]\n output y = x -> dense(3) -> take(0, axis: 1)`],
+  ["slice", `input x: f32[batch, 4, 3]\n output y = x -> dense(3) -> slice(1, -1) -> slice(0, 2, axis: -1)`],
+  ["squeeze", `input x: f32[batch, 4, 3]\n output y = x -> dense(1) -> squeeze(-1)`],
+  ["expand_dims", `input x: f32[batch, 4]\n output y = x -> dense(3) -> expand_dims(1) -> conv1d(2, 1)`],
   ["cast", `input ids: i32[batch, 3]\n output y = ids -> cast(f32) -> dense(2)`],
   ["add", `input a: f32[batch, 3]\n input b: f32[batch, 3]\n output y = (a -> dense(3)) + b`],
   ["sub", `input a: f32[batch, 3]\n output y = (a -> dense(3)) - a`],
@@ -61,6 +71,8 @@ const CASES: [OpKind, string][] = [
   ["elu", `input x: f32[batch, 4]\n output y = x -> dense(4) -> elu`],
   ["identity", `input x: f32[batch, 4]\n output y = x -> dense(4) -> identity`],
   ["conv2d_transpose", `input x: f32[batch, 4, 3, 2]\n a = x -> conv2d_transpose(3, 3, stride: 2, padding: same, activation: relu)\n output y = a -> conv2d_transpose(2, [2, 3], stride: [1, 2]) -> flatten`],
+  ["conv1d_transpose", `input x: f32[batch, 5, 3]\n a = x -> conv1d_transpose(4, 3, stride: 2)\n b = x -> conv1d_transpose(2, 2, stride: 3, padding: same, activation: relu)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],
+  ["random_normal_like", `input x: f32[batch, 4]\n h = x -> dense(4)\n output y = (h + random_normal_like(h, std: 0.1)) -> tanh`],
   ["sample_normal", `input x: f32[batch, 4]\n m = x -> dense(3)\n output y = sample_normal(m, x -> dense(3)) -> tanh`],
   ["softplus", `input x: f32[batch, 4]\n output y = x -> dense(4) -> softplus`],
   ["mish", `input x: f32[batch, 4]\n output y = x -> dense(4) -> mish`],
@@ -204,10 +216,145 @@ const NUMERIC: [string, string][] = [
   ["embedding", `input ids: i32[batch, 5]\n output y = ids -> embedding(9, 3)`],
   ["lstm", `input x: f32[batch, 3, 2]\n output y = x -> lstm(3)`],
   ["attention", `input x: f32[batch, 4, 4]\n output y = x -> attention(2, causal: true)`],
+  ["groupnorm", `input x: f32[batch, 3, 2, 4]\n output y = x -> conv2d(4, 1) -> groupnorm(2)`],
+  ["avg_pool2d (explicit padding, ceil_mode)", `input x: f32[batch, 5, 5, 2]\n output y = x -> conv2d(2, 1) -> avg_pool2d(2, stride: 2, padding: 1, ceil_mode: true)`],
 ];
 
 for (const [name, src] of NUMERIC) {
   test(`${name}: autodiff on wasm agrees with finite differences`, () => numericCheck(src));
 }
+
+/** Runs a one-op model on fixed inputs and weights (by role) on wasm; returns the output's values and shape. */
+function forward(src: string, x: { data: number[]; shape: number[] }, roles: Record<string, number[]> = {}): { data: number[]; shape: number[] } {
+  const m = modelOf(src);
+  tf.setBackend("wasm");
+  const weights = new Map(m.params.map((p) => [p.name, tf.variable(tf.tensor(roles[p.name.split("/").pop()!]!, p.shape))]));
+  const input = tf.tensor(x.data, x.shape);
+  const y = run(m, weights, { x: input }, { training: false }).outputs[m.outputs[0]!.name]!;
+  const out = { data: Array.from(y.dataSync()), shape: y.shape };
+  tf.dispose([y, input, ...weights.values()]);
+  return out;
+}
+
+const near = (got: number[], want: number[], what: string) => assert.ok(got.length === want.length && got.every((v, i) => Math.abs(v - want[i]!) < 1e-4), `${what}: ${got} vs ${want}`);
+
+test("groupnorm and instancenorm equal hand-computed values (γ [2, 1], β [0, 0.5])", () => {
+  // One sample, two positions, two channels: [[1, 3], [5, 7]].
+  const x = { data: [1, 3, 5, 7], shape: [1, 2, 2] };
+  const w = { gamma: [2, 1], beta: [0, 0.5] };
+  // One group: mean 4, variance (9 + 1 + 1 + 9) / 4 = 5 over all four values.
+  const r5 = 1 / Math.sqrt(5 + 1e-5);
+  near(forward(`input x: f32[batch, 2, 2]\n output y = x -> groupnorm(1)`, x, w).data, [2 * -3 * r5, -1 * r5 + 0.5, 2 * 1 * r5, 3 * r5 + 0.5], "groupnorm(1)");
+  // One channel per group (= instancenorm): channel 0 is {1, 5}, channel 1 {3, 7}: each ±2 around its mean, variance 4.
+  const r4 = 2 / Math.sqrt(4 + 1e-5);
+  const inst = [2 * -r4, -r4 + 0.5, 2 * r4, r4 + 0.5];
+  near(forward(`input x: f32[batch, 2, 2]\n output y = x -> groupnorm(2)`, x, w).data, inst, "groupnorm(2)");
+  near(forward(`input x: f32[batch, 2, 2]\n output y = x -> instancenorm`, x, w).data, inst, "instancenorm");
+});
+
+test("slice, squeeze and expand_dims equal hand-computed values and shapes", () => {
+  // x[0] = [[0, 1, 2], [3, 4, 5]] (2 steps × 3 features)
+  const x = { data: [0, 1, 2, 3, 4, 5], shape: [1, 2, 3] };
+  const sl = forward(`input x: f32[batch, 2, 3]\n output y = x -> slice(1, axis: -1)`, x);
+  assert.equal(sl, { data: [1, 2, 4, 5], shape: [1, 2, 2] });
+  assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> slice(-1)`, x), { data: [3, 4, 5], shape: [1, 1, 3] });
+  assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> slice(0, -2, axis: 2)`, x), { data: [0, 3], shape: [1, 2, 1] });
+  assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> slice(0, 1) -> squeeze(1)`, x), { data: [0, 1, 2], shape: [1, 3] });
+  assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> expand_dims(-1)`, x).shape, [1, 2, 3, 1]);
+  assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> expand_dims(1)`, x).shape, [1, 1, 2, 3]);
+});
+
+test("pools with explicit padding and ceil_mode equal hand-computed values (PyTorch's: −∞ for max, zeros counted for avg)", () => {
+  // x[0] = [[1, 2, 3], [4, 5, 6], [7, 8, 9]], one channel.
+  const x = { data: [1, 2, 3, 4, 5, 6, 7, 8, 9], shape: [1, 3, 3, 1] };
+  const neg = { data: x.data.map((v) => -v), shape: x.shape };
+  const pool = (op: string) => `input x: f32[batch, 3, 3, 1]\n output y = x -> ${op}`;
+  // Padding 1 around: windows {1}, {2, 3}, {4, 7}, {5, 6, 8, 9}, each divided by 4.
+  assert.equal(forward(pool("avg_pool2d(2, stride: 2, padding: 1)"), x), { data: [0.25, 1.25, 2.75, 7], shape: [1, 2, 2, 1] });
+  // ceil_mode: the last window of each axis overhangs by one and divides by what is inside.
+  assert.equal(forward(pool("avg_pool2d(2, stride: 2, ceil_mode: true)"), x), { data: [3, 4.5, 7.5, 9], shape: [1, 2, 2, 1] });
+  // Max: padding never wins, even over negative values (zeros would give 0 in the corner).
+  assert.equal(forward(pool("max_pool2d(2, stride: 2, padding: 1)"), neg), { data: [-1, -2, -4, -5], shape: [1, 2, 2, 1] });
+  assert.equal(forward(pool("max_pool2d(2, stride: 2, ceil_mode: true)"), x), { data: [5, 6, 8, 9], shape: [1, 2, 2, 1] });
+  // PyTorch's rule: with padding 1, ceil((3 + 2 - 2) / 2) + 1 = 3 windows would start at 4, inside the trailing padding: 2.
+  assert.equal(forward(pool("max_pool2d(2, stride: 2, padding: 1, ceil_mode: true)"), x).shape, [1, 2, 2, 1]);
+});
+
+/** PyTorch's max_pool2d / avg_pool2d (count_include_pad=True, ceil_mode) on one [h, w] channel, written out. */
+function torchPool(kind: "max" | "avg", x: number[][], k: number, st: number, p: number, ceil: boolean): number[][] {
+  const outSize = (n: number) => {
+    let o = (ceil ? Math.ceil : Math.floor)((n + 2 * p - k) / st) + 1;
+    if (ceil && (o - 1) * st >= n + p) o--;
+    return o;
+  };
+  const [h, w] = [x.length, x[0]!.length];
+  const win = (o: number, n: number) => {
+    const start = o * st - p;
+    const end = Math.min(start + k, n + p);
+    return { from: Math.max(start, 0), to: Math.min(end, n), count: end - start };
+  };
+  return Array.from({ length: outSize(h) }, (_, i) =>
+    Array.from({ length: outSize(w) }, (_, j) => {
+      const [a, b] = [win(i, h), win(j, w)];
+      let acc = kind === "max" ? -Infinity : 0;
+      for (let r = a.from; r < a.to; r++) for (let c = b.from; c < b.to; c++) acc = kind === "max" ? Math.max(acc, x[r]![c]!) : acc + x[r]![c]!;
+      return kind === "max" ? acc : acc / (a.count * b.count);
+    }),
+  );
+}
+
+test("property: max_pool2d and avg_pool2d with explicit padding and ceil_mode compute PyTorch's pooling, at the shapes the shape rule says", () => {
+  const config = fc.record({ kind: fc.constantFrom("max" as const, "avg" as const), h: fc.integer({ min: 1, max: 8 }), w: fc.integer({ min: 1, max: 8 }), k: fc.integer({ min: 1, max: 4 }), st: fc.integer({ min: 1, max: 3 }), p: fc.integer({ min: 0, max: 2 }), ceil: fc.boolean(), seed: fc.integer({ min: 1, max: 1000 }) });
+  let ran = 0;
+  fc.assert(
+    fc.property(config, ({ kind, h, w, k, st, p, ceil, seed }) => {
+      const r = compileText(`model M {\n input x: f32[batch, ${h}, ${w}, 1]\n output y = x -> ${kind}_pool2d(${k}, stride: ${st}, padding: ${p}, ceil_mode: ${ceil})\n}`);
+      const errors = r.diagnostics.filter((d) => d.severity === "error").map((d) => d.code);
+      // Refused: padding over half the window (NN2019), a window larger than the padded input (NN3004).
+      if (errors.length) {
+        assert.ok((2 * p > k && errors[0] === "NN2019") || (h + 2 * p < k || w + 2 * p < k ? errors[0] === "NN3004" : false), `${kind} ${h}×${w} k${k} s${st} p${p} ceil ${ceil}: ${errors}`);
+        return;
+      }
+      const rng = new Rng(seed);
+      const grid = Array.from({ length: h }, () => Array.from({ length: w }, () => rng.next() * 2 - 1));
+      const want = torchPool(kind, grid, k, st, p, ceil);
+      const got = forward(`input x: f32[batch, ${h}, ${w}, 1]\n output y = x -> ${kind}_pool2d(${k}, stride: ${st}, padding: ${p}, ceil_mode: ${ceil})`, { data: grid.flat(), shape: [1, h, w, 1] });
+      assert.equal(got.shape, [1, want.length, want[0]!.length, 1]);
+      assert.equal(r.module.models[0]!.nodes.find((n) => n.op === `${kind}_pool2d`)!.shape, ["batch", want.length, want[0]!.length, 1]);
+      near(got.data, want.flat(), `${kind} ${h}×${w} k${k} s${st} p${p} ceil ${ceil}`);
+      ran++;
+    }),
+    { seed: 7, numRuns: 150 },
+  );
+  assert.ok(ran > 50, `only ${ran} configurations compiled`);
+});
+
+test("random_normal_like: N(0, std²) noise of its input's shape while training or always, zeros otherwise, seeded", () => {
+  const m = modelOf(`input x: f32[batch, 4000]\n output y = x -> random_normal_like(std: 0.5)\n output z = x -> random_normal_like(std: 0.5, always: true)`);
+  tf.setBackend("wasm");
+  const x = tf.ones([1, 4000]);
+  const draw = (training: boolean, seed: number) => {
+    const { outputs } = run(m, new Map(), { x }, { training, seed: () => seed });
+    const out = { y: Array.from(outputs.y!.dataSync()), z: Array.from(outputs.z!.dataSync()) };
+    tf.dispose(Object.values(outputs));
+    return out;
+  };
+  const stats = (v: number[]) => {
+    const mean = v.reduce((a, b) => a + b, 0) / v.length;
+    return { mean, std: Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length) };
+  };
+  const train = draw(true, 3);
+  for (const v of [train.y, train.z]) {
+    const { mean, std } = stats(v);
+    // 4000 draws: the mean's standard error is 0.5 / √4000 ≈ 0.008, the std's ≈ 0.006.
+    assert.ok(Math.abs(mean) < 0.04 && Math.abs(std - 0.5) < 0.03, `mean ${mean}, std ${std}`);
+  }
+  assert.equal(draw(true, 3).y, train.y, "the same seed draws the same noise");
+  assert.not.equal(draw(true, 4).y, train.y, "another seed draws other noise");
+  const infer = draw(false, 3);
+  assert.ok(infer.y.every((v) => v === 0), "zeros at inference");
+  assert.ok(Math.abs(stats(infer.z).std - 0.5) < 0.03, "always: true draws at inference too");
+  x.dispose();
+});
 
 test.run();

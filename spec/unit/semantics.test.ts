@@ -75,7 +75,7 @@ test("a block that uses itself is reported, not expanded forever", () => {
 
 test("symbolic dimensions flow through flatten, reshape and matmul", () => {
   const r = model(`input x: f32[batch, seq <= 64, 32]
-    f = x -> flatten
+    output f = x -> flatten
     heads = x -> reshape([seq, 4, 8]) -> transpose([0, 2, 1, 3])
     back = heads -> transpose([0, 2, 1, 3]) -> reshape([-1, 32])
     output y = back + x
@@ -88,9 +88,9 @@ test("symbolic dimensions flow through flatten, reshape and matmul", () => {
 
 test("conv and pool arithmetic: padding, stride, dilation", () => {
   const r = model(`input x: f32[batch, 28, 28, 1]
-    a = x -> conv2d(4, 3, stride: 2, padding: same)
-    b = x -> conv2d(4, 3, dilation: 2)
-    c = x -> conv2d(4, [5, 3]) -> max_pool2d(3, stride: 2)
+    output a = x -> conv2d(4, 3, stride: 2, padding: same)
+    output b = x -> conv2d(4, 3, dilation: 2)
+    output c = x -> conv2d(4, [5, 3]) -> max_pool2d(3, stride: 2)
     output y = concat(a -> flatten, b -> flatten, c -> flatten, axis: 1)`);
   expectClean(r);
   assert.equal(shapeOf(r, "a"), ["batch", 14, 14, 4]);
@@ -113,9 +113,9 @@ test("attention heads must divide the width; positional embeddings bound the seq
 
 test("every error in a file is reported, without cascades from an unknown shape", () => {
   const r = model(`input x: f32[batch, 28, 28, 1]
-    a = x -> dense(10)
+    output a = x -> dense(10)
     b = a -> relu -> dense(4)
-    c = x -> conv2dd(3, 3)
+    output c = x -> conv2dd(3, 3)
     output y = x -> attention(5)`);
   const errors = r.diagnostics.filter((d) => d.severity === "error");
   assert.equal(errors.map((d) => d.code), ["NN3001", "NN2001", "NN3001"]);
@@ -187,6 +187,41 @@ test("plans: cross_entropy on a softmax output warns that logits are expected", 
   ${DATA}
   train M on d { loss cross_entropy(probs, label) }`);
   assert.equal(codes(r), ["NN4005"]);
+});
+
+test("slice, squeeze and expand_dims: shapes over fixed and symbolic axes, negative axes counted from the end", () => {
+  const r = model(`input x: f32[batch, seq <= 16, 8]
+    output a = x -> slice(1)
+    output b = x -> slice(1, -2)
+    output c = x -> slice(-3)
+    output d = x -> slice(-3, -1, axis: 1)
+    output e = x -> slice(0, 1) -> squeeze(1)
+    output f = x -> slice(2, 6, axis: -1)
+    output g = x -> expand_dims(-1)
+    output h = x -> expand_dims(1) -> squeeze(-3)
+    `);
+  expectClean(r);
+  assert.equal(["a", "b", "c", "d", "e", "f", "g", "h"].map((k) => shapeOf(r, k)), [
+    ["batch", "seq-1", 8], ["batch", "seq-3", 8], ["batch", 3, 8], ["batch", 2, 8], ["batch", 8], ["batch", "seq", 4], ["batch", "seq", 8, 1], ["batch", "seq", 8],
+  ]);
+  const bad = (body: string) => codes(model(`input x: f32[batch, seq <= 16, 8]\n${body}`));
+  assert.equal(bad("output y = x -> slice(-3, 2)"), ["NN2019"]);
+  assert.equal(bad("output y = x -> slice(3, 3, axis: 2)"), ["NN2019"]);
+  assert.equal(bad("output y = x -> slice(0, 9, axis: 2)"), ["NN3017"]);
+  assert.equal(bad("output y = x -> slice(-9, axis: 2)"), ["NN3017"]);
+  assert.equal(bad("output y = x -> slice(0, axis: 0)"), ["NN3009"]);
+  assert.equal(bad("output y = x -> squeeze(1)"), ["NN3001"]);
+  assert.equal(bad("output y = x -> squeeze(3)"), ["NN3009"]);
+  assert.equal(bad("output y = x -> expand_dims(0)"), ["NN3009"]);
+  assert.equal(bad("output y = x -> expand_dims(-5)"), ["NN3009"]);
+  assert.equal(bad("output y = x -> groupnorm(3)"), ["NN3010"]);
+  assert.equal(bad("output y = x -> flatten -> instancenorm"), ["NN3001"]);
+  assert.equal(bad("output y = x -> parameter([0, 4])"), ["NN2019"]);
+  assert.equal(bad("output y = x -> parameter([65536, 65536])"), ["NN2019"]);
+  const p = model(`input x: f32[batch, seq <= 16, 8]\n output y = concat(x -> parameter([1, 8]) as cls, x, axis: 1)`);
+  expectClean(p);
+  assert.equal(shapeOf(p, "y"), ["batch", "seq+1", 8]);
+  assert.equal(p.module.models[0]!.params.map((w) => [w.name, w.shape, w.init]), [["cls/value", [1, 8], "zeros"]]);
 });
 
 test.run();

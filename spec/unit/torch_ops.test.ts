@@ -42,6 +42,9 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   layer t = embedding(11, 6)
   output y = ids -> t -> tied_dense(t, bias: true)
   output z = ids -> t -> tied_dense(t)`,
+  parameter: `input x: f32[batch, 3, 4]
+  output a = concat(x -> parameter([1, 4], init: normal), x, axis: 1)
+  output b = x -> parameter(5) -> dense(2)`,
   conv1d: `input x: f32[batch, 9, 4]
   output a = x -> conv1d(6, 3, stride: 2, padding: same)
   output b = x -> conv1d(4, 3, padding: causal, dilation: 2, activation: relu)
@@ -50,15 +53,21 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   output a = x -> conv2d(6, 3, stride: 2, padding: same, activation: relu6)
   output b = x -> conv2d(4, [2, 3], padding: same, dilation: 2, groups: 2, activation: silu)
   output c = x -> conv2d(5, 3, bias: false, activation: gelu)
-  output d = x -> conv2d(3, 2, padding: same, activation: elu)`,
+  output d = x -> conv2d(3, 2, padding: same, activation: elu)
+  output e = x -> conv2d(4, 3, stride: 2, padding: 1)
+  output f = x -> conv2d(3, [3, 2], padding: [0, 1, 2, 1], dilation: 2)
+  output g = x -> conv2d(4, 7, stride: 2, padding: 3, groups: 2)`,
   depthwise_conv2d: `input x: f32[batch, 9, 8, 3]
   output a = x -> depthwise_conv2d(3, stride: 2, padding: same, multiplier: 2)
   output b = x -> depthwise_conv2d([3, 2], dilation: 2, padding: same, activation: sigmoid)
-  output c = x -> depthwise_conv2d(2, padding: same, bias: false)`,
+  output c = x -> depthwise_conv2d(2, padding: same, bias: false)
+  output d = x -> depthwise_conv2d(3, stride: 2, padding: 1)
+  output e = x -> depthwise_conv2d(3, padding: [1, 2], dilation: 2)`,
   separable_conv2d: `input x: f32[batch, 9, 8, 3]
   output a = x -> separable_conv2d(5, 3, padding: same, multiplier: 2, activation: relu)
   output b = x -> separable_conv2d(3, 2, stride: 2)
-  output c = x -> separable_conv2d(4, 2, padding: same, bias: false)`,
+  output c = x -> separable_conv2d(4, 2, padding: same, bias: false)
+  output d = x -> separable_conv2d(3, 3, padding: [1, 0, 2, 1])`,
   max_pool1d: `input x: f32[batch, 9, 3]
   output a = x -> max_pool1d(2, padding: same)
   output b = x -> max_pool1d(3, stride: 2)`,
@@ -69,11 +78,19 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   max_pool2d: `input x: f32[batch, 7, 6, 3]
   output a = x -> max_pool2d(2, padding: same)
   output b = x -> max_pool2d(3, stride: [2, 1])
-  output c = x -> max_pool2d([3, 2], stride: 2, padding: same)`,
+  output c = x -> max_pool2d([3, 2], stride: 2, padding: same)
+  output d = x -> max_pool2d(3, stride: 2, padding: 1)
+  output e = x -> max_pool2d(3, stride: 2, ceil_mode: true)
+  output f = x -> max_pool2d(2, stride: 2, padding: 1, ceil_mode: true)
+  output g = x -> max_pool2d([3, 2], stride: [2, 3], padding: [1, 1], ceil_mode: true)`,
   avg_pool2d: `input x: f32[batch, 7, 6, 3]
   output a = x -> avg_pool2d(2, padding: same)
   output b = x -> avg_pool2d(3, stride: [2, 1])
-  output c = x -> avg_pool2d(3, stride: 2, padding: same)`,
+  output c = x -> avg_pool2d(3, stride: 2, padding: same)
+  output d = x -> avg_pool2d(3, stride: 2, padding: 1)
+  output e = x -> avg_pool2d(3, stride: 2, ceil_mode: true)
+  output f = x -> avg_pool2d(2, stride: 2, padding: 1, ceil_mode: true)
+  output g = x -> avg_pool2d([3, 2], stride: [2, 3], padding: [1, 1], ceil_mode: true)`,
   global_avg_pool1d: `input x: f32[batch, 5, 3]
   output y = x -> global_avg_pool1d`,
   global_max_pool1d: `input x: f32[batch, 5, 3]
@@ -97,6 +114,16 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   output y = x -> layernorm(epsilon: 0.001)`,
   rmsnorm: `input x: f32[batch, 4, 6]
   output y = x -> rmsnorm(epsilon: 0.001)`,
+  groupnorm: `input x: f32[batch, 3, 4, 6]
+  input s: f32[batch, 5, 6]
+  input v: f32[batch, 6]
+  output a = x -> groupnorm(3)
+  output b = s -> groupnorm(2, epsilon: 0.01)
+  output c = v -> groupnorm(1)`,
+  instancenorm: `input x: f32[batch, 3, 4, 6]
+  input s: f32[batch, 5, 6]
+  output a = x -> instancenorm
+  output b = s -> instancenorm(epsilon: 0.01)`,
   dropout: `input x: f32[batch, 6]
   output y = x -> dropout(0.3) -> dense(2)`,
   embedding: `input ids: i32[batch, 5]
@@ -127,6 +154,21 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   input b: f32[batch, 2, 4]
   output y = concat(a, b, axis: 1)
   output z = concat(a, a, axis: -1)`,
+  slice: `input x: f32[batch, 3, 4, 5]
+  input s: f32[batch, seq <= 6, 4]
+  output a = x -> slice(1, 3)
+  output b = x -> slice(-3, axis: -1)
+  output c = x -> slice(0, -1, axis: 2)
+  output d = s -> slice(1, axis: 1)
+  output e = s -> slice(-2, -1)
+  output f = s -> slice(1, -2)`,
+  squeeze: `input x: f32[batch, 3, 1, 4]
+  output a = x -> squeeze(2)
+  output b = x -> reduce_sum(axis: -1, keepdims: true) -> squeeze(-1)`,
+  expand_dims: `input x: f32[batch, 3, 4]
+  output a = x -> expand_dims(1)
+  output b = x -> expand_dims(-1)
+  output c = x -> expand_dims(2) -> concat(x -> expand_dims(2), axis: 2)`,
   take: `input x: f32[batch, 3, 4]
   output a = x -> take(-1)
   output b = x -> take(2, axis: 2)`,
@@ -177,10 +219,18 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   output b = x -> conv2d_transpose(2, [2, 3], stride: [2, 1], padding: same, activation: relu)
   output c = x -> conv2d_transpose(3, 1, stride: 3, padding: same, bias: false)
   output d = x -> conv2d_transpose(2, 3, stride: 2, padding: same)`,
+  conv1d_transpose: `input x: f32[batch, 5, 3]
+  output a = x -> conv1d_transpose(4, 3, stride: 2)
+  output b = x -> conv1d_transpose(2, 3, stride: 2, padding: same, activation: relu)
+  output c = x -> conv1d_transpose(3, 1, stride: 3, padding: same, bias: false)
+  output d = x -> conv1d_transpose(2, 4, padding: same)`,
   sample_normal: `input x: f32[batch, 6]
   m = x -> dense(3)
   v = x -> dense(3)
   output y = sample_normal(m, v) -> tanh`,
+  random_normal_like: `input x: f32[batch, 6]
+  output y = x + random_normal_like(x, std: 0.5)
+  output z = x -> dense(3) -> random_normal_like`,
   softplus: `input x: f32[batch, 6]
   output y = x -> softplus`,
   mish: `input x: f32[batch, 6]
@@ -320,6 +370,35 @@ test(`torch ops: every op's forward in PyTorch equals the interpreter on tfjs's 
     }
   }
   assert.equal(failures, [], failures.join("\n"));
+});
+
+test("torch ops: random_normal_like draws N(0, std²) in PyTorch while training (and with always: true), zeros in eval mode", async () => {
+  assert.ok(engine, "the engine did not start");
+  const src = `model Noise {\n  input x: f32[batch, 2000]\n  output y = x -> random_normal_like(std: 0.5)\n  output z = x -> random_normal_like(std: 0.5, always: true)\n}\n`;
+  const res = compile("noise.nnet", src, memoryHost());
+  const ms = optimize(res.module, { level: 0, mode: "train" }).module.models;
+  const r = emitTorch({ models: ms, datasets: [], plans: [] } as never, { displayPath: "noise.nnet", sourceText: () => src, version: "test", level: 0 });
+  const py = path.join(dir, "noise.py");
+  writeFileSync(py, r.text!);
+  writeFileSync(path.join(dir, "noise.weights.safetensors"), encodeSafetensors({}));
+  writeFileSync(path.join(dir, "noise.in.safetensors"), encodeSafetensors({ x: { dtype: "F32", shape: [2, 2000], data: new Float32Array(4000).fill(1) } }));
+  await engine!.request("load", { model: "noise", path: py, class: r.classes.Noise, weights: path.join(dir, "noise.weights.safetensors") });
+  const stats = (v: ArrayLike<number>) => {
+    const a = Array.from(v, Number);
+    const mean = a.reduce((x, y) => x + y, 0) / a.length;
+    return { mean, std: Math.sqrt(a.reduce((x, y) => x + (y - mean) ** 2, 0) / a.length) };
+  };
+  for (const training of [true, false]) {
+    const out = path.join(dir, `noise.${training}.safetensors`);
+    await engine!.request("forward", { model: "noise", inputs: path.join(dir, "noise.in.safetensors"), outputs: out, training });
+    const got = decodeSafetensors(new Uint8Array(readFileSync(out))).tensors;
+    for (const name of training ? ["y", "z"] : ["z"]) {
+      const { mean, std } = stats(got[name]!.data as Float32Array);
+      assert.ok(Math.abs(mean) < 0.04 && Math.abs(std - 0.5) < 0.03, `${name} (training: ${training}): mean ${mean}, std ${std}`);
+    }
+    if (!training) assert.ok(Array.from(got.y!.data as Float32Array).every((v) => v === 0), "zeros in eval mode");
+  }
+  await engine!.request("unload", { model: "noise" });
 });
 
 test("torch ops: the state_dict conversion is the inverse of layout: torch loading (these models and the zoo)", () => {

@@ -357,6 +357,18 @@ function conv2dTranspose(c: LowerCtx): Value {
   return { name: activate(c.g, y, String(c.a.activation), 1), perm: cf, rank: 4 };
 }
 
+/** ConvTranspose over steps: kernel [k, F, C] → [C, F, k]; "same" as conv2d_transpose's. */
+function conv1dTranspose(c: LowerCtx): Value {
+  const cf = channelsFirst(3);
+  const k = [num(c.a.kernel)];
+  const stride = [num(c.a.stride)];
+  const { before, after, extra } = transposeSame(k, stride, c.a.padding);
+  const kernel = c.w("kernel", [{ perm: [2, 1, 0] }]);
+  const inputs = [c.g.as(c.x[0]!, cf), kernel, ...(c.a.bias ? [c.w("bias")] : [])];
+  const y = c.g.op("ConvTranspose", inputs, { kernel_shape: ints(k), strides: ints(stride), pads: ints([...before, ...after]), ...(extra.some((e) => e) ? { output_padding: ints(extra) } : {}) });
+  return { name: activate(c.g, y, String(c.a.activation), 1), perm: cf, rank: 3 };
+}
+
 function conv1d(c: LowerCtx): Value {
   const cf = channelsFirst(3);
   const k = num(c.a.kernel);
@@ -383,13 +395,27 @@ function pool(kind: "MaxPool" | "AveragePool", dims: 1 | 2): Lower {
     // Average pooling divides by the real pixels of a window only (tfjs's "same"): count_include_pad 0. Max
     // pooling pads with −∞ in ONNX; fold-padding gives it zero padding only where its input is ≥ 0 and every
     // window keeps a real value, so the two agree.
-    const extra: Record<string, AttrValue> = kind === "AveragePool" ? { count_include_pad: int(0) } : {};
+    // Explicit padding (PyTorch's padding=) counts its zeros in an average, as PyTorch's count_include_pad=True;
+    // ceil_mode is PyTorch's (onnxruntime's rule for the last window is the same).
+    const explicit = Array.isArray(c.a.padding);
+    const extra: Record<string, AttrValue> = {
+      ...(kind === "AveragePool" ? { count_include_pad: int(explicit ? 1 : 0) } : {}),
+      ...(c.a.ceil_mode === true ? { ceil_mode: int(1) } : {}),
+    };
     // onnxruntime's PadFusion (default optimizations) merges a zero Pad into the MaxPool reading it as the
     // pool's own padding, which is −∞: wrong for negative values, and a load error where the pad reaches the
     // window's size. It leaves a MaxPool with its optional Indices output alone, so a MaxPool fed by a
     // zero_pad2d declares it (unused).
     const outputs = kind === "MaxPool" && c.inNodes[0]!.op === "zero_pad2d" ? 2 : 1;
-    const y = c.g.op(kind, [c.g.as(c.x[0]!, cf)], { kernel_shape: ints(size), strides: ints(stride), ...p, ...extra }, outputs);
+    let y = c.g.op(kind, [c.g.as(c.x[0]!, cf)], { kernel_shape: ints(size), strides: ints(stride), ...p, ...extra }, outputs);
+    if (c.a.ceil_mode === true) {
+      // ONNX's ceil_mode keeps a last window that starts in the trailing padding, which PyTorch (and the IR's
+      // shape) drops: cut the pooled axes to the IR's sizes (a no-op where they agree).
+      const want = c.node.shape!.slice(1, 1 + dims) as number[];
+      const amounts = spatialPads(c.a.padding, c.inNodes[0]!.shape!.slice(1, 1 + dims), size, stride)!;
+      const onnxOut = want.map((_, i) => Math.ceil((num(c.inNodes[0]!.shape![1 + i]) + amounts[i]![0] + amounts[i]![1] - size[i]!) / stride[i]!) + 1);
+      if (onnxOut.some((o, i) => o !== want[i])) y = c.g.op("Slice", [y, c.g.i64(want.map(() => 0)), c.g.i64(want), c.g.i64(want.map((_, i) => 2 + i))]);
+    }
     return { name: y, perm: cf, rank: dims + 2 };
   };
 }
@@ -580,6 +606,7 @@ export const LOWER: Record<OpKind, Lower> = {
   conv1d,
   conv2d,
   conv2d_transpose: conv2dTranspose,
+  conv1d_transpose: conv1dTranspose,
   depthwise_conv2d: (c) => {
     const cf = channelsFirst(4);
     const y = depthwise(c, c.g.as(c.x[0]!, cf), c.a.bias ? c.w("bias") : null);
@@ -622,6 +649,8 @@ export const LOWER: Record<OpKind, Lower> = {
     const inv = c.g.op("Reciprocal", [c.g.op("Sqrt", [c.g.op("Add", [ms, c.g.scalar(num(c.a.epsilon))])])]);
     return irValue(c.g.op("Mul", [c.g.op("Mul", [x, inv]), c.w("gamma")]), c.node);
   },
+  groupnorm: (c) => groupnorm(c, num(c.a.groups)),
+  instancenorm: (c) => groupnorm(c, c.node.shape![c.node.shape!.length - 1] as number),
   layernorm: (c) => irValue(c.g.op("LayerNormalization", [c.ir(0), c.w("gamma"), c.w("beta")], { axis: int(-1), epsilon: float(num(c.a.epsilon)) }), c.node),
   dropout: passThrough,
   // At inference the mean; with always: true, mean + e^(log_var / 2) · RandomNormalLike.
@@ -631,7 +660,18 @@ export const LOWER: Record<OpKind, Lower> = {
     const std = c.g.op("Exp", [c.g.op("Mul", [c.ir(1), c.g.scalar(0.5)])]);
     return irValue(c.g.op("Add", [m, c.g.op("Mul", [std, c.g.op("RandomNormalLike", [m])])]), c.node);
   },
+  // At inference zeros of x's shape; with always: true, RandomNormalLike with scale std.
+  random_normal_like: (c) => {
+    const x = c.ir(0);
+    if (c.a.always === true) return irValue(c.g.op("RandomNormalLike", [x], { mean: float(0), scale: float(num(c.a.std)) }), c.node);
+    return irValue(c.g.op("Expand", [c.g.scalar(0), c.g.op("Shape", [x])]), c.node);
+  },
   identity: passThrough,
+  // The value with a leading axis, expanded to the input's batch.
+  parameter: (c) => {
+    const shape = c.g.op("Concat", [c.g.op("Shape", [c.ir(0)], { start: int(0), end: int(1) }), c.g.i64(c.a.shape as number[])], { axis: int(0) });
+    return irValue(c.g.op("Expand", [c.g.op("Unsqueeze", [c.w("value"), c.g.i64([0])]), shape]), c.node);
+  },
   embedding: (c) => irValue(c.g.op("Gather", [c.w("embeddings"), c.ir(0)], { axis: int(0) }), c.node),
   pos_embedding: (c) => {
     const steps = c.inNodes[0]!.shape![1]!;
@@ -654,6 +694,10 @@ export const LOWER: Record<OpKind, Lower> = {
     if (c.x.every((v) => v.rank === first.rank && sameList(v.perm, first.perm))) return { ...first, name: c.g.op("Concat", c.x.map((v) => v.name), { axis: int(onnxAxis(first, axis)) }) };
     return irValue(c.g.op("Concat", c.x.map((_, i) => c.ir(i)), { axis: int(axis) }), c.node);
   },
+  // Slice's ends clamp: "to the end" is the largest int64 a double holds exactly.
+  slice: (c) => irValue(c.g.op("Slice", [c.ir(0), c.g.i64([num(c.a.start)]), c.g.i64([c.a.end === null ? Number.MAX_SAFE_INTEGER : num(c.a.end)]), c.g.i64([num(c.a.axis)])]), c.node),
+  squeeze: (c) => irValue(c.g.op("Squeeze", [c.ir(0), c.g.i64([num(c.a.axis)])]), c.node),
+  expand_dims: (c) => irValue(c.g.op("Unsqueeze", [c.ir(0), c.g.i64([num(c.a.axis)])]), c.node),
   take: (c) => irValue(c.g.op("Gather", [c.ir(0), c.g.i64([num(c.a.index)], true)], { axis: int(num(c.a.axis)) }), c.node),
   cast: unary((g, x, c) => g.op("Cast", [x], { to: int(DTYPES[c.a.dtype as DType]) })),
   add: binary("Add"),
@@ -688,6 +732,24 @@ export const LOWER: Record<OpKind, Lower> = {
   reduce_max: reduce("ReduceMax"),
   reduce_min: reduce("ReduceMin"),
 };
+
+/**
+ * Group normalization in the IR's layout (opset 17 has no GroupNormalization, and opset 18's takes γ and β per
+ * group): [batch, …, C] as [batch, positions, groups, C / groups], each sample's group normalized over axes 1 and
+ * 3, back to the input's shape, then γ and β per channel.
+ */
+function groupnorm(c: LowerCtx, groups: number): Value {
+  const g = c.g;
+  const x = c.ir(0);
+  const ch = c.node.shape![c.node.shape!.length - 1] as number;
+  const grouped = g.op("Reshape", [x, g.i64([0, -1, groups, ch / groups])]);
+  const axes = { axes: ints([1, 3]), keepdims: int(1) };
+  const centred = g.op("Sub", [grouped, g.op("ReduceMean", [grouped], axes)]);
+  const variance = g.op("ReduceMean", [g.op("Mul", [centred, centred])], axes);
+  const normed = g.op("Div", [centred, g.op("Sqrt", [g.op("Add", [variance, g.scalar(num(c.a.epsilon))])])]);
+  const y = g.op("Reshape", [normed, g.op("Shape", [x])]);
+  return irValue(g.op("Add", [g.op("Mul", [y, c.w("gamma")]), c.w("beta")]), c.node);
+}
 
 /** A reduction over the node's axes, in the IR's layout (opset 17: ReduceSum takes its axes as an input, the others as an attribute). */
 function reduce(kind: "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin"): Lower {
