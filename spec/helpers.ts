@@ -85,3 +85,19 @@ export function runNode(args: string[], o: { cwd?: string; env?: NodeJS.ProcessE
     });
   });
 }
+
+/**
+ * `nnetc train ARGS --json` killed with SIGKILL once it has reported `epochs` epochs (after `delayMs`, so that the
+ * checkpoint of the last one may or may not be written): the crash a resume must survive.
+ */
+export function trainKilledAfter(args: string[], epochs: number, delayMs = 0): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const child = spawn(process.execPath, [path.join(ROOT, "dist/nnetc.mjs"), "train", ...args, "--json"]);
+    let seen = 0;
+    child.stdout.on("data", (b: Buffer) => {
+      seen += (b.toString().match(/"event":"epoch"/g) ?? []).length;
+      if (seen >= epochs) setTimeout(() => child.kill("SIGKILL"), delayMs);
+    });
+    child.on("close", () => resolve());
+  });
+}

@@ -201,25 +201,23 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
 
   // Freeze patterns resolve to layers that own weights.
   const layers = [...new Set(m.params.filter((w) => w.trainable).map((w) => w.layer))];
-  for (const st of p.alternate ?? []) {
+  // A phase's or step's freeze patterns → the layers they freeze (each pattern must match one).
+  const frozenBy = (freeze: readonly { pattern: string; span: IRSpan }[]): string[] => {
     const frozen = new Set<string>();
-    for (const { pattern: pat, span } of st.freeze) {
+    for (const { pattern: pat, span } of freeze) {
       const matched = layersMatching(m, pat, layers);
       if (matched.length === 0) diagnostics.push(diag("freezeMatchesNothing", spanOf(span), { pattern: pat, layers: layers.slice(0, 8).join(", ") + (layers.length > 8 ? ", …" : "") }));
       for (const l of matched) frozen.add(l);
     }
-    st.frozenLayers = layers.filter((l) => frozen.has(l));
+    return layers.filter((l) => frozen.has(l));
+  };
+  for (const st of p.alternate ?? []) {
+    st.frozenLayers = frozenBy(st.freeze);
     if (layers.length && st.frozenLayers.length === layers.length) diagnostics.push(diag("alternate", spanOf(st.span), { problem: `step ${st.name} freezes every layer: nothing would train in it`, hint: "a step freezes the other network's layers (freeze \"Generator/**\") and trains its own" }));
   }
   for (const ph of p.phases) {
     if (ph.earlyStop) checkMonitor(ph.earlyStop.monitor, ph.earlyStop.span);
-    const frozen = new Set<string>();
-    for (const { pattern: pat, span } of ph.freeze) {
-      const matched = layersMatching(m, pat, layers);
-      if (matched.length === 0) diagnostics.push(diag("freezeMatchesNothing", spanOf(span), { pattern: pat, layers: layers.slice(0, 8).join(", ") + (layers.length > 8 ? ", …" : "") }));
-      for (const l of matched) frozen.add(l);
-    }
-    ph.frozenLayers = layers.filter((l) => frozen.has(l));
+    ph.frozenLayers = frozenBy(ph.freeze);
     // a lora phase trains its adapters whatever it freezes (freeze everything to train the adapters alone)
     if (layers.length && ph.frozenLayers.length === layers.length && !ph.lora) diagnostics.push(diag("allFrozen", spanOf(ph.span), { phase: ph.name }));
   }

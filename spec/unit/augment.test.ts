@@ -4,7 +4,7 @@
 // else (random_crop: its centre); geometry is checked against hand-made images; and through the CLI, a run
 // killed with SIGKILL and resumed ends as an uninterrupted augmented run does, while the test split the trainer
 // measures is the plain one (its test loss equals `nnetc eval`'s).
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -18,7 +18,7 @@ import { loadDataset, subset } from "../../runtime/data/index.js";
 import { compileField, type Draw, STEP_KERNELS } from "../../runtime/data/steps.js";
 import { buildVocabulary } from "../../runtime/data/tokenize.js";
 import type { DatasetSpec, FieldSpec } from "../../runtime/spec.js";
-import { ROOT } from "../helpers.js";
+import { ROOT, trainKilledAfter } from "../helpers.js";
 import { requireTorch } from "./torch_shared.js";
 
 const CLI = path.join(ROOT, "dist/nnetc.mjs");
@@ -290,15 +290,7 @@ test("CLI: an augmented run killed with SIGKILL and resumed ends as an uninterru
   program(dir, " -> random_flip(both) -> gaussian_noise(std: 0.3) -> random_crop(4, padding: 1)");
 
   const out = path.join(dir, "run");
-  await new Promise<void>((resolve) => {
-    const child = spawn(process.execPath, [CLI, "train", file, "--backend", "cpu", "--out", out, "--json"]);
-    let seen = 0;
-    child.stdout.on("data", (b: Buffer) => {
-      seen += (b.toString().match(/"event":"epoch"/g) ?? []).length;
-      if (seen >= 2) setTimeout(() => child.kill("SIGKILL"), 100);
-    });
-    child.on("close", () => resolve());
-  });
+  await trainKilledAfter([file, "--backend", "cpu", "--out", out], 2, 100);
   const before = losses(out);
   assert.ok(before.length >= 2 && before.length < 4, `killed after ${before.length} epochs`);
   const resumed = cli(["train", file, "--backend", "cpu", "--out", out, "--resume", "--json"]);

@@ -5,7 +5,7 @@
 // (the default): a training epoch's view picks afresh from (run seed, epoch, row), still alike in ids and
 // labels; validation, test and eval see the seed's fixed picks; through the CLI a run killed and resumed ends
 // as an uninterrupted one, and the trainer's test loss is eval's.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -20,7 +20,7 @@ import { compileField, type Draw } from "../../runtime/data/steps.js";
 import { buildVocabulary, type Vocabulary } from "../../runtime/data/tokenize.js";
 import { parseWordPieceVocab } from "../../runtime/data/wordpiece.js";
 import type { DatasetSpec, FieldSpec } from "../../runtime/spec.js";
-import { ROOT } from "../helpers.js";
+import { ROOT, trainKilledAfter } from "../helpers.js";
 import { requireTorch } from "./torch_shared.js";
 
 const CLI = path.join(ROOT, "dist/nnetc.mjs");
@@ -268,15 +268,7 @@ test("CLI: a dynamically masked run killed with SIGKILL and resumed ends as an u
   program(dir);
 
   const out = path.join(dir, "run");
-  await new Promise<void>((resolve) => {
-    const child = spawn(process.execPath, [CLI, "train", file, "--backend", "cpu", "--out", out, "--json"]);
-    let seen = 0;
-    child.stdout.on("data", (b: Buffer) => {
-      seen += (b.toString().match(/"event":"epoch"/g) ?? []).length;
-      if (seen >= 2) child.kill("SIGKILL");
-    });
-    child.on("close", () => resolve());
-  });
+  await trainKilledAfter([file, "--backend", "cpu", "--out", out], 2);
   const before = losses(out);
   assert.ok(before.length >= 2 && before.length < 4, `killed after ${before.length} epochs`);
   const resumed = cli(["train", file, "--backend", "cpu", "--out", out, "--resume", "--json"]);

@@ -4,7 +4,7 @@
 // apart, on tfjs and torch alike; end to end, tfjs and torch give the same epochs, a run killed with SIGKILL and
 // resumed ends as an uninterrupted one, and the test split is never mixed; the checker's refusals.
 import * as tf from "@tensorflow/tfjs-core";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -20,7 +20,7 @@ import { interpreted } from "../../runtime/interpret.js";
 import { beta, cutBox, drawMix, mixInputs, mixRng, type MixSpec } from "../../runtime/mix.js";
 import { lossTensor } from "../../runtime/objective.js";
 import { startTorch } from "../../runtime/torch/engine.js";
-import { memoryHost, ROOT } from "../helpers.js";
+import { memoryHost, ROOT, trainKilledAfter } from "../helpers.js";
 import { nontrivialHost } from "./matrix.worker.js";
 import { randomSplit, requireTorch } from "./torch_shared.js";
 
@@ -258,15 +258,7 @@ test("CLI: a mixed run killed with SIGKILL and resumed ends as an uninterrupted 
   });
 
   const out = path.join(dir, "run");
-  await new Promise<void>((resolve) => {
-    const child = spawn(process.execPath, [CLI, "train", file, "--backend", "cpu", "--out", out, "--json"]);
-    let seen = 0;
-    child.stdout.on("data", (b: Buffer) => {
-      seen += (b.toString().match(/"event":"epoch"/g) ?? []).length;
-      if (seen >= 2) setTimeout(() => child.kill("SIGKILL"), 50);
-    });
-    child.on("close", () => resolve());
-  });
+  await trainKilledAfter([file, "--backend", "cpu", "--out", out], 2, 50);
   const before = epochs(out);
   assert.ok(before.length >= 2 && before.length < 4, `killed after ${before.length} epochs`);
   const resumed = cli(["train", file, "--backend", "cpu", "--out", out, "--resume", "--json"]);
