@@ -76,6 +76,9 @@ export function lossTensor(t: LossSpec, pred: tf.Tensor, target: tf.Tensor): tf.
       const lv = tf.reshape(target, [n, -1]);
       return tf.mul(-0.5, tf.mean(tf.sum(tf.sub(tf.sub(tf.add(1, lv), tf.square(m)), tf.exp(lv)), 1))) as tf.Scalar;
     }
+    case "mean":
+      // A value the model computes (its own penalty term): its mean over the batch and the values.
+      return tf.mean(pred) as tf.Scalar;
     case "cosine": {
       // 1 - cos per row of the last axis, each row scaled to unit length (Keras: x / sqrt(max(Σx², 1e-12))).
       const d = pred.shape[pred.shape.length - 1] ?? 1;

@@ -36,13 +36,14 @@ export function phaseTrainable<P extends { name: string; layer: string; role: st
 /**
  * The names a plan's loss terms are reported by (with several terms: epoch lines, metrics.jsonl, monitors), as
  * Keras names its outputs' losses: `PREDICTION_loss`, or `PREDICTION_FN_loss` when two terms share a prediction,
- * or `PREDICTION_TARGET_loss` when they share that too.
+ * or `PREDICTION_TARGET_loss` when they share that too; a term over two outputs (kl_normal) is `FN_loss`, one over
+ * a single output (mean) is named by that output.
  */
 export function lossTermNames(terms: readonly { prediction: string; target: string; fn: string; targetIsOutput?: boolean }[]): string[] {
   const count = (f: (t: (typeof terms)[number]) => string, t: (typeof terms)[number]) => terms.filter((u) => f(u) === f(t)).length;
   return terms.map((t) =>
     // A term over two outputs (kl_normal) is named by its loss: kl_normal_loss.
-    t.targetIsOutput && count((u) => u.fn, t) === 1
+    t.targetIsOutput && t.target !== t.prediction && count((u) => u.fn, t) === 1
       ? `${t.fn}_loss`
       : count((u) => u.prediction, t) === 1
         ? `${t.prediction}_loss`

@@ -126,6 +126,12 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
 
   for (const t of p.loss) {
     const out = outputs.get(t.prediction);
+    if (t.targetIsOutput && t.target === t.prediction) {
+      // mean(value): one output of floats, its own penalty term.
+      if (!out) refHint(t.prediction, t.predictionSpan);
+      else if (out.dtype && !FLOAT_DTYPES.includes(out.dtype)) diagnostics.push(diag("notComparable", spanOf(t.predictionSpan), { what: `${t.fn}: "${t.prediction}" holds ${out.dtype}, not floats`, hint: "a loss term the model computes is a float output (cast it, or compute it from floats)" }));
+      continue;
+    }
     if (t.targetIsOutput) {
       // kl_normal(mean, log_var): two model outputs of one shape.
       const other = outputs.get(t.target);

@@ -1189,16 +1189,18 @@ export class Lowering {
       if (!c) return;
       const args = e.kind === "call" ? e.args : [];
       const at = (name: string, index: number) => (args.find((a) => a.name?.name === name) ?? args.filter((a) => !a.name)[index])?.value.span ?? e.span;
-      // The loss's first two parameters name its prediction and its target (prediction/target, or mean/log_var).
+      // The loss's first two parameters name its prediction and its target (prediction/target, or mean/log_var);
+      // a loss without a target (mean) reads one output, which stands as its own target.
       const def = LOSSES[c.fn]!;
-      const [pn, tn] = [def.params[0]!.name, def.params[1]!.name];
+      const pn = def.params[0]!.name;
+      const tn = def.target === "none" ? pn : def.params[1]!.name;
       const value = c.args[tn];
       out.push({
         weight,
         fn: c.fn,
         prediction: String(c.args[pn]),
         target: String(value),
-        ...(def.target === "output" ? { targetIsOutput: true as const } : {}),
+        ...(def.target === "output" || def.target === "none" ? { targetIsOutput: true as const } : {}),
         ...(typeof value === "number" ? { targetValue: value } : {}),
         args: Object.fromEntries(Object.entries(c.args).filter(([k]) => k !== pn && k !== tn)),
         span: c.span,

@@ -8,8 +8,8 @@ const target = p("target", "ref", { doc: "a dataset field" });
 const valueTarget = p("target", "target", { doc: "a dataset field, or a number (a constant of the prediction's shape)" });
 
 export interface LossDef extends Signature {
-  /** What the target holds: class ids (or one-hot rows), values shaped like the prediction, or (output) another model output. */
-  target: "classes" | "binary" | "values" | "output";
+  /** What the target holds: class ids (or one-hot rows), values shaped like the prediction, (output) another model output, or (none) nothing: the term is a value the model computes. */
+  target: "classes" | "binary" | "values" | "output" | "none";
   /**
    * Under mixup and cutmix (plan settings): `labels`, the loss is λ·L(y_a) + (1-λ)·L(y_b) — the loss against the
    * mixed label distribution, as the loss is linear in its target; `target`, the loss of the mixed target
@@ -58,6 +58,12 @@ export const LOSSES: Record<string, LossDef> = {
     target: "output",
     mix: "output",
     params: [p("mean", "ref", { doc: "a model output" }), p("log_var", "ref", { doc: "a model output shaped like mean" })],
+  },
+  mean: {
+    doc: "a model output's mean over the batch and its values, as a loss term: a penalty the model computes itself (Keras's add_loss), e.g. a KL term written with exp, square and reduce_sum",
+    target: "none",
+    mix: "output",
+    params: [p("value", "ref", { doc: "a model output of floats" })],
   },
 };
 

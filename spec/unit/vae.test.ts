@@ -156,4 +156,54 @@ test("models/vae.nnet trains on torch too (ConvTranspose2d, randn_like, kl_norma
   assert.ok(Math.abs(l - t.loss) < 1e-3 * t.loss, `tfjs eval ${l}, torch test ${t.loss}`);
 });
 
+test("a KL term written in the model (mean of an output) trains exactly as kl_normal does, on tfjs and torch; mean of integers is refused", () => {
+  const dir = path.join(TMP, "klhand");
+  spawnSync("mkdir", ["-p", dir]);
+  let s = 5;
+  const rand = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296;
+  writeFileSync(path.join(dir, "pts.jsonl"), Array.from({ length: 64 }, () => JSON.stringify({ x: [rand(), rand(), rand(), rand()] })).join("\n") + "\n");
+  const program = (loss: string) => `model V {
+  input x: f32[batch, 4]
+  h = x -> dense(8, activation: relu)
+  output mean = h -> dense(2)
+  output log_var = h -> dense(2)
+  output kl = reduce_sum(log_var + 1 - square(mean) - exp(log_var), axis: 1) * -0.5
+  output recon = mean -> dense(4)
+}
+dataset d {
+  source jsonl(path: "pts.jsonl")
+  field x: f32[4] = x
+}
+train V on d {
+  loss       ${loss}
+  optimizer  adam(lr: 1e-2)
+  batch      16
+  epochs     3
+  validation 0.25
+  seed       4
+}
+`;
+  writeFileSync(path.join(dir, "builtin.nnet"), program("mse(recon, x) + kl_normal(mean, log_var)"));
+  writeFileSync(path.join(dir, "hand.nnet"), program("mse(recon, x) + mean(kl)"));
+  const a = cli(["train", path.join(dir, "builtin.nnet"), "--backend", "cpu", "--out", path.join(dir, "builtin")]);
+  const b = cli(["train", path.join(dir, "hand.nnet"), "--backend", "cpu", "--out", path.join(dir, "hand")]);
+  assert.is(a.code, 0, a.err);
+  assert.is(b.code, 0, b.err);
+  const x = records(path.join(dir, "builtin"));
+  const y = records(path.join(dir, "hand"));
+  for (let i = 0; i < 3; i++) {
+    assert.ok(Math.abs(x[i]!.kl_normal_loss! - y[i]!.kl_loss!) < 1e-5, `epoch ${i + 1}: kl_normal ${x[i]!.kl_normal_loss}, mean(kl) ${y[i]!.kl_loss}`);
+    assert.ok(Math.abs(x[i]!.val_loss! - y[i]!.val_loss!) < 1e-5, `epoch ${i + 1} val_loss`);
+  }
+  requireTorch();
+  const t = cli(["train", path.join(dir, "hand.nnet"), "--engine", "torch", "--out", path.join(dir, "hand-torch")]);
+  assert.is(t.code, 0, t.err);
+  const z = records(path.join(dir, "hand-torch"));
+  for (let i = 0; i < 3; i++) for (const k of ["loss", "kl_loss", "val_kl_loss"]) assert.ok(Math.abs(y[i]![k]! - z[i]![k]!) < 2e-4, `epoch ${i + 1} ${k}: tfjs ${y[i]![k]}, torch ${z[i]![k]}`);
+  writeFileSync(path.join(dir, "bad.nnet"), program("mse(recon, x) + mean(ids)").replace("output recon", "output ids = kl -> cast(i32)\n  output recon"));
+  const bad = cli(["check", path.join(dir, "bad.nnet")]);
+  assert.is(bad.code, 1, bad.out + bad.err);
+  assert.match(bad.err, /NN4008.*"ids" holds i32, not floats/);
+});
+
 test.run();
