@@ -211,7 +211,7 @@ function instancesMarkdown(nodes: ReturnType<typeof nodesAt>): string[] {
 }
 
 function paramDoc(p: ParamSpec): string {
-  const t = p.type === "enum" ? (p.values ?? []).join(" | ") : p.type;
+  const t = p.type === "enum" ? (p.values ?? []).join(" | ") : p.type === "padding" ? `${(p.values ?? []).join(" | ")} | int | [ints]` : p.type;
   const d = "default" in p ? ` = ${p.default === null ? "none" : JSON.stringify(p.default)}` : " (required)";
   return `\`${p.name}: ${t}${d}\`${p.doc ? ` — ${p.doc}` : ""}`;
 }
@@ -413,7 +413,7 @@ export function completion(a: Analysis, offset: number): L.CompletionItem[] {
     const m = /([A-Za-z_]\w*)\s*:\s*[A-Za-z_0-9]*$/.exec(call.arg);
     const sig = inModel && OP_NAMES.includes(call.callee) ? OPS[call.callee as OpKind] : planSignature(call.callee);
     const p = sig?.params.find((x) => x.name === m?.[1]);
-    if (p?.type === "enum") return (p.values ?? []).map((v) => item(v, ItemKind.EnumMember));
+    if (p?.type === "enum" || p?.type === "padding") return (p.values ?? []).map((v) => item(v, ItemKind.EnumMember));
     if (p?.type === "bool") return ["true", "false"].map((v) => item(v, ItemKind.Value));
     return [];
   }
