@@ -14,7 +14,7 @@ import type { Net, Weights } from "./interpret.js";
 import { collect, concatCollected, lossTensor, targetOf, metricName, metricValue, type Collected } from "./objective.js";
 import { makeOptimizer, type Optimizer } from "./optim.js";
 import { DeviceMasks, type Masks } from "./prune.js";
-import type { CallSpec, LossSpec, PhaseSpec, PlanSpec } from "./spec.js";
+import type { CallSpec, LossSpec, PhaseSpec, PlanSpec, TrainingStep } from "./spec.js";
 import { batchTensors, hostWeights, loadHostWeights, seeder, trainMicroBatches } from "./steps.js";
 import { metricTarget, mixInputs, type BatchMix } from "./mix.js";
 
@@ -42,17 +42,7 @@ export interface PhaseSetup {
   steps?: AltStep[];
 }
 
-export interface AltStep {
-  name: string;
-  trainable: string[];
-  frozenLayers: string[];
-  optimizer: CallSpec;
-  weightDecay: number;
-  clip: PhaseSpec["clip"];
-  terms: number[];
-  /** Its rate relative to the schedule's (the first step's). */
-  lrScale: number;
-}
+export type AltStep = TrainingStep;
 
 /** The steps an engine runs on each batch: a phase's alternate steps, or the phase itself as one step over every term. */
 export function stepsOf(p: PhaseSetup): AltStep[] {
@@ -151,7 +141,7 @@ export class TfjsEngine implements StepEngine {
   readonly name = "tfjs";
   private phase: PhaseSetup | null = null;
   /** The phase's steps (one, or its alternate steps), each with its optimizer and trainable variables. */
-  private steps: { def: AltStep; optimizer: Optimizer; trainable: tf.Variable[]; loss: LossSpec[] }[] = [];
+  private steps: { def: AltStep; optimizer: Optimizer; trainable: tf.Variable[]; frozen: Set<string>; loss: LossSpec[] }[] = [];
   private masks: DeviceMasks;
   private parts = new Map<string, Collected[]>();
   private termSums: number[] = [];
@@ -181,6 +171,7 @@ export class TfjsEngine implements StepEngine {
     this.steps = stepsOf(p).map((def) => ({
       def,
       trainable: def.trainable.map((n) => this.weights.get(n)!),
+      frozen: new Set(def.frozenLayers),
       optimizer: makeOptimizer(def.optimizer, def.weightDecay, (v) => decays.has(this.names.get(v) ?? "")),
       loss: def.terms.map((i) => p.loss[i]!),
     }));
@@ -224,7 +215,7 @@ export class TfjsEngine implements StepEngine {
         // Each step's dropout draws its own numbers (the first step's are the plain run's).
         const seed = seeder(k ? (s.seed ^ Math.imul(k, 0x2545f491)) >>> 0 : s.seed, s.firstStep + i);
         const mixing = mix ? { lambda: mix.lambda, own, partner, terms: st.def.terms.map((t) => p.mixTerms![t]!) } : undefined;
-        const { loss, terms, outputs } = trainMicroBatches(this.net, this.weights, st.loss, st.trainable, st.optimizer, st.def.clip, s.lrs[i]! * st.def.lrScale, micro, { training: true, frozen: new Set(st.def.frozenLayers), seed }, mixing);
+        const { loss, terms, outputs } = trainMicroBatches(this.net, this.weights, st.loss, st.trainable, st.optimizer, st.def.clip, s.lrs[i]! * st.def.lrScale, micro, { training: true, frozen: st.frozen, seed }, mixing);
         if (this.masks.size) this.masks.apply(this.weights);
         if (nTerms > 1) {
           // Every term's own value, in the plan's order (a step with one term: its loss over its weight).

@@ -18,7 +18,7 @@ import type { Net, RunOptions, RunResult, Weights } from "./interpret.js";
 import type { Step } from "./ops.js";
 import { makeOptimizer, Schedule, type Optimizer } from "./optim.js";
 import { DeviceMasks, magnitudeMasks } from "./prune.js";
-import { phaseTrainable, type DatasetSpec, type LossSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
+import { trainingSteps, type DatasetSpec, type LossSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
 import { batchTensors, evaluate as evaluateSplit, fingerprint, hostWeights, seeder, train, trainBatch, trainedWeights, type EpochRecord, type TrainResult } from "./train.js";
 import { loadTrained } from "./weights.js";
 
@@ -269,17 +269,16 @@ export function trainStep<I, O>(model: Model<I, O>, batch: I & Record<string, tf
     const params = new Map(model.def.params.map((p) => [p.name, p]));
     const names = new Map([...model.weights].map(([k, v]) => [v, k]));
     const decays = (v: tf.Variable) => /(kernel|embeddings)$/.test(params.get(names.get(v)!)?.role ?? "");
-    // Alternate steps (a GAN) each train their own weights with their own optimizer; the schedule shapes the first one's rate.
-    const steps = plan.alternate?.length ? plan.alternate : [{ optimizer: phase.optimizer, weightDecay: phase.weightDecay, frozenLayers: phase.frozenLayers, clip: phase.clip, terms: plan.loss.map((_, i) => i) }];
-    const baseLr = Number(steps[0]!.optimizer.args.lr ?? 1e-3);
+    // Alternate steps (a GAN) each train their own weights with their own optimizer, as nnetc train runs them.
+    const { baseLr, steps } = trainingSteps(plan, phase, model.def.params);
     model.trainer = {
       steps: steps.map((st) => ({
         optimizer: makeOptimizer(st.optimizer, st.weightDecay, decays),
-        trainable: phaseTrainable(model.def.params, { frozenLayers: st.frozenLayers, lora: phase.lora }).map((p) => model.weights.get(p.name)!),
+        trainable: st.trainable.map((n) => model.weights.get(n)!),
         frozen: new Set(st.frozenLayers),
         loss: st.terms.map((i) => plan.loss[i]!),
         clip: st.clip,
-        lrScale: Number(st.optimizer.args.lr ?? 1e-3) / baseLr,
+        lrScale: st.lrScale,
       })),
       schedule: new Schedule(options.stepsPerEpoch ? phase.schedule : [], baseLr, options.stepsPerEpoch ?? 1, phase.epochs),
       step: 0,

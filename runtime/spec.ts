@@ -68,3 +68,40 @@ export function reportedTerms(plan: Pick<PlanSpec, "loss" | "alternate">): { nam
   if (plan.loss.length > 1) return { names: lossTermNames(plan.loss), values: (terms) => [...terms] };
   return { names: [], values: () => [] };
 }
+
+/** One step of training on each batch, as the engines take it (runtime/engine.ts AltStep). */
+export interface TrainingStep {
+  name: string;
+  /** Weights it updates, nnetc names (phaseTrainable of its frozen layers). */
+  trainable: string[];
+  frozenLayers: string[];
+  optimizer: CallSpec;
+  weightDecay: number;
+  clip: PhaseSpec["clip"];
+  /** Its loss terms: indices into the plan's loss. */
+  terms: number[];
+  /** Its rate relative to the schedule's. */
+  lrScale: number;
+}
+
+/**
+ * THE rule of what trains on each batch of a phase: the plan's alternate steps in turn (a GAN), or the phase itself
+ * as one step over every loss term. A schedule shapes `baseLr`, the first step's rate, and scales every step's own
+ * rate alike (`lrScale`).
+ */
+export function trainingSteps(plan: Pick<PlanSpec, "loss" | "alternate">, phase: PhaseSpec, params: readonly { name: string; layer: string; role: string; trainable: boolean }[]): { baseLr: number; steps: TrainingStep[] } {
+  const defs = plan.alternate?.length ? plan.alternate : [{ name: phase.name, optimizer: phase.optimizer, weightDecay: phase.weightDecay, frozenLayers: phase.frozenLayers, clip: phase.clip, terms: plan.loss.map((_, i) => i) }];
+  const lr = (c: CallSpec) => Number(c.args.lr ?? 1e-3);
+  const baseLr = lr(defs[0]!.optimizer);
+  const steps = defs.map((st) => ({
+    name: st.name,
+    trainable: phaseTrainable(params, { frozenLayers: st.frozenLayers, lora: phase.lora }).map((p) => p.name),
+    frozenLayers: st.frozenLayers,
+    optimizer: st.optimizer,
+    weightDecay: st.weightDecay,
+    clip: st.clip,
+    terms: st.terms,
+    lrScale: lr(st.optimizer) / baseLr,
+  }));
+  return { baseLr, steps };
+}

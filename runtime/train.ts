@@ -4,7 +4,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { isAdapter, phaseTrainable, reportedTerms, type DatasetSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
+import { isAdapter, phaseTrainable, reportedTerms, trainingSteps, type DatasetSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
 import { latestCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
 import { isRedrawnStep, loadDataset, readSavedData, savedData, subset, type LoadedData, type Split } from "./data/index.js";
 import { packVocabularies, unpackVocabularies } from "./data/tokenize.js";
@@ -249,13 +249,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const accumulate = phase.accumulate ?? 1;
       const globalBatch = batch * world * accumulate;
       const stepsPerEpoch = Math.max(1, Math.ceil(data.train.size / globalBatch));
-      // Alternate steps (a GAN): each trains its own weights with its own optimizer, in turn on every batch; the
-      // schedule's curve is the first step's rate, and scales every step's own rate alike.
-      const alternate = plan.alternate?.length ? plan.alternate : null;
-      const baseLr = Number((alternate ? alternate[0]!.optimizer : phase.optimizer).args.lr ?? 1e-3);
+      // Alternate steps (a GAN): each trains its own weights with its own optimizer, in turn on every batch.
+      const { baseLr, steps } = trainingSteps(plan, phase, model.params);
       await engine.beginPhase({
         trainable, frozenLayers: phase.frozenLayers, optimizer: phase.optimizer, weightDecay: phase.weightDecay, decays: model.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name), clip: phase.clip, loss: plan.loss, accumulate, mixTerms: phase.mix ? phase.mix.terms : null,
-        ...(alternate ? { steps: alternate.map((st) => ({ name: st.name, trainable: phaseTrainable(model.params, { frozenLayers: st.frozenLayers, lora: phase.lora }).map((p) => p.name), frozenLayers: st.frozenLayers, optimizer: st.optimizer, weightDecay: st.weightDecay, clip: st.clip, terms: st.terms, lrScale: Number(st.optimizer.args.lr ?? 1e-3) / baseLr })) } : {}),
+        ...(plan.alternate?.length ? { steps } : {}),
       });
       const schedule = new Schedule(phase.schedule, baseLr, stepsPerEpoch, epochs);
       await engine.prepare?.(data.train);
