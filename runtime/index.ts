@@ -409,8 +409,8 @@ export type FitResult = TrainResult;
 
 /** Train with the file's plan (all phases, schedule, early stopping, checkpoints), as `nnetc train` does. Node only: it reads the dataset's files and writes the run's. */
 export async function fit<I, O>(model: Model<I, O>, options: FitOptions = {}): Promise<FitResult> {
-  const plan = planOf(model.def, "fit");
   const host = nodeOnly("fit()", "in a browser, train with trainStep() on batches of tensors you make");
+  const plan = planOf(model.def, "fit");
   let r: FitResult;
   try {
     r = await host.fit(model as Model<unknown, unknown>, net(model.def), plan, options);
@@ -433,8 +433,9 @@ function releaseTrainer<I, O>(model: Model<I, O>): void {
  * A split of the plan's dataset (its test split unless "train" is asked for; the training data when there
  * is no test split), read with the model's vocabulary, or else keeping the one the data builds.
  */
-async function planSplit<I, O>(model: Model<I, O>, plan: PlanSpec, options: { data?: string; split?: "test" | "train" }, what: string): Promise<Split> {
-  return nodeOnly(what, "in a browser, make the tensors yourself and run predict()").planSplit(model as Model<unknown, unknown>, plan, options);
+async function planSplit<I, O>(model: Model<I, O>, options: { data?: string; split?: "test" | "train" }, what: string): Promise<Split> {
+  const host = nodeOnly(`${what}()`, "in a browser, make the tensors yourself and run predict()");
+  return host.planSplit(model as Model<unknown, unknown>, planOf(model.def, what), options);
 }
 
 export interface EvaluateOptions {
@@ -447,8 +448,8 @@ export interface EvaluateOptions {
 
 /** Loss and metrics of the plan over the dataset's test split, in inference mode. */
 export async function evaluate<I, O>(model: Model<I, O>, options: EvaluateOptions = {}): Promise<Record<string, number>> {
+  const split = await planSplit(model, options, "evaluate");
   const plan = planOf(model.def, "evaluate");
-  const split = await planSplit(model, plan, options, "evaluate()");
   const inf = inference(model);
   const r = evaluateSplit(inf.net, plan, inf.weights, split, options.batch ?? 256);
   return { loss: r.loss, ...r.metrics };
@@ -476,7 +477,7 @@ export function dispose<I, O>(model: Model<I, O>): void {
 
 /** Tensors for the first `n` samples of a split of the plan's dataset (inputs and targets by field name). */
 export async function sampleBatch<I, O>(model: Model<I, O>, n: number, options: { data?: string; split?: "test" | "train" } = {}): Promise<Record<string, tf.Tensor>> {
-  const split = await planSplit(model, planOf(model.def, "sampleBatch"), options, "sampleBatch()");
+  const split = await planSplit(model, options, "sampleBatch");
   return batchTensors(split, Array.from({ length: Math.min(n, split.size) }, (_, i) => i));
 }
 
