@@ -247,7 +247,7 @@ async function trainedFrom(def: ModelDef<unknown, unknown>, from: WeightsSource)
 }
 
 /** Weights from the bytes of a .safetensors file, as loadTrained (runtime/weights.ts) reads a model.safetensors: checked against the model, dequantized, its metadata's vocabularies and data record kept. */
-export async function trainedFromBytes(def: ModelDef<unknown, unknown>, bytes: Uint8Array, label: string): Promise<Trained> {
+async function trainedFromBytes(def: ModelDef<unknown, unknown>, bytes: Uint8Array, label: string): Promise<Trained> {
   const { tensors, metadata } = decodeSafetensors(bytes);
   if (metadata.fingerprint) {
     const fp = await fingerprintOf(def);
