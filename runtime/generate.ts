@@ -11,16 +11,13 @@
 // (spec/unit/generate.test.ts, generate_encdec.test.ts). The loop runs any Net (interpreted, or an emitted forward pass) and loads
 // nothing of the compiler: nnetc/runtime imports it.
 import * as tf from "@tensorflow/tfjs-core";
-import { existsSync, readFileSync, statSync } from "node:fs";
-import * as path from "node:path";
-import { parseVocabularyFile, type Vocabulary } from "./data/index.js";
+import type { Vocabulary } from "./data/tokenize.js";
 import { Rng } from "./data/rng.js";
 import { encodeText, padId } from "./data/tokenize.js";
 import { START_TOKENS, type DecoderSpec } from "./decoder.js";
 import { hfAfter } from "./data/hf_tokenizer.js";
 import { RunError } from "./errors.js";
 import type { Net, Weights } from "./interpret.js";
-import type { DatasetSpec, PlanSpec } from "./spec.js";
 
 export { cacheProblem, decoderParts, decoderProblem, decoderSpec, GENERATE_DEFAULTS, START_TOKENS, type DecoderParts, type DecoderSpec, type SourceParts } from "./decoder.js";
 
@@ -190,27 +187,4 @@ export function stopIds(stop: readonly (number | string)[], vocab: Vocabulary | 
   });
   if (vocab && !stop.length) ids.push(vocab.split === "wordpiece" ? vocab.tokens.indexOf("[SEP]") : padId(vocab));
   return ids;
-}
-
-/** A tokenizer file: read (at most 64 MB) and parsed, or a RunError naming it. */
-export function readVocabularyFile(file: string, merges: string | undefined, what: string, lowercase = true): Vocabulary {
-  const read = (f: string, w: string) => {
-    if (!existsSync(f)) throw new RunError(`generate: ${w} ${f} does not exist`);
-    if (statSync(f).size > 64 << 20) throw new RunError(`generate: ${w} ${f} is over 64 MB`);
-    return readFileSync(f, "utf8");
-  };
-  const v = parseVocabularyFile(file, read(file, what), merges ? read(merges, "merges") : null, lowercase);
-  if (typeof v === "string") throw new RunError(`generate: ${what} ${file} is not a tokenizer nnetc reads: ${v}`);
-  return v;
-}
-
-/** The vocabulary of the token input `ids`: the run's saved one, else the plan dataset's tokenize file (paths against `baseDir`); null for ids only. */
-export function generationVocabulary(saved: Record<string, Vocabulary> | undefined, ids: string, plan: Pick<PlanSpec, "dataset"> | null | undefined, datasets: readonly DatasetSpec[], baseDir: string): Vocabulary | null {
-  if (saved?.[ids]) return saved[ids]!;
-  const ds = plan && datasets.find((d) => d.name === plan.dataset);
-  const step = ds?.fields.find((f) => f.name === ids)?.steps.find((s) => s.fn === "tokenize");
-  if (step && typeof step.args.vocab === "string") {
-    return readVocabularyFile(path.resolve(baseDir, step.args.vocab), typeof step.args.merges === "string" ? path.resolve(baseDir, step.args.merges) : undefined, "the dataset's tokenizer", step.args.lowercase !== false);
-  }
-  return null;
 }

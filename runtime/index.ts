@@ -2,30 +2,39 @@
 // its model's forward pass as straight-line tfjs code plus its specs and plan as constants; everything
 // else (backends, initialisation, the training loop, checkpoints, data) is here, shared with `nnetc train`
 // so that a compiled model trains exactly as the interpreter does. It never loads the compiler.
+//
+// This module is platform-neutral (browsers, workers, Deno, Node): it imports no Node built-in, directly or
+// through its imports (spec/unit/browser_bundle.test.ts bundles every zoo model for browsers to keep it so).
+// What reads or writes files — weights from paths, fit/evaluate/sampleBatch on the plan's dataset, save, a
+// dataset's tokenizer file — is runtime/node.ts, reached through runtime/host.ts: Node gets it for
+// "nnetc/runtime" (package.json's "node" export condition) and as "nnetc/runtime/node"; elsewhere those
+// functions refuse with a RunError saying so, and trained weights come from a URL, a Response or bytes.
 import * as tf from "@tensorflow/tfjs-core";
-import { existsSync, mkdirSync } from "node:fs";
-import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 import { initBackend, type BackendChoice } from "./backend.js";
-import { encodeSafetensors, writeFileAtomic } from "./checkpoint/index.js";
-import { loadDataset, Rng, savedData, type LoadedData, type SavedData, type Split } from "./data/index.js";
+import { decodeSafetensors } from "./checkpoint/safetensors.js";
+import type { LoadedData, Split } from "./data/index.js";
+import { Rng } from "./data/rng.js";
+import { readSavedData, type SavedData } from "./data/saved.js";
 import { RunError } from "./errors.js";
-import { checkPromptIds, encodePrompt, encodeSource, GENERATE_DEFAULTS, generateWith, generationVocabulary, startIds, stopIds, type DecoderSpec, type GenerateResult as LoopResult } from "./generate.js";
-import { decodeText, packVocabularies, padId } from "./data/tokenize.js";
+import { checkPromptIds, encodePrompt, encodeSource, GENERATE_DEFAULTS, generateWith, startIds, stopIds, type DecoderSpec, type GenerateResult as LoopResult } from "./generate.js";
+import { decodeText, padId, unpackVocabularies, type Vocabulary } from "./data/tokenize.js";
 import { deriveWeights, disposeDerived, type DerivableParam } from "./derive.js";
+import { evaluateTfjs as evaluateSplit } from "./engine.js";
+import { nodeHost, type NodeHost, type Trained } from "./host.js";
 import { initWeights } from "./init.js";
 import type { Net, RunOptions, RunResult, Weights } from "./interpret.js";
 import type { Step } from "./ops.js";
 import { makeOptimizer, Schedule, type Optimizer } from "./optim.js";
 import { DeviceMasks, magnitudeMasks } from "./prune.js";
+import { densify, dequantizeWeights } from "./quantize.js";
 import { trainingSteps, type DatasetSpec, type LossSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
-import { batchTensors, evaluate as evaluateSplit, fingerprint, hostWeights, seeder, train, trainBatch, trainedWeights, type EpochRecord, type TrainResult } from "./train.js";
-import { loadTrained } from "./weights.js";
+import { batchTensors, seeder, trainBatch, trainedWeights } from "./steps.js";
+import type { EpochRecord, TrainResult } from "./train.js";
 
 export * from "./ops.js";
 export { BackendError } from "./backend.js";
-export { CheckpointError } from "./checkpoint/index.js";
-export { DataError } from "./data/index.js";
+export { CheckpointError } from "./checkpoint/errors.js";
+export { DataError } from "./data/errors.js";
 export { DivergedError, InterruptedError, RunError } from "./errors.js";
 export type { DecoderSpec } from "./decoder.js";
 export type { CallSpec, DatasetSpec, FieldSpec, LossSpec, PhaseSpec, PlanSpec } from "./spec.js";
@@ -124,12 +133,23 @@ interface Trainer {
   masks: DeviceMasks | null;
 }
 
+/**
+ * Where trained weights come from. On Node (nnetc/runtime/node) a string is a path: a run folder, a checkpoint
+ * folder, a .safetensors file or a tfjs model.json. Elsewhere a string is a URL (relative to the page), and
+ * the weights are one .safetensors file (model.safetensors of a run, or `nnetc compile --quantize`'s): as a
+ * URL to fetch, a fetch Response, or its bytes.
+ */
+export type WeightsSource = string | URL | Response | ArrayBuffer | ArrayBufferView;
+
 export interface CreateOptions {
-  /** Start from trained weights: a run folder, a checkpoint folder, a .safetensors file or a tfjs model.json. */
-  weights?: string;
+  /** Start from trained weights (see WeightsSource). */
+  weights?: WeightsSource;
   /** Seed for the initial weights, dropout and data order (default: the plan's seed, else random). */
   seed?: number;
-  /** tensorflow, wasm or cpu (default: the fastest present). */
+  /**
+   * tensorflow, wasm or cpu (default: the fastest present; tensorflow is Node's tfjs-node only). Backends
+   * added to runtime/backend.ts (WebGPU, onnxruntime-web) are chosen here too.
+   */
   backend?: "tensorflow" | "wasm" | "cpu";
 }
 
@@ -192,14 +212,74 @@ export async function create<I, O>(def: ModelDef<I, O>, options: CreateOptions =
   const b = await ensureBackend(options.backend);
   const seed = options.seed ?? def.plan?.seed ?? Math.floor(Math.random() * 2 ** 31);
   const rng = new Rng(seed);
-  const trained = options.weights ? loadTrained(options.weights, fingerprint(def), "weights") : null;
+  const trained = options.weights ? await trainedFrom(def as ModelDef<unknown, unknown>, options.weights) : null;
   const weights = trained ? trainedWeights(def.params, trained) : initWeights(def.params, () => rng.next());
   return { def, weights, backend: b.name, seed: trained ? null : seed, vocab: trained?.vocab, ...(trained && (trained.classes || trained.columns) ? { saved: { ...(trained.classes ? { classes: trained.classes } : {}), ...(trained.columns ? { columns: trained.columns } : {}) } } : {}), trainer: null, rng: rng.state() };
 }
 
 /** create() from trained weights. */
-export async function load<I, O>(def: ModelDef<I, O>, from: string, options: Omit<CreateOptions, "weights"> = {}): Promise<Model<I, O>> {
+export async function load<I, O>(def: ModelDef<I, O>, from: WeightsSource, options: Omit<CreateOptions, "weights"> = {}): Promise<Model<I, O>> {
   return create(def, { ...options, weights: from });
+}
+
+/** Paths (and file: URLs) are read on Node; URLs are fetched; a Response or bytes are one .safetensors file. */
+async function trainedFrom(def: ModelDef<unknown, unknown>, from: WeightsSource): Promise<Trained> {
+  const host = nodeHost();
+  if (host && (typeof from === "string" || (from instanceof URL && from.protocol === "file:"))) return host.loadTrained(from, def);
+  let label: string;
+  let bytes: Uint8Array;
+  if (from instanceof ArrayBuffer) [label, bytes] = ["the weights' bytes", new Uint8Array(from)];
+  else if (ArrayBuffer.isView(from)) [label, bytes] = ["the weights' bytes", new Uint8Array(from.buffer, from.byteOffset, from.byteLength)];
+  else {
+    let response: Response;
+    if (typeof from === "string" || from instanceof URL) {
+      label = String(from);
+      try {
+        response = await fetch(from);
+      } catch (e) {
+        throw new RunError(`weights ${label}: could not be fetched (${(e as Error).message})`);
+      }
+    } else [label, response] = [from.url ? from.url : "the weights' Response", from];
+    if (!response.ok) throw new RunError(`weights ${label}: the server answered ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`);
+    bytes = new Uint8Array(await response.arrayBuffer());
+  }
+  return trainedFromBytes(def, bytes, label);
+}
+
+/** Weights from the bytes of a .safetensors file, as loadTrained (runtime/weights.ts) reads a model.safetensors: checked against the model, dequantized, its metadata's vocabularies and data record kept. */
+async function trainedFromBytes(def: ModelDef<unknown, unknown>, bytes: Uint8Array, label: string): Promise<Trained> {
+  const { tensors, metadata } = decodeSafetensors(bytes);
+  if (metadata.fingerprint) {
+    const fp = await fingerprintOf(def);
+    if (fp !== null && metadata.fingerprint !== fp) throw new RunError(`${label} was trained for a different model (its weights do not match this file's layers)`);
+  }
+  const json = (s: string | undefined): unknown => {
+    try {
+      return s === undefined ? undefined : JSON.parse(s);
+    } catch {
+      return undefined;
+    }
+  };
+  const vocab = unpackVocabularies(json(metadata.vocab));
+  return { weights: dequantizeWeights(densify(tensors, metadata)), ...(vocab ? { vocab } : {}), ...readSavedData({ classes: json(metadata.classes), columns: json(metadata.columns) }), from: label };
+}
+
+/**
+ * runtime/weights.ts's fingerprint (sha256 of the weights' names, shapes and trainability, 16 hex digits) through
+ * WebCrypto; null where there is none (a page outside a secure context): names and shapes are still checked.
+ */
+export async function fingerprintOf(m: { params: readonly { name: string; shape: readonly number[]; trainable: boolean }[] }): Promise<string | null> {
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) return null;
+  const digest = await subtle.digest("SHA-256", new TextEncoder().encode(JSON.stringify(m.params.map((p) => [p.name, p.shape, p.trainable]))));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("").slice(0, 16);
+}
+
+/** The Node part (runtime/node.ts) for what reads or writes files; a RunError elsewhere, saying what to do instead. */
+function nodeOnly(what: string, instead: string): NodeHost {
+  const host = nodeHost();
+  if (!host) throw new RunError(`${what} reads or writes files, which nnetc/runtime does on Node only (there "nnetc/runtime" is the Node entry, also imported as "nnetc/runtime/node"): ${instead}`);
+  return host;
 }
 
 const fmtShape = (s: readonly (number | string)[]) => `[${s.join(", ")}]`;
@@ -327,32 +407,13 @@ export interface FitOptions {
 
 export type FitResult = TrainResult;
 
-const sourceFile = (def: ModelDef<unknown, unknown>) => (def.source.protocol === "file:" ? fileURLToPath(def.source) : def.source.pathname);
-
-/** Train with the file's plan (all phases, schedule, early stopping, checkpoints), as `nnetc train` does. */
+/** Train with the file's plan (all phases, schedule, early stopping, checkpoints), as `nnetc train` does. Node only: it reads the dataset's files and writes the run's. */
 export async function fit<I, O>(model: Model<I, O>, options: FitOptions = {}): Promise<FitResult> {
+  const host = nodeOnly("fit()", "in a browser, train with trainStep() on batches of tensors you make");
   const plan = planOf(model.def, "fit");
-  const log = options.log === false ? () => {} : options.log ?? ((line: string) => process.stderr.write(line + "\n"));
-  const stop = { requested: false };
-  options.signal?.addEventListener("abort", () => (stop.requested = true), { once: true });
   let r: FitResult;
   try {
-    r = await train({
-      file: sourceFile(model.def),
-      module: { plans: [plan], datasets: model.def.datasets },
-      net: net(model.def),
-      start: { weights: model.weights, rng: model.rng },
-      dataDir: options.data ?? null,
-      ...(options.epochs !== undefined ? { epochs: options.epochs } : {}),
-      ...(options.batch !== undefined ? { batch: options.batch } : {}),
-      outDir: options.out ?? path.join("runs", model.def.name.toLowerCase()),
-      resume: !!options.resume,
-      ...(model.seed !== null ? { seed: model.seed } : {}),
-      json: false,
-      log,
-      stop,
-      ...(options.onEpoch ? { onEpoch: options.onEpoch } : {}),
-    });
+    r = await host.fit(model as Model<unknown, unknown>, net(model.def), plan, options);
   } finally {
     // Its weights changed (also when stopped or failed part-way): inference weights derive anew.
     staleInference(model);
@@ -372,12 +433,9 @@ function releaseTrainer<I, O>(model: Model<I, O>): void {
  * A split of the plan's dataset (its test split unless "train" is asked for; the training data when there
  * is no test split), read with the model's vocabulary, or else keeping the one the data builds.
  */
-async function planSplit<I, O>(model: Model<I, O>, plan: PlanSpec, options: { data?: string; split?: "test" | "train" }): Promise<Split> {
-  const ds = model.def.datasets.find((d) => d.name === plan.dataset)!;
-  const data = await loadDataset(ds, { dataDir: options.data ?? null, baseDir: path.dirname(sourceFile(model.def)), seed: model.seed ?? 0, ...(model.vocab ? { vocab: model.vocab } : {}), ...(model.saved?.classes ? { classes: model.saved.classes } : {}) });
-  if (!model.vocab && data.vocab) model.vocab = data.vocab;
-  model.saved ??= savedData(data);
-  return options.split === "train" ? data.train : data.test ?? data.train;
+async function planSplit<I, O>(model: Model<I, O>, options: { data?: string; split?: "test" | "train" }, what: string): Promise<Split> {
+  const host = nodeOnly(`${what}()`, "in a browser, make the tensors yourself and run predict()");
+  return host.planSplit(model as Model<unknown, unknown>, planOf(model.def, what), options);
 }
 
 export interface EvaluateOptions {
@@ -390,8 +448,8 @@ export interface EvaluateOptions {
 
 /** Loss and metrics of the plan over the dataset's test split, in inference mode. */
 export async function evaluate<I, O>(model: Model<I, O>, options: EvaluateOptions = {}): Promise<Record<string, number>> {
+  const split = await planSplit(model, options, "evaluate");
   const plan = planOf(model.def, "evaluate");
-  const split = await planSplit(model, plan, options);
   const inf = inference(model);
   const r = evaluateSplit(inf.net, plan, inf.weights, split, options.batch ?? 256);
   return { loss: r.loss, ...r.metrics };
@@ -407,12 +465,7 @@ export interface SaveOptions {
  * `nnetc eval --weights DIR`, load() and create({ weights }) read. Files are written atomically.
  */
 export async function save<I, O>(model: Model<I, O>, dir: string, options: SaveOptions = {}): Promise<void> {
-  const file = path.join(dir, "model.safetensors");
-  if (existsSync(file) && !options.overwrite) throw new RunError(`${dir} already holds a saved model; pass { overwrite: true } to replace it, or save to another folder`);
-  mkdirSync(dir, { recursive: true });
-  const fp = fingerprint(model.def);
-  writeFileAtomic(file, encodeSafetensors(hostWeights(model.weights), { format: "nnetc", model: model.def.name, fingerprint: fp }));
-  writeFileAtomic(path.join(dir, "model.json"), JSON.stringify({ model: model.def.name, fingerprint: fp, source: sourceFile(model.def), seed: model.seed, vocab: model.vocab ? packVocabularies(model.vocab) : undefined, ...model.saved }, null, 2) + "\n");
+  await nodeOnly("save()", "in a browser, keep the weights you loaded (a URL or bytes of a .safetensors file)").save(model as Model<unknown, unknown>, dir, options);
 }
 
 /** Release the model's weights and optimizer state. */
@@ -424,7 +477,7 @@ export function dispose<I, O>(model: Model<I, O>): void {
 
 /** Tensors for the first `n` samples of a split of the plan's dataset (inputs and targets by field name). */
 export async function sampleBatch<I, O>(model: Model<I, O>, n: number, options: { data?: string; split?: "test" | "train" } = {}): Promise<Record<string, tf.Tensor>> {
-  const split = await planSplit(model, planOf(model.def, "sampleBatch"), options);
+  const split = await planSplit(model, options, "sampleBatch");
   return batchTensors(split, Array.from({ length: Math.min(n, split.size) }, (_, i) => i));
 }
 
@@ -462,6 +515,11 @@ export interface GenerateResult extends Omit<LoopResult, "cacheProblem"> {
   text: string | null;
 }
 
+/** The vocabulary of token input `ids`: saved with the weights, else (on Node) the plan dataset's tokenizer file. */
+function vocabularyOf<I, O>(model: Model<I, O>, ids: string): Vocabulary | null {
+  return model.vocab?.[ids] ?? nodeHost()?.datasetVocabulary(model.def as ModelDef<unknown, unknown>, ids) ?? null;
+}
+
 /**
  * Continue a prompt with a decoder, as `nnetc generate` does, with the same loop, defaults and stop tokens:
  * the prompt as token ids, or as text when the model has a vocabulary (saved with its trained weights, or
@@ -477,7 +535,7 @@ export function generate<I, O>(model: Model<I, O>, prompt: string | readonly num
   if (o.temperature !== undefined && !(o.temperature >= 0)) throw new RunError(`generate: temperature ${o.temperature}: give a number ≥ 0`);
   if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 1)) throw new RunError(`generate: topK ${o.topK}: give an integer ≥ 1`);
   if (o.maxNew !== undefined && !(Number.isInteger(o.maxNew) && o.maxNew >= 0)) throw new RunError(`generate: maxNew ${o.maxNew}: give an integer ≥ 0`);
-  const vocab = generationVocabulary(model.vocab, d.ids, model.def.plan, model.def.datasets, path.dirname(sourceFile(model.def)));
+  const vocab = vocabularyOf(model, d.ids);
   const src = d.source ?? null;
   if (!src && (o.source !== undefined || o.start !== undefined)) throw new RunError(`generate: model "${model.def.name}" is a decoder, not an encoder–decoder: it takes no ${o.source !== undefined ? "source" : "start"}`);
   if (src && o.source === undefined) throw new RunError(`generate: model "${model.def.name}" is an encoder–decoder: give its source (options.source: text or token ids)`);
@@ -486,7 +544,7 @@ export function generate<I, O>(model: Model<I, O>, prompt: string | readonly num
   let source: number[] | undefined;
   let sourcePad = 0;
   if (src) {
-    const sv = generationVocabulary(model.vocab, src.ids, model.def.plan, model.def.datasets, path.dirname(sourceFile(model.def)));
+    const sv = vocabularyOf(model, src.ids);
     if (typeof o.source === "string") {
       if (!sv) throw new RunError(`generate: model "${model.def.name}" has no vocabulary for its source ${src.ids}: give the source as token ids`);
       source = encodeSource(o.source, sv, src.maxLen + 1); // one over: too long is an error, not cut

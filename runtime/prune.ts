@@ -2,7 +2,7 @@
 // (scope layer) or over all of them together (scope global). A mask (1 = kept) remembers which, so that
 // training can keep them at exactly zero after every optimizer step; masks travel in checkpoints.
 import * as tf from "@tensorflow/tfjs-core";
-import { toFloat32, type HostTensor } from "./checkpoint/index.js";
+import { toFloat32, type HostTensor } from "./checkpoint/safetensors.js";
 import { RunError } from "./errors.js";
 
 /** Per weight name: 1 where the weight is kept, 0 where it is pruned. */

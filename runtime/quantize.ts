@@ -1,7 +1,7 @@
 // Post-training weight quantization for storage: float16 (every float weight), or int8 (symmetric, one
 // scale per output channel, for weights of rank ≥ 2: kernels and embedding tables; biases and batchnorm
 // statistics stay float32). Quantized weights are a safetensors file like any other; loading dequantizes.
-import { toFloat32, type HostTensor } from "./checkpoint/index.js";
+import { toFloat32, type HostTensor } from "./checkpoint/safetensors.js";
 import { RunError } from "./errors.js";
 
 export type QuantKind = "int8" | "float16";

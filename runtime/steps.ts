@@ -4,6 +4,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { HostTensor } from "./checkpoint/index.js";
 import type { Split } from "./data/index.js";
 import { RunError } from "./errors.js";
+import { initWeights, type ParamInit } from "./init.js";
 import type { Net, RunOptions, Weights } from "./interpret.js";
 import { lossTensor, targetOf } from "./objective.js";
 import { clipGradients, type Optimizer } from "./optim.js";
@@ -21,6 +22,21 @@ export function loadHostWeights(weights: Weights, host: Record<string, HostTenso
     const h = hostWeight(host, k, v.shape, source);
     tf.tidy(() => v.assign(tf.tensor(h.data as Float32Array, h.shape, "float32")));
   }
+}
+
+/**
+ * Variables for a model's weights holding trained values. Nothing is drawn (every value is replaced), and a
+ * refused file leaves no variables behind.
+ */
+export function trainedWeights(params: readonly ParamInit[], trained: { weights: Record<string, HostTensor>; from: string }): Weights {
+  const weights = initWeights(params.map((p) => ({ ...p, init: "zeros" })), () => 0);
+  try {
+    loadHostWeights(weights, trained.weights, trained.from);
+  } catch (e) {
+    for (const w of weights.values()) w.dispose();
+    throw e;
+  }
+  return weights;
 }
 
 /** The weight `name` of a file's tensors, refused (RunError) when it is missing or shaped otherwise. */

@@ -104,25 +104,10 @@ interface Cursor {
 const MAX_TRAIN_METRIC_FLOATS = 4_000_000;
 
 export { fingerprint } from "./weights.js";
-export { batchTensors, hostWeight, hostWeights, loadHostWeights, seeder, trainBatch } from "./steps.js";
-import { hostWeights, loadHostWeights } from "./steps.js";
+export { batchTensors, hostWeight, hostWeights, loadHostWeights, seeder, trainBatch, trainedWeights } from "./steps.js";
+import { hostWeights, loadHostWeights, trainedWeights } from "./steps.js";
 export { evaluateTfjs as evaluate, type Evaluation } from "./engine.js";
 import { fingerprint } from "./weights.js";
-
-/**
- * Variables for a model's weights holding trained values. Nothing is drawn (every value is replaced), and a
- * refused file leaves no variables behind.
- */
-export function trainedWeights(params: readonly ParamInit[], trained: { weights: Record<string, HostTensor>; from: string }): Weights {
-  const weights = initWeights(params.map((p) => ({ ...p, init: "zeros" })), () => 0);
-  try {
-    loadHostWeights(weights, trained.weights, trained.from);
-  } catch (e) {
-    for (const w of weights.values()) w.dispose();
-    throw e;
-  }
-  return weights;
-}
 
 function fmt(x: number): string {
   if (!Number.isFinite(x)) return String(x);

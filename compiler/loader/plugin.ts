@@ -10,7 +10,14 @@
 // bundle run in place finds the file and its data; a bundle moved to another machine keeps that path (data is
 // then found through fit({ data }) / evaluate({ data }), or the embedded Fashion-MNIST). With
 // `source: "relative"` the emitted code is kept, so the .nnet file is looked for beside the bundle (copy it
-// there). Either way the bundle runs on Node: nnetc/runtime reads files and is not a browser module.
+// there).
+//
+// Browsers: the emitted module imports "nnetc/runtime", which package.json's export conditions resolve to the
+// platform-neutral entry (runtime/index.ts) in a browser build and to runtime/node.ts (files: fit, save,
+// weights from paths) in a Node one, so bundles for either need nothing marked external. The plugin knows
+// which it builds for (option `platform`; default: esbuild's platform, Vite's client or SSR environment, Node
+// for the other bundlers): a browser has no file to point at, so there `source` ("absolute") is `nnet:/` and
+// the .nnet file's path relative to the working directory, and no build machine's path ends up in a page.
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { createUnplugin, type UnpluginInstance } from "unplugin";
@@ -21,6 +28,8 @@ export interface NnetPluginOptions {
   cache?: string | false;
   /** What the module's `source` URL is in the bundle: the .nnet file's absolute URL (default), or relative to the bundle. */
   source?: "absolute" | "relative";
+  /** What the bundle runs on (default: esbuild's `platform`, Vite's client (browser) or SSR (node) build, else node). */
+  platform?: "browser" | "node";
 }
 
 /** .nnet ids, with the query a bundler may add (`?v=…`). */
@@ -28,13 +37,26 @@ const NNET_ID = /\.nnet(?:\?.*)?$/;
 
 const SOURCE_LINE = /^const source = new URL\(("(?:[^"\\]|\\.)*"), import\.meta\.url\);$/m;
 
-/** Pin the module's `source` to the .nnet file itself: `new URL("./mlp.nnet", "file:///…/mlp.nnet")`. */
-export function pinSource(code: string, file: string): string {
+/**
+ * Pin the module's `source` to the .nnet file itself: `new URL("./mlp.nnet", "file:///…/mlp.nnet")`; for a
+ * browser, to its path relative to `cwd` (its name when outside): `new URL("./mlp.nnet", "nnet:/models/mlp.nnet")`.
+ */
+export function pinSource(code: string, file: string, platform: "browser" | "node" = "node", cwd = process.cwd()): string {
   if (!SOURCE_LINE.test(code)) throw new Error(`nnetc plugin: the code emitted for ${file} has no "const source = new URL(…, import.meta.url)" line to pin (nnetc's emitter and plugin disagree; please report it)`);
-  return code.replace(SOURCE_LINE, (_line, ref: string) => `const source = new URL(${ref}, ${JSON.stringify(pathToFileURL(file).href)});`);
+  const rel = path.relative(cwd, file);
+  const base = platform === "browser" ? `nnet:/${(rel.startsWith("..") || path.isAbsolute(rel) ? path.basename(file) : rel).split(path.sep).join("/")}` : pathToFileURL(file).href;
+  return code.replace(SOURCE_LINE, (_line, ref: string) => `const source = new URL(${ref}, ${JSON.stringify(base)});`);
 }
 
-export const unplugin: UnpluginInstance<NnetPluginOptions | undefined, false> = createUnplugin<NnetPluginOptions | undefined, false>((options = {}, meta) => ({
+/** What a build targets: esbuild's platform or Vite's build, read when the build starts (per plugin instance). */
+interface Target {
+  platform: "browser" | "node";
+}
+
+/** Vite's environment of a hook's context (Vite 6+): "client" builds for browsers, "server" for SSR. */
+const viteConsumer = (ctx: unknown) => (ctx as { environment?: { config?: { consumer?: string } } }).environment?.config?.consumer;
+
+export const unplugin: UnpluginInstance<NnetPluginOptions | undefined, false> = createUnplugin<NnetPluginOptions | undefined, false>((options = {}, meta, target: Target = { platform: "node" }) => ({
   name: "nnetc",
   enforce: "pre",
   load: {
@@ -46,7 +68,9 @@ export const unplugin: UnpluginInstance<NnetPluginOptions | undefined, false> = 
         const r = await compileForImport(file, options.cache === undefined ? {} : { cache: options.cache });
         for (const f of r.files) this.addWatchFile(f);
         for (const w of r.warnings) this.warn({ message: w, id: file });
-        return { code: options.source === "relative" ? r.code : pinSource(r.code, file), map: null };
+        const consumer = viteConsumer(this);
+        const platform = options.platform ?? (consumer ? (consumer === "client" ? "browser" : "node") : target.platform);
+        return { code: options.source === "relative" ? r.code : pinSource(r.code, file, platform), map: null };
       } catch (e) {
         if (!(e instanceof NnetCompileError)) throw e;
         const errors = e.diagnostics.filter((d) => d.severity === "error");
@@ -62,7 +86,13 @@ export const unplugin: UnpluginInstance<NnetPluginOptions | undefined, false> = 
       }
     },
   },
-  esbuild: { loader: "js", onLoadFilter: /\.nnet$/ },
+  esbuild: {
+    loader: "js",
+    onLoadFilter: /\.nnet$/,
+    // esbuild's default platform is browser; neutral has no files either.
+    setup: (build) => void (target.platform = build.initialOptions.platform === "node" ? "node" : "browser"),
+  },
+  vite: { configResolved: (config) => void (target.platform = config.build.ssr ? "node" : "browser") },
 }));
 
 /** esbuild plugin: `plugins: [nnetc()]`. */

@@ -10,8 +10,8 @@
 //             <|end_of_text|>: Llama 2 has no padding token, and generation stops there), else id 0.
 // The Vocabulary carries tokenizer.json's text and tokenizer_config.json's fields the library reads, so a run
 // (model.json, checkpoints) tokenizes with its own copy. The library is loaded when such a vocabulary is first
-// used, not at start-up.
-import { createRequire } from "node:module";
+// used, not at start-up, through Node's require (process.getBuiltinModule, so that the module imports no Node
+// built-in and bundles for browsers; there the library is not loaded and such a vocabulary is refused).
 import { DataError } from "./errors.js";
 import type { Vocabulary } from "./tokenize.js";
 
@@ -37,9 +37,11 @@ let library: { Tokenizer: new (json: object, config: object) => HfTokenizer } | 
 
 function load(): NonNullable<typeof library> {
   if (library) return library;
+  const nodeModule = typeof process === "undefined" ? undefined : process.getBuiltinModule?.("node:module");
+  if (!nodeModule) throw new DataError(`this tokenizer.json is run by the npm package ${HF_TOKENIZERS_PACKAGE}, which nnetc loads on Node only: outside Node, use a vocabulary of nnetc's own tokenizers (wordpiece, bpe, word, char)`);
   try {
     // The CommonJS build, required synchronously: encoding is synchronous, and the CLI bundle leaves it out.
-    library = createRequire(import.meta.url)(HF_TOKENIZERS_PACKAGE) as NonNullable<typeof library>;
+    library = nodeModule.createRequire(import.meta.url)(HF_TOKENIZERS_PACKAGE) as NonNullable<typeof library>;
   } catch (e) {
     throw new DataError(`this tokenizer.json is run by the npm package ${HF_TOKENIZERS_PACKAGE}, which could not be loaded (${(e as Error).message.split("\n")[0]}); run: npm install ${HF_TOKENIZERS_PACKAGE}`);
   }

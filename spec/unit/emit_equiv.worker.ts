@@ -10,7 +10,7 @@ import { compile } from "../../compiler/index.js";
 import { optimize } from "../../compiler/passes/index.js";
 import type { IRModel, IRModule } from "../../compiler/ir/types.js";
 import { initBackend } from "../../runtime/backend.js";
-import * as nn from "../../runtime/index.js";
+import * as nn from "../../runtime/node.js";
 import { run } from "../../runtime/interpret.js";
 import { memoryHost, ROOT } from "../helpers.js";
 

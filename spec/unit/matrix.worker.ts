@@ -21,7 +21,7 @@ import { decodeSafetensors, encodeSafetensors, type HostTensor } from "../../run
 import { initBackend } from "../../runtime/backend.js";
 import { Rng } from "../../runtime/data/rng.js";
 import { deriveWeights, disposeDerived } from "../../runtime/derive.js";
-import * as nn from "../../runtime/index.js";
+import * as nn from "../../runtime/node.js";
 import { run } from "../../runtime/interpret.js";
 import { layersModelFiles } from "../../runtime/layers_export.js";
 import { finalWeights, modelHostWeights } from "../../runtime/onnx.js";
