@@ -159,7 +159,18 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
     const tgt = field.shape;
     const predS = fmtShape(out.shape);
     const tgtS = `${field.dtype}${fmtShape(["batch", ...tgt])}`;
-    if (def.target === "classes") {
+    if (def.target === "sequence") {
+      // ctc(prediction, target): scores [batch, time, classes] against integer labels [batch, max_len].
+      const ints = ["i8", "i32", "i64"].includes(field.dtype);
+      if (pred.length !== 2 || tgt.length !== 1 || !ints || !FLOAT_DTYPES.includes(out.dtype)) {
+        diagnostics.push(diag("targetMismatch", spanOf(t.targetSpan), { loss: t.fn, output: `${t.prediction} ${predS}`, target: `${t.target} ${tgtS}`, hint: "ctc takes scores [batch, time, classes] and integer labels i32[batch, max_len], padded with the blank id" }));
+        continue;
+      }
+      const [time, classes] = pred as [unknown, unknown];
+      const blank = typeof t.args.blank === "number" ? t.args.blank : 0;
+      if (typeof classes === "number" && blank >= classes) diagnostics.push(diag("ctcBlank", spanOf(t.span), { blank, output: t.prediction, classes }));
+      if (typeof time === "number" && typeof tgt[0] === "number" && tgt[0] > time) diagnostics.push(diag("ctcTooLong", spanOf(t.targetSpan), { target: t.target, labels: tgt[0], output: t.prediction, time }));
+    } else if (def.target === "classes") {
       const classes = pred[pred.length - 1];
       const ids = ["i8", "i32", "i64"].includes(field.dtype) && (sameDims(tgt, pred.slice(0, -1)) || (tgt.length === 1 && tgt[0] === 1 && pred.length === 1));
       const oneHot = !["i8", "i32", "i64"].includes(field.dtype) && sameDims(tgt, pred);
