@@ -3,9 +3,10 @@
 // one no alignment fits; the same records on tfjs and torch for a small speech-style model trained on frames that
 // encode symbols; and sum(value), a per-sample sum averaged over the batch, against a hand computation.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { pathToFileURL } from "node:url";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as tf from "@tensorflow/tfjs-core";
@@ -160,6 +161,37 @@ test("ctc trains a speech-style reader of symbol frames: the loss falls, the sam
   assert.is(b.code, 0, b.err);
   const z = records(path.join(TMP, "reader-torch"));
   for (let i = 0; i < 4; i++) for (const k of ["loss", "val_loss"]) assert.ok(Math.abs((x[i]![k] as number) - (z[i]![k] as number)) < 2e-4 * Math.max(1, x[i]![k] as number), `epoch ${i + 1} ${k}: tfjs ${x[i]![k]}, torch ${z[i]![k]}`);
+});
+
+test("an emitted module's trainStep trains with ctc: its loss is lossTensor's on the model's outputs, and falls", async () => {
+  // Inside the package, so that the emitted module's `import "nnetc/runtime"` resolves to this build.
+  const dir = path.join(ROOT, "dist/tmp-ctc");
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  try {
+    writeFileSync(path.join(dir, "reader.nnet"), SPEECH("ctc(symbols, labels)"));
+    const r = cli(["compile", path.join(dir, "reader.nnet"), "--target", "js"]);
+    assert.is(r.code, 0, r.err);
+    const mod = (await import(pathToFileURL(path.join(dir, "reader.js")).href)) as {
+      create(o?: object): Promise<unknown>;
+      predict(m: unknown, x: object): { symbols: tf.Tensor };
+      trainStep(m: unknown, b: object): number;
+      dispose(m: unknown): void;
+    };
+    writeFrames(path.join(dir, "frames.jsonl"), 8);
+    const rows = readFileSync(path.join(dir, "frames.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { frames: number[]; labels: number[] });
+    const frames = tf.tensor3d(rows.flatMap((x) => x.frames), [8, 12, 6]);
+    const labels = tf.tensor2d(rows.map((x) => x.labels), [8, 3], "int32");
+    const m = await mod.create({ seed: 1 });
+    const term: LossSpec = { fn: "ctc", prediction: "symbols", target: "labels", weight: 1, args: { blank: 0, ignore: null } };
+    const before = lossTensor(term, mod.predict(m, { frames }).symbols, labels).dataSync()[0]!;
+    const steps = Array.from({ length: 30 }, () => mod.trainStep(m, { frames, labels }));
+    assert.ok(Math.abs(steps[0]! - before) < 1e-5, `trainStep's loss ${steps[0]}, lossTensor ${before}`);
+    assert.ok(steps[29]! < 0.5 * steps[0]!, `the loss falls: ${steps[0]} -> ${steps[29]}`);
+    mod.dispose(m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("sum(value): each sample's values summed, averaged over the batch (by hand); a KL term summed by sum trains as kl_normal on tfjs and torch; sum of integers is NN4008", async () => {
