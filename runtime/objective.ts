@@ -123,7 +123,7 @@ function ctcLoss(pred: tf.Tensor, target: tf.Tensor, blank: number, ignore: numb
   const rows = (tf.reshape(target, [B, -1]).arraySync() as number[][]).map((r) => r.filter((id) => id !== blank && id !== ignore));
   const L = target.shape.length > 1 ? (target.size / B) | 0 : 1;
   const S = 2 * L + 1;
-  const onehot = new Float32Array(B * S * C); // [B, S, C]: the class each state emits
+  const emits = new Int32Array(B * S); // row b·C + class of the [B·C, T] scores that state s of sample b emits
   const skip = new Float32Array(B * S).fill(LOG_ZERO); // 0 where s - 2 → s is allowed
   const ends = new Float32Array(B * S).fill(LOG_ZERO); // 0 at the states a path may end in
   const start = new Float32Array(B * S).fill(LOG_ZERO); // 0 at the states a path may start in
@@ -133,7 +133,7 @@ function ctcLoss(pred: tf.Tensor, target: tf.Tensor, blank: number, ignore: numb
     seq.forEach((id, i) => {
       if (!(id >= 0 && id < C && Number.isInteger(id))) throw new RunError(`ctc: label ${id} of sample ${b + 1} in the batch is not a class of the prediction's ${C} (0 to ${C - 1}); ids equal to the blank (${blank})${ignore === null ? "" : ` or to ignore (${ignore})`} are padding`);
     });
-    for (let s = 0; s < S; s++) onehot[(b * S + s) * C + (s % 2 === 1 && (s - 1) / 2 < seq.length ? seq[(s - 1) / 2]! : blank)] = 1;
+    for (let s = 0; s < S; s++) emits[b * S + s] = b * C + (s % 2 === 1 && (s - 1) / 2 < seq.length ? seq[(s - 1) / 2]! : blank);
     for (let i = 1; i < seq.length; i++) if (seq[i] !== seq[i - 1]) skip[b * S + 2 * i + 1] = 0;
     const n = seq.length;
     ends[b * S + 2 * n] = 0;
@@ -145,10 +145,11 @@ function ctcLoss(pred: tf.Tensor, target: tf.Tensor, blank: number, ignore: numb
     const need = n + seq.filter((id, i) => i > 0 && id === seq[i - 1]).length;
     feasible[b] = need <= T ? 1 : 0;
   });
-  const logp = tf.logSoftmax(pred, -1) as tf.Tensor3D;
-  // emit[b, t, s] = log p_t(class of state s), exactly (a one-hot selection of finite values)
-  const emit = tf.matMul(logp, tf.tensor3d(onehot, [B, S, C]), false, true);
-  const frames = tf.unstack(emit, 1) as tf.Tensor2D[];
+  // emit[b, s, t] = log p_t(class of state s): rows of the scores per (sample, class), gathered per state (memory
+  // B·S·T, whatever the number of classes)
+  const logp = tf.reshape(tf.transpose(tf.logSoftmax(pred, -1), [0, 2, 1]), [B * C, T]);
+  const emit = tf.reshape(tf.gather(logp, tf.tensor1d(emits, "int32")), [B, S, T]);
+  const frames = tf.unstack(emit, 2) as tf.Tensor2D[];
   const skipT = tf.tensor2d(skip, [B, S]);
   const pad1 = tf.fill([B, 1], LOG_ZERO);
   const pad2 = tf.fill([B, 2], LOG_ZERO);

@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import * as os from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
+import fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as tf from "@tensorflow/tfjs-core";
@@ -86,6 +87,50 @@ print(json.dumps(out))
     assert.ok(worst < 1e-4, `${c.name}: gradient differs by ${worst}`);
     assert.ok(ref[i]!.loss > 0 && ref[i]!.grad.some((v) => Math.abs(v) > 1e-3), `${c.name}: a case that tests something`);
   });
+});
+
+/** −log p(labels | frames) by enumerating every path of classes over the frames and collapsing it (repeats merged, blanks dropped). */
+function bruteForce(logits: number[][], seq: number[], blank: number): number {
+  const T = logits.length;
+  const C = logits[0]!.length;
+  const logp = logits.map((row) => {
+    const m = Math.max(...row);
+    const z = Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0)) + m;
+    return row.map((v) => v - z);
+  });
+  let total = 0;
+  for (let code = 0; code < C ** T; code++) {
+    const path: number[] = [];
+    for (let t = 0, c = code; t < T; t++, c = Math.floor(c / C)) path.push(c % C);
+    const collapsed = path.filter((k, t) => k !== blank && (t === 0 || k !== path[t - 1]));
+    if (collapsed.length === seq.length && collapsed.every((k, i) => k === seq[i])) total += Math.exp(path.reduce((a, k, t) => a + logp[t]![k]!, 0));
+  }
+  return -Math.log(total);
+}
+
+test("ctc equals the sum over every alignment, enumerated (property: random frames, classes, labels and padding)", async () => {
+  await initBackend("cpu");
+  const sample = fc
+    .record({ T: fc.integer({ min: 1, max: 5 }), C: fc.integer({ min: 2, max: 3 }), L: fc.integer({ min: 1, max: 3 }), B: fc.integer({ min: 1, max: 2 }), blank: fc.integer({ min: 0, max: 2 }), seed: fc.integer({ min: 1, max: 1 << 30 }) })
+    .filter((c) => c.blank < c.C);
+  fc.assert(
+    fc.property(sample, ({ T, C, L, B, blank, seed: s0 }) => {
+      let s = s0;
+      const r = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296;
+      const logits = Array.from({ length: B }, () => Array.from({ length: T }, () => Array.from({ length: C }, () => 4 * (r() - 0.5))));
+      const labels = Array.from({ length: B }, () => Array.from({ length: L }, () => Math.floor(r() * C)));
+      let expected = 0;
+      labels.forEach((row, b) => {
+        const seq = row.filter((k) => k !== blank);
+        const nll = bruteForce(logits[b]!, seq, blank);
+        expected += (Number.isFinite(nll) ? nll : 0) / Math.max(1, seq.length) / B;
+      });
+      const term: LossSpec = { fn: "ctc", prediction: "p", target: "y", weight: 1, args: { blank } };
+      const got = tf.tidy(() => lossTensor(term, tf.tensor3d(logits), tf.tensor2d(labels, undefined, "int32")).dataSync()[0]!);
+      return Math.abs(got - expected) < 1e-4 * Math.max(1, expected);
+    }),
+    { numRuns: 60, seed: 16 },
+  );
 });
 
 test("ctc's shapes are checked: scores [batch, time, classes] against integer labels [batch, max_len] (NN3012), no more labels than frames (NN4060), a blank among the classes (NN4061, NN2019)", () => {
