@@ -195,6 +195,11 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
       const ref = mt.args[k];
       if (typeof ref === "string" && !(k === "prediction" ? outputs.has(ref) : fields.has(ref))) refHint(ref, mt.span);
     }
+    if (p.loss.some((t) => LOSSES[t.fn]!.target === "sequence" && t.target === mt.args.target)) {
+      // ctc's labels are a sequence per sample, not aligned with the frames: no per-position metric fits them.
+      diagnostics.push(diag("notComparable", spanOf(mt.span), { what: `${mt.fn}: "${String(mt.args.target)}" holds ctc label sequences, which are not aligned with the frames of "${String(mt.args.prediction)}"`, hint: "a ctc model's quality is its loss (loss, val_loss); remove the metric, or measure another output" }));
+      continue;
+    }
     const out = typeof mt.args.prediction === "string" ? outputs.get(mt.args.prediction) : undefined;
     if (METRICS[mt.fn]!.classification && out?.shape) {
       const classes = out.shape[out.shape.length - 1];
