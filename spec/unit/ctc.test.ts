@@ -154,6 +154,7 @@ train Reader on utterances { loss ${loss} }
   assert.equal(codes(compileText(src("dense(4)", "i32[3]", "ctc(symbols, labels, blank: 4)"))), ["NN4061"]);
   assert.equal(codes(compileText(src("dense(4)", "i32[3]", "ctc(symbols, labels, blank: 3, ignore: -1)"))), []);
   assert.equal(codes(compileText(src("dense(4)", "i32[3]", "ctc(symbols, labels); metrics accuracy"))), ["NN4008"], "a per-position metric against unaligned labels");
+  assert.equal(codes(compileText(src("dense(4)", "i32[3]", "ctc(symbols, labels); mixup alpha: 0.2"))), ["NN4041"], "mixing transcripts");
   assert.equal(codes(compileText(src("dense(4)", "i32[3]", "ctc(symbols, labels, blank: -1)"))), ["NN2019"], "a negative blank is out of the parameter's range");
 });
 
