@@ -326,6 +326,14 @@ export const DIAGNOSTICS = {
     message: `${a.loss} cannot take the number ${a.value} as its target: ${a.why}`,
     hint: "a number target is a constant of the prediction's shape: binary_cross_entropy(score, 1) for \"real\", 0 for \"fake\", or mse(x, 0)",
   })),
+  ctcTooLong: def<{ target: string; labels: number; output: string; time: number }>("NN4060", "error", "a ctc label sequence longer than the prediction's time steps", (a) => ({
+    message: `ctc: "${a.target}" holds up to ${a.labels} labels, but "${a.output}" has ${a.time} time steps: an alignment needs a frame per label (and a blank frame between repeated labels)`,
+    hint: "keep more frames (a smaller stride or pool before the output), or shorten the labels' max length",
+  })),
+  ctcBlank: def<{ blank: number; output: string; classes: number }>("NN4061", "error", "a ctc blank id that is not one of the prediction's classes", (a) => ({
+    message: `ctc: blank ${a.blank} is not a class of "${a.output}", which scores ${a.classes} classes (0 to ${a.classes - 1})`,
+    hint: "the blank is one of the output's classes, usually 0 (blank: 0, the labels then count from 1), as PyTorch's ctc_loss and Keras's CTC take it",
+  })),
 
   // ── NN5xxx: datasets ─────────────────────────────────────────────────────────────────────────────
   unknownColumn: def<{ name: string; source: string; columns: string; suggestion?: string }>("NN5001", "error", "a field reading a column its source does not have", (a) => ({

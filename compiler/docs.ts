@@ -95,6 +95,7 @@ function lossesSection(): string {
     classes: "integer class ids shaped like the prediction without its last axis, or float one-hot rows shaped like the prediction",
     binary: "values in {0, 1} shaped like the prediction",
     values: "values shaped like the prediction",
+    sequence: "integer labels [batch, max_len] padded with the blank id, at most the prediction's time steps",
   };
   return [
     "### Losses",

@@ -1,5 +1,6 @@
 // Losses (as tensors, for gradients) and metrics (in plain JavaScript, over a whole split).
 import * as tf from "@tensorflow/tfjs-core";
+import { RunError } from "./errors.js";
 import type { CallSpec, LossSpec } from "./spec.js";
 
 const EPS = 1e-7;
@@ -79,6 +80,13 @@ export function lossTensor(t: LossSpec, pred: tf.Tensor, target: tf.Tensor): tf.
     case "mean":
       // A value the model computes (its own penalty term): its mean over the batch and the values.
       return tf.mean(pred) as tf.Scalar;
+    case "sum": {
+      // Summed over each sample's values, averaged over the batch.
+      const n = pred.shape[0] ?? 1;
+      return tf.mean(tf.sum(tf.reshape(pred, [n, -1]), 1)) as tf.Scalar;
+    }
+    case "ctc":
+      return ctcLoss(pred, target, typeof a.blank === "number" ? a.blank : 0, typeof a.ignore === "number" ? a.ignore : null);
     case "cosine": {
       // 1 - cos per row of the last axis, each row scaled to unit length (Keras: x / sqrt(max(Σx², 1e-12))).
       const d = pred.shape[pred.shape.length - 1] ?? 1;
@@ -95,6 +103,67 @@ export function lossTensor(t: LossSpec, pred: tf.Tensor, target: tf.Tensor): tf.
     }
   }
   throw new Error(`unknown loss ${t.fn}`);
+}
+
+/** A log-probability that stands for log 0 in the CTC recursion: finite, so that no gradient is NaN. */
+const LOG_ZERO = -1e30;
+
+/**
+ * CTC loss (Graves et al., 2006) as PyTorch's ctc_loss(reduction "mean", zero_infinity true), by the forward
+ * algorithm in log space with tfjs ops, so that autodiff gives the gradient. scores [B, T, C] (log_softmax is
+ * taken here), labels [B, L] integer ids; ids equal to the blank or to `ignore` are padding (left out wherever
+ * they stand). Every one of the T frames counts (the input length is the full time axis).
+ *
+ * The labels are data, not weights: their extended sequences (a blank around every label: S = 2L + 1 states),
+ * the skip transitions (s - 2 → s, allowed unless the label repeats the one before it) and which states end a
+ * path are made on the host; the T steps are the time axis, fixed by the shapes.
+ */
+function ctcLoss(pred: tf.Tensor, target: tf.Tensor, blank: number, ignore: number | null): tf.Scalar {
+  const [B, T, C] = pred.shape as [number, number, number];
+  const rows = (tf.reshape(target, [B, -1]).arraySync() as number[][]).map((r) => r.filter((id) => id !== blank && id !== ignore));
+  const L = target.shape.length > 1 ? (target.size / B) | 0 : 1;
+  const S = 2 * L + 1;
+  const emits = new Int32Array(B * S); // row b·C + class of the [B·C, T] scores that state s of sample b emits
+  const skip = new Float32Array(B * S).fill(LOG_ZERO); // 0 where s - 2 → s is allowed
+  const ends = new Float32Array(B * S).fill(LOG_ZERO); // 0 at the states a path may end in
+  const start = new Float32Array(B * S).fill(LOG_ZERO); // 0 at the states a path may start in
+  const lengths = new Float32Array(B);
+  const feasible = new Float32Array(B);
+  rows.forEach((seq, b) => {
+    seq.forEach((id, i) => {
+      if (!(id >= 0 && id < C && Number.isInteger(id))) throw new RunError(`ctc: label ${id} of sample ${b + 1} in the batch is not a class of the prediction's ${C} (0 to ${C - 1}); ids equal to the blank (${blank})${ignore === null ? "" : ` or to ignore (${ignore})`} are padding`);
+    });
+    for (let s = 0; s < S; s++) emits[b * S + s] = b * C + (s % 2 === 1 && (s - 1) / 2 < seq.length ? seq[(s - 1) / 2]! : blank);
+    for (let i = 1; i < seq.length; i++) if (seq[i] !== seq[i - 1]) skip[b * S + 2 * i + 1] = 0;
+    const n = seq.length;
+    ends[b * S + 2 * n] = 0;
+    if (n > 0) ends[b * S + 2 * n - 1] = 0;
+    start[b * S] = 0;
+    if (n > 0) start[b * S + 1] = 0;
+    lengths[b] = Math.max(n, 1);
+    // The frames a path needs: one per label, and a blank between each pair of equal neighbours.
+    const need = n + seq.filter((id, i) => i > 0 && id === seq[i - 1]).length;
+    feasible[b] = need <= T ? 1 : 0;
+  });
+  // emit[b, s, t] = log p_t(class of state s): rows of the scores per (sample, class), gathered per state (memory
+  // B·S·T, whatever the number of classes)
+  const logp = tf.reshape(tf.transpose(tf.logSoftmax(pred, -1), [0, 2, 1]), [B * C, T]);
+  const emit = tf.reshape(tf.gather(logp, tf.tensor1d(emits, "int32")), [B, S, T]);
+  const frames = tf.unstack(emit, 2) as tf.Tensor2D[];
+  const skipT = tf.tensor2d(skip, [B, S]);
+  const pad1 = tf.fill([B, 1], LOG_ZERO);
+  const pad2 = tf.fill([B, 2], LOG_ZERO);
+  let alpha = tf.add(frames[0]!, tf.tensor2d(start, [B, S])) as tf.Tensor2D;
+  for (let t = 1; t < T; t++) {
+    const stay = alpha;
+    const step = tf.concat([pad1, tf.slice(alpha, [0, 0], [B, S - 1])], 1);
+    const jump = tf.add(tf.concat([pad2, tf.slice(alpha, [0, 0], [B, S - 2])], 1), skipT);
+    alpha = tf.add(tf.logSumExp(tf.stack([stay, step, jump], 2), 2), frames[t]!) as tf.Tensor2D;
+  }
+  const nll = tf.neg(tf.logSumExp(tf.add(alpha, tf.tensor2d(ends, [B, S])), 1));
+  // zero_infinity: a label sequence no alignment fits counts 0 (and gives no gradient)
+  const per = tf.div(tf.mul(nll, tf.tensor1d(feasible)), tf.tensor1d(lengths));
+  return tf.mean(per) as tf.Scalar;
 }
 
 /** Predictions and targets gathered over a split, for metrics. */

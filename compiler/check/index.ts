@@ -159,7 +159,18 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
     const tgt = field.shape;
     const predS = fmtShape(out.shape);
     const tgtS = `${field.dtype}${fmtShape(["batch", ...tgt])}`;
-    if (def.target === "classes") {
+    if (def.target === "sequence") {
+      // ctc(prediction, target): scores [batch, time, classes] against integer labels [batch, max_len].
+      const ints = ["i8", "i32", "i64"].includes(field.dtype);
+      if (pred.length !== 2 || tgt.length !== 1 || !ints || !FLOAT_DTYPES.includes(out.dtype)) {
+        diagnostics.push(diag("targetMismatch", spanOf(t.targetSpan), { loss: t.fn, output: `${t.prediction} ${predS}`, target: `${t.target} ${tgtS}`, hint: "ctc takes scores [batch, time, classes] and integer labels i32[batch, max_len], padded with the blank id" }));
+        continue;
+      }
+      const [time, classes] = pred as [unknown, unknown];
+      const blank = typeof t.args.blank === "number" ? t.args.blank : 0;
+      if (typeof classes === "number" && blank >= classes) diagnostics.push(diag("ctcBlank", spanOf(t.span), { blank, output: t.prediction, classes }));
+      if (typeof time === "number" && typeof tgt[0] === "number" && tgt[0] > time) diagnostics.push(diag("ctcTooLong", spanOf(t.targetSpan), { target: t.target, labels: tgt[0], output: t.prediction, time }));
+    } else if (def.target === "classes") {
       const classes = pred[pred.length - 1];
       const ids = ["i8", "i32", "i64"].includes(field.dtype) && (sameDims(tgt, pred.slice(0, -1)) || (tgt.length === 1 && tgt[0] === 1 && pred.length === 1));
       const oneHot = !["i8", "i32", "i64"].includes(field.dtype) && sameDims(tgt, pred);
@@ -183,6 +194,11 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
       if (mt.args[k] === null && first) mt.args[k] = first[k];
       const ref = mt.args[k];
       if (typeof ref === "string" && !(k === "prediction" ? outputs.has(ref) : fields.has(ref))) refHint(ref, mt.span);
+    }
+    if (p.loss.some((t) => LOSSES[t.fn]!.target === "sequence" && t.target === mt.args.target)) {
+      // ctc's labels are a sequence per sample, not aligned with the frames: no per-position metric fits them.
+      diagnostics.push(diag("notComparable", spanOf(mt.span), { what: `${mt.fn}: "${String(mt.args.target)}" holds ctc label sequences, which are not aligned with the frames of "${String(mt.args.prediction)}"`, hint: "a ctc model's quality is its loss (loss, val_loss); remove the metric, or measure another output" }));
+      continue;
     }
     const out = typeof mt.args.prediction === "string" ? outputs.get(mt.args.prediction) : undefined;
     if (METRICS[mt.fn]!.classification && out?.shape) {

@@ -8,8 +8,12 @@ const target = p("target", "ref", { doc: "a dataset field" });
 const valueTarget = p("target", "target", { doc: "a dataset field, or a number (a constant of the prediction's shape)" });
 
 export interface LossDef extends Signature {
-  /** What the target holds: class ids (or one-hot rows), values shaped like the prediction, (output) another model output, or (none) nothing: the term is a value the model computes. */
-  target: "classes" | "binary" | "values" | "output" | "none";
+  /**
+   * What the target holds: class ids (or one-hot rows), values shaped like the prediction, (output) another model
+   * output, (none) nothing: the term is a value the model computes, or (sequence) a padded label sequence per
+   * sample, unaligned with the prediction's time axis (ctc).
+   */
+  target: "classes" | "binary" | "values" | "output" | "none" | "sequence";
   /**
    * Under mixup and cutmix (plan settings): `labels`, the loss is λ·L(y_a) + (1-λ)·L(y_b) — the loss against the
    * mixed label distribution, as the loss is linear in its target; `target`, the loss of the mixed target
@@ -64,6 +68,23 @@ export const LOSSES: Record<string, LossDef> = {
     target: "none",
     mix: "output",
     params: [p("value", "ref", { doc: "a model output of floats" })],
+  },
+  sum: {
+    doc: "a model output's sum over each sample's values, averaged over the batch, as a loss term (Keras: tf.reduce_mean(tf.reduce_sum(x, axis=[1, …])) in add_loss): a per-sample penalty that does not shrink as the output grows",
+    target: "none",
+    mix: "output",
+    params: [p("value", "ref", { doc: "a model output of floats" })],
+  },
+  ctc: {
+    doc: "Connectionist Temporal Classification (Graves et al., 2006), as PyTorch's ctc_loss with reduction \"mean\" and zero_infinity: -log of the probability of the label sequence summed over its alignments to the time axis (log_softmax of the scores, every frame counted), divided by the label length, averaged over the batch; a label sequence no alignment fits (longer than the frames allow) counts 0",
+    target: "sequence",
+    mix: { refused: "a label sequence is not a distribution: a mix of two transcripts is no transcript" },
+    params: [
+      p("prediction", "ref", { doc: "a model output: scores [batch, time, classes]" }),
+      p("target", "ref", { doc: "a dataset field: integer labels [max_len], padded with the blank id" }),
+      p("blank", "int", { default: 0, min: 0, doc: "the blank class, which is also the padding of the labels" }),
+      p("ignore", "int", { default: null, doc: "another label id that is padding (the tokenizer's, when it is not the blank)" }),
+    ],
   },
 };
 

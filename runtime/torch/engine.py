@@ -102,6 +102,24 @@ def write_safetensors(path, tensors):
 EPS = 1e-7
 
 
+def ctc_term(pred, target, blank, ignore):
+    """CTC (runtime/objective.ts ctcLoss): F.ctc_loss over every frame, reduction "mean" (each sample's loss over
+    its label count, then the batch's mean), zero_infinity; label ids equal to the blank or to `ignore` are padding
+    wherever they stand, so the labels go in as one concatenated sequence with each sample's count."""
+    b, t, c = pred.shape
+    labels = target.reshape(b, -1).long()
+    keep = labels != blank
+    if ignore is not None:
+        keep = keep & (labels != int(ignore))
+    flat = labels[keep]
+    bad = (flat < 0) | (flat >= c)
+    if bool(bad.any()):
+        raise ValueError(f"ctc: label {int(flat[bad][0])} is not a class of the prediction's {c} (0 to {c - 1}); ids equal to the blank ({blank}) are padding")
+    logp = F.log_softmax(pred.float(), dim=-1).transpose(0, 1)  # [time, batch, classes]
+    lengths = torch.full((b,), t, dtype=torch.long, device=pred.device)
+    return F.ctc_loss(logp, flat, lengths, keep.sum(1), blank=blank, reduction="mean", zero_infinity=True)
+
+
 def loss_term(fn, args, pred, target):
     """One loss term, averaged over the batch (and positions): runtime/objective.ts's lossTensor."""
     if fn == "cross_entropy":
@@ -146,6 +164,10 @@ def loss_term(fn, args, pred, target):
         return (-0.5 * (1 + lv - m * m - lv.exp()).sum(dim=1)).mean()
     if fn == "mean":
         return pred.float().mean()  # a value the model computes (its own penalty term)
+    if fn == "sum":
+        return pred.float().reshape(pred.shape[0], -1).sum(1).mean()  # summed per sample, averaged over the batch
+    if fn == "ctc":
+        return ctc_term(pred, target, int(args.get("blank", 0)), args.get("ignore"))
     if fn == "cosine":
         # 1 - cos per row of the last axis, each row scaled to unit length as Keras does.
         d = pred.shape[-1]
