@@ -233,7 +233,7 @@ function pool(name: string, dims: 1 | 2, kind: "max" | "avg"): OpDef {
     params: [
       p("size", dims === 2 ? "int2" : "int", { default: 2, min: 1 }),
       p("stride", dims === 2 ? "int2" : "int", { default: null, min: 1, doc: "defaults to size" }),
-      p("padding", "padding", { values: ["valid", "same"], default: "valid", min: 0, symmetric: true, dims, doc: `valid, same (TensorFlow's: the odd ${dims === 2 ? "pixel" : "step"} at the end${kind === "avg" ? ", averages over real values only" : ""}), or PyTorch's padding=: p${dims === 2 ? " or [ph, pw]" : ""} on both sides, at most half the window${kind === "avg" ? " (zeros counted in the average: count_include_pad=True)" : " (padded with −∞)"}` }),
+      p("padding", "padding", { values: ["valid", "same"], default: "valid", min: 0, symmetric: true, dims, doc: `valid, same (TensorFlow's: the odd ${dims === 2 ? "pixel" : "step"} at the end${kind === "avg" ? `, averages over real ${dims === 2 ? "pixels" : "values"} only` : ""}), or PyTorch's padding=: p${dims === 2 ? " or [ph, pw]" : ""} on both sides, at most half the window${kind === "avg" ? " (zeros counted in the average: count_include_pad=True)" : " (padded with −∞)"}` }),
       p("ceil_mode", "bool", { default: false, doc: "PyTorch's ceil_mode: a last, partial window (it must start inside the input or its leading padding)" }),
     ],
     infer(c) {
