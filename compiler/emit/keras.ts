@@ -60,7 +60,7 @@ const activation = (name: string): Rule => plain("Activation", () => ({ activati
 
 /** Keras pads by name only (valid, same): explicit padding (PyTorch's padding=) and ceil_mode have no Keras form. */
 const EXPLICIT = "Keras's padding is valid or same: explicit padding has no Keras form (zero_pad2d before a valid layer does, and computes the same for convolutions and average pools)";
-const EXPLICIT_1D = "Keras's padding is valid, same or causal: explicit padding (PyTorch's padding=) has no Keras form on a 1-D layer";
+const EXPLICIT_1D = "Keras's padding is a name (valid, same; causal on Conv1D): explicit padding (PyTorch's padding=) has no Keras form on a 1-D layer";
 const explicit = (rule: Rule, dims: 1 | 2 = 2): Rule => (c) => (Array.isArray(c.a.padding) ? { none: dims === 2 ? EXPLICIT : EXPLICIT_1D } : c.a.ceil_mode === true ? { none: "Keras's pools have no ceil_mode" } : rule(c));
 
 function pool(class_name: string, dims: 1 | 2): Rule {
