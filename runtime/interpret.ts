@@ -8,7 +8,7 @@ import type { AttrValue, IRModel, IRNode } from "../compiler/ir/types.js";
 import { decoderSpec, sourceOnlyCached } from "./decoder.js";
 import { generateWith, type GenerateOptions, type GenerateResult } from "./generate.js";
 import * as ops from "./ops.js";
-import type { Activation, ExplicitPadding, Padding, Step } from "./ops.js";
+import type { Activation, ExplicitPadding, ExplicitPadding1d, Padding, Step } from "./ops.js";
 
 export type Weights = Map<string, tf.Variable>;
 
@@ -71,6 +71,8 @@ const act = (v: AttrValue | undefined) => v as Activation;
 const pad = (v: AttrValue | undefined) => v as Padding;
 /** conv2d's and max_pool2d's padding: a name, or [top, bottom, left, right] after fold-padding. */
 const pad2d = (v: AttrValue | undefined) => v as Padding | ExplicitPadding;
+/** A 1-D pool's padding: a name, or PyTorch's [left, right]. */
+const pad1d = (v: AttrValue | undefined) => v as Padding | ExplicitPadding1d;
 /** The weight of a role when the layer has it (bias: false layers have none). */
 const opt = (c: Ctx, role: string, has: AttrValue | undefined) => (has ? c.w(role) : null);
 
@@ -120,14 +122,14 @@ export const IMPLS: Record<OpKind, Impl> = {
   dense: (c) => ops.dense(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), act(c.a.activation), false, lora(c, "")),
   // The embedding's weights live under its own layer name.
   tied_dense: (c) => ops.tiedDense(c.x[0]!, c.w(`@${String(c.a.layer)}/embeddings`), opt(c, "bias", c.a.bias)),
-  conv1d: (c) => ops.conv1d(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), { stride: num(c.a.stride), padding: c.a.padding as "causal", dilation: num(c.a.dilation), groups: num(c.a.groups), activation: act(c.a.activation) }),
+  conv1d: (c) => ops.conv1d(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), { stride: num(c.a.stride), padding: c.a.padding as ops.Conv1dOptions["padding"], dilation: num(c.a.dilation), groups: num(c.a.groups), activation: act(c.a.activation) }),
   conv2d: (c) => ops.conv2d(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), convOpts(c)),
   depthwise_conv2d: (c) => ops.depthwiseConv2d(c.x[0]!, c.w("depthwise_kernel"), opt(c, "bias", c.a.bias), depthOpts(c)),
   conv1d_transpose: (c) => ops.conv1dTranspose(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), { stride: num(c.a.stride), padding: c.a.padding as ops.Padding, activation: c.a.activation as ops.Activation }),
   conv2d_transpose: (c) => ops.conv2dTranspose(c.x[0]!, c.w("kernel"), opt(c, "bias", c.a.bias), { stride: pair(c.a.stride), padding: c.a.padding as ops.Padding, activation: c.a.activation as ops.Activation }),
   separable_conv2d: (c) => ops.separableConv2d(c.x[0]!, c.w("depthwise_kernel"), c.w("pointwise_kernel"), opt(c, "bias", c.a.bias), depthOpts(c)),
-  max_pool1d: (c) => ops.maxPool1d(c.x[0]!, num(c.a.size), num(poolStride(c)), pad(c.a.padding)),
-  avg_pool1d: (c) => ops.avgPool1d(c.x[0]!, num(c.a.size), num(poolStride(c)), pad(c.a.padding)),
+  max_pool1d: (c) => ops.maxPool1d(c.x[0]!, num(c.a.size), num(poolStride(c)), pad1d(c.a.padding), c.a.ceil_mode === true),
+  avg_pool1d: (c) => ops.avgPool1d(c.x[0]!, num(c.a.size), num(poolStride(c)), pad1d(c.a.padding), c.a.ceil_mode === true),
   max_pool2d: (c) => ops.maxPool2d(c.x[0]!, pair(c.a.size), pair(poolStride(c)), pad2d(c.a.padding), c.a.ceil_mode === true),
   avg_pool2d: (c) => ops.avgPool2d(c.x[0]!, pair(c.a.size), pair(poolStride(c)), pad2d(c.a.padding), c.a.ceil_mode === true),
   global_avg_pool1d: unary((x) => tf.mean(x, 1)),
@@ -158,7 +160,7 @@ export const IMPLS: Record<OpKind, Impl> = {
   transpose: unary((x, c) => tf.transpose(x, c.a.perm as number[])),
   concat: (c) => tf.concat(c.x, num(c.a.axis)),
   take: (c) => ops.take(c.x[0]!, num(c.a.index), num(c.a.axis)),
-  slice: (c) => ops.sliceAxis(c.x[0]!, num(c.a.start), c.a.end as number | null, num(c.a.axis)),
+  slice: (c) => ops.sliceAxis(c.x[0]!, num(c.a.start), c.a.end as number | null, num(c.a.axis), num(c.a.step ?? 1)),
   squeeze: unary((x, c) => ops.squeezeAxis(x, num(c.a.axis))),
   expand_dims: unary((x, c) => ops.expandDims(x, num(c.a.axis))),
   cast: unary((x, c) => tf.cast(x, ops.TFJS_DTYPE[c.a.dtype as keyof typeof ops.TFJS_DTYPE])),

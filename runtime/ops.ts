@@ -20,8 +20,8 @@ export interface Step {
 export type Activation = "linear" | "relu" | "relu6" | "gelu" | "gelu_tanh" | "silu" | "sigmoid" | "tanh" | "softmax" | "leaky_relu" | "elu";
 export type Padding = "same" | "valid";
 /** Explicit zero padding [top, bottom, left, right], set by the fold-padding pass (a zero_pad2d folded in). */
-export type { ExplicitPadding } from "../compiler/ir/padding.js";
-import type { ExplicitPadding } from "../compiler/ir/padding.js";
+export type { ExplicitPadding, ExplicitPadding1d } from "../compiler/ir/padding.js";
+import type { ExplicitPadding, ExplicitPadding1d } from "../compiler/ir/padding.js";
 type Pair = readonly [number, number];
 
 /** tfjs's form of a padding: the name, or [[0, 0], [top, bottom], [left, right], [0, 0]] (NHWC). */
@@ -225,10 +225,16 @@ export function conv1dTranspose(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor
 
 export interface Conv1dOptions {
   stride: number;
-  padding: Padding | "causal";
+  /** a name, or explicit zeros [left, right] (PyTorch's padding=) */
+  padding: Padding | "causal" | ExplicitPadding1d;
   dilation: number;
   groups: number;
   activation: Activation;
+}
+
+/** A 1-D op's padding as the 2-D one's over a height of 1: explicit [left, right] becomes [0, 0, left, right]. */
+function as2dPadding(p: Padding | ExplicitPadding1d): Padding | ExplicitPadding {
+  return typeof p === "string" ? p : [0, 0, p[0], p[1]];
 }
 
 /** conv1d as conv2d over a height of 1; causal padding pads the start of the sequence only. */
@@ -236,7 +242,7 @@ export function conv1d(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | null, 
   const causal = o.padding === "causal";
   const xp = causal ? tf.pad(x, [[0, 0], [(kernel.shape[0]! - 1) * o.dilation, 0], [0, 0]]) : x;
   const k2 = tf.expandDims(kernel, 0);
-  const y = conv2d(as2d(xp), k2, bias, { stride: [1, o.stride], dilation: [1, o.dilation], padding: causal ? "valid" : (o.padding as Padding), groups: o.groups, activation: o.activation });
+  const y = conv2d(as2d(xp), k2, bias, { stride: [1, o.stride], dilation: [1, o.dilation], padding: causal ? "valid" : as2dPadding(o.padding as Padding | ExplicitPadding1d), groups: o.groups, activation: o.activation });
   return from2d(y);
 }
 
@@ -336,11 +342,12 @@ export function avgPool2d(x: tf.Tensor, size: Pair, stride: Pair, padding: Paddi
   });
   return tf.mul(tf.mul(y, tf.tensor4d(scale[0]!, [1, y.shape[1]!, 1, 1])), tf.tensor4d(scale[1]!, [1, 1, y.shape[2]!, 1]));
 }
-export function maxPool1d(x: tf.Tensor, size: number, stride: number, padding: Padding): tf.Tensor3D {
-  return from2d(tf.maxPool(as2d(x), [1, size], [1, stride], padding));
+/** 1-D pools: the 2-D ones over a height of 1 (explicit [left, right] padding and ceil_mode as PyTorch's). */
+export function maxPool1d(x: tf.Tensor, size: number, stride: number, padding: Padding | ExplicitPadding1d, ceil = false): tf.Tensor3D {
+  return from2d(maxPool2d(as2d(x), [1, size], [1, stride], as2dPadding(padding), ceil));
 }
-export function avgPool1d(x: tf.Tensor, size: number, stride: number, padding: Padding): tf.Tensor3D {
-  return from2d(tf.avgPool(as2d(x), [1, size], [1, stride], padding));
+export function avgPool1d(x: tf.Tensor, size: number, stride: number, padding: Padding | ExplicitPadding1d, ceil = false): tf.Tensor3D {
+  return from2d(avgPool2d(as2d(x), [1, size], [1, stride], as2dPadding(padding), ceil));
 }
 
 /** Zero padding of height and width (NHWC). */
@@ -678,12 +685,20 @@ export function take(x: tf.Tensor, index: number, axis: number): tf.Tensor {
 }
 
 /** The entries start ≤ i < end along an axis (negatives count from the end; end null: to the end). */
-export function sliceAxis(x: tf.Tensor, start: number, end: number | null, axis: number): tf.Tensor {
+export function sliceAxis(x: tf.Tensor, start: number, end: number | null, axis: number, step = 1): tf.Tensor {
   const ax = axis < 0 ? axis + x.rank : axis;
   const n = x.shape[ax]!;
   const a = start < 0 ? start + n : start;
   const b = end === null ? n : end < 0 ? end + n : end;
-  return tf.slice(x, x.shape.map((_, k) => (k === ax ? a : 0)), x.shape.map((_, k) => (k === ax ? b - a : -1)));
+  if (step === 1) return tf.slice(x, x.shape.map((_, k) => (k === ax ? a : 0)), x.shape.map((_, k) => (k === ax ? b - a : -1)));
+  // Every step-th entry (tfjs's stridedSlice has no gradient): the (m - 1)·step + 1 entries from a, padded to
+  // m·step, seen as [m, step] along the axis, the first of each row kept — slice, pad and reshape only.
+  const m = Math.ceil((b - a) / step);
+  const span = tf.slice(x, x.shape.map((_, k) => (k === ax ? a : 0)), x.shape.map((_, k) => (k === ax ? (m - 1) * step + 1 : -1)));
+  const full = tf.pad(span, x.shape.map((_, k) => (k === ax ? [0, step - 1] : [0, 0])) as [number, number][]);
+  const rows = tf.reshape(full, [...x.shape.slice(0, ax), m, step, ...x.shape.slice(ax + 1)]);
+  const first = tf.slice(rows, rows.shape.map(() => 0), rows.shape.map((d, k) => (k === ax + 1 ? 1 : -1)));
+  return tf.reshape(first, [...x.shape.slice(0, ax), m, ...x.shape.slice(ax + 1)]);
 }
 
 /** Removes an axis of size 1 (negative counts from the end). */

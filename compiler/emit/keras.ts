@@ -60,14 +60,15 @@ const activation = (name: string): Rule => plain("Activation", () => ({ activati
 
 /** Keras pads by name only (valid, same): explicit padding (PyTorch's padding=) and ceil_mode have no Keras form. */
 const EXPLICIT = "Keras's padding is valid or same: explicit padding has no Keras form (zero_pad2d before a valid layer does, and computes the same for convolutions and average pools)";
-const explicit = (rule: Rule): Rule => (c) => (Array.isArray(c.a.padding) ? { none: EXPLICIT } : c.a.ceil_mode === true ? { none: "Keras's pools have no ceil_mode" } : rule(c));
+const EXPLICIT_1D = "Keras's padding is a name (valid, same; causal on Conv1D): explicit padding (PyTorch's padding=) has no Keras form on a 1-D layer";
+const explicit = (rule: Rule, dims: 1 | 2 = 2): Rule => (c) => (Array.isArray(c.a.padding) ? { none: dims === 2 ? EXPLICIT : EXPLICIT_1D } : c.a.ceil_mode === true ? { none: "Keras's pools have no ceil_mode" } : rule(c));
 
 function pool(class_name: string, dims: 1 | 2): Rule {
   return explicit(plain(class_name, (c) => {
     const size = dims === 2 ? pair(c.a.size) : [c.a.size as number];
     const stride = c.a.stride === null ? size : dims === 2 ? pair(c.a.stride) : [c.a.stride as number];
     return { pool_size: size, strides: stride, padding: c.a.padding, data_format: "channels_last" };
-  }));
+  }), dims);
 }
 
 /** Binary ops: Keras merge layers take two tensors, not a literal constant. */
@@ -95,7 +96,7 @@ export const KERAS: Record<OpKind, Rule> = {
   constant: none("a literal number is not a layer"),
   dense: (c) => withActivation(c, "Dense", { units: c.a.units, use_bias: !!c.a.bias }),
   tied_dense: none("Keras has no layer that multiplies by another layer's transposed embedding table"),
-  conv1d: (c) => (c.a.groups !== 1 ? { none: "grouped convolutions (groups above 1) have no TensorFlow.js layer" } : c.a.padding === "causal" ? { none: "TensorFlow.js's Conv1D computes the output length of padding: causal as if it were valid" } : withActivation(c, "Conv1D", { filters: c.a.filters, kernel_size: [c.a.kernel], strides: [c.a.stride], padding: c.a.padding, dilation_rate: [c.a.dilation], use_bias: !!c.a.bias, data_format: "channels_last" })),
+  conv1d: explicit((c) => (c.a.groups !== 1 ? { none: "grouped convolutions (groups above 1) have no TensorFlow.js layer" } : c.a.padding === "causal" ? { none: "TensorFlow.js's Conv1D computes the output length of padding: causal as if it were valid" } : withActivation(c, "Conv1D", { filters: c.a.filters, kernel_size: [c.a.kernel], strides: [c.a.stride], padding: c.a.padding, dilation_rate: [c.a.dilation], use_bias: !!c.a.bias, data_format: "channels_last" })), 1),
   conv2d: explicit((c) => (c.a.groups !== 1 ? { none: "grouped convolutions (groups above 1) have no TensorFlow.js layer" } : withActivation(c, "Conv2D", { filters: c.a.filters, kernel_size: pair(c.a.kernel), strides: pair(c.a.stride), padding: c.a.padding, dilation_rate: pair(c.a.dilation), use_bias: !!c.a.bias, data_format: "channels_last" }))),
   conv1d_transpose: none("TensorFlow.js layers has no Conv1DTranspose"),
   conv2d_transpose: (c) => withActivation(c, "Conv2DTranspose", { filters: c.a.filters, kernel_size: pair(c.a.kernel), strides: pair(c.a.stride), padding: c.a.padding, use_bias: !!c.a.bias, data_format: "channels_last" }),

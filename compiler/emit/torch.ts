@@ -11,7 +11,7 @@
 import { diag, type Diagnostic } from "../diagnostics.js";
 import { evalDim } from "../ir/dims.js";
 import { transposeSame, type OpKind } from "../ir/ops.js";
-import { explicitPadding, samePair } from "../ir/padding.js";
+import { explicitAmounts, samePair } from "../ir/padding.js";
 import { torchModulePath } from "../../runtime/torch_names.js";
 import type { AttrValue, DType, IRModel, IRModule, IRNode } from "../ir/types.js";
 
@@ -303,8 +303,8 @@ function activate(x: string, act: AttrValue | undefined): string {
 function staticPads(padding: AttrValue | undefined, sizes: readonly (number | string)[], window: number[], stride: number[]): [number, number][] | null {
   if (padding === "valid") return window.map(() => [0, 0]);
   if (padding === "causal") return window.map((k) => [k - 1, 0]);
-  const fixed = explicitPadding(padding);
-  if (fixed) return [[fixed[0], fixed[1]], [fixed[2], fixed[3]]];
+  const fixed = explicitAmounts(padding, window.length as 1 | 2);
+  if (fixed) return fixed;
   if (!sizes.every((d) => typeof d === "number")) return null;
   return sizes.map((n, i) => samePair(n as number, window[i]!, stride[i]!));
 }
@@ -376,10 +376,10 @@ function pool(kind: "max" | "avg", dims: 1 | 2): (c: Ctx) => Lowered {
     if (kind === "avg" && c.a.padding === "same") return { expr: `${c.helper("avg_pool_same")}(${toCf}, ${tuple(size)}, ${tuple(stride)})${back}` };
     // PyTorch's own padding= (−∞ for max, counted zeros for avg: count_include_pad=True) and ceil_mode, when the
     // pads are symmetric and at most half the window (always so for the language's; fold-padding's may not be).
-    const fixed = explicitPadding(c.a.padding);
+    const fixed = explicitAmounts(c.a.padding, dims);
     const ceil = c.a.ceil_mode === true;
-    if (dims === 2 && fixed && (ceil || c.a.padding !== "valid") && fixed[0] === fixed[1] && fixed[2] === fixed[3] && 2 * fixed[0] <= size[0]! && 2 * fixed[2] <= size[1]!) {
-      const sym = [fixed[0], fixed[2]];
+    if (fixed && (ceil || c.a.padding !== "valid") && fixed.every(([b, e], i) => b === e && 2 * b <= size[i]!)) {
+      const sym = fixed.map(([b]) => b);
       return { expr: `${fn}(${toCf}, ${tuple(size)}, ${tuple(stride)}${sym.some((p) => p) ? `, padding=${tuple(sym)}` : ""}${ceil ? ", ceil_mode=True" : ""})${back}` };
     }
     // Max pooling: "same" pads with -inf (padded values never win); fold-padding's explicit pads are zeros (its
@@ -514,7 +514,8 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
   take: unary((x, c) => `${x}.select(${num(c.a.axis)}, ${num(c.a.index)})`),
   slice: unary((x, c) => {
     const ax = num(c.a.axis) < 0 ? num(c.a.axis) + c.inShape(0).length : num(c.a.axis);
-    return `${x}[${":, ".repeat(ax)}${num(c.a.start)}:${c.a.end === null ? "" : num(c.a.end)}]`;
+    const step = num(c.a.step ?? 1);
+    return `${x}[${":, ".repeat(ax)}${num(c.a.start)}:${c.a.end === null ? "" : num(c.a.end)}${step !== 1 ? `:${step}` : ""}]`;
   }),
   squeeze: unary((x, c) => `${x}.squeeze(${num(c.a.axis) < 0 ? num(c.a.axis) + c.inShape(0).length : num(c.a.axis)})`),
   expand_dims: unary((x, c) => `${x}.unsqueeze(${num(c.a.axis) < 0 ? num(c.a.axis) + c.inShape(0).length + 1 : num(c.a.axis)})`),

@@ -2,7 +2,7 @@
 // dtype rule, the weights it owns and its FLOP count. Record<OpKind, OpDef> makes tsc flag a missing rule.
 import { diag, type Diagnostic, type DiagnosticKey } from "../diagnostics.js";
 import { addDim, ceilDiv, dimEq, divExact, fmtShape, isConst, mulDim, productDims, windowOut, type Dim, type Shape } from "./dims.js";
-import { explicitPadding } from "./padding.js";
+import { explicitAmounts } from "./padding.js";
 import { ACTIVATIONS, p, type Signature } from "./signature.js";
 import { FLOAT_DTYPES, INT_DTYPES, type AttrValue, type DType, type IRDimSymbol, type IRParam, type IRSpan } from "./types.js";
 
@@ -105,8 +105,8 @@ const bias = p("bias", "bool", { default: true, doc: "add a learned bias" });
  */
 function spatial(c: InferCtx, op: string, n: Dim, window: number, stride: number, padding: AttrValue, axis: string, i = 0, ceil = false): Dim | null {
   if (padding === "same" || padding === "causal") return ceilDiv(n, stride);
-  const fixed = explicitPadding(padding) ?? [0, 0, 0, 0];
-  const [before, after] = [fixed[2 * i]!, fixed[2 * i + 1]!];
+  // Explicit amounts are [begin, end] per spatial axis in order (compiler/ir/padding.ts).
+  const [before, after] = Array.isArray(padding) ? [padding[2 * i] as number, padding[2 * i + 1] as number] : [0, 0];
   if (ceil) {
     if (!isConst(n)) return fail(c, "rankMismatch", { op, expected: `a known ${axis} with ceil_mode: true`, got: `"${n}"`, hint: "ceil_mode's last window depends on the size: give the input a numeric size, or use ceil_mode: false" });
     if (n + before + after < window) return fail(c, "windowTooLarge", { op, axis, size: String(n), window: String(window) });
@@ -233,20 +233,18 @@ function pool(name: string, dims: 1 | 2, kind: "max" | "avg"): OpDef {
     params: [
       p("size", dims === 2 ? "int2" : "int", { default: 2, min: 1 }),
       p("stride", dims === 2 ? "int2" : "int", { default: null, min: 1, doc: "defaults to size" }),
-      dims === 2
-        ? p("padding", "padding", { values: ["valid", "same"], default: "valid", min: 0, symmetric: true, doc: `valid, same (TensorFlow's: the odd pixel at the end${kind === "avg" ? ", averages over real pixels only" : ""}), or PyTorch's padding=: p or [ph, pw] on both sides, at most half the window${kind === "avg" ? " (zeros counted in the average: count_include_pad=True)" : " (padded with −∞)"}` })
-        : p("padding", "enum", { values: ["valid", "same"], default: "valid" }),
-      ...(dims === 2 ? [p("ceil_mode", "bool", { default: false, doc: "PyTorch's ceil_mode: a last, partial window (it must start inside the input or its leading padding)" })] : []),
+      p("padding", "padding", { values: ["valid", "same"], default: "valid", min: 0, symmetric: true, dims, doc: `valid, same (TensorFlow's: the odd ${dims === 2 ? "pixel" : "step"} at the end${kind === "avg" ? `, averages over real ${dims === 2 ? "pixels" : "values"} only` : ""}), or PyTorch's padding=: p${dims === 2 ? " or [ph, pw]" : ""} on both sides, at most half the window${kind === "avg" ? " (zeros counted in the average: count_include_pad=True)" : " (padded with −∞)"}` }),
+      p("ceil_mode", "bool", { default: false, doc: "PyTorch's ceil_mode: a last, partial window (it must start inside the input or its leading padding)" }),
     ],
     infer(c) {
       if (!needRank(c, name, [dims + 2], layout) || !needFloat(c, name)) return null;
       const s = c.ins[0]!.shape;
       const size = dims === 2 ? pair(c.attrs.size!) : [int(c.attrs.size!)];
       const stride = c.attrs.stride === null ? size : dims === 2 ? pair(c.attrs.stride!) : [int(c.attrs.stride!)];
-      const fixed = explicitPadding(c.attrs.padding);
-      if (fixed && c.attrs.padding !== "valid") {
+      const fixed = Array.isArray(c.attrs.padding) ? explicitAmounts(c.attrs.padding, dims) : null;
+      if (fixed) {
         for (let i = 0; i < dims; i++) {
-          if (2 * fixed[2 * i]! > size[i]!) return fail(c, "outOfRange", { callee: name, name: "padding", value: `${fixed[2 * i]} (${i === 0 ? "height" : "width"})`, range: `at most half the window (${size[i]}), as PyTorch requires: every window keeps a real pixel` });
+          if (2 * fixed[i]![0] > size[i]!) return fail(c, "outOfRange", { callee: name, name: "padding", value: `${fixed[i]![0]}${dims === 2 ? ` (${i === 0 ? "height" : "width"})` : ""}`, range: `at most half the window (${size[i]}), as PyTorch requires: every window keeps a real ${dims === 2 ? "pixel" : "step"}` });
         }
       }
       const ceil = c.attrs.ceil_mode === true;
@@ -365,7 +363,7 @@ function convParams(dims: 1 | 2, filters: boolean, extra: Signature["params"] = 
     p("kernel", t, { min: 1 }),
     p("stride", t, { default: 1, min: 1 }),
     dims === 1
-      ? p("padding", "enum", { values: ["valid", "same", "causal"], default: "valid" })
+      ? p("padding", "padding", { values: ["valid", "same", "causal"], default: "valid", min: 0, dims: 1, doc: "valid, same (TensorFlow's: the odd step at the end), causal (all of it at the start), or explicit zeros as PyTorch's padding=: p on both ends, or [left, right]" })
       : p("padding", "padding", { values: ["valid", "same"], default: "valid", min: 0, doc: "valid, same (TensorFlow's: the odd pixel at the end), or explicit zeros as PyTorch's padding=: p on every side, [ph, pw], or [top, bottom, left, right]" }),
     p("dilation", t, { default: 1, min: 1 }),
     ...extra,
@@ -856,21 +854,28 @@ export const OPS: Record<OpKind, OpDef> = {
   },
   slice: {
     category: "shape",
-    doc: "the entries start ≤ i < end along one axis, as Python's x[:, start:end] (e.g. the first 3 channels: slice(0, 3, axis: -1)); negative start and end count from the end, a missing end is the axis's end; the axis is kept",
+    doc: "the entries start ≤ i < end along one axis, every step-th, as Python's x[:, start:end:step] (e.g. the first 3 channels: slice(0, 3, axis: -1); every other step: slice(0, step: 2)); negative start and end count from the end, a missing end is the axis's end; the axis is kept, with ceil((end - start) / step) entries",
     inputs: [1, 1],
-    params: [p("start", "int", { doc: "the first entry kept" }), p("end", "int", { default: null, doc: "one past the last entry kept; none: to the end" }), p("axis", "int", { default: 1, doc: "never the batch axis, 0" })],
+    params: [
+      p("start", "int", { doc: "the first entry kept" }),
+      p("end", "int", { default: null, doc: "one past the last entry kept; none: to the end" }),
+      p("axis", "int", { default: 1, doc: "never the batch axis, 0" }),
+      p("step", "int", { default: 1, doc: "keep every step-th entry from start (positive: a slice never reverses)" }),
+    ],
     infer(c) {
       const s = c.ins[0]!.shape;
       const axis = normAxis(c, "slice", int(c.attrs.axis!), s.length);
       if (axis === null) return null;
       if (axis === 0) return fail(c, "badAxis", { op: "slice", axis: 0, rank: s.length });
+      const step = int(c.attrs.step!);
+      if (step < 1) return fail(c, "outOfRange", { callee: "slice", name: "step", value: String(step), range: step === 0 ? "1 or more: a step of 0 never moves (step: 1 keeps every entry)" : "1 or more: a slice never reverses (Python's x[::-1]); slice with a positive step and reverse the order where the data is made" });
       const r = sliceRange(s[axis]!, int(c.attrs.start!), c.attrs.end as number | null);
       if ("bad" in r) {
         if (r.bad === "index") return fail(c, "indexOutOfRange", { op: "slice", index: r.index, size: r.size });
         return fail(c, "outOfRange", { callee: "slice", name: "end", value: String(c.attrs.end), range: r.range });
       }
       const shape = [...s];
-      shape[axis] = r.size;
+      shape[axis] = step === 1 ? r.size : ceilDiv(r.size, step);
       return { shape, dtype: c.ins[0]!.dtype };
     },
   },

@@ -1,8 +1,8 @@
 // The one definition of a spatial op's padding. In the IR a convolution's or pool's `padding` attribute is a
 // name — "valid", "same" (TensorFlow's: the extra pixel at the end), "causal" (conv1d: all of it at the
-// start) — or explicit amounts `[top, bottom, left, right]` (2-D only): written in the source as PyTorch's
-// `padding=` (the "padding" parameter type, compiler/lower/values.ts, normalises p and [ph, pw] to the four), or
-// made by the fold-padding pass. A convolution pads with zeros; a max pool's padding never wins (−∞), an average
+// start) — or explicit amounts [begin, end] per spatial axis in order: `[top, bottom, left, right]` on a 2-D op,
+// `[left, right]` on a 1-D one; written in the source as PyTorch's `padding=` (the "padding" parameter type,
+// compiler/lower/values.ts, normalises p and [ph, pw] to these), or made by the fold-padding pass (2-D). A convolution pads with zeros; a max pool's padding never wins (−∞), an average
 // pool counts its zeros (PyTorch's count_include_pad=True). Every consumer that needs amounts (the shape rules,
 // the fold-padding pass, the ONNX and PyTorch emitters) asks here, so the order of the four numbers is written
 // down once.
@@ -11,10 +11,23 @@ import type { AttrValue } from "./types.js";
 /** Explicit zero padding of a 2-D op: [top, bottom, left, right]. */
 export type ExplicitPadding = readonly [number, number, number, number];
 
-/** A padding attribute as explicit amounts when they do not depend on the input size ("valid" or explicit), else null. */
+/** A 2-D op's padding attribute as explicit amounts when they do not depend on the input size ("valid" or explicit), else null. */
 export function explicitPadding(p: AttrValue | undefined): ExplicitPadding | null {
   if (p === "valid") return [0, 0, 0, 0];
   if (Array.isArray(p) && p.length === 4 && p.every((x) => typeof x === "number")) return p as unknown as ExplicitPadding;
+  return null;
+}
+
+/** Explicit zero padding of a 1-D op: [left, right]. */
+export type ExplicitPadding1d = readonly [number, number];
+
+/**
+ * A `dims`-D op's padding as explicit amounts [begin, end] per spatial axis when they do not depend on the input
+ * size ("valid" or explicit), else null.
+ */
+export function explicitAmounts(p: AttrValue | undefined, dims: 1 | 2): [number, number][] | null {
+  if (p === "valid") return Array.from({ length: dims }, () => [0, 0]);
+  if (Array.isArray(p) && p.length === 2 * dims && p.every((x) => typeof x === "number")) return Array.from({ length: dims }, (_, i) => [p[2 * i] as number, p[2 * i + 1] as number]);
   return null;
 }
 
@@ -37,10 +50,10 @@ export function spatialPads(padding: AttrValue | undefined, sizes: readonly (num
   const dims = window.length;
   if (padding === "valid") return window.map(() => [0, 0]);
   if (padding === "causal") return window.map((k) => [k - 1, 0]);
-  const fixed = explicitPadding(padding);
-  if (fixed) {
-    if (dims !== 2) throw new Error(`explicit padding on a ${dims}-D op`);
-    return [[fixed[0], fixed[1]], [fixed[2], fixed[3]]];
+  if (Array.isArray(padding)) {
+    const fixed = explicitAmounts(padding, dims as 1 | 2);
+    if (!fixed) throw new Error(`explicit padding ${JSON.stringify(padding)} on a ${dims}-D op`);
+    return fixed;
   }
   if (padding !== "same") throw new Error(`unknown padding ${JSON.stringify(padding)}`);
   if (!sizes.every((d) => typeof d === "number")) return null;

@@ -13,9 +13,10 @@ export type ParamType =
   | "int2"
   /** a list of ints */
   | "ints"
-  /** a convolution's or pool's padding: one of `values` (a bare word), or explicit zero padding of a 2-D op —
-   * p on every side, [ph, pw] per axis on both sides, or (unless `symmetric`) [top, bottom, left, right];
-   * normalised to a word or the four amounts (compiler/ir/padding.ts) */
+  /** a convolution's or pool's padding: one of `values` (a bare word), or explicit zero padding — on a 2-D op
+   * p on every side, [ph, pw] per axis on both sides, or (unless `symmetric`) [top, bottom, left, right]; on a
+   * 1-D op (`dims: 1`) p on both ends or (unless `symmetric`) [left, right]; normalised to a word or [begin, end]
+   * per axis (compiler/ir/padding.ts) */
   | "padding"
   /** a list of double-quoted strings */
   | "strings"
@@ -51,6 +52,8 @@ export interface ParamSpec {
   maxExclusive?: boolean;
   /** padding: explicit amounts must be the same on both sides of an axis (PyTorch's pools). */
   symmetric?: boolean;
+  /** padding: the op's spatial axes (default 2). */
+  dims?: 1 | 2;
   doc?: string;
 }
 
@@ -71,7 +74,7 @@ export function isRequired(s: ParamSpec): boolean {
 export function formatSignature(name: string, sig: Signature, tensorInputs = "", full = false): string {
   const parts = sig.params.map((s) => {
     const values = s.values ?? [];
-    const t = s.type === "enum" ? (full || values.length <= 4 ? values.join("|") : `${values.slice(0, 3).join("|")}|…`) : s.type === "padding" ? `${values.join("|")}|int|[…]` : s.type;
+    const t = s.type === "enum" ? (full || values.length <= 4 ? values.join("|") : `${values.slice(0, 3).join("|")}|…`) : s.type === "padding" ? `${values.join("|")}|int${s.dims === 1 && s.symmetric ? "" : "|[…]"}` : s.type;
     return isRequired(s) ? `${s.name}: ${t}` : `${s.name}: ${t} = ${s.default === null ? "none" : JSON.stringify(s.default)}`;
   });
   return `${name}(${[tensorInputs, ...parts].filter(Boolean).join(", ")})`;

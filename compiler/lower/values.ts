@@ -87,14 +87,18 @@ function convert(spec: ParamSpec, v: Value, ctx: ArgCtx): AttrValue | undefined 
         if (!values.includes(v.v)) return { error: diag("badEnum", ctx.spanOf, { callee: ctx.callee, name: spec.name, value: v.v, options: values.join(", "), ...opt(suggest(v.v, values)) }) };
         return v.v;
       }
-      const forms = spec.symmetric ? "p or [ph, pw]" : "p, [ph, pw] or [top, bottom, left, right]";
+      const oneD = spec.dims === 1;
+      const forms = oneD ? (spec.symmetric ? "p on both ends (PyTorch's pools pad symmetrically)" : "p on both ends or [left, right]") : spec.symmetric ? "p or [ph, pw]" : "p, [ph, pw] or [top, bottom, left, right]";
       const ns = v.k === "num" && v.int ? [v.v] : v.k === "list" && v.items.every((i) => i.k === "num" && i.int) ? v.items.map((i) => (i as { v: number }).v) : null;
-      if (!ns || ![1, 2, ...(spec.symmetric ? [] : [4])].includes(ns.length)) return bad(`one of ${values.join(", ")}, or explicit zero padding: ${forms}`);
+      const lengths = oneD ? [1, ...(spec.symmetric ? [] : [2])] : [1, 2, ...(spec.symmetric ? [] : [4])];
+      if (!ns || !lengths.includes(ns.length)) return bad(`one of ${values.join(", ")}, or explicit zero padding: ${forms}`);
       for (const n of ns) {
         const r = range(n);
         if (r) return r;
       }
-      // THE explicit form (compiler/ir/padding.ts): [top, bottom, left, right].
+      // THE explicit forms (compiler/ir/padding.ts): [begin, end] per spatial axis — [left, right] on a 1-D op,
+      // [top, bottom, left, right] on a 2-D one.
+      if (oneD) return ns.length === 1 ? [ns[0]!, ns[0]!] : ns;
       return ns.length === 1 ? [ns[0]!, ns[0]!, ns[0]!, ns[0]!] : ns.length === 2 ? [ns[0]!, ns[0]!, ns[1]!, ns[1]!] : ns;
     }
     case "int2": {

@@ -211,7 +211,7 @@ function instancesMarkdown(nodes: ReturnType<typeof nodesAt>): string[] {
 }
 
 function paramDoc(p: ParamSpec): string {
-  const t = p.type === "enum" ? (p.values ?? []).join(" | ") : p.type === "padding" ? `${(p.values ?? []).join(" | ")} | int | [ints]` : p.type;
+  const t = p.type === "enum" ? (p.values ?? []).join(" | ") : p.type === "padding" ? `${(p.values ?? []).join(" | ")} | int${p.dims === 1 && p.symmetric ? "" : " | [ints]"}` : p.type;
   const d = "default" in p ? ` = ${p.default === null ? "none" : JSON.stringify(p.default)}` : " (required)";
   return `\`${p.name}: ${t}${d}\`${p.doc ? ` — ${p.doc}` : ""}`;
 }

@@ -23,7 +23,10 @@ const CASES: [OpKind, string][] = [
   ["depthwise_conv2d", `input x: f32[batch, 7, 7, 3]\n a = x -> depthwise_conv2d(3, stride: 2, padding: same, multiplier: 2)\n b = x -> depthwise_conv2d([3, 2], dilation: 2)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],
   ["separable_conv2d", `input x: f32[batch, 6, 6, 3]\n output y = x -> separable_conv2d(5, 3, padding: same, multiplier: 2)`],
   ["conv2d", `input x: f32[batch, 7, 7, 4]\n a = x -> conv2d(4, 3, stride: 2, padding: 1)\n b = x -> conv2d(4, 3, dilation: 2, padding: [1, 0, 2, 1])\n c = x -> depthwise_conv2d(3, padding: [1, 2]) -> separable_conv2d(3, 3, padding: 1)\n output y = concat(a -> flatten, b -> flatten, c -> flatten, axis: 1)`],
+  ["conv1d", `input x: f32[batch, 9, 4]\n a = x -> conv1d(4, 3, stride: 2, padding: 2)\n b = x -> conv1d(4, 2, dilation: 2, padding: [0, 3], groups: 2, activation: relu)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],
   ["max_pool1d", `input x: f32[batch, 8, 3]\n output y = x -> conv1d(3, 1) -> max_pool1d(2)`],
+  ["max_pool1d", `input x: f32[batch, 9, 2]\n a = x -> conv1d(2, 1) -> max_pool1d(3, stride: 2, padding: 1)\n b = x -> conv1d(2, 1) -> max_pool1d(2, stride: 2, padding: 1, ceil_mode: true)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],
+  ["avg_pool1d", `input x: f32[batch, 9, 2]\n a = x -> conv1d(2, 1) -> avg_pool1d(2, stride: 2, padding: 1, ceil_mode: true)\n b = x -> conv1d(2, 1) -> avg_pool1d(4, stride: 3, padding: 2, ceil_mode: true)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],
   ["avg_pool1d", `input x: f32[batch, 8, 3]\n output y = x -> conv1d(3, 1) -> avg_pool1d(3, stride: 2, padding: same)`],
   ["max_pool2d", `input x: f32[batch, 7, 7, 2]\n output y = x -> conv2d(2, 1) -> max_pool2d(3, stride: 2)`],
   ["max_pool2d", `input x: f32[batch, 7, 6, 2]\n a = x -> conv2d(2, 1) -> max_pool2d(3, stride: 2, padding: 1)\n b = x -> conv2d(2, 1) -> max_pool2d(2, stride: 2, padding: 1, ceil_mode: true)\n output y = concat(a -> flatten, b -> flatten, axis: 1)`],
@@ -52,6 +55,7 @@ const CASES: [OpKind, string][] = [
   ["concat", `input a: f32[batch, 3]\n input b: f32[batch, 2]\n output y = concat(a, b, axis: 1) -> dense(2)`],
   ["take", `input x: f32[batch, 4, 3]\n output y = x -> dense(3) -> take(0, axis: 1)`],
   ["slice", `input x: f32[batch, 4, 3]\n output y = x -> dense(3) -> slice(1, -1) -> slice(0, 2, axis: -1)`],
+  ["slice", `input x: f32[batch, 7, 5]\n output y = x -> dense(5) -> slice(1, step: 3) -> slice(0, -1, axis: -1, step: 2)`],
   ["squeeze", `input x: f32[batch, 4, 3]\n output y = x -> dense(1) -> squeeze(-1)`],
   ["expand_dims", `input x: f32[batch, 4]\n output y = x -> dense(3) -> expand_dims(1) -> conv1d(2, 1)`],
   ["cast", `input ids: i32[batch, 3]\n output y = ids -> cast(f32) -> dense(2)`],
@@ -218,6 +222,8 @@ const NUMERIC: [string, string][] = [
   ["attention", `input x: f32[batch, 4, 4]\n output y = x -> attention(2, causal: true)`],
   ["groupnorm", `input x: f32[batch, 3, 2, 4]\n output y = x -> conv2d(4, 1) -> groupnorm(2)`],
   ["avg_pool2d (explicit padding, ceil_mode)", `input x: f32[batch, 5, 5, 2]\n output y = x -> conv2d(2, 1) -> avg_pool2d(2, stride: 2, padding: 1, ceil_mode: true)`],
+  ["conv1d (explicit [left, right]) and avg_pool1d (padding, ceil_mode)", `input x: f32[batch, 6, 2]\n output y = x -> conv1d(2, 3, padding: [2, 1]) -> avg_pool1d(2, stride: 2, padding: 1, ceil_mode: true)`],
+  ["slice (step)", `input x: f32[batch, 7, 2]\n output y = x -> dense(3) -> slice(1, -1, step: 2)`],
 ];
 
 for (const [name, src] of NUMERIC) {
@@ -262,6 +268,33 @@ test("slice, squeeze and expand_dims equal hand-computed values and shapes", () 
   assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> slice(0, 1) -> squeeze(1)`, x), { data: [0, 1, 2], shape: [1, 3] });
   assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> expand_dims(-1)`, x).shape, [1, 2, 3, 1]);
   assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> expand_dims(1)`, x).shape, [1, 1, 2, 3]);
+  // Steps, as Python's x[:, a:b:s]: y[0] = [0, 1, …, 9] along axis 1.
+  const r = { data: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], shape: [1, 10, 1] };
+  const step = (args: string) => forward(`input x: f32[batch, 10, 1]\n output y = x -> slice(${args})`, r);
+  assert.equal(step("0, step: 3"), { data: [0, 3, 6, 9], shape: [1, 4, 1] });
+  assert.equal(step("1, 9, step: 3"), { data: [1, 4, 7], shape: [1, 3, 1] });
+  assert.equal(step("-4, step: 2"), { data: [6, 8], shape: [1, 2, 1] });
+  assert.equal(step("2, -1, step: 10"), { data: [2], shape: [1, 1, 1] });
+  assert.equal(forward(`input x: f32[batch, 2, 3]\n output y = x -> slice(0, axis: -1, step: 2)`, x), { data: [0, 2, 3, 5], shape: [1, 2, 2] });
+});
+
+test("1-D convolutions and pools with explicit padding and ceil_mode equal hand-computed values (PyTorch's)", () => {
+  // x[0] = [1, 2, 3, 4, 5] along steps, one channel.
+  const x = { data: [1, 2, 3, 4, 5], shape: [1, 5, 1] };
+  const neg = { data: x.data.map((v) => -v), shape: x.shape };
+  const op = (o: string) => `input x: f32[batch, 5, 1]\n output y = x -> ${o}`;
+  // Kernel [1, 1] without bias: sums of neighbours over [0, 0, 1, 2, 3, 4, 5, 0] ([left, right] = [2, 1]).
+  assert.equal(forward(op("conv1d(1, 2, padding: [2, 1], bias: false)"), x, { kernel: [1, 1] }), { data: [0, 1, 3, 5, 7, 9, 5], shape: [1, 7, 1] });
+  assert.equal(forward(op("conv1d(1, 3, stride: 2, padding: 1, bias: false)"), x, { kernel: [1, 1, 1] }), { data: [3, 9, 9], shape: [1, 3, 1] });
+  // Padding 1 each end: windows {0, 1}, {2, 3}, {4, 5}, divided by 2 (zeros counted).
+  assert.equal(forward(op("avg_pool1d(2, stride: 2, padding: 1)"), x), { data: [0.5, 2.5, 4.5], shape: [1, 3, 1] });
+  // ceil_mode: the last window {5} overhangs and divides by 1.
+  assert.equal(forward(op("avg_pool1d(2, stride: 2, ceil_mode: true)"), x), { data: [1.5, 3.5, 5], shape: [1, 3, 1] });
+  // Max: padding never wins, even over negative values.
+  assert.equal(forward(op("max_pool1d(2, stride: 2, padding: 1)"), neg), { data: [-1, -2, -4], shape: [1, 3, 1] });
+  assert.equal(forward(op("max_pool1d(2, stride: 2, ceil_mode: true)"), x), { data: [2, 4, 5], shape: [1, 3, 1] });
+  // PyTorch's rule: padding 1 + ceil would give ceil((5 + 2 - 2) / 2) + 1 = 4 windows, the last starting in the trailing padding: 3.
+  assert.equal(forward(op("max_pool1d(2, stride: 2, padding: 1, ceil_mode: true)"), x), { data: [1, 3, 5], shape: [1, 3, 1] });
 });
 
 test("pools with explicit padding and ceil_mode equal hand-computed values (PyTorch's: −∞ for max, zeros counted for avg)", () => {
@@ -327,6 +360,71 @@ test("property: max_pool2d and avg_pool2d with explicit padding and ceil_mode co
     { seed: 7, numRuns: 150 },
   );
   assert.ok(ran > 50, `only ${ran} configurations compiled`);
+});
+
+/** PyTorch's max_pool1d / avg_pool1d (count_include_pad=True, ceil_mode) on one channel of n steps, written out. */
+function torchPool1d(kind: "max" | "avg", x: number[], k: number, st: number, p: number, ceil: boolean): number[] {
+  const n = x.length;
+  let out = (ceil ? Math.ceil : Math.floor)((n + 2 * p - k) / st) + 1;
+  if (ceil && (out - 1) * st >= n + p) out--;
+  return Array.from({ length: out }, (_, o) => {
+    const start = o * st - p;
+    const end = Math.min(start + k, n + p);
+    let acc = kind === "max" ? -Infinity : 0;
+    for (let i = Math.max(start, 0); i < Math.min(end, n); i++) acc = kind === "max" ? Math.max(acc, x[i]!) : acc + x[i]!;
+    return kind === "max" ? acc : acc / (end - start);
+  });
+}
+
+test("property: max_pool1d and avg_pool1d with explicit padding and ceil_mode compute PyTorch's pooling, at the shapes the shape rule says", () => {
+  const config = fc.record({ kind: fc.constantFrom("max" as const, "avg" as const), n: fc.integer({ min: 1, max: 12 }), k: fc.integer({ min: 1, max: 5 }), st: fc.integer({ min: 1, max: 4 }), p: fc.integer({ min: 0, max: 3 }), ceil: fc.boolean(), seed: fc.integer({ min: 1, max: 1000 }) });
+  let ran = 0;
+  fc.assert(
+    fc.property(config, ({ kind, n, k, st, p, ceil, seed }) => {
+      const body = `input x: f32[batch, ${n}, 1]\n output y = x -> ${kind}_pool1d(${k}, stride: ${st}, padding: ${p}, ceil_mode: ${ceil})`;
+      const r = compileText(`model M {\n${body}\n}`);
+      const errors = r.diagnostics.filter((d) => d.severity === "error").map((d) => d.code);
+      // Refused: padding over half the window (NN2019), a window larger than the padded input (NN3004).
+      if (errors.length) {
+        assert.ok((2 * p > k && errors[0] === "NN2019") || (n + 2 * p < k && errors[0] === "NN3004"), `${kind} n${n} k${k} s${st} p${p} ceil ${ceil}: ${errors}`);
+        return;
+      }
+      const rng = new Rng(seed);
+      const xs = Array.from({ length: n }, () => rng.next() * 2 - 1);
+      const want = torchPool1d(kind, xs, k, st, p, ceil);
+      const got = forward(body, { data: xs, shape: [1, n, 1] });
+      assert.equal(got.shape, [1, want.length, 1]);
+      assert.equal(r.module.models[0]!.nodes.find((nd) => nd.op === `${kind}_pool1d`)!.shape, ["batch", want.length, 1]);
+      near(got.data, want, `${kind} n${n} k${k} s${st} p${p} ceil ${ceil}`);
+      ran++;
+    }),
+    { seed: 11, numRuns: 200 },
+  );
+  assert.ok(ran > 80, `only ${ran} configurations compiled`);
+});
+
+test("property: slice with a step keeps Python's x[a:b:s] entries", () => {
+  const config = fc.record({ n: fc.integer({ min: 1, max: 12 }), a: fc.integer({ min: -12, max: 11 }), b: fc.option(fc.integer({ min: -12, max: 12 }), { nil: null }), s: fc.integer({ min: 1, max: 5 }) });
+  let ran = 0;
+  fc.assert(
+    fc.property(config, ({ n, a, b, s }) => {
+      const body = `input x: f32[batch, ${n}, 1]\n output y = x -> slice(${a}${b === null ? "" : `, ${b}`}, step: ${s})`;
+      const r = compileText(`model M {\n${body}\n}`);
+      const xs = Array.from({ length: n }, (_, i) => i);
+      // Python's x[a:b:s], except that nnetc refuses out-of-range and empty slices (NN3017, NN2019) instead of clamping.
+      const lo = a < 0 ? a + n : a;
+      const hi = b === null ? n : b < 0 ? b + n : b;
+      const valid = lo >= 0 && lo < n && hi >= 0 && hi <= n && hi > lo;
+      const errors = r.diagnostics.filter((d) => d.severity === "error").map((d) => d.code);
+      assert.is(errors.length === 0, valid, `${n} [${a}:${b}:${s}]: ${errors}`);
+      if (!valid) return;
+      const want = xs.filter((_, i) => i >= lo && i < hi && (i - lo) % s === 0);
+      assert.equal(forward(body, { data: xs, shape: [1, n, 1] }), { data: want, shape: [1, want.length, 1] });
+      ran++;
+    }),
+    { seed: 5, numRuns: 200 },
+  );
+  assert.ok(ran > 40, `only ${ran} slices compiled`);
 });
 
 test("random_normal_like: N(0, std²) noise of its input's shape while training or always, zeros otherwise, seeded", () => {

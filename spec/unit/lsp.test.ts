@@ -188,6 +188,20 @@ test("completion: named arguments of the call at the cursor, and enum values", a
   const t3 = MAIN.replace("Head(10)", "Head(10, )");
   await replaceAll(mainUri, t3);
   assert.equal((await complete(t3, pos(t3, "Head(10, ", 9))).map((i) => i.label), ["act:"], "classes is given by position");
+  // A 1-D pool: ceil_mode among its arguments, the padding names offered, the padding type in hover.
+  const t4 = MAIN.replace("conv2d(8, 3)", "max_pool1d(2, )");
+  await replaceAll(mainUri, t4);
+  const pool = (await complete(t4, pos(t4, "max_pool1d(2, ", 14))).map((i) => i.label);
+  assert.ok(pool.includes("ceil_mode:") && pool.includes("padding:") && pool.includes("stride:"), pool.join(" "));
+  const t5 = MAIN.replace("conv2d(8, 3)", "max_pool1d(2, padding: )");
+  await replaceAll(mainUri, t5);
+  const padNames = (await complete(t5, pos(t5, "padding: ", 9))).map((i) => i.label);
+  assert.ok(padNames.includes("valid") && padNames.includes("same"), padNames.join(" "));
+  // Hover on the argument names: a 1-D pool's padding is one amount, a conv1d's one or [left, right].
+  const t6 = MAIN.replace("conv2d(8, 3)", "max_pool1d(2, padding: 1) -> conv1d(8, 3, padding: [1, 0])");
+  await replaceAll(mainUri, t6);
+  assert.ok((await hoverText(t6, "padding: 1")).includes("`padding: valid | same | int = \"valid\"`"), await hoverText(t6, "padding: 1"));
+  assert.ok((await hoverText(t6, "padding: [1")).includes("`padding: valid | same | causal | int | [ints] = \"valid\"`"), await hoverText(t6, "padding: [1"));
   await replaceAll(mainUri, MAIN);
 });
 

@@ -144,8 +144,8 @@ const zoo = readdirSync(path.join(ROOT, "models")).filter((f) => f.endsWith(".nn
 test("onnx: every small zoo model and every op of spec/onnx/ops.nnet at -O1 (-O0 and -O2 for some) equal the interpreter in onnxruntime and pass the ONNX checker", async () => {
   const specs = [...[...zoo, "spec/onnx/ops.nnet"].map((f) => `1:${f}`), "0:spec/onnx/ops.nnet", ...["fashion_cnn.nnet", "mobilenet_v2.nnet", "spec/onnx/ops.nnet"].map((f) => `2:${f}`)];
   const lines = await equivalence(tmp, specs);
-  // ops.nnet's seven models at three levels, the two named zoo models at -O2 too
-  assert.is(lines.length, zoo.length + 7 * 3 + 2);
+  // ops.nnet's eight models at three levels, the two named zoo models at -O2 too
+  assert.is(lines.length, zoo.length + 8 * 3 + 2);
   assertClose(lines);
   const ops = onnxCheck(lines.map((l) => l.onnx));
   // Layout: a CNN transposes at its input and before its flatten only; batchnorm is folded away at -O2.

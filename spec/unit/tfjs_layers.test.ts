@@ -145,6 +145,20 @@ test("tfjs-layers: every mapped op (convolutions, pooling, norms, recurrent, mer
   for (const m of res.module.models) await compare(m, "kitchen.nnet");
 });
 
+test("tfjs-layers: PyTorch's explicit padding and ceil_mode on 1-D layers are NN6020 with the reason; their names still export", () => {
+  const reason = (body: string) => {
+    const res = compile("one.nnet", `model M {\n  input x: f32[batch, 12, 4]\n  output y = x -> ${body} -> flatten\n}\n`, memoryHost());
+    assert.equal(res.diagnostics.map((d) => `${d.code} ${d.message}`), []);
+    const k = kerasModel(res.module.models[0]!);
+    return k.model ? "exported" : k.diagnostics.map((d) => `${d.code} ${d.message}`).join("; ");
+  };
+  assert.match(reason("conv1d(4, 3, padding: [1, 0])"), /^NN6020 .*explicit padding \(PyTorch's padding=\) has no Keras form on a 1-D layer/);
+  assert.match(reason("max_pool1d(3, stride: 2, padding: 1)"), /^NN6020 .*explicit padding .* on a 1-D layer/);
+  assert.match(reason("avg_pool1d(2, ceil_mode: true)"), /^NN6020 .*no ceil_mode/);
+  assert.match(reason("slice(0, step: 2)"), /^NN6020 /);
+  assert.is(reason("conv1d(4, 3, padding: same) -> max_pool1d(2) -> avg_pool1d(2, padding: same)"), "exported");
+});
+
 test("tfjs-layers: the comparison sees a weight that is off by 0.01", async () => {
   const m = load("mlp.nnet").module.models[0]!;
   const worst = await compare(m, "mlp.nnet", m.params[0]!.name);

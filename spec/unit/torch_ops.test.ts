@@ -48,7 +48,10 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   conv1d: `input x: f32[batch, 9, 4]
   output a = x -> conv1d(6, 3, stride: 2, padding: same)
   output b = x -> conv1d(4, 3, padding: causal, dilation: 2, activation: relu)
-  output c = x -> conv1d(6, 2, groups: 2, padding: same, activation: tanh)`,
+  output c = x -> conv1d(6, 2, groups: 2, padding: same, activation: tanh)
+  output d = x -> conv1d(4, 3, stride: 2, padding: 2)
+  output e = x -> conv1d(6, 3, padding: [0, 3], dilation: 2, groups: 2)
+  output f = x -> conv1d(3, 5, padding: [2, 1], activation: relu)`,
   conv2d: `input x: f32[batch, 9, 8, 4]
   output a = x -> conv2d(6, 3, stride: 2, padding: same, activation: relu6)
   output b = x -> conv2d(4, [2, 3], padding: same, dilation: 2, groups: 2, activation: silu)
@@ -70,11 +73,19 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   output d = x -> separable_conv2d(3, 3, padding: [1, 0, 2, 1])`,
   max_pool1d: `input x: f32[batch, 9, 3]
   output a = x -> max_pool1d(2, padding: same)
-  output b = x -> max_pool1d(3, stride: 2)`,
+  output b = x -> max_pool1d(3, stride: 2)
+  output c = x -> max_pool1d(3, stride: 2, padding: 1)
+  output d = x -> max_pool1d(2, stride: 2, ceil_mode: true)
+  output e = x -> max_pool1d(2, stride: 2, padding: 1, ceil_mode: true)
+  output f = x -> max_pool1d(4, stride: 3, padding: 2, ceil_mode: true)`,
   avg_pool1d: `input x: f32[batch, 9, 3]
   output a = x -> avg_pool1d(2, padding: same)
   output b = x -> avg_pool1d(3, stride: 2, padding: same)
-  output c = x -> avg_pool1d(2)`,
+  output c = x -> avg_pool1d(2)
+  output d = x -> avg_pool1d(3, stride: 2, padding: 1)
+  output e = x -> avg_pool1d(2, stride: 2, ceil_mode: true)
+  output f = x -> avg_pool1d(2, stride: 2, padding: 1, ceil_mode: true)
+  output g = x -> avg_pool1d(4, stride: 3, padding: 2, ceil_mode: true)`,
   max_pool2d: `input x: f32[batch, 7, 6, 3]
   output a = x -> max_pool2d(2, padding: same)
   output b = x -> max_pool2d(3, stride: [2, 1])
@@ -161,7 +172,11 @@ const CASES: Record<Exclude<OpKind, "input">, string> = {
   output c = x -> slice(0, -1, axis: 2)
   output d = s -> slice(1, axis: 1)
   output e = s -> slice(-2, -1)
-  output f = s -> slice(1, -2)`,
+  output f = s -> slice(1, -2)
+  output g = x -> slice(0, step: 2)
+  output h = x -> slice(-4, -1, axis: -1, step: 2)
+  output i = s -> slice(1, axis: 1, step: 3)
+  output j = x -> slice(0, 5, axis: 3, step: 4)`,
   squeeze: `input x: f32[batch, 3, 1, 4]
   output a = x -> squeeze(2)
   output b = x -> reduce_sum(axis: -1, keepdims: true) -> squeeze(-1)`,

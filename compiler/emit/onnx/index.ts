@@ -323,7 +323,7 @@ const unary = (f: (g: Graph, x: string, c: LowerCtx) => string): Lower => (c) =>
 
 /**
  * A conv's or pool's padding as ONNX attributes: the IR's amounts (compiler/ir/padding.ts, whatever form the
- * attribute has: a name or fold-padding's explicit [top, bottom, left, right]) converted once to ONNX's
+ * attribute has: a name or explicit [begin, end] per axis, PyTorch's padding= or fold-padding's) converted once to ONNX's
  * [begin per axis…, end per axis…]; "same" over a symbolic size becomes auto_pad SAME_UPPER (TensorFlow's rule).
  */
 function pads(c: LowerCtx, window: readonly number[], stride: readonly number[], dilation: readonly number[], padding: IRAttr | undefined): Record<string, AttrValue> {
@@ -695,7 +695,10 @@ export const LOWER: Record<OpKind, Lower> = {
     return irValue(c.g.op("Concat", c.x.map((_, i) => c.ir(i)), { axis: int(axis) }), c.node);
   },
   // Slice's ends clamp: "to the end" is the largest int64 a double holds exactly.
-  slice: (c) => irValue(c.g.op("Slice", [c.ir(0), c.g.i64([num(c.a.start)]), c.g.i64([c.a.end === null ? Number.MAX_SAFE_INTEGER : num(c.a.end)]), c.g.i64([num(c.a.axis)])]), c.node),
+  slice: (c) => {
+    const step = num(c.a.step ?? 1);
+    return irValue(c.g.op("Slice", [c.ir(0), c.g.i64([num(c.a.start)]), c.g.i64([c.a.end === null ? Number.MAX_SAFE_INTEGER : num(c.a.end)]), c.g.i64([num(c.a.axis)]), ...(step !== 1 ? [c.g.i64([step])] : [])]), c.node);
+  },
   squeeze: (c) => irValue(c.g.op("Squeeze", [c.ir(0), c.g.i64([num(c.a.axis)])]), c.node),
   expand_dims: (c) => irValue(c.g.op("Unsqueeze", [c.ir(0), c.g.i64([num(c.a.axis)])]), c.node),
   take: (c) => irValue(c.g.op("Gather", [c.ir(0), c.g.i64([num(c.a.index)], true)], { axis: int(num(c.a.axis)) }), c.node),
