@@ -19,7 +19,7 @@ import type { Step } from "./ops.js";
 import { makeOptimizer, Schedule, type Optimizer } from "./optim.js";
 import { DeviceMasks, magnitudeMasks } from "./prune.js";
 import { trainingSteps, type DatasetSpec, type LossSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
-import { batchTensors, evaluate as evaluateSplit, fingerprint, hostWeights, seeder, train, trainBatch, trainedWeights, type EpochRecord, type TrainResult } from "./train.js";
+import { batchTensors, evaluate as evaluateSplit, fingerprint, readHostWeights, seeder, train, trainBatch, trainedWeights, type EpochRecord, type TrainResult } from "./train.js";
 import { loadTrained } from "./weights.js";
 
 export * from "./ops.js";
@@ -100,7 +100,7 @@ export interface Model<I, O> {
   readonly def: ModelDef<I, O>;
   /** Weights by name ("dense/kernel"), as TensorFlow.js variables. */
   readonly weights: Weights;
-  /** The backend the model runs on: tensorflow, wasm or cpu. */
+  /** The backend the model runs on: tensorflow, webgpu, wasm or cpu. */
   readonly backend: string;
   /** The seed the weights were made from (null when loaded). */
   readonly seed: number | null;
@@ -129,15 +129,16 @@ export interface CreateOptions {
   weights?: string;
   /** Seed for the initial weights, dropout and data order (default: the plan's seed, else random). */
   seed?: number;
-  /** tensorflow, wasm or cpu (default: the fastest present). */
-  backend?: "tensorflow" | "wasm" | "cpu";
+  /** tensorflow, webgpu (Node: Dawn through the webgpu package; browsers: navigator.gpu), wasm or cpu (default: the fastest present). */
+  backend?: "tensorflow" | "webgpu" | "wasm" | "cpu";
 }
 
 let chosen: BackendChoice | null = null;
 
 /** Start the backend once per process (or switch when asked for another). */
 async function ensureBackend(requested?: string): Promise<BackendChoice> {
-  if (!chosen || (requested && requested !== chosen.name)) chosen = await initBackend(requested);
+  // Started again when another one is asked for, or when webgpu's device was released (runtime/webgpu.ts).
+  if (!chosen || (requested && requested !== chosen.name) || (chosen.name === "webgpu" && !tf.findBackend("webgpu"))) chosen = await initBackend(requested);
   return chosen;
 }
 
@@ -264,6 +265,9 @@ export function trainStep<I, O>(model: Model<I, O>, batch: I & Record<string, tf
   const plan = planOf(model.def, "trainStep");
   const phase = plan.phases[0]!;
   checkInputs(model.def, batch, "trainStep");
+  if (tf.engine().backendName === "webgpu" && typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas === "undefined") {
+    throw new RunError("trainStep returns the loss synchronously, which the webgpu backend cannot read here (Node has no synchronous read back): use fit(), or load the model with another backend");
+  }
   for (const t of plan.loss) if (!t.targetIsOutput && t.targetValue === undefined && !(batch[t.target] instanceof tf.Tensor)) throw new RunError(`trainStep: the batch has no "${t.target}" tensor (the target of ${t.fn})`);
   if (!model.trainer) {
     const params = new Map(model.def.params.map((p) => [p.name, p]));
@@ -393,7 +397,7 @@ export async function evaluate<I, O>(model: Model<I, O>, options: EvaluateOption
   const plan = planOf(model.def, "evaluate");
   const split = await planSplit(model, plan, options);
   const inf = inference(model);
-  const r = evaluateSplit(inf.net, plan, inf.weights, split, options.batch ?? 256);
+  const r = await evaluateSplit(inf.net, plan, inf.weights, split, options.batch ?? 256);
   return { loss: r.loss, ...r.metrics };
 }
 
@@ -411,7 +415,7 @@ export async function save<I, O>(model: Model<I, O>, dir: string, options: SaveO
   if (existsSync(file) && !options.overwrite) throw new RunError(`${dir} already holds a saved model; pass { overwrite: true } to replace it, or save to another folder`);
   mkdirSync(dir, { recursive: true });
   const fp = fingerprint(model.def);
-  writeFileAtomic(file, encodeSafetensors(hostWeights(model.weights), { format: "nnetc", model: model.def.name, fingerprint: fp }));
+  writeFileAtomic(file, encodeSafetensors(await readHostWeights(model.weights), { format: "nnetc", model: model.def.name, fingerprint: fp }));
   writeFileAtomic(path.join(dir, "model.json"), JSON.stringify({ model: model.def.name, fingerprint: fp, source: sourceFile(model.def), seed: model.seed, vocab: model.vocab ? packVocabularies(model.vocab) : undefined, ...model.saved }, null, 2) + "\n");
 }
 
