@@ -1,12 +1,13 @@
 // Backend selection: the best TensorFlow.js backend present, in the order tensorflow (tfjs-node, or
-// tfjs-node-gpu for CUDA) → wasm (SIMD) → cpu, overridable with --backend. The run says which and why.
+// tfjs-node-gpu for CUDA) → webgpu on a hardware GPU → wasm (SIMD) → cpu, overridable with --backend (webgpu
+// asked for by name also runs on a software rasterizer: llvmpipe, SwiftShader). The run says which and why.
 import * as tf from "@tensorflow/tfjs-core";
 // The gradients of tfjs-core's ops are registered by the union package's Node bundle (tfjs-core's own
 // Node bundle leaves them out); importing it also brings the cpu backend.
 import "@tensorflow/tfjs";
 
-export type BackendName = "tensorflow" | "wasm" | "cpu";
-export const BACKENDS: readonly BackendName[] = ["tensorflow", "wasm", "cpu"];
+export type BackendName = "tensorflow" | "webgpu" | "wasm" | "cpu";
+export const BACKENDS: readonly BackendName[] = ["tensorflow", "webgpu", "wasm", "cpu"];
 
 export interface BackendChoice {
   name: BackendName;
@@ -71,12 +72,24 @@ export async function initBackend(requested?: string): Promise<BackendChoice> {
       throw new BackendError("the tensorflow backend needs @tensorflow/tfjs-node (or -gpu for CUDA) and its native library: npm install @tensorflow/tfjs-node (it downloads libtensorflow while installing)");
     }
   }
+  let noGpu = "";
+  if (requested === undefined || requested === "webgpu") {
+    const { startWebgpu } = await import("./webgpu.js");
+    const w = await startWebgpu(requested === "webgpu");
+    if (w.ok) {
+      await tf.ready();
+      const why = requested ? "requested" : "@tensorflow/tfjs-node is not installed; a GPU through WebGPU";
+      return { name: "webgpu", reason: `${why}; ${w.software ? "software adapter" : "adapter"} ${w.adapter}${w.software ? " (a CPU rasterizer: slow)" : ""}` };
+    }
+    if (requested === "webgpu") throw new BackendError(`the webgpu backend could not start: ${w.why} (in Node it needs the webgpu package, Dawn, and a Vulkan, Metal, D3D12 or OpenGL ES driver; Mesa's llvmpipe will do)`);
+    noGpu = `, no WebGPU GPU (${w.why})`;
+  }
   if (requested === undefined || requested === "wasm") {
     if (await tryWasm()) {
       await tf.ready();
       const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT");
       const threads = tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT");
-      const why = requested ? "requested" : "@tensorflow/tfjs-node is not installed (npm install @tensorflow/tfjs-node for native speed)";
+      const why = requested ? "requested" : `@tensorflow/tfjs-node is not installed (npm install @tensorflow/tfjs-node for native speed)${noGpu}`;
       return { name: "wasm", reason: `${why}; WebAssembly${simd ? " with SIMD" : ""}, ${threads ? "multithreaded" : "one thread"}` };
     }
     if (requested === "wasm") throw new BackendError("the wasm backend could not start (@tensorflow/tfjs-backend-wasm is missing or its .wasm file cannot be loaded)");
@@ -85,7 +98,7 @@ export async function initBackend(requested?: string): Promise<BackendChoice> {
   quietCpu();
   if (!(await tf.setBackend("cpu"))) throw new BackendError("no TensorFlow.js backend could start");
   await tf.ready();
-  return { name: "cpu", reason: requested ? "requested; plain JavaScript, slow for convolutions" : "neither tfjs-node nor the wasm backend could start; plain JavaScript, slow" };
+  return { name: "cpu", reason: requested ? "requested; plain JavaScript, slow for convolutions" : `neither tfjs-node${noGpu ? ", webgpu" : ""} nor the wasm backend could start${noGpu}; plain JavaScript, slow` };
 }
 
 export { tf };

@@ -6,6 +6,7 @@ import * as path from "node:path";
 import type { IRModel, IRModule } from "../compiler/ir/types.js";
 import { deriveWeights } from "./derive.js";
 import { initBackend, BackendError } from "./backend.js";
+import { releaseWebgpu } from "./webgpu.js";
 import { CheckpointError, encodeSafetensors, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
 import { savedMetadata, transformWeights, weightKind, type Transform } from "./export.js";
 import type { QuantKind } from "./quantize.js";
@@ -65,8 +66,19 @@ export interface RunCommandOptions {
 const stdout = (s: string) => process.stdout.write(s);
 const stderr = (s: string) => process.stderr.write(s);
 
-/** Map the runtime's errors to exit codes: user-fixable problems 2, divergence 1, Ctrl-C 130. */
+/**
+ * Map the runtime's errors to exit codes: user-fixable problems 2, divergence 1, Ctrl-C 130. At the end the
+ * webgpu backend's device, if one was started, is destroyed (Dawn must not keep the process alive).
+ */
 async function guarded(o: RunCommandOptions, f: () => Promise<number>): Promise<number> {
+  try {
+    return await guardedRun(o, f);
+  } finally {
+    releaseWebgpu();
+  }
+}
+
+async function guardedRun(o: RunCommandOptions, f: () => Promise<number>): Promise<number> {
   const err = o.err ?? stderr;
   try {
     return await f();
@@ -233,7 +245,7 @@ export async function evalCommand(o: EvalCommandOptions): Promise<number> {
     else {
       const weights = trainedWeights(m.params, trained);
       const fast = inferenceModel(o, m);
-      r = evaluate(interpreted(fast), plan, deriveWeights(fast.params, weights), split, 256);
+      r = await evaluate(interpreted(fast), plan, deriveWeights(fast.params, weights), split, 256);
     }
     const res = { split: data.test ? "test" : "train", samples: split.size, loss: r.loss, ...r.metrics };
     out(o.json ? JSON.stringify(res) + "\n" : `${res.split} (${split.size.toLocaleString("en-US")} samples): ${Object.entries(res).filter(([k]) => k !== "split" && k !== "samples").map(([k, v]) => `${k} ${(v as number).toFixed(4)}`).join("  ")}\n`);
@@ -312,10 +324,11 @@ export async function predictCommand(o: PredictCommandOptions): Promise<number> 
     } else {
       const weights = trainedWeights(m.params, trained);
       const fastWeights = deriveWeights(fast.params, weights);
-      res = tf.tidy(() => {
-        const { outputs } = run(fast, fastWeights, inputs, { training: false });
-        return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { shape: v.shape, data: Float32Array.from(v.dataSync() as Float32Array) }]));
-      });
+      const outputs = tf.tidy(() => run(fast, fastWeights, inputs, { training: false }).outputs);
+      res = {};
+      // Read asynchronously: webgpu in Node has no synchronous read.
+      for (const [k, v] of Object.entries(outputs)) res[k] = { shape: v.shape, data: Float32Array.from((await v.data()) as Float32Array) };
+      tf.dispose(Object.values(outputs));
     }
     for (const t of Object.values(inputs)) t.dispose();
     const n = Object.values(res)[0]?.shape[0] ?? 0;

@@ -15,7 +15,7 @@ import { collect, concatCollected, lossTensor, targetOf, metricName, metricValue
 import { makeOptimizer, type Optimizer } from "./optim.js";
 import { DeviceMasks, type Masks } from "./prune.js";
 import type { CallSpec, LossSpec, PhaseSpec, PlanSpec, TrainingStep } from "./spec.js";
-import { batchTensors, hostWeights, loadHostWeights, seeder, trainMicroBatches } from "./steps.js";
+import { batchTensors, loadHostWeights, readHostWeights, readLossValues, seeder, trainMicroBatches } from "./steps.js";
 import { metricTarget, mixInputs, type BatchMix } from "./mix.js";
 
 /** What trains in a phase, and how. */
@@ -157,7 +157,7 @@ export class TfjsEngine implements StepEngine {
   }
 
   async getWeights(): Promise<Record<string, HostTensor>> {
-    return hostWeights(this.weights);
+    return readHostWeights(this.weights);
   }
 
   async setWeights(host: Record<string, HostTensor>): Promise<void> {
@@ -179,11 +179,11 @@ export class TfjsEngine implements StepEngine {
 
   async optimizerState(): Promise<Record<string, HostTensor>> {
     const out: Record<string, HostTensor> = {};
-    this.steps.forEach((st, k) => {
+    for (const [k, st] of this.steps.entries()) {
       const slots = st.optimizer.slots(this.names);
-      for (const [key, v] of Object.entries(hostWeights(Object.entries(slots)))) out[stepSlotKey(this.steps.map((x) => x.def), k, key)] = v;
+      for (const [key, v] of Object.entries(await readHostWeights(Object.entries(slots)))) out[stepSlotKey(this.steps.map((x) => x.def), k, key)] = v;
       slots.step?.dispose();
-    });
+    }
     return out;
   }
 
@@ -215,7 +215,8 @@ export class TfjsEngine implements StepEngine {
         // Each step's dropout draws its own numbers (the first step's are the plain run's).
         const seed = seeder(k ? (s.seed ^ Math.imul(k, 0x2545f491)) >>> 0 : s.seed, s.firstStep + i);
         const mixing = mix ? { lambda: mix.lambda, own, partner, terms: st.def.terms.map((t) => p.mixTerms![t]!) } : undefined;
-        const { loss, terms, outputs } = trainMicroBatches(this.net, this.weights, st.loss, st.trainable, st.optimizer, st.def.clip, s.lrs[i]! * st.def.lrScale, micro, { training: true, frozen: st.frozen, seed }, mixing);
+        const { losses, outputs } = trainMicroBatches(this.net, this.weights, st.loss, st.trainable, st.optimizer, st.def.clip, s.lrs[i]! * st.def.lrScale, micro, { training: true, frozen: st.frozen, seed }, mixing);
+        const { loss, terms } = await readLossValues(losses);
         if (this.masks.size) this.masks.apply(this.weights);
         if (nTerms > 1) {
           // Every term's own value, in the plan's order (a step with one term: its loss over its weight).
@@ -224,17 +225,17 @@ export class TfjsEngine implements StepEngine {
           if (last) this.termSamples += s.batches[i]!.length;
         }
         // Training metrics read the last step's outputs (under mixing, against each sample's dominant label).
-        outputs.forEach((out, m) => {
+        for (const [m, out] of outputs.entries()) {
           for (const [pred, target] of last ? (s.collect?.pairs ?? []) : []) {
             if (!out[pred] || !own[m]![target] || out[pred]!.size > s.collect!.maxFloats / p.accumulate) continue;
             const key = pairKeyOf(pred, target);
             if (!this.parts.has(key)) this.parts.set(key, []);
             const y = mix ? metricTarget(own[m]![target]!, partner[m]![target]!, mix.lambda, p.loss.some((t, j) => t.target === target && p.mixTerms![j] === "target")) : own[m]![target]!;
-            this.parts.get(key)!.push(collect(out[pred]!, y));
+            this.parts.get(key)!.push(await collect(out[pred]!, y));
             if (y !== own[m]![target]) y.dispose();
           }
           tf.dispose(Object.values(out));
-        });
+        }
         batchLoss += loss;
         if (!Number.isFinite(loss)) break;
       }
@@ -256,7 +257,7 @@ export class TfjsEngine implements StepEngine {
   }
 
   async evaluate(plan: PlanSpec, split: Split, batch: number): Promise<Evaluation> {
-    return evaluateTfjs(this.net, plan, this.weights, split, batch);
+    return await evaluateTfjs(this.net, plan, this.weights, split, batch);
   }
 
   chunk(): number {
@@ -271,7 +272,7 @@ export class TfjsEngine implements StepEngine {
 }
 
 /** Loss and metrics of the model over a split, in inference mode, on TensorFlow.js. */
-export function evaluateTfjs(m: Net, plan: PlanSpec, weights: Weights, split: Split, batch: number): Evaluation {
+export async function evaluateTfjs(m: Net, plan: PlanSpec, weights: Weights, split: Split, batch: number): Promise<Evaluation> {
   let lossSum = 0;
   let seen = 0;
   const termSums = new Array<number>(plan.loss.length > 1 ? plan.loss.length : 0).fill(0);
@@ -279,22 +280,26 @@ export function evaluateTfjs(m: Net, plan: PlanSpec, weights: Weights, split: Sp
   for (let start = 0; start < split.size; start += batch) {
     const idx = Array.from({ length: Math.min(batch, split.size - start) }, (_, i) => start + i);
     const data = batchTensors(split, idx);
-    tf.tidy(() => {
+    // Computed here, read below (asynchronously: webgpu in Node has no synchronous read).
+    const { loss, terms, preds } = tf.tidy(() => {
       const { outputs } = m.forward(weights, data, { training: false });
       let l = tf.scalar(0);
+      const terms: tf.Tensor[] = [];
       plan.loss.forEach((t, k) => {
         const v = lossTensor(t, outputs[t.prediction]!, targetOf(t, outputs, data));
-        if (termSums.length) termSums[k]! += v.dataSync()[0]! * idx.length;
+        if (termSums.length) terms[k] = tf.keep(v);
         l = tf.add(l, tf.mul(v, t.weight));
       });
-      lossSum += l.dataSync()[0]! * idx.length;
-      for (const mt of plan.metrics) {
-        const key = pairKey(mt);
-        if (!parts.has(key)) parts.set(key, []);
-        parts.get(key)!.push(collect(outputs[String(mt.args.prediction)]!, data[String(mt.args.target)]!));
-      }
+      return { loss: tf.keep(l), terms, preds: plan.metrics.map((mt) => tf.keep(outputs[String(mt.args.prediction)]!)) };
     });
-    tf.dispose(Object.values(data));
+    for (const [k, v] of terms.entries()) termSums[k]! += (await v.data())[0]! * idx.length;
+    lossSum += (await loss.data())[0]! * idx.length;
+    for (const [j, mt] of plan.metrics.entries()) {
+      const key = pairKey(mt);
+      if (!parts.has(key)) parts.set(key, []);
+      parts.get(key)!.push(await collect(preds[j]!, data[String(mt.args.target)]!));
+    }
+    tf.dispose([loss, ...terms, ...preds, ...Object.values(data)]);
     seen += idx.length;
   }
   const joined = new Map([...parts].map(([k, v]) => [k, concatCollected(v)]));

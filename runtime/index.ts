@@ -109,7 +109,7 @@ export interface Model<I, O> {
   readonly def: ModelDef<I, O>;
   /** Weights by name ("dense/kernel"), as TensorFlow.js variables. */
   readonly weights: Weights;
-  /** The backend the model runs on: tensorflow, wasm or cpu. */
+  /** The backend the model runs on: tensorflow, webgpu, wasm or cpu. */
   readonly backend: string;
   /** The seed the weights were made from (null when loaded). */
   readonly seed: number | null;
@@ -147,17 +147,19 @@ export interface CreateOptions {
   /** Seed for the initial weights, dropout and data order (default: the plan's seed, else random). */
   seed?: number;
   /**
-   * tensorflow, wasm or cpu (default: the fastest present; tensorflow is Node's tfjs-node only). Backends
-   * added to runtime/backend.ts (WebGPU, onnxruntime-web) are chosen here too.
+   * tensorflow, webgpu (Node: Dawn through the webgpu package; browsers: navigator.gpu), wasm or cpu (default:
+   * the fastest present; tensorflow is Node's tfjs-node only). Backends added to runtime/backend.ts
+   * (onnxruntime-web) are chosen here too.
    */
-  backend?: "tensorflow" | "wasm" | "cpu";
+  backend?: "tensorflow" | "webgpu" | "wasm" | "cpu";
 }
 
 let chosen: BackendChoice | null = null;
 
 /** Start the backend once per process (or switch when asked for another). */
 async function ensureBackend(requested?: string): Promise<BackendChoice> {
-  if (!chosen || (requested && requested !== chosen.name)) chosen = await initBackend(requested);
+  // Started again when another one is asked for, or when webgpu's device was released (runtime/webgpu.ts).
+  if (!chosen || (requested && requested !== chosen.name) || (chosen.name === "webgpu" && !tf.findBackend("webgpu"))) chosen = await initBackend(requested);
   return chosen;
 }
 
@@ -344,6 +346,9 @@ export function trainStep<I, O>(model: Model<I, O>, batch: I & Record<string, tf
   const plan = planOf(model.def, "trainStep");
   const phase = plan.phases[0]!;
   checkInputs(model.def, batch, "trainStep");
+  if (tf.engine().backendName === "webgpu" && typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas === "undefined") {
+    throw new RunError("trainStep returns the loss synchronously, which the webgpu backend cannot read here (Node has no synchronous read back): use fit(), or load the model with another backend");
+  }
   for (const t of plan.loss) if (!t.targetIsOutput && t.targetValue === undefined && !(batch[t.target] instanceof tf.Tensor)) throw new RunError(`trainStep: the batch has no "${t.target}" tensor (the target of ${t.fn})`);
   if (!model.trainer) {
     const params = new Map(model.def.params.map((p) => [p.name, p]));
@@ -451,7 +456,7 @@ export async function evaluate<I, O>(model: Model<I, O>, options: EvaluateOption
   const split = await planSplit(model, options, "evaluate");
   const plan = planOf(model.def, "evaluate");
   const inf = inference(model);
-  const r = evaluateSplit(inf.net, plan, inf.weights, split, options.batch ?? 256);
+  const r = await evaluateSplit(inf.net, plan, inf.weights, split, options.batch ?? 256);
   return { loss: r.loss, ...r.metrics };
 }
 

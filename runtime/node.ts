@@ -12,7 +12,7 @@ import { packVocabularies } from "./data/tokenize.js";
 import { setNodeHost } from "./host.js";
 import type { ModelDef } from "./index.js";
 import { RunError } from "./errors.js";
-import { hostWeights } from "./steps.js";
+import { readHostWeights } from "./steps.js";
 import { train } from "./train.js";
 import { generationVocabulary } from "./vocab_file.js";
 import { fingerprint, loadTrained } from "./weights.js";
@@ -60,7 +60,7 @@ setNodeHost({
     if (existsSync(file) && !options.overwrite) throw new RunError(`${dir} already holds a saved model; pass { overwrite: true } to replace it, or save to another folder`);
     mkdirSync(dir, { recursive: true });
     const fp = fingerprint(model.def);
-    writeFileAtomic(file, encodeSafetensors(hostWeights(model.weights), { format: "nnetc", model: model.def.name, fingerprint: fp }));
+    writeFileAtomic(file, encodeSafetensors(await readHostWeights(model.weights), { format: "nnetc", model: model.def.name, fingerprint: fp }));
     writeFileAtomic(path.join(dir, "model.json"), JSON.stringify({ model: model.def.name, fingerprint: fp, source: sourceFile(model.def), seed: model.seed, vocab: model.vocab ? packVocabularies(model.vocab) : undefined, ...model.saved }, null, 2) + "\n");
   },
 

@@ -224,9 +224,9 @@ export function collectCompact(classes: number, targets: Float32Array, c: Compac
   return { scores: new Float32Array(0), classes, targets, rows: targets.length, compact: c };
 }
 
-export function collect(pred: tf.Tensor, target: tf.Tensor): Collected {
+export async function collect(pred: tf.Tensor, target: tf.Tensor): Promise<Collected> {
   const classes = pred.shape[pred.shape.length - 1] ?? 1;
-  return collectHost(pred.dataSync() as Float32Array, classes, target.dataSync() as ArrayLike<number>, target.dtype === "int32");
+  return collectHost((await pred.data()) as Float32Array, classes, (await target.data()) as ArrayLike<number>, target.dtype === "int32");
 }
 
 /** Collected from host values (another engine's): scores row-major [rows, classes], targets as they are. */

@@ -10,10 +10,20 @@ import { lossTensor, targetOf } from "./objective.js";
 import { clipGradients, type Optimizer } from "./optim.js";
 import type { LossSpec, PhaseSpec } from "./spec.js";
 
-/** Named tensors (weights, optimizer slots) copied off the backend as float32 host tensors. */
+/**
+ * Named tensors (weights, optimizer slots) copied off the backend as float32 host tensors. Synchronous reads:
+ * not on webgpu in Node (no synchronous read back there), where the engine and commands use readHostWeights.
+ */
 export function hostWeights(tensors: Iterable<[string, tf.Tensor]>): Record<string, HostTensor> {
   const out: Record<string, HostTensor> = {};
   for (const [k, v] of tensors) out[k] = { dtype: "F32", shape: v.shape, data: Float32Array.from(v.dataSync() as Float32Array) };
+  return out;
+}
+
+/** hostWeights, read asynchronously (every backend, webgpu included). */
+export async function readHostWeights(tensors: Iterable<[string, tf.Tensor]>): Promise<Record<string, HostTensor>> {
+  const out: Record<string, HostTensor> = {};
+  for (const [k, v] of tensors) out[k] = { dtype: "F32", shape: v.shape, data: Float32Array.from((await v.data()) as Float32Array) };
   return out;
 }
 
@@ -62,22 +72,23 @@ export function batchTensors(split: Split, idx: ArrayLike<number>): Record<strin
  */
 export function trainBatch(net: Net, weights: Weights, loss: readonly LossSpec[], trainable: tf.Variable[], optimizer: Optimizer, clip: PhaseSpec["clip"], lr: number, inputs: Record<string, tf.Tensor>, opts: RunOptions): { loss: number; terms: number[]; outputs: Record<string, tf.Tensor> } {
   const r = trainMicroBatches(net, weights, loss, trainable, optimizer, clip, lr, [inputs], opts);
-  return { loss: r.loss, terms: r.terms, outputs: r.outputs[0]! };
+  return { ...lossValues(r.losses, (t) => t.dataSync()[0]!), outputs: r.outputs[0]! };
 }
 
 /**
  * One optimizer step over micro-batches (gradient accumulation): each micro-batch's forward, loss and
  * gradients in turn (batchnorm's moving statistics move after each), then the update with the gradients
- * averaged by sample count — the step of one batch of all their samples. Returns the loss (the same average)
- * and each micro-batch's outputs (kept tensors: dispose them).
+ * averaged by sample count — the step of one batch of all their samples. Returns each micro-batch's loss and
+ * outputs (kept tensors), for the caller to read with lossValues (asynchronously where it can: webgpu in Node
+ * has no synchronous read), which disposes the losses; the caller disposes the outputs.
  */
-export function trainMicroBatches(net: Net, weights: Weights, loss: readonly LossSpec[], trainable: tf.Variable[], optimizer: Optimizer, clip: PhaseSpec["clip"], lr: number, micro: Record<string, tf.Tensor>[], opts: RunOptions, mix?: LossMix): { loss: number; terms: number[]; outputs: Record<string, tf.Tensor>[] } {
+export function trainMicroBatches(net: Net, weights: Weights, loss: readonly LossSpec[], trainable: tf.Variable[], optimizer: Optimizer, clip: PhaseSpec["clip"], lr: number, micro: Record<string, tf.Tensor>[], opts: RunOptions, mix?: LossMix): { losses: MicroLoss[]; outputs: Record<string, tf.Tensor>[] } {
   const sizes = micro.map((m) => Object.values(m)[0]?.shape[0] ?? 0);
   const total = sizes.reduce((a, b) => a + b, 0) || 1;
   let sums: tf.Tensor[] | null = null;
-  let value = 0;
+  const losses: MicroLoss[] = [];
   // Each loss term's own (unweighted) value, when there are several: the epoch line reports them.
-  const terms = new Array<number>(loss.length > 1 ? loss.length : 0).fill(0);
+  const several = loss.length > 1;
   const outputs: Record<string, tf.Tensor>[] = [];
   for (let i = 0; i < micro.length; i++) {
     const inputs = micro[i]!;
@@ -92,15 +103,13 @@ export function trainMicroBatches(net: Net, weights: Weights, loss: readonly Los
         let t = tf.scalar(0);
         for (const [k, term] of loss.entries()) {
           const l = mix ? mixedLoss(term, mix.terms[k]!, r.outputs, mix.own[i]!, mix.partner[i]!, mix.lambda) : lossTensor(term, r.outputs[term.prediction]!, targetOf(term, r.outputs, inputs));
-          if (terms.length) termValues.push(tf.keep(l));
+          if (several) termValues.push(tf.keep(l));
           t = tf.add(t, tf.mul(l, term.weight));
         }
         kept = Object.fromEntries(Object.entries(r.outputs).map(([k, o]) => [k, tf.keep(o)]));
         return t as tf.Scalar;
       }, trainable);
-      value += v.dataSync()[0]! * share;
-      termValues.forEach((l, k) => (terms[k]! += l.dataSync()[0]! * share));
-      tf.dispose(termValues);
+      losses.push({ loss: tf.keep(v), terms: termValues, share });
       // A weight the loss does not reach (an output no loss term reads) has no gradient: zero.
       const scaled = trainable.map((w) => {
         const g = grads[w.name] ?? tf.zerosLike(w);
@@ -118,7 +127,33 @@ export function trainMicroBatches(net: Net, weights: Weights, loss: readonly Los
   }
   tf.tidy(() => optimizer.step(trainable, clipGradients(sums!, clip), lr));
   tf.dispose(sums!);
-  return { loss: value, terms, outputs };
+  return { losses, outputs };
+}
+
+/** One micro-batch's loss and (with several loss terms) each term's value, and its share of the batch's samples. */
+export interface MicroLoss {
+  loss: tf.Scalar;
+  terms: tf.Tensor[];
+  share: number;
+}
+
+/** The batch's loss and terms (sums over micro-batches by share, in float64), read with `read`; disposes the scalars. */
+export function lossValues(losses: readonly MicroLoss[], read: (t: tf.Tensor) => number): { loss: number; terms: number[] } {
+  let loss = 0;
+  const terms = new Array<number>(losses[0]?.terms.length ?? 0).fill(0);
+  for (const m of losses) {
+    loss += read(m.loss) * m.share;
+    m.terms.forEach((t, k) => (terms[k]! += read(t) * m.share));
+    tf.dispose([m.loss, ...m.terms]);
+  }
+  return { loss, terms };
+}
+
+/** lossValues, read asynchronously. */
+export async function readLossValues(losses: readonly MicroLoss[]): Promise<{ loss: number; terms: number[] }> {
+  const values = new Map<tf.Tensor, number>();
+  for (const m of losses) for (const t of [m.loss, ...m.terms]) values.set(t, (await t.data())[0]!);
+  return lossValues(losses, (t) => values.get(t)!);
 }
 
 /** A mixed batch's loss (mixup, cutmix): λ, the partners' targets per micro-batch, and how each loss term mixes. */

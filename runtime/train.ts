@@ -104,8 +104,8 @@ interface Cursor {
 const MAX_TRAIN_METRIC_FLOATS = 4_000_000;
 
 export { fingerprint } from "./weights.js";
-export { batchTensors, hostWeight, hostWeights, loadHostWeights, seeder, trainBatch, trainedWeights } from "./steps.js";
-import { hostWeights, loadHostWeights, trainedWeights } from "./steps.js";
+export { batchTensors, hostWeight, hostWeights, loadHostWeights, readHostWeights, seeder, trainBatch, trainedWeights } from "./steps.js";
+import { loadHostWeights, readHostWeights, trainedWeights } from "./steps.js";
 export { evaluateTfjs as evaluate, type Evaluation } from "./engine.js";
 import { fingerprint } from "./weights.js";
 
@@ -175,7 +175,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // The engine that runs the steps: TensorFlow.js on these variables, or another one (which takes a copy).
   let engine: StepEngine;
   if (o.engine) {
-    engine = await o.engine(hostWeights(weights));
+    engine = await o.engine(await readHostWeights(weights));
     if (!o.start) for (const w of weights.values()) w.dispose();
   } else engine = new TfjsEngine(model, weights);
   const ownsWeights = !o.start && !o.engine;

@@ -3,7 +3,8 @@
 // Node built-ins only (it runs before node_modules exists). Four things, each checked before it is done:
 //   1. Debian packages (apt-get; as root, else through `sudo -n`): PyTorch with numpy and OpenBLAS for the
 //      torch engine, ONNX's checker, python3-venv, the full Fashion-MNIST, Chromium (spec/unit/browser.test.ts
-//      drives it headless through playwright-core, which downloads no browser).
+//      drives it headless through playwright-core, which downloads no browser), and Mesa's EGL and software
+//      rasterizer (llvmpipe), on which the webgpu backend's tests run when there is no GPU.
 //   2. npm packages: `npm ci` when node_modules is missing or was installed from another package-lock.json.
 //   3. The project's Python: .venv, a venv over Debian's /usr/bin/python3 that sees its packages
 //      (--system-site-packages: python3-torch) plus the pinned PyPI packages of runtime/torch/requirements.txt
@@ -19,7 +20,9 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SYSTEM_PYTHON = "/usr/bin/python3";
-const DEBIAN = ["python3-torch", "libopenblas0-pthread", "python3-onnx", "python3-venv", "dataset-fashion-mnist", "chromium"];
+const DEBIAN = ["python3-torch", "libopenblas0-pthread", "python3-onnx", "python3-venv", "dataset-fashion-mnist", "chromium", "libegl-mesa0", "libgl1-mesa-dri"];
+/** Debian packages with nothing to import: asked of dpkg. */
+const MESA = ["libegl-mesa0", "libgl1-mesa-dri"];
 const FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
 const CHROMIUM = "/usr/bin/chromium";
 const REQUIREMENTS = path.join(ROOT, "runtime/torch/requirements.txt");
@@ -42,7 +45,7 @@ const ok = (cmd, args) => {
 if (process.env.NNETC_SETUP === "0") process.exit(0);
 
 // 1. Debian packages.
-if (!ok(SYSTEM_PYTHON, ["-c", "import torch, numpy, onnx, venv, ensurepip"]) || !existsSync(FASHION) || !existsSync(CHROMIUM)) {
+if (!ok(SYSTEM_PYTHON, ["-c", "import torch, numpy, onnx, venv, ensurepip"]) || !existsSync(FASHION) || !existsSync(CHROMIUM) || (ok("dpkg", ["--version"]) && !ok("dpkg", ["-s", ...MESA]))) {
   if (!ok("apt-get", ["--version"])) {
     say(`no apt-get here: install PyTorch ≥ 1.13 with numpy, onnx and venv for ${SYSTEM_PYTHON}, Fashion-MNIST at ${path.dirname(FASHION)}, and Chromium at ${CHROMIUM}, by this system's means`);
   } else {

@@ -336,7 +336,7 @@ function program(): Command {
       .option("--data <dir>", "folder holding the dataset's files (default: next to the .nnet file, then system locations)")
       .option("--epochs <n>", "override the epochs of every phase", int("epochs"))
       .option("--batch <n>", "override the batch size", int("batch"))
-      .option("--backend <name>", "tensorflow, wasm or cpu (default: the fastest present)")
+      .option("--backend <name>", "tensorflow, webgpu, wasm or cpu (default: the fastest present)")
       .option("--out <dir>", "output folder for checkpoints, metrics.jsonl and the model (default: runs/<model>)")
       .option("--resume", "continue the run in --out from its newest checkpoint")
       .option("--seed <n>", "random seed (default: the plan's seed)", int("seed"))
@@ -390,7 +390,7 @@ function program(): Command {
       .requiredOption("--weights <dir>", "a run folder (model.safetensors or checkpoints), a checkpoint folder, a tfjs model.json, or a Hugging Face model folder (config.json)")
       .option("--model <name>", "which model (when the file has several)")
       .option("--data <dir>", "folder holding the dataset's files")
-      .option("--backend <name>", "tensorflow, wasm or cpu")
+      .option("--backend <name>", "tensorflow, webgpu, wasm or cpu")
       .option("--json", "print the result as JSON")
       .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2 (batchnorm folding, fused relu)", "1"),
   )
@@ -416,7 +416,7 @@ function program(): Command {
       .option("--grid <file>", "write an image-valued output's samples as one PNG grid: FILE.png, or OUTPUT=FILE.png when several outputs are images")
       .option("--json", "one JSON line per sample: every output's values, and for classification outputs the top classes' ids, names and probabilities")
       .option("--data <dir>", "folder holding the dataset's files (for --input test:N)")
-      .option("--backend <name>", "tensorflow, wasm or cpu")
+      .option("--backend <name>", "tensorflow, webgpu, wasm or cpu")
       .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2", "1"),
   )
     .addHelpText(
@@ -456,7 +456,7 @@ Examples:
     .option("--tokenizer <file>", "tokenizer.json, vocab.txt, or encoder.json (with --merges)")
     .option("--merges <file>", "GPT-2's vocab.bpe, with --tokenizer encoder.json")
     .option("--model <name>", "which model (when the file has several)")
-    .option("--backend <name>", "tensorflow, wasm or cpu")
+    .option("--backend <name>", "tensorflow, webgpu, wasm or cpu")
     .option("--json", "one JSON line at the end (ids, text, tokens/s) instead of streamed text")
     .action(async (file: string, o: { weights: string; prompt?: string; promptIds?: string; source?: string; sourceIds?: string; start?: string; maxNew: number; greedy?: boolean; temperature?: number; topK?: number; topP?: number; seed: number; stop: string[]; cache: boolean; tokenizer?: string; merges?: string; model?: string; backend?: string; json?: boolean }) => {
       const sampling = o.temperature !== undefined || o.topK !== undefined || o.topP !== undefined;

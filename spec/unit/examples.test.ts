@@ -46,7 +46,7 @@ test("fashion-app/app.ts: compiled with the CLI, type-checked strictly, trains, 
   ok(await node(["node_modules/typescript/bin/tsc", "-p", APP]), "tsc -p examples/fashion-app");
   const out = ok(await node([`${APP}/app.js`]), "node app.js");
 
-  line(out, /^MLP: 4 weight tensors, backend (tensorflow|wasm|cpu)$/m);
+  line(out, /^MLP: 4 weight tensors, backend (tensorflow|webgpu|wasm|cpu)$/m);
   const [loss, fitAccuracy] = line(out, /^trained 1 epoch: loss ([\d.]+), test accuracy ([\d.]+)%$/m).map(Number);
   assert.ok(loss! > 0 && loss! < 1.5, `loss after one epoch: ${loss}`);
   assert.ok(fitAccuracy! > 60, `fit's test accuracy ${fitAccuracy}% is well above chance (10%)`);
