@@ -270,33 +270,55 @@ export class TfjsEngine implements StepEngine {
   }
 }
 
-/** Loss and metrics of the model over a split, in inference mode, on TensorFlow.js. */
-export function evaluateTfjs(m: Net, plan: PlanSpec, weights: Weights, split: Split, batch: number): Evaluation {
-  let lossSum = 0;
-  let seen = 0;
-  const termSums = new Array<number>(plan.loss.length > 1 ? plan.loss.length : 0).fill(0);
-  const parts = new Map<string, Collected[]>();
-  for (let start = 0; start < split.size; start += batch) {
-    const idx = Array.from({ length: Math.min(batch, split.size - start) }, (_, i) => start + i);
-    const data = batchTensors(split, idx);
+/**
+ * Loss, loss terms and metric parts summed over a split's batches from the model's outputs (inference mode):
+ * what every engine that hands back outputs (TensorFlow.js, ONNX Runtime) measures them with.
+ */
+export class EvalSums {
+  private lossSum = 0;
+  private seen = 0;
+  private readonly termSums: number[];
+  private readonly parts = new Map<string, Collected[]>();
+
+  constructor(private readonly plan: PlanSpec) {
+    this.termSums = new Array<number>(plan.loss.length > 1 ? plan.loss.length : 0).fill(0);
+  }
+
+  /** One batch of `n` rows: its outputs and its data (inputs and targets). Disposes nothing it is given. */
+  add(outputs: Record<string, tf.Tensor>, data: Record<string, tf.Tensor>, n: number): void {
+    const plan = this.plan;
     tf.tidy(() => {
-      const { outputs } = m.forward(weights, data, { training: false });
       let l = tf.scalar(0);
       plan.loss.forEach((t, k) => {
         const v = lossTensor(t, outputs[t.prediction]!, targetOf(t, outputs, data));
-        if (termSums.length) termSums[k]! += v.dataSync()[0]! * idx.length;
+        if (this.termSums.length) this.termSums[k]! += v.dataSync()[0]! * n;
         l = tf.add(l, tf.mul(v, t.weight));
       });
-      lossSum += l.dataSync()[0]! * idx.length;
+      this.lossSum += l.dataSync()[0]! * n;
       for (const mt of plan.metrics) {
         const key = pairKey(mt);
-        if (!parts.has(key)) parts.set(key, []);
-        parts.get(key)!.push(collect(outputs[String(mt.args.prediction)]!, data[String(mt.args.target)]!));
+        if (!this.parts.has(key)) this.parts.set(key, []);
+        this.parts.get(key)!.push(collect(outputs[String(mt.args.prediction)]!, data[String(mt.args.target)]!));
       }
     });
-    tf.dispose(Object.values(data));
-    seen += idx.length;
+    this.seen += n;
   }
-  const joined = new Map([...parts].map(([k, v]) => [k, concatCollected(v)]));
-  return { loss: seen ? lossSum / seen : NaN, metrics: metricsOf(plan, joined), ...(termSums.length ? { terms: termSums.map((x) => (seen ? x / seen : NaN)) } : {}) };
+
+  result(): Evaluation {
+    const seen = this.seen;
+    const joined = new Map([...this.parts].map(([k, v]) => [k, concatCollected(v)]));
+    return { loss: seen ? this.lossSum / seen : NaN, metrics: metricsOf(this.plan, joined), ...(this.termSums.length ? { terms: this.termSums.map((x) => (seen ? x / seen : NaN)) } : {}) };
+  }
+}
+
+/** Loss and metrics of the model over a split, in inference mode, on TensorFlow.js. */
+export function evaluateTfjs(m: Net, plan: PlanSpec, weights: Weights, split: Split, batch: number): Evaluation {
+  const sums = new EvalSums(plan);
+  for (let start = 0; start < split.size; start += batch) {
+    const idx = Array.from({ length: Math.min(batch, split.size - start) }, (_, i) => start + i);
+    const data = batchTensors(split, idx);
+    tf.tidy(() => sums.add(m.forward(weights, data, { training: false }).outputs, data, idx.length));
+    tf.dispose(Object.values(data));
+  }
+  return sums.result();
 }
