@@ -55,9 +55,35 @@ export interface OnnxInput {
 
 const INT = new Set<DType>(["i8", "i32", "i64", "bool"]);
 
+export interface OnnxSessionOptions {
+  /** onnxruntime's intra-op threads (default: its own choice, the machine's cores). */
+  threads?: number;
+  /** The module to import instead of onnxruntime-node (tests). */
+  specifier?: string;
+}
+
+/**
+ * The session options the engine runs with. DequantizeLinear stays a float operator: onnxruntime's int8 kernels
+ * would also quantize activations, moving outputs by ~1e-3 from what the tfjs engine computes with the same
+ * int8 weights.
+ */
+export function sessionOptions(o: OnnxSessionOptions = {}): Ort.InferenceSession.SessionOptions {
+  return { extra: { session: { disable_quant_qdq: "1" } }, ...(o.threads ? { intraOpNumThreads: o.threads, interOpNumThreads: 1 } : {}) };
+}
+
+/** `model` with its final weights as ONNX bytes; a layer with no ONNX form is NN6001 at that layer, suggesting the tfjs engine. */
+export function onnxExport(model: IRModel, weights: ReadonlyMap<string, ExportWeight>, producerVersion = "nnetc"): { bytes: Uint8Array; nodes: number; transposes: number; int8: number } {
+  const r = exportOnnx(model, weights, { producerVersion, metadata: { engine: "onnx" } });
+  if (!r.bytes) throw diagnosticError({ ...r.diagnostics[0]!, hint: `--engine onnx runs the model's ONNX export: run this model with --engine tfjs (the default)${r.diagnostics[0]!.hint ? `, or ${r.diagnostics[0]!.hint}` : ""}` });
+  return { bytes: r.bytes, nodes: r.stats.nodes, transposes: r.stats.transposes, int8: [...weights.values()].filter((w) => "q" in w).length };
+}
+
 /** One exported model in one onnxruntime session. */
 export class OnnxSession {
   readonly name = "onnx";
+  /** The session's input and output names, in the model's order (read once: each read crosses into the native binding). */
+  private readonly inputNames: readonly string[];
+  private readonly outputNames: readonly string[];
 
   private constructor(
     private readonly ort: OrtModule,
@@ -65,22 +91,25 @@ export class OnnxSession {
     readonly model: IRModel,
     /** ONNX operators and transposes of the export, bytes of the file. */
     readonly stats: { nodes: number; transposes: number; bytes: number; int8: number },
-  ) {}
+  ) {
+    this.inputNames = [...session.inputNames];
+    this.outputNames = [...session.outputNames];
+  }
 
   /**
    * Export `model` (the inference model, optimized at the run's -O level) with its final weights and start a
    * session. A layer with no ONNX form is NN6001 at that layer, suggesting the tfjs engine.
    */
-  static async create(model: IRModel, weights: ReadonlyMap<string, ExportWeight>, o: { producerVersion?: string; threads?: number; specifier?: string } = {}): Promise<OnnxSession> {
-    const r = exportOnnx(model, weights, { producerVersion: o.producerVersion ?? "nnetc", metadata: { engine: "onnx" } });
-    if (!r.bytes) throw diagnosticError({ ...r.diagnostics[0]!, hint: `--engine onnx runs the model's ONNX export: run this model with --engine tfjs (the default)${r.diagnostics[0]!.hint ? `, or ${r.diagnostics[0]!.hint}` : ""}` });
+  static async create(model: IRModel, weights: ReadonlyMap<string, ExportWeight>, o: OnnxSessionOptions & { producerVersion?: string } = {}): Promise<OnnxSession> {
+    const x = onnxExport(model, weights, o.producerVersion);
+    return OnnxSession.open(model, x.bytes, o, { nodes: x.nodes, transposes: x.transposes, int8: x.int8 });
+  }
+
+  /** A session for `bytes`, the ONNX export of `model` (benchmarks time it against a bare onnxruntime session of the same bytes). */
+  static async open(model: IRModel, bytes: Uint8Array, o: OnnxSessionOptions = {}, stats: { nodes: number; transposes: number; int8: number } = { nodes: 0, transposes: 0, int8: 0 }): Promise<OnnxSession> {
     const ort = await loadOrt(o.specifier);
-    // DequantizeLinear stays a float operator: onnxruntime's int8 kernels would also quantize activations,
-    // moving outputs by ~1e-3 from what the tfjs engine computes with the same int8 weights.
-    const options: Ort.InferenceSession.SessionOptions = { extra: { session: { disable_quant_qdq: "1" } }, ...(o.threads ? { intraOpNumThreads: o.threads, interOpNumThreads: 1 } : {}) };
-    const session = await ort.InferenceSession.create(r.bytes, options);
-    const int8 = [...weights.values()].filter((w) => "q" in w).length;
-    return new OnnxSession(ort, session, model, { nodes: r.stats.nodes, transposes: r.stats.transposes, bytes: r.bytes.length, int8 });
+    const session = await ort.InferenceSession.create(bytes, sessionOptions(o));
+    return new OnnxSession(ort, session, model, { ...stats, bytes: bytes.length });
   }
 
   /** The model's outputs for a batch of inputs (by input name), by output name. */
@@ -91,14 +120,14 @@ export class OnnxSession {
       if (!v) throw new Error(`no value for input "${inp.name}"`);
       const shape = [...v.shape];
       const T = this.ort.Tensor;
-      if (inp.dtype === "i64") feeds[this.session.inputNames[i]!] = new T("int64", BigInt64Array.from(Array.from(v.data, (x) => BigInt(x))), shape);
-      else if (INT.has(inp.dtype)) feeds[this.session.inputNames[i]!] = new T("int32", v.data instanceof Int32Array ? v.data : Int32Array.from(v.data), shape);
-      else feeds[this.session.inputNames[i]!] = new T("float32", v.data instanceof Float32Array ? v.data : Float32Array.from(v.data), shape);
+      if (inp.dtype === "i64") feeds[this.inputNames[i]!] = new T("int64", BigInt64Array.from(Array.from(v.data, (x) => BigInt(x))), shape);
+      else if (INT.has(inp.dtype)) feeds[this.inputNames[i]!] = new T("int32", v.data instanceof Int32Array ? v.data : Int32Array.from(v.data), shape);
+      else feeds[this.inputNames[i]!] = new T("float32", v.data instanceof Float32Array ? v.data : Float32Array.from(v.data), shape);
     });
     const got = await this.session.run(feeds);
     const out: Record<string, OnnxOutput> = {};
     this.model.outputs.forEach((o, i) => {
-      const t = got[this.session.outputNames[i]!]!;
+      const t = got[this.outputNames[i]!]!;
       const shape = t.dims.map(Number);
       const d = t.data;
       if (d instanceof Float32Array) out[o.name] = { dtype: "float32", shape, data: d };
@@ -138,7 +167,7 @@ export class OnnxSession {
  * A session for `exported` (the inference form of `model`) with trained weights (`trained.from` an int8
  * file: its int8 tensors exported as DequantizeLinear, as compile --target onnx --weights does).
  */
-export async function startOnnx(model: IRModel, exported: IRModel, trained: { weights: Record<string, HostTensor>; from: string }, o: { producerVersion?: string; threads?: number } = {}): Promise<OnnxSession> {
+export async function startOnnx(model: IRModel, exported: IRModel, trained: { weights: Record<string, HostTensor>; from: string }, o: OnnxSessionOptions & { producerVersion?: string } = {}): Promise<OnnxSession> {
   const host: Record<string, HostTensor> = {};
   for (const p of model.params) {
     const h = hostWeight(trained.weights, p.name, p.shape, trained.from);
