@@ -1,7 +1,8 @@
 // npm run bench:infer -- --engine onnx (see infer.ts): the ONNX Runtime engine against raw onnxruntime-node on the
 // same exported bytes. Both sessions get the same options (runtime/onnx_engine.ts's sessionOptions) and the same
 // host inputs; the engine's time includes what eval/predict add around ORT (feeds from host arrays, outputs back
-// in the IR's names). Median of RUNS (default 5) interleaved runs after 1 warm-up each. Reported, never asserted.
+// in the IR's names). Median of RUNS (default 5) interleaved runs after 1 warm-up each; the sessions' idle threads
+// do not spin (each would otherwise slow the other down, tenfold on two cores). Reported, never asserted.
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -39,8 +40,10 @@ export async function benchOnnx(): Promise<void> {
     }
     const { weights } = await finalWeights(m2, host);
     const x = onnxExport(m2, weights, "bench");
-    const engine = await OnnxSession.open(m2, x.bytes, THREADS ? { threads: THREADS } : {});
-    const raw = await ort.InferenceSession.create(x.bytes, sessionOptions(THREADS ? { threads: THREADS } : {}));
+    // Idle threads sleep at once: the two sessions take turns, and one's spinning pool would slow the other.
+    const so = { spinning: false, ...(THREADS ? { threads: THREADS } : {}) };
+    const engine = await OnnxSession.open(m2, x.bytes, so);
+    const raw = await ort.InferenceSession.create(x.bytes, sessionOptions(so));
     const batch = Number(process.env.BATCH ?? (m2.inputs.some((i) => i.dtype.startsWith("i")) ? process.env.BERT_BATCH ?? 8 : 32));
     // Host inputs: floats in [0, 1), token ids below 100, masks of ones; symbolic sizes SEQ.
     const inputs: Record<string, { shape: number[]; data: Float32Array | Int32Array }> = {};
@@ -56,13 +59,13 @@ export async function benchOnnx(): Promise<void> {
     await theirs();
     const ta: number[] = [];
     const tb: number[] = [];
+    // Each goes first in every other round: whichever runs second finds the caches and cores the first left.
     for (let i = 0; i < RUNS; i++) {
-      let t = performance.now();
-      await theirs();
-      tb.push(performance.now() - t);
-      t = performance.now();
-      await ours();
-      ta.push(performance.now() - t);
+      for (const [f, ts] of (i % 2 ? [[ours, ta], [theirs, tb]] : [[theirs, tb], [ours, ta]]) as [() => Promise<unknown>, number[]][]) {
+        const t = performance.now();
+        await f();
+        ts.push(performance.now() - t);
+      }
     }
     const a = batch / (median(tb) / 1000);
     const b = batch / (median(ta) / 1000);

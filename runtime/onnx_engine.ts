@@ -60,6 +60,8 @@ export interface OnnxSessionOptions {
   threads?: number;
   /** The module to import instead of onnxruntime-node (tests). */
   specifier?: string;
+  /** false: idle pool threads sleep at once instead of spinning (two sessions taking turns on few cores: benchmarks). */
+  spinning?: boolean;
 }
 
 /**
@@ -68,7 +70,7 @@ export interface OnnxSessionOptions {
  * int8 weights.
  */
 export function sessionOptions(o: OnnxSessionOptions = {}): Ort.InferenceSession.SessionOptions {
-  return { extra: { session: { disable_quant_qdq: "1" } }, ...(o.threads ? { intraOpNumThreads: o.threads, interOpNumThreads: 1 } : {}) };
+  return { extra: { session: { disable_quant_qdq: "1", ...(o.spinning === false ? { "intra_op.allow_spinning": "0", "inter_op.allow_spinning": "0" } : {}) } }, ...(o.threads ? { intraOpNumThreads: o.threads, interOpNumThreads: 1 } : {}) };
 }
 
 /** `model` with its final weights as ONNX bytes; a layer with no ONNX form is NN6001 at that layer, suggesting the tfjs engine. */
