@@ -1,7 +1,7 @@
 // npm run bench:infer -- --engine onnx (see infer.ts): the ONNX Runtime engine against raw onnxruntime-node on the
 // same exported bytes. Both sessions get the same options (runtime/onnx_engine.ts's sessionOptions) and the same
 // host inputs; the engine's time includes what eval/predict add around ORT (feeds from host arrays, outputs back
-// in the IR's names). Median of RUNS (default 5) interleaved runs after 1 warm-up each; the sessions' idle threads
+// in the IR's names). Median of RUNS (default 5) interleaved timed runs, each after an untimed one; the sessions' idle threads
 // do not spin (each would otherwise slow the other down, tenfold on two cores). Reported, never asserted.
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
@@ -22,7 +22,7 @@ export async function benchOnnx(): Promise<void> {
   const ort = await loadOrt();
   // Derived weights (folded batchnorm) are computed with TensorFlow.js's plain JavaScript backend.
   await initBackend("cpu");
-  console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}; onnxruntime-node ${ort.env.versions.common} CPU, ${THREADS ? `${THREADS} threads` : "default threads"}; -O2; median of ${RUNS} interleaved runs after 1 warm-up each`);
+  console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}; onnxruntime-node ${ort.env.versions.common} CPU, ${THREADS ? `${THREADS} threads` : "default threads"}; -O2; median of ${RUNS} interleaved timed runs, each after an untimed run of the same session`);
   console.log("model".padEnd(12) + "batch".padStart(7) + "raw ORT samples/s".padStart(19) + "--engine onnx samples/s".padStart(25) + "engine / raw".padStart(14));
   for (const name of (process.env.MODELS ?? "mlp,fashion_cnn,resnet50,bert_base").split(",")) {
     const rel = `models/${name}.nnet`;
@@ -59,9 +59,12 @@ export async function benchOnnx(): Promise<void> {
     await theirs();
     const ta: number[] = [];
     const tb: number[] = [];
-    // Each goes first in every other round: whichever runs second finds the caches and cores the first left.
+    // Each goes first in every other round, and each timed run follows an untimed run of the same session: a
+    // run right after the other session's is several times slower, whichever session it is (fashion_cnn: 17 ms
+    // instead of 2 ms on two cores), which would time the switch rather than the engine.
     for (let i = 0; i < RUNS; i++) {
       for (const [f, ts] of (i % 2 ? [[ours, ta], [theirs, tb]] : [[theirs, tb], [ours, ta]]) as [() => Promise<unknown>, number[]][]) {
+        await f();
         const t = performance.now();
         await f();
         ts.push(performance.now() - t);
