@@ -1,6 +1,10 @@
 // npm run bench:infer: inference samples/s of the interpreter at -O2 against -O0, side by side in one run,
 // for fashion_cnn and resnet50 at batch 32 on the wasm backend, with the largest output difference.
 // Targets (issue 5): ≥ 1.3× at -O2, outputs equal within 1e-4. Reported, never asserted.
+// `npm run bench:infer -- --engine onnx`: the ONNX Runtime engine (runtime/onnx_engine.ts, what eval/predict
+// --engine onnx run) against a bare onnxruntime-node session on the same exported bytes (-O2), interleaved:
+// mlp, fashion_cnn, resnet50 and bert_base (sequence SEQ=128; BERT at batch BERT_BATCH=8), the engine's
+// samples/s over raw ORT's (issue 17's target: ≥ 0.95×). ORT_THREADS=N pins both sessions' threads.
 // Besides wall-clock samples/s it reports the speed-up in CPU time (user + system of this process): on a
 // shared machine other processes stretch the wall clock of both levels unevenly, much less their CPU time
 // (the wasm backend runs on one thread).
@@ -15,10 +19,15 @@ import { initBackend } from "../runtime/backend.js";
 import { deriveWeights } from "../runtime/derive.js";
 import { initWeights } from "../runtime/init.js";
 import { run } from "../runtime/interpret.js";
-import { median, ROOT } from "./common.js";
+import { median, opt, ROOT } from "./common.js";
 
 const BATCH = Number(process.env.BATCH ?? 32);
 const RUNS = Number(process.env.RUNS ?? 7);
+
+if (opt("engine", "tfjs") === "onnx") {
+  await (await import("./infer_onnx.js")).benchOnnx();
+  process.exit(0);
+}
 
 const backend = await initBackend(process.env.BACKEND ?? "wasm");
 console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}, backend ${backend.name}; batch ${BATCH}, median of ${RUNS} interleaved runs after 1 warm-up each`);

@@ -369,7 +369,7 @@ export const DIAGNOSTICS = {
     hint: "a path segment that is a Python keyword or a torch.nn.Module attribute gets a trailing _; rename one of the layers (as NAME)",
   })),
 
-  // ── NN7xxx: engines and the machine (--engine torch, --nproc): raised at run time, exit code 2 ──────
+  // ── NN7xxx: engines and the machine (--engine torch|onnx, --nproc): raised at run time, exit code 2 ─
   // Most have no place in a .nnet file (the span is then the file's start and the CLI prints no code frame).
   noPython: def<{ python: string; why: string }>("NN7001", "error", "no Python to run the torch engine", (a) => ({
     message: `the torch engine needs Python 3 with PyTorch, and ${a.python} cannot be run (${a.why})`,
@@ -414,6 +414,15 @@ export const DIAGNOSTICS = {
   engineFailed: def<{ error: string }>("NN7011", "error", "the torch engine's process failed outside any layer", (a) => ({
     message: `the torch engine failed: ${a.error}`,
     hint: "if the message names memory, use a smaller batch (or accumulate N); otherwise please report it with the .nnet file and the command",
+  })),
+
+  onnxNoTraining: def<{ command: string }>("NN7020", "error", "--engine onnx asked to train (ONNX Runtime only runs inference)", (a) => ({
+    message: `${a.command} --engine onnx: ONNX Runtime runs inference only, it cannot train`,
+    hint: "train with --engine tfjs (the default) or --engine torch; eval and predict take --engine onnx",
+  })),
+  noOnnxRuntime: def<{ why: string }>("NN7021", "error", "onnxruntime-node cannot be loaded for --engine onnx", (a) => ({
+    message: `--engine onnx needs onnxruntime-node, which cannot be loaded (${a.why})`,
+    hint: "install it beside nnetc (npm install onnxruntime-node), or use --engine tfjs",
   })),
 
   // ── NN9xxx: internal ─────────────────────────────────────────────────────────────────────────────

@@ -26,9 +26,26 @@ import { layersModelFiles, writeLayersModel } from "./layers_export.js";
 import type { InitSpec } from "./pretrained.js";
 import { encodeTorchStateDict } from "./torch_layout.js";
 import type { TorchRunOptions } from "./torch/engine.js";
+import { runError } from "./run_diagnostics.js";
 
 /** The torch engine's module, loaded only for --engine torch. */
 const torchEngine = () => import("./torch/engine.js");
+/** The ONNX Runtime engine's module (and onnxruntime-node), loaded only for --engine onnx. */
+const onnxEngine = () => import("./onnx_engine.js");
+
+/** eval and predict on ONNX Runtime: `fast` (the inference model) exported with trained weights, for the length of `f`. */
+async function withOnnx<T>(o: RunCommandOptions, m: IRModel, fast: IRModel, trained: { weights: Record<string, HostTensor>; from: string }, f: (e: import("./onnx_engine.js").OnnxSession) => Promise<T>): Promise<T> {
+  const { startOnnx, loadOrt } = await onnxEngine();
+  const e = await startOnnx(m, fast, trained, { producerVersion: o.onnx!.version });
+  const ort = await loadOrt();
+  const int8 = e.stats.int8 ? `, ${e.stats.int8} int8 weights by DequantizeLinear` : "";
+  (o.err ?? stderr)(engineLine(o, e, `onnxruntime-node ${ort.env.versions.common}, CPU, -O${o.onnx!.level}: ${e.stats.nodes} ONNX nodes${int8}`) + "\n");
+  try {
+    return await f(e);
+  } finally {
+    await e.dispose();
+  }
+}
 
 function engineLine(o: RunCommandOptions, e: { name: string }, detail: string): string {
   return o.json ? JSON.stringify({ event: "engine", engine: e.name, detail }) : `engine: ${e.name} (${detail})`;
@@ -61,6 +78,8 @@ export interface RunCommandOptions {
   torch?: TorchRunOptions;
   /** --engine torch, eval and predict: the module optimized for training at the -O level (what the engine runs). */
   trainModule?: IRModule;
+  /** --engine onnx (eval and predict; train refuses it, NN7020): `inference` exported to ONNX in memory, run by onnxruntime-node. */
+  onnx?: { level: number; version: string };
 }
 
 const stdout = (s: string) => process.stdout.write(s);
@@ -123,6 +142,7 @@ export interface TrainCommandOptions extends RunCommandOptions {
 
 export async function trainCommand(o: TrainCommandOptions): Promise<number> {
   return guarded(o, async () => {
+    if (o.onnx) throw runError("onnxNoTraining", { command: "train" });
     const out = o.out ?? stdout;
     const err = o.err ?? stderr;
     const plan = o.model ? o.module.plans.find((p) => p.model === o.model) : o.module.plans[0];
@@ -242,6 +262,9 @@ export async function evalCommand(o: EvalCommandOptions): Promise<number> {
         return e.evaluate(plan, split, 256);
       });
     }
+    else if (o.onnx) {
+      r = await withOnnx(o, m, inferenceModel(o, m), trained, (e) => e.evaluate(plan, split, 256));
+    }
     else {
       const weights = trainedWeights(m.params, trained);
       const fast = inferenceModel(o, m);
@@ -321,6 +344,10 @@ export async function predictCommand(o: PredictCommandOptions): Promise<number> 
       const host = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, { dtype: t.dtype === "int32" ? "I32" : "F32", shape: t.shape, data: t.dataSync() } as HostTensor]));
       const got = await withTorch(o, o.torch, m.name, trained, (e) => e.predict(host));
       res = Object.fromEntries(m.outputs.map((x) => [x.name, { shape: got[x.name]!.shape, data: Float32Array.from(got[x.name]!.data as Float32Array) }]));
+    } else if (o.onnx) {
+      const host = Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, { shape: t.shape, data: t.dataSync() as Float32Array | Int32Array }]));
+      const got = await withOnnx(o, m, fast, trained, (e) => e.run(host));
+      res = Object.fromEntries(Object.entries(got).map(([k, v]) => [k, { shape: v.shape, data: v.data instanceof Float32Array ? v.data : Float32Array.from(v.data) }]));
     } else {
       const weights = trainedWeights(m.params, trained);
       const fastWeights = deriveWeights(fast.params, weights);

@@ -271,37 +271,63 @@ export class TfjsEngine implements StepEngine {
   }
 }
 
-/** Loss and metrics of the model over a split, in inference mode, on TensorFlow.js. */
-export async function evaluateTfjs(m: Net, plan: PlanSpec, weights: Weights, split: Split, batch: number): Promise<Evaluation> {
-  let lossSum = 0;
-  let seen = 0;
-  const termSums = new Array<number>(plan.loss.length > 1 ? plan.loss.length : 0).fill(0);
-  const parts = new Map<string, Collected[]>();
-  for (let start = 0; start < split.size; start += batch) {
-    const idx = Array.from({ length: Math.min(batch, split.size - start) }, (_, i) => start + i);
-    const data = batchTensors(split, idx);
-    // Computed here, read below (asynchronously: webgpu in Node has no synchronous read).
-    const { loss, terms, preds } = tf.tidy(() => {
-      const { outputs } = m.forward(weights, data, { training: false });
+/**
+ * Loss, loss terms and metric parts summed over a split's batches from the model's outputs (inference mode):
+ * what every engine that hands back outputs (TensorFlow.js, ONNX Runtime) measures them with.
+ */
+export class EvalSums {
+  private lossSum = 0;
+  private seen = 0;
+  private readonly termSums: number[];
+  private readonly parts = new Map<string, Collected[]>();
+
+  constructor(private readonly plan: PlanSpec) {
+    this.termSums = new Array<number>(plan.loss.length > 1 ? plan.loss.length : 0).fill(0);
+  }
+
+  /**
+   * One batch of `n` rows: its outputs and its data (inputs and targets). Disposes nothing it is given. Values
+   * are computed first and read after, asynchronously (webgpu in Node has no synchronous read).
+   */
+  async add(outputs: Record<string, tf.Tensor>, data: Record<string, tf.Tensor>, n: number): Promise<void> {
+    const plan = this.plan;
+    const { loss, terms } = tf.tidy(() => {
       let l = tf.scalar(0);
       const terms: tf.Tensor[] = [];
       plan.loss.forEach((t, k) => {
         const v = lossTensor(t, outputs[t.prediction]!, targetOf(t, outputs, data));
-        if (termSums.length) terms[k] = tf.keep(v);
+        if (this.termSums.length) terms[k] = tf.keep(v);
         l = tf.add(l, tf.mul(v, t.weight));
       });
-      return { loss: tf.keep(l), terms, preds: plan.metrics.map((mt) => tf.keep(outputs[String(mt.args.prediction)]!)) };
+      return { loss: tf.keep(l), terms };
     });
-    for (const [k, v] of terms.entries()) termSums[k]! += (await v.data())[0]! * idx.length;
-    lossSum += (await loss.data())[0]! * idx.length;
-    for (const [j, mt] of plan.metrics.entries()) {
+    for (const [k, v] of terms.entries()) this.termSums[k]! += (await v.data())[0]! * n;
+    this.lossSum += (await loss.data())[0]! * n;
+    tf.dispose([loss, ...terms]);
+    for (const mt of plan.metrics) {
       const key = pairKey(mt);
-      if (!parts.has(key)) parts.set(key, []);
-      parts.get(key)!.push(await collect(preds[j]!, data[String(mt.args.target)]!));
+      if (!this.parts.has(key)) this.parts.set(key, []);
+      this.parts.get(key)!.push(await collect(outputs[String(mt.args.prediction)]!, data[String(mt.args.target)]!));
     }
-    tf.dispose([loss, ...terms, ...preds, ...Object.values(data)]);
-    seen += idx.length;
+    this.seen += n;
   }
-  const joined = new Map([...parts].map(([k, v]) => [k, concatCollected(v)]));
-  return { loss: seen ? lossSum / seen : NaN, metrics: metricsOf(plan, joined), ...(termSums.length ? { terms: termSums.map((x) => (seen ? x / seen : NaN)) } : {}) };
+
+  result(): Evaluation {
+    const seen = this.seen;
+    const joined = new Map([...this.parts].map(([k, v]) => [k, concatCollected(v)]));
+    return { loss: seen ? this.lossSum / seen : NaN, metrics: metricsOf(this.plan, joined), ...(this.termSums.length ? { terms: this.termSums.map((x) => (seen ? x / seen : NaN)) } : {}) };
+  }
+}
+
+/** Loss and metrics of the model over a split, in inference mode, on TensorFlow.js. */
+export async function evaluateTfjs(m: Net, plan: PlanSpec, weights: Weights, split: Split, batch: number): Promise<Evaluation> {
+  const sums = new EvalSums(plan);
+  for (let start = 0; start < split.size; start += batch) {
+    const idx = Array.from({ length: Math.min(batch, split.size - start) }, (_, i) => start + i);
+    const data = batchTensors(split, idx);
+    const outputs = tf.tidy(() => m.forward(weights, data, { training: false }).outputs);
+    await sums.add(outputs, data, idx.length);
+    tf.dispose([...Object.values(outputs), ...Object.values(data)]);
+  }
+  return sums.result();
 }

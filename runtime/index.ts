@@ -28,7 +28,7 @@ import { makeOptimizer, Schedule, type Optimizer } from "./optim.js";
 import { DeviceMasks, magnitudeMasks } from "./prune.js";
 import { densify, dequantizeWeights } from "./quantize.js";
 import { trainingSteps, type DatasetSpec, type LossSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
-import { batchTensors, seeder, trainBatch, trainedWeights } from "./steps.js";
+import { batchTensors, readHostWeights, seeder, trainBatch, trainedWeights } from "./steps.js";
 import type { EpochRecord, TrainResult } from "./train.js";
 
 export * from "./ops.js";
@@ -121,6 +121,8 @@ export interface Model<I, O> {
   trainer: Trainer | null;
   /** Generator state after initialisation: fit() continues from it, as `nnetc train` does. */
   rng: number[];
+  /** engine "onnx": the ONNX Runtime session predictAsync() and evaluate() run. */
+  onnx?: import("./onnx_engine.js").OnnxSession;
 }
 
 interface Trainer {
@@ -152,6 +154,12 @@ export interface CreateOptions {
    * (onnxruntime-web) are chosen here too.
    */
   backend?: "tensorflow" | "webgpu" | "wasm" | "cpu";
+  /**
+   * "onnx": predictAsync() and evaluate() run the model's inference form (-O2) exported to ONNX in memory on
+   * onnxruntime-node (Node; imported only then; it compiles the module's .nnet file again). Inference only:
+   * predict(), trainStep(), fit() and generate() refuse such a model. Default "tfjs".
+   */
+  engine?: "tfjs" | "onnx";
 }
 
 let chosen: BackendChoice | null = null;
@@ -216,7 +224,15 @@ export async function create<I, O>(def: ModelDef<I, O>, options: CreateOptions =
   const rng = new Rng(seed);
   const trained = options.weights ? await trainedFrom(def as ModelDef<unknown, unknown>, options.weights) : null;
   const weights = trained ? trainedWeights(def.params, trained) : initWeights(def.params, () => rng.next());
-  return { def, weights, backend: b.name, seed: trained ? null : seed, vocab: trained?.vocab, ...(trained && (trained.classes || trained.columns) ? { saved: { ...(trained.classes ? { classes: trained.classes } : {}), ...(trained.columns ? { columns: trained.columns } : {}) } } : {}), trainer: null, rng: rng.state() };
+  if (options.engine !== undefined && options.engine !== "tfjs" && options.engine !== "onnx") throw new RunError(`engine "${String(options.engine)}": choose "tfjs" or "onnx"`);
+  // Node-specific, and only for engine "onnx": a browser build replaces this import (onnxruntime-web).
+  const onnx = options.engine === "onnx" ? await (await import("./onnx_load.js")).onnxSessionFor(def, trained ?? { weights: await readHostWeights(weights), from: `initial weights, seed ${seed}` }) : undefined;
+  return { def, weights, backend: b.name, seed: trained ? null : seed, vocab: trained?.vocab, ...(trained && (trained.classes || trained.columns) ? { saved: { ...(trained.classes ? { classes: trained.classes } : {}), ...(trained.columns ? { columns: trained.columns } : {}) } } : {}), trainer: null, rng: rng.state(), ...(onnx ? { onnx } : {}) };
+}
+
+/** A model of engine "onnx" refuses what only the tfjs engine does. */
+function tfjsOnly<I, O>(model: Model<I, O>, what: string): void {
+  if (model.onnx) throw new RunError(`${what}: ${model.def.name} was loaded with engine "onnx", which runs inference only${what === "predict" ? ": use await predictAsync(model, inputs)" : `; load it without engine "onnx" to ${what === "generate" ? "generate" : "train"}`}`);
 }
 
 /** create() from trained weights. */
@@ -313,9 +329,20 @@ function checkInputs(def: ModelDef<unknown, unknown>, inputs: Record<string, unk
  * weightsChanged(model).
  */
 export function predict<I, O>(model: Model<I, O>, inputs: I): O {
+  tfjsOnly(model, "predict");
   checkInputs(model.def, inputs as Record<string, unknown>, "predict");
   const inf = inference(model);
   return tf.tidy(() => inf.net.forward(inf.weights, inputs as Record<string, tf.Tensor>, { training: false }).outputs as unknown as tf.TensorContainer) as unknown as O;
+}
+
+/**
+ * predict() that also runs a model of engine "onnx" (on onnxruntime-node); the same outputs as predict() to
+ * float rounding (spec/unit/onnx_engine.test.ts). The caller disposes them.
+ */
+export async function predictAsync<I, O>(model: Model<I, O>, inputs: I): Promise<O> {
+  if (!model.onnx) return predict(model, inputs);
+  checkInputs(model.def, inputs as Record<string, unknown>, "predictAsync");
+  return (await model.onnx.runTensors(inputs as Record<string, tf.Tensor>)) as unknown as O;
 }
 
 /** Tell the runtime that model.weights were changed outside trainStep()/fit() (e.g. assigned by hand). */
@@ -343,6 +370,7 @@ export interface TrainStepOptions {
  * the loss before the step. Steps are numbered from the model's first trainStep call.
  */
 export function trainStep<I, O>(model: Model<I, O>, batch: I & Record<string, tf.Tensor>, options: TrainStepOptions = {}): number {
+  tfjsOnly(model, "trainStep");
   const plan = planOf(model.def, "trainStep");
   const phase = plan.phases[0]!;
   checkInputs(model.def, batch, "trainStep");
@@ -414,6 +442,7 @@ export type FitResult = TrainResult;
 
 /** Train with the file's plan (all phases, schedule, early stopping, checkpoints), as `nnetc train` does. Node only: it reads the dataset's files and writes the run's. */
 export async function fit<I, O>(model: Model<I, O>, options: FitOptions = {}): Promise<FitResult> {
+  tfjsOnly(model, "fit");
   const host = nodeOnly("fit()", "in a browser, train with trainStep() on batches of tensors you make");
   const plan = planOf(model.def, "fit");
   let r: FitResult;
@@ -455,6 +484,10 @@ export interface EvaluateOptions {
 export async function evaluate<I, O>(model: Model<I, O>, options: EvaluateOptions = {}): Promise<Record<string, number>> {
   const split = await planSplit(model, options, "evaluate");
   const plan = planOf(model.def, "evaluate");
+  if (model.onnx) {
+    const r = await model.onnx.evaluate(plan, split, options.batch ?? 256);
+    return { loss: r.loss, ...r.metrics };
+  }
   const inf = inference(model);
   const r = await evaluateSplit(inf.net, plan, inf.weights, split, options.batch ?? 256);
   return { loss: r.loss, ...r.metrics };
@@ -475,6 +508,8 @@ export async function save<I, O>(model: Model<I, O>, dir: string, options: SaveO
 
 /** Release the model's weights and optimizer state. */
 export function dispose<I, O>(model: Model<I, O>): void {
+  // The ONNX session's native memory goes when it is released (asynchronously; nothing waits for it).
+  void model.onnx?.dispose();
   staleInference(model);
   releaseTrainer(model);
   for (const w of model.weights.values()) w.dispose();
@@ -531,6 +566,7 @@ function vocabularyOf<I, O>(model: Model<I, O>, ids: string): Vocabulary | null 
  * its dataset's tokenize file). Runs the model's forward pass in inference mode, one sequence at a time.
  */
 export function generate<I, O>(model: Model<I, O>, prompt: string | readonly number[] | null, options: GenerateOptions & Partial<EncoderDecoderGenerateOptions> = {}): GenerateResult {
+  tfjsOnly(model, "generate");
   const d = model.def.decoder;
   if (!d) throw new RunError(`generate: model "${model.def.name}" is not a decoder nnetc can generate with: it needs one integer input of token ids [batch, seq] (and optionally its padding mask), or an encoder–decoder's two (the decoder's and the source's), no other input, and an output of next-token logits [batch, seq, vocab] (one per token of its embedding)`);
   const o = options;

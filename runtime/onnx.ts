@@ -26,7 +26,7 @@ export interface ExportWeights {
  * The int8 tensors of an int8-quantized safetensors file (nnetc compile --quantize int8), kept quantized:
  * name → int8 values and per-channel scales. Empty for any other file.
  */
-function int8Tensors(file: string): Map<string, Int8Weight> {
+export function int8Tensors(file: string): Map<string, Int8Weight> {
   const out = new Map<string, Int8Weight>();
   if (!file.endsWith(".safetensors")) return out;
   const { tensors, metadata } = decodeSafetensors(new Uint8Array(readFileSync(file)));

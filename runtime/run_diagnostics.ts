@@ -2,7 +2,7 @@
 // that every numbered message is declared once. Loaded by the commands and the torch engine only: nnetc/runtime,
 // which emitted modules import, stays free of the compiler (runtime/errors.ts imports nothing of it).
 import { readFileSync } from "node:fs";
-import { diag, NO_SPAN, type ArgsOf, type DiagnosticKey } from "../compiler/diagnostics.js";
+import { diag, NO_SPAN, type ArgsOf, type Diagnostic, type DiagnosticKey } from "../compiler/diagnostics.js";
 import type { IRSpan } from "../compiler/ir/types.js";
 import { renderDiagnostic, renderPlain } from "../compiler/render.js";
 import { SourceFile } from "../compiler/source.js";
@@ -14,9 +14,14 @@ import { RunError } from "./errors.js";
  * else "error NN7001: …" and the hint.
  */
 export function runError<K extends DiagnosticKey>(key: K, args: ArgsOf<K>, span?: IRSpan): RunError {
-  const d = diag(key, span ?? NO_SPAN, args);
+  return diagnosticError(diag(key, span ?? NO_SPAN, args));
+}
+
+/** A RunError of a diagnostic already made (the ONNX exporter's NN6001 at eval/predict time): rendered as runError renders. */
+export function diagnosticError(d: Diagnostic): RunError {
   let text: string;
-  if (span?.file) {
+  const span = d.span;
+  if (span.file) {
     let source: string | null = null;
     try {
       source = readFileSync(span.file, "utf8");

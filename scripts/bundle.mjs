@@ -14,7 +14,7 @@ await build({
   target: "node20",
   outfile,
   // Optional runtime backends are loaded lazily and never bundled.
-  external: ["@tensorflow/*", "@stdlib/*", "@huggingface/*", "prettier", "prettier/*", "sharp", "@img/*", "webgpu"],
+  external: ["@tensorflow/*", "@stdlib/*", "@huggingface/*", "prettier", "prettier/*", "sharp", "@img/*", "webgpu", "onnxruntime-node", "onnxruntime-web"],
   // The formatter's printer (prettier/doc, 60 kB) is bundled, so that only `nnetc fmt` loads it: an external
   // import would be loaded at start-up by every command.
   alias: { "prettier/doc": fileURLToPath(import.meta.resolve("prettier/doc")) },
@@ -32,7 +32,7 @@ await build({
   format: "esm",
   target: "node20",
   outfile: "dist/compiler/loader/hooks.bundle.mjs",
-  external: ["@tensorflow/*", "@stdlib/*", "@huggingface/*", "prettier", "prettier/*", "sharp", "@img/*", "webgpu"],
+  external: ["@tensorflow/*", "@stdlib/*", "@huggingface/*", "prettier", "prettier/*", "sharp", "@img/*", "webgpu", "onnxruntime-node", "onnxruntime-web"],
   banner: { js: "import { createRequire as __nnetcRequire } from 'node:module'; const require = __nnetcRequire(import.meta.url);" },
   logLevel: "warning",
 });

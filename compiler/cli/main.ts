@@ -379,7 +379,7 @@ function program(): Command {
       const torch = engineOptions(o);
       if (o.checkpointActivations && !torch) throw new UsageError("--checkpoint-activations goes with --engine torch");
       const rt = await runtime();
-      process.exitCode = await rt.trainCommand({ file, module, ...(torch ? { torch: { ...torch, ...(o.checkpointActivations ? { checkpointActivations: true } : {}), ...(distributed ? { distributed, device: torch.device === "cuda" ? `cuda:${distributed.localRank}` : torch.device } : {}) } } : {}), ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.initFrom ? { init: { from: o.initFrom, ...(o.map !== undefined ? { map: o.map } : {}), ...(o.layout !== undefined ? { layout: o.layout } : {}), allowMissing: !!o.allowMissing, allowExtra: !!o.allowExtra } } : {}), json: !!o.json });
+      process.exitCode = await rt.trainCommand({ file, module, ...(o.engine === "onnx" ? { onnx: { level: optLevel(o.opt), version: VERSION } } : {}), ...(torch ? { torch: { ...torch, ...(o.checkpointActivations ? { checkpointActivations: true } : {}), ...(distributed ? { distributed, device: torch.device === "cuda" ? `cuda:${distributed.localRank}` : torch.device } : {}) } } : {}), ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.initFrom ? { init: { from: o.initFrom, ...(o.map !== undefined ? { map: o.map } : {}), ...(o.layout !== undefined ? { layout: o.layout } : {}), allowMissing: !!o.allowMissing, allowExtra: !!o.allowExtra } } : {}), json: !!o.json });
     });
 
   withEngineOptions(
@@ -394,12 +394,13 @@ function program(): Command {
       .option("--json", "print the result as JSON")
       .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2 (batchnorm folding, fused relu)", "1"),
   )
-    .action(async (file: string, o: { weights: string; model?: string; data?: string; backend?: string; json?: boolean; opt: string } & EngineFlags) => {
+    .action(async (file: string, o: { weights: string; model?: string; data?: string; backend?: string; json?: boolean; opt: string } & EngineFlags, cmd: Command) => {
       const res = compiled(file);
       if (!res) return;
       const torch = engineOptions(o);
+      const opt = inferenceLevel(o, cmd);
       const rt = await runtime();
-      process.exitCode = await rt.evalCommand({ file, module: res.module, ...(torch ? { torch, trainModule: await forTraining(res, o.opt) } : {}), inference: await forInference(res, o.opt), weights: o.weights, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: !!o.json });
+      process.exitCode = await rt.evalCommand({ file, module: res.module, ...(torch ? { torch, trainModule: await forTraining(res, o.opt) } : {}), ...(o.engine === "onnx" ? { onnx: { level: optLevel(opt), version: VERSION } } : {}), inference: await forInference(res, opt), weights: o.weights, ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: !!o.json });
     });
 
   withEngineOptions(
@@ -427,12 +428,13 @@ Examples:
   nnetc predict models/text_classifier.nnet --weights runs/spamclassifier --input mail/ --top 1 --json
   nnetc predict models/vae.nnet --weights runs/vae --from sample_normal --input random:16 --seed 1 --grid samples.png`,
     )
-    .action(async (file: string, o: { weights: string; input: string[]; model?: string; from?: string; top?: number; seed?: number; grid?: string; json?: boolean; data?: string; backend?: string; opt: string } & EngineFlags) => {
+    .action(async (file: string, o: { weights: string; input: string[]; model?: string; from?: string; top?: number; seed?: number; grid?: string; json?: boolean; data?: string; backend?: string; opt: string } & EngineFlags, cmd: Command) => {
       const res = compiled(file);
       if (!res) return;
       const torch = engineOptions(o);
+      const opt = inferenceLevel(o, cmd);
       const rt = await runtime();
-      process.exitCode = await rt.predictCommand({ file, module: res.module, ...(torch ? { torch, trainModule: await forTraining(res, o.opt) } : {}), inference: await forInference(res, o.opt), weights: o.weights, input: o.input, ...(o.model ? { model: o.model } : {}), ...(o.from !== undefined ? { from: o.from } : {}), ...(o.top !== undefined ? { top: o.top } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.grid !== undefined ? { grid: o.grid } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: !!o.json });
+      process.exitCode = await rt.predictCommand({ file, module: res.module, ...(torch ? { torch, trainModule: await forTraining(res, o.opt) } : {}), ...(o.engine === "onnx" ? { onnx: { level: optLevel(opt), version: VERSION } } : {}), inference: await forInference(res, opt), weights: o.weights, input: o.input, ...(o.model ? { model: o.model } : {}), ...(o.from !== undefined ? { from: o.from } : {}), ...(o.top !== undefined ? { top: o.top } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.grid !== undefined ? { grid: o.grid } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), json: !!o.json });
     });
 
   prog
@@ -646,7 +648,7 @@ function int(name: string) {
   };
 }
 
-const ENGINE_HELP = "tfjs (TensorFlow.js: --backend) or torch (PyTorch in a Python process: --device, --precision; see spec/language.md §12.6)";
+const ENGINE_HELP = "tfjs (TensorFlow.js: --backend), torch (PyTorch in a Python process: --device, --precision; see spec/language.md §12.6) or, for eval and predict, onnx (the model exported to ONNX in memory, run by onnxruntime-node; -O2 unless -O is given; §12.7)";
 
 /** The engine options train, eval and predict share. */
 function withEngineOptions(c: Command): Command {
@@ -689,13 +691,18 @@ function workerOf(env: NodeJS.ProcessEnv): { rank: number; world: number; localR
 
 /** --engine torch's options, or null for TensorFlow.js; flags that need the other engine are usage errors. */
 function engineOptions(o: EngineFlags): { device: string; precision: string; level: number } | null {
-  if (o.engine !== "tfjs" && o.engine !== "torch") throw new UsageError(`--engine ${o.engine}: choose tfjs or torch`);
-  if (o.engine === "tfjs") {
-    if (o.device !== "cpu" || o.precision !== "fp32") throw new UsageError("--device and --precision go with --engine torch (TensorFlow.js picks its device with --backend)");
+  if (o.engine !== "tfjs" && o.engine !== "torch" && o.engine !== "onnx") throw new UsageError(`--engine ${o.engine}: choose tfjs, torch or onnx`);
+  if (o.engine === "tfjs" || o.engine === "onnx") {
+    if (o.device !== "cpu" || o.precision !== "fp32") throw new UsageError(`--device and --precision go with --engine torch (${o.engine === "onnx" ? "onnxruntime-node runs on the CPU" : "TensorFlow.js picks its device with --backend"})`);
     return null;
   }
   if (o.backend !== undefined) throw new UsageError("--backend chooses TensorFlow.js's backend; with --engine torch use --device");
   return { device: o.device, precision: o.precision, level: optLevel(o.opt) };
+}
+
+/** eval and predict's -O level: as given, else 2 with --engine onnx (the ONNX export's fastest form) and 1 on the other engines. */
+function inferenceLevel(o: EngineFlags, cmd: Command): string {
+  return o.engine === "onnx" && cmd.getOptionValueSource("opt") === "default" ? "2" : o.opt;
 }
 
 /** The module optimized for training at -O`level` (what the torch engine runs, whatever the command). */

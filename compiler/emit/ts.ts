@@ -94,7 +94,7 @@ export function emitModule(m: IRModule, o: EmitOptions): string {
   out.push("");
 
   // Module-level names: our own helpers first, then every model's, plan's and dataset's.
-  const top = new Names(["tf", "nn", "source", "datasets", "create", "load", "predict", "trainStep", "fit", "evaluate", "save", "dispose", "generate", "plan", "spec", "inputs", "outputs", "params", "Inputs", "Outputs", "Batch", "Model", "WeightName", "default"]);
+  const top = new Names(["tf", "nn", "source", "datasets", "create", "load", "predict", "predictAsync", "trainStep", "fit", "evaluate", "save", "dispose", "generate", "plan", "spec", "inputs", "outputs", "params", "Inputs", "Outputs", "Batch", "Model", "WeightName", "default"]);
   const dimNames = new Map<string, string>();
   for (const model of m.models) for (const d of model.dims) if (!dimNames.has(d.name)) dimNames.set(d.name, top.fresh(d.name));
   const datasetVar = new Map(m.datasets.map((d) => [d.name, top.fresh(`${d.name}_data`)]));
@@ -161,7 +161,7 @@ export function emitModule(m: IRModule, o: EmitOptions): string {
       out.push(`export type Model = ${mn.instance};`);
       out.push(`export type WeightName = ${mn.weightName};`);
     }
-    for (const name of ["create", "load", "predict", "trainStep", "fit", "evaluate", "save", "dispose", ...(mn.decoder ? ["generate"] : [])]) {
+    for (const name of ["create", "load", "predict", "predictAsync", "trainStep", "fit", "evaluate", "save", "dispose", ...(mn.decoder ? ["generate"] : [])]) {
       out.push(dts ? `export declare const ${name}: (typeof ${mn.object})[${str(name)}];` : `export const ${name} = ${mn.object}.${name};`);
     }
     if (dts) {
@@ -323,6 +323,7 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
     out.push(`  create(options?: nn.CreateOptions): Promise<${inst}>;`);
     out.push(`  load(from: string, options?: Omit<nn.CreateOptions, "weights">): Promise<${inst}>;`);
     out.push(`  predict(model: ${inst}, inputs: ${mn.inputs}): ${mn.outputs};`);
+    out.push(`  predictAsync(model: ${inst}, inputs: ${mn.inputs}): Promise<${mn.outputs}>;`);
     out.push(`  trainStep(model: ${inst}, batch: ${mn.batch}, options?: nn.TrainStepOptions): number;`);
     out.push(`  fit(model: ${inst}, options?: nn.FitOptions): Promise<nn.FitResult>;`);
     out.push(`  evaluate(model: ${inst}, options?: nn.EvaluateOptions): Promise<Record<string, number>>;`);
@@ -348,6 +349,8 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
     out.push(`  load: (from${T(": string")}, options${T(`?: Omit<nn.CreateOptions, "weights">`)})${T(`: Promise<${inst}>`)} => nn.load(${d}, from, options),`);
     out.push(`  /** Outputs for a batch of inputs, in inference mode. The caller disposes them. */`);
     out.push(`  predict: (model${T(`: ${inst}`)}, inputs${T(`: ${mn.inputs}`)})${T(`: ${mn.outputs}`)} => nn.predict(model, inputs),`);
+    out.push(`  /** predict() on either engine: a model loaded with { engine: "onnx" } runs on onnxruntime-node. The caller disposes the outputs. */`);
+    out.push(`  predictAsync: (model${T(`: ${inst}`)}, inputs${T(`: ${mn.inputs}`)})${T(`: Promise<${mn.outputs}>`)} => nn.predictAsync(model, inputs),`);
     out.push(`  /** One optimizer step of the plan's first phase on one batch; returns the loss. */`);
     out.push(`  trainStep: (model${T(`: ${inst}`)}, batch${T(`: ${mn.batch}`)}, options${T("?: nn.TrainStepOptions")})${T(": number")} => nn.trainStep(model, batch${T(" as " + mn.batch + " & Record<string, tf.Tensor>")}, options),`);
     out.push(`  /** Train with the file's plan, as \`nnetc train\` does (checkpoints, resume, early stopping). */`);

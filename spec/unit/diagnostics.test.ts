@@ -22,6 +22,7 @@ const EXCLUDED: Record<string, string> = {
   NN7009: "needs a worker killed while the job runs: spec/unit/torch_ddp.test.ts (a worker killed mid-job)",
   NN7010: "needs a weights file the case would hold as a binary: spec/unit/torch_engine.test.ts (a PyTorch exception in the model)",
   NN7011: "needs an engine process that dies: spec/unit/torch_engine.test.ts (an engine that dies)",
+  NN7021: "needs onnxruntime-node missing, and it is a dependency: spec/unit/onnx_engine.test.ts (a module that cannot be loaded)",
   NN9001: "internal compiler errors are compiler bugs: no input is meant to trigger one (compile() turns a thrown exception into NN9001)",
 };
 

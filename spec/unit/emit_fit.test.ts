@@ -78,7 +78,8 @@ interface Emitted {
   trainStep(m: unknown, b: object): number;
   evaluate(m: unknown, o?: object): Promise<Record<string, number>>;
   save(m: unknown, dir: string, o?: object): Promise<void>;
-  load(dir: string): Promise<unknown>;
+  load(dir: string, o?: object): Promise<unknown>;
+  predictAsync(m: unknown, x: object): Promise<{ logits: tf.Tensor }>;
   dispose(m: unknown): void;
   plan: { phases: { name: string; frozenLayers: string[] }[] };
 }
@@ -164,6 +165,32 @@ test("save() writes what nnetc eval reads; load() predicts the same; evaluate() 
   assert.is(ours.accuracy, t.accuracy);
   mod.dispose(m);
   mod.dispose(back);
+});
+
+test("load(dir, { engine: \"onnx\" }): predictAsync() and evaluate() on onnxruntime-node give what the tfjs engine gives (1e-5); predict(), trainStep() and fit() refuse the model", async () => {
+  const m = await mod.create({ seed: 4 });
+  const x = tf.tensor2d([[0.5, -0.2, 0.1, 0.9], [-1, 1, 0, 0.3], [0.3, 0.3, -0.7, 0.2]]);
+  for (let i = 0; i < 3; i++) mod.trainStep(m, { x: x.slice(0, 2), label: tf.tensor1d([1, 2], "int32") });
+  const out = path.join(DIR, "saved-onnx");
+  await mod.save(m, out);
+  const tfjs = await mod.load(out);
+  const onnx = await mod.load(out, { engine: "onnx" });
+  const [p, q] = [mod.predict(tfjs, { x }).logits, (await mod.predictAsync(onnx, { x })).logits];
+  assert.equal(q.shape, [3, 4]);
+  const [a, b] = [p.dataSync(), q.dataSync()];
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= 1e-5, `logit ${i}: tfjs ${a[i]} vs onnx ${b[i]}`);
+  // predictAsync on a tfjs model is predict.
+  assert.equal(Array.from((await mod.predictAsync(tfjs, { x })).logits.dataSync()), Array.from(a));
+  const [ea, eb] = [await mod.evaluate(tfjs), await mod.evaluate(onnx)];
+  assert.ok(Math.abs(ea.loss! - eb.loss!) <= 1e-5, `evaluate: tfjs ${ea.loss} vs onnx ${eb.loss}`);
+  assert.is(eb.accuracy, ea.accuracy);
+  assert.throws(() => mod.predict(onnx, { x }), /loaded with engine "onnx", which runs inference only: use await predictAsync/);
+  assert.throws(() => mod.trainStep(onnx, { x, label: tf.tensor1d([1, 2, 0], "int32") }), /trainStep: Small was loaded with engine "onnx"/);
+  await mod.fit(onnx, { log: false }).then(
+    () => assert.unreachable("fit on an ONNX model"),
+    (e: Error) => assert.match(e.message, /fit: Small was loaded with engine "onnx"/),
+  );
+  for (const k of [m, tfjs, onnx]) mod.dispose(k);
 });
 
 test("predict() and trainStep() refuse inputs of the wrong shape, dtype or name, saying what the model needs", async () => {
