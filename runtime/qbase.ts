@@ -26,7 +26,9 @@ export function packInt8(q: HostTensor, scale: HostTensor, name: string): tf.Var
   const data = q.data as Int8Array;
   const bytes = new Int8Array(Math.ceil(data.length / 4) * 4);
   bytes.set(data);
-  const v = tf.variable(tf.tensor1d(new Int32Array(bytes.buffer), "int32"), false, `${name}:int8`);
+  const packed = tf.tensor1d(new Int32Array(bytes.buffer), "int32");
+  const v = tf.variable(packed, false, `${name}:int8`);
+  packed.dispose();
   PACKED.set(v, { scale: tf.keep(tf.tensor1d(scale.data as Float32Array, "float32")), shape: [...q.shape], size: data.length, host: { q: { dtype: "I8", shape: [...q.shape], data: Int8Array.from(data) }, scale: { dtype: "F32", shape: [...scale.shape], data: Float32Array.from(scale.data as Float32Array) } } });
   return v;
 }

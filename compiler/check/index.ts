@@ -380,15 +380,18 @@ function checkLoraBase(p: IRPlan, m: IRModel, diagnostics: Diagnostic[], spanOf:
   for (const ph of p.phases.slice(first)) {
     const trains = new Set(phaseTrainable(m.params, ph).map((w) => w.name));
     const prunes = new Set(ph.prune?.weights ?? []);
+    const trained: string[] = [];
+    const pruned: string[] = [];
     for (const k of kernels) {
       if (!trains.has(k) && !prunes.has(k)) continue;
       keep.add(k);
       if (!adapted.has(k)) continue;
-      const layer = k.slice(0, -"/kernel".length);
-      if (trains.has(k)) diagnostics.push(diag("loraBaseTrained", spanOf(ph.span), { phase: ph.name, layer, lora: p.phases[first]!.name }));
-      else diagnostics.push(diag("loraBasePruned", spanOf(ph.prune!.span), { phase: ph.name, layer, lora: p.phases[first]!.name }));
-      adapted.delete(k); // once per kernel
+      (trains.has(k) ? trained : pruned).push(k.slice(0, -"/kernel".length));
+      adapted.delete(k); // reported once
     }
+    const layers = (ls: string[]) => `${ls.length === 1 ? "the kernel of" : "the kernels of"} ${ls.join(", ")}`;
+    if (trained.length) diagnostics.push(diag("loraBaseTrained", spanOf(ph.span), { phase: ph.name, layers: layers(trained), lora: p.phases[first]!.name }));
+    if (pruned.length) diagnostics.push(diag("loraBasePruned", spanOf(ph.prune!.span), { phase: ph.name, layers: layers(pruned), lora: p.phases[first]!.name }));
   }
   const quantize = kernels.filter((k) => !keep.has(k));
   for (const ph of p.phases) if (ph.lora?.base === "int8") ph.lora = { ...ph.lora, quantize };
