@@ -5,6 +5,7 @@
 // run, eval measures training's test loss); the merged inference form (-O1) and its ONNX export compute what
 // the int8-base adapter model computes.
 import * as tf from "@tensorflow/tfjs-core";
+import fc from "fast-check";
 import { spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,6 +23,7 @@ import { Rng } from "../../runtime/data/rng.js";
 import { deriveWeights, disposeDerived } from "../../runtime/derive.js";
 import { TfjsEngine } from "../../runtime/engine.js";
 import { interpreted, run } from "../../runtime/interpret.js";
+import { disposePacked, packedHost, packInt8, weightValue } from "../../runtime/qbase.js";
 import { dequantizeWeights, quantizeWeights } from "../../runtime/quantize.js";
 import { startTorch } from "../../runtime/torch/engine.js";
 import { memoryHost, ROOT } from "../helpers.js";
@@ -75,6 +77,23 @@ test("qlora: base: int8 holds the adapted kernels and the other frozen dense/att
   // a misspelt storage: the signature's own diagnostic, naming the choices
   const bad = load(SRC.replace("base: int8", "base: int4"));
   assert.ok(bad.diagnostics.length === 1 && /int8/.test(`${bad.diagnostics[0]!.message} ${bad.diagnostics[0]!.hint ?? ""}`), JSON.stringify(bad.diagnostics));
+});
+
+test("qlora: property: any float kernel, quantized, packed four int8 to an int32 and unpacked on tfjs, gives exactly dequantizeWeights' q·scale", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 7 }), fc.array(fc.float({ min: -1e3, max: 1e3, noNaN: true }), { minLength: 63, maxLength: 63 }), (rows, cols, pool) => {
+      const data = Float32Array.from({ length: rows * cols }, (_, i) => pool[i % pool.length]! * (1 + (i % 5)));
+      const q = quantizeWeights({ w: { dtype: "F32", shape: [rows, cols], data } }, "int8");
+      const want = dequantizeWeights(q).w!.data as Float32Array;
+      const v = packInt8(q.w!, q["w:scale"]!, "w");
+      const got = tf.tidy(() => weightValue(v).dataSync() as Float32Array);
+      const host = packedHost(v)!;
+      assert.equal(Array.from(host.q.data as Int8Array), Array.from(q.w!.data as Int8Array));
+      disposePacked(v);
+      assert.equal(Array.from(got), Array.from(want));
+    }),
+    { numRuns: 60, seed: 15 },
+  );
 });
 
 /** The kernels quantized and dequantized by PyTorch itself (symmetric, per output channel: the last axis in nnetc's layout). */
