@@ -303,8 +303,16 @@ export const DIAGNOSTICS = {
     hint: `LoRA adapts: ${a.candidates}`,
   })),
   loraDiffers: def<{ phase: string; first: string }>("NN4031", "error", "lora phases of one plan with different adapters", (a) => ({
-    message: `phase ${a.phase}: lora must adapt the same targets with the same rank, alpha and dropout as phase ${a.first}`,
+    message: `phase ${a.phase}: lora must adapt the same targets with the same rank, alpha, dropout and base as phase ${a.first}`,
     hint: "the adapters are weights of the model, made once: set lora on the plan and let phases inherit it, or give every lora phase the same setting",
+  })),
+  loraBaseTrained: def<{ phase: string; layers: string; lora: string }>("NN4032", "error", "a phase that trains an adapted kernel lora base: int8 holds as int8", (a) => ({
+    message: `phase ${a.phase} trains ${a.layers}, which lora base: int8 holds as int8 from phase ${a.lora} on`,
+    hint: `int8 base kernels stay as they were quantized when phase ${a.lora} began: freeze those layers in phase ${a.phase}, train them before phase ${a.lora}, or use base: float32`,
+  })),
+  loraBasePruned: def<{ phase: string; layers: string; lora: string }>("NN4033", "error", "pruning an adapted kernel lora base: int8 holds as int8", (a) => ({
+    message: `phase ${a.phase} prunes ${a.layers}, which lora base: int8 holds as int8 from phase ${a.lora} on`,
+    hint: `int8 base kernels stay as they were quantized: prune before phase ${a.lora}, exclude those layers, or use base: float32`,
   })),
   mixNoInput: def<{ setting: string; model: string; what: string; hint: string }>("NN4040", "error", "mixup or cutmix on a model with nothing of its kind to mix", (a) => ({
     message: `${a.setting}: model ${a.model} has no ${a.what} to mix`,

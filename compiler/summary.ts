@@ -45,7 +45,16 @@ export function loraLines(m: IRModel, plans: readonly IRPlan[]): string[] {
   for (const p of plans.filter((x) => x.model === m.name)) {
     for (const ph of p.phases.filter((x) => x.lora)) {
       const t = size(phaseTrainable(m.params, ph));
-      out.push(`LoRA in phase ${ph.name} (train ${p.model} on ${p.dataset}): rank ${ph.lora!.rank} on ${ph.lora!.targets.length} projection${ph.lora!.targets.length === 1 ? "" : "s"}, ${n(size(adapters))} adapter weights (${((4 * size(adapters)) / 1024).toFixed(1)} KB); trains ${n(t)} of ${n(total)} weights (${((100 * t) / total).toFixed(2)}%)`);
+      const frozen = m.params.filter((w) => !phaseTrainable(m.params, ph).includes(w) && !isAdapter(w));
+      const q = new Set(ph.lora!.base === "int8" ? ph.lora!.quantize ?? [] : []);
+      const int8 = frozen.filter((w) => q.has(w.name));
+      // int8 kernels: one byte a value and a float32 scale per output channel (the last axis)
+      const int8Bytes = int8.reduce((s, w) => s + size([w]) + 4 * w.shape[w.shape.length - 1]!, 0);
+      const floatBytes = 4 * size(frozen.filter((w) => !q.has(w.name)));
+      const base = q.size
+        ? `; frozen base ${n(size(frozen))} weights: ${int8.length} kernel${int8.length === 1 ? "" : "s"} int8 (${(int8Bytes / 1024).toFixed(1)} KB with scales, ${((4 * size(int8)) / 1024).toFixed(1)} KB as float32), the rest float32 (${(floatBytes / 1024).toFixed(1)} KB)`
+        : `; frozen base ${n(size(frozen))} weights float32 (${(floatBytes / 1024).toFixed(1)} KB)`;
+      out.push(`LoRA in phase ${ph.name} (train ${p.model} on ${p.dataset}): rank ${ph.lora!.rank} on ${ph.lora!.targets.length} projection${ph.lora!.targets.length === 1 ? "" : "s"}, ${n(size(adapters))} adapter weights (${((4 * size(adapters)) / 1024).toFixed(1)} KB); trains ${n(t)} of ${n(total)} weights (${((100 * t) / total).toFixed(2)}%)${base}`);
     }
   }
   return out;

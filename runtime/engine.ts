@@ -15,6 +15,7 @@ import { collect, concatCollected, lossTensor, targetOf, metricName, metricValue
 import { makeOptimizer, type Optimizer } from "./optim.js";
 import { DeviceMasks, type Masks } from "./prune.js";
 import type { CallSpec, LossSpec, PhaseSpec, PlanSpec, TrainingStep } from "./spec.js";
+import { packedHost, packedOf, packInt8 } from "./qbase.js";
 import { batchTensors, loadHostWeights, readHostWeights, readLossValues, seeder, trainMicroBatches } from "./steps.js";
 import { metricTarget, mixInputs, type BatchMix } from "./mix.js";
 
@@ -100,6 +101,14 @@ export interface StepEngine {
   loadOptimizerState(s: Record<string, HostTensor>): Promise<void>;
   /** Pruning masks (1 keeps, 0 zeroes): applied now and after every optimizer step from now on. */
   setMasks(masks: Masks): Promise<void>;
+  /**
+   * lora base: int8: hold these frozen kernels as int8 from now on — `q` has each one as quantizeWeights
+   * writes it (`name` I8 in nnetc's layout, `name:scale` F32 per output channel) — and compute with q·scale in
+   * every forward pass. getWeights returns them in that form; setWeights leaves them as they are.
+   */
+  setQuantized(q: Record<string, HostTensor>): Promise<void>;
+  /** Bytes the engine holds for the weights: float32 ones and int8 base kernels with their scales. */
+  weightBytes(): Promise<{ float: number; int8: number }>;
   /** Run the steps in order; their losses (non-finite ones included: the plan stops there). */
   trainSteps(s: Steps): Promise<number[]>;
   /** Predictions/targets collected and loss terms measured by trainSteps since the last call. */
@@ -157,11 +166,43 @@ export class TfjsEngine implements StepEngine {
   }
 
   async getWeights(): Promise<Record<string, HostTensor>> {
-    return readHostWeights(this.weights);
+    const out: Record<string, HostTensor> = {};
+    const plain: [string, tf.Tensor][] = [];
+    for (const [k, v] of this.weights) {
+      const q = packedHost(v);
+      if (q) [out[k], out[`${k}:scale`]] = [q.q, q.scale];
+      else plain.push([k, v]);
+    }
+    // Read asynchronously: webgpu in Node has no synchronous read.
+    Object.assign(out, await readHostWeights(plain));
+    return out;
   }
 
   async setWeights(host: Record<string, HostTensor>): Promise<void> {
-    loadHostWeights(this.weights, host, "the weights");
+    loadHostWeights(new Map([...this.weights].filter(([, v]) => !packedOf(v))), host, "the weights");
+  }
+
+  async setQuantized(q: Record<string, HostTensor>): Promise<void> {
+    for (const [k, t] of Object.entries(q)) {
+      if (t.dtype !== "I8") continue;
+      const old = this.weights.get(k)!;
+      if (packedOf(old)) continue;
+      const v = packInt8(t, q[`${k}:scale`]!, k);
+      this.weights.set(k, v);
+      this.names.delete(old);
+      old.dispose();
+    }
+  }
+
+  async weightBytes(): Promise<{ float: number; int8: number }> {
+    let float = 0;
+    let int8 = 0;
+    for (const v of this.weights.values()) {
+      const p = packedOf(v);
+      if (p) int8 += 4 * v.size + 4 * p.scale.size;
+      else float += 4 * v.size;
+    }
+    return { float, int8 };
   }
 
   async beginPhase(p: PhaseSetup): Promise<void> {
@@ -194,7 +235,8 @@ export class TfjsEngine implements StepEngine {
 
   async setMasks(masks: Masks): Promise<void> {
     this.masks.dispose();
-    this.masks = new DeviceMasks(masks, new Map([...this.weights].map(([k, v]) => [k, v.shape] as const)));
+    // int8 base kernels keep their zeros (round(0 / scale) = 0): masks leave them alone
+    this.masks = new DeviceMasks(new Map([...masks].filter(([k]) => !packedOf(this.weights.get(k)!))), new Map([...this.weights].map(([k, v]) => [k, v.shape] as const)));
     this.masks.apply(this.weights);
   }
 
@@ -268,6 +310,7 @@ export class TfjsEngine implements StepEngine {
     for (const st of this.steps) st.optimizer.dispose();
     this.steps = [];
     this.masks.dispose();
+    for (const v of this.weights.values()) packedOf(v)?.scale.dispose(); // the packed variables are the owner's, as the others
   }
 }
 

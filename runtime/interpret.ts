@@ -8,6 +8,7 @@ import type { AttrValue, IRModel, IRNode } from "../compiler/ir/types.js";
 import { decoderSpec, sourceOnlyCached } from "./decoder.js";
 import { generateWith, type GenerateOptions, type GenerateResult } from "./generate.js";
 import * as ops from "./ops.js";
+import { weightValue } from "./qbase.js";
 import type { Activation, ExplicitPadding, ExplicitPadding1d, Padding, Step } from "./ops.js";
 
 export type Weights = Map<string, tf.Variable>;
@@ -56,7 +57,8 @@ interface Ctx {
   node: IRNode;
   x: tf.Tensor[];
   a: Record<string, AttrValue>;
-  w: (role: string) => tf.Variable;
+  /** A weight's value (a packed int8 base kernel dequantized: runtime/qbase.ts). */
+  w: (role: string) => tf.Tensor;
   step: Step;
   dims: Record<string, number>;
   /** Cross-attention over the source during a cached generation: its keys and values are cached once. */
@@ -139,7 +141,7 @@ export const IMPLS: Record<OpKind, Impl> = {
   zero_pad2d: unary((x, c) => ops.zeroPad2d(x, pair(c.a.padding))),
   upsample2d: unary((x, c) => ops.upsample2d(x, pair(c.a.size))),
   batchnorm: (c) => {
-    const w = { gamma: opt(c, "gamma", c.a.scale), beta: opt(c, "beta", c.a.center), movingMean: c.w("moving_mean"), movingVariance: c.w("moving_variance") };
+    const w = { gamma: opt(c, "gamma", c.a.scale), beta: opt(c, "beta", c.a.center), movingMean: c.w("moving_mean") as tf.Variable, movingVariance: c.w("moving_variance") as tf.Variable }; // never packed: variables
     return ops.batchnorm(c.x[0]!, w, num(c.a.epsilon), num(c.a.momentum), c.step, c.node.name);
   },
   layernorm: (c) => ops.layernorm(c.x[0]!, c.w("gamma"), c.w("beta"), num(c.a.epsilon)),
@@ -238,11 +240,11 @@ export function run(m: IRModel, weights: Weights, inputs: Record<string, tf.Tens
       values.set(n.id, t);
       continue;
     }
-    const w = (role: string): tf.Variable => {
+    const w = (role: string): tf.Tensor => {
       const name = role.startsWith("@") ? role.slice(1) : `${n.name}/${role}`;
       const v = weights.get(name);
       if (!v) throw new Error(`no weight "${name}"`);
-      return v;
+      return weightValue(v);
     };
     const cross = !!enc && n.op === "attention" && n.inputs.length - (n.attrs.mask ? 1 : 0) === 2 && enc.has(n.inputs[1]!);
     const args: Ctx = { node: n, x: n.inputs.map((i) => values.get(i)!), a: n.attrs, w, step, dims, cross };

@@ -7,6 +7,7 @@
 // the scale is alpha / r on both sides. What PEFT cannot express is a RunError naming the layer: an adapter on
 // a layer the checkpoint does not have, one on a projection the checkpoint packs with others (GPT-2's c_attn),
 // and a run that changed weights PEFT takes from the base checkpoint.
+import { dequantizeWeights, quantizeWeights } from "./quantize.js";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { decodeSafetensors, encodeSafetensors, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
@@ -72,6 +73,7 @@ export function peftAdapter(m: Model, run: string, base: string): PeftAdapter {
   // checkpoint is the checkpoint's.
   const changed: string[] = [];
   const outside: string[] = [];
+  const int8Base = ad.metadata.base === "int8";
   for (const p of m.params) {
     if (isAdapter(p)) continue;
     const b = pre.weights[p.name];
@@ -80,8 +82,11 @@ export function peftAdapter(m: Model, run: string, base: string): PeftAdapter {
       continue;
     }
     const r = trained[p.name] ? hostF32(trained[p.name]!).data : null;
-    const bd = b.data as Float32Array;
-    if (!r || r.length !== bd.length || r.some((v, i) => v !== bd[i])) changed.push(p.name);
+    const same = (bd: Float32Array) => !!r && r.length === bd.length && r.every((v, i) => v === bd[i]);
+    // lora base: int8 (QLoRA-style): a frozen kernel the run held as the int8 quantization of the checkpoint's
+    if (same(b.data as Float32Array)) continue;
+    if (int8Base && b.shape.length >= 2 && same(dequantizeWeights(quantizeWeights({ w: b }, "int8")).w!.data as Float32Array)) continue;
+    changed.push(p.name);
   }
   if (changed.length) {
     throw new RunError(

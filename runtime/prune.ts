@@ -139,7 +139,7 @@ export class DeviceMasks {
     tf.tidy(() => {
       for (const [name, m] of this.tensors) {
         const v = weights.get(name);
-        if (v) v.assign(tf.mul(v, m));
+        if (v && v.dtype === "float32") v.assign(tf.mul(v, m)); // an int8 base kernel (packed int32) keeps its zeros
       }
     });
   }

@@ -16,6 +16,7 @@ import { Schedule } from "./optim.js";
 import { loadPretrained, type InitSpec } from "./pretrained.js";
 import { decodeMasks, encodeMasks, magnitudeMasks, sparsityOf, type Masks } from "./prune.js";
 import { exportWeights } from "./export.js";
+import { dequantizeWeights, quantizeWeights } from "./quantize.js";
 import { drawMix } from "./mix.js";
 import { fromLogits, pairKey, TfjsEngine, type StepEngine } from "./engine.js";
 
@@ -163,7 +164,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // The weights are drawn here whatever the engine (the same seed gives the same start on every engine),
   // then replaced by the checkpoint's or the pretrained ones.
   const weights = o.start ? o.start.weights : initWeights(model.params, () => rng.next());
-  if (ckpt) loadHostWeights(weights, ckpt.weights, previous!);
+  // lora base: int8 kernels come back from the checkpoint as they were quantized (I8 + per-channel scales).
+  const heldInt8 = ckpt ? Object.fromEntries(Object.entries(ckpt.weights).filter(([k, v]) => v.dtype === "I8" || (k.endsWith(":scale") && ckpt.weights[k.slice(0, -":scale".length)]?.dtype === "I8"))) : {};
+  if (ckpt) loadHostWeights(weights, Object.keys(heldInt8).length ? dequantizeWeights(ckpt.weights) : ckpt.weights, previous!);
   // Pretrained weights replace the fresh ones (drawn all the same, so the run's random stream is unchanged).
   const init = o.init !== undefined ? o.init : plan.init ? { ...plan.init, from: path.resolve(path.dirname(o.file), plan.init.from) } : null;
   if (init && !ckpt && !o.start) {
@@ -179,6 +182,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (!o.start) for (const w of weights.values()) w.dispose();
   } else engine = new TfjsEngine(model, weights);
   const ownsWeights = !o.start && !o.engine;
+  if (o.start && plan.phases.some((ph) => ph.lora?.base === "int8")) {
+    await engine.dispose();
+    throw new RunError("lora base: int8 trains on the interpreter or the torch engine (nnetc train), not in an emitted module's own training loop: use base: float32 there");
+  }
+  const quantized = new Set(Object.keys(heldInt8).filter((k) => heldInt8[k]!.dtype === "I8"));
+  if (quantized.size) await engine.setQuantized(heldInt8);
   // Whatever happens (Ctrl-C, divergence, a bad file), the engine and its process end with the run.
   try {
     // Made only now: a run that fails on its data, weights or engine leaves no empty folder behind.
@@ -236,6 +245,18 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const stepsPerEpoch = Math.max(1, Math.ceil(data.train.size / globalBatch));
       // Alternate steps (a GAN): each trains its own weights with its own optimizer, in turn on every batch.
       const { baseLr, steps } = trainingSteps(plan, phase, model.params);
+      // lora base: int8 (QLoRA-style): when the first such phase starts, its frozen base kernels become int8
+      // (per output channel, runtime/quantize.ts: deterministic), held so by the engine from then on.
+      const toQuantize = phase.lora?.base === "int8" ? (phase.lora.quantize ?? []).filter((k) => !quantized.has(k)) : [];
+      if (toQuantize.length) {
+        const host = await engine.getWeights();
+        const q = quantizeWeights(Object.fromEntries(toQuantize.map((k) => [k, host[k]!])), "int8");
+        await engine.setQuantized(q);
+        for (const k of toQuantize) quantized.add(k);
+        const floatBytes = toQuantize.reduce((a, k) => a + 4 * (host[k]!.data as Float32Array).length, 0);
+        const int8Bytes = Object.values(q).reduce((a, t) => a + (t.dtype === "I8" ? 1 : 4) * t.data.length, 0);
+        logLine({ event: "quantize", phase: phase.name, kernels: toQuantize.length, float32_bytes: floatBytes, int8_bytes: int8Bytes }, `lora base int8: ${toQuantize.length} frozen kernel${toQuantize.length === 1 ? "" : "s"} held as int8 from phase ${phase.name} on (${floatBytes.toLocaleString("en-US")} → ${int8Bytes.toLocaleString("en-US")} bytes with their scales)`);
+      }
       await engine.beginPhase({
         trainable, frozenLayers: phase.frozenLayers, optimizer: phase.optimizer, weightDecay: phase.weightDecay, decays: model.params.filter((p) => /(kernel|embeddings)$/.test(p.role)).map((p) => p.name), clip: phase.clip, loss: plan.loss, accumulate, mixTerms: phase.mix ? phase.mix.terms : null,
         ...(plan.alternate?.length ? { steps } : {}),
@@ -396,7 +417,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (writes && adapters.length && plan.phases.some((ph) => ph.lora)) {
       const lora = plan.phases.find((ph) => ph.lora)!.lora!;
       const only = Object.fromEntries(adapters.map((p) => [p.name, final[p.name]!]));
-      writeFileAtomic(path.join(o.outDir, "adapters.safetensors"), encodeSafetensors(only, { format: "nnetc-lora", model: model.name, rank: String(lora.rank), alpha: String(lora.alpha), targets: lora.targets.join(",") }));
+      writeFileAtomic(path.join(o.outDir, "adapters.safetensors"), encodeSafetensors(only, { format: "nnetc-lora", model: model.name, rank: String(lora.rank), alpha: String(lora.alpha), targets: lora.targets.join(","), ...(quantized.size ? { base: "int8" } : {}) }));
     }
 
     let test: Record<string, number> | null = null;
@@ -409,11 +430,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     let exported: TrainResult["exported"] = null;
     if (plan.export && writes) {
       // The export step runs on TensorFlow.js (calibration is a forward pass), on the final weights.
-      const tfWeights = engine instanceof TfjsEngine ? engine.weights : trainedWeights(model.params, { weights: final, from: "the trained weights" });
+      const tfWeights = engine instanceof TfjsEngine && !quantized.size ? engine.weights : trainedWeights(model.params, { weights: dequantizeWeights(final), from: "the trained weights" });
       try {
         exported = exportWeights({ outDir: o.outDir, net: model, weights: tfWeights, fingerprint: fp, vocab: main.vocab, saved: savedData(main), spec: plan.export, calibration: subset(main.train, shuffledIndices(main.train.size, new Rng(seed ^ 0xca1b)).subarray(0, Math.min(plan.export.calibration, main.train.size))) });
       } finally {
-        if (!(engine instanceof TfjsEngine)) for (const w of tfWeights.values()) w.dispose();
+        if (tfWeights !== (engine as TfjsEngine).weights) for (const w of tfWeights.values()) w.dispose();
       }
       logLine({ event: "export", ...exported }, `exported ${exported.file} (${exported.kind}: ${exported.bytes.toLocaleString("en-US")} bytes, ${((100 * exported.bytes) / exported.float32Bytes).toFixed(1)}% of float32's ${exported.float32Bytes.toLocaleString("en-US")}${exported.sparsity !== null ? `, ${(100 * exported.sparsity).toFixed(1)}% of kernel weights zero` : ""}${exported.calibrated ? `, activation ranges of ${exported.calibrated} layers over ${exported.samples} samples` : ""})`);
       if (plan.export.quantize === "int8" && !exported.calibrated) logLine({ event: "note", message: "no activation ranges recorded" }, "note: no activation ranges recorded in the int8 file: this model's forward pass does not report its layers (a compiled module's); nnetc train records them");

@@ -7,7 +7,7 @@ import { OPS, PROBABILITY_OPS, type InferCtx, type OpKind, type TensorInfo } fro
 import { FLOAT_DTYPES, type DType, type IRDataset, type IRMix, type IRModel, type IRModule, type IRParam, type IRPlan, type IRSpan } from "../ir/types.js";
 import type { Constraint } from "../lower/index.js";
 import { isPrunable, LOSSES, METRICS } from "../plan/tables.js";
-import { reportedTerms } from "../../runtime/spec.js";
+import { phaseTrainable, reportedTerms } from "../../runtime/spec.js";
 
 export interface CheckResult {
   module: IRModule;
@@ -274,6 +274,7 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
     ph.prune = { ...ph.prune, weights: prunable.filter((w) => !excluded.has(w.layer)).map((w) => w.name) };
     if (ph.prune.weights.length === 0) once(ph.prune.span, () => diag("pruneSelectsNothing", spanOf(ph.prune!.span), { why: prunable.length ? "every prunable layer is excluded" : `model "${m.name}" has no conv or dense kernel` }));
   }
+  checkLoraBase(p, m, diagnostics, spanOf);
   checkMix(p, m, diagnostics, once);
   if (p.export) {
     p.export.weights = prunable.map((w) => w.name);
@@ -352,7 +353,7 @@ function checkLora(p: IRPlan, m: IRModel, diagnostics: Diagnostic[], spanOf: (s:
     ph.lora = { ...lora, targets: paths.filter((c) => targets.has(c)) };
   }
   const first = phases[0]!.lora!;
-  const key = (l: typeof first) => JSON.stringify([l.rank, l.alpha, l.dropout, l.targets]);
+  const key = (l: typeof first) => JSON.stringify([l.rank, l.alpha, l.dropout, l.targets, l.base ?? "float32"]);
   for (const ph of phases.slice(1)) {
     if (key(ph.lora!) !== key(first)) diagnostics.push(diag("loraDiffers", spanOf(ph.lora!.span), { phase: ph.name, first: phases[0]!.name }));
   }
@@ -368,6 +369,48 @@ function checkLora(p: IRPlan, m: IRModel, diagnostics: Diagnostic[], spanOf: (s:
       n.attrs = { ...n.attrs, lora: [...((n.attrs.lora as string[] | undefined) ?? []), c.group], lora_rank: first.rank, lora_scale: first.alpha / first.rank, lora_dropout: first.dropout };
     }
   }
+}
+
+/**
+ * lora base: int8 (QLoRA-style): from the first lora phase on, the adapted kernels — and the other dense and
+ * attention kernels that no phase from then on trains or prunes — are held as int8 with per-output-channel
+ * scales (each lora phase's `quantize`, in model order). An adapted kernel cannot be int8 if a later phase trains
+ * it (NN4032) or a phase from then on prunes it (NN4033): int8 weights stay as they were quantized.
+ */
+function checkLoraBase(p: IRPlan, m: IRModel, diagnostics: Diagnostic[], spanOf: (s: IRSpan) => { file: string; start: number; end: number }): void {
+  const first = p.phases.findIndex((ph) => ph.lora?.base === "int8");
+  if (first < 0) return;
+  const lora = p.phases[first]!.lora!;
+  const kernels: string[] = [];
+  const seen = new Set<string>();
+  for (const n of m.nodes) {
+    if (seen.has(n.name) || (n.op !== "dense" && n.op !== "attention")) continue;
+    seen.add(n.name);
+    for (const g of n.op === "dense" ? [""] : ["query", "key", "value", "output"]) {
+      const k = m.params.find((w) => w.name === `${n.name}/${g ? `${g}/` : ""}kernel`);
+      if (k && k.shape.length === 2 && k.dtype === "f32" && !k.derive) kernels.push(k.name);
+    }
+  }
+  const adapted = new Set(lora.targets.map((t) => `${t}/kernel`));
+  const keep = new Set<string>();
+  for (const ph of p.phases.slice(first)) {
+    const trains = new Set(phaseTrainable(m.params, ph).map((w) => w.name));
+    const prunes = new Set(ph.prune?.weights ?? []);
+    const trained: string[] = [];
+    const pruned: string[] = [];
+    for (const k of kernels) {
+      if (!trains.has(k) && !prunes.has(k)) continue;
+      keep.add(k);
+      if (!adapted.has(k)) continue;
+      (trains.has(k) ? trained : pruned).push(k.slice(0, -"/kernel".length));
+      adapted.delete(k); // reported once
+    }
+    const layers = (ls: string[]) => `${ls.length === 1 ? "the kernel of" : "the kernels of"} ${ls.join(", ")}`;
+    if (trained.length) diagnostics.push(diag("loraBaseTrained", spanOf(ph.span), { phase: ph.name, layers: layers(trained), lora: p.phases[first]!.name }));
+    if (pruned.length) diagnostics.push(diag("loraBasePruned", spanOf(ph.prune!.span), { phase: ph.name, layers: layers(pruned), lora: p.phases[first]!.name }));
+  }
+  const quantize = kernels.filter((k) => !keep.has(k));
+  for (const ph of p.phases) if (ph.lora?.base === "int8") ph.lora = { ...ph.lora, quantize };
 }
 
 /** Layers matched by a freeze or exclude pattern: a glob on layer paths, or a top-level binding's layers. */

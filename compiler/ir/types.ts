@@ -163,6 +163,14 @@ export interface IRLora {
   dropout: number;
   patterns: { pattern: string; span: IRSpan }[];
   targets: string[];
+  /**
+   * Storage of the frozen base kernels while the adapters train: "int8" (QLoRA-style) holds the weights named in
+   * `quantize` (resolved by the checker: the adapted kernels, and the other dense and attention kernels that no
+   * phase from the first lora phase on trains) as int8 with one scale per output channel, quantized
+   * (runtime/quantize.ts) when the first lora phase starts and dequantized in every forward pass.
+   */
+  base?: "float32" | "int8";
+  quantize?: string[];
   span: IRSpan;
 }
 

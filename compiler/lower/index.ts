@@ -1105,7 +1105,8 @@ export class Lowering {
       return undefined;
     }
     const rank = bound.rank as number;
-    return { rank, alpha: (bound.alpha as number | null) ?? rank, dropout: bound.dropout as number, patterns, targets: [], span: this.irSpan(st.span) };
+    const base: Partial<IRLora> = bound.base === "int8" ? { base: "int8", quantize: [] } : {};
+    return { rank, alpha: (bound.alpha as number | null) ?? rank, dropout: bound.dropout as number, patterns, targets: [], ...base, span: this.irSpan(st.span) };
   }
 
   /** A sparsity argument in [0, 1), or null (reported) when it is outside. */

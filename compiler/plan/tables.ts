@@ -358,9 +358,9 @@ export const SETTINGS: Record<string, SettingDef> = {
   lora: {
     kind: "args",
     in: ["train", "phase"],
-    doc: "low-rank adaptation (LoRA, Hu et al. 2021): the matched dense layers and attention projections keep their weights fixed and learn W + (alpha/rank)·A·B instead, A [in, rank] and B [rank, out] (B starts at zero); adapters train in phases with lora and stay fixed in the others; target (repeatable) is a glob on layer paths, an attention layer's projections being LAYER/query, /key, /value, /output",
-    example: 'lora rank: 8, alpha: 16, dropout: 0.05, target: "**/attention/query", target: "**/attention/value"',
-    sig: { doc: "", params: [p("rank", "int", { min: 1 }), p("alpha", "float", { default: null, min: 0, exclusive: true, doc: "scale numerator; defaults to rank (scale 1)" }), p("dropout", "float", { default: 0, min: 0, max: 1, maxExclusive: true, doc: "dropout on the adapter's input while training" }), p("target", "string", { default: null, doc: "a dense layer or attention projection path, or a glob; may be repeated" })] },
+    doc: "low-rank adaptation (LoRA, Hu et al. 2021): the matched dense layers and attention projections keep their weights fixed and learn W + (alpha/rank)·A·B instead, A [in, rank] and B [rank, out] (B starts at zero); adapters train in phases with lora and stay fixed in the others; target (repeatable) is a glob on layer paths, an attention layer's projections being LAYER/query, /key, /value, /output; base: int8 (QLoRA-style) holds the frozen dense and attention kernels as int8 with one scale per output channel from the phase's start on, dequantized in every forward pass, while the adapters train in float32",
+    example: 'lora rank: 8, alpha: 16, dropout: 0.05, target: "**/attention/query", target: "**/attention/value", base: int8',
+    sig: { doc: "", params: [p("rank", "int", { min: 1 }), p("alpha", "float", { default: null, min: 0, exclusive: true, doc: "scale numerator; defaults to rank (scale 1)" }), p("dropout", "float", { default: 0, min: 0, max: 1, maxExclusive: true, doc: "dropout on the adapter's input while training" }), p("target", "string", { default: null, doc: "a dense layer or attention projection path, or a glob; may be repeated" }), p("base", "enum", { values: ["float32", "int8"], default: "float32", doc: "storage of the frozen base kernels while the adapters train: int8 holds the adapted kernels (and the other dense and attention kernels no later phase trains) as int8 with per-output-channel scales (QLoRA-style)" })] },
   },
   export: {
     kind: "args",

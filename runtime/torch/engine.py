@@ -16,6 +16,10 @@ Requests (each names its model by KEY; state_dict keys are PyTorch's, runtime/to
                                           alternate steps: trainable, frozen, optimizer, weight_decay, clip,
                                           terms, lr_scale each) every batch is trained by each step in turn
   masks {file}                            pruning masks, applied now and after every step
+  quantize {file, keys}                   lora base: int8: each key's weight (int8 values as floats, torch
+                                          layout) and KEY.scale (per output channel) replace the parameter by
+                                          int8 buffers, dequantized (q * scale) whenever the module reads it
+  weight_bytes                            → bytes of float parameters/buffers and of int8 weights + scales
   opt_get {file, step?} / opt_set {file, step?}
                                           optimizer slots "<key>/<slot>" and "step" (of alternate step N)
   train_steps {split, batches, lrs, seeds, collect?, mix?} → the losses of those steps (mix: per batch null or
@@ -432,6 +436,7 @@ class Run:
         self.parts = {}  # metric pair index -> collected batches
         self.term_sums, self.term_samples = None, 0
         self.masks = {}
+        self.quantized = []  # state_dict keys held as int8 (lora base: int8)
         self.frozen = []
         self.dist = False
         self.ddp = None
@@ -517,12 +522,55 @@ class Engine:
     def set_weights(self, req):
         r = self.run(req)
         sd = read_safetensors(req["file"])
-        r.model.load_state_dict({k: v.to(r.device) for k, v in sd.items()}, strict=True)
+        if not r.quantized:
+            r.model.load_state_dict({k: v.to(r.device) for k, v in sd.items()}, strict=True)
+            return {}
+        # int8 base weights stay as they were quantized; everything else is loaded as strictly as before
+        held = {k + s for k in r.quantized for s in ("_int8", "_scale")}
+        missing, unexpected = r.model.load_state_dict({k: v.to(r.device) for k, v in sd.items() if k not in r.quantized}, strict=False)
+        if set(missing) - held or unexpected:
+            raise RuntimeError(f"set_weights: missing {sorted(set(missing) - held)}, unexpected {sorted(unexpected)}")
         return {}
 
     def get_weights(self, req):
-        write_safetensors(req["file"], self.run(req).model.state_dict())
+        r = self.run(req)
+        sd = r.model.state_dict()
+        for k in r.quantized:  # an int8 base weight as the float values the model computes with
+            path, leaf = k.rsplit(".", 1)
+            sd.pop(k + "_int8")
+            sd.pop(k + "_scale")
+            sd[k] = getattr(r.model.get_submodule(path), leaf).detach()
+        write_safetensors(req["file"], sd)
         return {}
+
+    def quantize(self, req):
+        r = self.run(req)
+        t = read_safetensors(req["file"])
+        for key in req["keys"]:
+            if key in r.quantized:
+                continue
+            path, leaf = key.rsplit(".", 1)
+            mod = r.model.get_submodule(path)
+            q = t[key].round().to(torch.int8).to(r.device)
+            scale = t[key + ".scale"].to(r.device).reshape(-1, *([1] * (q.dim() - 1)))
+            del mod._parameters[leaf]  # the float32 values go; the module reads leaf through a property
+            mod.register_buffer(leaf + "_int8", q)
+            mod.register_buffer(leaf + "_scale", scale)
+            if not getattr(mod, "_nnetc_int8", False):
+                mod.__class__ = type(mod.__class__.__name__, (mod.__class__,), {"_nnetc_int8": True})
+            setattr(type(mod), leaf, property(lambda self, leaf=leaf: getattr(self, leaf + "_int8").float() * getattr(self, leaf + "_scale")))
+            r.quantized.append(key)
+        return {}
+
+    def weight_bytes(self, req):
+        r = self.run(req)
+        size = lambda t: t.numel() * t.element_size()
+        int8 = {n for k in r.quantized for n in (k + "_int8", k + "_scale")}
+        bufs = dict(r.model.named_buffers())
+        return {
+            "float": sum(size(p) for p in r.model.parameters()) + sum(size(b) for n, b in bufs.items() if n not in int8),
+            "int8": sum(size(b) for n, b in bufs.items() if n in int8),
+        }
 
     def data(self, req):
         self.run(req).splits[req["split"]] = read_safetensors(req["file"], mmap=True)
@@ -575,7 +623,8 @@ class Engine:
     def _apply_masks(r):
         named = r.named()
         for k, m in r.masks.items():
-            named[k].mul_(m)
+            if k in named:  # an int8 base weight keeps its zeros
+                named[k].mul_(m)
 
     def opt_get(self, req):
         write_safetensors(req["file"], self.run(req).steps[req.get("step", 0)]["opt"].state())

@@ -190,12 +190,47 @@ export class TorchEngine implements StepEngine {
   async getWeights(): Promise<Record<string, HostTensor>> {
     const f = this.file("get");
     await this.req("get_weights", { file: f });
-    return this.fromTorch(this.take(f), false);
+    const out = this.fromTorch(this.take(f), false);
+    // int8 base kernels as they were quantized (the Python side gives their q·scale)
+    for (const [k, t] of Object.entries(this.quantized)) out[k] = t;
+    return out;
+  }
+
+  /** lora base: int8: the int8 kernels and their scales (nnetc names and layout), as setQuantized got them. */
+  private quantized: Record<string, HostTensor> = {};
+
+  async setQuantized(q: Record<string, HostTensor>): Promise<void> {
+    const params = this.o.model.params.filter((p) => q[p.name]?.dtype === "I8" && !this.quantized[p.name]);
+    if (!params.length) return;
+    const out: Record<string, HostTensor> = {};
+    const keys: string[] = [];
+    for (const p of params) {
+      // the int8 values travel as floats (exact) through the one layout table; the scales follow the output channel
+      const torch = [...toTorchStateDict([p], { [p.name]: hostF32(q[p.name]!) }, this.o.model.params)];
+      if (torch.length !== 1 || torch[0]![1].shape.length !== 2 || torch[0]![1].shape[0] !== p.shape[1]) throw new RunError(`the torch engine cannot hold ${p.name} as int8: its PyTorch form is not one [out, in] weight`);
+      const [key, v] = torch[0]!;
+      out[key] = { dtype: "F32", shape: v.shape, data: v.data };
+      out[`${key}.scale`] = { dtype: "F32", ...hostF32(q[`${p.name}:scale`]!) };
+      keys.push(key);
+      this.quantized[p.name] = q[p.name]!;
+      this.quantized[`${p.name}:scale`] = q[`${p.name}:scale`]!;
+    }
+    const f = this.file("quantize");
+    writeFileSync(f, encodeSafetensors(out));
+    await this.req("quantize", { file: f, keys });
+    rmSync(f, { force: true });
+  }
+
+  async weightBytes(): Promise<{ float: number; int8: number }> {
+    const r = await this.req("weight_bytes");
+    return { float: Number(r.float), int8: Number(r.int8) };
   }
 
   async setWeights(host: Record<string, HostTensor>): Promise<void> {
     const f = this.file("set");
-    writeFileSync(f, this.stateDict(host));
+    // int8 base kernels stay as they are (their float form stands in: the Python side skips them)
+    const given = Object.fromEntries(Object.entries(host).filter(([k]) => !k.endsWith(":scale") || !this.quantized[k]).map(([k, v]) => [k, this.quantized[k] ? { dtype: "F32", shape: v.shape, data: new Float32Array(v.data.length) } as HostTensor : v]));
+    writeFileSync(f, this.stateDict(given));
     await this.req("set_weights", { file: f });
     rmSync(f, { force: true });
   }

@@ -18,6 +18,7 @@ import { decodeSafetensors, encodeSafetensors, type HostTensor } from "../../run
 import { RunError } from "../../runtime/errors.js";
 import { run } from "../../runtime/interpret.js";
 import { peftAdapter } from "../../runtime/peft.js";
+import { dequantizeWeights, quantizeWeights } from "../../runtime/quantize.js";
 import { loadPretrained } from "../../runtime/pretrained.js";
 import { isAdapter } from "../../runtime/spec.js";
 import { trainedWeights } from "../../runtime/train.js";
@@ -231,6 +232,16 @@ test("peft: what PEFT cannot express is a RunError naming it: no adapters, a lay
   assert.is(a.config.fan_in_fan_out, true);
   // a run that changed a weight PEFT takes from the checkpoint
   rejects(() => peftAdapter(lora, fakeRun(lora, bert, "changed", (w) => ((w["Bert/embeddings_norm/gamma"]!.data as Float32Array)[0]! += 0.5)), bert), /changed 1 weight that PEFT takes from .*Bert\/embeddings_norm\/gamma/);
+  // lora base: int8 (QLoRA-style): adapted kernels held as the int8 quantization of the checkpoint's are the
+  // checkpoint's as far as PEFT goes (the adapters were trained over their int8 form) — when the adapters say so
+  const adaptedKernels = lora.nodes.flatMap((n) => ((n.attrs.lora as string[] | undefined) ?? []).map((g) => `${n.name}/${g ? `${g}/` : ""}kernel`));
+  assert.ok(adaptedKernels.length > 0);
+  const int8 = fakeRun(lora, bert, "int8", (w) => Object.assign(w, dequantizeWeights(quantizeWeights(Object.fromEntries(adaptedKernels.map((k) => [k, w[k]!])), "int8"))));
+  rejects(() => peftAdapter(lora, int8, bert), /changed \d+ weights? that PEFT takes from/);
+  const adFile = path.join(int8, "adapters.safetensors");
+  const ad = decodeSafetensors(new Uint8Array(readFileSync(adFile)));
+  writeFileSync(adFile, encodeSafetensors(ad.tensors, { ...ad.metadata, base: "int8" }));
+  assert.equal(Object.keys(peftAdapter(lora, int8, bert).tensors).length, 2 * adaptedKernels.length);
   // the CLI: a clear message and exit 2, no stack trace, nothing written
   const cli = await runNode([CLI, "compile", "spec/peft/peft.nnet", "--target", "peft", "--weights", noAdapters, "--base", bert, "-o", path.join(dir, "never")]);
   assert.is(cli.code, 2, cli.stderr);
