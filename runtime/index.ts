@@ -226,8 +226,18 @@ export async function create<I, O>(def: ModelDef<I, O>, options: CreateOptions =
   const weights = trained ? trainedWeights(def.params, trained) : initWeights(def.params, () => rng.next());
   if (options.engine !== undefined && options.engine !== "tfjs" && options.engine !== "onnx") throw new RunError(`engine "${String(options.engine)}": choose "tfjs" or "onnx"`);
   // Node-specific, and only for engine "onnx": a browser build replaces this import (onnxruntime-web).
-  const onnx = options.engine === "onnx" ? await (await import("./onnx_load.js")).onnxSessionFor(def, trained ?? { weights: await readHostWeights(weights), from: `initial weights, seed ${seed}` }) : undefined;
+  const onnx = options.engine === "onnx" ? await onnxSession(def, trained ?? { weights: await readHostWeights(weights), from: `initial weights, seed ${seed}` }) : undefined;
   return { def, weights, backend: b.name, seed: trained ? null : seed, vocab: trained?.vocab, ...(trained && (trained.classes || trained.columns) ? { saved: { ...(trained.classes ? { classes: trained.classes } : {}), ...(trained.columns ? { columns: trained.columns } : {}) } } : {}), trainer: null, rng: rng.state(), ...(onnx ? { onnx } : {}) };
+}
+
+/**
+ * The model's inference form on ONNX Runtime: Node only (runtime/onnx_load.ts, onnxruntime-node). package.json's
+ * "browser" field empties that module in browser bundles, which gives the refusal below.
+ */
+async function onnxSession(def: ModelDef<unknown, unknown>, trained: Parameters<typeof import("./onnx_load.js").onnxSessionFor>[1]): Promise<NonNullable<Model<unknown, unknown>["onnx"]>> {
+  const { onnxSessionFor } = (await import("./onnx_load.js")) as Partial<typeof import("./onnx_load.js")>;
+  if (!onnxSessionFor) throw new RunError(`engine "onnx" runs in Node only (onnxruntime-node); in a browser, use the default engine "tfjs"`);
+  return await onnxSessionFor(def, trained);
 }
 
 /** A model of engine "onnx" refuses what only the tfjs engine does. */

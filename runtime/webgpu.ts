@@ -44,7 +44,9 @@ export function adapterName(info: AdapterInfoLike): string {
  */
 async function gpuDevicePresent(): Promise<boolean> {
   if (typeof process === "undefined" || process.platform !== "linux") return true;
-  const fs = await import("node:fs");
+  // Through process.getBuiltinModule, not an import: this module is also in browser bundles.
+  const fs = process.getBuiltinModule?.("node:fs") as typeof import("node:fs") | undefined;
+  if (!fs) return true;
   const has = (dir: string, re: RegExp) => {
     try {
       return fs.readdirSync(dir).some((f) => re.test(f));
@@ -69,8 +71,9 @@ async function findAdapter(): Promise<{ gpu: GpuLike; adapter: AdapterLike } | "
     const adapter = await nav.requestAdapter({ powerPreference: "high-performance" });
     return adapter ? { gpu: nav, adapter } : null;
   }
-  const { nodeGpus } = await import("./webgpu_node.js");
-  const tries = await nodeGpus();
+  // package.json's "browser" field empties webgpu_node.js in browser bundles (they have navigator.gpu or nothing).
+  const { nodeGpus } = (await import("./webgpu_node.js")) as Partial<typeof import("./webgpu_node.js")>;
+  const tries = nodeGpus ? await nodeGpus() : null;
   if (!tries) return "no-package";
   for (const t of tries) {
     const gpu = t.create();

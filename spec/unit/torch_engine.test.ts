@@ -384,7 +384,7 @@ test("torch engine: usage errors are one line and exit code 2 (no CUDA here, eng
   const cases: [string[], RegExp, Record<string, string>?][] = [
     [["--engine", "torch", "--device", "cuda"], /error NN7005: --device cuda: PyTorch .* sees no CUDA device/],
     [["--engine", "torch", "--device", "cuda:1"], /error NN7005: --device cuda:1: PyTorch .* sees no CUDA device/],
-    [["--engine", "jax"], /--engine jax: choose tfjs or torch/],
+    [["--engine", "jax"], /--engine jax: choose tfjs, torch or onnx/],
     [["--engine", "torch", "--backend", "wasm"], /--backend chooses TensorFlow.js's backend; with --engine torch use --device/],
     [["--device", "cuda"], /--device and --precision go with --engine torch/],
   ];
