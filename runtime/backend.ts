@@ -1,5 +1,7 @@
 // Backend selection: the best TensorFlow.js backend present, in the order tensorflow (tfjs-node, or
 // tfjs-node-gpu for CUDA) → wasm (SIMD) → cpu, overridable with --backend. The run says which and why.
+import { readFileSync } from "node:fs";
+import { totalmem } from "node:os";
 import * as tf from "@tensorflow/tfjs-core";
 // The gradients of tfjs-core's ops are registered by the union package's Node bundle (tfjs-core's own
 // Node bundle leaves them out); importing it also brings the cpu backend.
@@ -86,6 +88,28 @@ export async function initBackend(requested?: string): Promise<BackendChoice> {
   if (!(await tf.setBackend("cpu"))) throw new BackendError("no TensorFlow.js backend could start");
   await tf.ready();
   return { name: "cpu", reason: requested ? "requested; plain JavaScript, slow for convolutions" : "neither tfjs-node nor the wasm backend could start; plain JavaScript, slow" };
+}
+
+/**
+ * The memory a backend's tensors can use, and what bounds it: wasm keeps every tensor in one WebAssembly
+ * memory, a 32-bit address space of 4 GiB; cpu and tensorflow keep them outside V8's heap (typed arrays'
+ * backing stores, native buffers), so --max-old-space-size does not bound them but the machine (or the
+ * container's cgroup limit) does.
+ */
+export function memoryLimit(name: BackendName): { bytes: number; what: string } {
+  if (name === "wasm") return { bytes: 4 * 1024 ** 3, what: "WebAssembly's 32-bit address space" };
+  let bytes = totalmem();
+  let what = "this machine's memory";
+  try {
+    const max = readFileSync("/sys/fs/cgroup/memory.max", "utf8").trim();
+    if (/^\d+$/.test(max) && Number(max) < bytes) {
+      bytes = Number(max);
+      what = "this container's memory limit";
+    }
+  } catch {
+    // no cgroup v2 limit: the machine's memory
+  }
+  return { bytes, what };
 }
 
 export { tf };
