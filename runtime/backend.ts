@@ -31,6 +31,14 @@ async function tryNode(): Promise<string | null> {
   return null;
 }
 
+// Multithreaded wasm in Node does not start (tried with tfjs-backend-wasm 4.22, Node 20): the flag
+// WASM_HAS_MULTITHREAD_SUPPORT is false under IS_NODE (flags_wasm.ts, tfjs issue #3830); forced true, the threaded
+// build's pthread workers come from blob URLs (backend_wasm.ts: locateFile('….worker.js') returns
+// URL.createObjectURL(new Blob([worker source])), and mainScriptUrlOrBlob is a Blob of the factory's source),
+// which worker_threads cannot load. With blobs shimmed to temporary files (the worker's blob branch rewritten to
+// importScripts(file), and the rollup closure names the factory's source uses — require$$0…4, commonjsGlobal —
+// defined in front of it) the threaded-SIMD build starts with its 8 pthread workers, but getThreadsCount() stays 1
+// whatever setThreadsCount() asks (the C++ pthreadpool is created single-threaded) and a 512² matmul is no faster.
 async function tryWasm(): Promise<boolean> {
   try {
     await import("@tensorflow/tfjs-backend-wasm");

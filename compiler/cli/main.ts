@@ -191,7 +191,7 @@ function program(): Command {
       const opt = (await forInference(res, o.opt)).models.find((x) => x.name === model.name)!;
       const t = summarize(opt);
       const change = { level: Number(o.opt), nodes: [model.nodes.length, opt.nodes.length], params: [s.params.total, t.params.total], bytes: [s.bytes, t.bytes], flops: [s.flops, t.flops] };
-      if (o.json) process.stdout.write(JSON.stringify({ ...t, optimized: change }, null, 2) + "\n");
+      if (o.json) process.stdout.write(JSON.stringify({ ...t, optimized: change, ...(memory ? { memory } : {}) }, null, 2) + "\n");
       else {
         const n = (x: number) => x.toLocaleString("en-US");
         process.stdout.write(renderSummary(t) + "\n" + lines.map((l) => `${l}\n`).join(""));
