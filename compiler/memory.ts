@@ -93,15 +93,19 @@ export interface MemoryEstimate {
   /** Bytes that do not grow with the batch (weights, gradients, optimizer), and bytes per sample (activations, data). */
   fixed: number;
   perSample: number;
+  /** The batch's data per sample (part of perSample). */
+  dataPerSample: number;
   /** Symbolic dimensions with neither a dataset field's size nor a bound: counted as 1 (the estimate is then low). */
   unbound: string[];
 }
 
 /** The largest batch whose estimate fits `limit` bytes (0: not even one sample). */
-export function largestBatch(e: Pick<MemoryEstimate, "fixed" | "perSample" | "parts">, limit: number): number {
+export function largestBatch(e: Pick<MemoryEstimate, "fixed" | "perSample" | "dataPerSample" | "parts">, limit: number): number {
+  // fixed + data(b) + max(activations(b), update) ≤ limit: both terms of the max must fit.
   if (e.fixed + e.parts.update > limit) return 0;
-  if (e.perSample <= 0) return Number.MAX_SAFE_INTEGER;
-  return Math.max(0, Math.floor((limit - e.fixed) / e.perSample));
+  const byActivations = e.perSample > 0 ? Math.floor((limit - e.fixed) / e.perSample) : Number.MAX_SAFE_INTEGER;
+  const byUpdate = e.dataPerSample > 0 ? Math.floor((limit - e.fixed - e.parts.update) / e.dataPerSample) : Number.MAX_SAFE_INTEGER;
+  return Math.max(0, Math.min(byActivations, byUpdate));
 }
 
 /**
@@ -120,7 +124,7 @@ export function estimateTrainingMemory(model: IRModel, plan: IRPlan, datasets: r
     const total = sum(parts);
     const fixed = parts.weights + parts.gradients + parts.optimizer;
     const perSample = two.parts.activations + two.parts.data - one.parts.activations - one.parts.data;
-    const e: MemoryEstimate = { plan: plan.name, phase: phase.name, batch: b, parts, total, fixed, perSample, unbound: one.unbound };
+    const e: MemoryEstimate = { plan: plan.name, phase: phase.name, batch: b, parts, total, fixed, perSample, dataPerSample: two.parts.data - one.parts.data, unbound: one.unbound };
     if (!best || e.total > best.total) best = e;
   }
   return best!;

@@ -2,7 +2,7 @@
 // tf.memory().numBytes (tf.profile's peakBytes) over one training step of zoo models on the cpu and wasm
 // backends, from before the weights exist; and the optimizer slots it counts against those runtime/optim.ts makes.
 import * as tf from "@tensorflow/tfjs-core";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -100,6 +100,25 @@ test("VGG16: the largest batch the wasm backend's 4 GiB holds, by the estimate",
   assert.ok(fits >= 1 && fits < 64, String(fits));
   assert.ok(estimateTrainingMemory(model, plan, mod.datasets, fits).total <= WASM_LIMIT);
   assert.ok(estimateTrainingMemory(model, plan, mod.datasets, fits + 1).total > WASM_LIMIT);
+});
+
+test("every zoo plan: a finite estimate, linear in the batch, and largestBatch is the boundary of the limit", () => {
+  for (const file of readdirSync(path.join(ROOT, "models")).filter((f) => f.endsWith(".nnet"))) {
+    const mod = zoo(file.slice(0, -5));
+    for (const plan of mod.plans) {
+      const model = mod.models.find((m) => m.name === plan.model)!;
+      const e = estimateTrainingMemory(model, plan, mod.datasets);
+      const p = e.parts;
+      assert.ok(Object.values(p).every((v) => Number.isFinite(v) && v >= 0) && e.total >= p.weights + p.data, `${file} ${plan.name}: ${JSON.stringify(e)}`);
+      const at = (b: number) => estimateTrainingMemory(model, plan, mod.datasets, b);
+      assert.ok(Math.abs(at(3).parts.activations - 3 * at(1).parts.activations) < 1e-6 * at(3).parts.activations + 1, `${file}: activations linear in the batch`);
+      for (const limit of [WASM_LIMIT, 256 * 1024 ** 2]) {
+        const fits = largestBatch(e, limit);
+        if (fits === 0 || fits > 100_000) continue;
+        assert.ok(at(fits).total <= limit && at(fits + 1).total > limit, `${file} ${plan.name}: batch ${fits} at ${limit}`);
+      }
+    }
+  }
 });
 
 test.run();
