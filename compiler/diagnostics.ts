@@ -424,6 +424,11 @@ export const DIAGNOSTICS = {
     hint: "if the message names memory, use a smaller batch (or accumulate N); otherwise please report it with the .nnet file and the command",
   })),
 
+  trainingMemory: def<{ model: string; batch: number; estimate: string; total: string; backend: string; limit: string; limitWhat: string; fits: number }>("NN7012", "error", "a training step that needs more memory than the TensorFlow.js backend has (estimated before anything is allocated)", (a) => ({
+    message: `training ${a.model} at batch ${a.batch} needs about ${a.total} on the ${a.backend} backend, which has ${a.limit} (${a.limitWhat}): ${a.estimate}`,
+    hint: `${a.fits > 0 ? `use --batch ${a.fits} or less (the largest that fits; \`accumulate N\` in the plan keeps each step's samples), ` : "even one sample does not fit: "}or --engine torch (PyTorch, on a GPU with --device cuda)${a.backend === "wasm" ? ", or --backend cpu / tensorflow (the machine's memory, not WebAssembly's 4 GiB)" : ""}; \`nnetc summary\` shows the estimate`,
+  })),
+
   onnxNoTraining: def<{ command: string }>("NN7020", "error", "--engine onnx asked to train (ONNX Runtime only runs inference)", (a) => ({
     message: `${a.command} --engine onnx: ONNX Runtime runs inference only, it cannot train`,
     hint: "train with --engine tfjs (the default) or --engine torch; eval and predict take --engine onnx",

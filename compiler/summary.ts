@@ -1,7 +1,8 @@
 // `nnetc summary`: a Keras-style table of a checked model, parameter totals and FLOPs per sample.
 import { evalDim, fmtShape, symbolsOf } from "./ir/dims.js";
 import { OPS, type OpKind } from "./ir/ops.js";
-import type { IRModel, IRPlan } from "./ir/types.js";
+import type { IRModel, IRModule, IRPlan } from "./ir/types.js";
+import { estimateTrainingMemory, fmtBytes, fmtEstimate, largestBatch, WASM_LIMIT, type MemoryEstimate } from "./memory.js";
 import { isAdapter, phaseTrainable } from "../runtime/spec.js";
 import { isPrunable } from "./plan/tables.js";
 
@@ -58,6 +59,23 @@ export function loraLines(m: IRModel, plans: readonly IRPlan[]): string[] {
     }
   }
   return out;
+}
+
+/**
+ * The memory one training step of the plan training `m` needs on TensorFlow.js at the plan's batch
+ * (compiler/memory.ts, what `nnetc train` checks: NN7012), and the largest batch the wasm backend's 4 GiB holds.
+ */
+export function trainingMemory(m: IRModel, module: IRModule): (MemoryEstimate & { wasmLargestBatch: number }) | null {
+  const plan = module.plans.find((p) => p.model === m.name);
+  if (!plan) return null;
+  const e = estimateTrainingMemory(m, plan, module.datasets);
+  return { ...e, wasmLargestBatch: largestBatch(e, WASM_LIMIT) };
+}
+
+export function memoryLine(e: NonNullable<ReturnType<typeof trainingMemory>>): string {
+  const fits = e.total <= WASM_LIMIT ? "fits the wasm backend's 4 GiB" : e.wasmLargestBatch > 0 ? `over the wasm backend's 4 GiB, which holds batch ${e.wasmLargestBatch}` : "over the wasm backend's 4 GiB even at batch 1";
+  const unbound = e.unbound.length ? `; ${e.unbound.join(", ")} counted as 1 (no bound)` : "";
+  return `Training memory (tfjs, plan ${e.plan}${e.phase !== "main" ? `, phase ${e.phase}` : ""}): ${fmtEstimate(e)} (${fmtBytes(e.perSample)} per sample); ${fits}${unbound}`;
 }
 
 export function summarize(m: IRModel, density?: (layer: string) => number): Summary {

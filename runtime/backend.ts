@@ -30,6 +30,14 @@ async function tryNode(): Promise<string | null> {
   return null;
 }
 
+// Multithreaded wasm in Node does not start (tried with tfjs-backend-wasm 4.22, Node 20): the flag
+// WASM_HAS_MULTITHREAD_SUPPORT is false under IS_NODE (flags_wasm.ts, tfjs issue #3830); forced true, the threaded
+// build's pthread workers come from blob URLs (backend_wasm.ts: locateFile('….worker.js') returns
+// URL.createObjectURL(new Blob([worker source])), and mainScriptUrlOrBlob is a Blob of the factory's source),
+// which worker_threads cannot load. With blobs shimmed to temporary files (the worker's blob branch rewritten to
+// importScripts(file), and the rollup closure names the factory's source uses — require$$0…4, commonjsGlobal —
+// defined in front of it) the threaded-SIMD build starts with its 8 pthread workers, but getThreadsCount() stays 1
+// whatever setThreadsCount() asks (the C++ pthreadpool is created single-threaded) and a 512² matmul is no faster.
 async function tryWasm(): Promise<boolean> {
   try {
     await import("@tensorflow/tfjs-backend-wasm");
@@ -99,6 +107,33 @@ export async function initBackend(requested?: string): Promise<BackendChoice> {
   if (!(await tf.setBackend("cpu"))) throw new BackendError("no TensorFlow.js backend could start");
   await tf.ready();
   return { name: "cpu", reason: requested ? "requested; plain JavaScript, slow for convolutions" : `neither tfjs-node${noGpu ? ", webgpu" : ""} nor the wasm backend could start${noGpu}; plain JavaScript, slow` };
+}
+
+/**
+ * The memory a backend's tensors can use, and what bounds it: wasm keeps every tensor in one WebAssembly
+ * memory, a 32-bit address space of 4 GiB; cpu and tensorflow keep them outside V8's heap (typed arrays'
+ * backing stores, native buffers), so --max-old-space-size does not bound them but the machine (or the
+ * container's cgroup limit) does.
+ */
+export function memoryLimit(name: BackendName): { bytes: number; what: string } {
+  if (name === "wasm") return { bytes: 4 * 1024 ** 3, what: "WebAssembly's 32-bit address space" };
+  // WebGPU tells no device's memory (only per-buffer limits); browsers have no os/fs: not checked there.
+  // Node's modules through process.getBuiltinModule, not imports: this module is also in browser bundles.
+  const os = typeof process === "undefined" ? undefined : (process.getBuiltinModule?.("node:os") as typeof import("node:os") | undefined);
+  const fs = typeof process === "undefined" ? undefined : (process.getBuiltinModule?.("node:fs") as typeof import("node:fs") | undefined);
+  if (name === "webgpu" || !os || !fs) return { bytes: Infinity, what: "not known here" };
+  let bytes = os.totalmem();
+  let what = "this machine's memory";
+  try {
+    const max = fs.readFileSync("/sys/fs/cgroup/memory.max", "utf8").trim();
+    if (/^\d+$/.test(max) && Number(max) < bytes) {
+      bytes = Number(max);
+      what = "this container's memory limit";
+    }
+  } catch {
+    // no cgroup v2 limit: the machine's memory
+  }
+  return { bytes, what };
 }
 
 export { tf };

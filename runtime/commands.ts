@@ -3,10 +3,11 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
-import type { IRModel, IRModule } from "../compiler/ir/types.js";
+import type { IRModel, IRModule, IRPlan } from "../compiler/ir/types.js";
 import { deriveWeights } from "./derive.js";
-import { initBackend, BackendError } from "./backend.js";
+import { initBackend, BackendError, memoryLimit, type BackendChoice } from "./backend.js";
 import { releaseWebgpu } from "./webgpu.js";
+import { estimateTrainingMemory, fmtBytes, fmtEstimate, largestBatch } from "../compiler/memory.js";
 import { CheckpointError, encodeSafetensors, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
 import { savedMetadata, transformWeights, weightKind, type Transform } from "./export.js";
 import type { QuantKind } from "./quantize.js";
@@ -18,6 +19,7 @@ import { generationVocabulary, readVocabularyFile } from "./vocab_file.js";
 import { loadTrained } from "./weights.js";
 import { exportWeights, modelHostWeights } from "./onnx.js";
 import { hostWeight } from "./steps.js";
+import { runError } from "./run_diagnostics.js";
 import { exportOnnx } from "../compiler/emit/onnx/index.js";
 import { classOutputs, cutModel, describeRow, gridPng, gridSigmoid, isImageShape, randomInputs, topClasses, type OutputValues } from "./predict.js";
 import type { Diagnostic } from "../compiler/diagnostics.js";
@@ -26,7 +28,6 @@ import { layersModelFiles, writeLayersModel } from "./layers_export.js";
 import type { InitSpec } from "./pretrained.js";
 import { encodeTorchStateDict } from "./torch_layout.js";
 import type { TorchRunOptions } from "./torch/engine.js";
-import { runError } from "./run_diagnostics.js";
 
 /** The torch engine's module, loaded only for --engine torch. */
 const torchEngine = () => import("./torch/engine.js");
@@ -123,11 +124,24 @@ async function guardedRun(o: RunCommandOptions, f: () => Promise<number>): Promi
 }
 
 /** The torch engine's options and Python checked first (nothing is read before a refusal), then TensorFlow.js's backend. */
-async function backend(o: RunCommandOptions): Promise<void> {
+async function backend(o: RunCommandOptions): Promise<BackendChoice> {
   if (o.torch) (await torchEngine()).checkTorchOptions(o.torch);
   const b = await initBackend(o.backend);
   const line = o.json ? JSON.stringify({ event: "backend", backend: b.name, reason: b.reason }) : `backend: ${b.name} (${b.reason})`;
   (o.json ? o.out ?? stdout : o.err ?? stderr)(line + "\n");
+  return b;
+}
+
+/**
+ * NN7012 before anything is allocated: the plan's training step estimated (compiler/memory.ts) at the batch it
+ * will run, against the backend's memory. The torch engine holds its tensors itself and is not checked.
+ */
+function checkTrainingMemory(o: TrainCommandOptions, plan: IRPlan, b: BackendChoice): void {
+  const model = o.module.models.find((m) => m.name === plan.model)!;
+  const e = estimateTrainingMemory(model, plan, o.module.datasets, o.batch);
+  const limit = memoryLimit(b.name);
+  if (e.total <= limit.bytes) return;
+  throw runError("trainingMemory", { model: model.name, batch: e.batch, estimate: fmtEstimate(e), total: fmtBytes(e.total), backend: b.name, limit: fmtBytes(limit.bytes), limitWhat: limit.what, fits: Math.min(largestBatch(e, limit.bytes), e.batch - 1) }, plan.span);
 }
 
 export interface TrainCommandOptions extends RunCommandOptions {
@@ -147,7 +161,8 @@ export async function trainCommand(o: TrainCommandOptions): Promise<number> {
     const err = o.err ?? stderr;
     const plan = o.model ? o.module.plans.find((p) => p.model === o.model) : o.module.plans[0];
     if (!plan) throw new RunError(o.model ? `no training plan for model "${o.model}" in ${o.file}` : `${o.file} has no training plan: add train Model on dataset { … }`);
-    await backend(o);
+    const chosen = await backend(o);
+    if (!o.torch) checkTrainingMemory(o, plan, chosen);
     const outDir = o.outDir ?? path.join("runs", plan.model.toLowerCase());
     const stop = { requested: false };
     const onSigint = () => {

@@ -70,7 +70,9 @@ export function makeOptimizer(call: CallSpec, weightDecay: number, decays: (v: t
   return {
     step(vars, grads, lr) {
       t++;
-      tf.tidy(() => vars.forEach((v, i) => apply(v, withDecay(v, grads[i]!), lr)));
+      // One tidy per weight: an update's temporaries (a dozen weight-sized tensors for adam) are freed before
+      // the next weight's, so the step's peak is one weight's temporaries, not every weight's (compiler/memory.ts).
+      vars.forEach((v, i) => tf.tidy(() => apply(v, withDecay(v, grads[i]!), lr)));
     },
     slots(names) {
       const out: Record<string, tf.Tensor> = { step: tf.scalar(t) };

@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { compile, type CompileResult, type Host } from "../index.js";
 import { diag } from "../diagnostics.js";
 import { diagnosticToJson, renderDiagnostic, summaryLine } from "../render.js";
-import { loraLines, renderSummary, renderWeightsEffect, summarize, weightsEffect } from "../summary.js";
+import { loraLines, memoryLine, renderSummary, renderWeightsEffect, summarize, trainingMemory, weightsEffect } from "../summary.js";
 import { SourceFile } from "../source.js";
 import { GENERATE_DEFAULTS } from "../../runtime/decoder.js";
 
@@ -180,18 +180,21 @@ function program(): Command {
         return;
       }
       const lora = loraLines(model, res.module.plans);
+      // The plan's training step on TensorFlow.js at its batch: what nnetc train checks against the backend (NN7012).
+      const memory = trainingMemory(model, res.module);
+      const lines = [...lora, ...(memory ? [memoryLine(memory)] : [])];
       if (o.opt === "0") {
-        process.stdout.write((o.json ? JSON.stringify({ ...s, ...(lora.length ? { lora } : {}) }, null, 2) : renderSummary(s) + lora.map((l) => `\n${l}`).join("")) + "\n");
+        process.stdout.write((o.json ? JSON.stringify({ ...s, ...(lora.length ? { lora } : {}), ...(memory ? { memory } : {}) }, null, 2) : renderSummary(s) + lines.map((l) => `\n${l}`).join("")) + "\n");
         return;
       }
       // The optimized model's summary, and what the passes changed.
       const opt = (await forInference(res, o.opt)).models.find((x) => x.name === model.name)!;
       const t = summarize(opt);
       const change = { level: Number(o.opt), nodes: [model.nodes.length, opt.nodes.length], params: [s.params.total, t.params.total], bytes: [s.bytes, t.bytes], flops: [s.flops, t.flops] };
-      if (o.json) process.stdout.write(JSON.stringify({ ...t, optimized: change }, null, 2) + "\n");
+      if (o.json) process.stdout.write(JSON.stringify({ ...t, optimized: change, ...(memory ? { memory } : {}) }, null, 2) + "\n");
       else {
         const n = (x: number) => x.toLocaleString("en-US");
-        process.stdout.write(renderSummary(t) + "\n" + lora.map((l) => `${l}\n`).join(""));
+        process.stdout.write(renderSummary(t) + "\n" + lines.map((l) => `${l}\n`).join(""));
         process.stdout.write(`-O${o.opt} for inference, from -O0: nodes ${n(model.nodes.length)} → ${n(opt.nodes.length)}, params ${n(s.params.total)} → ${n(t.params.total)}, bytes ${n(s.bytes)} → ${n(t.bytes)}, FLOPs per sample ${n(s.flops)} → ${n(t.flops)}\n`);
       }
     });

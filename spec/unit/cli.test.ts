@@ -318,6 +318,10 @@ test("summary --json prints {model, layers, params: {total, trainable, nonTraina
     assert.equal(s.params, { total: 203_530, trainable: 203_530, nonTrainable: 0 }, label);
     // Two multiply-adds per weight plus one add per bias, for one sample.
     assert.is(s.flops, 2 * 784 * 256 + 256 + 2 * 256 * 10 + 10, label);
+    // The plan's training step on TensorFlow.js (compiler/memory.ts): adam keeps 2 slots per weight.
+    const m = (JSON.parse(r.stdout) as { memory: { batch: number; parts: Record<string, number>; wasmLargestBatch: number } }).memory;
+    assert.equal([m.batch, m.parts.weights, m.parts.gradients, m.parts.optimizer], [128, 203_530 * 4, 203_530 * 4, 2 * 203_530 * 4], label);
+    assert.ok(m.wasmLargestBatch > 10_000, label);
   }));
 
 test("summary: text table; errors exit 1; several models need --model", () =>
@@ -332,6 +336,7 @@ test("summary: text table; errors exit 1; several models need --model", () =>
     assert.is(r.code, 0, label);
     has(r.stdout, /^Model: MLP$/m, label);
     has(r.stdout, /^Total params: 203,530 /m, label);
+    has(r.stdout, /^Training memory \(tfjs, plan MLP\): weights 795 KiB \+ gradients 795 KiB \+ optimizer 1\.55 MiB \+ .* at batch 128 \(.* per sample\); fits the wasm backend's 4 GiB$/m, label);
     assert.is(bad.code, 1, label);
     assert.equal((JSON.parse(bad.stdout) as { diagnostics: { code: string }[] }).diagnostics.map((d) => d.code), ["NN3001", "NN2001"], label);
     assert.is(ambiguous.code, 2, label);
