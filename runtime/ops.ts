@@ -2,6 +2,7 @@
 // every emitted TypeScript module call these same functions, so the two compute exactly the same thing.
 // Ops that are one TensorFlow.js call (relu, add, reshape…) are not here: both call tfjs directly.
 import * as tf from "@tensorflow/tfjs-core";
+import { LSTM_CELL, LSTM_CELL_GRAD } from "./kernels/lstm_cell.js";
 
 /** Per-call state of a forward pass: training mode, frozen layers, dropout seeds, batchnorm updates. */
 export interface Step {
@@ -479,63 +480,146 @@ export interface RecurrentOptions {
   resetAfter?: boolean;
 }
 
-/** Keras-compatible recurrent layers, unrolled over time with tfjs ops (gate order i, f, c, o / z, r, h). */
-function recurrent(kind: "lstm" | "gru", x: tf.Tensor, w: RecurrentWeights, o: RecurrentOptions): tf.Tensor {
-  const x3 = x as tf.Tensor3D;
-  const steps = x3.shape[1];
-  const batch = x3.shape[0];
-  const rec = w.recurrentKernel as tf.Tensor2D;
-  const bias = w.bias;
-  // Input projections for every step at once: [batch, steps, gates·units].
-  const proj = tf.reshape(tf.matMul(tf.reshape(x3, [-1, x3.shape[2]]), w.kernel as tf.Tensor2D), [batch, steps, -1]);
-  let h: tf.Tensor2D = tf.zeros([batch, o.units]);
-  let cell: tf.Tensor2D = tf.zeros([batch, o.units]);
-  const outs: tf.Tensor2D[] = [];
-  const order = [...Array(steps).keys()];
-  if (o.reverse) order.reverse();
-  // One split of the time-major projections, not a slice per step: each slice's gradient would be a
-  // full-size padded tensor (O(steps²) memory). Time-major pieces are contiguous.
-  const perStep = tf.split(tf.transpose(proj, [1, 0, 2]), steps, 0).map((t) => tf.reshape(t, [batch, -1]) as tf.Tensor2D);
-  for (const t of order) {
-    const xt = perStep[t]!;
-    if (kind === "lstm") {
-      const z = tf.add(tf.add(xt, tf.matMul(h, rec)), bias);
-      const [i, f, g, og] = tf.split(z, 4, 1) as tf.Tensor2D[];
-      cell = tf.add(tf.mul(tf.sigmoid(f!), cell), tf.mul(tf.sigmoid(i!), tf.tanh(g!)));
-      h = tf.mul(tf.sigmoid(og!), tf.tanh(cell));
-    } else {
-      const resetAfter = o.resetAfter !== false;
-      const b = resetAfter ? tf.unstack(bias) : [bias, tf.zerosLike(bias)];
-      const xz = tf.add(xt, b[0]!);
-      const [xzz, xr, xh] = tf.split(xz, 3, 1) as tf.Tensor2D[];
-      const [rz, rr, rh] = tf.split(rec, 3, 1) as tf.Tensor2D[];
-      if (resetAfter) {
-        const hr = tf.add(tf.matMul(h, rec), b[1]!);
-        const [hz, hrr, hh] = tf.split(hr, 3, 1) as tf.Tensor2D[];
-        const zg = tf.sigmoid(tf.add(xzz!, hz!));
-        const rg = tf.sigmoid(tf.add(xr!, hrr!));
-        const cand = tf.tanh(tf.add(xh!, tf.mul(rg, hh!)));
-        h = tf.add(tf.mul(zg, h), tf.mul(tf.sub(1, zg), cand));
-      } else {
-        const zg = tf.sigmoid(tf.add(xzz!, tf.matMul(h, rz!)));
-        const rg = tf.sigmoid(tf.add(xr!, tf.matMul(h, rr!)));
-        const cand = tf.tanh(tf.add(xh!, tf.matMul(tf.mul(rg, h), rh!)));
-        h = tf.add(tf.mul(zg, h), tf.mul(tf.sub(1, zg), cand));
-      }
+/**
+ * A recurrent layer in Keras's layout over [batch, steps, features]: the cell runs over time-major input
+ * (one transpose around it, autodiff takes care of it; `reverse` is the cell's own order of steps, not a
+ * tf.reverse, which the wasm backend runs as a slow scalar loop), and its output goes back to
+ * [batch, steps, units] (or the last state, [batch, units]).
+ */
+function overTime(x: tf.Tensor, o: RecurrentOptions, cell: (xt: tf.Tensor3D) => tf.Tensor): tf.Tensor {
+  const y = cell(tf.transpose(x, [1, 0, 2]) as tf.Tensor3D);
+  return o.returnSequences ? tf.transpose(y, [1, 0, 2]) : y;
+}
+
+/** One LSTM step's element-wise part (p + q → gates → h, c, and act = [i, f, g, o, tanh c]): see runtime/kernels/lstm_cell.ts. */
+function lstmCell(p: tf.Tensor, q: tf.Tensor, cPrev: tf.Tensor, composed: boolean): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] {
+  if (!composed && tf.getKernel(LSTM_CELL, tf.getBackend())) return tf.engine().runKernel(LSTM_CELL, { p, q, cPrev }) as unknown as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+  const z = tf.add(p, q);
+  const s = tf.sigmoid(z);
+  const H = cPrev.shape[1]!;
+  const gate = (t: tf.Tensor, n: number) => tf.slice(t, [0, n * H], [-1, H]);
+  const [i, f, g, o] = [gate(s, 0), gate(s, 1), tf.tanh(gate(z, 2)), gate(s, 3)];
+  const c = tf.add(tf.mul(f, cPrev), tf.mul(i, g));
+  const tc = tf.tanh(c);
+  return [tf.mul(o, tc), c, tf.concat([i, f, g, o, tc], 1)] as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+}
+
+/** One LSTM step backwards: the gradient at its gate pre-activations z and at the previous cell state. */
+function lstmCellGrad(dhOut: tf.Tensor, dhNext: tf.Tensor, dcNext: tf.Tensor, act: tf.Tensor, cPrev: tf.Tensor): [tf.Tensor2D, tf.Tensor2D] {
+  if (tf.getKernel(LSTM_CELL_GRAD, tf.getBackend())) return tf.engine().runKernel(LSTM_CELL_GRAD, { dhOut, dhNext, dcNext, act, cPrev }) as unknown as [tf.Tensor2D, tf.Tensor2D];
+  const dh = tf.add(dhOut, dhNext);
+  const [i, f, g, o, tc] = tf.split(act, 5, 1) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+  const dc = tf.add(dcNext, tf.mul(tf.mul(dh, o), tf.sub(1, tf.square(tc))));
+  const dsig = (t: tf.Tensor) => tf.mul(t, tf.sub(1, t));
+  const dz = tf.concat([tf.mul(tf.mul(dc, g), dsig(i)), tf.mul(tf.mul(dc, cPrev), dsig(f)), tf.mul(tf.mul(dc, i), tf.sub(1, tf.square(g))), tf.mul(tf.mul(dh, tc), dsig(o))], 1);
+  return [dz, tf.mul(dc, f)] as [tf.Tensor2D, tf.Tensor2D];
+}
+
+/**
+ * The LSTM over time-major x [steps, batch, features] (gate order i, f, c, o, Keras's): the input
+ * projection of every step is one [steps·batch, 4·units] matmul with the bias folded in; each step is one
+ * [batch, units]·[units, 4·units] matmul and one cell (lstmCell: on wasm a single kernel call, elsewhere
+ * tfjs ops). The gradient is written out (backpropagation through time, tf.customGrad): per step one
+ * cell gradient and one [batch, 4·units]·[4·units, units] matmul, and the weight and input gradients are
+ * three matmuls over the whole sequence. Autodiff through the loop recorded ~20 tape nodes per step and
+ * took longer than the old implementation (bench/lstm.ts). Returns [steps, batch, units] when
+ * `sequences`, else the last state [batch, units]. `autodiff`: the forward ops composed and recorded on
+ * the tape instead (what bench/lstm.ts compares with).
+ */
+export function lstmTimeMajor(x: tf.Tensor3D, w: RecurrentWeights, units: number, sequences: boolean, reverse: boolean, autodiff = false): tf.Tensor {
+  const [steps, batch, features] = x.shape;
+  const H = units;
+  // The time index of the k-th step taken.
+  const at = (k: number) => (reverse ? steps - 1 - k : k);
+  const cell = (...args: unknown[]) => {
+    const [xs, kernel, rec, bias] = args as [tf.Tensor3D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+    const save = (args[4] as tf.GradSaveFunc | undefined) ?? (() => {});
+    const x2 = tf.reshape(xs, [steps * batch, features]) as tf.Tensor2D;
+    const proj = tf.split(tf.fused.matMul({ a: x2, b: kernel, bias }), steps, 0) as tf.Tensor2D[];
+    const zeros = tf.zeros([batch, H]);
+    const zeros4 = tf.zeros([batch, 4 * H]);
+    const [acts, cs, hs]: tf.Tensor[][] = [new Array(steps), new Array(steps), new Array(steps)];
+    // By time index; the step before time t is at(k − 1).
+    for (let k = 0; k < steps; k++) {
+      const [t, prev] = [at(k), at(k - 1)];
+      [hs[t], cs[t], acts[t]] = lstmCell(proj[t]!, k > 0 ? tf.matMul(hs[prev] as tf.Tensor2D, rec) : zeros4, k > 0 ? cs[prev]! : zeros, autodiff);
     }
-    outs.push(h);
+    const value = sequences ? tf.stack(hs) : hs[at(steps - 1)]!;
+    save([x2, kernel, rec, ...acts, ...cs, ...hs]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [x2s, kernelS, u] = saved as tf.Tensor2D[];
+      const [A, C, Hs] = [0, 1, 2].map((n) => saved.slice(3 + n * steps, 3 + (n + 1) * steps));
+      const z = tf.zeros([batch, H]);
+      const dys = sequences ? tf.split(tf.reshape(dy, [steps * batch, H]), steps, 0) : null;
+      const uT = tf.transpose(u);
+      const dzs: tf.Tensor[] = new Array(steps);
+      let dh = z;
+      let dc = z;
+      for (let k = steps - 1; k >= 0; k--) {
+        const t = at(k);
+        const [dz, dcPrev] = lstmCellGrad(dys ? dys[t]! : k === steps - 1 ? dy : z, dh, dc, A![t]!, k > 0 ? C![at(k - 1)]! : z);
+        dzs[t] = dz;
+        if (k > 0) {
+          dc = dcPrev;
+          dh = tf.matMul(dz, uT);
+        }
+      }
+      // Rows in time order; each step's previous state (zeros before the first step taken).
+      const dZ = tf.concat(dzs, 0) as tf.Tensor2D;
+      const before = Hs!.slice(reverse ? 1 : 0, reverse ? steps : steps - 1);
+      const hPrev = tf.concat(reverse ? [...before, z] : [z, ...before], 0) as tf.Tensor2D;
+      const dx = tf.reshape(tf.matMul(dZ, tf.transpose(kernelS)), [steps, batch, features]);
+      // The bias gradient as a product with ones: the wasm backend's Sum over rows is 25× slower.
+      const db = tf.reshape(tf.matMul(tf.ones([1, steps * batch]), dZ), [4 * H]);
+      return [dx, tf.matMul(tf.transpose(x2s), dZ), tf.matMul(tf.transpose(hPrev), dZ), db];
+    };
+    return { value, gradFunc };
+  };
+  if (autodiff) return cell(x, w.kernel, w.recurrentKernel, w.bias).value;
+  return tf.customGrad(cell as (...args: (tf.Tensor | tf.GradSaveFunc)[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] })(x, w.kernel, w.recurrentKernel, w.bias);
+}
+
+/**
+ * The GRU cell over time-major x [steps, batch, features] (gate order z, r, h, Keras's), with autodiff: the
+ * input projection of every step is one matmul with the input bias folded in, the recurrent kernel and
+ * bias are split once, not per step. Returns [steps, batch, units] when `sequences`, else the last state.
+ */
+export function gruTimeMajor(x: tf.Tensor3D, w: RecurrentWeights, units: number, sequences: boolean, reverse: boolean, resetAfter: boolean): tf.Tensor {
+  const [steps, batch, features] = x.shape;
+  const rec = w.recurrentKernel as tf.Tensor2D;
+  const [bIn, bRec] = resetAfter ? tf.unstack(w.bias) : [w.bias, null];
+  // Not tf.fused.matMul's bias: the wasm backend takes an unstacked row for the rank-2 tensor it came from.
+  const proj = tf.add(tf.matMul(tf.reshape(x, [steps * batch, features]) as tf.Tensor2D, w.kernel as tf.Tensor2D), bIn!);
+  const perStep = tf.split(proj, steps, 0) as tf.Tensor2D[];
+  const [rz, rr, rh] = resetAfter ? [] : (tf.split(rec, 3, 1) as tf.Tensor2D[]);
+  let h: tf.Tensor2D = tf.zeros([batch, units]);
+  const hs: tf.Tensor2D[] = new Array(steps);
+  for (let k = 0; k < steps; k++) {
+    const t = reverse ? steps - 1 - k : k;
+    const [xz, xr, xh] = tf.split(perStep[t]!, 3, 1) as tf.Tensor2D[];
+    if (resetAfter) {
+      const [hz, hr, hh] = tf.split(tf.add(tf.matMul(h, rec), bRec!), 3, 1) as tf.Tensor2D[];
+      const zg = tf.sigmoid(tf.add(xz!, hz!));
+      const rg = tf.sigmoid(tf.add(xr!, hr!));
+      const cand = tf.tanh(tf.add(xh!, tf.mul(rg, hh!)));
+      h = tf.add(tf.mul(zg, h), tf.mul(tf.sub(1, zg), cand));
+    } else {
+      const zg = tf.sigmoid(tf.add(xz!, tf.matMul(h, rz!)));
+      const rg = tf.sigmoid(tf.add(xr!, tf.matMul(h, rr!)));
+      const cand = tf.tanh(tf.add(xh!, tf.matMul(tf.mul(rg, h), rh!)));
+      h = tf.add(tf.mul(zg, h), tf.mul(tf.sub(1, zg), cand));
+    }
+    hs[t] = h;
   }
-  if (!o.returnSequences) return h;
-  if (o.reverse) outs.reverse();
-  return tf.stack(outs, 1);
+  return sequences ? tf.stack(hs) : h;
 }
 
 export function lstm(x: tf.Tensor, w: RecurrentWeights, o: RecurrentOptions): tf.Tensor {
-  return recurrent("lstm", x, w, o);
+  return overTime(x, o, (xt) => lstmTimeMajor(xt, w, o.units, o.returnSequences, o.reverse));
 }
 
 export function gru(x: tf.Tensor, w: RecurrentWeights, o: RecurrentOptions): tf.Tensor {
-  return recurrent("gru", x, w, o);
+  return overTime(x, o, (xt) => gruTimeMajor(xt, w, o.units, o.returnSequences, o.reverse, o.resetAfter !== false));
 }
 
 export interface Projection {

@@ -12,6 +12,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { conv2DBackpropFilterConfig } from "./conv2d_backprop_filter.js";
 import { depthwiseConv2dNativeBackpropFilterConfig, depthwiseConv2dNativeBackpropInputConfig } from "./depthwise_backprop.js";
 import { einsumConfig } from "./einsum.js";
+import { lstmCellConfigs } from "./lstm_cell.js";
 import { unsortedSegmentSumConfig } from "./unsorted_segment_sum.js";
 
 export { conv2DBackpropFilterWasm, type Conv2DBackpropFilterStrategy } from "./conv2d_backprop_filter.js";
@@ -26,6 +27,7 @@ export const wasmTrainingKernelConfigs: readonly tf.KernelConfig[] = [
   depthwiseConv2dNativeBackpropInputConfig,
   unsortedSegmentSumConfig,
   einsumConfig,
+  ...lstmCellConfigs,
 ];
 
 /**
