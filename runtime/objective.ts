@@ -229,12 +229,30 @@ export async function collect(pred: tf.Tensor, target: tf.Tensor): Promise<Colle
   return collectHost((await pred.data()) as Float32Array, classes, (await target.data()) as ArrayLike<number>, target.dtype === "int32");
 }
 
+/**
+ * Whether float targets as wide as the scores are class rows (each a distribution: one-hot, smoothed or mixed
+ * labels), not a regression target (an image an autoencoder reconstructs), which is kept as it is.
+ * runtime/torch/engine.py `metric_part` asks the same.
+ */
+function distributionRows(t: ArrayLike<number>, classes: number): boolean {
+  for (let r = 0; r < t.length; r += classes) {
+    let sum = 0;
+    for (let c = 0; c < classes; c++) {
+      const v = t[r + c]!;
+      if (!(v >= 0 && v <= 1)) return false;
+      sum += v;
+    }
+    if (Math.abs(sum - 1) > 1e-3) return false;
+  }
+  return true;
+}
+
 /** Collected from host values (another engine's): scores row-major [rows, classes], targets as they are. */
 export function collectHost(scores: Float32Array, classes: number, targets: ArrayLike<number>, intTargets: boolean): Collected {
   const rows = scores.length / classes;
   let t: ArrayLike<number> = targets;
-  if (!intTargets && t.length === scores.length && classes > 1) {
-    // one-hot rows → class ids
+  if (!intTargets && t.length === scores.length && classes > 1 && distributionRows(t, classes)) {
+    // one-hot (or soft: smoothed, mixed) rows → class ids
     const ids = new Float32Array(rows);
     for (let r = 0; r < rows; r++) {
       let best = 0;

@@ -384,6 +384,9 @@ def metric_part(pred, target):
     if t.numel() != s.shape[0]:
         if t.numel() != s.numel():
             return (pred, target)  # neither class ids nor one-hot rows: kept whole, as before
+        rows = target.reshape(-1, classes).float()
+        if not (bool(((rows >= 0) & (rows <= 1)).all()) and bool(((rows.sum(1) - 1).abs() <= 1e-3).all())):
+            return (pred, target)  # a regression target as wide as the scores (objective.ts distributionRows)
         t = target.reshape(-1, classes).argmax(-1)  # one-hot rows -> class ids
     y = t.long().clamp(0, classes - 1)
     sy = s.gather(1, y[:, None])[:, 0]

@@ -122,4 +122,31 @@ test("compact rows: the tfjs and torch engines evaluate a 200-token language mod
   assert.ok(Math.abs(Math.log(a.metrics.perplexity!) - a.loss) <= 1e-4 * a.loss, `perplexity ${a.metrics.perplexity} vs exp(loss ${a.loss})`);
 });
 
+test("a regression target as wide as many classes (an autoencoder's image) is kept whole: mse and mae as computed by hand; soft class rows still give class ids", () => {
+  const rng = new Rng(9);
+  const rows = 6;
+  const width = 784; // > COMPACT_CLASSES
+  const scores = Float32Array.from({ length: rows * width }, () => rng.next());
+  const image = Float32Array.from({ length: rows * width }, () => rng.next());
+  const c = collectHost(scores, width, image, false);
+  assert.not.ok(c.compact, "an image target is not class rows");
+  let se = 0;
+  let ae = 0;
+  for (let i = 0; i < scores.length; i++) {
+    se += (scores[i]! - image[i]!) ** 2;
+    ae += Math.abs(scores[i]! - image[i]!);
+  }
+  const mae = metricValue({ fn: "mae", args: {} }, c, false);
+  const mse = metricValue({ fn: "mse", args: {} }, c, false);
+  assert.ok(Math.abs(mae - ae / scores.length) < 1e-6, `mae ${mae} vs ${ae / scores.length}`);
+  assert.ok(Math.abs(mse - se / scores.length) < 1e-6, `mse ${mse} vs ${se / scores.length}`);
+  // Smoothed one-hot rows (label smoothing, mixup) are class rows: their argmax is the class.
+  const classes = COMPACT_CLASSES + 6;
+  const soft = new Float32Array(rows * classes).fill(0.1 / classes);
+  for (let r = 0; r < rows; r++) soft[r * classes + ((r * 7) % classes)]! += 0.9;
+  const s = collectHost(Float32Array.from({ length: rows * classes }, () => rng.next()), classes, soft, false);
+  assert.ok(s.compact, "soft class rows are collected compact");
+  assert.equal(Array.from(s.targets), Array.from({ length: rows }, (_, r) => (r * 7) % classes));
+});
+
 test.run();
