@@ -3,6 +3,7 @@
 // NN5xxx datasets · NN6xxx export · NN7xxx engines and the machine · NN9xxx internal. spec/diagnostics/
 // holds a failing example of every code (or says in diagnostics.test.ts's EXCLUDED which test triggers it).
 import type { Span } from "./ast/types.js";
+import { LIMITS, NOT_REGULAR_CODE, notRegular, overLimit, type LimitKey } from "./limits.js";
 
 export type Severity = "error" | "warning";
 
@@ -30,6 +31,12 @@ interface Def<A> {
 
 function def<A>(code: string, severity: Severity, title: string, render: (a: A) => { message: string; hint?: string }): Def<A> {
   return { code, severity, title, render };
+}
+
+/** The diagnostic of a limit of compiler/limits.ts: its code, and the message that names the limit and its variable. */
+function limitDef(key: LimitKey): Def<{ file: string; size: number | string }> {
+  const l = LIMITS[key];
+  return def(l.code, "error", `over ${l.env} (default ${l.default} ${l.unit}): ${l.what}`, (a) => overLimit(key, a.file, a.size));
 }
 
 const didYouMean = (s?: string) => (s ? `did you mean "${s}"?` : undefined);
@@ -437,6 +444,17 @@ export const DIAGNOSTICS = {
     message: `--engine onnx needs onnxruntime-node, which cannot be loaded (${a.why})`,
     hint: "install it beside nnetc (npm install onnxruntime-node), or use --engine tfjs",
   })),
+
+  // NN7040–NN7047: resource limits (compiler/limits.ts, one environment variable each). The data layer (nnetc/runtime,
+  // which loads nothing else of the compiler) raises NN7041–NN7047 as DataErrors whose text is limits.ts's limitText.
+  sourceTooLarge: limitDef("sourceBytes"),
+  notRegularFile: def<{ file: string; kind: string; role: string }>(NOT_REGULAR_CODE, "error", "an import or data file that is not a regular file (/dev/zero, a FIFO, a directory)", (a) => notRegular(a.file, a.kind, a.role)),
+  dataFileTooLarge: limitDef("dataFileBytes"),
+  datasetTooLarge: limitDef("datasetBytes"),
+  imageTooLarge: limitDef("imageBytes"),
+  imageTooManyPixels: limitDef("imagePixels"),
+  audioTooLarge: limitDef("audioBytes"),
+  audioTooLong: limitDef("audioSeconds"),
 
   // ── NN9xxx: internal ─────────────────────────────────────────────────────────────────────────────
   internal: def<{ message: string }>("NN9001", "error", "a compiler bug: please report it with the input file", (a) => ({

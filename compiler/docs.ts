@@ -2,6 +2,7 @@
 // registry, the training-plan and dataset vocabulary, and the diagnostics table. Pure: no I/O.
 // spec/unit/docs.test.ts fails when the generated section of spec/language.md differs from this output.
 import { DIAGNOSTICS } from "./diagnostics.js";
+import { LIMITS, NOT_REGULAR_CODE, type LimitDef } from "./limits.js";
 import { OPS, type OpCategory, type OpDef, type OpKind } from "./ir/ops.js";
 import { formatSignature, type ParamSpec, type Signature } from "./ir/signature.js";
 import { LOSSES, METRICS, OPTIMIZERS, PREPROCESS, SCHEDULES, SETTINGS, SOURCES } from "./plan/tables.js";
@@ -191,6 +192,17 @@ function diagnosticsSection(): string {
   ].join("\n");
 }
 
+function limitsSection(): string {
+  const rows = Object.values(LIMITS).map((l: LimitDef) => [code(l.env), `${l.default} ${l.unit}`, l.what, code(l.code)]);
+  return [
+    "### Resource limits",
+    "",
+    `Every resource a file can make nnetc use is bounded (compiler/limits.ts). A file over a limit is refused before it is read whole, with the diagnostic that names the limit and its variable; set the variable (a positive number, in the unit shown) to raise it. Imports and data files must be regular files: a device such as \`/dev/zero\`, a FIFO or a directory is refused (${code(NOT_REGULAR_CODE)}). Gzip-compressed IDX files are inflated within the data-file limit, so a compression bomb stops there.`,
+    "",
+    table(["Variable", "Default", "Bounds", "Diagnostic"], rows),
+  ].join("\n");
+}
+
 /**
  * The Markdown of every reference table, in the order spec/language.md presents them, as subsections
  * `### 13.1 …`, `### 13.2 …` of the section numbered `section`. Ends with a newline.
@@ -208,6 +220,7 @@ export function referenceTables(section = 13): string {
       signatureTable("Preprocessing steps", "Steps of a dataset field, applied left to right: `field image: f32[784] = images -> scale(1 / 255) -> reshape([784])`.", PREPROCESS, "Step"),
       settingsSection(),
       diagnosticsSection(),
+      limitsSection(),
     ]
       .map((md) => md.replace(/^### /, () => `### ${section}.${++n} `))
       .join("\n\n") + "\n"

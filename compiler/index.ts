@@ -11,7 +11,7 @@ import { SourceFile } from "./source.js";
 
 export interface Host {
   /** The file's text, or why it cannot be read. */
-  readFile(file: string): { text: string } | { error: string };
+  readFile(file: string): { text: string } | { error: string; refused?: { code: "NN7040"; size: number | string } | { code: "NN7041"; kind: string } };
 }
 
 export interface CompileResult {
@@ -76,7 +76,12 @@ function load(file: string, text: string, host: Host, files: Map<string, LoadedF
     if (!dep) {
       const r = host.readFile(rel);
       if ("error" in r) {
-        diagnostics.push(diag("importNotFound", d.fromSpan, { path: d.from, reason: r.error }));
+        const x = r.refused;
+        diagnostics.push(
+          x?.code === "NN7040" ? diag("sourceTooLarge", d.fromSpan, { file: d.from, size: x.size })
+          : x?.code === "NN7041" ? diag("notRegularFile", d.fromSpan, { file: d.from, kind: x.kind, role: "an imported .nnet file" })
+          : diag("importNotFound", d.fromSpan, { path: d.from, reason: r.error }),
+        );
         fail();
         continue;
       }

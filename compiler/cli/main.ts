@@ -1,7 +1,9 @@
 // argv → compiler API → stdout/stderr and an exit code. No logic of its own beyond I/O.
 // Exit codes: 0 clean (warnings allowed), 1 errors in the input, 2 usage or I/O problems.
 import { Command, CommanderError } from "commander";
-import { existsSync, readFileSync, statSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync, unlinkSync } from "node:fs";
+import { readSource } from "../read_source.js";
+import { LIMITS, limit, limitText, overLimit } from "../limits.js";
+import { existsSync, readFileSync, readSync, statSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync, unlinkSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { compile, type CompileResult, type Host } from "../index.js";
@@ -16,43 +18,8 @@ const VERSION = "0.1.0";
 /** A problem with the command line or the file system: reported in one line, exit code 2. */
 class UsageError extends Error {}
 
-function readText(file: string): { text: string } | { error: string } {
-  let st;
-  try {
-    st = statSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return { error: code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : `cannot access it (${code ?? "unknown error"})` };
-  }
-  if (st.isDirectory()) return { error: "it is a directory; pass .nnet files (e.g. models/*.nnet)" };
-  let buf: Buffer;
-  try {
-    buf = readFileSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return { error: code === "EACCES" ? "permission denied" : `cannot read it (${code ?? "unknown error"})` };
-  }
-  try {
-    return { text: new TextDecoder("utf-8", { fatal: true }).decode(buf).replace(/^\uFEFF/, "") };
-  } catch {
-    return { error: `it is not UTF-8 text (invalid byte at offset ${firstInvalidUtf8(buf)})` };
-  }
-}
-
-/** Offset of the first byte that does not belong to a well-formed UTF-8 sequence. */
-function firstInvalidUtf8(b: Uint8Array): number {
-  let i = 0;
-  while (i < b.length) {
-    const c = b[i]!;
-    const n = c < 0x80 ? 0 : c >= 0xc2 && c < 0xe0 ? 1 : c >= 0xe0 && c < 0xf0 ? 2 : c >= 0xf0 && c < 0xf5 ? 3 : -1;
-    if (n < 0) return i;
-    for (let k = 1; k <= n; k++) {
-      if (i + k >= b.length || (b[i + k]! & 0xc0) !== 0x80) return i;
-    }
-    if ((c === 0xe0 && b[i + 1]! < 0xa0) || (c === 0xed && b[i + 1]! > 0x9f) || (c === 0xf0 && b[i + 1]! < 0x90) || (c === 0xf4 && b[i + 1]! > 0x8f)) return i;
-    i += n + 1;
-  }
-  return b.length;
+function readText(file: string): ReturnType<typeof readSource> {
+  return readSource(file, { strictUtf8: true });
 }
 
 const host: Host = { readFile: readText };
@@ -613,8 +580,28 @@ Examples:
 /** All of standard input as UTF-8 text. */
 function readStdin(): string {
   try {
-    return readFileSync(0, "utf8").replace(/^\uFEFF/, "");
+    // bounded as a file is (NNETC_MAX_SOURCE_MB): at most limit + 1 bytes are read
+    const max = limit("sourceBytes");
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for (;;) {
+      const b = Buffer.alloc(Math.min(1 << 20, max + 1 - n));
+      let k: number;
+      try {
+        k = readSync(0, b, 0, b.length, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EAGAIN") continue;
+        if ((e as NodeJS.ErrnoException).code === "EOF") break;
+        throw e;
+      }
+      if (k === 0) break;
+      chunks.push(b.subarray(0, k));
+      n += k;
+      if (n > max) throw new UsageError(limitText(LIMITS.sourceBytes.code, overLimit("sourceBytes", "standard input", "it holds more than")));
+    }
+    return Buffer.concat(chunks).toString("utf8").replace(/^\uFEFF/, "");
   } catch (e) {
+    if (e instanceof UsageError) throw e;
     throw new UsageError(`cannot read standard input: ${(e as Error).message}`);
   }
 }

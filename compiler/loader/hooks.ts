@@ -7,6 +7,7 @@
 // it imports is unchanged; a hit reads the sources and the entry, and never loads the compiler.
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readSource } from "../read_source.js";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -157,22 +158,13 @@ export async function compileForImport(file: string, options: CompileForImportOp
     if (hit) return { code: hit.code, files: hit.sources, warnings: hit.warnings, cache: { entry, hit: true } };
   }
 
-  let text: string;
-  try {
-    text = readFileSync(abs, "utf8");
-  } catch (e) {
-    throw new NnetCompileError(abs, [], `cannot read ${display}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const read = readSource(abs);
+  if ("error" in read) throw new NnetCompileError(abs, [], read.refused ? read.error : `cannot read ${display}: ${read.error}`);
+  const text = read.text;
   // The compiler is loaded on a miss only: it is most of the cost of the first import.
   const [{ compile }, { renderDiagnostic, summaryLine }, { emitCode, mainModel }] = await Promise.all([import("../index.js"), import("../render.js"), import("../emit/index.js")]);
   const res = compile(display, text, {
-    readFile(f) {
-      try {
-        return { text: readFileSync(f, "utf8") };
-      } catch (e) {
-        return { error: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message };
-      }
-    },
+    readFile: (f) => readSource(f),
   });
   const diagnostics: ImportDiagnostic[] = res.diagnostics.map((d) => {
     const pos = res.sources.get(d.span.file)?.position(d.span.start) ?? { line: 1, col: 1 };

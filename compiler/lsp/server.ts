@@ -1,7 +1,7 @@
 // The language server (`nnetc lsp`): a document store, the editor features as functions of an Analysis
 // (compiler/lsp/analysis.ts), and startServer(), which wires them to an LSP connection. Diagnostics come
 // from compile(), the call the CLI makes, so codes and spans are the CLI's.
-import { readFileSync, statSync } from "node:fs";
+import { readSource } from "../read_source.js";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { TextDocument } from "vscode-languageserver-textdocument";
@@ -31,14 +31,8 @@ export function pathToUri(file: string): string {
   return /^[a-z][a-z0-9+.-]+:/i.test(file) && !/^[a-z]:[\\/]/i.test(file) ? file : pathToFileURL(path.resolve(file)).href;
 }
 
-function readDisk(file: string): { text: string } | { error: string } {
-  try {
-    if (statSync(file).isDirectory()) return { error: "it is a directory" };
-    return { text: readFileSync(file, "utf8").replace(/^\uFEFF/, "") };
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return { error: code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : `cannot read it (${code ?? "unknown error"})` };
-  }
+function readDisk(file: string): ReturnType<typeof readSource> {
+  return readSource(file);
 }
 
 /** Open documents and the analyses of their current versions. Open documents win over the disk. */
@@ -47,7 +41,7 @@ export class Workspace {
   private cache = new Map<string, { version: number; analysis: Analysis }>();
   /** The files (absolute paths) each document's last analysis read: itself and what it imports. */
   readonly reads = new Map<string, Set<string>>();
-  constructor(private readonly disk: (file: string) => { text: string } | { error: string } = readDisk) {}
+  constructor(private readonly disk: Host["readFile"] = readDisk) {}
 
   set(doc: TextDocument): void {
     this.docs.set(doc.uri, doc);

@@ -5,10 +5,20 @@
 // then the clip is resampled (dsp.ts, band-limited) and padded with zeros or cut to a fixed length. Bounded: a file
 // over AUDIO_LIMITS.bytes, or declaring more than AUDIO_LIMITS.seconds of audio, is refused before it is decoded.
 import { createRequire } from "node:module";
-import { DataError } from "./errors.js";
+import { limit } from "../../compiler/limits.js";
+import { DataError, overLimitError } from "./errors.js";
 import { resampledLength, resampleSinc } from "./dsp.js";
 
-export const AUDIO_LIMITS = { bytes: 64 * 2 ** 20, seconds: 600, rate: 384_000 };
+/** Bytes and seconds from compiler/limits.ts (NNETC_MAX_AUDIO_MB, NNETC_MAX_AUDIO_SECONDS), read at each use (tests lower them by the variables). */
+export const AUDIO_LIMITS = {
+  get bytes(): number {
+    return limit("audioBytes");
+  },
+  get seconds(): number {
+    return limit("audioSeconds");
+  },
+  rate: 384_000,
+};
 
 /** The extensions audio_folder reads. */
 export const AUDIO_EXTENSIONS = [".wav", ".wave"];
@@ -41,7 +51,7 @@ const FORMAT_NAMES: Record<number, string> = { 2: "Microsoft ADPCM", 6: "A-law",
 
 /** Decode a WAV file's bytes to mono float32 samples at the file's rate. */
 export function decodeWav(buf: Uint8Array, file: string): Clip {
-  if (buf.length > AUDIO_LIMITS.bytes) throw new DataError(`${file}: ${(buf.length / 2 ** 20).toFixed(1)} MB is over the ${AUDIO_LIMITS.bytes / 2 ** 20} MB an audio file may take`);
+  if (buf.length > AUDIO_LIMITS.bytes) throw overLimitError("audioBytes", file, buf.length);
   const W = WaveFile();
   let w: WaveFileLike;
   try {
@@ -65,7 +75,7 @@ export function decodeWav(buf: Uint8Array, file: string): Clip {
   const frames = Math.floor(have / blockAlign);
   // Whole frames only: a partial last frame (a writer's stray byte) is dropped.
   if (frames * blockAlign !== have) w.data.samples = w.data.samples.subarray(0, frames * blockAlign);
-  if (frames / rate > AUDIO_LIMITS.seconds) throw new DataError(`${file}: ${(frames / rate).toFixed(0)} s of audio is over the ${AUDIO_LIMITS.seconds} s a clip may last; cut it first`);
+  if (frames / rate > AUDIO_LIMITS.seconds) throw overLimitError("audioSeconds", file, Math.round(frames / rate));
   let inter: ArrayLike<number>;
   let scale: number;
   let offset = 0;

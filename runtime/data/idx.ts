@@ -1,12 +1,10 @@
 // IDX files (MNIST, Fashion-MNIST): magic 0 0 <type> <ndims>, ndims big-endian uint32 sizes, then the data,
 // big-endian. Gzip is recognized by its magic bytes, not the file name.
-import { readFile } from "node:fs/promises";
-import { promisify } from "node:util";
-import { gunzip } from "node:zlib";
 import type { NumStore } from "./columns.js";
 import { DataError } from "./errors.js";
+import { isGzip, readDataFile, type ReadBudget } from "./files.js";
 
-const gunzipAsync = promisify(gunzip);
+export { isGzip };
 
 const TYPES: Record<number, { name: string; bytes: number; make: (n: number) => NumStore; get: (v: DataView, o: number) => number }> = {
   0x08: { name: "unsigned byte", bytes: 1, make: (n) => new Uint8Array(n), get: (v, o) => v.getUint8(o) },
@@ -21,10 +19,6 @@ export interface IdxArray {
   /** All dimensions, the first being the number of samples. */
   dims: number[];
   data: NumStore;
-}
-
-export function isGzip(buf: Uint8Array): boolean {
-  return buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b;
 }
 
 /** Parse an (already decompressed) IDX buffer; `file` names it in errors. */
@@ -58,20 +52,7 @@ export function parseIdx(buf: Uint8Array, file: string): IdxArray {
   return { dims, data };
 }
 
-/** Read an IDX file, raw or gzip-compressed. */
-export async function readIdx(file: string): Promise<IdxArray> {
-  let buf: Uint8Array;
-  try {
-    buf = await readFile(file);
-  } catch (e) {
-    throw new DataError(`cannot read ${file}: ${(e as Error).message}`);
-  }
-  if (isGzip(buf)) {
-    try {
-      buf = await gunzipAsync(buf);
-    } catch (e) {
-      throw new DataError(`${file} looks gzip-compressed but cannot be decompressed: ${(e as Error).message}`);
-    }
-  }
-  return parseIdx(buf, file);
+/** Read an IDX file, raw or gzip-compressed (bounded: runtime/data/files.ts). */
+export async function readIdx(file: string, budget?: ReadBudget): Promise<IdxArray> {
+  return parseIdx(await readDataFile(file, { gunzip: true, budget, role: "an IDX file" }), file);
 }

@@ -2,9 +2,18 @@
 // packages), EXIF orientation applied, to 8-bit RGB (grey expanded, alpha dropped), then a bilinear resize to
 // size × size with half-pixel centres (tf.image.resizeBilinear's). Bounded: a file over IMAGE_LIMITS.bytes or an
 // image declaring more than IMAGE_LIMITS.pixels pixels is refused before it is decoded.
-import { DataError } from "./errors.js";
+import { limit } from "../../compiler/limits.js";
+import { DataError, overLimitError } from "./errors.js";
 
-export const IMAGE_LIMITS = { bytes: 64 * 2 ** 20, pixels: 50_000_000 };
+/** From compiler/limits.ts (NNETC_MAX_IMAGE_MB, NNETC_MAX_IMAGE_MPIXELS), read at each use (tests lower them by the variables). */
+export const IMAGE_LIMITS = {
+  get bytes(): number {
+    return limit("imageBytes");
+  },
+  get pixels(): number {
+    return limit("imagePixels");
+  },
+};
 
 /** The extensions image_folder reads. */
 export const IMAGE_EXTENSIONS = [".png", ".jpg", ".jpeg", ".webp"];
@@ -27,7 +36,7 @@ function sharp(): Promise<Sharp> {
 
 /** Decode a PNG, JPEG or WebP file's bytes to 8-bit RGB. */
 export async function decodeImage(buf: Uint8Array, file: string): Promise<RgbImage> {
-  if (buf.length > IMAGE_LIMITS.bytes) throw new DataError(`${file}: ${(buf.length / 2 ** 20).toFixed(1)} MB is over the ${IMAGE_LIMITS.bytes / 2 ** 20} MB an image may take`);
+  if (buf.length > IMAGE_LIMITS.bytes) throw overLimitError("imageBytes", file, buf.length);
   const s = await sharp();
   try {
     const img = s(buf, { limitInputPixels: IMAGE_LIMITS.pixels, failOn: "error", sequentialRead: true });
@@ -36,7 +45,7 @@ export async function decodeImage(buf: Uint8Array, file: string): Promise<RgbIma
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   } catch (e) {
     const m = (e as Error).message;
-    if (/pixel limit/i.test(m)) throw new DataError(`${file}: the image declares more than ${IMAGE_LIMITS.pixels.toLocaleString("en-US")} pixels; resize it first`);
+    if (/pixel limit/i.test(m)) throw overLimitError("imagePixels", file, "it declares more than");
     if (/unsupported image format/i.test(m)) throw new DataError(`${file}: not a PNG, JPEG or WebP image`);
     throw new DataError(`${file}: cannot decode the image (${m.split("\n")[0]})`);
   }

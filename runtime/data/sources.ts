@@ -1,7 +1,7 @@
 // The data sources of tables.ts's SOURCES: each turns a (resolved) source call into a Table holding only the
 // columns the dataset's fields read.
 import type { Dirent } from "node:fs";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
@@ -12,6 +12,7 @@ import { type Column, numbersColumn, type NumColumn, prod, storedColumn, type Ta
 import { parseCsvWithLines, parseNumber } from "./csv.js";
 import { DataError } from "./errors.js";
 import { readIdx } from "./idx.js";
+import { readDataFile, ReadBudget } from "./files.js";
 import { type Align, AUDIO_EXTENSIONS, AUDIO_LIMITS, type Clip, decodeWav, fitClip } from "./audio.js";
 import { decodeImage, IMAGE_EXTENSIONS, IMAGE_LIMITS, resizeRgb, type RgbImage } from "./image.js";
 
@@ -25,6 +26,8 @@ export interface SourceContext {
   classes: string[] | null;
   /** Folders to find optional packages from (the .nnet file's folder), besides nnetc's own. */
   baseDir: string;
+  /** What this source's files have read so far, against NNETC_MAX_DATASET_MB (set by loadSource). */
+  budget?: ReadBudget;
 }
 
 function strArg(call: CallSpec, name: string): string {
@@ -33,7 +36,8 @@ function strArg(call: CallSpec, name: string): string {
   return v;
 }
 
-export async function loadSource(call: CallSpec, ctx: SourceContext): Promise<Table> {
+export async function loadSource(call: CallSpec, outer: SourceContext): Promise<Table> {
+  const ctx: SourceContext = { ...outer, budget: new ReadBudget(`the files of ${call.fn}()`) };
   switch (call.fn) {
     case "idx":
       return loadIdx(strArg(call, "images"), strArg(call, "labels"), ctx);
@@ -74,13 +78,13 @@ export async function loadSource(call: CallSpec, ctx: SourceContext): Promise<Ta
 async function loadIdx(images: string, labels: string, ctx: SourceContext): Promise<Table> {
   const columns = new Map<string, Column>();
   ctx.log(`reading ${labels}`);
-  const lab = await readIdx(labels);
+  const lab = await readIdx(labels, ctx.budget);
   if (lab.dims.length !== 1) throw new DataError(`${labels} should hold one label per sample (1 dimension) but has dimensions [${lab.dims.join(", ")}]`);
   const n = lab.dims[0]!;
   columns.set("labels", storedColumn("labels", lab.data, []));
   if (ctx.wanted.has("images")) {
     ctx.log(`reading ${images}`);
-    const img = await readIdx(images);
+    const img = await readIdx(images, ctx.budget);
     if (img.dims[0] !== n) throw new DataError(`${images} holds ${img.dims[0]} samples but ${labels} holds ${n} labels`);
     columns.set("images", storedColumn("images", img.data, img.dims.slice(1)));
   }
@@ -89,12 +93,9 @@ async function loadIdx(images: string, labels: string, ctx: SourceContext): Prom
 
 // ── csv ─────────────────────────────────────────────────────────────────────────────────────────────
 
-async function readText(file: string, encoding: "utf8" | "latin1" = "utf8"): Promise<string> {
-  try {
-    return await readFile(file, encoding);
-  } catch (e) {
-    throw new DataError(`cannot read ${file}: ${(e as Error).message}`);
-  }
+/** A text data file (bounded: NNETC_MAX_DATA_FILE_MB, and the source's NNETC_MAX_DATASET_MB). */
+async function readText(file: string, budget: ReadBudget | undefined, encoding: "utf8" | "latin1" = "utf8"): Promise<string> {
+  return (await readDataFile(file, { budget })).toString(encoding);
 }
 
 function missingColumn(file: string, name: string, have: string[]): DataError {
@@ -104,7 +105,7 @@ function missingColumn(file: string, name: string, have: string[]): DataError {
 async function loadCsv(file: string, delimiter: string, ctx: SourceContext): Promise<Table> {
   if (!delimiter || /["\r\n]/.test(delimiter)) throw new DataError(`csv(${file}): delimiter ${JSON.stringify(delimiter)} cannot be empty or contain quotes or line breaks`);
   ctx.log(`reading ${file}`);
-  const { rows, lines } = parseCsvWithLines(await readText(file), delimiter);
+  const { rows, lines } = parseCsvWithLines(await readText(file, ctx.budget), delimiter);
   if (rows.length === 0) throw new DataError(`${file} is empty (a CSV file needs a header row)`);
   const header = rows[0]!.map((h) => h.trim());
   const seen = new Set<string>();
@@ -161,7 +162,7 @@ function cellsColumn(name: string, cells: string[], where: (row: number) => stri
 
 async function loadJsonl(file: string, ctx: SourceContext): Promise<Table> {
   ctx.log(`reading ${file}`);
-  const text = await readText(file);
+  const text = await readText(file, ctx.budget);
   const records: Record<string, unknown>[] = [];
   const lines: number[] = [];
   const all = text.split(/\r?\n/);
@@ -293,7 +294,7 @@ async function loadTextFolder(dir: string, encoding: "utf8" | "latin1", ctx: Sou
   if (ctx.wanted.has("text")) {
     const texts = new Array<string>(files.length);
     for (let i = 0; i < files.length; i += 64) {
-      const chunk = await Promise.all(files.slice(i, i + 64).map((f) => readText(f, encoding)));
+      const chunk = await Promise.all(files.slice(i, i + 64).map((f) => readText(f, ctx.budget, encoding)));
       for (let j = 0; j < chunk.length; j++) texts[i + j] = chunk[j]!;
     }
     columns.set("text", { kind: "text", name: "text", data: texts });
@@ -306,16 +307,7 @@ export const EAGER_IMAGE_BYTES = 512 * 2 ** 20;
 
 /** An image file decoded to RGB, its size checked before it is read. */
 async function readImage(file: string): Promise<RgbImage> {
-  let buf: Uint8Array;
-  try {
-    const st = await stat(file);
-    if (st.size > IMAGE_LIMITS.bytes) throw new DataError(`${file}: ${(st.size / 2 ** 20).toFixed(1)} MB is over the ${IMAGE_LIMITS.bytes / 2 ** 20} MB an image may take`);
-    buf = await readFile(file);
-  } catch (e) {
-    if (e instanceof DataError) throw e;
-    throw new DataError(`cannot read ${file}: ${(e as Error).message}`);
-  }
-  return decodeImage(buf, file);
+  return decodeImage(await readDataFile(file, { key: "imageBytes", role: "an image" }), file);
 }
 
 /**
@@ -446,16 +438,7 @@ export const EAGER_AUDIO_BYTES = 512 * 2 ** 20;
 
 /** A WAV file decoded to mono, its size checked before it is read. */
 async function readClip(file: string): Promise<Clip> {
-  let buf: Uint8Array;
-  try {
-    const st = await stat(file);
-    if (st.size > AUDIO_LIMITS.bytes) throw new DataError(`${file}: ${(st.size / 2 ** 20).toFixed(1)} MB is over the ${AUDIO_LIMITS.bytes / 2 ** 20} MB an audio file may take`);
-    buf = await readFile(file);
-  } catch (e) {
-    if (e instanceof DataError) throw e;
-    throw new DataError(`cannot read ${file}: ${(e as Error).message}`);
-  }
-  return decodeWav(buf, file);
+  return decodeWav(await readDataFile(file, { key: "audioBytes", role: "an audio file" }), file);
 }
 
 /**

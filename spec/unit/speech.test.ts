@@ -104,7 +104,7 @@ test("WAV: other codings, truncated files, non-WAV bytes and files over the boun
       assert.unreachable(`${name} must be refused`);
     } catch (e) {
       assert.instance(e, DataError);
-      assert.ok((e as Error).message.startsWith(`${name}: `), (e as Error).message);
+      assert.ok((e as Error).message.replace(/^NN\d{4}: /, "").startsWith(`${name}: `), (e as Error).message); // a limit's refusal leads with its code
       assert.match((e as Error).message, re);
     }
   };
@@ -117,8 +117,8 @@ test("WAV: other codings, truncated files, non-WAV bytes and files over the boun
   refuse(good.slice(0, 30), "head.wav", /not a WAV file/);
   refuse(new TextEncoder().encode("RIFF? no, just some text that is long enough"), "text.wav", /not a WAV file \(no RIFF\/WAVE header\)/);
   // 601 samples at 1 Hz: over the 600 s a clip may last, refused before decoding.
-  refuse(wav([new Float64Array(601)], 1, "8"), "long.wav", /601 s of audio is over the 600 s a clip may last/);
-  refuse(new Uint8Array(AUDIO_LIMITS.bytes + 1), "big.wav", /64\.0 MB is over the 64 MB an audio file may take/);
+  refuse(wav([new Float64Array(601)], 1, "8"), "long.wav", /NN7047: long\.wav: 601 s is over the limit of 600 s for the length one audio clip declares.*NNETC_MAX_AUDIO_SECONDS=601/);
+  refuse(new Uint8Array(AUDIO_LIMITS.bytes + 1), "big.wav", /NN7046: big\.wav: 64\.0 MB is over the limit of 64 MB for one audio \(WAV\) file.*NNETC_MAX_AUDIO_MB=65/);
 });
 
 test("property: any bytes, and any cut or corruption of a WAV file, decode or fail with a DataError", () => {
@@ -388,15 +388,14 @@ test("audio_folder: class folders → label, clips resampled to the rate and pad
   }
   // Over the file-size bound: refused from its size, before it is read.
   rmSync(path.join(dir, "clips", "low", "c.wav"));
-  const saved = AUDIO_LIMITS.bytes;
-  AUDIO_LIMITS.bytes = 2000;
+  process.env.NNETC_MAX_AUDIO_MB = String(2000 / 2 ** 20);
   try {
     await loadDataset(audioDataset({ rate: 16000, samples: 1000 }, fields), { dataDir: null, baseDir: dir, seed: 0 });
     assert.unreachable("a file over the bound must be refused");
   } catch (e) {
-    assert.match((e as Error).message, /clips\/high\/a\.wav: 0\.0 MB is over the 0\.0019073486328125 MB an audio file may take/);
+    assert.match((e as Error).message, /NN7046: .*clips\/high\/a\.wav: [\d.]+ MB is over the limit of 0\.00191 MB for one audio \(WAV\) file; .*NNETC_MAX_AUDIO_MB=/);
   } finally {
-    AUDIO_LIMITS.bytes = saved;
+    delete process.env.NNETC_MAX_AUDIO_MB;
   }
   // The checker knows the column's shape from the arguments: samples, or round(seconds × rate).
   assert.equal(SOURCES.audio_folder!.shapeOf!("audio", { rate: 16000, seconds: 0.5 }), [8000]);
