@@ -445,6 +445,23 @@ export const DIAGNOSTICS = {
     hint: "install it beside nnetc (npm install onnxruntime-node), or use --engine tfjs",
   })),
 
+  // Run folders (OUT of nnetc train): one trainer at a time, every file checksummed, nothing overwritten.
+  runLocked: def<{ dir: string; pid: number; host: string; started: string; command: string }>("NN7030", "error", "a run folder another trainer is writing (its lock file is held)", (a) => ({
+    message: `${a.dir} is in use by another trainer: pid ${a.pid} on ${a.host}, started ${a.started} (${a.command})`,
+    hint: `wait for it to finish, or train into another --out; if that process is gone (it ran on another machine), delete ${a.dir}/run.lock and run again`,
+  })),
+  runFileCorrupt: def<{ file: string; why: string }>("NN7031", "error", "a run folder file that does not match its checksum (run-manifest.json, or a checkpoint's record of metrics.jsonl)", (a) => ({
+    message: `${a.file} is not the file the run wrote: ${a.why}`,
+    hint: "it was changed or damaged after training; restore it from a copy, or train again: nnetc train --resume --out DIR rewrites the run's files from its newest checkpoint",
+  })),
+  runExists: def<{ dir: string; holds: string }>("NN7032", "error", "a new run into a folder that already holds one", (a) => ({
+    message: `${a.dir} already holds a training run (${a.holds})`,
+    hint: "continue it with --resume, choose another --out, or pass --force to start anew (the old run's files are moved into DIR/replaced-TIME/, nothing is deleted)",
+  })),
+  resumeOtherRun: def<{ dir: string; why: string }>("NN7033", "error", "--resume on a folder without a checkpoint that is not this plan's run", (a) => ({
+    message: `--resume: ${a.dir} has no checkpoint to resume from, and ${a.why}`,
+    hint: "resume in the run's own folder, or start a new run with --out DIR (an empty folder, or --force to move this one's files aside)",
+  })),
   // NN7040–NN7047: resource limits (compiler/limits.ts, one environment variable each). The data layer (nnetc/runtime,
   // which loads nothing else of the compiler) raises NN7041–NN7047 as DataErrors whose text is limits.ts's limitText.
   sourceTooLarge: limitDef("sourceBytes"),

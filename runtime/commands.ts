@@ -22,7 +22,7 @@ import { hostWeight } from "./steps.js";
 import { runError } from "./run_diagnostics.js";
 import { exportOnnx } from "../compiler/emit/onnx/index.js";
 import { classOutputs, cutModel, describeRow, gridPng, gridSigmoid, isImageShape, randomInputs, topClasses, type OutputValues } from "./predict.js";
-import type { Diagnostic } from "../compiler/diagnostics.js";
+import type { Diagnostic, DiagnosticKey } from "../compiler/diagnostics.js";
 import { batchTensors, DivergedError, evaluate, fingerprint, InterruptedError, RunError, train, trainedWeights } from "./train.js";
 import { layersModelFiles, writeLayersModel } from "./layers_export.js";
 import type { InitSpec } from "./pretrained.js";
@@ -112,7 +112,8 @@ async function guardedRun(o: RunCommandOptions, f: () => Promise<number>): Promi
       return 1;
     }
     if (e instanceof RunError) {
-      err(`${e.report()}\n`);
+      if (e.numbered && !e.diagnostic) e = runError(e.numbered.key as DiagnosticKey, e.numbered.args as never);
+      err(`${(e as RunError).report()}\n`);
       return 2;
     }
     if (e instanceof BackendError || e instanceof DataError || e instanceof CheckpointError) {
@@ -151,6 +152,8 @@ export interface TrainCommandOptions extends RunCommandOptions {
   batch?: number;
   outDir?: string;
   resume?: boolean;
+  /** --force: a new run in a folder that holds one (its files moved into OUT/replaced-TIME/). */
+  force?: boolean;
   seed?: number;
 }
 
@@ -197,6 +200,8 @@ export async function trainCommand(o: TrainCommandOptions): Promise<number> {
         ...(o.batch !== undefined ? { batch: o.batch } : {}),
         outDir,
         resume: !!o.resume,
+        ...(o.force ? { force: true } : {}),
+        command: ["nnetc", ...process.argv.slice(2)].join(" "),
         ...(o.seed !== undefined ? { seed: o.seed } : {}),
         ...(o.init ? { init: initFromOptions(o.init, plan.init) } : {}),
         json: !!o.json,

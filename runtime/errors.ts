@@ -7,6 +7,11 @@ import type { Diagnostic } from "../compiler/diagnostics.js";
 export class RunError extends Error {
   /** The numbered diagnostic (NN7xxx) this error is, when it is one; its span is the .nnet layer it names, if any. */
   diagnostic?: Diagnostic;
+  /**
+   * A numbered diagnostic raised where the compiler's table is not loaded (nnetc/runtime, e.g. run_folder.ts):
+   * its key and arguments; the CLI (commands.ts) renders it from compiler/diagnostics.ts.
+   */
+  numbered?: { key: string; args: Record<string, unknown> };
 
   /** What the CLI prints: "nnetc: message", or a numbered diagnostic as the compiler renders them. */
   report(): string {

@@ -16,6 +16,7 @@ import { readHostWeights } from "./steps.js";
 import { train } from "./train.js";
 import { generationVocabulary } from "./vocab_file.js";
 import { fingerprint, loadTrained } from "./weights.js";
+import { writeRunManifest } from "./run_folder.js";
 
 export * from "./index.js";
 
@@ -62,6 +63,8 @@ setNodeHost({
     const fp = fingerprint(model.def);
     writeFileAtomic(file, encodeSafetensors(await readHostWeights(model.weights), { format: "nnetc", model: model.def.name, fingerprint: fp }));
     writeFileAtomic(path.join(dir, "model.json"), JSON.stringify({ model: model.def.name, fingerprint: fp, source: sourceFile(model.def), seed: model.seed, vocab: model.vocab ? packVocabularies(model.vocab) : undefined, ...model.saved }, null, 2) + "\n");
+    // Checksummed as a run's files are (runtime/run_folder.ts): load() and nnetc eval check them.
+    writeRunManifest(dir, fp, ["model.safetensors", "model.json"]);
   },
 
   datasetVocabulary: (def, ids) => generationVocabulary(undefined, ids, def.plan, def.datasets, path.dirname(sourceFile(def))),

@@ -5,7 +5,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { isAdapter, phaseTrainable, reportedTerms, trainingSteps, type DatasetSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
-import { latestCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
+import { damagedCheckpoints, latestCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
+import { acquireRunLock, LOCK_FILE, metricsRecord, moveRunAside, numberedError, recordedFingerprint, removeRunManifest, RUN_FILES, runContents, verifyMetricsPrefix, writeRunManifest, type LockInfo } from "./run_folder.js";
 import { isRedrawnStep, loadDataset, readSavedData, savedData, subset, type LoadedData, type Split } from "./data/index.js";
 import { packVocabularies, unpackVocabularies } from "./data/tokenize.js";
 import { Rng, shuffledIndices } from "./data/rng.js";
@@ -67,6 +68,10 @@ export interface TrainOptions {
    * world-th (from its rank); losses and training metrics are the job's. Rank 0 alone writes the run folder.
    */
   distributed?: { rank: number; world: number };
+  /** The command line, recorded in OUT/run.lock for a second trainer's refusal (NN7030). */
+  command?: string;
+  /** Train into a folder that holds a run: its files are moved into OUT/replaced-TIME/ first (runtime/run_folder.ts). */
+  force?: boolean;
 }
 
 export interface EpochRecord {
@@ -115,10 +120,28 @@ function fmt(x: number): string {
   return Math.abs(x) >= 100 ? x.toFixed(1) : Math.abs(x) >= 0.001 || x === 0 ? x.toFixed(4) : x.toExponential(2);
 }
 
-/** Train a plan end to end. */
+/** Train a plan end to end, holding the run folder's lock (run.lock: one trainer per folder) throughout. */
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const plan = o.plan ? o.module.plans.find((p) => p.name === o.plan) : o.module.plans[0];
   if (!plan) throw new RunError(o.plan ? `no training plan for model "${o.plan}"` : `${o.file} has no training plan (train Model on dataset { … })`);
+  // Rank 0 writes the run folder and holds its lock; the other workers of a job write nothing.
+  if ((o.distributed?.rank ?? 0) !== 0) return trainHeld(o, plan, null);
+  const lock = acquireRunLock(o.outDir, { command: o.command ?? "nnetc train", fingerprint: fingerprint(o.net) });
+  try {
+    const t = lock.tookOver;
+    if (t) o.log(o.json ? JSON.stringify({ event: "lock", tookOver: t }) : `note: took over ${path.join(o.outDir, LOCK_FILE)}: the trainer that held it (pid ${t.pid} on ${t.host}, started ${t.started}) is gone`);
+    return await trainHeld(o, plan, t);
+  } catch (e) {
+    // Refused before writing anything: a lock taken over from a crashed trainer stays, as evidence of its run.
+    const key = (e as RunError).numbered?.key;
+    lock.release({ putBack: key === "runExists" || key === "resumeOtherRun" });
+    throw e;
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainHeld(o: TrainOptions, plan: PlanSpec, tookOver: LockInfo | null): Promise<TrainResult> {
   const model = o.net;
   const datasets = new Map(o.module.datasets.map((d) => [d.name, d]));
   const fp = fingerprint(model);
@@ -131,10 +154,36 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   /** Rank 0 writes the run folder; the other workers of a job compute the same and write nothing. */
   const writes = rank === 0;
 
-  // An existing run is never overwritten: continue it with --resume, or choose another --out.
+  const note = (message: string) => o.log(o.json ? JSON.stringify({ event: "note", message }) : `note: ${message}`);
+  // An existing run is never overwritten: continue it with --resume, choose another --out, or --force
+  // (which moves the old run's files into OUT/replaced-TIME/). Our own lock is not a run; one taken over is.
+  const held = () => [...runContents(o.outDir).filter((n) => n !== LOCK_FILE), ...(tookOver ? [`${LOCK_FILE} of pid ${tookOver.pid}`] : [])];
+  if (writes && !o.resume) {
+    const holds = held();
+    if (holds.length) {
+      if (!o.force) throw numberedError("runExists", { dir: o.outDir, holds: holds.join(", ") }, `${o.outDir} already holds a training run (${holds.join(", ")})`);
+      const aside = moveRunAside(o.outDir, runContents(o.outDir));
+      note(`--force: moved the previous run's files (${holds.join(", ")}) into ${aside}`);
+    }
+  }
+  const damaged = existsSync(ckptDir) ? damagedCheckpoints(o.outDir) : [];
   const previous = existsSync(ckptDir) ? latestCheckpoint(o.outDir) : null;
-  if (previous && !o.resume && writes) throw new RunError(`${o.outDir} already holds a training run (${path.basename(previous)}); continue it with --resume, or pass --out DIR for a new one`);
-  if (o.resume && !previous) throw new RunError(`--resume: ${o.outDir} has no checkpoint to resume from${world > 1 ? ` (worker ${rank} looked there: every machine of the job needs the run folder)` : ""}`);
+  if (o.resume && !previous) {
+    if (world > 1) throw new RunError(`--resume: ${o.outDir} has no checkpoint to resume from (worker ${rank} looked there: every machine of the job needs the run folder)`);
+    if (damaged.length) {
+      const d = damaged[0]!;
+      throw numberedError("runFileCorrupt", { file: d.dir, why: `${d.why}, and there is no earlier checkpoint` }, `${d.dir} is not the file the run wrote: ${d.why}`);
+    }
+    // No checkpoint yet: start from scratch, but only in an empty folder or this plan's own run (same model fingerprint).
+    const holds = held();
+    const recorded = recordedFingerprint(o.outDir, tookOver);
+    if (holds.length && recorded !== fp) {
+      const why = recorded ? `it holds a run of another model (fingerprint ${recorded}; this plan's is ${fp})` : `it holds ${holds.join(", ")}, with no record of the model they belong to`;
+      throw numberedError("resumeOtherRun", { dir: o.outDir, why }, `--resume: ${o.outDir} has no checkpoint to resume from, and ${why}`);
+    }
+    note(`--resume: ${o.outDir} has no checkpoint yet; starting the run from scratch`);
+  }
+  for (const d of previous ? damaged : []) o.log(o.json ? JSON.stringify({ event: "warning", checkpoint: d.dir, why: d.why, using: previous }) : `warning: checkpoint ${d.dir} is damaged (${d.why}); resuming from the older ${previous}`);
 
   const ckpt = previous ? readCheckpoint(previous, { fingerprint: fp }) : null;
   const extra = (ckpt?.state.extra ?? {}) as { seed?: number; cursor?: Cursor; best?: unknown; vocab?: LoadedData["vocab"]; classes?: unknown; columns?: unknown; schedule?: Schedule["state"]; masks?: unknown };
@@ -192,6 +241,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   try {
     // Made only now: a run that fails on its data, weights or engine leaves no empty folder behind.
     if (writes) mkdirSync(o.outDir, { recursive: true });
+    // The run's files are about to change: the old manifest no longer describes them (written again at the end).
+    if (writes) removeRunManifest(o.outDir);
+    // metrics.jsonl must still begin with what it held when the checkpoint was written.
+    if (writes && ckpt) verifyMetricsPrefix(metricsFile, (extra as { metrics?: { bytes: number; sha256: string } }).metrics, previous!);
 
     // Pruning masks: once a phase prunes, its zeros stay zero in it and every later phase (and on resume).
     let masks: Masks = decodeMasks(extra.masks, previous ?? o.outDir);
@@ -226,7 +279,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         {
           weights: await engine.getWeights(),
           optimizer,
-          state: { step: cursor.step, epoch: cursor.globalEpoch, phase: plan.phases[cursor.phase]?.name ?? null, schedule: data.schedule.state, dataCursor: { batch: cursor.batch }, rng: rng.state(), fingerprint: fp, extra: { seed, cursor, best: data.best, vocab: packVocabularies(main.vocab), ...savedData(main), schedule: data.schedule.state, ...(masks.size ? { masks: encodeMasks(masks) } : {}) } },
+          state: { step: cursor.step, epoch: cursor.globalEpoch, phase: plan.phases[cursor.phase]?.name ?? null, schedule: data.schedule.state, dataCursor: { batch: cursor.batch }, rng: rng.state(), fingerprint: fp, extra: { seed, cursor, best: data.best, vocab: packVocabularies(main.vocab), ...savedData(main), schedule: data.schedule.state, ...(masks.size ? { masks: encodeMasks(masks) } : {}), metrics: metricsRecord(metricsFile) } },
         },
         { keep: plan.checkpoint.keep },
       );
@@ -439,6 +492,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       logLine({ event: "export", ...exported }, `exported ${exported.file} (${exported.kind}: ${exported.bytes.toLocaleString("en-US")} bytes, ${((100 * exported.bytes) / exported.float32Bytes).toFixed(1)}% of float32's ${exported.float32Bytes.toLocaleString("en-US")}${exported.sparsity !== null ? `, ${(100 * exported.sparsity).toFixed(1)}% of kernel weights zero` : ""}${exported.calibrated ? `, activation ranges of ${exported.calibrated} layers over ${exported.samples} samples` : ""})`);
       if (plan.export.quantize === "int8" && !exported.calibrated) logLine({ event: "note", message: "no activation ranges recorded" }, "note: no activation ranges recorded in the int8 file: this model's forward pass does not report its layers (a compiled module's); nnetc train records them");
     }
+    // Last: the checksums of every file the run wrote (eval, predict, compile --weights and --resume check them).
+    if (writes) writeRunManifest(o.outDir, fp, [...RUN_FILES, ...(exported ? [path.basename(exported.file)] : [])]);
     return {
       exported, epochs: history, test, outDir: o.outDir, samplesPerSec: totalSeconds > 0 ? totalSamples / totalSeconds : 0 };
   } finally {

@@ -3,7 +3,8 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
-import { decodeSafetensors, encodeSafetensors, latestCheckpoint, loadTfjsWeights, readCheckpoint, toFloat32, WEIGHTS_FILE, type HostTensor } from "./checkpoint/index.js";
+import { verifyRunFile } from "./run_folder.js";
+import { damagedCheckpoints, decodeSafetensors, encodeSafetensors, latestCheckpoint, loadTfjsWeights, readCheckpoint, toFloat32, WEIGHTS_FILE, type HostTensor } from "./checkpoint/index.js";
 import { readSavedData, type LoadedData, type SavedData } from "./data/index.js";
 import { unpackVocabularies } from "./data/tokenize.js";
 import { RunError } from "./errors.js";
@@ -24,6 +25,9 @@ export function loadTrained(dir: string, fp: string, what = "--weights", net?: H
   const model = single ? dir : path.join(dir, "model.safetensors");
   const info = path.join(single ? path.dirname(dir) : dir, "model.json");
   if (existsSync(model)) {
+    // A run folder's run-manifest.json records the sha256 of every file the run wrote (NN7031 on a mismatch).
+    verifyRunFile(model);
+    if (existsSync(info)) verifyRunFile(info);
     const { tensors, metadata } = decodeSafetensors(new Uint8Array(readFileSync(model)));
     if (metadata.fingerprint && metadata.fingerprint !== fp) throw new RunError(`${model} was trained for a different model (its weights do not match this file's layers)`);
     // A quantized file (nnetc compile --quantize) carries its vocabulary, classes and column shapes in its metadata.
@@ -39,7 +43,10 @@ export function loadTrained(dir: string, fp: string, what = "--weights", net?: H
     return { weights: dequantizeWeights(densify(tensors, metadata)), ...(vocab ? { vocab } : {}), ...readSavedData(meta), from: model };
   }
   const ck = existsSync(path.join(dir, "manifest.json")) ? dir : latestCheckpoint(dir);
-  if (!ck) throw new RunError(`${what} ${dir}: no model.safetensors and no checkpoint in it`);
+  const damaged = ck === dir ? [] : damagedCheckpoints(dir);
+  if (!ck) throw new RunError(`${what} ${dir}: no model.safetensors and no checkpoint in it${damaged.length ? ` that can be read (${damaged.map((d) => `${d.dir}: ${d.why}`).join("; ")})` : ""}`);
+  // The newest checkpoint is damaged: say so by name, and which older one is used.
+  for (const d of damaged) process.stderr.write(`warning: checkpoint ${d.dir} is damaged (${d.why}); using the older ${ck}\n`);
   const c = readCheckpoint(ck, { fingerprint: fp });
   const extra = c.state.extra as { vocab?: unknown; classes?: unknown; columns?: unknown } | undefined;
   const vocab = unpackVocabularies(extra?.vocab);

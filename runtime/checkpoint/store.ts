@@ -243,6 +243,39 @@ export function listCheckpoints(outDir: string): string[] {
     .map((c) => c.dir);
 }
 
+/** Why a ckpt-* folder is not a complete checkpoint, or null when it is one (sha256 is checked by readCheckpoint only). */
+function incompleteReason(dir: string): string | null {
+  const m = loadManifest(dir);
+  if (typeof m === "string") return `${MANIFEST_FILE} ${m}`;
+  if (m.step !== checkpointStep(dir)) return `${MANIFEST_FILE} records step ${m.step}, not the folder's`;
+  for (const f of m.files) {
+    try {
+      const st = fs.statSync(path.join(dir, f.path));
+      if (!st.isFile() || st.size !== f.bytes) return `${f.path} is ${st.size} bytes but the manifest records ${f.bytes}`;
+    } catch {
+      return `${f.path} is missing`;
+    }
+  }
+  return null;
+}
+
+/**
+ * ckpt-* folders newer than the newest complete checkpoint that are not complete (truncated, manifest
+ * unreadable), newest first, with the reason: what latestCheckpoint passed over. Writes are atomic, so
+ * such a folder is damage, not a checkpoint in progress; callers warn about it by name.
+ */
+export function damagedCheckpoints(outDir: string): { dir: string; why: string }[] {
+  const latest = latestCheckpoint(outDir);
+  const after = latest === null ? -1 : checkpointStep(latest)!;
+  const out: { dir: string; why: string }[] = [];
+  for (const c of candidateDirs(outDir)) {
+    if (c.step <= after) continue;
+    const why = incompleteReason(c.dir);
+    if (why !== null) out.push({ dir: c.dir, why });
+  }
+  return out.reverse();
+}
+
 /** The newest complete checkpoint of a run, or null when there is none. */
 export function latestCheckpoint(outDir: string): string | null {
   const all = listCheckpoints(outDir);

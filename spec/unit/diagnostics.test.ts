@@ -31,6 +31,10 @@ const EXCLUDED: Record<string, string> = {
   NN7010: "needs a weights file the case would hold as a binary: spec/unit/torch_engine.test.ts (a PyTorch exception in the model)",
   NN7011: "needs an engine process that dies: spec/unit/torch_engine.test.ts (an engine that dies)",
   NN7021: "needs onnxruntime-node missing, and it is a dependency: spec/unit/onnx_engine.test.ts (a module that cannot be loaded)",
+  NN7030: "needs a second trainer holding the run folder's lock: spec/unit/run_folder.test.ts (two trainers on one folder)",
+  NN7031: "needs a run folder whose file changed after training: spec/unit/run_folder.test.ts (a weight changed to NaN)",
+  NN7032: "needs a run folder from an earlier training run: spec/unit/run_folder.test.ts (a new run into an old folder)",
+  NN7033: "needs a run folder of another model without a checkpoint: spec/unit/run_folder.test.ts (--resume on another model's folder)",
   NN9001: "internal compiler errors are compiler bugs: no input is meant to trigger one (compile() turns a thrown exception into NN9001)",
 };
 
