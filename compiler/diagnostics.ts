@@ -59,6 +59,10 @@ export const DIAGNOSTICS = {
     message: `invalid number ${a.text}`,
     hint: "numbers must be finite, and integers at most 9007199254740991",
   })),
+  nestingTooDeep: def<{ limit: number }>("NN1007", "error", "expressions or bodies nested more deeply than the compiler allows", (a) => ({
+    message: `nested more than ${a.limit} levels deep`,
+    hint: "split the expression with bindings: name an inner part (x = …) and use the name; each parenthesis, list, call argument, ternary, unary - or not, repeat body and further operand of a + b + … chain is a level",
+  })),
 
   // ── NN2xxx: names and arguments ──────────────────────────────────────────────────────────────────
   unknownLayer: def<{ name: string; suggestion?: string }>("NN2001", "error", "a call to a layer, block or function that does not exist", (a) => ({
