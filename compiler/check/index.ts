@@ -16,13 +16,25 @@ export interface CheckResult {
 
 const spanOf = (s: IRSpan) => ({ file: s.file, start: s.start, end: s.end });
 
-export function check(input: IRModule, constraints: Constraint[] = []): CheckResult {
+/**
+ * `broken`: the models and datasets whose declarations have errors already (from lowering). Such a declaration
+ * was only partly built (a misspelt layer leaves its outputs unbound, a bad step its field), and so is a model
+ * with an error here: a plan on one is not checked against it, so that one typo is one error, not one more for
+ * each loss and metric naming an output the broken model lacks.
+ */
+export function check(input: IRModule, constraints: Constraint[] = [], broken: ReadonlySet<string> = new Set()): CheckResult {
   const module: IRModule = structuredClone(input);
   const diagnostics: Diagnostic[] = [];
-  for (const m of module.models) checkModel(m, constraints.filter((c) => c.model === m.name), diagnostics);
+  const failed = new Set(broken);
+  for (const m of module.models) {
+    const before = diagnostics.length;
+    checkModel(m, constraints.filter((c) => c.model === m.name), diagnostics);
+    if (diagnostics.slice(before).some((d) => d.severity === "error")) failed.add(m.name);
+  }
   for (const p of module.plans) {
     const model = module.models.find((m) => m.name === p.model);
-    if (model) checkPlan(p, model, module.datasets, diagnostics);
+    if (!model || failed.has(p.model) || [p.dataset, ...p.phases.map((ph) => ph.dataset)].some((d) => failed.has(d))) continue;
+    checkPlan(p, model, module.datasets, diagnostics);
   }
   return { module, diagnostics };
 }
