@@ -266,8 +266,9 @@ export const DIAGNOSTICS = {
     message: `${a.loss} expects logits, but "${a.output}" ends with ${a.act}`,
     hint: `remove the final ${a.act}, or pass from_logits: false`,
   })),
-  allFrozen: def<{ phase: string }>("NN4006", "warning", "a phase that freezes every layer with weights", (a) => ({
-    message: `phase "${a.phase}" freezes every layer: nothing will train`,
+  allFrozen: def<{ phase: string }>("NN4006", "error", "a phase that freezes every layer with weights", (a) => ({
+    message: `phase "${a.phase}" freezes every layer: nothing would train`,
+    hint: "freeze fewer layers (a pattern such as \"Encoder/**\" or a binding name), or drop the phase",
   })),
   unknownMonitor: def<{ name: string; options: string; suggestion?: string }>("NN4007", "error", "early stopping or checkpointing that monitors a quantity the plan never measures", (a) => ({
     message: `cannot monitor "${a.name}": the plan does not measure it`,
