@@ -37,7 +37,7 @@ export function compile(file: string, text: string, host: Host): CompileResult {
       const main = load(path.normalize(file), text, host, files, sources, diagnostics, []);
       const lowered = lower(main, files);
       diagnostics.push(...lowered.diagnostics);
-      const checked = check(lowered.module, lowered.constraints, withErrors(lowered.diagnostics, files));
+      const checked = check(lowered.module, lowered.constraints, new Set([...lowered.broken, ...withErrors(lowered.diagnostics, files)]));
       diagnostics.push(...checked.diagnostics);
       return { module: checked.module, diagnostics: sortDiagnostics(dedupe(withoutCascades(diagnostics, files))), sources };
     },

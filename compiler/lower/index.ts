@@ -107,6 +107,8 @@ export class Lowering {
   diagnostics: Diagnostic[] = [];
   /** Per model: a model-level binding name → its values' nodes, where those carry another label (IRFreeze.nodes). */
   private relabelled = new Map<string, Map<string, string[]>>();
+  /** Models and datasets whose lowering reported an error (in a block they use, too): check() skips plans on them. */
+  broken = new Set<string>();
   /** The model of the plan being lowered. */
   private planModel = "";
   constraints: Constraint[] = [];
@@ -145,13 +147,17 @@ export class Lowering {
     for (const d of modelDecls) {
       if (done.has(d.name.name)) continue;
       done.add(d.name.name);
+      const before = this.diagnostics.length;
       models.push(this.model(d, main));
+      if (this.diagnostics.slice(before).some((x) => x.severity === "error")) this.broken.add(d.name.name);
     }
     const dsDone = new Set<string>();
     for (const d of datasetDecls) {
       if (dsDone.has(d.name.name)) continue;
       dsDone.add(d.name.name);
+      const before = this.diagnostics.length;
       datasets.push(this.dataset(d));
+      if (this.diagnostics.slice(before).some((x) => x.severity === "error")) this.broken.add(d.name.name);
     }
     const planDone = new Set<string>();
     for (const d of main.ast.decls) {
@@ -1250,9 +1256,9 @@ function sugg(name: string, candidates: Iterable<string>): { suggestion?: string
   return s ? { suggestion: s } : {};
 }
 
-export function lower(main: LoadedFile, files: Map<string, LoadedFile>): LowerResult & { diagnostics: Diagnostic[] } {
+export function lower(main: LoadedFile, files: Map<string, LoadedFile>): LowerResult & { diagnostics: Diagnostic[]; broken: Set<string> } {
   const lw = new Lowering(files);
   const module = lw.run(main);
-  return { module, constraints: lw.constraints, diagnostics: lw.diagnostics };
+  return { module, constraints: lw.constraints, diagnostics: lw.diagnostics, broken: lw.broken };
 }
 
