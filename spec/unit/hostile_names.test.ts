@@ -121,7 +121,8 @@ test("every name position × every Object.prototype name: no NN9001 in check, fm
       const internal = r.diagnostics.filter((d) => d.code === "NN9001");
       if (internal.length) failures.push(`${what} = ${name}: ${internal[0]!.message}`);
       try {
-        format("hostile.nnet", text);
+        const f = format("hostile.nnet", text);
+        if (!f.ok && f.diagnostics.some((d) => d.code === "NN9001")) failures.push(`${what} = ${name}: fmt gave NN9001`);
       } catch (e) {
         failures.push(`${what} = ${name}: fmt threw ${String(e)}`);
       }
