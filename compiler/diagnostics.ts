@@ -66,6 +66,10 @@ export const DIAGNOSTICS = {
     message: `invalid number ${a.text}`,
     hint: "numbers must be finite, and integers at most 9007199254740991",
   })),
+  nestingTooDeep: def<{ limit: number }>("NN1007", "error", "expressions or bodies nested more deeply than the compiler allows", (a) => ({
+    message: `nested more than ${a.limit} levels deep`,
+    hint: "split the expression with bindings: name an inner part (x = …) and use the name; each parenthesis, list, call argument, ternary, unary - or not, repeat body and further operand of a + b + … chain is a level",
+  })),
 
   // ── NN2xxx: names and arguments ──────────────────────────────────────────────────────────────────
   unknownLayer: def<{ name: string; suggestion?: string }>("NN2001", "error", "a call to a layer, block or function that does not exist", (a) => ({
@@ -269,8 +273,9 @@ export const DIAGNOSTICS = {
     message: `${a.loss} expects logits, but "${a.output}" ends with ${a.act}`,
     hint: `remove the final ${a.act}, or pass from_logits: false`,
   })),
-  allFrozen: def<{ phase: string }>("NN4006", "warning", "a phase that freezes every layer with weights", (a) => ({
-    message: `phase "${a.phase}" freezes every layer: nothing will train`,
+  allFrozen: def<{ phase: string }>("NN4006", "error", "a phase that freezes every layer with weights", (a) => ({
+    message: `phase "${a.phase}" freezes every layer: nothing would train`,
+    hint: "freeze fewer layers (a pattern such as \"Encoder/**\" or a binding name), or drop the phase",
   })),
   unknownMonitor: def<{ name: string; options: string; suggestion?: string }>("NN4007", "error", "early stopping or checkpointing that monitors a quantity the plan never measures", (a) => ({
     message: `cannot monitor "${a.name}": the plan does not measure it`,

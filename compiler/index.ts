@@ -37,7 +37,7 @@ export function compile(file: string, text: string, host: Host): CompileResult {
       const main = load(path.normalize(file), text, host, files, sources, diagnostics, []);
       const lowered = lower(main, files);
       diagnostics.push(...lowered.diagnostics);
-      const checked = check(lowered.module, lowered.constraints);
+      const checked = check(lowered.module, lowered.constraints, new Set([...lowered.broken, ...withErrors(lowered.diagnostics, files)]));
       diagnostics.push(...checked.diagnostics);
       return { module: checked.module, diagnostics: sortDiagnostics(dedupe(withoutCascades(diagnostics, files))), sources };
     },
@@ -131,6 +131,18 @@ function withoutCascades(ds: Diagnostic[], files: Map<string, LoadedFile>): Diag
   }
   // Syntax errors before the first declaration belong to no declaration and suppress nothing.
   return ds.filter((d) => d.code.startsWith("NN1") || !broken.some((b) => b.file === d.span.file && d.span.start >= b.start && d.span.start < b.end));
+}
+
+/** The models and datasets (by name) whose declarations hold an error among `ds`. */
+function withErrors(ds: Diagnostic[], files: Map<string, LoadedFile>): Set<string> {
+  const names = new Set<string>();
+  for (const [file, f] of files) {
+    for (const d of f.ast.decls) {
+      if (d.kind !== "model" && d.kind !== "dataset") continue;
+      if (ds.some((x) => x.severity === "error" && x.span.file === file && x.span.start >= d.span.start && x.span.start < d.span.end)) names.add(d.name.name);
+    }
+  }
+  return names;
 }
 
 /** The same diagnostic at the same place once (repeat bodies are expanded several times). */

@@ -135,7 +135,7 @@ const sum = (p: MemoryParts) => p.weights + p.gradients + p.optimizer + p.data +
 function stepBytes(model: IRModel, plan: IRPlan, phase: IRPlan["phases"][number], dataset: IRDataset | undefined, batch: number): { parts: MemoryParts; unbound: string[] } {
   // Symbolic dimensions: the batch's, those a dataset field fixes (an input [batch, seq] read from a field
   // [128]), then declared bounds.
-  const env: Record<string, number> = {};
+  const env: Record<string, number> = Object.create(null); // dim names are user names ("constructor")
   for (const i of model.inputs) if (typeof i.shape[0] === "string") env[i.shape[0]] = batch;
   for (const i of model.inputs) {
     const f = dataset?.fields.find((x) => x.name === i.name);

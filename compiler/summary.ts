@@ -83,7 +83,7 @@ export function summarize(m: IRModel, density?: (layer: string) => number): Summ
   const perLayer = new Map<string, number>();
   for (const w of m.params) perLayer.set(w.layer, (perLayer.get(w.layer) ?? 0) + w.shape.reduce((a, b) => a * b, 1));
   const batchSyms = new Set(m.inputs.map((i) => i.shape[0]).filter((d): d is string => typeof d === "string"));
-  const env: Record<string, number> = {};
+  const env: Record<string, number> = Object.create(null); // dim names are user names ("constructor")
   for (const s of batchSyms) env[s] = 1;
   for (const d of m.dims) if (!(d.name in env)) env[d.name] = d.max ?? 1;
   const byId = new Map(m.nodes.map((n) => [n.id, n]));

@@ -3,7 +3,25 @@
 import { CstParser, EOF, type CstNode, type IRecognitionException, type IToken } from "chevrotain";
 import * as T from "./tokens.js";
 
+/**
+ * How deeply expressions (parentheses, lists, call arguments, the else of a ternary, unary minus and not) and
+ * bodies (repeat) may nest. Far below the JavaScript stack's limit, so that no later recursive stage (the AST
+ * builder, lowering, the checks, the formatter, the language server) ever runs out of stack: a file nested
+ * deeper is one NN1007 diagnostic instead.
+ */
+export const MAX_NESTING = 64;
+
+/** Thrown (and caught in parseText) at the token that opens the level past MAX_NESTING. */
+class TooDeep extends Error {
+  constructor(readonly token: IToken) {
+    super("nesting too deep");
+  }
+}
+
 class NnetParser extends CstParser {
+  /** The current nesting depth (see MAX_NESTING); reset for each parse. */
+  depth = 0;
+
   /** Grammar validation costs start-up time on every run; spec/unit/grammar.test.ts runs it once instead. */
   constructor(validate = false) {
     super(T.TOKENS.map((t) => t.token), { recoveryEnabled: true, maxLookahead: 3, nodeLocationTracking: "onlyOffset", skipValidations: !validate });
@@ -62,8 +80,39 @@ class NnetParser extends CstParser {
   });
 
   body = this.RULE("body", () => {
-    this.MANY(() => this.SUBRULE(this.statement));
+    this.nested(() => this.MANY(() => this.SUBRULE(this.statement)), true);
   });
+
+  /** One level deeper; past MAX_NESTING, the parse stops (TooDeep) at the token `at` looks ahead to. */
+  private deeper(at: 0 | 1 = 1): void {
+    if (++this.depth > MAX_NESTING) throw new TooDeep(this.LA(at));
+  }
+
+  /**
+   * Runs a rule's recursive part one nesting level deeper; `opened`: the level was opened by the token just
+   * consumed ("(", "[", "{", ",", "?", …), which is where a diagnostic points, rather than the next one.
+   */
+  private nested(impl: () => void, opened = false): void {
+    this.ACTION(() => this.deeper(opened ? 0 : 1));
+    try {
+      impl();
+    } finally {
+      this.ACTION(() => this.depth--);
+    }
+  }
+
+  /**
+   * Runs the loop of a left-associative operator chain (a + b + c is (a + b) + c: each further operand is one
+   * level deeper in the AST), whose iterations each call deeper(); the levels end with the chain.
+   */
+  private chain(loop: () => void): void {
+    const before = this.depth;
+    try {
+      loop();
+    } finally {
+      this.ACTION(() => (this.depth = before));
+    }
+  }
 
   statement = this.RULE("statement", () => {
     this.OR([
@@ -144,11 +193,13 @@ class NnetParser extends CstParser {
   });
 
   expression = this.RULE("expression", () => {
-    this.SUBRULE(this.ternary);
-    this.MANY(() => {
-      this.CONSUME(T.Arrow);
-      this.SUBRULE(this.stage);
-    });
+    this.nested(() => {
+      this.SUBRULE(this.ternary);
+      this.MANY(() => {
+        this.CONSUME(T.Arrow);
+        this.SUBRULE(this.stage);
+      });
+    }, true);
   });
 
   stage = this.RULE("stage", () => {
@@ -194,27 +245,34 @@ class NnetParser extends CstParser {
   // Python's boolean operators, loosest first: or, and, not; all looser than comparisons.
   orExpr = this.RULE("orExpr", () => {
     this.SUBRULE(this.andExpr);
-    this.MANY(() => {
-      this.CONSUME(T.Or);
-      this.SUBRULE2(this.andExpr);
-    });
+    this.chain(() =>
+      this.MANY(() => {
+        this.ACTION(() => this.deeper());
+        this.CONSUME(T.Or);
+        this.SUBRULE2(this.andExpr);
+      }),
+    );
   });
 
   andExpr = this.RULE("andExpr", () => {
     this.SUBRULE(this.notExpr);
-    this.MANY(() => {
-      this.CONSUME(T.And);
-      this.SUBRULE2(this.notExpr);
-    });
+    this.chain(() =>
+      this.MANY(() => {
+        this.ACTION(() => this.deeper());
+        this.CONSUME(T.And);
+        this.SUBRULE2(this.notExpr);
+      }),
+    );
   });
 
   notExpr = this.RULE("notExpr", () => {
     this.OR([
       {
-        ALT: () => {
-          this.CONSUME(T.Not);
-          this.SUBRULE(this.notExpr);
-        },
+        ALT: () =>
+          this.nested(() => {
+            this.CONSUME(T.Not);
+            this.SUBRULE(this.notExpr);
+          }),
       },
       { ALT: () => this.SUBRULE(this.comparison) },
     ]);
@@ -237,32 +295,39 @@ class NnetParser extends CstParser {
 
   additive = this.RULE("additive", () => {
     this.SUBRULE(this.multiplicative);
-    this.MANY(() => {
-      this.OR([{ ALT: () => this.CONSUME(T.Plus) }, { ALT: () => this.CONSUME(T.Minus) }]);
-      this.SUBRULE2(this.multiplicative);
-    });
+    this.chain(() =>
+      this.MANY(() => {
+        this.ACTION(() => this.deeper());
+        this.OR([{ ALT: () => this.CONSUME(T.Plus) }, { ALT: () => this.CONSUME(T.Minus) }]);
+        this.SUBRULE2(this.multiplicative);
+      }),
+    );
   });
 
   multiplicative = this.RULE("multiplicative", () => {
     this.SUBRULE(this.unary);
-    this.MANY(() => {
-      this.OR([
-        { ALT: () => this.CONSUME(T.Star) },
-        { ALT: () => this.CONSUME(T.Slash) },
-        { ALT: () => this.CONSUME(T.Percent) },
-        { ALT: () => this.CONSUME(T.At) },
-      ]);
-      this.SUBRULE2(this.unary);
-    });
+    this.chain(() =>
+      this.MANY(() => {
+        this.ACTION(() => this.deeper());
+        this.OR([
+          { ALT: () => this.CONSUME(T.Star) },
+          { ALT: () => this.CONSUME(T.Slash) },
+          { ALT: () => this.CONSUME(T.Percent) },
+          { ALT: () => this.CONSUME(T.At) },
+        ]);
+        this.SUBRULE2(this.unary);
+      }),
+    );
   });
 
   unary = this.RULE("unary", () => {
     this.OR([
       {
-        ALT: () => {
-          this.CONSUME(T.Minus);
-          this.SUBRULE(this.unary);
-        },
+        ALT: () =>
+          this.nested(() => {
+            this.CONSUME(T.Minus);
+            this.SUBRULE(this.unary);
+          }),
       },
       { ALT: () => this.SUBRULE(this.primary) },
     ]);
@@ -412,6 +477,8 @@ export interface ParseResult {
   parseErrors: IRecognitionException[];
   /** Tokens skipped between top-level declarations after an unrecoverable error. */
   skipped: { token: IToken; expected: string }[];
+  /** The token that opens a level past MAX_NESTING: the parse stopped there, and `csts` is empty. */
+  tooDeep?: IToken;
 }
 
 /** Lex and parse. Never throws: every problem is returned as data. */
@@ -430,7 +497,14 @@ export function parseText(text: string): ParseResult {
   let start = 0;
   while (start < tokens.length) {
     p.input = tokens.slice(start);
-    const cst = p.file();
+    p.depth = 0;
+    let cst: CstNode;
+    try {
+      cst = p.file();
+    } catch (e) {
+      if (!(e instanceof TooDeep)) throw e;
+      return { ...result, csts: [], parseErrors: [], skipped: [], tooDeep: e.token };
+    }
     result.csts.push(cst);
     result.parseErrors.push(...p.errors);
     const consumed = consumedCount();

@@ -18,6 +18,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { decodeSafetensors, toFloat32, type HostTensor } from "./checkpoint/index.js";
+import { ownNamesOnly } from "../compiler/own.js";
 import { RunError } from "./errors.js";
 
 /** What the tables need of a model: its layers' weights and attributes. */
@@ -149,6 +150,7 @@ export const FAMILIES: Record<string, Family> = {
     ],
   },
 };
+ownNamesOnly(FAMILIES);
 
 /** A folder is a Hugging Face model folder: it has a config.json. */
 export function isHuggingFaceFolder(dir: string): boolean {

@@ -201,7 +201,7 @@ export const IMPLS: Record<OpKind, Impl> = {
 
 /** Values of the model's symbolic dimensions, read from the actual input tensors. */
 function bindDims(m: IRModel, inputs: Record<string, tf.Tensor>): Record<string, number> {
-  const env: Record<string, number> = {};
+  const env: Record<string, number> = Object.create(null); // dim names are user names ("constructor")
   for (const inp of m.inputs) {
     const t = inputs[inp.name];
     if (!t) throw new Error(`missing input "${inp.name}"`);

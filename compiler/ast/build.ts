@@ -1,7 +1,7 @@
 // CST → AST, and syntax errors → diagnostics. The entry point is parseFile(); it never throws.
 // The CST may be incomplete after error recovery, so every child is treated as possibly missing.
 import type { CstNode, IToken } from "chevrotain";
-import { parseText } from "../../grammar/parser.js";
+import { MAX_NESTING, parseText } from "../../grammar/parser.js";
 import * as T from "../../grammar/tokens.js";
 import { diag, suggest, type Diagnostic } from "../diagnostics.js";
 import type { AlternateDecl, Arg, BinaryOp, Decl, DimDecl, Expr, FieldDecl, FileAst, Name, ParamDecl, PhaseDecl, Setting, Span, Stage, Stmt, TensorType } from "./types.js";
@@ -363,6 +363,7 @@ export function parseFile(file: string, text: string): ParsedFile {
   const parsed = parseText(text);
   const b = new Builder(file, text, parsed.comments);
   const diagnostics: Diagnostic[] = [];
+  if (parsed.tooDeep) diagnostics.push(diag("nestingTooDeep", b.tokSpan(parsed.tooDeep), { limit: MAX_NESTING }));
   for (const e of parsed.lexErrors) {
     const span = b.span(e.offset, e.offset + Math.max(1, e.kind === "char" ? 1 : e.length));
     if (e.kind === "string") diagnostics.push(diag("unterminatedString", b.span(e.offset, e.offset + e.length), {}));

@@ -4,7 +4,7 @@
 import { diag, suggest, type Diagnostic } from "../diagnostics.js";
 import { fmtShape, isConst, type Dim } from "../ir/dims.js";
 import { OPS, PROBABILITY_OPS, type InferCtx, type OpKind, type TensorInfo } from "../ir/ops.js";
-import { FLOAT_DTYPES, type DType, type IRDataset, type IRMix, type IRModel, type IRModule, type IRParam, type IRPlan, type IRSpan } from "../ir/types.js";
+import { FLOAT_DTYPES, type DType, type IRDataset, type IRFreeze, type IRMix, type IRModel, type IRModule, type IRParam, type IRPlan, type IRSpan } from "../ir/types.js";
 import type { Constraint } from "../lower/index.js";
 import { isPrunable, LOSSES, METRICS } from "../plan/tables.js";
 import { phaseTrainable, reportedTerms } from "../../runtime/spec.js";
@@ -16,13 +16,25 @@ export interface CheckResult {
 
 const spanOf = (s: IRSpan) => ({ file: s.file, start: s.start, end: s.end });
 
-export function check(input: IRModule, constraints: Constraint[] = []): CheckResult {
+/**
+ * `broken`: the models and datasets whose declarations have errors already (from lowering). Such a declaration
+ * was only partly built (a misspelt layer leaves its outputs unbound, a bad step its field), and so is a model
+ * with an error here: a plan on one is not checked against it, so that one typo is one error, not one more for
+ * each loss and metric naming an output the broken model lacks.
+ */
+export function check(input: IRModule, constraints: Constraint[] = [], broken: ReadonlySet<string> = new Set()): CheckResult {
   const module: IRModule = structuredClone(input);
   const diagnostics: Diagnostic[] = [];
-  for (const m of module.models) checkModel(m, constraints.filter((c) => c.model === m.name), diagnostics);
+  const failed = new Set(broken);
+  for (const m of module.models) {
+    const before = diagnostics.length;
+    checkModel(m, constraints.filter((c) => c.model === m.name), diagnostics);
+    if (diagnostics.slice(before).some((d) => d.severity === "error")) failed.add(m.name);
+  }
   for (const p of module.plans) {
     const model = module.models.find((m) => m.name === p.model);
-    if (model) checkPlan(p, model, module.datasets, diagnostics);
+    if (!model || failed.has(p.model) || [p.dataset, ...p.phases.map((ph) => ph.dataset)].some((d) => failed.has(d))) continue;
+    checkPlan(p, model, module.datasets, diagnostics);
   }
   return { module, diagnostics };
 }
@@ -224,10 +236,10 @@ function checkPlan(p: IRPlan, m: IRModel, datasets: IRDataset[], diagnostics: Di
   // Freeze patterns resolve to layers that own weights.
   const layers = [...new Set(m.params.filter((w) => w.trainable).map((w) => w.layer))];
   // A phase's or step's freeze patterns → the layers they freeze (each pattern must match one).
-  const frozenBy = (freeze: readonly { pattern: string; span: IRSpan }[]): string[] => {
+  const frozenBy = (freeze: readonly IRFreeze[]): string[] => {
     const frozen = new Set<string>();
-    for (const { pattern: pat, span } of freeze) {
-      const matched = layersMatching(m, pat, layers);
+    for (const { pattern: pat, span, nodes } of freeze) {
+      const matched = layersMatching(m, pat, layers, nodes);
       if (matched.length === 0) diagnostics.push(diag("freezeMatchesNothing", spanOf(span), { pattern: pat, layers: layers.slice(0, 8).join(", ") + (layers.length > 8 ? ", …" : "") }));
       for (const l of matched) frozen.add(l);
     }
@@ -414,18 +426,19 @@ function checkLoraBase(p: IRPlan, m: IRModel, diagnostics: Diagnostic[], spanOf:
 }
 
 /** Layers matched by a freeze or exclude pattern: a glob on layer paths, or a top-level binding's layers. */
-function layersMatching(m: IRModel, pattern: string, layers: readonly string[]): string[] {
+function layersMatching(m: IRModel, pattern: string, layers: readonly string[], nodes: readonly string[] = []): string[] {
   const matched = layers.filter((l) => globMatches(pattern, l));
   if (matched.length) return matched;
-  // A model-level binding name selects every layer that computes it: freeze features.
-  const upstream = upstreamLayers(m, pattern);
+  // A model-level binding name selects every layer that computes it: freeze features (and when a block instance
+  // made its value, the nodes it was bound to: IRFreeze.nodes).
+  const upstream = upstreamLayers(m, pattern, nodes);
   return layers.filter((l) => upstream.has(l));
 }
 
-/** Layers of every node that the (top-level) binding `name` depends on, itself included. */
-function upstreamLayers(m: IRModel, name: string): Set<string> {
+/** Layers of every node that the (top-level) binding `name` (or the nodes `also`) depends on, itself included. */
+function upstreamLayers(m: IRModel, name: string, also: readonly string[] = []): Set<string> {
   const byId = new Map(m.nodes.map((n) => [n.id, n]));
-  const starts = m.nodes.filter((n) => n.binding === name);
+  const starts = [...m.nodes.filter((n) => n.binding === name), ...also.flatMap((id) => byId.get(id) ?? [])];
   const seen = new Set<string>();
   const layers = new Set<string>();
   const stack = starts.map((n) => n.id);

@@ -3,6 +3,7 @@
 import { diag, type Diagnostic, type DiagnosticKey } from "../diagnostics.js";
 import { addDim, ceilDiv, dimEq, divExact, fmtShape, isConst, mulDim, productDims, windowOut, type Dim, type Shape } from "./dims.js";
 import { explicitAmounts } from "./padding.js";
+import { ownNamesOnly } from "../own.js";
 import { ACTIVATIONS, p, type Signature } from "./signature.js";
 import { FLOAT_DTYPES, INT_DTYPES, type AttrValue, type DType, type IRDimSymbol, type IRParam, type IRSpan } from "./types.js";
 
@@ -1004,6 +1005,7 @@ export const OPS: Record<OpKind, OpDef> = {
   reduce_max: reduction("reduce_max", "the largest value over the given axes"),
   reduce_min: reduction("reduce_min", "the smallest value over the given axes"),
 };
+ownNamesOnly(OPS); // a layer may be named anything: OPS["constructor"] is no op
 
 export const OP_NAMES: readonly string[] = Object.keys(OPS).filter((k) => !OPS[k as OpKind].internal);
 

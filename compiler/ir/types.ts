@@ -123,7 +123,7 @@ export interface IRPhaseSettings {
   clip: { norm?: number; value?: number } | null;
   earlyStop: { monitor: string; patience: number; minDelta: number; mode: "min" | "max"; restoreBest: boolean; span: IRSpan } | null;
   /** Freeze patterns as written, and the layers they resolve to. */
-  freeze: { pattern: string; span: IRSpan }[];
+  freeze: IRFreeze[];
   frozenLayers: string[];
   dataset: string;
   /**
@@ -229,7 +229,7 @@ export interface IRStep {
   optimizer: IRCall;
   weightDecay: number;
   clip: { norm?: number; value?: number } | null;
-  freeze: { pattern: string; span: IRSpan }[];
+  freeze: IRFreeze[];
   frozenLayers: string[];
   /** Its loss terms: indices into the plan's `loss`. */
   terms: number[];
@@ -254,4 +254,14 @@ export interface IRModule {
   models: IRModel[];
   datasets: IRDataset[];
   plans: IRPlan[];
+}
+
+/**
+ * A freeze pattern as written. `nodes`: when it names a model-level binding whose value a block instance made
+ * (its nodes carry the block's own labels, not the name), the nodes it was bound to: it freezes their layers.
+ */
+export interface IRFreeze {
+  pattern: string;
+  span: IRSpan;
+  nodes?: string[];
 }

@@ -105,6 +105,12 @@ interface Frame {
 
 export class Lowering {
   diagnostics: Diagnostic[] = [];
+  /** Per model: a model-level binding name → its values' nodes, where those carry another label (IRFreeze.nodes). */
+  private relabelled = new Map<string, Map<string, string[]>>();
+  /** Models and datasets whose lowering reported an error (in a block they use, too): check() skips plans on them. */
+  broken = new Set<string>();
+  /** The model of the plan being lowered. */
+  private planModel = "";
   constraints: Constraint[] = [];
   private calls = 0;
   private current!: LoadedFile;
@@ -141,13 +147,17 @@ export class Lowering {
     for (const d of modelDecls) {
       if (done.has(d.name.name)) continue;
       done.add(d.name.name);
+      const before = this.diagnostics.length;
       models.push(this.model(d, main));
+      if (this.diagnostics.slice(before).some((x) => x.severity === "error")) this.broken.add(d.name.name);
     }
     const dsDone = new Set<string>();
     for (const d of datasetDecls) {
       if (dsDone.has(d.name.name)) continue;
       dsDone.add(d.name.name);
+      const before = this.diagnostics.length;
       datasets.push(this.dataset(d));
+      if (this.diagnostics.slice(before).some((x) => x.severity === "error")) this.broken.add(d.name.name);
     }
     const planDone = new Set<string>();
     for (const d of main.ast.decls) {
@@ -183,6 +193,11 @@ export class Lowering {
       for (const b of m.topBindings) if (!live.has(b.node)) this.diagnostics.push(diag("unusedBinding", b.span, { name: b.name }));
       for (const s of d.body) if (s.kind === "layer" && m.layers.get(s.name.name)?.used === false) this.diagnostics.push(diag("unusedBinding", s.name.span, { name: s.name.name }));
     }
+    const relabelled = new Map<string, string[]>();
+    for (const b of m.topBindings) {
+      if (m.nodes[Number(b.node.slice(1))]?.binding !== b.name) relabelled.set(b.name, [...(relabelled.get(b.name) ?? []), b.node]);
+    }
+    this.relabelled.set(d.name.name, relabelled);
     return {
       name: d.name.name,
       ...(d.doc ? { doc: d.doc } : {}),
@@ -884,6 +899,7 @@ export class Lowering {
   }
 
   plan(d: Extract<Decl, { kind: "train" }>, models: IRModel[], datasets: IRDataset[]): IRPlan | null {
+    this.planModel = d.name.name;
     const model = models.find((m) => m.name === d.name.name);
     if (!model) this.diagnostics.push(diag("unknownModel", d.name.span, { name: d.name.name, ...sugg(d.name.name, models.map((m) => m.name)) }));
     const dataset = datasets.find((x) => x.name === d.dataset.name);
@@ -1045,7 +1061,10 @@ export class Lowering {
     const patterns: IRPhase["freeze"] = [];
     for (const a of freeze?.args ?? []) {
       if (a.value.kind === "str" && !a.name) patterns.push({ pattern: a.value.value, span: this.irSpan(a.value.span) });
-      else if (a.value.kind === "name" && !a.name) patterns.push({ pattern: a.value.name, span: this.irSpan(a.value.span) });
+      else if (a.value.kind === "name" && !a.name) {
+        const nodes = this.relabelled.get(this.planModel)?.get(a.value.name);
+        patterns.push({ pattern: a.value.name, span: this.irSpan(a.value.span), ...(nodes ? { nodes } : {}) });
+      }
       else this.diagnostics.push(diag("argumentType", a.span, { callee: "freeze", name: "pattern", expected: 'a layer name or a quoted glob such as "conv*"', got: "something else" }));
     }
     const data = s.get("data")?.args[0]?.value;
@@ -1237,9 +1256,9 @@ function sugg(name: string, candidates: Iterable<string>): { suggestion?: string
   return s ? { suggestion: s } : {};
 }
 
-export function lower(main: LoadedFile, files: Map<string, LoadedFile>): LowerResult & { diagnostics: Diagnostic[] } {
+export function lower(main: LoadedFile, files: Map<string, LoadedFile>): LowerResult & { diagnostics: Diagnostic[]; broken: Set<string> } {
   const lw = new Lowering(files);
   const module = lw.run(main);
-  return { module, constraints: lw.constraints, diagnostics: lw.diagnostics };
+  return { module, constraints: lw.constraints, diagnostics: lw.diagnostics, broken: lw.broken };
 }
 

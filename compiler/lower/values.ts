@@ -3,6 +3,7 @@ import type { Name, Span } from "../ast/types.js";
 import { diag, suggest, type Diagnostic } from "../diagnostics.js";
 import { formatSignature, isRequired, type ParamSpec, type Signature } from "../ir/signature.js";
 import type { AttrValue } from "../ir/types.js";
+import { ownNamesOnly } from "../own.js";
 
 export type Value =
   | { k: "tensor"; node: string }
@@ -237,6 +238,7 @@ export const BUILTINS: Readonly<Record<string, Builtin>> = {
   floor: { signature: "floor(x)", doc: "the largest integer ≤ x: floor(c / 4) is Python's c // 4", arity: [1, 1], apply: ([x]) => ({ k: "num", v: Math.floor(x!.v), int: true }) },
   ceil: { signature: "ceil(x)", doc: "the smallest integer ≥ x: ceil(h / 2) is the size of h after a stride-2 same convolution", arity: [1, 1], apply: ([x]) => ({ k: "num", v: Math.ceil(x!.v) + 0, int: true }) },
 };
+ownNamesOnly(BUILTINS);
 
 export function isBuiltin(name: string): boolean {
   return Object.hasOwn(BUILTINS, name);

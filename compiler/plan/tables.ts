@@ -1,6 +1,7 @@
 // The tables of the training-plan and dataset vocabulary: losses, metrics, optimizers, schedules,
 // data sources, preprocessing steps, and the settings each declaration accepts. One table per fact.
 import { p, type Signature } from "../ir/signature.js";
+import { ownNamesOnly } from "../own.js";
 
 const pred = p("prediction", "ref", { doc: "a model output" });
 const target = p("target", "ref", { doc: "a dataset field" });
@@ -387,3 +388,6 @@ export const SETTINGS: Record<string, SettingDef> = {
     sig: { doc: "", params: [p("test", "float", { default: null, min: 0, max: 1, exclusive: true }), p("seed", "int", { default: 0, min: 0 }), p("shuffle", "bool", { default: true })] },
   },
 };
+
+// A file may name anything where a loss, metric, step, … goes: the lookups must find own entries only.
+ownNamesOnly(LOSSES, METRICS, OPTIMIZERS, SCHEDULES, SOURCES, PREPROCESS, SETTINGS);

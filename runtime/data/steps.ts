@@ -9,6 +9,7 @@
 import type { AttrValue, DType } from "../../compiler/ir/types.js";
 import type { CallSpec, FieldSpec } from "../spec.js";
 import { type Column, prod } from "./columns.js";
+import { ownNamesOnly } from "../../compiler/own.js";
 import { DataError } from "./errors.js";
 import { dctMatrix, MAX_CLIP, melWeights, nextPow2, resampledLength, resampleSinc, Stft, stftFrames } from "./dsp.js";
 import { encodeText, PAD_ID, padId, UNK_ID, type Vocabulary } from "./tokenize.js";
@@ -1130,6 +1131,7 @@ export const STEP_KERNELS: Record<string, StepKernel> = {
     },
   },
 };
+ownNamesOnly(STEP_KERNELS);
 
 /** Whether the preprocessing step `fn` is random (augmentation). */
 /** Whether a step draws afresh in each training epoch: a random step, or one redrawn with these arguments (mask_tokens). */

@@ -25,15 +25,17 @@ function dataset(dir: string, n: number, seed = 1): void {
   writeFileSync(path.join(dir, "data.csv"), rows.join("\n") + "\n");
 }
 
-function program(dir: string, plan: string): string {
-  const file = path.join(dir, "m.nnet");
-  writeFileSync(
-    file,
-    `model Small {
+const SMALL = `model Small {
   input x: f32[batch, 4]
   features = x -> dense(16, activation: relu)
   output logits = features -> dense(4)
-}
+}`;
+
+function program(dir: string, plan: string, model = SMALL): string {
+  const file = path.join(dir, "m.nnet");
+  writeFileSync(
+    file,
+    `${model}
 dataset d {
   source csv("data.csv")
   split  test: 0.2, seed: 3
@@ -157,6 +159,46 @@ test("pretrain then fine-tune: frozen layers are bit-identical afterwards, the h
   const same = (name: string) => Buffer.from((final[name]!.data as Float32Array).buffer).equals(Buffer.from((pre.weights[name]!.data as Float32Array).buffer));
   assert.ok(same("dense/kernel") && same("dense/bias"), "the frozen backbone is bit-identical");
   assert.not.ok(same("dense_1/kernel"), "the head was trained");
+});
+
+test("freeze BINDING where a block instance made the binding's value: that instance's layers stay bit-identical", () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "nnetc-freeze-block-"));
+  dataset(dir, 200);
+  const model = `block Pair(c: int) {
+  out = in -> dense(c) -> relu -> dense(c)
+}
+model Small {
+  input x: f32[batch, 4]
+  features = x -> Pair(8)
+  output logits = features -> relu -> dense(4)
+}`;
+  const file = program(dir, `  batch 32
+  optimizer adam(lr: 1e-2)
+  checkpoint every: 1, keep: 100
+  phase warm { epochs 1 }
+  phase head { freeze features; epochs 1 }`, model);
+  const out = path.join(dir, "run");
+  const r = cli(["train", file, "--backend", "cpu", "--out", out]);
+  assert.is(r.code, 0, r.err);
+  const warm = listCheckpoints(out).map((c) => readCheckpoint(c)).filter((c) => c.state.phase === "warm").pop()!;
+  const final = decodeSafetensors(new Uint8Array(readFileSync(path.join(out, "model.safetensors")))).tensors;
+  const same = (name: string) => Buffer.from((final[name]!.data as Float32Array).buffer).equals(Buffer.from((warm.weights[name]!.data as Float32Array).buffer));
+  for (const w of ["Pair/dense/kernel", "Pair/dense/bias", "Pair/dense_1/kernel", "Pair/dense_1/bias"]) assert.ok(same(w), `${w} is frozen`);
+  assert.not.ok(same("dense/kernel"), "the head was trained");
+});
+
+test('freeze "**" in a phase: error NN4006 before anything runs (it used to crash in the optimizer)', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "nnetc-freeze-all-"));
+  dataset(dir, 200);
+  const file = program(dir, `  batch 32
+  optimizer adam(lr: 1e-2)
+  phase warm { epochs 1 }
+  phase none { freeze "**"; epochs 1 }`);
+  const r = cli(["train", file, "--backend", "cpu", "--out", path.join(dir, "run")]);
+  assert.is.not(r.code, 0);
+  assert.match(r.err, /error NN4006: phase "none" freezes every layer/);
+  assert.not.match(r.err, "internal error");
+  assert.not.match(r.err, "    at ");
 });
 
 test("a diverging run stops at the first NaN loss, names the step and keeps the last good checkpoint", () => {
