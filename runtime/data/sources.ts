@@ -233,7 +233,7 @@ export function valuesColumn(name: string, values: unknown[], where: (row: numbe
     }
   }
   // JSON has no NaN or infinity, but a number beyond float64 (1e400) parses as one.
-  const nonFinite = (i: number, x: number) => new DataError(`${where(i)}: "${name}" is ${x > 0 ? "+" : ""}${x}${Number.isNaN(x) ? "" : " (a number beyond float64, such as 1e400)"}, not a finite number`, "nonFiniteValue");
+  const nonFinite = (i: number, x: number) => new DataError(`${where(i)}: column "${name}" holds ${x > 0 ? "+" : ""}${x}${Number.isNaN(x) ? "" : " (a number beyond float64, such as 1e400)"}, which is not a finite number`, "nonFiniteValue");
   if (k0 === "string") return { kind: "text", name, data: values as string[], where };
   if (k0 === "number") {
     const nums = values.map((v) => Number(v));

@@ -156,8 +156,8 @@ test("non-finite: NaN, inf and 1e400 in csv, jsonl and idx columns name the file
   await rejects(loadDataset(dataset(call("csv", { path: "b.csv" }), [fld("y", "f32", [], "y")]), opts(d)), "nonFiniteValue", /b\.csv:3: column "y" holds "-Infinity"/);
   await rejects(loadDataset(dataset(call("csv", { path: "c.csv" }), [fld("y", "f32", [], "y")]), opts(d)), "nonFiniteValue", /c\.csv:2: column "y" holds "NaN"/);
   await rejects(loadDataset(dataset(call("csv", { path: "l.csv" }), [fld("v", "f32", [2], "v")]), opts(d)), "nonFiniteValue", /l\.csv:3: column "v" holds "inf"/);
-  await rejects(loadDataset(dataset(call("jsonl", { path: "a.jsonl" }), x), opts(d)), "nonFiniteValue", /a\.jsonl:2: "x" is \+Infinity \(a number beyond float64, such as 1e400\), not a finite number/);
-  await rejects(loadDataset(dataset(call("jsonl", { path: "b.jsonl" }), [fld("x", "f32", [2], "x")]), opts(d)), "nonFiniteValue", /b\.jsonl:2: "x" is -Infinity/);
+  await rejects(loadDataset(dataset(call("jsonl", { path: "a.jsonl" }), x), opts(d)), "nonFiniteValue", /a\.jsonl:2: column "x" holds \+Infinity \(a number beyond float64, such as 1e400\), which is not a finite number/);
+  await rejects(loadDataset(dataset(call("jsonl", { path: "b.jsonl" }), [fld("x", "f32", [2], "x")]), opts(d)), "nonFiniteValue", /b\.jsonl:2: column "x" holds -Infinity/);
   await rejects(loadDataset(dataset(call("idx", { images: "f.idx", labels: "labs" }), [fld("images", "f32", [2], "images")]), opts(d)), "nonFiniteValue", /f\.idx: item 1 holds NaN \(value 1 of 2\)/);
   await rejects(loadDataset(dataset(call("idx", { images: "g.idx", labels: "g.idx" }), [fld("l", "f32", [], "labels")]), opts(d)), "nonFiniteValue", /g\.idx: item 1 holds \+Infinity/);
   // finite in float64 but not in the field's f16: the row is named too
