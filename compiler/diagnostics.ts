@@ -371,6 +371,25 @@ export const DIAGNOSTICS = {
     message: `model input "${a.input}" is ${a.inputType} but dataset field "${a.field}" is ${a.fieldType}`,
   })),
 
+  // Data checked when a split is built, before training (or evaluation) starts: raised at run time, exit code 2.
+  // The data layer says the particulars (file:row, column, value); these give the code and what to do.
+  labelOutOfRange: def<{ detail: string }>("NN5010", "error", "a class label outside [0, classes) of the output or step it feeds", (a) => ({
+    message: a.detail,
+    hint: "fix the label in the data, or give the output as many classes as the data has (its last layer's units; one_hot's classes); a padding label the loss should skip goes in its ignore: argument",
+  })),
+  nonFiniteValue: def<{ detail: string }>("NN5011", "error", "a NaN or infinite number in a numeric column of the data", (a) => ({
+    message: a.detail,
+    hint: "a NaN, an infinity or a number beyond float64 (1e400) makes every loss NaN: fix or drop the sample (a missing value needs a number of its own)",
+  })),
+  notANumber: def<{ detail: string }>("NN5012", "error", "a cell that is not a number in a column a field reads as numbers", (a) => ({
+    message: a.detail,
+    hint: "fix the cell (a decimal number such as 3, -0.5 or 1e-3), or, for a column of text, tokenize it: text -> tokenize(vocab: …, max_len: …)",
+  })),
+  nonFiniteResult: def<{ detail: string }>("NN5013", "error", "a test or evaluation loss that is NaN or infinite", (a) => ({
+    message: a.detail,
+    hint: "the model's outputs on these samples are not finite: an op outside its domain (log or sqrt of a negative number, a division by zero) on inputs the training data did not have, weights that overflowed, or test data unlike the training data (scale it alike); `nnetc predict --input test:N` shows the outputs",
+  })),
+
   // ── NN6xxx: export ───────────────────────────────────────────────────────────────────────────────
   onnxUnsupported: def<{ op: string; layer: string; reason: string; hint?: string }>("NN6001", "error", "a layer that has no ONNX form (nnetc compile --target onnx)", (a) => ({
     message: `cannot export ${a.op} layer "${a.layer}" to ONNX: ${a.reason}`,

@@ -21,9 +21,11 @@ import { exportWeights, modelHostWeights } from "./onnx.js";
 import { hostWeight } from "./steps.js";
 import { runError } from "./run_diagnostics.js";
 import { exportOnnx } from "../compiler/emit/onnx/index.js";
+import { LOSSES } from "../compiler/plan/tables.js";
+import type { LabelRange } from "./data/index.js";
 import { classOutputs, cutModel, describeRow, gridPng, gridSigmoid, isImageShape, randomInputs, topClasses, type OutputValues } from "./predict.js";
 import type { Diagnostic, DiagnosticKey } from "../compiler/diagnostics.js";
-import { batchTensors, DivergedError, evaluate, fingerprint, InterruptedError, RunError, train, trainedWeights } from "./train.js";
+import { batchTensors, checkFiniteResult, DivergedError, evaluate, fingerprint, InterruptedError, RunError, train, trainedWeights } from "./train.js";
 import { layersModelFiles, writeLayersModel } from "./layers_export.js";
 import type { InitSpec } from "./pretrained.js";
 import { encodeTorchStateDict } from "./torch_layout.js";
@@ -116,6 +118,11 @@ async function guardedRun(o: RunCommandOptions, f: () => Promise<number>): Promi
       err(`${(e as RunError).report()}\n`);
       return 2;
     }
+    if (e instanceof DataError && e.code) {
+      // NN5010–NN5013: the data layer's particulars, rendered with the table's code and hint.
+      err(`${runError(e.code, { detail: e.message }).report()}\n`);
+      return 2;
+    }
     if (e instanceof BackendError || e instanceof DataError || e instanceof CheckpointError) {
       err(`nnetc: ${e.message}\n`);
       return 2;
@@ -157,6 +164,29 @@ export interface TrainCommandOptions extends RunCommandOptions {
   seed?: number;
 }
 
+/**
+ * The class-id fields of `plan` (NN5010, checked when the splits are built): each integer dataset field that is
+ * the target of a loss over classes (cross_entropy, focal, dice), with its prediction's number of classes (the
+ * last dimension of the output, known from the compiled model's shapes) and the loss's `ignore` id. A field that
+ * several terms read takes the fewest classes.
+ */
+export function labelRanges(module: IRModule, plan: IRPlan): Record<string, LabelRange> {
+  const model = module.models.find((m) => m.name === plan.model);
+  const out: Record<string, LabelRange> = {};
+  if (!model) return out;
+  for (const t of plan.loss) {
+    if (t.targetIsOutput || t.targetValue !== undefined || LOSSES[t.fn]?.target !== "classes") continue;
+    const field = module.datasets.flatMap((d) => d.fields).find((f) => f.name === t.target);
+    if (!field || !["i8", "i32", "i64"].includes(field.dtype)) continue;
+    const node = model.nodes.find((n) => n.id === model.outputs.find((x) => x.name === t.prediction)?.node);
+    const classes = node?.shape?.[node.shape.length - 1];
+    if (typeof classes !== "number" || (out[t.target] && out[t.target]!.classes <= classes)) continue;
+    const ignore = typeof t.args.ignore === "number" ? [t.args.ignore] : [];
+    out[t.target] = { classes, ignore, by: `${t.prediction} has ${classes} class${classes === 1 ? "" : "es"}: ${t.fn}(${t.prediction}, ${t.target})` };
+  }
+  return out;
+}
+
 export async function trainCommand(o: TrainCommandOptions): Promise<number> {
   return guarded(o, async () => {
     if (o.onnx) throw runError("onnxNoTraining", { command: "train" });
@@ -195,6 +225,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<number> {
             }
           : {}),
         plan: plan.name,
+        labels: labelRanges(o.module, plan),
         dataDir: o.dataDir ?? null,
         ...(o.epochs !== undefined ? { epochs: o.epochs } : {}),
         ...(o.batch !== undefined ? { batch: o.batch } : {}),
@@ -272,7 +303,7 @@ export async function evalCommand(o: EvalCommandOptions): Promise<number> {
     await backend(o);
     const trained = loadTrained(o.weights, fingerprint(m), "--weights", m);
     const ds = o.module.datasets.find((d) => d.name === plan.dataset)!;
-    const data = await loadDataset(ds, { dataDir: o.dataDir ?? null, baseDir: path.dirname(o.file), seed: 0, ...(trained.vocab ? { vocab: trained.vocab } : {}), ...(trained.classes ? { classes: trained.classes } : {}) });
+    const data = await loadDataset(ds, { dataDir: o.dataDir ?? null, baseDir: path.dirname(o.file), seed: 0, labels: labelRanges(o.module, plan), ...(trained.vocab ? { vocab: trained.vocab } : {}), ...(trained.classes ? { classes: trained.classes } : {}) });
     const split = data.test ?? data.train;
     let r: { loss: number; metrics: Record<string, number> };
     if (o.torch) {
@@ -290,6 +321,7 @@ export async function evalCommand(o: EvalCommandOptions): Promise<number> {
       const fast = inferenceModel(o, m);
       r = await evaluate(interpreted(fast), plan, deriveWeights(fast.params, weights), split, 256);
     }
+    checkFiniteResult(r, `${data.test ? "the test split" : "the training split"} of dataset "${ds.name}" (${split.size} samples)`, null);
     const res = { split: data.test ? "test" : "train", samples: split.size, loss: r.loss, ...r.metrics };
     out(o.json ? JSON.stringify(res) + "\n" : `${res.split} (${split.size.toLocaleString("en-US")} samples): ${Object.entries(res).filter(([k]) => k !== "split" && k !== "samples").map(([k, v]) => `${k} ${(v as number).toFixed(4)}`).join("  ")}\n`);
     return 0;

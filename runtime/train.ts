@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { isAdapter, phaseTrainable, reportedTerms, trainingSteps, type DatasetSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
 import { damagedCheckpoints, latestCheckpoint, readCheckpoint, writeCheckpoint, writeFileAtomic, type HostTensor } from "./checkpoint/index.js";
 import { acquireRunLock, LOCK_FILE, metricsRecord, moveRunAside, numberedError, recordedFingerprint, removeRunManifest, RUN_FILES, runContents, verifyMetricsPrefix, writeRunManifest, type LockInfo } from "./run_folder.js";
-import { isRedrawnStep, loadDataset, readSavedData, savedData, subset, type LoadedData, type Split } from "./data/index.js";
+import { DataError, isRedrawnStep, loadDataset, readSavedData, savedData, subset, type LabelRange, type LoadedData, type Split } from "./data/index.js";
 import { packVocabularies, unpackVocabularies } from "./data/tokenize.js";
 import { Rng, shuffledIndices } from "./data/rng.js";
 import { initWeights, type ParamInit } from "./init.js";
@@ -37,6 +37,8 @@ export interface TrainOptions {
    */
   start?: { weights: Weights; rng: number[] };
   plan?: string;
+  /** Class-id fields and the classes of what they feed (commands.ts labelRanges, from the model's shapes): checked when the splits are built (NN5010). */
+  labels?: Readonly<Record<string, LabelRange>>;
   dataDir: string | null;
   epochs?: number;
   batch?: number;
@@ -108,6 +110,18 @@ interface Cursor {
 }
 
 const MAX_TRAIN_METRIC_FLOATS = 4_000_000;
+
+/**
+ * NN5013: a test or evaluation loss that is NaN or infinite is an error (exit code 2), not {"loss": null} and
+ * exit 0; `saved` names the run folder whose weights were saved before the test. Metrics that are NaN by
+ * definition (auc of a split with one class) beside a finite loss are left as they are; those beside a NaN loss
+ * are named.
+ */
+export function checkFiniteResult(r: { loss: number; metrics: Record<string, number> }, what: string, saved: string | null): void {
+  if (Number.isFinite(r.loss)) return;
+  const bad = Object.entries(r.metrics).filter(([, v]) => !Number.isFinite(v)).map(([k, v]) => `${k} ${v}`);
+  throw new DataError(`the loss on ${what} is ${r.loss}${bad.length ? ` (and ${bad.join(", ")})` : ""}${saved ? `; the trained weights are saved in ${saved}, but no test.json is written` : ""}`, "nonFiniteResult");
+}
 
 export { fingerprint } from "./weights.js";
 export { batchTensors, hostWeight, hostWeights, loadHostWeights, readHostWeights, seeder, trainBatch, trainedWeights } from "./steps.js";
@@ -194,7 +208,7 @@ async function trainHeld(o: TrainOptions, plan: PlanSpec, tookOver: LockInfo | n
   const loaded = new Map<string, LoadedData>();
   const loadData = async (ds: DatasetSpec) => {
     if (!loaded.has(ds.name)) {
-      loaded.set(ds.name, await loadDataset(ds, { dataDir: o.dataDir, baseDir: path.dirname(o.file), seed, ...(extra.vocab ? { vocab: unpackVocabularies(extra.vocab)! } : {}), ...(savedClasses && ds.name === plan.dataset ? { classes: savedClasses } : {}), log: (m) => o.log(o.json ? JSON.stringify({ event: "note", message: m }) : m) }));
+      loaded.set(ds.name, await loadDataset(ds, { dataDir: o.dataDir, baseDir: path.dirname(o.file), seed, ...(o.labels ? { labels: o.labels } : {}), ...(extra.vocab ? { vocab: unpackVocabularies(extra.vocab)! } : {}), ...(savedClasses && ds.name === plan.dataset ? { classes: savedClasses } : {}), log: (m) => o.log(o.json ? JSON.stringify({ event: "note", message: m }) : m) }));
     }
     return loaded.get(ds.name)!;
   };
@@ -476,6 +490,7 @@ async function trainHeld(o: TrainOptions, plan: PlanSpec, tookOver: LockInfo | n
     let test: Record<string, number> | null = null;
     if (main.test) {
       const r = await engine.evaluate(plan, main.test, 256);
+      checkFiniteResult(r, `the test split of dataset "${plan.dataset}" (${main.test.size} samples)`, writes ? o.outDir : null);
       test = { loss: r.loss, ...r.metrics };
       if (writes) writeFileAtomic(path.join(o.outDir, "test.json"), JSON.stringify(test, null, 2) + "\n");
     }

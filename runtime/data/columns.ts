@@ -11,12 +11,15 @@ export interface NumColumn {
   int: boolean;
   /** Copy the given samples, one after another, into `out` (length rows.length × prod(shape)). */
   gather(rows: ArrayLike<number>, out: Int32Array | Float32Array): void;
+  /** Where a row of the source is, for messages ("data.csv:12"); absent for sources without rows of text. */
+  where?: (row: number) => string;
 }
 
 export interface TextColumn {
   kind: "text";
   name: string;
   data: string[];
+  where?: (row: number) => string;
 }
 
 export type Column = NumColumn | TextColumn;
@@ -29,6 +32,8 @@ export interface Table {
   columns: Map<string, Column>;
   /** The class names, index = label, for sources that derive labels from names (folders, spam). */
   classes: string[] | null;
+  /** Where a row is, for messages: "data.csv:12" (the line it starts on), "data.jsonl:3", "labels.idx: item 7". */
+  where?: (row: number) => string;
 }
 
 export function prod(shape: readonly number[]): number {

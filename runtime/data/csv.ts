@@ -93,3 +93,11 @@ export function parseNumber(cell: string): number | null {
   const v = Number(s);
   return Number.isFinite(v) ? v : null;
 }
+
+const NON_FINITE = /^[+-]?(?:nan|inf|infinity)$/i;
+
+/** A cell written as a number that is no finite one: NaN, ±inf(inity) in any case, or a decimal beyond float64 (1e400). */
+export function isNonFiniteCell(cell: string): boolean {
+  const s = cell.trim();
+  return NON_FINITE.test(s) || (NUMBER.test(s) && !Number.isFinite(Number(s)));
+}

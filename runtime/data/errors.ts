@@ -3,9 +3,20 @@
 
 import { LIMITS, limitText, overLimit, type LimitKey } from "../../compiler/limits.js";
 
+/**
+ * The numbered diagnostics (compiler/diagnostics.ts, NN5010–NN5013) a DataError can be: the data layer names
+ * the key and says the particulars (file, row, column, value); the CLI renders the code and its hint. The data
+ * layer imports nothing of the compiler but its leaf table of limits (compiler/limits.ts).
+ */
+export type DataCode = "labelOutOfRange" | "nonFiniteValue" | "notANumber" | "nonFiniteResult";
+
 export class DataError extends Error {
   override name = "DataError";
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The numbered diagnostic this error is, if any: its message is then `message`. */
+    readonly code?: DataCode,
+  ) {
     super(message);
   }
 }

@@ -49,6 +49,14 @@ export function parseIdx(buf: Uint8Array, file: string): IdxArray {
     data = type.make(count);
     for (let i = 0, o = header; i < count; i++, o += type.bytes) data[i] = type.get(view, o);
   }
+  // float and double items: a NaN or infinity is an error (NN5011) naming the item it is in.
+  if (buf[2] === 0x0d || buf[2] === 0x0e) {
+    const per = Math.max(1, count / Math.max(1, dims[0]!));
+    for (let i = 0; i < count; i++) {
+      const x = data[i]!;
+      if (!Number.isFinite(x)) throw new DataError(`${file}: item ${Math.floor(i / per)} holds ${x > 0 ? "+" : ""}${x}${per > 1 ? ` (value ${i % per} of ${per})` : ""}, not a finite number`, "nonFiniteValue");
+    }
+  }
   return { dims, data };
 }
 

@@ -20,7 +20,7 @@ import { parseTokenizerJson } from "./tokenizer_json.js";
 import { HF_LIMITS } from "./hf_tokenizer.js";
 import { buildVectorizer, VECTORIZE_LIMITS, type VectorizeMode } from "./vectorize.js";
 
-export { DataError } from "./errors.js";
+export { DataError, type DataCode } from "./errors.js";
 export { Rng, shuffledIndices } from "./rng.js";
 export { subset, type Batch, type Split } from "./split.js";
 export type { FieldInfo, OutDType, Tensor } from "./steps.js";
@@ -69,10 +69,35 @@ export interface LoadOptions {
   /** The run's saved class names (evaluation, resume): the source's must agree, so label ids mean what they meant. */
   classes?: string[];
   log?: (msg: string) => void;
+  /**
+   * Integer fields that are class ids, by field name: the classes of the output they are the target of (a
+   * cross_entropy, focal or dice loss), checked in full when the splits are built (NN5010).
+   */
+  labels?: Readonly<Record<string, LabelRange>>;
   /** Folders searched for missing IDX files (default [DEBIAN_FASHION_MNIST]). */
   fallbackDirs?: readonly string[];
   /** The embedded Fashion-MNIST test set (default: data/fashion-mnist of the package); null disables it. */
   embeddedDir?: string | null;
+}
+
+/** The ids a label field may hold: 0 to classes − 1, and the loss's ignore ids (padding); `by` says why. */
+export interface LabelRange {
+  classes: number;
+  ignore: readonly number[];
+  /** What takes the ids, for the message: 'logits has 3 classes: cross_entropy(logits, label)'. */
+  by: string;
+}
+
+/** NN5010 at the first sample of `split` whose `field` holds an id outside `range`. */
+function checkLabels(split: Split, field: string, data: ArrayLike<number>, from: number, per: number, range: LabelRange): void {
+  for (let i = 0; i < data.length; i++) {
+    const y = data[i]!;
+    if ((y >= 0 && y < range.classes) || range.ignore.includes(y)) continue;
+    const k = from + Math.floor(i / per);
+    const at = split.locate ? split.locate(k) : `sample ${k}`;
+    const ign = range.ignore.length ? ` (or ${range.ignore.join(", ")}, which the loss ignores)` : "";
+    throw new DataError(`${at}: field "${field}" is ${y}${per > 1 ? ` at position ${i % per}` : ""}, but ${range.by} takes class ids 0 to ${range.classes - 1}${ign}`, "labelOutOfRange");
+  }
 }
 
 export interface LoadedData {
@@ -343,14 +368,17 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
     if (test) test = only(test);
     notes.push(`Kept the samples whose ${field} is ${values.join(", ")}: ${train.size} of ${before} training${test ? ` and ${test.size} test` : ""} samples.`);
   }
-  // Small numeric fields (labels) are checked in full now rather than failing mid-training.
+  // Small numeric fields (labels) are checked in full now rather than failing mid-training (one_hot's range,
+  // integer ranges, finite numbers), and class-id fields against the classes of what they feed (NN5010).
+  const labels = Object.entries(opts.labels ?? {}).filter(([name]) => ds.fields.some((f) => f.name === name && /^[iu]\d+$/.test(f.dtype)));
   for (const split of test ? [train, test] : [train]) {
     const p = split === train ? trainPipes : testPipes;
-    const small = [...p].filter(([, x]) => x.column.kind === "num" && prod(x.column.shape) <= 64).map(([name]) => name);
+    const small = [...p].filter(([name, x]) => x.column.kind === "num" && (prod(x.column.shape) <= 64 || labels.some(([l]) => l === name))).map(([name]) => name);
     if (!small.length) continue;
     for (let i = 0; i < split.size; i += 8192) {
       const idx = Uint32Array.from({ length: Math.min(8192, split.size - i) }, (_, k) => i + k);
-      split.batch(idx, small);
+      const b = split.batch(idx, small);
+      for (const [name, range] of labels) if (b[name]) checkLabels(split, name, b[name]!.data, i, Math.max(1, prod(split.fields[name]!.shape)), range);
     }
   }
   const columns: Record<string, number[]> = {};

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { CallSpec } from "../spec.js";
 import { type Column, numbersColumn, type NumColumn, prod, storedColumn, type Table } from "./columns.js";
-import { parseCsvWithLines, parseNumber } from "./csv.js";
+import { isNonFiniteCell, parseCsvWithLines, parseNumber } from "./csv.js";
 import { DataError } from "./errors.js";
 import { readIdx } from "./idx.js";
 import { readDataFile, ReadBudget } from "./files.js";
@@ -81,14 +81,15 @@ async function loadIdx(images: string, labels: string, ctx: SourceContext): Prom
   const lab = await readIdx(labels, ctx.budget);
   if (lab.dims.length !== 1) throw new DataError(`${labels} should hold one label per sample (1 dimension) but has dimensions [${lab.dims.join(", ")}]`);
   const n = lab.dims[0]!;
-  columns.set("labels", storedColumn("labels", lab.data, []));
+  const where = (r: number) => `${labels}: item ${r}`;
+  columns.set("labels", { ...storedColumn("labels", lab.data, []), where });
   if (ctx.wanted.has("images")) {
     ctx.log(`reading ${images}`);
     const img = await readIdx(images, ctx.budget);
     if (img.dims[0] !== n) throw new DataError(`${images} holds ${img.dims[0]} samples but ${labels} holds ${n} labels`);
-    columns.set("images", storedColumn("images", img.data, img.dims.slice(1)));
+    columns.set("images", { ...storedColumn("images", img.data, img.dims.slice(1)), where: (r) => `${images}: item ${r}` });
   }
-  return { size: n, origin: `idx(${images})`, columns, classes: null };
+  return { size: n, origin: `idx(${images})`, columns, classes: null, where };
 }
 
 // ── csv ─────────────────────────────────────────────────────────────────────────────────────────────
@@ -127,35 +128,56 @@ async function loadCsv(file: string, delimiter: string, ctx: SourceContext): Pro
     for (let r = 0; r < n; r++) cells[r] = rows[r + 1]![k]!;
     columns.set(name, cellsColumn(name, cells, (r) => `${file}:${lines[r + 1]}`));
   }
-  return { size: n, origin: `csv(${file})`, columns, classes: null };
+  return { size: n, origin: `csv(${file})`, columns, classes: null, where: (r) => `${file}:${lines[r + 1]}` };
 }
 
-/** Numbers if every cell is one, lists of numbers if every cell is a whitespace-separated list, else text. */
+/**
+ * Numbers if every cell is one, lists of numbers if every cell is a whitespace-separated list, else text. A
+ * column that would be numbers but for a NaN, an infinity or a decimal beyond float64 (1e400) is an error
+ * (NN5011) naming the first such cell's line, not text.
+ */
 function cellsColumn(name: string, cells: string[], where: (row: number) => string): Column {
   const n = cells.length;
+  const nonFinite = (i: number, cell: string) =>
+    new DataError(`${where(i)}: column "${name}" holds ${JSON.stringify(cell.trim().slice(0, 40))}, which is not a finite number`, "nonFiniteValue");
   const nums = new Float64Array(n);
   let allNum = n > 0;
+  let firstBad = -1;
   for (let i = 0; i < n && allNum; i++) {
     const v = parseNumber(cells[i]!);
-    if (v === null) allNum = false;
-    else nums[i] = v;
+    if (v !== null) nums[i] = v;
+    else if (isNonFiniteCell(cells[i]!)) {
+      if (firstBad < 0) firstBad = i;
+    } else allNum = false;
   }
-  if (allNum) return numbersColumn(name, nums, []);
+  if (allNum && firstBad >= 0) throw nonFinite(firstBad, cells[firstBad]!);
+  if (allNum) return { ...numbersColumn(name, nums, []), where };
+  const number = (p: string) => parseNumber(p) !== null || isNonFiniteCell(p);
   const first = n > 0 ? cells[0]!.trim().split(/\s+/) : [];
-  if (first.length >= 2 && first.every((p) => parseNumber(p) !== null)) {
+  if (first.length >= 2 && first.every(number)) {
     const len = first.length;
     const values = new Float64Array(n * len);
     let ok = true;
+    firstBad = -1;
+    let badPart = "";
     for (let i = 0; i < n && ok; i++) {
       const parts = cells[i]!.trim().split(/\s+/);
-      const vals = parts.map(parseNumber);
-      if (vals.some((v) => v === null)) ok = false;
+      if (!parts.every(number)) ok = false;
       else if (parts.length !== len) throw new DataError(`${where(i)}: column "${name}" holds lists of ${len} numbers, but this row has ${parts.length}`);
-      else values.set(vals as number[], i * len);
+      else {
+        const vals = parts.map(parseNumber);
+        const k = vals.indexOf(null);
+        if (k >= 0 && firstBad < 0) {
+          firstBad = i;
+          badPart = parts[k]!;
+        }
+        if (k < 0) values.set(vals as number[], i * len);
+      }
     }
-    if (ok) return numbersColumn(name, values, [len]);
+    if (ok && firstBad >= 0) throw nonFinite(firstBad, badPart);
+    if (ok) return { ...numbersColumn(name, values, [len]), where };
   }
-  return { kind: "text", name, data: cells };
+  return { kind: "text", name, data: cells, where };
 }
 
 // ── jsonl ───────────────────────────────────────────────────────────────────────────────────────────
@@ -191,7 +213,7 @@ async function loadJsonl(file: string, ctx: SourceContext): Promise<Table> {
     }
     columns.set(name, valuesColumn(name, values, (r) => `${file}:${lines[r]}`));
   }
-  return { size: records.length, origin: `jsonl(${file})`, columns, classes: null };
+  return { size: records.length, origin: `jsonl(${file})`, columns, classes: null, where: (r) => `${file}:${lines[r]}` };
 }
 
 function describe(v: unknown): string {
@@ -211,8 +233,15 @@ export function valuesColumn(name: string, values: unknown[], where: (row: numbe
       throw new DataError(`${where(i)}: "${name}" is ${describe(values[i])}${k === "other" ? "" : `, but earlier lines hold ${describe(first)}`}; a column holds numbers, strings, or lists of numbers of one shape`);
     }
   }
-  if (k0 === "string") return { kind: "text", name, data: values as string[] };
-  if (k0 === "number") return numbersColumn(name, values.map((v) => Number(v)), []);
+  // JSON has no NaN or infinity, but a number beyond float64 (1e400) parses as one.
+  const nonFinite = (i: number, x: number) => new DataError(`${where(i)}: column "${name}" holds ${x > 0 ? "+" : ""}${x}${Number.isNaN(x) ? "" : " (a number beyond float64, such as 1e400)"}, which is not a finite number`, "nonFiniteValue");
+  if (k0 === "string") return { kind: "text", name, data: values as string[], where };
+  if (k0 === "number") {
+    const nums = values.map((v) => Number(v));
+    const bad = nums.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw nonFinite(bad, nums[bad]!);
+    return { ...numbersColumn(name, nums, []), where };
+  }
   const shapeOf = (v: unknown): number[] => (Array.isArray(v) ? [v.length, ...(v.length ? shapeOf(v[0]) : [])] : []);
   const shape = shapeOf(first);
   const size = prod(shape);
@@ -226,10 +255,11 @@ export function valuesColumn(name: string, values: unknown[], where: (row: numbe
     for (let j = 0; j < size; j++) {
       const x = flat[j];
       if (typeof x !== "number" && typeof x !== "boolean") throw new DataError(`${where(i)}: "${name}" holds ${describe(x)} inside its list; lists must hold numbers`);
+      if (typeof x === "number" && !Number.isFinite(x)) throw nonFinite(i, x);
       out[i * size + j] = Number(x);
     }
   }
-  return numbersColumn(name, out, shape);
+  return { ...numbersColumn(name, out, shape), where };
 }
 
 // ── class folders ───────────────────────────────────────────────────────────────────────────────────

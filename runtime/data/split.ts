@@ -21,6 +21,8 @@ export interface Split {
   augmented?(seed: number, epoch: number): Split;
   /** An augmented view's split (the one whose data it redraws); absent on splits themselves. */
   readonly base?: Split;
+  /** Where sample `index` is in its source, for messages: "data.csv:12", "labels.idx: item 7", "csv(x.csv) sample 3". */
+  locate?(index: number): string;
 }
 
 /** The last view made, kept so that an epoch's chunks of steps see one object. */
@@ -71,6 +73,11 @@ export class TableSplit implements Split {
     return this.gather(indices, only, null);
   }
 
+  locate(index: number): string {
+    const row = this.rows ? this.rows[index]! : index;
+    return this.table.where ? this.table.where(row) : `${this.table.origin} sample ${row}`;
+  }
+
   private gather(indices: ArrayLike<number>, only: readonly string[] | undefined, draw: Draw | null): Batch {
     checkIndices(indices, this.size);
     let rows: ArrayLike<number> = indices;
@@ -102,6 +109,7 @@ export function subset(split: Split, indices: ArrayLike<number>): Split {
       for (let i = 0; i < idx.length; i++) inner[i] = map[idx[i]!]!;
       return split.batch(inner, only);
     },
+    ...(split.locate ? { locate: (i: number) => split.locate!(map[i]!) } : {}),
   };
   if (split.augmented) {
     const view = memo((seed, epoch) => ({ ...subset(split.augmented!(seed, epoch), map), base: self, augmented: self.augmented! }));

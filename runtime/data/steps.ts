@@ -10,6 +10,7 @@ import type { AttrValue, DType } from "../../compiler/ir/types.js";
 import type { CallSpec, FieldSpec } from "../spec.js";
 import { type Column, prod } from "./columns.js";
 import { ownNamesOnly } from "../../compiler/own.js";
+import { parseNumber } from "./csv.js";
 import { DataError } from "./errors.js";
 import { dctMatrix, MAX_CLIP, melWeights, nextPow2, resampledLength, resampleSinc, Stft, stftFrames } from "./dsp.js";
 import { encodeText, PAD_ID, padId, UNK_ID, type Vocabulary } from "./tokenize.js";
@@ -128,6 +129,7 @@ export function compileField(field: FieldSpec, column: Column, vocabFor: (step: 
     if (!kernel) throw err(`unknown preprocessing step ${step.fn}`);
     if (kernel.input === "text" && t.kind !== "text") throw err(`${step.fn} needs text, but its input is numbers of shape ${fmt(t.shape)}`);
     if (kernel.input === "num" && t.kind === "text") {
+      if (column.kind === "text") notNumbers(column, name, step.fn);
       const eg = column.kind === "text" && column.data.length ? ` (e.g. ${JSON.stringify(column.data[0]!.slice(0, 40))})` : "";
       throw err(`${step.fn} needs numbers, but column "${column.name}" holds text${eg}; text needs tokenize(vocab: …, max_len: …) first`);
     }
@@ -142,7 +144,10 @@ export function compileField(field: FieldSpec, column: Column, vocabFor: (step: 
     // attention_mask's 0/1 and mask_tokens' labels are no longer ids of the vocabulary.
     vocab = s.vocab ?? (kernel.dropsIds?.(args(step)) ? null : vocab);
   }
-  if (t.kind === "text") throw err(`column "${column.name}" holds text; turn it into numbers with tokenize(vocab: …, max_len: …)`);
+  if (t.kind === "text") {
+    if (column.kind === "text" && !field.steps.length) notNumbers(column, name, null);
+    throw err(`column "${column.name}" holds text; turn it into numbers with tokenize(vocab: …, max_len: …)`);
+  }
   // The declared per-sample shape: constants must match, symbolic dimensions take the data's size.
   const declared = field.shape;
   const actual = t.shape;
@@ -179,13 +184,30 @@ export function compileField(field: FieldSpec, column: Column, vocabFor: (step: 
       }
       const ctx: ApplyCtx = { rows, draw };
       for (const s of stages) v = s.apply(v, ctx);
-      return finish(num(v), last.int, field, rows, dtype);
+      return finish(num(v), last.int, field, rows, dtype, col.where);
     },
   };
 }
 
-/** Convert to the declared element type, checking integer fields hold integers in range. */
-function finish(v: NumVal, int: boolean, field: FieldSpec, rows: ArrayLike<number>, dtype: OutDType): Tensor {
+/**
+ * A text column that a field reads as numbers, without tokenizing it: NN5012 naming the first cell that is not a
+ * number (its file and line, the column, the cell). Returns only when every cell is one (JSON strings of numbers).
+ */
+function notNumbers(column: Extract<Column, { kind: "text" }>, field: string, step: string | null): void {
+  const i = column.data.findIndex((c) => parseNumber(c) === null);
+  if (i < 0) return;
+  const cell = column.data[i]!;
+  const at = column.where ? column.where(i) : `row ${i}`;
+  const all = column.data.every((c) => parseNumber(c) === null);
+  const what = cell.trim() === "" ? "is empty" : `holds ${JSON.stringify(cell.length > 40 ? `${cell.slice(0, 40)}…` : cell)}`;
+  throw new DataError(
+    `${at}: column "${column.name}" ${what}, which is not a number (field "${field}"${step ? `'s ${step}` : ""} reads it as numbers${all ? "; no cell of the column is a number: it holds text" : ""})`,
+    "notANumber",
+  );
+}
+
+/** Convert to the declared element type, checking integer fields hold integers in range and float fields finite numbers. */
+function finish(v: NumVal, int: boolean, field: FieldSpec, rows: ArrayLike<number>, dtype: OutDType, where?: (row: number) => string): Tensor {
   const shape = [v.n, ...v.shape];
   const size = prod(v.shape);
   if (dtype === "float32") {
@@ -194,6 +216,15 @@ function finish(v: NumVal, int: boolean, field: FieldSpec, rows: ArrayLike<numbe
       data = new Float32Array(v.data.length);
       for (let i = 0; i < data.length; i++) data[i] = roundF16(v.data[i]!);
     } else if (!(data instanceof Float32Array)) data = Float32Array.from(data);
+    // A value beyond float32 (or f16), or a step's NaN (log of 0): NN5011 rather than a NaN loss.
+    for (let i = 0; i < data.length; i++) {
+      const x = data[i]!;
+      if (Number.isFinite(x)) continue;
+      const row = rows[Math.floor(i / Math.max(1, size))]!;
+      const src = v.data[i]!;
+      const why = Number.isFinite(src) ? `${src} is beyond ${field.dtype === "f16" ? "f16" : "float32"}'s range` : `it is ${x}${field.steps.length ? ` after ${field.steps.map((s) => s.fn).join(" -> ")}` : ""}`;
+      throw new DataError(`${where ? where(row) : `sample ${row}`}: field "${field.name}" is not a finite number (${why})`, "nonFiniteValue");
+    }
     return { dtype, shape, data };
   }
   const src = v.data;
@@ -592,19 +623,22 @@ export const STEP_KERNELS: Record<string, StepKernel> = {
   one_hot: {
     input: "num",
     dropsIds: () => true,
-    compile({ step, t, field, err }) {
+    compile({ step, t, field, err, column }) {
       const shape = (t as NumVal).shape;
       const k = numArg(step, "classes", null, field);
       if (!Number.isInteger(k) || k < 1) throw err(`one_hot's classes must be a positive integer, got ${k}`);
       if (prod(shape) !== 1 || shape.length > 1) throw err(`one_hot needs one class id per sample, but its input has shape ${fmt(shape)}`);
       return {
         out: { kind: "num", int: false, shape: [k] },
-        apply(v) {
+        apply(v, ctx) {
           const src = num(v).data;
           const out = new Float32Array(v.n * k);
           for (let i = 0; i < v.n; i++) {
             const c = src[i]!;
-            if (!Number.isInteger(c) || c < 0 || c >= k) throw err(`one_hot(${k}): sample's class ${c} is not an integer in [0, ${k - 1}]`);
+            if (!Number.isInteger(c) || c < 0 || c >= k) {
+              const row = ctx.rows[i]!;
+              throw new DataError(`${column.where ? column.where(row) : `sample ${row}`}: field "${field}" is ${c}, but one_hot(classes: ${k}) takes class ids 0 to ${k - 1}`, "labelOutOfRange");
+            }
             out[i * k + c] = 1;
           }
           return { kind: "num", int: false, shape: [k], n: v.n, data: out };

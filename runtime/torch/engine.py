@@ -821,7 +821,26 @@ def main():
             reply = {"id": req.get("id"), "ok": True, **getattr(engine, req["cmd"])(req)}
         except Exception as e:  # reported to the TypeScript side, which names the .nnet layer
             reply = {"id": req.get("id"), "ok": False, "error": f"{type(e).__name__}: {e}", "frames": frames(e)}
-        PROTOCOL.write(json.dumps(reply) + "\n")
+        PROTOCOL.write(reply_line(reply) + "\n")
+
+
+def no_nan(v):
+    """A reply's NaN and infinite floats as the strings "nan", "inf", "-inf": JSON has no such numbers (JavaScript's
+    JSON.parse refuses Python's NaN), and the TypeScript side reads them back with Number (NaN)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return repr(v)
+    if isinstance(v, dict):
+        return {k: no_nan(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [no_nan(x) for x in v]
+    return v
+
+
+def reply_line(reply):
+    try:
+        return json.dumps(reply, allow_nan=False)
+    except ValueError:
+        return json.dumps(no_nan(reply))
 
 
 if __name__ == "__main__":

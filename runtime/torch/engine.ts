@@ -356,7 +356,7 @@ export class TorchEngine implements StepEngine {
     const r = (await this.req("evaluate", { split: name, batch, losses: lossTerms(plan.loss), pairs: [...pairs.values()], inputs: this.o.model.inputs.map((i) => i.name), file: f })) as {
       loss: number | string;
       parts: PartInfo[];
-      terms: number[] | null;
+      terms: (number | string)[] | null;
     };
     const t = this.take(f);
     const parts = new Map<string, Collected>();
@@ -364,7 +364,9 @@ export class TorchEngine implements StepEngine {
       const info = r.parts[i];
       if (info) parts.set(key, collected(t, String(i), info));
     });
-    return { loss: Number(r.loss), metrics: metricsOf(plan, parts), ...(r.terms ? { terms: r.terms } : {}) };
+    // A loss that is not finite comes as "nan", "inf" or "-inf" (engine.py's reply_line); checkFiniteResult refuses it.
+    const num = (v: number | string) => (typeof v === "number" ? v : v === "inf" ? Infinity : v === "-inf" ? -Infinity : NaN);
+    return { loss: num(r.loss), metrics: metricsOf(plan, parts), ...(r.terms ? { terms: r.terms.map(num) } : {}) };
   }
 
   /** Steps per call: about a quarter of a second's worth, at most 256 (Ctrl-C and progress between calls). */
