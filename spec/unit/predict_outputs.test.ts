@@ -152,7 +152,9 @@ test("eval and --resume refuse class folders that no longer agree with the run's
   const re = cli(["train", nnet, "--out", path.join(moved, "run"), "--resume", "--epochs", "8", "--backend", "cpu"]);
   assert.is(re.code, 2, re.err);
   assert.ok(re.err.includes("trained with the classes blue, green, red"), re.err);
-  // An older run: model.json without classes (and checkpoints without them) still loads; ids are printed.
+  // An older run: model.json without classes (and checkpoints without them) still loads; ids are printed. Runs
+  // before run folders had checksums have no run-manifest.json either (with it, the edited model.json is NN7031).
+  rmSync(path.join(moved, "run", "run-manifest.json"));
   const old = path.join(moved, "run", "model.json");
   const info = JSON.parse(readFileSync(old, "utf8")) as Record<string, unknown>;
   delete info.classes;

@@ -217,7 +217,7 @@ test("an emitted module's load(run, { backend: \"webgpu\" }) predicts what the c
   mod.dispose(cpu.m);
   assert.ok(maxRelDiff(gpu.values, cpu.values) < 1e-5, `${gpu.values} vs ${cpu.values}`);
   await tf.setBackend("webgpu");
-  const fitted = await mod.fit(gpu.m, { data: TMP, epochs: 1, log: false });
+  const fitted = await mod.fit(gpu.m, { data: TMP, out: path.join(TMP, "fit-run"), epochs: 1, log: false });
   assert.ok(Number.isFinite(fitted.epochs[0]!.loss));
   mod.dispose(gpu.m);
 });
