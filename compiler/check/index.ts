@@ -342,16 +342,7 @@ function checkMix(p: IRPlan, m: IRModel, diagnostics: Diagnostic[], once: (span:
 function checkLora(p: IRPlan, m: IRModel, diagnostics: Diagnostic[], spanOf: (s: IRSpan) => { file: string; start: number; end: number }): void {
   const phases = p.phases.filter((ph) => ph.lora);
   if (!phases.length) return;
-  const candidates: { path: string; layer: string; group: string; shape: number[] }[] = [];
-  const seen = new Set<string>();
-  for (const n of m.nodes) {
-    if (seen.has(n.name) || (n.op !== "dense" && n.op !== "attention")) continue;
-    seen.add(n.name);
-    for (const g of n.op === "dense" ? [""] : ["query", "key", "value", "output"]) {
-      const k = m.params.find((w) => w.name === `${n.name}/${g ? `${g}/` : ""}kernel`);
-      if (k) candidates.push({ path: g ? `${n.name}/${g}` : n.name, layer: n.name, group: g, shape: k.shape });
-    }
-  }
+  const candidates = projectionKernels(m);
   const paths = candidates.map((c) => c.path);
   const list = (ls: string[]) => ls.slice(0, 8).join(", ") + (ls.length > 8 ? ", …" : "");
   for (const ph of phases) {
@@ -372,7 +363,7 @@ function checkLora(p: IRPlan, m: IRModel, diagnostics: Diagnostic[], spanOf: (s:
   if (!first.targets.length || m.params.some((w) => /(^|\/)lora_[ab]$/.test(w.role))) return;
   for (const c of candidates.filter((x) => first.targets.includes(x.path))) {
     const prefix = c.group ? `${c.group}/` : "";
-    const [fanIn, fanOut] = c.shape as [number, number];
+    const [fanIn, fanOut] = c.kernel.shape as [number, number];
     m.params.push(
       { name: `${c.layer}/${prefix}lora_a`, layer: c.layer, role: `${prefix}lora_a`, shape: [fanIn, first.rank], dtype: "f32", init: "lora_a", trainable: true },
       { name: `${c.layer}/${prefix}lora_b`, layer: c.layer, role: `${prefix}lora_b`, shape: [first.rank, fanOut], dtype: "f32", init: "zeros", trainable: true },
@@ -381,6 +372,25 @@ function checkLora(p: IRPlan, m: IRModel, diagnostics: Diagnostic[], spanOf: (s:
       n.attrs = { ...n.attrs, lora: [...((n.attrs.lora as string[] | undefined) ?? []), c.group], lora_rank: first.rank, lora_scale: first.alpha / first.rank, lora_dropout: first.dropout };
     }
   }
+}
+
+/**
+ * The projection kernels LoRA can adapt and int8 can hold, in model order: each dense layer's kernel (path: the
+ * layer) and each attention layer's query/key/value/output kernels (path: LAYER/GROUP); a layer applied several
+ * times (shared weights) counts once.
+ */
+function projectionKernels(m: IRModel): { path: string; layer: string; group: string; kernel: IRModel["params"][number] }[] {
+  const out: { path: string; layer: string; group: string; kernel: IRModel["params"][number] }[] = [];
+  const seen = new Set<string>();
+  for (const n of m.nodes) {
+    if (seen.has(n.name) || (n.op !== "dense" && n.op !== "attention")) continue;
+    seen.add(n.name);
+    for (const g of n.op === "dense" ? [""] : ["query", "key", "value", "output"]) {
+      const k = m.params.find((w) => w.name === `${n.name}/${g ? `${g}/` : ""}kernel`);
+      if (k) out.push({ path: g ? `${n.name}/${g}` : n.name, layer: n.name, group: g, kernel: k });
+    }
+  }
+  return out;
 }
 
 /**
@@ -393,16 +403,10 @@ function checkLoraBase(p: IRPlan, m: IRModel, diagnostics: Diagnostic[], spanOf:
   const first = p.phases.findIndex((ph) => ph.lora?.base === "int8");
   if (first < 0) return;
   const lora = p.phases[first]!.lora!;
-  const kernels: string[] = [];
-  const seen = new Set<string>();
-  for (const n of m.nodes) {
-    if (seen.has(n.name) || (n.op !== "dense" && n.op !== "attention")) continue;
-    seen.add(n.name);
-    for (const g of n.op === "dense" ? [""] : ["query", "key", "value", "output"]) {
-      const k = m.params.find((w) => w.name === `${n.name}/${g ? `${g}/` : ""}kernel`);
-      if (k && k.shape.length === 2 && k.dtype === "f32" && !k.derive) kernels.push(k.name);
-    }
-  }
+  const kernels = projectionKernels(m)
+    .map((c) => c.kernel)
+    .filter((k) => k.shape.length === 2 && k.dtype === "f32" && !k.derive)
+    .map((k) => k.name);
   const adapted = new Set(lora.targets.map((t) => `${t}/kernel`));
   const keep = new Set<string>();
   for (const ph of p.phases.slice(first)) {
