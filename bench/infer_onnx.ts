@@ -3,17 +3,11 @@
 // host inputs; the engine's time includes what eval/predict add around ORT (feeds from host arrays, outputs back
 // in the IR's names). Median of RUNS (default 5) interleaved timed runs, each after an untimed one; the sessions' idle threads
 // do not spin (each would otherwise slow the other down, tenfold on two cores). Reported, never asserted.
-import { readFileSync } from "node:fs";
 import * as os from "node:os";
-import * as path from "node:path";
-import { compile } from "../compiler/index.js";
-import { optimize } from "../compiler/passes/index.js";
 import { initBackend } from "../runtime/backend.js";
-import type { HostTensor } from "../runtime/checkpoint/index.js";
-import { initialValues } from "../runtime/init.js";
-import { finalWeights } from "../runtime/onnx.js";
 import { loadOrt, onnxExport, OnnxSession, sessionOptions } from "../runtime/onnx_engine.js";
-import { median, ROOT } from "./common.js";
+import { median } from "./common.js";
+import { seededInferenceModel } from "./seeded.js";
 
 export async function benchOnnx(): Promise<void> {
   const RUNS = Number(process.env.RUNS ?? 5);
@@ -25,20 +19,7 @@ export async function benchOnnx(): Promise<void> {
   console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}; onnxruntime-node ${ort.env.versions.common} CPU, ${THREADS ? `${THREADS} threads` : "default threads"}; -O2; median of ${RUNS} interleaved timed runs, each after an untimed run of the same session`);
   console.log("model".padEnd(12) + "batch".padStart(7) + "raw ORT samples/s".padStart(19) + "--engine onnx samples/s".padStart(25) + "engine / raw".padStart(14));
   for (const name of (process.env.MODELS ?? "mlp,fashion_cnn,resnet50,bert_base").split(",")) {
-    const rel = `models/${name}.nnet`;
-    const res = compile(rel, readFileSync(path.join(ROOT, rel), "utf8"), { readFile: (f) => ({ text: readFileSync(path.join(ROOT, f), "utf8") }) });
-    const plan = res.module.plans[0];
-    const m0 = res.module.models.find((m) => m.name === plan?.model) ?? res.module.models[res.module.models.length - 1]!;
-    const m2 = optimize({ ...res.module, models: [m0] }, { level: 2, mode: "infer" }).module.models[0]!;
-    let s = 3;
-    const rand = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
-    const host: Record<string, HostTensor> = {};
-    for (const p of m0.params) {
-      const data = initialValues(p, rand);
-      if (/^(moving_mean|moving_variance|gamma|beta)$/.test(p.role)) for (let i = 0; i < data.length; i++) data[i] = 0.5 + rand();
-      host[p.name] = { dtype: "F32", shape: [...p.shape], data };
-    }
-    const { weights } = await finalWeights(m2, host);
+    const { model: m2, weights, rand } = await seededInferenceModel(name);
     const x = onnxExport(m2, weights, "bench");
     // Idle threads sleep at once: the two sessions take turns, and one's spinning pool would slow the other.
     const so = { spinning: false, ...(THREADS ? { threads: THREADS } : {}) };

@@ -3,19 +3,13 @@
 // RUNS (default 5) after one warm-up each; the ratio and the largest output difference. Reported, never asserted.
 // MODELS=fashion_cnn,mlp,resnet50,mobilenet_v2 BATCH=32 RUNS=5 BACKEND=wasm by default; ORT_THREADS=N pins onnxruntime's threads.
 import * as tf from "@tensorflow/tfjs-core";
-import { readFileSync } from "node:fs";
 import * as os from "node:os";
-import * as path from "node:path";
 import * as ort from "onnxruntime-node";
 import { exportOnnx } from "../compiler/emit/onnx/index.js";
-import { compile } from "../compiler/index.js";
-import { optimize } from "../compiler/passes/index.js";
 import { initBackend } from "../runtime/backend.js";
-import { initialValues } from "../runtime/init.js";
 import { run } from "../runtime/interpret.js";
-import { finalWeights } from "../runtime/onnx.js";
-import type { HostTensor } from "../runtime/checkpoint/index.js";
-import { median, ROOT } from "./common.js";
+import { median } from "./common.js";
+import { seededInferenceModel } from "./seeded.js";
 
 const BATCH = Number(process.env.BATCH ?? 32);
 const RUNS = Number(process.env.RUNS ?? 5);
@@ -27,21 +21,7 @@ console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, nod
 console.log("model".padEnd(14) + "ours samples/s".padStart(16) + "ORT samples/s".padStart(15) + "ORT / ours".padStart(12) + "max |Δ|".padStart(10));
 
 for (const name of (process.env.MODELS ?? "fashion_cnn,mlp,resnet50,mobilenet_v2").split(",")) {
-  const rel = `models/${name}.nnet`;
-  const res = compile(rel, readFileSync(path.join(ROOT, rel), "utf8"), { readFile: (f) => ({ text: readFileSync(path.join(ROOT, f), "utf8") }) });
-  const plan = res.module.plans[0];
-  const m0 = res.module.models.find((m) => m.name === plan?.model) ?? res.module.models[res.module.models.length - 1]!;
-  const m2 = optimize({ ...res.module, models: [m0] }, { level: 2, mode: "infer" }).module.models[0]!;
-  // Seeded weights; batchnorm statistics away from 0 and 1, as after training.
-  let s = 3;
-  const rand = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
-  const host: Record<string, HostTensor> = {};
-  for (const p of m0.params) {
-    const data = initialValues(p, rand);
-    if (/^(moving_mean|moving_variance|gamma|beta)$/.test(p.role)) for (let i = 0; i < data.length; i++) data[i] = 0.5 + rand();
-    host[p.name] = { dtype: "F32", shape: [...p.shape], data };
-  }
-  const { weights } = await finalWeights(m2, host);
+  const { model: m2, weights, rand } = await seededInferenceModel(name);
   const bytes = exportOnnx(m2, weights, { producerVersion: "bench" }).bytes!;
   const session = await ort.InferenceSession.create(bytes, THREADS ? { intraOpNumThreads: THREADS, interOpNumThreads: 1 } : {});
   const tw = new Map([...weights].map(([k, w]) => [k, tf.variable(tf.tensor("data" in w ? w.data : new Float32Array(0), [...w.shape]), false)]));
