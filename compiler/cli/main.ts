@@ -76,6 +76,39 @@ function pickModel(res: CompileResult, file: string, name: string | undefined) {
   throw new UsageError(""); // the diagnostic above says it all
 }
 
+/** `nnetc COMMAND --help` ends with these: one table, so that every command shows how it is typed (cli.test checks each
+ *  command has examples and that each example names its command). */
+export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
+  check: ["nnetc check models/mlp.nnet", "nnetc check models/*.nnet --json"],
+  summary: ["nnetc summary models/resnet50.nnet", "nnetc summary models/fashion_cnn.nnet -O2 --weights runs/fashioncnn"],
+  compile: [
+    "nnetc compile models/mlp.nnet -o src/generated",
+    "nnetc compile models/fashion_cnn.nnet --target onnx --weights runs/fashioncnn -o fashion.onnx",
+    "nnetc compile models/fashion_cnn.nnet --weights runs/fashioncnn --quantize int8",
+    "nnetc compile models/mlp.nnet --emit ir -O2 --print-passes -o mlp.ir.json",
+  ],
+  train: [
+    "nnetc train models/mlp.nnet",
+    "nnetc train models/fashion_cnn.nnet --epochs 2 --batch 64 --out runs/try1",
+    "nnetc train models/fashion_cnn.nnet --out runs/try1 --resume",
+    "nnetc train models/minilm_spam.nnet --engine torch --device cuda --precision bf16",
+  ],
+  eval: ["nnetc eval models/mlp.nnet --weights runs/mlp", "nnetc eval models/fashion_cnn.nnet --weights runs/fashioncnn --engine onnx --json"],
+  predict: [
+    "nnetc predict models/fashion_cnn.nnet --weights runs/fashioncnn --input shoe.png boot.jpg",
+    "nnetc predict models/text_classifier.nnet --weights runs/spamclassifier --input mail/ --top 1 --json",
+    "nnetc predict models/vae.nnet --weights runs/vae --from sample_normal --input random:16 --seed 1 --grid samples.png",
+  ],
+  generate: [
+    'nnetc generate models/char_gpt.nnet --weights runs/chargpt --prompt "Dear friend" --max-new 80',
+    'nnetc generate models/gpt2_small.nnet --weights models/pretrained/gpt2 --prompt "Hello" --temperature 0.8 --top-p 0.9',
+  ],
+  lsp: ["nnetc lsp --stdio"],
+  data: ["nnetc data models/fashion_cnn.nnet -n 3", "nnetc data models/minilm_spam.nnet --split test -n 2 --start 100"],
+  plot: ["nnetc plot runs/mlp", "nnetc plot runs/fashioncnn -o curves.svg"],
+  fmt: ["nnetc fmt models/mlp.nnet", "nnetc fmt --check models/*.nnet", "cat my.nnet | nnetc fmt --stdin my.nnet"],
+};
+
 function program(): Command {
   const prog = new Command("nnetc")
     .description("compiler for .nnet neural-network descriptions")
@@ -392,14 +425,6 @@ function program(): Command {
       .option("--backend <name>", "tensorflow, webgpu, wasm or cpu")
       .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2", "1"),
   )
-    .addHelpText(
-      "after",
-      `
-Examples:
-  nnetc predict models/fashion_cnn.nnet --weights runs/fashioncnn --input shoe.png boot.jpg
-  nnetc predict models/text_classifier.nnet --weights runs/spamclassifier --input mail/ --top 1 --json
-  nnetc predict models/vae.nnet --weights runs/vae --from sample_normal --input random:16 --seed 1 --grid samples.png`,
-    )
     .action(async (file: string, o: { weights: string; input: string[]; model?: string; from?: string; top?: number; seed?: number; grid?: string; json?: boolean; data?: string; backend?: string; opt: string } & EngineFlags, cmd: Command) => {
       const res = compiled(file);
       if (!res) return;
@@ -576,6 +601,11 @@ Examples:
       }
       process.exitCode = failed || unformatted.length ? 1 : 0;
     });
+  for (const cmd of prog.commands) {
+    const examples = HELP_EXAMPLES[cmd.name()];
+    if (examples) cmd.addHelpText("after", `\nExamples:\n${examples.map((e) => `  ${e}`).join("\n")}`);
+  }
+  prog.addHelpText("after", `\nExamples:\n  nnetc train models/mlp.nnet\n  nnetc check models/*.nnet\n  nnetc predict --help`);
   return prog;
 }
 

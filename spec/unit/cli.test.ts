@@ -259,6 +259,29 @@ test("--version and --help exit 0", () =>
     has(h.stdout, /check \[options\] <files\.\.\.>/, label);
   }));
 
+test("every command's --help ends with examples that use only that command's options", async () => {
+  const run = (args: string[]) => nnetc(ENTRIES[0]!.file, args);
+  const top = await run(["--help"]);
+  has(top.stdout, /Examples:\n {2}nnetc /, "nnetc --help");
+  const commands = [...top.stdout.matchAll(/^ {2}([a-z]+) (?:\[options\]|<|\[)/gm)].map((m) => m[1]!).filter((c) => c !== "help");
+  assert.ok(commands.length >= 11, `commands listed by --help: ${commands.join(", ")}`);
+  const helps = await Promise.all(commands.map((c) => run([c, "--help"])));
+  commands.forEach((c, i) => {
+    const h = helps[i]!;
+    assert.is(h.code, 0, `${c} --help`);
+    const [options, examples] = h.stdout.split(/\nExamples:\n/);
+    assert.ok(examples, `${c} --help has an Examples section`);
+    const declared = new Set([...options!.matchAll(/(?:^|\s|,)(--?[a-zA-Z][\w-]*)/g)].map((m) => m[1]!));
+    const lines = examples!.trim().split("\n").map((l) => l.trim());
+    assert.ok(lines.length >= 1, c);
+    for (const line of lines) {
+      const words = line.replace(/^cat .*\| /, "").split(/\s+/);
+      assert.is(`${words[0]} ${words[1]}`, `nnetc ${c}`, `${c}: "${line}" runs nnetc ${c}`);
+      for (const w of words.filter((x) => /^--?[a-zA-Z]/.test(x)).map((x) => (x.startsWith("--") ? x : x.slice(0, 2)))) assert.ok(declared.has(w), `${c}: "${line}" uses ${w}, which nnetc ${c} --help does not list`);
+    }
+  });
+});
+
 // ── compile ───────────────────────────────────────────────────────────────────────────────────────
 
 test("compile --emit ir -o writes the IR: valid, and the same as the golden file", () =>
