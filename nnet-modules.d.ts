@@ -35,6 +35,8 @@ declare module "*.nnet" {
     evaluate(model: Model, options?: nn.EvaluateOptions): Promise<Record<string, number>>;
     save(model: Model, dir: string, options?: nn.SaveOptions): Promise<void>;
     dispose(model: Model): void;
+    /** A client for the model on an Open Inference Protocol (v2) server such as `nnetc serve`. */
+    createClient(baseUrl: string | URL, options?: nn.ClientOptions): nn.Client<Inputs, Outputs>;
   }
 
   const model: NnetModel;
@@ -47,6 +49,7 @@ declare module "*.nnet" {
   export const evaluate: NnetModel["evaluate"];
   export const save: NnetModel["save"];
   export const dispose: NnetModel["dispose"];
+  export const createClient: NnetModel["createClient"];
   export const inputs: nn.TensorSpec[];
   export const outputs: nn.TensorSpec[];
   export const params: nn.ParamSpec[];

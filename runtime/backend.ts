@@ -30,17 +30,36 @@ async function tryNode(): Promise<string | null> {
   return null;
 }
 
-// Multithreaded wasm in Node does not start (tried with tfjs-backend-wasm 4.22, Node 20): the flag
-// WASM_HAS_MULTITHREAD_SUPPORT is false under IS_NODE (flags_wasm.ts, tfjs issue #3830); forced true, the threaded
-// build's pthread workers come from blob URLs (backend_wasm.ts: locateFile('….worker.js') returns
-// URL.createObjectURL(new Blob([worker source])), and mainScriptUrlOrBlob is a Blob of the factory's source),
-// which worker_threads cannot load. With blobs shimmed to temporary files (the worker's blob branch rewritten to
-// importScripts(file), and the rollup closure names the factory's source uses — require$$0…4, commonjsGlobal —
-// defined in front of it) the threaded-SIMD build starts with its 8 pthread workers, but getThreadsCount() stays 1
-// whatever setThreadsCount() asks (the C++ pthreadpool is created single-threaded) and a 512² matmul is no faster.
-async function tryWasm(): Promise<boolean> {
+// Multithreaded wasm in Node (NNETC_WASM_THREADS): tfjs's own start-up gives one thread there (flags, blob workers and
+// a cap of half the logical cores: runtime/wasm_threads_node.ts says why and how it starts the threaded build instead).
+/** Most threads: tfjs-backend-wasm's threaded build pre-starts 8 pthread workers and XNNPACK's pool takes at most 8. */
+const MAX_WASM_THREADS = 8;
+
+/**
+ * The wasm backend's threads asked for by NNETC_WASM_THREADS (Node only): unset or 1, the single-threaded SIMD
+ * build; 2–8, the threaded-SIMD build with that many; "auto", one per available core (at most 8).
+ */
+export function wasmThreadsWanted(): number {
+  const v = typeof process === "undefined" ? undefined : process.env?.NNETC_WASM_THREADS?.trim();
+  if (v === undefined || v === "") return 1;
+  if (v === "auto") {
+    const os = process.getBuiltinModule?.("node:os") as typeof import("node:os") | undefined;
+    return Math.max(1, Math.min(MAX_WASM_THREADS, os?.availableParallelism() ?? 1));
+  }
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > MAX_WASM_THREADS) {
+    throw new BackendError(`NNETC_WASM_THREADS must be a number of threads from 1 to ${MAX_WASM_THREADS}, or "auto" (one per core), not "${v}"`);
+  }
+  return Number(v);
+}
+
+async function tryWasm(threads: number): Promise<boolean> {
   try {
     await import("@tensorflow/tfjs-backend-wasm");
+    if (threads > 1) {
+      // package.json's "browser" field empties wasm_threads_node.js in browser bundles: there tfjs starts its own.
+      const { registerThreadedWasm } = (await import("./wasm_threads_node.js")) as Partial<typeof import("./wasm_threads_node.js")>;
+      if (registerThreadedWasm) await registerThreadedWasm(threads);
+    }
     const { registerWasmTrainingKernels } = await import("./kernels/index.js");
     const { registerMaxPoolGrad } = await import("./kernels/max_pool_grad.js");
     const { registerConv2DBackpropInput } = await import("./kernels/conv2d_backprop_input.js");
@@ -52,9 +71,16 @@ async function tryWasm(): Promise<boolean> {
     registerMaxPoolGrad();
     registerConv2DBackpropInput();
     return await tf.setBackend("wasm");
-  } catch {
+  } catch (e) {
+    if (threads > 1) throw new BackendError(`NNETC_WASM_THREADS=${threads}: the threaded wasm build could not start (${(e as Error).message ?? String(e)}); unset it for one thread`);
     return false;
   }
+}
+
+/** The threads the wasm backend's XNNPACK pool runs (tfjs's getThreadsCount()), 1 when that is unknown. */
+export function wasmThreadCount(): number {
+  const b = tf.findBackend("wasm") as unknown as { wasm?: { tfjs?: { getThreadsCount?: () => number } } } | null;
+  return Math.max(1, b?.wasm?.tfjs?.getThreadsCount?.() ?? 1);
 }
 
 /** The cpu backend greets Node users with a banner about tfjs-node on first use; we say it ourselves. */
@@ -93,12 +119,12 @@ export async function initBackend(requested?: string): Promise<BackendChoice> {
     noGpu = `, no WebGPU GPU (${w.why})`;
   }
   if (requested === undefined || requested === "wasm") {
-    if (await tryWasm()) {
+    if (await tryWasm(wasmThreadsWanted())) {
       await tf.ready();
-      const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT");
-      const threads = tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT");
+      const simd = (await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT")) as boolean;
+      const threads = wasmThreadCount() > 1;
       const why = requested ? "requested" : `@tensorflow/tfjs-node is not installed (npm install @tensorflow/tfjs-node for native speed)${noGpu}`;
-      return { name: "wasm", reason: `${why}; WebAssembly${simd ? " with SIMD" : ""}, ${threads ? "multithreaded" : "one thread"}` };
+      return { name: "wasm", reason: `${why}; WebAssembly${simd ? " with SIMD" : ""}, ${threads ? `${wasmThreadCount()} threads` : "one thread"}` };
     }
     if (requested === "wasm") throw new BackendError("the wasm backend could not start (@tensorflow/tfjs-backend-wasm is missing or its .wasm file cannot be loaded)");
   }

@@ -27,7 +27,8 @@ import type { Step } from "./ops.js";
 import { makeOptimizer, Schedule, type Optimizer } from "./optim.js";
 import { DeviceMasks, magnitudeMasks } from "./prune.js";
 import { densify, dequantizeWeights } from "./quantize.js";
-import { trainingSteps, type DatasetSpec, type LossSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
+import { clientFor, type Client, type ClientOptions } from "./client.js";
+import { trainingSteps, type DatasetSpec, type DType, type LossSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
 import { batchTensors, readHostWeights, seeder, trainBatch, trainedWeights } from "./steps.js";
 import type { EpochRecord, TrainResult } from "./train.js";
 
@@ -39,6 +40,8 @@ export { DivergedError, InterruptedError, RunError } from "./errors.js";
 export type { DecoderSpec } from "./decoder.js";
 export type { CallSpec, DatasetSpec, FieldSpec, LossSpec, PhaseSpec, PlanSpec } from "./spec.js";
 export type { EpochRecord } from "./train.js";
+export { DATATYPE, decodeResponse, encodeRequest, InferenceError } from "./client.js";
+export type { Client, ClientOptions, Datatype, InferOptions, InferRequest, InferResponse, ModelMetadata, TensorMetadata, WireTensor } from "./client.js";
 
 /** The version of nnetc this support module belongs to; emitted modules check it when they load. */
 export const VERSION = "0.1.0";
@@ -75,11 +78,13 @@ export function param(layer: string, role: string, shape: number[], init: string
   return { name: `${layer}/${role}`, layer, role, shape, init, trainable };
 }
 
-/** An input or output: its shape with symbolic dimensions by name ("batch", "seq") and its tfjs dtype. */
+/** An input or output: its shape with symbolic dimensions by name ("batch", "seq"), its tfjs dtype and the IR's. */
 export interface TensorSpec {
   name: string;
   shape: (number | string)[];
   dtype: DTypeName;
+  /** The IR's dtype (i64, f16…: tfjs holds them as int32, float32), which the v2 wire keeps (client.ts DATATYPE). */
+  irDtype?: DType;
 }
 
 /** Everything an emitted module tells the runtime about one model. */
@@ -353,6 +358,14 @@ export async function predictAsync<I, O>(model: Model<I, O>, inputs: I): Promise
   if (!model.onnx) return predict(model, inputs);
   checkInputs(model.def, inputs as Record<string, unknown>, "predictAsync");
   return (await model.onnx.runTensors(inputs as Record<string, tf.Tensor>)) as unknown as O;
+}
+
+/**
+ * A client for the model on an Open Inference Protocol (v2) server, such as `nnetc serve`: infer() sends the
+ * inputs predict() takes and answers typed outputs; metadata(), ready(). fetch only: Node, browsers, workers.
+ */
+export function createClient<I, O>(def: ModelDef<I, O>, baseUrl: string | URL, options?: ClientOptions): Client<I, O> {
+  return clientFor<I, O>(def, baseUrl, options);
 }
 
 /** Tell the runtime that model.weights were changed outside trainStep()/fit() (e.g. assigned by hand). */

@@ -94,7 +94,7 @@ export function emitModule(m: IRModule, o: EmitOptions): string {
   out.push("");
 
   // Module-level names: our own helpers first, then every model's, plan's and dataset's.
-  const top = new Names(["tf", "nn", "source", "datasets", "create", "load", "predict", "predictAsync", "trainStep", "fit", "evaluate", "save", "dispose", "generate", "plan", "spec", "inputs", "outputs", "params", "Inputs", "Outputs", "Batch", "Model", "WeightName", "default"]);
+  const top = new Names(["tf", "nn", "source", "datasets", "create", "load", "predict", "predictAsync", "trainStep", "fit", "evaluate", "save", "dispose", "generate", "createClient", "plan", "spec", "inputs", "outputs", "params", "Inputs", "Outputs", "Batch", "Model", "WeightName", "default"]);
   const dimNames = new Map<string, string>();
   for (const model of m.models) for (const d of model.dims) if (!dimNames.has(d.name)) dimNames.set(d.name, top.fresh(d.name));
   const datasetVar = new Map(m.datasets.map((d) => [d.name, top.fresh(`${d.name}_data`)]));
@@ -161,7 +161,7 @@ export function emitModule(m: IRModule, o: EmitOptions): string {
       out.push(`export type Model = ${mn.instance};`);
       out.push(`export type WeightName = ${mn.weightName};`);
     }
-    for (const name of ["create", "load", "predict", "predictAsync", "trainStep", "fit", "evaluate", "save", "dispose", ...(mn.decoder ? ["generate"] : [])]) {
+    for (const name of ["create", "load", "predict", "predictAsync", "trainStep", "fit", "evaluate", "save", "dispose", ...(mn.decoder ? ["generate"] : []), "createClient"]) {
       out.push(dts ? `export declare const ${name}: (typeof ${mn.object})[${str(name)}];` : `export const ${name} = ${mn.object}.${name};`);
     }
     if (dts) {
@@ -214,10 +214,10 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
   out.push(`// ── ${lineComment(model.name)} ${"─".repeat(Math.max(0, 96 - model.name.length))}`);
   out.push("");
   const outNodes = new Map(model.nodes.map((n) => [n.id, n]));
-  const inputSpecs = model.inputs.map((i) => ({ name: i.name, shape: i.shape, dtype: TFJS[i.dtype] }));
+  const inputSpecs = model.inputs.map((i) => ({ name: i.name, shape: i.shape, dtype: TFJS[i.dtype], irDtype: i.dtype }));
   const outputSpecs = model.outputs.map((x) => {
     const n = outNodes.get(x.node)!;
-    return { name: x.name, shape: n.shape ?? [], dtype: TFJS[n.dtype ?? "f32"] };
+    return { name: x.name, shape: n.shape ?? [], dtype: TFJS[n.dtype ?? "f32"], irDtype: n.dtype ?? "f32" };
   });
 
   if (ts) {
@@ -329,6 +329,7 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
     out.push(`  evaluate(model: ${inst}, options?: nn.EvaluateOptions): Promise<Record<string, number>>;`);
     out.push(`  save(model: ${inst}, dir: string, options?: nn.SaveOptions): Promise<void>;`);
     out.push(`  dispose(model: ${inst}): void;`);
+    out.push(`  createClient(baseUrl: string | URL, options?: nn.ClientOptions): nn.Client<${mn.inputs}, ${mn.outputs}>;`);
     if (mn.decoder?.source) out.push(`  generate(model: ${inst}, prompt: string | readonly number[] | null, options: nn.EncoderDecoderGenerateOptions): nn.GenerateResult;`);
     else if (mn.decoder) out.push(`  generate(model: ${inst}, prompt: string | readonly number[], options?: nn.GenerateOptions): nn.GenerateResult;`);
     out.push(`};`);
@@ -368,6 +369,8 @@ function emitModel(mn: ModelNames, m: IRModule, o: EmitOptions, out: string[], d
       out.push(`  /** Continue a prompt (token ids, or text with the model's vocabulary) as \`nnetc generate\` does: greedy, or seeded sampling; key/value cache; stop tokens. */`);
       out.push(`  generate: (model${T(`: ${inst}`)}, prompt${T(": string | readonly number[]")}, options${T("?: nn.GenerateOptions")})${T(": nn.GenerateResult")} => nn.generate(model, prompt, options),`);
     }
+    out.push(`  /** A client for ${lineComment(model.name)} on an Open Inference Protocol (v2) server such as \`nnetc serve\`: infer() sends the inputs predict() takes (a POST to /v2/models/{name}/infer) and answers typed outputs; metadata(), ready(). */`);
+    out.push(`  createClient: (baseUrl${T(": string | URL")}, options${T("?: nn.ClientOptions")})${T(`: nn.Client<${mn.inputs}, ${mn.outputs}>`)} => nn.createClient(${d}, baseUrl, options),`);
     out.push(`};`);
   }
   out.push("");
