@@ -251,17 +251,19 @@ export function registerInference(source: URL, graphs: () => Record<string, unkn
 
 /**
  * The model's inference form on ONNX Runtime. With an inference graph registered for the module (a bundle made
- * by nnetc's plugin for browsers): runtime/onnx_session.ts on `ort`, else onnxruntime-web's wasm build. Else
+ * by nnetc's plugin for browsers): runtime/onnx_session.ts on `ort`, else onnxruntime-node in Node and
+ * onnxruntime-web's wasm build elsewhere. Else
  * Node's way, runtime/onnx_load.ts (compiles the .nnet file again, onnxruntime-node); package.json's "browser"
  * field empties that module in browser bundles, which gives the refusal below.
  */
 async function onnxSession(def: ModelDef<unknown, unknown>, trained: Trained, ort: unknown): Promise<NonNullable<Model<unknown, unknown>["onnx"]>> {
+  const { onnxSessionFor, nodeOrt, fileInt8 } = (await import("./onnx_load.js")) as Partial<typeof import("./onnx_load.js")>;
   const graph = inferenceGraphs.get(def.source.href)?.()[def.name];
   if (graph) {
     const { sessionFromGraph } = await import("./onnx_session.js");
-    return sessionFromGraph(graph as import("../compiler/ir/types.js").IRModel, trained, { ort: ort ?? (await import("onnxruntime-web/wasm")) });
+    const int8 = trained.int8 ?? fileInt8?.(trained.from);
+    return sessionFromGraph(graph as import("../compiler/ir/types.js").IRModel, { weights: trained.weights, ...(int8 ? { int8 } : {}) }, { ort: ort ?? (nodeOrt ? await nodeOrt() : await import("onnxruntime-web/wasm")) });
   }
-  const { onnxSessionFor } = (await import("./onnx_load.js")) as Partial<typeof import("./onnx_load.js")>;
   if (!onnxSessionFor) throw new RunError(`engine "onnx" in a browser runs the inference graph that nnetc's bundler plugin ships with ${def.name}: import the .nnet file through nnetc/vite or nnetc/esbuild (a module from nnetc compile alone has none), or use the default engine "tfjs"`);
   return await onnxSessionFor(def, trained, ort);
 }

@@ -9,7 +9,8 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { HostTensor } from "./checkpoint/index.js";
 import { RunError } from "./errors.js";
-import { startOnnx, type OnnxSession } from "./onnx_engine.js";
+import { loadOrt, startOnnx, type OnnxSession } from "./onnx_engine.js";
+import { int8Tensors } from "./onnx.js";
 import { fingerprint } from "./weights.js";
 
 /** The ONNX session of an emitted model `def` with `weights` (host, nnetc names; `from`: the file they came from, so an int8 file exports as int8). */
@@ -29,3 +30,9 @@ export async function onnxSessionFor(def: { name: string; source: URL; params: r
   const fast = optimize({ ...res.module, models: [m] }, { level: 2, mode: "infer" }).module.models[0]!;
   return startOnnx(m, fast, weights, ort === undefined ? {} : { ort });
 }
+
+/** Node's onnxruntime (onnxruntime-node), for a module whose inference graph came with it (runtime/index.ts's registerInference). */
+export const nodeOrt = (): Promise<unknown> => loadOrt();
+
+/** The int8 tensors of the file weights were read from by path (none when `from` names no int8 .safetensors file). */
+export const fileInt8 = (from: string) => (existsSync(from) ? int8Tensors(from) : undefined);
