@@ -22,6 +22,7 @@ const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--enable-unsafe-webgpu", "
 const WEB = path.join(ROOT, "examples/fashion-app/web");
 const ARTIFACTS = path.join(ROOT, "spec/artifacts");
 const TOLERANCE = 1e-5;
+const VITE_LIMIT_S = 300;
 
 let work = "";
 test.before(() => {
@@ -75,7 +76,11 @@ test("examples/fashion-app/web: built by Vite with nnetc's plugin, run in Chromi
   const { build } = await import("vite");
   const [node] = await Promise.all([
     runNode(["--import", "nnetc/register", "--input-type=module", "-e", NODE_SIDE(saved)], { env: { ...process.env, NNETC_CACHE_DIR: path.join(work, "cache") }, timeoutMs: 120_000 }),
-    build({ configFile: path.join(WEB, "vite.config.mjs"), root: WEB, logLevel: "silent", build: { outDir: site, emptyOutDir: true, minify: false, reportCompressedSize: false } }),
+    // Bounded: about a minute on a shared 2-core machine; a build that hangs fails the test instead.
+    Promise.race([
+      build({ configFile: path.join(WEB, "vite.config.mjs"), root: WEB, logLevel: "silent", build: { outDir: site, emptyOutDir: true, minify: false, reportCompressedSize: false } }),
+      new Promise((_, fail) => setTimeout(() => fail(new Error(`Vite's build of ${WEB} took over ${VITE_LIMIT_S} s`)), VITE_LIMIT_S * 1000).unref()),
+    ]),
   ]);
   assert.is(node.code, 0, node.stderr);
   const expected = JSON.parse(node.stdout.trim().split("\n").pop()!) as { backend: string; logits: number[][] };
