@@ -9,10 +9,11 @@ import type { SavedData } from "./data/saved.js";
 import type { Vocabularies, Vocabulary } from "./data/tokenize.js";
 import type { FitOptions, FitResult, Model, ModelDef, SaveOptions } from "./index.js";
 import type { Net } from "./interpret.js";
+import type { Int8Weight } from "../compiler/emit/onnx/index.js";
 import type { PlanSpec } from "./spec.js";
 
-/** Trained weights as read from a file, with what was saved beside them. */
-export type Trained = { weights: Record<string, HostTensor>; vocab?: Vocabularies; from: string } & SavedData;
+/** Trained weights as read from a file, with what was saved beside them (`int8`: an int8 file's tensors as stored, for the ONNX engine). */
+export type Trained = { weights: Record<string, HostTensor>; vocab?: Vocabularies; from: string; int8?: ReadonlyMap<string, Int8Weight> } & SavedData;
 
 export interface NodeHost {
   /** Trained weights from a path (a run folder, a checkpoint, a .safetensors file, a tfjs model.json) or a file: URL. */

@@ -26,7 +26,7 @@ import type { Net, RunOptions, RunResult, Weights } from "./interpret.js";
 import type { Step } from "./ops.js";
 import { makeOptimizer, Schedule, type Optimizer } from "./optim.js";
 import { DeviceMasks, magnitudeMasks } from "./prune.js";
-import { densify, dequantizeWeights } from "./quantize.js";
+import { densify, dequantizeWeights, int8Of } from "./quantize.js";
 import { clientFor, type Client, type ClientOptions } from "./client.js";
 import { trainingSteps, type DatasetSpec, type DType, type LossSpec, type PhaseSpec, type PlanSpec } from "./spec.js";
 import { batchTensors, readHostWeights, seeder, trainBatch, trainedWeights } from "./steps.js";
@@ -127,7 +127,7 @@ export interface Model<I, O> {
   /** Generator state after initialisation: fit() continues from it, as `nnetc train` does. */
   rng: number[];
   /** engine "onnx": the ONNX Runtime session predictAsync() and evaluate() run. */
-  onnx?: import("./onnx_engine.js").OnnxSession;
+  onnx?: import("./onnx_session.js").OnnxSession;
 }
 
 interface Trainer {
@@ -161,10 +161,18 @@ export interface CreateOptions {
   backend?: "tensorflow" | "webgpu" | "wasm" | "cpu";
   /**
    * "onnx": predictAsync() and evaluate() run the model's inference form (-O2) exported to ONNX in memory on
-   * onnxruntime-node (Node; imported only then; it compiles the module's .nnet file again). Inference only:
-   * predict(), trainStep(), fit() and generate() refuse such a model. Default "tfjs".
+   * ONNX Runtime: in Node onnxruntime-node (imported only then; it compiles the module's .nnet file again); in a
+   * bundle made with nnetc's plugin for browsers, onnxruntime-web's wasm build on the inference graph the plugin
+   * ships (registerInference). Int8 files run int8 behind DequantizeLinear. Inference only: predict(),
+   * trainStep(), fit() and generate() refuse such a model. Default "tfjs".
    */
   engine?: "tfjs" | "onnx";
+  /**
+   * Engine "onnx": the onnxruntime module to run on, as the application imported and configured it (e.g.
+   * `import * as ort from "onnxruntime-web"` with `ort.env.wasm.wasmPaths` set). Default: onnxruntime-node in
+   * Node, `onnxruntime-web/wasm` otherwise.
+   */
+  ort?: unknown;
 }
 
 let chosen: BackendChoice | null = null;
@@ -230,19 +238,39 @@ export async function create<I, O>(def: ModelDef<I, O>, options: CreateOptions =
   const trained = options.weights ? await trainedFrom(def as ModelDef<unknown, unknown>, options.weights) : null;
   const weights = trained ? trainedWeights(def.params, trained) : initWeights(def.params, () => rng.next());
   if (options.engine !== undefined && options.engine !== "tfjs" && options.engine !== "onnx") throw new RunError(`engine "${String(options.engine)}": choose "tfjs" or "onnx"`);
-  // Node-specific, and only for engine "onnx": a browser build replaces this import (onnxruntime-web).
-  const onnx = options.engine === "onnx" ? await onnxSession(def, trained ?? { weights: await readHostWeights(weights), from: `initial weights, seed ${seed}` }) : undefined;
+  const onnx = options.engine === "onnx" ? await onnxSession(def, trained ?? { weights: await readHostWeights(weights), from: `initial weights, seed ${seed}` }, options.ort) : undefined;
   return { def, weights, backend: b.name, seed: trained ? null : seed, vocab: trained?.vocab, ...(trained && (trained.classes || trained.columns) ? { saved: { ...(trained.classes ? { classes: trained.classes } : {}), ...(trained.columns ? { columns: trained.columns } : {}) } } : {}), trainer: null, rng: rng.state(), ...(onnx ? { onnx } : {}) };
 }
 
+/** Inference graphs that nnetc's bundler plugin ships with a module for browsers: by the module's source, then model name. */
+const inferenceGraphs = new Map<string, () => Record<string, unknown>>();
+
 /**
- * The model's inference form on ONNX Runtime: Node only (runtime/onnx_load.ts, onnxruntime-node). package.json's
- * "browser" field empties that module in browser bundles, which gives the refusal below.
+ * Called by the code nnetc's bundler plugin (nnetc/vite, nnetc/esbuild) adds to a module in a browser build:
+ * the -O2 inference graphs (IR) of the models of the .nnet file at `source`, which engine "onnx" exports to
+ * ONNX with the loaded weights where the compiler is not at hand. Not for applications.
  */
-async function onnxSession(def: ModelDef<unknown, unknown>, trained: Parameters<typeof import("./onnx_load.js").onnxSessionFor>[1]): Promise<NonNullable<Model<unknown, unknown>["onnx"]>> {
-  const { onnxSessionFor } = (await import("./onnx_load.js")) as Partial<typeof import("./onnx_load.js")>;
-  if (!onnxSessionFor) throw new RunError(`engine "onnx" runs in Node only (onnxruntime-node); in a browser, use the default engine "tfjs"`);
-  return await onnxSessionFor(def, trained);
+export function registerInference(source: URL, graphs: () => Record<string, unknown>): void {
+  inferenceGraphs.set(source.href, graphs);
+}
+
+/**
+ * The model's inference form on ONNX Runtime. With an inference graph registered for the module (a bundle made
+ * by nnetc's plugin for browsers): runtime/onnx_session.ts on `ort`, else onnxruntime-node in Node and
+ * onnxruntime-web's wasm build elsewhere. Else
+ * Node's way, runtime/onnx_load.ts (compiles the .nnet file again, onnxruntime-node); package.json's "browser"
+ * field empties that module in browser bundles, which gives the refusal below.
+ */
+async function onnxSession(def: ModelDef<unknown, unknown>, trained: Trained, ort: unknown): Promise<NonNullable<Model<unknown, unknown>["onnx"]>> {
+  const { onnxSessionFor, nodeOrt, fileInt8 } = (await import("./onnx_load.js")) as Partial<typeof import("./onnx_load.js")>;
+  const graph = inferenceGraphs.get(def.source.href)?.()[def.name];
+  if (graph) {
+    const { sessionFromGraph } = await import("./onnx_session.js");
+    const int8 = trained.int8 ?? fileInt8?.(trained.from);
+    return sessionFromGraph(graph as import("../compiler/ir/types.js").IRModel, { weights: trained.weights, ...(int8 ? { int8 } : {}) }, { ort: ort ?? (nodeOrt ? await nodeOrt() : await import("onnxruntime-web/wasm")) });
+  }
+  if (!onnxSessionFor) throw new RunError(`engine "onnx" in a browser runs the inference graph that nnetc's bundler plugin ships with ${def.name}: import the .nnet file through nnetc/vite or nnetc/esbuild (a module from nnetc compile alone has none), or use the default engine "tfjs"`);
+  return await onnxSessionFor(def, trained, ort);
 }
 
 /** A model of engine "onnx" refuses what only the tfjs engine does. */
@@ -294,7 +322,8 @@ async function trainedFromBytes(def: ModelDef<unknown, unknown>, bytes: Uint8Arr
     }
   };
   const vocab = unpackVocabularies(json(metadata.vocab));
-  return { weights: dequantizeWeights(densify(tensors, metadata)), ...(vocab ? { vocab } : {}), ...readSavedData({ classes: json(metadata.classes), columns: json(metadata.columns) }), from: label };
+  const int8 = int8Of(tensors, metadata);
+  return { weights: dequantizeWeights(densify(tensors, metadata)), ...(int8.size ? { int8 } : {}), ...(vocab ? { vocab } : {}), ...readSavedData({ classes: json(metadata.classes), columns: json(metadata.columns) }), from: label };
 }
 
 /**

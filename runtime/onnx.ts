@@ -1,17 +1,19 @@
 // The weights an ONNX export needs: trained ones (a run, checkpoint, .safetensors, tfjs model.json or an
 // int8/float16 quantized file) or the seeded initial ones, plus the weights optimization passes derive
 // (folded batchnorm), as host arrays for the pure graph builder in compiler/emit/onnx/.
-import * as tf from "@tensorflow/tfjs-core";
 import { readFileSync } from "node:fs";
 import type { IRModel } from "../compiler/ir/types.js";
 import type { ExportWeight, Int8Weight } from "../compiler/emit/onnx/index.js";
-import { decodeSafetensors, toFloat32, type HostTensor } from "./checkpoint/index.js";
-import { initBackend } from "./backend.js";
+import { decodeSafetensors, type HostTensor } from "./checkpoint/index.js";
 import { Rng } from "./data/rng.js";
-import { deriveWeights, disposeDerived } from "./derive.js";
 import { initialValues } from "./init.js";
+import { finalWeights } from "./onnx_session.js";
+import { int8Of } from "./quantize.js";
 import { hostWeight } from "./train.js";
 import { fingerprint, loadTrained } from "./weights.js";
+
+/** The export's weights from host values: platform-neutral, in runtime/onnx_session.ts. */
+export { finalWeights };
 
 export interface ExportWeights {
   /** Every weight of the exported (optimized) model, by name. */
@@ -27,15 +29,9 @@ export interface ExportWeights {
  * name → int8 values and per-channel scales. Empty for any other file.
  */
 export function int8Tensors(file: string): Map<string, Int8Weight> {
-  const out = new Map<string, Int8Weight>();
-  if (!file.endsWith(".safetensors")) return out;
+  if (!file.endsWith(".safetensors")) return new Map();
   const { tensors, metadata } = decodeSafetensors(new Uint8Array(readFileSync(file)));
-  if (metadata.quantized !== "int8") return out;
-  for (const [name, t] of Object.entries(tensors)) {
-    const scale = tensors[`${name}:scale`];
-    if (t.dtype === "I8" && scale) out.set(name, { shape: t.shape, q: t.data as Int8Array, scale: toFloat32(scale) });
-  }
-  return out;
+  return int8Of(tensors, metadata);
 }
 
 /**
@@ -64,41 +60,4 @@ export function modelHostWeights(model: IRModel, o: { weights?: string; seed: nu
   const host: Record<string, HostTensor> = {};
   for (const p of model.params) host[p.name] = { dtype: "F32", shape: [...p.shape], data: initialValues(p, () => rng.next()) };
   return { host, from: `initial weights, seed ${o.seed}` };
-}
-
-/**
- * The export's weights from the unoptimized model's (`host`, float): int8 ones kept quantized where
- * `quantized` has them, derived ones computed.
- */
-export async function finalWeights(exported: IRModel, host: Record<string, HostTensor>, quantized: ReadonlyMap<string, Int8Weight> = new Map()): Promise<Omit<ExportWeights, "from">> {
-  const float = (name: string): Float32Array => {
-    const t = host[name];
-    if (!t) throw new Error(`no weight "${name}"`);
-    return t.dtype === "F32" && t.data instanceof Float32Array ? t.data : toFloat32(t);
-  };
-  const weights = new Map<string, ExportWeight>();
-  let int8 = 0;
-  const derived = exported.params.filter((p) => p.derive);
-  for (const p of exported.params) {
-    if (p.derive) continue;
-    const q = quantized.get(p.name);
-    if (q) {
-      weights.set(p.name, q);
-      int8++;
-    } else weights.set(p.name, { shape: p.shape, data: float(p.name) });
-  }
-  if (derived.length) {
-    // The backend already running (tests, benchmarks), else the plain JavaScript one: a few multiplications.
-    if (!tf.engine().backendName) await initBackend("cpu");
-    // Only the source weights the derivations read become tensors.
-    const needed = new Set<string>();
-    for (const p of derived) for (const v of Object.values(p.derive!.args)) if (typeof v === "string" && host[v]) needed.add(v);
-    const source = new Map<string, tf.Variable>();
-    for (const name of needed) source.set(name, tf.variable(tf.tensor(float(name), host[name]!.shape, "float32"), false));
-    const values = deriveWeights(derived, source);
-    for (const p of derived) weights.set(p.name, { shape: p.shape, data: values.get(p.name)!.dataSync() as Float32Array });
-    disposeDerived(values, source);
-    for (const v of source.values()) v.dispose();
-  }
-  return { weights, int8 };
 }

@@ -1,6 +1,7 @@
 // Post-training weight quantization for storage: float16 (every float weight), or int8 (symmetric, one
 // scale per output channel, for weights of rank ≥ 2: kernels and embedding tables; biases and batchnorm
 // statistics stay float32). Quantized weights are a safetensors file like any other; loading dequantizes.
+import type { Int8Weight } from "../compiler/emit/onnx/index.js";
 import { toFloat32, type HostTensor } from "./checkpoint/safetensors.js";
 import { RunError } from "./errors.js";
 
@@ -108,6 +109,20 @@ export function densify(host: Record<string, HostTensor>, metadata: Record<strin
     for (let i = 0; i < n; i++) if ((bits[i >> 3]! >> (i & 7)) & 1) dense[i] = src[at++]!;
     if (at !== src.length) throw new RunError(`sparse tensor "${name}": its mask selects ${at} values but it holds ${src.length}; the file is damaged, write it again`);
     out[name] = { dtype: t.dtype, shape, data: dense } as HostTensor;
+  }
+  return out;
+}
+
+/**
+ * The int8 tensors of a decoded int8-quantized safetensors file (nnetc compile --quantize int8), kept
+ * quantized: name → int8 values and per-channel scales. Empty for any other file.
+ */
+export function int8Of(tensors: Readonly<Record<string, HostTensor>>, metadata: Readonly<Record<string, string>>): Map<string, Int8Weight> {
+  const out = new Map<string, Int8Weight>();
+  if (metadata.quantized !== "int8") return out;
+  for (const [name, t] of Object.entries(tensors)) {
+    const scale = tensors[`${name}:scale`];
+    if (t.dtype === "I8" && scale) out.set(name, { shape: t.shape, q: t.data as Int8Array, scale: toFloat32(scale) });
   }
   return out;
 }

@@ -21,7 +21,7 @@
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { createUnplugin, type UnpluginInstance } from "unplugin";
-import { compileForImport, NnetCompileError } from "./hooks.js";
+import { compileForImport, displayPath, NnetCompileError } from "./hooks.js";
 
 export interface NnetPluginOptions {
   /** Cache folder, or false for none (default: $NNETC_CACHE_DIR, else node_modules/.cache/nnetc). */
@@ -30,6 +30,8 @@ export interface NnetPluginOptions {
   source?: "absolute" | "relative";
   /** What the bundle runs on (default: esbuild's `platform`, Vite's client (browser) or SSR (node) build, else node). */
   platform?: "browser" | "node";
+  /** Browser builds: ship the models' inference graphs so that load(…, { engine: "onnx" }) runs on onnxruntime-web (default true; false: smaller bundles, no ONNX engine). */
+  onnx?: boolean;
 }
 
 /** .nnet ids, with the query a bundler may add (`?v=…`). */
@@ -46,6 +48,26 @@ export function pinSource(code: string, file: string, platform: "browser" | "nod
   const rel = path.relative(cwd, file);
   const base = platform === "browser" ? `nnet:/${(rel.startsWith("..") || path.isAbsolute(rel) ? path.basename(file) : rel).split(path.sep).join("/")}` : pathToFileURL(file).href;
   return code.replace(SOURCE_LINE, (_line, ref: string) => `const source = new URL(${ref}, ${JSON.stringify(base)});`);
+}
+
+const RUNTIME_IMPORT = /^import \* as nn from "nnetc\/runtime";$/m;
+
+/**
+ * For a browser build: the code that registers the inference graphs of the models of `file` (each model's -O2
+ * inference form, the IR that engine "onnx" exports to ONNX with the loaded weights), since a browser has no
+ * compiler to make them as Node does (runtime/onnx_load.ts). Parsed only when a model is loaded with engine "onnx".
+ */
+export async function inferenceCode(code: string, file: string): Promise<string> {
+  if (!RUNTIME_IMPORT.test(code) || !/^const source = new URL\(/m.test(code)) throw new Error(`nnetc plugin: the code emitted for ${file} lacks the nnetc/runtime import or the source line (nnetc's emitter and plugin disagree; please report it)`);
+  const [{ compile }, { optimize }, { readSource }] = await Promise.all([import("../index.js"), import("../passes/index.js"), import("../read_source.js")]);
+  const read = readSource(file);
+  if ("error" in read) throw new Error(`cannot read ${file}: ${read.error}`);
+  const res = compile(displayPath(file), read.text, { readFile: (f) => readSource(f) });
+  const graphs: Record<string, unknown> = {};
+  for (const m of res.module.models) graphs[m.name] = optimize({ ...res.module, models: [m] }, { level: 2, mode: "infer" }).module.models[0];
+  // Spans name their files as seen from the working directory; a file outside it keeps only its name, so no
+  // path of the build machine goes into a page.
+  return `${code}\n// nnetc plugin, browser build: the models' inference graphs, for load(…, { engine: "onnx" }) on onnxruntime-web.\nnn.registerInference(source, () => JSON.parse(${JSON.stringify(JSON.stringify(graphs, (_k, v: unknown) => (typeof v === "string" && path.isAbsolute(v) ? path.basename(v) : v)))}));\n`;
 }
 
 /** What a build targets: esbuild's platform or Vite's build, read when the build starts (per plugin instance). */
@@ -70,7 +92,8 @@ export const unplugin: UnpluginInstance<NnetPluginOptions | undefined, false> = 
         for (const w of r.warnings) this.warn({ message: w, id: file });
         const consumer = viteConsumer(this);
         const platform = options.platform ?? (consumer ? (consumer === "client" ? "browser" : "node") : target.platform);
-        return { code: options.source === "relative" ? r.code : pinSource(r.code, file, platform), map: null };
+        const code = options.source === "relative" ? r.code : pinSource(r.code, file, platform);
+        return { code: platform === "browser" && options.onnx !== false ? await inferenceCode(code, file) : code, map: null };
       } catch (e) {
         if (!(e instanceof NnetCompileError)) throw e;
         const errors = e.diagnostics.filter((d) => d.severity === "error");

@@ -22,7 +22,8 @@ function nodeReach(meta: Metafile, inputs: Iterable<string>): string[] {
     if (NODE_ONLY.test(f)) out.push(`${f} is bundled`);
     for (const i of meta.inputs[f]?.imports ?? []) {
       if (BUILTIN.has(i.path) || i.path.startsWith("node:")) out.push(`${f} imports ${i.path}`);
-      else if (i.external && !i.path.startsWith("@tensorflow/")) out.push(`${f} imports ${i.path} (left external)`);
+      // "<runtime>": an import() of a computed specifier (onnxruntime-web's loader of its own .mjs by URL), not a module.
+      else if (i.external && !i.path.startsWith("@tensorflow/") && i.path !== "<runtime>") out.push(`${f} imports ${i.path} (left external)`);
     }
   }
   return out;
@@ -73,6 +74,9 @@ test("nnetc/runtime with TensorFlow.js and its wasm backend bundles for browsers
   const browser = await build({ ...common, platform: "browser" });
   const inputs = Object.keys(browser.metafile.inputs);
   assert.ok(inputs.some((f) => f.includes("@tensorflow/tfjs-backend-wasm/")), "the wasm backend is in the bundle");
+  // Engine "onnx" in a browser: the neutral session and onnxruntime-web's wasm build (a chunk a bundler loads on demand).
+  assert.ok(inputs.includes("dist/runtime/onnx_session.js") && inputs.some((f) => f.endsWith("onnxruntime-web/dist/ort.wasm.bundle.min.mjs")), "onnxruntime-web (wasm) and runtime/onnx_session.js are in the bundle");
+  assert.not.ok(inputs.some((f) => f.includes("onnxruntime-node")), "onnxruntime-node is not");
   assert.equal(nodeReach(browser.metafile, inputs), []);
   const node = await build({ ...common, platform: "node", external: ["@tensorflow/*", "@huggingface/*", "@stdlib/*", "sharp"] });
   assert.ok("dist/runtime/node.js" in node.metafile.inputs, "platform node: nnetc/runtime is runtime/node.ts (the \"node\" condition)");

@@ -4,7 +4,9 @@
 // shows them with their predicted classes. Build and serve (see ../README.md):
 //   npx vite build examples/fashion-app/web     (writes examples/fashion-app/web/dist)
 // URL parameters: weights (default model.safetensors), input (default input.json: { "images": [[784 floats in
-// [0, 1]], …] }), backend (default wasm; cpu works too). spec/unit/browser.test.ts runs it in Chromium.
+// [0, 1]], …] }), backend (default wasm; webgpu and cpu work too), engine (default tfjs; "onnx": the model's
+// inference graph, which nnetc's plugin ships, on onnxruntime-web's wasm build, loaded only then).
+// spec/unit/browser.test.ts runs it in Chromium.
 /// <reference types="vite/client" />
 /// <reference types="nnetc/nnet-modules" />
 import * as tf from "@tensorflow/tfjs-core";
@@ -16,8 +18,8 @@ import mlp from "../../../models/mlp.nnet";
 
 const CLASSES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"];
 
-/** What the page did, for a test driving it (window.nnetcResult): the backend and the logits, or the error. */
-type Result = { backend: string; logits: number[][]; classes: number[] } | { error: string };
+/** What the page did, for a test driving it (window.nnetcResult): the backend or engine and the logits, or the error. */
+type Result = { backend: string; engine: string; logits: number[][]; classes: number[] } | { error: string };
 
 // The wasm files as Vite emits them (hashed names): tfjs looks for them beside the page otherwise.
 setWasmPaths({ "tfjs-backend-wasm.wasm": wasm, "tfjs-backend-wasm-simd.wasm": wasmSimd, "tfjs-backend-wasm-threaded-simd.wasm": wasmThreaded });
@@ -25,12 +27,25 @@ setWasmPaths({ "tfjs-backend-wasm.wasm": wasm, "tfjs-backend-wasm-simd.wasm": wa
 const params = new URLSearchParams(location.search);
 const status = document.getElementById("status")!;
 
+/**
+ * onnxruntime-web's wasm build, imported only for engine "onnx", its .wasm file as Vite emits it (one thread: a
+ * page without cross-origin isolation has no SharedArrayBuffer).
+ */
+async function onnxRuntime(): Promise<unknown> {
+  const [ort, { default: ortWasm }] = await Promise.all([import("onnxruntime-web/wasm"), import("onnxruntime-web/ort-wasm-simd-threaded.wasm?url")]);
+  ort.env.wasm.wasmPaths = { wasm: ortWasm };
+  ort.env.wasm.numThreads = 1;
+  return ort;
+}
+
 async function run(): Promise<Result> {
-  // backend: the wasm backend here; "cpu" works too, and backends added to nnetc/runtime (WebGPU,
-  // onnxruntime-web) are chosen the same way.
-  const model = await mlp.load(params.get("weights") ?? "model.safetensors", { backend: (params.get("backend") ?? "wasm") as "wasm" });
+  // backend: wasm here; "webgpu" (navigator.gpu) and "cpu" work too. engine "onnx": onnxruntime-web.
+  const engine = params.get("engine") === "onnx" ? "onnx" : "tfjs";
+  const model = await mlp.load(params.get("weights") ?? "model.safetensors", { backend: (params.get("backend") ?? "wasm") as "wasm", ...(engine === "onnx" ? { engine, ort: await onnxRuntime() } : {}) });
   const { images } = (await (await fetch(params.get("input") ?? "input.json")).json()) as { images: number[][] };
-  const logits = tf.tidy(() => mlp.predict(model, { image: tf.tensor2d(images, [images.length, 784]) }).logits);
+  const input = tf.tensor2d(images, [images.length, 784]);
+  const logits = (await mlp.predictAsync(model, { image: input })).logits;
+  input.dispose();
   const values = (await logits.array()) as number[][];
   const classes = Array.from(await logits.argMax(-1).data());
   logits.dispose();
@@ -48,8 +63,8 @@ async function run(): Promise<Result> {
     figure.append(canvas, caption);
     grid.append(figure);
   });
-  status.textContent = `${images.length} images predicted on the ${model.backend} backend`;
-  return { backend: model.backend, logits: values, classes };
+  status.textContent = `${images.length} images predicted ${engine === "onnx" ? "by onnxruntime-web (wasm)" : `on the ${model.backend} backend`}`;
+  return { backend: model.backend, engine, logits: values, classes };
 }
 
 (window as unknown as { nnetcResult: Promise<Result> }).nnetcResult = run().catch((e: Error) => {
