@@ -311,6 +311,8 @@ function program(): Command {
       .option("--resume", "continue the run in --out from its newest checkpoint (from scratch when it has none yet)")
       .option("--force", "start a new run in an --out that holds one: its files are moved into OUT/replaced-TIME/ first")
       .option("--seed <n>", "random seed (default: the plan's seed)", int("seed"))
+      .option("--tensorboard <dir>", "write TensorBoard event files into DIR (default: OUT/tensorboard): loss and learning rate per step, losses and metrics per epoch, weight histograms, the graph")
+      .option("--no-tensorboard", "write no TensorBoard event files")
       .option("--init-from <file>", "start from pretrained weights: a .safetensors file, a run folder or a TensorFlow.js model.json (replaces the plan's init)")
       .option("--map <file>", "with --init-from: a JSON object renaming tensors of the file to layers or weights, {\"fc\": \"head\", …}")
       .option("--layout <layout>", "with --init-from: nnetc (layer/role names), torch (a PyTorch state_dict, converted) or huggingface (a model folder)")
@@ -324,7 +326,7 @@ function program(): Command {
     .option("--node-rank <r>", "with --nnodes: this machine's number, 0 for the one at --master")
     .option("--master <host:port>", "with --nnodes: where the workers meet (machine 0's address and a free port)")
     .option("--checkpoint-activations", "with --engine torch: keep only each block's inputs and recompute its activations in backward (less memory, about a third more compute)")
-    .action(async (file: string, o: { checkpointActivations?: boolean; model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; force?: boolean; seed?: number; json?: boolean; initFrom?: string; map?: string; layout?: string; allowMissing?: boolean; allowExtra?: boolean; opt: string; nproc?: string; nnodes?: string; nodeRank?: string; master?: string } & EngineFlags) => {
+    .action(async (file: string, o: { checkpointActivations?: boolean; model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; force?: boolean; seed?: number; tensorboard?: string | boolean; json?: boolean; initFrom?: string; map?: string; layout?: string; allowMissing?: boolean; allowExtra?: boolean; opt: string; nproc?: string; nnodes?: string; nodeRank?: string; master?: string } & EngineFlags) => {
       const { launch, launchPlan, LaunchError } = await import("./launch.js");
       let job: ReturnType<typeof launchPlan>;
       try {
@@ -351,7 +353,7 @@ function program(): Command {
       const torch = engineOptions(o);
       if (o.checkpointActivations && !torch) throw new UsageError("--checkpoint-activations goes with --engine torch");
       const rt = await runtime();
-      process.exitCode = await rt.trainCommand({ file, module, ...(o.engine === "onnx" ? { onnx: { level: optLevel(o.opt), version: VERSION } } : {}), ...(torch ? { torch: { ...torch, ...(o.checkpointActivations ? { checkpointActivations: true } : {}), ...(distributed ? { distributed, device: torch.device === "cuda" ? `cuda:${distributed.localRank}` : torch.device } : {}) } } : {}), ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.force ? { force: true } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.initFrom ? { init: { from: o.initFrom, ...(o.map !== undefined ? { map: o.map } : {}), ...(o.layout !== undefined ? { layout: o.layout } : {}), allowMissing: !!o.allowMissing, allowExtra: !!o.allowExtra } } : {}), json: !!o.json });
+      process.exitCode = await rt.trainCommand({ file, module, ...(o.engine === "onnx" ? { onnx: { level: optLevel(o.opt), version: VERSION } } : {}), ...(torch ? { torch: { ...torch, ...(o.checkpointActivations ? { checkpointActivations: true } : {}), ...(distributed ? { distributed, device: torch.device === "cuda" ? `cuda:${distributed.localRank}` : torch.device } : {}) } } : {}), ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.force ? { force: true } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.tensorboard === false ? { tensorboard: null } : typeof o.tensorboard === "string" ? { tensorboard: o.tensorboard } : {}), ...(o.initFrom ? { init: { from: o.initFrom, ...(o.map !== undefined ? { map: o.map } : {}), ...(o.layout !== undefined ? { layout: o.layout } : {}), allowMissing: !!o.allowMissing, allowExtra: !!o.allowExtra } } : {}), json: !!o.json });
     });
 
   withEngineOptions(
