@@ -43,7 +43,7 @@ function report(res: CompileResult, json: boolean): boolean {
 }
 
 /** Write a file so that a crash never leaves it half-written: temp file, fsync, rename. */
-function writeAtomic(file: string, data: string): void {
+function writeAtomic(file: string, data: string | Uint8Array): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
     writeFileSync(tmp, data);
@@ -516,18 +516,21 @@ Examples:
 
   prog
     .command("plot")
-    .description("render a run's loss and metric curves (its metrics.jsonl) as an SVG file")
+    .description("render a run's loss and metric curves (its metrics.jsonl) as an SVG file and a PNG beside it")
     .argument("<dir>", "a run folder")
-    .option("-o, --out <file>", "where to write the SVG (default: DIR/curves.svg)")
+    .option("-o, --out <file>", "where to write the SVG; the PNG goes beside it with .png (default: DIR/curves.svg and DIR/curves.png)")
     .action(async (dir: string, o: { out?: string }) => {
       const file = path.join(dir, "metrics.jsonl");
       if (!existsSync(file)) throw new UsageError(`${dir} has no metrics.jsonl (is it a folder written by nnetc train?)`);
-      const { plotSvg, readMetrics } = await import("../../runtime/plot.js");
+      const { plotSvg, readMetrics, svgToPng } = await import("../../runtime/plot.js");
       const records = readMetrics(file);
       if (records.length === 0) throw new UsageError(`${file} holds no epochs yet`);
-      const target = o.out ?? path.join(dir, "curves.svg");
-      writeAtomic(target, plotSvg(records, `${path.basename(path.resolve(dir))}: ${records.length} epoch${records.length === 1 ? "" : "s"}`));
-      process.stdout.write(`wrote ${target}\n`);
+      const stem = (o.out ?? path.join(dir, "curves.svg")).replace(/\.(svg|png)$/i, "");
+      const svg = plotSvg(records, `${path.basename(path.resolve(dir))}: ${records.length} epoch${records.length === 1 ? "" : "s"}`);
+      const png = await svgToPng(svg);
+      writeAtomic(`${stem}.svg`, svg);
+      writeAtomic(`${stem}.png`, png);
+      process.stdout.write(`wrote ${stem}.svg and ${stem}.png\n`);
     });
 
   prog
