@@ -12,8 +12,9 @@
 // message types below (field numbers of tensorflow/core/util/event.proto, framework/summary.proto, graph.proto).
 //
 // Each start of a trainer (a new run, or --resume) writes new files and never touches older ones: a file
-// begins with file_version and a SessionLog START at the step it starts from, so TensorBoard's reader drops
-// the steps an interrupted run logged after its last checkpoint (purge_orphaned_data). Files are written
+// begins with file_version and a SessionLog START at the first step it trains (the checkpoint's step + 1), so
+// TensorBoard's reader drops the steps an interrupted run logged after its last checkpoint (purge_orphaned_data
+// drops every event at or after a START's step). Files are written
 // with appendFileSync record by record: a crash leaves at most a cut last record, which readers skip.
 //
 // nnetc/runtime: no compiler import.
@@ -259,6 +260,7 @@ const NOT_SCALARS = new Set(["phase", "epoch", "step", "lr", "samplesPerSec", "s
 export class TensorBoardWriter {
   private train: EventFile;
   private validation: EventFile | null = null;
+  /** `startStep`: the first step this trainer logs (1 for a new run; the checkpoint's step + 1 on resume). */
   constructor(readonly dir: string, private startStep: number) {
     this.train = new EventFile(path.join(dir, "train"), startStep);
   }

@@ -291,9 +291,9 @@ async function trainHeld(o: TrainOptions, plan: PlanSpec, tookOver: LockInfo | n
       }
     }
     if (writes) writeFileAtomic(metricsFile, history.map((r) => JSON.stringify(r) + "\n").join(""));
-    // TensorBoard: new event files from the step this start resumes at (older files are never changed; their
-    // steps from here on, logged after the checkpoint, are dropped by TensorBoard at the restart).
-    const tb = writes && o.tensorboard ? new TensorBoardWriter(o.tensorboard, cursor.step) : null;
+    // TensorBoard: new event files from the first step this start trains (older files are never changed; their
+    // steps from there on, logged after the checkpoint, are dropped by TensorBoard at the restart).
+    const tb = writes && o.tensorboard ? new TensorBoardWriter(o.tensorboard, cursor.step + 1) : null;
     if (tb && o.graph) tb.graph(o.graph);
 
     let totalSamples = 0;
