@@ -76,8 +76,8 @@ function panel(title: string, series: Series[], phases: { epoch: number; next: s
     for (const st of starts) out.push(`<text x="${(px(st.x) + 4).toFixed(1)}" y="${y0 + pad.t + 12}" font-size="10" fill="#666">${esc(st.name)}</text>`);
   }
   // The axes, with a tick and a label at whole epochs.
-  out.push(`<line x1="${x0 + pad.l}" x2="${x0 + w - pad.r}" y1="${bottom}" y2="${bottom}" stroke="#333"/>`);
-  out.push(`<line x1="${x0 + pad.l}" x2="${x0 + pad.l}" y1="${y0 + pad.t}" y2="${bottom}" stroke="#333"/>`);
+  out.push(`<line x1="${x0 + pad.l}" x2="${x0 + w - pad.r}" y1="${bottom}" y2="${bottom}" stroke="#333" shape-rendering="crispEdges"/>`);
+  out.push(`<line x1="${x0 + pad.l}" x2="${x0 + pad.l}" y1="${y0 + pad.t}" y2="${bottom}" stroke="#333" shape-rendering="crispEdges"/>`);
   for (const t of epochTicks(xmin, xmax)) {
     out.push(`<line x1="${px(t).toFixed(1)}" x2="${px(t).toFixed(1)}" y1="${bottom}" y2="${bottom + 4}" stroke="#333"/>`);
     out.push(`<text x="${px(t).toFixed(1)}" y="${bottom + 15}" font-size="10" text-anchor="middle">${t}</text>`);
