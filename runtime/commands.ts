@@ -31,6 +31,7 @@ import type { InitSpec } from "./pretrained.js";
 import { encodeTorchStateDict } from "./torch_layout.js";
 import type { TorchRunOptions } from "./torch/engine.js";
 import { TENSORBOARD_DIR } from "./run_folder.js";
+import { tensorboardDirProblem } from "./tensorboard.js";
 
 /** The torch engine's module, loaded only for --engine torch. */
 const torchEngine = () => import("./torch/engine.js");
@@ -208,10 +209,12 @@ export async function trainCommand(o: TrainCommandOptions): Promise<number> {
     const err = o.err ?? stderr;
     const plan = o.model ? o.module.plans.find((p) => p.model === o.model) : o.module.plans[0];
     if (!plan) throw new RunError(o.model ? `no training plan for model "${o.model}" in ${o.file}` : `${o.file} has no training plan: add train Model on dataset { … }`);
-    const chosen = await backend(o);
-    if (!o.torch) checkTrainingMemory(o, plan, chosen);
     const outDir = o.outDir ?? path.join("runs", plan.model.toLowerCase());
     const tensorboard = o.tensorboard === null ? null : (o.tensorboard ?? path.join(outDir, TENSORBOARD_DIR));
+    const tbProblem = tensorboard ? tensorboardDirProblem(tensorboard) : null;
+    if (tbProblem) throw runError("tensorboardDir", { dir: tensorboard!, why: tbProblem });
+    const chosen = await backend(o);
+    if (!o.torch) checkTrainingMemory(o, plan, chosen);
     const stop = { requested: false };
     const onSigint = () => {
       if (stop.requested) process.exit(130);

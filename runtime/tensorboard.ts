@@ -15,7 +15,7 @@
 // begins with file_version and a SessionLog START at the first step it trains (the checkpoint's step + 1), so
 // TensorBoard's reader drops the steps an interrupted run logged after its last checkpoint (purge_orphaned_data
 // drops every event at or after a START's step). Files are written
-// with appendFileSync record by record: a crash leaves at most a cut last record, which readers skip.
+// record by record, one write each: a crash leaves at most a cut last record, which readers skip.
 //
 // nnetc/runtime: no compiler import.
 import * as fs from "node:fs";
@@ -227,9 +227,42 @@ export function eventFiles(dir: string): string[] {
   return out.sort();
 }
 
-/** One event file, appended record by record. */
+/**
+ * Why event files cannot go into `dir`, or null when they can: a part of the path that exists and is not a
+ * folder, or the nearest existing folder not writable. Checked before a run starts (NN7060), so that it writes nothing.
+ */
+export function tensorboardDirProblem(dir: string): string | null {
+  let p = path.resolve(dir);
+  for (;;) {
+    let st: fs.Stats | null = null;
+    try {
+      st = fs.statSync(p);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOTDIR") {
+        p = path.dirname(p);
+        continue;
+      }
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") return `${p}: ${(e as Error).message}`;
+    }
+    if (st) {
+      if (!st.isDirectory()) return `${p} is not a folder`;
+      try {
+        fs.accessSync(p, fs.constants.W_OK | fs.constants.X_OK);
+      } catch {
+        return `${p} cannot be written`;
+      }
+      return null;
+    }
+    const up = path.dirname(p);
+    if (up === p) return null;
+    p = up;
+  }
+}
+
+/** One event file, appended record by record (each record one write on a descriptor held open until close()). */
 class EventFile {
   readonly file: string;
+  private fd: number | null;
   constructor(dir: string, startStep: number) {
     fs.mkdirSync(dir, { recursive: true });
     // Readers take a folder's files in name order: this one must sort after every earlier one, even within the second.
@@ -239,13 +272,18 @@ class EventFile {
       if (m && Number(m[1]) >= t) t = Number(m[1]) + 1;
     }
     this.file = path.join(dir, `${EVENT_PREFIX}${t}.${os.hostname().replace(/[^A-Za-z0-9_.-]/g, "_")}.${process.pid}.nnetc`);
-    fs.writeFileSync(this.file, "", { flag: "wx" });
+    this.fd = fs.openSync(this.file, "wx");
     this.write({ wallTime: Date.now() / 1000, step: 0, fileVersion: "brain.Event:2" });
     this.write({ wallTime: Date.now() / 1000, step: startStep, sessionLog: { status: 1 } });
   }
   write(event: Record<string, unknown>): void {
+    if (this.fd === null) return;
     const { Event } = proto();
-    fs.appendFileSync(this.file, tfRecord(Event.encode(Event.fromObject(event)).finish()));
+    fs.writeSync(this.fd, tfRecord(Event.encode(Event.fromObject(event)).finish()));
+  }
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
   }
 }
 
@@ -295,6 +333,11 @@ export class TensorBoardWriter {
       .filter(([, w]) => !(w.data instanceof BigInt64Array || w.data instanceof BigUint64Array))
       .map(([tag, w]) => ({ tag, histo: histogram(w.data as ArrayLike<number>) }));
     if (value.length) this.train.write({ wallTime: Date.now() / 1000, step, summary: { value } });
+  }
+  /** Closes the files (the run's end, or its failure): what is written stays, and nothing more is. */
+  close(): void {
+    this.train.close();
+    this.validation?.close();
   }
   /** The files this writer made. */
   files(): string[] {

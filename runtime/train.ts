@@ -261,6 +261,7 @@ async function trainHeld(o: TrainOptions, plan: PlanSpec, tookOver: LockInfo | n
   const quantized = new Set(Object.keys(heldInt8).filter((k) => heldInt8[k]!.dtype === "I8"));
   if (quantized.size) await engine.setQuantized(heldInt8);
   // Whatever happens (Ctrl-C, divergence, a bad file), the engine and its process end with the run.
+  let tb: TensorBoardWriter | null = null;
   try {
     // Made only now: a run that fails on its data, weights or engine leaves no empty folder behind.
     if (writes) mkdirSync(o.outDir, { recursive: true });
@@ -293,7 +294,13 @@ async function trainHeld(o: TrainOptions, plan: PlanSpec, tookOver: LockInfo | n
     if (writes) writeFileAtomic(metricsFile, history.map((r) => JSON.stringify(r) + "\n").join(""));
     // TensorBoard: new event files from the first step this start trains (older files are never changed; their
     // steps from there on, logged after the checkpoint, are dropped by TensorBoard at the restart).
-    const tb = writes && o.tensorboard ? new TensorBoardWriter(o.tensorboard, cursor.step + 1) : null;
+    if (writes && o.tensorboard) {
+      try {
+        tb = new TensorBoardWriter(o.tensorboard, cursor.step + 1);
+      } catch (e) {
+        throw numberedError("tensorboardDir", { dir: o.tensorboard, why: (e as Error).message }, `cannot write TensorBoard event files into ${o.tensorboard}: ${(e as Error).message}`);
+      }
+    }
     if (tb && o.graph) tb.graph(o.graph);
 
     let totalSamples = 0;
@@ -528,12 +535,14 @@ async function trainHeld(o: TrainOptions, plan: PlanSpec, tookOver: LockInfo | n
     }
     // Last: the checksums of every file the run wrote (eval, predict, compile --weights and --resume check them).
     // TensorBoard's event files in OUT are listed too (every file of every start of the run, as they end).
+    tb?.close();
     const tbRel = o.tensorboard ? path.relative(o.outDir, o.tensorboard) : null;
     const tbFiles = tbRel !== null && !tbRel.startsWith("..") && !path.isAbsolute(tbRel) ? eventFiles(o.tensorboard!).map((f) => path.join(tbRel, f).split(path.sep).join("/")) : [];
     if (writes) writeRunManifest(o.outDir, fp, [...RUN_FILES, ...(exported ? [path.basename(exported.file)] : []), ...tbFiles]);
     return {
       exported, epochs: history, test, outDir: o.outDir, samplesPerSec: totalSeconds > 0 ? totalSamples / totalSeconds : 0 };
   } finally {
+    tb?.close();
     await engine.dispose();
     if (ownsWeights) for (const w of weights.values()) w.dispose();
   }
