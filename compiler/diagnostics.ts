@@ -486,6 +486,11 @@ export const DIAGNOSTICS = {
     message: `--resume: ${a.dir} has no checkpoint to resume from, and ${a.why}`,
     hint: "resume in the run's own folder, or start a new run with --out DIR (an empty folder, or --force to move this one's files aside)",
   })),
+  // NN7060–NN7064: TensorBoard event files (runtime/tensorboard.ts).
+  tensorboardDir: def<{ dir: string; why: string }>("NN7060", "error", "a --tensorboard folder that cannot be made or written", (a) => ({
+    message: `cannot write TensorBoard event files into ${a.dir}: ${a.why}`,
+    hint: "give --tensorboard a folder you can write (it is made if missing), or train with --no-tensorboard",
+  })),
   // NN7040–NN7047: resource limits (compiler/limits.ts, one environment variable each). The data layer (nnetc/runtime,
   // which loads nothing else of the compiler) raises NN7041–NN7047 as DataErrors whose text is limits.ts's limitText.
   sourceTooLarge: limitDef("sourceBytes"),

@@ -30,6 +30,8 @@ import { layersModelFiles, writeLayersModel } from "./layers_export.js";
 import type { InitSpec } from "./pretrained.js";
 import { encodeTorchStateDict } from "./torch_layout.js";
 import type { TorchRunOptions } from "./torch/engine.js";
+import { TENSORBOARD_DIR } from "./run_folder.js";
+import { tensorboardDirProblem } from "./tensorboard.js";
 
 /** The torch engine's module, loaded only for --engine torch. */
 const torchEngine = () => import("./torch/engine.js");
@@ -162,6 +164,19 @@ export interface TrainCommandOptions extends RunCommandOptions {
   /** --force: a new run in a folder that holds one (its files moved into OUT/replaced-TIME/). */
   force?: boolean;
   seed?: number;
+  /** --tensorboard DIR: where TensorBoard's event files go (default OUT/tensorboard); null: --no-tensorboard. */
+  tensorboard?: string | null;
+}
+
+/** A path or name as a shell word (quoted when it holds anything beyond [A-Za-z0-9_./:=@%+-]). */
+const shellWord = (s: string) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** What to run after `nnetc train FILE` into `outDir`: eval, predict, plot and compile, with the actual paths. */
+export function nextCommands(file: string, outDir: string, model?: string): string[] {
+  const f = shellWord(file);
+  const w = shellWord(outDir);
+  const m = model ? ` --model ${shellWord(model)}` : "";
+  return [`nnetc eval ${f}${m} --weights ${w}`, `nnetc predict ${f}${m} --weights ${w} --input test:4`, `nnetc plot ${w}`, `nnetc compile ${f} --target onnx --weights ${w} -o ${shellWord(path.join(outDir, "model.onnx"))}`];
 }
 
 /**
@@ -194,9 +209,12 @@ export async function trainCommand(o: TrainCommandOptions): Promise<number> {
     const err = o.err ?? stderr;
     const plan = o.model ? o.module.plans.find((p) => p.model === o.model) : o.module.plans[0];
     if (!plan) throw new RunError(o.model ? `no training plan for model "${o.model}" in ${o.file}` : `${o.file} has no training plan: add train Model on dataset { … }`);
+    const outDir = o.outDir ?? path.join("runs", plan.model.toLowerCase());
+    const tensorboard = o.tensorboard === null ? null : (o.tensorboard ?? path.join(outDir, TENSORBOARD_DIR));
+    const tbProblem = tensorboard ? tensorboardDirProblem(tensorboard) : null;
+    if (tbProblem) throw runError("tensorboardDir", { dir: tensorboard!, why: tbProblem });
     const chosen = await backend(o);
     if (!o.torch) checkTrainingMemory(o, plan, chosen);
-    const outDir = o.outDir ?? path.join("runs", plan.model.toLowerCase());
     const stop = { requested: false };
     const onSigint = () => {
       if (stop.requested) process.exit(130);
@@ -235,6 +253,8 @@ export async function trainCommand(o: TrainCommandOptions): Promise<number> {
         command: ["nnetc", ...process.argv.slice(2)].join(" "),
         ...(o.seed !== undefined ? { seed: o.seed } : {}),
         ...(o.init ? { init: initFromOptions(o.init, plan.init) } : {}),
+        tensorboard,
+        graph: irModel,
         json: !!o.json,
         log: (line) => {
           if (tty) err("\r\x1b[2K");
@@ -253,10 +273,12 @@ export async function trainCommand(o: TrainCommandOptions): Promise<number> {
         stop,
       });
       if (tty) err("\r\x1b[2K");
-      if (o.json) out(JSON.stringify({ event: "done", outDir: r.outDir, samplesPerSec: r.samplesPerSec, test: r.test }) + "\n");
+      const next = nextCommands(o.file, r.outDir, o.model);
+      if (o.json) out(JSON.stringify({ event: "done", outDir: r.outDir, samplesPerSec: r.samplesPerSec, test: r.test, ...(tensorboard ? { tensorboard } : {}), next }) + "\n");
       else {
-        out(`saved ${path.join(r.outDir, "model.safetensors")} (metrics: ${path.join(r.outDir, "metrics.jsonl")})\n`);
+        out(`saved ${path.join(r.outDir, "model.safetensors")} (metrics: ${path.join(r.outDir, "metrics.jsonl")}${tensorboard ? `; TensorBoard: tensorboard --logdir ${shellWord(tensorboard)}` : ""})\n`);
         if (r.test) out(`test ${Object.entries(r.test).map(([k, v]) => `${k} ${v.toFixed(4)}`).join("  ")}\n`);
+        out(`next: ${next.join("  ·  ")}\n`);
       }
       return 0;
     } finally {

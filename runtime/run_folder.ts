@@ -9,6 +9,9 @@
 //                           Removed when a trainer takes the folder, so a half-rewritten run has none.
 //   metrics.jsonl           appended per epoch: each checkpoint records the bytes and sha256 of the file as
 //                           it was when the checkpoint was written, and --resume checks that prefix.
+//   tensorboard/            TensorBoard event files (runtime/tensorboard.ts), appended per step: each start
+//                           of a trainer writes new files and never changes older ones; the run manifest
+//                           lists every one of them with its final bytes and sha256 at the end of the run.
 //
 // A folder that holds any run is never trained into without --resume or --force (NN7032); --force moves
 // the old run's files into OUT/replaced-TIME/ (nothing is deleted).
@@ -26,6 +29,8 @@ export const RUN_MANIFEST = "run-manifest.json";
 const RUN_FORMAT = "nnetc-run";
 /** What a run writes beside its checkpoints (the manifest lists those present, plus the export step's file). */
 export const RUN_FILES = ["model.safetensors", "model.json", "metrics.jsonl", "test.json", "adapters.safetensors"] as const;
+/** nnetc train's TensorBoard folder in OUT (unless --tensorboard DIR or --no-tensorboard). */
+export const TENSORBOARD_DIR = "tensorboard";
 
 /** A RunError that the CLI prints as the numbered diagnostic `key` (compiler/diagnostics.ts). */
 export function numberedError(key: string, args: Record<string, unknown>, text: string): RunError {
@@ -149,14 +154,16 @@ export function acquireRunLock(dir: string, info: { command: string; fingerprint
 
 // ── what a folder holds ───────────────────────────────────────────────────────────────────────────
 
-/** The run files in a folder (the lock, checkpoints/ with anything in it, the run's files), as names. */
+/** The run files in a folder (the lock, checkpoints/ and tensorboard/ with anything in them, the run's files), as names. */
 export function runContents(dir: string): string[] {
   const names: string[] = [];
   for (const f of [LOCK_FILE, RUN_MANIFEST, ...RUN_FILES]) if (fs.existsSync(path.join(dir, f))) names.push(f);
-  try {
-    if (fs.readdirSync(path.join(dir, "checkpoints")).length) names.push("checkpoints/");
-  } catch {
-    /* none */
+  for (const sub of ["checkpoints", TENSORBOARD_DIR]) {
+    try {
+      if (fs.readdirSync(path.join(dir, sub)).length) names.push(`${sub}/`);
+    } catch {
+      /* none */
+    }
   }
   return names;
 }

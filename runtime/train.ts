@@ -20,6 +20,7 @@ import { exportWeights } from "./export.js";
 import { dequantizeWeights, quantizeWeights } from "./quantize.js";
 import { drawMix } from "./mix.js";
 import { fromLogits, pairKey, TfjsEngine, type StepEngine } from "./engine.js";
+import { eventFiles, TensorBoardWriter, type GraphModel } from "./tensorboard.js";
 
 export { DivergedError, InterruptedError, RunError } from "./errors.js";
 import { DivergedError, InterruptedError, RunError } from "./errors.js";
@@ -74,6 +75,14 @@ export interface TrainOptions {
   command?: string;
   /** Train into a folder that holds a run: its files are moved into OUT/replaced-TIME/ first (runtime/run_folder.ts). */
   force?: boolean;
+  /**
+   * Write TensorBoard event files into this folder (runtime/tensorboard.ts: DIR/train, DIR/validation): the loss
+   * and learning rate per step, every loss and metric per epoch, weight histograms per epoch. Not set: none
+   * (nnetc train sets OUT/tensorboard unless --no-tensorboard). Files under OUT are listed in the run manifest.
+   */
+  tensorboard?: string | null;
+  /** With `tensorboard`: the model's IR, drawn as TensorBoard's graph. */
+  graph?: GraphModel;
 }
 
 export interface EpochRecord {
@@ -252,6 +261,7 @@ async function trainHeld(o: TrainOptions, plan: PlanSpec, tookOver: LockInfo | n
   const quantized = new Set(Object.keys(heldInt8).filter((k) => heldInt8[k]!.dtype === "I8"));
   if (quantized.size) await engine.setQuantized(heldInt8);
   // Whatever happens (Ctrl-C, divergence, a bad file), the engine and its process end with the run.
+  let tb: TensorBoardWriter | null = null;
   try {
     // Made only now: a run that fails on its data, weights or engine leaves no empty folder behind.
     if (writes) mkdirSync(o.outDir, { recursive: true });
@@ -282,6 +292,16 @@ async function trainHeld(o: TrainOptions, plan: PlanSpec, tookOver: LockInfo | n
       }
     }
     if (writes) writeFileAtomic(metricsFile, history.map((r) => JSON.stringify(r) + "\n").join(""));
+    // TensorBoard: new event files from the first step this start trains (older files are never changed; their
+    // steps from there on, logged after the checkpoint, are dropped by TensorBoard at the restart).
+    if (writes && o.tensorboard) {
+      try {
+        tb = new TensorBoardWriter(o.tensorboard, cursor.step + 1);
+      } catch (e) {
+        throw numberedError("tensorboardDir", { dir: o.tensorboard, why: (e as Error).message }, `cannot write TensorBoard event files into ${o.tensorboard}: ${(e as Error).message}`);
+      }
+    }
+    if (tb && o.graph) tb.graph(o.graph);
 
     let totalSamples = 0;
     let totalSeconds = 0;
@@ -403,6 +423,7 @@ async function trainHeld(o: TrainOptions, plan: PlanSpec, tookOver: LockInfo | n
             lossSum += lossValue * global[i]!.length;
             lossCount += global[i]!.length;
             cursor.step++;
+            tb?.step(cursor.step, lossValue, lr);
             b++;
             cursor.batch = b;
           }
@@ -443,6 +464,11 @@ async function trainHeld(o: TrainOptions, plan: PlanSpec, tookOver: LockInfo | n
         }
         history.push(record);
         if (writes) appendFileSync(metricsFile, JSON.stringify(record) + "\n");
+        if (tb) {
+          tb.epoch(record);
+          const now = await engine.getWeights();
+          tb.histograms(record.step, quantized.size ? dequantizeWeights(now) : now);
+        }
         o.onEpoch?.(record);
         if (o.json) o.log(JSON.stringify({ event: "epoch", ...record }));
         else {
@@ -508,10 +534,15 @@ async function trainHeld(o: TrainOptions, plan: PlanSpec, tookOver: LockInfo | n
       if (plan.export.quantize === "int8" && !exported.calibrated) logLine({ event: "note", message: "no activation ranges recorded" }, "note: no activation ranges recorded in the int8 file: this model's forward pass does not report its layers (a compiled module's); nnetc train records them");
     }
     // Last: the checksums of every file the run wrote (eval, predict, compile --weights and --resume check them).
-    if (writes) writeRunManifest(o.outDir, fp, [...RUN_FILES, ...(exported ? [path.basename(exported.file)] : [])]);
+    // TensorBoard's event files in OUT are listed too (every file of every start of the run, as they end).
+    tb?.close();
+    const tbRel = o.tensorboard ? path.relative(o.outDir, o.tensorboard) : null;
+    const tbFiles = tbRel !== null && !tbRel.startsWith("..") && !path.isAbsolute(tbRel) ? eventFiles(o.tensorboard!).map((f) => path.join(tbRel, f).split(path.sep).join("/")) : [];
+    if (writes) writeRunManifest(o.outDir, fp, [...RUN_FILES, ...(exported ? [path.basename(exported.file)] : []), ...tbFiles]);
     return {
       exported, epochs: history, test, outDir: o.outDir, samplesPerSec: totalSeconds > 0 ? totalSamples / totalSeconds : 0 };
   } finally {
+    tb?.close();
     await engine.dispose();
     if (ownsWeights) for (const w of weights.values()) w.dispose();
   }

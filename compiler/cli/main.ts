@@ -43,7 +43,7 @@ function report(res: CompileResult, json: boolean): boolean {
 }
 
 /** Write a file so that a crash never leaves it half-written: temp file, fsync, rename. */
-function writeAtomic(file: string, data: string): void {
+function writeAtomic(file: string, data: string | Uint8Array): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
     writeFileSync(tmp, data);
@@ -344,6 +344,8 @@ function program(): Command {
       .option("--resume", "continue the run in --out from its newest checkpoint (from scratch when it has none yet)")
       .option("--force", "start a new run in an --out that holds one: its files are moved into OUT/replaced-TIME/ first")
       .option("--seed <n>", "random seed (default: the plan's seed)", int("seed"))
+      .option("--tensorboard <dir>", "write TensorBoard event files into DIR (default: OUT/tensorboard): loss and learning rate per step, losses and metrics per epoch, weight histograms, the graph")
+      .option("--no-tensorboard", "write no TensorBoard event files")
       .option("--init-from <file>", "start from pretrained weights: a .safetensors file, a run folder or a TensorFlow.js model.json (replaces the plan's init)")
       .option("--map <file>", "with --init-from: a JSON object renaming tensors of the file to layers or weights, {\"fc\": \"head\", …}")
       .option("--layout <layout>", "with --init-from: nnetc (layer/role names), torch (a PyTorch state_dict, converted) or huggingface (a model folder)")
@@ -357,7 +359,7 @@ function program(): Command {
     .option("--node-rank <r>", "with --nnodes: this machine's number, 0 for the one at --master")
     .option("--master <host:port>", "with --nnodes: where the workers meet (machine 0's address and a free port)")
     .option("--checkpoint-activations", "with --engine torch: keep only each block's inputs and recompute its activations in backward (less memory, about a third more compute)")
-    .action(async (file: string, o: { checkpointActivations?: boolean; model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; force?: boolean; seed?: number; json?: boolean; initFrom?: string; map?: string; layout?: string; allowMissing?: boolean; allowExtra?: boolean; opt: string; nproc?: string; nnodes?: string; nodeRank?: string; master?: string } & EngineFlags) => {
+    .action(async (file: string, o: { checkpointActivations?: boolean; model?: string; data?: string; epochs?: number; batch?: number; backend?: string; out?: string; resume?: boolean; force?: boolean; seed?: number; tensorboard?: string | boolean; json?: boolean; initFrom?: string; map?: string; layout?: string; allowMissing?: boolean; allowExtra?: boolean; opt: string; nproc?: string; nnodes?: string; nodeRank?: string; master?: string } & EngineFlags) => {
       const { launch, launchPlan, LaunchError } = await import("./launch.js");
       let job: ReturnType<typeof launchPlan>;
       try {
@@ -384,7 +386,7 @@ function program(): Command {
       const torch = engineOptions(o);
       if (o.checkpointActivations && !torch) throw new UsageError("--checkpoint-activations goes with --engine torch");
       const rt = await runtime();
-      process.exitCode = await rt.trainCommand({ file, module, ...(o.engine === "onnx" ? { onnx: { level: optLevel(o.opt), version: VERSION } } : {}), ...(torch ? { torch: { ...torch, ...(o.checkpointActivations ? { checkpointActivations: true } : {}), ...(distributed ? { distributed, device: torch.device === "cuda" ? `cuda:${distributed.localRank}` : torch.device } : {}) } } : {}), ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.force ? { force: true } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.initFrom ? { init: { from: o.initFrom, ...(o.map !== undefined ? { map: o.map } : {}), ...(o.layout !== undefined ? { layout: o.layout } : {}), allowMissing: !!o.allowMissing, allowExtra: !!o.allowExtra } } : {}), json: !!o.json });
+      process.exitCode = await rt.trainCommand({ file, module, ...(o.engine === "onnx" ? { onnx: { level: optLevel(o.opt), version: VERSION } } : {}), ...(torch ? { torch: { ...torch, ...(o.checkpointActivations ? { checkpointActivations: true } : {}), ...(distributed ? { distributed, device: torch.device === "cuda" ? `cuda:${distributed.localRank}` : torch.device } : {}) } } : {}), ...(o.model ? { model: o.model } : {}), ...(o.backend ? { backend: o.backend } : {}), ...(o.data ? { dataDir: o.data } : {}), ...(o.epochs ? { epochs: o.epochs } : {}), ...(o.batch ? { batch: o.batch } : {}), ...(o.out ? { outDir: o.out } : {}), resume: !!o.resume, ...(o.force ? { force: true } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.tensorboard === false ? { tensorboard: null } : typeof o.tensorboard === "string" ? { tensorboard: o.tensorboard } : {}), ...(o.initFrom ? { init: { from: o.initFrom, ...(o.map !== undefined ? { map: o.map } : {}), ...(o.layout !== undefined ? { layout: o.layout } : {}), allowMissing: !!o.allowMissing, allowExtra: !!o.allowExtra } } : {}), json: !!o.json });
     });
 
   withEngineOptions(
@@ -539,18 +541,21 @@ function program(): Command {
 
   prog
     .command("plot")
-    .description("render a run's loss and metric curves (its metrics.jsonl) as an SVG file")
+    .description("render a run's loss and metric curves (its metrics.jsonl) as an SVG file and a PNG beside it")
     .argument("<dir>", "a run folder")
-    .option("-o, --out <file>", "where to write the SVG (default: DIR/curves.svg)")
+    .option("-o, --out <file>", "where to write the SVG; the PNG goes beside it with .png (default: DIR/curves.svg and DIR/curves.png)")
     .action(async (dir: string, o: { out?: string }) => {
       const file = path.join(dir, "metrics.jsonl");
       if (!existsSync(file)) throw new UsageError(`${dir} has no metrics.jsonl (is it a folder written by nnetc train?)`);
-      const { plotSvg, readMetrics } = await import("../../runtime/plot.js");
+      const { plotSvg, readMetrics, svgToPng } = await import("../../runtime/plot.js");
       const records = readMetrics(file);
       if (records.length === 0) throw new UsageError(`${file} holds no epochs yet`);
-      const target = o.out ?? path.join(dir, "curves.svg");
-      writeAtomic(target, plotSvg(records, `${path.basename(path.resolve(dir))}: ${records.length} epoch${records.length === 1 ? "" : "s"}`));
-      process.stdout.write(`wrote ${target}\n`);
+      const stem = (o.out ?? path.join(dir, "curves.svg")).replace(/\.(svg|png)$/i, "");
+      const svg = plotSvg(records, `${path.basename(path.resolve(dir))}: ${records.length} epoch${records.length === 1 ? "" : "s"}`);
+      const png = await svgToPng(svg);
+      writeAtomic(`${stem}.svg`, svg);
+      writeAtomic(`${stem}.png`, png);
+      process.stdout.write(`wrote ${stem}.svg and ${stem}.png\n`);
     });
 
   prog

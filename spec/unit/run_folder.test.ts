@@ -161,7 +161,7 @@ test("run-manifest.json: a NaN written into model.safetensors is NN7031 for eval
   const out = path.join(dir, "run");
   assert.is(cli(["train", file, "--backend", "cpu", "--out", out]).code, 0);
   const manifest = JSON.parse(readFileSync(path.join(out, "run-manifest.json"), "utf8")) as { files: { path: string }[] };
-  assert.equal(manifest.files.map((f) => f.path).sort(), ["metrics.jsonl", "model.json", "model.safetensors", "test.json"]);
+  assert.equal(manifest.files.map((f) => f.path.replace(/\.tfevents\..*$/, ".tfevents.*")).sort(), ["metrics.jsonl", "model.json", "model.safetensors", "tensorboard/train/events.out.tfevents.*", "test.json"], "the TensorBoard file too (no validation split: no validation/)");
   assert.is(cli(["eval", file, "--weights", out, "--backend", "cpu"]).code, 0);
 
   const weights = path.join(out, "model.safetensors");
@@ -215,7 +215,7 @@ test("a folder holding a run is NN7032 for a plain train (checkpoints gone or no
   const metrics = readFileSync(path.join(out, "metrics.jsonl"));
   const r = cli(["train", file, "--backend", "cpu", "--out", out, "--seed", "9"]);
   assert.is(r.code, 2, r.out);
-  assert.match(r.err, `error NN7032: ${out} already holds a training run (run-manifest.json, model.safetensors, model.json, metrics.jsonl, test.json)`);
+  assert.match(r.err, `error NN7032: ${out} already holds a training run (run-manifest.json, model.safetensors, model.json, metrics.jsonl, test.json, tensorboard/)`);
   assert.equal(readFileSync(path.join(out, "model.safetensors")), model, "left as it was");
   assert.equal(readFileSync(path.join(out, "metrics.jsonl")), metrics);
   assert.not.ok(existsSync(path.join(out, "run.lock")));
@@ -226,6 +226,7 @@ test("a folder holding a run is NN7032 for a plain train (checkpoints gone or no
   assert.is(aside.length, 1);
   assert.match(f.out, `--force: moved the previous run's files`);
   assert.equal(readFileSync(path.join(out, aside[0]!, "model.safetensors")), model, "the old model is kept, moved");
+  assert.ok(readdirSync(path.join(out, aside[0]!, "tensorboard/train")).length === 1, "and its TensorBoard files");
   assert.not.equal(readFileSync(path.join(out, "model.safetensors")), model);
   const both = cli(["train", file, "--out", out, "--resume", "--force"]);
   assert.is(both.code, 2, "--resume and --force contradict");
