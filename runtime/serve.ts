@@ -142,7 +142,8 @@ async function loadRunner(o: ServeOptions, spec: ServeModel, m: IRModel, fast: I
   const meta: Meta = { from: trained.from, ...(trained.classes ? { classes: trained.classes } : {}), ...(trained.vocab ? { vocab: trained.vocab } : {}), ...(trained.columns ? { columns: trained.columns } : {}) };
   if (o.engine === "onnx") {
     const { startOnnx } = await import("./onnx_engine.js");
-    const session = await startOnnx(m, fast, trained, { producerVersion: o.version });
+    // Idle pool threads sleep at once: spinning ones would take the cores the event loop needs for HTTP and JSON.
+    const session = await startOnnx(m, fast, trained, { producerVersion: o.version, spinning: false });
     return { meta, runner: { run: (inputs) => session.run(inputs), dispose: () => session.dispose() } };
   }
   if (o.engine === "torch") {
