@@ -161,6 +161,28 @@ test("infer and the predict route equal nnetc predict on the same inputs (JSON r
   }
 });
 
+test("--engine onnx serves what the tfjs engine serves", async () => {
+  const rows = [rowOf(8, 0), rowOf(8, 1)];
+  const t = await start();
+  let want: number[];
+  try {
+    want = logitsOf((await post(`${t.url}/v2/models/Tiny/infer`, body(rows))).json);
+  } finally {
+    await t.close();
+  }
+  const o2 = optimize(module, { level: 2, mode: "infer" }).module;
+  const s = await start({ engine: "onnx", models: [{ file, module, inference: o2, weights: run }], level: 2 });
+  try {
+    const m = (await (await fetch(`${s.url}/v2/models/Tiny`)).json()) as { platform: string };
+    assert.is(m.platform, "nnetc-onnx");
+    const r = await post(`${s.url}/v2/models/Tiny/infer`, body(rows));
+    assert.is(r.status, 200);
+    assert.ok(close(logitsOf(r.json), want, 1e-4), `${logitsOf(r.json)} vs ${want}`);
+  } finally {
+    await s.close();
+  }
+});
+
 test("dynamic batching: concurrent requests share batches and each gets exactly its own rows", async () => {
   const solo = await start({ maxBatch: 1 });
   const expected: number[][] = [];
