@@ -31,7 +31,7 @@ export const SERVE_DEFAULTS = {
   port: 8000,
   host: "127.0.0.1",
   maxBatch: 32,
-  maxDelayMs: 2,
+  maxDelayMs: 0,
   maxQueue: 1024,
   timeoutMs: 30_000,
   bodyLimitMb: 32,

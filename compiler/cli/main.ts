@@ -475,7 +475,7 @@ Examples:
       .option("--port <n>", "TCP port (0: any free one)", nonNegative("port"), 8000)
       .option("--host <address>", "address to bind (default 127.0.0.1: this machine only)", "127.0.0.1")
       .option("--max-batch <n>", "most rows one batch runs (1: batching off)", int("max-batch"), 32)
-      .option("--max-delay-ms <ms>", "longest a request waits for others to join its batch", float("max-delay-ms"), 2)
+      .option("--max-delay-ms <ms>", "longest a request waits for others to join its batch when the engine is idle (0: never; requests arriving while a batch runs join the next)", float("max-delay-ms"), 0)
       .option("--max-queue <n>", "most requests waiting per model; more get 503 with Retry-After", int("max-queue"), 1024)
       .option("--timeout-ms <ms>", "a request not answered by then gets 503 with Retry-After", int("timeout-ms"), 30000)
       .option("--body-limit-mb <mb>", "largest request body; larger get 413", float("body-limit-mb"), 32)
