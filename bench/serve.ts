@@ -4,7 +4,8 @@
 // (the defaults) and off (--max-batch 1), against the same engine in-process without HTTP running batches of as
 // many rows as there are clients back to back (what a perfect server could give them). The server is a separate
 // `nnetc serve` process, so autocannon's work is not counted as the server's; on a small machine they share
-// cores. Bounded: SECONDS per cell (default 3; ResNet-50 twice that). Reported, never asserted.
+// cores. Bounded: SECONDS per cell (default 3; ResNet-50 twice that; a cell whose first batch outlasts it shows 0
+// requests). MODELS=mlp,fashion_cnn and CLIENTS=1,8 narrow it. Reported, never asserted.
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
@@ -105,11 +106,12 @@ async function main(): Promise<void> {
       } finally {
         await off.stop();
       }
+      const f = (x: number) => (x >= 100 ? x.toFixed(0) : x.toPrecision(2));
       for (const c of CLIENTS) {
         const a = resOn.get(c)!;
         const b = resOff.get(c)!;
         const rps = (r: autocannon.Result) => r["2xx"] / r.duration;
-        console.log(name.padEnd(12) + String(c).padStart(8) + "  " + base.get(c)!.toFixed(0).padStart(18) + rps(a).toFixed(0).padStart(15) + String(a.latency.p50).padStart(9) + String(a.latency.p99).padStart(9) + `${(rps(a) / base.get(c)!).toFixed(2)}×`.padStart(10) + "  │" + rps(b).toFixed(0).padStart(20) + String(b.latency.p50).padStart(9) + String(b.latency.p99).padStart(9) + String(a.errors + a.non2xx + b.errors + b.non2xx).padStart(8));
+        console.log(name.padEnd(12) + String(c).padStart(8) + "  " + f(base.get(c)!).padStart(18) + f(rps(a)).padStart(15) + String(a.latency.p50).padStart(9) + String(a.latency.p99).padStart(9) + `${(rps(a) / base.get(c)!).toFixed(2)}×`.padStart(10) + "  │" + f(rps(b)).padStart(20) + String(b.latency.p50).padStart(9) + String(b.latency.p99).padStart(9) + String(a.errors + a.non2xx + b.errors + b.non2xx).padStart(8));
       }
     }
   } finally {

@@ -21,6 +21,7 @@ import { RunError } from "../../runtime/errors.js";
 import { optimize } from "../../compiler/passes/index.js";
 import type { IRModule } from "../../compiler/ir/types.js";
 import { compileText, expectClean, ROOT } from "../helpers.js";
+import { requireTorch } from "./torch_shared.js";
 
 const CLI = path.join(ROOT, "dist/nnetc.mjs");
 const TMP = mkdtempSync(path.join(os.tmpdir(), "nnetc-serve-"));
@@ -175,6 +176,27 @@ test("--engine onnx serves what the tfjs engine serves", async () => {
   try {
     const m = (await (await fetch(`${s.url}/v2/models/Tiny`)).json()) as { platform: string };
     assert.is(m.platform, "nnetc-onnx");
+    const r = await post(`${s.url}/v2/models/Tiny/infer`, body(rows));
+    assert.is(r.status, 200);
+    assert.ok(close(logitsOf(r.json), want, 1e-4), `${logitsOf(r.json)} vs ${want}`);
+  } finally {
+    await s.close();
+  }
+});
+
+test("--engine torch serves what the tfjs engine serves", async () => {
+  requireTorch();
+  const rows = [rowOf(9, 0), rowOf(9, 1), rowOf(9, 2)];
+  const t = await start();
+  let want: number[];
+  try {
+    want = logitsOf((await post(`${t.url}/v2/models/Tiny/infer`, body(rows))).json);
+  } finally {
+    await t.close();
+  }
+  const trainModule = optimize(module, { level: 1, mode: "train" }).module;
+  const s = await start({ engine: "torch", torch: { device: "cpu", precision: "fp32", level: 1 }, models: [{ file, module, inference, trainModule, weights: run }] });
+  try {
     const r = await post(`${s.url}/v2/models/Tiny/infer`, body(rows));
     assert.is(r.status, 200);
     assert.ok(close(logitsOf(r.json), want, 1e-4), `${logitsOf(r.json)} vs ${want}`);
