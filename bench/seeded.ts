@@ -18,6 +18,13 @@ export async function seededInferenceModel(name: string): Promise<{ model: IRMod
   const plan = res.module.plans[0];
   const m0 = res.module.models.find((m) => m.name === plan?.model) ?? res.module.models[res.module.models.length - 1]!;
   const model = optimize({ ...res.module, models: [m0] }, { level: 2, mode: "infer" }).module.models[0]!;
+  const { host, rand } = seededHostWeights(m0);
+  const { weights } = await finalWeights(model, host);
+  return { model, weights, rand };
+}
+
+/** Seeded weights of `m0` as training leaves them (batchnorm statistics and affine terms away from 0 and 1); `rand` goes on from their seed. */
+export function seededHostWeights(m0: IRModel): { host: Record<string, HostTensor>; rand: () => number } {
   let s = 3;
   const rand = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
   const host: Record<string, HostTensor> = {};
@@ -26,6 +33,5 @@ export async function seededInferenceModel(name: string): Promise<{ model: IRMod
     if (/^(moving_mean|moving_variance|gamma|beta)$/.test(p.role)) for (let i = 0; i < data.length; i++) data[i] = 0.5 + rand();
     host[p.name] = { dtype: "F32", shape: [...p.shape], data };
   }
-  const { weights } = await finalWeights(model, host);
-  return { model, weights, rand };
+  return { host, rand };
 }

@@ -491,6 +491,23 @@ export const DIAGNOSTICS = {
     message: `cannot write TensorBoard event files into ${a.dir}: ${a.why}`,
     hint: "give --tensorboard a folder you can write (it is made if missing), or train with --no-tensorboard",
   })),
+  // NN7070–NN7089: nnetc serve (runtime/serve.ts). Bad requests are HTTP answers (400, 413, 503…), not diagnostics.
+  serveListen: def<{ address: string; why: string }>("NN7070", "error", "nnetc serve cannot listen on its address (the port is taken, or not allowed)", (a) => ({
+    message: `nnetc serve cannot listen on ${a.address}: ${a.why}`,
+    hint: "choose another --port (--port 0 picks a free one), stop the process holding it, or pick a --host this machine has",
+  })),
+  serveDuplicateModel: def<{ name: string; first: string; second: string }>("NN7071", "error", "two files served at once declare models of the same name", (a) => ({
+    message: `model "${a.name}" is served from ${a.first} and again from ${a.second}; the endpoints /v2/models/{name} need one model per name`,
+    hint: "serve the files in separate servers, or rename one of the models",
+  })),
+  serveWeightsCount: def<{ files: number; weights: number }>("NN7072", "error", "nnetc serve given a different number of --weights than files", (a) => ({
+    message: `nnetc serve was given ${a.files} file${a.files === 1 ? "" : "s"} and ${a.weights} --weights; each file's model needs its own run folder`,
+    hint: "give --weights once per file, in the same order: nnetc serve a.nnet b.nnet --weights runs/a runs/b",
+  })),
+  serveNoModel: def<{ file: string }>("NN7073", "error", "a file given to nnetc serve declares no model", (a) => ({
+    message: `${a.file} declares no model to serve`,
+    hint: "serve a file with a model (the model of its training plan is served, else its last model)",
+  })),
   // NN7040–NN7047: resource limits (compiler/limits.ts, one environment variable each). The data layer (nnetc/runtime,
   // which loads nothing else of the compiler) raises NN7041–NN7047 as DataErrors whose text is limits.ts's limitText.
   sourceTooLarge: limitDef("sourceBytes"),

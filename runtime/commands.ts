@@ -23,7 +23,7 @@ import { runError } from "./run_diagnostics.js";
 import { exportOnnx } from "../compiler/emit/onnx/index.js";
 import { LOSSES } from "../compiler/plan/tables.js";
 import type { LabelRange } from "./data/index.js";
-import { classOutputs, cutModel, describeRow, gridPng, gridSigmoid, isImageShape, randomInputs, topClasses, type OutputValues } from "./predict.js";
+import { classOutputs, cutModel, describeRow, gridPng, gridSigmoid, isImageShape, predictionRow, randomInputs, topClasses, type OutputValues } from "./predict.js";
 import type { Diagnostic, DiagnosticKey } from "../compiler/diagnostics.js";
 import { batchTensors, checkFiniteResult, DivergedError, evaluate, fingerprint, InterruptedError, RunError, train, trainedWeights } from "./train.js";
 import { layersModelFiles, writeLayersModel } from "./layers_export.js";
@@ -437,17 +437,7 @@ export async function predictCommand(o: PredictCommandOptions): Promise<number> 
     const classes = classOutputs(fast, plan, Object.fromEntries(Object.entries(res).map(([name, v]) => [name, v.shape])), trained.classes);
     for (let i = 0; i < n; i++) {
       if (o.json) {
-        const row: Record<string, unknown> = { index: i, ...(files ? { file: files[i] } : {}) };
-        for (const [name, v] of Object.entries(res)) {
-          row[name] = rowArray(v, i);
-          const c = classes.get(name);
-          if (c) {
-            const top = topClasses(v, i, c, k);
-            row[`${name}_class`] = top[0]!.id;
-            if (top[0]!.name !== undefined) row[`${name}_name`] = top[0]!.name;
-            row[`${name}_top`] = top.map((t) => ({ class: t.id, ...(t.name !== undefined ? { name: t.name } : {}), probability: t.p }));
-          } else if (v.shape.length === 2 && v.shape[1]! > 1) row[`${name}_class`] = argmax(v.data.subarray(i * v.shape[1]!, (i + 1) * v.shape[1]!));
-        }
+        const row = { index: i, ...(files ? { file: files[i] } : {}), ...predictionRow(res, i, classes, k) };
         out(JSON.stringify(row) + "\n");
       } else {
         const parts = Object.entries(res).map(([name, v]) => {
@@ -480,22 +470,6 @@ function parseGrid(s: string): { output: string | null; file: string } {
   const file = m ? m[2]! : s;
   if (!/\.png$/i.test(file)) throw new RunError(`--grid ${s}: give a .png file (--grid FILE.png, or --grid OUTPUT=FILE.png)`);
   return { output: m ? m[1]! : null, file };
-}
-
-function argmax(a: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < a.length; i++) if (a[i]! > a[best]!) best = i;
-  return best;
-}
-
-/** Sample i of an output as nested arrays (JSON). */
-function rowArray(v: OutputValues, i: number): unknown {
-  const dims = v.shape.slice(1);
-  const per = dims.reduce((a, b) => a * b, 1);
-  const flat = Array.from(v.data.subarray(i * per, (i + 1) * per));
-  if (!dims.length) return flat[0];
-  const nest = (off: number, d: number): unknown => (d === dims.length - 1 ? flat.slice(off, off + dims[d]!) : Array.from({ length: dims[d]! }, (_, j) => nest(off + j * dims.slice(d + 1).reduce((a, b) => a * b, 1), d + 1)));
-  return nest(0, 0);
 }
 
 /** --input FILE.json: {"input": [[…], …]} or a list of {"input": …} objects, shaped to the model's inputs. */
@@ -824,6 +798,38 @@ export async function generateCommand(o: GenerateCommandOptions): Promise<number
     } finally {
       for (const w of weights.values()) w.dispose();
     }
+    return 0;
+  });
+}
+
+export interface ServeCommandOptions extends RunCommandOptions {
+  serve: Omit<import("./serve.js").ServeOptions, "log">;
+  /** --weights given another number of times than files (NN7072, reported after the backend line like every runtime error). */
+  weightsCount?: { files: number; weights: number };
+  /** Called once the server listens (tests). */
+  onListening?: (s: import("./serve.js").RunningServer) => void;
+}
+
+/**
+ * nnetc serve: every model loaded, then the server listens until SIGTERM or SIGINT, when it stops accepting,
+ * answers every request it accepted, and exits 0.
+ */
+export async function serveCommand(o: ServeCommandOptions): Promise<number> {
+  return guarded(o, async () => {
+    if (o.weightsCount) throw runError("serveWeightsCount", o.weightsCount);
+    await backend(o);
+    const { startServer } = await import("./serve.js");
+    const server = await startServer(o.serve);
+    o.onListening?.(server);
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off("SIGTERM", stop);
+        process.off("SIGINT", stop);
+        void server.close().then(resolve);
+      };
+      process.on("SIGTERM", stop);
+      process.on("SIGINT", stop);
+    });
     return 0;
   });
 }

@@ -130,6 +130,41 @@ export function topClasses(v: OutputValues, i: number, c: ClassOutput, k: number
     .slice(0, k);
 }
 
+/**
+ * Sample i as `predict --json` prints it (and `nnetc serve`'s predict route answers): every output's values, and
+ * for a classification output its top class's id and name and the K most likely classes with probabilities.
+ */
+export function predictionRow(res: Record<string, OutputValues>, i: number, classes: Map<string, ClassOutput>, k: number): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  for (const [name, v] of Object.entries(res)) {
+    row[name] = rowArray(v, i);
+    const c = classes.get(name);
+    if (c) {
+      const top = topClasses(v, i, c, k);
+      row[`${name}_class`] = top[0]!.id;
+      if (top[0]!.name !== undefined) row[`${name}_name`] = top[0]!.name;
+      row[`${name}_top`] = top.map((t) => ({ class: t.id, ...(t.name !== undefined ? { name: t.name } : {}), probability: t.p }));
+    } else if (v.shape.length === 2 && v.shape[1]! > 1) row[`${name}_class`] = argmax(v.data.subarray(i * v.shape[1]!, (i + 1) * v.shape[1]!));
+  }
+  return row;
+}
+
+function argmax(a: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < a.length; i++) if (a[i]! > a[best]!) best = i;
+  return best;
+}
+
+/** Sample i of an output as nested arrays (JSON). */
+function rowArray(v: OutputValues, i: number): unknown {
+  const dims = v.shape.slice(1);
+  const per = dims.reduce((a, b) => a * b, 1);
+  const flat = Array.from(v.data.subarray(i * per, (i + 1) * per));
+  if (!dims.length) return flat[0];
+  const nest = (off: number, d: number): unknown => (d === dims.length - 1 ? flat.slice(off, off + dims[d]!) : Array.from({ length: dims[d]! }, (_, j) => nest(off + j * dims.slice(d + 1).reduce((a, b) => a * b, 1), d + 1)));
+  return nest(0, 0);
+}
+
 /** A short text of sample i of a non-classification output: the values when few, else their range. */
 export function describeRow(v: OutputValues, i: number): string {
   const per = v.shape.slice(1).reduce((a, b) => a * b, 1);

@@ -493,6 +493,60 @@ function program(): Command {
       });
     });
 
+  withEngineOptions(
+    prog
+      .command("serve")
+      .description("serve trained models over HTTP: the Open Inference Protocol v2 (KServe, Triton), dynamic batching, Prometheus metrics, hot reload of weights")
+      .argument("<files...>", ".nnet files (each serves its plan's model, else its last)")
+      .requiredOption("--weights <runs...>", "one run folder (or checkpoint, safetensors file) per file, in the same order; watched for newer weights")
+      .option("--port <n>", "TCP port (0: any free one)", nonNegative("port"), 8000)
+      .option("--host <address>", "address to bind (default 127.0.0.1: this machine only)", "127.0.0.1")
+      .option("--max-batch <n>", "most rows one batch runs (1: batching off)", int("max-batch"), 32)
+      .option("--max-delay-ms <ms>", "longest a request waits for others to join its batch when the engine is idle (0: never; requests arriving while a batch runs join the next)", float("max-delay-ms"), 0)
+      .option("--max-queue <n>", "most requests waiting per model; more get 503 with Retry-After", int("max-queue"), 1024)
+      .option("--timeout-ms <ms>", "a request not answered by then gets 503 with Retry-After", int("timeout-ms"), 30000)
+      .option("--body-limit-mb <mb>", "largest request body; larger get 413", float("body-limit-mb"), 32)
+      .option("--token <token>", "ask every request but /v2/health/* for Authorization: Bearer TOKEN (or NNETC_SERVE_TOKEN)")
+      .option("--no-watch", "do not reload weights when the run folder changes")
+      .option("--access-log", "one JSON log line per request (else: start, reloads, errors, shutdown)")
+      .option("--backend <name>", "tensorflow, webgpu, wasm or cpu")
+      .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2 (onnx: 2 unless given)", "1"),
+  )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  nnetc serve models/mlp.nnet --weights runs/mlp
+  nnetc serve models/fashion_cnn.nnet models/text_classifier.nnet --weights runs/fashioncnn runs/spam --engine onnx --port 8080
+  curl -s localhost:8000/v2/models/MLP
+  curl -s --data-binary @shoe.png -H 'Content-Type: image/png' localhost:8000/models/FashionCNN/predict`,
+    )
+    .action(async (files: string[], o: { weights: string[]; port: number; host: string; maxBatch: number; maxDelayMs: number; maxQueue: number; timeoutMs: number; bodyLimitMb: number; token?: string; watch: boolean; accessLog?: boolean; backend?: string; opt: string } & EngineFlags, cmd: Command) => {
+      const torch = engineOptions(o);
+      const opt = inferenceLevel(o, cmd);
+      if (!(o.maxDelayMs >= 0)) throw new UsageError(`--max-delay-ms ${o.maxDelayMs}: give a number of milliseconds ≥ 0`);
+      if (!(o.bodyLimitMb > 0)) throw new UsageError(`--body-limit-mb ${o.bodyLimitMb}: give a positive number`);
+      if (o.port > 65535) throw new UsageError(`--port ${o.port}: give 0 to 65535`);
+      const results = [];
+      for (const f of files) {
+        const res = compiled(f);
+        if (!res) return;
+        results.push(res);
+      }
+      const rt = await runtime();
+      const token = o.token ?? (process.env.NNETC_SERVE_TOKEN || undefined);
+      const models = [];
+      for (const [i, res] of results.entries()) models.push({ file: files[i]!, module: res.module, inference: await forInference(res, opt), ...(torch ? { trainModule: await forTraining(res, o.opt) } : {}), weights: o.weights[i] ?? "" });
+      process.exitCode = await rt.serveCommand({
+        file: files[0]!,
+        module: results[0]!.module,
+        ...(torch ? { torch } : {}),
+        ...(o.backend ? { backend: o.backend } : {}),
+        serve: { models, engine: o.engine as "tfjs" | "onnx" | "torch", ...(torch ? { torch } : {}), level: optLevel(opt), version: VERSION, host: o.host, port: o.port, maxBatch: o.maxBatch, maxDelayMs: o.maxDelayMs, maxQueue: o.maxQueue, timeoutMs: o.timeoutMs, bodyLimitMb: o.bodyLimitMb, ...(token ? { token } : {}), watch: o.watch, accessLog: !!o.accessLog },
+        ...(o.weights.length !== files.length ? { weightsCount: { files: files.length, weights: o.weights.length } } : {}),
+      });
+    });
+
   prog
     .command("lsp")
     .description("run the language server over stdin/stdout (editors start it; see editor/vscode)")
@@ -663,6 +717,14 @@ function float(name: string) {
   return (v: string) => {
     const n = Number(v);
     if (!Number.isFinite(n)) throw new UsageError(`--${name} needs a number, got "${v}"`);
+    return n;
+  };
+}
+
+function nonNegative(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} needs a non-negative integer, got "${v}"`);
     return n;
   };
 }

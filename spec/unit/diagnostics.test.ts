@@ -36,6 +36,10 @@ const EXCLUDED: Record<string, string> = {
   NN7031: "needs a run folder whose file changed after training: spec/unit/run_folder.test.ts (a weight changed to NaN)",
   NN7032: "needs a run folder from an earlier training run: spec/unit/run_folder.test.ts (a new run into an old folder)",
   NN7033: "needs a run folder of another model without a checkpoint: spec/unit/run_folder.test.ts (--resume on another model's folder)",
+  NN7070: "needs a port held while the server starts: spec/unit/serve.test.ts (a taken port)",
+  NN7071: "needs two files served at once: spec/unit/serve.test.ts (a model served twice)",
+  NN7072: "needs nnetc serve's command line: spec/unit/serve.test.ts (--weights per file)",
+  NN7073: "needs nnetc serve given a file: spec/unit/serve.test.ts (a file without a model)",
   NN9001: "internal compiler errors are compiler bugs: no input is meant to trigger one (compile() turns a thrown exception into NN9001)",
 };
 
