@@ -103,6 +103,11 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'nnetc generate models/char_gpt.nnet --weights runs/chargpt --prompt "Dear friend" --max-new 80',
     'nnetc generate models/gpt2_small.nnet --weights models/pretrained/gpt2 --prompt "Hello" --temperature 0.8 --top-p 0.9',
   ],
+  serve: [
+    "nnetc serve models/mlp.nnet --weights runs/mlp",
+    "nnetc serve models/fashion_cnn.nnet --weights runs/fashioncnn --engine onnx -O 2 --port 8080 --max-batch 64",
+    "nnetc serve models/mlp.nnet models/fashion_cnn.nnet --weights runs/mlp runs/fashioncnn --token s3cret",
+  ],
   lsp: ["nnetc lsp --stdio"],
   data: ["nnetc data models/fashion_cnn.nnet -n 3", "nnetc data models/minilm_spam.nnet --split test -n 2 --start 100"],
   plot: ["nnetc plot runs/mlp", "nnetc plot runs/fashioncnn -o curves.svg"],
