@@ -481,9 +481,10 @@ export interface ParseResult {
   tooDeep?: IToken;
 }
 
-/** Lex and parse. Never throws: every problem is returned as data. */
-export function parseText(text: string): ParseResult {
+/** Lex and parse. Never throws: every problem is returned as data. `onStage` is told when lexing ends ("lex"). */
+export function parseText(text: string, onStage?: (stage: string) => void): ParseResult {
   const lexed = T.lexer.tokenize(text);
+  onStage?.("lex");
   const lexErrors: ParseResult["lexErrors"] = lexed.errors.map((e) => ({ offset: e.offset, length: e.length, kind: "char" as const }));
   for (const t of lexed.groups.errors ?? []) {
     lexErrors.push({ offset: t.startOffset, length: t.image.length, kind: t.tokenType === T.HashComment ? "hash" : "comment" });

@@ -358,9 +358,13 @@ export interface ParsedFile {
   diagnostics: Diagnostic[];
 }
 
-/** Text → AST plus syntax diagnostics. Never throws. */
-export function parseFile(file: string, text: string): ParsedFile {
-  const parsed = parseText(text);
+/**
+ * Text → AST plus syntax diagnostics. Never throws. `onStage` (npm run bench:source) is called as each stage
+ * ends: "lex", "parse", "ast".
+ */
+export function parseFile(file: string, text: string, onStage?: (stage: string) => void): ParsedFile {
+  const parsed = parseText(text, onStage);
+  onStage?.("parse");
   const b = new Builder(file, text, parsed.comments);
   const diagnostics: Diagnostic[] = [];
   if (parsed.tooDeep) diagnostics.push(diag("nestingTooDeep", b.tokSpan(parsed.tooDeep), { limit: MAX_NESTING }));
@@ -403,6 +407,7 @@ export function parseFile(file: string, text: string): ParsedFile {
     return true;
   });
   unique.sort((a, b2) => a.span.start - b2.span.start);
+  onStage?.("ast");
   return { ast, diagnostics: unique };
 }
 

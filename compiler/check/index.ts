@@ -22,7 +22,7 @@ const spanOf = (s: IRSpan) => ({ file: s.file, start: s.start, end: s.end });
  * with an error here: a plan on one is not checked against it, so that one typo is one error, not one more for
  * each loss and metric naming an output the broken model lacks.
  */
-export function check(input: IRModule, constraints: Constraint[] = [], broken: ReadonlySet<string> = new Set()): CheckResult {
+export function check(input: IRModule, constraints: Constraint[] = [], broken: ReadonlySet<string> = new Set(), onStage?: (stage: string) => void): CheckResult {
   const module: IRModule = structuredClone(input);
   const diagnostics: Diagnostic[] = [];
   const failed = new Set(broken);
@@ -31,11 +31,13 @@ export function check(input: IRModule, constraints: Constraint[] = [], broken: R
     checkModel(m, constraints.filter((c) => c.model === m.name), diagnostics);
     if (diagnostics.slice(before).some((d) => d.severity === "error")) failed.add(m.name);
   }
+  onStage?.("check");
   for (const p of module.plans) {
     const model = module.models.find((m) => m.name === p.model);
     if (!model || failed.has(p.model) || [p.dataset, ...p.phases.map((ph) => ph.dataset)].some((d) => failed.has(d))) continue;
     checkPlan(p, model, module.datasets, diagnostics);
   }
+  onStage?.("plan");
   return { module, diagnostics };
 }
 

@@ -1,0 +1,145 @@
+// npm run bench:source: what the source pipeline costs per MB of .nnet text (issue 18; target: `nnetc check` of
+// a 1 MB file in under 2 s and 200 MB peak RSS). Generates sources of 0.25, 0.5 and 1 MB from renamed copies of
+// the zoo (models/*.nnet: models, blocks, datasets, plans, doc and line comments; every copy's declarations get
+// their own names, imports become the copied blocks), then, for each size, in a fresh child process each time:
+// - `nnetc check FILE` (the bundled CLI), wall time and peak RSS (the child's resourceUsage().maxRSS at exit);
+// - the stages in-process (compile()'s onStage: lex, parse/CST, AST, IR lowering, checks, plan checks,
+//   diagnostics), time and peak RSS at the end of each.
+// Medians of --runs (default 3). Figures are reported, never asserted.
+//
+// Before the work of issue 18 (commit df9629f plus the onStage hooks; 2 AMD EPYC cores shared with other jobs,
+// load average ~19, so times are inflated; node 20.20, median of 3):
+//   size     check s  peak MB   stages: ms (peak RSS MB at its end)
+//   0.25 MB     8.09      186   lex 233 (84), parse 1754 (137), ast 1606 (156), lower 1955 (163), check 838 (178), plan 414 (180)
+//   0.5 MB     10.96      270   lex 425 (94), parse 2736 (195), ast 2481 (216), lower 2561 (232), check 1580 (266), plan 718 (270)
+//   1 MB       19.45      422   lex 651 (125), parse 4242 (303), ast 4556 (338), lower 5147 (377), check 2956 (437), plan 1381 (441)
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { compile, type Host } from "../compiler/index.js";
+import { median, opt, ROOT } from "./common.js";
+
+const MB = 2 ** 20;
+
+/** The zoo, copy `k` of each file: declarations renamed `Name_vK_I`, imports replaced by the copied blocks' names. */
+function zooCopies(): (k: number) => string[] {
+  // Files that import come after the others, so that a source cut after any file has the blocks it uses.
+  const all = readdirSync(path.join(ROOT, "models")).filter((f) => f.endsWith(".nnet")).sort();
+  const imports = (f: string) => /^import\b/m.test(readFileSync(path.join(ROOT, "models", f), "utf8"));
+  const files = [...all.filter((f) => !imports(f)), ...all.filter(imports)];
+  const texts = files.map((f) => readFileSync(path.join(ROOT, "models", f), "utf8"));
+  const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return (k) =>
+    files.map((f, fi) => {
+      let t = texts[fi]!;
+      const suffix = (i: number) => `_v${k}_${i}`;
+      const renamed = new Map<string, string>();
+      for (const m of t.matchAll(/^(?:block|model)\s+(\w+)/gm)) renamed.set(m[1]!, m[1]! + suffix(fi));
+      for (const m of t.matchAll(/^import\s*\{([^}]*)\}\s*from\s*"([^"]+)"/gm)) {
+        const from = files.indexOf(m[2]!.replace(/^\.\//, ""));
+        for (const n of m[1]!.split(",").map((s) => s.trim()).filter(Boolean)) renamed.set(n, n + suffix(from));
+      }
+      t = t.replace(/^import[^\n]*\n/gm, "");
+      // Block and model names, also as the prefix of layer names in freeze patterns ("Stage_1", "DecoderLayer_[1-9]").
+      if (renamed.size) t = t.replace(new RegExp(`(?<!\\w)(${[...renamed.keys()].map(esc).join("|")})(?![A-Za-z])`, "g"), (n) => renamed.get(n)!);
+      // Datasets only where a dataset is named (their names are also data sources' names: fashion_mnist(…)).
+      for (const m of [...t.matchAll(/^dataset\s+(\w+)/gm)]) {
+        const d = esc(m[1]!);
+        const to = `${m[1]}${suffix(fi)}`;
+        t = t
+          .replace(new RegExp(`^dataset\\s+${d}\\b`, "gm"), `dataset ${to}`)
+          .replace(new RegExp(`^(\\s+data\\s+)${d}\\b`, "gm"), `$1${to}`)
+          .replace(new RegExp(`^(train\\s+\\w+\\s+on\\s+)${d}\\b`, "gm"), `$1${to}`);
+      }
+      return `// ---- copy ${k} of models/${f} ----\n${t}\n`;
+    });
+}
+
+/** A source of at least `bytes` bytes: whole zoo files, copy after copy. */
+export function generateSource(bytes: number): string {
+  const copy = zooCopies();
+  const parts: string[] = [];
+  let size = 0;
+  for (let k = 0; size < bytes; k++) {
+    for (const part of copy(k)) {
+      parts.push(part);
+      size += Buffer.byteLength(part);
+      if (size >= bytes) break;
+    }
+  }
+  return parts.join("");
+}
+
+const RSS_AT_EXIT = `data:text/javascript,${encodeURIComponent(
+  `import { writeSync } from "node:fs"; process.on("exit", () => writeSync(2, "\\nNNETC_BENCH_MAXRSS " + process.resourceUsage().maxRSS + "\\n"));`,
+)}`;
+
+/** `nnetc check FILE` in a fresh process: seconds and peak RSS (MB). */
+function cliCheck(file: string): { s: number; mb: number; out: string } {
+  const t = performance.now();
+  const r = spawnSync(process.execPath, ["--import", RSS_AT_EXIT, path.join(ROOT, "dist/nnetc.mjs"), "check", file], { cwd: ROOT, encoding: "utf8" });
+  const s = (performance.now() - t) / 1000;
+  const m = /NNETC_BENCH_MAXRSS (\d+)/.exec(r.stderr);
+  if (r.status !== 0 || !m) throw new Error(`nnetc check ${file} failed (exit ${r.status}):\n${r.stdout}${r.stderr.slice(0, 2000)}`);
+  return { s, mb: Number(m[1]) / 1024, out: r.stdout.trim() };
+}
+
+type Stages = { stage: string; ms: number; mb: number }[];
+
+/** The child's side of --stages FILE: compile() in-process, with the time and peak RSS at the end of each stage. */
+function stagesOf(file: string): Stages {
+  const text = readFileSync(file, "utf8");
+  const host: Host = { readFile: () => ({ error: "the benchmark's source imports nothing" }) };
+  const out: Stages = [];
+  let t = performance.now();
+  const lap = (stage: string) => {
+    const now = performance.now();
+    out.push({ stage, ms: now - t, mb: process.resourceUsage().maxRSS / 1024 });
+    t = now;
+  };
+  lap("start");
+  const r = compile(file, text, host, { onStage: lap });
+  if (r.diagnostics.some((d) => d.severity === "error")) throw new Error(`${file}: ${r.diagnostics.length} diagnostics, first ${r.diagnostics[0]!.message}`);
+  return out;
+}
+
+if (process.argv[2] === "--stages") {
+  process.stdout.write(JSON.stringify(stagesOf(process.argv[3]!)) + "\n");
+} else {
+  const runs = Number(opt("runs", "3"));
+  const sizes = opt("sizes", "0.25,0.5,1").split(",").map(Number);
+  const dir = mkdtempSync(path.join(os.tmpdir(), "nnetc-bench-source-"));
+  const rev = (() => {
+    try {
+      return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+    } catch {
+      return "?";
+    }
+  })();
+  console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}, commit ${rev}; median of ${runs} fresh processes`);
+  console.log("size".padEnd(10) + "bytes".padStart(9) + "check s".padStart(9) + "peak MB".padStart(9) + "s/MB".padStart(7) + "MB/MB".padStart(7) + "   stages: ms (peak RSS MB at its end)");
+  try {
+    for (const size of sizes) {
+      const text = generateSource(size * MB);
+      const file = path.join(dir, `source_${size}mb.nnet`);
+      writeFileSync(file, text);
+      const cli = Array.from({ length: runs }, () => cliCheck(file));
+      const st = Array.from({ length: runs }, () => {
+        const r = spawnSync(process.execPath, [path.join(ROOT, "dist/bench/source.js"), "--stages", file], { cwd: ROOT, encoding: "utf8" });
+        if (r.status !== 0) throw new Error(`stages of ${file} failed:\n${r.stderr}`);
+        return JSON.parse(r.stdout) as Stages;
+      });
+      const s = median(cli.map((c) => c.s));
+      const mb = median(cli.map((c) => c.mb));
+      const mbytes = Buffer.byteLength(text) / MB;
+      const names = st[0]!.map((x) => x.stage).filter((x) => x !== "start");
+      const stages = names.map((n) => `${n} ${median(st.map((r) => r.find((x) => x.stage === n)!.ms)).toFixed(0)} (${median(st.map((r) => r.find((x) => x.stage === n)!.mb)).toFixed(0)})`).join(", ");
+      console.log(`${size} MB`.padEnd(10) + String(Buffer.byteLength(text)).padStart(9) + s.toFixed(2).padStart(9) + mb.toFixed(0).padStart(9) + (s / mbytes).toFixed(2).padStart(7) + (mb / mbytes).toFixed(0).padStart(7) + `   ${stages}`);
+      if (size === sizes[sizes.length - 1]) console.log(`  (${cli[0]!.out})`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log("target (issue 18): nnetc check of a 1 MB file in under 2 s and 200 MB peak RSS");
+}
