@@ -504,9 +504,8 @@ export function parseText(text: string): ParseResult {
 
 export type Lexed = ReturnType<typeof T.lexer.tokenize>;
 
-/** The tokens of `text`; `offsetsOnly`: without line and column numbers (T.offsetLexer()). */
-export function lexText(text: string, offsetsOnly = false): Lexed {
-  return (offsetsOnly ? T.offsetLexer() : T.lexer).tokenize(text);
+export function lexText(text: string): Lexed {
+  return T.lexer.tokenize(text);
 }
 
 /**

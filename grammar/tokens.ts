@@ -129,13 +129,3 @@ export const lexer = new Lexer(
   TOKENS.map((t) => t.token),
   { ensureOptimizations: false, positionTracking: "full", skipValidations: true },
 );
-
-let offsetsOnly: Lexer | undefined;
-/**
- * The same lexer with offsets only (no line and column per token): what the compiler's front end needs
- * (compiler/ast/build.ts maps offsets to lines itself, once per diagnostic); smaller tokens and less work on
- * a large file. The formatter and the grammar tests use `lexer` (they read token lines).
- */
-export function offsetLexer(): Lexer {
-  return (offsetsOnly ??= new Lexer(TOKENS.map((t) => t.token), { ensureOptimizations: false, positionTracking: "onlyOffset", skipValidations: true }));
-}

@@ -391,7 +391,7 @@ export interface ParsedFile {
  * ends: "lex", "parse" (which builds each declaration's AST as it goes), "ast" (the rest: diagnostics).
  */
 export function parseFile(file: string, text: string, onStage?: (stage: string) => void): ParsedFile {
-  const lexed = lexText(text, true);
+  const lexed = lexText(text);
   onStage?.("lex");
   const b = new Builder(file, text, lexed.groups.comments ?? []);
   // Each declaration becomes AST as soon as it is parsed, and its CST is dropped: memory stays that of the
