@@ -9,12 +9,17 @@
 // measures the other jobs as much as nnetc.
 // Medians of --runs (default 3). Figures are reported, never asserted.
 //
-// Before the work of issue 18 (commit df9629f plus the onStage hooks; 2 AMD EPYC cores shared with other jobs,
-// load average ~19, so times are inflated; node 20.20, median of 3):
-//   size     check s  peak MB   stages: ms (peak RSS MB at its end)
-//   0.25 MB     8.09      186   lex 233 (84), parse 1754 (137), ast 1606 (156), lower 1955 (163), check 838 (178), plan 414 (180)
-//   0.5 MB     10.96      270   lex 425 (94), parse 2736 (195), ast 2481 (216), lower 2561 (232), check 1580 (266), plan 718 (270)
-//   1 MB       19.45      422   lex 651 (125), parse 4242 (303), ast 4556 (338), lower 5147 (377), check 2956 (437), plan 1381 (441)
+// Before and after the work of issue 18 (2 AMD EPYC cores shared with other jobs, load average 15-18, so wall
+// time is 3-6x the CPU time; node 20.20; median of 3; CPU = user + system; the source has 642 models, 570
+// datasets, 593 plans at 1 MB). Since the AST is built while parsing, "parse" includes it and "ast" is ~0.
+//   before (73a2794)  wall s  CPU s  peak MB   stages: CPU ms (peak RSS MB at its end)
+//   0.25 MB             6.54   1.59      185   lex 75, parse 434, ast 398, lower 430, check 182, plan 113
+//   0.5 MB             10.17   2.99      270   lex 92, parse 610, ast 559, lower 641, check 396, plan 176
+//   1 MB               24.76   4.23      432   lex 153 (124), parse 842 (303), ast 969 (337), lower 982 (376), check 635 (437), plan 281 (440)
+//   after (12c3d5a)
+//   0.25 MB             5.43   1.37      121   lex 65, parse 628, lower 286, check 132, plan 42
+//   0.5 MB              9.49   1.74      163   lex 105, parse 729, lower 542, check 185, plan 81
+//   1 MB               15.06   2.29      219   lex 189 (135), parse 948 (162), lower 798 (201), check 307 (217), plan 149 (221)
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
