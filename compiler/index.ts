@@ -26,20 +26,27 @@ export function parse(file: string, text: string): { ast: FileAst; diagnostics: 
   return guard(file, () => parseFile(file, text), (d) => ({ ast: { path: file, decls: [] }, diagnostics: [d] }));
 }
 
-/** Parse, follow imports, lower and check. */
-export function compile(file: string, text: string, host: Host): CompileResult {
+/**
+ * Parse, follow imports, lower and check. `opts.onStage` is called as each stage ends (lex, parse, ast per file,
+ * then lower, check, plan, diagnostics): npm run bench:source times the stages with it.
+ */
+export function compile(file: string, text: string, host: Host, opts: { onStage?: (stage: string) => void } = {}): CompileResult {
+  const onStage = opts.onStage;
   const sources = new Map<string, SourceFile>();
   return guard(
     file,
     () => {
       const diagnostics: Diagnostic[] = [];
       const files = new Map<string, LoadedFile>();
-      const main = load(path.normalize(file), text, host, files, sources, diagnostics, []);
+      const main = load(path.normalize(file), text, host, files, sources, diagnostics, [], onStage);
       const lowered = lower(main, files);
       diagnostics.push(...lowered.diagnostics);
-      const checked = check(lowered.module, lowered.constraints, new Set([...lowered.broken, ...withErrors(lowered.diagnostics, files)]));
+      onStage?.("lower");
+      const checked = check(lowered.module, lowered.constraints, new Set([...lowered.broken, ...withErrors(lowered.diagnostics, files)]), onStage);
       diagnostics.push(...checked.diagnostics);
-      return { module: checked.module, diagnostics: sortDiagnostics(dedupe(withoutCascades(diagnostics, files))), sources };
+      const sorted = sortDiagnostics(dedupe(withoutCascades(diagnostics, files)));
+      onStage?.("diagnostics");
+      return { module: checked.module, diagnostics: sorted, sources };
     },
     (d) => {
       if (!sources.has(file)) sources.set(file, new SourceFile(file, text));
@@ -48,10 +55,10 @@ export function compile(file: string, text: string, host: Host): CompileResult {
   );
 }
 
-function load(file: string, text: string, host: Host, files: Map<string, LoadedFile>, sources: Map<string, SourceFile>, diagnostics: Diagnostic[], stack: string[]): LoadedFile {
+function load(file: string, text: string, host: Host, files: Map<string, LoadedFile>, sources: Map<string, SourceFile>, diagnostics: Diagnostic[], stack: string[], onStage?: (stage: string) => void): LoadedFile {
   const source = new SourceFile(file, text);
   sources.set(file, source);
-  const parsed = parseFile(file, text);
+  const parsed = parseFile(file, text, onStage);
   diagnostics.push(...parsed.diagnostics);
   const loaded: LoadedFile = { source, ast: parsed.ast, blocks: new Map(), failedImports: new Set() };
   files.set(file, loaded);
@@ -85,7 +92,7 @@ function load(file: string, text: string, host: Host, files: Map<string, LoadedF
         fail();
         continue;
       }
-      dep = load(rel, r.text, host, files, sources, diagnostics, [...stack, file]);
+      dep = load(rel, r.text, host, files, sources, diagnostics, [...stack, file], onStage);
     }
     const depFile = dep.source.path;
     const own = new Map([...dep.blocks].filter(([, r]) => r.file === depFile));

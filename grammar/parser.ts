@@ -21,6 +21,11 @@ class TooDeep extends Error {
 class NnetParser extends CstParser {
   /** The current nesting depth (see MAX_NESTING); reset for each parse. */
   depth = 0;
+  /**
+   * When set, each top-level declaration's CST is handed over as soon as it is parsed and dropped from the
+   * `file` CST, so that a caller that only wants the AST (parseFile) never holds the CST of a whole file.
+   */
+  onDecl: ((cst: CstNode) => void) | undefined;
 
   /** Grammar validation costs start-up time on every run; spec/unit/grammar.test.ts runs it once instead. */
   constructor(validate = false) {
@@ -29,16 +34,27 @@ class NnetParser extends CstParser {
   }
 
   file = this.RULE("file", () => {
-    this.MANY(() =>
-      this.OR([
+    this.MANY(() => {
+      const decl: CstNode = this.OR([
         { ALT: () => this.SUBRULE(this.importDecl) },
         { ALT: () => this.SUBRULE(this.modelDecl) },
         { ALT: () => this.SUBRULE(this.blockDecl) },
         { ALT: () => this.SUBRULE(this.datasetDecl) },
         { ALT: () => this.SUBRULE(this.trainDecl) },
-      ]),
-    );
+      ]);
+      this.ACTION(() => this.handOver(decl));
+    });
   });
+
+  /** Gives a parsed declaration to onDecl and removes it from the `file` node being built (see onDecl). */
+  private handOver(decl: CstNode): void {
+    if (!this.onDecl || !decl) return;
+    const stack = (this as unknown as { CST_STACK: CstNode[] }).CST_STACK;
+    const siblings = stack[stack.length - 1]?.children[decl.name];
+    if (siblings?.[siblings.length - 1] !== decl) return; // not where Chevrotain put it: keep it in the CST
+    siblings.pop();
+    this.onDecl(decl);
+  }
 
   importDecl = this.RULE("importDecl", () => {
     this.CONSUME(T.Import);
@@ -483,7 +499,22 @@ export interface ParseResult {
 
 /** Lex and parse. Never throws: every problem is returned as data. */
 export function parseText(text: string): ParseResult {
-  const lexed = T.lexer.tokenize(text);
+  return parseTokens(lexText(text));
+}
+
+export type Lexed = ReturnType<typeof T.lexer.tokenize>;
+
+export function lexText(text: string): Lexed {
+  return T.lexer.tokenize(text);
+}
+
+/**
+ * Parse what lexText() returned. With `onDecl`, each top-level declaration's CST is handed to it as soon as it
+ * is parsed and is not in the returned `csts` (which then hold only the parts recovery could not hand over):
+ * the CST of a whole file is never held at once. Declarations handed over before a TooDeep stop are not
+ * withdrawn: the caller discards them when `tooDeep` is set.
+ */
+export function parseTokens(lexed: Lexed, onDecl?: (cst: CstNode) => void): ParseResult {
   const lexErrors: ParseResult["lexErrors"] = lexed.errors.map((e) => ({ offset: e.offset, length: e.length, kind: "char" as const }));
   for (const t of lexed.groups.errors ?? []) {
     lexErrors.push({ offset: t.startOffset, length: t.image.length, kind: t.tokenType === T.HashComment ? "hash" : "comment" });
@@ -492,6 +523,17 @@ export function parseText(text: string): ParseResult {
     if (t.tokenType === T.UnterminatedString) lexErrors.push({ offset: t.startOffset, length: t.image.length, kind: "string" });
   }
   const p = parser();
+  p.onDecl = onDecl;
+  try {
+    return parseAll(p, lexed, lexErrors);
+  } finally {
+    // The parser is reused: keep neither this file's tokens nor its errors alive in it.
+    p.onDecl = undefined;
+    p.input = [];
+  }
+}
+
+function parseAll(p: NnetParser, lexed: Lexed, lexErrors: ParseResult["lexErrors"]): ParseResult {
   const tokens = lexed.tokens;
   const result: ParseResult = { csts: [], tokens, comments: lexed.groups.comments ?? [], lexErrors, parseErrors: [], skipped: [] };
   let start = 0;

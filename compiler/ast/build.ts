@@ -1,7 +1,7 @@
 // CST → AST, and syntax errors → diagnostics. The entry point is parseFile(); it never throws.
 // The CST may be incomplete after error recovery, so every child is treated as possibly missing.
 import type { CstNode, IToken } from "chevrotain";
-import { MAX_NESTING, parseText } from "../../grammar/parser.js";
+import { lexText, MAX_NESTING, parseTokens } from "../../grammar/parser.js";
 import * as T from "../../grammar/tokens.js";
 import { diag, suggest, type Diagnostic } from "../diagnostics.js";
 import type { AlternateDecl, Arg, BinaryOp, Decl, DimDecl, Expr, FieldDecl, FileAst, Name, ParamDecl, PhaseDecl, Setting, Span, Stage, Stmt, TensorType } from "./types.js";
@@ -10,6 +10,8 @@ type Children = Record<string, (CstNode | IToken)[] | undefined>;
 
 class Builder {
   readonly diagnostics: Diagnostic[] = [];
+  /** Declarations built so far, in the order they were built (build() sorts them). */
+  private decls: Decl[] = [];
   private docs: IToken[];
   constructor(readonly file: string, readonly text: string, comments: IToken[]) {
     this.docs = comments.filter((c) => c.tokenType === T.DocComment);
@@ -51,7 +53,16 @@ class Builder {
   private docFor(offset: number): string | undefined {
     const lines: string[] = [];
     let at = offset;
-    for (let i = this.docs.length - 1; i >= 0; i--) {
+    // The last doc comment starting before `offset` (the comments are in source order): a binary search, since
+    // a file has as many declarations as it has doc comments, give or take.
+    let lo = 0;
+    let hi = this.docs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.docs[mid]!.startOffset < offset) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo - 1; i >= 0; i--) {
       const d = this.docs[i]!;
       if (d.startOffset >= at) continue;
       const between = this.text.slice(d.endOffset! + 1, at);
@@ -62,18 +73,35 @@ class Builder {
     return lines.length ? lines.join("\n") : undefined;
   }
 
-  build(csts: CstNode[]): FileAst {
-    const decls: Decl[] = [];
-    for (const cst of csts) {
-      const all = [
-        ...this.nodes(cst, "importDecl").map((n) => this.importDecl(n)),
-        ...this.nodes(cst, "modelDecl").map((n) => this.modelDecl(n)),
-        ...this.nodes(cst, "blockDecl").map((n) => this.blockDecl(n)),
-        ...this.nodes(cst, "datasetDecl").map((n) => this.datasetDecl(n)),
-        ...this.nodes(cst, "trainDecl").map((n) => this.trainDecl(n)),
-      ];
-      decls.push(...all);
+  /** One top-level declaration's CST (importDecl, modelDecl, …) → its AST, kept for build(). */
+  decl(n: CstNode): void {
+    switch (n.name) {
+      case "importDecl":
+        return void this.decls.push(this.importDecl(n));
+      case "modelDecl":
+        return void this.decls.push(this.modelDecl(n));
+      case "blockDecl":
+        return void this.decls.push(this.blockDecl(n));
+      case "datasetDecl":
+        return void this.decls.push(this.datasetDecl(n));
+      case "trainDecl":
+        return void this.decls.push(this.trainDecl(n));
     }
+  }
+
+  /** Forget the declarations built so far and what building them reported (the parse stopped: NN1007). */
+  discard(): void {
+    this.decls = [];
+    this.diagnostics.length = 0;
+  }
+
+  /** The file's AST: the declarations handed to decl() while parsing, and those left in `csts`. */
+  build(csts: CstNode[]): FileAst {
+    for (const cst of csts) {
+      for (const kind of ["importDecl", "modelDecl", "blockDecl", "datasetDecl", "trainDecl"]) for (const n of this.nodes(cst, kind)) this.decl(n);
+    }
+    const decls = this.decls;
+    this.decls = [];
     decls.sort((a, b) => a.span.start - b.span.start);
     return { path: this.file, decls };
   }
@@ -358,10 +386,19 @@ export interface ParsedFile {
   diagnostics: Diagnostic[];
 }
 
-/** Text → AST plus syntax diagnostics. Never throws. */
-export function parseFile(file: string, text: string): ParsedFile {
-  const parsed = parseText(text);
-  const b = new Builder(file, text, parsed.comments);
+/**
+ * Text → AST plus syntax diagnostics. Never throws. `onStage` (npm run bench:source) is called as each stage
+ * ends: "lex", "parse" (which builds each declaration's AST as it goes), "ast" (the rest: diagnostics).
+ */
+export function parseFile(file: string, text: string, onStage?: (stage: string) => void): ParsedFile {
+  const lexed = lexText(text);
+  onStage?.("lex");
+  const b = new Builder(file, text, lexed.groups.comments ?? []);
+  // Each declaration becomes AST as soon as it is parsed, and its CST is dropped: memory stays that of the
+  // tokens and the AST, not the CST of a whole file (about 200 MB per MB of source).
+  const parsed = parseTokens(lexed, (cst) => b.decl(cst));
+  if (parsed.tooDeep) b.discard();
+  onStage?.("parse");
   const diagnostics: Diagnostic[] = [];
   if (parsed.tooDeep) diagnostics.push(diag("nestingTooDeep", b.tokSpan(parsed.tooDeep), { limit: MAX_NESTING }));
   for (const e of parsed.lexErrors) {
@@ -403,6 +440,7 @@ export function parseFile(file: string, text: string): ParsedFile {
     return true;
   });
   unique.sort((a, b2) => a.span.start - b2.span.start);
+  onStage?.("ast");
   return { ast, diagnostics: unique };
 }
 

@@ -1,6 +1,8 @@
 // The checker: infers every node's shape and dtype through the op registry's rules, creates the
 // weights each layer owns, and checks training plans against the model and its dataset.
-// Pure: it returns a new module and diagnostics; every error in the file is reported, not only the first.
+// It fills in the module it is given (shapes, weights, resolved plan settings) and returns it with diagnostics:
+// a deep copy of a large file's IR cost as much time and memory as the checks (compile() hands lower()'s module
+// over and keeps no other reference to it). Every error in the file is reported, not only the first.
 import { diag, suggest, type Diagnostic } from "../diagnostics.js";
 import { fmtShape, isConst, type Dim } from "../ir/dims.js";
 import { OPS, PROBABILITY_OPS, type InferCtx, type OpKind, type TensorInfo } from "../ir/ops.js";
@@ -22,20 +24,27 @@ const spanOf = (s: IRSpan) => ({ file: s.file, start: s.start, end: s.end });
  * with an error here: a plan on one is not checked against it, so that one typo is one error, not one more for
  * each loss and metric naming an output the broken model lacks.
  */
-export function check(input: IRModule, constraints: Constraint[] = [], broken: ReadonlySet<string> = new Set()): CheckResult {
-  const module: IRModule = structuredClone(input);
+export function check(module: IRModule, constraints: Constraint[] = [], broken: ReadonlySet<string> = new Set(), onStage?: (stage: string) => void): CheckResult {
   const diagnostics: Diagnostic[] = [];
   const failed = new Set(broken);
+  const byModel = new Map<string, Constraint[]>();
+  for (const c of constraints) {
+    const list = byModel.get(c.model);
+    if (list) list.push(c);
+    else byModel.set(c.model, [c]);
+  }
   for (const m of module.models) {
     const before = diagnostics.length;
-    checkModel(m, constraints.filter((c) => c.model === m.name), diagnostics);
+    checkModel(m, byModel.get(m.name) ?? [], diagnostics);
     if (diagnostics.slice(before).some((d) => d.severity === "error")) failed.add(m.name);
   }
+  onStage?.("check");
   for (const p of module.plans) {
     const model = module.models.find((m) => m.name === p.model);
     if (!model || failed.has(p.model) || [p.dataset, ...p.phases.map((ph) => ph.dataset)].some((d) => failed.has(d))) continue;
     checkPlan(p, model, module.datasets, diagnostics);
   }
+  onStage?.("plan");
   return { module, diagnostics };
 }
 
@@ -349,7 +358,7 @@ function checkLora(p: IRPlan, m: IRModel, diagnostics: Diagnostic[], spanOf: (s:
     const lora = ph.lora!;
     const targets = new Set<string>();
     for (const { pattern, span } of lora.patterns) {
-      const matched = paths.filter((c) => globMatches(pattern, c));
+      const matched = paths.filter(globMatcher(pattern));
       if (!matched.length) diagnostics.push(diag("loraMatchesNothing", spanOf(span), { pattern, candidates: list(paths) || "none (the model has no dense or attention layer)" }));
       for (const c of matched) targets.add(c);
     }
@@ -431,7 +440,7 @@ function checkLoraBase(p: IRPlan, m: IRModel, diagnostics: Diagnostic[], spanOf:
 
 /** Layers matched by a freeze or exclude pattern: a glob on layer paths, or a top-level binding's layers. */
 function layersMatching(m: IRModel, pattern: string, layers: readonly string[], nodes: readonly string[] = []): string[] {
-  const matched = layers.filter((l) => globMatches(pattern, l));
+  const matched = layers.filter(globMatcher(pattern));
   if (matched.length) return matched;
   // A model-level binding name selects every layer that computes it: freeze features (and when a block instance
   // made its value, the nodes it was bound to: IRFreeze.nodes).
@@ -471,13 +480,18 @@ function opt(s: string | undefined): { suggestion?: string } {
  * a pattern that matches a block instance selects every layer inside it.
  */
 export function globMatches(pattern: string, layer: string): boolean {
+  return globMatcher(pattern)(layer);
+}
+
+/** globMatches for one pattern and many layers: the pattern is compiled once. */
+function globMatcher(pattern: string): (layer: string) => boolean {
   let re: RegExp;
   try {
     re = globRegex(pattern);
   } catch {
-    return false; // a malformed class such as [z-a] matches nothing, and is reported as such
+    return () => false; // a malformed class such as [z-a] matches nothing, and is reported as such
   }
-  return re.test(layer);
+  return (layer) => re.test(layer);
 }
 
 function globRegex(pattern: string): RegExp {

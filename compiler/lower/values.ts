@@ -172,7 +172,7 @@ export function bindArgs(callee: string, sig: Signature, args: BoundArg[], callS
   const given = new Map<string, BoundArg>();
   let ok = true;
   let pos = 0;
-  const signature = formatSignature(callee, sig, tensorInputs);
+  const signature = () => formatSignature(callee, sig, tensorInputs); // only for the messages below: most calls are right
   for (const a of args) {
     let spec: ParamSpec | undefined;
     if (a.name) {
@@ -186,7 +186,7 @@ export function bindArgs(callee: string, sig: Signature, args: BoundArg[], callS
     } else {
       spec = sig.params[pos++];
       if (!spec) {
-        diagnostics.push(diag("tooManyArguments", a.span, { callee, max: sig.params.length, signature }));
+        diagnostics.push(diag("tooManyArguments", a.span, { callee, max: sig.params.length, signature: signature() }));
         ok = false;
         continue;
       }
@@ -207,7 +207,7 @@ export function bindArgs(callee: string, sig: Signature, args: BoundArg[], callS
   for (const s of sig.params) {
     if (s.name in attrs || given.has(s.name)) continue;
     if (isRequired(s)) {
-      diagnostics.push(diag("missingArgument", callSpan, { callee, name: s.name, signature }));
+      diagnostics.push(diag("missingArgument", callSpan, { callee, name: s.name, signature: signature() }));
       ok = false;
     } else attrs[s.name] = s.type === "int2" && typeof s.default === "number" ? [s.default, s.default] : s.default ?? null;
   }
