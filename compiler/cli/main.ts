@@ -105,8 +105,9 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   ],
   serve: [
     "nnetc serve models/mlp.nnet --weights runs/mlp",
-    "nnetc serve models/fashion_cnn.nnet --weights runs/fashioncnn --engine onnx -O 2 --port 8080 --max-batch 64",
-    "nnetc serve models/mlp.nnet models/fashion_cnn.nnet --weights runs/mlp runs/fashioncnn --token s3cret",
+    "nnetc serve models/fashion_cnn.nnet models/text_classifier.nnet --weights runs/fashioncnn runs/spam --engine onnx --port 8080",
+    "curl -s localhost:8000/v2/models/MLP",
+    "curl -s --data-binary @shoe.png -H 'Content-Type: image/png' localhost:8000/models/FashionCNN/predict",
   ],
   lsp: ["nnetc lsp --stdio"],
   data: ["nnetc data models/fashion_cnn.nnet -n 3", "nnetc data models/minilm_spam.nnet --split test -n 2 --start 100"],
@@ -517,15 +518,6 @@ function program(): Command {
       .option("--backend <name>", "tensorflow, webgpu, wasm or cpu")
       .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2 (onnx: 2 unless given)", "1"),
   )
-    .addHelpText(
-      "after",
-      `
-Examples:
-  nnetc serve models/mlp.nnet --weights runs/mlp
-  nnetc serve models/fashion_cnn.nnet models/text_classifier.nnet --weights runs/fashioncnn runs/spam --engine onnx --port 8080
-  curl -s localhost:8000/v2/models/MLP
-  curl -s --data-binary @shoe.png -H 'Content-Type: image/png' localhost:8000/models/FashionCNN/predict`,
-    )
     .action(async (files: string[], o: { weights: string[]; port: number; host: string; maxBatch: number; maxDelayMs: number; maxQueue: number; timeoutMs: number; bodyLimitMb: number; token?: string; watch: boolean; accessLog?: boolean; backend?: string; opt: string } & EngineFlags, cmd: Command) => {
       const torch = engineOptions(o);
       const opt = inferenceLevel(o, cmd);
