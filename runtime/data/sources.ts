@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url";
 import type { CallSpec } from "../spec.js";
 import { type Column, numbersColumn, type NumColumn, prod, storedColumn, type Table } from "./columns.js";
 import { isNonFiniteCell, parseCsvWithLines, parseNumber } from "./csv.js";
-import { DataError } from "./errors.js";
+import { cellText, columnsHint, DataError, jsonKind, jsonProblem } from "./errors.js";
 import { readIdx } from "./idx.js";
 import { readDataFile, ReadBudget } from "./files.js";
 import { type Align, AUDIO_EXTENSIONS, AUDIO_LIMITS, type Clip, decodeWav, fitClip } from "./audio.js";
@@ -100,7 +100,7 @@ async function readText(file: string, budget: ReadBudget | undefined, encoding: 
 }
 
 function missingColumn(file: string, name: string, have: string[]): DataError {
-  return new DataError(`${file} has no column "${name}" (it has ${have.length ? have.map((h) => `"${h}"`).join(", ") : "none"})`);
+  return new DataError(`${file} has no column "${name}" (${columnsHint(name, have)}; \`nnetc data\` shows what a dataset reads)`);
 }
 
 async function loadCsv(file: string, delimiter: string, ctx: SourceContext): Promise<Table> {
@@ -110,8 +110,8 @@ async function loadCsv(file: string, delimiter: string, ctx: SourceContext): Pro
   if (rows.length === 0) throw new DataError(`${file} is empty (a CSV file needs a header row)`);
   const header = rows[0]!.map((h) => h.trim());
   const seen = new Set<string>();
-  for (const h of header) {
-    if (seen.has(h)) throw new DataError(`${file}: column "${h}" appears twice in the header`);
+  for (const [k, h] of header.entries()) {
+    if (seen.has(h)) throw new DataError(`${file}: column ${k + 1} of the header repeats the name of column ${header.indexOf(h) + 1}`);
     seen.add(h);
   }
   const n = rows.length - 1;
@@ -139,7 +139,7 @@ async function loadCsv(file: string, delimiter: string, ctx: SourceContext): Pro
 function cellsColumn(name: string, cells: string[], where: (row: number) => string): Column {
   const n = cells.length;
   const nonFinite = (i: number, cell: string) =>
-    new DataError(`${where(i)}: column "${name}" holds ${JSON.stringify(cell.trim().slice(0, 40))}, which is not a finite number`, "nonFiniteValue");
+    new DataError(`${where(i)}: column "${name}" holds ${cellText(cell)}, which is not a finite number`, "nonFiniteValue");
   const nums = new Float64Array(n);
   let allNum = n > 0;
   let firstBad = -1;
@@ -195,9 +195,9 @@ async function loadJsonl(file: string, ctx: SourceContext): Promise<Table> {
     try {
       v = JSON.parse(line);
     } catch (e) {
-      throw new DataError(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`);
+      throw new DataError(`${file}:${i + 1}: not valid JSON (${jsonProblem(e)})`);
     }
-    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new DataError(`${file}:${i + 1}: each line must be a JSON object, not ${Array.isArray(v) ? "an array" : JSON.stringify(v)}`);
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new DataError(`${file}:${i + 1}: each line must be a JSON object, not ${jsonKind(v)}`);
     records.push(v as Record<string, unknown>);
     lines.push(i + 1);
   }
