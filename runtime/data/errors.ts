@@ -41,9 +41,9 @@ function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
-/** "3 columns; did you mean "label"?": how many names the file has, and the one within two edits of `wanted`, if any. */
+/** "3 columns; did you mean "label"?": how many names the file has, and the one within two edits of `wanted` (one for short names), if any. */
 export function columnsHint(wanted: string, have: readonly string[], what = "column"): string {
-  const near = wanted.length >= 2 ? have.find((h) => h !== wanted && h.length <= 64 && editDistance(h.toLowerCase(), wanted.toLowerCase()) <= 2) : undefined;
+  const near = wanted.length >= 2 ? have.find((h) => h !== wanted && h.length <= 64 && editDistance(h.toLowerCase(), wanted.toLowerCase()) <= (wanted.length <= 4 ? 1 : 2)) : undefined;
   return `it has ${have.length} ${what}${have.length === 1 ? "" : "s"}${near !== undefined ? `; did you mean ${JSON.stringify(near)}?` : ""}`;
 }
 

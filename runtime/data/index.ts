@@ -154,7 +154,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
   if (!resolved.source) throw new DataError(`dataset "${ds.name}" has no source`);
   // The columns fields read, and the second texts of tokenize(…, pair: column).
   const wanted = new Set(ds.fields.flatMap((f) => [...(f.column ? [f.column] : []), ...f.steps.map((s) => s.args.pair).filter((p): p is string => typeof p === "string")]));
-  const ctx = { wanted, log, note: (m: string) => notes.push(m), baseDir: opts.baseDir };
+  const ctx = { wanted, log, note: (m: string) => notes.push(m), baseDir: opts.baseDir, confine: (f: string) => confineDataPath(path.relative(opts.baseDir, f) || f, f, opts, "a data file") };
   const trainTable = await loadSource(resolved.source, { ...ctx, classes: null });
   const testTable = resolved.test ? await loadSource(resolved.test, { ...ctx, classes: trainTable.classes }) : null;
   if (trainTable.size === 0) throw new DataError(`dataset "${ds.name}": ${trainTable.origin} holds no samples`);

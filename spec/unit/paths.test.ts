@@ -160,6 +160,19 @@ test("data files outside the root are refused when read (NN7050), --data DIR is 
     const ok = await load(call("csv", { path: "data.csv" }), [fld("x", "x")], OUT); // --data names a folder outside
     assert.is(ok.train.size + (ok.test?.size ?? 0), 2);
   });
+  // a symlink inside a data folder counts where it leads: a class folder, or one file of a class
+  mkdirSync(path.join(PROJ, "texts", "a"), { recursive: true });
+  mkdirSync(path.join(OUT, "tb"), { recursive: true });
+  writeFileSync(path.join(PROJ, "texts", "a", "1.txt"), "one");
+  writeFileSync(path.join(OUT, "tb", "2.txt"), "two");
+  const texts = () => load(call("text_folder", { path: "../texts" }), [{ ...fld("t", "text"), dtype: "string" as never }, fld("y", "label")]);
+  await withEnv({ [ROOT_ENV]: undefined }, async () => {
+    symlinkSync(path.join(OUT, "tb"), path.join(PROJ, "texts", "b"));
+    await rejects(texts(), /^NN7050: .*texts\/b" resolves to .*outside\/tb, which is outside the project root/);
+    rmSync(path.join(PROJ, "texts", "b"));
+    symlinkSync(path.join(OUT, "tb", "2.txt"), path.join(PROJ, "texts", "a", "2.txt"));
+    await rejects(texts(), /^NN7050: .*2\.txt" resolves to .*outside\/tb\/2\.txt/);
+  });
   await rejects(readDataFile("/proc/self/environ"), /^NN7041: \/proc\/self\/environ is a virtual file of \/proc, not a regular file/);
   assert.ok("error" in readSource("/proc/self/environ"));
 });
