@@ -2,7 +2,7 @@
 // (compiler/lsp/analysis.ts), and startServer(), which wires them to an LSP connection. Diagnostics come
 // from compile(), the call the CLI makes, so codes and spans are the CLI's.
 import { readSource } from "../read_source.js";
-import { pathChecker, projectRoot } from "../root.js";
+import { pathChecker, projectRoot, ROOT_ENV } from "../root.js";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { TextDocument } from "vscode-languageserver-textdocument";
@@ -50,7 +50,8 @@ export class Workspace {
   hostFor(file: string): Host {
     const abs = path.resolve(file);
     const folder = this.workspaceFolders.filter((w) => abs === w || abs.startsWith(w.endsWith(path.sep) ? w : w + path.sep)).sort((a, b) => b.length - a.length)[0];
-    const root = projectRoot(abs, folder ? { dir: folder, origin: "workspace" } : undefined);
+    // nnetc --root DIR lsp (which sets NNETC_ROOT) and NNETC_ROOT win over the workspace folder, as in the CLI
+    const root = projectRoot(abs, folder && !process.env[ROOT_ENV] ? { dir: folder, origin: "workspace" } : undefined);
     return { readFile: this.host.readFile, checkPath: pathChecker(root) };
   }
 

@@ -22,6 +22,7 @@ import { readDataFile } from "../../runtime/data/files.js";
 import { loadDataset } from "../../runtime/data/index.js";
 import { FILE_ARGS } from "../../runtime/data/resolve.js";
 import { ROOT } from "../helpers.js";
+import { connect } from "../lsp-client.js";
 
 // tmp/outside/…, tmp/proj/{.nnetroot, main.nnet, sub/…}: the project is proj/
 const TMP = realpathSync(mkdtempSync(path.join(os.tmpdir(), "nnetc-paths-")));
@@ -214,6 +215,33 @@ test("the language server confines a document to its workspace folder, and never
     assert.equal(lsp.map((d) => d.code), ["NN7051"]);
     assert.not.match(JSON.stringify(lsp), /hunter2|SECRET/);
     assert.is(lsp[0]!.relatedInformation, undefined);
+  });
+  // NNETC_ROOT (what `nnetc --root DIR lsp` sets) wins over the workspace folder
+  withEnv({ [ROOT_ENV]: PROJ }, () => {
+    const ws = new Workspace();
+    ws.workspaceFolders = [TMP];
+    const uri = pathToFileURL(MAIN).href;
+    ws.set(TextDocument.create(uri, "nnet", 1, importOf("../../outside/lib.nnet")));
+    assert.equal(ws.analyze(uri)!.result.diagnostics.map((d) => d.code), ["NN7050"]);
+  });
+});
+
+test("over the protocol: initialize's workspaceFolders are the root of the documents inside them", async () => {
+  const uri = pathToFileURL(MAIN).href;
+  const open = async (init: Record<string, unknown>) => {
+    const c = await connect({ debounceMs: 0 }, init);
+    try {
+      const next = c.nextDiagnostics(uri, 1);
+      c.notify("textDocument/didOpen", { textDocument: { uri, languageId: "nnet", version: 1, text: importOf("../../outside/lib.nnet") } });
+      return (await next).diagnostics.map((d) => d.code);
+    } finally {
+      c.close();
+    }
+  };
+  await withEnv({ [ROOT_ENV]: undefined }, async () => {
+    assert.equal(await open({}), ["NN7050"]);
+    assert.equal(await open({ workspaceFolders: [{ uri: pathToFileURL(TMP).href, name: "tmp" }] }), []);
+    assert.equal(await open({ rootUri: pathToFileURL(TMP).href }), []);
   });
 });
 
