@@ -3,6 +3,7 @@
 // workspace folder); symlinks leading outside count as outside; /proc files are refused; and no message quotes the
 // contents of a file that is not .nnet source.
 import { spawnSync } from "node:child_process";
+import fc from "fast-check";
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -16,7 +17,7 @@ import { lspDiagnostics, Workspace } from "../../compiler/lsp/server.js";
 import { PATH_ARGS } from "../../compiler/plan/tables.js";
 import { readSource } from "../../compiler/read_source.js";
 import { renderDiagnostic } from "../../compiler/render.js";
-import { pathChecker, projectRoot, ROOT_ENV, ROOT_MARKER } from "../../compiler/root.js";
+import { pathChecker, projectRoot, realPath, ROOT_ENV, ROOT_MARKER } from "../../compiler/root.js";
 import { DataError } from "../../runtime/data/errors.js";
 import { readDataFile } from "../../runtime/data/files.js";
 import { loadDataset } from "../../runtime/data/index.js";
@@ -91,6 +92,31 @@ test("imports: inside the root they load; outside, or through a symlink leading 
     withEnv({ [ROOT_ENV]: TMP }, () => assert.equal(codes(importOf("../../outside/lib.nnet")), []));
     const wide: Host = { readFile: (f) => readSource(f), checkPath: pathChecker(projectRoot(MAIN, { dir: TMP, origin: "flag" })) };
     assert.equal(codes(importOf("../linked.nnet"), wide), []);
+  });
+});
+
+test("property: whatever path an import or a csv source names, nothing outside the root is read or passes the check", () => {
+  const seg = fc.constantFrom("..", ".", "sub", "outside", "proj", "lib.nnet", "linked.nnet", "linked.csv", "data.csv", "secret.txt", "main.nnet", "", "etc", "passwd");
+  const pathArb = fc.tuple(fc.boolean(), fc.array(seg, { minLength: 1, maxLength: 6 })).map(([abs, xs]) => (abs ? "/" : "") + xs.join("/"));
+  const inside = (f: string) => {
+    const r = path.relative(PROJ, realPath(f));
+    return r === "" || (!r.startsWith("..") && !path.isAbsolute(r));
+  };
+  withEnv({ [ROOT_ENV]: undefined }, () => {
+    fc.assert(
+      fc.property(pathArb, (p) => {
+        const reads: string[] = [];
+        const h: Host = { readFile: (f) => (reads.push(f), readSource(f)), checkPath: pathChecker(projectRoot(MAIN)) };
+        const imp = compile(MAIN, importOf(p), h).diagnostics.map((d) => d.code);
+        assert.not.ok(imp.includes("NN9001"), p);
+        for (const f of reads) assert.ok(inside(path.resolve(f)), `${p}: read ${f}`);
+        const csv = compile(MAIN, `dataset D {\n  source csv(path: ${JSON.stringify(p)})\n  field x: f32[] = x\n}\n`, h).diagnostics.map((d) => d.code);
+        assert.not.ok(csv.includes("NN9001"), p);
+        const refused = csv.includes("NN7050") || csv.includes("NN7041");
+        if (p !== "") assert.is(refused, !inside(path.resolve(path.dirname(MAIN), p)), `${p}: ${csv.join()}`);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
