@@ -18,10 +18,11 @@ export interface Host {
    * be read: outside the project root (compiler/root.ts's confine, with the root), or a virtual file of /proc or
    * /sys; null when it may. Absent: every path may be read (a host with no file system).
    */
-  checkPath?(file: string): PathProblem | null;
+  checkPath?(file: string, o?: { nnet?: boolean }): PathProblem | null;
 }
 
-export type PathProblem = { outside: string; root: string; origin: string } | { special: string };
+/** `notNnet` (asked with `nnet`, for imports): the file's real path does not end in .nnet (a link to another kind of file). */
+export type PathProblem = { outside: string; root: string; origin: string } | { special: string } | { notNnet: string };
 
 export interface CompileResult {
   /** The checked IR; present even when there are errors (with unknown shapes where they occurred). */
@@ -78,7 +79,7 @@ function load(file: string, text: string, host: Host, files: Map<string, LoadedF
       fail(); // an unterminated or empty path: the syntax error says enough
       continue;
     }
-    const problem = host.checkPath?.(target);
+    const problem = host.checkPath?.(target, { nnet: true });
     if (problem) {
       diagnostics.push(pathDiagnostic(problem, d.from, d.fromSpan, "an imported .nnet file"));
       fail();
@@ -131,6 +132,7 @@ function load(file: string, text: string, host: Host, files: Map<string, LoadedF
 }
 
 function pathDiagnostic(p: PathProblem, written: string, span: Diagnostic["span"], role: string): Diagnostic {
+  if ("notNnet" in p) return diag("importNotNnet", span, { path: written });
   return "special" in p ? diag("notRegularFile", span, { file: written, kind: p.special, role }) : diag("pathOutsideRoot", span, { path: written, real: p.outside, root: p.root, origin: p.origin });
 }
 

@@ -98,9 +98,12 @@ export function outsideMessage(written: string, real: string, root: ProjectRoot)
 }
 
 /** A compile() host's checkPath for `root` (and further allowed folders): what confine() says, with the root named. */
-export function pathChecker(root: ProjectRoot, also: readonly string[] = []): (file: string) => { outside: string; root: string; origin: string } | { special: string } | null {
-  return (file) => {
+export function pathChecker(root: ProjectRoot, also: readonly string[] = []): (file: string, o?: { nnet?: boolean }) => { outside: string; root: string; origin: string } | { special: string } | { notNnet: string } | null {
+  return (file, o) => {
     const c = confine(root, file, also);
-    return c && "outside" in c ? { outside: c.outside, root: root.dir, origin: root.origin } : c;
+    if (c) return "outside" in c ? { outside: c.outside, root: root.dir, origin: root.origin } : c;
+    // an import: a .nnet name that links to another kind of file (x.nnet -> /etc/passwd under --root /) is not read
+    const real = realPath(file);
+    return o?.nnet && !real.endsWith(".nnet") ? { notNnet: real } : null;
   };
 }

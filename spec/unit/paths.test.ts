@@ -128,6 +128,10 @@ test("imports of files that are not .nnet are refused unread (NN7051): no code f
   // with the whole machine as the root, /etc/passwd is still not read
   const all: Host = { readFile: () => assert.unreachable("read") as never, checkPath: pathChecker(projectRoot(MAIN, { dir: "/", origin: "flag" })) };
   assert.equal(codes(importOf("/etc/passwd"), all), ["NN7051"]);
+  // nor through a .nnet name that links to it
+  symlinkSync(path.join(OUT, "secret.txt"), path.join(PROJ, "sub", "evil.nnet"));
+  const linked = compile(MAIN, importOf("evil.nnet"), { readFile: () => assert.unreachable("read") as never, checkPath: pathChecker(projectRoot(MAIN, { dir: "/", origin: "flag" })) });
+  assert.equal(linked.diagnostics.map((d) => d.code), ["NN7051"]);
 });
 
 test("data paths the file names (sources, tokenizer files, init) are checked at compile time, at the path's string", () => {
