@@ -3,7 +3,7 @@
 // NN5xxx datasets · NN6xxx export · NN7xxx engines and the machine · NN9xxx internal. spec/diagnostics/
 // holds a failing example of every code (or says in diagnostics.test.ts's EXCLUDED which test triggers it).
 import type { Span } from "./ast/types.js";
-import { LIMITS, NOT_REGULAR_CODE, notRegular, overLimit, type LimitKey } from "./limits.js";
+import { LIMITS, NOT_NNET_CODE, NOT_REGULAR_CODE, notNnet, notRegular, OUTSIDE_ROOT_CODE, outsideRoot, overLimit, type LimitKey } from "./limits.js";
 
 export type Severity = "error" | "warning";
 
@@ -518,6 +518,9 @@ export const DIAGNOSTICS = {
   imageTooManyPixels: limitDef("imagePixels"),
   audioTooLarge: limitDef("audioBytes"),
   audioTooLong: limitDef("audioSeconds"),
+  // NN7050–NN7051: paths stay in the project (compiler/root.ts). The data layer raises NN7050 as a DataError with its text.
+  pathOutsideRoot: def<{ path: string; real: string; root: string; origin: string }>(OUTSIDE_ROOT_CODE, "error", "a path (import, data file or folder, tokenizer file, init weights) that resolves outside the project root", (a) => outsideRoot(a.path, a.real, a.root, a.origin)),
+  importNotNnet: def<{ path: string }>(NOT_NNET_CODE, "error", "an import of a file whose name does not end in .nnet (refused unread)", (a) => notNnet(a.path)),
 
   // ── NN9xxx: internal ─────────────────────────────────────────────────────────────────────────────
   internal: def<{ message: string }>("NN9001", "error", "a compiler bug: please report it with the input file", (a) => ({

@@ -7,12 +7,22 @@ import { check } from "./check/index.js";
 import { diag, suggest, type Diagnostic } from "./diagnostics.js";
 import type { IRModule } from "./ir/types.js";
 import { lower, type BlockRef, type LoadedFile } from "./lower/index.js";
+import { PATH_ARGS } from "./plan/tables.js";
 import { SourceFile } from "./source.js";
 
 export interface Host {
   /** The file's text, or why it cannot be read. */
   readFile(file: string): { text: string } | { error: string; refused?: { code: "NN7040"; size: number | string } | { code: "NN7041"; kind: string } };
+  /**
+   * Why a path the file names (an import, a data file or folder, a tokenizer file, init weights; absolute) may not
+   * be read: outside the project root (compiler/root.ts's confine, with the root), or a virtual file of /proc or
+   * /sys; null when it may. Absent: every path may be read (a host with no file system).
+   */
+  checkPath?(file: string, o?: { nnet?: boolean }): PathProblem | null;
 }
+
+/** `notNnet` (asked with `nnet`, for imports): the file's real path does not end in .nnet (a link to another kind of file). */
+export type PathProblem = { outside: string; root: string; origin: string } | { special: string } | { notNnet: string };
 
 export interface CompileResult {
   /** The checked IR; present even when there are errors (with unknown shapes where they occurred). */
@@ -44,6 +54,7 @@ export function compile(file: string, text: string, host: Host, opts: { onStage?
       onStage?.("lower");
       const checked = check(lowered.module, lowered.constraints, new Set([...lowered.broken, ...withErrors(lowered.diagnostics, files)]), onStage);
       diagnostics.push(...checked.diagnostics);
+      if (host.checkPath) diagnostics.push(...checkPaths(checked.module, host.checkPath, sources));
       const sorted = sortDiagnostics(dedupe(withoutCascades(diagnostics, files)));
       onStage?.("diagnostics");
       return { module: checked.module, diagnostics: sorted, sources };
@@ -73,6 +84,18 @@ function load(file: string, text: string, host: Host, files: Map<string, LoadedF
     const fail = () => d.names.forEach((n) => loaded.failedImports.add(n.name));
     if (!d.from) {
       fail(); // an unterminated or empty path: the syntax error says enough
+      continue;
+    }
+    const problem = host.checkPath?.(target, { nnet: true });
+    if (problem) {
+      diagnostics.push(pathDiagnostic(problem, d.from, d.fromSpan, "an imported .nnet file"));
+      fail();
+      continue;
+    }
+    if (!target.endsWith(".nnet")) {
+      // never read: its text would be parsed as .nnet and quoted in code frames and the editor's related information
+      diagnostics.push(diag("importNotNnet", d.fromSpan, { path: d.from }));
+      fail();
       continue;
     }
     if ([...stack, file].some((f) => path.resolve(f) === target)) {
@@ -113,6 +136,55 @@ function load(file: string, text: string, host: Host, files: Map<string, LoadedF
     }
   }
   return loaded;
+}
+
+function pathDiagnostic(p: PathProblem, written: string, span: Diagnostic["span"], role: string): Diagnostic {
+  if ("notNnet" in p) return diag("importNotNnet", span, { path: written });
+  return "special" in p ? diag("notRegularFile", span, { file: written, kind: p.special, role }) : diag("pathOutsideRoot", span, { path: written, real: p.outside, root: p.root, origin: p.origin });
+}
+
+/**
+ * The files and folders the module's datasets and plans name (PATH_ARGS of plan/tables.ts, and init), resolved
+ * against the naming file's folder as the runtime resolves them without --data, each checked by the host: one
+ * diagnostic at the path's string (or its call when the string cannot be found) for each that may not be read.
+ */
+function checkPaths(module: IRModule, checkPath: NonNullable<Host["checkPath"]>, sources: Map<string, SourceFile>): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  type S = IRModule["datasets"][number]["span"];
+  // `span`: the call (or setting) naming the path
+  const at = (written: string, span: S, role: string) => {
+    if (!written) return;
+    const problem = checkPath(path.resolve(path.dirname(span.file), written));
+    if (!problem) return;
+    // the string literal: the first occurrence of its JSON spelling from the call on
+    const text = sources.get(span.file)?.text ?? "";
+    const lit = JSON.stringify(written);
+    const i = text.indexOf(lit, span.start);
+    // (IR spans cover the callee's or declaration's name: the string is looked for in the text that follows, as
+    // far as a call's arguments reach; the file's text between is the call's own)
+    const s = i >= 0 && i - span.start <= 4096 && !text.slice(span.start, i).includes("\n\n") ? { ...span, start: i, end: i + lit.length } : span;
+    out.push(pathDiagnostic(problem, written, s as Diagnostic["span"], role));
+  };
+  for (const ds of module.datasets) {
+    for (const call of [ds.source, ds.test]) {
+      if (!call || !Object.hasOwn(PATH_ARGS.sources, call.fn)) continue;
+      for (const a of PATH_ARGS.sources[call.fn as keyof typeof PATH_ARGS.sources]) {
+        const v = call.args[a];
+        if (typeof v === "string") at(v, call.span, `a data ${a === "path" ? "path" : a}`);
+      }
+    }
+    for (const f of ds.fields) {
+      for (const step of f.steps) {
+        if (!Object.hasOwn(PATH_ARGS.steps, step.fn)) continue;
+        for (const a of PATH_ARGS.steps[step.fn as keyof typeof PATH_ARGS.steps]) {
+          const v = step.args[a];
+          if (typeof v === "string") at(v, step.span, "a tokenizer file");
+        }
+      }
+    }
+  }
+  for (const plan of module.plans) if (plan.init) at(plan.init.from, plan.init.span, "pretrained weights");
+  return out;
 }
 
 /**

@@ -84,3 +84,36 @@ export function fileKind(st: { isFile(): boolean; isDirectory(): boolean; isFIFO
 export function limitText(code: string, t: { message: string; hint: string }): string {
   return `${code}: ${t.message}; ${t.hint}`;
 }
+
+/** Diagnostic of a path (import, data file or folder, tokenizer file, init weights) outside the project root (compiler/root.ts). */
+export const OUTSIDE_ROOT_CODE = "NN7050";
+/** Diagnostic of an import of a file whose name does not end in .nnet (refused unread: its text would be quoted). */
+export const NOT_NNET_CODE = "NN7051";
+
+/** The virtual file systems whose files claim to be regular files of size 0 (/proc/self/environ): their kind, or null. */
+export function specialFileKind(realPath: string): string | null {
+  const m = /^\/(proc|sys)(\/|$)/.exec(realPath);
+  return m ? `virtual file of /${m[1]}` : null;
+}
+
+const ORIGIN: Record<string, string> = {
+  flag: "given by --root",
+  env: "given by NNETC_ROOT",
+  workspace: "the editor's workspace folder",
+  marker: "the nearest folder above the .nnet file holding package.json or .nnetroot",
+  file: "the .nnet file's folder: no folder above it holds package.json or .nnetroot",
+};
+
+/** Message and hint of NN7050: `written` (as the .nnet file wrote it) resolves to `real`, outside the project root. */
+export function outsideRoot(written: string, real: string, root: string, origin: string): { message: string; hint: string } {
+  const where = real === written ? "" : ` resolves to ${real}, which`;
+  return {
+    message: `"${written}"${where} is outside the project root ${root} (${ORIGIN[origin] ?? origin}); nnetc reads only files inside it`,
+    hint: "move or copy the file into the project (a symlink that leads outside counts as outside), or widen the root: --root DIR or NNETC_ROOT=DIR (a folder holding both), or put a .nnetroot file in a folder above both",
+  };
+}
+
+/** Message and hint of NN7051: an import of `written`, a file whose name does not end in .nnet. */
+export function notNnet(written: string): { message: string; hint: string } {
+  return { message: `cannot import "${written}": only .nnet files can be imported, and it was not read`, hint: "import a file whose name ends in .nnet" };
+}

@@ -2,8 +2,8 @@
 // file (/dev/zero, a FIFO, a directory), refuse a file over NNETC_MAX_SOURCE_MB before reading it, and read at most
 // limit + 1 bytes (a file that grows, or a /proc file that claims size 0, is still bounded). The CLI, the language
 // server and the loader hooks all read sources through here.
-import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
-import { fileKind, LIMITS, limit, limitText, notRegular, NOT_REGULAR_CODE, overLimit } from "./limits.js";
+import { closeSync, fstatSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { fileKind, LIMITS, limit, limitText, notRegular, NOT_REGULAR_CODE, overLimit, specialFileKind } from "./limits.js";
 
 /** A file's text, or why it cannot be read; `refused` when a limit of compiler/limits.ts refused it. */
 export type SourceRead = { text: string } | { error: string; refused?: { code: "NN7040"; size: number | string } | { code: "NN7041"; kind: string } };
@@ -13,7 +13,7 @@ export function readSource(file: string, opts: { strictUtf8?: boolean; role?: st
   let fd: number;
   try {
     // stat before open: opening a FIFO with no writer would block
-    const kind = fileKind(statSync(file));
+    const kind = fileKind(statSync(file)) ?? specialFileKind(realpathSync.native(file)); // /proc files claim to be regular
     if (kind) return refuse(kind);
     fd = openSync(file, "r");
   } catch (e) {

@@ -4,7 +4,7 @@
 // for engine "onnx", so nnetc/runtime stays free of the compiler and of onnxruntime otherwise. In a browser
 // (this module is empty there: package.json's "browser" field) the same OnnxSession runs onnxruntime-web on the
 // inference graph nnetc's bundler plugin ships with the module (runtime/index.ts's registerInference).
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { HostTensor } from "./checkpoint/index.js";
@@ -19,12 +19,12 @@ export async function onnxSessionFor(def: { name: string; source: URL; params: r
   if (!file || !existsSync(file)) throw new RunError(`load(…, { engine: "onnx" }): ${def.name} is exported to ONNX from its .nnet file, ${file ?? def.source.href}, which is not there; ship it beside the module, or use the default engine`);
   const { compile } = await import("../compiler/index.js");
   const { optimize } = await import("../compiler/passes/index.js");
-  const res = compile(file, readFileSync(file, "utf8"), {
-    readFile: (f) => {
-      const p = path.isAbsolute(f) ? f : path.resolve(f);
-      return existsSync(p) ? { text: readFileSync(p, "utf8") } : { error: "no such file" };
-    },
-  });
+  const { readSource } = await import("../compiler/read_source.js");
+  const { pathChecker, projectRoot } = await import("../compiler/root.js");
+  const main = readSource(file);
+  if ("error" in main) throw new RunError(`load(…, { engine: "onnx" }): cannot read ${file}: ${main.error}`);
+  // read as the CLI reads: within the limits, imports confined to the file's project root
+  const res = compile(file, main.text, { readFile: (f) => readSource(path.isAbsolute(f) ? f : path.resolve(f)), checkPath: pathChecker(projectRoot(file)) });
   const m = res.module.models.find((x) => x.name === def.name);
   if (!m || res.diagnostics.some((d) => d.severity === "error") || fingerprint(m) !== fingerprint(def)) throw new RunError(`load(…, { engine: "onnx" }): ${file} no longer compiles to the module's ${def.name} (it changed since nnetc compile): compile the module again`);
   const fast = optimize({ ...res.module, models: [m] }, { level: 2, mode: "infer" }).module.models[0]!;

@@ -16,7 +16,8 @@ export interface Client {
   close(): void;
 }
 
-export async function connect(o: ServerOptions = {}): Promise<Client> {
+/** `init`: more initialize parameters (workspaceFolders, rootUri). */
+export async function connect(o: ServerOptions = {}, init: Record<string, unknown> = {}): Promise<Client> {
   const toServer = new PassThrough();
   const toClient = new PassThrough();
   const server = node.createConnection(new node.StreamMessageReader(toServer), new node.StreamMessageWriter(toClient));
@@ -34,7 +35,7 @@ export async function connect(o: ServerOptions = {}): Promise<Client> {
     }
   });
   client.listen();
-  await client.sendRequest("initialize", { processId: null, rootUri: null, capabilities: {} });
+  await client.sendRequest("initialize", { processId: null, rootUri: null, capabilities: {}, ...init });
   client.sendNotification("initialized", {});
   return {
     request: (method, params) => client.sendRequest(method, params),

@@ -2,6 +2,7 @@
 // Exit codes: 0 clean (warnings allowed), 1 errors in the input, 2 usage or I/O problems.
 import { Command, CommanderError } from "commander";
 import { readSource } from "../read_source.js";
+import { pathChecker, projectRoot, ROOT_ENV, ROOT_MARKER } from "../root.js";
 import { LIMITS, limit, limitText, overLimit } from "../limits.js";
 import { existsSync, readFileSync, readSync, statSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync, unlinkSync } from "node:fs";
 import * as path from "node:path";
@@ -22,12 +23,19 @@ function readText(file: string): ReturnType<typeof readSource> {
   return readSource(file, { strictUtf8: true });
 }
 
-const host: Host = { readFile: readText };
+/** --root DIR (a program option): the project root every path a .nnet file names must lie in (compiler/root.ts). */
+let rootFlag: string | undefined;
 
-function load(file: string): CompileResult {
+/** The host for `file`: imports and data paths confined to its project root; `also`: further allowed folders (--data). */
+function hostFor(file: string, also: readonly string[] = []): Host {
+  const root = projectRoot(file, rootFlag ? { dir: rootFlag, origin: "flag" } : undefined);
+  return { readFile: readText, checkPath: pathChecker(root, also) };
+}
+
+function load(file: string, also: readonly string[] = []): CompileResult {
   const r = readText(file);
   if ("error" in r) throw new UsageError(`cannot read ${file}: ${r.error}`);
-  return compile(file, r.text, host);
+  return compile(file, r.text, hostFor(file, also));
 }
 
 function color(): boolean {
@@ -120,6 +128,14 @@ function program(): Command {
     .description("compiler for .nnet neural-network descriptions")
     .version(VERSION, "-v, --version")
     .showHelpAfterError("(run nnetc --help for usage)")
+    .option("--root <dir>", `project root: imports and data paths must lie inside it (default: ${ROOT_ENV}, else the nearest folder above the .nnet file with package.json or ${ROOT_MARKER})`)
+    .hook("preAction", (cmd) => {
+      const r = (cmd.opts() as { root?: string }).root;
+      if (r === undefined) return;
+      if (!existsSync(r) || !statSync(r).isDirectory()) throw new UsageError(`--root ${r}: no such folder`);
+      rootFlag = path.resolve(r);
+      process.env[ROOT_ENV] = rootFlag; // the runtime (data files, tokenizer files, init weights) reads it there
+    })
     .exitOverride();
 
   prog
@@ -385,7 +401,7 @@ function program(): Command {
       if (!o.initFrom && (o.map !== undefined || o.layout !== undefined || o.allowMissing || o.allowExtra)) throw new UsageError("--map, --layout, --allow-missing and --allow-extra go with --init-from FILE");
       if (o.force && o.resume) throw new UsageError("--force starts a new run (moving the old one aside); --resume continues it (drop one of them)");
       if (o.initFrom && o.resume) throw new UsageError("--init-from starts a new run; --resume continues one from its checkpoint (drop one of them)");
-      const res = compiled(file);
+      const res = compiled(file, o.data);
       if (!res) return;
       const { optimize } = await import("../passes/index.js");
       const module = optimize(res.module, { level: optLevel(o.opt), mode: "train" }).module;
@@ -408,7 +424,7 @@ function program(): Command {
       .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2 (batchnorm folding, fused relu)", "1"),
   )
     .action(async (file: string, o: { weights: string; model?: string; data?: string; backend?: string; json?: boolean; opt: string } & EngineFlags, cmd: Command) => {
-      const res = compiled(file);
+      const res = compiled(file, o.data);
       if (!res) return;
       const torch = engineOptions(o);
       const opt = inferenceLevel(o, cmd);
@@ -434,7 +450,7 @@ function program(): Command {
       .option("-O, --opt <level>", "optimization level for inference: 0, 1 or 2", "1"),
   )
     .action(async (file: string, o: { weights: string; input: string[]; model?: string; from?: string; top?: number; seed?: number; grid?: string; json?: boolean; data?: string; backend?: string; opt: string } & EngineFlags, cmd: Command) => {
-      const res = compiled(file);
+      const res = compiled(file, o.data);
       if (!res) return;
       const torch = engineOptions(o);
       const opt = inferenceLevel(o, cmd);
@@ -569,7 +585,7 @@ function program(): Command {
       if (o.split !== "train" && o.split !== "test") throw new UsageError(`--split ${o.split}: choose train or test`);
       if (o.epoch !== undefined && o.split === "test") throw new UsageError("--epoch shows training augmentation; the test split is never augmented");
       if (o.epoch !== undefined && o.epoch < 1) throw new UsageError(`--epoch ${o.epoch}: epochs count from 1`);
-      const res = compiled(file);
+      const res = compiled(file, o.data);
       if (!res) return;
       const { datasets, plans } = res.module;
       if (!datasets.length) throw new UsageError(`${file} declares no dataset`);
@@ -906,8 +922,8 @@ function optLevel(level: string): 0 | 1 | 2 {
 }
 
 /** Compile for a runtime command: errors are printed and end the command with exit code 1. */
-function compiled(file: string): CompileResult | null {
-  const res = load(file);
+function compiled(file: string, dataDir?: string): CompileResult | null {
+  const res = load(file, dataDir !== undefined ? [dataDir] : []);
   if (!report(res, false)) {
     process.stderr.write(`${file}: ${summaryLine(res.diagnostics)}\n`);
     process.exitCode = 1;

@@ -162,9 +162,11 @@ export async function compileForImport(file: string, options: CompileForImportOp
   if ("error" in read) throw new NnetCompileError(abs, [], read.refused ? read.error : `cannot read ${display}: ${read.error}`);
   const text = read.text;
   // The compiler is loaded on a miss only: it is most of the cost of the first import.
-  const [{ compile }, { renderDiagnostic, summaryLine }, { emitCode, mainModel }] = await Promise.all([import("../index.js"), import("../render.js"), import("../emit/index.js")]);
+  const [{ compile }, { renderDiagnostic, summaryLine }, { emitCode, mainModel }, { pathChecker, projectRoot }] = await Promise.all([import("../index.js"), import("../render.js"), import("../emit/index.js"), import("../root.js")]);
   const res = compile(display, text, {
     readFile: (f) => readSource(f),
+    // imports and data paths stay in the project of the imported .nnet file (NNETC_ROOT, else package.json/.nnetroot)
+    checkPath: pathChecker(projectRoot(abs)),
   });
   const diagnostics: ImportDiagnostic[] = res.diagnostics.map((d) => {
     const pos = res.sources.get(d.span.file)?.position(d.span.start) ?? { line: 1, col: 1 };

@@ -2,6 +2,7 @@
 // (compiler/lsp/analysis.ts), and startServer(), which wires them to an LSP connection. Diagnostics come
 // from compile(), the call the CLI makes, so codes and spans are the CLI's.
 import { readSource } from "../read_source.js";
+import { pathChecker, projectRoot, ROOT_ENV } from "../root.js";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { TextDocument } from "vscode-languageserver-textdocument";
@@ -41,7 +42,18 @@ export class Workspace {
   private cache = new Map<string, { version: number; analysis: Analysis }>();
   /** The files (absolute paths) each document's last analysis read: itself and what it imports. */
   readonly reads = new Map<string, Set<string>>();
+  /** The editor's workspace folders (absolute paths): a document's project root is the one holding it (compiler/root.ts). */
+  workspaceFolders: string[] = [];
   constructor(private readonly disk: Host["readFile"] = readDisk) {}
+
+  /** The host for a document: open documents over the disk, paths confined to its project root. */
+  hostFor(file: string): Host {
+    const abs = path.resolve(file);
+    const folder = this.workspaceFolders.filter((w) => abs === w || abs.startsWith(w.endsWith(path.sep) ? w : w + path.sep)).sort((a, b) => b.length - a.length)[0];
+    // nnetc --root DIR lsp (which sets NNETC_ROOT) and NNETC_ROOT win over the workspace folder, as in the CLI
+    const root = projectRoot(abs, folder && !process.env[ROOT_ENV] ? { dir: folder, origin: "workspace" } : undefined);
+    return { readFile: this.host.readFile, checkPath: pathChecker(root) };
+  }
 
   set(doc: TextDocument): void {
     this.docs.set(doc.uri, doc);
@@ -73,7 +85,7 @@ export class Workspace {
     const file = uriToPath(uri);
     const r = doc ? { text: doc.getText() } : this.disk(file);
     if ("error" in r) return null;
-    const analysis = analyzeText(file, r.text, this.host);
+    const analysis = analyzeText(file, r.text, /^[a-z][a-z0-9+.-]+:/i.test(file) ? this.host : this.hostFor(file));
     this.cache.set(uri, { version, analysis });
     this.reads.set(uri, new Set([...analysis.result.sources.keys()].map((k) => path.resolve(k))));
     return analysis;
@@ -591,7 +603,10 @@ export function startServer(conn: L.Connection, o: ServerOptions = {}): Workspac
     return a && offset !== undefined ? f(a, offset) : none;
   };
 
-  conn.onInitialize(() => ({
+  conn.onInitialize((p) => {
+    const folders = p.workspaceFolders?.map((f) => f.uri) ?? (p.rootUri ? [p.rootUri] : []);
+    ws.workspaceFolders = folders.filter((u) => u.startsWith("file:")).map((u) => path.resolve(fileURLToPath(u)));
+    return {
     capabilities: {
       textDocumentSync: { openClose: true, change: 2 /* incremental */ },
       hoverProvider: true,
@@ -601,7 +616,8 @@ export function startServer(conn: L.Connection, o: ServerOptions = {}): Workspac
       documentFormattingProvider: true,
     },
     serverInfo: { name: "nnetc" },
-  }));
+    };
+  });
   conn.onDidOpenTextDocument((e) => {
     ws.set(TextDocument.create(e.textDocument.uri, e.textDocument.languageId, e.textDocument.version, e.textDocument.text));
     schedule(e.textDocument.uri);

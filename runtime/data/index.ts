@@ -7,8 +7,8 @@ import * as path from "node:path";
 import type { CallSpec, DatasetSpec, FieldSpec } from "../spec.js";
 import type { Column, Table } from "./columns.js";
 import { prod } from "./columns.js";
-import { DataError } from "./errors.js";
-import { FULL_SET_HINT, resolveDataDir } from "./resolve.js";
+import { columnsHint, DataError } from "./errors.js";
+import { confineDataPath, FULL_SET_HINT, resolveDataDir } from "./resolve.js";
 import { Rng, shuffledIndices } from "./rng.js";
 import { loadSource } from "./sources.js";
 import { type Split, subset, TableSplit } from "./split.js";
@@ -139,7 +139,7 @@ function columnFor(table: Table, field: FieldSpec): Column {
   const c = table.columns.get(field.column);
   if (!c) {
     const have = [...table.columns.keys()];
-    throw new DataError(`field "${field.name}" reads column "${field.column}", which ${table.origin} does not have (it has ${have.join(", ") || "none"})`);
+    throw new DataError(`field "${field.name}" reads column "${field.column}", which ${table.origin} does not have (${columnsHint(field.column, have)})`);
   }
   return c;
 }
@@ -154,7 +154,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
   if (!resolved.source) throw new DataError(`dataset "${ds.name}" has no source`);
   // The columns fields read, and the second texts of tokenize(…, pair: column).
   const wanted = new Set(ds.fields.flatMap((f) => [...(f.column ? [f.column] : []), ...f.steps.map((s) => s.args.pair).filter((p): p is string => typeof p === "string")]));
-  const ctx = { wanted, log, note: (m: string) => notes.push(m), baseDir: opts.baseDir };
+  const ctx = { wanted, log, note: (m: string) => notes.push(m), baseDir: opts.baseDir, confine: (f: string) => confineDataPath(path.relative(opts.baseDir, f) || f, f, opts, "a data file") };
   const trainTable = await loadSource(resolved.source, { ...ctx, classes: null });
   const testTable = resolved.test ? await loadSource(resolved.test, { ...ctx, classes: trainTable.classes }) : null;
   if (trainTable.size === 0) throw new DataError(`dataset "${ds.name}": ${trainTable.origin} holds no samples`);
@@ -306,6 +306,7 @@ export async function loadDataset(ds: DatasetSpec, opts: LoadOptions): Promise<L
     if (known) return known;
     const read = (arg: "vocab" | "merges", what: string) => {
       const file = path.resolve(opts.baseDir, step.args[arg] as string);
+      confineDataPath(step.args[arg] as string, file, opts, "a tokenizer file");
       let st;
       try {
         st = statSync(file);

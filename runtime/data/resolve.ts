@@ -6,6 +6,8 @@ import { existsSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CallSpec, DatasetSpec } from "../spec.js";
+import { limitText, notRegular, NOT_REGULAR_CODE, OUTSIDE_ROOT_CODE } from "../../compiler/limits.js";
+import { confine, outsideMessage, projectRoot, type ProjectRoot } from "../../compiler/root.js";
 import { DataError } from "./errors.js";
 
 /** Where Debian's dataset-fashion-mnist package installs the four files. */
@@ -14,8 +16,11 @@ export const FASHION_TEST_FILES = { images: "t10k-images-idx3-ubyte.gz", labels:
 const FASHION_TRAIN_NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"];
 export const FULL_SET_HINT = `pass --data DIR (a folder holding the four Fashion-MNIST files) or install them with apt-get install dataset-fashion-mnist`;
 
-/** The arguments of each source that name files (or folders, for the *_folder sources). */
-const FILE_ARGS: Record<string, { args: string[]; dir: boolean }> = {
+/**
+ * The arguments of each source that name files (or folders, for the *_folder sources): compiler/plan/tables.ts's
+ * PATH_ARGS.sources (the data layer loads nothing of the compiler but leaves; spec/unit/paths.test.ts holds the two equal).
+ */
+export const FILE_ARGS: Record<string, { args: string[]; dir: boolean }> = {
   idx: { args: ["images", "labels"], dir: false },
   csv: { args: ["path"], dir: false },
   jsonl: { args: ["path"], dir: false },
@@ -55,6 +60,25 @@ export interface ResolveOptions {
   fallbackDirs?: readonly string[];
   /** The embedded Fashion-MNIST test set's folder (default: embeddedDataDir()); null disables it. */
   embeddedDir?: string | null;
+  /** The project root the files must lie in (default: compiler/root.ts's projectRoot for a file in baseDir). */
+  root?: ProjectRoot;
+}
+
+/** The project root of a dataset's files: `opts.root`, else that of a .nnet file in `baseDir` (NNETC_ROOT, markers). */
+export function dataRoot(opts: { baseDir: string; root?: ProjectRoot }): ProjectRoot {
+  return opts.root ?? projectRoot(path.join(path.resolve(opts.baseDir), "dataset.nnet"));
+}
+
+/**
+ * Refuse `file` (found for the argument written as `written`) when it lies outside the project root (NN7050; --data
+ * DIR, named on the command line, is allowed too) or is a virtual file of /proc or /sys (NN7041).
+ */
+export function confineDataPath(written: string, file: string, opts: { baseDir: string; dataDir?: string | null; root?: ProjectRoot }, role: string): void {
+  const root = dataRoot(opts);
+  const c = confine(root, file, opts.dataDir ? [opts.dataDir] : []);
+  if (!c) return;
+  if ("special" in c) throw new DataError(limitText(NOT_REGULAR_CODE, notRegular(written, c.special, role)));
+  throw new DataError(limitText(OUTSIDE_ROOT_CODE, outsideMessage(written, c.outside, root)));
 }
 
 export interface ResolvedSources {
@@ -127,6 +151,8 @@ export function resolveDataDir(ds: DatasetSpec, opts: ResolveOptions): ResolvedS
       const v = call.args[a];
       if (typeof v !== "string") throw new DataError(`dataset "${ds.name}": ${call.fn}() needs a ${a} argument`);
       const r = lookup(v, call.fn, opts, fallbacks);
+      // nnetc's own fallbacks (the Debian folder, the embedded test set) are not the file's paths: not confined
+      if (r.found && !r.via) confineDataPath(v, r.found, opts, `a data ${FILE_ARGS[call.fn]!.dir ? "folder" : "file"}`);
       if (r.found) args[a] = r.found;
       else missing.push({ file: v, tried: r.tried });
       if (r.found && r.via) via.push({ file: path.basename(r.found), dir: r.via });

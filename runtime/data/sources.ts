@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url";
 import type { CallSpec } from "../spec.js";
 import { type Column, numbersColumn, type NumColumn, prod, storedColumn, type Table } from "./columns.js";
 import { isNonFiniteCell, parseCsvWithLines, parseNumber } from "./csv.js";
-import { DataError } from "./errors.js";
+import { cellText, columnsHint, DataError, jsonKind, jsonProblem } from "./errors.js";
 import { readIdx } from "./idx.js";
 import { readDataFile, ReadBudget } from "./files.js";
 import { type Align, AUDIO_EXTENSIONS, AUDIO_LIMITS, type Clip, decodeWav, fitClip } from "./audio.js";
@@ -28,6 +28,8 @@ export interface SourceContext {
   baseDir: string;
   /** What this source's files have read so far, against NNETC_MAX_DATASET_MB (set by loadSource). */
   budget?: ReadBudget;
+  /** Throws when a symlink found in a data folder leads outside the project root (resolve.ts's confineDataPath). */
+  confine?: (file: string) => void;
 }
 
 function strArg(call: CallSpec, name: string): string {
@@ -100,7 +102,7 @@ async function readText(file: string, budget: ReadBudget | undefined, encoding: 
 }
 
 function missingColumn(file: string, name: string, have: string[]): DataError {
-  return new DataError(`${file} has no column "${name}" (it has ${have.length ? have.map((h) => `"${h}"`).join(", ") : "none"})`);
+  return new DataError(`${file} has no column "${name}" (${columnsHint(name, have)})`);
 }
 
 async function loadCsv(file: string, delimiter: string, ctx: SourceContext): Promise<Table> {
@@ -110,8 +112,8 @@ async function loadCsv(file: string, delimiter: string, ctx: SourceContext): Pro
   if (rows.length === 0) throw new DataError(`${file} is empty (a CSV file needs a header row)`);
   const header = rows[0]!.map((h) => h.trim());
   const seen = new Set<string>();
-  for (const h of header) {
-    if (seen.has(h)) throw new DataError(`${file}: column "${h}" appears twice in the header`);
+  for (const [k, h] of header.entries()) {
+    if (seen.has(h)) throw new DataError(`${file}: column ${k + 1} of the header repeats the name of column ${header.indexOf(h) + 1}`);
     seen.add(h);
   }
   const n = rows.length - 1;
@@ -139,7 +141,7 @@ async function loadCsv(file: string, delimiter: string, ctx: SourceContext): Pro
 function cellsColumn(name: string, cells: string[], where: (row: number) => string): Column {
   const n = cells.length;
   const nonFinite = (i: number, cell: string) =>
-    new DataError(`${where(i)}: column "${name}" holds ${JSON.stringify(cell.trim().slice(0, 40))}, which is not a finite number`, "nonFiniteValue");
+    new DataError(`${where(i)}: column "${name}" holds ${cellText(cell)}, which is not a finite number`, "nonFiniteValue");
   const nums = new Float64Array(n);
   let allNum = n > 0;
   let firstBad = -1;
@@ -195,9 +197,9 @@ async function loadJsonl(file: string, ctx: SourceContext): Promise<Table> {
     try {
       v = JSON.parse(line);
     } catch (e) {
-      throw new DataError(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`);
+      throw new DataError(`${file}:${i + 1}: not valid JSON (${jsonProblem(e)})`);
     }
-    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new DataError(`${file}:${i + 1}: each line must be a JSON object, not ${Array.isArray(v) ? "an array" : JSON.stringify(v)}`);
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new DataError(`${file}:${i + 1}: each line must be a JSON object, not ${jsonKind(v)}`);
     records.push(v as Record<string, unknown>);
     lines.push(i + 1);
   }
@@ -272,25 +274,27 @@ async function listDir(dir: string): Promise<Dirent[]> {
   }
 }
 
-async function isDir(p: string, e: Dirent): Promise<boolean> {
+async function isDir(p: string, e: Dirent, ctx: SourceContext): Promise<boolean> {
   if (e.isDirectory()) return true;
   if (!e.isSymbolicLink()) return false;
+  ctx.confine?.(p); // a link in a data folder counts where it leads
   return (await stat(p).catch(() => null))?.isDirectory() ?? false;
 }
 
-async function isFile(p: string, e: Dirent): Promise<boolean> {
+async function isFile(p: string, e: Dirent, ctx: SourceContext): Promise<boolean> {
   if (e.isFile()) return true;
   if (!e.isSymbolicLink()) return false;
+  ctx.confine?.(p);
   return (await stat(p).catch(() => null))?.isFile() ?? false;
 }
 
 const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Class folders in sorted order, each with its files (sorted); labels follow `known` when given. */
-async function classFiles(dir: string, known: string[] | null, what: string): Promise<{ classes: string[]; files: string[]; labels: number[] }> {
+async function classFiles(dir: string, known: string[] | null, what: string, ctx: SourceContext): Promise<{ classes: string[]; files: string[]; labels: number[] }> {
   const entries = await listDir(dir);
   const names: string[] = [];
-  for (const e of entries) if (await isDir(path.join(dir, e.name), e)) names.push(e.name);
+  for (const e of entries) if (await isDir(path.join(dir, e.name), e, ctx)) names.push(e.name);
   names.sort(byCodeUnits);
   if (names.length === 0) throw new DataError(`${dir} has no class folders: ${what} expects one subfolder per class`);
   const classes = known ?? names;
@@ -301,7 +305,7 @@ async function classFiles(dir: string, known: string[] | null, what: string): Pr
     if (label < 0) throw new DataError(`${path.join(dir, name)}: class "${name}" is not one of the training classes (${classes.join(", ")})`);
     const sub = path.join(dir, name);
     const list: string[] = [];
-    for (const e of await listDir(sub)) if (await isFile(path.join(sub, e.name), e)) list.push(e.name);
+    for (const e of await listDir(sub)) if (await isFile(path.join(sub, e.name), e, ctx)) list.push(e.name);
     list.sort(byCodeUnits);
     for (const f of list) {
       files.push(path.join(sub, f));
@@ -318,7 +322,7 @@ function labelColumn(labels: number[], classes: number): NumColumn {
 
 async function loadTextFolder(dir: string, encoding: "utf8" | "latin1", ctx: SourceContext): Promise<Table> {
   ctx.log(`reading ${dir}`);
-  const { classes, files, labels } = await classFiles(dir, ctx.classes, "text_folder");
+  const { classes, files, labels } = await classFiles(dir, ctx.classes, "text_folder", ctx);
   const columns = new Map<string, Column>();
   columns.set("label", labelColumn(labels, classes.length));
   if (ctx.wanted.has("text")) {
@@ -374,7 +378,7 @@ async function loadImageMaskFolder(imagesDir: string, masksDir: string, size: nu
   ctx.log(`listing ${imagesDir} and ${masksDir}`);
   const list = async (dir: string) => {
     const out: string[] = [];
-    for (const e of await listDir(dir)) if (IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase()) && (await isFile(path.join(dir, e.name), e))) out.push(e.name);
+    for (const e of await listDir(dir)) if (IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase()) && (await isFile(path.join(dir, e.name), e, ctx))) out.push(e.name);
     return out.sort(byCodeUnits);
   };
   const images = await list(imagesDir);
@@ -411,7 +415,7 @@ async function loadImageMaskFolder(imagesDir: string, masksDir: string, size: nu
 
 async function loadImageFolder(dir: string, size: number, ctx: SourceContext): Promise<Table> {
   ctx.log(`listing ${dir}`);
-  const { classes, files: all, labels: allLabels } = await classFiles(dir, ctx.classes, "image_folder");
+  const { classes, files: all, labels: allLabels } = await classFiles(dir, ctx.classes, "image_folder", ctx);
   const files: string[] = [];
   const labels: number[] = [];
   let skipped = 0;
@@ -478,7 +482,7 @@ async function readClip(file: string): Promise<Clip> {
 async function loadAudioFolder(dir: string, rate: number | null, length: { samples: number | null; seconds: number | null }, align: Align, ctx: SourceContext): Promise<Table> {
   if (length.samples !== null && length.seconds !== null) throw new DataError(`audio_folder(${dir}): give seconds or samples, not both`);
   ctx.log(`listing ${dir}`);
-  const { classes, files: all, labels: allLabels } = await classFiles(dir, ctx.classes, "audio_folder");
+  const { classes, files: all, labels: allLabels } = await classFiles(dir, ctx.classes, "audio_folder", ctx);
   const files: string[] = [];
   const labels: number[] = [];
   for (let i = 0; i < all.length; i++) {

@@ -11,7 +11,7 @@ import type { CallSpec, FieldSpec } from "../spec.js";
 import { type Column, prod } from "./columns.js";
 import { ownNamesOnly } from "../../compiler/own.js";
 import { parseNumber } from "./csv.js";
-import { DataError } from "./errors.js";
+import { cellText, DataError } from "./errors.js";
 import { dctMatrix, MAX_CLIP, melWeights, nextPow2, resampledLength, resampleSinc, Stft, stftFrames } from "./dsp.js";
 import { encodeText, PAD_ID, padId, UNK_ID, type Vocabulary } from "./tokenize.js";
 import { vectorizeText } from "./vectorize.js";
@@ -191,7 +191,7 @@ export function compileField(field: FieldSpec, column: Column, vocabFor: (step: 
 
 /**
  * A text column that a field reads as numbers, without tokenizing it: NN5012 naming the first cell that is not a
- * number (its file and line, the column, the cell). Returns only when every cell is one (JSON strings of numbers).
+ * number (its file and line, the column, what kind of cell: errors.ts's cellText). Returns only when every cell is one (JSON strings of numbers).
  */
 function notNumbers(column: Extract<Column, { kind: "text" }>, field: string, step: string | null): void {
   const i = column.data.findIndex((c) => parseNumber(c) === null);
@@ -199,7 +199,7 @@ function notNumbers(column: Extract<Column, { kind: "text" }>, field: string, st
   const cell = column.data[i]!;
   const at = column.where ? column.where(i) : `row ${i}`;
   const all = column.data.every((c) => parseNumber(c) === null);
-  const what = cell.trim() === "" ? "is empty" : `holds ${JSON.stringify(cell.length > 40 ? `${cell.slice(0, 40)}…` : cell)}`;
+  const what = cell.trim() === "" ? "is empty" : `holds ${cellText(cell)}`; // never the cell's text: the file may be any file
   throw new DataError(
     `${at}: column "${column.name}" ${what}, which is not a number (field "${field}"${step ? `'s ${step}` : ""} reads it as numbers${all ? "; no cell of the column is a number: it holds text" : ""})`,
     "notANumber",

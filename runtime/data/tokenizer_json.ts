@@ -9,6 +9,7 @@ import type { Vocabulary } from "./tokenize.js";
 import { BPE_LIMITS } from "./bpe.js";
 import { hfVocabulary } from "./hf_tokenizer.js";
 import { WORDPIECE_LIMITS, WORDPIECE_SPECIALS } from "./wordpiece.js";
+import { jsonProblem } from "./errors.js";
 
 /** A tokenizer.json's vocabulary (with tokenizer_config.json's text when one is beside it); a message saying why the file is not one nnetc reads. */
 export function parseTokenizerJson(text: string, configText: string | null = null): Vocabulary | string {
@@ -17,7 +18,7 @@ export function parseTokenizerJson(text: string, configText: string | null = nul
   try {
     j = JSON.parse(text);
   } catch (e) {
-    return `it is not JSON (${(e as Error).message})`;
+    return `it is not JSON (${jsonProblem(e)})`;
   }
   const model = (j as { model?: { type?: unknown; vocab?: unknown; merges?: unknown; byte_fallback?: unknown } } | null)?.model;
   if (!model || typeof model !== "object") return 'it has no "model" (a tokenizer.json names its model: WordPiece, BPE, Unigram, …)';

@@ -172,10 +172,10 @@ test("non-finite: NaN, inf and 1e400 in csv, jsonl and idx columns name the file
 
 test("not a number: a cell of a numeric column names the file, line and column; an empty cell says so", async () => {
   const d = tmp({ "a.csv": "x,y\n1,2\n3,x\n4,5\n", "e.csv": "x,y\n1,2\n,3\n", "s.jsonl": '{"x": "1"}\n{"x": "two"}\n' });
-  await rejects(loadDataset(dataset(call("csv", { path: "a.csv" }), [fld("y", "f32", [], "y")]), opts(d)), "notANumber", /a\.csv:3: column "y" holds "x", which is not a number \(field "y" reads it as numbers\)$/);
-  await rejects(loadDataset(dataset(call("csv", { path: "a.csv" }), [fld("y", "f32", [], "y", call("scale", { factor: 2 }))]), opts(d)), "notANumber", /a\.csv:3: column "y" holds "x", which is not a number \(field "y"'s scale reads it as numbers\)/);
+  await rejects(loadDataset(dataset(call("csv", { path: "a.csv" }), [fld("y", "f32", [], "y")]), opts(d)), "notANumber", /a\.csv:3: column "y" holds text \(1 character\), which is not a number \(field "y" reads it as numbers\)$/);
+  await rejects(loadDataset(dataset(call("csv", { path: "a.csv" }), [fld("y", "f32", [], "y", call("scale", { factor: 2 }))]), opts(d)), "notANumber", /a\.csv:3: column "y" holds text \(1 character\), which is not a number \(field "y"'s scale reads it as numbers\)/);
   await rejects(loadDataset(dataset(call("csv", { path: "e.csv" }), [fld("x", "f32", [], "x")]), opts(d)), "notANumber", /e\.csv:3: column "x" is empty, which is not a number/);
-  await rejects(loadDataset(dataset(call("jsonl", { path: "s.jsonl" }), [fld("x", "f32", [], "x")]), opts(d)), "notANumber", /s\.jsonl:2: column "x" holds "two"/);
+  await rejects(loadDataset(dataset(call("jsonl", { path: "s.jsonl" }), [fld("x", "f32", [], "x")]), opts(d)), "notANumber", /s\.jsonl:2: column "x" holds text \(3 characters\)/);
 });
 
 test("property: random CSV cells either load as the finite numbers they spell, or fail naming the first bad cell's line", async () => {

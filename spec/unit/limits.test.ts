@@ -2,7 +2,7 @@
 // naming the file and the variable that raises it, within a second and without reading the input whole
 // (/dev/zero, a FIFO, a gzip bomb). Limits are lowered through their environment variables.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { gzipSync } from "node:zlib";
@@ -100,8 +100,10 @@ test("NN7041: /dev/zero, a FIFO and a directory as imports are refused at once (
   mkdirSync(path.join(dir, "folder.nnet"), { recursive: true });
   const fifo = path.join(dir, "pipe.nnet");
   const made = spawnSync("mkfifo", [fifo]).status === 0;
+  // a .nnet name that leads to /dev/zero (an import of a name not ending in .nnet is NN7051, refused unread)
+  symlinkSync("/dev/zero", path.join(dir, "zero.nnet"));
   const targets: [string, RegExp][] = [
-    ["/dev/zero", /\/dev\/zero is a device, not a regular file/],
+    ["zero.nnet", /zero\.nnet is a device, not a regular file/],
     ["folder.nnet", /folder\.nnet is a directory, not a regular file/],
     ...(made ? [["pipe.nnet", /pipe\.nnet is a FIFO \(named pipe\), not a regular file/] as [string, RegExp]] : []),
   ];
