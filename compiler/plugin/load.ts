@@ -119,25 +119,32 @@ export function validatePlugin(p: unknown, file: string, index: number): Diagnos
 
 /** The plugins of the config file loaded last (the CLI and the language server load one project's at a time). */
 let current: string | null = null;
+let currentMtime = -1;
+let currentProblems: Diagnostic[] = [];
 
 /**
  * Loads the config that applies to `dir` (none: no plugins) and installs its valid plugins, replacing the ones of
  * another config. Returns the config file and the problems (NN8001–NN8003), none of which throws.
  * NNETC_NO_CONFIG=1 loads nothing.
  */
-export async function loadProjectPlugins(dir: string, opts: { reload?: boolean } = {}): Promise<{ file: string | null; diagnostics: Diagnostic[] }> {
+export async function loadProjectPlugins(dir: string): Promise<{ file: string | null; diagnostics: Diagnostic[]; changed: boolean }> {
   const file = process.env.NNETC_NO_CONFIG === "1" ? null : findConfig(dir);
-  if (file === current && !opts.reload) return { file, diagnostics: [] };
+  const mtime = file ? statSync(file).mtimeMs : -1;
+  // The same config, unchanged since it was loaded (the language server asks at every document it opens).
+  if (file === current && mtime === currentMtime) return { file, diagnostics: currentProblems, changed: false };
   if (current !== null || loadedPlugins().length) clearPlugins();
   current = file;
-  if (!file) return { file, diagnostics: [] };
+  currentMtime = mtime;
+  currentProblems = [];
+  if (!file) return { file, diagnostics: [], changed: true };
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(`${pathToFileURL(file).href}?mtime=${statSync(file).mtimeMs}`)) as Record<string, unknown>;
+    mod = (await import(`${pathToFileURL(file).href}?mtime=${mtime}`)) as Record<string, unknown>;
+    currentProblems = installConfig(mod.default ?? mod.config, file);
   } catch (e) {
-    return { file, diagnostics: [diag("pluginLoadFailed", NO_SPAN, { file, message: (e as Error)?.message ?? String(e) })] };
+    currentProblems = [diag("pluginLoadFailed", NO_SPAN, { file, message: (e as Error)?.message ?? String(e) })];
   }
-  return { file, diagnostics: installConfig(mod.default ?? mod.config, file) };
+  return { file, diagnostics: currentProblems, changed: true };
 }
 
 /** Validates a config object and installs each plugin that has no problem. */
