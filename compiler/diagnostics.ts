@@ -505,7 +505,7 @@ export const DIAGNOSTICS = {
   })),
   pluginInvalid: def<{ plugin: string; file: string; what: string }>("NN8002", "error", "a plugin definition with a missing or malformed field", (a) => ({
     message: `plugin "${a.plugin}" (${a.file}): ${a.what}`,
-    hint: "see spec/language.md §14 for each field a plugin op, loss, metric, data source, step and callback takes",
+    hint: "see spec/language.md §15 for each field a plugin op, loss, metric, data source, step and callback takes",
   })),
   pluginNameClash: def<{ plugin: string; file: string; kind: string; name: string; other: string }>("NN8003", "error", "a plugin op, loss, metric, source or step whose name is already taken (by a built-in or another plugin)", (a) => ({
     message: `plugin "${a.plugin}" (${a.file}): ${a.kind} "${a.name}" is already defined by ${a.other}`,

@@ -86,7 +86,7 @@ function program(): Command {
     .showHelpAfterError("(run nnetc --help for usage)")
     .exitOverride();
 
-  // The project's plugins (nnetc.config.mjs beside the .nnet file or above it: spec/language.md §14), loaded before
+  // The project's plugins (nnetc.config.mjs beside the .nnet file or above it: spec/language.md §15), loaded before
   // any command that reads a .nnet file, so that every stage sees them in its tables.
   prog.hook("preAction", async (_prog, action) => {
     if (action.name() === "lsp") return; // the language server loads each document's own

@@ -239,7 +239,10 @@ export function hover(a: Analysis, offset: number): L.Hover | null {
         }
       }
       else if (inModel && isBuiltin(name)) md.push("```nnet\n" + BUILTINS[name]!.signature + "\n```", `built-in compile-time function: ${BUILTINS[name]!.doc}`);
-      else if (op && (inModel || !planSignature(name))) md.push("```nnet\n" + op + "\n```", OPS[name as OpKind].doc);
+      else if (op && (inModel || !planSignature(name))) {
+        const from = OPS[name as OpKind].plugin;
+        md.push("```nnet\n" + op + "\n```", OPS[name as OpKind].doc + (from ? `\n\nplugin "${from.name}" (${from.file})` : ""));
+      }
       else {
         const sig = planSignature(name);
         if (sig) md.push("```nnet\n" + formatSignature(name, sig, "", true) + "\n```", sig.doc);

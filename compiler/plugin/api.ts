@@ -1,4 +1,4 @@
-// `nnetc/config`: the plugin API (spec/language.md §14). A project's nnetc.config.mjs (or .js) exports
+// `nnetc/config`: the plugin API (spec/language.md §15). A project's nnetc.config.mjs (or .js) exports
 // `defineConfig({ plugins: [definePlugin({...})] })`; compiler/plugin/load.ts finds, validates and installs it.
 // Plugins are added to THE tables the built-ins live in (the op registry, the plan tables, each engine's op
 // table), each table's module registering an installer here with `onPlugins`: a plugin is seen by the checker,

@@ -1,4 +1,4 @@
-// Finding, loading, validating and installing a project's plugins (spec/language.md §14). The config file is
+// Finding, loading, validating and installing a project's plugins (spec/language.md §15). The config file is
 // nnetc.config.mjs (or nnetc.config.js) in the .nnet file's folder or the nearest folder above it; its default
 // export is defineConfig({ plugins }). Every problem is a numbered diagnostic naming the file (NN8001–NN8003),
 // and a plugin is installed only when all its entries are valid: nothing half-registered.

@@ -1,4 +1,4 @@
-// An example project config (spec/language.md §14): one plugin adding an op, a loss, a metric, a data
+// An example project config (spec/language.md §15): one plugin adding an op, a loss, a metric, a data
 // source, a preprocessing step and a training callback. nnetc loads this file for every .nnet file in this
 // folder (and below it); `nnetc check wave.nnet`, `summary`, `train` (--engine tfjs or torch), `compile --target
 // onnx` and the language server all see what it adds as if it were built in.

@@ -128,7 +128,7 @@ PLUGIN_LOSSES = {}
 
 
 def plugin_loss(src, args, pred, target):
-    """A plugin loss (nnetc.config.mjs, spec/language.md section 14): its Python expression over pred, target, args."""
+    """A plugin loss (nnetc.config.mjs, spec/language.md section 15): its Python expression over pred, target, args."""
     code = PLUGIN_LOSSES.get(src)
     if code is None:
         code = PLUGIN_LOSSES[src] = compile(src, "<plugin loss>", "eval")

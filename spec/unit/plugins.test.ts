@@ -1,4 +1,4 @@
-// Plugins (GitHub issue 19, scope 2; spec/language.md §14): the example project examples/plugin-swish (an op, a
+// Plugins (GitHub issue 19, scope 2; spec/language.md §15): the example project examples/plugin-swish (an op, a
 // loss, a metric, a data source, a preprocessing step and a callback in nnetc.config.mjs) end to end — check,
 // summary, training on tfjs and on torch, ONNX export run by onnxruntime-node, `compile --target ts` refused,
 // the language server's completion and hover — plus the registry (a plugin op is in every engine's table or gets
@@ -241,6 +241,7 @@ test("plugins: the language server loads the document's config: no diagnostics, 
     assert.match(JSON.stringify(swish), /beta/);
     const h = await client.request<L.Hover | null>("textDocument/hover", { textDocument: { uri }, position: { line, character: lines[line]!.indexOf("swish(beta") + 2 } });
     assert.match(JSON.stringify(h), /sigmoid\(beta · x\)/);
+    assert.match(JSON.stringify(h), /plugin \\"swish-example\\" \(.*nnetc\.config\.mjs\)/);
   } finally {
     client.close();
   }
