@@ -89,7 +89,8 @@ function program(): Command {
   // The project's plugins (nnetc.config.mjs beside the .nnet file or above it: spec/language.md §15), loaded before
   // any command that reads a .nnet file, so that every stage sees them in its tables.
   prog.hook("preAction", async (_prog, action) => {
-    if (action.name() === "lsp") return; // the language server loads each document's own
+    // The language server loads each document's own; fmt and plot read no tables plugins extend.
+    if (["lsp", "fmt", "plot"].includes(action.name())) return;
     const file = action.args.find((a) => a.endsWith(".nnet") && existsSync(a));
     const { loadProjectPlugins } = await import("../plugin/load.js");
     const r = await loadProjectPlugins(file ? path.dirname(path.resolve(file)) : process.cwd());

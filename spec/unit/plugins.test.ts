@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
+import fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type * as L from "vscode-languageserver";
@@ -121,10 +122,39 @@ test("plugins: validation names the plugin and its file: clashes (NN8003), malfo
   assert.is(r1.code, 1, r1.stderr);
   assert.match(r1.stderr, /error NN8001: cannot load .*throws\/nnetc\.config\.mjs: config kaboom/);
   assert.not.match(r1.stderr, /NN9001|internal/);
+  const fmt = await runNode([CLI, "fmt", "--check", path.join(t, "m.nnet")]);
+  assert.is(fmt.code, 0, "fmt does not load the config");
+  const off = await runNode([CLI, "check", path.join(t, "m.nnet")], { env: { ...process.env, NNETC_NO_CONFIG: "1" } });
+  assert.is(off.code, 1);
+  assert.not.match(off.stderr, /NN8001/);
+  assert.match(off.stderr, /NN2\d{3}.*boom/, "without the config, boom is an unknown op");
   const s = proj("shape", `export default { plugins: [{ name: "shaky", ops: [{ name: "boom", doc: "d", tfjs: (tf, [x]) => x, shape: () => { throw new Error("rule kaboom"); } }] }] };\n`);
   const r2 = await runNode([CLI, "check", path.join(s, "m.nnet")]);
   assert.is(r2.code, 1, r2.stderr);
   assert.match(r2.stderr, /m\.nnet:3:19 - error NN8005: plugin "shaky" \(.*shape\/nnetc\.config\.mjs\): op boom's shape rule failed: rule kaboom/);
+});
+
+test("plugins: property — whatever a config exports, validation answers with diagnostics or installs cleanly; it never throws", () => {
+  const file = path.join(dir, "prop.config.mjs");
+  const entry = fc.record({ name: fc.oneof(fc.constantFrom("relu", "mse", "model", "p_op", "p_loss", ""), fc.string()), doc: fc.oneof(fc.string(), fc.anything()), tfjs: fc.oneof(fc.constant(() => null), fc.anything()), compute: fc.oneof(fc.constant(() => 0), fc.anything()), params: fc.oneof(fc.constant(undefined), fc.array(fc.record({ name: fc.string(), type: fc.oneof(fc.constantFrom("int", "float", "enum"), fc.anything()) }), { maxLength: 2 })), inputs: fc.oneof(fc.constant(undefined), fc.anything()), higherIsBetter: fc.anything() }, { requiredKeys: [] });
+  const plugin = fc.oneof(fc.anything(), fc.record({ name: fc.oneof(fc.string(), fc.anything()), ops: fc.oneof(fc.array(entry, { maxLength: 3 }), fc.anything()), losses: fc.array(entry, { maxLength: 2 }), metrics: fc.array(entry, { maxLength: 2 }), callbacks: fc.oneof(fc.array(fc.anything(), { maxLength: 2 }), fc.anything()) }, { requiredKeys: [] }));
+  const before = OP_NAMES.length;
+  fc.assert(
+    fc.property(fc.oneof(fc.anything(), fc.record({ plugins: fc.array(plugin, { maxLength: 3 }) })), (config) => {
+      const n = loadedPlugins().length;
+      const ds = installConfig(config, file);
+      for (const d of ds) assert.ok(/^NN800[1-3]$/.test(d.code) && d.message.includes("prop.config.mjs") || d.code === "NN8001", `${d.code} ${d.message}`);
+      // undo what this run installed, keeping the example's
+      const added = loadedPlugins().slice(n);
+      if (added.length) {
+        const keep = loadedPlugins().slice(0, n);
+        clearPlugins();
+        for (const k of keep) installConfig({ plugins: [k.plugin] }, k.file);
+      }
+    }),
+    { numRuns: 300, seed: 19 },
+  );
+  assert.is(OP_NAMES.length, before);
 });
 
 // ── the CLI, end to end ─────────────────────────────────────────────────────────────────────────────
@@ -203,9 +233,15 @@ test("plugins: trains on torch (--engine torch): the op's and the loss's PyTorch
   assert.is(m.length, 3);
   for (const e of m) assert.ok(Number.isFinite(e.loss) && Number.isFinite(e.max_error), JSON.stringify(e));
   assert.ok((m[2]!.loss as number) < (m[0]!.loss as number), "the loss falls");
-  // The torch run's weights, evaluated on tfjs: the engines agree on what the model computes.
-  const ev = await runNode([CLI, "eval", WAVE, "--weights", out, "--json", "--backend", "cpu"]);
-  assert.is(ev.code, 0, ev.stderr);
+  // The engines agree on what the op and the loss compute: the same weights evaluated on torch and on tfjs.
+  const last = (s: string) => JSON.parse(s.trim().split("\n").at(-1)!) as Record<string, number>;
+  const onTorch = await runNode([CLI, "eval", WAVE, "--weights", out, "--json", "--engine", "torch"]);
+  const onTfjs = await runNode([CLI, "eval", WAVE, "--weights", out, "--json", "--backend", "cpu"]);
+  assert.is(onTorch.code, 0, onTorch.stderr);
+  assert.is(onTfjs.code, 0, onTfjs.stderr);
+  const a = last(onTfjs.stdout);
+  const b = last(onTorch.stdout);
+  for (const k of ["loss", "max_error", "mse"]) assert.ok(Math.abs(a[k]! - b[k]!) <= 1e-5 * Math.max(1, Math.abs(a[k]!)), `${k}: tfjs ${a[k]} vs torch ${b[k]}`);
 });
 
 test("plugins: a plugin function that throws at run time is NN8005 naming the plugin (exit 2), never an internal error", async () => {
