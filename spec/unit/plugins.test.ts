@@ -3,6 +3,7 @@
 // summary, training on tfjs and on torch, ONNX export run by onnxruntime-node, `compile --target ts` refused,
 // the language server's completion and hover — plus the registry (a plugin op is in every engine's table or gets
 // NN8004), validation (NN8001–NN8003) and plugins that throw (NN8005, never NN9001).
+import * as tf from "@tensorflow/tfjs-core";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -21,7 +22,8 @@ import { OP_NAMES, OPS, type OpKind } from "../../compiler/ir/ops.js";
 import { LOSSES, METRICS, PREPROCESS, SOURCES } from "../../compiler/plan/tables.js";
 import { clearPlugins, loadedPlugins } from "../../compiler/plugin/api.js";
 import { installConfig, loadProjectPlugins } from "../../compiler/plugin/load.js";
-import { IMPLS } from "../../runtime/interpret.js";
+import { IMPLS, pluginForward } from "../../runtime/interpret.js";
+import { initBackend } from "../../runtime/backend.js";
 import { connect } from "../lsp-client.js";
 import { memoryHost, ROOT, runNode } from "../helpers.js";
 import { requireTorch } from "./torch_shared.js";
@@ -69,6 +71,19 @@ test("plugins: the checker applies a plugin op's signature and shape rule like a
   assert.equal(codesOf(range.diagnostics), ["NN2019"]);
   const typo = compile("t.nnet", src("output y = f -> swihs"), memoryHost());
   assert.match(typo.diagnostics.map((d) => `${d.message} ${d.hint ?? ""}`).join(" "), /swish/);
+});
+
+test("plugins: the op's custom gradient equals autodiff of its forward (the interpreter runs it under tf.customGrad)", async () => {
+  await initBackend("cpu");
+  const from = loadedPlugins().find((p) => p.plugin.name === "swish-example")!;
+  const op = from.plugin.ops!.find((o) => o.name === "swish")!;
+  const x = tf.tensor1d([-3, -1.2, -0.1, 0, 0.4, 1, 2.5, 6]);
+  for (const beta of [1, 1.5, 0.3]) {
+    const custom = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(pluginForward(op, from, [t], { beta }), tf.range(1, 9))))(x);
+    const auto = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(op.tfjs(tf, [t], { beta }) as tf.Tensor, tf.range(1, 9))))(x);
+    const d = tf.max(tf.abs(tf.sub(custom, auto))).dataSync()[0]!;
+    assert.ok(d < 1e-5, `beta ${beta}: max |custom - autodiff| = ${d}`);
+  }
 });
 
 test("plugins: every plugin op has an entry in every engine's op table, or a numbered diagnostic (NN8004) where it has none", () => {
