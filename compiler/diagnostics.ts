@@ -522,6 +522,33 @@ export const DIAGNOSTICS = {
   pathOutsideRoot: def<{ path: string; real: string; root: string; origin: string }>(OUTSIDE_ROOT_CODE, "error", "a path (import, data file or folder, tokenizer file, init weights) that resolves outside the project root", (a) => outsideRoot(a.path, a.real, a.root, a.origin)),
   importNotNnet: def<{ path: string }>(NOT_NNET_CODE, "error", "an import of a file whose name does not end in .nnet (refused unread)", (a) => notNnet(a.path)),
 
+
+  // ── NN80xx: plugins (nnetc.config.mjs, compiler/plugin/): each message names the plugin and its config file ──
+  pluginLoadFailed: def<{ file: string; message: string }>("NN8001", "error", "a project config (nnetc.config.mjs/.js) that cannot be loaded: it throws, has a syntax error or exports no config", (a) => ({
+    message: `cannot load ${a.file}: ${a.message}`,
+    hint: "the file must be an ES module whose default export is defineConfig({ plugins: [...] }) (import { defineConfig, definePlugin } from \"nnetc/config\"); set NNETC_NO_CONFIG=1 to run without it",
+  })),
+  pluginInvalid: def<{ plugin: string; file: string; what: string }>("NN8002", "error", "a plugin definition with a missing or malformed field", (a) => ({
+    message: `plugin "${a.plugin}" (${a.file}): ${a.what}`,
+    hint: "see spec/language.md §15 for each field a plugin op, loss, metric, data source, step and callback takes",
+  })),
+  pluginNameClash: def<{ plugin: string; file: string; kind: string; name: string; other: string }>("NN8003", "error", "a plugin op, loss, metric, source or step whose name is already taken (by a built-in or another plugin)", (a) => ({
+    message: `plugin "${a.plugin}" (${a.file}): ${a.kind} "${a.name}" is already defined by ${a.other}`,
+    hint: "rename it: a plugin cannot replace a built-in or another plugin's entry",
+  })),
+  pluginNoLowering: def<{ plugin: string; file: string; kind: string; name: string; target: string; field: string; layer: string; hint?: string }>("NN8004", "error", "a plugin op or loss used on an engine or target its plugin gives no lowering for", (a) => ({
+    message: `${a.kind} "${a.name}"${a.layer ? ` (layer "${a.layer}")` : ""} of plugin "${a.plugin}" (${a.file}) has no ${a.target} form`,
+    hint: a.hint ?? `add \`${a.field}\` to its definition in ${a.file}, or use another engine or target`,
+  })),
+  pluginThrew: def<{ plugin: string; file: string; what: string; message: string }>("NN8005", "error", "a plugin function that threw (or returned something unusable)", (a) => ({
+    message: `plugin "${a.plugin}" (${a.file}): ${a.what} failed: ${a.message}`,
+    hint: `this is an error in the plugin, not in nnetc: fix ${a.file} (or ask its author)`,
+  })),
+  pluginShapeRule: def<{ plugin: string; file: string; op: string; message: string; inputs: string }>("NN8006", "error", "a plugin op's shape rule refused its inputs or arguments", (a) => ({
+    message: `${a.op}(${a.inputs}): ${a.message}`,
+    hint: `the rule of op ${a.op} is plugin "${a.plugin}"'s (${a.file})`,
+  })),
+
   // ── NN9xxx: internal ─────────────────────────────────────────────────────────────────────────────
   internal: def<{ message: string }>("NN9001", "error", "a compiler bug: please report it with the input file", (a) => ({
     message: `internal compiler error: ${a.message}`,

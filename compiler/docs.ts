@@ -68,6 +68,7 @@ const CATEGORY_TITLES: Record<OpCategory, string> = {
   shape: "Shape and type",
   math: "Arithmetic",
   activation: "Activations",
+  plugin: "Plugin ops (this project's nnetc.config.mjs)",
 };
 
 function opsSection(): string {

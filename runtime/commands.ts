@@ -1,5 +1,6 @@
 // The runtime's commands (train, eval, predict) as the CLI calls them: options in, printed results and
 // an exit code out. Loaded lazily by the CLI, so commands that need no tensors never load TensorFlow.js.
+import { errorText, PluginError } from "../compiler/plugin/api.js";
 import * as tf from "@tensorflow/tfjs-core";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
@@ -114,6 +115,11 @@ async function guardedRun(o: RunCommandOptions, f: () => Promise<number>): Promi
     if (e instanceof DivergedError) {
       err(`nnetc: ${e.message}\n`);
       return 1;
+    }
+    if (e instanceof PluginError) {
+      // A plugin's function threw (its op, loss, metric, source, step or callback): NN8005 names the plugin, never NN9001.
+      err(`${runError("pluginThrew", { plugin: e.plugin, file: e.file, what: e.what, message: errorText(e.error) }).report()}\n`);
+      return 2;
     }
     if (e instanceof RunError) {
       if (e.numbered && !e.diagnostic) e = runError(e.numbered.key as DiagnosticKey, e.numbered.args as never);

@@ -7,6 +7,7 @@ import type { OpKind } from "../compiler/ir/ops.js";
 import type { AttrValue, IRModel, IRNode } from "../compiler/ir/types.js";
 import { decoderSpec, sourceOnlyCached } from "./decoder.js";
 import { generateWith, type GenerateOptions, type GenerateResult } from "./generate.js";
+import { guard, onPlugins, PluginError, type LoadedPlugin, type PluginOp } from "../compiler/plugin/api.js";
 import * as ops from "./ops.js";
 import { weightValue } from "./qbase.js";
 import type { Activation, ExplicitPadding, ExplicitPadding1d, Padding, Step } from "./ops.js";
@@ -198,6 +199,43 @@ export const IMPLS: Record<OpKind, Impl> = {
   reduce_max: reduce("max"),
   reduce_min: reduce("min"),
 };
+
+// Plugin ops (compiler/plugin/api.ts) join the table: their tfjs forward, under tf.customGrad when they give a gradient.
+onPlugins((from) => {
+  const table = IMPLS as Record<string, Impl>;
+  const names: string[] = [];
+  for (const op of from.plugin.ops ?? []) {
+    names.push(op.name);
+    table[op.name] = (c) => pluginForward(op, from, c.x, c.a);
+  }
+  return () => {
+    for (const n of names) delete table[n];
+  };
+});
+
+/** A plugin op's forward pass: what it returns must be a tensor; what it throws is a PluginError (NN8005). */
+export function pluginForward(op: PluginOp, from: LoadedPlugin, x: readonly tf.Tensor[], a: Record<string, AttrValue>): tf.Tensor {
+  const tensor = (t: unknown, what: string): tf.Tensor => {
+    if (t instanceof tf.Tensor) return t;
+    throw new PluginError(from.plugin.name, from.file, what, new Error(`it returned ${t === null ? "null" : typeof t}, not a tfjs tensor`));
+  };
+  if (!op.gradient) return tensor(guard(from, `op ${op.name}'s tfjs forward`, () => op.tfjs(tf, x, a)), `op ${op.name}'s tfjs forward`);
+  const f = tf.customGrad(((...args: unknown[]) => {
+    const ins = args.slice(0, x.length) as tf.Tensor[];
+    const save = args[x.length] as (t: tf.Tensor[]) => void;
+    const value = tensor(guard(from, `op ${op.name}'s tfjs forward`, () => op.tfjs(tf, ins, a)), `op ${op.name}'s tfjs forward`);
+    save([...ins, value]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const gs = guard(from, `op ${op.name}'s gradient`, () => op.gradient!(tf, saved.slice(0, x.length), saved[x.length]!, dy, a));
+        if (!Array.isArray(gs) || gs.length !== x.length) throw new PluginError(from.plugin.name, from.file, `op ${op.name}'s gradient`, new Error(`it returned ${Array.isArray(gs) ? `${gs.length} gradients` : typeof gs}, not one per input (${x.length})`));
+        return gs.map((g, i) => tensor(g, `op ${op.name}'s gradient ${i}`));
+      },
+    };
+  }) as never) as (...t: tf.Tensor[]) => tf.Tensor;
+  return f(...x);
+}
 
 /** Values of the model's symbolic dimensions, read from the actual input tensors. */
 function bindDims(m: IRModel, inputs: Record<string, tf.Tensor>): Record<string, number> {

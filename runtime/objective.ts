@@ -1,5 +1,6 @@
 // Losses (as tensors, for gradients) and metrics (in plain JavaScript, over a whole split).
 import * as tf from "@tensorflow/tfjs-core";
+import { guard, pluginEntry, PluginError } from "../compiler/plugin/api.js";
 import { RunError } from "./errors.js";
 import type { CallSpec, LossSpec } from "./spec.js";
 
@@ -22,6 +23,13 @@ export function targetOf(t: LossSpec, outputs: Record<string, tf.Tensor>, batch:
 /** One loss term, averaged over the batch (and over positions, for sequence outputs). */
 export function lossTensor(t: LossSpec, pred: tf.Tensor, target: tf.Tensor): tf.Scalar {
   const a = t.args;
+  const plugin = pluginEntry("losses", t.fn);
+  if (plugin) {
+    const what = `loss ${t.fn}'s tfjs function`;
+    const v = guard(plugin.from, what, () => plugin.entry.tfjs(tf, pred, target, a));
+    if (!(v instanceof tf.Tensor) || v.size !== 1) throw new PluginError(plugin.from.plugin.name, plugin.from.file, what, new Error(`it returned ${v instanceof tf.Tensor ? `a tensor of shape [${v.shape.join(", ")}]` : typeof v}, not a scalar tensor`));
+    return tf.reshape(v, []) as tf.Scalar;
+  }
   switch (t.fn) {
     case "cross_entropy": {
       const { logits, onehot } = classRows(pred, target);
@@ -417,6 +425,14 @@ export function metricName(m: CallSpec): string {
 
 export function metricValue(m: CallSpec, c: Collected, logits: boolean): number {
   const a = m.args;
+  const plugin = pluginEntry("metrics", m.fn);
+  if (plugin) {
+    if (c.compact) return NaN; // compact rows (hundreds of classes): the scores are not kept
+    const what = `metric ${m.fn}'s compute`;
+    const v = guard(plugin.from, what, () => plugin.entry.compute({ scores: c.scores, targets: c.targets, rows: c.rows, classes: c.classes }, a));
+    if (typeof v !== "number") throw new PluginError(plugin.from.plugin.name, plugin.from.file, what, new Error(`it returned ${typeof v}, not a number`));
+    return v;
+  }
   switch (m.fn) {
     case "accuracy": {
       const p = predicted(c, logits);

@@ -1,6 +1,7 @@
 // The training loop of a plan: phases (with frozen layers and their own optimizer, rate and schedule),
 // validation, metrics, early stopping with restore-best, checkpoints every epoch, resume, Ctrl-C and
 // NaN handling. Every run writes metrics.jsonl to its output folder.
+import { guardAsync, pluginCallbacks } from "../compiler/plugin/api.js";
 import * as tf from "@tensorflow/tfjs-core";
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
@@ -319,7 +320,14 @@ async function trainHeld(o: TrainOptions, plan: PlanSpec, tookOver: LockInfo | n
       );
     };
 
-    for (let pi = cursor.phase; pi < plan.phases.length; pi++) {
+    // Plugin callbacks (compiler/plugin/api.ts): told when training begins and ends and after every epoch.
+    const callbacks = pluginCallbacks();
+    let stopAll = false;
+    for (const { callback, from } of callbacks) {
+      if (callback.onTrainBegin) await guardAsync(from, `callback ${callback.name}'s onTrainBegin`, () => callback.onTrainBegin!({ model: model.name, plan: plan.name, outDir: o.outDir, epochs: plan.phases.reduce((n, ph) => n + ph.epochs, 0) }));
+    }
+
+    for (let pi = cursor.phase; pi < plan.phases.length && !stopAll; pi++) {
       const phase: PhaseSpec = plan.phases[pi]!;
       const data = splitFor(await loadData(datasets.get(phase.dataset)!));
       const epochs = o.epochs ?? phase.epochs;
@@ -470,6 +478,14 @@ async function trainHeld(o: TrainOptions, plan: PlanSpec, tookOver: LockInfo | n
           tb.histograms(record.step, quantized.size ? dequantizeWeights(now) : now);
         }
         o.onEpoch?.(record);
+        for (const { callback, from } of callbacks) {
+          if (!callback.onEpochEnd) continue;
+          const r = await guardAsync(from, `callback ${callback.name}'s onEpochEnd`, () => callback.onEpochEnd!({ ...record }));
+          if (r === "stop" && !stopAll) {
+            stopAll = stopped = true;
+            logLine({ event: "callback_stop", callback: callback.name, plugin: from.plugin.name, epoch: cursor.globalEpoch }, `callback ${callback.name} (plugin "${from.plugin.name}") stopped training after epoch ${cursor.globalEpoch}`);
+          }
+        }
         if (o.json) o.log(JSON.stringify({ event: "epoch", ...record }));
         else {
           const parts = Object.entries(record)
@@ -539,6 +555,9 @@ async function trainHeld(o: TrainOptions, plan: PlanSpec, tookOver: LockInfo | n
     const tbRel = o.tensorboard ? path.relative(o.outDir, o.tensorboard) : null;
     const tbFiles = tbRel !== null && !tbRel.startsWith("..") && !path.isAbsolute(tbRel) ? eventFiles(o.tensorboard!).map((f) => path.join(tbRel, f).split(path.sep).join("/")) : [];
     if (writes) writeRunManifest(o.outDir, fp, [...RUN_FILES, ...(exported ? [path.basename(exported.file)] : []), ...tbFiles]);
+    for (const { callback, from } of callbacks) {
+      if (callback.onTrainEnd) await guardAsync(from, `callback ${callback.name}'s onTrainEnd`, () => callback.onTrainEnd!({ outDir: o.outDir, epochs: history.length, stopped: stopAll }));
+    }
     return {
       exported, epochs: history, test, outDir: o.outDir, samplesPerSec: totalSeconds > 0 ? totalSamples / totalSeconds : 0 };
   } finally {

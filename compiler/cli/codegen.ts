@@ -2,7 +2,7 @@
 // and --watch, which recompiles when the file or anything it imports changes. Loaded only by that command.
 import { existsSync, mkdirSync, readFileSync, watch, type FSWatcher } from "node:fs";
 import * as path from "node:path";
-import { emitCode, formatTs, inputDigest, isCurrent, mainModel, type Flavor } from "../emit/index.js";
+import { emitCode, formatTs, pluginRefusals, inputDigest, isCurrent, mainModel, type Flavor } from "../emit/index.js";
 import type { CompileResult } from "../index.js";
 import type { OptLevel } from "../passes/index.js";
 import { summaryLine } from "../render.js";
@@ -29,6 +29,12 @@ export async function compileToCode(file: string, target: Flavor, out: string | 
   }
   if (res.module.models.length === 0) {
     process.stderr.write(`${file}: declares no model, so there is no code to emit\n`);
+    return null;
+  }
+  const refused = pluginRefusals(res.module);
+  if (refused.length) {
+    io.report({ ...res, diagnostics: refused }, false);
+    process.stderr.write(`${file}: ${summaryLine(refused)}\n`);
     return null;
   }
   const dest = out === "-" ? path.join(path.dirname(file), "stdout.ts") : outputPath(file, target, out);

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { compile, type CompileResult, type Host } from "../index.js";
 import { diag } from "../diagnostics.js";
-import { diagnosticToJson, renderDiagnostic, summaryLine } from "../render.js";
+import { diagnosticToJson, renderDiagnostic, renderPlain, summaryLine } from "../render.js";
 import { loraLines, memoryLine, renderSummary, renderWeightsEffect, summarize, trainingMemory, weightsEffect } from "../summary.js";
 import { SourceFile } from "../source.js";
 import { GENERATE_DEFAULTS } from "../../runtime/decoder.js";
@@ -18,6 +18,9 @@ const VERSION = "0.1.0";
 
 /** A problem with the command line or the file system: reported in one line, exit code 2. */
 class UsageError extends Error {}
+
+/** A project config (nnetc.config.mjs) with errors: its diagnostics were printed, exit code 1. */
+class ConfigError extends Error {}
 
 function readText(file: string): ReturnType<typeof readSource> {
   return readSource(file, { strictUtf8: true });
@@ -137,6 +140,19 @@ function program(): Command {
       process.env[ROOT_ENV] = rootFlag; // the runtime (data files, tokenizer files, init weights) reads it there
     })
     .exitOverride();
+
+  // The project's plugins (nnetc.config.mjs beside the .nnet file or above it: spec/language.md §15), loaded before
+  // any command that reads a .nnet file, so that every stage sees them in its tables.
+  prog.hook("preAction", async (_prog, action) => {
+    // The language server loads each document's own; fmt and plot read no tables plugins extend.
+    if (["lsp", "fmt", "plot"].includes(action.name())) return;
+    const file = action.args.find((a) => a.endsWith(".nnet") && existsSync(a));
+    const { loadProjectPlugins } = await import("../plugin/load.js");
+    const r = await loadProjectPlugins(file ? path.dirname(path.resolve(file)) : process.cwd());
+    if (!r.diagnostics.length) return;
+    for (const d of r.diagnostics) process.stderr.write(renderPlain(d) + "\n\n");
+    throw new ConfigError();
+  });
 
   prog
     .command("check")
@@ -949,6 +965,7 @@ export async function main(argv: string[]): Promise<number> {
     return Number(process.exitCode ?? 0);
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof ConfigError) return 1;
     if (e instanceof UsageError) {
       if (e.message) process.stderr.write(`nnetc: ${e.message}\n`);
       return 2;

@@ -2,7 +2,10 @@
 // declarations. emitCode() is pure and synchronous; formatTs() runs prettier with pinned options.
 import { createHash } from "node:crypto";
 import * as path from "node:path";
+import { diag, type Diagnostic } from "../diagnostics.js";
 import type { CompileResult } from "../index.js";
+import type { IRModule } from "../ir/types.js";
+import { pluginEntry } from "../plugin/api.js";
 import { optimize, type OptLevel } from "../passes/index.js";
 import { emitModule, mainModel, type Flavor } from "./ts.js";
 
@@ -66,6 +69,20 @@ export function seal(code: string): string {
 export function isCurrent(existing: string, digest: string): boolean {
   const m = HEADER.exec(existing.slice(0, existing.indexOf("\n")));
   return !!m && m[2] === digest && m[3] === bodyDigest(existing);
+}
+
+/**
+ * Plugin ops have no form in an emitted TypeScript/JavaScript module (it runs without the project's config):
+ * NN8004 at each layer that uses one.
+ */
+export function pluginRefusals(module: IRModule): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const m of module.models)
+    for (const n of m.nodes) {
+      const p = pluginEntry("ops", n.op);
+      if (p) out.push(diag("pluginNoLowering", n.span, { plugin: p.from.plugin.name, file: p.from.file, kind: "op", name: n.op, target: "emitted TypeScript/JavaScript", field: "", layer: n.name, hint: "an emitted module runs without the project's plugins: run the model with nnetc train, eval and predict, or export it to ONNX (compile --target onnx)" }));
+    }
+  return out;
 }
 
 /** Emit code for a module without errors (check the diagnostics first). */

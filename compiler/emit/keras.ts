@@ -3,6 +3,7 @@
 // layer that computes exactly what runtime/interpret.ts computes, or why there is none. Weight names are
 // the IR's `layer/role` names, which are also Keras's (conv2d/kernel, batchnorm/moving_mean…), so the
 // weights go into the manifest as they are. Pure: no tensors here (runtime/commands.ts writes the weights).
+import { onPlugins } from "../plugin/api.js";
 import { diag, type Diagnostic } from "../diagnostics.js";
 import type { OpKind } from "../ir/ops.js";
 import type { AttrValue, IRModel, IRNode } from "../ir/types.js";
@@ -174,6 +175,16 @@ export const KERAS: Record<OpKind, Rule> = {
   reduce_max: none("Keras has no reduction layer over arbitrary axes"),
   reduce_min: none("Keras has no reduction layer over arbitrary axes"),
 };
+
+// Plugin ops have no tfjs-layers form (a Keras model loads without the project's plugins): NN6020 names them.
+onPlugins((from) => {
+  const table = KERAS as Record<string, Rule>;
+  const names = (from.plugin.ops ?? []).map((op) => op.name);
+  for (const n of names) table[n] = () => ({ none: `it is plugin "${from.plugin.name}"'s op (${from.file}), which a tfjs-layers model cannot load; export to ONNX instead` });
+  return () => {
+    for (const n of names) delete table[n];
+  };
+});
 
 const TFJS_DTYPE: Record<string, string> = { f16: "float32", f32: "float32", f64: "float32", i8: "int32", i32: "int32", i64: "int32", bool: "bool" };
 

@@ -13,6 +13,7 @@ import { evalDim } from "../ir/dims.js";
 import { transposeSame, type OpKind } from "../ir/ops.js";
 import { explicitAmounts, samePair } from "../ir/padding.js";
 import { torchModulePath } from "../../runtime/torch_names.js";
+import { errorText, guard, onPlugins, pluginEntry, PluginError } from "../plugin/api.js";
 import type { AttrValue, DType, IRModel, IRModule, IRNode } from "../ir/types.js";
 
 export interface TorchEmitOptions {
@@ -553,6 +554,37 @@ export const TORCH: Record<OpKind, (c: Ctx) => Lowered> = {
   reduce_min: reduce("torch.amin"),
 };
 
+/** A value of a .nnet argument as a Python literal (what plugin torch lowerings write attributes with). */
+export function pyLiteral(v: unknown): string {
+  if (typeof v === "number") return pyNum(v);
+  if (typeof v === "boolean") return v ? "True" : "False";
+  if (v === null || v === undefined) return "None";
+  if (typeof v === "string") return pyStr(v);
+  if (Array.isArray(v)) return `[${v.map(pyLiteral).join(", ")}]`;
+  return "None";
+}
+
+// Plugin ops with a torch lowering join the table: a Python expression over the inputs (the plugin's own code,
+// trusted as the config file is; the .nnet file's values reach it only through pyLiteral).
+onPlugins((from) => {
+  const table = TORCH as Record<string, (c: Ctx) => Lowered>;
+  const names: string[] = [];
+  for (const op of from.plugin.ops ?? []) {
+    if (!op.torch) continue;
+    names.push(op.name);
+    table[op.name] = (c) => {
+      const what = `op ${op.name}'s torch lowering`;
+      const lits = Object.fromEntries(Object.entries(c.a).map(([k, v]) => [k, pyLiteral(v)]));
+      const expr = guard(from, what, () => op.torch!(c.x, lits));
+      if (typeof expr !== "string" || !expr.trim() || expr.includes("\n")) throw new PluginError(from.plugin.name, from.file, what, new Error(`it returned ${typeof expr === "string" ? JSON.stringify(expr.slice(0, 80)) : typeof expr}, not a one-line Python expression`));
+      return { expr: `(${expr})` };
+    };
+  }
+  return () => {
+    for (const n of names) delete table[n];
+  };
+});
+
 /** A dimension expression in Python: symbols are locals bound from the inputs, floor/ceil from math. */
 function dimExpr(d: number | string, bound: ReadonlyMap<string, string>): string {
   if (typeof d === "number") return String(d);
@@ -707,7 +739,19 @@ function emitModel(m: IRModel, o: TorchEmitOptions, used: Set<string>, className
         return /^[A-Z]/.test(h) ? h : `_${h}`;
       },
     };
-    const r = TORCH[n.op as OpKind](ctx);
+    const plugin = pluginEntry("ops", n.op);
+    if (plugin && !Object.hasOwn(TORCH, n.op)) {
+      diagnostics.push(diag("pluginNoLowering", n.span, { plugin: plugin.from.plugin.name, file: plugin.from.file, kind: "op", name: n.op, target: "PyTorch", field: "torch", layer: n.name }));
+      continue;
+    }
+    let r: Lowered;
+    try {
+      r = TORCH[n.op as OpKind](ctx);
+    } catch (e) {
+      if (!(e instanceof PluginError)) throw e;
+      diagnostics.push(diag("pluginThrew", n.span, { plugin: e.plugin, file: e.file, what: e.what, message: errorText(e.error) }));
+      continue;
+    }
     if ("none" in r) {
       diagnostics.push(diag("torchUnsupported", n.span, { layer: n.name, op: n.op, reason: r.none, ...(r.hint ? { hint: r.hint } : {}) }));
       continue;

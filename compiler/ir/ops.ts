@@ -5,7 +5,8 @@ import { addDim, ceilDiv, dimEq, divExact, fmtShape, isConst, mulDim, productDim
 import { explicitAmounts } from "./padding.js";
 import { ownNamesOnly } from "../own.js";
 import { ACTIVATIONS, p, type Signature } from "./signature.js";
-import { FLOAT_DTYPES, INT_DTYPES, type AttrValue, type DType, type IRDimSymbol, type IRParam, type IRSpan } from "./types.js";
+import { errorText, guard, onPlugins, PluginError, type LoadedPlugin, type PluginOp } from "../plugin/api.js";
+import { DTYPES, FLOAT_DTYPES, INT_DTYPES, type AttrValue, type DType, type IRDimSymbol, type IRParam, type IRSpan } from "./types.js";
 
 export interface TensorInfo {
   shape: Shape;
@@ -37,7 +38,7 @@ export interface InferCtx {
   inputNames: string[];
 }
 
-export type OpCategory = "core" | "conv" | "pool" | "norm" | "recurrent" | "attention" | "embedding" | "shape" | "math" | "activation";
+export type OpCategory = "core" | "conv" | "pool" | "norm" | "recurrent" | "attention" | "embedding" | "shape" | "math" | "activation" | "plugin";
 
 export interface OpDef extends Signature {
   category: OpCategory;
@@ -48,6 +49,8 @@ export interface OpDef extends Signature {
   infer(c: InferCtx): InferResult | null;
   /** FLOPs for one sample: input and output shapes have the batch dimension set to 1. */
   flops?(ins: number[][], out: number[], a: Record<string, AttrValue>): number;
+  /** A plugin's op (compiler/plugin/api.ts): its plugin's name and config file. */
+  plugin?: { name: string; file: string };
 }
 
 // ── helpers shared by the rules ───────────────────────────────────────────────────────────────────
@@ -1007,7 +1010,59 @@ export const OPS: Record<OpKind, OpDef> = {
 };
 ownNamesOnly(OPS); // a layer may be named anything: OPS["constructor"] is no op
 
-export const OP_NAMES: readonly string[] = Object.keys(OPS).filter((k) => !OPS[k as OpKind].internal);
+/** Every op source can call: the built-ins, then the loaded plugins' ops (kept up to date by the installer below). */
+export const OP_NAMES: string[] = Object.keys(OPS).filter((k) => !OPS[k as OpKind].internal);
+
+/** The names of the built-in ops (a plugin op may not take one). */
+export const BUILTIN_OPS: ReadonlySet<string> = new Set(Object.keys(OPS));
+
+/** A plugin op as an OpDef: its shape rule's message or exception becomes NN8007 or NN8006 at the layer. */
+function pluginOpDef(op: PluginOp, from: LoadedPlugin): OpDef {
+  const inputs: readonly [number, number] = typeof op.inputs === "number" ? [op.inputs, op.inputs] : op.inputs ? [op.inputs[0], op.inputs[1]] : [1, 1];
+  const who = { plugin: from.plugin.name, file: from.file };
+  return {
+    category: "plugin",
+    doc: op.doc,
+    params: (op.params ?? []) as Signature["params"],
+    inputs,
+    plugin: { name: from.plugin.name, file: from.file },
+    infer: (c) => {
+      if (!op.shape) return needFloat(c, op.name) ? { ...c.ins[0]! } : null;
+      let r: ReturnType<NonNullable<PluginOp["shape"]>>;
+      try {
+        r = guard(from, `op ${op.name}'s shape rule`, () => op.shape!(c.ins.map((t) => ({ shape: [...t.shape], dtype: t.dtype })), c.attrs));
+      } catch (e) {
+        return fail(c, "pluginThrew", { ...who, what: `op ${op.name}'s shape rule`, message: errorText(e instanceof PluginError ? e.error : e) });
+      }
+      if (typeof r === "string") return fail(c, "pluginShapeRule", { ...who, op: op.name, message: r, inputs: c.ins.map((t) => `${t.dtype}${fmtShape(t.shape)}`).join(", ") });
+      if (!r || !Array.isArray(r.shape) || !r.shape.every((d) => (typeof d === "number" && Number.isInteger(d) && d >= 0) || typeof d === "string") || !(DTYPES as readonly string[]).includes(r.dtype)) {
+        return fail(c, "pluginThrew", { ...who, what: `op ${op.name}'s shape rule`, message: `it returned ${JSON.stringify(r)?.slice(0, 120)}, not { shape: (number | string)[], dtype: ${DTYPES.join("|")} } or a message` });
+      }
+      return { shape: [...r.shape] as Shape, dtype: r.dtype as DType };
+    },
+    flops: (ins, out, a) => {
+      if (!op.flops) return prod(out);
+      const n = guard(from, `op ${op.name}'s flops`, () => op.flops!(ins, out, a));
+      return typeof n === "number" && Number.isFinite(n) && n >= 0 ? n : 0;
+    },
+  };
+}
+
+onPlugins((from) => {
+  const names = (from.plugin.ops ?? []).map((op) => op.name);
+  const table = OPS as Record<string, OpDef>;
+  for (const op of from.plugin.ops ?? []) {
+    table[op.name] = pluginOpDef(op, from);
+    OP_NAMES.push(op.name);
+  }
+  return () => {
+    for (const n of names) {
+      delete table[n];
+      const i = OP_NAMES.indexOf(n);
+      if (i >= 0) OP_NAMES.splice(i, 1);
+    }
+  };
+});
 
 export function isOp(name: string): name is OpKind {
   return Object.prototype.hasOwnProperty.call(OPS, name) && !OPS[name as OpKind].internal;

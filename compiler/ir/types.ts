@@ -5,6 +5,7 @@ import type { Dim } from "./dims.js";
 export const IR_VERSION = 1;
 
 export type DType = "f16" | "f32" | "f64" | "i8" | "i32" | "i64" | "bool";
+export const DTYPES: readonly DType[] = ["f16", "f32", "f64", "i8", "i32", "i64", "bool"];
 export const FLOAT_DTYPES: readonly DType[] = ["f16", "f32", "f64"];
 export const INT_DTYPES: readonly DType[] = ["i8", "i32", "i64"];
 

@@ -1,6 +1,8 @@
 // The language server (`nnetc lsp`): a document store, the editor features as functions of an Analysis
 // (compiler/lsp/analysis.ts), and startServer(), which wires them to an LSP connection. Diagnostics come
 // from compile(), the call the CLI makes, so codes and spans are the CLI's.
+import { findConfig, loadProjectPlugins } from "../plugin/load.js";
+import type { Diagnostic } from "../diagnostics.js";
 import { readSource } from "../read_source.js";
 import { pathChecker, projectRoot, ROOT_ENV } from "../root.js";
 import * as path from "node:path";
@@ -58,6 +60,10 @@ export class Workspace {
   set(doc: TextDocument): void {
     this.docs.set(doc.uri, doc);
     this.cache.clear(); // another document may import this one
+  }
+  /** Forget every analysis (the tables changed: a project's plugins were loaded or replaced). */
+  invalidate(): void {
+    this.cache.clear();
   }
   close(uri: string): void {
     this.docs.delete(uri);
@@ -245,7 +251,10 @@ export function hover(a: Analysis, offset: number): L.Hover | null {
         }
       }
       else if (inModel && isBuiltin(name)) md.push("```nnet\n" + BUILTINS[name]!.signature + "\n```", `built-in compile-time function: ${BUILTINS[name]!.doc}`);
-      else if (op && (inModel || !planSignature(name))) md.push("```nnet\n" + op + "\n```", OPS[name as OpKind].doc);
+      else if (op && (inModel || !planSignature(name))) {
+        const from = OPS[name as OpKind].plugin;
+        md.push("```nnet\n" + op + "\n```", OPS[name as OpKind].doc + (from ? `\n\nplugin "${from.name}" (${from.file})` : ""));
+      }
       else {
         const sig = planSignature(name);
         if (sig) md.push("```nnet\n" + formatSignature(name, sig, "", true) + "\n```", sig.doc);
@@ -562,6 +571,8 @@ export function formatting(doc: TextDocument): L.TextEdit[] {
 export interface ServerOptions {
   /** How long to wait after an edit before compiling (edits typed in a burst compile once). */
   debounceMs?: number;
+  /** Load each opened document's project config (nnetc.config.mjs) and its plugins: default true. */
+  plugins?: boolean;
 }
 
 export const DEFAULT_DEBOUNCE_MS = 15;
@@ -577,7 +588,7 @@ export function startServer(conn: L.Connection, o: ServerOptions = {}): Workspac
     if (!doc) return;
     const a = ws.analyze(uri);
     if (!a) return;
-    void conn.sendDiagnostics({ uri, version: doc.version, diagnostics: lspDiagnostics(a) });
+    void conn.sendDiagnostics({ uri, version: doc.version, diagnostics: lspDiagnosticsWithConfig(a) });
     // Documents importing this one see its new text too.
     if (!edited) return; // an importer's re-check does not cascade (imports may form a cycle)
     const changed = path.resolve(a.file);
@@ -618,8 +629,24 @@ export function startServer(conn: L.Connection, o: ServerOptions = {}): Workspac
     serverInfo: { name: "nnetc" },
     };
   });
-  conn.onDidOpenTextDocument((e) => {
+  // The project's plugins: the opened document's config (nnetc.config.mjs) is loaded before it is checked; its
+  // problems (NN8001–NN8003) are shown at the top of every document it applies to.
+  let configProblems: Diagnostic[] = [];
+  let configFile: string | null = null;
+  const project = async (uri: string) => {
+    if (o.plugins === false || !uri.startsWith("file:")) return;
+    const r = await loadProjectPlugins(path.dirname(uriToPath(uri)));
+    configProblems = r.diagnostics;
+    configFile = r.file;
+    if (r.changed) ws.invalidate();
+  };
+  const lspDiagnosticsWithConfig = (a: Analysis): L.Diagnostic[] => [
+    ...(configFile && findConfig(path.dirname(a.file)) === configFile ? configProblems : []).map((d) => ({ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, severity: Severity[d.severity], code: d.code, source: "nnetc", message: d.hint ? `${d.message}\nhint: ${d.hint}` : d.message })),
+    ...lspDiagnostics(a),
+  ];
+  conn.onDidOpenTextDocument(async (e) => {
     ws.set(TextDocument.create(e.textDocument.uri, e.textDocument.languageId, e.textDocument.version, e.textDocument.text));
+    await project(e.textDocument.uri);
     schedule(e.textDocument.uri);
   });
   conn.onDidChangeTextDocument((e) => {

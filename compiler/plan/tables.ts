@@ -2,6 +2,7 @@
 // data sources, preprocessing steps, and the settings each declaration accepts. One table per fact.
 import { p, type Signature } from "../ir/signature.js";
 import { ownNamesOnly } from "../own.js";
+import { onPlugins } from "../plugin/api.js";
 
 const pred = p("prediction", "ref", { doc: "a model output" });
 const target = p("target", "ref", { doc: "a dataset field" });
@@ -402,3 +403,25 @@ export const SETTINGS: Record<string, SettingDef> = {
 
 // A file may name anything where a loss, metric, step, … goes: the lookups must find own entries only.
 ownNamesOnly(LOSSES, METRICS, OPTIMIZERS, SCHEDULES, SOURCES, PREPROCESS, SETTINGS);
+
+/** The built-in names of each plugin-extensible table (a plugin may not take one). */
+export const BUILTIN_NAMES = { losses: new Set(Object.keys(LOSSES)), metrics: new Set(Object.keys(METRICS)), sources: new Set(Object.keys(SOURCES)), steps: new Set(Object.keys(PREPROCESS)) } as const;
+
+// Plugins' losses, metrics, data sources and steps join the same tables (compiler/plugin/api.ts).
+onPlugins(({ plugin }) => {
+  const added: [Record<string, unknown>, string][] = [];
+  const put = <T>(t: Record<string, T>, name: string, def: T) => {
+    t[name] = def;
+    added.push([t, name]);
+  };
+  const params = (x: readonly unknown[] | undefined) => (x ?? []) as Signature["params"];
+  for (const l of plugin.losses ?? []) {
+    put(LOSSES, l.name, { doc: l.doc, target: l.target ?? "values", mix: { refused: `${l.name} is a plugin loss (plugin "${plugin.name}"), which does not say how a mixed target is weighed` }, params: [pred, l.target === "classes" ? target : valueTarget, ...params(l.params)] });
+  }
+  for (const m of plugin.metrics ?? []) put(METRICS, m.name, { doc: m.doc, higherIsBetter: m.higherIsBetter, classification: m.classification ?? false, params: [...params(m.params), optPred, optTarget] });
+  for (const src of plugin.sources ?? []) put(SOURCES, src.name, { doc: src.doc, columns: [...src.columns], params: params(src.params) });
+  for (const st of plugin.steps ?? []) put(PREPROCESS, st.name, { doc: st.doc, params: params(st.params), produces: (_a, prev) => (prev ? { dtype: "f32", shape: prev.shape } : null) });
+  return () => {
+    for (const [t, name] of added) delete t[name];
+  };
+});

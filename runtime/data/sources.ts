@@ -1,5 +1,6 @@
 // The data sources of tables.ts's SOURCES: each turns a (resolved) source call into a Table holding only the
 // columns the dataset's fields read.
+import { guardAsync, pluginEntry, PluginError, type LoadedPlugin, type PluginSource } from "../../compiler/plugin/api.js";
 import type { Dirent } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from "node:fs";
@@ -70,9 +71,38 @@ export async function loadSource(call: CallSpec, outer: SourceContext): Promise<
     }
     case "spam_assassin":
       return loadSpamAssassin(ctx);
-    default:
+    default: {
+      const plugin = pluginEntry("sources", call.fn);
+      if (plugin) return loadPluginSource(plugin.entry, plugin.from, call, ctx);
       throw new DataError(`unknown data source ${call.fn}()`);
+    }
   }
+}
+
+// ── plugin sources (compiler/plugin/api.ts) ─────────────────────────────────────────────────────────
+
+/** A plugin source's table, checked: every column it declares, equal lengths, numbers of the declared shape. */
+async function loadPluginSource(src: PluginSource, from: LoadedPlugin, call: CallSpec, ctx: SourceContext): Promise<Table> {
+  const what = `data source ${src.name}'s load`;
+  const t = await guardAsync(from, what, () => src.load(call.args, { baseDir: ctx.baseDir, log: ctx.log }));
+  const bad = (why: string) => new PluginError(from.plugin.name, from.file, what, new Error(why));
+  if (!t || typeof t !== "object" || !Number.isInteger(t.rows) || t.rows < 0 || !t.columns || typeof t.columns !== "object") throw bad("it returned no { rows, columns } table");
+  const columns = new Map<string, Column>();
+  for (const name of src.columns) {
+    if (!ctx.wanted.has(name)) continue;
+    const c = t.columns[name];
+    if (!c) throw bad(`its table has no column "${name}" (it declares ${src.columns.join(", ")})`);
+    if ("strings" in c) {
+      if (!Array.isArray(c.strings) || c.strings.length !== t.rows || !c.strings.every((x) => typeof x === "string")) throw bad(`column "${name}" is not ${t.rows} strings`);
+      columns.set(name, { kind: "text", name, data: [...c.strings] });
+      continue;
+    }
+    const shape = Array.isArray(c.shape) ? [...c.shape] : [];
+    if (!shape.every((d) => Number.isInteger(d) && d >= 1) || !c.values || c.values.length !== t.rows * prod(shape)) throw bad(`column "${name}" has ${c.values?.length ?? 0} values, not rows × per-sample shape [${shape.join(", ")}] = ${t.rows * prod(shape)}`);
+    for (let i = 0; i < c.values.length; i++) if (typeof c.values[i] !== "number" || !Number.isFinite(c.values[i])) throw bad(`column "${name}" has a value that is not a finite number at index ${i}`);
+    columns.set(name, numbersColumn(name, c.values, shape));
+  }
+  return { size: t.rows, origin: `${src.name}() (plugin "${from.plugin.name}")`, columns, classes: null };
 }
 
 // ── idx ─────────────────────────────────────────────────────────────────────────────────────────────

@@ -6,6 +6,7 @@
 // the batch — and only in a training epoch's view of a split (Split.augmented): evaluation, validation,
 // prediction and the test split see them pass the samples through (random_crop takes its centre).
 // mask_tokens draws in a training epoch's view too (dynamic masking), and elsewhere masks with one fixed draw.
+import { guard, onPlugins, PluginError } from "../../compiler/plugin/api.js";
 import type { AttrValue, DType } from "../../compiler/ir/types.js";
 import type { CallSpec, FieldSpec } from "../spec.js";
 import { type Column, prod } from "./columns.js";
@@ -1165,6 +1166,40 @@ export const STEP_KERNELS: Record<string, StepKernel> = {
     },
   },
 };
+
+// Plugin preprocessing steps (compiler/plugin/api.ts) join the table: numbers in, floats of the same shape out,
+// one sample at a time.
+onPlugins((from) => {
+  const names: string[] = [];
+  for (const st of from.plugin.steps ?? []) {
+    names.push(st.name);
+    STEP_KERNELS[st.name] = {
+      input: "num",
+      compile({ step, t }) {
+        const shape = (t as NumVal).shape;
+        const size = shape.reduce((a, b) => a * b, 1);
+        const what = `preprocessing step ${st.name}'s apply`;
+        return {
+          out: { kind: "num", int: false, shape },
+          apply(v) {
+            const src = num(v);
+            const out = new Float32Array(src.data.length);
+            for (let i = 0; i < src.n; i++) {
+              const sample = Float32Array.from(src.data.subarray(i * size, (i + 1) * size));
+              const r = guard(from, what, () => st.apply(sample, step.args));
+              if (!r || r.length !== size) throw new PluginError(from.plugin.name, from.file, what, new Error(`it returned ${r?.length ?? "no"} values for a sample of ${size}`));
+              out.set(r, i * size);
+            }
+            return { ...src, int: false, data: out };
+          },
+        };
+      },
+    };
+  }
+  return () => {
+    for (const n of names) delete STEP_KERNELS[n];
+  };
+});
 ownNamesOnly(STEP_KERNELS);
 
 /** Whether the preprocessing step `fn` is random (augmentation). */

@@ -124,8 +124,25 @@ def ctc_term(pred, target, blank, ignore):
     return F.ctc_loss(logp, flat, lengths, keep.sum(1), blank=blank, reduction="mean", zero_infinity=True)
 
 
+PLUGIN_LOSSES = {}
+
+
+def plugin_loss(src, args, pred, target):
+    """A plugin loss (nnetc.config.mjs, spec/language.md section 15): its Python expression over pred, target, args."""
+    code = PLUGIN_LOSSES.get(src)
+    if code is None:
+        code = PLUGIN_LOSSES[src] = compile(src, "<plugin loss>", "eval")
+    own = {k: v for k, v in args.items() if k != "__plugin_torch"}
+    value = eval(code, {"torch": torch, "F": F, "math": math}, {"pred": pred, "target": target.float() if target.is_floating_point() else target, "args": own})
+    if not torch.is_tensor(value) or value.numel() != 1:
+        raise ValueError(f"the plugin loss's expression gave {type(value).__name__}, not a scalar tensor")
+    return value.reshape(())
+
+
 def loss_term(fn, args, pred, target):
     """One loss term, averaged over the batch (and positions): runtime/objective.ts's lossTensor."""
+    if "__plugin_torch" in args:
+        return plugin_loss(args["__plugin_torch"], args, pred, target)
     if fn == "cross_entropy":
         classes = pred.shape[-1]
         logits = pred.reshape(-1, classes)

@@ -11,6 +11,7 @@ import type { IRModel } from "../../compiler/ir/types.js";
 import { decodeSafetensors, encodeSafetensors, toFloat32, type HostTensor } from "../checkpoint/index.js";
 import type { Split } from "../data/index.js";
 import { metricsOf, pairKey, pairKeyOf, slotsOfStep, stepSlotKey, stepsOf, type Evaluation, type PhaseSetup, type StepEngine, type Steps, type TrainParts } from "../engine.js";
+import { pluginEntry } from "../../compiler/plugin/api.js";
 import { RunError } from "../errors.js";
 import { runError } from "../run_diagnostics.js";
 import { collectCompact, collectHost, type Collected } from "../objective.js";
@@ -86,7 +87,15 @@ function numbered(e: TorchError, python: string, statements?: ReadonlyMap<number
 }
 
 /** The plan's loss terms as the Python side takes them. */
-const lossTerms = (loss: readonly LossSpec[]) => loss.map((t) => ({ fn: t.fn, prediction: t.prediction, target: t.target, targetIsOutput: t.targetIsOutput === true, ...(t.targetValue !== undefined ? { targetValue: t.targetValue } : {}), weight: t.weight, args: t.args }));
+const lossTerms = (loss: readonly LossSpec[]) => loss.map((t) => ({ fn: t.fn, prediction: t.prediction, target: t.target, targetIsOutput: t.targetIsOutput === true, ...(t.targetValue !== undefined ? { targetValue: t.targetValue } : {}), weight: t.weight, args: pluginLossArgs(t) }));
+
+/** A plugin loss's arguments carry its Python expression to engine.py's loss_term (NN8004 when it has none). */
+function pluginLossArgs(t: LossSpec): Record<string, unknown> {
+  const p = pluginEntry("losses", t.fn);
+  if (!p) return t.args;
+  if (typeof p.entry.torch !== "string") throw runError("pluginNoLowering", { plugin: p.from.plugin.name, file: p.from.file, kind: "loss", name: t.fn, target: "torch engine", field: "torch", layer: "" });
+  return { ...t.args, __plugin_torch: p.entry.torch };
+}
 
 /** Optimizer state "<weight>/<slot>" (either engine's names) grouped by slot, and the step count. */
 function bySlot(state: Record<string, HostTensor>): { step: Float32Array | null; slots: Map<string, Record<string, HostTensor>> } {

@@ -13,6 +13,7 @@ import { diag, type Diagnostic } from "../../diagnostics.js";
 import { transposeSame, type OpKind } from "../../ir/ops.js";
 import type { AttrValue as IRAttr, DType, IRModel, IRNode } from "../../ir/types.js";
 import { spatialPads } from "../../ir/padding.js";
+import { errorText, guard, onPlugins, pluginEntry, PluginError, type OnnxBuilder } from "../../plugin/api.js";
 import { encodeModel, ONNX_DTYPE, type AttrValue, type DimMsg, type NodeMsg, type TensorMsg, type ValueInfoMsg } from "./proto.js";
 
 export const OPSET = 17;
@@ -775,6 +776,37 @@ function dimMsg(d: number | string): DimMsg {
  * The ONNX model of `model` with `weights` (every param of the model, by name; derived ones already
  * computed). Diagnostics (NN6001) name each layer that has no ONNX form; bytes is null then.
  */
+// Plugin ops with an ONNX lowering join the table: the plugin builds nodes from the inputs in the IR's layout.
+onPlugins((from) => {
+  const table = LOWER as Record<string, Lower>;
+  const names: string[] = [];
+  for (const op of from.plugin.ops ?? []) {
+    if (!op.onnx) continue;
+    names.push(op.name);
+    table[op.name] = (c) => {
+      const what = `op ${op.name}'s onnx lowering`;
+      const b: OnnxBuilder = {
+        inputs: c.x.map((_, i) => c.ir(i)),
+        attrs: c.a as Record<string, never>,
+        op: (type, inputs, attrs = {}) => {
+          if (typeof type !== "string" || !Array.isArray(inputs) || !inputs.every((i) => typeof i === "string")) throw new PluginError(from.plugin.name, from.file, what, new Error(`op(${JSON.stringify(type)}, …): give an ONNX operator name and a list of value names`));
+          return c.g.op(type, inputs, attrs as Record<string, AttrValue>);
+        },
+        scalar: (v) => c.g.scalar(v),
+        int,
+        float,
+        ints,
+      };
+      const out = guard(from, what, () => op.onnx!(b));
+      if (typeof out !== "string") throw new PluginError(from.plugin.name, from.file, what, new Error(`it returned ${typeof out}, not the name of its output value`));
+      return irValue(out, c.node);
+    };
+  }
+  return () => {
+    for (const n of names) delete table[n];
+  };
+});
+
 export function exportOnnx(model: IRModel, weights0: ReadonlyMap<string, ExportWeight>, o: OnnxOptions): OnnxResult {
   // LoRA adapters are merged into their kernels (W + scale·A·B): the graph has no trace of them.
   const merged = mergedKernels(model, (n) => {
@@ -805,10 +837,19 @@ export function exportOnnx(model: IRModel, weights0: ReadonlyMap<string, ExportW
       w: (role, steps) => g.weight(role.startsWith("@") ? role.slice(1) : `${n.name}/${role}`, steps),
       ir: (i = 0) => g.as(x[i]!, null),
     };
+    const plugin = pluginEntry("ops", n.op);
+    if (plugin && !Object.hasOwn(LOWER, n.op)) {
+      diagnostics.push(diag("pluginNoLowering", n.span, { plugin: plugin.from.plugin.name, file: plugin.from.file, kind: "op", name: n.op, target: "ONNX", field: "onnx", layer: n.name }));
+      continue;
+    }
     try {
       if (x.some((v) => v === undefined)) continue; // an input that failed to lower: reported already
       values.set(n.id, LOWER[n.op as OpKind](ctx));
     } catch (e) {
+      if (e instanceof PluginError) {
+        diagnostics.push(diag("pluginThrew", n.span, { plugin: e.plugin, file: e.file, what: e.what, message: errorText(e.error) }));
+        continue;
+      }
       if (!(e instanceof Unsupported)) throw e;
       diagnostics.push(diag("onnxUnsupported", n.span, { op: n.op, layer: n.name, reason: e.reason, ...(e.hint ? { hint: e.hint } : {}) }));
     }
