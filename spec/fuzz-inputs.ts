@@ -60,7 +60,7 @@ export const declarationSoup: fc.Arbitrary<string> = fc
   .map(([a, b, c]) => `${a}\n${b}\n${c}`);
 
 // (c) Mutations of valid programs.
-type Mutation =
+export type Mutation =
   | { op: "deleteChar" | "duplicateChar" | "swapChars" | "truncate"; at: number }
   | { op: "insertChar"; at: number; ch: string }
   | { op: "deleteToken" | "duplicateToken" | "swapTokens"; at: number }
@@ -68,7 +68,7 @@ type Mutation =
   | { op: "splice"; at: number; from: number; start: number; length: number };
 
 const position = fc.nat({ max: 1_000_000 });
-const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ op: fc.constantFrom("deleteChar" as const, "duplicateChar" as const, "swapChars" as const, "truncate" as const), at: position }),
   fc.record({ op: fc.constant("insertChar" as const), at: position, ch: fc.oneof(fc.constantFrom(...oddChars, "{", "}", "(", ")", "[", "]", ",", ":", ";", "=", "-", ">", '"', "/", "*", "\n", "0", "a"), fc.string({ unit: "binary", minLength: 1, maxLength: 1 })) }),
   fc.record({ op: fc.constantFrom("deleteToken" as const, "duplicateToken" as const, "swapTokens" as const), at: position }),
@@ -83,7 +83,7 @@ function tokenSpans(text: string): [number, number][] {
   return all.map((t) => [t.startOffset, t.endOffset! + 1] as [number, number]).sort((a, b) => a[0] - b[0]);
 }
 
-function mutate(text: string, m: Mutation): string {
+export function mutate(text: string, m: Mutation): string {
   const n = text.length;
   const at = n ? m.at % n : 0;
   switch (m.op) {

@@ -1,0 +1,95 @@
+// The inputs of the fuzz targets (spec/fuzz/targets.ts): the grammar-following random programs, mutations
+// and soups of spec/fuzz-inputs.ts, mutations of the zoo (models/*.nnet), and the input classes of issue 18
+// built on purpose: Object.prototype names in any name position, nesting around the parser's limit (mixed
+// `(`, `[`, unary `-`, calls, ternaries, operator chains, `repeat` bodies), chains and cycles of blocks, and
+// `freeze` patterns in phases.
+import { readdirSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import fc from "fast-check";
+import { lexer } from "../../grammar/tokens.js";
+import { MAX_NESTING } from "../../grammar/parser.js";
+import { declarationSoup, mutant, mutate, mutation, randomProgram, soup } from "../fuzz-inputs.js";
+import { ROOT } from "../helpers.js";
+
+const PROTO_NAMES = Object.getOwnPropertyNames(Object.prototype);
+
+/** The zoo, less its largest files (the language server's features over a 4 kB file take tens of ms). */
+export const zoo: string[] = readdirSync(path.join(ROOT, "models"))
+  .filter((f) => f.endsWith(".nnet"))
+  .sort()
+  .map((f) => readFileSync(path.join(ROOT, "models", f), "utf8"))
+  .filter((t) => t.length <= 2600);
+
+export const zooMutant: fc.Arbitrary<string> = fc
+  .tuple(fc.nat({ max: zoo.length - 1 }), fc.array(mutation, { minLength: 1, maxLength: 3 }))
+  .map(([i, ms]) => ms.reduce(mutate, zoo[i]!));
+
+/** The identifiers of a text, by the language's lexer. */
+function identifiers(text: string): { start: number; end: number; image: string }[] {
+  return lexer
+    .tokenize(text)
+    .tokens.filter((t) => t.tokenType.name === "Identifier")
+    .map((t) => ({ start: t.startOffset, end: t.endOffset! + 1, image: t.image }));
+}
+
+/** A program with one identifier, or every occurrence of it, renamed to a name of Object.prototype. */
+export const hostile: fc.Arbitrary<string> = fc
+  .tuple(fc.oneof(randomProgram, fc.constantFrom(...zoo)), fc.nat(), fc.constantFrom(...PROTO_NAMES), fc.boolean())
+  .map(([text, at, name, all]) => {
+    const ids = identifiers(text);
+    if (!ids.length) return text;
+    const id = ids[at % ids.length]!;
+    if (!all) return text.slice(0, id.start) + name + text.slice(id.end);
+    let out = "";
+    let from = 0;
+    for (const t of ids) {
+      if (t.image !== id.image) continue;
+      out += text.slice(from, t.start) + name;
+      from = t.end;
+    }
+    return out + text.slice(from);
+  });
+
+const WRAPPERS: ((e: string) => string)[] = [(e) => `(${e})`, (e) => `[${e}]`, (e) => `-${e}`, (e) => `max(${e}, 1)`, (e) => `true ? ${e} : 1`, (e) => `1 + ${e}`, (e) => `not ${e}`, (e) => `${e} * 2`];
+
+/** An expression nested `depth` levels, each level a wrapper picked by the stream. */
+function nestedExpr(wrappers: readonly number[], depth: number): string {
+  let e = "1";
+  for (let k = 0; k < depth; k++) e = WRAPPERS[(wrappers[k % Math.max(1, wrappers.length)] ?? 0) % WRAPPERS.length]!(e);
+  return e;
+}
+
+/** Nesting a few levels either side of the parser's limit, in an expression, in `repeat` bodies or in a dense argument. */
+export const nested: fc.Arbitrary<string> = fc
+  .tuple(fc.integer({ min: MAX_NESTING - 4, max: MAX_NESTING + 4 }), fc.array(fc.nat(), { minLength: 1, maxLength: 8 }), fc.nat({ max: 3 }))
+  .map(([depth, wrappers, where]) => {
+    const head = "model M {\n  input x: f32[batch, 4]\n  h = x -> dense(4)\n";
+    switch (where) {
+      case 0:
+        return `${head}  z = ${nestedExpr(wrappers, depth - 2)}\n  output y = h\n}\n`;
+      case 1:
+        return `${head}  output y = h -> dense(${nestedExpr(wrappers, depth - 3)})\n}\n`;
+      case 2:
+        return `${head}${"repeat 1 {\n".repeat(depth - 2)}  h = h -> relu\n${"}\n".repeat(depth - 2)}  output y = h\n}\n`;
+      default:
+        return `${head}${"repeat 1 {\n".repeat(Math.floor(depth / 2))}  h = h -> dense(${nestedExpr(wrappers, depth - Math.floor(depth / 2) - 3)})\n${"}\n".repeat(Math.floor(depth / 2))}  output y = h\n}\n`;
+    }
+  });
+
+/** Blocks that call each other in a chain (B0 → B1 → … → Bn), now and then closed into a cycle, and used in a trained model. */
+export const blockChain: fc.Arbitrary<string> = fc.tuple(fc.integer({ min: 1, max: 80 }), fc.boolean(), fc.constantFrom('freeze "**"', 'freeze "*"', "freeze h", "freeze z", 'freeze "B*"', "")).map(([n, cycle, freeze]) => {
+  const blocks = Array.from({ length: n }, (_, k) => `block B${k}(c: int = 4) {\n  out = in -> dense(c)${k + 1 < n ? ` -> B${k + 1}(c)` : cycle ? " -> B0(c)" : ""}\n}`);
+  return `${blocks.join("\n")}\nmodel M {\n  input x: f32[batch, 4]\n  h = x -> B0(4)\n  z = h -> dense(2)\n  output y = z\n}\ndataset D {\n  source csv(path: "d.csv")\n  field x: f32[4] = features\n  field label: i32 = label\n}\ntrain M on D {\n  loss cross_entropy(y, label)\n  phase p { ${freeze}${freeze ? "; " : ""}epochs 1 }\n}\n`;
+});
+
+/** Everything, weighted towards programs that get past the parser. */
+export const fuzzInput: fc.Arbitrary<string> = fc.oneof(
+  { weight: 6, arbitrary: randomProgram },
+  { weight: 3, arbitrary: mutant },
+  { weight: 3, arbitrary: zooMutant },
+  { weight: 2, arbitrary: hostile },
+  { weight: 1, arbitrary: nested },
+  { weight: 1, arbitrary: blockChain },
+  { weight: 1, arbitrary: declarationSoup },
+  { weight: 1, arbitrary: soup },
+);
