@@ -51,18 +51,18 @@ export function replayCommand(c: Campaign, base: number): string {
 }
 
 /** The regression samples: [file name, text]. */
-export function regressionSamples(): [string, string][] {
-  return readdirSync(REGRESSIONS)
+export function regressionSamples(dir = REGRESSIONS): [string, string][] {
+  return readdirSync(dir)
     .filter((f) => f.endsWith(".fuzz"))
     .sort()
-    .map((f) => [f, readFileSync(path.join(REGRESSIONS, f), "utf8")]);
+    .map((f) => [f, readFileSync(path.join(dir, f), "utf8")]);
 }
 
 /** Saves a failing input as a new regression sample (named by target and content); returns its path, or undefined if already there. */
-export function saveRegression(target: Target, input: string): string | undefined {
+export function saveRegression(target: Target, input: string, dir = REGRESSIONS): string | undefined {
   const name = `${target}-${createHash("sha256").update(input).digest("hex").slice(0, 10)}.fuzz`;
-  if (regressionSamples().some(([, t]) => t === input)) return undefined;
-  const file = path.join(REGRESSIONS, name);
+  if (regressionSamples(dir).some(([, t]) => t === input)) return undefined;
+  const file = path.join(dir, name);
   writeFileSync(file, input);
   return file;
 }

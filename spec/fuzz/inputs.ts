@@ -8,7 +8,7 @@ import * as path from "node:path";
 import fc from "fast-check";
 import { lexer } from "../../grammar/tokens.js";
 import { MAX_NESTING } from "../../grammar/parser.js";
-import { declarationSoup, mutant, mutate, mutation, randomProgram, soup } from "../fuzz-inputs.js";
+import { carefulProgram, declarationSoup, mutant, mutate, mutation, randomProgram, seeds, soup } from "../fuzz-inputs.js";
 import { ROOT } from "../helpers.js";
 
 const PROTO_NAMES = Object.getOwnPropertyNames(Object.prototype);
@@ -23,6 +23,22 @@ export const zoo: string[] = readdirSync(path.join(ROOT, "models"))
 export const zooMutant: fc.Arbitrary<string> = fc
   .tuple(fc.nat({ max: zoo.length - 1 }), fc.array(mutation, { minLength: 1, maxLength: 3 }))
   .map(([i, ms]) => ms.reduce(mutate, zoo[i]!));
+
+/**
+ * The zoo and the samples with a few numbers changed (units, kernel sizes, rates, counts): mostly still valid
+ * programs, of every architecture the zoo has, so that they reach the passes and the emitter.
+ */
+export const tweaked: fc.Arbitrary<string> = fc
+  .tuple(fc.constantFrom(...zoo, ...seeds), fc.array(fc.tuple(fc.nat(), fc.constantFrom("1", "2", "3", "4", "8", "16", "0", "0.5", "1e-3")), { minLength: 1, maxLength: 3 }))
+  .map(([text, changes]) => {
+    for (const [at, to] of changes) {
+      const nums = lexer.tokenize(text).tokens.filter((t) => t.tokenType.name === "Number");
+      if (!nums.length) break;
+      const t = nums[at % nums.length]!;
+      text = text.slice(0, t.startOffset) + to + text.slice(t.endOffset! + 1);
+    }
+    return text;
+  });
 
 /** The identifiers of a text, by the language's lexer. */
 function identifiers(text: string): { start: number; end: number; image: string }[] {
@@ -84,9 +100,11 @@ export const blockChain: fc.Arbitrary<string> = fc.tuple(fc.integer({ min: 1, ma
 
 /** Everything, weighted towards programs that get past the parser. */
 export const fuzzInput: fc.Arbitrary<string> = fc.oneof(
-  { weight: 6, arbitrary: randomProgram },
+  { weight: 4, arbitrary: randomProgram },
+  { weight: 3, arbitrary: carefulProgram },
   { weight: 3, arbitrary: mutant },
   { weight: 3, arbitrary: zooMutant },
+  { weight: 3, arbitrary: tweaked },
   { weight: 2, arbitrary: hostile },
   { weight: 1, arbitrary: nested },
   { weight: 1, arbitrary: blockChain },

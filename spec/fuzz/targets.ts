@@ -10,6 +10,8 @@ import { compile, parse, type Host } from "../../compiler/index.js";
 import { format, type FormatResult } from "../../compiler/format/index.js";
 import { completion, definition, documentSymbols, formatting, hover, lspDiagnostics, pathToUri, Workspace } from "../../compiler/lsp/server.js";
 import { diagnosticToJson, renderDiagnostic, summaryLine } from "../../compiler/render.js";
+import { emitCode } from "../../compiler/emit/index.js";
+import { optimize, verifyModel } from "../../compiler/passes/index.js";
 import { renderSummary, summarize } from "../../compiler/summary.js";
 
 export const TARGETS = ["check", "fmt", "lsp"] as const;
@@ -67,7 +69,10 @@ export function diagnosticProblems(raw: unknown, i: number, length: number): str
 
 // ── check ─────────────────────────────────────────────────────────────────────────────────────────
 
-/** `nnetc check` and `nnetc summary` in process: compile, render every diagnostic both ways, summarize clean models. */
+/**
+ * `nnetc check`, `nnetc summary` and `nnetc compile` in process: compile, render every diagnostic both ways;
+ * for a file without errors, summarize each model, run the passes and emit the TypeScript module.
+ */
 export function checkProblems(text: string): string[] {
   const out: string[] = [];
   guarded(out, "parse", () => parse(FUZZ_FILE, text));
@@ -87,6 +92,22 @@ export function checkProblems(text: string): string[] {
     guarded(out, "summary", () => {
       for (const m of r.module.models) if (!renderSummary(summarize(m)).includes(m.name)) out.push(`the summary of ${m.name} does not name it`);
     });
+    // What `nnetc compile` does next: every pass at -O1 and -O2, for training and inference, with each model
+    // verified after each pass, then the TypeScript module.
+    for (const level of [1, 2] as const) {
+      for (const mode of ["train", "infer"] as const) {
+        guarded(out, `-O${level} ${mode} passes`, () =>
+          optimize(r.module, {
+            level,
+            mode,
+            onStage: (stage, m) => {
+              for (const p of verifyModel(m).slice(0, 2)) out.push(`-O${level} ${mode}: after ${stage.pass} on ${m.name}: ${p}`);
+            },
+          }),
+        );
+      }
+    }
+    if (r.module.models.length) guarded(out, "emit", () => emitCode(r, { file: FUZZ_FILE, outFile: "fuzz.nnet.ts", flavor: "ts", level: 2 }));
   }
   return out;
 }
@@ -101,6 +122,11 @@ export function astShape(text: string): { shape: string; syntaxErrors: boolean }
 
 function comments(text: string): string[] {
   return (lexer.tokenize(text).groups.comments ?? []).map((c) => c.image.replace(/[ \t]+$/gm, ""));
+}
+
+function meaning(text: string): string {
+  const r = compile(FUZZ_FILE, text, host);
+  return `${JSON.stringify(r.module, (k, v) => (/span$/i.test(k) ? undefined : v))}\n${r.diagnostics.map((d) => d.code).join(",")}`;
 }
 
 const WIDTHS: [number, number][] = [
@@ -140,6 +166,10 @@ export function fmtProblems(text: string, fmt: (file: string, text: string, o: {
     const ca = comments(text);
     const cb = comments(r.text);
     if (JSON.stringify(ca) !== JSON.stringify(cb)) out.push(`${at}: comments lost, changed or reordered (${ca.length} before, ${cb.length} after)`);
+    // Layout only: the IR (without source positions) and the diagnostic codes are the input's.
+    if (printWidth === WIDTHS[0]![0]) guarded(out, "compile of the output", () => {
+      if (meaning(r.text) !== meaning(text)) out.push(`${at}: the output compiles to another IR or other diagnostics`);
+    });
     const again = guarded(out, `${at} of its own output`, () => fmt(FUZZ_FILE, r.text, o));
     if (again && (!again.ok || again.text !== r.text || again.changed)) out.push(`${at} is not idempotent: formatting the output again ${again.ok ? "changes it" : "fails"}`);
   }
@@ -182,8 +212,11 @@ export function lspProblems(text: string, probes = 12): string[] {
     const walk = (ss: L.DocumentSymbol[]) => ss.forEach((s) => (inside(s.range, "symbol"), inside(s.selectionRange, "symbol"), walk(s.children ?? [])));
     walk(documentSymbols(a));
   });
+  // Evenly spread offsets, and the first `probes` identifiers (where hover, completion and definition look names up).
   const offsets = new Set([0, text.length]);
   for (let k = 1; k <= probes; k++) offsets.add(Math.floor((k * text.length) / (probes + 1)));
+  const ids = lexer.tokenize(text).tokens.filter((t) => t.tokenType.name === "Identifier");
+  for (let k = 0; k < ids.length && k < probes; k++) offsets.add(ids[Math.floor((k * ids.length) / Math.min(ids.length, probes))]!.startOffset + 1);
   for (const offset of offsets) {
     guarded(out, `hover at ${offset}`, () => {
       const h = hover(a, offset);

@@ -11,9 +11,13 @@
 // Long runs: `npm run fuzz -- --n N`, which writes what it finds to spec/fuzz/regressions/, replayed here.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import fc from "fast-check";
 import { diag } from "../../compiler/diagnostics.js";
 import { format } from "../../compiler/format/index.js";
-import { campaign, regressionSamples, replayCommand, type Campaign } from "../fuzz/drive.js";
+import { campaign, regressionSamples, replayCommand, saveRegression, type Campaign } from "../fuzz/drive.js";
 import { fuzzInput, zoo } from "../fuzz/inputs.js";
 import { Pool } from "../fuzz/pool.js";
 import { diagnosticProblems, fmtProblems, TARGETS, type Target } from "../fuzz/targets.js";
@@ -45,6 +49,30 @@ test("the replay can fail: each kind of broken property is reported", async () =
   // A target that runs past its limit is ended and reported (the largest zoo file takes far more than 1 ms).
   const slow = await pool.run("lsp", zoo[zoo.length - 1]!, 1);
   assert.ok(slow.problems.some((p) => /did not finish within 1 ms/.test(p)), slow.problems.join("\n"));
+});
+
+test("a failing campaign shrinks its input, and the input becomes a regression sample that replays it", async () => {
+  // Every input "fails" under a 1 ms limit per input: the failure path end to end without a real bug.
+  const strict = new Pool(1, 1);
+  try {
+    const c = await campaign(strict, "lsp", { seed: 1, numRuns: 5, arb: fc.constantFrom(...zoo.slice(-2)) });
+    assert.ok(c.failure, "the campaign failed");
+    assert.ok(c.failure.problems.some((p) => /did not finish within 1 ms/.test(p)), c.failure.problems.join("\n"));
+    assert.match(replayCommand(c, 7), /^FUZZ_SEED=7 node spec\/run\.mjs .*npm run fuzz -- --target lsp --seed 1 /);
+    const dir = mkdtempSync(path.join(tmpdir(), "nnetc-fuzz-"));
+    try {
+      const file = saveRegression("lsp", c.failure.input, dir);
+      assert.ok(file && readFileSync(file, "utf8") === c.failure.input, "saved byte for byte");
+      assert.is(saveRegression("lsp", c.failure.input, dir), undefined, "saved once");
+      assert.equal(regressionSamples(dir), [[path.basename(file), c.failure.input]]);
+      // Replayed under the same limit, the sample fails again.
+      assert.ok((await strict.run("lsp", regressionSamples(dir)[0]![1])).problems.length > 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  } finally {
+    await strict.close();
+  }
 });
 
 test("regression samples: every file in spec/fuzz/regressions/ holds on every target", async () => {
