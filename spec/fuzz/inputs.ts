@@ -98,6 +98,15 @@ export const blockChain: fc.Arbitrary<string> = fc.tuple(fc.integer({ min: 1, ma
   return `${blocks.join("\n")}\nmodel M {\n  input x: f32[batch, 4]\n  h = x -> B0(4)\n  z = h -> dense(2)\n  output y = z\n}\ndataset D {\n  source csv(path: "d.csv")\n  field x: f32[4] = features\n  field label: i32 = label\n}\ntrain M on D {\n  loss cross_entropy(y, label)\n  phase p { ${freeze}${freeze ? "; " : ""}epochs 1 }\n}\n`;
 });
 
+/** A program that imports blocks: from the library, from one with errors, from one that imports it back, from nowhere. */
+export const importing: fc.Arbitrary<string> = fc
+  .tuple(
+    fc.subarray(["Blk", "Lib", "Missing", "constructor", "__proto__"], { minLength: 1 }),
+    fc.constantFrom("lib.nnet", "./lib.nnet", "../lib.nnet", "bad.nnet", "loop.nnet", "none.nnet", "fuzz.nnet", "", "/dev/null"),
+    fc.oneof(carefulProgram, randomProgram, fc.constant("model M {\n  input x: f32[batch, 4]\n  h = x -> Lib(4) -> Blk\n  output y = h\n}\n")),
+  )
+  .map(([names, from, text]) => `import { ${names.join(", ")} } from "${from}"\n${text}`);
+
 /** Everything, weighted towards programs that get past the parser. */
 export const fuzzInput: fc.Arbitrary<string> = fc.oneof(
   { weight: 4, arbitrary: randomProgram },
@@ -108,6 +117,7 @@ export const fuzzInput: fc.Arbitrary<string> = fc.oneof(
   { weight: 2, arbitrary: hostile },
   { weight: 1, arbitrary: nested },
   { weight: 1, arbitrary: blockChain },
+  { weight: 2, arbitrary: importing },
   { weight: 1, arbitrary: declarationSoup },
   { weight: 1, arbitrary: soup },
 );

@@ -3,6 +3,7 @@
 // features. Each returns the list of what went wrong (empty when the property holds) and never throws: an
 // exception escaping a stage is itself a problem. Run in a worker thread (./worker.ts) by
 // spec/unit/fuzz.test.ts and by `npm run fuzz` (./run.ts), which time every input out.
+import * as path from "node:path";
 import { TextDocument } from "vscode-languageserver-textdocument";
 import type * as L from "vscode-languageserver";
 import { lexer } from "../../grammar/tokens.js";
@@ -20,8 +21,21 @@ export const isTarget = (t: string): t is Target => (TARGETS as readonly string[
 
 /** The name every fuzzed text is compiled under; no other file exists (imports fail the same way every time). */
 export const FUZZ_FILE = "fuzz.nnet";
-const noFiles: Host["readFile"] = () => ({ error: "no such file" });
-const host: Host = { readFile: noFiles };
+/**
+ * The only other files (by base name, wherever an import points): a library of blocks, one with errors, and one
+ * that imports the fuzzed file back. Every other import fails the same way every time.
+ */
+export const LIBS: Record<string, string> = {
+  "lib.nnet": "/// Blocks to import.\nblock Blk(n: int = 2) {\n  out = in -> dense(n) -> relu\n}\n\nblock Lib(c: int = 4) {\n  y = in -> dense(c)\n  out = y -> Blk(c)\n}\n",
+  "bad.nnet": "block Blk(n: int = 2) {\n  out = in -> dens(n)\n}\nblock constructor(c: int) {\n  out = in -> dense(c\n}\n",
+  "loop.nnet": 'import { Blk } from "fuzz.nnet"\nblock Lib(c: int = 4) {\n  out = in -> Blk(c)\n}\n',
+};
+const libText = (file: string): string | undefined => (Object.hasOwn(LIBS, path.basename(file)) ? LIBS[path.basename(file)] : undefined);
+const files: Host["readFile"] = (file) => {
+  const text = libText(file);
+  return text === undefined ? { error: "no such file" } : { text };
+};
+const host: Host = { readFile: files };
 
 const message = (e: unknown) => (e instanceof Error ? `${e.message}\n${(e.stack ?? "").split("\n").slice(1, 6).join("\n")}` : String(e));
 
@@ -43,7 +57,11 @@ interface Span {
 
 function spanProblems(where: string, s: Span | undefined, length: number): string[] {
   if (!s || typeof s !== "object") return [`${where}: no span`];
-  if (s.file !== FUZZ_FILE) return [`${where}: span in ${JSON.stringify(s.file)}, not the file compiled`];
+  if (s.file !== FUZZ_FILE) {
+    const lib = libText(s.file);
+    if (lib === undefined) return [`${where}: span in ${JSON.stringify(s.file)}, neither the file compiled nor one it imports`];
+    length = lib.length;
+  }
   if (!Number.isInteger(s.start) || !Number.isInteger(s.end)) return [`${where}: span offsets ${s.start}..${s.end} are not integers`];
   if (!(0 <= s.start && s.start <= s.end && s.end <= length)) return [`${where}: span ${s.start}..${s.end} outside 0..${length}`];
   return [];
@@ -195,7 +213,7 @@ export function lspProblems(text: string, probes = 12): string[] {
       }
     }
   };
-  const ws = new Workspace(noFiles);
+  const ws = new Workspace(files);
   ws.set(doc);
   const a = guarded(out, "analyze", () => ws.analyze(uri));
   if (!a) {
