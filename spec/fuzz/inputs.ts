@@ -40,6 +40,20 @@ export const tweaked: fc.Arbitrary<string> = fc
     return text;
   });
 
+/** A valid program with comments of every kind put between random tokens (where the formatter must keep them). */
+export const commented: fc.Arbitrary<string> = fc
+  .tuple(fc.constantFrom(...zoo, ...seeds), fc.array(fc.tuple(fc.nat(), fc.constantFrom("// c\n", "/* c */", "/* a\n b */", "/// doc\n", "\n// own line\n", "/**/", "//\n", "/* x */\n\n\n"), fc.boolean()), { minLength: 1, maxLength: 6 }))
+  .map(([text, inserts]) => {
+    for (const [at, comment, after] of inserts) {
+      const toks = lexer.tokenize(text).tokens;
+      if (!toks.length) break;
+      const t = toks[at % toks.length]!;
+      const i = after ? t.endOffset! + 1 : t.startOffset;
+      text = `${text.slice(0, i)} ${comment}${text.slice(i)}`;
+    }
+    return text;
+  });
+
 /** The identifiers of a text, by the language's lexer. */
 function identifiers(text: string): { start: number; end: number; image: string }[] {
   return lexer
@@ -118,6 +132,7 @@ export const fuzzInput: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: nested },
   { weight: 1, arbitrary: blockChain },
   { weight: 2, arbitrary: importing },
+  { weight: 2, arbitrary: commented },
   { weight: 1, arbitrary: declarationSoup },
   { weight: 1, arbitrary: soup },
 );
