@@ -17,7 +17,9 @@ class Slot {
 
   private async ready(): Promise<Worker> {
     if (this.worker) return this.worker;
-    const w = new Worker(new URL("./worker.js", import.meta.url));
+    // spec/run.mjs sets NO_COLOR and uvu FORCE_COLOR: a worker with both warns on start. Color is no use here.
+    const { FORCE_COLOR: _, ...env } = process.env;
+    const w = new Worker(new URL("./worker.js", import.meta.url), { env });
     w.unref();
     this.worker = w;
     for (const target of ["check", "fmt", "lsp"] as const) {
