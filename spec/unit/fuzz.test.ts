@@ -7,7 +7,7 @@
 //
 // The seed is new on every run (that is what makes it continuous); a failure prints it with the exact replay
 // command. FUZZ_SEED=S replays, FUZZ_RUNS=F multiplies the input counts, FUZZ_TIME_S the time cap per target
-// (default 25 s: the campaigns stop early on a loaded machine), FUZZ_TIME_LIMIT_MS the limit per input.
+// (default 20 s: the campaigns run concurrently on two workers and stop early on a loaded machine), FUZZ_TIME_LIMIT_MS the limit per input.
 // Long runs: `npm run fuzz -- --n N`, which writes what it finds to spec/fuzz/regressions/, replayed here.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -24,7 +24,7 @@ import { diagnosticProblems, fmtProblems, TARGETS, type Target } from "../fuzz/t
 
 const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
 const FACTOR = Number(process.env.FUZZ_RUNS ?? 1);
-const TIME_S = Number(process.env.FUZZ_TIME_S ?? 25);
+const TIME_S = Number(process.env.FUZZ_TIME_S ?? 20);
 const pool = new Pool(2, Number(process.env.FUZZ_TIME_LIMIT_MS ?? 10_000));
 
 test.after(async () => {
