@@ -60,7 +60,7 @@ export const declarationSoup: fc.Arbitrary<string> = fc
   .map(([a, b, c]) => `${a}\n${b}\n${c}`);
 
 // (c) Mutations of valid programs.
-type Mutation =
+export type Mutation =
   | { op: "deleteChar" | "duplicateChar" | "swapChars" | "truncate"; at: number }
   | { op: "insertChar"; at: number; ch: string }
   | { op: "deleteToken" | "duplicateToken" | "swapTokens"; at: number }
@@ -68,7 +68,7 @@ type Mutation =
   | { op: "splice"; at: number; from: number; start: number; length: number };
 
 const position = fc.nat({ max: 1_000_000 });
-const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ op: fc.constantFrom("deleteChar" as const, "duplicateChar" as const, "swapChars" as const, "truncate" as const), at: position }),
   fc.record({ op: fc.constant("insertChar" as const), at: position, ch: fc.oneof(fc.constantFrom(...oddChars, "{", "}", "(", ")", "[", "]", ",", ":", ";", "=", "-", ">", '"', "/", "*", "\n", "0", "a"), fc.string({ unit: "binary", minLength: 1, maxLength: 1 })) }),
   fc.record({ op: fc.constantFrom("deleteToken" as const, "duplicateToken" as const, "swapTokens" as const), at: position }),
@@ -83,7 +83,7 @@ function tokenSpans(text: string): [number, number][] {
   return all.map((t) => [t.startOffset, t.endOffset! + 1] as [number, number]).sort((a, b) => a[0] - b[0]);
 }
 
-function mutate(text: string, m: Mutation): string {
+export function mutate(text: string, m: Mutation): string {
   const n = text.length;
   const at = n ? m.at % n : 0;
   switch (m.op) {
@@ -137,7 +137,8 @@ export const mutant: fc.Arbitrary<string> = fc
 
 type Spec = { name: string; type: string; values?: readonly string[]; default?: unknown };
 
-export function program(stream: readonly number[]): string {
+/** `badScale` scales how often a wrong value is picked (0: never, for programs that more often check clean). */
+export function program(stream: readonly number[], badScale = 1): string {
   let at = 0;
   // When the stream runs out every choice is the first one: what shrinking converges to.
   const next = () => stream[at++] ?? 0;
@@ -145,7 +146,7 @@ export function program(stream: readonly number[]): string {
   const chance = (percent: number) => next() % 100 >= 100 - percent;
   const count = (max: number) => next() % (max + 1);
   /** Mostly a good value, now and then a bad one. */
-  const mostly = <T>(good: readonly T[], bad: readonly T[], badPercent = 8): T => (chance(badPercent) ? pick(bad) : pick(good));
+  const mostly = <T>(good: readonly T[], bad: readonly T[], badPercent = 8): T => (chance(badPercent * badScale) ? pick(bad) : pick(good));
 
   const int = () => mostly(["2", "4", "8", "1", "3", "16", "64", "max(2, 8 % 3)", "floor(9 / 2)", "(not false and 2 < 3 ? 4 : 2)"], ["0", "-1", "2.5", "99999", "1e3", "5 % 0", "min(x)", "1 and 2"]);
   const float = () => mostly(["0.1", "0.5", "1e-3", "0.9", "1", "0"], ["-0.5", "2", "1e999", "x"]);
@@ -170,7 +171,7 @@ export function program(stream: readonly number[]): string {
       () => (layers.length ? pick(layers) : "wte"),
     ])();
   const valueFor = (spec: Spec): string => {
-    if (chance(6)) return anyValue();
+    if (chance(6 * badScale)) return anyValue();
     switch (spec.type) {
       case "int":
         return int();
@@ -305,5 +306,8 @@ export function program(stream: readonly number[]): string {
   return decls.join("\n\n") + "\n";
 }
 
-export const randomProgram: fc.Arbitrary<string> = fc.array(fc.nat({ max: 1 << 16 }), { minLength: 100, maxLength: 400 }).map(program);
+export const randomProgram: fc.Arbitrary<string> = fc.array(fc.nat({ max: 1 << 16 }), { minLength: 100, maxLength: 400 }).map((s) => program(s));
+
+/** Random programs with no value picked wrong on purpose: more of them check clean and reach the passes. */
+export const carefulProgram: fc.Arbitrary<string> = fc.array(fc.nat({ max: 1 << 16 }), { minLength: 100, maxLength: 400 }).map((s) => program(s, 0));
 

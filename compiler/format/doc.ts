@@ -127,7 +127,7 @@ class Printer {
    */
   private trailingDoc(t: IToken, cs: IToken[]): Doc[] {
     return cs.map((c) => {
-      if (c.tokenType === T.BlockComment) return [" ", this.commentDoc(c)];
+      if (c.tokenType === T.BlockComment && !this.lineBreakAfter(c)) return [" ", this.commentDoc(c)];
       const slot: Doc[] = [];
       this.slots.push({ token: t, comment: c, doc: slot });
       return slot;
@@ -137,9 +137,18 @@ class Printer {
   private fillSlots(): void {
     for (const { token, doc } of this.pre) if (!this.lineAfter.has(token) && this.trailing.get(token)?.at(-1)?.tokenType !== T.LineComment) doc.push(hardline);
     for (const { token, comment, doc } of this.slots) {
-      if (this.lineAfter.has(token)) doc.push(lineSuffix([" ", this.commentDoc(comment)]), breakParent);
+      // A block comment that ended its line keeps its line break (the Doc's own, forced, or a hard one after a
+      // token the Doc never breaks after: `f32 /* c */⏎[4]`): printed mid-line, it would lead the next token on
+      // the next run (`f( /* c */[4])` → `f(/* c */ [4])`: not idempotent).
+      if (comment.tokenType === T.BlockComment) doc.push(" ", this.commentDoc(comment), this.lineAfter.has(token) ? breakParent : hardline);
+      else if (this.lineAfter.has(token)) doc.push(lineSuffix([" ", this.commentDoc(comment)]), breakParent);
       else doc.push(" ", this.commentDoc(comment), hardline);
     }
+  }
+
+  /** Whether a line break follows comment `c` in the source before the next token (or comment). */
+  private lineBreakAfter(c: IToken): boolean {
+    return /^[ \t]*(?:\r?\n|$)/.test(this.text.slice(c.endOffset! + 1));
   }
 
   /** Note that the Doc may break the line after `t`; returns `d`. */
