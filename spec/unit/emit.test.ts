@@ -54,9 +54,10 @@ test("emit: the js and dts flavours of every zoo model parse, and js carries no 
 });
 
 // The compiler's leaves (modules importing nothing) that the runtime shares: the table of resource limits,
-// the own-names helper the name tables use, and the plugin store (compiler/plugin/api.ts: losses and metrics).
-test("nnetc/runtime, all an emitted module imports besides tfjs, loads nothing of the compiler but its leaves (limits, own, plugin/api)", () => {
-  const probe = "export async function load(url, context, next) { if (url.includes('/dist/compiler/') && !/\\/dist\\/compiler\\/(limits|own|plugin\\/api)\\.js$/.test(url)) console.log('LOADED ' + url); return next(url, context); }";
+// the own-names helper the name tables use, the plugin store (compiler/plugin/api.ts: losses and metrics) and the
+// project root's confinement (compiler/root.ts, which imports only limits: the data layer confines its paths with it).
+test("nnetc/runtime, all an emitted module imports besides tfjs, loads nothing of the compiler but its leaves (limits, own, plugin/api, root)", () => {
+  const probe = "export async function load(url, context, next) { if (url.includes('/dist/compiler/') && !/\\/dist\\/compiler\\/(limits|own|plugin\\/api|root)\\.js$/.test(url)) console.log('LOADED ' + url); return next(url, context); }";
   const main = `import { register } from "node:module"; register(${JSON.stringify("data:text/javascript," + encodeURIComponent(probe))}); await import("nnetc/runtime"); console.log("ok");`;
   const r = spawnSync(process.execPath, ["--input-type=module", "-e", main], { cwd: ROOT, encoding: "utf8" });
   assert.is(r.status, 0, r.stderr);
