@@ -1,15 +1,19 @@
 // npm run bench:lstm — training speed of the BiLSTM of models/text_classifier.nnet (embedding 20000×64,
 // bidirectional lstm(64) over 200 steps, max pool, dense(2); batch 64, Adam, dropout on) on generated
-// token data, for three LSTM implementations measured alternately in the same process, so that load on
+// token data, for four LSTM implementations measured alternately in the same process, so that load on
 // the machine falls on all alike:
-//   fused     runtime/ops.ts lstm: one input matmul for the sequence, a hand-written gradient (BPTT)
+//   fused     runtime/ops.ts lstm: one input matmul for the sequence, a hand-written gradient (BPTT); on
+//             wasm one kernel call for the forward over all steps and one for the backward (lstm_seq.ts)
+//   cell      the same with one cell kernel call per step each way (lstm_cell.ts), as before lstm_seq.ts
 //   autodiff  the same forward ops recorded on the tape (what the hand-written gradient replaces)
 //   old       the implementation before issue 17 (kept below, here only): autodiff through a loop that
 //             split the gates per step and added the bias per step
+// "fused" also has global_max_pool1d's current gradient (ops.globalMax), the others tf.max's own (a
+// broadcasting Equal, slow on wasm), as they had. --profile NAME: one step of one variant under tf.profile.
 // Prints samples/s (wall and CPU time) per repetition and the medians' ratios; also the first step's
 // loss under each (they must agree). A benchmark, not a test: nothing is asserted.
 //
-//   npm run build && node dist/bench/lstm.js [--backend wasm] [--repeats 5] [--steps 3] [--batch 64] [--len 200] [--only fused,old]
+//   npm run build && node dist/bench/lstm.js [--backend wasm] [--repeats 5] [--steps 3] [--batch 64] [--len 200] [--only fused,cell,old] [--profile fused]
 import * as tf from "@tensorflow/tfjs-core";
 import { readFileSync } from "node:fs";
 import * as os from "node:os";
@@ -26,7 +30,9 @@ const REPEATS = Number(opt("repeats", "5"));
 const STEPS = Number(opt("steps", "3"));
 const BATCH = Number(opt("batch", "64"));
 const LEN = Number(opt("len", "200"));
-const ONLY = opt("only", "fused,autodiff,old").split(",");
+const ONLY = opt("only", "fused,cell,autodiff,old").split(",");
+/** --profile NAME: one training step of that variant under tf.profile, kernel time by kernel name, then exit. */
+const PROFILE = opt("profile", "");
 
 /** The LSTM before issue 17 (runtime/ops.ts at ee08718), unchanged but for the GRU branch left out. */
 function oldLstm(x: tf.Tensor, w: ops.RecurrentWeights, o: ops.RecurrentOptions): tf.Tensor {
@@ -55,12 +61,25 @@ function oldLstm(x: tf.Tensor, w: ops.RecurrentWeights, o: ops.RecurrentOptions)
 
 /** The autodiff variant of the fused forward (runtime/ops.ts lstmTimeMajor with autodiff). */
 function autodiffLstm(x: tf.Tensor, w: ops.RecurrentWeights, o: ops.RecurrentOptions): tf.Tensor {
-  const y = ops.lstmTimeMajor(tf.transpose(x, [1, 0, 2]) as tf.Tensor3D, w, o.units, o.returnSequences, o.reverse, true);
+  const y = ops.lstmTimeMajor(tf.transpose(x, [1, 0, 2]) as tf.Tensor3D, w, o.units, o.returnSequences, o.reverse, "autodiff");
+  return o.returnSequences ? tf.transpose(y, [1, 0, 2]) : y;
+}
+
+/** The per-step cell kernels with the hand-written gradient (runtime/ops.ts before the whole-sequence kernels). */
+function cellLstm(x: tf.Tensor, w: ops.RecurrentWeights, o: ops.RecurrentOptions): tf.Tensor {
+  const y = ops.lstmTimeMajor(tf.transpose(x, [1, 0, 2]) as tf.Tensor3D, w, o.units, o.returnSequences, o.reverse, "cell");
   return o.returnSequences ? tf.transpose(y, [1, 0, 2]) : y;
 }
 
 type Lstm = typeof ops.lstm;
-const VARIANTS: Record<string, Lstm> = { fused: ops.lstm, autodiff: autodiffLstm, old: oldLstm };
+const VARIANTS: Record<string, Lstm> = { fused: ops.lstm, cell: cellLstm, autodiff: autodiffLstm, old: oldLstm };
+/**
+ * global_max_pool1d as it is (ops.globalMax: its gradient avoids the wasm backend's broadcasting Equal) for
+ * "fused", and as it was (tf.max and its own gradient) for the variants that stand for earlier states.
+ */
+const CURRENT_POOL = IMPLS.global_max_pool1d;
+const OLD_POOL: (typeof IMPLS)["global_max_pool1d"] = (c) => tf.max(c.x[0]!, 1);
+const POOL: Record<string, (typeof IMPLS)["global_max_pool1d"]> = { fused: CURRENT_POOL, cell: OLD_POOL, autodiff: OLD_POOL, old: OLD_POOL };
 
 /** IMPLS.lstm with another LSTM function (interpret.ts's adapter, written out). */
 function implWith(f: Lstm): (typeof IMPLS)["lstm"] {
@@ -92,8 +111,9 @@ async function main(): Promise<void> {
   console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}; backend ${choice.name} (${choice.reason}); batch ${BATCH} × ${LEN} tokens, ${STEPS} Adam step(s) per run, medians of ${REPEATS}`);
 
   /** STEPS training steps from the same initial weights; returns samples/s (wall, CPU) and the first loss. */
-  const train = (f: Lstm): { wall: number; cpu: number; loss: number } => {
-    IMPLS.lstm = implWith(f);
+  const train = (name: string): { wall: number; cpu: number; loss: number } => {
+    IMPLS.lstm = implWith(VARIANTS[name]!);
+    IMPLS.global_max_pool1d = POOL[name]!;
     for (const [k, v] of init) v.assign(initial.get(k)!);
     const opt = tf.train.adam(2e-3);
     const vars = m.params.filter((p) => p.trainable).map((p) => init.get(p.name)!);
@@ -115,13 +135,33 @@ async function main(): Promise<void> {
     return { wall: (STEPS * BATCH) / (wall / 1000), cpu: (STEPS * BATCH) / (cpu / 1000), loss };
   };
 
+  if (PROFILE) {
+    train(PROFILE); // warm-up, and the variant's LSTM and pooling
+    const opt = tf.train.adam(2e-3);
+    const vars = m.params.filter((p) => p.trainable).map((p) => init.get(p.name)!);
+    const t0 = performance.now();
+    const info = await tf.profile(() => {
+      opt.minimize(() => tf.losses.softmaxCrossEntropy(labels, run(m, init, { tokens }, { training: true, seed: () => 7 }).outputs.logits!) as tf.Scalar, false, vars);
+    });
+    const wall = performance.now() - t0;
+    const by = new Map<string, [number, number]>();
+    for (const k of info.kernels) {
+      const e = by.get(k.name) ?? [0, 0];
+      by.set(k.name, [e[0] + 1, e[1] + (typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0)]);
+    }
+    const total = [...by.values()].reduce((a, [, ms]) => a + ms, 0);
+    console.log(`${PROFILE}: one step ${wall.toFixed(0)} ms wall under tf.profile, ${info.kernels.length} kernel calls, ${total.toFixed(0)} ms inside kernels (the rest: engine/tape bookkeeping, profiling)`);
+    for (const [name, [n, ms]] of [...by].sort((a, b) => b[1][1] - a[1][1]).slice(0, 20)) console.log(`  ${name.padEnd(28)} ${String(n).padStart(6)} calls ${ms.toFixed(1).padStart(8)} ms`);
+    opt.dispose();
+    return;
+  }
   const names = ONLY.filter((n) => VARIANTS[n]);
-  for (const n of names) train(VARIANTS[n]!); // warm-up (XNNPACK operators, JIT)
+  for (const n of names) train(n); // warm-up (XNNPACK operators, JIT)
   const got: Record<string, { wall: number[]; cpu: number[]; loss: number }> = Object.fromEntries(names.map((n) => [n, { wall: [], cpu: [], loss: NaN }]));
   for (let r = 0; r < REPEATS; r++) {
     const line: string[] = [];
     for (const n of r % 2 ? [...names].reverse() : names) {
-      const t = train(VARIANTS[n]!);
+      const t = train(n);
       got[n]!.wall.push(t.wall);
       got[n]!.cpu.push(t.cpu);
       got[n]!.loss = t.loss;

@@ -136,9 +136,9 @@ export const IMPLS: Record<OpKind, Impl> = {
   max_pool2d: (c) => ops.maxPool2d(c.x[0]!, pair(c.a.size), pair(poolStride(c)), pad2d(c.a.padding), c.a.ceil_mode === true),
   avg_pool2d: (c) => ops.avgPool2d(c.x[0]!, pair(c.a.size), pair(poolStride(c)), pad2d(c.a.padding), c.a.ceil_mode === true),
   global_avg_pool1d: unary((x) => tf.mean(x, 1)),
-  global_max_pool1d: unary((x) => tf.max(x, 1)),
+  global_max_pool1d: unary((x) => ops.globalMax(x, [1])),
   global_avg_pool2d: unary((x) => tf.mean(x, [1, 2])),
-  global_max_pool2d: unary((x) => tf.max(x, [1, 2])),
+  global_max_pool2d: unary((x) => ops.globalMax(x, [1, 2])),
   zero_pad2d: unary((x, c) => ops.zeroPad2d(x, pair(c.a.padding))),
   upsample2d: unary((x, c) => ops.upsample2d(x, pair(c.a.size))),
   batchnorm: (c) => {

@@ -3,6 +3,7 @@
 // Ops that are one TensorFlow.js call (relu, add, reshape…) are not here: both call tfjs directly.
 import * as tf from "@tensorflow/tfjs-core";
 import { LSTM_CELL, LSTM_CELL_GRAD } from "./kernels/lstm_cell.js";
+import { LSTM_SEQ, LSTM_SEQ_GRAD } from "./kernels/lstm_seq.js";
 
 /** Per-call state of a forward pass: training mode, frozen layers, dropout seeds, batchnorm updates. */
 export interface Step {
@@ -351,6 +352,29 @@ export function avgPool1d(x: tf.Tensor, size: number, stride: number, padding: P
   return from2d(avgPool2d(as2d(x), [1, size], [1, stride], as2dPadding(padding), ceil));
 }
 
+/**
+ * tf.max over `axes` (global max pooling) with the gradient written out: dy flows to the positions equal to
+ * the maximum (every tie, as tf.max's own gradient). The mask is (x − max) == 0 rather than tfjs's
+ * equal(x, max): tfjs-backend-wasm's Equal with broadcasting is a scalar index loop (240 ms for the
+ * BiLSTM's [64, 200, 128] output, a quarter of its training step), its Sub with broadcasting and Equal
+ * with a scalar take 6 and 8 ms. Equal for finite values (x − m = 0 ⇔ x = m); an infinite maximum gets
+ * no gradient (∞ − ∞ is NaN).
+ */
+export function globalMax(x: tf.Tensor, axes: number[]): tf.Tensor {
+  const f = tf.customGrad((...args: unknown[]) => {
+    const [xs, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const value = tf.max(xs, axes);
+    save([xs, value]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const kept = xs.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+      const d = tf.sub(saved[0]!, tf.reshape(saved[1]!, kept));
+      return tf.mul(tf.cast(tf.equal(d, tf.scalar(0)), dy.dtype), tf.reshape(dy, kept));
+    };
+    return { value, gradFunc };
+  });
+  return f(x);
+}
+
 /** Zero padding of height and width (NHWC). */
 export function zeroPad2d(x: tf.Tensor, padding: Pair): tf.Tensor4D {
   const [ph, pw] = padding;
@@ -516,6 +540,53 @@ function lstmCellGrad(dhOut: tf.Tensor, dhNext: tf.Tensor, dcNext: tf.Tensor, ac
 }
 
 /**
+ * The rows of t as `steps` equal parts, one per time step. Not tf.split for a single step: tfjs's gradient
+ * of a split into one part fails ("Pass at least one tensor to concat"), which made a one-step GRU (and
+ * the LSTM's autodiff variant) untrainable.
+ */
+function splitSteps(t: tf.Tensor, steps: number): tf.Tensor2D[] {
+  return steps === 1 ? [t as tf.Tensor2D] : (tf.split(t, steps, 0) as tf.Tensor2D[]);
+}
+
+/** How lstmTimeMajor runs (see there). */
+export type LstmImpl = "auto" | "cell" | "autodiff";
+
+/**
+ * lstmTimeMajor with the whole-sequence kernels (runtime/kernels/lstm_seq.ts): the input projection is one
+ * matmul with the bias, the recurrence one NnetcLstmSeq call; the gradient one NnetcLstmSeqGrad call for
+ * the gate gradients dZ of every step, then the input, kernel, recurrent-kernel and bias gradients as
+ * matmuls over the whole sequence (as the per-step path's).
+ */
+function lstmSequenceKernel(x: tf.Tensor3D, w: RecurrentWeights, units: number, sequences: boolean, reverse: boolean): tf.Tensor {
+  const [steps, batch, features] = x.shape;
+  const H = units;
+  const last = reverse ? 0 : steps - 1;
+  const f = (...args: unknown[]) => {
+    const [xs, kernel, rec, bias, save] = args as [tf.Tensor3D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+    const x2 = tf.reshape(xs, [steps * batch, features]) as tf.Tensor2D;
+    const proj = tf.reshape(tf.fused.matMul({ a: x2, b: kernel, bias }), [steps, batch, 4 * H]);
+    const [hs, cs, act] = tf.engine().runKernel(LSTM_SEQ, { proj, rec }, { reverse }) as unknown as tf.Tensor3D[];
+    const value = sequences ? hs! : tf.reshape(tf.slice(hs!, [last, 0, 0], [1, batch, H]), [batch, H]);
+    save([x2, kernel, rec, act!, cs!, hs!]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [x2s, kernelS, u, A, C, Hs] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+      const [dZ3] = tf.engine().runKernel(LSTM_SEQ_GRAD, { dy, act: A, cs: C, rec: u }, { reverse, sequences }) as unknown as tf.Tensor[];
+      const dZ = tf.reshape(dZ3!, [steps * batch, 4 * H]) as tf.Tensor2D;
+      // Each step's previous state, rows in time order (zeros before the first step taken).
+      const z = tf.zeros([1, batch, H]);
+      const before = tf.slice(Hs, [reverse ? 1 : 0, 0, 0], [steps - 1, batch, H]);
+      const hPrev = tf.reshape(tf.concat(reverse ? [before, z] : [z, before], 0), [steps * batch, H]) as tf.Tensor2D;
+      const dx = tf.reshape(tf.matMul(dZ, tf.transpose(kernelS)), [steps, batch, features]);
+      // The bias gradient as a product with ones: the wasm backend's Sum over rows is 25× slower.
+      const db = tf.reshape(tf.matMul(tf.ones([1, steps * batch]), dZ), [4 * H]);
+      return [dx, tf.matMul(tf.transpose(x2s), dZ), tf.matMul(tf.transpose(hPrev), dZ), db];
+    };
+    return { value, gradFunc };
+  };
+  return tf.customGrad(f as (...args: (tf.Tensor | tf.GradSaveFunc)[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] })(x, w.kernel, w.recurrentKernel, w.bias);
+}
+
+/**
  * The LSTM over time-major x [steps, batch, features] (gate order i, f, c, o, Keras's): the input
  * projection of every step is one [steps·batch, 4·units] matmul with the bias folded in; each step is one
  * [batch, units]·[units, 4·units] matmul and one cell (lstmCell: on wasm a single kernel call, elsewhere
@@ -523,10 +594,15 @@ function lstmCellGrad(dhOut: tf.Tensor, dhNext: tf.Tensor, dcNext: tf.Tensor, ac
  * cell gradient and one [batch, 4·units]·[4·units, units] matmul, and the weight and input gradients are
  * three matmuls over the whole sequence. Autodiff through the loop recorded ~20 tape nodes per step and
  * took longer than the old implementation (bench/lstm.ts). Returns [steps, batch, units] when
- * `sequences`, else the last state [batch, units]. `autodiff`: the forward ops composed and recorded on
- * the tape instead (what bench/lstm.ts compares with).
+ * `sequences`, else the last state [batch, units]. Where the backend has them (wasm), the whole sequence is
+ * one kernel call each way instead (runtime/kernels/lstm_seq.ts: the same arithmetic, ~2 engine ops in
+ * place of ~8 per step). `impl` (what bench/lstm.ts and the tests compare): "auto" as said, "cell" the
+ * per-step loop even where the sequence kernels exist, "autodiff" the forward ops composed and recorded on
+ * the tape instead.
  */
-export function lstmTimeMajor(x: tf.Tensor3D, w: RecurrentWeights, units: number, sequences: boolean, reverse: boolean, autodiff = false): tf.Tensor {
+export function lstmTimeMajor(x: tf.Tensor3D, w: RecurrentWeights, units: number, sequences: boolean, reverse: boolean, impl: LstmImpl = "auto"): tf.Tensor {
+  const autodiff = impl === "autodiff";
+  if (impl === "auto" && tf.getKernel(LSTM_SEQ, tf.getBackend()) && tf.getKernel(LSTM_SEQ_GRAD, tf.getBackend())) return lstmSequenceKernel(x, w, units, sequences, reverse);
   const [steps, batch, features] = x.shape;
   const H = units;
   // The time index of the k-th step taken.
@@ -535,7 +611,7 @@ export function lstmTimeMajor(x: tf.Tensor3D, w: RecurrentWeights, units: number
     const [xs, kernel, rec, bias] = args as [tf.Tensor3D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
     const save = (args[4] as tf.GradSaveFunc | undefined) ?? (() => {});
     const x2 = tf.reshape(xs, [steps * batch, features]) as tf.Tensor2D;
-    const proj = tf.split(tf.fused.matMul({ a: x2, b: kernel, bias }), steps, 0) as tf.Tensor2D[];
+    const proj = splitSteps(tf.fused.matMul({ a: x2, b: kernel, bias }), steps);
     const zeros = tf.zeros([batch, H]);
     const zeros4 = tf.zeros([batch, 4 * H]);
     const [acts, cs, hs]: tf.Tensor[][] = [new Array(steps), new Array(steps), new Array(steps)];
@@ -550,7 +626,7 @@ export function lstmTimeMajor(x: tf.Tensor3D, w: RecurrentWeights, units: number
       const [x2s, kernelS, u] = saved as tf.Tensor2D[];
       const [A, C, Hs] = [0, 1, 2].map((n) => saved.slice(3 + n * steps, 3 + (n + 1) * steps));
       const z = tf.zeros([batch, H]);
-      const dys = sequences ? tf.split(tf.reshape(dy, [steps * batch, H]), steps, 0) : null;
+      const dys = sequences ? splitSteps(tf.reshape(dy, [steps * batch, H]), steps) : null;
       const uT = tf.transpose(u);
       const dzs: tf.Tensor[] = new Array(steps);
       let dh = z;
@@ -590,7 +666,7 @@ export function gruTimeMajor(x: tf.Tensor3D, w: RecurrentWeights, units: number,
   const [bIn, bRec] = resetAfter ? tf.unstack(w.bias) : [w.bias, null];
   // Not tf.fused.matMul's bias: the wasm backend takes an unstacked row for the rank-2 tensor it came from.
   const proj = tf.add(tf.matMul(tf.reshape(x, [steps * batch, features]) as tf.Tensor2D, w.kernel as tf.Tensor2D), bIn!);
-  const perStep = tf.split(proj, steps, 0) as tf.Tensor2D[];
+  const perStep = splitSteps(proj, steps);
   const [rz, rr, rh] = resetAfter ? [] : (tf.split(rec, 3, 1) as tf.Tensor2D[]);
   let h: tf.Tensor2D = tf.zeros([batch, units]);
   const hs: tf.Tensor2D[] = new Array(steps);

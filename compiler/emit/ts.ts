@@ -448,9 +448,9 @@ const EMIT: Record<OpKind, Emit> = {
   max_pool2d: (c) => `nn.maxPool2d(${c.x[0]}, ${pairLit(c.a.size)}, ${pairLit(poolStride(c))}, ${A(c.a.padding)}${c.a.ceil_mode === true ? ", true" : ""})`,
   avg_pool2d: (c) => `nn.avgPool2d(${c.x[0]}, ${pairLit(c.a.size)}, ${pairLit(poolStride(c))}, ${A(c.a.padding)}${c.a.ceil_mode === true ? ", true" : ""})`,
   global_avg_pool1d: (c) => `tf.mean(${c.x[0]}, 1)`,
-  global_max_pool1d: (c) => `tf.max(${c.x[0]}, 1)`,
+  global_max_pool1d: (c) => `nn.globalMax(${c.x[0]}, [1])`,
   global_avg_pool2d: (c) => `tf.mean(${c.x[0]}, [1, 2])`,
-  global_max_pool2d: (c) => `tf.max(${c.x[0]}, [1, 2])`,
+  global_max_pool2d: (c) => `nn.globalMax(${c.x[0]}, [1, 2])`,
   zero_pad2d: (c) => `nn.zeroPad2d(${c.x[0]}, ${pairLit(c.a.padding)})`,
   upsample2d: (c) => `nn.upsample2d(${c.x[0]}, ${pairLit(c.a.size)})`,
   batchnorm: (c) =>

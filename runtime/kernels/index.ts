@@ -13,6 +13,7 @@ import { conv2DBackpropFilterConfig } from "./conv2d_backprop_filter.js";
 import { depthwiseConv2dNativeBackpropFilterConfig, depthwiseConv2dNativeBackpropInputConfig } from "./depthwise_backprop.js";
 import { einsumConfig } from "./einsum.js";
 import { lstmCellConfigs } from "./lstm_cell.js";
+import { lstmSeqConfigs } from "./lstm_seq.js";
 import { unsortedSegmentSumConfig } from "./unsorted_segment_sum.js";
 
 export { conv2DBackpropFilterWasm, type Conv2DBackpropFilterStrategy } from "./conv2d_backprop_filter.js";
@@ -28,6 +29,7 @@ export const wasmTrainingKernelConfigs: readonly tf.KernelConfig[] = [
   unsortedSegmentSumConfig,
   einsumConfig,
   ...lstmCellConfigs,
+  ...lstmSeqConfigs,
 ];
 
 /**

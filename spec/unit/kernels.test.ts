@@ -84,7 +84,7 @@ test.after(async () => {
 // ---------------------------------------------------------------- registration
 
 test("registerWasmTrainingKernels registers the missing kernels for wasm only, idempotently", () => {
-  const names = ["Conv2DBackpropFilter", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput", "UnsortedSegmentSum", "Einsum", "NnetcLstmCell", "NnetcLstmCellGrad"];
+  const names = ["Conv2DBackpropFilter", "DepthwiseConv2dNativeBackpropFilter", "DepthwiseConv2dNativeBackpropInput", "UnsortedSegmentSum", "Einsum", "NnetcLstmCell", "NnetcLstmCellGrad", "NnetcLstmSeq", "NnetcLstmSeqGrad"];
   assert.equal(wasmTrainingKernelConfigs.map((c) => c.kernelName), names);
   registerWasmTrainingKernels();
   registerWasmTrainingKernels(); // a second call must not throw ("already registered")

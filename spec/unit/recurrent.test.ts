@@ -1,9 +1,11 @@
 // The LSTM and GRU of runtime/ops.ts (issue 17: one input matmul per sequence, a hand-written gradient
-// and, on wasm, one cell kernel per step) against PyTorch's nn.LSTM / nn.GRU: outputs and the gradients
+// and, on wasm, one kernel call per sequence each way) against PyTorch's nn.LSTM / nn.GRU: outputs and the gradients
 // of Σ y·mix at the input, kernel, recurrent kernel and bias agree within 1e-5 · max |value|, for both
 // directions (`reverse` against PyTorch on the time-flipped sequence), the last state and the whole
-// sequence, on the wasm backend (the cell kernels) and the cpu backend (the same loop of tfjs ops).
+// sequence, on the wasm backend (the whole-sequence kernels) and the cpu backend (the same loop of tfjs
+// ops); the whole-sequence kernels also against the per-step ones and autodiff, over random shapes.
 import * as tf from "@tensorflow/tfjs-core";
+import fc from "fast-check";
 import { spawnSync } from "node:child_process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -108,15 +110,73 @@ CASES.forEach((c, n) => {
   });
 });
 
+// The wasm whole-sequence kernels (runtime/kernels/lstm_seq.ts) against the per-step cell kernels, the
+// forward composed under autodiff, and the cpu backend's composed loop: any shape (a single step, a single
+// sample, one unit included), both directions, the last state and the whole sequence.
+test("the LSTM's whole-sequence kernels equal the per-step and composed paths (outputs and gradients, any shape)", () => {
+  const run = (impl: ops.LstmImpl, a: { T: number; B: number; F: number; H: number; reverse: boolean; seq: boolean }, v: Record<"x" | "k" | "r" | "b" | "mix", number[]>) =>
+    tf.tidy(() => {
+      const x = tf.tensor3d(v.x, [a.T, a.B, a.F]);
+      const [k, r, b] = [tf.tensor2d(v.k, [a.F, 4 * a.H]), tf.tensor2d(v.r, [a.H, 4 * a.H]), tf.tensor1d(v.b)];
+      const f = (x: tf.Tensor, k: tf.Tensor, r: tf.Tensor, b: tf.Tensor) => ops.lstmTimeMajor(x as tf.Tensor3D, { kernel: k, recurrentKernel: r, bias: b }, a.H, a.seq, a.reverse, impl);
+      const y = f(x, k, r, b);
+      const g = tf.grads((x, k, r, b) => tf.sum(tf.mul(f(x, k, r, b), tf.tensor(v.mix, y.shape))))([x, k, r, b]);
+      return [y, ...g].map((t) => Array.from(t.dataSync()));
+    });
+  const shape = fc.record({ T: fc.integer({ min: 1, max: 6 }), B: fc.integer({ min: 1, max: 4 }), F: fc.integer({ min: 1, max: 4 }), H: fc.integer({ min: 1, max: 5 }), reverse: fc.boolean(), seq: fc.boolean(), seed: fc.integer({ min: 1, max: 1 << 30 }) });
+  fc.assert(
+    fc.property(shape, (a) => {
+      const rng = new Rng(a.seed);
+      const u = (n: number, s = 1) => Array.from({ length: n }, () => (rng.next() * 2 - 1) * s);
+      const v = { x: u(a.T * a.B * a.F, 2), k: u(a.F * 4 * a.H, 0.8), r: u(a.H * 4 * a.H, 0.8), b: u(4 * a.H, 0.5), mix: u((a.seq ? a.T : 1) * a.B * a.H) };
+      tf.setBackend("wasm");
+      const got = run("auto", a, v);
+      const others: [string, number[][]][] = [["wasm cell", run("cell", a, v)]];
+      // (Over one step the autodiff forward never uses the recurrent kernel, and tf.grads refuses it.)
+      if (a.T > 1) others.push(["wasm autodiff", run("autodiff", a, v)]);
+      tf.setBackend("cpu");
+      others.push(["cpu", run("auto", a, v)]);
+      tf.setBackend("wasm");
+      for (const [name, want] of others) {
+        want.forEach((w, n) => {
+          const scale = Math.max(1e-6, ...w.map(Math.abs));
+          const worst = Math.max(0, ...w.map((x, i) => Math.abs(x - got[n]![i]!)));
+          assert.ok(w.length === got[n]!.length && worst <= 1e-5 * scale, `${name} [y, dx, dkernel, drec, dbias][${n}] ${JSON.stringify(a)}: max |Δ| ${worst} > 1e-5 · ${scale}`);
+        });
+      }
+    }),
+    { numRuns: 40, seed: 17 },
+  );
+});
+
+test("a one-step GRU and LSTM (autodiff variant) have gradients (tfjs cannot differentiate a split into one part)", () => {
+  tf.tidy(() => {
+    const x = tf.randomNormal([2, 1, 3]);
+    for (const backend of ["wasm", "cpu"]) {
+      tf.setBackend(backend);
+      const gru = { kernel: tf.randomNormal([3, 6]), recurrentKernel: tf.randomNormal([2, 6]), bias: tf.zeros([2, 6]) };
+      const [dx] = tf.grads((x) => tf.sum(ops.gru(x, gru, { units: 2, returnSequences: true, reverse: false, resetAfter: true })))([tf.clone(x)]);
+      assert.equal(dx!.shape, [2, 1, 3]);
+      assert.ok(Array.from(dx!.dataSync()).some((v) => v !== 0) && Array.from(dx!.dataSync()).every(Number.isFinite));
+    }
+    tf.setBackend("wasm");
+  });
+});
+
 test("an LSTM's gradient and forward pass leave no tensors behind (saved states are freed)", () => {
   const x = tf.randomNormal([2, 6, 3]);
   const w = { kernel: tf.randomNormal([3, 8]), recurrentKernel: tf.randomNormal([2, 8]), bias: tf.zeros([8]) };
   const before = tf.memory().numTensors;
+  // The wasm kernels' own scratch buffers (backend data no Tensor refers to) are freed too.
+  const dataIds = () => (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+  const beforeData = dataIds();
   tf.tidy(() => {
     tf.grads((x) => tf.sum(ops.lstm(x, w, { units: 2, returnSequences: true, reverse: true })))([x]);
+    tf.grads((x) => tf.sum(ops.lstm(x, w, { units: 2, returnSequences: false, reverse: false })))([x]);
     ops.lstm(x, w, { units: 2, returnSequences: false, reverse: false });
   });
   assert.is(tf.memory().numTensors, before);
+  assert.is(dataIds(), beforeData);
   tf.dispose([x, w.kernel, w.recurrentKernel, w.bias]);
 });
 
