@@ -6,6 +6,7 @@ import { pathChecker, projectRoot, ROOT_ENV, ROOT_MARKER } from "../root.js";
 import { LIMITS, limit, limitText, overLimit } from "../limits.js";
 import { existsSync, readFileSync, readSync, statSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync, unlinkSync } from "node:fs";
 import * as path from "node:path";
+import { isMainThread, workerData } from "node:worker_threads";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { compile, type CompileResult, type Host } from "../index.js";
 import { diag } from "../diagnostics.js";
@@ -975,6 +976,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});
+// Bundled (dist/nnetc.mjs, the VS Code extension's server), this file is also the language server's checking
+// worker's entry (compiler/lsp/worker.ts): started as that worker, it runs the worker's loop, not the CLI.
+if (!isMainThread && (workerData as Record<string, unknown> | null)?.nnetcLspWorker === true) {
+  void import("../lsp/worker.js").then((w) => w.runCheckWorker());
+} else {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

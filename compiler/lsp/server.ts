@@ -8,6 +8,7 @@ import { pathChecker, projectRoot, ROOT_ENV } from "../root.js";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { TextDocument } from "vscode-languageserver-textdocument";
+import { SHARE_ENV, Worker } from "node:worker_threads";
 import type * as L from "vscode-languageserver";
 import type { Decl, FileAst, Span } from "../ast/types.js";
 import { format } from "../format/index.js";
@@ -19,6 +20,7 @@ import { LOSSES, METRICS, OPTIMIZERS, PREPROCESS, SCHEDULES, SETTINGS, SOURCES }
 import { SourceFile } from "../source.js";
 import { KEYWORDS } from "../../grammar/tokens.js";
 import { BUILTINS, isBuiltin } from "../lower/values.js";
+import { checkJob, WORKER_FLAG, type CheckJob, type CheckResult } from "./worker.js";
 import { blockInstance, definitionOf, flatStmts, importTarget, locate, nodesAt, nodesOfStmt, paramCounts, type Analysis } from "./analysis.js";
 
 // LSP enum values (the protocol's numbers), so this module needs no runtime import of the protocol library.
@@ -95,6 +97,19 @@ export class Workspace {
     this.cache.set(uri, { version, analysis });
     this.reads.set(uri, new Set([...analysis.result.sources.keys()].map((k) => path.resolve(k))));
     return analysis;
+  }
+  /**
+   * What document symbols need (the AST and the source) without compiling: the current version's analysis
+   * when there is one, else a parse of the document (cheaper than a check, which runs in the worker).
+   */
+  outline(uri: string): Pick<Analysis, "ast" | "source"> | null {
+    const doc = this.docs.get(uri);
+    const hit = this.cache.get(uri);
+    if (hit && hit.version === (doc?.version ?? -1)) return hit.analysis;
+    if (!doc) return this.analyze(uri);
+    const name = path.normalize(uriToPath(uri));
+    const text = doc.getText();
+    return { ast: parse(name, text).ast, source: new SourceFile(name, text) };
   }
 }
 
@@ -527,7 +542,7 @@ export function definition(ws: Workspace, a: Analysis, offset: number): L.Locati
 
 // ── document symbols ──────────────────────────────────────────────────────────────────────────────
 
-export function documentSymbols(a: Analysis): L.DocumentSymbol[] {
+export function documentSymbols(a: Pick<Analysis, "ast" | "source">): L.DocumentSymbol[] {
   const sym = (name: string, detail: string, kind: number, span: Span, sel: Span, children: L.DocumentSymbol[] = []): L.DocumentSymbol => ({
     name: name || "?",
     detail,
@@ -573,27 +588,176 @@ export interface ServerOptions {
   debounceMs?: number;
   /** Load each opened document's project config (nnetc.config.mjs) and its plugins: default true. */
   plugins?: boolean;
+  /**
+   * The checking worker's entry script (tests point it at a missing file to see the in-process fallback);
+   * false: check in-process. Default: compiler/lsp/worker_main.js next to this module, or, bundled, the bundle.
+   */
+  workerEntry?: URL | string | false;
+  /** Called on each step of a document's check (tests): started, cancelled (a newer edit or a close), stale result dropped, published. */
+  onCheck?: (e: { event: "start" | "cancel" | "drop" | "publish"; uri: string; version: number; worker: boolean }) => void;
 }
 
 export const DEFAULT_DEBOUNCE_MS = 15;
+
+/** Where the checking worker starts: next to this module unbundled; bundled, the bundle is its own worker's entry (cli/main.ts). */
+function defaultWorkerEntry(): URL {
+  const here = import.meta.url;
+  return /\/lsp\/server\.js$/.test(here) ? new URL("./worker_main.js", here) : new URL(here);
+}
+
+/**
+ * Runs document checks off the main loop, one at a time, in a worker thread: per document only the latest
+ * version waits; a job made stale by a newer edit or a close is cancelled by terminating the worker (a fresh
+ * one starts for the next job). If the worker cannot start, checks run in-process (the server stays useful).
+ */
+class Checker {
+  private worker: Worker | null = null;
+  private ready = false;
+  /** The worker never got as far as "ready": check in-process from now on. */
+  private broken: boolean;
+  private running: { job: CheckJob; edited: boolean } | null = null;
+  /** Documents waiting for a check, in order, with whether an edit of the document itself asked for it. */
+  private queue = new Map<string, boolean>();
+  private nextId = 1;
+  private disposed = false;
+  constructor(
+    private readonly entry: URL | string | false,
+    private readonly snapshot: (uri: string, id: number) => CheckJob | null,
+    private readonly done: (r: CheckResult, edited: boolean, worker: boolean) => void,
+    private readonly log: (m: string) => void,
+    private readonly onCheck: ServerOptions["onCheck"],
+  ) {
+    this.broken = entry === false;
+  }
+
+  /** Check `uri` (its current version) as soon as the worker is free; a job in flight for it is cancelled. */
+  request(uri: string, edited: boolean): void {
+    if (this.disposed) return;
+    if (this.running?.job.uri === uri) {
+      edited ||= this.running.edited;
+      this.cancel();
+    }
+    this.queue.set(uri, (this.queue.get(uri) ?? false) || edited);
+    this.pump();
+  }
+  /** A closed document: drop its waiting or running check. */
+  drop(uri: string): void {
+    this.queue.delete(uri);
+    if (this.running?.job.uri === uri) this.cancel();
+    this.pump();
+  }
+  dispose(): void {
+    this.disposed = true;
+    this.queue.clear();
+    this.running = null;
+    void this.worker?.terminate();
+    this.worker = null;
+  }
+
+  private cancel(): void {
+    const r = this.running!;
+    this.running = null;
+    this.onCheck?.({ event: "cancel", uri: r.job.uri, version: r.job.version, worker: true });
+    const w = this.worker;
+    this.worker = null;
+    this.ready = false;
+    void w?.terminate();
+  }
+
+  private spawn(): Worker | null {
+    try {
+      const w = new Worker(this.entry as URL | string, { workerData: { [WORKER_FLAG]: true }, env: SHARE_ENV });
+      w.on("message", (m: CheckResult | "ready") => {
+        if (w !== this.worker) return;
+        if (m === "ready") {
+          this.ready = true;
+          return;
+        }
+        const r = this.running;
+        if (!r || r.job.id !== m.id) return;
+        this.running = null;
+        w.unref();
+        this.done(m, r.edited, true);
+        this.pump();
+      });
+      const failed = (why: string) => {
+        if (w !== this.worker) return;
+        this.worker = null;
+        const r = this.running;
+        this.running = null;
+        if (!this.ready) {
+          this.broken = true;
+          this.log(`nnetc: the checking worker did not start (${why}); checking in-process`);
+          if (r && !this.queue.has(r.job.uri)) this.queue.set(r.job.uri, r.edited); // checked in-process now
+        } else this.log(`nnetc: the checking worker stopped (${why}) checking ${r?.job.uri ?? "nothing"}; the next edit starts another`); // not retried: the same text would stop it again
+        this.ready = false;
+        this.pump();
+      };
+      w.on("error", (e) => failed(e.message));
+      w.on("exit", (code) => failed(`exit code ${code}`));
+      w.unref(); // an idle worker does not keep the process alive (after the listeners: adding one refs it again); a job in flight does
+      return w;
+    } catch (e) {
+      this.broken = true;
+      this.log(`nnetc: the checking worker did not start (${(e as Error).message}); checking in-process`);
+      return null;
+    }
+  }
+
+  private pump(): void {
+    if (this.disposed || this.running) return;
+    for (const [uri, edited] of this.queue) {
+      this.queue.delete(uri);
+      const job = this.snapshot(uri, this.nextId++);
+      if (!job) continue;
+      if (!this.broken && !this.worker) this.worker = this.spawn();
+      if (this.broken || !this.worker) {
+        // In-process: on a later turn of the loop, so that a burst of messages is read first.
+        this.running = { job, edited };
+        this.onCheck?.({ event: "start", uri, version: job.version, worker: false });
+        setImmediate(() => {
+          if (this.running?.job !== job) return;
+          this.running = null;
+          this.done(checkJob(job), edited, false);
+          this.pump();
+        });
+        return;
+      }
+      this.running = { job, edited };
+      this.onCheck?.({ event: "start", uri, version: job.version, worker: true });
+      this.worker.ref();
+      this.worker.postMessage(job);
+      return;
+    }
+  }
+}
 
 /** Wire the features to a connection (stdio for `nnetc lsp`, streams in tests) and start listening. */
 export function startServer(conn: L.Connection, o: ServerOptions = {}): Workspace {
   const ws = new Workspace();
   const debounce = o.debounceMs ?? DEFAULT_DEBOUNCE_MS;
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
-  /** Publish a document's diagnostics; after an edit of it (`edited`), re-check the documents importing it. */
-  const publish = (uri: string, edited: boolean) => {
+  const snapshot = (uri: string, id: number): CheckJob | null => {
     const doc = ws.docs.get(uri);
-    if (!doc) return;
-    const a = ws.analyze(uri);
-    if (!a) return;
-    void conn.sendDiagnostics({ uri, version: doc.version, diagnostics: lspDiagnosticsWithConfig(a) });
+    if (!doc) return null;
+    return { id, uri, version: doc.version, docs: [...ws.docs.values()].map((d) => [d.uri, d.version, d.getText()]), folders: ws.workspaceFolders, plugins: o.plugins !== false };
+  };
+  /** A finished check: published only while it is the document's current version; after an edit of it (`edited`), re-check the documents importing it. */
+  const finished = (r: CheckResult, edited: boolean, worker: boolean) => {
+    const doc = ws.docs.get(r.uri);
+    if (!doc || doc.version !== r.version || "missing" in r) {
+      o.onCheck?.({ event: "drop", uri: r.uri, version: r.version, worker });
+      return;
+    }
+    ws.reads.set(r.uri, new Set(r.reads));
+    o.onCheck?.({ event: "publish", uri: r.uri, version: r.version, worker });
+    void conn.sendDiagnostics({ uri: r.uri, version: r.version, diagnostics: [...configDiagnostics(uriToPath(r.uri)), ...r.diagnostics] });
     // Documents importing this one see its new text too.
     if (!edited) return; // an importer's re-check does not cascade (imports may form a cycle)
-    const changed = path.resolve(a.file);
-    for (const other of ws.docs.keys()) if (other !== uri && ws.reads.get(other)?.has(changed)) schedule(other, false);
+    const changed = path.resolve(uriToPath(r.uri));
+    for (const other of ws.docs.keys()) if (other !== r.uri && ws.reads.get(other)?.has(changed)) schedule(other, false);
   };
+  const checker = new Checker(o.workerEntry ?? defaultWorkerEntry(), snapshot, finished, (m) => conn.console.log(m), o.onCheck);
   const pendingEdit = new Set<string>();
   const schedule = (uri: string, edited = true) => {
     clearTimeout(timers.get(uri));
@@ -603,7 +767,7 @@ export function startServer(conn: L.Connection, o: ServerOptions = {}): Workspac
       setTimeout(() => {
         timers.delete(uri);
         const e = pendingEdit.delete(uri);
-        publish(uri, e);
+        checker.request(uri, e);
       }, debounce),
     );
   };
@@ -640,10 +804,8 @@ export function startServer(conn: L.Connection, o: ServerOptions = {}): Workspac
     configFile = r.file;
     if (r.changed) ws.invalidate();
   };
-  const lspDiagnosticsWithConfig = (a: Analysis): L.Diagnostic[] => [
-    ...(configFile && findConfig(path.dirname(a.file)) === configFile ? configProblems : []).map((d) => ({ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, severity: Severity[d.severity], code: d.code, source: "nnetc", message: d.hint ? `${d.message}\nhint: ${d.hint}` : d.message })),
-    ...lspDiagnostics(a),
-  ];
+  const configDiagnostics = (file: string): L.Diagnostic[] =>
+    (configFile && findConfig(path.dirname(file)) === configFile ? configProblems : []).map((d) => ({ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, severity: Severity[d.severity], code: d.code, source: "nnetc", message: d.hint ? `${d.message}\nhint: ${d.hint}` : d.message }));
   conn.onDidOpenTextDocument(async (e) => {
     ws.set(TextDocument.create(e.textDocument.uri, e.textDocument.languageId, e.textDocument.version, e.textDocument.text));
     await project(e.textDocument.uri);
@@ -657,14 +819,19 @@ export function startServer(conn: L.Connection, o: ServerOptions = {}): Workspac
   });
   conn.onDidCloseTextDocument((e) => {
     clearTimeout(timers.get(e.textDocument.uri));
+    timers.delete(e.textDocument.uri);
+    pendingEdit.delete(e.textDocument.uri);
+    checker.drop(e.textDocument.uri);
     ws.close(e.textDocument.uri);
     void conn.sendDiagnostics({ uri: e.textDocument.uri, diagnostics: [] });
   });
+  // Requests are answered on the main loop while checks run in the worker: from the document's analysis
+  // (compiled here once per version, when a feature needs it), symbols from a parse alone.
   conn.onHover((p) => withDoc(p.textDocument.uri, p.position, hover, null));
   conn.onCompletion((p) => withDoc(p.textDocument.uri, p.position, completion, []));
   conn.onDefinition((p) => withDoc(p.textDocument.uri, p.position, (a, off) => definition(ws, a, off), []));
   conn.onDocumentSymbol((p) => {
-    const a = ws.analyze(p.textDocument.uri);
+    const a = ws.outline(p.textDocument.uri);
     return a ? documentSymbols(a) : [];
   });
   conn.onDocumentFormatting((p) => {
@@ -674,8 +841,9 @@ export function startServer(conn: L.Connection, o: ServerOptions = {}): Workspac
   conn.onShutdown(() => {
     for (const t of timers.values()) clearTimeout(t);
     timers.clear();
+    checker.dispose();
   });
+  conn.onExit(() => checker.dispose());
   conn.listen();
   return ws;
 }
-

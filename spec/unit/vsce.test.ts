@@ -85,6 +85,8 @@ test("the packaged server runs on its own (no node_modules): initialize, formatt
   send({ jsonrpc: "2.0", method: "initialized", params: {} });
   send({ jsonrpc: "2.0", method: "textDocument/didOpen", params: { textDocument: { uri, languageId: "nnet", version: 1, text: "model M{input x:f32[batch,4]\noutput y=x->dense(2)}\n" } } });
   send({ jsonrpc: "2.0", id: 3, method: "textDocument/formatting", params: { textDocument: { uri }, options: { tabSize: 2, insertSpaces: true } } });
+  // the check runs in the bundle's own worker thread (compiler/lsp/worker.ts), not in-process
+  for (const t0 = Date.now(); !out.includes("publishDiagnostics") && Date.now() - t0 < 15000; ) await new Promise((r) => setTimeout(r, 50));
   send({ jsonrpc: "2.0", id: 2, method: "shutdown" });
   send({ jsonrpc: "2.0", method: "exit" });
   const timer = setTimeout(() => p.kill(), 15000);
@@ -93,6 +95,8 @@ test("the packaged server runs on its own (no node_modules): initialize, formatt
   assert.is(code, 0, out);
   assert.ok(out.includes('"serverInfo":{"name":"nnetc"}'), out);
   assert.ok(/"id":3,"result":\[\{"range":/.test(out), `the packaged server formats (prettier/doc is inside it): ${out}`);
+  assert.ok(out.includes('"method":"textDocument/publishDiagnostics"'), out);
+  assert.not.ok(out.includes("checking worker"), `the packaged server's checking worker started: ${out}`);
 });
 
 test.run();
