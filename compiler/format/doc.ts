@@ -50,6 +50,8 @@ class Printer {
   private readonly tokens: IToken[];
   /** Tokens the Doc follows with a possible line break (line, softline, hardline). */
   private readonly lineAfter = new Set<IToken>();
+  /** The line Doc that may break after a token, where `after` was given it (boxed: fillSlots may make it hard). */
+  private readonly lineDocs = new Map<IToken, Doc[]>();
   /** Trailing line comments, filled in once the whole Doc is built and `lineAfter` is known. */
   private readonly slots: { token: IToken; comment: IToken; doc: Doc[] }[] = [];
   /** Line breaks before leading comments that were on their own line, where the Doc has none. */
@@ -140,7 +142,15 @@ class Printer {
       // A block comment that ended its line keeps its line break (the Doc's own, forced, or a hard one after a
       // token the Doc never breaks after: `f32 /* c */⏎[4]`): printed mid-line, it would lead the next token on
       // the next run (`f( /* c */[4])` → `f(/* c */ [4])`: not idempotent).
-      if (comment.tokenType === T.BlockComment) doc.push(" ", this.commentDoc(comment), this.lineAfter.has(token) ? breakParent : hardline);
+      // Where the Doc's own line after the token is known, that line is made hard: a breakParent here would also
+      // break the groups that merely contain the token (`dense(4 * width /* c */⏎)` → `4⏎* width`: not idempotent).
+      if (comment.tokenType === T.BlockComment) {
+        const box = this.lineDocs.get(token);
+        if (box) {
+          box[0] = hardline;
+          doc.push(" ", this.commentDoc(comment));
+        } else doc.push(" ", this.commentDoc(comment), this.lineAfter.has(token) ? breakParent : hardline);
+      }
       else if (this.lineAfter.has(token)) doc.push(lineSuffix([" ", this.commentDoc(comment)]), breakParent);
       else doc.push(" ", this.commentDoc(comment), hardline);
     }
@@ -153,8 +163,13 @@ class Printer {
 
   /** Note that the Doc may break the line after `t`; returns `d`. */
   private after<D extends Doc>(t: IToken | undefined, d: D): D {
-    if (t) this.lineAfter.add(t);
-    return d;
+    if (!t) return d;
+    this.lineAfter.add(t);
+    if (d === "") return d;
+    // boxed, so that a line-ending block comment after `t` can make this very line hard (fillSlots)
+    const box: Doc[] = [d];
+    this.lineDocs.set(t, box);
+    return box as unknown as D;
   }
   /** Note that the Doc may break the line before `t` (after the token printed before it); returns `d`. */
   private before<D extends Doc>(t: IToken | undefined, d: D): D {
@@ -285,7 +300,8 @@ class Printer {
       return d;
     }
     if (!items.length) return [this.tk(open), this.tk(close)];
-    return group([this.tk(open), indent([softline, ...inner]), softline, this.tk(close)]);
+    // the lines after `(` and before `)`, known to after/before: a line-ending block comment there hardens its own
+    return group([this.tk(open), indent([this.after(open, softline), ...inner]), this.before(close, softline), this.tk(close)]);
   }
 
   /**

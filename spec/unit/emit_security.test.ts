@@ -266,7 +266,7 @@ const caseArb: fc.Arbitrary<Case> = slotsArb.map((g) => {
 const CALLEES = [/^tf\.[A-Za-z0-9]+$/, /^nn\.[A-Za-z0-9]+$/, /^Math\.(floor|ceil)$/];
 /** Names the emitted code may use without declaring them (besides what it imports: tf, nn). */
 const GLOBAL_VALUES = new Set(["Math", "URL", "NaN", "Infinity"]);
-const GLOBAL_TYPES = new Set(["Readonly", "Record", "Omit", "Promise"]);
+const GLOBAL_TYPES = new Set(["Readonly", "Record", "Omit", "Promise", "URL"]);
 /** Names no emitted declaration may take. */
 const NEVER_DECLARED = new Set([
   ...GLOBAL_VALUES,

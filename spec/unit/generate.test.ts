@@ -31,7 +31,9 @@ test("generate: a trained character GPT continues its sentence, streamed, the sa
   const lines: string[] = [];
   for (let r = 0; r < 6; r++) for (let i = 0; i < s.length; i++) lines.push(JSON.stringify({ text: (s.slice(i) + s + s).slice(0, 64) }));
   writeFileSync(path.join(dir, "text.jsonl"), lines.join("\n") + "\n");
-  writeFileSync(nnet, readFileSync(path.join(ROOT, "spec/generate/chargpt.nnet"), "utf8").replace("../../models/gpt2_small.nnet", path.join(ROOT, "models/gpt2_small.nnet")));
+  // imports stay inside the project (the run's folder is its root): the zoo's GPT-2 file is copied beside it
+  writeFileSync(path.join(dir, "gpt2_small.nnet"), readFileSync(path.join(ROOT, "models/gpt2_small.nnet")));
+  writeFileSync(nnet, readFileSync(path.join(ROOT, "spec/generate/chargpt.nnet"), "utf8").replace("../../models/gpt2_small.nnet", "gpt2_small.nnet"));
   const t = await runNode([CLI, "train", nnet, "--out", path.join(dir, "run"), "--backend", "wasm"], { timeoutMs: 180_000 });
   assert.is(t.code, 0, t.stderr);
   // perplexity(ignore: 0) is exp of the loss that ignores padding, epoch by epoch
