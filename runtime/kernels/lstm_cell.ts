@@ -20,6 +20,46 @@ type TensorInfo = tf.TensorInfo;
 export const LSTM_CELL = "NnetcLstmCell";
 export const LSTM_CELL_GRAD = "NnetcLstmCellGrad";
 
+/**
+ * A step's cell state from σ of its gates `sv` ([B, 4U], the g gate's pre-activation doubled, so g = 2σ − 1):
+ * c = f·cPrev + i·g into `cv` at `co`, 2c into `c2v` (for tanh c = 2σ(2c) − 1), and (i, f, g, o) into the
+ * [B, 5U] rows of `av` at `ao`. `cp` null: no previous state (0). Shared by the per-step and the sequence kernels.
+ */
+export function cellState(sv: Float32Array, cp: Float32Array | null, cpo: number, cv: Float32Array, co: number, c2v: Float32Array, av: Float32Array, ao: number, B: number, U: number): void {
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < U; j++) {
+      const z = b * 4 * U + j;
+      const a = ao + b * 5 * U + j;
+      const n = b * U + j;
+      const i = sv[z]!;
+      const f = sv[z + U]!;
+      const g = 2 * sv[z + 2 * U]! - 1;
+      const cn = (cp ? f * cp[cpo + n]! : 0) + i * g;
+      cv[co + n] = cn;
+      c2v[n] = 2 * cn;
+      av[a] = i;
+      av[a + U] = f;
+      av[a + 2 * U] = g;
+      av[a + 3 * U] = sv[z + 3 * U]!;
+    }
+  }
+}
+
+/** h = o·tanh c from σ(2c) `scv` ([B, U]): tanh c into the fifth slot of `av`'s rows at `ao`, h into `hv` at `ho` (and `hp`). */
+export function cellOutput(scv: Float32Array, av: Float32Array, ao: number, hv: Float32Array, ho: number, B: number, U: number, hp?: Float32Array): void {
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < U; j++) {
+      const a = ao + b * 5 * U + j;
+      const n = b * U + j;
+      const tc = 2 * scv[n]! - 1;
+      av[a + 4 * U] = tc;
+      const h = av[a + 3 * U]! * tc;
+      hv[ho + n] = h;
+      if (hp) hp[n] = h;
+    }
+  }
+}
+
 function lstmCellWasm(args: KernelArgs): TensorInfo[] {
   const { p, q, cPrev } = args.inputs as { p: TensorInfo; q: TensorInfo; cPrev: TensorInfo };
   assertFloat32(LSTM_CELL, ["p", p], ["q", q], ["cPrev", cPrev]);
@@ -41,36 +81,11 @@ function lstmCellWasm(args: KernelArgs): TensorInfo[] {
     const cOut = backend.makeOutput([batch, U], "float32");
     const actOut = backend.makeOutput([batch, 5 * U], "float32");
     {
-      const [sv, cpv, c2v, cv, av] = [view(s), view(cPrev), view(c2), view(cOut), view(actOut)];
-      for (let b = 0; b < batch; b++) {
-        for (let j = 0; j < U; j++) {
-          const k = b * 4 * U + j;
-          const a = b * 5 * U + j;
-          const n = b * U + j;
-          const i = sv[k]!;
-          const f = sv[k + U]!;
-          const g = 2 * sv[k + 2 * U]! - 1;
-          const cn = f * cpv[n]! + i * g;
-          cv[n] = cn;
-          c2v[n] = 2 * cn;
-          av[a] = i;
-          av[a + U] = f;
-          av[a + 2 * U] = g;
-          av[a + 3 * U] = sv[k + 3 * U]!;
-        }
-      }
+      cellState(view(s), view(cPrev), 0, view(cOut), 0, view(c2), view(actOut), 0, batch, U);
     }
     const sc = ops.run("Sigmoid", { x: c2 });
     {
-      const [scv, hv, av] = [view(sc), view(hOut), view(actOut)];
-      for (let b = 0; b < batch; b++) {
-        for (let j = 0; j < U; j++) {
-          const a = b * 5 * U + j;
-          const tc = 2 * scv[b * U + j]! - 1;
-          av[a + 4 * U] = tc;
-          hv[b * U + j] = av[a + 3 * U]! * tc;
-        }
-      }
+      cellOutput(view(sc), view(actOut), 0, view(hOut), 0, batch, U);
     }
     return [hOut, cOut, actOut];
   } finally {

@@ -15,6 +15,7 @@
 //       runtime/ops.ts's lstmTimeMajor makes the input, kernel, recurrent kernel and bias gradients with
 //       three matmuls over the whole sequence.
 import * as tf from "@tensorflow/tfjs-core";
+import { cellOutput, cellState } from "./lstm_cell.js";
 import { assertFloat32, type KernelArgs, type WasmBackend, WasmOps } from "./wasm_ops.js";
 
 type TensorInfo = tf.TensorInfo;
@@ -59,46 +60,10 @@ function lstmSeqWasm(args: KernelArgs): TensorInfo[] {
         for (let b = 0; b < B; b++) for (let n = b * G + 2 * U, e = n + U; n < e; n++) zv[n] = 2 * zv[n]!;
       }
       const s = ops.run("Sigmoid", { x: zz });
-      {
-        const [sv, cv, av, c2v] = [view(s), view(cs), view(act), view(c2)];
-        const co = t * B * U;
-        const cpo = prev * B * U;
-        const ao = t * B * 5 * U;
-        for (let b = 0; b < B; b++) {
-          for (let j = 0; j < U; j++) {
-            const z = b * G + j;
-            const a = ao + b * 5 * U + j;
-            const n = b * U + j;
-            const i = sv[z]!;
-            const f = sv[z + U]!;
-            const g = 2 * sv[z + 2 * U]! - 1;
-            const cn = (k > 0 ? f * cv[cpo + n]! : 0) + i * g;
-            cv[co + n] = cn;
-            c2v[n] = 2 * cn;
-            av[a] = i;
-            av[a + U] = f;
-            av[a + 2 * U] = g;
-            av[a + 3 * U] = sv[z + 3 * U]!;
-          }
-        }
-      }
+      const cv = view(cs);
+      cellState(view(s), k > 0 ? cv : null, prev * B * U, cv, t * B * U, view(c2), view(act), t * B * 5 * U, B, U);
       const sc = ops.run("Sigmoid", { x: c2 });
-      {
-        const [scv, hv, av, hp] = [view(sc), view(hs), view(act), view(hPrev)];
-        const ho = t * B * U;
-        const ao = t * B * 5 * U;
-        for (let b = 0; b < B; b++) {
-          for (let j = 0; j < U; j++) {
-            const a = ao + b * 5 * U + j;
-            const n = b * U + j;
-            const tc = 2 * scv[n]! - 1;
-            av[a + 4 * U] = tc;
-            const h = av[a + 3 * U]! * tc;
-            hv[ho + n] = h;
-            hp[n] = h;
-          }
-        }
-      }
+      cellOutput(view(sc), view(act), t * B * 5 * U, view(hs), t * B * U, B, U, view(hPrev));
       for (const x of q ? [q, s, sc] : [s, sc]) backend.disposeData(ops.keep(x).dataId);
     }
     return [hs, cs, act];
