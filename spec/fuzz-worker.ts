@@ -6,7 +6,9 @@ import { parentPort } from "node:worker_threads";
 import { compile, parse, type Host } from "../compiler/index.js";
 import { diagnosticToJson, renderDiagnostic } from "../compiler/render.js";
 
-export const FUZZ_FILE = "fuzz.nnet";
+/** The fuzz targets' file name (spec/fuzz/targets.ts), so that the property test checks spans against it. */
+export { FUZZ_FILE } from "./fuzz/targets.js";
+import { FUZZ_FILE } from "./fuzz/targets.js";
 
 export interface FuzzRequest {
   id: number;

@@ -15,7 +15,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { irProblems } from "../ir-schema.js";
 import { declarationSoup, mutant, randomProgram, seeds, soup } from "../fuzz-inputs.js";
-import { FUZZ_FILE, type FuzzReply } from "../fuzz-worker.js";
+import { type FuzzReply } from "../fuzz-worker.js";
+import { diagnosticProblems } from "../fuzz/targets.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20240611);
 const FACTOR = Number(process.env.FUZZ_RUNS ?? 1);
@@ -87,40 +88,12 @@ const compiler = new Compiler();
 
 // ── the property ──────────────────────────────────────────────────────────────────────────────────
 
-interface Span {
-  file: string;
-  start: number;
-  end: number;
-}
-
-function spanProblems(where: string, s: Span | undefined, length: number): string[] {
-  if (!s || typeof s !== "object") return [`${where}: no span`];
-  const out: string[] = [];
-  if (s.file !== FUZZ_FILE) out.push(`${where}: span in ${JSON.stringify(s.file)}, not the file compiled`);
-  if (!Number.isInteger(s.start) || !Number.isInteger(s.end)) out.push(`${where}: span offsets ${s.start}..${s.end} are not integers`);
-  else if (!(0 <= s.start && s.start <= s.end && s.end <= length)) out.push(`${where}: span ${s.start}..${s.end} outside 0..${length}`);
-  return out;
-}
-
 /** Everything wrong with one compile of `text`; empty when the property holds. */
 function problems(text: string, r: Outcome): string[] {
   if (r.timedOut) return [`compile did not finish within ${TIME_LIMIT_MS} ms`];
   if (r.threw) return [`threw: ${r.threw}`];
   const out: string[] = [...r.renderProblems];
-  r.diagnostics.forEach((raw, i) => {
-    const d = raw as { code?: unknown; severity?: unknown; message?: unknown; hint?: unknown; span?: Span; related?: { span?: Span; message?: unknown }[] };
-    const where = `diagnostic ${i} (${String(d.code)})`;
-    if (d.code === "NN9001") out.push(`internal compiler error: ${String(d.message)}`);
-    else if (typeof d.code !== "string" || !/^NN\d{4}$/.test(d.code)) out.push(`${where}: bad code`);
-    if (d.severity !== "error" && d.severity !== "warning") out.push(`${where}: bad severity ${String(d.severity)}`);
-    if (typeof d.message !== "string" || !d.message.trim()) out.push(`${where}: empty message`);
-    if (d.hint !== undefined && (typeof d.hint !== "string" || !d.hint.trim())) out.push(`${where}: empty hint`);
-    out.push(...spanProblems(where, d.span, text.length));
-    for (const [j, rel] of (d.related ?? []).entries()) {
-      out.push(...spanProblems(`${where} related ${j}`, rel.span, text.length));
-      if (typeof rel.message !== "string" || !rel.message.trim()) out.push(`${where} related ${j}: empty message`);
-    }
-  });
+  r.diagnostics.forEach((d, i) => out.push(...diagnosticProblems(d, i, text.length)));
   if (r.module !== undefined) out.push(...irProblems(r.module).map((p) => `clean compile, invalid IR: ${p}`));
   return out;
 }
