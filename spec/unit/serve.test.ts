@@ -162,15 +162,19 @@ test("infer and the predict route equal nnetc predict on the same inputs (JSON r
   }
 });
 
-test("--engine onnx serves what the tfjs engine serves", async () => {
-  const rows = [rowOf(8, 0), rowOf(8, 1)];
+/** What a server on the default engine (tfjs) answers for `rows`: the reference the other engines must match. */
+async function tfjsLogits(rows: number[][]): Promise<number[]> {
   const t = await start();
-  let want: number[];
   try {
-    want = logitsOf((await post(`${t.url}/v2/models/Tiny/infer`, body(rows))).json);
+    return logitsOf((await post(`${t.url}/v2/models/Tiny/infer`, body(rows))).json);
   } finally {
     await t.close();
   }
+}
+
+test("--engine onnx serves what the tfjs engine serves", async () => {
+  const rows = [rowOf(8, 0), rowOf(8, 1)];
+  const want = await tfjsLogits(rows);
   const o2 = optimize(module, { level: 2, mode: "infer" }).module;
   const s = await start({ engine: "onnx", models: [{ file, module, inference: o2, weights: run }], level: 2 });
   try {
@@ -187,13 +191,7 @@ test("--engine onnx serves what the tfjs engine serves", async () => {
 test("--engine torch serves what the tfjs engine serves", async () => {
   requireTorch();
   const rows = [rowOf(9, 0), rowOf(9, 1), rowOf(9, 2)];
-  const t = await start();
-  let want: number[];
-  try {
-    want = logitsOf((await post(`${t.url}/v2/models/Tiny/infer`, body(rows))).json);
-  } finally {
-    await t.close();
-  }
+  const want = await tfjsLogits(rows);
   const trainModule = optimize(module, { level: 1, mode: "train" }).module;
   const s = await start({ engine: "torch", torch: { device: "cpu", precision: "fp32", level: 1 }, models: [{ file, module, inference, trainModule, weights: run }] });
   try {
