@@ -203,7 +203,10 @@ export const PREPROCESS: Record<string, StepDef> = {
   reshape: { doc: "give each sample a shape", params: [p("shape", "ints")] },
   cast: { doc: "convert the element type", params: [p("dtype", "dtype")] },
   pad: { doc: "zero-pad each image by the given number of pixels on every side", params: [p("pixels", "int", { min: 1 })] },
-  mail_body: { doc: "text → text: an e-mail (RFC 822: header lines, a blank line, the body) as its Subject line and its body, the other header lines (Received, Return-Path, …) dropped, so that a tokenizer's max_len is spent on what the message says", params: [] },
+  mail_body: {
+    doc: "text → text: an e-mail (RFC 822: header lines, a blank line, the body) as its Subject line and its body, the other header lines (Received, Return-Path, …) dropped, so that a tokenizer's max_len is spent on what the message says; with `headers`, the named header lines the message has (in the list's order, as `Name: value`, folded lines joined) and then the body",
+    params: [p("headers", "strings", { default: null, doc: 'header names to keep, e.g. ["From", "To", "Subject"] (case-insensitive; default: the Subject\'s value alone)' })],
+  },
   attention_mask: { doc: "right after tokenize: 1 for each token, 0 for padding (the vocabulary's padding id), for the same text in a second field", params: [] },
   token_types: { doc: "right after tokenize: BERT's segment ids, 0 through the first [SEP] and 1 after it (a pair's second text, tokenize(…, pair: column)), 0 for padding", params: [] },
   mask_tokens: {

@@ -247,14 +247,34 @@ function finish(v: NumVal, int: boolean, field: FieldSpec, rows: ArrayLike<numbe
 }
 
 /** An e-mail as its Subject and body: header lines (with their folded continuations) up to the first blank line dropped, but Subject. A text without a header block is returned as it is. */
-export function mailBody(text: string): string {
+/**
+ * An e-mail (RFC 822: header lines, a blank line, the body) as the text a tokenizer should see: by default its
+ * Subject's value and its body; with `headers`, each named header the message has, in the list's order, as one
+ * `Name: value` line (folded lines joined; a header given twice keeps every occurrence), then the body. The other
+ * header lines (Received, Return-Path, …) are dropped. Text that does not start with a header block is returned
+ * unchanged.
+ */
+export function mailBody(text: string, headers: readonly string[] | null = null): string {
   const m = /\r?\n\r?\n/.exec(text);
   if (!m) return text;
   const head = text.slice(0, m.index);
   if (!/^[!-9;-~]+:|^From /.test(head)) return text; // not a header block
-  const subject = /^subject:[ \t]*(.*(?:\r?\n[ \t].*)*)/im.exec(head)?.[1]?.replace(/\r?\n[ \t]+/g, " ") ?? "";
   const body = text.slice(m.index + m[0].length);
-  return subject ? `${subject}\n${body}` : body;
+  // Unfolded header lines: a line starting with white space continues the one before it.
+  const lines = head.replace(/\r?\n[ \t]+/g, " ").split(/\r?\n/);
+  const values = (name: string) => {
+    const lower = name.toLowerCase();
+    return lines.flatMap((l) => {
+      const colon = l.indexOf(":");
+      return colon > 0 && l.slice(0, colon).toLowerCase() === lower ? [l.slice(colon + 1).trim()] : [];
+    });
+  };
+  if (headers === null) {
+    const subject = values("subject")[0] ?? "";
+    return subject ? `${subject}\n${body}` : body;
+  }
+  const kept = headers.flatMap((h) => values(h).map((v) => `${h}: ${v}`));
+  return kept.length ? `${kept.join("\n")}\n${body}` : body;
 }
 
 /** What masked-language modelling needs of a vocabulary: its mask token, the ids never masked, where ordinary tokens start, and the label of an unmasked position (the padding id). */
@@ -501,7 +521,14 @@ export const STEP_KERNELS: Record<string, StepKernel> = {
 
   mail_body: {
     input: "text",
-    compile: ({ t }) => ({ out: t, apply: (v) => ({ kind: "text", n: v.n, data: (v.data as string[]).map(mailBody) }) }),
+    compile({ step, t, field }) {
+      const raw = args(step).headers;
+      if (raw !== undefined && raw !== null && !(Array.isArray(raw) && raw.every((h) => typeof h === "string" && /^[!-9;-~]+$/.test(h)))) {
+        throw new DataError(`field "${field}": mail_body's headers must be a list of header names such as ["From", "Subject"], got ${JSON.stringify(raw)}`);
+      }
+      const headers = (raw ?? null) as string[] | null;
+      return { out: t, apply: (v) => ({ kind: "text", n: v.n, data: (v.data as string[]).map((x) => mailBody(x, headers)) }) };
+    },
   },
 
   scale: {

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import fc from "fast-check";
 import { mailBody } from "../../runtime/data/steps.js";
 import { ROOT, runNode } from "../helpers.js";
 
@@ -65,11 +66,51 @@ test("mail_body: an e-mail's Subject (folded lines joined) and body, the other h
   assert.is(mailBody("one line"), "one line");
 });
 
-test("data: mail_body before tokenize spends max_len on the message: the SpamAssassin sample starts with its subject", async () => {
+test("mail_body(headers): the named headers the message has, in the list's order, as Name: value lines, then the body", () => {
+  const mail = "From spam@example.com  Thu Aug 22 12:36:23 2002\nReceived: from a\n\tby b\nFrom: Spammer <s@x.com>\nTo: you@y.org,\n  them@z.org\nSubject: WIN\nX-Mailer: Foo\n\nClick here!";
+  assert.is(mailBody(mail, ["Subject", "from", "To", "List-Id"]), "Subject: WIN\nfrom: Spammer <s@x.com>\nTo: you@y.org, them@z.org\nClick here!");
+  assert.is(mailBody(mail, []), "Click here!", "no header kept: the body alone");
+  assert.is(mailBody(mail, ["Received"]), "Received: from a by b\nClick here!", "folded lines joined");
+  assert.is(mailBody("Cc: a\nCc: b\n\nhi", ["Cc"]), "Cc: a\nCc: b\nhi", "a header given twice keeps both");
+  assert.is(mailBody("no headers here\n\nbody", ["Subject"]), "no headers here\n\nbody", "text that is no e-mail is unchanged");
+});
+
+test("mail_body(headers), property: every kept line is a named header's, in list order; the body follows whole; nothing else of the header block", () => {
+  const name = fc.constantFrom("From", "To", "Subject", "Received", "X-Spam", "List-Id");
+  const value = fc.stringMatching(/^[a-z0-9 <>@.]{0,12}$/).map((v) => v.trim()).filter((v) => v.length > 0);
+  fc.assert(
+    fc.property(fc.array(fc.tuple(name, value), { minLength: 1, maxLength: 8 }), fc.array(name, { maxLength: 4 }), fc.stringMatching(/^[a-z ]{0,20}$/), (hdrs, keep, body) => {
+      const mail = `${hdrs.map(([n, v]) => `${n}: ${v}`).join("\n")}\n\n${body}`;
+      const out = mailBody(mail, keep);
+      const expected = keep.flatMap((k) => hdrs.filter(([n]) => n.toLowerCase() === k.toLowerCase()).map(([, v]) => `${k}: ${v}`));
+      assert.is(out, expected.length ? `${expected.join("\n")}\n${body}` : body);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test("data: mail_body's headers must be header names: a clear error naming the field, exit 2, no stack", async () => {
+  writeFileSync(path.join(dir, "vocab.txt"), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "free"].join("\n") + "\n");
+  writeFileSync(path.join(dir, "one_mail.jsonl"), '{"text": "Subject: hi\\n\\nFREE", "label": 1}\n');
+  writeFileSync(path.join(dir, "bad_headers.nnet"), NNET.replace("mail.jsonl", "one_mail.jsonl").replace('field ids: i32[8] = text -> tokenize', 'field ids: i32[8] = text -> mail_body(headers: ["Sub ject"]) -> tokenize'));
+  const r = await runNode([CLI, "data", path.join(dir, "bad_headers.nnet")]);
+  assert.is.not(r.code, 0);
+  assert.match(r.stderr, /field "ids": mail_body's headers must be a list of header names such as \["From", "Subject"\], got \["Sub ject"\]/);
+  assert.not.match(r.stderr, /at .*\.js:\d+/);
+});
+
+test("data: mail_body before tokenize spends max_len on the message: the SpamAssassin samples start with their kept headers, then the body", async () => {
   const r = await runNode([path.join(ROOT, "dist/nnetc.mjs"), "data", path.join(ROOT, "models/minilm_spam.nnet"), "-n", "1"]);
   assert.is(r.code, 0, r.stderr);
-  const s = JSON.parse(r.stdout.trim().split("\n")[0]!) as Record<string, string[]>;
-  assert.equal(s["ids.tokens"]!.slice(0, 6), ["[CLS]", "re", ":", "new", "sequences", "window"]);
+  const tokens = (JSON.parse(r.stdout.trim().split("\n")[0]!) as Record<string, string[]>)["ids.tokens"]!.join(" ");
+  assert.ok(tokens.startsWith("[CLS] from : robert el ##z"), tokens);
+  assert.match(tokens, /subject : re : new sequences window/);
+  const head = tokens.slice(0, tokens.indexOf("subject :"));
+  assert.not.match(head, /received|message - id|delivered - to|date :/, "the routing headers are dropped");
+  // Without headers: the Subject's value alone, then the body (models/minibert.nnet).
+  const r2 = await runNode([path.join(ROOT, "dist/nnetc.mjs"), "data", path.join(ROOT, "models/minibert.nnet"), "--dataset", "spam_words", "-n", "1"]);
+  assert.is(r2.code, 0, r2.stderr);
+  assert.equal((JSON.parse(r2.stdout.trim().split("\n")[0]!) as Record<string, string[]>)["ids.tokens"]!.slice(0, 5), ["re", ":", "new", "sequences", "window"]);
 });
 
 test("data: usage errors are one line, exit code 2", async () => {
