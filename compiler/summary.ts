@@ -30,10 +30,6 @@ export interface Summary {
 const BYTES: Record<string, number> = { f16: 2, f32: 4, f64: 8, i8: 1, i32: 4, i64: 8, bool: 1 };
 
 /**
- * The summary of a model. With `density` (a layer's fraction of nonzero kernel weights), each layer's FLOPs
- * are scaled by it: the work left when multiplications by zero weights are skipped.
- */
-/**
  * What each LoRA phase of the plans training `m` trains (runtime/spec.ts's phaseTrainable, the rule the
  * engines follow): the adapters' size and the trainable weights against all of the model's, one line each.
  */
@@ -41,6 +37,8 @@ export function loraLines(m: IRModel, plans: readonly IRPlan[]): string[] {
   const size = (ps: readonly { shape: readonly number[] }[]) => ps.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
   const total = size(m.params);
   const n = (x: number) => x.toLocaleString("en-US");
+  // Sizes as the summary's "Total params" line gives them (1,024 bytes a KB): KB under a MB, MB above.
+  const kb = (bytes: number) => (bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KB` : `${(bytes / (1024 * 1024)).toFixed(1)} MB`);
   const adapters = m.params.filter(isAdapter);
   const out: string[] = [];
   for (const p of plans.filter((x) => x.model === m.name)) {
@@ -53,9 +51,9 @@ export function loraLines(m: IRModel, plans: readonly IRPlan[]): string[] {
       const int8Bytes = int8.reduce((s, w) => s + size([w]) + 4 * w.shape[w.shape.length - 1]!, 0);
       const floatBytes = 4 * size(frozen.filter((w) => !q.has(w.name)));
       const base = q.size
-        ? `; frozen base ${n(size(frozen))} weights: ${int8.length} kernel${int8.length === 1 ? "" : "s"} int8 (${(int8Bytes / 1024).toFixed(1)} KB with scales, ${((4 * size(int8)) / 1024).toFixed(1)} KB as float32), the rest float32 (${(floatBytes / 1024).toFixed(1)} KB)`
-        : `; frozen base ${n(size(frozen))} weights float32 (${(floatBytes / 1024).toFixed(1)} KB)`;
-      out.push(`LoRA in phase ${ph.name} (train ${p.model} on ${p.dataset}): rank ${ph.lora!.rank} on ${ph.lora!.targets.length} projection${ph.lora!.targets.length === 1 ? "" : "s"}, ${n(size(adapters))} adapter weights (${((4 * size(adapters)) / 1024).toFixed(1)} KB); trains ${n(t)} of ${n(total)} weights (${((100 * t) / total).toFixed(2)}%)${base}`);
+        ? `; frozen base ${n(size(frozen))} weights: ${int8.length} kernel${int8.length === 1 ? "" : "s"} int8 (${kb(int8Bytes)} with scales, ${kb(4 * size(int8))} as float32), the rest float32 (${kb(floatBytes)})`
+        : `; frozen base ${n(size(frozen))} weights float32 (${kb(floatBytes)})`;
+      out.push(`LoRA in phase ${ph.name} (train ${p.model} on ${p.dataset}): rank ${ph.lora!.rank} on ${ph.lora!.targets.length} projection${ph.lora!.targets.length === 1 ? "" : "s"}, ${n(size(adapters))} adapter weights (${kb(4 * size(adapters))}); trains ${n(t)} of ${n(total)} weights (${((100 * t) / total).toFixed(2)}%)${base}`);
     }
   }
   return out;
@@ -78,6 +76,10 @@ export function memoryLine(e: NonNullable<ReturnType<typeof trainingMemory>>): s
   return `Training memory (tfjs, plan ${e.plan}${e.phase !== "main" ? `, phase ${e.phase}` : ""}): ${fmtEstimate(e)} (${fmtBytes(e.perSample)} per sample); ${fits}${unbound}`;
 }
 
+/**
+ * The summary of a model. With `density` (a layer's fraction of nonzero kernel weights), each layer's FLOPs
+ * are scaled by it: the work left when multiplications by zero weights are skipped.
+ */
 export function summarize(m: IRModel, density?: (layer: string) => number): Summary {
   const seen = new Set<string>();
   const perLayer = new Map<string, number>();

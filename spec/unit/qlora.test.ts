@@ -26,7 +26,7 @@ import { interpreted, run } from "../../runtime/interpret.js";
 import { disposePacked, packedHost, packInt8, weightValue } from "../../runtime/qbase.js";
 import { dequantizeWeights, quantizeWeights } from "../../runtime/quantize.js";
 import { startTorch } from "../../runtime/torch/engine.js";
-import { memoryHost, ROOT } from "../helpers.js";
+import { memoryHost, ROOT, runNode } from "../helpers.js";
 import { nontrivialHost } from "./matrix.worker.js";
 import { PYTHON, requireTorch, writeBlobs } from "./torch_shared.js";
 
@@ -49,6 +49,12 @@ test.before(async () => {
   await initBackend("wasm");
 });
 test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test("summary: a LoRA phase's sizes are in KB under a megabyte and in MB above (all-MiniLM-L6-v2's frozen base)", async () => {
+  const r = await runNode([path.join(ROOT, "dist/nnetc.mjs"), "summary", path.join(ROOT, "models/minilm_spam.nnet"), "--model", "MiniLMSpamLoRA"]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /73,728 adapter weights \(288\.0 KB\); trains 74,498 of 22,639,874 weights \(0\.33%\); frozen base 22,565,376 weights float32 \(86\.1 MB\)/);
+});
 
 test("qlora: base: int8 holds the adapted kernels and the other frozen dense/attention kernels as int8; summary says so; NN4032, NN4033", () => {
   const res = load();
