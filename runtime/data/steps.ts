@@ -246,7 +246,11 @@ function finish(v: NumVal, int: boolean, field: FieldSpec, rows: ArrayLike<numbe
   return { dtype, shape, data: src instanceof Int32Array ? src : Int32Array.from(src) };
 }
 
-/** An e-mail as its Subject and body: header lines (with their folded continuations) up to the first blank line dropped, but Subject. A text without a header block is returned as it is. */
+/** A header field's name (RFC 5322: printable ASCII but the colon); a header block starts with one and its colon, or with mbox's "From " line. */
+const HEADER_NAME = "[!-9;-~]+";
+const HEADER_BLOCK = new RegExp(`^${HEADER_NAME}:|^From `);
+const IS_HEADER_NAME = new RegExp(`^${HEADER_NAME}$`);
+
 /**
  * An e-mail (RFC 822: header lines, a blank line, the body) as the text a tokenizer should see: by default its
  * Subject's value and its body; with `headers`, each named header the message has, in the list's order, as one
@@ -258,16 +262,20 @@ export function mailBody(text: string, headers: readonly string[] | null = null)
   const m = /\r?\n\r?\n/.exec(text);
   if (!m) return text;
   const head = text.slice(0, m.index);
-  if (!/^[!-9;-~]+:|^From /.test(head)) return text; // not a header block
+  if (!HEADER_BLOCK.test(head)) return text;
   const body = text.slice(m.index + m[0].length);
-  // Unfolded header lines: a line starting with white space continues the one before it.
-  const lines = head.replace(/\r?\n[ \t]+/g, " ").split(/\r?\n/);
+  // The header lines once, unfolded (a line starting with white space continues the one before it), as
+  // (lower-case name, value) pairs; a value keeps what follows the colon and its blanks, as the Subject always did.
+  const fields = head
+    .replace(/\r?\n[ \t]+/g, " ")
+    .split(/\r?\n/)
+    .flatMap((l) => {
+      const colon = l.indexOf(":");
+      return colon > 0 ? [[l.slice(0, colon).toLowerCase(), l.slice(colon + 1).replace(/^[ \t]+/, "")] as const] : [];
+    });
   const values = (name: string) => {
     const lower = name.toLowerCase();
-    return lines.flatMap((l) => {
-      const colon = l.indexOf(":");
-      return colon > 0 && l.slice(0, colon).toLowerCase() === lower ? [l.slice(colon + 1).trim()] : [];
-    });
+    return fields.filter(([n]) => n === lower).map(([, v]) => v);
   };
   if (headers === null) {
     const subject = values("subject")[0] ?? "";
@@ -523,7 +531,7 @@ export const STEP_KERNELS: Record<string, StepKernel> = {
     input: "text",
     compile({ step, t, field }) {
       const raw = args(step).headers;
-      if (raw !== undefined && raw !== null && !(Array.isArray(raw) && raw.every((h) => typeof h === "string" && /^[!-9;-~]+$/.test(h)))) {
+      if (raw !== undefined && raw !== null && !(Array.isArray(raw) && raw.every((h) => typeof h === "string" && IS_HEADER_NAME.test(h)))) {
         throw new DataError(`field "${field}": mail_body's headers must be a list of header names such as ["From", "Subject"], got ${JSON.stringify(raw)}`);
       }
       const headers = (raw ?? null) as string[] | null;
