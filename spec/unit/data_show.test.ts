@@ -90,9 +90,9 @@ test("mail_body(headers), property: every kept line is a named header's, in list
 });
 
 test("data: mail_body's headers must be header names: a clear error naming the field, exit 2, no stack", async () => {
-  writeFileSync(path.join(dir, "vocab.txt"), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "free"].join("\n") + "\n");
+  writeFileSync(path.join(dir, "one_vocab.txt"), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "free"].join("\n") + "\n");
   writeFileSync(path.join(dir, "one_mail.jsonl"), '{"text": "Subject: hi\\n\\nFREE", "label": 1}\n');
-  writeFileSync(path.join(dir, "bad_headers.nnet"), NNET.replace("mail.jsonl", "one_mail.jsonl").replace('field ids: i32[8] = text -> tokenize', 'field ids: i32[8] = text -> mail_body(headers: ["Sub ject"]) -> tokenize'));
+  writeFileSync(path.join(dir, "bad_headers.nnet"), NNET.replace("mail.jsonl", "one_mail.jsonl").replaceAll("vocab.txt", "one_vocab.txt").replace('field ids: i32[8] = text -> tokenize', 'field ids: i32[8] = text -> mail_body(headers: ["Sub ject"]) -> tokenize'));
   const r = await runNode([CLI, "data", path.join(dir, "bad_headers.nnet")]);
   assert.is(r.code, 2, r.stderr);
   assert.match(r.stderr, /field "ids": mail_body's headers must be a list of header names such as \["From", "Subject"\], got \["Sub ject"\]/);
